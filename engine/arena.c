@@ -1,0 +1,151 @@
+/*
+ * arena.c - the shared-memory segment every process of an engine maps: its name, size, header,
+ * creation, removal, and the sweep of segments whose owner died without removing them.
+ *
+ * Layout (docs/design.md has the picture): the header (pareng__arena) at offset 0, then one
+ * pareng__worker per worker, then one deque of deque_capacity frames per worker. The segment is
+ * mapped MAP_SHARED before any fork, so it sits at the same address in every process and
+ * pointers into it (frames, workers) mean the same thing everywhere.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SHM_DIR "/dev/shm"
+
+static size_t round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+static size_t deques_offset(unsigned n_workers)
+{
+    return round_up(sizeof(pareng__arena) + (size_t)n_workers * sizeof(pareng__worker), 4096);
+}
+
+static size_t deque_bytes(unsigned deque_capacity)
+{
+    return round_up((size_t)deque_capacity * sizeof(pareng_frame), 4096);
+}
+
+size_t pareng__arena_size(unsigned n_workers, unsigned deque_capacity)
+{
+    return deques_offset(n_workers) + (size_t)n_workers * deque_bytes(deque_capacity);
+}
+
+/* A segment is stale when the process that made it is gone: its pid is not running, or is
+ * running but started at another time than the one recorded (the pid was reused). */
+static bool segment_is_stale(const char *file)
+{
+    int pid;
+    if (sscanf(file, PARENG__SEGMENT_PREFIX "%d-", &pid) != 1 || pid <= 0)
+        return false; /* not ours */
+    uint64_t started = pareng__process_start_time(pid);
+    if (started == 0)
+        return true;
+    char path[300];
+    snprintf(path, sizeof path, "/%s", file);
+    int fd = shm_open(path, O_RDONLY, 0);
+    if (fd < 0)
+        return false;
+    pareng__arena head;
+    ssize_t n = pread(fd, &head, offsetof(pareng__arena, epoch), 0);
+    close(fd);
+    /* A header not yet written belongs to a live process that is still creating it. */
+    return n == (ssize_t)offsetof(pareng__arena, epoch) && head.magic == PARENG__ARENA_MAGIC &&
+           head.owner_pid == pid && head.owner_start_time != started;
+}
+
+int pareng_clean(void)
+{
+    DIR *dir = opendir(SHM_DIR);
+    if (!dir)
+        return pareng__fail(errno, "cannot read %s: %s", SHM_DIR, strerror(errno));
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (strncmp(e->d_name, PARENG__SEGMENT_PREFIX, strlen(PARENG__SEGMENT_PREFIX)) != 0 ||
+            !segment_is_stale(e->d_name))
+            continue;
+        char path[300];
+        snprintf(path, sizeof path, "/%s", e->d_name);
+        if (shm_unlink(path) == 0)
+            removed++;
+    }
+    closedir(dir);
+    return removed;
+}
+
+int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned deque_capacity)
+{
+    static _Atomic unsigned sequence;
+    size_t size = pareng__arena_size(n_workers, deque_capacity);
+    int fd = -1;
+    /* pid + a per-process sequence number: unique among live processes; O_EXCL turns a
+     * leftover of a dead process with the same pid into EEXIST, and the next number is tried. */
+    for (int attempt = 0; attempt < 1000 && fd < 0; attempt++) {
+        snprintf(seg->name, sizeof seg->name, "/" PARENG__SEGMENT_PREFIX "%d-%u", (int)getpid(),
+                 atomic_fetch_add(&sequence, 1));
+        fd = shm_open(seg->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            return pareng__fail(errno, "cannot create shared memory %s: %s", seg->name,
+                                strerror(errno));
+    }
+    if (fd < 0)
+        return pareng__fail(EEXIST, "no free shared-memory name for this process");
+
+    /* Reserve the pages now: a tmpfs that is too small (a container's 64 MiB /dev/shm) then
+     * fails here with a message, instead of a SIGBUS in a worker deep in a run. */
+    int err = ftruncate(fd, (off_t)size) < 0 ? errno : posix_fallocate(fd, 0, (off_t)size);
+    void *map = MAP_FAILED;
+    if (!err) {
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED)
+            err = errno;
+    }
+    close(fd);
+    if (err) {
+        shm_unlink(seg->name);
+        return pareng__fail(err, "cannot reserve %zu bytes of shared memory in %s: %s", size,
+                            SHM_DIR, strerror(err));
+    }
+
+    pareng__arena *a = map;
+    a->magic = PARENG__ARENA_MAGIC;
+    a->layout = PARENG__ARENA_LAYOUT;
+    a->n_workers = n_workers;
+    a->size = size;
+    a->owner_pid = getpid();
+    a->owner_start_time = pareng__process_start_time(getpid());
+    a->deque_capacity = deque_capacity;
+    a->root_done_fd = -1;
+    char *deques = (char *)map + deques_offset(n_workers);
+    for (unsigned i = 0; i < n_workers; i++) {
+        pareng__worker *w = &a->workers[i];
+        w->index = i;
+        w->arena = a;
+        pareng__deque_init(w, (pareng_frame *)(void *)(deques + i * deque_bytes(deque_capacity)),
+                           deque_capacity);
+    }
+    seg->arena = a;
+    seg->size = size;
+    return 0;
+}
+
+void pareng__arena_destroy(pareng__segment *seg)
+{
+    if (!seg->arena)
+        return;
+    munmap(seg->arena, seg->size);
+    shm_unlink(seg->name);
+    seg->arena = NULL;
+}

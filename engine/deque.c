@@ -1,0 +1,220 @@
+/*
+ * deque.c - the work-stealing deque: one per worker, in the arena, holding task frames by value.
+ *
+ * The protocol is Lace's split deque (T. van Dijk, J. van de Pol, "Lace: non-fix-sized work
+ * stealing with the split deque", PDP 2014), which takes the expensive parts of Chase-Lev
+ * (D. Chase, Y. Lev, SPAA 2005; memory orders in N.M. Le, A. Pop, A. Cohen, F. Zappa Nardelli,
+ * "Correct and efficient work-stealing for weak memory models", PPoPP 2013) off the owner's
+ * fast path:
+ *
+ *     base        tail            split                 head        end
+ *      | stolen... | shared frames | private frames ...  | free ...   |
+ *
+ *   - Thieves take the oldest shared frame, at tail, with one CAS on the 64-bit word
+ *     tail_split. They never look above split.
+ *   - The owner pushes and pops private frames with plain stores (header pareng.h, inline):
+ *     no fence, no read-modify-write. That is where a Chase-Lev pop pays its seq_cst fence
+ *     (Le et al., Fig. 1, take()); here it is needed only when the owner pops a shared frame.
+ *   - A thief that finds no shared frame asks the owner to share (a store to the owner's
+ *     private floor). The owner sees it on its next sync and moves split up (share); when it
+ *     pops down into the shared part it moves split down again (reclaim). Both moves are a
+ *     CAS on tail_split, so a thief's steal and the owner's move are ordered by the word's
+ *     modification order: a frame is either stolen or reclaimed, never both. (Lace writes
+ *     split with a plain 32-bit store and an mfence; a whole-word CAS costs the same on x86
+ *     and stays inside the C11 model, which has no mixed-size atomics.)
+ *   - Frames are reused only after their sync, so there is no resize and no ABA on a frame's
+ *     content; Le et al.'s erratum (push must reload the buffer after a resize) cannot arise.
+ */
+#include "internal.h"
+
+static inline uint32_t frame_index(const pareng__worker *w, const pareng_frame *f)
+{
+    return (uint32_t)(f - w->base);
+}
+
+static inline uintptr_t frame_address(const pareng__worker *w, uint32_t index)
+{
+    return (uintptr_t)(w->base + index);
+}
+
+/* Owner: where private frames start, or past the end when none may be popped on the fast path
+ * (everything below was stolen). */
+static uintptr_t intended_floor(const pareng__worker *w)
+{
+    return w->all_stolen ? (uintptr_t)w->end : frame_address(w, w->split);
+}
+
+/* Owner: set the private floor but keep a thief's pending request, so that the next sync still
+ * takes the slow path and serves it. Relaxed: the floor orders nothing between processes; it
+ * only steers the owner's own fast path, and a request needs only be seen eventually. */
+static void floor_set_keeping_request(pareng__worker *w, uintptr_t floor)
+{
+    uintptr_t seen = atomic_load_explicit(&w->pub.pareng__private_floor, memory_order_relaxed);
+    while (seen != PARENG__SHARE_REQUEST &&
+           !atomic_compare_exchange_weak_explicit(&w->pub.pareng__private_floor, &seen, floor,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+/* Owner: set the floor after a request was served (a request that arrives in between is lost
+ * only until the thief's next attempt, which asks again). */
+static void floor_set_serving_request(pareng__worker *w, uintptr_t floor)
+{
+    atomic_store_explicit(&w->pub.pareng__private_floor, floor, memory_order_relaxed);
+}
+
+static void enter_all_stolen(pareng__worker *w)
+{
+    w->all_stolen = true;
+    w->pub.pareng__spawn_limit = w->base; /* the next spawn must publish */
+    floor_set_keeping_request(w, intended_floor(w));
+}
+
+void pareng__deque_init(pareng__worker *w, pareng_frame *base, unsigned capacity)
+{
+    w->base = base;
+    w->end = base + capacity;
+    w->split = 0;
+    atomic_init(&w->tail_split, pareng__ts_pack(0, 0));
+    atomic_init(&w->pub.pareng__private_floor, (uintptr_t)w->end);
+    enter_all_stolen(w);
+}
+
+void pareng__deque_reset(pareng__worker *w)
+{
+    enter_all_stolen(w);
+}
+
+void pareng__deque_block_fast_sync(pareng__worker *w)
+{
+    floor_set_keeping_request(w, PARENG__FLOOR_BLOCKED);
+}
+
+void pareng__deque_unblock_fast_sync(pareng__worker *w)
+{
+    floor_set_keeping_request(w, intended_floor(w));
+}
+
+void pareng__deque_request(pareng__worker *w)
+{
+    /* Read first: a victim's floor line is read on its every sync, so do not dirty it again. */
+    if (atomic_load_explicit(&w->pub.pareng__private_floor, memory_order_relaxed) !=
+        PARENG__SHARE_REQUEST)
+        atomic_store_explicit(&w->pub.pareng__private_floor, PARENG__SHARE_REQUEST,
+                              memory_order_relaxed);
+}
+
+bool pareng__deque_has_shared(pareng__worker *w)
+{
+    uint64_t ts = atomic_load_explicit(&w->tail_split, memory_order_relaxed);
+    return pareng__ts_tail(ts) < pareng__ts_split(ts);
+}
+
+pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_index)
+{
+    /* Acquire pairs with the owner's release in share/publish: a thief that sees a frame
+     * inside [tail, split) also sees the stores that filled it (Le et al.'s steal() reads top
+     * with acquire for the same reason). */
+    uint64_t ts = atomic_load_explicit(&victim->tail_split, memory_order_acquire);
+    uint32_t tail = pareng__ts_tail(ts), split = pareng__ts_split(ts);
+    if (tail >= split) {
+        pareng__deque_request(victim);
+        return NULL;
+    }
+    /* The CAS decides ownership of frame `tail` against other thieves and against the
+     * owner's reclaim. Acquire on success, as above: the frame's contents were published by
+     * the release that made this tail_split value. */
+    if (!atomic_compare_exchange_strong_explicit(&victim->tail_split, &ts,
+                                                 pareng__ts_pack(tail + 1, split),
+                                                 memory_order_acquire, memory_order_relaxed))
+        return NULL;
+    pareng_frame *f = victim->base + tail;
+    /* Relaxed: the owner reads the mark only to know whom to leapfrog on; the result is
+     * ordered by the release store of PARENG__DONE. */
+    atomic_store_explicit(&f->pareng__thief, thief_index + 1, memory_order_relaxed);
+    return f;
+}
+
+/* Owner: one attempt to replace tail_split `*seen` by (its tail, new_split); on failure *seen is
+ * refreshed. */
+static bool try_move_split(pareng__worker *w, uint64_t *seen, uint32_t new_split,
+                           memory_order success_order)
+{
+    if (!atomic_compare_exchange_weak_explicit(&w->tail_split, seen,
+                                               pareng__ts_pack(pareng__ts_tail(*seen), new_split),
+                                               success_order, memory_order_relaxed))
+        return false;
+    w->split = new_split;
+    return true;
+}
+
+void pareng__deque_share(pareng__worker *w, pareng_frame *h)
+{
+    if (w->all_stolen)
+        return;
+    /* Keep the top frame (the one about to be synced) private; give away the older half,
+     * which in divide-and-conquer code holds the bigger subproblems. */
+    uint32_t private_frames = frame_index(w, h) - w->split;
+    uint32_t give = private_frames / 2;
+    if (give == 0)
+        return;
+    /* Release: the frames being shared were filled with plain stores; a thief's acquire of
+     * this tail_split value must see them (Le et al.'s push() publishes with a release store
+     * of bottom for the same reason). Thieves only move tail, which stays <= split, so the
+     * loop ends as soon as no thief raced us. */
+    uint64_t seen = atomic_load_explicit(&w->tail_split, memory_order_relaxed);
+    while (!try_move_split(w, &seen, w->split + give, memory_order_release)) {
+    }
+    pareng__count(&w->counters, PARENG__SHARES, 1);
+    pareng__count(&w->counters, PARENG__SPAWNS, give);
+    pareng__wake(w->arena, false);
+}
+
+void pareng__deque_publish(pareng__worker *w, pareng_frame *h)
+{
+    uint32_t index = frame_index(w, h);
+    /* Everything below h was stolen and tail == split, so no thief can succeed a CAS on the
+     * current value: a plain store is enough to change the word. Release: the frame at h was
+     * just filled with plain stores. pareng__wake() then fences before it reads the sleeper
+     * count (the other half of the sleepers' Dekker handshake, see worker.c). */
+    atomic_store_explicit(&w->tail_split, pareng__ts_pack(index, index + 1), memory_order_release);
+    w->split = index + 1;
+    w->all_stolen = false;
+    w->pub.pareng__spawn_limit = w->end;
+    floor_set_keeping_request(w, intended_floor(w));
+    pareng__count(&w->counters, PARENG__SPAWNS, 1);
+    pareng__wake(w->arena, false);
+}
+
+bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h)
+{
+    if (atomic_load_explicit(&w->pub.pareng__private_floor, memory_order_relaxed) ==
+        PARENG__SHARE_REQUEST) {
+        pareng__deque_share(w, h);
+        floor_set_serving_request(w, intended_floor(w));
+    }
+    if (w->all_stolen)
+        return false;
+    uint32_t top = frame_index(w, h) - 1;
+    if (top >= w->split)
+        return true; /* private after all: the request sent us here */
+
+    /* top == split - 1: the newest shared frame. Take the upper half of the shared part back
+     * unless a thief got past top first. Relaxed on success: the reclaimed frames were never
+     * handed over, so there is nothing to acquire; the CAS alone makes steal and reclaim
+     * mutually exclusive. */
+    uint64_t seen = atomic_load_explicit(&w->tail_split, memory_order_relaxed);
+    for (;;) {
+        uint32_t tail = pareng__ts_tail(seen);
+        if (tail > top) {
+            enter_all_stolen(w); /* tail == split: top and all below it were stolen */
+            return false;
+        }
+        /* tail <= top = split - 1, so the new split lies in [tail, top]: top becomes private
+         * and the older half of the shared frames stays shared. */
+        if (try_move_split(w, &seen, tail + (w->split - tail) / 2, memory_order_relaxed))
+            break;
+    }
+    floor_set_keeping_request(w, intended_floor(w));
+    return true;
+}

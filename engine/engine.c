@@ -1,0 +1,275 @@
+/*
+ * engine.c - the scheduler seen from outside: pareng_start maps the arena and forks the workers,
+ * pareng__run_root hands them a root task and watches them, pareng_stop ends them.
+ *
+ * The caller's process is the coordinator, not a worker: while a root task runs it sleeps in
+ * poll() on one eventfd (the root is done, or pareng_cancel was called) and on one pidfd per
+ * worker (a worker died). That is what lets a crash anywhere be reported within milliseconds,
+ * with every process reaped, instead of leaving a joiner waiting forever for a dead thief.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_DEQUE_CAPACITY (1u << 24)
+#define STOP_GRACE_MS 1000
+
+struct pareng_engine {
+    pareng__segment segment;
+    pareng_plan *plan;
+    unsigned n_workers;
+    pid_t *pids;     /* 0 once reaped */
+    int *pidfds;
+    int done_fd;     /* eventfd: root finished, or cancel */
+    bool failed;     /* the workers are gone; only pareng_stop remains */
+    char failure[200];
+    volatile sig_atomic_t cancelled;
+};
+
+void pareng_config_default(pareng_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+}
+
+unsigned pareng_engine_workers(const pareng_engine *e) { return e->n_workers; }
+const char *pareng_engine_segment(const pareng_engine *e) { return e->segment.name; }
+const pareng_plan *pareng_engine_plan(const pareng_engine *e) { return e->plan; }
+
+int pareng_engine_worker_pid(const pareng_engine *e, unsigned worker)
+{
+    return worker < e->n_workers ? (int)e->pids[worker] : -EINVAL;
+}
+
+int pareng_engine_stats(const pareng_engine *e, unsigned worker, pareng_stats *out)
+{
+    if (worker >= e->n_workers)
+        return pareng__fail(EINVAL, "no worker %u (the engine has %u)", worker, e->n_workers);
+    const pareng__counters *c = &e->segment.arena->workers[worker].counters;
+    uint64_t *fields = (uint64_t *)(void *)out;
+    for (size_t k = 0; k < sizeof c->v / sizeof c->v[0]; k++)
+        fields[k] = atomic_load_explicit(&c->v[k], memory_order_relaxed);
+    return 0;
+}
+
+static int pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Reaps worker i (blocking) and describes how it ended. */
+static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
+{
+    int status = 0;
+    pid_t pid = e->pids[i];
+    if (!pid)
+        return;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    e->pids[i] = 0;
+    if (!why)
+        return;
+    if (WIFSIGNALED(status))
+        snprintf(why, len, "worker %u (pid %d) was killed by signal %d (SIG%s)", i, (int)pid,
+                 WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ?: "?");
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == 71)
+        snprintf(why, len, "worker %u (pid %d) ran out of memory for overflowed spawns", i,
+                 (int)pid);
+    else
+        snprintf(why, len, "worker %u (pid %d) exited unexpectedly with status %d", i, (int)pid,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+/* Something went wrong: kill what is left, reap everything, remove the segment's name. */
+static void fail_engine(pareng_engine *e)
+{
+    for (unsigned i = 0; i < e->n_workers; i++)
+        if (e->pids[i])
+            kill(e->pids[i], SIGKILL);
+    for (unsigned i = 0; i < e->n_workers; i++)
+        reap(e, i, NULL, 0);
+    shm_unlink(e->segment.name);
+    e->failed = true;
+}
+
+static void release(pareng_engine *e)
+{
+    for (unsigned i = 0; i < e->n_workers; i++)
+        if (e->pidfds && e->pidfds[i] >= 0)
+            close(e->pidfds[i]);
+    if (e->done_fd >= 0)
+        close(e->done_fd);
+    pareng__arena_destroy(&e->segment);
+    pareng_plan_destroy(e->plan);
+    free(e->pids);
+    free(e->pidfds);
+    free(e);
+}
+
+static int fork_workers(pareng_engine *e)
+{
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            return pareng__fail(errno, "cannot fork worker %u: %s", i, strerror(errno));
+        if (pid == 0)
+            pareng__worker_main(e->segment.arena, i, e->plan);
+        e->pids[i] = pid;
+        atomic_store_explicit(&e->segment.arena->workers[i].pid, pid, memory_order_relaxed);
+        e->pidfds[i] = pidfd_open(pid);
+        if (e->pidfds[i] < 0)
+            return pareng__fail(errno, "pidfd_open (Linux 5.3 or later) failed: %s",
+                                strerror(errno));
+    }
+    return 0;
+}
+
+int pareng_start(pareng_engine **out, const pareng_config *cfg)
+{
+    *out = NULL;
+    pareng_config defaults;
+    if (!cfg) {
+        pareng_config_default(&defaults);
+        cfg = &defaults;
+    }
+    unsigned capacity = cfg->deque_capacity ? cfg->deque_capacity : PARENG__DEFAULT_DEQUE_CAPACITY;
+    if (capacity < 2 || capacity > MAX_DEQUE_CAPACITY)
+        return pareng__fail(EINVAL, "deque capacity %u is outside 2..%u", capacity,
+                            MAX_DEQUE_CAPACITY);
+    pareng_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return pareng__fail(ENOMEM, "out of memory");
+    e->done_fd = -1;
+    int rc = pareng_plan_create(&e->plan, cfg);
+    if (rc < 0) {
+        release(e);
+        return rc;
+    }
+    e->n_workers = pareng_plan_workers(e->plan);
+    e->pids = calloc(e->n_workers, sizeof *e->pids);
+    e->pidfds = malloc(e->n_workers * sizeof *e->pidfds);
+    if (!e->pids || !e->pidfds) {
+        release(e);
+        return pareng__fail(ENOMEM, "out of memory");
+    }
+    memset(e->pidfds, -1, e->n_workers * sizeof *e->pidfds);
+    pareng_clean(); /* best effort: segments of engines whose owner was killed */
+    rc = pareng__arena_create(&e->segment, e->n_workers, capacity);
+    if (rc == 0) {
+        e->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (e->done_fd < 0)
+            rc = pareng__fail(errno, "eventfd: %s", strerror(errno));
+    }
+    if (rc == 0) {
+        e->segment.arena->root_done_fd = e->done_fd;
+        rc = fork_workers(e);
+        if (rc < 0) {
+            char message[256];
+            snprintf(message, sizeof message, "%s", pareng_last_error());
+            fail_engine(e);
+            pareng__fail(-rc, "%s", message);
+        }
+    }
+    if (rc < 0) {
+        release(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+void pareng_cancel(pareng_engine *e)
+{
+    e->cancelled = 1;
+    uint64_t one = 1;
+    ssize_t ignored = write(e->done_fd, &one, sizeof one);
+    (void)ignored;
+}
+
+/* The root is running: sleep until it is done, a worker dies, or the run is cancelled. */
+static int watch_run(pareng_engine *e)
+{
+    pareng__arena *a = e->segment.arena;
+    struct pollfd *fds = calloc(e->n_workers + 1, sizeof *fds);
+    if (!fds) {
+        fail_engine(e);
+        return pareng__fail(ENOMEM, "out of memory");
+    }
+    fds[0] = (struct pollfd){.fd = e->done_fd, .events = POLLIN};
+    for (unsigned i = 0; i < e->n_workers; i++)
+        fds[i + 1] = (struct pollfd){.fd = e->pidfds[i], .events = POLLIN};
+    int rc = 1;
+    while (rc > 0) {
+        if (poll(fds, e->n_workers + 1, -1) < 0 && errno != EINTR) {
+            rc = pareng__fail(errno, "poll: %s", strerror(errno));
+            fail_engine(e);
+            break;
+        }
+        for (unsigned i = 0; i < e->n_workers && rc > 0; i++)
+            if (fds[i + 1].revents) {
+                reap(e, i, e->failure, sizeof e->failure);
+                fail_engine(e);
+                rc = pareng__fail(ECHILD, "%s", e->failure);
+            }
+        if (rc > 0 && e->cancelled) {
+            snprintf(e->failure, sizeof e->failure, "run cancelled");
+            fail_engine(e);
+            rc = pareng__fail(ECANCELED, "%s", e->failure);
+        }
+        uint64_t count;
+        if (rc > 0 && read(e->done_fd, &count, sizeof count) == sizeof count &&
+            atomic_load_explicit(&a->root_state, memory_order_acquire) == PARENG__ROOT_DONE)
+            rc = 0;
+    }
+    free(fds);
+    return rc;
+}
+
+int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size)
+{
+    if (e->failed)
+        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
+    if (size > PARENG_FRAME_DATA_SIZE)
+        return pareng__fail(EINVAL, "task data of %zu bytes does not fit a frame", size);
+    pareng__arena *a = e->segment.arena;
+    a->root.pareng__run = run;
+    memcpy(a->root.pareng__data, data, size);
+    /* Release: the frame is filled before a worker's acquire of READY. */
+    atomic_store_explicit(&a->root_state, PARENG__ROOT_READY, memory_order_release);
+    pareng__wake(a, true);
+    int rc = watch_run(e);
+    if (rc == 0) {
+        memcpy(data, a->root.pareng__data, size);
+        atomic_store_explicit(&a->root_state, PARENG__ROOT_EMPTY, memory_order_relaxed);
+    }
+    return rc;
+}
+
+void pareng_stop(pareng_engine *e)
+{
+    if (!e)
+        return;
+    if (!e->failed && e->segment.arena) {
+        pareng__arena *a = e->segment.arena;
+        atomic_store_explicit(&a->stop, 1, memory_order_release);
+        pareng__wake(a, true);
+        /* Idle workers see stop at once; give them a moment, then make sure. */
+        for (unsigned i = 0; i < e->n_workers; i++) {
+            struct pollfd p = {.fd = e->pidfds[i], .events = POLLIN};
+            if (e->pids[i] && poll(&p, 1, STOP_GRACE_MS) == 0)
+                kill(e->pids[i], SIGKILL);
+            reap(e, i, NULL, 0);
+        }
+    }
+    fail_engine(e); /* reaps anything left; harmless when all are gone */
+    release(e);
+}

@@ -1,0 +1,207 @@
+/*
+ * internal.h - what the engine's files share: the arena layout, the per-worker state that lives
+ * in it, and the pareng__ functions each concern exports to the others.
+ *
+ * One file per concern:
+ *   arena.c     the shared-memory segment: create, map, header, unlink, stale sweep
+ *   topology.c  hwloc: allowed CPUs, worker placement, victim order (pareng_plan)
+ *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
+ *   worker.c    a worker process: idle loop, stealing, sleeping, leapfrogging, overflow
+ *   engine.c    the scheduler's outside: start, fork, run a root task, watch, stop
+ *   sys.c       the OS layer: futex, pidfd, clocks, random numbers, error messages
+ *   fib.c       the fib workload
+ */
+#ifndef PARENG_INTERNAL_H
+#define PARENG_INTERNAL_H
+
+#include "pareng.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define PARENG__CACHE_LINE 64
+#define PARENG__ALIGNED __attribute__((aligned(PARENG__CACHE_LINE)))
+#define PARENG__INTERNAL __attribute__((visibility("hidden")))
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
+               "64-bit atomics must be lock-free to be valid across processes");
+_Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
+
+#define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "paparen g" */
+#define PARENG__ARENA_LAYOUT 1
+#define PARENG__DEFAULT_DEQUE_CAPACITY 16384u
+#define PARENG__SEGMENT_PREFIX "pareng-"
+
+/* ---- the deque's shared word ----------------------------------------------------------
+ * Lace's split deque (van Dijk & van de Pol, 2014): frames [tail, split) are shared and may be
+ * stolen, frames [split, head) are private to the owner. Thieves take the frame at tail by a
+ * CAS on the whole word; the owner moves split by CAS as well, so every change of either half
+ * is one read-modify-write of one 64-bit word. Indexes count frames from the deque's base. */
+static inline uint64_t pareng__ts_pack(uint32_t tail, uint32_t split)
+{
+    return ((uint64_t)split << 32) | tail;
+}
+static inline uint32_t pareng__ts_tail(uint64_t ts) { return (uint32_t)ts; }
+static inline uint32_t pareng__ts_split(uint64_t ts) { return (uint32_t)(ts >> 32); }
+
+/* Per-worker counters in the arena: written only by their worker (relaxed load + store, no
+ * read-modify-write), read by anyone attached. */
+typedef struct pareng__counters {
+    _Atomic uint64_t v[sizeof(pareng_stats) / sizeof(uint64_t)];
+} pareng__counters;
+
+enum pareng__counter {
+    PARENG__TASKS, PARENG__SPAWNS, PARENG__STEALS, PARENG__STEAL_FAILS, PARENG__LEAPFROGS,
+    PARENG__STOLEN_FROM, PARENG__SHARES, PARENG__OVERFLOWS, PARENG__SLEEPS, PARENG__BUSY_NS,
+    PARENG__IDLE_NS,
+};
+
+static inline void pareng__count(pareng__counters *c, enum pareng__counter k, uint64_t n)
+{
+    uint64_t v = atomic_load_explicit(&c->v[k], memory_order_relaxed);
+    atomic_store_explicit(&c->v[k], v + n, memory_order_relaxed);
+}
+
+/* Results of spawns that found the deque full: such a spawn runs its task inline and moves the
+ * head past the end as if it had pushed; the frame it would have used, end + k, is never
+ * touched, and its result waits in slot k here for the matching sync. Owner only, in the
+ * worker process's own heap. */
+typedef struct pareng__overflow {
+    pareng_frame *slots;
+    size_t capacity;
+} pareng__overflow;
+
+/* One worker, in the arena. The public head (spawn limit, private floor) comes first; each
+ * group of fields that another process writes has its own cache line. */
+typedef struct pareng__worker {
+    /* line 0, owner hot path; private_floor is also written by thieves (a share request) */
+    pareng_worker pub;
+    char pad0[PARENG__CACHE_LINE - sizeof(pareng_worker)];
+
+    /* line 1: the word thieves CAS */
+    PARENG__ALIGNED _Atomic uint64_t tail_split;
+
+    /* line 2: owner-only state, set up before the fork or by the owner itself */
+    PARENG__ALIGNED pareng_frame *base, *end; /* the deque: [base, end) */
+    uint32_t split;                           /* owner's copy of the split index */
+    bool all_stolen;                          /* every frame below the head was stolen */
+    unsigned index;
+    struct pareng__arena *arena;
+    const unsigned *victims; /* nearest first; inherited from the parent, read-only */
+    const unsigned *victim_levels; /* distance level of each victim */
+    unsigned n_victims;
+    uint64_t rng;
+    pareng__overflow overflow;
+    uint64_t busy_since_ns;
+
+    /* line 3+: statistics, owner writes */
+    PARENG__ALIGNED pareng__counters counters;
+
+    /* process ids: written by the parent before any run, read by anyone */
+    PARENG__ALIGNED _Atomic int pid;
+} PARENG__ALIGNED pareng__worker;
+
+static inline pareng__worker *pareng__self(pareng_worker *w)
+{
+    return (pareng__worker *)(void *)w;
+}
+
+/* The root task slot: the caller writes a frame, a worker runs it. */
+enum pareng__root_state { PARENG__ROOT_EMPTY, PARENG__ROOT_READY, PARENG__ROOT_TAKEN,
+                          PARENG__ROOT_DONE };
+
+/* The arena header: at offset 0 of the segment. */
+typedef struct pareng__arena {
+    uint64_t magic;
+    uint32_t layout;
+    uint32_t n_workers;
+    uint64_t size;
+    int32_t owner_pid;
+    uint32_t deque_capacity;
+    uint64_t owner_start_time; /* /proc/<pid>/stat starttime, to tell pid reuse apart */
+
+    /* wake-up protocol (worker.c): an event count. Sleepers announce themselves, re-check,
+     * then futex-wait on epoch; anyone publishing work bumps epoch and wakes if needed. */
+    PARENG__ALIGNED _Atomic uint32_t epoch;
+    _Atomic uint32_t sleepers;
+    _Atomic uint32_t stop;
+
+    PARENG__ALIGNED _Atomic uint32_t root_state;
+    int root_done_fd; /* eventfd the root's worker writes when it finished */
+    pareng_frame root;
+
+    /* pareng__worker workers[n_workers] follow, then the deques */
+    PARENG__ALIGNED pareng__worker workers[];
+} pareng__arena;
+
+/* ---- arena.c ---- */
+typedef struct pareng__segment {
+    char name[64];
+    pareng__arena *arena;
+    size_t size;
+} pareng__segment;
+
+PARENG__INTERNAL size_t pareng__arena_size(unsigned n_workers, unsigned deque_capacity);
+PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_workers,
+                                          unsigned deque_capacity);
+PARENG__INTERNAL void pareng__arena_destroy(pareng__segment *seg);
+
+/* ---- topology.c ---- */
+struct pareng_plan {
+    unsigned n_workers, n_cores, n_pus;
+    bool this_system;              /* binding is possible */
+    bool oversubscribed;           /* more workers than cores */
+    pareng_placement *placement;   /* [n_workers] */
+    unsigned *victims;             /* [n_workers][n_workers - 1] */
+    unsigned *victim_levels;       /* same shape: distance level of each victim */
+    void *topology;                /* hwloc_topology_t */
+};
+#define PARENG__LEVELS 6
+/* Pins the calling process to the PU of `worker`; 0 or -errno. */
+PARENG__INTERNAL int pareng__plan_bind(const pareng_plan *plan, unsigned worker);
+
+/* ---- deque.c ---- */
+/* Makes the deque of w empty, all frames private, with `capacity` frames at base. */
+PARENG__INTERNAL void pareng__deque_init(pareng__worker *w, pareng_frame *base,
+                                         unsigned capacity);
+/* The owner, idle again: every frame is gone, so the next spawn publishes afresh. */
+PARENG__INTERNAL void pareng__deque_reset(pareng__worker *w);
+/* Thief: takes the oldest shared frame of victim; NULL if there is none or a race was lost.
+ * On success the frame's thief mark is set to thief_index + 1. */
+PARENG__INTERNAL pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_index);
+/* Owner, syncing the top frame t = h - 1 that is below the private floor: serves a pending
+ * share request, then either makes t private again (returns true) or finds it stolen (false;
+ * everything below h is then stolen). */
+PARENG__INTERNAL bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h);
+/* Owner: publish the frame just written at h when everything below it was stolen. */
+PARENG__INTERNAL void pareng__deque_publish(pareng__worker *w, pareng_frame *h);
+/* Owner: a thief asked for work; share the older half of the private frames below h. */
+PARENG__INTERNAL void pareng__deque_share(pareng__worker *w, pareng_frame *h);
+/* Thief: ask the owner of w to share (idempotent, cheap when already asked). */
+PARENG__INTERNAL void pareng__deque_request(pareng__worker *w);
+/* Owner: make every sync take the slow path (while spawns overflow), and undo it. */
+PARENG__INTERNAL void pareng__deque_block_fast_sync(pareng__worker *w);
+PARENG__INTERNAL void pareng__deque_unblock_fast_sync(pareng__worker *w);
+/* Is there a shared frame to steal right now? */
+PARENG__INTERNAL bool pareng__deque_has_shared(pareng__worker *w);
+
+/* ---- worker.c ---- */
+/* Body of a worker process after the fork; never returns. */
+PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsigned index,
+                                                   const pareng_plan *plan);
+/* Wakes sleeping workers after work was published: one, or all. */
+PARENG__INTERNAL void pareng__wake(pareng__arena *arena, bool all);
+
+/* ---- sys.c ---- */
+PARENG__INTERNAL int pareng__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
+                                        long timeout_ns);
+PARENG__INTERNAL void pareng__futex_wake(_Atomic uint32_t *addr, int count);
+PARENG__INTERNAL uint64_t pareng__now_ns(void);
+PARENG__INTERNAL uint64_t pareng__process_start_time(pid_t pid);
+PARENG__INTERNAL uint64_t pareng__random(uint64_t *state);
+PARENG__INTERNAL void pareng__cpu_relax(void);
+/* Records the message for pareng_last_error() and returns -err (for `return pareng__fail(...)`). */
+PARENG__INTERNAL int pareng__fail(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif /* PARENG_INTERNAL_H */

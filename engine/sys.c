@@ -1,0 +1,102 @@
+/*
+ * sys.c - the OS layer: every futex, clock and /proc read of the engine goes through here, and
+ * so does the thread-local message behind pareng_last_error().
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Shared (not FUTEX_PRIVATE_FLAG) futexes: the word is in a MAP_SHARED segment and the waiters
+ * are in other processes; the kernel keys shared futexes by the page, not the address space. */
+int pareng__futex_wait(_Atomic uint32_t *addr, uint32_t expected, long timeout_ns)
+{
+    struct timespec ts = {timeout_ns / 1000000000L, timeout_ns % 1000000000L};
+    long rc = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, expected,
+                      timeout_ns > 0 ? &ts : NULL, NULL, 0);
+    return rc < 0 ? -errno : 0;
+}
+
+void pareng__futex_wake(_Atomic uint32_t *addr, int count)
+{
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, count, NULL, NULL, 0);
+}
+
+uint64_t pareng__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. A pid
+ * plus its start time names one process for the life of the machine. Returns 0 if gone. */
+uint64_t pareng__process_start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name (field 2) may hold spaces and parentheses: skip past the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    unsigned long long start = 0;
+    /* fields 3..21 skipped, 22 read */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+                      "%*d %llu",
+               &start) != 1)
+        return 0;
+    return start;
+}
+
+/* xorshift64*: a victim order needs spread, not quality. */
+uint64_t pareng__random(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+void pareng__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static _Thread_local char last_error[256];
+
+int pareng__fail(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return -err;
+}
+
+const char *pareng_last_error(void)
+{
+    return last_error;
+}
+
+const char *pareng_version(void)
+{
+    return PARENG_VERSION_STRING;
+}

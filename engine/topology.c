@@ -1,0 +1,340 @@
+/*
+ * topology.c - what the machine looks like and where workers go, through hwloc: the CPUs this
+ * process may use (cgroup cpuset and taskset both), the PU of each worker, and each worker's
+ * victims ordered by distance. All of it is a pareng_plan, computed before any fork.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <hwloc.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const level_names[PARENG__LEVELS] = {"core", "L2", "L3", "NUMA", "package",
+                                                        "machine"};
+
+const char *pareng_plan_level_name(unsigned level)
+{
+    return level < PARENG__LEVELS ? level_names[level] : "?";
+}
+
+/* Everything plan_create needs while it works; only the plan survives it. */
+typedef struct planner {
+    hwloc_topology_t topo;
+    hwloc_bitmap_t allowed;
+    hwloc_obj_t *pus; /* allowed PUs, logical order */
+    unsigned n_pus;
+    hwloc_obj_t *cores; /* cores with at least one allowed PU, logical order */
+    unsigned n_cores;
+    hwloc_obj_t *chosen; /* the PU of each worker */
+    unsigned n_chosen;
+} planner;
+
+/* A PU's core; a topology without cores (some synthetic ones) makes each PU its own core. */
+static hwloc_obj_t core_of(hwloc_topology_t topo, hwloc_obj_t pu)
+{
+    hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_CORE, pu);
+    return core ? core : pu;
+}
+
+/* The k-th allowed PU (logical order) inside obj, or NULL. */
+static hwloc_obj_t allowed_pu_in(const planner *p, hwloc_obj_t obj, unsigned k)
+{
+    for (unsigned i = 0; i < p->n_pus; i++)
+        if (hwloc_bitmap_isincluded(p->pus[i]->cpuset, obj->cpuset) && k-- == 0)
+            return p->pus[i];
+    return NULL;
+}
+
+static int load_topology(planner *p, const pareng_config *cfg)
+{
+    if (hwloc_topology_init(&p->topo) < 0)
+        return pareng__fail(errno, "hwloc: cannot initialise a topology");
+    if (cfg->topology_xml && hwloc_topology_set_xml(p->topo, cfg->topology_xml) < 0)
+        return pareng__fail(EINVAL, "cannot use topology file %s", cfg->topology_xml);
+    if (hwloc_topology_load(p->topo) < 0)
+        return pareng__fail(EINVAL, "hwloc cannot load the topology%s%s",
+                            cfg->topology_xml ? " from " : "",
+                            cfg->topology_xml ? cfg->topology_xml : "");
+    p->allowed = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(p->topo));
+    if (!p->allowed)
+        return pareng__fail(ENOMEM, "out of memory");
+    /* hwloc already removed what the cgroup cpuset forbids; taskset's mask is this thread's
+     * binding, which only means something on the real machine. */
+    if (hwloc_topology_is_thissystem(p->topo)) {
+        hwloc_bitmap_t bound = hwloc_bitmap_alloc();
+        if (bound && hwloc_get_cpubind(p->topo, bound, HWLOC_CPUBIND_THREAD) == 0)
+            hwloc_bitmap_and(p->allowed, p->allowed, bound);
+        hwloc_bitmap_free(bound);
+    }
+
+    int n = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_PU);
+    p->pus = calloc(n > 0 ? n : 1, sizeof *p->pus);
+    p->cores = calloc(n > 0 ? n : 1, sizeof *p->cores);
+    if (!p->pus || !p->cores)
+        return pareng__fail(ENOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        hwloc_obj_t pu = hwloc_get_obj_by_type(p->topo, HWLOC_OBJ_PU, i);
+        if (!hwloc_bitmap_isset(p->allowed, pu->os_index))
+            continue;
+        p->pus[p->n_pus++] = pu;
+        hwloc_obj_t core = core_of(p->topo, pu);
+        if (p->n_cores == 0 || p->cores[p->n_cores - 1] != core)
+            p->cores[p->n_cores++] = core;
+    }
+    if (p->n_pus == 0)
+        return pareng__fail(EINVAL, "no CPU is available to this process");
+    return 0;
+}
+
+/* Parses "A,B-C,..." into a callback per number. Strict: digits, '-' and ',' only, no empty
+ * item, no reversed range. */
+static int parse_ranges(const char *text, const char *what,
+                        int (*each)(planner *, unsigned, const char *), planner *p)
+{
+    const char *s = text;
+    if (!*s)
+        return pareng__fail(EINVAL, "empty %s list", what);
+    for (;;) {
+        char *end;
+        if (*s < '0' || *s > '9')
+            return pareng__fail(EINVAL, "malformed %s list '%s'", what, text);
+        unsigned long lo = strtoul(s, &end, 10), hi = lo;
+        if (*end == '-') {
+            s = end + 1;
+            if (*s < '0' || *s > '9')
+                return pareng__fail(EINVAL, "malformed %s list '%s'", what, text);
+            hi = strtoul(s, &end, 10);
+        }
+        if (hi < lo || hi > INT_MAX)
+            return pareng__fail(EINVAL, "malformed %s list '%s'", what, text);
+        for (unsigned long v = lo; v <= hi; v++) {
+            if (p->n_chosen == PARENG_MAX_WORKERS)
+                return pareng__fail(EINVAL, "%s list '%s' names more than %d workers", what,
+                                    text, PARENG_MAX_WORKERS);
+            int rc = each(p, (unsigned)v, what);
+            if (rc < 0)
+                return rc;
+        }
+        if (*end == '\0')
+            return 0;
+        if (*end != ',')
+            return pareng__fail(EINVAL, "malformed %s list '%s'", what, text);
+        s = end + 1;
+    }
+}
+
+static int allowed_error(planner *p, const char *what, unsigned v)
+{
+    char *list = NULL;
+    hwloc_bitmap_list_asprintf(&list, p->allowed);
+    int rc = pareng__fail(ERANGE, "%s %u is not one this process may use (allowed CPUs: %s)",
+                          what, v, list ? list : "?");
+    free(list);
+    return rc;
+}
+
+static int choose_os_cpu(planner *p, unsigned os_index, const char *what)
+{
+    (void)what;
+    hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(p->topo, os_index);
+    if (!pu || !hwloc_bitmap_isset(p->allowed, os_index))
+        return allowed_error(p, "CPU", os_index);
+    p->chosen[p->n_chosen++] = pu;
+    return 0;
+}
+
+static int choose_logical(planner *p, unsigned logical, const char *what)
+{
+    bool core = strcmp(what, "core") == 0;
+    hwloc_obj_t obj = hwloc_get_obj_by_type(p->topo, core ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU, logical);
+    hwloc_obj_t pu = obj ? allowed_pu_in(p, obj, 0) : NULL;
+    if (!pu)
+        return obj ? allowed_error(p, what, logical)
+                   : pareng__fail(ERANGE, "there is no %s L#%u on this machine", what, logical);
+    p->chosen[p->n_chosen++] = pu;
+    return 0;
+}
+
+static int choose_from_list(planner *p, const char *cpus)
+{
+    if (strncmp(cpus, "core:", 5) == 0)
+        return parse_ranges(cpus + 5, "core", choose_logical, p);
+    if (strncmp(cpus, "pu:", 3) == 0)
+        return parse_ranges(cpus + 3, "pu", choose_logical, p);
+    return parse_ranges(cpus, "CPU", choose_os_cpu, p);
+}
+
+/* K workers, close: one per core in logical order, then the cores' second PUs (SMT), and so
+ * on; past the last PU, round again. */
+static void choose_count(planner *p, unsigned k)
+{
+    for (unsigned round = 0; p->n_chosen < k; round++) {
+        bool placed = false;
+        for (unsigned c = 0; c < p->n_cores && p->n_chosen < k; c++) {
+            hwloc_obj_t pu = allowed_pu_in(p, p->cores[c], round);
+            if (pu) {
+                p->chosen[p->n_chosen++] = pu;
+                placed = true;
+            }
+        }
+        if (!placed) /* every PU has a worker: wrap */
+            for (unsigned i = 0; i < p->n_pus && p->n_chosen < k; i++)
+                p->chosen[p->n_chosen++] = p->pus[i];
+    }
+}
+
+/* 0 same core ... 5 different package: the first shared container, from near to far. */
+static unsigned distance_level(hwloc_topology_t topo, hwloc_obj_t a, hwloc_obj_t b)
+{
+    if (core_of(topo, a) == core_of(topo, b))
+        return 0;
+    static const hwloc_obj_type_t caches[] = {HWLOC_OBJ_L2CACHE, HWLOC_OBJ_L3CACHE};
+    for (unsigned i = 0; i < 2; i++) {
+        hwloc_obj_t ca = hwloc_get_ancestor_obj_by_type(topo, caches[i], a);
+        if (ca && ca == hwloc_get_ancestor_obj_by_type(topo, caches[i], b))
+            return 1 + i;
+    }
+    if (a->nodeset && b->nodeset && !hwloc_bitmap_iszero(a->nodeset) &&
+        hwloc_bitmap_first(a->nodeset) == hwloc_bitmap_first(b->nodeset) &&
+        hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE) > 1)
+        return 3;
+    hwloc_obj_t pa = hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_PACKAGE, a);
+    if (pa && pa == hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_PACKAGE, b))
+        return 4;
+    return 5;
+}
+
+static int fill_plan(pareng_plan *plan, planner *p)
+{
+    unsigned n = p->n_chosen, m = n > 1 ? n - 1 : 1;
+    plan->n_workers = n;
+    plan->n_cores = p->n_cores;
+    plan->n_pus = p->n_pus;
+    plan->this_system = hwloc_topology_is_thissystem(p->topo);
+    plan->oversubscribed = n > p->n_cores;
+    plan->placement = calloc(n, sizeof *plan->placement);
+    plan->victims = calloc((size_t)n * m, sizeof *plan->victims);
+    plan->victim_levels = calloc((size_t)n * m, sizeof *plan->victim_levels);
+    if (!plan->placement || !plan->victims || !plan->victim_levels)
+        return pareng__fail(ENOMEM, "out of memory");
+    for (unsigned i = 0; i < n; i++) {
+        hwloc_obj_t pu = p->chosen[i], core = core_of(p->topo, pu);
+        hwloc_obj_t pkg = hwloc_get_ancestor_obj_by_type(p->topo, HWLOC_OBJ_PACKAGE, pu);
+        pareng_placement *pl = &plan->placement[i];
+        pl->pu_os = pu->os_index;
+        pl->pu_logical = pu->logical_index;
+        pl->core_logical = core->logical_index;
+        pl->package_logical = pkg ? pkg->logical_index : 0;
+        for (unsigned j = 0; j < n; j++) {
+            if (j == i)
+                continue;
+            pl->shared_pu |= p->chosen[j] == pu;
+            pl->shared_core |= core_of(p->topo, p->chosen[j]) == core;
+        }
+        /* Victims by level, and inside a level from i+1 upwards (wrapping): a fixed order the
+         * tests can check; the worker starts each level at a random member at run time. */
+        unsigned *v = plan->victims + (size_t)i * m, *lv = plan->victim_levels + (size_t)i * m;
+        unsigned count = 0;
+        for (unsigned level = 0; level < PARENG__LEVELS; level++)
+            for (unsigned step = 1; step < n; step++) {
+                unsigned j = (i + step) % n;
+                if (distance_level(p->topo, pu, p->chosen[j]) == level) {
+                    v[count] = j;
+                    lv[count++] = level;
+                }
+            }
+    }
+    plan->topology = p->topo;
+    p->topo = NULL;
+    return 0;
+}
+
+int pareng_plan_create(pareng_plan **out, const pareng_config *cfg)
+{
+    *out = NULL;
+    pareng_config defaults;
+    if (!cfg) {
+        pareng_config_default(&defaults);
+        cfg = &defaults;
+    }
+    if (cfg->workers > PARENG_MAX_WORKERS)
+        return pareng__fail(EINVAL, "%u workers asked for; the most is %d", cfg->workers,
+                            PARENG_MAX_WORKERS);
+    planner p = {0};
+    pareng_plan *plan = calloc(1, sizeof *plan);
+    p.chosen = calloc(PARENG_MAX_WORKERS, sizeof *p.chosen);
+    int rc = !plan || !p.chosen ? pareng__fail(ENOMEM, "out of memory") : load_topology(&p, cfg);
+    if (rc == 0 && cfg->cpus) {
+        rc = choose_from_list(&p, cfg->cpus);
+        if (rc == 0 && cfg->workers && cfg->workers != p.n_chosen)
+            rc = pareng__fail(EINVAL, "%u workers asked for but the CPU list '%s' names %u",
+                              cfg->workers, cfg->cpus, p.n_chosen);
+    } else if (rc == 0) {
+        choose_count(&p, cfg->workers ? cfg->workers : p.n_cores);
+    }
+    if (rc == 0)
+        rc = fill_plan(plan, &p);
+    if (p.topo)
+        hwloc_topology_destroy(p.topo);
+    hwloc_bitmap_free(p.allowed);
+    free(p.pus);
+    free(p.cores);
+    free(p.chosen);
+    if (rc < 0) {
+        pareng_plan_destroy(plan);
+        return rc;
+    }
+    *out = plan;
+    return 0;
+}
+
+void pareng_plan_destroy(pareng_plan *plan)
+{
+    if (!plan)
+        return;
+    if (plan->topology)
+        hwloc_topology_destroy(plan->topology);
+    free(plan->placement);
+    free(plan->victims);
+    free(plan->victim_levels);
+    free(plan);
+}
+
+unsigned pareng_plan_workers(const pareng_plan *plan) { return plan->n_workers; }
+unsigned pareng_plan_cores(const pareng_plan *plan) { return plan->n_cores; }
+unsigned pareng_plan_pus(const pareng_plan *plan) { return plan->n_pus; }
+
+int pareng_plan_placement(const pareng_plan *plan, unsigned worker, pareng_placement *out)
+{
+    if (worker >= plan->n_workers)
+        return pareng__fail(EINVAL, "no worker %u (the plan has %u)", worker, plan->n_workers);
+    *out = plan->placement[worker];
+    return 0;
+}
+
+int pareng_plan_victims(const pareng_plan *plan, unsigned worker, unsigned *victims,
+                        unsigned *levels, unsigned max)
+{
+    if (worker >= plan->n_workers)
+        return pareng__fail(EINVAL, "no worker %u (the plan has %u)", worker, plan->n_workers);
+    unsigned m = plan->n_workers - 1, stride = m ? m : 1;
+    for (unsigned i = 0; i < m && i < max; i++) {
+        victims[i] = plan->victims[(size_t)worker * stride + i];
+        if (levels)
+            levels[i] = plan->victim_levels[(size_t)worker * stride + i];
+    }
+    return (int)m;
+}
+
+int pareng__plan_bind(const pareng_plan *plan, unsigned worker)
+{
+    if (!plan->this_system)
+        return 0;
+    hwloc_topology_t topo = plan->topology;
+    hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(topo, plan->placement[worker].pu_os);
+    if (!pu || hwloc_set_cpubind(topo, pu->cpuset, HWLOC_CPUBIND_PROCESS) < 0)
+        return -errno;
+    return 0;
+}

@@ -1,0 +1,287 @@
+/*
+ * worker.c - one worker process: what it does after the fork. The idle loop (root task, steal
+ * nearest first, back off, sleep on the arena futex), running stolen frames, the slow paths of
+ * spawn and sync (publish, overflow, leapfrog), and waking sleepers when work appears.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+/* Failed steal rounds (each ends in sched_yield) before a worker goes to sleep. */
+#define SPIN_ROUNDS 64
+/* A sleeper re-checks this often even if nobody woke it: a safety net, not the protocol. */
+#define SLEEP_TIMEOUT_NS 100000000L
+/* Exit status of a worker that could not grow its overflow stack. */
+#define EXIT_OUT_OF_MEMORY 71
+
+unsigned pareng__worker_index(const pareng_worker *w)
+{
+    return ((const pareng__worker *)(const void *)w)->index;
+}
+
+unsigned pareng__worker_count(const pareng_worker *w)
+{
+    return ((const pareng__worker *)(const void *)w)->arena->n_workers;
+}
+
+/* ---- waking and sleeping -----------------------------------------------------------------
+ * An event count. A sleeper: reads epoch, increments sleepers, fences, re-checks for work,
+ * then futex-waits on epoch. A publisher: makes work visible, fences, reads sleepers; if
+ * non-zero, bumps epoch and futex-wakes. The two seq_cst fences make this Dekker's pattern:
+ * either the sleeper's re-check sees the work or the publisher sees the sleeper; and
+ * FUTEX_WAIT compares epoch atomically in the kernel, so a bump between the sleeper's read and
+ * its wait makes the wait return at once. */
+
+void pareng__wake(pareng__arena *arena, bool all)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&arena->sleepers, memory_order_relaxed) == 0)
+        return;
+    atomic_fetch_add_explicit(&arena->epoch, 1, memory_order_relaxed);
+    pareng__futex_wake(&arena->epoch, all ? INT_MAX : 1);
+}
+
+static bool work_visible(pareng__worker *w)
+{
+    pareng__arena *a = w->arena;
+    if (atomic_load_explicit(&a->stop, memory_order_relaxed) ||
+        atomic_load_explicit(&a->root_state, memory_order_relaxed) == PARENG__ROOT_READY)
+        return true;
+    for (unsigned i = 0; i < w->n_victims; i++)
+        if (pareng__deque_has_shared(&a->workers[w->victims[i]]))
+            return true;
+    return false;
+}
+
+static void sleep_until_work(pareng__worker *w)
+{
+    pareng__arena *a = w->arena;
+    uint32_t seen = atomic_load_explicit(&a->epoch, memory_order_relaxed);
+    atomic_fetch_add_explicit(&a->sleepers, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    /* Ask every owner to share: the one with private frames shares at its next sync and,
+     * seeing us counted, wakes us. */
+    for (unsigned i = 0; i < w->n_victims; i++)
+        pareng__deque_request(&a->workers[w->victims[i]]);
+    if (!work_visible(w)) {
+        pareng__count(&w->counters, PARENG__SLEEPS, 1);
+        pareng__futex_wait(&a->epoch, seen, SLEEP_TIMEOUT_NS);
+    }
+    atomic_fetch_sub_explicit(&a->sleepers, 1, memory_order_relaxed);
+}
+
+/* ---- stealing ---------------------------------------------------------------------------- */
+
+/* One pass over the victims, nearest level first; inside a level, from a random member on, so
+ * that thieves of one cache domain do not all queue on the same victim. */
+static pareng_frame *steal_round(pareng__worker *w)
+{
+    pareng__arena *a = w->arena;
+    unsigned start = 0;
+    while (start < w->n_victims) {
+        unsigned end = start;
+        while (end < w->n_victims && w->victim_levels[end] == w->victim_levels[start])
+            end++;
+        unsigned len = end - start, first = (unsigned)(pareng__random(&w->rng) % len);
+        for (unsigned k = 0; k < len; k++) {
+            pareng__worker *victim = &a->workers[w->victims[start + (first + k) % len]];
+            pareng_frame *f = pareng__deque_steal(victim, w->index);
+            if (f)
+                return f;
+            pareng__count(&w->counters, PARENG__STEAL_FAILS, 1);
+        }
+        start = end;
+    }
+    return NULL;
+}
+
+/* Runs a stolen frame on top of h, publishes its result, and leaves the deque as it found it:
+ * empty above h, everything below stolen. */
+static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
+{
+    f->pareng__run(&w->pub, h, f);
+    /* Release: the result stored in the frame happens-before the owner's acquire of DONE. */
+    atomic_store_explicit(&f->pareng__thief, PARENG__DONE, memory_order_release);
+    pareng__count(&w->counters, PARENG__TASKS, 1);
+    pareng__deque_reset(w);
+}
+
+static void backoff(unsigned *spins)
+{
+    /* pause first (the thief is probably about to finish); then give the core away, which is
+     * what makes oversubscribed engines (more workers than cores) progress */
+    if (++*spins < 32)
+        pareng__cpu_relax();
+    else
+        sched_yield();
+}
+
+/* The owner's child t was stolen: until it is done, steal from its thief (Wagner & Calder's
+ * leapfrogging: only from the thief, so the stack grows only by tasks the thief spawned below
+ * t, and no worker ever waits idle while the work it waits on can be helped). */
+static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
+{
+    pareng__count(&w->counters, PARENG__STOLEN_FROM, 1);
+    unsigned spins = 0;
+    uint32_t thief;
+    /* Acquire pairs with the thief's release of DONE: then the result is visible. */
+    while ((thief = atomic_load_explicit(&t->pareng__thief, memory_order_acquire)) !=
+           PARENG__DONE) {
+        pareng_frame *f = thief ? pareng__deque_steal(&w->arena->workers[thief - 1], w->index)
+                                : NULL; /* 0: the thief has not marked it yet */
+        if (f) {
+            pareng__count(&w->counters, PARENG__LEAPFROGS, 1);
+            run_stolen(w, h, f);
+            spins = 0;
+        } else {
+            backoff(&spins);
+        }
+    }
+    /* Ready for reuse: a free slot always reads 0. Relaxed: published with the next frame. */
+    atomic_store_explicit(&t->pareng__thief, 0, memory_order_relaxed);
+}
+
+/* ---- spawn and sync slow paths ---------------------------------------------------------- */
+
+static pareng_frame *overflow_spawn(pareng__worker *w, pareng_frame *h, pareng_task_fn run,
+                                    const void *args, size_t size)
+{
+    pareng__overflow *ov = &w->overflow;
+    size_t slot = (size_t)(h - w->end);
+    if (slot == ov->capacity) {
+        size_t capacity = ov->capacity ? 2 * ov->capacity : 64;
+        pareng_frame *slots = realloc(ov->slots, capacity * sizeof *slots);
+        if (!slots)
+            _exit(EXIT_OUT_OF_MEMORY); /* reported by the parent as a worker failure */
+        ov->slots = slots;
+        ov->capacity = capacity;
+    }
+    if (slot == 0)
+        pareng__deque_block_fast_sync(w);
+    pareng__count(&w->counters, PARENG__OVERFLOWS, 1);
+    pareng_frame local = {.pareng__run = run};
+    memcpy(local.pareng__data, args, size);
+    /* Spawns inside run above h + 1, so they take the next slots and give them back. */
+    run(&w->pub, h + 1, &local);
+    memcpy(ov->slots[slot].pareng__data, local.pareng__data, sizeof local.pareng__data);
+    return h + 1;
+}
+
+pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
+                                 const void *args, size_t size)
+{
+    pareng__worker *w = pareng__self(pub);
+    if (h >= w->end)
+        return overflow_spawn(w, h, run, args, size);
+    /* Only other way here: everything below h was stolen; the new frame starts a shared part. */
+    h->pareng__run = run;
+    memcpy(h->pareng__data, args, size);
+    pareng__deque_publish(w, h);
+    return h + 1;
+}
+
+pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
+{
+    pareng__worker *w = pareng__self(pub);
+    if (t >= w->end) {
+        /* An overflowed spawn: it already ran, its result waits in its slot. */
+        if (t == w->end)
+            pareng__deque_unblock_fast_sync(w);
+        return &w->overflow.slots[t - w->end];
+    }
+    if (pareng__deque_reclaim(w, t + 1))
+        return NULL; /* the caller runs t inline */
+    leapfrog(w, t + 1, t);
+    return t;
+}
+
+/* ---- the worker process ---------------------------------------------------------------- */
+
+/* The root task; its busy time is counted before the caller can read the counters. */
+static void run_root(pareng__worker *w, uint64_t busy_since)
+{
+    pareng__arena *a = w->arena;
+    a->root.pareng__run(&w->pub, w->base, &a->root);
+    pareng__count(&w->counters, PARENG__TASKS, 1);
+    pareng__count(&w->counters, PARENG__BUSY_NS, pareng__now_ns() - busy_since);
+    pareng__deque_reset(w);
+    /* Release: the root's result is in a->root before the caller reads DONE. */
+    atomic_store_explicit(&a->root_state, PARENG__ROOT_DONE, memory_order_release);
+    uint64_t one = 1;
+    while (write(a->root_done_fd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
+}
+
+static bool take_root(pareng__arena *a)
+{
+    uint32_t ready = PARENG__ROOT_READY;
+    /* Acquire: the caller filled a->root before its release store of READY. */
+    return atomic_load_explicit(&a->root_state, memory_order_relaxed) == PARENG__ROOT_READY &&
+           atomic_compare_exchange_strong_explicit(&a->root_state, &ready, PARENG__ROOT_TAKEN,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+_Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan)
+{
+    /* Die with the parent; it may have died between fork() and prctl(), so check once. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != a->owner_pid)
+        _exit(0);
+    /* The caller's handlers are not ours (a SIGTERM sent to a worker must kill it); ^C goes to
+     * the whole process group and the parent decides what it means. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    pareng__plan_bind(plan, index);
+
+    pareng__worker *w = &a->workers[index];
+    unsigned m = plan->n_workers - 1;
+    w->victims = plan->victims + (size_t)index * (m ? m : 1);
+    w->victim_levels = plan->victim_levels + (size_t)index * (m ? m : 1);
+    w->n_victims = m;
+    w->rng = 0x9e3779b97f4a7c15ull * (index + 1) ^ (uint64_t)getpid();
+
+    uint64_t idle_since = pareng__now_ns();
+    unsigned failed_rounds = 0;
+    for (;;) {
+        if (atomic_load_explicit(&a->stop, memory_order_acquire))
+            _exit(0);
+        pareng_frame *stolen = NULL;
+        bool root = take_root(a);
+        if (!root)
+            stolen = steal_round(w);
+        if (!root && !stolen) {
+            if (++failed_rounds < SPIN_ROUNDS) {
+                sched_yield();
+            } else {
+                sleep_until_work(w);
+                failed_rounds = 0;
+            }
+            continue;
+        }
+        uint64_t busy_since = pareng__now_ns();
+        pareng__count(&w->counters, PARENG__IDLE_NS, busy_since - idle_since);
+        if (root) {
+            run_root(w, busy_since);
+            idle_since = pareng__now_ns();
+        } else {
+            pareng__count(&w->counters, PARENG__STEALS, 1);
+            run_stolen(w, w->base, stolen);
+            idle_since = pareng__now_ns();
+            pareng__count(&w->counters, PARENG__BUSY_NS, idle_since - busy_since);
+        }
+        failed_rounds = 0;
+    }
+}

@@ -1,0 +1,336 @@
+/*
+ * pareng.h - the one public header of libpareng, a shared-memory work-stealing engine whose
+ * workers are processes.
+ *
+ * Conventions: every public name starts with pareng_ (internal ones, which appear here only
+ * because the spawn/sync fast path is inline, with pareng__); functions return 0 or a
+ * negative errno value; pareng_last_error() gives a one-line message for the last failure in
+ * the calling thread; configuration is a plain struct filled by pareng_config_default(), in
+ * which 0 means "choose for me".
+ *
+ * Life cycle:  pareng_config_default() -> pareng_start() -> pareng_run()... -> pareng_stop().
+ * Call pareng_start() before creating threads of your own and call start, run and stop from
+ * the same thread: workers are forked from it and die with it (PR_SET_PDEATHSIG).
+ *
+ * What a worker sees: the caller's memory as it was at pareng_start() (copy-on-write: writes
+ * after the fork are not seen, on either side) and the task frames. Task arguments and results
+ * travel by value inside the frames; pointers into the caller's heap made after
+ * pareng_start() are meaningless in a worker.
+ */
+#ifndef PARENG_H
+#define PARENG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PARENG_VERSION_MAJOR 0
+#define PARENG_VERSION_MINOR 1
+#define PARENG_VERSION_PATCH 0
+#define PARENG_VERSION_STRING "0.1.0"
+
+#if defined(__GNUC__)
+#define PARENG_API __attribute__((visibility("default")))
+#define PARENG__LIKELY(x) __builtin_expect(!!(x), 1)
+#define PARENG__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define PARENG_API
+#define PARENG__LIKELY(x) (x)
+#define PARENG__UNLIKELY(x) (x)
+#endif
+
+/* The most workers one engine may have (oversubscription included). */
+#define PARENG_MAX_WORKERS 512
+/* Bytes of arguments (and of result) one task frame carries. */
+#define PARENG_FRAME_DATA_SIZE 48
+/* fib calls with n below this run as plain serial C unless a grain is given. */
+#define PARENG_DEFAULT_GRAIN 20
+
+/* ------------------------------------------------------------------------------------------
+ * Configuration
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct pareng_config {
+    /* Number of workers; 0 = one per physical core this process may use (taskset and cgroup
+     * cpusets respected). More workers than cores is allowed, up to PARENG_MAX_WORKERS. */
+    unsigned workers;
+    /* Where to pin workers, one worker per entry, or NULL for automatic placement:
+     * OS CPU numbers as taskset takes them ("0,2-3"), or hwloc-style logical locations
+     * "core:0-3" / "pu:4,6". When set, workers must be 0 or equal to the entries' count. */
+    const char *cpus;
+    /* Task frames per worker deque; 0 = 16384. A spawn on a full deque runs inline. */
+    unsigned deque_capacity;
+    /* An hwloc XML file to use instead of this machine (placement planning only: an engine
+     * started on a foreign topology runs unpinned). NULL = this machine, or the topology
+     * named by the HWLOC_SYNTHETIC / HWLOC_XMLFILE environment variables. */
+    const char *topology_xml;
+    /* Room to grow without breaking the ABI; keep zeroed. */
+    unsigned char reserved[32];
+} pareng_config;
+
+PARENG_API void pareng_config_default(pareng_config *cfg);
+
+/* Message for the last call that failed in this thread ("" if none). */
+PARENG_API const char *pareng_last_error(void);
+PARENG_API const char *pareng_version(void);
+
+/* ------------------------------------------------------------------------------------------
+ * Placement plans: where the workers of a configuration would run, without starting them.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct pareng_plan pareng_plan;
+
+typedef struct pareng_placement {
+    unsigned pu_os;      /* OS index of the PU the worker is pinned to (P#) */
+    unsigned pu_logical; /* hwloc logical index of that PU (L#) */
+    unsigned core_logical;
+    unsigned package_logical;
+    int shared_core;     /* another worker of this plan is on the same core */
+    int shared_pu;       /* another worker of this plan is on the same PU */
+} pareng_placement;
+
+/* Builds the plan of cfg: -EINVAL (bad list, workers out of range), -ERANGE (a CPU outside
+ * the allowed set), -ENOMEM, or -errno from hwloc. */
+PARENG_API int pareng_plan_create(pareng_plan **plan, const pareng_config *cfg);
+PARENG_API void pareng_plan_destroy(pareng_plan *plan);
+PARENG_API unsigned pareng_plan_workers(const pareng_plan *plan);
+/* Physical cores in the allowed set, and PUs. */
+PARENG_API unsigned pareng_plan_cores(const pareng_plan *plan);
+PARENG_API unsigned pareng_plan_pus(const pareng_plan *plan);
+PARENG_API int pareng_plan_placement(const pareng_plan *plan, unsigned worker,
+                                     pareng_placement *out);
+/* Victims of `worker`, nearest first (fills at most max entries, returns how many there are):
+ * workers on the same core, then the same L2, L3, NUMA node, package, then the rest. Each
+ * group boundary is reported in levels[] (the distance of each victim: 0 = same core ...
+ * 5 = another package) when levels is not NULL. */
+PARENG_API int pareng_plan_victims(const pareng_plan *plan, unsigned worker, unsigned *victims,
+                                   unsigned *levels, unsigned max);
+/* Name of a victim distance level ("core", "L2", "L3", "NUMA", "package", "machine"). */
+PARENG_API const char *pareng_plan_level_name(unsigned level);
+
+/* ------------------------------------------------------------------------------------------
+ * Engines
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct pareng_engine pareng_engine;
+
+/* Maps the arena, forks the workers and pins them. -EINVAL / -ERANGE for a bad
+ * configuration (nothing started), -ENOMEM / -ENOSPC when the arena cannot be reserved. */
+PARENG_API int pareng_start(pareng_engine **engine, const pareng_config *cfg);
+/* Stops and reaps every worker, unlinks the arena and frees the engine. Always succeeds. */
+PARENG_API void pareng_stop(pareng_engine *engine);
+PARENG_API unsigned pareng_engine_workers(const pareng_engine *engine);
+/* The shared-memory segment's name ("/pareng-..."), for tools that attach. */
+PARENG_API const char *pareng_engine_segment(const pareng_engine *engine);
+/* The placement the engine runs with (valid until pareng_stop). */
+PARENG_API const pareng_plan *pareng_engine_plan(const pareng_engine *engine);
+/* Process id of a worker (for tests and tools; < 0 if out of range). */
+PARENG_API int pareng_engine_worker_pid(const pareng_engine *engine, unsigned worker);
+/* Asks a running pareng_run() to stop: it kills the workers and returns -ECANCELED.
+ * Async-signal-safe: meant to be called from a SIGINT/SIGTERM handler. */
+PARENG_API void pareng_cancel(pareng_engine *engine);
+
+typedef struct pareng_stats {
+    uint64_t tasks;        /* tasks run: inline syncs are not counted, see docs/design.md */
+    uint64_t spawns;       /* spawns that made a stealable frame (not counted on the fast path) */
+    uint64_t steals;       /* tasks this worker took from another */
+    uint64_t steal_fails;  /* steal attempts that found nothing or lost a race */
+    uint64_t leapfrogs;    /* steals made while waiting for a stolen child */
+    uint64_t stolen_from;  /* syncs that found their child stolen */
+    uint64_t shares;       /* times the owner moved its split to feed thieves */
+    uint64_t overflows;    /* spawns run inline because the deque was full */
+    uint64_t sleeps;       /* futex sleeps */
+    uint64_t busy_ns;      /* time spent running tasks */
+    uint64_t idle_ns;      /* time spent looking for work or asleep */
+} pareng_stats;
+
+PARENG_API int pareng_engine_stats(const pareng_engine *engine, unsigned worker,
+                                   pareng_stats *out);
+
+/* ------------------------------------------------------------------------------------------
+ * Tasks: frames, workers and the inline spawn/sync fast path.
+ *
+ * Write tasks with the PARENG_TASK_n macros, Lace style:
+ *
+ *   PARENG_TASK_1(uint64_t, fib, unsigned, n) {
+ *       if (n < 2) return n;
+ *       PARENG_SPAWN(fib, n - 1);
+ *       uint64_t b = PARENG_CALL(fib, n - 2);
+ *       uint64_t a = PARENG_SYNC(fib);
+ *       return a + b;
+ *   }
+ *   uint64_t r; int rc = PARENG_RUN(engine, fib, &r, 30);
+ *
+ * Spawns must be synced in reverse order, inside the task that spawned them. Arguments and
+ * results are copied by value into a 48-byte frame (checked at compile time).
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct pareng_worker pareng_worker;
+typedef struct pareng_frame pareng_frame;
+/* Runs the task stored in `task` on worker w, whose deque top is h, and stores the result in
+ * the frame. */
+typedef void (*pareng_task_fn)(pareng_worker *w, pareng_frame *h, pareng_frame *task);
+
+struct pareng_frame {
+    pareng_task_fn pareng__run;
+    /* 0 while nobody stole the frame; then the thief's index + 1; then PARENG__DONE. Written
+     * by the thief, read by the owner; the owner puts it back to 0 after a stolen child. */
+    _Atomic uint32_t pareng__thief;
+    uint32_t pareng__pad;
+    _Alignas(16) unsigned char pareng__data[PARENG_FRAME_DATA_SIZE];
+} __attribute__((aligned(64)));
+
+#define PARENG__DONE UINT32_MAX
+/* Stored in a worker's private floor by a thief that wants the owner to share work. */
+#define PARENG__SHARE_REQUEST UINTPTR_MAX
+/* The owner's floor while spawns overflow: above every frame, so every sync is slow. */
+#define PARENG__FLOOR_BLOCKED (UINTPTR_MAX - 1)
+
+/* The part of a worker that the inline fast path reads; the engine's own state follows it in
+ * the arena. Each field has one writer, named beside it. */
+struct pareng_worker {
+    /* owner: a spawn at or above this frame takes the slow path (deque full, or everything
+     * below was stolen and the next frame must be published). */
+    pareng_frame *pareng__spawn_limit;
+    /* owner and thieves: frames at or above this address are private to the owner, so sync
+     * pops them with no atomic read-modify-write. A thief stores PARENG__SHARE_REQUEST here
+     * to ask the owner to share; the owner's next sync sees it on its slow path. */
+    _Atomic uintptr_t pareng__private_floor;
+};
+
+/* Slow paths of the inline functions below (engine/deque.c, engine/worker.c). */
+PARENG_API pareng_frame *pareng__spawn_slow(pareng_worker *w, pareng_frame *h, pareng_task_fn run,
+                                            const void *args, size_t size);
+/* t: the frame being synced (the head after the pop). Returns NULL when the caller must run t
+ * inline, else the frame that holds the finished result. */
+PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
+PARENG_API int pareng__run_root(pareng_engine *engine, pareng_task_fn run, void *data,
+                                size_t size);
+PARENG_API unsigned pareng__worker_index(const pareng_worker *w);
+PARENG_API unsigned pareng__worker_count(const pareng_worker *w);
+
+/* Relaxed: the owner is the only writer of private values, and a share request only needs to
+ * be seen eventually (the thief keeps asking until it is served). */
+static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
+{
+    return (uintptr_t)t >=
+           atomic_load_explicit(&w->pareng__private_floor, memory_order_relaxed);
+}
+
+#define PARENG__EXPAND(...) __VA_ARGS__
+
+/* One task definition: the argument struct, the thunk a thief calls, spawn, sync, root run. */
+#define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                    \
+    typedef struct { FIELDS } NAME##__args_t;                                                    \
+    typedef union { NAME##__args_t args; RT result; } NAME##__data_t;                            \
+    _Static_assert(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                             \
+                   "arguments or result of task " #NAME " do not fit in a frame");              \
+    static RT NAME##__body(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
+                           PARENG__EXPAND PARAMS);                                               \
+    static inline RT NAME##__apply(pareng_worker *pareng__w, pareng_frame *pareng__h,            \
+                                   NAME##__args_t pareng__a)                                     \
+    {                                                                                            \
+        return NAME##__body(pareng__w, pareng__h, PARENG__EXPAND UNPACK);                        \
+    }                                                                                            \
+    static void NAME##__run(pareng_worker *w, pareng_frame *h, pareng_frame *t)                  \
+    {                                                                                            \
+        NAME##__data_t *d = (NAME##__data_t *)(void *)t->pareng__data;                           \
+        d->result = NAME##__apply(w, h, d->args);                                                \
+    }                                                                                            \
+    __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                     \
+        pareng_worker *w, pareng_frame *h, PARENG__EXPAND PARAMS)                                \
+    {                                                                                            \
+        NAME##__args_t a = {PARENG__EXPAND NAMES};                                               \
+        return pareng__spawn_slow(w, h, NAME##__run, &a, sizeof a);                              \
+    }                                                                                            \
+    __attribute__((unused)) static inline pareng_frame *NAME##__spawn(                           \
+        pareng_worker *w, pareng_frame *h, PARENG__EXPAND PARAMS)                                \
+    {                                                                                            \
+        if (PARENG__UNLIKELY(h >= w->pareng__spawn_limit))                                       \
+            return NAME##__spawn_slow(w, h, PARENG__EXPAND NAMES);                               \
+        h->pareng__run = NAME##__run;                                                            \
+        ((NAME##__data_t *)(void *)h->pareng__data)->args = (NAME##__args_t){PARENG__EXPAND NAMES}; \
+        return h + 1;                                                                            \
+    }                                                                                            \
+    __attribute__((unused)) static inline RT NAME##__sync(pareng_worker *w, pareng_frame **hp)   \
+    {                                                                                            \
+        pareng_frame *t = *hp - 1;                                                               \
+        *hp = t;                                                                                 \
+        if (PARENG__LIKELY(pareng__is_private(w, t)))                                            \
+            return NAME##__apply(w, t, ((NAME##__data_t *)(void *)t->pareng__data)->args);       \
+        pareng_frame *done = pareng__sync_slow(w, t);                                            \
+        if (!done)                                                                               \
+            return NAME##__apply(w, t, ((NAME##__data_t *)(void *)t->pareng__data)->args);       \
+        return ((NAME##__data_t *)(void *)done->pareng__data)->result;                           \
+    }                                                                                            \
+    __attribute__((unused)) static inline int NAME##__root(pareng_engine *e, RT *out,            \
+                                                           PARENG__EXPAND PARAMS)                \
+    {                                                                                            \
+        NAME##__data_t d = {.args = {PARENG__EXPAND NAMES}};                                     \
+        int rc = pareng__run_root(e, NAME##__run, &d, sizeof d);                                 \
+        if (rc == 0 && out)                                                                      \
+            *out = d.result;                                                                     \
+        return rc;                                                                               \
+    }                                                                                            \
+    static RT NAME##__body(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
+                           PARENG__EXPAND PARAMS)
+
+#define PARENG_TASK_1(RT, NAME, T1, A1) \
+    PARENG__TASK(RT, NAME, (T1 A1), (A1), (pareng__a.A1), T1 A1;)
+#define PARENG_TASK_2(RT, NAME, T1, A1, T2, A2)                                \
+    PARENG__TASK(RT, NAME, (T1 A1, T2 A2), (A1, A2), (pareng__a.A1, pareng__a.A2), \
+                 T1 A1; T2 A2;)
+#define PARENG_TASK_3(RT, NAME, T1, A1, T2, A2, T3, A3)                                      \
+    PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3), (A1, A2, A3),                              \
+                 (pareng__a.A1, pareng__a.A2, pareng__a.A3), T1 A1; T2 A2; T3 A3;)
+#define PARENG_TASK_4(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4)                              \
+    PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4), (A1, A2, A3, A4),                   \
+                 (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4),                   \
+                 T1 A1; T2 A2; T3 A3; T4 A4;)
+
+/* Inside a task: push a child that a thief may take. */
+#define PARENG_SPAWN(NAME, ...) \
+    ((void)(pareng__h = NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__)))
+/* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
+ * stole it; otherwise leapfrog on the thief until it is done). */
+#define PARENG_SYNC(NAME) NAME##__sync(pareng__w, &pareng__h)
+/* Inside a task: a plain call that keeps the hidden worker arguments. */
+#define PARENG_CALL(NAME, ...) NAME##__body(pareng__w, pareng__h, __VA_ARGS__)
+/* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
+ * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
+ * died (see pareng_last_error()), -ECANCELED after pareng_cancel(), -EPIPE if the engine
+ * already failed. */
+#define PARENG_RUN(E, NAME, OUT, ...) NAME##__root((E), (OUT), __VA_ARGS__)
+/* Inside a task: the running worker's index (0-based) and the engine's worker count. */
+#define PARENG_WORKER_INDEX() pareng__worker_index(pareng__w)
+#define PARENG_WORKER_COUNT() pareng__worker_count(pareng__w)
+
+/* ------------------------------------------------------------------------------------------
+ * Built-in workloads (used by the CLI, benchmarks and bindings)
+ * ---------------------------------------------------------------------------------------- */
+
+/* Largest n whose Fibonacci number fits in 64 bits. */
+#define PARENG_FIB_MAX 93
+
+/* fib(n) on the engine. Calls with n < grain run as serial C; grain 0 makes every call a
+ * task. -EINVAL for n > PARENG_FIB_MAX, otherwise as PARENG_RUN. */
+PARENG_API int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *result);
+/* Plain serial C fib, the baseline the engine is measured against. */
+PARENG_API uint64_t pareng_fib_serial(unsigned n);
+
+/* ------------------------------------------------------------------------------------------
+ * Housekeeping
+ * ---------------------------------------------------------------------------------------- */
+
+/* Removes pareng segments in /dev/shm whose owner process is gone; returns how many, or
+ * -errno. pareng_start() does this itself. */
+PARENG_API int pareng_clean(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PARENG_H */
