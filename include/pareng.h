@@ -276,8 +276,8 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
             *out = d.result;                                                                     \
         return rc;                                                                               \
     }                                                                                            \
-    static RT NAME##__body(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
-                           PARENG__EXPAND PARAMS)
+    static RT NAME##__body(__attribute__((unused)) pareng_worker *pareng__w,                     \
+                           __attribute__((unused)) pareng_frame *pareng__h, PARENG__EXPAND PARAMS)
 
 #define PARENG_TASK_1(RT, NAME, T1, A1) \
     PARENG__TASK(RT, NAME, (T1 A1), (A1), (pareng__a.A1), T1 A1;)

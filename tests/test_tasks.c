@@ -1,0 +1,327 @@
+/*
+ * test_tasks.c - engines running tasks through the public API: fib exact for 0..35 on 1, 2,
+ * 3, 4 and 8 workers (8 on a 2-core machine makes stealing and leapfrogging happen between
+ * processes sharing cores), full deques, statistics that must add up, idle workers asleep,
+ * failures (a worker killed, a cancelled run) and configuration errors. After each test no
+ * worker process and no segment of this process is left.
+ */
+#include "pareng.h"
+#include "testing.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static pareng_engine *start_engine(unsigned workers, unsigned deque_capacity)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    cfg.deque_capacity = deque_capacity;
+    pareng_engine *e = NULL;
+    int rc = pareng_start(&e, &cfg);
+    if (rc < 0)
+        fprintf(stderr, "pareng_start: %s\n", pareng_last_error());
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(pareng_engine_workers(e), workers);
+    return e;
+}
+
+static void assert_nothing_left(void)
+{
+    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
+    CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
+}
+
+static void check_fib_range(unsigned workers, unsigned grain)
+{
+    pareng_engine *e = start_engine(workers, 0);
+    for (unsigned n = 0; n <= 35; n++) {
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(pareng_fib(e, n, grain, &got), 0);
+        if (got != pareng_fib_serial(n))
+            fprintf(stderr, "\nfib(%u) on %u workers, grain %u: %llu\n", n, workers, grain,
+                    (unsigned long long)got);
+        CU_ASSERT_EQUAL(got, pareng_fib_serial(n));
+    }
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+static void test_serial_baseline(void)
+{
+    static const uint64_t known[] = {0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55};
+    for (unsigned n = 0; n < sizeof known / sizeof known[0]; n++)
+        CU_ASSERT_EQUAL(pareng_fib_serial(n), known[n]);
+    CU_ASSERT_EQUAL(pareng_fib_serial(35), 9227465u);
+}
+
+#define FIB_TEST(W, G)                                                                        \
+    static void test_fib_##W##_workers_grain_##G(void) { check_fib_range(W, G); }
+#define FIB_TESTS(X) X(1, 0) X(2, 0) X(3, 0) X(4, 0) X(8, 0) X(1, 20) X(2, 20) X(3, 20) X(4, 20) X(8, 20)
+FIB_TESTS(FIB_TEST)
+
+static void test_fib_94_is_refused(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    uint64_t got = 0;
+    CU_ASSERT_EQUAL(pareng_fib(e, 94, 0, &got), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "64 bits"));
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* A loop of spawns deeper than the deque: spawns past the end run inline, and every sync
+ * still gets its own child's result, in order. */
+PARENG_TASK_1(uint64_t, square, uint64_t, x)
+{
+    return x * x;
+}
+
+PARENG_TASK_1(uint64_t, sum_of_squares, unsigned, count)
+{
+    for (unsigned i = 1; i <= count; i++)
+        PARENG_SPAWN(square, i);
+    uint64_t sum = 0;
+    for (unsigned i = count; i >= 1; i--) {
+        uint64_t sq = PARENG_SYNC(square);
+        if (sq != (uint64_t)i * i)
+            return 0; /* a sync got another spawn's result */
+        sum += sq;
+    }
+    return sum;
+}
+
+static void test_full_deque_runs_spawns_inline(void)
+{
+    for (unsigned workers = 1; workers <= 3; workers++) {
+        pareng_engine *e = start_engine(workers, 8);
+        uint64_t got = 0;
+        unsigned count = 1000;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, sum_of_squares, &got, count), 0);
+        CU_ASSERT_EQUAL(got, (uint64_t)count * (count + 1) * (2 * count + 1) / 6);
+        /* deep recursion on the same small deque */
+        CU_ASSERT_EQUAL(pareng_fib(e, 27, 0, &got), 0);
+        CU_ASSERT_EQUAL(got, 196418u);
+        uint64_t overflows = 0;
+        for (unsigned i = 0; i < workers; i++) {
+            pareng_stats s;
+            CU_ASSERT_EQUAL(pareng_engine_stats(e, i, &s), 0);
+            overflows += s.overflows;
+        }
+        CU_ASSERT(overflows > 0);
+        pareng_stop(e);
+    }
+    assert_nothing_left();
+}
+
+/* Every frame a thief took (in the idle loop or while leapfrogging) is found stolen by
+ * exactly one sync of its owner. */
+static void test_stats_add_up(void)
+{
+    pareng_engine *e = start_engine(4, 0);
+    uint64_t got;
+    CU_ASSERT_EQUAL(pareng_fib(e, 32, 0, &got), 0);
+    CU_ASSERT_EQUAL(got, 2178309u);
+    uint64_t taken = 0, found_stolen = 0, tasks = 0, busy = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        pareng_stats s;
+        CU_ASSERT_EQUAL(pareng_engine_stats(e, i, &s), 0);
+        taken += s.steals + s.leapfrogs;
+        found_stolen += s.stolen_from;
+        tasks += s.tasks;
+        busy += s.busy_ns;
+    }
+    CU_ASSERT_EQUAL(taken, found_stolen);
+    CU_ASSERT_EQUAL(tasks, taken + 1); /* the stolen ones and the root */
+    CU_ASSERT(taken > 0);
+    CU_ASSERT(busy > 0);
+    pareng_stats none;
+    CU_ASSERT_EQUAL(pareng_engine_stats(e, 4, &none), -EINVAL);
+    pareng_stop(e);
+
+    e = start_engine(1, 0);
+    CU_ASSERT_EQUAL(pareng_fib(e, 25, 0, &got), 0);
+    pareng_stats alone;
+    CU_ASSERT_EQUAL(pareng_engine_stats(e, 0, &alone), 0);
+    CU_ASSERT_EQUAL(alone.steals + alone.leapfrogs + alone.stolen_from, 0);
+    CU_ASSERT_EQUAL(alone.tasks, 1);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+PARENG_TASK_2(uint64_t, count_workers_seen, unsigned, depth, unsigned, spin)
+{
+    if (depth == 0) {
+        for (volatile unsigned i = 0; i < spin; i++) {
+        }
+        return 1ull << PARENG_WORKER_INDEX();
+    }
+    PARENG_SPAWN(count_workers_seen, depth - 1, spin);
+    uint64_t b = PARENG_CALL(count_workers_seen, depth - 1, spin);
+    return PARENG_SYNC(count_workers_seen) | b;
+}
+
+static void test_work_spreads_to_every_worker(void)
+{
+    pareng_engine *e = start_engine(4, 0);
+    uint64_t seen = 0;
+    /* 4096 leaves of ~50 us each: long enough for every sleeper to wake and steal */
+    CU_ASSERT_EQUAL(PARENG_RUN(e, count_workers_seen, &seen, 12, 100000), 0);
+    CU_ASSERT_EQUAL(seen, 0xfu);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* utime + stime of a process, in clock ticks. */
+static unsigned long cpu_ticks(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    unsigned long utime = 0, stime = 0;
+    char *p = strrchr(buf, ')');
+    if (p)
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+    return utime + stime;
+}
+
+static void test_idle_engine_sleeps(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    uint64_t got;
+    CU_ASSERT_EQUAL(pareng_fib(e, 30, 0, &got), 0);
+    usleep(200000); /* past the spinning phase */
+    unsigned long before[2], ticks_per_second = (unsigned long)sysconf(_SC_CLK_TCK);
+    for (unsigned i = 0; i < 2; i++)
+        before[i] = cpu_ticks(pareng_engine_worker_pid(e, i));
+    sleep(1);
+    for (unsigned i = 0; i < 2; i++) {
+        unsigned long used = cpu_ticks(pareng_engine_worker_pid(e, i)) - before[i];
+        /* asleep on the futex: at most 2% of a core over that second */
+        CU_ASSERT(used * 50 <= ticks_per_second);
+    }
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+static void test_engine_runs_many_roots(void)
+{
+    pareng_engine *e = start_engine(3, 0);
+    for (unsigned round = 0; round < 200; round++) {
+        uint64_t got;
+        unsigned n = round % 24;
+        CU_ASSERT_EQUAL(pareng_fib(e, n, round % 3 == 0 ? 0 : 10, &got), 0);
+        CU_ASSERT_EQUAL(got, pareng_fib_serial(n));
+    }
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+static void test_killed_worker_fails_the_run(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    int victim = pareng_engine_worker_pid(e, 1);
+    pid_t killer = fork();
+    if (killer == 0) {
+        usleep(100000);
+        kill(victim, SIGKILL);
+        _exit(0);
+    }
+    uint64_t got;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = pareng_fib(e, 60, 0, &got); /* would run for hours */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    waitpid(killer, NULL, 0);
+    CU_ASSERT_EQUAL(rc, -ECHILD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "worker 1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "SIGKILL"));
+    CU_ASSERT(t1.tv_sec - t0.tv_sec < 2);
+    /* the workers are gone and the name is unlinked already; the engine refuses more work */
+    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
+    CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
+    CU_ASSERT_EQUAL(pareng_fib(e, 10, 0, &got), -EPIPE);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+static pareng_engine *to_cancel;
+static void cancel_on_alarm(int sig)
+{
+    (void)sig;
+    pareng_cancel(to_cancel);
+}
+
+static void test_cancel_from_a_signal_handler(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    to_cancel = e;
+    struct sigaction sa = {.sa_handler = cancel_on_alarm}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, &old);
+    alarm(1);
+    uint64_t got;
+    CU_ASSERT_EQUAL(pareng_fib(e, 60, 0, &got), -ECANCELED);
+    sigaction(SIGALRM, &old, NULL);
+    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+static void test_bad_configuration_starts_nothing(void)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    pareng_engine *e = (pareng_engine *)&cfg;
+    cfg.workers = PARENG_MAX_WORKERS + 1;
+    CU_ASSERT_EQUAL(pareng_start(&e, &cfg), -EINVAL);
+    CU_ASSERT_PTR_NULL(e);
+    pareng_config_default(&cfg);
+    cfg.deque_capacity = 1;
+    CU_ASSERT_EQUAL(pareng_start(&e, &cfg), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "capacity"));
+    pareng_config_default(&cfg);
+    cfg.cpus = "0,,1";
+    CU_ASSERT_EQUAL(pareng_start(&e, &cfg), -EINVAL);
+    cfg.cpus = "4095";
+    CU_ASSERT_EQUAL(pareng_start(&e, &cfg), -ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "4095"));
+    assert_nothing_left();
+}
+
+int main(void)
+{
+#define FIB_INFO(W, G) {"fib(0..35), " #W " workers, grain " #G, test_fib_##W##_workers_grain_##G},
+    CU_TestInfo fib[] = {
+        {"serial baseline", test_serial_baseline},
+        FIB_TESTS(FIB_INFO)
+        {"fib(94) does not fit 64 bits: refused", test_fib_94_is_refused},
+        CU_TEST_INFO_NULL,
+    };
+    CU_TestInfo engine[] = {
+        {"full deque: spawns run inline", test_full_deque_runs_spawns_inline},
+        {"stats add up", test_stats_add_up},
+        {"work reaches every worker", test_work_spreads_to_every_worker},
+        {"idle engine sleeps", test_idle_engine_sleeps},
+        {"one engine, many roots", test_engine_runs_many_roots},
+        {"killed worker fails the run", test_killed_worker_fails_the_run},
+        {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
+        {"bad configuration starts nothing", test_bad_configuration_starts_nothing},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        TESTING_SUITE("fib", fib),
+        TESTING_SUITE("engine", engine),
+        CU_SUITE_INFO_NULL,
+    };
+    return testing_run(suites);
+}

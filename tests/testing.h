@@ -1,0 +1,71 @@
+/*
+ * testing.h - what every CUnit test program of pareng shares: registering suites, exiting
+ * non-zero when an assertion failed, and looking for leftovers (processes, segments).
+ */
+#ifndef PARENG_TESTING_H
+#define PARENG_TESTING_H
+
+#include <CUnit/Basic.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* CU_basic_run_tests() reports framework errors only; a failed assertion must also make the
+ * program fail, so the exit status counts failures. */
+static inline int testing_run(CU_SuiteInfo *suites)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 99;
+    if (CU_register_suites(suites) != CUE_SUCCESS) {
+        fprintf(stderr, "cannot register suites: %s\n", CU_get_error_msg());
+        CU_cleanup_registry();
+        return 99;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned ran = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    if (ran == 0)
+        return 99;
+    return failures ? 1 : 0;
+}
+
+#define TESTING_SUITE(name, tests) \
+    {.pName = (name), .pInitFunc = NULL, .pCleanupFunc = NULL, .pSetUpFunc = NULL, \
+     .pTearDownFunc = NULL, .pTests = (tests)}
+
+/* Segments in /dev/shm whose name starts with "pareng-" and carries this pid. */
+static inline int testing_segments_of(int pid)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "pareng-%d-", pid);
+    DIR *d = opendir("/dev/shm");
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Live child processes of pid (read from /proc/<pid>/task/<pid>/children). */
+static inline int testing_children_of(int pid)
+{
+    char path[96], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    int n = 0;
+    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
+        n++;
+    return n;
+}
+
+#endif
