@@ -175,8 +175,8 @@ void pareng__deque_publish(pareng__worker *w, pareng_frame *h)
     uint32_t index = frame_index(w, h);
     /* Everything below h was stolen and tail == split, so no thief can succeed a CAS on the
      * current value: a plain store is enough to change the word. Release: the frame at h was
-     * just filled with plain stores. pareng__wake() then fences before it reads the sleeper
-     * count (the other half of the sleepers' Dekker handshake, see worker.c). */
+     * just filled with plain stores. pareng__wake() then reads the sleeper count with a
+     * read-modify-write (the publisher's half of the sleepers' handshake, see worker.c). */
     atomic_store_explicit(&w->tail_split, pareng__ts_pack(index, index + 1), memory_order_release);
     w->split = index + 1;
     w->all_stolen = false;

@@ -32,17 +32,19 @@ unsigned pareng__worker_count(const pareng_worker *w)
 }
 
 /* ---- waking and sleeping -----------------------------------------------------------------
- * An event count. A sleeper: reads epoch, increments sleepers, fences, re-checks for work,
- * then futex-waits on epoch. A publisher: makes work visible, fences, reads sleepers; if
- * non-zero, bumps epoch and futex-wakes. The two seq_cst fences make this Dekker's pattern:
- * either the sleeper's re-check sees the work or the publisher sees the sleeper; and
- * FUTEX_WAIT compares epoch atomically in the kernel, so a bump between the sleeper's read and
- * its wait makes the wait return at once. */
+ * An event count. A sleeper reads epoch, counts itself in sleepers, re-checks for work, then
+ * futex-waits on epoch. A publisher makes work visible, then reads sleepers; if non-zero, it
+ * bumps epoch and wakes. Both touch sleepers with an acq_rel read-modify-write, so the two
+ * RMWs are ordered in sleepers' modification order: if the publisher's comes later it reads
+ * the sleeper's count and wakes it; if it comes first, the sleeper's RMW reads from it, the
+ * publisher's earlier stores (the work) happen-before the sleeper's re-check, which sees them.
+ * (Dekker's pattern without standalone fences, which ThreadSanitizer cannot model.)
+ * FUTEX_WAIT compares epoch in the kernel, so a bump between the sleeper's read and its wait
+ * makes the wait return at once. */
 
 void pareng__wake(pareng__arena *arena, bool all)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&arena->sleepers, memory_order_relaxed) == 0)
+    if (atomic_fetch_add_explicit(&arena->sleepers, 0, memory_order_acq_rel) == 0)
         return;
     atomic_fetch_add_explicit(&arena->epoch, 1, memory_order_relaxed);
     pareng__futex_wake(&arena->epoch, all ? INT_MAX : 1);
@@ -64,8 +66,7 @@ static void sleep_until_work(pareng__worker *w)
 {
     pareng__arena *a = w->arena;
     uint32_t seen = atomic_load_explicit(&a->epoch, memory_order_relaxed);
-    atomic_fetch_add_explicit(&a->sleepers, 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
+    atomic_fetch_add_explicit(&a->sleepers, 1, memory_order_acq_rel);
     /* Ask every owner to share: the one with private frames shares at its next sync and,
      * seeing us counted, wakes us. */
     for (unsigned i = 0; i < w->n_victims; i++)
