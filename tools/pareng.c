@@ -24,7 +24,7 @@
 #define EXIT_BAD_INPUT 2
 
 static const char usage[] =
-    "usage: pareng run fib N [--cores auto|K|LIST] [--grain G] [--json] [--stats]\n"
+    "usage: pareng run fib N [--cores auto|K|LIST] [--grain G] [--serial] [--json] [--stats]\n"
     "       pareng clean\n"
     "       pareng --help | --version\n"
     "\n"
@@ -35,6 +35,7 @@ static const char usage[] =
     "                 them (0,2-3), or hwloc logical locations core:0-3 or pu:0,2\n"
     "  --grain G      calls with n < G run as plain serial C; 0 makes every call a task\n"
     "                 (default 20)\n"
+    "  --serial       plain serial C in this process, no engine: the baseline\n"
     "  --json         print one JSON object instead of text\n"
     "  --stats        add a per-worker table (tasks, steals, leapfrogs, sleeps, busy/idle)\n"
     "  clean          remove shared-memory segments left by engines whose owner died\n"
@@ -71,7 +72,7 @@ typedef struct run_options {
     const char *n_text;
     const char *cores;
     unsigned grain;
-    bool json, stats;
+    bool json, stats, serial;
 } run_options;
 
 /* --name VALUE or --name=VALUE; returns the value or NULL (with *missing set). */
@@ -109,6 +110,8 @@ static int parse_run(int argc, char **argv, run_options *o)
             o->json = true;
         } else if (strcmp(arg, "--stats") == 0) {
             o->stats = true;
+        } else if (strcmp(arg, "--serial") == 0) {
+            o->serial = true;
         } else if (arg[0] == '-' && arg[1] != '\0' && (arg[1] < '0' || arg[1] > '9')) {
             return bad_input("unknown option '%s'", arg);
         } else if (positional == 0) {
@@ -215,6 +218,22 @@ static void print_stats_table(pareng_engine *e)
     }
 }
 
+static int run_serial(unsigned n, bool json)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t result = pareng_fib_serial(n);
+    double seconds = seconds_since(&t0);
+    if (json)
+        printf("{\"workload\":\"fib\",\"n\":%u,\"result\":%llu,\"serial\":true,\"workers\":0,"
+               "\"seconds\":%.6f}\n",
+               n, (unsigned long long)result, seconds);
+    else
+        printf("fib(%u) = %llu\ntime: %.6f s, serial C\n", n, (unsigned long long)result,
+               seconds);
+    return 0;
+}
+
 static int command_run(int argc, char **argv)
 {
     run_options o;
@@ -232,6 +251,8 @@ static int command_run(int argc, char **argv)
     pareng_config_default(&cfg);
     if ((rc = configure_cores(o.cores, &cfg)))
         return rc;
+    if (o.serial)
+        return run_serial((unsigned)n, o.json);
 
     install_signal_handlers();
     pareng_engine *e;
