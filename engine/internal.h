@@ -88,7 +88,7 @@ typedef struct pareng__worker {
     unsigned index;
     struct pareng__arena *arena;
     const unsigned *victims; /* nearest first; inherited from the parent, read-only */
-    const unsigned *victim_levels; /* distance level of each victim */
+    const unsigned *victim_groups; /* equal numbers: equally near (nearest first) */
     unsigned n_victims;
     uint64_t rng;
     pareng__overflow overflow;
@@ -153,7 +153,8 @@ struct pareng_plan {
     bool oversubscribed;           /* more workers than cores */
     pareng_placement *placement;   /* [n_workers] */
     unsigned *victims;             /* [n_workers][n_workers - 1] */
-    unsigned *victim_levels;       /* same shape: distance level of each victim */
+    unsigned *victim_levels;       /* same shape: what each victim shares (PARENG__LEVELS) */
+    unsigned *victim_groups;       /* same shape: 0 for the nearest victims, then 1, ... */
     void *topology;                /* hwloc_topology_t */
 };
 #define PARENG__LEVELS 6

@@ -29,6 +29,7 @@ typedef struct planner {
     unsigned n_cores;
     hwloc_obj_t *chosen; /* the PU of each worker */
     unsigned n_chosen;
+    void *scratch; /* distance[n_chosen] while filling the plan */
 } planner;
 
 /* A PU's core; a topology without cores (some synthetic ones) makes each PU its own core. */
@@ -147,7 +148,8 @@ static int choose_os_cpu(planner *p, unsigned os_index, const char *what)
 
 static int choose_logical(planner *p, unsigned logical, const char *what)
 {
-    bool core = strcmp(what, "core") == 0;
+    /* without Core objects each PU is its own core, as in the rest of the plan */
+    bool core = strcmp(what, "core") == 0 && hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_CORE) > 0;
     hwloc_obj_t obj = hwloc_get_obj_by_type(p->topo, core ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU, logical);
     hwloc_obj_t pu = obj ? allowed_pu_in(p, obj, 0) : NULL;
     if (!pu)
@@ -167,43 +169,61 @@ static int choose_from_list(planner *p, const char *cpus)
 }
 
 /* K workers, close: one per core in logical order, then the cores' second PUs (SMT), and so
- * on; past the last PU, round again. */
+ * on; once a core's PUs are all used, its next round starts again at its first PU. */
 static void choose_count(planner *p, unsigned k)
 {
-    for (unsigned round = 0; p->n_chosen < k; round++) {
-        bool placed = false;
+    unsigned most = 1; /* the most allowed PUs of any core */
+    for (unsigned c = 0; c < p->n_cores; c++)
+        while (allowed_pu_in(p, p->cores[c], most))
+            most++;
+    for (unsigned round = 0; p->n_chosen < k; round++)
         for (unsigned c = 0; c < p->n_cores && p->n_chosen < k; c++) {
             hwloc_obj_t pu = allowed_pu_in(p, p->cores[c], round);
-            if (pu) {
+            if (!pu && round >= most) /* every PU of every core has a worker: wrap */
+                for (unsigned r = round % most; !pu; r = (r + most - 1) % most)
+                    pu = allowed_pu_in(p, p->cores[c], r);
+            if (pu)
                 p->chosen[p->n_chosen++] = pu;
-                placed = true;
-            }
         }
-        if (!placed) /* every PU has a worker: wrap */
-            for (unsigned i = 0; i < p->n_pus && p->n_chosen < k; i++)
-                p->chosen[p->n_chosen++] = p->pus[i];
-    }
 }
 
-/* 0 same core ... 5 different package: the first shared container, from near to far. */
-static unsigned distance_level(hwloc_topology_t topo, hwloc_obj_t a, hwloc_obj_t b)
+/* What two workers' PUs share, nearest first: the first common ancestor in hwloc's tree. Its
+ * depth orders the victims (deeper is nearer); its kind names the level. NUMA nodes are memory
+ * children of some CPU-side object in hwloc 2, so "same NUMA node" is a common ancestor that
+ * carries one, wherever it sits (above packages in some VMs, below an L3 with sub-NUMA
+ * clustering). */
+typedef struct distance {
+    int depth;      /* of the common ancestor */
+    unsigned level; /* 0 core, 1 L2, 2 L3, 3 NUMA, 4 package, 5 machine */
+} distance;
+
+static distance distance_between(hwloc_topology_t topo, hwloc_obj_t a, hwloc_obj_t b)
 {
-    if (core_of(topo, a) == core_of(topo, b))
-        return 0;
-    static const hwloc_obj_type_t caches[] = {HWLOC_OBJ_L2CACHE, HWLOC_OBJ_L3CACHE};
-    for (unsigned i = 0; i < 2; i++) {
-        hwloc_obj_t ca = hwloc_get_ancestor_obj_by_type(topo, caches[i], a);
-        if (ca && ca == hwloc_get_ancestor_obj_by_type(topo, caches[i], b))
-            return 1 + i;
+    hwloc_obj_t common = hwloc_get_common_ancestor_obj(topo, a, b);
+    distance d = {.depth = common->depth, .level = 5};
+    switch (common->type) {
+    case HWLOC_OBJ_PU:
+    case HWLOC_OBJ_CORE:
+    case HWLOC_OBJ_L1CACHE:
+        d.level = 0;
+        break;
+    case HWLOC_OBJ_L2CACHE:
+        d.level = 1;
+        break;
+    case HWLOC_OBJ_L3CACHE:
+        d.level = 2;
+        break;
+    case HWLOC_OBJ_PACKAGE:
+        d.level = 4;
+        break;
+    default:
+        if (common->memory_arity > 0 && common->parent)
+            d.level = 3;
+        break;
     }
-    if (a->nodeset && b->nodeset && !hwloc_bitmap_iszero(a->nodeset) &&
-        hwloc_bitmap_first(a->nodeset) == hwloc_bitmap_first(b->nodeset) &&
-        hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE) > 1)
-        return 3;
-    hwloc_obj_t pa = hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_PACKAGE, a);
-    if (pa && pa == hwloc_get_ancestor_obj_by_type(topo, HWLOC_OBJ_PACKAGE, b))
-        return 4;
-    return 5;
+    if (core_of(topo, a) == core_of(topo, b)) /* the same PU is no nearer than its core */
+        d = (distance){.depth = core_of(topo, a)->depth, .level = 0};
+    return d;
 }
 
 static int fill_plan(pareng_plan *plan, planner *p)
@@ -217,7 +237,10 @@ static int fill_plan(pareng_plan *plan, planner *p)
     plan->placement = calloc(n, sizeof *plan->placement);
     plan->victims = calloc((size_t)n * m, sizeof *plan->victims);
     plan->victim_levels = calloc((size_t)n * m, sizeof *plan->victim_levels);
-    if (!plan->placement || !plan->victims || !plan->victim_levels)
+    plan->victim_groups = calloc((size_t)n * m, sizeof *plan->victim_groups);
+    p->scratch = calloc(n, sizeof(distance));
+    if (!plan->placement || !plan->victims || !plan->victim_levels || !plan->victim_groups ||
+        !p->scratch)
         return pareng__fail(ENOMEM, "out of memory");
     for (unsigned i = 0; i < n; i++) {
         hwloc_obj_t pu = p->chosen[i], core = core_of(p->topo, pu);
@@ -233,16 +256,26 @@ static int fill_plan(pareng_plan *plan, planner *p)
             pl->shared_pu |= p->chosen[j] == pu;
             pl->shared_core |= core_of(p->topo, p->chosen[j]) == core;
         }
-        /* Victims by level, and inside a level from i+1 upwards (wrapping): a fixed order the
-         * tests can check; the worker starts each level at a random member at run time. */
+        /* Victims nearest first (deepest common ancestor), and inside a group of equal
+         * distance from i+1 upwards (wrapping): a fixed order the tests can check; the worker
+         * starts each group at a random member at run time. */
         unsigned *v = plan->victims + (size_t)i * m, *lv = plan->victim_levels + (size_t)i * m;
+        unsigned *gv = plan->victim_groups + (size_t)i * m;
+        distance *dist = p->scratch;
+        int deepest = 0;
+        for (unsigned j = 0; j < n; j++) {
+            dist[j] = distance_between(p->topo, pu, p->chosen[j]);
+            if (j != i && dist[j].depth > deepest)
+                deepest = dist[j].depth;
+        }
         unsigned count = 0;
-        for (unsigned level = 0; level < PARENG__LEVELS; level++)
+        for (int depth = deepest; depth >= 0; depth--)
             for (unsigned step = 1; step < n; step++) {
                 unsigned j = (i + step) % n;
-                if (distance_level(p->topo, pu, p->chosen[j]) == level) {
+                if (dist[j].depth == depth) {
                     v[count] = j;
-                    lv[count++] = level;
+                    lv[count] = dist[j].level;
+                    gv[count++] = (unsigned)(deepest - depth);
                 }
             }
     }
@@ -282,6 +315,7 @@ int pareng_plan_create(pareng_plan **out, const pareng_config *cfg)
     free(p.pus);
     free(p.cores);
     free(p.chosen);
+    free(p.scratch);
     if (rc < 0) {
         pareng_plan_destroy(plan);
         return rc;
@@ -299,6 +333,7 @@ void pareng_plan_destroy(pareng_plan *plan)
     free(plan->placement);
     free(plan->victims);
     free(plan->victim_levels);
+    free(plan->victim_groups);
     free(plan);
 }
 

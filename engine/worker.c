@@ -88,7 +88,7 @@ static pareng_frame *steal_round(pareng__worker *w)
     unsigned start = 0;
     while (start < w->n_victims) {
         unsigned end = start;
-        while (end < w->n_victims && w->victim_levels[end] == w->victim_levels[start])
+        while (end < w->n_victims && w->victim_groups[end] == w->victim_groups[start])
             end++;
         unsigned len = end - start, first = (unsigned)(pareng__random(&w->rng) % len);
         for (unsigned k = 0; k < len; k++) {
@@ -250,7 +250,7 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     pareng__worker *w = &a->workers[index];
     unsigned m = plan->n_workers - 1;
     w->victims = plan->victims + (size_t)index * (m ? m : 1);
-    w->victim_levels = plan->victim_levels + (size_t)index * (m ? m : 1);
+    w->victim_groups = plan->victim_groups + (size_t)index * (m ? m : 1);
     w->n_victims = m;
     w->rng = 0x9e3779b97f4a7c15ull * (index + 1) ^ (uint64_t)getpid();
 

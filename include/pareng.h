@@ -104,9 +104,10 @@ PARENG_API unsigned pareng_plan_pus(const pareng_plan *plan);
 PARENG_API int pareng_plan_placement(const pareng_plan *plan, unsigned worker,
                                      pareng_placement *out);
 /* Victims of `worker`, nearest first (fills at most max entries, returns how many there are):
- * workers on the same core, then the same L2, L3, NUMA node, package, then the rest. Each
- * group boundary is reported in levels[] (the distance of each victim: 0 = same core ...
- * 5 = another package) when levels is not NULL. */
+ * ordered by the depth of the first object of hwloc's tree that holds both workers' PUs
+ * (deeper is nearer), and among equally near ones from worker + 1 upwards, wrapping. levels[]
+ * (when not NULL) says what each victim shares with `worker`: 0 the core, 1 an L2, 2 an L3,
+ * 3 a NUMA node, 4 the package, 5 only the machine (see pareng_plan_level_name). */
 PARENG_API int pareng_plan_victims(const pareng_plan *plan, unsigned worker, unsigned *victims,
                                    unsigned *levels, unsigned max);
 /* Name of a victim distance level ("core", "L2", "L3", "NUMA", "package", "machine"). */

@@ -1,0 +1,804 @@
+/*
+ * test_topology.c - placement plans (engine/topology.c) on hwloc synthetic topologies, so that
+ * every expected PU, core and victim is known exactly whatever machine runs the tests: which
+ * PU each worker gets (auto, by count, by CPU list), what the list parser refuses, and the
+ * order in which a worker visits its victims, level by level.
+ *
+ * A synthetic topology is not "this system", so the plan ignores the test's own CPU binding
+ * and cgroup: every PU of the description is allowed.
+ */
+#include "pareng.h"
+#include "testing.h"
+
+#include <errno.h>
+#include <hwloc.h>
+#include <stdbool.h>
+#include <unistd.h>
+
+/* The topology most tests use: 2 packages x 2 L3 x 4 cores x 2 PUs = 16 cores, 32 PUs, each
+ * core's PUs consecutive (PU L#2c and L#2c+1 on core c, OS index = logical index). */
+#define SMALL_MACHINE "package:2 l3:2 core:4 pu:2"
+#define SMALL_CORES 16
+#define SMALL_PUS 32
+
+/* 4 packages x 4 L3 x 8 cores x 2 PUs = 128 cores, 256 PUs. */
+#define LARGE_MACHINE "package:4 l3:4 core:8 pu:2"
+#define LARGE_CORES 128
+#define LARGE_PUS 256
+
+enum { LEVEL_CORE, LEVEL_L2, LEVEL_L3, LEVEL_NUMA, LEVEL_PACKAGE, LEVEL_MACHINE };
+
+/* Plans cfg on the synthetic topology `description`. hwloc reads HWLOC_SYNTHETIC when the
+ * topology is loaded, that is inside pareng_plan_create, so the variable only needs to live
+ * for that call; removing it afterwards keeps it from leaking into the next test. */
+static int plan_synthetic(pareng_plan **plan, const char *description, const pareng_config *cfg)
+{
+    CU_ASSERT_FATAL(setenv("HWLOC_SYNTHETIC", description, 1) == 0);
+    int rc = pareng_plan_create(plan, cfg);
+    unsetenv("HWLOC_SYNTHETIC");
+    return rc;
+}
+
+/* The plan of `workers` workers (0 = auto) on `description`; fails the test if refused. */
+static pareng_plan *plan_workers(const char *description, unsigned workers)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    pareng_plan *plan = NULL;
+    int rc = plan_synthetic(&plan, description, &cfg);
+    if (rc != 0)
+        fprintf(stderr, "\n  plan of %u workers on '%s': %d (%s)\n", workers, description, rc,
+                pareng_last_error());
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
+    return plan;
+}
+
+/* The plan of a CPU list on `description`; fails the test if refused. */
+static pareng_plan *plan_cpus(const char *description, const char *cpus)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.cpus = cpus;
+    pareng_plan *plan = NULL;
+    int rc = plan_synthetic(&plan, description, &cfg);
+    if (rc != 0)
+        fprintf(stderr, "\n  plan of cpus '%s' on '%s': %d (%s)\n", cpus, description, rc,
+                pareng_last_error());
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(plan);
+    return plan;
+}
+
+/* The return code of planning cpus (and workers) on `description`; the plan, should one be
+ * made against expectations, is freed. */
+static int plan_cpus_rc(const char *description, const char *cpus, unsigned workers)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.cpus = cpus;
+    cfg.workers = workers;
+    /* Not NULL beforehand, to see that a failure clears it. */
+    static char not_a_plan;
+    pareng_plan *plan = (pareng_plan *)(void *)&not_a_plan;
+    int rc = plan_synthetic(&plan, description, &cfg);
+    if (rc < 0) {
+        CU_ASSERT_PTR_NULL(plan);
+    } else {
+        pareng_plan_destroy(plan);
+    }
+    return rc;
+}
+
+static pareng_placement placement_of(const pareng_plan *plan, unsigned worker)
+{
+    pareng_placement pl;
+    memset(&pl, 0xa5, sizeof pl);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_placement(plan, worker, &pl), 0);
+    return pl;
+}
+
+/* Checks the whole placement of one worker, printing it on a mismatch so that a failure says
+ * which worker went where. */
+static void expect_placement(const pareng_plan *plan, unsigned worker, unsigned pu_os,
+                             unsigned pu_logical, unsigned core_logical,
+                             unsigned package_logical, bool shared_core, bool shared_pu)
+{
+    pareng_placement pl = placement_of(plan, worker);
+    bool ok = pl.pu_os == pu_os && pl.pu_logical == pu_logical &&
+              pl.core_logical == core_logical && pl.package_logical == package_logical &&
+              !!pl.shared_core == shared_core && !!pl.shared_pu == shared_pu;
+    if (!ok)
+        fprintf(stderr,
+                "\n  worker %u: got P#%u L#%u core %u package %u shared core %d pu %d,"
+                " expected P#%u L#%u core %u package %u shared core %d pu %d\n",
+                worker, pl.pu_os, pl.pu_logical, pl.core_logical, pl.package_logical,
+                pl.shared_core, pl.shared_pu, pu_os, pu_logical, core_logical,
+                package_logical, shared_core, shared_pu);
+    CU_ASSERT(ok);
+}
+
+/* Properties every victim list has, whatever the topology: each other worker exactly once,
+ * never the worker itself, levels never decreasing, and inside one level the order
+ * i+1, i+2, ... wrapping around (so the distance (v - i) mod n strictly increases). */
+static void expect_victim_invariants(const pareng_plan *plan, unsigned worker)
+{
+    unsigned n = pareng_plan_workers(plan);
+    unsigned victims[PARENG_MAX_WORKERS], levels[PARENG_MAX_WORKERS];
+    bool seen[PARENG_MAX_WORKERS] = {false};
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_victims(plan, worker, victims, levels, PARENG_MAX_WORKERS),
+                          (int)n - 1);
+    bool ok = true;
+    for (unsigned k = 0; k + 1 < n; k++) {
+        unsigned v = victims[k];
+        ok &= v < n && v != worker && !seen[v] && levels[k] <= LEVEL_MACHINE;
+        if (v < n)
+            seen[v] = true;
+        if (k > 0) {
+            ok &= levels[k] >= levels[k - 1];
+            if (levels[k] == levels[k - 1])
+                ok &= (v + n - worker) % n > (victims[k - 1] + n - worker) % n;
+        }
+    }
+    if (!ok)
+        fprintf(stderr, "\n  worker %u: victim list breaks an invariant\n", worker);
+    CU_ASSERT(ok);
+}
+
+/* Checks the exact victims and levels of one worker (printing both lists on a mismatch). */
+static void expect_victims(const pareng_plan *plan, unsigned worker, const unsigned *expected,
+                           const unsigned *expected_levels, unsigned count)
+{
+    unsigned victims[PARENG_MAX_WORKERS], levels[PARENG_MAX_WORKERS];
+    int n = pareng_plan_victims(plan, worker, victims, levels, PARENG_MAX_WORKERS);
+    CU_ASSERT_EQUAL_FATAL(n, (int)count);
+    bool ok = memcmp(victims, expected, count * sizeof *victims) == 0 &&
+              memcmp(levels, expected_levels, count * sizeof *levels) == 0;
+    if (!ok) {
+        fprintf(stderr, "\n  worker %u victims (level): got", worker);
+        for (unsigned k = 0; k < count; k++)
+            fprintf(stderr, " %u(%u)", victims[k], levels[k]);
+        fprintf(stderr, "\n  expected");
+        for (unsigned k = 0; k < count; k++)
+            fprintf(stderr, " %u(%u)", expected[k], expected_levels[k]);
+        fprintf(stderr, "\n");
+    }
+    CU_ASSERT(ok);
+}
+
+/* How many of worker's victims are at `level`. */
+static unsigned victims_at_level(const pareng_plan *plan, unsigned worker, unsigned level)
+{
+    unsigned victims[PARENG_MAX_WORKERS], levels[PARENG_MAX_WORKERS];
+    int n = pareng_plan_victims(plan, worker, victims, levels, PARENG_MAX_WORKERS);
+    CU_ASSERT_FATAL(n >= 0);
+    unsigned count = 0;
+    for (int k = 0; k < n; k++)
+        count += levels[k] == level;
+    return count;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Placement by count
+ * ---------------------------------------------------------------------------------------- */
+
+static void test_auto_is_one_worker_per_core(void)
+{
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, 0);
+    CU_ASSERT_EQUAL(pareng_plan_cores(plan), SMALL_CORES);
+    CU_ASSERT_EQUAL(pareng_plan_pus(plan), SMALL_PUS);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), SMALL_CORES);
+    /* First PU of each core; cores 0-7 in package 0, 8-15 in package 1. */
+    for (unsigned w = 0; w < SMALL_CORES; w++)
+        expect_placement(plan, w, 2 * w, 2 * w, w, w / 8, false, false);
+    pareng_plan_destroy(plan);
+}
+
+static void test_few_workers_are_placed_close(void)
+{
+    /* Close placement: the first cores in logical order, so all four share L3 L#0. */
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, 4);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 4);
+    CU_ASSERT_EQUAL(pareng_plan_cores(plan), SMALL_CORES);
+    for (unsigned w = 0; w < 4; w++)
+        expect_placement(plan, w, 2 * w, 2 * w, w, 0, false, false);
+    pareng_plan_destroy(plan);
+}
+
+static void test_more_workers_than_cores_use_smt_siblings(void)
+{
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, 20);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 20);
+    /* Every core once before any core twice; the cores that get a second worker (0-3) say
+     * so, on both of their workers. */
+    for (unsigned w = 0; w < SMALL_CORES; w++)
+        expect_placement(plan, w, 2 * w, 2 * w, w, w / 8, w < 4, false);
+    for (unsigned w = SMALL_CORES; w < 20; w++) {
+        unsigned core = w - SMALL_CORES;
+        expect_placement(plan, w, 2 * core + 1, 2 * core + 1, core, 0, true, false);
+    }
+    pareng_plan_destroy(plan);
+}
+
+static void test_one_worker_per_pu_shares_every_core(void)
+{
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, SMALL_PUS);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), SMALL_PUS);
+    for (unsigned w = 0; w < SMALL_CORES; w++) {
+        expect_placement(plan, w, 2 * w, 2 * w, w, w / 8, true, false);
+        expect_placement(plan, SMALL_CORES + w, 2 * w + 1, 2 * w + 1, w, w / 8, true, false);
+    }
+    pareng_plan_destroy(plan);
+}
+
+static void test_more_workers_than_pus_wrap_around(void)
+{
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, 40);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 40);
+    CU_ASSERT_EQUAL(pareng_plan_pus(plan), SMALL_PUS);
+    /* The first 32 as with one worker per PU. Past the last PU placement goes on one worker
+     * per core, starting again at each core's first PU: the 8 extra land on the first PUs of
+     * cores 0-7 (PU L#0, 2, ..., 14), which become shared. */
+    for (unsigned w = 0; w < SMALL_CORES; w++) {
+        bool pu_twice = w < 8;
+        expect_placement(plan, w, 2 * w, 2 * w, w, w / 8, true, pu_twice);
+        expect_placement(plan, SMALL_CORES + w, 2 * w + 1, 2 * w + 1, w, w / 8, true, false);
+    }
+    for (unsigned w = SMALL_PUS; w < 40; w++) {
+        unsigned core = w - SMALL_PUS;
+        expect_placement(plan, w, 2 * core, 2 * core, core, 0, true, true);
+    }
+    pareng_plan_destroy(plan);
+}
+
+static void test_single_worker_has_no_victims(void)
+{
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, 1);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 1);
+    expect_placement(plan, 0, 0, 0, 0, 0, false, false);
+    unsigned victim = 12345;
+    CU_ASSERT_EQUAL(pareng_plan_victims(plan, 0, &victim, NULL, 1), 0);
+    CU_ASSERT_EQUAL(victim, 12345);
+    pareng_plan_destroy(plan);
+}
+
+static void test_worker_count_limits(void)
+{
+    /* PARENG_MAX_WORKERS is allowed even on 32 PUs (each PU 16 times), one more is not. */
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, PARENG_MAX_WORKERS);
+    CU_ASSERT_EQUAL(pareng_plan_workers(plan), PARENG_MAX_WORKERS);
+    expect_placement(plan, PARENG_MAX_WORKERS - 1, SMALL_PUS - 1, SMALL_PUS - 1,
+                     SMALL_CORES - 1, 1, true, true);
+    expect_victim_invariants(plan, 0);
+    pareng_plan_destroy(plan);
+
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, NULL, PARENG_MAX_WORKERS + 1), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "513"));
+}
+
+static void test_out_of_range_worker_is_refused(void)
+{
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, 4);
+    pareng_placement pl;
+    unsigned victims[4];
+    CU_ASSERT_EQUAL(pareng_plan_placement(plan, 4, &pl), -EINVAL);
+    CU_ASSERT_EQUAL(pareng_plan_victims(plan, 4, victims, NULL, 4), -EINVAL);
+    CU_ASSERT_EQUAL(pareng_plan_victims(plan, UINT32_MAX, victims, NULL, 4), -EINVAL);
+    pareng_plan_destroy(plan);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Placement by CPU list
+ * ---------------------------------------------------------------------------------------- */
+
+static void test_os_cpu_list(void)
+{
+    pareng_plan *plan = plan_cpus(SMALL_MACHINE, "0,2-3");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 3);
+    /* P#2 and P#3 are the two PUs of core 1; P#0 is alone on core 0. */
+    expect_placement(plan, 0, 0, 0, 0, 0, false, false);
+    expect_placement(plan, 1, 2, 2, 1, 0, true, false);
+    expect_placement(plan, 2, 3, 3, 1, 0, true, false);
+    /* Listing the allowed set does not change what the machine has. */
+    CU_ASSERT_EQUAL(pareng_plan_cores(plan), SMALL_CORES);
+    CU_ASSERT_EQUAL(pareng_plan_pus(plan), SMALL_PUS);
+    pareng_plan_destroy(plan);
+}
+
+static void test_cpu_list_keeps_its_order_and_repeats(void)
+{
+    /* Worker i goes to the i-th entry, in the list's order, and a repeated CPU is a shared
+     * PU rather than an error. */
+    pareng_plan *plan = plan_cpus(SMALL_MACHINE, "31,16,16");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 3);
+    expect_placement(plan, 0, 31, 31, 15, 1, false, false);
+    expect_placement(plan, 1, 16, 16, 8, 1, true, true);
+    expect_placement(plan, 2, 16, 16, 8, 1, true, true);
+    pareng_plan_destroy(plan);
+}
+
+static void test_logical_core_list(void)
+{
+    pareng_plan *plan = plan_cpus(SMALL_MACHINE, "core:0-3");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 4);
+    for (unsigned w = 0; w < 4; w++)
+        expect_placement(plan, w, 2 * w, 2 * w, w, 0, false, false);
+    pareng_plan_destroy(plan);
+
+    plan = plan_cpus(SMALL_MACHINE, "core:15,8");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 2);
+    expect_placement(plan, 0, 30, 30, 15, 1, false, false);
+    expect_placement(plan, 1, 16, 16, 8, 1, false, false);
+    pareng_plan_destroy(plan);
+}
+
+static void test_logical_pu_list(void)
+{
+    pareng_plan *plan = plan_cpus(SMALL_MACHINE, "pu:5,7");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 2);
+    /* PU L#5 and L#7: the second PUs of cores 2 and 3. */
+    expect_placement(plan, 0, 5, 5, 2, 0, false, false);
+    expect_placement(plan, 1, 7, 7, 3, 0, false, false);
+    pareng_plan_destroy(plan);
+}
+
+static void test_cpu_list_with_matching_worker_count(void)
+{
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "0,2-3", 3), 0);
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "0,2-3", 4), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "0,2-3"));
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "core:0-3", 2), -EINVAL);
+}
+
+static void test_malformed_cpu_lists_are_refused(void)
+{
+    static const char *const malformed[] = {
+        "", "0,,1", "3-1", "x", "0-", "-1", "0,", ",0", " 0", "0 ", "1-2-3", "0;1", "0x1",
+        "core:", "core:x", "core:1-0", "pu:", "pu:0,", "CORE:0", "core0", "socket:0",
+        "99999999999999999999",
+    };
+    for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
+        int rc = plan_cpus_rc(SMALL_MACHINE, malformed[i], 0);
+        if (rc != -EINVAL)
+            fprintf(stderr, "\n  cpus '%s': %d, expected -EINVAL\n", malformed[i], rc);
+        CU_ASSERT_EQUAL(rc, -EINVAL);
+    }
+}
+
+static void test_cpus_beyond_the_machine_are_out_of_range(void)
+{
+    /* OS CPU 99 does not exist: the message names it and the CPUs that do. */
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "99", 0), -ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "99"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "0-31"));
+    /* The first CPU past the end, inside a range that starts on the machine. */
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "30-32", 0), -ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "32"));
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "core:16", 0), -ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "core"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "16"));
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "pu:32", 0), -ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "32"));
+    /* The last ones that exist are fine. */
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "31", 0), 0);
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "core:15", 0), 0);
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "pu:31", 0), 0);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * OS indexes that differ from logical ones
+ * ---------------------------------------------------------------------------------------- */
+
+/* Linux's usual numbering on an SMT machine: the first PUs of the 8 cores are P#0-7 and their
+ * siblings P#8-15, so core c holds PU L#2c = P#c and PU L#2c+1 = P#c+8. */
+#define LINUX_NUMBERED_MACHINE \
+    "package:2 core:4 pu:2(indexes=0,8,1,9,2,10,3,11,4,12,5,13,6,14,7,15)"
+
+static void test_os_and_logical_indexes_are_reported_apart(void)
+{
+    pareng_plan *plan = plan_workers(LINUX_NUMBERED_MACHINE, 10);
+    CU_ASSERT_EQUAL(pareng_plan_cores(plan), 8);
+    CU_ASSERT_EQUAL(pareng_plan_pus(plan), 16);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 10);
+    for (unsigned w = 0; w < 8; w++)
+        expect_placement(plan, w, w, 2 * w, w, w / 4, w < 2, false);
+    /* The two extra workers are the siblings of cores 0 and 1: P#8 = L#1, P#9 = L#3. */
+    expect_placement(plan, 8, 8, 1, 0, 0, true, false);
+    expect_placement(plan, 9, 9, 3, 1, 0, true, false);
+    pareng_plan_destroy(plan);
+}
+
+static void test_cpu_lists_on_permuted_indexes(void)
+{
+    /* A plain number is an OS index, as taskset means it: P#8 is core 0's second PU. */
+    pareng_plan *plan = plan_cpus(LINUX_NUMBERED_MACHINE, "8,1");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 2);
+    expect_placement(plan, 0, 8, 1, 0, 0, false, false);
+    expect_placement(plan, 1, 1, 2, 1, 0, false, false);
+    pareng_plan_destroy(plan);
+
+    /* "pu:" is logical: L#8 is the first PU of core 4, which the OS calls P#4. */
+    plan = plan_cpus(LINUX_NUMBERED_MACHINE, "pu:8,1");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 2);
+    expect_placement(plan, 0, 4, 8, 4, 1, false, false);
+    expect_placement(plan, 1, 8, 1, 0, 0, false, false);
+    pareng_plan_destroy(plan);
+
+    /* "core:" takes the core's first PU in logical order. */
+    plan = plan_cpus(LINUX_NUMBERED_MACHINE, "core:7");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 1);
+    expect_placement(plan, 0, 7, 14, 7, 1, false, false);
+    pareng_plan_destroy(plan);
+
+    CU_ASSERT_EQUAL(plan_cpus_rc(LINUX_NUMBERED_MACHINE, "16", 0), -ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "0-15"));
+}
+
+static void test_os_indexes_with_holes(void)
+{
+    /* Only even OS numbers exist: P#1 is out of range although there are 8 PUs. */
+    const char *even_machine = "core:4 pu:2(indexes=0,2,4,6,8,10,12,14)";
+    CU_ASSERT_EQUAL(plan_cpus_rc(even_machine, "1", 0), -ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "CPU 1 "));
+    pareng_plan *plan = plan_cpus(even_machine, "14,2");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 2);
+    expect_placement(plan, 0, 14, 7, 3, 0, false, false);
+    expect_placement(plan, 1, 2, 1, 0, 0, false, false);
+    pareng_plan_destroy(plan);
+
+    plan = plan_workers(even_machine, 0);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 4);
+    for (unsigned w = 0; w < 4; w++)
+        expect_placement(plan, w, 4 * w, 2 * w, w, 0, false, false);
+    pareng_plan_destroy(plan);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Victim order
+ * ---------------------------------------------------------------------------------------- */
+
+static void test_victims_by_l3_package_machine(void)
+{
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, 0);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), SMALL_CORES);
+    /* No cache level between core and L3 in this description: L3 first, then the package,
+     * then the other package. */
+    static const unsigned victims_of_0[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    static const unsigned levels_of_0[] = {2, 2, 2, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5};
+    expect_victims(plan, 0, victims_of_0, levels_of_0, 15);
+    /* Worker 9 (package 1, L3 L#2 = cores 8-11): each group starts after 9 and wraps. */
+    static const unsigned victims_of_9[] = {10, 11, 8, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7};
+    static const unsigned levels_of_9[] = {2, 2, 2, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5};
+    expect_victims(plan, 9, victims_of_9, levels_of_9, 15);
+    /* Worker 6 (package 0, L3 L#1 = cores 4-7): its package's other L3 wraps too. */
+    static const unsigned victims_of_6[] = {7, 4, 5, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15};
+    static const unsigned levels_of_6[] = {2, 2, 2, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5};
+    expect_victims(plan, 6, victims_of_6, levels_of_6, 15);
+    for (unsigned w = 0; w < SMALL_CORES; w++)
+        expect_victim_invariants(plan, w);
+    pareng_plan_destroy(plan);
+}
+
+static void test_victims_smt_sibling_first(void)
+{
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, 20);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 20);
+    /* Worker 16 is core 0's second PU. */
+    static const unsigned victims_of_0[] = {16, 1, 2, 3, 17, 18, 19, 4, 5, 6,
+                                            7,  8, 9, 10, 11, 12, 13, 14, 15};
+    static const unsigned levels_of_0[] = {0, 2, 2, 2, 2, 2, 2, 4, 4, 4,
+                                           4, 5, 5, 5, 5, 5, 5, 5, 5};
+    expect_victims(plan, 0, victims_of_0, levels_of_0, 19);
+    /* Worker 17 (core 1's second PU): sibling 1, then from 18 upwards and round. */
+    static const unsigned victims_of_17[] = {1, 18, 19, 0, 2, 3, 16, 4, 5, 6,
+                                             7, 8,  9,  10, 11, 12, 13, 14, 15};
+    static const unsigned levels_of_17[] = {0, 2, 2, 2, 2, 2, 2, 4, 4, 4,
+                                            4, 5, 5, 5, 5, 5, 5, 5, 5};
+    expect_victims(plan, 17, victims_of_17, levels_of_17, 19);
+    /* Worker 5 has its core alone: no level-0 victim; its package's other L3 holds cores
+     * 0-3 with both their PUs taken (workers 0-3 and 16-19). */
+    CU_ASSERT_EQUAL(victims_at_level(plan, 5, LEVEL_CORE), 0);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 5, LEVEL_L3), 3);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 5, LEVEL_PACKAGE), 8);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 5, LEVEL_MACHINE), 8);
+    for (unsigned w = 0; w < 20; w++)
+        expect_victim_invariants(plan, w);
+    pareng_plan_destroy(plan);
+}
+
+static void test_victims_shared_l2(void)
+{
+    /* L2 shared by pairs of cores: 2 packages x 2 L3 x 2 L2 x 2 cores x 2 PUs. */
+    pareng_plan *plan = plan_workers("package:2 l3:2 l2:2 core:2 pu:2", 0);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 16);
+    static const unsigned victims_of_0[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    static const unsigned levels_of_0[] = {1, 2, 2, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5};
+    expect_victims(plan, 0, victims_of_0, levels_of_0, 15);
+    /* Worker 10 (L2 with 11, L3 with 8-11, package 1 = 8-15). */
+    static const unsigned victims_of_10[] = {11, 8, 9, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7};
+    static const unsigned levels_of_10[] = {1, 2, 2, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5};
+    expect_victims(plan, 10, victims_of_10, levels_of_10, 15);
+    for (unsigned w = 0; w < 16; w++)
+        expect_victim_invariants(plan, w);
+    pareng_plan_destroy(plan);
+}
+
+static void test_victims_numa_node(void)
+{
+    /* hwloc 2 attaches each NUMA node to a Group holding two L3s: per package 2 NUMA nodes x
+     * 2 L3 x 2 cores, so a core has 1 L3 neighbour, 2 more in its node, 4 more in its
+     * package. */
+    pareng_plan *plan = plan_workers("package:2 numa:2 l3:2 core:2 pu:1", 0);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 16);
+    CU_ASSERT_EQUAL(pareng_plan_pus(plan), 16);
+    static const unsigned victims_of_0[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    static const unsigned levels_of_0[] = {2, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5};
+    expect_victims(plan, 0, victims_of_0, levels_of_0, 15);
+    /* Worker 13: L3 with 12, NUMA node with 14-15, package with 8-11. */
+    static const unsigned victims_of_13[] = {12, 14, 15, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5, 6, 7};
+    static const unsigned levels_of_13[] = {2, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5};
+    expect_victims(plan, 13, victims_of_13, levels_of_13, 15);
+    for (unsigned w = 0; w < 16; w++)
+        expect_victim_invariants(plan, w);
+    pareng_plan_destroy(plan);
+}
+
+static void test_victims_numa_node_spanning_packages(void)
+{
+    /* Some VMs put one NUMA node over several packages: the same package is then nearer than
+     * the same NUMA node, so it comes first although its level number is higher. */
+    pareng_plan *plan = plan_workers("numa:2 package:2 core:2 pu:1", 0);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 8);
+    static const unsigned victims_of_0[] = {1, 2, 3, 4, 5, 6, 7};
+    static const unsigned levels_of_0[] = {LEVEL_PACKAGE, LEVEL_NUMA, LEVEL_NUMA, LEVEL_MACHINE,
+                                           LEVEL_MACHINE, LEVEL_MACHINE, LEVEL_MACHINE};
+    expect_victims(plan, 0, victims_of_0, levels_of_0, 7);
+    static const unsigned victims_of_6[] = {7, 4, 5, 0, 1, 2, 3};
+    static const unsigned levels_of_6[] = {LEVEL_PACKAGE, LEVEL_NUMA, LEVEL_NUMA, LEVEL_MACHINE,
+                                           LEVEL_MACHINE, LEVEL_MACHINE, LEVEL_MACHINE};
+    expect_victims(plan, 6, victims_of_6, levels_of_6, 7);
+    pareng_plan_destroy(plan);
+}
+
+static void test_victims_numa_node_inside_l3(void)
+{
+    /* "numa:2 l3:1" makes each NUMA node one L3's: NUMA adds nothing to L3, so no victim is
+     * ever level 3. */
+    pareng_plan *plan = plan_workers("package:2 numa:2 l3:1 core:4 pu:1", 0);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 16);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 0, LEVEL_L3), 3);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 0, LEVEL_NUMA), 0);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 0, LEVEL_PACKAGE), 4);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 0, LEVEL_MACHINE), 8);
+    pareng_plan_destroy(plan);
+}
+
+static void test_victims_without_cores(void)
+{
+    /* No Core objects at all: each PU counts as its own core (and reports its PU index as
+     * the core's), so 8 workers and no level-0 victims. */
+    pareng_plan *plan = plan_workers("package:2 pu:4", 0);
+    CU_ASSERT_EQUAL(pareng_plan_cores(plan), 8);
+    CU_ASSERT_EQUAL(pareng_plan_pus(plan), 8);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 8);
+    for (unsigned w = 0; w < 8; w++)
+        expect_placement(plan, w, w, w, w, w / 4, false, false);
+    static const unsigned victims_of_5[] = {6, 7, 4, 0, 1, 2, 3};
+    static const unsigned levels_of_5[] = {4, 4, 4, 5, 5, 5, 5};
+    expect_victims(plan, 5, victims_of_5, levels_of_5, 7);
+    pareng_plan_destroy(plan);
+}
+
+static void test_victims_respect_max_and_null_levels(void)
+{
+    pareng_plan *plan = plan_workers(SMALL_MACHINE, 0);
+    /* max smaller than the list: the first max entries, the full count returned, nothing
+     * written past them. */
+    unsigned victims[6] = {99, 99, 99, 99, 99, 99}, levels[6] = {99, 99, 99, 99, 99, 99};
+    CU_ASSERT_EQUAL(pareng_plan_victims(plan, 9, victims, levels, 4), 15);
+    static const unsigned first_victims[] = {10, 11, 8, 12, 99, 99};
+    static const unsigned first_levels[] = {2, 2, 2, 4, 99, 99};
+    CU_ASSERT_EQUAL(memcmp(victims, first_victims, sizeof victims), 0);
+    CU_ASSERT_EQUAL(memcmp(levels, first_levels, sizeof levels), 0);
+    /* levels may be NULL. */
+    unsigned all[15];
+    CU_ASSERT_EQUAL(pareng_plan_victims(plan, 9, all, NULL, 15), 15);
+    CU_ASSERT_EQUAL(all[0], 10);
+    CU_ASSERT_EQUAL(all[14], 7);
+    /* max 0: only the count. */
+    CU_ASSERT_EQUAL(pareng_plan_victims(plan, 9, NULL, NULL, 0), 15);
+    pareng_plan_destroy(plan);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * A large machine
+ * ---------------------------------------------------------------------------------------- */
+
+static void test_large_machine_auto(void)
+{
+    pareng_plan *plan = plan_workers(LARGE_MACHINE, 0);
+    CU_ASSERT_EQUAL(pareng_plan_cores(plan), LARGE_CORES);
+    CU_ASSERT_EQUAL(pareng_plan_pus(plan), LARGE_PUS);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), LARGE_CORES);
+    /* 32 cores per package. */
+    expect_placement(plan, 0, 0, 0, 0, 0, false, false);
+    expect_placement(plan, 31, 62, 62, 31, 0, false, false);
+    expect_placement(plan, 32, 64, 64, 32, 1, false, false);
+    expect_placement(plan, 77, 154, 154, 77, 2, false, false);
+    expect_placement(plan, 127, 254, 254, 127, 3, false, false);
+    /* Every worker: 7 others in its L3, 24 more in its package, 96 elsewhere. */
+    for (unsigned w = 0; w < LARGE_CORES; w++) {
+        expect_victim_invariants(plan, w);
+        CU_ASSERT_EQUAL(victims_at_level(plan, w, LEVEL_CORE), 0);
+        CU_ASSERT_EQUAL(victims_at_level(plan, w, LEVEL_L2), 0);
+        CU_ASSERT_EQUAL(victims_at_level(plan, w, LEVEL_L3), 7);
+        CU_ASSERT_EQUAL(victims_at_level(plan, w, LEVEL_NUMA), 0);
+        CU_ASSERT_EQUAL(victims_at_level(plan, w, LEVEL_PACKAGE), 24);
+        CU_ASSERT_EQUAL(victims_at_level(plan, w, LEVEL_MACHINE), 96);
+    }
+    /* Worker 100 (package 3 = 96-127, L3 = 96-103): its first and last victims. */
+    unsigned victims[LARGE_CORES - 1], levels[LARGE_CORES - 1];
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_victims(plan, 100, victims, levels, LARGE_CORES - 1),
+                          LARGE_CORES - 1);
+    static const unsigned first_victims[] = {101, 102, 103, 96, 97, 98, 99, 104};
+    static const unsigned first_levels[] = {2, 2, 2, 2, 2, 2, 2, 4};
+    CU_ASSERT_EQUAL(memcmp(victims, first_victims, sizeof first_victims), 0);
+    CU_ASSERT_EQUAL(memcmp(levels, first_levels, sizeof first_levels), 0);
+    /* The package level is 104-127 (96-103 being the L3's), then the other packages from 0
+     * (the first after 127, wrapping) to 95. */
+    CU_ASSERT_EQUAL(victims[7 + 24 - 1], 127);
+    CU_ASSERT_EQUAL(levels[7 + 24 - 1], LEVEL_PACKAGE);
+    CU_ASSERT_EQUAL(victims[7 + 24], 0);
+    CU_ASSERT_EQUAL(levels[7 + 24], LEVEL_MACHINE);
+    CU_ASSERT_EQUAL(victims[LARGE_CORES - 2], 95);
+    pareng_plan_destroy(plan);
+}
+
+static void test_large_machine_every_pu(void)
+{
+    pareng_plan *plan = plan_workers(LARGE_MACHINE, LARGE_PUS);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), LARGE_PUS);
+    expect_placement(plan, 127, 254, 254, 127, 3, true, false);
+    expect_placement(plan, 128, 1, 1, 0, 0, true, false);
+    expect_placement(plan, 255, 255, 255, 127, 3, true, false);
+    /* Sibling first, then 14 in the L3 (7 cores x 2 PUs), 48 in the package, 192 elsewhere. */
+    unsigned victims[LARGE_PUS - 1], levels[LARGE_PUS - 1];
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_victims(plan, 0, victims, levels, LARGE_PUS - 1),
+                          LARGE_PUS - 1);
+    CU_ASSERT_EQUAL(victims[0], 128);
+    CU_ASSERT_EQUAL(levels[0], LEVEL_CORE);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 0, LEVEL_CORE), 1);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 0, LEVEL_L3), 14);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 0, LEVEL_PACKAGE), 48);
+    CU_ASSERT_EQUAL(victims_at_level(plan, 0, LEVEL_MACHINE), 192);
+    expect_victim_invariants(plan, 0);
+    expect_victim_invariants(plan, 200);
+    pareng_plan_destroy(plan);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * XML topologies and level names
+ * ---------------------------------------------------------------------------------------- */
+
+/* Writes the synthetic topology `description` as an hwloc XML file (what `lstopo --input
+ * description file.xml` does, without needing lstopo) into path, a mkstemp template. */
+static void write_synthetic_xml(const char *description, char *path)
+{
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    hwloc_topology_t topo;
+    CU_ASSERT_FATAL(hwloc_topology_init(&topo) == 0);
+    CU_ASSERT_FATAL(hwloc_topology_set_synthetic(topo, description) == 0);
+    CU_ASSERT_FATAL(hwloc_topology_load(topo) == 0);
+    CU_ASSERT_FATAL(hwloc_topology_export_xml(topo, path, 0) == 0);
+    hwloc_topology_destroy(topo);
+}
+
+static void test_topology_xml(void)
+{
+    char path[] = "/tmp/pareng-test-topology-XXXXXX";
+    write_synthetic_xml(LINUX_NUMBERED_MACHINE, path);
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.topology_xml = path;
+    cfg.workers = 10;
+    pareng_plan *plan = NULL;
+    /* The explicit file wins over HWLOC_SYNTHETIC, which names another machine here. */
+    int rc = plan_synthetic(&plan, SMALL_MACHINE, &cfg);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(pareng_plan_cores(plan), 8);
+    CU_ASSERT_EQUAL(pareng_plan_pus(plan), 16);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 10);
+    expect_placement(plan, 7, 7, 14, 7, 1, false, false);
+    expect_placement(plan, 9, 9, 3, 1, 0, true, false);
+    static const unsigned victims_of_9[] = {1, 0, 2, 3, 8, 4, 5, 6, 7};
+    static const unsigned levels_of_9[] = {0, 4, 4, 4, 4, 5, 5, 5, 5};
+    expect_victims(plan, 9, victims_of_9, levels_of_9, 9);
+    pareng_plan_destroy(plan);
+
+    cfg.workers = 0;
+    cfg.cpus = "15";
+    CU_ASSERT_EQUAL(pareng_plan_create(&plan, &cfg), 0);
+    expect_placement(plan, 0, 15, 15, 7, 1, false, false);
+    pareng_plan_destroy(plan);
+    unlink(path);
+
+    /* A file that does not exist (any more) is refused and named. */
+    cfg.cpus = NULL;
+    CU_ASSERT_EQUAL(pareng_plan_create(&plan, &cfg), -EINVAL);
+    CU_ASSERT_PTR_NULL(plan);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), path));
+}
+
+static void test_level_names(void)
+{
+    static const char *const names[] = {"core", "L2", "L3", "NUMA", "package", "machine"};
+    for (unsigned level = 0; level < 6; level++)
+        CU_ASSERT_STRING_EQUAL(pareng_plan_level_name(level), names[level]);
+    CU_ASSERT_STRING_EQUAL(pareng_plan_level_name(6), "?");
+    CU_ASSERT_STRING_EQUAL(pareng_plan_level_name(UINT32_MAX), "?");
+}
+
+int main(void)
+{
+    CU_TestInfo by_count[] = {
+        {"auto: one worker per core, first PU", test_auto_is_one_worker_per_core},
+        {"4 workers: first 4 cores", test_few_workers_are_placed_close},
+        {"20 workers: SMT siblings after every core", test_more_workers_than_cores_use_smt_siblings},
+        {"32 workers: every PU once", test_one_worker_per_pu_shares_every_core},
+        {"40 workers: wrap around the PUs", test_more_workers_than_pus_wrap_around},
+        {"1 worker: no victims", test_single_worker_has_no_victims},
+        {"worker count limits", test_worker_count_limits},
+        {"out-of-range worker refused", test_out_of_range_worker_is_refused},
+        CU_TEST_INFO_NULL,
+    };
+    CU_TestInfo by_list[] = {
+        {"OS CPU list", test_os_cpu_list},
+        {"list order and repeats", test_cpu_list_keeps_its_order_and_repeats},
+        {"core: list", test_logical_core_list},
+        {"pu: list", test_logical_pu_list},
+        {"workers must match the list", test_cpu_list_with_matching_worker_count},
+        {"malformed lists: -EINVAL", test_malformed_cpu_lists_are_refused},
+        {"CPUs beyond the machine: -ERANGE", test_cpus_beyond_the_machine_are_out_of_range},
+        CU_TEST_INFO_NULL,
+    };
+    CU_TestInfo os_indexes[] = {
+        {"OS and logical indexes apart", test_os_and_logical_indexes_are_reported_apart},
+        {"lists on permuted indexes", test_cpu_lists_on_permuted_indexes},
+        {"OS indexes with holes", test_os_indexes_with_holes},
+        CU_TEST_INFO_NULL,
+    };
+    CU_TestInfo victims[] = {
+        {"L3, package, machine", test_victims_by_l3_package_machine},
+        {"SMT sibling first", test_victims_smt_sibling_first},
+        {"shared L2", test_victims_shared_l2},
+        {"NUMA node", test_victims_numa_node},
+        {"NUMA node inside an L3", test_victims_numa_node_inside_l3},
+        {"NUMA node spanning packages", test_victims_numa_node_spanning_packages},
+        {"topology without cores", test_victims_without_cores},
+        {"max and NULL levels", test_victims_respect_max_and_null_levels},
+        CU_TEST_INFO_NULL,
+    };
+    CU_TestInfo large[] = {
+        {"128 cores auto", test_large_machine_auto},
+        {"256 workers, every PU", test_large_machine_every_pu},
+        CU_TEST_INFO_NULL,
+    };
+    CU_TestInfo misc[] = {
+        {"topology_xml", test_topology_xml},
+        {"level names", test_level_names},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        TESTING_SUITE("placement by count", by_count),
+        TESTING_SUITE("placement by CPU list", by_list),
+        TESTING_SUITE("OS vs logical indexes", os_indexes),
+        TESTING_SUITE("victim order", victims),
+        TESTING_SUITE("large machine", large),
+        TESTING_SUITE("XML and names", misc),
+        CU_SUITE_INFO_NULL,
+    };
+    return testing_run(suites);
+}
