@@ -53,7 +53,7 @@ typedef struct pareng__counters {
 enum pareng__counter {
     PARENG__TASKS, PARENG__SPAWNS, PARENG__STEALS, PARENG__STEAL_FAILS, PARENG__LEAPFROGS,
     PARENG__STOLEN_FROM, PARENG__SHARES, PARENG__OVERFLOWS, PARENG__SLEEPS, PARENG__BUSY_NS,
-    PARENG__IDLE_NS,
+    PARENG__IDLE_NS, PARENG__NEAR_STEALS,
 };
 
 static inline void pareng__count(pareng__counters *c, enum pareng__counter k, uint64_t n)
@@ -89,6 +89,7 @@ typedef struct pareng__worker {
     struct pareng__arena *arena;
     const unsigned *victims; /* nearest first; inherited from the parent, read-only */
     const unsigned *victim_groups; /* equal numbers: equally near (nearest first) */
+    const bool *near;              /* [n_workers]: shares at least an L3 with this worker */
     unsigned n_victims;
     uint64_t rng;
     pareng__overflow overflow;
@@ -155,7 +156,9 @@ struct pareng_plan {
     unsigned *victims;             /* [n_workers][n_workers - 1] */
     unsigned *victim_levels;       /* same shape: what each victim shares (PARENG__LEVELS) */
     unsigned *victim_groups;       /* same shape: 0 for the nearest victims, then 1, ... */
+    bool *near;                    /* [n_workers][n_workers]: share at least an L3 */
     void *topology;                /* hwloc_topology_t */
+    void *allowed;                 /* hwloc_bitmap_t: the PUs this process may use */
 };
 #define PARENG__LEVELS 6
 /* Pins the calling process to the PU of `worker`; 0 or -errno. */

@@ -9,6 +9,7 @@
 #include <hwloc.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *const level_names[PARENG__LEVELS] = {"core", "L2", "L3", "NUMA", "package",
@@ -238,9 +239,10 @@ static int fill_plan(pareng_plan *plan, planner *p)
     plan->victims = calloc((size_t)n * m, sizeof *plan->victims);
     plan->victim_levels = calloc((size_t)n * m, sizeof *plan->victim_levels);
     plan->victim_groups = calloc((size_t)n * m, sizeof *plan->victim_groups);
+    plan->near = calloc((size_t)n * n, sizeof *plan->near);
     p->scratch = calloc(n, sizeof(distance));
     if (!plan->placement || !plan->victims || !plan->victim_levels || !plan->victim_groups ||
-        !p->scratch)
+        !plan->near || !p->scratch)
         return pareng__fail(ENOMEM, "out of memory");
     for (unsigned i = 0; i < n; i++) {
         hwloc_obj_t pu = p->chosen[i], core = core_of(p->topo, pu);
@@ -269,6 +271,8 @@ static int fill_plan(pareng_plan *plan, planner *p)
                 deepest = dist[j].depth;
         }
         unsigned count = 0;
+        for (unsigned j = 0; j < n; j++)
+            plan->near[(size_t)i * n + j] = dist[j].level <= 2;
         for (int depth = deepest; depth >= 0; depth--)
             for (unsigned step = 1; step < n; step++) {
                 unsigned j = (i + step) % n;
@@ -280,7 +284,9 @@ static int fill_plan(pareng_plan *plan, planner *p)
             }
     }
     plan->topology = p->topo;
+    plan->allowed = p->allowed;
     p->topo = NULL;
+    p->allowed = NULL;
     return 0;
 }
 
@@ -330,10 +336,12 @@ void pareng_plan_destroy(pareng_plan *plan)
         return;
     if (plan->topology)
         hwloc_topology_destroy(plan->topology);
+    hwloc_bitmap_free(plan->allowed);
     free(plan->placement);
     free(plan->victims);
     free(plan->victim_levels);
     free(plan->victim_groups);
+    free(plan->near);
     free(plan);
 }
 
@@ -372,4 +380,75 @@ int pareng__plan_bind(const pareng_plan *plan, unsigned worker)
     if (!pu || hwloc_set_cpubind(topo, pu->cpuset, HWLOC_CPUBIND_PROCESS) < 0)
         return -errno;
     return 0;
+}
+
+int pareng_plan_is_this_system(const pareng_plan *plan)
+{
+    return plan->this_system;
+}
+
+static bool listed_type(hwloc_obj_t obj)
+{
+    switch (obj->type) {
+    case HWLOC_OBJ_MACHINE:
+    case HWLOC_OBJ_GROUP:
+    case HWLOC_OBJ_PACKAGE:
+    case HWLOC_OBJ_DIE:
+    case HWLOC_OBJ_NUMANODE:
+    case HWLOC_OBJ_L3CACHE:
+    case HWLOC_OBJ_L2CACHE:
+    case HWLOC_OBJ_CORE:
+    case HWLOC_OBJ_PU:
+        return true;
+    default:
+        return false;
+    }
+}
+
+typedef struct topo_walk {
+    const pareng_plan *plan;
+    hwloc_const_bitmap_t allowed;
+    pareng_topo_object *out;
+    unsigned max, count;
+} topo_walk;
+
+static void walk_object(topo_walk *t, hwloc_obj_t obj, unsigned nesting)
+{
+    if (listed_type(obj)) {
+        if (t->count < t->max) {
+            pareng_topo_object *o = &t->out[t->count];
+            memset(o, 0, sizeof *o);
+            hwloc_obj_type_snprintf(o->type, sizeof o->type, obj, 0);
+            const char *model = hwloc_obj_get_info_by_name(obj, "CPUModel");
+            if (model && obj->type == HWLOC_OBJ_PACKAGE)
+                snprintf(o->model, sizeof o->model, "%s", model);
+            o->nesting = nesting;
+            o->logical = obj->logical_index;
+            o->os = obj->os_index == HWLOC_UNKNOWN_INDEX ? -1 : (int)obj->os_index;
+            o->bytes = obj->type == HWLOC_OBJ_NUMANODE ? obj->attr->numanode.local_memory
+                       : hwloc_obj_type_is_cache(obj->type) ? obj->attr->cache.size
+                                                            : 0;
+            o->allowed = obj->cpuset ? hwloc_bitmap_intersects(obj->cpuset, t->allowed)
+                                     : hwloc_bitmap_intersects(obj->parent->cpuset, t->allowed);
+            o->worker = -1;
+            for (unsigned w = 0; obj->type == HWLOC_OBJ_PU && w < t->plan->n_workers; w++)
+                if (t->plan->placement[w].pu_os == obj->os_index) {
+                    o->worker = (int)w;
+                    break;
+                }
+        }
+        t->count++;
+        nesting++;
+    }
+    for (hwloc_obj_t m = obj->memory_first_child; m; m = m->next_sibling)
+        walk_object(t, m, nesting);
+    for (hwloc_obj_t c = obj->first_child; c; c = c->next_sibling)
+        walk_object(t, c, nesting);
+}
+
+int pareng_plan_topology(const pareng_plan *plan, pareng_topo_object *out, unsigned max)
+{
+    topo_walk t = {.plan = plan, .allowed = plan->allowed, .out = out, .max = max};
+    walk_object(&t, hwloc_get_root_obj((hwloc_topology_t)plan->topology), 0);
+    return (int)t.count;
 }

@@ -94,8 +94,10 @@ static pareng_frame *steal_round(pareng__worker *w)
         for (unsigned k = 0; k < len; k++) {
             pareng__worker *victim = &a->workers[w->victims[start + (first + k) % len]];
             pareng_frame *f = pareng__deque_steal(victim, w->index);
-            if (f)
+            if (f) {
+                pareng__count(&w->counters, PARENG__NEAR_STEALS, w->near[victim->index]);
                 return f;
+            }
             pareng__count(&w->counters, PARENG__STEAL_FAILS, 1);
         }
         start = end;
@@ -139,6 +141,7 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
                                 : NULL; /* 0: the thief has not marked it yet */
         if (f) {
             pareng__count(&w->counters, PARENG__LEAPFROGS, 1);
+            pareng__count(&w->counters, PARENG__NEAR_STEALS, w->near[thief - 1]);
             run_stolen(w, h, f);
             spins = 0;
         } else {
@@ -251,6 +254,7 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     unsigned m = plan->n_workers - 1;
     w->victims = plan->victims + (size_t)index * (m ? m : 1);
     w->victim_groups = plan->victim_groups + (size_t)index * (m ? m : 1);
+    w->near = plan->near + (size_t)index * plan->n_workers;
     w->n_victims = m;
     w->rng = 0x9e3779b97f4a7c15ull * (index + 1) ^ (uint64_t)getpid();
 

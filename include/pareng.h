@@ -113,6 +113,27 @@ PARENG_API int pareng_plan_victims(const pareng_plan *plan, unsigned worker, uns
 /* Name of a victim distance level ("core", "L2", "L3", "NUMA", "package", "machine"). */
 PARENG_API const char *pareng_plan_level_name(unsigned level);
 
+/* One object of the plan's topology, for printing it (pareng topo). */
+typedef struct pareng_topo_object {
+    char type[24];       /* hwloc's name: "Machine", "Package", "NUMANode", "L3", "L2", "Core", "PU", ... */
+    char model[64];      /* Packages: the CPU model hwloc reports; else "" */
+    unsigned nesting;    /* 0 for the machine, 1 for its children, ... (NUMA nodes nest under the
+                          * object they are attached to) */
+    unsigned logical;    /* L# */
+    int os;              /* P#, or -1 when the object has none */
+    uint64_t bytes;      /* cache size, or NUMA node memory; 0 otherwise */
+    int allowed;         /* this process may run here (for PUs; for others: any PU inside) */
+    int worker;          /* PUs: the first worker of the plan pinned here, or -1 */
+} pareng_topo_object;
+
+/* The plan's topology in pre-order (a parent before its children): the machine, groups,
+ * packages, dies, NUMA nodes, L3 and L2 caches, cores, PUs. Fills at most max entries and
+ * returns how many there are. */
+PARENG_API int pareng_plan_topology(const pareng_plan *plan, pareng_topo_object *out,
+                                    unsigned max);
+/* Does the plan describe the machine this process runs on (not a synthetic or XML one)? */
+PARENG_API int pareng_plan_is_this_system(const pareng_plan *plan);
+
 /* ------------------------------------------------------------------------------------------
  * Engines
  * ---------------------------------------------------------------------------------------- */
@@ -147,6 +168,7 @@ typedef struct pareng_stats {
     uint64_t sleeps;       /* futex sleeps */
     uint64_t busy_ns;      /* time spent running tasks */
     uint64_t idle_ns;      /* time spent looking for work or asleep */
+    uint64_t near_steals;  /* of steals + leapfrogs: from a worker sharing at least an L3 */
 } pareng_stats;
 
 PARENG_API int pareng_engine_stats(const pareng_engine *engine, unsigned worker,

@@ -180,7 +180,7 @@ static double seconds_since(const struct timespec *t0)
 
 #define STAT_FIELDS(X)                                                                        \
     X(tasks) X(spawns) X(steals) X(steal_fails) X(leapfrogs) X(stolen_from) X(shares)         \
-    X(overflows) X(sleeps)
+    X(overflows) X(sleeps) X(near_steals)
 
 static void print_stats_json(pareng_engine *e)
 {
