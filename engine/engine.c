@@ -214,17 +214,19 @@ static int watch_run(pareng_engine *e)
             fail_engine(e);
             break;
         }
+        /* A cancel first: a signal sent to the whole process group (a service manager's
+         * SIGTERM) may kill a worker in the same instant, and that is not its failure. */
+        if (e->cancelled) {
+            snprintf(e->failure, sizeof e->failure, "run cancelled");
+            fail_engine(e);
+            rc = pareng__fail(ECANCELED, "%s", e->failure);
+        }
         for (unsigned i = 0; i < e->n_workers && rc > 0; i++)
             if (fds[i + 1].revents) {
                 reap(e, i, e->failure, sizeof e->failure);
                 fail_engine(e);
                 rc = pareng__fail(ECHILD, "%s", e->failure);
             }
-        if (rc > 0 && e->cancelled) {
-            snprintf(e->failure, sizeof e->failure, "run cancelled");
-            fail_engine(e);
-            rc = pareng__fail(ECANCELED, "%s", e->failure);
-        }
         uint64_t count;
         if (rc > 0 && read(e->done_fd, &count, sizeof count) == sizeof count &&
             atomic_load_explicit(&a->root_state, memory_order_acquire) == PARENG__ROOT_DONE)

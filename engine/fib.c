@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 
 /* The serial baseline of docs/performance.md, with the same base case as the tasks below so
  * that both make the same calls. */
@@ -39,11 +40,52 @@ PARENG_TASK_2(uint64_t, fib_grain_task, unsigned, n, unsigned, grain)
     return a + b;
 }
 
+/* Automatic grain, after oracle-guided granularity control (Acar, Chargueraud, Rainey,
+ * "Oracle scheduling", PPoPP 2011): a task declares its cost model, the runtime measures the
+ * constant on this machine, and runs serially every call predicted to cost less than a
+ * target. fib(n) makes about phi^n calls; the target is LEAF_TARGET_NS, which is thousands of
+ * times a steal (about a microsecond between processes), so spawns, steals and wake-ups
+ * vanish in the total, and still small enough that the last leaves balance two cores to
+ * within a few parts per thousand on runs of a second. The grain is the smallest n whose
+ * serial fib(n - 1) takes at least the target: calls below it are serial. */
+#define LEAF_TARGET_NS 20000
+#define CALIBRATION_REPEATS 3
+
+static _Atomic unsigned calibrated_grain;
+
+static uint64_t serial_fib_ns(unsigned n)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < CALIBRATION_REPEATS; i++) { /* the fastest: interrupts only add */
+        uint64_t t0 = pareng__now_ns();
+        volatile uint64_t keep = pareng_fib_serial(n);
+        (void)keep;
+        uint64_t t = pareng__now_ns() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+unsigned pareng_fib_auto_grain(void)
+{
+    unsigned grain = atomic_load_explicit(&calibrated_grain, memory_order_relaxed);
+    if (grain)
+        return grain;
+    unsigned n = 10;
+    while (n < PARENG_FIB_MAX && serial_fib_ns(n) < LEAF_TARGET_NS)
+        n++;
+    grain = n + 1;
+    atomic_store_explicit(&calibrated_grain, grain, memory_order_relaxed);
+    return grain;
+}
+
 int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *result)
 {
     if (n > PARENG_FIB_MAX)
         return pareng__fail(EINVAL, "fib(%u) does not fit in 64 bits; n must be 0..%d", n,
                             PARENG_FIB_MAX);
+    if (grain == PARENG_GRAIN_AUTO)
+        grain = pareng_fib_auto_grain();
     if (grain <= 2)
         return PARENG_RUN(engine, fib_task, result, n);
     return PARENG_RUN(engine, fib_grain_task, result, n, grain);

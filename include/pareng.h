@@ -47,8 +47,6 @@ extern "C" {
 #define PARENG_MAX_WORKERS 512
 /* Bytes of arguments (and of result) one task frame carries. */
 #define PARENG_FRAME_DATA_SIZE 48
-/* fib calls with n below this run as plain serial C unless a grain is given. */
-#define PARENG_DEFAULT_GRAIN 20
 
 /* ------------------------------------------------------------------------------------------
  * Configuration
@@ -339,9 +337,16 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
 /* Largest n whose Fibonacci number fits in 64 bits. */
 #define PARENG_FIB_MAX 93
 
+/* Let the engine choose the grain (docs/design.md, "Granularity"). */
+#define PARENG_GRAIN_AUTO UINT32_MAX
+
 /* fib(n) on the engine. Calls with n < grain run as serial C; grain 0 makes every call a
- * task. -EINVAL for n > PARENG_FIB_MAX, otherwise as PARENG_RUN. */
+ * task; PARENG_GRAIN_AUTO lets the engine choose. -EINVAL for n > PARENG_FIB_MAX, otherwise
+ * as PARENG_RUN. */
 PARENG_API int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *result);
+/* The grain PARENG_GRAIN_AUTO stands for on this machine (measured once per process, about
+ * 0.1 ms the first time). */
+PARENG_API unsigned pareng_fib_auto_grain(void);
 /* Plain serial C fib, the baseline the engine is measured against. */
 PARENG_API uint64_t pareng_fib_serial(unsigned n);
 

@@ -24,7 +24,7 @@
 #define EXIT_BAD_INPUT 2
 
 static const char usage[] =
-    "usage: pareng run fib N [--cores auto|K|LIST] [--grain G] [--serial] [--json] [--stats]\n"
+    "usage: pareng run fib N [--cores auto|K|LIST] [--grain auto|G] [--serial] [--json] [--stats]\n"
     "       pareng clean\n"
     "       pareng --help | --version\n"
     "\n"
@@ -34,7 +34,7 @@ static const char usage[] =
     "  --cores LIST   one worker pinned on each listed CPU: OS numbers as taskset takes\n"
     "                 them (0,2-3), or hwloc logical locations core:0-3 or pu:0,2\n"
     "  --grain G      calls with n < G run as plain serial C; 0 makes every call a task\n"
-    "                 (default 20)\n"
+    "  --grain auto   the engine chooses (the default; see docs/design.md)\n"
     "  --serial       plain serial C in this process, no engine: the baseline\n"
     "  --json         print one JSON object instead of text\n"
     "  --stats        add a per-worker table (tasks, steals, leapfrogs, sleeps, busy/idle)\n"
@@ -92,7 +92,7 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
 
 static int parse_run(int argc, char **argv, run_options *o)
 {
-    *o = (run_options){.cores = "auto", .grain = PARENG_DEFAULT_GRAIN};
+    *o = (run_options){.cores = "auto", .grain = PARENG_GRAIN_AUTO};
     int positional = 0;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i], *value;
@@ -101,8 +101,11 @@ static int parse_run(int argc, char **argv, run_options *o)
             o->cores = value;
         } else if ((value = option_value(argc, argv, &i, "--grain", &missing))) {
             unsigned long g;
-            if (!parse_unsigned(value, UINT_MAX, &g))
-                return bad_input("--grain needs a non-negative integer, not '%s'", value);
+            if (strcmp(value, "auto") == 0)
+                g = PARENG_GRAIN_AUTO;
+            else if (!parse_unsigned(value, PARENG_GRAIN_AUTO - 1, &g))
+                return bad_input("--grain needs auto or a non-negative integer, not '%s'",
+                                 value);
             o->grain = (unsigned)g;
         } else if (missing) {
             return bad_input("option %s needs a value", arg);
@@ -139,6 +142,9 @@ static int configure_cores(const char *cores, pareng_config *cfg)
     unsigned long k;
     if (strcmp(cores, "auto") == 0)
         return 0;
+    if (strspn(cores, "0123456789") == strlen(cores) && *cores &&
+        !parse_unsigned(cores, ULONG_MAX, &k))
+        return bad_input("--cores %s: the most is %d workers", cores, PARENG_MAX_WORKERS);
     if (parse_unsigned(cores, ULONG_MAX, &k)) {
         if (k == 0)
             return bad_input("--cores 0: at least one worker is needed");
@@ -151,6 +157,23 @@ static int configure_cores(const char *cores, pareng_config *cfg)
         return bad_input("--cores needs auto, a count or a CPU list, not an empty string");
     cfg->cpus = cores;
     return 0;
+}
+
+/* Workers sharing a core (more than the cores) or even a PU (a list naming one twice). */
+static void warn_if_sharing(const pareng_plan *plan)
+{
+    unsigned workers = pareng_plan_workers(plan), cores = pareng_plan_cores(plan);
+    bool shared_pu = false;
+    for (unsigned i = 0; i < workers; i++) {
+        pareng_placement pl;
+        pareng_plan_placement(plan, i, &pl);
+        shared_pu |= pl.shared_pu != 0;
+    }
+    if (workers > cores)
+        fprintf(stderr, "pareng: warning: %u workers on %u cores: workers share cores\n",
+                workers, cores);
+    else if (shared_pu)
+        fprintf(stderr, "pareng: warning: the CPU list puts several workers on one CPU\n");
 }
 
 static pareng_engine *running; /* for the signal handler */
@@ -182,40 +205,45 @@ static double seconds_since(const struct timespec *t0)
     X(tasks) X(spawns) X(steals) X(steal_fails) X(leapfrogs) X(stolen_from) X(shares)         \
     X(overflows) X(sleeps) X(near_steals)
 
-static void print_stats_json(pareng_engine *e)
+static void print_stats_json(const pareng_stats *stats, unsigned n)
 {
-    unsigned n = pareng_engine_workers(e);
     printf(",\"stats\":[");
     for (unsigned i = 0; i < n; i++) {
-        pareng_stats s;
-        pareng_engine_stats(e, i, &s);
+        const pareng_stats *s = &stats[i];
         printf("%s{\"worker\":%u", i ? "," : "", i);
-#define JSON_FIELD(f) printf(",\"" #f "\":%llu", (unsigned long long)s.f);
+#define JSON_FIELD(f) printf(",\"" #f "\":%llu", (unsigned long long)s->f);
         STAT_FIELDS(JSON_FIELD)
 #undef JSON_FIELD
-        printf(",\"busy_seconds\":%.6f,\"idle_seconds\":%.6f}", (double)s.busy_ns * 1e-9,
-               (double)s.idle_ns * 1e-9);
+        printf(",\"busy_seconds\":%.6f,\"idle_seconds\":%.6f}", (double)s->busy_ns * 1e-9,
+               (double)s->idle_ns * 1e-9);
     }
     printf("]");
 }
 
-static void print_stats_table(pareng_engine *e)
+static void print_stats_table(const pareng_stats *stats, unsigned n)
 {
-    unsigned n = pareng_engine_workers(e);
     printf("%6s", "worker");
 #define HEAD(f) printf(" %12s", #f);
     STAT_FIELDS(HEAD)
 #undef HEAD
     printf(" %10s %10s\n", "busy s", "idle s");
     for (unsigned i = 0; i < n; i++) {
-        pareng_stats s;
-        pareng_engine_stats(e, i, &s);
+        const pareng_stats *s = &stats[i];
         printf("%6u", i);
-#define CELL(f) printf(" %12llu", (unsigned long long)s.f);
+#define CELL(f) printf(" %12llu", (unsigned long long)s->f);
         STAT_FIELDS(CELL)
 #undef CELL
-        printf(" %10.6f %10.6f\n", (double)s.busy_ns * 1e-9, (double)s.idle_ns * 1e-9);
+        printf(" %10.6f %10.6f\n", (double)s->busy_ns * 1e-9, (double)s->idle_ns * 1e-9);
     }
+}
+
+/* stdout could not be written (a full disk, a closed pipe): say so, and fail. */
+static int finish_output(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "pareng: cannot write the output: %s\n", strerror(errno));
+    return EXIT_RUN_FAILED;
 }
 
 static int run_serial(unsigned n, bool json)
@@ -231,7 +259,7 @@ static int run_serial(unsigned n, bool json)
     else
         printf("fib(%u) = %llu\ntime: %.6f s, serial C\n", n, (unsigned long long)result,
                seconds);
-    return 0;
+    return finish_output();
 }
 
 static int command_run(int argc, char **argv)
@@ -251,8 +279,16 @@ static int command_run(int argc, char **argv)
     pareng_config_default(&cfg);
     if ((rc = configure_cores(o.cores, &cfg)))
         return rc;
-    if (o.serial)
+    if (o.serial) {
+        /* the configuration is not used, but a wrong one is still wrong */
+        pareng_plan *plan;
+        if ((rc = pareng_plan_create(&plan, &cfg)) < 0) {
+            fprintf(stderr, "pareng: --cores: %s\n", pareng_last_error());
+            return EXIT_BAD_INPUT;
+        }
+        pareng_plan_destroy(plan);
         return run_serial((unsigned)n, o.json);
+    }
 
     install_signal_handlers();
     pareng_engine *e;
@@ -263,10 +299,7 @@ static int command_run(int argc, char **argv)
         return bad ? EXIT_BAD_INPUT : EXIT_RUN_FAILED;
     }
     unsigned workers = pareng_engine_workers(e);
-    const pareng_plan *plan = pareng_engine_plan(e);
-    if (workers > pareng_plan_cores(plan))
-        fprintf(stderr, "pareng: warning: %u workers on %u cores: workers share cores\n", workers,
-                pareng_plan_cores(plan));
+    warn_if_sharing(pareng_engine_plan(e));
 
     running = e;
     if (interrupted_by)
@@ -276,28 +309,48 @@ static int command_run(int argc, char **argv)
     uint64_t result = 0;
     rc = pareng_fib(e, (unsigned)n, o.grain, &result);
     double seconds = seconds_since(&t0);
+    /* Everything the output needs is copied out before the engine stops, and the engine stops
+     * before anything is printed: a reader that goes away (SIGPIPE) cannot leave workers or a
+     * segment behind. */
+    pareng_stats *stats = calloc(workers, sizeof *stats);
+    for (unsigned i = 0; stats && i < workers; i++)
+        pareng_engine_stats(e, i, &stats[i]);
+    char failure[256];
+    snprintf(failure, sizeof failure, "%s", pareng_last_error());
+    running = NULL; /* the handler must not touch an engine being stopped */
+    pareng_stop(e);
     if (rc < 0) {
+        free(stats);
+        if (interrupted_by) /* a signal to the whole group may have killed a worker first */
+            return 128 + interrupted_by;
         if (rc != -ECANCELED)
-            fprintf(stderr, "pareng: run failed: %s\n", pareng_last_error());
-        pareng_stop(e);
-        running = NULL;
-        return interrupted_by ? 128 + interrupted_by : EXIT_RUN_FAILED;
+            fprintf(stderr, "pareng: run failed: %s\n", failure);
+        return EXIT_RUN_FAILED;
     }
+    if (!stats) {
+        fprintf(stderr, "pareng: out of memory\n");
+        return EXIT_RUN_FAILED;
+    }
+    unsigned grain = o.grain == PARENG_GRAIN_AUTO ? pareng_fib_auto_grain() : o.grain;
     if (o.json) {
-        printf("{\"workload\":\"fib\",\"n\":%lu,\"result\":%llu,\"grain\":%u,\"workers\":%u,"
-               "\"seconds\":%.6f",
-               n, (unsigned long long)result, o.grain, workers, seconds);
-        print_stats_json(e);
+        printf("{\"workload\":\"fib\",\"n\":%lu,\"result\":%llu,\"grain\":%u,"
+               "\"grain_auto\":%s,\"workers\":%u,\"seconds\":%.6f",
+               n, (unsigned long long)result, grain,
+               o.grain == PARENG_GRAIN_AUTO ? "true" : "false", workers, seconds);
+        print_stats_json(stats, workers);
         printf("}\n");
     } else {
         printf("fib(%lu) = %llu\n", n, (unsigned long long)result);
-        printf("time: %.6f s, workers: %u, grain: %u\n", seconds, workers, o.grain);
+        printf("time: %.6f s, workers: %u, grain: ", seconds, workers);
+        if (o.grain == PARENG_GRAIN_AUTO)
+            printf("auto (%u)\n", grain);
+        else
+            printf("%u\n", grain);
         if (o.stats)
-            print_stats_table(e);
+            print_stats_table(stats, workers);
     }
-    running = NULL;
-    pareng_stop(e);
-    return 0;
+    free(stats);
+    return finish_output();
 }
 
 static int command_clean(int argc, char **argv)
@@ -311,7 +364,7 @@ static int command_clean(int argc, char **argv)
         return EXIT_RUN_FAILED;
     }
     printf("removed %d stale segment%s\n", removed, removed == 1 ? "" : "s");
-    return 0;
+    return finish_output();
 }
 
 int main(int argc, char **argv)
