@@ -50,6 +50,7 @@ PARENG_TASK_2(uint64_t, fib_grain_task, unsigned, n, unsigned, grain)
  * serial fib(n - 1) takes at least the target: calls below it are serial. */
 #define LEAF_TARGET_NS 20000
 #define CALIBRATION_REPEATS 3
+#define FIRST_CALIBRATED 10 /* so the automatic grain is above 10 */
 
 static _Atomic unsigned calibrated_grain;
 
@@ -71,7 +72,7 @@ unsigned pareng_fib_auto_grain(void)
     unsigned grain = atomic_load_explicit(&calibrated_grain, memory_order_relaxed);
     if (grain)
         return grain;
-    unsigned n = 10;
+    unsigned n = FIRST_CALIBRATED;
     while (n < PARENG_FIB_MAX && serial_fib_ns(n) < LEAF_TARGET_NS)
         n++;
     grain = n + 1;
@@ -84,8 +85,8 @@ int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *resu
     if (n > PARENG_FIB_MAX)
         return pareng__fail(EINVAL, "fib(%u) does not fit in 64 bits; n must be 0..%d", n,
                             PARENG_FIB_MAX);
-    if (grain == PARENG_GRAIN_AUTO)
-        grain = pareng_fib_auto_grain();
+    if (grain == PARENG_GRAIN_AUTO) /* no need to measure when the grain cannot matter */
+        grain = n <= FIRST_CALIBRATED ? n + 1 : pareng_fib_auto_grain();
     if (grain <= 2)
         return PARENG_RUN(engine, fib_task, result, n);
     return PARENG_RUN(engine, fib_grain_task, result, n, grain);

@@ -49,8 +49,19 @@ static hwloc_obj_t allowed_pu_in(const planner *p, hwloc_obj_t obj, unsigned k)
     return NULL;
 }
 
+/* hwloc dlopens its plugins (PCI, OpenCL, GL devices; libxml2) on every first topology of a
+ * process, which is most of a millisecond or two of start-up here; pareng needs no I/O
+ * device, and hwloc's built-in XML reader handles the XML files hwloc itself writes. So,
+ * unless the user has said otherwise (the variable set, even empty), skip them. */
+static void skip_unneeded_hwloc_plugins(void)
+{
+    if (!getenv("HWLOC_PLUGINS_BLACKLIST"))
+        setenv("HWLOC_PLUGINS_BLACKLIST", "hwloc_pci,hwloc_opencl,hwloc_gl,hwloc_xml_libxml", 0);
+}
+
 static int load_topology(planner *p, const pareng_config *cfg)
 {
+    skip_unneeded_hwloc_plugins();
     if (hwloc_topology_init(&p->topo) < 0)
         return pareng__fail(errno, "hwloc: cannot initialise a topology");
     if (cfg->topology_xml && hwloc_topology_set_xml(p->topo, cfg->topology_xml) < 0)

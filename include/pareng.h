@@ -91,7 +91,9 @@ typedef struct pareng_placement {
     int shared_pu;       /* another worker of this plan is on the same PU */
 } pareng_placement;
 
-/* Builds the plan of cfg: -EINVAL (bad list, workers out of range), -ERANGE (a CPU outside
+/* Builds the plan of cfg: loads the topology with hwloc. Unless HWLOC_PLUGINS_BLACKLIST is
+ * set (even empty), it is set first to skip hwloc's I/O-device and libxml2 plugins, which
+ * pareng does not need and which cost most of its start-up. Returns -EINVAL (bad list, workers out of range), -ERANGE (a CPU outside
  * the allowed set), -ENOMEM, or -errno from hwloc. */
 PARENG_API int pareng_plan_create(pareng_plan **plan, const pareng_config *cfg);
 PARENG_API void pareng_plan_destroy(pareng_plan *plan);

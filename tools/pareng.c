@@ -280,9 +280,9 @@ static int command_run(int argc, char **argv)
     if ((rc = configure_cores(o.cores, &cfg)))
         return rc;
     if (o.serial) {
-        /* the configuration is not used, but a wrong one is still wrong */
-        pareng_plan *plan;
-        if ((rc = pareng_plan_create(&plan, &cfg)) < 0) {
+        /* the configuration is not used, but a wrong list is still wrong */
+        pareng_plan *plan = NULL;
+        if (cfg.cpus && (rc = pareng_plan_create(&plan, &cfg)) < 0) {
             fprintf(stderr, "pareng: --cores: %s\n", pareng_last_error());
             return EXIT_BAD_INPUT;
         }
