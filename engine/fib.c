@@ -7,15 +7,6 @@
 #include <errno.h>
 #include <stdatomic.h>
 
-/* The serial baseline of docs/performance.md, with the same base case as the tasks below so
- * that both make the same calls. */
-uint64_t pareng_fib_serial(unsigned n)
-{
-    if (n <= 2)
-        return n != 0;
-    return pareng_fib_serial(n - 1) + pareng_fib_serial(n - 2);
-}
-
 /* Every call a task (--grain 0). */
 PARENG_TASK_1(uint64_t, fib_task, unsigned, n)
 {

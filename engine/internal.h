@@ -9,7 +9,8 @@
  *   worker.c    a worker process: idle loop, stealing, sleeping, leapfrogging, overflow
  *   engine.c    the scheduler's outside: start, fork, run a root task, watch, stop
  *   sys.c       the OS layer: futex, pidfd, clocks, random numbers, error messages
- *   fib.c       the fib workload
+ *   fib.c       the fib workload: tasks, automatic grain
+ *   fib_serial.c  the serial baseline (a file of its own: see there)
  */
 #ifndef PARENG_INTERNAL_H
 #define PARENG_INTERNAL_H
