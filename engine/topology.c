@@ -64,12 +64,18 @@ static int load_topology(planner *p, const pareng_config *cfg)
     skip_unneeded_hwloc_plugins();
     if (hwloc_topology_init(&p->topo) < 0)
         return pareng__fail(errno, "hwloc: cannot initialise a topology");
-    if (cfg->topology_xml && hwloc_topology_set_xml(p->topo, cfg->topology_xml) < 0)
-        return pareng__fail(EINVAL, "cannot use topology file %s", cfg->topology_xml);
+    /* Errors of the topology itself are -ENOENT (no such file) or -EIO (anything else), so
+     * that callers can tell them from a bad CPU list (-EINVAL, -ERANGE). */
+    if (cfg->topology_xml && hwloc_topology_set_xml(p->topo, cfg->topology_xml) < 0) {
+        int err = errno;
+        return pareng__fail(err == ENOENT ? ENOENT : EIO, "cannot use topology file %s: %s",
+                            cfg->topology_xml,
+                            err == EINVAL ? "not an hwloc XML topology" : strerror(err));
+    }
     if (hwloc_topology_load(p->topo) < 0)
-        return pareng__fail(EINVAL, "hwloc cannot load the topology%s%s",
+        return pareng__fail(EIO, "hwloc cannot load the topology%s%s: %s",
                             cfg->topology_xml ? " from " : "",
-                            cfg->topology_xml ? cfg->topology_xml : "");
+                            cfg->topology_xml ? cfg->topology_xml : "", strerror(errno));
     p->allowed = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(p->topo));
     if (!p->allowed)
         return pareng__fail(ENOMEM, "out of memory");

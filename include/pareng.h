@@ -93,8 +93,10 @@ typedef struct pareng_placement {
 
 /* Builds the plan of cfg: loads the topology with hwloc. Unless HWLOC_PLUGINS_BLACKLIST is
  * set (even empty), it is set first to skip hwloc's I/O-device and libxml2 plugins, which
- * pareng does not need and which cost most of its start-up. Returns -EINVAL (bad list, workers out of range), -ERANGE (a CPU outside
- * the allowed set), -ENOMEM, or -errno from hwloc. */
+ * pareng does not need and which cost most of its start-up. Returns 0; -EINVAL (bad list,
+ * workers out of range) or -ERANGE (a CPU outside the allowed set) for the placement;
+ * -ENOENT (no such topology file) or -EIO (any other topology failure) for the topology;
+ * -ENOMEM. */
 PARENG_API int pareng_plan_create(pareng_plan **plan, const pareng_config *cfg);
 PARENG_API void pareng_plan_destroy(pareng_plan *plan);
 PARENG_API unsigned pareng_plan_workers(const pareng_plan *plan);

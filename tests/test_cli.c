@@ -3,30 +3,20 @@
  * ($PARENG_BIN), its stdout, stderr and exit status, and what it leaves behind. Results that
  * must be exact, JSON that must parse, bad input that must be refused with status 2 and a
  * one-line message, and failures (a worker killed, the CLI interrupted or killed) that must end
- * promptly with no worker process and no shared-memory segment left.
- *
- * Every command runs in a process group of its own, whose id is its pid: its workers inherit
- * the group, which is how a worker of this test is told apart from anyone else's, even after
- * its parent died and it was reparented.
+ * promptly with no worker process and no shared-memory segment left. Running the command and
+ * looking for leftovers is tests/cli_harness.h's part.
  */
 #include "pareng.h"
-#include "testing.h"
+#include "cli_harness.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* A command that runs longer than this hangs: it is killed and the test fails. */
-#define COMMAND_TIMEOUT_MS 20000
 /* How long a run may take to notice a dead worker or a signal, and to report it. */
 #define FAILURE_REPORT_MS 1500
 /* How long workers may outlive a CLI killed by SIGKILL (PR_SET_PDEATHSIG). */
@@ -34,30 +24,6 @@
 /* fib(50) with every call a task takes ~12 s on 2 cores (fib(47), ~3 s, is too close to the
  * time a slow machine needs to start it): the failure tests always end it before it is done. */
 #define LONG_RUN_N "50"
-#define OUTPUT_MAX 65536
-#define MAX_COMMANDS 256
-
-typedef struct command {
-    char line[512]; /* "pareng run fib 35 ...", for messages */
-    pid_t pid;
-    int pidfd, out_fd, err_fd;
-    char out[OUTPUT_MAX], err[OUTPUT_MAX];
-    size_t out_len, err_len;
-    bool reaped;
-    int status; /* from waitpid once reaped */
-} command;
-
-/* Every pid (= process group) this program started, for the final leftover check. */
-static pid_t started[MAX_COMMANDS];
-static unsigned n_started;
-static const char *pareng_bin;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static void sleep_ms(long ms)
 {
@@ -68,73 +34,12 @@ static void sleep_ms(long ms)
 
 /* ---- processes, seen through /proc ---------------------------------------------------- */
 
-/* State letter of a process ('R', 'S', 'Z'...), or 0 when it does not exist; *pgrp gets its
- * process group. */
-static char process_state(pid_t pid, pid_t *pgrp)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* the command name may hold spaces and parentheses: the fields follow the last ')' */
-    char *p = strrchr(buf, ')');
-    char state = 0;
-    int ppid = 0, group = 0;
-    if (!p || sscanf(p + 2, "%c %d %d", &state, &ppid, &group) != 3)
-        return 0;
-    if (pgrp)
-        *pgrp = group;
-    return state;
-}
-
 /* A zombie has ended; only its exit status waits for a parent that may never reap it (a
  * reparented worker whose new parent does not reap). */
 static bool process_alive(pid_t pid)
 {
     char state = process_state(pid, NULL);
     return state != 0 && state != 'Z' && state != 'X';
-}
-
-/* Live processes in process group pgrp; with `report`, their names go to stderr, to say what
- * was left. */
-static int live_members_in(pid_t pgrp, bool report)
-{
-    DIR *d = opendir("/proc");
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (!isdigit((unsigned char)e->d_name[0]))
-            continue;
-        pid_t pid = (pid_t)atoi(e->d_name), group = 0;
-        char state = process_state(pid, &group);
-        if (group != pgrp || state == 0 || state == 'Z' || state == 'X')
-            continue;
-        n++;
-        if (!report)
-            continue;
-        char path[64], name[64] = "?";
-        snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
-        FILE *f = fopen(path, "re");
-        if (f) {
-            if (fgets(name, sizeof name, f))
-                name[strcspn(name, "\n")] = '\0';
-            fclose(f);
-        }
-        fprintf(stderr, "\nleft alive: pid %d (%s, state %c) of group %d\n", (int)pid, name,
-                state, (int)pgrp);
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
-static int live_members_of_group(pid_t pgrp)
-{
-    return live_members_in(pgrp, true);
 }
 
 /* Pids of the children of pid, in the order they were forked (the kernel appends). */
@@ -156,217 +61,10 @@ static int children_of(pid_t pid, pid_t *pids, int max)
 
 /* ---- running the CLI ------------------------------------------------------------------- */
 
-static int pidfd_open(pid_t pid)
-{
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* Starts `pareng ARGS...` (NULL-terminated) with stdout and stderr on pipes, stdin on
- * /dev/null, in a process group of its own. */
-static __attribute__((sentinel)) command *command_start(const char *first, ...)
-{
-    const char *argv[32] = {"pareng"};
-    int argc = 1;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *arg = first; arg && argc < 31; arg = va_arg(ap, const char *))
-        argv[argc++] = arg;
-    va_end(ap);
-    argv[argc] = NULL;
-
-    command *c = calloc(1, sizeof *c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
-    size_t used = 0;
-    for (int i = 0; i < argc && used < sizeof c->line; i++)
-        used += (size_t)snprintf(c->line + used, sizeof c->line - used, i ? " '%s'" : "%s",
-                                 argv[i]);
-
-    int out[2], err[2];
-    CU_ASSERT_FATAL(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
-    pid_t pid = fork();
-    CU_ASSERT_FATAL(pid >= 0);
-    if (pid == 0) {
-        setpgid(0, 0);
-        /* the CLI starts as a shell would start it: default signal mask, default SIGPIPE */
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
-            _exit(126);
-        execv(pareng_bin, (char *const *)argv);
-        _exit(127);
-    }
-    /* both sides set the group, so that it is set before either goes on */
-    setpgid(pid, pid);
-    close(out[1]);
-    close(err[1]);
-    c->pid = pid;
-    c->out_fd = out[0];
-    c->err_fd = err[0];
-    fcntl(c->out_fd, F_SETFL, O_NONBLOCK);
-    fcntl(c->err_fd, F_SETFL, O_NONBLOCK);
-    c->pidfd = pidfd_open(pid);
-    CU_ASSERT_FATAL(c->pidfd >= 0);
-    if (n_started < MAX_COMMANDS)
-        started[n_started++] = pid;
-    return c;
-}
-
-/* Reads what is in the pipe now, without blocking (workers may hold its other end open after
- * the CLI ended, so the end of a command is its exit, not the end of its output). */
-static void drain(int *fd, char *buf, size_t *len)
-{
-    while (*fd >= 0) {
-        char chunk[4096];
-        ssize_t n = read(*fd, chunk, sizeof chunk);
-        if (n > 0) {
-            size_t keep = (size_t)n < OUTPUT_MAX - 1 - *len ? (size_t)n : OUTPUT_MAX - 1 - *len;
-            memcpy(buf + *len, chunk, keep);
-            *len += keep;
-            buf[*len] = '\0';
-        } else if (n == 0) {
-            close(*fd);
-            *fd = -1;
-        } else if (errno != EINTR) {
-            return;
-        }
-    }
-}
-
-/* Waits up to timeout_ms for the CLI process to end, collecting its output, and reaps it
- * unless keep_zombie (then its pid, and with it its segment's owner, stays in /proc). False
- * if it is still running. */
-static bool command_await(command *c, int timeout_ms, bool keep_zombie)
-{
-    double deadline = now_ms() + timeout_ms;
-    bool ended = false;
-    while (!ended) {
-        int left = (int)(deadline - now_ms());
-        if (left < 0)
-            return false;
-        struct pollfd fds[3] = {{.fd = c->pidfd, .events = POLLIN},
-                                {.fd = c->out_fd, .events = POLLIN},
-                                {.fd = c->err_fd, .events = POLLIN}};
-        if (poll(fds, 3, left) < 0 && errno != EINTR)
-            return false;
-        ended = fds[0].revents != 0;
-        drain(&c->out_fd, c->out, &c->out_len);
-        drain(&c->err_fd, c->err, &c->err_len);
-    }
-    if (!keep_zombie) {
-        CU_ASSERT_EQUAL(waitpid(c->pid, &c->status, 0), c->pid);
-        c->reaped = true;
-    }
-    return true;
-}
-
 static void command_reap(command *c)
 {
     if (!c->reaped && waitpid(c->pid, &c->status, 0) == c->pid)
         c->reaped = true;
-}
-
-/* Ends a command that did not end by itself: the CLI and every worker of its group. */
-static void command_kill(command *c)
-{
-    kill(-c->pid, SIGKILL);
-    kill(c->pid, SIGKILL);
-    command_await(c, COMMAND_TIMEOUT_MS, false);
-}
-
-/* Ends what a command left running (a test reported it already), so that one failure does
- * not leave processes that spoil the tests after it. The group id cannot name anybody else
- * while one of its members lives. */
-static void kill_leftovers(pid_t pgrp)
-{
-    if (live_members_in(pgrp, false) > 0)
-        kill(-pgrp, SIGKILL);
-}
-
-static void command_free(command *c)
-{
-    if (!c)
-        return;
-    if (!c->reaped)
-        command_kill(c);
-    kill_leftovers(c->pid);
-    if (c->out_fd >= 0)
-        close(c->out_fd);
-    if (c->err_fd >= 0)
-        close(c->err_fd);
-    close(c->pidfd);
-    free(c);
-}
-
-/* Runs `pareng ARGS...` to its end; a command that hangs is killed and fails the test. */
-#define RUN(...) command_run(command_start(__VA_ARGS__, (const char *)NULL))
-static command *command_run(command *c)
-{
-    if (!command_await(c, COMMAND_TIMEOUT_MS, false)) {
-        fprintf(stderr, "\n%s: still running after %d ms, killed\n", c->line, COMMAND_TIMEOUT_MS);
-        CU_FAIL("command hangs");
-        command_kill(c);
-    }
-    return c;
-}
-
-/* True when the command exited with `code`; says what happened instead otherwise. */
-static bool exited_with(const command *c, int code)
-{
-    if (c->reaped && WIFEXITED(c->status) && WEXITSTATUS(c->status) == code)
-        return true;
-    if (!c->reaped)
-        fprintf(stderr, "\n%s: not ended\n", c->line);
-    else if (WIFSIGNALED(c->status))
-        fprintf(stderr, "\n%s: killed by signal %d, expected exit %d\n", c->line,
-                WTERMSIG(c->status), code);
-    else
-        fprintf(stderr, "\n%s: exit %d, expected %d\n", c->line, WEXITSTATUS(c->status), code);
-    fprintf(stderr, "stdout: %s\nstderr: %s\n", c->out, c->err);
-    return false;
-}
-
-/* Line k (0-based) of text, without its newline; false if text has fewer lines. */
-static bool line_of(const char *text, unsigned k, char *line, size_t size)
-{
-    for (; k > 0; k--) {
-        text = strchr(text, '\n');
-        if (!text)
-            return false;
-        text++;
-    }
-    if (!*text)
-        return false;
-    size_t len = strcspn(text, "\n");
-    snprintf(line, size, "%.*s", (int)len, text);
-    return true;
-}
-
-static unsigned count_lines(const char *text)
-{
-    unsigned n = 0;
-    for (; *text; text++)
-        n += *text == '\n';
-    return n;
-}
-
-static bool contains(const char *text, const char *part)
-{
-    if (strstr(text, part))
-        return true;
-    fprintf(stderr, "\nexpected '%s' in: %s\n", part, text);
-    return false;
-}
-
-/* The command ended and left no worker process and no segment behind. */
-static void assert_no_leftover(const command *c)
-{
-    CU_ASSERT(c->reaped);
-    CU_ASSERT_EQUAL(live_members_of_group(c->pid), 0);
-    CU_ASSERT_EQUAL(testing_segments_of(c->pid), 0);
-    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
 }
 
 /* A successful text run: exit 0, `fib(N) = RESULT` first, then the time line. */
@@ -426,134 +124,6 @@ static long allowed_cores(void)
     return n;
 }
 
-/* ---- a JSON reader, only to tell that the output is one well-formed value ---------------- */
-
-static const char *json_value(const char *p);
-
-static const char *json_space(const char *p)
-{
-    while (p && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-static const char *json_string(const char *p)
-{
-    if (*p++ != '"')
-        return NULL;
-    for (; *p != '"'; p++) {
-        if ((unsigned char)*p < 0x20)
-            return NULL; /* control characters, the end of the text included */
-        if (*p == '\\') {
-            p++;
-            if (*p == 'u') {
-                for (int i = 1; i <= 4; i++)
-                    if (!isxdigit((unsigned char)p[i]))
-                        return NULL;
-                p += 4;
-            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
-                return NULL;
-            }
-        }
-    }
-    return p + 1;
-}
-
-static const char *json_number(const char *p)
-{
-    if (*p == '-')
-        p++;
-    if (*p == '0')
-        p++;
-    else if (isdigit((unsigned char)*p))
-        while (isdigit((unsigned char)*p))
-            p++;
-    else
-        return NULL;
-    if (*p == '.') {
-        if (!isdigit((unsigned char)*++p))
-            return NULL;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!isdigit((unsigned char)*p))
-            return NULL;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    return p;
-}
-
-/* Members of an object (key: value) or elements of an array, up to the closing bracket. */
-static const char *json_members(const char *p, char close, bool keys)
-{
-    p = json_space(p + 1);
-    if (*p == close)
-        return p + 1;
-    for (;;) {
-        if (keys) {
-            p = json_space(json_string(json_space(p)));
-            if (!p || *p++ != ':')
-                return NULL;
-        }
-        p = json_space(json_value(p));
-        if (!p)
-            return NULL;
-        if (*p == close)
-            return p + 1;
-        if (*p++ != ',')
-            return NULL;
-    }
-}
-
-static const char *json_value(const char *p)
-{
-    p = json_space(p);
-    if (!p)
-        return NULL;
-    switch (*p) {
-    case '{':
-        return json_members(p, '}', true);
-    case '[':
-        return json_members(p, ']', false);
-    case '"':
-        return json_string(p);
-    case 't':
-        return strncmp(p, "true", 4) == 0 ? p + 4 : NULL;
-    case 'f':
-        return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
-    case 'n':
-        return strncmp(p, "null", 4) == 0 ? p + 4 : NULL;
-    default:
-        return json_number(p);
-    }
-}
-
-/* A member `"key":value` written exactly so, the value ending at ',' or '}'. */
-static bool json_has(const char *json, const char *member)
-{
-    for (const char *p = strstr(json, member); p; p = strstr(p + 1, member)) {
-        char after = p[strlen(member)];
-        if ((p == json || p[-1] == '{' || p[-1] == ',') && (after == ',' || after == '}'))
-            return true;
-    }
-    fprintf(stderr, "\nno member %s in %s\n", member, json);
-    return false;
-}
-
-/* The number after `"key":`, or -1. */
-static double json_number_of(const char *json, const char *key)
-{
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    const char *p = strstr(json, pattern);
-    return p ? strtod(p + strlen(pattern), NULL) : -1;
-}
-
 /* ---- happy path ------------------------------------------------------------------------ */
 
 static void test_fib_35_auto(void)
@@ -594,12 +164,7 @@ static void test_json(void)
 {
     command *c = RUN("run", "fib", "35", "--json");
     CU_ASSERT(exited_with(c, 0));
-    /* one line, holding one JSON object and nothing else */
-    CU_ASSERT_EQUAL(count_lines(c->out), 1);
-    const char *end = c->out[0] == '{' ? json_value(c->out) : NULL;
-    CU_ASSERT(end && strcmp(end, "\n") == 0);
-    if (!end)
-        fprintf(stderr, "\nnot one JSON object: %s\n", c->out);
+    CU_ASSERT(is_one_json_object(c->out));
     CU_ASSERT(json_has(c->out, "\"workload\":\"fib\""));
     CU_ASSERT(json_has(c->out, "\"n\":35"));
     CU_ASSERT(json_has(c->out, "\"result\":9227465"));
@@ -746,8 +311,7 @@ static void test_serial(void)
 
     c = RUN("run", "fib", "30", "--serial", "--json");
     CU_ASSERT(exited_with(c, 0));
-    const char *end = c->out[0] == '{' ? json_value(c->out) : NULL;
-    CU_ASSERT(end && strcmp(end, "\n") == 0);
+    CU_ASSERT(is_one_json_object(c->out));
     CU_ASSERT(json_has(c->out, "\"result\":832040"));
     CU_ASSERT(json_has(c->out, "\"serial\":true"));
     CU_ASSERT(json_has(c->out, "\"workers\":0"));
@@ -756,43 +320,6 @@ static void test_serial(void)
 }
 
 /* ---- bad input ----------------------------------------------------------------------- */
-
-typedef struct bad_case {
-    const char *args[8];
-    const char *mentions[2]; /* what the message must name */
-} bad_case;
-
-/* Status 2, one line on stderr that starts with "pareng: " and names the problem, nothing on
- * stdout (a script must not mistake anything there for a result), nothing started. */
-static void check_bad_input(const bad_case *cases, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *const *a = cases[i].args;
-        command *c = RUN(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
-        bool ok = exited_with(c, 2);
-        CU_ASSERT(ok);
-        bool one_line = count_lines(c->err) == 1 && c->err[c->err_len - 1] == '\n' &&
-                        strncmp(c->err, "pareng: ", 8) == 0;
-        CU_ASSERT(one_line);
-        for (unsigned k = 0; k < 2; k++)
-            if (cases[i].mentions[k]) {
-                bool named = contains(c->err, cases[i].mentions[k]);
-                CU_ASSERT(named);
-                ok = ok && named;
-            }
-        CU_ASSERT_EQUAL(c->out_len, 0);
-        if (!ok || !one_line || c->out_len)
-            fprintf(stderr, "\nbad input case: %s\n", c->line);
-        assert_no_leftover(c);
-        command_free(c);
-    }
-}
-
-#define CHECK_BAD_INPUT(...)                                                                  \
-    do {                                                                                      \
-        static const bad_case cases[] = {__VA_ARGS__};                                        \
-        check_bad_input(cases, sizeof cases / sizeof cases[0]);                               \
-    } while (0)
 
 static void test_bad_n(void)
 {
@@ -1060,33 +587,10 @@ static void test_killed_cli(void)
     CU_FAIL("pareng clean never found the stale segment (3 rounds)");
 }
 
-/* Last: nothing this program started is alive, and no segment of it is in /dev/shm. */
-static void test_nothing_left(void)
-{
-    CU_ASSERT(n_started > 0 && n_started < MAX_COMMANDS);
-    int alive = 0, segments = 0;
-    for (unsigned i = 0; i < n_started; i++) {
-        int n = live_members_of_group(started[i]);
-        if (n)
-            kill(-started[i], SIGKILL);
-        alive += n;
-        int s = testing_segments_of(started[i]);
-        if (s)
-            fprintf(stderr, "\n/dev/shm/pareng-%d-*: %d left\n", (int)started[i], s);
-        segments += s;
-    }
-    CU_ASSERT_EQUAL(alive, 0);
-    CU_ASSERT_EQUAL(segments, 0);
-    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
-}
-
 int main(void)
 {
-    pareng_bin = getenv("PARENG_BIN");
-    if (!pareng_bin || access(pareng_bin, X_OK) != 0) {
-        fprintf(stderr, "PARENG_BIN must name the pareng binary (meson test sets it)\n");
+    if (!harness_find_pareng())
         return 99;
-    }
     CU_TestInfo happy[] = {
         {"fib 35 --cores auto", test_fib_35_auto},
         {"small n, --opt=value forms", test_small_and_equals_forms},

@@ -725,11 +725,20 @@ static void test_topology_xml(void)
     pareng_plan_destroy(plan);
     unlink(path);
 
-    /* A file that does not exist (any more) is refused and named. */
+    /* A file that does not exist (any more) is refused, named, and told apart from a bad
+     * CPU list; so is a file that is not a topology. */
     cfg.cpus = NULL;
-    CU_ASSERT_EQUAL(pareng_plan_create(&plan, &cfg), -EINVAL);
+    CU_ASSERT_EQUAL(pareng_plan_create(&plan, &cfg), -ENOENT);
     CU_ASSERT_PTR_NULL(plan);
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), path));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "No such file"));
+    FILE *garbage = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(garbage);
+    fputs("not a topology\n", garbage);
+    fclose(garbage);
+    CU_ASSERT_EQUAL(pareng_plan_create(&plan, &cfg), -EIO);
+    CU_ASSERT_PTR_NULL(plan);
+    unlink(path);
 }
 
 static void test_level_names(void)

@@ -2,6 +2,8 @@
  * pareng - the command line: parses, calls the public API of libpareng, prints.
  *
  *   pareng run fib N [--cores auto|K|LIST] [--grain G] [--json] [--stats]
+ *   pareng topo [--cores auto|K|LIST] [--topology FILE.xml] [--json]
+ *   pareng bench fib N [...] | pareng bench spawn [--runs R]     (tools/bench.c)
  *   pareng clean
  *   pareng --help | --version
  *
@@ -18,13 +20,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "pareng.h"
-
-#define EXIT_RUN_FAILED 1
-#define EXIT_BAD_INPUT 2
 
 static const char usage[] =
     "usage: pareng run fib N [--cores auto|K|LIST] [--grain auto|G] [--serial] [--json] [--stats]\n"
+    "       pareng topo [--cores auto|K|LIST] [--topology FILE.xml] [--json]\n"
+    "       pareng bench fib N [--cores auto|LIST] [--grain auto|G] [--runs R] [--warmup W]\n"
+    "                    [--json FILE] [--csv FILE] [--plot FILE.svg] [--peers]\n"
+    "       pareng bench spawn [--runs R]\n"
     "       pareng clean\n"
     "       pareng --help | --version\n"
     "\n"
@@ -38,11 +42,17 @@ static const char usage[] =
     "  --serial       plain serial C in this process, no engine: the baseline\n"
     "  --json         print one JSON object instead of text\n"
     "  --stats        add a per-worker table (tasks, steals, leapfrogs, sleeps, busy/idle)\n"
+    "  topo           the machine as hwloc shows it, and where --cores puts the workers\n"
+    "                 and whom each one steals from, nearest first\n"
+    "  --topology F   (topo) an hwloc XML file instead of this machine\n"
+    "  bench          timed runs of fib against serial C (and OpenMP, oneTBB with --peers)\n"
+    "                 for each worker count of --cores (auto: 1, 2, 4, ... all cores);\n"
+    "                 bench spawn: the cost of a spawn+sync and the latency of a steal\n"
     "  clean          remove shared-memory segments left by engines whose owner died\n"
     "\n"
     "See docs/cli.md for the details.\n";
 
-static __attribute__((format(printf, 1, 2))) int bad_input(const char *fmt, ...)
+int bad_input(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -54,7 +64,7 @@ static __attribute__((format(printf, 1, 2))) int bad_input(const char *fmt, ...)
 }
 
 /* A whole non-negative decimal number, nothing before or after; false otherwise. */
-static bool parse_unsigned(const char *s, unsigned long max, unsigned long *out)
+bool parse_unsigned(const char *s, unsigned long max, unsigned long *out)
 {
     if (*s < '0' || *s > '9')
         return false;
@@ -76,7 +86,7 @@ typedef struct run_options {
 } run_options;
 
 /* --name VALUE or --name=VALUE; returns the value or NULL (with *missing set). */
-static const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing)
+const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing)
 {
     size_t len = strlen(name);
     if (strncmp(argv[*i], name, len) == 0 && argv[*i][len] == '=')
@@ -137,7 +147,7 @@ static int parse_run(int argc, char **argv, run_options *o)
 }
 
 /* --cores into the configuration: auto, a count, or a list for the engine to parse. */
-static int configure_cores(const char *cores, pareng_config *cfg)
+int configure_cores(const char *cores, pareng_config *cfg)
 {
     unsigned long k;
     if (strcmp(cores, "auto") == 0)
@@ -238,7 +248,7 @@ static void print_stats_table(const pareng_stats *stats, unsigned n)
 }
 
 /* stdout could not be written (a full disk, a closed pipe): say so, and fail. */
-static int finish_output(void)
+int finish_output(void)
 {
     if (fflush(stdout) == 0 && !ferror(stdout))
         return 0;
@@ -382,6 +392,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(command, "run") == 0)
         return command_run(argc - 2, argv + 2);
+    if (strcmp(command, "topo") == 0)
+        return command_topo(argc - 2, argv + 2);
+    if (strcmp(command, "bench") == 0)
+        return command_bench(argc - 2, argv + 2);
     if (strcmp(command, "clean") == 0)
         return command_clean(argc - 2, argv + 2);
     return bad_input("unknown command '%s'", command);

@@ -1,0 +1,393 @@
+/*
+ * topo.c - `pareng topo`: the machine as pareng sees it through hwloc (as lstopo prints it,
+ * text only), where a --cores value puts the workers, and whom each worker steals from,
+ * nearest first. Everything comes from the plan API; nothing here decides a placement.
+ *
+ *   pareng topo [--cores auto|K|LIST] [--topology FILE.xml] [--json]
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pareng.h"
+
+typedef struct topo_options {
+    const char *cores;
+    const char *topology_xml;
+    bool json;
+} topo_options;
+
+static int parse_topo(int argc, char **argv, topo_options *o)
+{
+    *o = (topo_options){.cores = "auto"};
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i], *value;
+        bool missing = false;
+        if ((value = option_value(argc, argv, &i, "--cores", &missing))) {
+            o->cores = value;
+        } else if ((value = option_value(argc, argv, &i, "--topology", &missing))) {
+            if (!*value)
+                return bad_input("--topology needs an hwloc XML file, not an empty string");
+            o->topology_xml = value;
+        } else if (missing) {
+            return bad_input("option %s needs a value", arg);
+        } else if (strcmp(arg, "--json") == 0) {
+            o->json = true;
+        } else if (arg[0] == '-') {
+            return bad_input("unknown option '%s'", arg);
+        } else {
+            return bad_input("topo takes no argument, not '%s'", arg);
+        }
+    }
+    return 0;
+}
+
+/* The plan of the options. On failure says why and returns the exit status: a topology that
+ * cannot be loaded or a --cores that does not fit it is bad input. */
+static int create_plan(const topo_options *o, pareng_plan **plan)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.topology_xml = o->topology_xml;
+    int rc = configure_cores(o->cores, &cfg);
+    if (rc)
+        return rc;
+    rc = pareng_plan_create(plan, &cfg);
+    if (rc == 0)
+        return 0;
+    bool bad_cores = rc == -EINVAL || rc == -ERANGE, bad_topology = rc == -ENOENT || rc == -EIO;
+    fprintf(stderr, "pareng: %s%s\n", bad_cores ? "--cores: " : "", pareng_last_error());
+    return bad_cores || bad_topology ? EXIT_BAD_INPUT : EXIT_RUN_FAILED;
+}
+
+/* What the plan holds, copied out once for both output formats. */
+typedef struct topo_view {
+    const pareng_plan *plan;
+    pareng_topo_object *objects;
+    unsigned n_objects;
+    pareng_placement *placements;
+    unsigned n_workers;
+    unsigned *victims, *levels; /* scratch for one worker's victims: n_workers each */
+} topo_view;
+
+static void view_free(topo_view *v)
+{
+    free(v->objects);
+    free(v->placements);
+    free(v->victims);
+    free(v->levels);
+}
+
+static int view_load(topo_view *v, const pareng_plan *plan)
+{
+    *v = (topo_view){.plan = plan, .n_workers = pareng_plan_workers(plan)};
+    int n = pareng_plan_topology(plan, NULL, 0);
+    if (n < 0) {
+        fprintf(stderr, "pareng: %s\n", pareng_last_error());
+        return EXIT_RUN_FAILED;
+    }
+    v->n_objects = (unsigned)n;
+    v->objects = calloc(v->n_objects ? v->n_objects : 1, sizeof *v->objects);
+    v->placements = calloc(v->n_workers, sizeof *v->placements);
+    v->victims = calloc(v->n_workers, sizeof *v->victims);
+    v->levels = calloc(v->n_workers, sizeof *v->levels);
+    if (!v->objects || !v->placements || !v->victims || !v->levels) {
+        view_free(v);
+        fprintf(stderr, "pareng: out of memory\n");
+        return EXIT_RUN_FAILED;
+    }
+    pareng_plan_topology(plan, v->objects, v->n_objects);
+    for (unsigned w = 0; w < v->n_workers; w++)
+        pareng_plan_placement(plan, w, &v->placements[w]);
+    return 0;
+}
+
+/* Victims of worker w into v->victims and v->levels; returns how many. */
+static unsigned view_victims(topo_view *v, unsigned w)
+{
+    int n = pareng_plan_victims(v->plan, w, v->victims, v->levels, v->n_workers);
+    return n < 0 ? 0 : (unsigned)n;
+}
+
+/* ---- text ----------------------------------------------------------------------------- */
+
+/* As lstopo does, the largest unit that gives the size exactly in at most four digits (16MiB,
+ * 1280KiB); past that (a NUMA node's memory), one decimal in the largest unit that is not
+ * above the size (4.3GiB). */
+static void format_size(uint64_t bytes, char *text, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    unsigned top = sizeof units / sizeof units[0] - 1, u = top;
+    while (u > 0 && (bytes >> (10 * u) == 0 || bytes % (UINT64_C(1) << (10 * u)) != 0))
+        u--;
+    if (bytes >> (10 * u) < 10000) {
+        snprintf(text, size, "%llu%s", (unsigned long long)(bytes >> (10 * u)), units[u]);
+        return;
+    }
+    for (u = top; bytes >> (10 * u) == 0; u--) {
+    }
+    snprintf(text, size, "%.1f%s", (double)bytes / (double)(UINT64_C(1) << (10 * u)), units[u]);
+}
+
+static bool is_type(const pareng_topo_object *o, const char *type)
+{
+    return strcmp(o->type, type) == 0;
+}
+
+/* hwloc names caches L1d, L2, L3...: their OS index means nothing to a user, so lstopo does
+ * not show it, and neither do we. */
+static bool is_cache(const pareng_topo_object *o)
+{
+    return o->type[0] == 'L' && isdigit((unsigned char)o->type[1]);
+}
+
+static unsigned count_type(const topo_view *v, const char *type)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < v->n_objects; i++)
+        n += is_type(&v->objects[i], type);
+    return n;
+}
+
+static const char *plural(unsigned n)
+{
+    return n == 1 ? "" : "s";
+}
+
+/* "2 packages, 16 cores, 32 PUs (16 cores / 32 PUs allowed)": what hwloc shows, then what this
+ * process may use. Packages and cores are left out of topologies that have none (synthetic
+ * ones may lack them). */
+static void print_summary(const topo_view *v)
+{
+    unsigned packages = count_type(v, "Package"), cores = count_type(v, "Core");
+    unsigned pus = count_type(v, "PU");
+    unsigned allowed_cores = pareng_plan_cores(v->plan), allowed_pus = pareng_plan_pus(v->plan);
+    if (packages)
+        printf("%u package%s, ", packages, plural(packages));
+    if (cores)
+        printf("%u core%s, ", cores, plural(cores));
+    printf("%u PU%s (%u core%s / %u PU%s allowed)\n", pus, plural(pus), allowed_cores,
+           plural(allowed_cores), allowed_pus, plural(allowed_pus));
+    if (!pareng_plan_is_this_system(v->plan))
+        printf("not this machine (HWLOC_SYNTHETIC, HWLOC_XMLFILE or --topology): an engine "
+               "would run unpinned\n");
+}
+
+/* "  <- worker 3", or "  <- workers 3, 35" when workers share the PU. */
+static void print_workers_on(const topo_view *v, const pareng_topo_object *pu)
+{
+    unsigned found = 0;
+    for (unsigned w = 0; w < v->n_workers; w++) {
+        if (v->placements[w].pu_logical != pu->logical)
+            continue;
+        if (found++ == 0)
+            printf("  <- worker%s %u", v->placements[w].shared_pu ? "s" : "", w);
+        else
+            printf(", %u", w);
+    }
+}
+
+/* Opens the parenthesis of an object's attributes before the first, separates the others. */
+static void attribute_separator(bool *opened)
+{
+    fputs(*opened ? " " : " (", stdout);
+    *opened = true;
+}
+
+/* One object as lstopo writes it, indented by nesting: `Core L#1 (P#1)`,
+ * `NUMANode L#0 (P#0 4.3GiB)`, `L3 L#0 (16MiB)`, `Package L#0 (P#0 "AMD EPYC")`; the machine,
+ * the root, as `Machine (4.3GiB total)`. */
+static void print_object(const topo_view *v, const pareng_topo_object *o, uint64_t memory)
+{
+    bool root = o->nesting == 0, opened = false;
+    uint64_t bytes = root ? memory : o->bytes;
+    printf("%*s%s", (int)(2 * o->nesting), "", o->type);
+    if (!root)
+        printf(" L#%u", o->logical);
+    if (o->os >= 0 && !is_cache(o) && !root) {
+        attribute_separator(&opened);
+        printf("P#%d", o->os);
+    }
+    if (bytes) {
+        char size[32];
+        format_size(bytes, size, sizeof size);
+        attribute_separator(&opened);
+        printf("%s%s", size, root ? " total" : "");
+    }
+    if (o->model[0]) {
+        attribute_separator(&opened);
+        printf("\"%s\"", o->model);
+    }
+    if (opened)
+        putchar(')');
+    if (!o->allowed)
+        printf("  (not allowed)");
+    if (is_type(o, "PU"))
+        print_workers_on(v, o);
+    putchar('\n');
+}
+
+static void print_tree(const topo_view *v)
+{
+    /* the machine's memory is its NUMA nodes' (hwloc 2 gives the machine none of its own) */
+    uint64_t memory = 0;
+    for (unsigned i = 0; i < v->n_objects; i++)
+        if (is_type(&v->objects[i], "NUMANode"))
+            memory += v->objects[i].bytes;
+    for (unsigned i = 0; i < v->n_objects; i++)
+        print_object(v, &v->objects[i], memory);
+}
+
+static void print_placement_table(const topo_view *v, const char *cores)
+{
+    printf("placement (--cores %s): %u worker%s\n", cores, v->n_workers, plural(v->n_workers));
+    printf("%6s %6s %6s %8s %11s  %s\n", "worker", "PU L#", "PU P#", "core L#", "package L#",
+           "shared");
+    for (unsigned w = 0; w < v->n_workers; w++) {
+        const pareng_placement *p = &v->placements[w];
+        /* a worker that shares its PU shares its core too: the narrower is the news */
+        const char *shared = p->shared_pu ? "PU" : p->shared_core ? "core" : "-";
+        printf("%6u %6u %6u %8u %11u  %s\n", w, p->pu_logical, p->pu_os, p->core_logical,
+               p->package_logical, shared);
+    }
+}
+
+/* `worker 0: L3: 1 2 3 | package: 4 5 6 7 | machine: 8 9`: consecutive victims at the same
+ * distance form one group, named by what they share with the worker. */
+static void print_victim_lines(topo_view *v)
+{
+    printf("victims, nearest first:\n");
+    for (unsigned w = 0; w < v->n_workers; w++) {
+        unsigned n = view_victims(v, w);
+        printf("worker %u:", w);
+        if (n == 0)
+            printf(" none");
+        for (unsigned i = 0; i < n; i++) {
+            if (i == 0 || v->levels[i] != v->levels[i - 1])
+                printf("%s %s:", i ? " |" : "", pareng_plan_level_name(v->levels[i]));
+            printf(" %u", v->victims[i]);
+        }
+        putchar('\n');
+    }
+}
+
+static void print_text(topo_view *v, const char *cores)
+{
+    print_summary(v);
+    putchar('\n');
+    print_tree(v);
+    putchar('\n');
+    print_placement_table(v, cores);
+    putchar('\n');
+    print_victim_lines(v);
+}
+
+/* ---- JSON ----------------------------------------------------------------------------- */
+
+/* A JSON string: the model comes from the machine (or from an XML file) and may hold
+ * anything. */
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static const char *json_bool(int b)
+{
+    return b ? "true" : "false";
+}
+
+/* Absent values (no OS index, no worker, no model) are null. */
+static void print_json_index(int index)
+{
+    if (index < 0)
+        printf("null");
+    else
+        printf("%d", index);
+}
+
+static void print_json_object(const pareng_topo_object *o)
+{
+    printf("{\"type\":");
+    print_json_string(o->type);
+    printf(",\"model\":");
+    if (o->model[0])
+        print_json_string(o->model);
+    else
+        printf("null");
+    printf(",\"nesting\":%u,\"logical\":%u,\"os\":", o->nesting, o->logical);
+    print_json_index(o->os);
+    printf(",\"bytes\":%llu,\"allowed\":%s,\"worker\":", (unsigned long long)o->bytes,
+           json_bool(o->allowed));
+    print_json_index(o->worker);
+    putchar('}');
+}
+
+static void print_json_worker(topo_view *v, unsigned w)
+{
+    const pareng_placement *p = &v->placements[w];
+    printf("{\"worker\":%u,\"pu_logical\":%u,\"pu_os\":%u,\"core\":%u,\"package\":%u,"
+           "\"shared_core\":%s,\"shared_pu\":%s,\"victims\":[",
+           w, p->pu_logical, p->pu_os, p->core_logical, p->package_logical,
+           json_bool(p->shared_core), json_bool(p->shared_pu));
+    unsigned n = view_victims(v, w);
+    for (unsigned i = 0; i < n; i++)
+        printf("%s{\"worker\":%u,\"level\":\"%s\"}", i ? "," : "", v->victims[i],
+               pareng_plan_level_name(v->levels[i]));
+    printf("]}");
+}
+
+static void print_json(topo_view *v)
+{
+    printf("{\"topology\":[");
+    for (unsigned i = 0; i < v->n_objects; i++) {
+        if (i)
+            putchar(',');
+        print_json_object(&v->objects[i]);
+    }
+    printf("],\"workers\":[");
+    for (unsigned w = 0; w < v->n_workers; w++) {
+        if (w)
+            putchar(',');
+        print_json_worker(v, w);
+    }
+    printf("],\"cores\":%u,\"pus\":%u,\"this_system\":%s}\n", pareng_plan_cores(v->plan),
+           pareng_plan_pus(v->plan), json_bool(pareng_plan_is_this_system(v->plan)));
+}
+
+int command_topo(int argc, char **argv)
+{
+    topo_options o;
+    int rc = parse_topo(argc, argv, &o);
+    if (rc)
+        return rc;
+    pareng_plan *plan;
+    if ((rc = create_plan(&o, &plan)))
+        return rc;
+    topo_view v;
+    rc = view_load(&v, plan);
+    if (rc == 0) {
+        if (o.json)
+            print_json(&v);
+        else
+            print_text(&v, o.cores);
+        view_free(&v);
+        rc = finish_output();
+    }
+    pareng_plan_destroy(plan);
+    return rc;
+}
