@@ -37,7 +37,7 @@ static size_t deque_bytes(unsigned deque_capacity)
     return round_up((size_t)deque_capacity * sizeof(pareng_frame), 4096);
 }
 
-size_t pareng__arena_size(unsigned n_workers, unsigned deque_capacity)
+static size_t arena_size(unsigned n_workers, unsigned deque_capacity)
 {
     return deques_offset(n_workers) + (size_t)n_workers * deque_bytes(deque_capacity);
 }
@@ -88,7 +88,7 @@ int pareng_clean(void)
 int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned deque_capacity)
 {
     static _Atomic unsigned sequence;
-    size_t size = pareng__arena_size(n_workers, deque_capacity);
+    size_t size = arena_size(n_workers, deque_capacity);
     int fd = -1;
     /* pid + a per-process sequence number: unique among live processes; O_EXCL turns a
      * leftover of a dead process with the same pid into EEXIST, and the next number is tried. */

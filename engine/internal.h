@@ -94,7 +94,6 @@ typedef struct pareng__worker {
     unsigned n_victims;
     uint64_t rng;
     pareng__overflow overflow;
-    uint64_t busy_since_ns;
 
     /* line 3+: statistics, owner writes */
     PARENG__ALIGNED pareng__counters counters;
@@ -143,7 +142,6 @@ typedef struct pareng__segment {
     size_t size;
 } pareng__segment;
 
-PARENG__INTERNAL size_t pareng__arena_size(unsigned n_workers, unsigned deque_capacity);
 PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_workers,
                                           unsigned deque_capacity);
 PARENG__INTERNAL void pareng__arena_destroy(pareng__segment *seg);
