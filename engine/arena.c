@@ -43,15 +43,19 @@ static size_t arena_size(unsigned n_workers, unsigned deque_capacity)
 }
 
 /* A segment is stale when the process that made it is gone: its pid is not running, or is
- * running but started at another time than the one recorded (the pid was reused). */
+ * running but started at another time than the header records (the pid was reused). A header
+ * not yet complete (magic is written last) belongs to a live process still creating it; a pid
+ * whose /proc entry cannot be read (another PID namespace, hidepid) is taken as alive. */
 static bool segment_is_stale(const char *file)
 {
     int pid;
     if (sscanf(file, PARENG__SEGMENT_PREFIX "%d-", &pid) != 1 || pid <= 0)
         return false; /* not ours */
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return true;
     uint64_t started = pareng__process_start_time(pid);
     if (started == 0)
-        return true;
+        return false;
     char path[300];
     snprintf(path, sizeof path, "/%s", file);
     int fd = shm_open(path, O_RDONLY, 0);
@@ -60,7 +64,6 @@ static bool segment_is_stale(const char *file)
     pareng__arena head;
     ssize_t n = pread(fd, &head, offsetof(pareng__arena, epoch), 0);
     close(fd);
-    /* A header not yet written belongs to a live process that is still creating it. */
     return n == (ssize_t)offsetof(pareng__arena, epoch) && head.magic == PARENG__ARENA_MAGIC &&
            head.owner_pid == pid && head.owner_start_time != started;
 }
@@ -120,13 +123,14 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
     }
 
     pareng__arena *a = map;
-    a->magic = PARENG__ARENA_MAGIC;
     a->layout = PARENG__ARENA_LAYOUT;
     a->n_workers = n_workers;
     a->size = size;
     a->owner_pid = getpid();
     a->owner_start_time = pareng__process_start_time(getpid());
     a->deque_capacity = deque_capacity;
+    /* Last, and release: a sweeper that sees the magic sees a complete header. */
+    atomic_store_explicit(&a->magic, PARENG__ARENA_MAGIC, memory_order_release);
     a->root_done_fd = -1;
     char *deques = (char *)map + deques_offset(n_workers);
     for (unsigned i = 0; i < n_workers; i++) {

@@ -148,16 +148,16 @@ static bool try_move_split(pareng__worker *w, uint64_t *seen, uint32_t new_split
     return true;
 }
 
-void pareng__deque_share(pareng__worker *w, pareng_frame *h)
+uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h)
 {
     if (w->all_stolen)
-        return;
+        return 0;
     /* Keep the top frame (the one about to be synced) private; give away the older half,
      * which in divide-and-conquer code holds the bigger subproblems. */
     uint32_t private_frames = frame_index(w, h) - w->split;
     uint32_t give = private_frames / 2;
     if (give == 0)
-        return;
+        return 0;
     /* Release: the frames being shared were filled with plain stores; a thief's acquire of
      * this tail_split value must see them (Le et al.'s push() publishes with a release store
      * of bottom for the same reason). Thieves only move tail, which stays <= split, so the
@@ -168,6 +168,7 @@ void pareng__deque_share(pareng__worker *w, pareng_frame *h)
     pareng__count(&w->counters, PARENG__SHARES, 1);
     pareng__count(&w->counters, PARENG__SPAWNS, give);
     pareng__wake(w->arena, false);
+    return give;
 }
 
 void pareng__deque_publish(pareng__worker *w, pareng_frame *h)
@@ -188,11 +189,13 @@ void pareng__deque_publish(pareng__worker *w, pareng_frame *h)
 
 bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h)
 {
+    /* A request is served only by a share that gives something: one that found a single
+     * private frame keeps it pending, or a thief that asked once before sleeping would sleep
+     * on while this owner goes on to push many. */
     if (atomic_load_explicit(&w->pub.pareng__private_floor, memory_order_relaxed) ==
-        PARENG__SHARE_REQUEST) {
-        pareng__deque_share(w, h);
+            PARENG__SHARE_REQUEST &&
+        pareng__deque_share(w, h) > 0)
         floor_set_serving_request(w, intended_floor(w));
-    }
     if (w->all_stolen)
         return false;
     uint32_t top = frame_index(w, h) - 1;

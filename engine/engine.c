@@ -214,6 +214,10 @@ static int watch_run(pareng_engine *e)
             fail_engine(e);
             break;
         }
+        /* Drain the eventfd before looking at the flags, so that a cancel arriving in
+         * between leaves its count for the next poll. */
+        uint64_t count;
+        bool root_signalled = read(e->done_fd, &count, sizeof count) == sizeof count;
         /* A cancel first: a signal sent to the whole process group (a service manager's
          * SIGTERM) may kill a worker in the same instant, and that is not its failure. */
         if (e->cancelled) {
@@ -227,8 +231,7 @@ static int watch_run(pareng_engine *e)
                 fail_engine(e);
                 rc = pareng__fail(ECHILD, "%s", e->failure);
             }
-        uint64_t count;
-        if (rc > 0 && read(e->done_fd, &count, sizeof count) == sizeof count &&
+        if (rc > 0 && root_signalled &&
             atomic_load_explicit(&a->root_state, memory_order_acquire) == PARENG__ROOT_DONE)
             rc = 0;
     }

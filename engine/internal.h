@@ -28,7 +28,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
                "64-bit atomics must be lock-free to be valid across processes");
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
-#define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "paparen g" */
+#define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
 #define PARENG__ARENA_LAYOUT 1
 #define PARENG__DEFAULT_DEQUE_CAPACITY 16384u
 #define PARENG__SEGMENT_PREFIX "pareng-"
@@ -113,7 +113,7 @@ enum pareng__root_state { PARENG__ROOT_EMPTY, PARENG__ROOT_READY, PARENG__ROOT_T
 
 /* The arena header: at offset 0 of the segment. */
 typedef struct pareng__arena {
-    uint64_t magic;
+    _Atomic uint64_t magic; /* written last by the creator (a sweeper reads it first) */
     uint32_t layout;
     uint32_t n_workers;
     uint64_t size;
@@ -178,8 +178,9 @@ PARENG__INTERNAL pareng_frame *pareng__deque_steal(pareng__worker *victim, unsig
 PARENG__INTERNAL bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h);
 /* Owner: publish the frame just written at h when everything below it was stolen. */
 PARENG__INTERNAL void pareng__deque_publish(pareng__worker *w, pareng_frame *h);
-/* Owner: a thief asked for work; share the older half of the private frames below h. */
-PARENG__INTERNAL void pareng__deque_share(pareng__worker *w, pareng_frame *h);
+/* Owner: a thief asked for work; share the older half of the private frames below h (the
+ * top one stays private). Returns how many frames were shared. */
+PARENG__INTERNAL uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h);
 /* Thief: ask the owner of w to share (idempotent, cheap when already asked). */
 PARENG__INTERNAL void pareng__deque_request(pareng__worker *w);
 /* Owner: make every sync take the slow path (while spawns overflow), and undo it. */

@@ -110,9 +110,9 @@ static pareng_frame *steal_round(pareng__worker *w)
 static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
 {
     f->pareng__run(&w->pub, h, f);
+    pareng__count(&w->counters, PARENG__TASKS, 1); /* counted before the owner can go on */
     /* Release: the result stored in the frame happens-before the owner's acquire of DONE. */
     atomic_store_explicit(&f->pareng__thief, PARENG__DONE, memory_order_release);
-    pareng__count(&w->counters, PARENG__TASKS, 1);
     pareng__deque_reset(w);
 }
 
@@ -120,7 +120,7 @@ static void backoff(unsigned *spins)
 {
     /* pause first (the thief is probably about to finish); then give the core away, which is
      * what makes oversubscribed engines (more workers than cores) progress */
-    if (++*spins < 32)
+    if ((*spins)++ < 32)
         pareng__cpu_relax();
     else
         sched_yield();
@@ -240,14 +240,15 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
         _exit(0);
     /* The caller's handlers are not ours (a SIGTERM sent to a worker must kill it); ^C goes to
      * the whole process group and the parent decides what it means. */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
     for (int sig = 1; sig < NSIG; sig++)
         if (sig != SIGKILL && sig != SIGSTOP)
             signal(sig, SIG_DFL);
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* Only now: a signal the caller had blocked must not reach the caller's handler here. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     pareng__plan_bind(plan, index);
 
     pareng__worker *w = &a->workers[index];

@@ -249,59 +249,64 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
 #define PARENG__EXPAND(...) __VA_ARGS__
 
 /* One task definition: the argument struct, the thunk a thief calls, spawn, sync, root run. */
-#define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                    \
-    typedef struct { FIELDS } NAME##__args_t;                                                    \
-    typedef union { NAME##__args_t args; RT result; } NAME##__data_t;                            \
-    _Static_assert(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                             \
-                   "arguments or result of task " #NAME " do not fit in a frame");              \
-    static RT NAME##__body(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
-                           PARENG__EXPAND PARAMS);                                               \
-    static inline RT NAME##__apply(pareng_worker *pareng__w, pareng_frame *pareng__h,            \
-                                   NAME##__args_t pareng__a)                                     \
-    {                                                                                            \
-        return NAME##__body(pareng__w, pareng__h, PARENG__EXPAND UNPACK);                        \
-    }                                                                                            \
-    static void NAME##__run(pareng_worker *w, pareng_frame *h, pareng_frame *t)                  \
-    {                                                                                            \
-        NAME##__data_t *d = (NAME##__data_t *)(void *)t->pareng__data;                           \
-        d->result = NAME##__apply(w, h, d->args);                                                \
-    }                                                                                            \
-    __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                     \
-        pareng_worker *w, pareng_frame *h, PARENG__EXPAND PARAMS)                                \
-    {                                                                                            \
-        NAME##__args_t a = {PARENG__EXPAND NAMES};                                               \
-        return pareng__spawn_slow(w, h, NAME##__run, &a, sizeof a);                              \
-    }                                                                                            \
-    __attribute__((unused)) static inline pareng_frame *NAME##__spawn(                           \
-        pareng_worker *w, pareng_frame *h, PARENG__EXPAND PARAMS)                                \
-    {                                                                                            \
-        if (PARENG__UNLIKELY(h >= w->pareng__spawn_limit))                                       \
-            return NAME##__spawn_slow(w, h, PARENG__EXPAND NAMES);                               \
-        h->pareng__run = NAME##__run;                                                            \
-        ((NAME##__data_t *)(void *)h->pareng__data)->args = (NAME##__args_t){PARENG__EXPAND NAMES}; \
-        return h + 1;                                                                            \
-    }                                                                                            \
-    __attribute__((unused)) static inline RT NAME##__sync(pareng_worker *w, pareng_frame **hp)   \
-    {                                                                                            \
-        pareng_frame *t = *hp - 1;                                                               \
-        *hp = t;                                                                                 \
-        if (PARENG__LIKELY(pareng__is_private(w, t)))                                            \
-            return NAME##__apply(w, t, ((NAME##__data_t *)(void *)t->pareng__data)->args);       \
-        pareng_frame *done = pareng__sync_slow(w, t);                                            \
-        if (!done)                                                                               \
-            return NAME##__apply(w, t, ((NAME##__data_t *)(void *)t->pareng__data)->args);       \
-        return ((NAME##__data_t *)(void *)done->pareng__data)->result;                           \
-    }                                                                                            \
-    __attribute__((unused)) static inline int NAME##__root(pareng_engine *e, RT *out,            \
-                                                           PARENG__EXPAND PARAMS)                \
-    {                                                                                            \
-        NAME##__data_t d = {.args = {PARENG__EXPAND NAMES}};                                     \
-        int rc = pareng__run_root(e, NAME##__run, &d, sizeof d);                                 \
-        if (rc == 0 && out)                                                                      \
-            *out = d.result;                                                                     \
-        return rc;                                                                               \
-    }                                                                                            \
-    static RT NAME##__body(__attribute__((unused)) pareng_worker *pareng__w,                     \
+#define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
+    typedef struct { FIELDS } NAME##__args_t;                                                      \
+    typedef union { NAME##__args_t args; RT result; } NAME##__data_t;                              \
+    _Static_assert(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                               \
+                   "arguments or result of task " #NAME " do not fit in a frame");                 \
+    static RT NAME##__body(pareng_worker *pareng__w, pareng_frame *pareng__h,                      \
+                           PARENG__EXPAND PARAMS);                                                 \
+    static inline RT NAME##__apply(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
+                                   NAME##__args_t pareng__a)                                       \
+    {                                                                                              \
+        return NAME##__body(pareng__w, pareng__h, PARENG__EXPAND UNPACK);                          \
+    }                                                                                              \
+    static void NAME##__run(pareng_worker *pareng__w, pareng_frame *pareng__h,                     \
+                            pareng_frame *pareng__t)                                               \
+    {                                                                                              \
+        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
+        pareng__d->result = NAME##__apply(pareng__w, pareng__h, pareng__d->args);                  \
+    }                                                                                              \
+    __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
+    {                                                                                              \
+        NAME##__args_t pareng__args = {PARENG__EXPAND NAMES};                                      \
+        return pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, &pareng__args,               \
+                                  sizeof pareng__args);                                            \
+    }                                                                                              \
+    __attribute__((unused)) static inline pareng_frame *NAME##__spawn(                             \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
+    {                                                                                              \
+        if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__spawn_limit))                         \
+            return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
+        pareng__h->pareng__run = NAME##__run;                                                      \
+        ((NAME##__data_t *)(void *)pareng__h->pareng__data)->args =                               \
+            (NAME##__args_t){PARENG__EXPAND NAMES};                                                \
+        return pareng__h + 1;                                                                      \
+    }                                                                                              \
+    __attribute__((unused)) static inline RT NAME##__sync(pareng_worker *pareng__w,                \
+                                                          pareng_frame **pareng__hp)               \
+    {                                                                                              \
+        pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
+        *pareng__hp = pareng__t;                                                                   \
+        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
+        if (PARENG__LIKELY(pareng__is_private(pareng__w, pareng__t)))                              \
+            return NAME##__apply(pareng__w, pareng__t, pareng__d->args);                           \
+        pareng_frame *pareng__done = pareng__sync_slow(pareng__w, pareng__t);                      \
+        if (!pareng__done) /* not stolen after all: run it here */                                 \
+            return NAME##__apply(pareng__w, pareng__t, pareng__d->args);                           \
+        return ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result;                     \
+    }                                                                                              \
+    __attribute__((unused)) static inline int NAME##__root(                                        \
+        pareng_engine *pareng__e, RT *pareng__out, PARENG__EXPAND PARAMS)                          \
+    {                                                                                              \
+        NAME##__data_t pareng__d = {.args = {PARENG__EXPAND NAMES}};                               \
+        int pareng__rc = pareng__run_root(pareng__e, NAME##__run, &pareng__d, sizeof pareng__d);   \
+        if (pareng__rc == 0 && pareng__out)                                                        \
+            *pareng__out = pareng__d.result;                                                       \
+        return pareng__rc;                                                                         \
+    }                                                                                              \
+    static RT NAME##__body(__attribute__((unused)) pareng_worker *pareng__w,                       \
                            __attribute__((unused)) pareng_frame *pareng__h, PARENG__EXPAND PARAMS)
 
 #define PARENG_TASK_1(RT, NAME, T1, A1) \

@@ -94,6 +94,25 @@ PARENG_TASK_1(uint64_t, sum_of_squares, unsigned, count)
     return sum;
 }
 
+/* Parameters may have any name, even the ones the macros use inside (they are prefixed). */
+PARENG_TASK_4(int, names_free, int, w, int, h, int, a, int, out)
+{
+    if (w == 0)
+        return h + a + out;
+    PARENG_SPAWN(names_free, w - 1, h, a, out);
+    return PARENG_SYNC(names_free) + 1;
+}
+
+static void test_parameter_names_are_free(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    int got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, names_free, &got, 5, 10, 20, 30), 0);
+    CU_ASSERT_EQUAL(got, 65);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 static void test_full_deque_runs_spawns_inline(void)
 {
     for (unsigned workers = 1; workers <= 3; workers++) {
@@ -277,6 +296,29 @@ static void test_cancel_from_a_signal_handler(void)
     assert_nothing_left();
 }
 
+/* Another process sweeping stale segments all the time never takes a live engine's. */
+static void test_sweep_spares_live_engines(void)
+{
+    pid_t sweeper = fork();
+    CU_ASSERT_FATAL(sweeper >= 0);
+    if (sweeper == 0) {
+        for (;;)
+            pareng_clean();
+    }
+    unsigned missing = 0;
+    for (unsigned round = 0; round < 200; round++) {
+        pareng_engine *e = start_engine(1, 0);
+        char path[128];
+        snprintf(path, sizeof path, "/dev/shm%s", pareng_engine_segment(e));
+        missing += access(path, F_OK) != 0;
+        pareng_stop(e);
+    }
+    kill(sweeper, SIGKILL);
+    waitpid(sweeper, NULL, 0);
+    CU_ASSERT_EQUAL(missing, 0);
+    assert_nothing_left();
+}
+
 static void test_bad_configuration_starts_nothing(void)
 {
     pareng_config cfg;
@@ -309,6 +351,7 @@ int main(void)
     };
     CU_TestInfo engine[] = {
         {"full deque: spawns run inline", test_full_deque_runs_spawns_inline},
+        {"task parameters may use any name", test_parameter_names_are_free},
         {"stats add up", test_stats_add_up},
         {"work reaches every worker", test_work_spreads_to_every_worker},
         {"idle engine sleeps", test_idle_engine_sleeps},
@@ -316,6 +359,7 @@ int main(void)
         {"killed worker fails the run", test_killed_worker_fails_the_run},
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
         {"bad configuration starts nothing", test_bad_configuration_starts_nothing},
+        {"a sweep spares live engines", test_sweep_spares_live_engines},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
