@@ -332,7 +332,7 @@ static inline void assert_no_leftover(const command *c)
     CU_ASSERT(c->reaped);
     CU_ASSERT_EQUAL(live_members_of_group(c->pid), 0);
     CU_ASSERT_EQUAL(testing_segments_of(c->pid), 0);
-    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
 }
 
 /* ---- a JSON reader, only to tell that the output is one well-formed value ---------------- */
@@ -529,7 +529,7 @@ static inline void test_nothing_left(void)
     }
     CU_ASSERT_EQUAL(alive, 0);
     CU_ASSERT_EQUAL(segments, 0);
-    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
 }
 
 #endif

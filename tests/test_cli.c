@@ -42,22 +42,6 @@ static bool process_alive(pid_t pid)
     return state != 0 && state != 'Z' && state != 'X';
 }
 
-/* Pids of the children of pid, in the order they were forked (the kernel appends). */
-static int children_of(pid_t pid, pid_t *pids, int max)
-{
-    char path[96], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    int n = 0;
-    for (char *tok = strtok(buf, " \n"); tok && n < max; tok = strtok(NULL, " \n"))
-        pids[n++] = (pid_t)atoi(tok);
-    return n;
-}
 
 /* ---- running the CLI ------------------------------------------------------------------- */
 
@@ -425,9 +409,9 @@ static command *start_long_run(pid_t workers[2])
     command *c = command_start("run", "fib", LONG_RUN_N, "--cores", "2", "--grain", "0",
                                (const char *)NULL);
     double deadline = now_ms() + COMMAND_TIMEOUT_MS;
-    while (children_of(c->pid, workers, 2) < 2 && now_ms() < deadline)
+    while (testing_children_of(c->pid, workers, 2) < 2 && now_ms() < deadline)
         sleep_ms(2);
-    if (children_of(c->pid, workers, 2) < 2) {
+    if (testing_children_of(c->pid, workers, 2) < 2) {
         fprintf(stderr, "\n%s: no 2 workers after %d ms\n", c->line, COMMAND_TIMEOUT_MS);
         CU_FAIL("workers did not start");
         command_free(c);

@@ -31,7 +31,7 @@ static pareng_engine *start_engine(unsigned workers, unsigned deque_capacity)
 
 static void assert_nothing_left(void)
 {
-    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
     CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
 }
 
@@ -266,7 +266,7 @@ static void test_killed_worker_fails_the_run(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "SIGKILL"));
     CU_ASSERT(t1.tv_sec - t0.tv_sec < 2);
     /* the workers are gone and the name is unlinked already; the engine refuses more work */
-    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
     CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
     CU_ASSERT_EQUAL(pareng_fib(e, 10, 0, &got), -EPIPE);
     pareng_stop(e);
@@ -291,7 +291,7 @@ static void test_cancel_from_a_signal_handler(void)
     uint64_t got;
     CU_ASSERT_EQUAL(pareng_fib(e, 60, 0, &got), -ECANCELED);
     sigaction(SIGALRM, &old, NULL);
-    CU_ASSERT_EQUAL(testing_children_of(getpid()), 0);
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
     pareng_stop(e);
     assert_nothing_left();
 }

@@ -51,8 +51,9 @@ static inline int testing_segments_of(int pid)
     return n;
 }
 
-/* Live child processes of pid (read from /proc/<pid>/task/<pid>/children). */
-static inline int testing_children_of(int pid)
+/* Live child processes of pid (read from /proc/<pid>/task/<pid>/children, in the order they
+ * were forked); when pids is not NULL the first max of them are stored there. */
+static inline int testing_children_of(int pid, int *pids, int max)
 {
     char path[96], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
@@ -63,8 +64,11 @@ static inline int testing_children_of(int pid)
     fclose(f);
     buf[len] = '\0';
     int n = 0;
-    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n"))
+    for (char *tok = strtok(buf, " \n"); tok; tok = strtok(NULL, " \n")) {
+        if (pids && n < max)
+            pids[n] = atoi(tok);
         n++;
+    }
     return n;
 }
 
