@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdatomic.h>
 
 /* Every call a task (--grain 0). */
@@ -37,25 +38,31 @@ PARENG_TASK_2(uint64_t, fib_grain_task, unsigned, n, unsigned, grain)
  * target. fib(n) makes about phi^n calls; the target is LEAF_TARGET_NS, which is thousands of
  * times a steal (about a microsecond between processes), so spawns, steals and wake-ups
  * vanish in the total, and still small enough that the last leaves balance two cores to
- * within a few parts per thousand on runs of a second. The grain is the smallest n whose
- * serial fib(n - 1) takes at least the target: calls below it are serial. */
-#define LEAF_TARGET_NS 20000
+ * within a few parts per thousand on runs of a second.
+ *
+ * The constant is measured on one call several times the target (timing noise is then small
+ * beside it), after a warm-up, and the leaf size predicted from the model: calls below the
+ * grain are serial, so the grain is one more than the smallest n predicted to take the
+ * target. Measuring around the target itself instead made the grain of two processes differ
+ * by two steps. */
+#define LEAF_TARGET_NS 20000.0
+#define MEASURED_TARGETS 3 /* the measured call takes at least this many targets */
 #define CALIBRATION_REPEATS 3
 #define FIRST_CALIBRATED 10 /* so the automatic grain is above 10 */
 
 static _Atomic unsigned calibrated_grain;
 
-static uint64_t serial_fib_ns(unsigned n)
+static double serial_fib_ns(unsigned n, int repeats)
 {
     uint64_t best = UINT64_MAX;
-    for (int i = 0; i < CALIBRATION_REPEATS; i++) { /* the fastest: interrupts only add */
+    for (int i = 0; i < repeats; i++) { /* the fastest: interruptions only add */
         uint64_t t0 = pareng__now_ns();
         volatile uint64_t keep = pareng_fib_serial(n);
         (void)keep;
         uint64_t t = pareng__now_ns() - t0;
         best = t < best ? t : best;
     }
-    return best;
+    return (double)best;
 }
 
 unsigned pareng_fib_auto_grain(void)
@@ -63,10 +70,16 @@ unsigned pareng_fib_auto_grain(void)
     unsigned grain = atomic_load_explicit(&calibrated_grain, memory_order_relaxed);
     if (grain)
         return grain;
+    const double phi = 1.6180339887498949;
+    serial_fib_ns(FIRST_CALIBRATED + 10, 1); /* warm-up: caches, branch predictors, clock */
     unsigned n = FIRST_CALIBRATED;
-    while (n < PARENG_FIB_MAX && serial_fib_ns(n) < LEAF_TARGET_NS)
+    while (serial_fib_ns(n, 1) < MEASURED_TARGETS * LEAF_TARGET_NS && n < PARENG_FIB_MAX)
         n++;
-    grain = n + 1;
+    double t = serial_fib_ns(n, CALIBRATION_REPEATS);
+    /* t(k) = t(n) / phi^(n - k): the smallest k with t(k) >= target */
+    unsigned steps = (unsigned)floor(log(t / LEAF_TARGET_NS) / log(phi));
+    unsigned leaf = n > FIRST_CALIBRATED + steps ? n - steps : FIRST_CALIBRATED;
+    grain = leaf + 1;
     atomic_store_explicit(&calibrated_grain, grain, memory_order_relaxed);
     return grain;
 }
