@@ -3,7 +3,8 @@
  * creation, removal, and the sweep of segments whose owner died without removing them.
  *
  * Layout (docs/design.md has the picture): the header (pareng__arena) at offset 0, then one
- * pareng__worker per worker, then one deque of deque_capacity frames per worker. The segment is
+ * pareng__worker per worker, then one deque of deque_capacity frames per worker, then the
+ * shared heap of pareng_alloc. The segment is
  * mapped MAP_SHARED before any fork, so it sits at the same address in every process and
  * pointers into it (frames, workers) mean the same thing everywhere.
  */
@@ -37,7 +38,7 @@ static size_t deque_bytes(unsigned deque_capacity)
     return round_up((size_t)deque_capacity * sizeof(pareng_frame), 4096);
 }
 
-static size_t arena_size(unsigned n_workers, unsigned deque_capacity)
+static size_t heap_offset(unsigned n_workers, unsigned deque_capacity)
 {
     return deques_offset(n_workers) + (size_t)n_workers * deque_bytes(deque_capacity);
 }
@@ -88,10 +89,12 @@ int pareng_clean(void)
     return removed;
 }
 
-int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned deque_capacity)
+int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned deque_capacity,
+                         size_t heap_bytes)
 {
     static _Atomic unsigned sequence;
-    size_t size = arena_size(n_workers, deque_capacity);
+    heap_bytes = round_up(heap_bytes, 4096);
+    size_t size = heap_offset(n_workers, deque_capacity) + heap_bytes;
     int fd = -1;
     /* pid + a per-process sequence number: unique among live processes; O_EXCL turns a
      * leftover of a dead process with the same pid into EEXIST, and the next number is tried. */
@@ -140,6 +143,7 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
         pareng__deque_init(w, (pareng_frame *)(void *)(deques + i * deque_bytes(deque_capacity)),
                            deque_capacity);
     }
+    pareng__heap_init(&a->heap, (char *)map + heap_offset(n_workers, deque_capacity), heap_bytes);
     seg->arena = a;
     seg->size = size;
     return 0;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define MAX_DEQUE_CAPACITY (1u << 24)
+#define DEFAULT_SHARED_BYTES (8u << 20)
 #define STOP_GRACE_MS 1000
 
 struct pareng_engine {
@@ -163,7 +164,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     }
     memset(e->pidfds, -1, e->n_workers * sizeof *e->pidfds);
     pareng_clean(); /* best effort: segments of engines whose owner was killed */
-    rc = pareng__arena_create(&e->segment, e->n_workers, capacity);
+    rc = pareng__arena_create(&e->segment, e->n_workers, capacity,
+                              cfg->shared_bytes ? cfg->shared_bytes : DEFAULT_SHARED_BYTES);
     if (rc == 0) {
         e->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (e->done_fd < 0)
@@ -277,4 +279,21 @@ void pareng_stop(pareng_engine *e)
     }
     fail_engine(e); /* reaps anything left; harmless when all are gone */
     release(e);
+}
+
+void *pareng_alloc(pareng_engine *e, size_t size)
+{
+    if (e->failed) /* a killed worker may have held the heap's lock */
+        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure), NULL;
+    void *p = pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
+    if (!p)
+        pareng__fail(ENOMEM, "no %zu bytes left in the engine's shared memory (shared_bytes %zu)",
+                     size, (size_t)e->segment.arena->heap.size);
+    return p;
+}
+
+void pareng_free(pareng_engine *e, void *ptr)
+{
+    if (ptr && !e->failed && pareng__heap_owns(&e->segment.arena->heap, ptr))
+        pareng__heap_free(&e->segment.arena->heap, ptr);
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <string.h>
 
 /* Every call a task (--grain 0). */
 PARENG_TASK_1(uint64_t, fib_task, unsigned, n)
@@ -94,4 +95,59 @@ int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *resu
     if (grain <= 2)
         return PARENG_RUN(engine, fib_task, result, n);
     return PARENG_RUN(engine, fib_grain_task, result, n, grain);
+}
+
+/* The items of pareng_fib_map, in shared memory: workers write results the caller reads. */
+typedef struct fib_items {
+    uint64_t *results;
+    const unsigned *ns;
+    unsigned grain;
+} fib_items;
+
+static uint64_t fib_item(pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned n,
+                         unsigned grain)
+{
+    if (grain <= 2)
+        return PARENG_CALL(fib_task, n);
+    return PARENG_CALL(fib_grain_task, n, grain);
+}
+
+/* Items split in halves like a loop, so that a thief takes half of what is left. */
+PARENG_TASK_3(int, fib_items_task, size_t, begin, size_t, end, const fib_items *, items)
+{
+    if (end - begin == 1) {
+        items->results[begin] = fib_item(pareng__w, pareng__h, items->ns[begin], items->grain);
+        return 0;
+    }
+    size_t mid = begin + (end - begin) / 2;
+    PARENG_SPAWN(fib_items_task, mid, end, items);
+    PARENG_CALL(fib_items_task, begin, mid, items);
+    return PARENG_SYNC(fib_items_task);
+}
+
+int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count, unsigned grain,
+                   uint64_t *results)
+{
+    for (size_t k = 0; k < count; k++)
+        if (ns[k] > PARENG_FIB_MAX)
+            return pareng__fail(EINVAL, "fib(%u) does not fit in 64 bits; n must be 0..%d",
+                                ns[k], PARENG_FIB_MAX);
+    if (count == 0)
+        return 0;
+    if (grain == PARENG_GRAIN_AUTO)
+        grain = pareng_fib_auto_grain();
+    /* The caller's arrays are not visible to workers forked before they were filled. */
+    fib_items *items = pareng_alloc(engine, sizeof *items + count * (sizeof *results + sizeof *ns));
+    if (!items)
+        return -ENOMEM;
+    uint64_t *shared_results = (uint64_t *)(void *)(items + 1);
+    unsigned *shared_ns = (unsigned *)(void *)(shared_results + count);
+    memcpy(shared_ns, ns, count * sizeof *ns);
+    *items = (fib_items){.results = shared_results, .ns = shared_ns, .grain = grain};
+    int ignored;
+    int rc = PARENG_RUN(engine, fib_items_task, &ignored, 0, count, items);
+    if (rc == 0)
+        memcpy(results, shared_results, count * sizeof *results);
+    pareng_free(engine, items);
+    return rc;
 }

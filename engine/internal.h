@@ -8,6 +8,8 @@
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
  *   worker.c    a worker process: idle loop, stealing, sleeping, leapfrogging, overflow
  *   engine.c    the scheduler's outside: start, fork, run a root task, watch, stop
+ *   heap.c      the arena's shared heap (pareng_alloc)
+ *   parallel.c  data-parallel loops over index ranges (pareng_for, pareng_reduce)
  *   sys.c       the OS layer: futex, pidfd, clocks, random numbers, error messages
  *   fib.c       the fib workload: tasks, automatic grain
  *   fib_serial.c  the serial baseline (a file of its own: see there)
@@ -111,6 +113,14 @@ static inline pareng__worker *pareng__self(pareng_worker *w)
 enum pareng__root_state { PARENG__ROOT_EMPTY, PARENG__ROOT_READY, PARENG__ROOT_TAKEN,
                           PARENG__ROOT_DONE };
 
+/* The shared heap (heap.c), in the arena after the deques. */
+typedef struct pareng__heap {
+    _Atomic uint32_t lock;
+    void *base;
+    uint64_t size;
+    struct block *first_free; /* address-ordered */
+} pareng__heap;
+
 /* The arena header: at offset 0 of the segment. */
 typedef struct pareng__arena {
     _Atomic uint64_t magic; /* written last by the creator (a sweeper reads it first) */
@@ -131,6 +141,8 @@ typedef struct pareng__arena {
     int root_done_fd; /* eventfd the root's worker writes when it finished */
     pareng_frame root;
 
+    PARENG__ALIGNED pareng__heap heap;
+
     /* pareng__worker workers[n_workers] follow, then the deques */
     PARENG__ALIGNED pareng__worker workers[];
 } pareng__arena;
@@ -143,7 +155,13 @@ typedef struct pareng__segment {
 } pareng__segment;
 
 PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_workers,
-                                          unsigned deque_capacity);
+                                          unsigned deque_capacity, size_t heap_bytes);
+
+/* ---- heap.c ---- */
+PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, void *base, size_t size);
+PARENG__INTERNAL void *pareng__heap_alloc(pareng__heap *heap, size_t size);
+PARENG__INTERNAL void pareng__heap_free(pareng__heap *heap, void *ptr);
+PARENG__INTERNAL bool pareng__heap_owns(const pareng__heap *heap, const void *ptr);
 PARENG__INTERNAL void pareng__arena_destroy(pareng__segment *seg);
 
 /* ---- topology.c ---- */

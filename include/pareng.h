@@ -66,8 +66,11 @@ typedef struct pareng_config {
      * started on a foreign topology runs unpinned). NULL = this machine, or the topology
      * named by the HWLOC_SYNTHETIC / HWLOC_XMLFILE environment variables. */
     const char *topology_xml;
+    /* Bytes of shared memory for pareng_alloc, visible to every worker at the same address;
+     * 0 = 8 MiB. Reserved at start (a too small /dev/shm fails there, not later). */
+    size_t shared_bytes;
     /* Room to grow without breaking the ABI; keep zeroed. */
-    unsigned char reserved[32];
+    unsigned char reserved[24];
 } pareng_config;
 
 PARENG_API void pareng_config_default(pareng_config *cfg);
@@ -322,6 +325,17 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
                  (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4),                   \
                  T1 A1; T2 A2; T3 A3; T4 A4;)
 
+#define PARENG_TASK_5(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5)                      \
+    PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5), (A1, A2, A3, A4, A5),        \
+                 (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4, pareng__a.A5),     \
+                 T1 A1; T2 A2; T3 A3; T4 A4; T5 A5;)
+#define PARENG_TASK_6(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5, T6, A6)              \
+    PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5, T6 A6),                       \
+                 (A1, A2, A3, A4, A5, A6),                                                   \
+                 (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4, pareng__a.A5,      \
+                  pareng__a.A6),                                                             \
+                 T1 A1; T2 A2; T3 A3; T4 A4; T5 A5; T6 A6;)
+
 /* Inside a task: push a child that a thief may take. */
 #define PARENG_SPAWN(NAME, ...) \
     ((void)(pareng__h = NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__)))
@@ -340,6 +354,46 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
 #define PARENG_WORKER_COUNT() pareng__worker_count(pareng__w)
 
 /* ------------------------------------------------------------------------------------------
+ * Shared memory and data-parallel loops
+ *
+ * Worker processes see the caller's memory only as it was at pareng_start (copy-on-write), so
+ * data that the caller fills afterwards, or that workers write for the caller, must live in
+ * the arena: pareng_alloc returns such memory, at the same address in every process.
+ * ---------------------------------------------------------------------------------------- */
+
+/* size bytes (64-byte aligned) of shared memory, or NULL (pareng_last_error() says why) when
+ * the engine's shared_bytes are used up. Callable from the caller and from inside tasks. */
+PARENG_API void *pareng_alloc(pareng_engine *engine, size_t size);
+/* Gives back memory of pareng_alloc (NULL is ignored). */
+PARENG_API void pareng_free(pareng_engine *engine, void *ptr);
+
+/* Runs body(ctx, i, j) over [begin, end) cut into pieces of at most grain indexes, in
+ * parallel; grain 0 lets the engine choose (end - begin split into 8 pieces per worker). ctx
+ * must point into shared memory (pareng_alloc) or to data that existed before pareng_start.
+ * Returns as PARENG_RUN. */
+typedef void (*pareng_range_fn)(void *ctx, size_t begin, size_t end);
+PARENG_API int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
+                          pareng_range_fn body, void *ctx);
+
+/* One 64-bit value of a reduction: use the member that fits your data. */
+typedef union pareng_value {
+    int64_t i;
+    uint64_t u;
+    double d;
+} pareng_value;
+typedef pareng_value (*pareng_map_fn)(void *ctx, size_t begin, size_t end);
+typedef pareng_value (*pareng_combine_fn)(pareng_value left, pareng_value right);
+
+/* *result = combine over [begin, end): map(ctx, i, j) on pieces, combined pairwise. The pieces
+ * and the order of every combine depend only on begin, end and grain — never on the workers
+ * or on who stole what — so the result is the same on 1 and on 8 workers, for floating point
+ * too (docs/design.md). grain 0 = (end - begin) / 1024, at least 1: independent of the
+ * workers. An empty range gives -EINVAL. */
+PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
+                             pareng_map_fn map, pareng_combine_fn combine, void *ctx,
+                             pareng_value *result);
+
+/* ------------------------------------------------------------------------------------------
  * Built-in workloads (used by the CLI, benchmarks and bindings)
  * ---------------------------------------------------------------------------------------- */
 
@@ -356,6 +410,11 @@ PARENG_API int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uin
 /* The grain PARENG_GRAIN_AUTO stands for on this machine (measured once per process, about
  * 0.1 ms the first time). */
 PARENG_API unsigned pareng_fib_auto_grain(void);
+/* results[k] = fib(ns[k]) for each of count items, each item an independent task (items of
+ * unequal cost are balanced by stealing); grain as for pareng_fib. The arrays may be anywhere
+ * in the caller's memory. -EINVAL if an n is above PARENG_FIB_MAX (nothing runs). */
+PARENG_API int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count,
+                              unsigned grain, uint64_t *results);
 /* Plain serial C fib, the baseline the engine is measured against. */
 PARENG_API uint64_t pareng_fib_serial(unsigned n);
 

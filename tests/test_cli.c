@@ -308,6 +308,25 @@ static void test_serial(void)
     command_free(c);
 }
 
+/* pareng map: the list exactly as Python prints it, then the time line; --json has both. */
+static void test_map_prints_python_list(void)
+{
+    command *c = RUN("map", "fib", "30", "29", "28", "27", "26", "25", "--cores", "2");
+    CU_ASSERT_EQUAL(c->status, 0);
+    char line[256];
+    CU_ASSERT(line_of(c->out, 0, line, sizeof line) &&
+              strcmp(line, "[832040, 514229, 317811, 196418, 121393, 75025]") == 0);
+    CU_ASSERT(line_of(c->out, 1, line, sizeof line) && strncmp(line, "time: ", 6) == 0);
+    assert_no_leftover(c);
+    command_free(c);
+    c = RUN("map", "fib", "10", "0", "20", "--json", "--grain", "0");
+    CU_ASSERT_EQUAL(c->status, 0);
+    CU_ASSERT(is_one_json_object(c->out));
+    CU_ASSERT(json_has(c->out, "\"n\":[10,0,20]"));
+    CU_ASSERT(json_has(c->out, "\"result\":[55,0,6765]"));
+    command_free(c);
+}
+
 /* ---- bad input ----------------------------------------------------------------------- */
 
 static void test_bad_n(void)
@@ -320,7 +339,12 @@ static void test_bad_n(void)
                     {{"run", "fib", " 5"}, {"' 5'"}},
                     {{"run", "fib", "94"}, {"94", "64 bits"}},
                     {{"run", "fib", "18446744073709551616"}, {"18446744073709551616"}},
-                    {{"run", "fib", "35", "36"}, {"'36'"}});
+                    {{"run", "fib", "35", "36"}, {"'36'"}},
+                    {{"map", "fib", "30", "94"}, {"94", "64 bits"}},
+                    {{"map", "fib", "30", "x1"}, {"'x1'"}},
+                    {{"map", "fib"}, {"fib needs N"}},
+                    {{"map", "pi", "3"}, {"'pi'"}},
+                    {{"map"}, {"workload"}});
 }
 
 static void test_unknown_names(void)
@@ -589,6 +613,7 @@ int main(void)
         {"more workers than cores: warning", test_more_workers_than_cores},
         {"CPU lists", test_cpu_lists},
         {"grains", test_grains},
+        {"map: a Python list", test_map_prints_python_list},
         {"--serial", test_serial},
         CU_TEST_INFO_NULL,
     };

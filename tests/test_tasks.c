@@ -340,6 +340,120 @@ static void test_bad_configuration_starts_nothing(void)
     assert_nothing_left();
 }
 
+/* ---- shared memory and data-parallel loops ----------------------------------------------- */
+
+typedef struct squares {
+    uint64_t *out;
+} squares;
+
+static void fill_squares(void *ctx, size_t begin, size_t end)
+{
+    squares *sq = ctx;
+    for (size_t i = begin; i < end; i++)
+        sq->out[i] = (uint64_t)i * i;
+}
+
+static void test_alloc_is_shared_and_reused(void)
+{
+    pareng_engine *e = start_engine(3, 0);
+    size_t n = 1000000;
+    squares *sq = pareng_alloc(e, sizeof *sq);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sq);
+    CU_ASSERT_EQUAL((uintptr_t)sq % 64, 0);
+    sq->out = pareng_alloc(e, n * sizeof *sq->out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sq->out);
+    /* filled by the workers, read here: the memory is the same in every process */
+    CU_ASSERT_EQUAL(pareng_for(e, 0, n, 0, fill_squares, sq), 0);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++)
+        wrong += sq->out[i] != (uint64_t)i * i;
+    CU_ASSERT_EQUAL(wrong, 0);
+    /* freed blocks coalesce: after freeing everything the whole heap is one block again */
+    pareng_free(e, sq->out);
+    pareng_free(e, sq);
+    void *big = pareng_alloc(e, 7u << 20);
+    CU_ASSERT_PTR_NOT_NULL(big);
+    CU_ASSERT_PTR_NULL(pareng_alloc(e, 2u << 20)); /* 8 MiB by default: no room left */
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "shared memory"));
+    pareng_free(e, big);
+    pareng_free(e, NULL);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+static pareng_value sum_u64(void *ctx, size_t begin, size_t end)
+{
+    (void)ctx;
+    pareng_value v = {.u = 0};
+    for (size_t i = begin; i < end; i++)
+        v.u += i;
+    return v;
+}
+
+static pareng_value add_u64(pareng_value a, pareng_value b)
+{
+    return (pareng_value){.u = a.u + b.u};
+}
+
+static pareng_value harmonic(void *ctx, size_t begin, size_t end)
+{
+    (void)ctx;
+    pareng_value v = {.d = 0};
+    for (size_t i = begin; i < end; i++)
+        v.d += 1.0 / (double)(i + 1);
+    return v;
+}
+
+static pareng_value add_double(pareng_value a, pareng_value b)
+{
+    return (pareng_value){.d = a.d + b.d};
+}
+
+/* The same tree as pareng_reduce, serially: what a reproducible reduction must equal. */
+static double harmonic_tree(size_t begin, size_t end, size_t grain)
+{
+    if (end - begin <= grain)
+        return harmonic(NULL, begin, end).d;
+    size_t mid = begin + (end - begin) / 2;
+    return harmonic_tree(begin, mid, grain) + harmonic_tree(mid, end, grain);
+}
+
+static void test_reduce_is_exact_and_reproducible(void)
+{
+    size_t n = 3000017;
+    double expected = harmonic_tree(0, n, n / 1024);
+    for (unsigned workers = 1; workers <= 8; workers += workers < 3 ? 2 : 5) { /* 1, 3, 8 */
+        pareng_engine *e = start_engine(workers, 0);
+        pareng_value v;
+        CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_u64, add_u64, NULL, &v), 0);
+        CU_ASSERT_EQUAL(v.u, (uint64_t)n * (n - 1) / 2);
+        CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, harmonic, add_double, NULL, &v), 0);
+        CU_ASSERT(memcmp(&v.d, &expected, sizeof expected) == 0); /* bit for bit */
+        CU_ASSERT_EQUAL(pareng_reduce(e, 5, 5, 0, harmonic, add_double, NULL, &v), -EINVAL);
+        pareng_stop(e);
+    }
+    assert_nothing_left();
+}
+
+static void test_fib_map_matches_serial(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    const unsigned ns[] = {30, 29, 28, 27, 26, 25, 3, 0, 1, 2, 31};
+    size_t count = sizeof ns / sizeof ns[0];
+    uint64_t got[sizeof ns / sizeof ns[0]];
+    for (unsigned grain = 0; grain <= 20; grain += 20) {
+        memset(got, 0, sizeof got);
+        CU_ASSERT_EQUAL(pareng_fib_map(e, ns, count, grain, got), 0);
+        for (size_t k = 0; k < count; k++)
+            CU_ASSERT_EQUAL(got[k], pareng_fib_serial(ns[k]));
+    }
+    CU_ASSERT_EQUAL(pareng_fib_map(e, ns, 0, 0, got), 0);
+    const unsigned too_big[] = {10, 94};
+    CU_ASSERT_EQUAL(pareng_fib_map(e, too_big, 2, 0, got), -EINVAL);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 int main(void)
 {
 #define FIB_INFO(W, G) {"fib(0..35), " #W " workers, grain " #G, test_fib_##W##_workers_grain_##G},
@@ -362,9 +476,16 @@ int main(void)
         {"a sweep spares live engines", test_sweep_spares_live_engines},
         CU_TEST_INFO_NULL,
     };
+    CU_TestInfo parallel[] = {
+        {"pareng_alloc: shared, coalesced, bounded", test_alloc_is_shared_and_reused},
+        {"pareng_reduce: exact, same bits on 1/3/8 workers", test_reduce_is_exact_and_reproducible},
+        {"pareng_fib_map: every item exact", test_fib_map_matches_serial},
+        CU_TEST_INFO_NULL,
+    };
     CU_SuiteInfo suites[] = {
         TESTING_SUITE("fib", fib),
         TESTING_SUITE("engine", engine),
+        TESTING_SUITE("data-parallel", parallel),
         CU_SUITE_INFO_NULL,
     };
     return testing_run(suites);

@@ -25,6 +25,7 @@
 
 static const char usage[] =
     "usage: pareng run fib N [--cores auto|K|LIST] [--grain auto|G] [--serial] [--json] [--stats]\n"
+    "       pareng map fib N... [--cores auto|K|LIST] [--grain auto|G] [--json]\n"
     "       pareng topo [--cores auto|K|LIST] [--topology FILE.xml] [--json]\n"
     "       pareng bench fib N [--cores auto|LIST] [--grain auto|G] [--runs R] [--warmup W]\n"
     "                    [--json FILE] [--csv FILE] [--plot FILE.svg] [--peers]\n"
@@ -42,6 +43,7 @@ static const char usage[] =
     "  --serial       plain serial C in this process, no engine: the baseline\n"
     "  --json         print one JSON object instead of text\n"
     "  --stats        add a per-worker table (tasks, steals, leapfrogs, sleeps, busy/idle)\n"
+    "  map fib N...   fib of each N as an independent task, printed as a Python list\n"
     "  topo           the machine as hwloc shows it, and where --cores puts the workers\n"
     "                 and whom each one steals from, nearest first\n"
     "  --topology F   (topo) an hwloc XML file instead of this machine\n"
@@ -78,8 +80,10 @@ bool parse_unsigned(const char *s, unsigned long max, unsigned long *out)
 }
 
 typedef struct run_options {
+    bool map;        /* pareng map: many N, a list out */
     const char *workload;
-    const char *n_text;
+    char **n_texts;  /* the N arguments, pointers into argv */
+    int n_count;
     const char *cores;
     unsigned grain;
     bool json, stats, serial;
@@ -100,9 +104,12 @@ const char *option_value(int argc, char **argv, int *i, const char *name, bool *
     return argv[++*i];
 }
 
-static int parse_run(int argc, char **argv, run_options *o)
+static int parse_run(int argc, char **argv, run_options *o, bool map)
 {
-    *o = (run_options){.cores = "auto", .grain = PARENG_GRAIN_AUTO};
+    *o = (run_options){.map = map, .cores = "auto", .grain = PARENG_GRAIN_AUTO};
+    o->n_texts = calloc(argc > 0 ? (size_t)argc : 1, sizeof *o->n_texts);
+    if (!o->n_texts)
+        return bad_input("out of memory");
     int positional = 0;
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i], *value;
@@ -127,23 +134,58 @@ static int parse_run(int argc, char **argv, run_options *o)
             o->serial = true;
         } else if (arg[0] == '-' && arg[1] != '\0' && (arg[1] < '0' || arg[1] > '9')) {
             return bad_input("unknown option '%s'", arg);
-        } else if (positional == 0) {
+        } else if (positional++ == 0) {
             o->workload = arg;
-            positional++;
-        } else if (positional == 1) {
-            o->n_text = arg;
-            positional++;
+        } else if (map || o->n_count == 0) {
+            o->n_texts[o->n_count++] = argv[i];
         } else {
             return bad_input("unexpected argument '%s'", arg);
         }
     }
     if (!o->workload)
-        return bad_input("run needs a workload: pareng run fib N");
+        return bad_input(map ? "map needs a workload: pareng map fib N..."
+                             : "run needs a workload: pareng run fib N");
     if (strcmp(o->workload, "fib") != 0)
         return bad_input("unknown workload '%s' (known: fib)", o->workload);
-    if (!o->n_text)
+    if (o->n_count == 0)
         return bad_input("fib needs N, an integer from 0 to %d", PARENG_FIB_MAX);
     return 0;
+}
+
+/* Every N: a whole number from 0 to PARENG_FIB_MAX. */
+static int parse_fib_ns(const run_options *o, unsigned *ns)
+{
+    for (int k = 0; k < o->n_count; k++) {
+        unsigned long n;
+        if (!parse_unsigned(o->n_texts[k], ULONG_MAX, &n))
+            return bad_input("fib needs N, an integer from 0 to %d, not '%s'", PARENG_FIB_MAX,
+                             o->n_texts[k]);
+        if (n > PARENG_FIB_MAX)
+            return bad_input("fib(%lu) does not fit in 64 bits: N must be at most %d", n,
+                             PARENG_FIB_MAX);
+        ns[k] = (unsigned)n;
+    }
+    return 0;
+}
+
+/* What a run printed: fib(N) = R, or for map the results as Python prints a list. */
+static void print_results(const run_options *o, const unsigned *ns, const uint64_t *results)
+{
+    if (!o->map) {
+        printf(o->json ? "\"n\":%u,\"result\":%llu" : "fib(%u) = %llu\n", ns[0],
+               (unsigned long long)results[0]);
+        return;
+    }
+    if (o->json) {
+        printf("\"map\":true,\"n\":[");
+        for (int k = 0; k < o->n_count; k++)
+            printf("%s%u", k ? "," : "", ns[k]);
+        printf("],\"result\":");
+    }
+    printf("[");
+    for (int k = 0; k < o->n_count; k++)
+        printf("%s%llu", k ? (o->json ? "," : ", ") : "", (unsigned long long)results[k]);
+    printf(o->json ? "]" : "]\n");
 }
 
 /* --cores into the configuration: auto, a count, or a list for the engine to parse. */
@@ -256,40 +298,53 @@ int finish_output(void)
     return EXIT_RUN_FAILED;
 }
 
-static int run_serial(unsigned n, bool json)
+static int run_serial(const run_options *o, const unsigned *ns, uint64_t *results)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    uint64_t result = pareng_fib_serial(n);
+    for (int k = 0; k < o->n_count; k++)
+        results[k] = pareng_fib_serial(ns[k]);
     double seconds = seconds_since(&t0);
-    if (json)
-        printf("{\"workload\":\"fib\",\"n\":%u,\"result\":%llu,\"serial\":true,\"workers\":0,"
-               "\"seconds\":%.6f}\n",
-               n, (unsigned long long)result, seconds);
-    else
-        printf("fib(%u) = %llu\ntime: %.6f s, serial C\n", n, (unsigned long long)result,
-               seconds);
+    if (o->json) {
+        printf("{\"workload\":\"fib\",");
+        print_results(o, ns, results);
+        printf(",\"serial\":true,\"workers\":0,\"seconds\":%.6f}\n", seconds);
+    } else {
+        print_results(o, ns, results);
+        printf("time: %.6f s, serial C\n", seconds);
+    }
     return finish_output();
 }
 
-static int command_run(int argc, char **argv)
+static int compute(const run_options *o, const unsigned *ns, uint64_t *results);
+
+/* pareng run fib N and pareng map fib N...: one engine, one computation, then the output. */
+static int command_run(int argc, char **argv, bool map)
 {
     run_options o;
-    int rc = parse_run(argc, argv, &o);
-    if (rc)
-        return rc;
-    unsigned long n;
-    if (!parse_unsigned(o.n_text, ULONG_MAX, &n))
-        return bad_input("fib needs N, an integer from 0 to %d, not '%s'", PARENG_FIB_MAX,
-                         o.n_text);
-    if (n > PARENG_FIB_MAX)
-        return bad_input("fib(%lu) does not fit in 64 bits: N must be at most %d", n,
-                         PARENG_FIB_MAX);
+    int rc = parse_run(argc, argv, &o, map);
+    unsigned *ns = rc ? NULL : calloc((size_t)o.n_count, sizeof *ns);
+    uint64_t *results = rc ? NULL : calloc((size_t)o.n_count, sizeof *results);
+    if (!rc && (!ns || !results))
+        rc = bad_input("out of memory");
+    if (!rc)
+        rc = parse_fib_ns(&o, ns);
+    if (!rc)
+        rc = compute(&o, ns, results);
+    free(ns);
+    free(results);
+    free(o.n_texts);
+    return rc;
+}
+
+static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
+{
     pareng_config cfg;
     pareng_config_default(&cfg);
-    if ((rc = configure_cores(o.cores, &cfg)))
+    int rc = configure_cores(o->cores, &cfg);
+    if (rc)
         return rc;
-    if (o.serial) {
+    if (o->serial) {
         /* the configuration is not used, but a wrong list is still wrong */
         pareng_plan *plan = NULL;
         if (cfg.cpus && (rc = pareng_plan_create(&plan, &cfg)) < 0) {
@@ -297,7 +352,7 @@ static int command_run(int argc, char **argv)
             return EXIT_BAD_INPUT;
         }
         pareng_plan_destroy(plan);
-        return run_serial((unsigned)n, o.json);
+        return run_serial(o, ns, results);
     }
 
     install_signal_handlers();
@@ -316,11 +371,11 @@ static int command_run(int argc, char **argv)
         pareng_cancel(e);
     /* Like the engine's start, the one-time measurement behind --grain auto is not part of
      * the computation's time. */
-    unsigned grain = o.grain == PARENG_GRAIN_AUTO ? pareng_fib_auto_grain() : o.grain;
+    unsigned grain = o->grain == PARENG_GRAIN_AUTO ? pareng_fib_auto_grain() : o->grain;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    uint64_t result = 0;
-    rc = pareng_fib(e, (unsigned)n, grain, &result);
+    rc = o->map ? pareng_fib_map(e, ns, (size_t)o->n_count, grain, results)
+                : pareng_fib(e, ns[0], grain, results);
     double seconds = seconds_since(&t0);
     /* Everything the output needs is copied out before the engine stops, and the engine stops
      * before anything is printed: a reader that goes away (SIGPIPE) cannot leave workers or a
@@ -344,21 +399,21 @@ static int command_run(int argc, char **argv)
         fprintf(stderr, "pareng: out of memory\n");
         return EXIT_RUN_FAILED;
     }
-    if (o.json) {
-        printf("{\"workload\":\"fib\",\"n\":%lu,\"result\":%llu,\"grain\":%u,"
-               "\"grain_auto\":%s,\"workers\":%u,\"seconds\":%.6f",
-               n, (unsigned long long)result, grain,
-               o.grain == PARENG_GRAIN_AUTO ? "true" : "false", workers, seconds);
+    if (o->json) {
+        printf("{\"workload\":\"fib\",");
+        print_results(o, ns, results);
+        printf(",\"grain\":%u,\"grain_auto\":%s,\"workers\":%u,\"seconds\":%.6f", grain,
+               o->grain == PARENG_GRAIN_AUTO ? "true" : "false", workers, seconds);
         print_stats_json(stats, workers);
         printf("}\n");
     } else {
-        printf("fib(%lu) = %llu\n", n, (unsigned long long)result);
+        print_results(o, ns, results);
         printf("time: %.6f s, workers: %u, grain: ", seconds, workers);
-        if (o.grain == PARENG_GRAIN_AUTO)
+        if (o->grain == PARENG_GRAIN_AUTO)
             printf("auto (%u)\n", grain);
         else
             printf("%u\n", grain);
-        if (o.stats)
+        if (o->stats)
             print_stats_table(stats, workers);
     }
     free(stats);
@@ -393,7 +448,9 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(command, "run") == 0)
-        return command_run(argc - 2, argv + 2);
+        return command_run(argc - 2, argv + 2, false);
+    if (strcmp(command, "map") == 0)
+        return command_run(argc - 2, argv + 2, true);
     if (strcmp(command, "topo") == 0)
         return command_topo(argc - 2, argv + 2);
     if (strcmp(command, "bench") == 0)
