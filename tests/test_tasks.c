@@ -435,6 +435,42 @@ static void test_reduce_is_exact_and_reproducible(void)
     assert_nothing_left();
 }
 
+static pareng_value sum_doubles(void *ctx, size_t begin, size_t end)
+{
+    const double *x = ctx;
+    pareng_value v = {.d = 0};
+    for (size_t i = begin; i < end; i++)
+        v.d += x[i];
+    return v;
+}
+
+/* docs/memory.md's mistake: an array malloc'ed after pareng_start is not in the workers. The
+ * run must fail cleanly, naming the worker and SIGSEGV, not hang or crash the caller. */
+static void test_private_memory_mistake_fails_cleanly(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    size_t n = 1u << 19; /* 4 MiB: malloc maps it, so it is absent in the workers */
+    double *x = malloc(n * sizeof *x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = 1;
+    pareng_value v;
+    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_doubles, add_double, x, &v), -ECHILD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "SIGSEGV"));
+    free(x);
+    pareng_stop(e);
+    /* the fix: the same array from pareng_alloc */
+    e = start_engine(2, 0);
+    x = pareng_alloc(e, n * sizeof *x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = 1;
+    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_doubles, add_double, x, &v), 0);
+    CU_ASSERT_EQUAL(v.d, (double)n);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 static void test_fib_map_matches_serial(void)
 {
     pareng_engine *e = start_engine(2, 0);
@@ -480,6 +516,7 @@ int main(void)
         {"pareng_alloc: shared, coalesced, bounded", test_alloc_is_shared_and_reused},
         {"pareng_reduce: exact, same bits on 1/3/8 workers", test_reduce_is_exact_and_reproducible},
         {"pareng_fib_map: every item exact", test_fib_map_matches_serial},
+        {"private memory mistake fails cleanly", test_private_memory_mistake_fails_cleanly},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
