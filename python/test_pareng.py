@@ -1,0 +1,456 @@
+"""Tests of the pareng Python module (run by `meson test`, PYTHONPATH=<build>/python).
+
+Plain unittest: the program exits non-zero when a test fails. After every test no child process
+of this Python process and no /dev/shm/pareng-<pid>-* segment may be left.
+"""
+import errno
+import gc
+import glob
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import unittest
+
+import pareng
+
+
+def py_fib(n):
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return a
+
+
+def children(pid=None):
+    """Process ids of the children of every thread of process pid (zombies included)."""
+    pid = os.getpid() if pid is None else pid
+    found = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.update(int(p) for p in f.read().split())
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return found
+
+
+def segments(pid=None):
+    pid = os.getpid() if pid is None else pid
+    return glob.glob(f"/dev/shm/pareng-{pid}-*")
+
+
+def alive(pid):
+    """pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def two_cpus():
+    """A CPU list naming two CPUs this process may use ("0,1"), or None."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return f"{cpus[0]},{cpus[1]}" if len(cpus) >= 2 else None
+
+
+def run_python(code, timeout=60, **kwargs):
+    """Runs code in a fresh interpreter (the same one, the same PYTHONPATH)."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=timeout, **kwargs)
+
+
+class ParengTest(unittest.TestCase):
+    def tearDown(self):
+        gc.collect()
+        self.assertEqual(children(), set(), "worker processes left behind")
+        self.assertEqual(segments(), [], "shared-memory segments left behind")
+
+
+class Results(ParengTest):
+    def test_fib_exact(self):
+        for n in range(31):
+            self.assertEqual(pareng.fib(n), py_fib(n), f"fib({n})")
+
+    def test_fib_max(self):
+        # fib(93) is the largest that fits in 64 bits; it is accepted (Exit runs fib(80) and
+        # interrupts it), 94 is not (Errors.test_bad_n).
+        self.assertEqual(pareng.FIB_MAX, 93)
+
+    def test_fib_keywords_cores_and_grains(self):
+        expected = py_fib(27)
+        self.assertEqual(pareng.fib(n=27), expected)
+        for cores in ("auto", None, 1, 2, "1", "core:0", "core:0-0"):
+            self.assertEqual(pareng.fib(27, cores=cores), expected, f"cores={cores!r}")
+        if two_cpus():
+            self.assertEqual(pareng.fib(27, cores=two_cpus()), expected)
+            self.assertEqual(pareng.fib(27, cores="core:0-1"), expected)
+        for grain in (None, 0, 1, 2, 3, 10, 27, 28, 93, 10**30):
+            self.assertEqual(pareng.fib(27, grain=grain), expected, f"grain={grain!r}")
+
+    def test_map_small(self):
+        items = [25, 24, 23, 22, 21, 20]
+        self.assertEqual(pareng.map("fib", items), [py_fib(n) for n in items])
+        self.assertEqual(pareng.map("fib", items, cores=1, grain=0), [py_fib(n) for n in items])
+
+    def test_map_issue_list(self):
+        items = [38, 37, 36, 35, 34, 33]
+        self.assertEqual(pareng.map("fib", items, cores="auto"), [py_fib(n) for n in items])
+
+    def test_map_iterables(self):
+        self.assertEqual(pareng.map("fib", []), [])
+        self.assertEqual(pareng.map("fib", (3, 4)), [2, 3])
+        self.assertEqual(pareng.map("fib", range(10)), [py_fib(n) for n in range(10)])
+        self.assertEqual(pareng.map("fib", (n for n in [5, 6])), [5, 8])
+        self.assertEqual(pareng.map(workload="fib", items=[7], cores=1), [13])
+
+    def test_map_more_items_than_one_run_takes(self):
+        items = [n % 20 for n in range(200_003)]
+        self.assertEqual(pareng.map("fib", items), [py_fib(n) for n in items])
+
+
+class GilRelease(ParengTest):
+    def check_other_thread_runs(self, call):
+        stamps = []
+        stop = threading.Event()
+
+        def tick():
+            while not stop.is_set():
+                stamps.append(time.monotonic())
+                time.sleep(0.001)
+
+        t = threading.Thread(target=tick)
+        t.start()
+        try:
+            while not stamps:
+                time.sleep(0.001)
+            before = len(stamps)
+            t0 = time.monotonic()
+            result = call()
+            t1 = time.monotonic()
+            after = len(stamps)
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(result, py_fib(42))
+        self.assertGreater(t1 - t0, 0.05, "the call was too short to tell")
+        during = [s for s in stamps if t0 < s < t1]
+        # Sleeping 1 ms per tick, the thread ticks hundreds of times during a 0.3 s call; with
+        # the GIL held it could not tick at all.
+        self.assertGreater(after - before, 10)
+        self.assertGreater(len(during), 10, f"{len(during)} ticks during {t1 - t0:.3f} s")
+        self.assertGreater(max(during) - min(during), 0.5 * (t1 - t0))
+
+    def test_fib_releases_the_gil(self):
+        self.check_other_thread_runs(lambda: pareng.fib(42, grain=0))
+
+    def test_engine_fib_releases_the_gil(self):
+        with pareng.Engine() as e:
+            self.check_other_thread_runs(lambda: e.fib(42, grain=0))
+
+    def test_map_releases_the_gil(self):
+        self.check_other_thread_runs(lambda: pareng.map("fib", [42], grain=0)[0])
+
+
+class EngineReuse(ParengTest):
+    def test_many_calls(self):
+        with pareng.Engine(cores=2) as e:
+            self.assertEqual(e.workers, 2)
+            pids = e.worker_pids
+            self.assertIsInstance(pids, tuple)
+            self.assertEqual(len(pids), 2)
+            self.assertEqual(set(pids), children())
+            for k in range(100):
+                n = k % 31
+                self.assertEqual(e.fib(n), py_fib(n))
+                self.assertEqual(e.fib(n, grain=0), py_fib(n))
+            for _ in range(20):
+                self.assertEqual(e.map("fib", [25, 24, 23, 22, 21, 20]),
+                                 [py_fib(n) for n in [25, 24, 23, 22, 21, 20]])
+            self.assertEqual(e.map("fib", [38, 37, 36, 35, 34, 33], grain=None),
+                             [py_fib(n) for n in [38, 37, 36, 35, 34, 33]])
+            self.assertEqual(e.worker_pids, pids, "the same workers serve every call")
+            self.assertFalse(e.closed)
+            self.assertIn("workers=2", repr(e))
+        self.assertTrue(e.closed)
+        self.assertFalse(any(alive(p) for p in pids))
+
+    def test_auto_and_lists(self):
+        with pareng.Engine() as e:
+            self.assertEqual(e.workers, len(os.sched_getaffinity(0)))
+        with pareng.Engine("core:0") as e:
+            self.assertEqual(e.workers, 1)
+            self.assertEqual(e.fib(30), py_fib(30))
+        if two_cpus():
+            with pareng.Engine(cores=two_cpus()) as e:
+                self.assertEqual(e.workers, 2)
+                self.assertEqual(e.fib(30), py_fib(30))
+
+    def test_close_and_collection(self):
+        e = pareng.Engine(cores=2)
+        pids = e.worker_pids
+        e.close()
+        e.close()  # twice is fine
+        self.assertFalse(any(alive(p) for p in pids))
+        e = pareng.Engine(cores=2)
+        pids = e.worker_pids
+        del e  # garbage: the workers stop
+        self.assertFalse(any(alive(p) for p in pids))
+
+    def test_closed_engine(self):
+        e = pareng.Engine(cores=1)
+        e.close()
+        self.assertEqual(repr(e), "<pareng.Engine closed>")
+        for call in (lambda: e.fib(10), lambda: e.map("fib", [1]), lambda: e.workers,
+                     lambda: e.worker_pids, e.__enter__):
+            with self.assertRaisesRegex(ValueError, "closed"):
+                call()
+        with pareng.Engine(cores=1) as e:
+            pass
+        with self.assertRaisesRegex(ValueError, "closed"):
+            e.fib(3)
+
+    def test_threads_share_one_engine(self):
+        results, errors = {}, []
+        with pareng.Engine(cores=2) as e:
+            def work(k):
+                try:
+                    results[k] = [e.fib(20 + (k + j) % 10) for j in range(20)]
+                except Exception as x:  # pragma: no cover - reported below
+                    errors.append(x)
+            threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        self.assertEqual(errors, [])
+        for k in range(4):
+            self.assertEqual(results[k], [py_fib(20 + (k + j) % 10) for j in range(20)])
+
+    def test_calls_from_other_threads(self):
+        out = []
+        t = threading.Thread(target=lambda: out.append(pareng.fib(30, cores=2)))
+        t.start()
+        t.join()
+        self.assertEqual(out, [py_fib(30)])
+
+    def test_close_waits_for_a_running_call(self):
+        e = pareng.Engine(cores=2)
+        out = []
+        t = threading.Thread(target=lambda: out.append(e.fib(38, grain=0)))
+        t.start()
+        time.sleep(0.05)
+        e.close()  # waits for the call of the other thread
+        t.join()
+        self.assertEqual(out, [py_fib(38)])
+        self.assertTrue(e.closed)
+
+
+class Errors(ParengTest):
+    def check(self, exc, pattern, call):
+        with self.assertRaisesRegex(exc, pattern):
+            call()
+
+    def test_bad_n(self):
+        self.check(ValueError, r"0\.\.93", lambda: pareng.fib(-1))
+        self.check(ValueError, r"0\.\.93", lambda: pareng.fib(94))
+        self.check(ValueError, r"0\.\.93", lambda: pareng.fib(2**80))
+        self.check(TypeError, "must be an int, not float", lambda: pareng.fib(3.0))
+        self.check(TypeError, "must be an int, not str", lambda: pareng.fib("3"))
+        self.check(TypeError, "must be an int, not bool", lambda: pareng.fib(True))
+        self.check(TypeError, "must be an int, not NoneType", lambda: pareng.fib(None))
+        self.check(TypeError, "argument", lambda: pareng.fib())
+        self.check(TypeError, "argument", lambda: pareng.fib(3, 1, None, 4))
+
+    def test_bad_grain(self):
+        self.check(ValueError, "grain must be None .* or an int >= 0",
+                   lambda: pareng.fib(10, grain=-1))
+        self.check(TypeError, "grain .* not bool", lambda: pareng.fib(10, grain=True))
+        self.check(TypeError, "grain .* not float", lambda: pareng.fib(10, grain=1.5))
+        self.check(TypeError, "grain .* not str", lambda: pareng.fib(10, grain="auto"))
+
+    def test_bad_cores(self):
+        self.check(ValueError, "cores=0: at least one worker", lambda: pareng.fib(10, cores=0))
+        self.check(ValueError, "cores='0': at least one worker",
+                   lambda: pareng.fib(10, cores="0"))
+        self.check(ValueError, r"1\.\.512", lambda: pareng.fib(10, cores=-2))
+        self.check(ValueError, r"1\.\.512", lambda: pareng.fib(10, cores=513))
+        self.check(ValueError, r"1\.\.512", lambda: pareng.fib(10, cores=2**70))
+        self.check(TypeError, "not bool", lambda: pareng.fib(10, cores=True))
+        self.check(TypeError, "not float", lambda: pareng.fib(10, cores=2.0))
+        self.check(TypeError, "not list", lambda: pareng.fib(10, cores=[0, 1]))
+        self.check(ValueError, "CPU list", lambda: pareng.fib(10, cores=""))
+        self.check(ValueError, "cores='nonsense'", lambda: pareng.fib(10, cores="nonsense"))
+        self.check(ValueError, "cores='0-9999'", lambda: pareng.fib(10, cores="0-9999"))
+        self.check(ValueError, "cores='core:7-99'", lambda: pareng.fib(10, cores="core:7-99"))
+        self.check(ValueError, "cores=0", lambda: pareng.Engine(cores=0))
+        self.check(ValueError, "cores='x'", lambda: pareng.Engine("x"))
+        self.check(TypeError, "not bool", lambda: pareng.Engine(False))
+        self.check(ValueError, "cores=0", lambda: pareng.map("fib", [1], cores=0))
+
+    def test_bad_map(self):
+        self.check(ValueError, "unknown workload 'fob'", lambda: pareng.map("fob", [1]))
+        self.check(TypeError, "workload must be a str", lambda: pareng.map(3, [1]))
+        self.check(TypeError, "iterable of ints, not int", lambda: pareng.map("fib", 5))
+        self.check(TypeError, "iterable of ints, not str", lambda: pareng.map("fib", "123"))
+        self.check(TypeError, "iterable of ints, not NoneType",
+                   lambda: pareng.map("fib", None))
+        self.check(TypeError, r"items\[1\] must be an int, not str",
+                   lambda: pareng.map("fib", [1, "2"]))
+        self.check(TypeError, r"items\[0\] must be an int, not bool",
+                   lambda: pareng.map("fib", [True]))
+        self.check(TypeError, r"items\[0\] must be an int, not float",
+                   lambda: pareng.map("fib", [1.0]))
+        self.check(ValueError, r"items\[1\] must be in 0\.\.93", lambda: pareng.map("fib", [1, -1]))
+        self.check(ValueError, r"items\[2\] must be in 0\.\.93",
+                   lambda: pareng.map("fib", [1, 2, 94]))
+
+        def failing():
+            yield 1
+            raise KeyError("from the generator")
+        self.check(KeyError, "from the generator", lambda: pareng.map("fib", failing()))
+
+    def test_bad_engine_calls(self):
+        with pareng.Engine(cores=1) as e:
+            self.check(ValueError, r"0\.\.93", lambda: e.fib(94))
+            self.check(TypeError, "not bool", lambda: e.fib(False))
+            self.check(ValueError, "grain", lambda: e.fib(3, grain=-5))
+            self.check(ValueError, "unknown workload", lambda: e.map("fab", [1]))
+            self.check(TypeError, r"items\[0\]", lambda: e.map("fib", [None]))
+            self.check(TypeError, "iterable", lambda: e.map("fib", 3))
+            self.check(AttributeError, "", lambda: setattr(e, "workers", 3))
+            self.check(AttributeError, "", lambda: setattr(e, "worker_pids", ()))
+            self.assertEqual(e.fib(20), py_fib(20), "still usable after bad arguments")
+
+
+class Failures(ParengTest):
+    def test_killed_worker(self):
+        with pareng.Engine(cores=2) as e:
+            victim = e.worker_pids[1]
+            killer = threading.Thread(target=lambda: (time.sleep(0.1),
+                                                      os.kill(victim, signal.SIGKILL)))
+            killer.start()
+            try:
+                with self.assertRaises(OSError) as caught:
+                    e.fib(60, grain=0)  # hours of work: only the kill ends it
+            finally:
+                killer.join()
+            self.assertEqual(caught.exception.errno, errno.ECHILD)
+            self.assertIsInstance(caught.exception, ChildProcessError)
+            self.assertRegex(str(caught.exception), rf"pid {victim}\) was killed by signal 9")
+            # the engine is gone: further calls say so
+            with self.assertRaises(OSError) as again:
+                e.fib(10)
+            self.assertEqual(again.exception.errno, errno.EPIPE)
+            self.assertRegex(str(again.exception), "failed earlier")
+        self.assertTrue(e.closed)
+
+    def test_worker_killed_between_calls(self):
+        e = pareng.Engine(cores=2)
+        self.assertEqual(e.fib(25), py_fib(25))
+        os.kill(e.worker_pids[0], signal.SIGKILL)
+        time.sleep(0.05)
+        with self.assertRaises(OSError) as caught:
+            e.fib(25)
+        self.assertEqual(caught.exception.errno, errno.ECHILD)
+        e.close()
+
+    def test_forked_child_cannot_use_the_engine(self):
+        with pareng.Engine(cores=2) as e:
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: report, never stop the parent's workers
+                code = 0
+                try:
+                    e.fib(10)
+                    code = 1
+                except RuntimeError:
+                    pass
+                e.close()
+                os.write(w, b"ok")
+                os._exit(code)
+            os.close(w)
+            self.assertEqual(os.read(r, 2), b"ok")
+            os.close(r)
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+            self.assertEqual(e.fib(30), py_fib(30), "the parent's engine still works")
+
+
+class Exit(ParengTest):
+    def check_clean(self, out):
+        pid, *workers = (int(x) for x in out.split())
+        self.assertTrue(workers)
+        self.assertFalse(any(alive(p) for p in workers), "workers outlived the interpreter")
+        self.assertEqual(segments(pid), [])
+
+    def test_open_engine_at_exit(self):
+        r = run_python("""
+            import os, pareng
+            e = pareng.Engine(cores=2)
+            assert e.fib(20) == 6765
+            keep = [pareng.Engine(cores=1)]
+            print(os.getpid(), *e.worker_pids, *keep[0].worker_pids)
+        """)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_clean(r.stdout)
+
+    def test_daemon_thread_running_at_exit(self):
+        r = run_python("""
+            import os, sys, threading, time, pareng
+            e = pareng.Engine(cores=2)
+            threading.Thread(target=lambda: e.fib(80, grain=0), daemon=True).start()
+            time.sleep(0.2)
+            print(os.getpid(), *e.worker_pids, flush=True)
+        """, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.check_clean(r.stdout)
+
+    def test_ctrl_c_interrupts_a_call(self):
+        code = """
+            import os, sys, time, pareng
+            {setup}
+            t0 = time.monotonic()
+            try:
+                print("ready", flush=True)
+                {call}
+                print("finished?!")
+            except KeyboardInterrupt:
+                print("interrupted", round(time.monotonic() - t0, 3), flush=True)
+            {after}
+        """
+        cases = [
+            ("", "pareng.fib(80, grain=0, cores=2)", ""),
+            ("e = pareng.Engine(cores=2)", "e.fib(80, grain=0)",
+             "try:\n                e.fib(3)\n"
+             "            except OSError as x:\n                print('then', x.errno)\n"
+             "            e.close()"),
+        ]
+        for setup, call, after in cases:
+            with self.subTest(call=call):
+                p = subprocess.Popen([sys.executable, "-c",
+                                      textwrap.dedent(code.format(setup=setup, call=call,
+                                                                  after=after))],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                try:
+                    self.assertEqual(p.stdout.readline(), "ready\n")
+                    time.sleep(0.3)
+                    p.send_signal(signal.SIGINT)
+                    out, err = p.communicate(timeout=30)
+                finally:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+                self.assertEqual(p.returncode, 0, err)
+                self.assertRegex(out, r"^interrupted \d")
+                if setup:
+                    self.assertIn(f"then {errno.EPIPE}", out)
+                self.assertEqual(segments(p.pid), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
