@@ -28,19 +28,31 @@ static size_t round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
-static size_t deques_offset(unsigned n_workers)
+/* What the arena holds beside the header and the heap, in lanes and frames. */
+typedef struct lanes_layout {
+    unsigned n_workers, per_worker, first_capacity, other_capacity;
+} lanes_layout;
+
+static size_t deques_offset(const lanes_layout *l)
 {
-    return round_up(sizeof(pareng__arena) + (size_t)n_workers * sizeof(pareng__worker), 4096);
+    return round_up(sizeof(pareng__arena) +
+                        (size_t)l->n_workers * l->per_worker * sizeof(pareng__worker),
+                    4096);
 }
 
-static size_t deque_bytes(unsigned deque_capacity)
+static size_t deque_bytes(unsigned capacity)
 {
-    return round_up((size_t)deque_capacity * sizeof(pareng_frame), 4096);
+    return round_up((size_t)capacity * sizeof(pareng_frame), 4096);
 }
 
-static size_t heap_offset(unsigned n_workers, unsigned deque_capacity)
+static size_t worker_deques_bytes(const lanes_layout *l)
 {
-    return deques_offset(n_workers) + (size_t)n_workers * deque_bytes(deque_capacity);
+    return deque_bytes(l->first_capacity) + (l->per_worker - 1) * deque_bytes(l->other_capacity);
+}
+
+static size_t heap_offset(const lanes_layout *l)
+{
+    return deques_offset(l) + l->n_workers * worker_deques_bytes(l);
 }
 
 /* A segment is stale when the process that made it is gone: its pid is not running, or is
@@ -90,11 +102,15 @@ int pareng_clean(void)
 }
 
 int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned deque_capacity,
-                         size_t heap_bytes)
+                         unsigned io_depth, size_t heap_bytes)
 {
     static _Atomic unsigned sequence;
+    lanes_layout layout = {.n_workers = n_workers,
+                           .per_worker = 1 + io_depth,
+                           .first_capacity = deque_capacity,
+                           .other_capacity = PARENG__LANE_CAPACITY};
     heap_bytes = round_up(heap_bytes, 4096);
-    size_t size = heap_offset(n_workers, deque_capacity) + heap_bytes;
+    size_t size = heap_offset(&layout) + heap_bytes;
     int fd = -1;
     /* pid + a per-process sequence number: unique among live processes; O_EXCL turns a
      * leftover of a dead process with the same pid into EEXIST, and the next number is tried. */
@@ -132,18 +148,26 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
     a->owner_pid = getpid();
     a->owner_start_time = pareng__process_start_time(getpid());
     a->deque_capacity = deque_capacity;
+    a->lanes_per_worker = layout.per_worker;
+    a->lane_capacity = layout.other_capacity;
+    a->io_depth = io_depth;
     /* Last, and release: a sweeper that sees the magic sees a complete header. */
     atomic_store_explicit(&a->magic, PARENG__ARENA_MAGIC, memory_order_release);
     a->root_done_fd = -1;
-    char *deques = (char *)map + deques_offset(n_workers);
+    char *deque = (char *)map + deques_offset(&layout);
     for (unsigned i = 0; i < n_workers; i++) {
-        pareng__worker *w = &a->workers[i];
-        w->index = i;
-        w->arena = a;
-        pareng__deque_init(w, (pareng_frame *)(void *)(deques + i * deque_bytes(deque_capacity)),
-                           deque_capacity);
+        atomic_init(&pareng__lane(a, i, 0)->lanes_used, 1);
+        for (unsigned k = 0; k < layout.per_worker; k++) {
+            pareng__worker *w = pareng__lane(a, i, k);
+            unsigned capacity = k ? layout.other_capacity : layout.first_capacity;
+            w->index = i;
+            w->lane_id = i * layout.per_worker + k;
+            w->arena = a;
+            pareng__deque_init(w, (pareng_frame *)(void *)deque, capacity);
+            deque += deque_bytes(capacity);
+        }
     }
-    pareng__heap_init(&a->heap, (char *)map + heap_offset(n_workers, deque_capacity), heap_bytes);
+    pareng__heap_init(&a->heap, (char *)map + heap_offset(&layout), heap_bytes);
     seg->arena = a;
     seg->size = size;
     return 0;

@@ -110,7 +110,7 @@ bool pareng__deque_has_shared(pareng__worker *w)
     return pareng__ts_tail(ts) < pareng__ts_split(ts);
 }
 
-pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_index)
+pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane)
 {
     /* Acquire pairs with the owner's release in share/publish: a thief that sees a frame
      * inside [tail, split) also sees the stores that filled it (Le et al.'s steal() reads top
@@ -131,7 +131,7 @@ pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_index)
     pareng_frame *f = victim->base + tail;
     /* Relaxed: the owner reads the mark only to know whom to leapfrog on; the result is
      * ordered by the release store of PARENG__DONE. */
-    atomic_store_explicit(&f->pareng__thief, thief_index + 1, memory_order_relaxed);
+    atomic_store_explicit(&f->pareng__thief, thief_lane + 1, memory_order_relaxed);
     return f;
 }
 
@@ -169,6 +169,27 @@ uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h)
     pareng__count(&w->counters, PARENG__SPAWNS, give);
     pareng__wake(w->arena, false);
     return give;
+}
+
+void pareng__deque_share_all(pareng__worker *w, pareng_frame *h)
+{
+    /* Overflowed spawns (h beyond the end) keep the floor blocked until they are synced;
+     * sharing would unblock it, so such a lane keeps its frames until it resumes. */
+    if (w->all_stolen || h > w->end)
+        return;
+    uint32_t top = frame_index(w, h);
+    if (top == w->split)
+        return;
+    /* Release, as in share: thieves must see the frames' contents. */
+    uint64_t seen = atomic_load_explicit(&w->tail_split, memory_order_relaxed);
+    uint32_t given = top - w->split;
+    while (!try_move_split(w, &seen, top, memory_order_release)) {
+    }
+    /* The fast path must not pop what is shared now: on resume, syncs go to reclaim. */
+    floor_set_keeping_request(w, intended_floor(w));
+    pareng__count(&w->counters, PARENG__SHARES, 1);
+    pareng__count(&w->counters, PARENG__SPAWNS, given);
+    pareng__wake(w->arena, false);
 }
 
 void pareng__deque_publish(pareng__worker *w, pareng_frame *h)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define MAX_DEQUE_CAPACITY (1u << 24)
+#define MAX_IO_DEPTH 4096u
 #define DEFAULT_SHARED_BYTES (8u << 20)
 #define STOP_GRACE_MS 1000
 
@@ -43,6 +44,7 @@ void pareng_config_default(pareng_config *cfg)
 }
 
 unsigned pareng_engine_workers(const pareng_engine *e) { return e->n_workers; }
+unsigned pareng_engine_io_depth(const pareng_engine *e) { return e->segment.arena->io_depth; }
 const char *pareng_engine_segment(const pareng_engine *e) { return e->segment.name; }
 const pareng_plan *pareng_engine_plan(const pareng_engine *e) { return e->plan; }
 
@@ -55,10 +57,15 @@ int pareng_engine_stats(const pareng_engine *e, unsigned worker, pareng_stats *o
 {
     if (worker >= e->n_workers)
         return pareng__fail(EINVAL, "no worker %u (the engine has %u)", worker, e->n_workers);
-    const pareng__counters *c = &e->segment.arena->workers[worker].counters;
+    /* The sum over the worker's lanes (the IO counters live in lane 0 alone). */
+    pareng__arena *a = e->segment.arena;
     uint64_t *fields = (uint64_t *)(void *)out;
-    for (size_t k = 0; k < sizeof c->v / sizeof c->v[0]; k++)
-        fields[k] = atomic_load_explicit(&c->v[k], memory_order_relaxed);
+    memset(out, 0, sizeof *out);
+    for (unsigned lane = 0; lane < a->lanes_per_worker; lane++) {
+        const pareng__counters *c = &pareng__lane(a, worker, lane)->counters;
+        for (size_t k = 0; k < sizeof c->v / sizeof c->v[0]; k++)
+            fields[k] += atomic_load_explicit(&c->v[k], memory_order_relaxed);
+    }
     return 0;
 }
 
@@ -82,8 +89,11 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
     if (WIFSIGNALED(status))
         snprintf(why, len, "worker %u (pid %d) was killed by signal %d (SIG%s)", i, (int)pid,
                  WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ?: "?");
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == 71)
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == PARENG__EXIT_OUT_OF_MEMORY)
         snprintf(why, len, "worker %u (pid %d) ran out of memory for overflowed spawns", i,
+                 (int)pid);
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == PARENG__EXIT_NO_IO)
+        snprintf(why, len, "worker %u (pid %d) could not set up its io_uring or fibers", i,
                  (int)pid);
     else
         snprintf(why, len, "worker %u (pid %d) exited unexpectedly with status %d", i, (int)pid,
@@ -125,7 +135,8 @@ static int fork_workers(pareng_engine *e)
         if (pid == 0)
             pareng__worker_main(e->segment.arena, i, e->plan);
         e->pids[i] = pid;
-        atomic_store_explicit(&e->segment.arena->workers[i].pid, pid, memory_order_relaxed);
+        atomic_store_explicit(&pareng__lane(e->segment.arena, i, 0)->pid, pid,
+                              memory_order_relaxed);
         e->pidfds[i] = pidfd_open(pid);
         if (e->pidfds[i] < 0)
             return pareng__fail(errno, "pidfd_open (Linux 5.3 or later) failed: %s",
@@ -146,6 +157,15 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (capacity < 2 || capacity > MAX_DEQUE_CAPACITY)
         return pareng__fail(EINVAL, "deque capacity %u is outside 2..%u", capacity,
                             MAX_DEQUE_CAPACITY);
+    if (cfg->io_depth > MAX_IO_DEPTH)
+        return pareng__fail(EINVAL, "io_depth %u is outside 0..%u", cfg->io_depth, MAX_IO_DEPTH);
+    if (cfg->io_depth) {
+        int rc = pareng__io_probe();
+        if (rc < 0)
+            return pareng__fail(-rc, "io_uring is not available here (%s%s): IO tasks need it; "
+                                "CPU work runs without it",
+                                strerror(-rc), rc == -EPERM ? ", see kernel.io_uring_disabled" : "");
+    }
     pareng_engine *e = calloc(1, sizeof *e);
     if (!e)
         return pareng__fail(ENOMEM, "out of memory");
@@ -164,7 +184,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     }
     memset(e->pidfds, -1, e->n_workers * sizeof *e->pidfds);
     pareng_clean(); /* best effort: segments of engines whose owner was killed */
-    rc = pareng__arena_create(&e->segment, e->n_workers, capacity,
+    rc = pareng__arena_create(&e->segment, e->n_workers, capacity, cfg->io_depth,
                               cfg->shared_bytes ? cfg->shared_bytes : DEFAULT_SHARED_BYTES);
     if (rc == 0) {
         e->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -9,6 +9,14 @@
 #include <stdatomic.h>
 #include <string.h>
 
+static int check_n(unsigned n)
+{
+    if (n > PARENG_FIB_MAX)
+        return pareng__fail(EINVAL, "fib(%u) does not fit in 64 bits; n must be 0..%d", n,
+                            PARENG_FIB_MAX);
+    return 0;
+}
+
 /* Every call a task (--grain 0). */
 PARENG_TASK_1(uint64_t, fib_task, unsigned, n)
 {
@@ -30,6 +38,24 @@ PARENG_TASK_2(uint64_t, fib_grain_task, unsigned, n, unsigned, grain)
     PARENG_SPAWN(fib_grain_task, n - 1, grain);
     uint64_t b = PARENG_CALL(fib_grain_task, n - 2, grain);
     uint64_t a = PARENG_SYNC(fib_grain_task);
+    return a + b;
+}
+
+/* The IO-bound variant: every leaf first waits latency_ns on an io_uring timeout. The first
+ * failed wait is kept in *error (shared memory) and reported by pareng_fib_io. */
+PARENG_TASK_3(uint64_t, fib_io_task, unsigned, n, uint64_t, latency_ns, _Atomic int *, error)
+{
+    if (n <= 2) {
+        int rc = PARENG_IO_SLEEP(latency_ns);
+        int none = 0;
+        if (rc < 0)
+            atomic_compare_exchange_strong_explicit(error, &none, rc, memory_order_relaxed,
+                                                    memory_order_relaxed);
+        return n != 0;
+    }
+    PARENG_SPAWN(fib_io_task, n - 1, latency_ns, error);
+    uint64_t b = PARENG_CALL(fib_io_task, n - 2, latency_ns, error);
+    uint64_t a = PARENG_SYNC(fib_io_task);
     return a + b;
 }
 
@@ -87,14 +113,33 @@ unsigned pareng_fib_auto_grain(void)
 
 int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *result)
 {
-    if (n > PARENG_FIB_MAX)
-        return pareng__fail(EINVAL, "fib(%u) does not fit in 64 bits; n must be 0..%d", n,
-                            PARENG_FIB_MAX);
+    int rc = check_n(n);
+    if (rc < 0)
+        return rc;
     if (grain == PARENG_GRAIN_AUTO) /* no need to measure when the grain cannot matter */
         grain = n <= FIRST_CALIBRATED ? n + 1 : pareng_fib_auto_grain();
     if (grain <= 2)
         return PARENG_RUN(engine, fib_task, result, n);
     return PARENG_RUN(engine, fib_grain_task, result, n, grain);
+}
+
+int pareng_fib_io(pareng_engine *engine, unsigned n, uint64_t latency_ns, uint64_t *result)
+{
+    int rc = check_n(n);
+    if (rc < 0)
+        return rc;
+    if (!pareng_engine_io_depth(engine))
+        return pareng__fail(ENOTSUP, "fib with IO latency needs an engine started with io_depth");
+    _Atomic int *error = pareng_alloc(engine, sizeof *error);
+    if (!error)
+        return -ENOMEM;
+    atomic_init(error, 0);
+    rc = PARENG_RUN(engine, fib_io_task, result, n, latency_ns, error);
+    int io_error = atomic_load_explicit(error, memory_order_relaxed);
+    pareng_free(engine, (void *)error);
+    if (rc == 0 && io_error)
+        rc = pareng__fail(-io_error, "a leaf's io_uring timeout failed: %s", strerror(-io_error));
+    return rc;
 }
 
 /* The items of pareng_fib_map, in shared memory: workers write results the caller reads. */
@@ -129,9 +174,8 @@ int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count, unsi
                    uint64_t *results)
 {
     for (size_t k = 0; k < count; k++)
-        if (ns[k] > PARENG_FIB_MAX)
-            return pareng__fail(EINVAL, "fib(%u) does not fit in 64 bits; n must be 0..%d",
-                                ns[k], PARENG_FIB_MAX);
+        if (check_n(ns[k]) < 0)
+            return -EINVAL;
     if (count == 0)
         return 0;
     if (grain == PARENG_GRAIN_AUTO)

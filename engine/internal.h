@@ -7,6 +7,8 @@
  *   topology.c  hwloc: allowed CPUs, worker placement, victim order (pareng_plan)
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
  *   worker.c    a worker process: idle loop, stealing, sleeping, leapfrogging, overflow
+ *   fiber.c     a worker's fibers: stacks, switching, the ready queue (IO engines only)
+ *   io.c        a worker's io_uring: pareng_io, completions, sleeping in the ring
  *   engine.c    the scheduler's outside: start, fork, run a root task, watch, stop
  *   heap.c      the arena's shared heap (pareng_alloc)
  *   parallel.c  data-parallel loops over index ranges (pareng_for, pareng_reduce)
@@ -31,9 +33,16 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 1
+#define PARENG__ARENA_LAYOUT 2
 #define PARENG__DEFAULT_DEQUE_CAPACITY 16384u
 #define PARENG__SEGMENT_PREFIX "pareng-"
+/* Frames of a fiber's lane (IO engines): a suspended task's spawns, not a whole computation's;
+ * a spawn beyond them runs inline, as on any full deque. */
+#define PARENG__LANE_CAPACITY 512u
+
+/* Exit statuses of a worker that could not go on; engine.c names them in its report. */
+#define PARENG__EXIT_OUT_OF_MEMORY 71
+#define PARENG__EXIT_NO_IO 72
 
 /* ---- the deque's shared word ----------------------------------------------------------
  * Lace's split deque (van Dijk & van de Pol, 2014): frames [tail, split) are shared and may be
@@ -56,7 +65,7 @@ typedef struct pareng__counters {
 enum pareng__counter {
     PARENG__TASKS, PARENG__SPAWNS, PARENG__STEALS, PARENG__STEAL_FAILS, PARENG__LEAPFROGS,
     PARENG__STOLEN_FROM, PARENG__SHARES, PARENG__OVERFLOWS, PARENG__SLEEPS, PARENG__BUSY_NS,
-    PARENG__IDLE_NS, PARENG__NEAR_STEALS,
+    PARENG__IDLE_NS, PARENG__NEAR_STEALS, PARENG__IO_OPS, PARENG__IO_PEAK, PARENG__IO_SUSPENDS,
 };
 
 static inline void pareng__count(pareng__counters *c, enum pareng__counter k, uint64_t n)
@@ -74,8 +83,13 @@ typedef struct pareng__overflow {
     size_t capacity;
 } pareng__overflow;
 
-/* One worker, in the arena. The public head (spawn limit, private floor) comes first; each
- * group of fields that another process writes has its own cache line. */
+/* One lane of a worker, in the arena: a deque and the state of its owner. A worker of a CPU
+ * engine has one lane. A worker of an IO engine has one lane per fiber (fiber.c): a task
+ * suspended on IO keeps its frames in its own lane, stealable by everyone (the worker's other
+ * fibers included), while the worker's next fiber pushes into another lane. This is the
+ * "one deque per suspended task" of latency-hiding work stealing (Muller & Acar, SPAA 2016).
+ * The public head (spawn limit, private floor) comes first; each group of fields that another
+ * process writes has its own cache line. */
 typedef struct pareng__worker {
     /* line 0, owner hot path; private_floor is also written by thieves (a share request) */
     pareng_worker pub;
@@ -88,7 +102,8 @@ typedef struct pareng__worker {
     PARENG__ALIGNED pareng_frame *base, *end; /* the deque: [base, end) */
     uint32_t split;                           /* owner's copy of the split index */
     bool all_stolen;                          /* every frame below the head was stolen */
-    unsigned index;
+    unsigned index;                           /* the worker's index */
+    unsigned lane_id;                         /* index in arena->lanes; thief marks hold it + 1 */
     struct pareng__arena *arena;
     const unsigned *victims; /* nearest first; inherited from the parent, read-only */
     const unsigned *victim_groups; /* equal numbers: equally near (nearest first) */
@@ -102,6 +117,9 @@ typedef struct pareng__worker {
 
     /* process ids: written by the parent before any run, read by anyone */
     PARENG__ALIGNED _Atomic int pid;
+    /* lane 0 only: lanes [0, lanes_used) of this worker may hold frames. Written by the
+     * worker, read by thieves (relaxed: a frame in a new lane is published by tail_split). */
+    _Atomic uint32_t lanes_used;
 } PARENG__ALIGNED pareng__worker;
 
 static inline pareng__worker *pareng__self(pareng_worker *w)
@@ -128,7 +146,10 @@ typedef struct pareng__arena {
     uint32_t n_workers;
     uint64_t size;
     int32_t owner_pid;
-    uint32_t deque_capacity;
+    uint32_t deque_capacity;   /* frames of lane 0 of each worker */
+    uint32_t lanes_per_worker; /* 1, or 1 + io_depth for IO engines */
+    uint32_t lane_capacity;    /* frames of every other lane */
+    uint32_t io_depth;         /* 0: no IO */
     uint64_t owner_start_time; /* /proc/<pid>/stat starttime, to tell pid reuse apart */
 
     /* wake-up protocol (worker.c): an event count. Sleepers announce themselves, re-check,
@@ -143,9 +164,16 @@ typedef struct pareng__arena {
 
     PARENG__ALIGNED pareng__heap heap;
 
-    /* pareng__worker workers[n_workers] follow, then the deques */
-    PARENG__ALIGNED pareng__worker workers[];
+    /* pareng__worker lanes[n_workers * lanes_per_worker] follow (worker i's lanes at
+     * i * lanes_per_worker), then the deques */
+    PARENG__ALIGNED pareng__worker lanes[];
 } pareng__arena;
+
+/* Lane k of worker i; lane 0 is the worker's own (its pid, its IO counters). */
+static inline pareng__worker *pareng__lane(pareng__arena *a, unsigned worker, unsigned k)
+{
+    return &a->lanes[(size_t)worker * a->lanes_per_worker + k];
+}
 
 /* ---- arena.c ---- */
 typedef struct pareng__segment {
@@ -154,8 +182,10 @@ typedef struct pareng__segment {
     size_t size;
 } pareng__segment;
 
+/* io_depth 0: one lane per worker; else 1 + io_depth lanes (docs/design.md, arena layout). */
 PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_workers,
-                                          unsigned deque_capacity, size_t heap_bytes);
+                                          unsigned deque_capacity, unsigned io_depth,
+                                          size_t heap_bytes);
 
 /* ---- heap.c ---- */
 PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, void *base, size_t size);
@@ -188,8 +218,8 @@ PARENG__INTERNAL void pareng__deque_init(pareng__worker *w, pareng_frame *base,
 /* The owner, idle again: every frame is gone, so the next spawn publishes afresh. */
 PARENG__INTERNAL void pareng__deque_reset(pareng__worker *w);
 /* Thief: takes the oldest shared frame of victim; NULL if there is none or a race was lost.
- * On success the frame's thief mark is set to thief_index + 1. */
-PARENG__INTERNAL pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_index);
+ * On success the frame's thief mark is set to thief_lane + 1 (the lane_id it will run on). */
+PARENG__INTERNAL pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane);
 /* Owner, syncing the top frame t = h - 1 that is below the private floor: serves a pending
  * share request, then either makes t private again (returns true) or finds it stolen (false;
  * everything below h is then stolen). */
@@ -204,6 +234,9 @@ PARENG__INTERNAL void pareng__deque_request(pareng__worker *w);
 /* Owner: make every sync take the slow path (while spawns overflow), and undo it. */
 PARENG__INTERNAL void pareng__deque_block_fast_sync(pareng__worker *w);
 PARENG__INTERNAL void pareng__deque_unblock_fast_sync(pareng__worker *w);
+/* Owner, about to leave its lane for IO: share every private frame below h, so that other
+ * workers and this worker's other fibers can run them meanwhile. */
+PARENG__INTERNAL void pareng__deque_share_all(pareng__worker *w, pareng_frame *h);
 /* Is there a shared frame to steal right now? */
 PARENG__INTERNAL bool pareng__deque_has_shared(pareng__worker *w);
 
@@ -213,6 +246,37 @@ PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsign
                                                    const pareng_plan *plan);
 /* Wakes sleeping workers after work was published: one, or all. */
 PARENG__INTERNAL void pareng__wake(pareng__arena *arena, bool all);
+/* The idle loop of one lane: root task, steal, run, sleep. Every fiber runs one. */
+PARENG__INTERNAL _Noreturn void pareng__idle_loop(pareng__worker *lane);
+
+/* ---- fiber.c (IO engines; in the worker process, whose only thread runs every fiber) ---- */
+typedef struct pareng__fiber pareng__fiber;
+/* Makes the calling stack fiber 0 on lane 0 of worker; 0 or -errno. */
+PARENG__INTERNAL int pareng__fibers_init(pareng__arena *a, unsigned worker);
+PARENG__INTERNAL bool pareng__fibers_enabled(void);
+PARENG__INTERNAL pareng__fiber *pareng__fiber_current(void);
+/* The running fiber gives way to a ready one, if any, and is resumed in turn later. */
+PARENG__INTERNAL void pareng__fiber_yield(void);
+/* The running fiber, idle (its lane empty), hands the worker to a ready fiber if there is one
+ * and waits to be reused. */
+PARENG__INTERNAL void pareng__fiber_park_if_others_ready(void);
+/* The running fiber waits for pareng__fiber_wake: the worker goes on with a ready fiber, a
+ * parked one, or a new one. false (not suspended) when every fiber is in use. */
+PARENG__INTERNAL bool pareng__fiber_suspend(void);
+/* Makes a suspended fiber ready; it runs at the worker's next scheduling point. */
+PARENG__INTERNAL void pareng__fiber_wake(pareng__fiber *f);
+PARENG__INTERNAL bool pareng__fiber_any_ready(void);
+
+/* ---- io.c ---- */
+/* In the caller of pareng_start: can this process use io_uring at all? 0 or -errno. */
+PARENG__INTERNAL int pareng__io_probe(void);
+/* In a worker after the fork: its ring of `depth` entries; 0 or -errno. */
+PARENG__INTERNAL int pareng__io_init(pareng__worker *lane0, unsigned depth);
+/* Submits what is queued and hands out completions (waking their fibers); never blocks. */
+PARENG__INTERNAL void pareng__io_poll(void);
+/* Sleeps in the ring until a completion arrives or epoch moves away from seen (the futex
+ * wake of pareng__wake), or timeout_ns passed. */
+PARENG__INTERNAL void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen, long timeout_ns);
 
 /* ---- sys.c ---- */
 PARENG__INTERNAL int pareng__futex_wait(_Atomic uint32_t *addr, uint32_t expected,

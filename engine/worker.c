@@ -2,6 +2,9 @@
  * worker.c - one worker process: what it does after the fork. The idle loop (root task, steal
  * nearest first, back off, sleep on the arena futex), running stolen frames, the slow paths of
  * spawn and sync (publish, overflow, leapfrog), and waking sleepers when work appears.
+ *
+ * Thieves steal from lanes (internal.h): a CPU engine's worker has one; an IO engine's worker
+ * has one per fiber, and its idle loop also hands the worker to fibers whose IO completed.
  */
 #include "internal.h"
 
@@ -18,8 +21,6 @@
 #define SPIN_ROUNDS 64
 /* A sleeper re-checks this often even if nobody woke it: a safety net, not the protocol. */
 #define SLEEP_TIMEOUT_NS 100000000L
-/* Exit status of a worker that could not grow its overflow stack. */
-#define EXIT_OUT_OF_MEMORY 71
 
 unsigned pareng__worker_index(const pareng_worker *w)
 {
@@ -50,14 +51,32 @@ void pareng__wake(pareng__arena *arena, bool all)
     pareng__futex_wake(&arena->epoch, all ? INT_MAX : 1);
 }
 
+static unsigned lanes_used(pareng__arena *a, unsigned worker)
+{
+    return atomic_load_explicit(&pareng__lane(a, worker, 0)->lanes_used, memory_order_relaxed);
+}
+
+/* Is there a shared frame in a lane of `worker` (other than `except`)? */
+static bool worker_has_shared(pareng__arena *a, unsigned worker, const pareng__worker *except)
+{
+    for (unsigned k = 0, n = lanes_used(a, worker); k < n; k++) {
+        pareng__worker *lane = pareng__lane(a, worker, k);
+        if (lane != except && pareng__deque_has_shared(lane))
+            return true;
+    }
+    return false;
+}
+
 static bool work_visible(pareng__worker *w)
 {
     pareng__arena *a = w->arena;
     if (atomic_load_explicit(&a->stop, memory_order_relaxed) ||
         atomic_load_explicit(&a->root_state, memory_order_relaxed) == PARENG__ROOT_READY)
         return true;
+    if (worker_has_shared(a, w->index, w))
+        return true;
     for (unsigned i = 0; i < w->n_victims; i++)
-        if (pareng__deque_has_shared(&a->workers[w->victims[i]]))
+        if (worker_has_shared(a, w->victims[i], NULL))
             return true;
     return false;
 }
@@ -70,21 +89,46 @@ static void sleep_until_work(pareng__worker *w)
     /* Ask every owner to share: the one with private frames shares at its next sync and,
      * seeing us counted, wakes us. */
     for (unsigned i = 0; i < w->n_victims; i++)
-        pareng__deque_request(&a->workers[w->victims[i]]);
-    if (!work_visible(w)) {
+        for (unsigned k = 0, n = lanes_used(a, w->victims[i]); k < n; k++)
+            pareng__deque_request(pareng__lane(a, w->victims[i], k));
+    if (!work_visible(w) && !pareng__fiber_any_ready()) {
         pareng__count(&w->counters, PARENG__SLEEPS, 1);
-        pareng__futex_wait(&a->epoch, seen, SLEEP_TIMEOUT_NS);
+        if (pareng__fibers_enabled())
+            pareng__io_sleep(&a->epoch, seen, SLEEP_TIMEOUT_NS);
+        else
+            pareng__futex_wait(&a->epoch, seen, SLEEP_TIMEOUT_NS);
     }
     atomic_fetch_sub_explicit(&a->sleepers, 1, memory_order_relaxed);
 }
 
 /* ---- stealing ---------------------------------------------------------------------------- */
 
-/* One pass over the victims, nearest level first; inside a level, from a random member on, so
- * that thieves of one cache domain do not all queue on the same victim. */
-static pareng_frame *steal_round(pareng__worker *w)
+/* A frame from a lane of `worker` other than `except`, or NULL. */
+static pareng_frame *steal_from_worker(pareng__worker *w, unsigned worker,
+                                       const pareng__worker *except)
 {
     pareng__arena *a = w->arena;
+    for (unsigned k = 0, n = lanes_used(a, worker); k < n; k++) {
+        pareng__worker *lane = pareng__lane(a, worker, k);
+        if (lane == except)
+            continue;
+        pareng_frame *f = pareng__deque_steal(lane, w->lane_id);
+        if (f)
+            return f;
+    }
+    return NULL;
+}
+
+/* One pass over the victims, nearest level first (this worker's own suspended lanes are the
+ * nearest of all); inside a level, from a random member on, so that thieves of one cache
+ * domain do not all queue on the same victim. */
+static pareng_frame *steal_round(pareng__worker *w)
+{
+    pareng_frame *own = steal_from_worker(w, w->index, w);
+    if (own) {
+        pareng__count(&w->counters, PARENG__NEAR_STEALS, 1);
+        return own;
+    }
     unsigned start = 0;
     while (start < w->n_victims) {
         unsigned end = start;
@@ -92,10 +136,10 @@ static pareng_frame *steal_round(pareng__worker *w)
             end++;
         unsigned len = end - start, first = (unsigned)(pareng__random(&w->rng) % len);
         for (unsigned k = 0; k < len; k++) {
-            pareng__worker *victim = &a->workers[w->victims[start + (first + k) % len]];
-            pareng_frame *f = pareng__deque_steal(victim, w->index);
+            unsigned victim = w->victims[start + (first + k) % len];
+            pareng_frame *f = steal_from_worker(w, victim, NULL);
             if (f) {
-                pareng__count(&w->counters, PARENG__NEAR_STEALS, w->near[victim->index]);
+                pareng__count(&w->counters, PARENG__NEAR_STEALS, w->near[victim]);
                 return f;
             }
             pareng__count(&w->counters, PARENG__STEAL_FAILS, 1);
@@ -118,6 +162,11 @@ static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
 
 static void backoff(unsigned *spins)
 {
+    /* The thief may be a fiber of this very worker, suspended on IO: let ready fibers run. */
+    if (pareng__fibers_enabled()) {
+        pareng__io_poll();
+        pareng__fiber_yield();
+    }
     /* pause first (the thief is probably about to finish); then give the core away, which is
      * what makes oversubscribed engines (more workers than cores) progress */
     if ((*spins)++ < 32)
@@ -137,11 +186,13 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
     /* Acquire pairs with the thief's release of DONE: then the result is visible. */
     while ((thief = atomic_load_explicit(&t->pareng__thief, memory_order_acquire)) !=
            PARENG__DONE) {
-        pareng_frame *f = thief ? pareng__deque_steal(&w->arena->workers[thief - 1], w->index)
-                                : NULL; /* 0: the thief has not marked it yet */
+        pareng__worker *thief_lane = thief ? &w->arena->lanes[thief - 1] : NULL;
+        pareng_frame *f = thief_lane ? pareng__deque_steal(thief_lane, w->lane_id)
+                                     : NULL; /* 0: the thief has not marked it yet */
         if (f) {
             pareng__count(&w->counters, PARENG__LEAPFROGS, 1);
-            pareng__count(&w->counters, PARENG__NEAR_STEALS, w->near[thief - 1]);
+            pareng__count(&w->counters, PARENG__NEAR_STEALS,
+                          thief_lane->index == w->index || w->near[thief_lane->index]);
             run_stolen(w, h, f);
             spins = 0;
         } else {
@@ -163,7 +214,7 @@ static pareng_frame *overflow_spawn(pareng__worker *w, pareng_frame *h, pareng_t
         size_t capacity = ov->capacity ? 2 * ov->capacity : 64;
         pareng_frame *slots = realloc(ov->slots, capacity * sizeof *slots);
         if (!slots)
-            _exit(EXIT_OUT_OF_MEMORY); /* reported by the parent as a worker failure */
+            _exit(PARENG__EXIT_OUT_OF_MEMORY); /* reported by the parent as a worker failure */
         ov->slots = slots;
         ov->capacity = capacity;
     }
@@ -232,38 +283,19 @@ static bool take_root(pareng__arena *a)
                                                    memory_order_acquire, memory_order_relaxed);
 }
 
-_Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan)
+_Noreturn void pareng__idle_loop(pareng__worker *w)
 {
-    /* Die with the parent; it may have died between fork() and prctl(), so check once. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != a->owner_pid)
-        _exit(0);
-    /* The caller's handlers are not ours (a SIGTERM sent to a worker must kill it); ^C goes to
-     * the whole process group and the parent decides what it means. */
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGPIPE, SIG_IGN);
-    /* Only now: a signal the caller had blocked must not reach the caller's handler here. */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    pareng__plan_bind(plan, index);
-
-    pareng__worker *w = &a->workers[index];
-    unsigned m = plan->n_workers - 1;
-    w->victims = plan->victims + (size_t)index * (m ? m : 1);
-    w->victim_groups = plan->victim_groups + (size_t)index * (m ? m : 1);
-    w->near = plan->near + (size_t)index * plan->n_workers;
-    w->n_victims = m;
-    w->rng = 0x9e3779b97f4a7c15ull * (index + 1) ^ (uint64_t)getpid();
-
+    pareng__arena *a = w->arena;
+    bool fibers = pareng__fibers_enabled();
     uint64_t idle_since = pareng__now_ns();
     unsigned failed_rounds = 0;
     for (;;) {
         if (atomic_load_explicit(&a->stop, memory_order_acquire))
             _exit(0);
+        if (fibers) { /* tasks whose IO completed go first: they hold lanes and stacks */
+            pareng__io_poll();
+            pareng__fiber_park_if_others_ready();
+        }
         pareng_frame *stolen = NULL;
         bool root = take_root(a);
         if (!root)
@@ -290,4 +322,39 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
         }
         failed_rounds = 0;
     }
+}
+
+_Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan)
+{
+    /* Die with the parent; it may have died between fork() and prctl(), so check once. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != a->owner_pid)
+        _exit(0);
+    /* The caller's handlers are not ours (a SIGTERM sent to a worker must kill it); ^C goes to
+     * the whole process group and the parent decides what it means. */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    /* Only now: a signal the caller had blocked must not reach the caller's handler here. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    pareng__plan_bind(plan, index);
+
+    unsigned m = plan->n_workers - 1;
+    for (unsigned k = 0; k < a->lanes_per_worker; k++) {
+        pareng__worker *lane = pareng__lane(a, index, k);
+        lane->victims = plan->victims + (size_t)index * (m ? m : 1);
+        lane->victim_groups = plan->victim_groups + (size_t)index * (m ? m : 1);
+        lane->near = plan->near + (size_t)index * plan->n_workers;
+        lane->n_victims = m;
+        lane->rng = 0x9e3779b97f4a7c15ull * (lane->lane_id + 1) ^ (uint64_t)getpid();
+    }
+    pareng__worker *w = pareng__lane(a, index, 0);
+    if (a->io_depth &&
+        (pareng__io_init(w, a->io_depth) < 0 || pareng__fibers_init(a, index) < 0))
+        _exit(PARENG__EXIT_NO_IO);
+    pareng__idle_loop(w);
 }

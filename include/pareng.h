@@ -69,8 +69,12 @@ typedef struct pareng_config {
     /* Bytes of shared memory for pareng_alloc, visible to every worker at the same address;
      * 0 = 8 MiB. Reserved at start (a too small /dev/shm fails there, not later). */
     size_t shared_bytes;
+    /* IO from tasks (PARENG_IO_*, docs/io.md). 0 = off: no ring, no fibers, CPU work only.
+     * Non-zero: every worker owns an io_uring of io_depth entries and may hold up to io_depth
+     * tasks suspended on IO at once (PARENG_IO_DEPTH_AUTO is a good value); at most 4096. */
+    unsigned io_depth;
     /* Room to grow without breaking the ABI; keep zeroed. */
-    unsigned char reserved[24];
+    unsigned char reserved[20];
 } pareng_config;
 
 PARENG_API void pareng_config_default(pareng_config *cfg);
@@ -151,6 +155,8 @@ PARENG_API int pareng_start(pareng_engine **engine, const pareng_config *cfg);
 /* Stops and reaps every worker, unlinks the arena and frees the engine. Always succeeds. */
 PARENG_API void pareng_stop(pareng_engine *engine);
 PARENG_API unsigned pareng_engine_workers(const pareng_engine *engine);
+/* The engine's io_depth: 0 when it was started without IO. */
+PARENG_API unsigned pareng_engine_io_depth(const pareng_engine *engine);
 /* The shared-memory segment's name ("/pareng-..."), for tools that attach. */
 PARENG_API const char *pareng_engine_segment(const pareng_engine *engine);
 /* The placement the engine runs with (valid until pareng_stop). */
@@ -174,6 +180,9 @@ typedef struct pareng_stats {
     uint64_t busy_ns;      /* time spent running tasks */
     uint64_t idle_ns;      /* time spent looking for work or asleep */
     uint64_t near_steals;  /* of steals + leapfrogs: from a worker sharing at least an L3 */
+    uint64_t io_ops;       /* IO operations completed (PARENG_IO_*) */
+    uint64_t io_peak;      /* most IO operations in flight at once on this worker */
+    uint64_t io_suspends;  /* times a task was suspended on IO while the worker went on */
 } pareng_stats;
 
 PARENG_API int pareng_engine_stats(const pareng_engine *engine, unsigned worker,
@@ -354,6 +363,73 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
 #define PARENG_WORKER_COUNT() pareng__worker_count(pareng__w)
 
 /* ------------------------------------------------------------------------------------------
+ * IO from inside a task (engine started with io_depth != 0; docs/io.md)
+ *
+ * Each call submits one operation to the worker's io_uring and returns its result: >= 0 as the
+ * system call would return it, or -errno (a closed connection, a full ring, -ETIMEDOUT when
+ * timeout_ns passed first: values, never a crash). While the operation is in flight the task
+ * is suspended on its own stack (a fiber) and the worker goes on running other tasks: its own
+ * frames, stolen ones, or other suspended tasks whose IO completed. A worker sleeps only when
+ * no task anywhere is runnable. Buffers may live on the task's stack. Outside an engine with
+ * IO, every call returns -ENOTSUP.
+ *
+ *   PARENG_TASK_1(int, echo, int, fd) {
+ *       char buf[512];
+ *       int n = PARENG_IO_RECV(fd, buf, sizeof buf, 0);    // no timeout
+ *       return n <= 0 ? n : PARENG_IO_SEND(fd, buf, (size_t)n, 0);
+ *   }
+ *
+ * timeout_ns 0 means none. Sockets and files are opened by the task with the usual calls
+ * (socket(), open()); they belong to the worker process that opened them.
+ * ---------------------------------------------------------------------------------------- */
+
+/* A good io_depth for IO work: suspended tasks per worker (and io_uring entries). */
+#define PARENG_IO_DEPTH_AUTO 256u
+
+enum pareng_io_opcode {
+    PARENG_IO_OP_SLEEP, PARENG_IO_OP_READ, PARENG_IO_OP_WRITE, PARENG_IO_OP_FSYNC,
+    PARENG_IO_OP_CONNECT, PARENG_IO_OP_ACCEPT, PARENG_IO_OP_SEND, PARENG_IO_OP_RECV,
+    PARENG_IO_OP_CLOSE,
+};
+/* One operation; fields a given opcode does not use are ignored. */
+typedef struct pareng_io_request {
+    enum pareng_io_opcode op;
+    int fd;
+    void *buf;            /* READ/WRITE/SEND/RECV data; CONNECT/ACCEPT: struct sockaddr * */
+    size_t len;           /* bytes; CONNECT: the address length */
+    uint64_t offset;      /* READ/WRITE: the file offset */
+    void *addrlen;        /* ACCEPT: socklen_t * (may be NULL with buf NULL) */
+    uint64_t timeout_ns;  /* SLEEP: how long; others: give up after (0 = never) */
+} pareng_io_request;
+/* Submits req from the task running on worker w with deque head h and returns its result. */
+PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_request *req);
+
+#define PARENG__IO(...) pareng_io(pareng__w, pareng__h, &(pareng_io_request){__VA_ARGS__})
+/* Macro parameters are upper case: they must not match the request's field names. */
+/* Waits NS nanoseconds (an io_uring timeout): 0 once they passed. */
+#define PARENG_IO_SLEEP(NS) PARENG__IO(.op = PARENG_IO_OP_SLEEP, .timeout_ns = (NS))
+#define PARENG_IO_READ(FD, BUF, LEN, OFFSET)                                                    \
+    PARENG__IO(.op = PARENG_IO_OP_READ, .fd = (FD), .buf = (BUF), .len = (LEN),                  \
+               .offset = (OFFSET))
+#define PARENG_IO_WRITE(FD, BUF, LEN, OFFSET)                                                   \
+    PARENG__IO(.op = PARENG_IO_OP_WRITE, .fd = (FD), .buf = (void *)(BUF), .len = (LEN),         \
+               .offset = (OFFSET))
+#define PARENG_IO_FSYNC(FD) PARENG__IO(.op = PARENG_IO_OP_FSYNC, .fd = (FD))
+#define PARENG_IO_CONNECT(FD, ADDR, ADDRLEN, TIMEOUT_NS)                                        \
+    PARENG__IO(.op = PARENG_IO_OP_CONNECT, .fd = (FD), .buf = (void *)(ADDR), .len = (ADDRLEN),  \
+               .timeout_ns = (TIMEOUT_NS))
+#define PARENG_IO_ACCEPT(FD, ADDR, ADDRLENP, TIMEOUT_NS)                                        \
+    PARENG__IO(.op = PARENG_IO_OP_ACCEPT, .fd = (FD), .buf = (ADDR), .addrlen = (ADDRLENP),      \
+               .timeout_ns = (TIMEOUT_NS))
+#define PARENG_IO_SEND(FD, BUF, LEN, TIMEOUT_NS)                                                \
+    PARENG__IO(.op = PARENG_IO_OP_SEND, .fd = (FD), .buf = (void *)(BUF), .len = (LEN),          \
+               .timeout_ns = (TIMEOUT_NS))
+#define PARENG_IO_RECV(FD, BUF, LEN, TIMEOUT_NS)                                                \
+    PARENG__IO(.op = PARENG_IO_OP_RECV, .fd = (FD), .buf = (BUF), .len = (LEN),                  \
+               .timeout_ns = (TIMEOUT_NS))
+#define PARENG_IO_CLOSE(FD) PARENG__IO(.op = PARENG_IO_OP_CLOSE, .fd = (FD))
+
+/* ------------------------------------------------------------------------------------------
  * Shared memory and data-parallel loops
  *
  * Worker processes see the caller's memory only as it was at pareng_start (copy-on-write), so
@@ -415,6 +491,40 @@ PARENG_API unsigned pareng_fib_auto_grain(void);
  * in the caller's memory. -EINVAL if an n is above PARENG_FIB_MAX (nothing runs). */
 PARENG_API int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count,
                               unsigned grain, uint64_t *results);
+/* fib(n) where every leaf call (n <= 2) first waits latency_ns on an io_uring timeout: the
+ * IO-bound variant of fib. Needs an engine with io_depth != 0 (-ENOTSUP otherwise). */
+PARENG_API int pareng_fib_io(pareng_engine *engine, unsigned n, uint64_t latency_ns,
+                             uint64_t *result);
+
+/* HTTP/1.1 GET load (the http workload, docs/cli.md): `requests` requests over `connections`
+ * keep-alive connections spread over the workers. Needs an engine with io_depth != 0. */
+typedef struct pareng_http_config {
+    const char *url;              /* http://host[:port][/path]; host a name or an IPv4/IPv6 address */
+    uint64_t requests;            /* in all, >= 1 */
+    unsigned connections;         /* >= 1, at most requests */
+    uint64_t timeout_ns;          /* connect and per-response timeout; 0 = 5 s */
+} pareng_http_config;
+
+typedef struct pareng_http_result {
+    uint64_t requests;            /* responses received completely */
+    uint64_t errors;              /* requests that got no complete response */
+    uint64_t non_2xx;             /* complete responses whose status was not 2xx */
+    uint64_t bytes;               /* response bytes received, headers included */
+    double seconds;               /* wall time of the whole load */
+    uint64_t latency_ns[4];       /* p50, p90, p99, max of the completed requests */
+    char first_error[160];        /* what the first error was ("" if none) */
+} pareng_http_result;
+
+/* 0 with *out filled (errors counted in it), -EINVAL for a bad URL or counts (nothing sent),
+ * -EHOSTUNREACH when the host cannot be resolved, otherwise as PARENG_RUN. The latencies are
+ * kept in the engine's shared memory, 8 bytes per request (-ENOMEM when shared_bytes is too
+ * small; the message says how much is needed). */
+PARENG_API int pareng_http_get(pareng_engine *engine, const pareng_http_config *cfg,
+                               pareng_http_result *out);
+/* What pareng_http_get checks before it sends anything (the URL, the counts, resolving the
+ * host), without an engine: to refuse bad input before starting one. Returns the same. */
+PARENG_API int pareng_http_check(const pareng_http_config *cfg);
+
 /* Plain serial C fib, the baseline the engine is measured against. */
 PARENG_API uint64_t pareng_fib_serial(unsigned n);
 

@@ -32,7 +32,8 @@ static fixture fixture_make(unsigned capacity)
     CU_ASSERT_FATAL(f.region != MAP_FAILED);
     pareng__arena *a = f.region;
     a->n_workers = 1;
-    f.w = &a->workers[0];
+    a->lanes_per_worker = 1;
+    f.w = &a->lanes[0];
     f.w->arena = a;
     pareng__deque_init(f.w, (pareng_frame *)(void *)((char *)f.region + header), capacity);
     return f;
@@ -168,6 +169,7 @@ static void test_pop_of_stolen_frame_reports_it(void)
 
 typedef struct stress {
     _Atomic unsigned stop;
+    _Atomic unsigned thieves_ready;
     _Atomic uint64_t stolen;
     uint64_t items;
     _Atomic unsigned char *taken; /* [items] */
@@ -180,6 +182,7 @@ static void take(stress *s, uint64_t id)
 
 static void thief_loop(stress *s, pareng__worker *w, unsigned index)
 {
+    atomic_fetch_add_explicit(&s->thieves_ready, 1, memory_order_relaxed);
     while (!atomic_load_explicit(&s->stop, memory_order_acquire)) {
         pareng_frame *f = pareng__deque_steal(w, index);
         if (!f) {
@@ -198,6 +201,9 @@ static void owner_loop(stress *s, pareng__worker *w)
 {
     uint64_t rng = 12345, next = 0;
     pareng_frame *h = w->base;
+    /* On a loaded machine the owner could be done before a thief ever ran: no race tested. */
+    while (atomic_load_explicit(&s->thieves_ready, memory_order_relaxed) < THIEVES)
+        sched_yield();
     while (next < s->items || h > w->base) {
         unsigned burst = (unsigned)(pareng__random(&rng) % 48) + 1;
         for (unsigned i = 0; i < burst && next < s->items; i++) {
@@ -211,6 +217,9 @@ static void owner_loop(stress *s, pareng__worker *w)
         for (unsigned i = 0; i < pops && h > w->base; i++, h--)
             if (owner_pop(w, h))
                 take(s, frame_id(h - 1));
+        /* Likewise while no thief got anything: let them onto a core the owner may share. */
+        if (!atomic_load_explicit(&s->stolen, memory_order_relaxed))
+            sched_yield();
     }
 }
 

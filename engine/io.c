@@ -1,0 +1,242 @@
+/*
+ * io.c - a worker's io_uring: pareng_io (submit one operation, suspend the task's fiber until
+ * it completes), handing out completions, and sleeping in the ring.
+ *
+ * Each worker process makes its own ring after the fork (rings are not shared across
+ * processes). The rule it keeps: a worker never sleeps in the kernel waiting for IO while a task
+ * is runnable anywhere. A task's operation goes into the submission queue and the task's fiber
+ * is suspended (fiber.c); the worker goes on with a ready fiber, its own frames or stolen ones.
+ * Submissions are batched: they go to the kernel at the worker's next scheduling point, or when
+ * SUBMIT_BATCH are queued. Completions are read from the shared completion ring without a
+ * system call (io_uring_cq_ready). Only a worker with nothing to run sleeps, in
+ * io_uring_enter, with a futex wait on the arena's epoch in the same ring
+ * (IORING_OP_FUTEX_WAIT, Linux 6.7): pareng__wake's futex wake ends that sleep just as it ends a
+ * plain futex sleep, so new stealable work wakes it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <liburing.h>
+#include <linux/futex.h>
+#include <sys/socket.h>
+
+/* liburing 2.3 (Debian 12) predates the futex operations; the kernel ABI is fixed. */
+#define IORING_OP_FUTEX_WAIT_ 51
+#define FUTEX2_SIZE_U32_ 0x02 /* futex2 flags: a 32-bit word, shared (no FUTEX2_PRIVATE) */
+
+/* Completions that belong to no task. */
+#define TAG_FUTEX 1u
+#define TAG_LINKED_TIMEOUT 2u
+
+#define SUBMIT_BATCH 32
+/* Without IORING_OP_FUTEX_WAIT a sleeping worker looks for new work this often. */
+#define FALLBACK_POLL_NS 1000000L
+
+/* One operation of one task, on the task's stack; the completion's user_data points here. */
+typedef struct io_waiter {
+    pareng__fiber *fiber;
+    int result;
+    bool done;
+} io_waiter;
+
+static struct {
+    struct io_uring ring;
+    bool ready;
+    pareng__worker *lane0; /* the worker's IO counters */
+    unsigned in_flight, peak, queued;
+    bool futex_armed, futex_unsupported;
+} io;
+
+int pareng__io_probe(void)
+{
+    struct io_uring ring;
+    int rc = io_uring_queue_init(2, &ring, 0);
+    if (rc < 0)
+        return rc;
+    io_uring_queue_exit(&ring);
+    return 0;
+}
+
+int pareng__io_init(pareng__worker *lane0, unsigned depth)
+{
+    /* Room in the completion ring for every operation and its linked timeout at once. */
+    struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE, .cq_entries = 4 * depth};
+    int rc = io_uring_queue_init_params(depth, &io.ring, &params);
+    if (rc < 0)
+        return rc;
+    io.lane0 = lane0;
+    io.ready = true;
+    return 0;
+}
+
+static void submit(void)
+{
+    if (io.queued && io_uring_submit(&io.ring) >= 0)
+        io.queued = 0;
+}
+
+static struct io_uring_sqe *get_sqe(void)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&io.ring);
+    if (!sqe) { /* the queue is full of unsubmitted entries: hand them over first */
+        submit();
+        sqe = io_uring_get_sqe(&io.ring);
+    }
+    if (sqe)
+        io.queued++;
+    return sqe;
+}
+
+static void reap(void)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&io.ring, head, cqe) {
+        seen++;
+        if (cqe->user_data == TAG_FUTEX) {
+            io.futex_armed = false;
+            io.futex_unsupported |= cqe->res == -EINVAL;
+            continue;
+        }
+        if (cqe->user_data == TAG_LINKED_TIMEOUT)
+            continue;
+        io_waiter *waiter = io_uring_cqe_get_data(cqe);
+        waiter->result = cqe->res;
+        waiter->done = true;
+        io.in_flight--;
+        pareng__count(&io.lane0->counters, PARENG__IO_OPS, 1);
+        /* The fiber that is running is not suspended: it is waiting in the ring itself. */
+        if (waiter->fiber != pareng__fiber_current())
+            pareng__fiber_wake(waiter->fiber);
+    }
+    io_uring_cq_advance(&io.ring, seen);
+}
+
+void pareng__io_poll(void)
+{
+    submit();
+    if (io_uring_cq_ready(&io.ring))
+        reap();
+}
+
+void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen, long timeout_ns)
+{
+    if (!io.futex_armed && !io.futex_unsupported) {
+        struct io_uring_sqe *sqe = get_sqe();
+        if (sqe) {
+            /* A wait armed earlier with an older epoch is still right: the epoch moves only
+             * with a futex wake, which completes it. */
+            io_uring_prep_rw(IORING_OP_FUTEX_WAIT_, sqe, FUTEX2_SIZE_U32_, (void *)epoch, 0, seen);
+            sqe->addr3 = FUTEX_BITSET_MATCH_ANY;
+            io_uring_sqe_set_data64(sqe, TAG_FUTEX);
+            io.futex_armed = true;
+        }
+    }
+    if (io.futex_unsupported && timeout_ns > FALLBACK_POLL_NS)
+        timeout_ns = FALLBACK_POLL_NS;
+    struct __kernel_timespec limit = {.tv_sec = timeout_ns / 1000000000L,
+                                      .tv_nsec = timeout_ns % 1000000000L};
+    struct io_uring_cqe *cqe;
+    if (io_uring_submit_and_wait_timeout(&io.ring, &cqe, 1, &limit, NULL) >= 0 || io.queued)
+        io.queued = 0;
+    reap();
+}
+
+static struct __kernel_timespec timespec_of(uint64_t ns)
+{
+    return (struct __kernel_timespec){.tv_sec = (long long)(ns / 1000000000u),
+                                      .tv_nsec = (long long)(ns % 1000000000u)};
+}
+
+/* Fills sqe for req, whose opcode is known. */
+static void prepare(struct io_uring_sqe *sqe, const pareng_io_request *req,
+                    struct __kernel_timespec *duration)
+{
+    /* io_uring counts bytes in 32 bits; a longer transfer is cut short, as read(2) may be */
+    unsigned len = req->len > UINT_MAX ? UINT_MAX : (unsigned)req->len;
+    switch (req->op) {
+    case PARENG_IO_OP_SLEEP:
+        io_uring_prep_timeout(sqe, duration, 0, 0);
+        return;
+    case PARENG_IO_OP_READ:
+        io_uring_prep_read(sqe, req->fd, req->buf, len, req->offset);
+        return;
+    case PARENG_IO_OP_WRITE:
+        io_uring_prep_write(sqe, req->fd, req->buf, len, req->offset);
+        return;
+    case PARENG_IO_OP_FSYNC:
+        io_uring_prep_fsync(sqe, req->fd, 0);
+        return;
+    case PARENG_IO_OP_CONNECT:
+        io_uring_prep_connect(sqe, req->fd, req->buf, (socklen_t)req->len);
+        return;
+    case PARENG_IO_OP_ACCEPT:
+        io_uring_prep_accept(sqe, req->fd, req->buf, req->addrlen, SOCK_CLOEXEC);
+        return;
+    case PARENG_IO_OP_SEND: /* a peer that went away is -EPIPE, not a SIGPIPE */
+        io_uring_prep_send(sqe, req->fd, req->buf, len, MSG_NOSIGNAL);
+        return;
+    case PARENG_IO_OP_RECV:
+        io_uring_prep_recv(sqe, req->fd, req->buf, len, 0);
+        return;
+    case PARENG_IO_OP_CLOSE:
+        io_uring_prep_close(sqe, req->fd);
+        return;
+    }
+}
+
+/* The task waits for its operation: its fiber is suspended while the worker runs other work,
+ * or, when every fiber of the worker is in use, the worker waits for any completion. */
+static void wait_for(io_waiter *waiter, pareng__worker *lane, pareng_frame *h)
+{
+    pareng__deque_share_all(lane, h);
+    while (!waiter->done) {
+        if (pareng__fiber_suspend()) {
+            pareng__count(&io.lane0->counters, PARENG__IO_SUSPENDS, 1);
+            continue;
+        }
+        io.queued = 0;
+        io_uring_submit_and_wait(&io.ring, 1);
+        reap();
+    }
+}
+
+int pareng_io(pareng_worker *pub, pareng_frame *h, const pareng_io_request *req)
+{
+    if (!io.ready)
+        return -ENOTSUP;
+    if ((unsigned)req->op > PARENG_IO_OP_CLOSE)
+        return -EINVAL;
+    bool timed = req->timeout_ns && req->op != PARENG_IO_OP_SLEEP;
+    struct __kernel_timespec duration = timespec_of(req->timeout_ns);
+    if (io_uring_sq_space_left(&io.ring) < 2u) /* the operation and its linked timeout */
+        submit();
+    struct io_uring_sqe *sqe = get_sqe();
+    if (!sqe)
+        return -EBUSY;
+    prepare(sqe, req, &duration);
+    io_waiter waiter = {.fiber = pareng__fiber_current()};
+    io_uring_sqe_set_data(sqe, &waiter);
+    if (timed) {
+        struct io_uring_sqe *timeout = get_sqe();
+        if (timeout) {
+            sqe->flags |= IOSQE_IO_LINK;
+            io_uring_prep_link_timeout(timeout, &duration, 0);
+            io_uring_sqe_set_data64(timeout, TAG_LINKED_TIMEOUT);
+        }
+    }
+    if (++io.in_flight > io.peak) {
+        io.peak = io.in_flight;
+        atomic_store_explicit(&io.lane0->counters.v[PARENG__IO_PEAK], io.peak,
+                              memory_order_relaxed);
+    }
+    if (io.queued >= SUBMIT_BATCH)
+        submit();
+    wait_for(&waiter, pareng__self(pub), h);
+    if (req->op == PARENG_IO_OP_SLEEP && waiter.result == -ETIME)
+        return 0; /* the time passed: what a sleep is for */
+    if (timed && waiter.result == -ECANCELED)
+        return -ETIMEDOUT; /* cancelled by its linked timeout */
+    return waiter.result;
+}
