@@ -255,14 +255,18 @@ typedef struct pareng__fiber pareng__fiber;
 PARENG__INTERNAL int pareng__fibers_init(pareng__arena *a, unsigned worker);
 PARENG__INTERNAL bool pareng__fibers_enabled(void);
 PARENG__INTERNAL pareng__fiber *pareng__fiber_current(void);
-/* The running fiber gives way to a ready one, if any, and is resumed in turn later. */
-PARENG__INTERNAL void pareng__fiber_yield(void);
 /* The running fiber, idle (its lane empty), hands the worker to a ready fiber if there is one
  * and waits to be reused. */
 PARENG__INTERNAL void pareng__fiber_park_if_others_ready(void);
 /* The running fiber waits for pareng__fiber_wake: the worker goes on with a ready fiber, a
  * parked one, or a new one. false (not suspended) when every fiber is in use. */
 PARENG__INTERNAL bool pareng__fiber_suspend(void);
+/* The running fiber waits until *thief_mark is PARENG__DONE (a stolen child it joins); the
+ * worker goes on with other fibers meanwhile. false (did not wait) when every fiber is in
+ * use. */
+PARENG__INTERNAL bool pareng__fiber_join_wait(_Atomic uint32_t *thief_mark);
+/* Makes the fibers whose join is done ready; true if any fiber is ready. */
+PARENG__INTERNAL bool pareng__fiber_wake_joiners(void);
 /* Makes a suspended fiber ready; it runs at the worker's next scheduling point. */
 PARENG__INTERNAL void pareng__fiber_wake(pareng__fiber *f);
 PARENG__INTERNAL bool pareng__fiber_any_ready(void);
@@ -274,6 +278,11 @@ PARENG__INTERNAL int pareng__io_probe(void);
 PARENG__INTERNAL int pareng__io_init(pareng__worker *lane0, unsigned depth);
 /* Submits what is queued and hands out completions (waking their fibers); never blocks. */
 PARENG__INTERNAL void pareng__io_poll(void);
+/* A worker whose fibers are all taken waits this long for a completion before it looks again
+ * (a join may also end by another worker's hand, which rings no bell in this ring). */
+#define ALL_FIBERS_BUSY_WAIT_NS 1000000L
+/* Waits in the ring for a completion, at most timeout_ns, and hands out what arrived. */
+PARENG__INTERNAL void pareng__io_wait(long timeout_ns);
 /* Sleeps in the ring until a completion arrives or epoch moves away from seen (the futex
  * wake of pareng__wake), or timeout_ns passed. */
 PARENG__INTERNAL void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen, long timeout_ns);

@@ -44,7 +44,7 @@ static struct {
     struct io_uring ring;
     bool ready;
     pareng__worker *lane0; /* the worker's IO counters */
-    unsigned in_flight, peak, queued;
+    unsigned in_flight, peak;
     bool futex_armed, futex_unsupported;
 } io;
 
@@ -72,8 +72,8 @@ int pareng__io_init(pareng__worker *lane0, unsigned depth)
 
 static void submit(void)
 {
-    if (io.queued && io_uring_submit(&io.ring) >= 0)
-        io.queued = 0;
+    if (io_uring_sq_ready(&io.ring))
+        io_uring_submit(&io.ring);
 }
 
 static struct io_uring_sqe *get_sqe(void)
@@ -83,8 +83,6 @@ static struct io_uring_sqe *get_sqe(void)
         submit();
         sqe = io_uring_get_sqe(&io.ring);
     }
-    if (sqe)
-        io.queued++;
     return sqe;
 }
 
@@ -120,6 +118,21 @@ void pareng__io_poll(void)
         reap();
 }
 
+static struct __kernel_timespec timespec_of(uint64_t ns)
+{
+    return (struct __kernel_timespec){.tv_sec = (long long)(ns / 1000000000u),
+                                      .tv_nsec = (long long)(ns % 1000000000u)};
+}
+
+void pareng__io_wait(long timeout_ns)
+{
+    struct __kernel_timespec limit = timespec_of((uint64_t)timeout_ns);
+    struct io_uring_cqe *cqe;
+    io_uring_submit_and_wait_timeout(&io.ring, &cqe, 1, &limit, NULL);
+    reap();
+    pareng__fiber_wake_joiners();
+}
+
 void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen, long timeout_ns)
 {
     if (!io.futex_armed && !io.futex_unsupported) {
@@ -133,20 +146,8 @@ void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen, long timeout_ns)
             io.futex_armed = true;
         }
     }
-    if (io.futex_unsupported && timeout_ns > FALLBACK_POLL_NS)
-        timeout_ns = FALLBACK_POLL_NS;
-    struct __kernel_timespec limit = {.tv_sec = timeout_ns / 1000000000L,
-                                      .tv_nsec = timeout_ns % 1000000000L};
-    struct io_uring_cqe *cqe;
-    if (io_uring_submit_and_wait_timeout(&io.ring, &cqe, 1, &limit, NULL) >= 0 || io.queued)
-        io.queued = 0;
-    reap();
-}
-
-static struct __kernel_timespec timespec_of(uint64_t ns)
-{
-    return (struct __kernel_timespec){.tv_sec = (long long)(ns / 1000000000u),
-                                      .tv_nsec = (long long)(ns % 1000000000u)};
+    pareng__io_wait(io.futex_unsupported && timeout_ns > FALLBACK_POLL_NS ? FALLBACK_POLL_NS
+                                                                          : timeout_ns);
 }
 
 /* Fills sqe for req, whose opcode is known. */
@@ -196,9 +197,7 @@ static void wait_for(io_waiter *waiter, pareng__worker *lane, pareng_frame *h)
             pareng__count(&io.lane0->counters, PARENG__IO_SUSPENDS, 1);
             continue;
         }
-        io.queued = 0;
-        io_uring_submit_and_wait(&io.ring, 1);
-        reap();
+        pareng__io_wait(ALL_FIBERS_BUSY_WAIT_NS);
     }
 }
 
@@ -231,7 +230,7 @@ int pareng_io(pareng_worker *pub, pareng_frame *h, const pareng_io_request *req)
         atomic_store_explicit(&io.lane0->counters.v[PARENG__IO_PEAK], io.peak,
                               memory_order_relaxed);
     }
-    if (io.queued >= SUBMIT_BATCH)
+    if (io_uring_sq_ready(&io.ring) >= SUBMIT_BATCH)
         submit();
     wait_for(&waiter, pareng__self(pub), h);
     if (req->op == PARENG_IO_OP_SLEEP && waiter.result == -ETIME)

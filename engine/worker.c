@@ -91,7 +91,7 @@ static void sleep_until_work(pareng__worker *w)
     for (unsigned i = 0; i < w->n_victims; i++)
         for (unsigned k = 0, n = lanes_used(a, w->victims[i]); k < n; k++)
             pareng__deque_request(pareng__lane(a, w->victims[i], k));
-    if (!work_visible(w) && !pareng__fiber_any_ready()) {
+    if (!work_visible(w) && !pareng__fiber_any_ready() && !pareng__fiber_wake_joiners()) {
         pareng__count(&w->counters, PARENG__SLEEPS, 1);
         if (pareng__fibers_enabled())
             pareng__io_sleep(&a->epoch, seen, SLEEP_TIMEOUT_NS);
@@ -158,15 +158,15 @@ static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
     /* Release: the result stored in the frame happens-before the owner's acquire of DONE. */
     atomic_store_explicit(&f->pareng__thief, PARENG__DONE, memory_order_release);
     pareng__deque_reset(w);
+    /* In an IO engine the owner may be a fiber suspended on this join, its worker asleep in
+     * its ring: the futex wake ends that sleep (the DONE store is ordered before it as work is
+     * before a publisher's wake, see above). */
+    if (w->arena->io_depth)
+        pareng__wake(w->arena, true);
 }
 
 static void backoff(unsigned *spins)
 {
-    /* The thief may be a fiber of this very worker, suspended on IO: let ready fibers run. */
-    if (pareng__fibers_enabled()) {
-        pareng__io_poll();
-        pareng__fiber_yield();
-    }
     /* pause first (the thief is probably about to finish); then give the core away, which is
      * what makes oversubscribed engines (more workers than cores) progress */
     if ((*spins)++ < 32)
@@ -195,6 +195,14 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
                           thief_lane->index == w->index || w->near[thief_lane->index]);
             run_stolen(w, h, f);
             spins = 0;
+        } else if (pareng__fibers_enabled()) {
+            /* The thief may be one of this worker's fibers, suspended on IO: spinning would
+             * not help it, so this fiber waits and the worker goes on with others; when every
+             * fiber is taken, only a completion can free one. */
+            pareng__io_poll();
+            pareng__fiber_wake_joiners();
+            if (!pareng__fiber_join_wait(&t->pareng__thief))
+                pareng__io_wait(ALL_FIBERS_BUSY_WAIT_NS);
         } else {
             backoff(&spins);
         }
@@ -292,8 +300,9 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
     for (;;) {
         if (atomic_load_explicit(&a->stop, memory_order_acquire))
             _exit(0);
-        if (fibers) { /* tasks whose IO completed go first: they hold lanes and stacks */
+        if (fibers) { /* tasks whose IO or join completed go first: they hold lanes and stacks */
             pareng__io_poll();
+            pareng__fiber_wake_joiners();
             pareng__fiber_park_if_others_ready();
         }
         pareng_frame *stolen = NULL;
@@ -301,7 +310,9 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
         if (!root)
             stolen = steal_round(w);
         if (!root && !stolen) {
-            if (++failed_rounds < SPIN_ROUNDS) {
+            /* An IO engine's worker sleeps in its ring at once: a completion or new work ends
+             * that sleep, where sched_yield would hand the core to another process. */
+            if (!fibers && ++failed_rounds < SPIN_ROUNDS) {
                 sched_yield();
             } else {
                 sleep_until_work(w);

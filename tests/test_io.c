@@ -460,6 +460,21 @@ static void test_worker_killed_while_io_in_flight(void)
     stop_and_check(e);
 }
 
+/* Idle after IO work (fibers made, a futex wait armed in each ring): no CPU used. */
+static void test_idle_io_engine_sleeps(void)
+{
+    pareng_engine *e = start_io_engine(2, PARENG_IO_DEPTH_AUTO);
+    uint64_t got;
+    CU_ASSERT_EQUAL(pareng_fib_io(e, 14, 100000, &got), 0);
+    usleep(200000);
+    int pids[2] = {pareng_engine_worker_pid(e, 0), pareng_engine_worker_pid(e, 1)};
+    CU_ASSERT(testing_busiest_share_of_a_second(pids, 2) <= 0.02);
+    /* and it wakes for new work */
+    CU_ASSERT_EQUAL(pareng_fib_io(e, 10, 100000, &got), 0);
+    CU_ASSERT_EQUAL(got, 55u);
+    stop_and_check(e);
+}
+
 static void test_engine_without_io_says_so(void)
 {
     pareng_engine *e = NULL;
@@ -504,13 +519,14 @@ int main(void)
     };
     CU_TestInfo failures[] = {
         {"a worker killed while IO is in flight", test_worker_killed_while_io_in_flight},
+        {"an idle IO engine sleeps in its rings", test_idle_io_engine_sleeps},
         {"an engine without IO says so", test_engine_without_io_says_so},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
         TESTING_SUITE("io", io),
         TESTING_SUITE("fib with IO latency", fib),
-        TESTING_SUITE("IO failures", failures),
+        TESTING_SUITE("IO engines: failures, idling, none", failures),
         CU_SUITE_INFO_NULL,
     };
     return testing_run(suites);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* CU_basic_run_tests() reports framework errors only; a failed assertion must also make the
  * program fail, so the exit status counts failures. */
@@ -70,6 +71,39 @@ static inline int testing_children_of(int pid, int *pids, int max)
         n++;
     }
     return n;
+}
+
+/* utime + stime of a process, in clock ticks. */
+static inline unsigned long testing_cpu_ticks(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    unsigned long utime = 0, stime = 0;
+    char *p = strrchr(buf, ')');
+    if (p)
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+    return utime + stime;
+}
+
+/* The most CPU time any of the n processes used during one second, as a share of a core. */
+static inline double testing_busiest_share_of_a_second(const int *pids, unsigned n)
+{
+    unsigned long before[64], most = 0;
+    for (unsigned i = 0; i < n && i < 64; i++)
+        before[i] = testing_cpu_ticks(pids[i]);
+    sleep(1);
+    for (unsigned i = 0; i < n && i < 64; i++) {
+        unsigned long used = testing_cpu_ticks(pids[i]) - before[i];
+        most = used > most ? used : most;
+    }
+    return (double)most / (double)sysconf(_SC_CLK_TCK);
 }
 
 #endif
