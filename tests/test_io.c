@@ -12,10 +12,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -497,6 +502,52 @@ static void test_engine_without_io_says_so(void)
     CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
 }
 
+/* What a sandbox without io_uring does: io_uring_setup fails with ENOSYS (a seccomp filter,
+ * installed in a child process so that the test program keeps its io_uring). */
+static int without_io_uring(void)
+{
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {.len = sizeof filter / sizeof filter[0], .filter = filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) < 0)
+        return 10;
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    cfg.io_depth = PARENG_IO_DEPTH_AUTO;
+    pareng_engine *e = NULL;
+    if (pareng_start(&e, &cfg) != -ENOSYS || e)
+        return 11;
+    if (!strstr(pareng_last_error(), "io_uring is not available"))
+        return 12;
+    if (testing_segments_of(getpid()) || testing_children_of(getpid(), NULL, 0))
+        return 13;
+    cfg.io_depth = 0; /* CPU work goes on */
+    uint64_t got = 0;
+    if (pareng_start(&e, &cfg) != 0 || pareng_fib(e, 25, 0, &got) != 0 || got != 75025)
+        return 14;
+    pareng_stop(e);
+    return 0;
+}
+
+static void test_no_io_uring_is_told_and_cpu_work_goes_on(void)
+{
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0)
+        _exit(without_io_uring());
+    int status = -1;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "\nwithout io_uring: status %d\n", status);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
     CU_TestInfo io[] = {
@@ -521,6 +572,8 @@ int main(void)
         {"a worker killed while IO is in flight", test_worker_killed_while_io_in_flight},
         {"an idle IO engine sleeps in its rings", test_idle_io_engine_sleeps},
         {"an engine without IO says so", test_engine_without_io_says_so},
+        {"no io_uring (seccomp): told at start, CPU work goes on",
+         test_no_io_uring_is_told_and_cpu_work_goes_on},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
