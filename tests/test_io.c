@@ -30,17 +30,7 @@
 
 static pareng_engine *start_io_engine(unsigned workers, unsigned io_depth)
 {
-    pareng_config cfg;
-    pareng_config_default(&cfg);
-    cfg.workers = workers;
-    cfg.io_depth = io_depth;
-    pareng_engine *e = NULL;
-    int rc = pareng_start(&e, &cfg);
-    if (rc < 0)
-        fprintf(stderr, "pareng_start: %s\n", pareng_last_error());
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(pareng_engine_io_depth(e), io_depth);
-    return e;
+    return testing_start_engine(workers, 0, io_depth);
 }
 
 static void stop_and_check(pareng_engine *e)

@@ -16,17 +16,7 @@
 
 static pareng_engine *start_engine(unsigned workers, unsigned deque_capacity)
 {
-    pareng_config cfg;
-    pareng_config_default(&cfg);
-    cfg.workers = workers;
-    cfg.deque_capacity = deque_capacity;
-    pareng_engine *e = NULL;
-    int rc = pareng_start(&e, &cfg);
-    if (rc < 0)
-        fprintf(stderr, "pareng_start: %s\n", pareng_last_error());
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(pareng_engine_workers(e), workers);
-    return e;
+    return testing_start_engine(workers, deque_capacity, 0);
 }
 
 static void assert_nothing_left(void)

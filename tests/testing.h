@@ -73,6 +73,28 @@ static inline int testing_children_of(int pid, int *pids, int max)
     return n;
 }
 
+#ifdef PARENG_H
+/* An engine of `workers` workers (deque capacity and IO depth as given, 0 = default); the test
+ * stops at once if it cannot start. */
+static inline pareng_engine *testing_start_engine(unsigned workers, unsigned deque_capacity,
+                                                  unsigned io_depth)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    cfg.deque_capacity = deque_capacity;
+    cfg.io_depth = io_depth;
+    pareng_engine *e = NULL;
+    int rc = pareng_start(&e, &cfg);
+    if (rc < 0)
+        fprintf(stderr, "pareng_start: %s\n", pareng_last_error());
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(pareng_engine_workers(e), workers);
+    CU_ASSERT_EQUAL(pareng_engine_io_depth(e), io_depth);
+    return e;
+}
+#endif
+
 /* utime + stime of a process, in clock ticks. */
 static inline unsigned long testing_cpu_ticks(int pid)
 {
