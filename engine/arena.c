@@ -106,7 +106,7 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
 {
     static _Atomic unsigned sequence;
     lanes_layout layout = {.n_workers = n_workers,
-                           .per_worker = 1 + io_depth,
+                           .per_worker = io_depth ? io_depth : 1,
                            .first_capacity = deque_capacity,
                            .other_capacity = PARENG__LANE_CAPACITY};
     heap_bytes = round_up(heap_bytes, 4096);

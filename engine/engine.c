@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #define MAX_DEQUE_CAPACITY (1u << 24)
-#define MAX_IO_DEPTH 4096u
 #define DEFAULT_SHARED_BYTES (8u << 20)
 #define STOP_GRACE_MS 1000
 
@@ -157,8 +156,9 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (capacity < 2 || capacity > MAX_DEQUE_CAPACITY)
         return pareng__fail(EINVAL, "deque capacity %u is outside 2..%u", capacity,
                             MAX_DEQUE_CAPACITY);
-    if (cfg->io_depth > MAX_IO_DEPTH)
-        return pareng__fail(EINVAL, "io_depth %u is outside 0..%u", cfg->io_depth, MAX_IO_DEPTH);
+    if (cfg->io_depth > PARENG_IO_DEPTH_MAX)
+        return pareng__fail(EINVAL, "io_depth %u is outside 0..%u", cfg->io_depth,
+                            PARENG_IO_DEPTH_MAX);
     if (cfg->io_depth) {
         int rc = pareng__io_probe();
         if (rc < 0)

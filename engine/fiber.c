@@ -244,14 +244,15 @@ void pareng__fiber_wake(pareng__fiber *f)
 }
 
 
-void pareng__fiber_park_if_others_ready(void)
+bool pareng__fiber_park_if_others_ready(void)
 {
     if (!sched.ready_head)
-        return;
+        return false;
     pareng__fiber *self = sched.current;
     self->next = sched.parked;
     sched.parked = self;
     switch_to(ready_pop());
+    return true;
 }
 
 /* Who runs when the current fiber waits: a ready fiber first (its IO is done, and finishing

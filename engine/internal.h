@@ -147,7 +147,7 @@ typedef struct pareng__arena {
     uint64_t size;
     int32_t owner_pid;
     uint32_t deque_capacity;   /* frames of lane 0 of each worker */
-    uint32_t lanes_per_worker; /* 1, or 1 + io_depth for IO engines */
+    uint32_t lanes_per_worker; /* 1, or io_depth for IO engines (one per fiber) */
     uint32_t lane_capacity;    /* frames of every other lane */
     uint32_t io_depth;         /* 0: no IO */
     uint64_t owner_start_time; /* /proc/<pid>/stat starttime, to tell pid reuse apart */
@@ -182,7 +182,7 @@ typedef struct pareng__segment {
     size_t size;
 } pareng__segment;
 
-/* io_depth 0: one lane per worker; else 1 + io_depth lanes (docs/design.md, arena layout). */
+/* io_depth 0: one lane per worker; else io_depth lanes (docs/design.md, arena layout). */
 PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_workers,
                                           unsigned deque_capacity, unsigned io_depth,
                                           size_t heap_bytes);
@@ -256,8 +256,8 @@ PARENG__INTERNAL int pareng__fibers_init(pareng__arena *a, unsigned worker);
 PARENG__INTERNAL bool pareng__fibers_enabled(void);
 PARENG__INTERNAL pareng__fiber *pareng__fiber_current(void);
 /* The running fiber, idle (its lane empty), hands the worker to a ready fiber if there is one
- * and waits to be reused. */
-PARENG__INTERNAL void pareng__fiber_park_if_others_ready(void);
+ * and waits to be reused: true when it did (and has been reused since). */
+PARENG__INTERNAL bool pareng__fiber_park_if_others_ready(void);
 /* The running fiber waits for pareng__fiber_wake: the worker goes on with a ready fiber, a
  * parked one, or a new one. false (not suspended) when every fiber is in use. */
 PARENG__INTERNAL bool pareng__fiber_suspend(void);

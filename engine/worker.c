@@ -267,19 +267,52 @@ pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
 
 /* ---- the worker process ---------------------------------------------------------------- */
 
+/* Busy and idle time. In a CPU engine a task runs from its steal to its end, so each lane adds
+ * up its own spans. With fibers, a task's span also covers the fibers that ran while it was
+ * suspended; so the worker adds up only its idle spans (one fiber looks for work at a time,
+ * and they never overlap) and busy is the rest of its life, both kept in lane 0. */
+static struct {
+    uint64_t started_ns, idle_ns;
+} fiber_time;
+
+static void account_idle(pareng__worker *w, uint64_t ns)
+{
+    if (!pareng__fibers_enabled()) {
+        pareng__count(&w->counters, PARENG__IDLE_NS, ns);
+        return;
+    }
+    fiber_time.idle_ns += ns;
+    atomic_store_explicit(&pareng__lane(w->arena, w->index, 0)->counters.v[PARENG__IDLE_NS],
+                          fiber_time.idle_ns, memory_order_relaxed);
+}
+
+/* A task that began at busy_since ended now; returns now. */
+static uint64_t account_busy(pareng__worker *w, uint64_t busy_since)
+{
+    uint64_t now = pareng__now_ns();
+    if (!pareng__fibers_enabled())
+        pareng__count(&w->counters, PARENG__BUSY_NS, now - busy_since);
+    else
+        atomic_store_explicit(&pareng__lane(w->arena, w->index, 0)->counters.v[PARENG__BUSY_NS],
+                              now - fiber_time.started_ns - fiber_time.idle_ns,
+                              memory_order_relaxed);
+    return now;
+}
+
 /* The root task; its busy time is counted before the caller can read the counters. */
-static void run_root(pareng__worker *w, uint64_t busy_since)
+static uint64_t run_root(pareng__worker *w, uint64_t busy_since)
 {
     pareng__arena *a = w->arena;
     a->root.pareng__run(&w->pub, w->base, &a->root);
     pareng__count(&w->counters, PARENG__TASKS, 1);
-    pareng__count(&w->counters, PARENG__BUSY_NS, pareng__now_ns() - busy_since);
+    uint64_t now = account_busy(w, busy_since);
     pareng__deque_reset(w);
     /* Release: the root's result is in a->root before the caller reads DONE. */
     atomic_store_explicit(&a->root_state, PARENG__ROOT_DONE, memory_order_release);
     uint64_t one = 1;
     while (write(a->root_done_fd, &one, sizeof one) < 0 && errno == EINTR) {
     }
+    return now;
 }
 
 static bool take_root(pareng__arena *a)
@@ -303,7 +336,8 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
         if (fibers) { /* tasks whose IO or join completed go first: they hold lanes and stacks */
             pareng__io_poll();
             pareng__fiber_wake_joiners();
-            pareng__fiber_park_if_others_ready();
+            if (pareng__fiber_park_if_others_ready())
+                idle_since = pareng__now_ns(); /* the time parked was other fibers' */
         }
         pareng_frame *stolen = NULL;
         bool root = take_root(a);
@@ -321,15 +355,13 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
             continue;
         }
         uint64_t busy_since = pareng__now_ns();
-        pareng__count(&w->counters, PARENG__IDLE_NS, busy_since - idle_since);
+        account_idle(w, busy_since - idle_since);
         if (root) {
-            run_root(w, busy_since);
-            idle_since = pareng__now_ns();
+            idle_since = run_root(w, busy_since);
         } else {
             pareng__count(&w->counters, PARENG__STEALS, 1);
             run_stolen(w, w->base, stolen);
-            idle_since = pareng__now_ns();
-            pareng__count(&w->counters, PARENG__BUSY_NS, idle_since - busy_since);
+            idle_since = account_busy(w, busy_since);
         }
         failed_rounds = 0;
     }
@@ -364,6 +396,7 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
         lane->rng = 0x9e3779b97f4a7c15ull * (lane->lane_id + 1) ^ (uint64_t)getpid();
     }
     pareng__worker *w = pareng__lane(a, index, 0);
+    fiber_time.started_ns = pareng__now_ns();
     if (a->io_depth &&
         (pareng__io_init(w, a->io_depth) < 0 || pareng__fibers_init(a, index) < 0))
         _exit(PARENG__EXIT_NO_IO);

@@ -71,7 +71,8 @@ typedef struct pareng_config {
     size_t shared_bytes;
     /* IO from tasks (PARENG_IO_*, docs/io.md). 0 = off: no ring, no fibers, CPU work only.
      * Non-zero: every worker owns an io_uring of io_depth entries and may hold up to io_depth
-     * tasks suspended on IO at once (PARENG_IO_DEPTH_AUTO is a good value); at most 4096. */
+     * tasks suspended on IO at once (PARENG_IO_DEPTH_AUTO is a good value), at most
+     * PARENG_IO_DEPTH_MAX. */
     unsigned io_depth;
     /* Room to grow without breaking the ABI; keep zeroed. */
     unsigned char reserved[20];
@@ -385,6 +386,8 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
 
 /* A good io_depth for IO work: suspended tasks per worker (and io_uring entries). */
 #define PARENG_IO_DEPTH_AUTO 256u
+/* The largest io_depth pareng_start takes. */
+#define PARENG_IO_DEPTH_MAX 4096u
 
 enum pareng_io_opcode {
     PARENG_IO_OP_SLEEP, PARENG_IO_OP_READ, PARENG_IO_OP_WRITE, PARENG_IO_OP_FSYNC,
@@ -516,9 +519,10 @@ typedef struct pareng_http_result {
 } pareng_http_result;
 
 /* 0 with *out filled (errors counted in it), -EINVAL for a bad URL or counts (nothing sent),
- * -EHOSTUNREACH when the host cannot be resolved, otherwise as PARENG_RUN. The latencies are
- * kept in the engine's shared memory, 8 bytes per request (-ENOMEM when shared_bytes is too
- * small; the message says how much is needed). */
+ * -EHOSTUNREACH when the host cannot be resolved, -ENOTSUP when the engine has no IO,
+ * otherwise as PARENG_RUN. The load lives in the engine's shared memory: 8 bytes per request
+ * (its latency), 256 per connection and a few KiB (-ENOMEM when shared_bytes is too small; the
+ * message says how much is needed). */
 PARENG_API int pareng_http_get(pareng_engine *engine, const pareng_http_config *cfg,
                                pareng_http_result *out);
 /* What pareng_http_get checks before it sends anything (the URL, the counts, resolving the
