@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define SHM_DIR "/dev/shm"
@@ -125,9 +126,15 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
     if (fd < 0)
         return pareng__fail(EEXIST, "no free shared-memory name for this process");
 
-    /* Reserve the pages now: a tmpfs that is too small (a container's 64 MiB /dev/shm) then
-     * fails here with a message, instead of a SIGBUS in a worker deep in a run. */
-    int err = ftruncate(fd, (off_t)size) < 0 ? errno : posix_fallocate(fd, 0, (off_t)size);
+    /* A tmpfs that is too small (a container's 64 MiB /dev/shm) fails here with a message,
+     * not with a SIGBUS in a worker deep in a run. Its free space is checked rather than
+     * reserved (posix_fallocate): reserving zeroes every page of the heap and of the deques
+     * at each start, and frees them at each stop, which cost more than the rest of the
+     * start-up; pages are taken as tasks touch them. */
+    struct statvfs room;
+    int err = ftruncate(fd, (off_t)size) < 0 ? errno : fstatvfs(fd, &room) < 0 ? errno : 0;
+    if (!err && (uint64_t)room.f_bavail * room.f_frsize < size)
+        err = ENOSPC;
     void *map = MAP_FAILED;
     if (!err) {
         map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

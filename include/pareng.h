@@ -67,7 +67,7 @@ typedef struct pareng_config {
      * named by the HWLOC_SYNTHETIC / HWLOC_XMLFILE environment variables. */
     const char *topology_xml;
     /* Bytes of shared memory for pareng_alloc, visible to every worker at the same address;
-     * 0 = 8 MiB. Reserved at start (a too small /dev/shm fails there, not later). */
+     * 0 = 8 MiB. Checked at start against the room in /dev/shm (too small fails there). */
     size_t shared_bytes;
     /* IO from tasks (PARENG_IO_*, docs/io.md). 0 = off: no ring, no fibers, CPU work only.
      * Non-zero: every worker owns an io_uring of io_depth entries and may hold up to io_depth
