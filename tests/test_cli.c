@@ -222,6 +222,15 @@ static void test_help_and_version(void)
         CU_ASSERT_EQUAL(c->err_len, 0);
         command_free(c);
     }
+    /* after a command too, whatever else is there */
+    command *after = RUN("run", "fib", "5", "--help");
+    CU_ASSERT(exited_with(after, 0));
+    CU_ASSERT_EQUAL(strncmp(after->out, "usage: pareng run fib N", 23), 0);
+    command_free(after);
+    after = RUN("topo", "-h");
+    CU_ASSERT(exited_with(after, 0));
+    CU_ASSERT_EQUAL(strncmp(after->out, "usage: pareng", 13), 0);
+    command_free(after);
     command *c = RUN("--version");
     CU_ASSERT(exited_with(c, 0));
     CU_ASSERT_STRING_EQUAL(c->out, "pareng " PARENG_VERSION_STRING "\n");

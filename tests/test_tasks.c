@@ -48,9 +48,14 @@ static void test_serial_baseline(void)
     CU_ASSERT_EQUAL(pareng_fib_serial(35), 9227465u);
 }
 
+#define GRAIN_0 0
+#define GRAIN_20 20
+#define GRAIN_auto PARENG_GRAIN_AUTO
 #define FIB_TEST(W, G)                                                                        \
-    static void test_fib_##W##_workers_grain_##G(void) { check_fib_range(W, G); }
-#define FIB_TESTS(X) X(1, 0) X(2, 0) X(3, 0) X(4, 0) X(8, 0) X(1, 20) X(2, 20) X(3, 20) X(4, 20) X(8, 20)
+    static void test_fib_##W##_workers_grain_##G(void) { check_fib_range(W, GRAIN_##G); }
+#define FIB_TESTS(X)                                                                          \
+    X(1, 0) X(2, 0) X(3, 0) X(4, 0) X(8, 0) X(1, 20) X(2, 20) X(3, 20) X(4, 20) X(8, 20)       \
+    X(1, auto) X(2, auto) X(3, auto) X(4, auto) X(8, auto)
 FIB_TESTS(FIB_TEST)
 
 static void test_fib_94_is_refused(void)

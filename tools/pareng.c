@@ -744,10 +744,12 @@ int main(int argc, char **argv)
     if (argc < 2)
         return bad_input("a command is needed");
     const char *command = argv[1];
-    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0) {
-        fputs(usage, stdout);
-        return 0;
-    }
+    /* Help wherever it is asked for, as git does: `pareng run fib --help` too. */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return finish_output();
+        }
     if (strcmp(command, "--version") == 0) {
         printf("pareng %s\n", pareng_version());
         return 0;
