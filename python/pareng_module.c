@@ -206,7 +206,11 @@ static int parse_items(PyObject *items, unsigned **out, size_t *count)
         Py_DECREF(it);
         return -1;
     }
-    size_t capacity = hint > 16 ? (size_t)hint : 16, n = 0;
+    /* Only a hint: a huge one (range(2**62), or any __length_hint__) must neither overflow
+     * capacity * sizeof *ns nor reserve memory for items that may never come; the array grows
+     * as the items do. */
+    size_t capacity = hint < 16 ? 16 : hint > (Py_ssize_t)MAP_CHUNK ? MAP_CHUNK : (size_t)hint;
+    size_t n = 0;
     unsigned *ns = PyMem_Malloc(capacity * sizeof *ns);
     if (!ns) {
         Py_DECREF(it);
@@ -589,6 +593,10 @@ static PyObject *Engine_close(EngineObject *self, PyObject *Py_UNUSED(ignored))
 
 static void Engine_dealloc(EngineObject *self)
 {
+    /* Out of the registry first: the weakref callbacks below run Python code, which may let
+     * another thread run mod_close_all, and that must not find (and take a reference to) an
+     * object being freed. */
+    registry_remove(self);
     if (self->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)self);
     /* Nobody else can hold the lock: every job holds a reference to the engine. */
@@ -776,17 +784,22 @@ static PyObject *mod_close_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(
         registry_remove(self);
         if (!self->engine || self->owner != getpid())
             continue;
+        /* The registry's pointers are borrowed. While the GIL is released below, the thread of
+         * a cancelled job may drop the last other reference and free the engine, its lock
+         * included: hold one of our own until we are done with it. */
+        Py_INCREF(self);
         if (self->busy)
             pareng_cancel(self->engine);
         int locked;
         Py_BEGIN_ALLOW_THREADS
         locked = PyThread_acquire_lock_timed(self->lock, 5 * 1000 * 1000, 0) == PY_LOCK_ACQUIRED;
         Py_END_ALLOW_THREADS
-        if (!locked)
-            continue;
-        if (self->engine)
-            engine_stop_locked(self, true);
-        PyThread_release_lock(self->lock);
+        if (locked) {
+            if (self->engine)
+                engine_stop_locked(self, true);
+            PyThread_release_lock(self->lock);
+        }
+        Py_DECREF(self);
     }
     Py_RETURN_NONE;
 }

@@ -314,6 +314,19 @@ class Errors(ParengTest):
             raise KeyError("from the generator")
         self.check(KeyError, "from the generator", lambda: pareng.map("fib", failing()))
 
+    def test_map_huge_length_hint(self):
+        # A length hint is only a hint: 2**62 items of 4 bytes once wrapped the array's size
+        # to 0 bytes, and the items then overflowed the heap.
+        class Liar:
+            def __iter__(self):
+                return iter([3, 4] * 1000)
+
+            def __length_hint__(self):
+                return 2**62
+        self.assertEqual(pareng.map("fib", Liar(), cores=1), [2, 3] * 1000)
+        self.check(ValueError, r"items\[94\] must be in 0\.\.93",
+                   lambda: pareng.map("fib", range(2**62)))
+
     def test_bad_engine_calls(self):
         with pareng.Engine(cores=1) as e:
             self.check(ValueError, r"0\.\.93", lambda: e.fib(94))
@@ -409,6 +422,30 @@ class Exit(ParengTest):
         """, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.check_clean(r.stdout)
+
+    def test_engine_freed_by_its_daemon_thread_at_exit(self):
+        # At exit, _close_all cancels the job and waits for the engine's lock with the GIL
+        # released; the job's thread then drops the only other reference. Python's debug
+        # allocator fills freed memory, so a use after free crashes instead of passing by luck.
+        env = dict(os.environ)
+        env.setdefault("PYTHONMALLOC", "debug")
+        for _ in range(3):
+            r = run_python("""
+                import os, threading, time, pareng
+                def work():
+                    e = pareng.Engine(cores=2)
+                    print(*e.worker_pids, flush=True)
+                    try:
+                        e.fib(80, grain=0)
+                    except OSError:
+                        pass
+                threading.Thread(target=work, daemon=True).start()
+                time.sleep(0.3)
+                print(os.getpid(), flush=True)
+            """, timeout=30, env=env)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            workers, pid = r.stdout.split("\n", 1)
+            self.check_clean(pid + " " + workers)
 
     def test_ctrl_c_interrupts_a_call(self):
         code = """
