@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,23 +126,34 @@ static void release(pareng_engine *e)
     free(e);
 }
 
+static int fork_one(pareng_engine *e, unsigned i)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return pareng__fail(errno, "cannot fork worker %u: %s", i, strerror(errno));
+    if (pid == 0)
+        pareng__worker_main(e->segment.arena, i, e->plan);
+    e->pids[i] = pid;
+    atomic_store_explicit(&pareng__lane(e->segment.arena, i, 0)->pid, pid, memory_order_relaxed);
+    e->pidfds[i] = pidfd_open(pid);
+    if (e->pidfds[i] < 0)
+        return pareng__fail(errno, "pidfd_open (Linux 5.3 or later) failed: %s", strerror(errno));
+    return 0;
+}
+
 static int fork_workers(pareng_engine *e)
 {
-    for (unsigned i = 0; i < e->n_workers; i++) {
-        pid_t pid = fork();
-        if (pid < 0)
-            return pareng__fail(errno, "cannot fork worker %u: %s", i, strerror(errno));
-        if (pid == 0)
-            pareng__worker_main(e->segment.arena, i, e->plan);
-        e->pids[i] = pid;
-        atomic_store_explicit(&pareng__lane(e->segment.arena, i, 0)->pid, pid,
-                              memory_order_relaxed);
-        e->pidfds[i] = pidfd_open(pid);
-        if (e->pidfds[i] < 0)
-            return pareng__fail(errno, "pidfd_open (Linux 5.3 or later) failed: %s",
-                                strerror(errno));
-    }
-    return 0;
+    /* Every signal blocked across the forks: until a worker has reset the caller's handlers,
+     * a ^C to the process group must not run the caller's handler in the worker (Python's
+     * writes to a wakeup fd it shares with the caller). The worker unblocks them itself. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = 0;
+    for (unsigned i = 0; i < e->n_workers && rc == 0; i++)
+        rc = fork_one(e, i);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 int pareng_start(pareng_engine **out, const pareng_config *cfg)
