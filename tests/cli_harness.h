@@ -69,19 +69,11 @@ static inline double now_ms(void)
  * process group. */
 static inline char process_state(pid_t pid, pid_t *pgrp)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* the command name may hold spaces and parentheses: the fields follow the last ')' */
-    char *p = strrchr(buf, ')');
+    char buf[1024];
+    const char *fields = testing_proc_stat((int)pid, buf, sizeof buf);
     char state = 0;
     int ppid = 0, group = 0;
-    if (!p || sscanf(p + 2, "%c %d %d", &state, &ppid, &group) != 3)
+    if (!fields || sscanf(fields, "%c %d %d", &state, &ppid, &group) != 3)
         return 0;
     if (pgrp)
         *pgrp = group;

@@ -95,22 +95,31 @@ static inline pareng_engine *testing_start_engine(unsigned workers, unsigned deq
 }
 #endif
 
-/* utime + stime of a process, in clock ticks. */
-static inline unsigned long testing_cpu_ticks(int pid)
+/* The fields of /proc/<pid>/stat from the state letter on, read into buf; NULL when the
+ * process does not exist. (The command name before them may hold spaces and parentheses: the
+ * fields follow the last ')'.) */
+static inline const char *testing_proc_stat(int pid, char *buf, size_t size)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *f = fopen(path, "re");
     if (!f)
-        return 0;
-    char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+        return NULL;
+    size_t n = fread(buf, 1, size - 1, f);
     fclose(f);
     buf[n] = '\0';
-    unsigned long utime = 0, stime = 0;
     char *p = strrchr(buf, ')');
-    if (p)
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+    return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
+/* utime + stime of a process, in clock ticks. */
+static inline unsigned long testing_cpu_ticks(int pid)
+{
+    char buf[1024];
+    const char *fields = testing_proc_stat(pid, buf, sizeof buf);
+    unsigned long utime = 0, stime = 0;
+    if (fields)
+        sscanf(fields, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
     return utime + stime;
 }
 
