@@ -335,9 +335,12 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
             _exit(0);
         if (fibers) { /* tasks whose IO or join completed go first: they hold lanes and stacks */
             pareng__io_poll();
-            pareng__fiber_wake_joiners();
-            if (pareng__fiber_park_if_others_ready())
-                idle_since = pareng__now_ns(); /* the time parked was other fibers' */
+            if (pareng__fiber_wake_joiners()) {
+                /* The search so far was idle time; the time parked will be other fibers'. */
+                account_idle(w, pareng__now_ns() - idle_since);
+                pareng__fiber_park_if_others_ready();
+                idle_since = pareng__now_ns();
+            }
         }
         pareng_frame *stolen = NULL;
         bool root = take_root(a);
