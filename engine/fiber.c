@@ -243,7 +243,6 @@ void pareng__fiber_wake(pareng__fiber *f)
     ready_push(f);
 }
 
-
 bool pareng__fiber_park_if_others_ready(void)
 {
     if (!sched.ready_head)
