@@ -205,6 +205,11 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     }
     if (rc == 0) {
         e->segment.arena->root_done_fd = e->done_fd;
+        /* Workers of a CPU engine, or placed on an explicit list, are pinned. Those of an IO
+         * engine placed automatically are not: they mostly wait, and share the cores with the
+         * processes they talk to, which the kernel then balances (measured on 2 vCPUs with a
+         * local nginx: 77,000 requests/s pinned, 110,000 not). */
+        e->segment.arena->pin_workers = !cfg->io_depth || cfg->cpus;
         rc = fork_workers(e);
         if (rc < 0) {
             char message[256];

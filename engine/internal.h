@@ -150,6 +150,7 @@ typedef struct pareng__arena {
     uint32_t lanes_per_worker; /* 1, or io_depth for IO engines (one per fiber) */
     uint32_t lane_capacity;    /* frames of every other lane */
     uint32_t io_depth;         /* 0: no IO */
+    uint32_t pin_workers;      /* bind each worker to its PU (see pareng_start) */
     uint64_t owner_start_time; /* /proc/<pid>/stat starttime, to tell pid reuse apart */
 
     /* wake-up protocol (worker.c): an event count. Sleepers announce themselves, re-check,

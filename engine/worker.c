@@ -387,7 +387,8 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    pareng__plan_bind(plan, index);
+    if (a->pin_workers)
+        pareng__plan_bind(plan, index);
 
     unsigned m = plan->n_workers - 1;
     for (unsigned k = 0; k < a->lanes_per_worker; k++) {

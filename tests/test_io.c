@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -470,6 +471,51 @@ static void test_idle_io_engine_sleeps(void)
     stop_and_check(e);
 }
 
+/* CPUs a worker may run on (its affinity), once it has run a task: a worker pins itself after
+ * the fork, before its first task. */
+static int worker_cpus(pareng_engine *e, unsigned worker, cpu_set_t *set)
+{
+    uint64_t ignored;
+    CU_ASSERT_EQUAL(pareng_fib(e, 1, 0, &ignored), 0);
+    CPU_ZERO(set);
+    if (sched_getaffinity(pareng_engine_worker_pid(e, worker), sizeof *set, set) < 0)
+        return -1;
+    return CPU_COUNT(set);
+}
+
+/* Placed automatically, IO workers float over the allowed CPUs; on an explicit list they are
+ * pinned there, as CPU workers always are. */
+static void test_io_workers_pinned_only_on_a_list(void)
+{
+    cpu_set_t allowed, set;
+    CU_ASSERT_FATAL(sched_getaffinity(0, sizeof allowed, &allowed) == 0);
+    pareng_engine *e = start_io_engine(2, 8);
+    for (unsigned i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(worker_cpus(e, i, &set), CPU_COUNT(&allowed));
+        CU_ASSERT(CPU_EQUAL(&set, &allowed));
+    }
+    stop_and_check(e);
+
+    int first = -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE && first < 0; cpu++)
+        if (CPU_ISSET(cpu, &allowed))
+            first = cpu;
+    char list[16];
+    snprintf(list, sizeof list, "%d", first);
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.cpus = list;
+    cfg.io_depth = 8;
+    CU_ASSERT_EQUAL_FATAL(pareng_start(&e, &cfg), 0);
+    CU_ASSERT_EQUAL(worker_cpus(e, 0, &set), 1);
+    CU_ASSERT(CPU_ISSET(first, &set));
+    stop_and_check(e);
+
+    e = testing_start_engine(1, 0, 0); /* a CPU engine pins even when placed automatically */
+    CU_ASSERT_EQUAL(worker_cpus(e, 0, &set), 1);
+    stop_and_check(e);
+}
+
 static void test_engine_without_io_says_so(void)
 {
     pareng_engine *e = NULL;
@@ -561,6 +607,7 @@ int main(void)
     CU_TestInfo failures[] = {
         {"a worker killed while IO is in flight", test_worker_killed_while_io_in_flight},
         {"an idle IO engine sleeps in its rings", test_idle_io_engine_sleeps},
+        {"IO workers are pinned only on an explicit list", test_io_workers_pinned_only_on_a_list},
         {"an engine without IO says so", test_engine_without_io_says_so},
         {"no io_uring (seccomp): told at start, CPU work goes on",
          test_no_io_uring_is_told_and_cpu_work_goes_on},
