@@ -78,6 +78,11 @@ PARENG_TASK_3(uint64_t, fib_io_task, unsigned, n, uint64_t, latency_ns, _Atomic 
 #define FIRST_CALIBRATED 10 /* so the automatic grain is above 10 */
 
 static _Atomic unsigned calibrated_grain;
+/* The measurement behind it: serial fib(measured_n) took measured_ns (written before the
+ * grain, which publishes them: release/acquire on calibrated_grain). */
+static unsigned measured_n;
+static double measured_ns;
+static const double phi = 1.6180339887498949;
 
 static double serial_fib_ns(unsigned n, int repeats)
 {
@@ -94,10 +99,9 @@ static double serial_fib_ns(unsigned n, int repeats)
 
 unsigned pareng_fib_auto_grain(void)
 {
-    unsigned grain = atomic_load_explicit(&calibrated_grain, memory_order_relaxed);
+    unsigned grain = atomic_load_explicit(&calibrated_grain, memory_order_acquire);
     if (grain)
         return grain;
-    const double phi = 1.6180339887498949;
     serial_fib_ns(FIRST_CALIBRATED + 10, 1); /* warm-up: caches, branch predictors, clock */
     unsigned n = FIRST_CALIBRATED;
     while (serial_fib_ns(n, 1) < MEASURED_TARGETS * LEAF_TARGET_NS && n < PARENG_FIB_MAX)
@@ -107,8 +111,16 @@ unsigned pareng_fib_auto_grain(void)
     unsigned steps = (unsigned)floor(log(t / LEAF_TARGET_NS) / log(phi));
     unsigned leaf = n > FIRST_CALIBRATED + steps ? n - steps : FIRST_CALIBRATED;
     grain = leaf + 1;
-    atomic_store_explicit(&calibrated_grain, grain, memory_order_relaxed);
+    measured_n = n;
+    measured_ns = t;
+    atomic_store_explicit(&calibrated_grain, grain, memory_order_release);
     return grain;
+}
+
+double pareng_fib_serial_seconds(unsigned n)
+{
+    pareng_fib_auto_grain();
+    return measured_ns * pow(phi, (double)n - (double)measured_n) * 1e-9;
 }
 
 int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *result)

@@ -489,6 +489,10 @@ PARENG_API int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uin
 /* The grain PARENG_GRAIN_AUTO stands for on this machine (measured once per process, about
  * 0.1 ms the first time). */
 PARENG_API unsigned pareng_fib_auto_grain(void);
+/* Predicted seconds of pareng_fib_serial(n) on this machine, from the measurement behind the
+ * automatic grain (fib(n) makes about phi^n calls): tells a user that fib(93) would run for
+ * centuries before it starts. */
+PARENG_API double pareng_fib_serial_seconds(unsigned n);
 /* results[k] = fib(ns[k]) for each of count items, each item an independent task (items of
  * unequal cost are balanced by stealing); grain as for pareng_fib. The arrays may be anywhere
  * in the caller's memory. -EINVAL if an n is above PARENG_FIB_MAX (nothing runs). */

@@ -58,6 +58,28 @@ static void test_serial_baseline(void)
     X(1, auto) X(2, auto) X(3, auto) X(4, auto) X(8, auto)
 FIB_TESTS(FIB_TEST)
 
+/* The prediction behind the CLI's warning agrees with a measurement, and sees fib(93) for
+ * what it is. */
+static void test_serial_time_is_predicted(void)
+{
+    double best = 1e9;
+    for (int i = 0; i < 5; i++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        volatile uint64_t keep = pareng_fib_serial(30);
+        (void)keep;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        best = s < best ? s : best;
+    }
+    double predicted = pareng_fib_serial_seconds(30);
+    if (predicted < best / 4 || predicted > best * 4)
+        fprintf(stderr, "\nfib(30): predicted %.6f s, measured %.6f s\n", predicted, best);
+    CU_ASSERT(predicted > best / 4 && predicted < best * 4);
+    CU_ASSERT(pareng_fib_serial_seconds(31) > predicted);
+    CU_ASSERT(pareng_fib_serial_seconds(93) > 1e8); /* years */
+}
+
 static void test_fib_94_is_refused(void)
 {
     pareng_engine *e = start_engine(2, 0);
@@ -465,6 +487,7 @@ int main(void)
 #define FIB_INFO(W, G) {"fib(0..35), " #W " workers, grain " #G, test_fib_##W##_workers_grain_##G},
     CU_TestInfo fib[] = {
         {"serial baseline", test_serial_baseline},
+        {"serial time predicted (fib(93): centuries)", test_serial_time_is_predicted},
         FIB_TESTS(FIB_INFO)
         {"fib(94) does not fit 64 bits: refused", test_fib_94_is_refused},
         CU_TEST_INFO_NULL,

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "pareng.h"
@@ -655,6 +656,27 @@ static int command_run(int argc, char **argv, bool map)
     return rc;
 }
 
+/* fib(93) is accepted, and would run for centuries: a person at a terminal is told before it
+ * starts (scripts, whose stderr is no terminal, are not). */
+static void warn_if_long(const unsigned *ns, size_t count, unsigned workers)
+{
+    if (!isatty(STDERR_FILENO))
+        return;
+    double serial = 0;
+    for (size_t k = 0; k < count; k++)
+        serial += pareng_fib_serial_seconds(ns[k]);
+    double best = serial / workers;
+    if (best < 60)
+        return;
+    static const struct { const char *unit; double seconds; } units[] = {
+        {"years", 365.25 * 86400}, {"days", 86400}, {"hours", 3600}, {"minutes", 60}};
+    size_t u = 0;
+    while (best < units[u].seconds)
+        u++;
+    fprintf(stderr, "pareng: this will take at least %.3g %s on %u workers here; ^C stops it\n",
+            best / units[u].seconds, units[u].unit, workers);
+}
+
 static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
 {
     pareng_config cfg;
@@ -676,6 +698,8 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
     if ((rc = start_engine(&cfg, &e)))
         return rc;
     unsigned workers = pareng_engine_workers(e);
+    if (!o->io_latency_ns)
+        warn_if_long(ns, (size_t)o->n_count, workers);
     /* Like the engine's start, the one-time measurement behind --grain auto is not part of
      * the computation's time. */
     unsigned grain = o->grain == PARENG_GRAIN_AUTO && !o->io_latency_ns ? pareng_fib_auto_grain()
