@@ -148,16 +148,9 @@ static bool try_move_split(pareng__worker *w, uint64_t *seen, uint32_t new_split
     return true;
 }
 
-uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h)
+/* Owner: moves split up over the next `give` private frames and wakes a sleeper for them. */
+static uint32_t share_frames(pareng__worker *w, uint32_t give)
 {
-    if (w->all_stolen)
-        return 0;
-    /* Keep the top frame (the one about to be synced) private; give away the older half,
-     * which in divide-and-conquer code holds the bigger subproblems. */
-    uint32_t private_frames = frame_index(w, h) - w->split;
-    uint32_t give = private_frames / 2;
-    if (give == 0)
-        return 0;
     /* Release: the frames being shared were filled with plain stores; a thief's acquire of
      * this tail_split value must see them (Le et al.'s push() publishes with a release store
      * of bottom for the same reason). Thieves only move tail, which stays <= split, so the
@@ -171,6 +164,17 @@ uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h)
     return give;
 }
 
+uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h)
+{
+    if (w->all_stolen)
+        return 0;
+    /* Keep the top frame (the one about to be synced) private; give away the older half,
+     * which in divide-and-conquer code holds the bigger subproblems. */
+    uint32_t private_frames = frame_index(w, h) - w->split;
+    uint32_t give = private_frames / 2;
+    return give ? share_frames(w, give) : 0;
+}
+
 void pareng__deque_share_all(pareng__worker *w, pareng_frame *h)
 {
     /* Overflowed spawns (h beyond the end) keep the floor blocked until they are synced;
@@ -180,16 +184,9 @@ void pareng__deque_share_all(pareng__worker *w, pareng_frame *h)
     uint32_t top = frame_index(w, h);
     if (top == w->split)
         return;
-    /* Release, as in share: thieves must see the frames' contents. */
-    uint64_t seen = atomic_load_explicit(&w->tail_split, memory_order_relaxed);
-    uint32_t given = top - w->split;
-    while (!try_move_split(w, &seen, top, memory_order_release)) {
-    }
+    share_frames(w, top - w->split);
     /* The fast path must not pop what is shared now: on resume, syncs go to reclaim. */
     floor_set_keeping_request(w, intended_floor(w));
-    pareng__count(&w->counters, PARENG__SHARES, 1);
-    pareng__count(&w->counters, PARENG__SPAWNS, given);
-    pareng__wake(w->arena, false);
 }
 
 void pareng__deque_publish(pareng__worker *w, pareng_frame *h)

@@ -277,7 +277,8 @@ PARENG__INTERNAL bool pareng__fiber_any_ready(void);
 PARENG__INTERNAL int pareng__io_probe(void);
 /* In a worker after the fork: its ring of `depth` entries; 0 or -errno. */
 PARENG__INTERNAL int pareng__io_init(pareng__worker *lane0, unsigned depth);
-/* Submits what is queued and hands out completions (waking their fibers); never blocks. */
+/* Submits what is queued and hands out completions and ended joins (making their fibers
+ * ready); never blocks. */
 PARENG__INTERNAL void pareng__io_poll(void);
 /* A worker whose fibers are all taken waits this long for a completion before it looks again
  * (a join may also end by another worker's hand, which rings no bell in this ring). */

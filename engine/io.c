@@ -45,7 +45,7 @@ static struct {
     struct io_uring ring;
     bool ready;
     pareng__worker *lane0; /* the worker's IO counters */
-    unsigned in_flight, peak;
+    unsigned in_flight;
     bool futex_armed, futex_unsupported;
 } io;
 
@@ -123,13 +123,21 @@ static void reap(void)
     io_uring_cq_advance(&io.ring, seen);
 }
 
+/* Completions that arrived, and joins that ended (another worker's hand rings nothing here),
+ * make their fibers ready. */
+static void hand_out(void)
+{
+    if (io_uring_cq_ready(&io.ring))
+        reap();
+    pareng__fiber_wake_joiners();
+}
+
 void pareng__io_poll(void)
 {
     submit();
     if (IO_URING_READ_ONCE(*io.ring.sq.kflags) & IORING_SQ_TASKRUN)
         io_uring_get_events(&io.ring);
-    if (io_uring_cq_ready(&io.ring))
-        reap();
+    hand_out();
 }
 
 static struct __kernel_timespec timespec_of(uint64_t ns)
@@ -143,8 +151,7 @@ void pareng__io_wait(long timeout_ns)
     struct __kernel_timespec limit = timespec_of((uint64_t)timeout_ns);
     struct io_uring_cqe *cqe;
     io_uring_submit_and_wait_timeout(&io.ring, &cqe, 1, &limit, NULL);
-    reap();
-    pareng__fiber_wake_joiners();
+    hand_out();
 }
 
 void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen, long timeout_ns)
@@ -239,11 +246,9 @@ int pareng_io(pareng_worker *pub, pareng_frame *h, const pareng_io_request *req)
             io_uring_sqe_set_data64(timeout, TAG_LINKED_TIMEOUT);
         }
     }
-    if (++io.in_flight > io.peak) {
-        io.peak = io.in_flight;
-        atomic_store_explicit(&io.lane0->counters.v[PARENG__IO_PEAK], io.peak,
-                              memory_order_relaxed);
-    }
+    _Atomic uint64_t *peak = &io.lane0->counters.v[PARENG__IO_PEAK];
+    if (++io.in_flight > atomic_load_explicit(peak, memory_order_relaxed))
+        atomic_store_explicit(peak, io.in_flight, memory_order_relaxed);
     if (io_uring_sq_ready(&io.ring) >= SUBMIT_BATCH)
         submit();
     wait_for(&waiter, pareng__self(pub), h);

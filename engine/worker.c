@@ -91,7 +91,7 @@ static void sleep_until_work(pareng__worker *w)
     for (unsigned i = 0; i < w->n_victims; i++)
         for (unsigned k = 0, n = lanes_used(a, w->victims[i]); k < n; k++)
             pareng__deque_request(pareng__lane(a, w->victims[i], k));
-    if (!work_visible(w) && !pareng__fiber_any_ready() && !pareng__fiber_wake_joiners()) {
+    if (!work_visible(w) && !pareng__fiber_wake_joiners()) { /* true when any fiber is ready */
         pareng__count(&w->counters, PARENG__SLEEPS, 1);
         if (pareng__fibers_enabled())
             pareng__io_sleep(&a->epoch, seen, SLEEP_TIMEOUT_NS);
@@ -200,7 +200,6 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
              * not help it, so this fiber waits and the worker goes on with others; when every
              * fiber is taken, only a completion can free one. */
             pareng__io_poll();
-            pareng__fiber_wake_joiners();
             if (!pareng__fiber_join_wait(&t->pareng__thief))
                 pareng__io_wait(ALL_FIBERS_BUSY_WAIT_NS);
         } else {
@@ -335,7 +334,7 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
             _exit(0);
         if (fibers) { /* tasks whose IO or join completed go first: they hold lanes and stacks */
             pareng__io_poll();
-            if (pareng__fiber_wake_joiners()) {
+            if (pareng__fiber_any_ready()) {
                 /* The search so far was idle time; the time parked will be other fibers'. */
                 account_idle(w, pareng__now_ns() - idle_since);
                 pareng__fiber_park_if_others_ready();
