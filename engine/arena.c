@@ -171,6 +171,7 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
             w->lane_id = i * layout.per_worker + k;
             w->arena = a;
             pareng__deque_init(w, (pareng_frame *)(void *)deque, capacity);
+            pareng__cutoff_init(w);
             deque += deque_bytes(capacity);
         }
     }

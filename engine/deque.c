@@ -41,7 +41,7 @@ static inline uintptr_t frame_address(const pareng__worker *w, uint32_t index)
  * (everything below was stolen). */
 static uintptr_t intended_floor(const pareng__worker *w)
 {
-    return w->all_stolen ? (uintptr_t)w->end : frame_address(w, w->split);
+    return w->all_stolen ? (uintptr_t)w->pub.pareng__end : frame_address(w, w->split);
 }
 
 /* Owner: set the private floor but keep a thief's pending request, so that the next sync still
@@ -73,10 +73,10 @@ static void enter_all_stolen(pareng__worker *w)
 void pareng__deque_init(pareng__worker *w, pareng_frame *base, unsigned capacity)
 {
     w->base = base;
-    w->end = base + capacity;
+    w->pub.pareng__end = base + capacity;
     w->split = 0;
     atomic_init(&w->tail_split, pareng__ts_pack(0, 0));
-    atomic_init(&w->pub.pareng__private_floor, (uintptr_t)w->end);
+    atomic_init(&w->pub.pareng__private_floor, (uintptr_t)w->pub.pareng__end);
     enter_all_stolen(w);
 }
 
@@ -179,7 +179,7 @@ void pareng__deque_share_all(pareng__worker *w, pareng_frame *h)
 {
     /* Overflowed spawns (h beyond the end) keep the floor blocked until they are synced;
      * sharing would unblock it, so such a lane keeps its frames until it resumes. */
-    if (w->all_stolen || h > w->end)
+    if (w->all_stolen || h > w->pub.pareng__end)
         return;
     uint32_t top = frame_index(w, h);
     if (top == w->split)
@@ -199,7 +199,7 @@ void pareng__deque_publish(pareng__worker *w, pareng_frame *h)
     atomic_store_explicit(&w->tail_split, pareng__ts_pack(index, index + 1), memory_order_release);
     w->split = index + 1;
     w->all_stolen = false;
-    w->pub.pareng__spawn_limit = w->end;
+    w->pub.pareng__spawn_limit = w->pub.pareng__end;
     floor_set_keeping_request(w, intended_floor(w));
     pareng__count(&w->counters, PARENG__SPAWNS, 1);
     pareng__wake(w->arena, false);

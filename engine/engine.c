@@ -33,6 +33,7 @@ struct pareng_engine {
     pid_t *pids;     /* 0 once reaped */
     int *pidfds;
     int done_fd;     /* eventfd: root finished, or cancel */
+    unsigned cutoff; /* pareng_config.cutoff_depth */
     bool failed;     /* the workers are gone; only pareng_stop remains */
     char failure[200];
     volatile sig_atomic_t cancelled;
@@ -171,6 +172,13 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (cfg->io_depth > PARENG_IO_DEPTH_MAX)
         return pareng__fail(EINVAL, "io_depth %u is outside 0..%u", cfg->io_depth,
                             PARENG_IO_DEPTH_MAX);
+    if (cfg->cutoff_depth == PARENG__CUTOFF_OF_ENGINE)
+        return pareng__fail(EINVAL, "cutoff_depth %u is not a depth, PARENG_CUTOFF_AUTO or "
+                            "PARENG_CUTOFF_NONE", cfg->cutoff_depth);
+    if (cfg->io_depth && cfg->cutoff_depth != PARENG_CUTOFF_AUTO &&
+        cfg->cutoff_depth != PARENG_CUTOFF_NONE)
+        return pareng__fail(EINVAL, "cutoff_depth %u: an engine with IO makes every spawn a "
+                            "task (a task may wait on IO anywhere)", cfg->cutoff_depth);
     if (cfg->io_depth) {
         int rc = pareng__io_probe();
         if (rc < 0)
@@ -182,6 +190,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (!e)
         return pareng__fail(ENOMEM, "out of memory");
     e->done_fd = -1;
+    e->cutoff = cfg->io_depth ? PARENG_CUTOFF_NONE : cfg->cutoff_depth;
     int rc = pareng_plan_create(&e->plan, cfg);
     if (rc < 0) {
         release(e);
@@ -278,7 +287,8 @@ static int watch_run(pareng_engine *e)
     return rc;
 }
 
-int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size)
+int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
+                     unsigned cutoff)
 {
     if (e->failed)
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
@@ -287,6 +297,7 @@ int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t si
     pareng__arena *a = e->segment.arena;
     a->root.pareng__run = run;
     memcpy(a->root.pareng__data, data, size);
+    a->run_cutoff = cutoff == PARENG__CUTOFF_OF_ENGINE || a->io_depth ? e->cutoff : cutoff;
     /* Release: the frame is filled before a worker's acquire of READY. */
     atomic_store_explicit(&a->root_state, PARENG__ROOT_READY, memory_order_release);
     pareng__wake(a, true);

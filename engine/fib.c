@@ -131,8 +131,8 @@ int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *resu
     if (grain == PARENG_GRAIN_AUTO) /* no need to measure when the grain cannot matter */
         grain = n <= FIRST_CALIBRATED ? n + 1 : pareng_fib_auto_grain();
     if (grain <= 2)
-        return PARENG_RUN(engine, fib_task, result, n);
-    return PARENG_RUN(engine, fib_grain_task, result, n, grain);
+        return PARENG__RUN_EVERY_SPAWN(engine, fib_task, result, n);
+    return PARENG__RUN_EVERY_SPAWN(engine, fib_grain_task, result, n, grain);
 }
 
 int pareng_fib_io(pareng_engine *engine, unsigned n, uint64_t latency_ns, uint64_t *result)
@@ -146,7 +146,7 @@ int pareng_fib_io(pareng_engine *engine, unsigned n, uint64_t latency_ns, uint64
     if (!error)
         return -ENOMEM;
     atomic_init(error, 0);
-    rc = PARENG_RUN(engine, fib_io_task, result, n, latency_ns, error);
+    rc = PARENG__RUN_EVERY_SPAWN(engine, fib_io_task, result, n, latency_ns, error);
     int io_error = atomic_load_explicit(error, memory_order_relaxed);
     pareng_free(engine, (void *)error);
     if (rc == 0 && io_error)
@@ -161,19 +161,13 @@ typedef struct fib_items {
     unsigned grain;
 } fib_items;
 
-static uint64_t fib_item(pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned n,
-                         unsigned grain)
-{
-    if (grain <= 2)
-        return PARENG_CALL(fib_task, n);
-    return PARENG_CALL(fib_grain_task, n, grain);
-}
-
 /* Items split in halves like a loop, so that a thief takes half of what is left. */
 PARENG_TASK_3(int, fib_items_task, size_t, begin, size_t, end, const fib_items *, items)
 {
     if (end - begin == 1) {
-        items->results[begin] = fib_item(pareng__w, pareng__h, items->ns[begin], items->grain);
+        unsigned n = items->ns[begin];
+        items->results[begin] = items->grain <= 2 ? PARENG_CALL(fib_task, n)
+                                                  : PARENG_CALL(fib_grain_task, n, items->grain);
         return 0;
     }
     size_t mid = begin + (end - begin) / 2;
@@ -201,7 +195,7 @@ int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count, unsi
     memcpy(shared_ns, ns, count * sizeof *ns);
     *items = (fib_items){.results = shared_results, .ns = shared_ns, .grain = grain};
     int ignored;
-    int rc = PARENG_RUN(engine, fib_items_task, &ignored, 0, count, items);
+    int rc = PARENG__RUN_EVERY_SPAWN(engine, fib_items_task, &ignored, 0, count, items);
     if (rc == 0)
         memcpy(results, shared_results, count * sizeof *results);
     pareng_free(engine, items);

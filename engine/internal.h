@@ -7,6 +7,7 @@
  *   topology.c  hwloc: allowed CPUs, worker placement, victim order (pareng_plan)
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
  *   worker.c    a worker process: idle loop, stealing, sleeping, leapfrogging, overflow
+ *   cutoff.c    automatic granularity: which tasks run as their serial clone
  *   fiber.c     a worker's fibers: stacks, switching, the ready queue (IO engines only)
  *   io.c        a worker's io_uring: pareng_io, completions, sleeping in the ring
  *   engine.c    the scheduler's outside: start, fork, run a root task, watch, stop
@@ -66,6 +67,7 @@ enum pareng__counter {
     PARENG__TASKS, PARENG__SPAWNS, PARENG__STEALS, PARENG__STEAL_FAILS, PARENG__LEAPFROGS,
     PARENG__STOLEN_FROM, PARENG__SHARES, PARENG__OVERFLOWS, PARENG__SLEEPS, PARENG__BUSY_NS,
     PARENG__IDLE_NS, PARENG__NEAR_STEALS, PARENG__IO_OPS, PARENG__IO_PEAK, PARENG__IO_SUSPENDS,
+    PARENG__SERIAL_RUNS,
 };
 
 static inline void pareng__count(pareng__counters *c, enum pareng__counter k, uint64_t n)
@@ -99,7 +101,7 @@ typedef struct pareng__worker {
     PARENG__ALIGNED _Atomic uint64_t tail_split;
 
     /* line 2: owner-only state, set up before the fork or by the owner itself */
-    PARENG__ALIGNED pareng_frame *base, *end; /* the deque: [base, end) */
+    PARENG__ALIGNED pareng_frame *base;       /* the deque: [base, pub.pareng__end) */
     uint32_t split;                           /* owner's copy of the split index */
     bool all_stolen;                          /* every frame below the head was stolen */
     unsigned index;                           /* the worker's index */
@@ -111,6 +113,9 @@ typedef struct pareng__worker {
     unsigned n_victims;
     uint64_t rng;
     pareng__overflow overflow;
+    unsigned learned_cutoff; /* the automatic cutoff as adapted so far (cutoff.c) */
+    unsigned short_runs;     /* serial runs in a row that were short */
+    bool cutoff_adapts;      /* this run's cutoff is automatic */
 
     /* line 3+: statistics, owner writes */
     PARENG__ALIGNED pareng__counters counters;
@@ -151,6 +156,8 @@ typedef struct pareng__arena {
     uint32_t lane_capacity;    /* frames of every other lane */
     uint32_t io_depth;         /* 0: no IO */
     uint32_t pin_workers;      /* bind each worker to its PU (see pareng_start) */
+    uint32_t run_cutoff;       /* the running root's cutoff: PARENG_CUTOFF_AUTO, a depth, or
+                                * PARENG_CUTOFF_NONE; written before the root is READY */
     uint64_t owner_start_time; /* /proc/<pid>/stat starttime, to tell pid reuse apart */
 
     /* wake-up protocol (worker.c): an event count. Sleepers announce themselves, re-check,
@@ -175,6 +182,11 @@ static inline pareng__worker *pareng__lane(pareng__arena *a, unsigned worker, un
 {
     return &a->lanes[(size_t)worker * a->lanes_per_worker + k];
 }
+
+/* PARENG_RUN for the built-in workloads: their own grain is their cutoff, so every spawn
+ * makes a task. */
+#define PARENG__RUN_EVERY_SPAWN(E, NAME, OUT, ...) \
+    NAME##__root((E), PARENG_CUTOFF_NONE, (OUT), __VA_ARGS__)
 
 /* ---- arena.c ---- */
 typedef struct pareng__segment {
@@ -240,6 +252,12 @@ PARENG__INTERNAL void pareng__deque_unblock_fast_sync(pareng__worker *w);
 PARENG__INTERNAL void pareng__deque_share_all(pareng__worker *w, pareng_frame *h);
 /* Is there a shared frame to steal right now? */
 PARENG__INTERNAL bool pareng__deque_has_shared(pareng__worker *w);
+
+/* ---- cutoff.c ---- */
+/* A lane about to run a root or a stolen task takes the run's cutoff. */
+PARENG__INTERNAL void pareng__cutoff_take(pareng__worker *w);
+/* A new lane: never serial until a run says otherwise. */
+PARENG__INTERNAL void pareng__cutoff_init(pareng__worker *w);
 
 /* ---- worker.c ---- */
 /* Body of a worker process after the fork; never returns. */

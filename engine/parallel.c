@@ -50,7 +50,7 @@ int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
         grain = grain ? grain : 1;
     }
     int ignored;
-    return PARENG_RUN(engine, for_range, &ignored, begin, end, grain, body, ctx);
+    return PARENG__RUN_EVERY_SPAWN(engine, for_range, &ignored, begin, end, grain, body, ctx);
 }
 
 int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
@@ -64,5 +64,5 @@ int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
         grain = (end - begin) / REDUCE_PIECES;
         grain = grain ? grain : 1;
     }
-    return PARENG_RUN(engine, reduce_range, result, begin, end, grain, map, combine, ctx);
+    return PARENG__RUN_EVERY_SPAWN(engine, reduce_range, result, begin, end, grain, map, combine, ctx);
 }

@@ -216,7 +216,7 @@ static pareng_frame *overflow_spawn(pareng__worker *w, pareng_frame *h, pareng_t
                                     const void *args, size_t size)
 {
     pareng__overflow *ov = &w->overflow;
-    size_t slot = (size_t)(h - w->end);
+    size_t slot = (size_t)(h - w->pub.pareng__end);
     if (slot == ov->capacity) {
         size_t capacity = ov->capacity ? 2 * ov->capacity : 64;
         pareng_frame *slots = realloc(ov->slots, capacity * sizeof *slots);
@@ -240,7 +240,7 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
                                  const void *args, size_t size)
 {
     pareng__worker *w = pareng__self(pub);
-    if (h >= w->end)
+    if (h >= w->pub.pareng__end)
         return overflow_spawn(w, h, run, args, size);
     /* Only other way here: everything below h was stolen; the new frame starts a shared part. */
     h->pareng__run = run;
@@ -252,11 +252,11 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
 pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
 {
     pareng__worker *w = pareng__self(pub);
-    if (t >= w->end) {
+    if (t >= w->pub.pareng__end) {
         /* An overflowed spawn: it already ran, its result waits in its slot. */
-        if (t == w->end)
+        if (t == w->pub.pareng__end)
             pareng__deque_unblock_fast_sync(w);
-        return &w->overflow.slots[t - w->end];
+        return &w->overflow.slots[t - w->pub.pareng__end];
     }
     if (pareng__deque_reclaim(w, t + 1))
         return NULL; /* the caller runs t inline */
@@ -358,6 +358,7 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
         }
         uint64_t busy_since = pareng__now_ns();
         account_idle(w, busy_since - idle_since);
+        pareng__cutoff_take(w);
         if (root) {
             idle_since = run_root(w, busy_since);
         } else {

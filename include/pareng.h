@@ -74,9 +74,19 @@ typedef struct pareng_config {
      * tasks suspended on IO at once (PARENG_IO_DEPTH_AUTO is a good value), at most
      * PARENG_IO_DEPTH_MAX. */
     unsigned io_depth;
+    /* Granularity of tasks written with PARENG_SPAWN (docs/design.md, "Automatic
+     * granularity"): a task that many spawn levels below the root or a stolen task runs as
+     * plain serial C, with everything below it. PARENG_CUTOFF_AUTO (0): each worker adapts the
+     * depth by timing its serial runs, so that a user writes no cutoff; N: a fixed depth;
+     * PARENG_CUTOFF_NONE: every spawn makes a task. IO engines always make every spawn a task
+     * (a task may wait on IO anywhere): they take 0 or PARENG_CUTOFF_NONE only. */
+    unsigned cutoff_depth;
     /* Room to grow without breaking the ABI; keep zeroed. */
-    unsigned char reserved[20];
+    unsigned char reserved[16];
 } pareng_config;
+
+#define PARENG_CUTOFF_AUTO 0u
+#define PARENG_CUTOFF_NONE UINT32_MAX
 
 PARENG_API void pareng_config_default(pareng_config *cfg);
 
@@ -184,6 +194,7 @@ typedef struct pareng_stats {
     uint64_t io_ops;       /* IO operations completed (PARENG_IO_*) */
     uint64_t io_peak;      /* most IO operations in flight at once on this worker */
     uint64_t io_suspends;  /* times a task was suspended on IO while the worker went on */
+    uint64_t serial_runs;  /* tasks run as plain serial C with everything below them (cutoff) */
 } pareng_stats;
 
 PARENG_API int pareng_engine_stats(const pareng_engine *engine, unsigned worker,
@@ -238,6 +249,11 @@ struct pareng_worker {
      * pops them with no atomic read-modify-write. A thief stores PARENG__SHARE_REQUEST here
      * to ask the owner to share; the owner's next sync sees it on its slow path. */
     _Atomic uintptr_t pareng__private_floor;
+    /* owner: the end of the deque (the serial clone's spawns check it: past it they overflow) */
+    pareng_frame *pareng__end;
+    /* owner: a task this many spawn levels below the root or a stolen task runs serially
+     * (UINT32_MAX: never); set for each run and, when automatic, adapted (engine/cutoff.c). */
+    unsigned pareng__cutoff;
 };
 
 /* Slow paths of the inline functions below (engine/deque.c, engine/worker.c). */
@@ -246,8 +262,13 @@ PARENG_API pareng_frame *pareng__spawn_slow(pareng_worker *w, pareng_frame *h, p
 /* t: the frame being synced (the head after the pop). Returns NULL when the caller must run t
  * inline, else the frame that holds the finished result. */
 PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
+/* Runs `task` with its serial clone `run` and times it, to adapt the cutoff. */
+PARENG_API void pareng__run_serial(pareng_worker *w, pareng_frame *h, pareng_task_fn run,
+                                   pareng_frame *task);
+/* cutoff: as pareng_config.cutoff_depth, or PARENG__CUTOFF_OF_ENGINE for the engine's. */
 PARENG_API int pareng__run_root(pareng_engine *engine, pareng_task_fn run, void *data,
-                                size_t size);
+                                size_t size, unsigned cutoff);
+#define PARENG__CUTOFF_OF_ENGINE (UINT32_MAX - 1)
 PARENG_API unsigned pareng__worker_index(const pareng_worker *w);
 PARENG_API unsigned pareng__worker_count(const pareng_worker *w);
 
@@ -261,24 +282,68 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
 
 #define PARENG__EXPAND(...) __VA_ARGS__
 
-/* One task definition: the argument struct, the thunk a thief calls, spawn, sync, root run. */
+/* Results of a serial clone's unsynced spawns, local to the spawning task so that the compiler
+ * keeps them in registers, as it keeps `a` in a = fib(n - 1); b = fib(n - 2). */
+#define PARENG__LOCAL_SLOTS 4
+typedef struct pareng__slots {
+    unsigned n; /* unsynced spawns of this task; those from PARENG__LOCAL_SLOTS on are in frames */
+    _Alignas(16) unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];
+} pareng__slots;
+
+/* One task definition. The user's body is written once and inlined into two clones: the
+ * parallel one, whose spawns push frames that thieves may take, and the serial one, whose
+ * spawns are plain calls (a result waits in the frame slot the spawn would have used). A task
+ * runs as its serial clone, with everything below it, when it is at least pareng__cutoff spawn
+ * levels below the root or a stolen task (docs/design.md, "Automatic granularity"). */
 #define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
     typedef struct { FIELDS } NAME##__args_t;                                                      \
     typedef union { NAME##__args_t args; RT result; } NAME##__data_t;                              \
     _Static_assert(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                               \
                    "arguments or result of task " #NAME " do not fit in a frame");                 \
-    static RT NAME##__body(pareng_worker *pareng__w, pareng_frame *pareng__h,                      \
-                           PARENG__EXPAND PARAMS);                                                 \
-    static inline RT NAME##__apply(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
-                                   NAME##__args_t pareng__a)                                       \
+    static inline __attribute__((always_inline)) RT NAME##__body(                                  \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__serial,               \
+        unsigned pareng__depth, pareng__slots *pareng__s, PARENG__EXPAND PARAMS);                  \
+    static RT NAME##__parallel(                                          \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,                 \
+        PARENG__EXPAND PARAMS)                                                                     \
     {                                                                                              \
-        return NAME##__body(pareng__w, pareng__h, PARENG__EXPAND UNPACK);                          \
+        return NAME##__body(pareng__w, pareng__h, 0, pareng__depth, NULL, PARENG__EXPAND NAMES);   \
     }                                                                                              \
+    __attribute__((unused)) static RT NAME##__serial(pareng_worker *pareng__w,                     \
+                                                     pareng_frame *pareng__h,                      \
+                                                     PARENG__EXPAND PARAMS)                        \
+    {                                                                                              \
+        pareng__slots pareng__s;                                                                   \
+        pareng__s.n = 0;                                                                           \
+        return NAME##__body(pareng__w, pareng__h, 1, 0, &pareng__s, PARENG__EXPAND NAMES);         \
+    }                                                                                              \
+    static void NAME##__run_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
+                                   pareng_frame *pareng__t)                                        \
+    {                                                                                              \
+        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
+        NAME##__args_t pareng__a = pareng__d->args;                                                \
+        pareng__d->result = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND UNPACK);           \
+    }                                                                                              \
+    /* A task starts here in the parallel world: at its depth, it decides which clone runs. */   \
+    static inline RT NAME##__enter(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
+                                   unsigned pareng__depth, NAME##__args_t pareng__a)               \
+    {                                                                                              \
+        if (PARENG__UNLIKELY(pareng__depth >= pareng__w->pareng__cutoff)) {                        \
+            pareng_frame pareng__f;                                                                \
+            NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__f.pareng__data;          \
+            pareng__d->args = pareng__a;                                                           \
+            pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &pareng__f);              \
+            return pareng__d->result;                                                              \
+        }                                                                                          \
+        return NAME##__parallel(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK);       \
+    }                                                                                              \
+    /* A stolen task, the root, or an overflowed spawn: depth 0 again, as after a steal the     \
+     * thief has nothing else to cut. */                                                         \
     static void NAME##__run(pareng_worker *pareng__w, pareng_frame *pareng__h,                     \
                             pareng_frame *pareng__t)                                               \
     {                                                                                              \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
-        pareng__d->result = NAME##__apply(pareng__w, pareng__h, pareng__d->args);                  \
+        pareng__d->result = NAME##__enter(pareng__w, pareng__h, 0, pareng__d->args);               \
     }                                                                                              \
     __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
@@ -297,30 +362,70 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
             (NAME##__args_t){PARENG__EXPAND NAMES};                                                \
         return pareng__h + 1;                                                                      \
     }                                                                                              \
+    /* Serial clone: run the child now. Its result waits in a local slot of the spawning task,   \
+     * or, from the PARENG__LOCAL_SLOTS + 1st unsynced spawn on, in the frame slot the spawn    \
+     * would have used (past the deque's end, in an overflow slot of pareng__spawn_slow). */     \
+    __attribute__((unused)) static inline __attribute__((always_inline)) pareng_frame *          \
+        NAME##__spawn_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
+                             pareng__slots *pareng__s, PARENG__EXPAND PARAMS)                      \
+    {                                                                                              \
+        unsigned pareng__i = pareng__s->n++;                                                       \
+        if (PARENG__LIKELY(pareng__i < PARENG__LOCAL_SLOTS)) {                                     \
+            RT pareng__r = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES);             \
+            __builtin_memcpy(pareng__s->slot[pareng__i], &pareng__r, sizeof pareng__r);            \
+            return pareng__h;                                                                      \
+        }                                                                                          \
+        if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end))                                 \
+            return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
+        ((NAME##__data_t *)(void *)pareng__h->pareng__data)->result =                             \
+            NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES);                        \
+        return pareng__h + 1;                                                                      \
+    }                                                                                              \
     __attribute__((unused)) static inline RT NAME##__sync(pareng_worker *pareng__w,                \
-                                                          pareng_frame **pareng__hp)               \
+                                                          pareng_frame **pareng__hp,               \
+                                                          unsigned pareng__depth)                  \
     {                                                                                              \
         pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
         *pareng__hp = pareng__t;                                                                   \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
         if (PARENG__LIKELY(pareng__is_private(pareng__w, pareng__t)))                              \
-            return NAME##__apply(pareng__w, pareng__t, pareng__d->args);                           \
+            return NAME##__enter(pareng__w, pareng__t, pareng__depth, pareng__d->args);            \
         pareng_frame *pareng__done = pareng__sync_slow(pareng__w, pareng__t);                      \
         if (!pareng__done) /* not stolen after all: run it here */                                 \
-            return NAME##__apply(pareng__w, pareng__t, pareng__d->args);                           \
+            return NAME##__enter(pareng__w, pareng__t, pareng__depth, pareng__d->args);            \
         return ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result;                     \
     }                                                                                              \
+    __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_serial(   \
+        pareng_worker *pareng__w, pareng_frame **pareng__hp, pareng__slots *pareng__s)             \
+    {                                                                                              \
+        unsigned pareng__i = --pareng__s->n;                                                       \
+        if (PARENG__LIKELY(pareng__i < PARENG__LOCAL_SLOTS)) {                                     \
+            RT pareng__r;                                                                          \
+            __builtin_memcpy(&pareng__r, pareng__s->slot[pareng__i], sizeof pareng__r);            \
+            return pareng__r;                                                                      \
+        }                                                                                          \
+        pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
+        *pareng__hp = pareng__t;                                                                   \
+        if (PARENG__UNLIKELY(pareng__t >= pareng__w->pareng__end))                                 \
+            pareng__t = pareng__sync_slow(pareng__w, pareng__t);                                   \
+        return ((NAME##__data_t *)(void *)pareng__t->pareng__data)->result;                        \
+    }                                                                                              \
     __attribute__((unused)) static inline int NAME##__root(                                        \
-        pareng_engine *pareng__e, RT *pareng__out, PARENG__EXPAND PARAMS)                          \
+        pareng_engine *pareng__e, unsigned pareng__cutoff, RT *pareng__out, PARENG__EXPAND PARAMS) \
     {                                                                                              \
         NAME##__data_t pareng__d = {.args = {PARENG__EXPAND NAMES}};                               \
-        int pareng__rc = pareng__run_root(pareng__e, NAME##__run, &pareng__d, sizeof pareng__d);   \
+        int pareng__rc = pareng__run_root(pareng__e, NAME##__run, &pareng__d, sizeof pareng__d,    \
+                                          pareng__cutoff);                                         \
         if (pareng__rc == 0 && pareng__out)                                                        \
             *pareng__out = pareng__d.result;                                                       \
         return pareng__rc;                                                                         \
     }                                                                                              \
-    static RT NAME##__body(__attribute__((unused)) pareng_worker *pareng__w,                       \
-                           __attribute__((unused)) pareng_frame *pareng__h, PARENG__EXPAND PARAMS)
+    static inline __attribute__((always_inline)) RT NAME##__body(                                  \
+        __attribute__((unused)) pareng_worker *pareng__w,                                          \
+        __attribute__((unused)) pareng_frame *pareng__h,                                           \
+        __attribute__((unused)) const int pareng__serial,                                          \
+        __attribute__((unused)) unsigned pareng__depth,                                            \
+        __attribute__((unused)) pareng__slots *pareng__s, PARENG__EXPAND PARAMS)
 
 #define PARENG_TASK_1(RT, NAME, T1, A1) \
     PARENG__TASK(RT, NAME, (T1 A1), (A1), (pareng__a.A1), T1 A1;)
@@ -347,18 +452,26 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
                  T1 A1; T2 A2; T3 A3; T4 A4; T5 A5; T6 A6;)
 
 /* Inside a task: push a child that a thief may take. */
-#define PARENG_SPAWN(NAME, ...) \
-    ((void)(pareng__h = NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__)))
+#define PARENG_SPAWN(NAME, ...)                                                      \
+    ((void)(pareng__h = pareng__serial                                                      \
+                            ? NAME##__spawn_serial(pareng__w, pareng__h, pareng__s, __VA_ARGS__)  \
+                                       : NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__)))
 /* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
  * stole it; otherwise leapfrog on the thief until it is done). */
-#define PARENG_SYNC(NAME) NAME##__sync(pareng__w, &pareng__h)
+#define PARENG_SYNC(NAME)                                                                   \
+    (pareng__serial ? NAME##__sync_serial(pareng__w, &pareng__h, pareng__s)                 \
+                    : NAME##__sync(pareng__w, &pareng__h, pareng__depth + 1))
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
-#define PARENG_CALL(NAME, ...) NAME##__body(pareng__w, pareng__h, __VA_ARGS__)
+#define PARENG_CALL(NAME, ...)                                                              \
+    (pareng__serial ? NAME##__serial(pareng__w, pareng__h, __VA_ARGS__)                     \
+                    : NAME##__enter(pareng__w, pareng__h, pareng__depth + 1,                \
+                                    (NAME##__args_t){__VA_ARGS__}))
 /* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
  * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
  * died (see pareng_last_error()), -ECANCELED after pareng_cancel(), -EPIPE if the engine
  * already failed. */
-#define PARENG_RUN(E, NAME, OUT, ...) NAME##__root((E), (OUT), __VA_ARGS__)
+#define PARENG_RUN(E, NAME, OUT, ...) \
+    NAME##__root((E), PARENG__CUTOFF_OF_ENGINE, (OUT), __VA_ARGS__)
 /* Inside a task: the running worker's index (0-based) and the engine's worker count. */
 #define PARENG_WORKER_INDEX() pareng__worker_index(pareng__w)
 #define PARENG_WORKER_COUNT() pareng__worker_count(pareng__w)

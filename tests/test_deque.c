@@ -47,7 +47,7 @@ static void fixture_free(fixture *f)
 /* The owner's push as the inline spawn does it; NULL when full. */
 static pareng_frame *owner_push(pareng__worker *w, pareng_frame *h, uint64_t id)
 {
-    if (h >= w->end)
+    if (h >= w->pub.pareng__end)
         return NULL;
     memcpy(h->pareng__data, &id, sizeof id);
     if (h >= w->pub.pareng__spawn_limit)

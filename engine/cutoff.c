@@ -1,0 +1,74 @@
+/*
+ * cutoff.c - automatic granularity: which tasks run as their serial clone.
+ *
+ * Every task written with PARENG_TASK_n has two clones (pareng.h): the parallel one, whose
+ * spawns push frames, and the serial one, whose spawns are plain calls. A task entered at
+ * pareng__cutoff or more spawn levels below the root or below a stolen task runs its serial
+ * clone, and so does everything it calls: those subtrees cost what plain C costs. Above the
+ * cutoff every spawn is a frame that a thief may take, so the parallelism stays exposed where
+ * it is worth taking (near a steal, the big subtrees); a steal starts the count again, so a
+ * thief cuts what it took just as finely.
+ *
+ * The depth comes from no user. With PARENG_CUTOFF_AUTO each worker times its serial runs and
+ * moves its own cutoff one level at a time: deeper when a serial run took longer than
+ * SERIAL_RUN_LONG_NS (a hungry thief would have waited that long, since nothing inside a
+ * serial run can be stolen), shallower when one took less than SERIAL_RUN_SHORT_NS (the
+ * spawns above it cost a visible share). It is the adaptive cut-off of Duran, Corbalan and
+ * Ayguade ("An adaptive cut-off for task parallelism", SC 2008), with a time measure instead
+ * of their profile of task counts, and with the steal as the reset of TBB's auto_partitioner.
+ * Two clock reads per serial run, each run tens of microseconds: a few parts per thousand.
+ */
+#include "internal.h"
+
+/* Between these, a serial run is left alone (docs/design.md, "Automatic granularity"). */
+#define SERIAL_RUN_SHORT_NS 10000u
+#define SERIAL_RUN_LONG_NS 100000u
+/* Where a worker starts: deep enough that the first serial runs are short, so the first
+ * measurements pull the cutoff up towards the target rather than leaving a thief starved. */
+#define INITIAL_CUTOFF 20u
+/* A tree's last levels give short runs whatever the cutoff, and so does a small stolen task:
+ * only a run of short ones in a row means the cutoff is too deep. One long run is enough to
+ * go deeper, as a thief may be waiting. */
+#define SHORT_RUNS_TO_COARSEN 16u
+#define DEEPEST_CUTOFF 256u
+
+void pareng__cutoff_init(pareng__worker *w)
+{
+    w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
+    w->learned_cutoff = INITIAL_CUTOFF;
+    w->short_runs = 0;
+    w->cutoff_adapts = false;
+}
+
+void pareng__cutoff_take(pareng__worker *w)
+{
+    /* Written by the caller before its release store of the root's READY, which this worker
+     * (or the worker it stole from, transitively) acquired: a plain read is ordered. */
+    uint32_t cutoff = w->arena->run_cutoff;
+    w->cutoff_adapts = cutoff == PARENG_CUTOFF_AUTO;
+    w->pub.pareng__cutoff = w->cutoff_adapts ? w->learned_cutoff : cutoff;
+}
+
+void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
+                        pareng_frame *task)
+{
+    pareng__worker *w = pareng__self(pub);
+    uint64_t started = pareng__now_ns();
+    run(pub, h, task);
+    uint64_t took = pareng__now_ns() - started;
+    pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
+    if (!w->cutoff_adapts)
+        return;
+    if (took > SERIAL_RUN_LONG_NS) {
+        if (w->learned_cutoff < DEEPEST_CUTOFF)
+            w->learned_cutoff++;
+        w->short_runs = 0;
+    } else if (took >= SERIAL_RUN_SHORT_NS) {
+        w->short_runs = 0;
+    } else if (++w->short_runs == SHORT_RUNS_TO_COARSEN) {
+        if (w->learned_cutoff > 1)
+            w->learned_cutoff--;
+        w->short_runs = 0;
+    }
+    w->pub.pareng__cutoff = w->learned_cutoff;
+}
