@@ -21,8 +21,8 @@
 #include "internal.h"
 
 /* Between these, a serial run is left alone (docs/design.md, "Automatic granularity"). */
-#define SERIAL_RUN_SHORT_NS 10000u
-#define SERIAL_RUN_LONG_NS 100000u
+#define SERIAL_RUN_SHORT_NS 20000u
+#define SERIAL_RUN_LONG_NS 200000u
 /* Where a worker starts: deep enough that the first serial runs are short, so the first
  * measurements pull the cutoff up towards the target rather than leaving a thief starved. */
 #define INITIAL_CUTOFF 20u

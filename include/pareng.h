@@ -286,36 +286,49 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
  * keeps them in registers, as it keeps `a` in a = fib(n - 1); b = fib(n - 2). */
 #define PARENG__LOCAL_SLOTS 4
 typedef struct pareng__slots {
-    unsigned n; /* unsynced spawns of this task; those from PARENG__LOCAL_SLOTS on are in frames */
     _Alignas(16) unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];
 } pareng__slots;
 
-/* One task definition. The user's body is written once and inlined into two clones: the
- * parallel one, whose spawns push frames that thieves may take, and the serial one, whose
- * spawns are plain calls (a result waits in the frame slot the spawn would have used). A task
- * runs as its serial clone, with everything below it, when it is at least pareng__cutoff spawn
- * levels below the root or a stolen task (docs/design.md, "Automatic granularity"). */
+/* One task definition. The user's body is written once and inlined into three clones:
+ *   - CUT, whose spawns push frames that thieves may take, and whose children run their
+ *     serial clone when they are pareng__cutoff or more spawn levels below the root or a
+ *     stolen task (docs/design.md, "Automatic granularity");
+ *   - SERIAL, whose spawns are plain calls: the code of plain C, and its speed;
+ *   - EVERY, for runs that make every spawn a task (PARENG_CUTOFF_NONE): CUT without the
+ *     depth test, which costs a third of the time of a task as small as fib's.
+ * The clone is a constant argument of the always-inlined body, so each is compiled alone. */
+#define PARENG__CLONE_CUT 0
+#define PARENG__CLONE_SERIAL 1
+#define PARENG__CLONE_EVERY 2
 #define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
     typedef struct { FIELDS } NAME##__args_t;                                                      \
     typedef union { NAME##__args_t args; RT result; } NAME##__data_t;                              \
     _Static_assert(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                               \
                    "arguments or result of task " #NAME " do not fit in a frame");                 \
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
-        pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__serial,               \
-        unsigned pareng__depth, pareng__slots *pareng__s, PARENG__EXPAND PARAMS);                  \
-    static RT NAME##__parallel(                                          \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
+        unsigned pareng__depth, pareng_frame *pareng__h0, pareng__slots *pareng__s,                \
+        PARENG__EXPAND PARAMS);                                                                    \
+    /* the three clones */                                                                         \
+    __attribute__((unused)) static RT NAME##__every(                                               \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
+    {                                                                                              \
+        return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0, NULL, NULL,              \
+                            PARENG__EXPAND NAMES);                                                 \
+    }                                                                                              \
+    __attribute__((unused)) static RT NAME##__cut(                                                 \
         pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,                 \
         PARENG__EXPAND PARAMS)                                                                     \
     {                                                                                              \
-        return NAME##__body(pareng__w, pareng__h, 0, pareng__depth, NULL, PARENG__EXPAND NAMES);   \
+        return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_CUT, pareng__depth, NULL, NULL,    \
+                            PARENG__EXPAND NAMES);                                                 \
     }                                                                                              \
-    __attribute__((unused)) static RT NAME##__serial(pareng_worker *pareng__w,                     \
-                                                     pareng_frame *pareng__h,                      \
-                                                     PARENG__EXPAND PARAMS)                        \
+    __attribute__((unused)) static RT NAME##__serial(                                              \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
         pareng__slots pareng__s;                                                                   \
-        pareng__s.n = 0;                                                                           \
-        return NAME##__body(pareng__w, pareng__h, 1, 0, &pareng__s, PARENG__EXPAND NAMES);         \
+        return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_SERIAL, 0, pareng__h, &pareng__s,  \
+                            PARENG__EXPAND NAMES);                                                 \
     }                                                                                              \
     static void NAME##__run_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
                                    pareng_frame *pareng__t)                                        \
@@ -324,32 +337,44 @@ typedef struct pareng__slots {
         NAME##__args_t pareng__a = pareng__d->args;                                                \
         pareng__d->result = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND UNPACK);           \
     }                                                                                              \
-    /* A task starts here in the parallel world: at its depth, it decides which clone runs. */   \
-    static inline RT NAME##__enter(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
-                                   unsigned pareng__depth, NAME##__args_t pareng__a)               \
+    __attribute__((noinline, cold)) static RT NAME##__run_below_cutoff(                            \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, NAME##__args_t pareng__a)               \
     {                                                                                              \
-        if (PARENG__UNLIKELY(pareng__depth >= pareng__w->pareng__cutoff)) {                        \
-            pareng_frame pareng__f;                                                                \
-            NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__f.pareng__data;          \
-            pareng__d->args = pareng__a;                                                           \
-            pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &pareng__f);              \
-            return pareng__d->result;                                                              \
-        }                                                                                          \
-        return NAME##__parallel(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK);       \
+        pareng_frame pareng__f;                                                                    \
+        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__f.pareng__data;              \
+        pareng__d->args = pareng__a;                                                               \
+        pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &pareng__f);                  \
+        return pareng__d->result;                                                                  \
     }                                                                                              \
-    /* A stolen task, the root, or an overflowed spawn: depth 0 again, as after a steal the     \
-     * thief has nothing else to cut. */                                                         \
+    /* A task about to run in a parallel clone: at its depth, which clone runs it. */              \
+    static inline __attribute__((always_inline)) RT NAME##__start(                                 \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
+        unsigned pareng__depth, NAME##__args_t pareng__a)                                          \
+    {                                                                                              \
+        if (pareng__clone == PARENG__CLONE_EVERY)                                                  \
+            return NAME##__every(pareng__w, pareng__h, PARENG__EXPAND UNPACK);                     \
+        if (PARENG__UNLIKELY(pareng__depth >= pareng__w->pareng__cutoff))                          \
+            return NAME##__run_below_cutoff(pareng__w, pareng__h, pareng__a);                      \
+        return NAME##__cut(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK);            \
+    }                                                                                              \
+    /* A stolen task, the root, or an overflowed spawn: depth 0 again (a thief cuts what it took   \
+     * as finely as the root was cut). */                                                          \
     static void NAME##__run(pareng_worker *pareng__w, pareng_frame *pareng__h,                     \
                             pareng_frame *pareng__t)                                               \
     {                                                                                              \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
-        pareng__d->result = NAME##__enter(pareng__w, pareng__h, 0, pareng__d->args);               \
+        if (pareng__w->pareng__cutoff == PARENG_CUTOFF_NONE)                                       \
+            pareng__d->result = NAME##__start(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0,        \
+                                              pareng__d->args);                                    \
+        else                                                                                       \
+            pareng__d->result = NAME##__start(pareng__w, pareng__h, PARENG__CLONE_CUT, 0,          \
+                                              pareng__d->args);                                    \
     }                                                                                              \
     __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
         NAME##__args_t pareng__args = {PARENG__EXPAND NAMES};                                      \
-        return pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, &pareng__args,               \
+        return pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, &pareng__args,                \
                                   sizeof pareng__args);                                            \
     }                                                                                              \
     __attribute__((unused)) static inline pareng_frame *NAME##__spawn(                             \
@@ -358,54 +383,60 @@ typedef struct pareng__slots {
         if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__spawn_limit))                         \
             return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
         pareng__h->pareng__run = NAME##__run;                                                      \
-        ((NAME##__data_t *)(void *)pareng__h->pareng__data)->args =                               \
+        ((NAME##__data_t *)(void *)pareng__h->pareng__data)->args =                                \
             (NAME##__args_t){PARENG__EXPAND NAMES};                                                \
         return pareng__h + 1;                                                                      \
     }                                                                                              \
-    /* Serial clone: run the child now. Its result waits in a local slot of the spawning task,   \
-     * or, from the PARENG__LOCAL_SLOTS + 1st unsynced spawn on, in the frame slot the spawn    \
-     * would have used (past the deque's end, in an overflow slot of pareng__spawn_slow). */     \
-    __attribute__((unused)) static inline __attribute__((always_inline)) pareng_frame *          \
-        NAME##__spawn_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
-                             pareng__slots *pareng__s, PARENG__EXPAND PARAMS)                      \
-    {                                                                                              \
-        unsigned pareng__i = pareng__s->n++;                                                       \
-        if (PARENG__LIKELY(pareng__i < PARENG__LOCAL_SLOTS)) {                                     \
-            RT pareng__r = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES);             \
-            __builtin_memcpy(pareng__s->slot[pareng__i], &pareng__r, sizeof pareng__r);            \
-            return pareng__h;                                                                      \
-        }                                                                                          \
-        if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end))                                 \
-            return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
-        ((NAME##__data_t *)(void *)pareng__h->pareng__data)->result =                             \
-            NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES);                        \
-        return pareng__h + 1;                                                                      \
-    }                                                                                              \
-    __attribute__((unused)) static inline RT NAME##__sync(pareng_worker *pareng__w,                \
-                                                          pareng_frame **pareng__hp,               \
-                                                          unsigned pareng__depth)                  \
+    __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync(          \
+        pareng_worker *pareng__w, pareng_frame **pareng__hp, const int pareng__clone,              \
+        unsigned pareng__depth)                                                                    \
     {                                                                                              \
         pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
         *pareng__hp = pareng__t;                                                                   \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
         if (PARENG__LIKELY(pareng__is_private(pareng__w, pareng__t)))                              \
-            return NAME##__enter(pareng__w, pareng__t, pareng__depth, pareng__d->args);            \
+            return NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,               \
+                                 pareng__d->args);                                                 \
         pareng_frame *pareng__done = pareng__sync_slow(pareng__w, pareng__t);                      \
         if (!pareng__done) /* not stolen after all: run it here */                                 \
-            return NAME##__enter(pareng__w, pareng__t, pareng__depth, pareng__d->args);            \
+            return NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,               \
+                                 pareng__d->args);                                                 \
         return ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result;                     \
     }                                                                                              \
-    __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_serial(   \
-        pareng_worker *pareng__w, pareng_frame **pareng__hp, pareng__slots *pareng__s)             \
+    /* Serial clone: the child runs now. Its result waits in a local slot of the spawning task     \
+     * (the k-th unsynced spawn in slot k, k = h - h0, which the compiler folds), or, from the     \
+     * PARENG__LOCAL_SLOTS + 1st on, in the frame slot the spawn would have used (past the         \
+     * deque's end, in an overflow slot of pareng__spawn_slow). Frames above the head are the      \
+     * owner's alone. */                                                                           \
+    __attribute__((unused)) static inline __attribute__((always_inline)) pareng_frame *            \
+        NAME##__spawn_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
+                             pareng_frame *pareng__h0, pareng__slots *pareng__s,                   \
+                             PARENG__EXPAND PARAMS)                                                \
     {                                                                                              \
-        unsigned pareng__i = --pareng__s->n;                                                       \
-        if (PARENG__LIKELY(pareng__i < PARENG__LOCAL_SLOTS)) {                                     \
-            RT pareng__r;                                                                          \
-            __builtin_memcpy(&pareng__r, pareng__s->slot[pareng__i], sizeof pareng__r);            \
-            return pareng__r;                                                                      \
+        size_t pareng__k = (size_t)(pareng__h - pareng__h0);                                       \
+        if (PARENG__LIKELY(pareng__k < PARENG__LOCAL_SLOTS)) {                                     \
+            RT pareng__r = NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES);         \
+            __builtin_memcpy(pareng__s->slot[pareng__k], &pareng__r, sizeof pareng__r);            \
+            return pareng__h + 1;                                                                  \
         }                                                                                          \
+        if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end))                                 \
+            return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
+        ((NAME##__data_t *)(void *)pareng__h->pareng__data)->result =                              \
+            NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES);                        \
+        return pareng__h + 1;                                                                      \
+    }                                                                                              \
+    __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_serial(   \
+        pareng_worker *pareng__w, pareng_frame **pareng__hp, pareng_frame *pareng__h0,             \
+        pareng__slots *pareng__s)                                                                  \
+    {                                                                                              \
         pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
         *pareng__hp = pareng__t;                                                                   \
+        size_t pareng__k = (size_t)(pareng__t - pareng__h0);                                       \
+        if (PARENG__LIKELY(pareng__k < PARENG__LOCAL_SLOTS)) {                                     \
+            RT pareng__r;                                                                          \
+            __builtin_memcpy(&pareng__r, pareng__s->slot[pareng__k], sizeof pareng__r);            \
+            return pareng__r;                                                                      \
+        }                                                                                          \
         if (PARENG__UNLIKELY(pareng__t >= pareng__w->pareng__end))                                 \
             pareng__t = pareng__sync_slow(pareng__w, pareng__t);                                   \
         return ((NAME##__data_t *)(void *)pareng__t->pareng__data)->result;                        \
@@ -423,8 +454,9 @@ typedef struct pareng__slots {
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
         __attribute__((unused)) pareng_worker *pareng__w,                                          \
         __attribute__((unused)) pareng_frame *pareng__h,                                           \
-        __attribute__((unused)) const int pareng__serial,                                          \
+        __attribute__((unused)) const int pareng__clone,                                           \
         __attribute__((unused)) unsigned pareng__depth,                                            \
+        __attribute__((unused)) pareng_frame *pareng__h0,                                          \
         __attribute__((unused)) pareng__slots *pareng__s, PARENG__EXPAND PARAMS)
 
 #define PARENG_TASK_1(RT, NAME, T1, A1) \
@@ -452,20 +484,23 @@ typedef struct pareng__slots {
                  T1 A1; T2 A2; T3 A3; T4 A4; T5 A5; T6 A6;)
 
 /* Inside a task: push a child that a thief may take. */
-#define PARENG_SPAWN(NAME, ...)                                                      \
-    ((void)(pareng__h = pareng__serial                                                      \
-                            ? NAME##__spawn_serial(pareng__w, pareng__h, pareng__s, __VA_ARGS__)  \
-                                       : NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__)))
+#define PARENG_SPAWN(NAME, ...)                                                               \
+    ((void)(pareng__h = pareng__clone == PARENG__CLONE_SERIAL                                 \
+                            ? NAME##__spawn_serial(pareng__w, pareng__h, pareng__h0,          \
+                                                   pareng__s, __VA_ARGS__)                    \
+                            : NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__)))
 /* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
  * stole it; otherwise leapfrog on the thief until it is done). */
-#define PARENG_SYNC(NAME)                                                                   \
-    (pareng__serial ? NAME##__sync_serial(pareng__w, &pareng__h, pareng__s)                 \
-                    : NAME##__sync(pareng__w, &pareng__h, pareng__depth + 1))
+#define PARENG_SYNC(NAME)                                                                     \
+    (pareng__clone == PARENG__CLONE_SERIAL                                                    \
+         ? NAME##__sync_serial(pareng__w, &pareng__h, pareng__h0, pareng__s)                  \
+         : NAME##__sync(pareng__w, &pareng__h, pareng__clone, pareng__depth + 1))
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
-#define PARENG_CALL(NAME, ...)                                                              \
-    (pareng__serial ? NAME##__serial(pareng__w, pareng__h, __VA_ARGS__)                     \
-                    : NAME##__enter(pareng__w, pareng__h, pareng__depth + 1,                \
-                                    (NAME##__args_t){__VA_ARGS__}))
+#define PARENG_CALL(NAME, ...)                                                                \
+    (pareng__clone == PARENG__CLONE_SERIAL                                                    \
+         ? NAME##__serial(pareng__w, pareng__h, __VA_ARGS__)                                  \
+         : NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth + 1,              \
+                         (NAME##__args_t){__VA_ARGS__}))
 /* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
  * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
  * died (see pareng_last_error()), -ECANCELED after pareng_cancel(), -EPIPE if the engine

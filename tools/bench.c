@@ -1284,6 +1284,7 @@ static int measure_spawn_cost(unsigned runs, double *ns_per_pair)
     pareng_config cfg;
     pareng_config_default(&cfg);
     cfg.workers = 1;
+    cfg.cutoff_depth = PARENG_CUTOFF_NONE; /* every spawn a frame: that is what is timed */
     pareng_engine *e;
     if (start_engine(&cfg, &e) < 0)
         return EXIT_RUN_FAILED;
@@ -1325,6 +1326,7 @@ static int measure_steal_latency(unsigned runs, steal_figures *out)
     pareng_config cfg;
     pareng_config_default(&cfg);
     cfg.workers = 2;
+    cfg.cutoff_depth = PARENG_CUTOFF_NONE; /* the child must be a frame a thief can take */
     pareng_engine *e;
     if (start_engine(&cfg, &e) < 0) {
         munmap(probe, sizeof *probe);

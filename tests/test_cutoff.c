@@ -1,0 +1,217 @@
+/*
+ * test_cutoff.c - automatic granularity (engine/cutoff.c, pareng_config.cutoff_depth): tasks
+ * written with no cutoff at all give exact results with the automatic cutoff, a fixed one and
+ * none, on 1 to 8 workers; a fixed cutoff runs exactly the subtrees it names serially; the
+ * automatic one moves away from its start on its own; the serial clone keeps results of more
+ * unsynced spawns than it has local slots, up to past the deque's end; bad values are refused.
+ */
+#include "pareng.h"
+#include "testing.h"
+
+#include <errno.h>
+
+/* fib as a user writes it: no cutoff. */
+PARENG_TASK_1(uint64_t, user_fib, unsigned, n)
+{
+    if (n < 2)
+        return n;
+    PARENG_SPAWN(user_fib, n - 1);
+    uint64_t b = PARENG_CALL(user_fib, n - 2);
+    uint64_t a = PARENG_SYNC(user_fib);
+    return a + b;
+}
+
+/* A complete binary tree of the given height: 2^height leaves, each worth 1. */
+PARENG_TASK_1(uint64_t, leaves, unsigned, height)
+{
+    if (height == 0)
+        return 1;
+    PARENG_SPAWN(leaves, height - 1);
+    uint64_t right = PARENG_CALL(leaves, height - 1);
+    return PARENG_SYNC(leaves) + right;
+}
+
+PARENG_TASK_1(uint64_t, square, uint64_t, x)
+{
+    return x * x;
+}
+
+/* `count` spawns before the first sync: more than the serial clone's local slots, and more
+ * than a small deque holds. Each sync must get its own spawn's result. */
+PARENG_TASK_1(uint64_t, sum_of_squares, unsigned, count)
+{
+    for (unsigned i = 1; i <= count; i++)
+        PARENG_SPAWN(square, i);
+    uint64_t sum = 0;
+    for (unsigned i = count; i >= 1; i--) {
+        uint64_t sq = PARENG_SYNC(square);
+        if (sq != (uint64_t)i * i)
+            return 0;
+        sum += sq;
+    }
+    return sum;
+}
+
+/* The root calls it, so that sum_of_squares is one level down: under cutoff 1, serial. */
+PARENG_TASK_1(uint64_t, one_level_down, unsigned, count)
+{
+    return PARENG_CALL(sum_of_squares, count);
+}
+
+static pareng_engine *start_with_cutoff(unsigned workers, unsigned cutoff, unsigned capacity)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    cfg.cutoff_depth = cutoff;
+    cfg.deque_capacity = capacity;
+    pareng_engine *e = NULL;
+    int rc = pareng_start(&e, &cfg);
+    if (rc < 0)
+        fprintf(stderr, "pareng_start: %s\n", pareng_last_error());
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    return e;
+}
+
+static pareng_stats total_stats(pareng_engine *e)
+{
+    pareng_stats sum = {0};
+    for (unsigned i = 0; i < pareng_engine_workers(e); i++) {
+        pareng_stats s;
+        CU_ASSERT_EQUAL(pareng_engine_stats(e, i, &s), 0);
+        sum.tasks += s.tasks;
+        sum.overflows += s.overflows;
+        sum.serial_runs += s.serial_runs;
+    }
+    return sum;
+}
+
+static void assert_nothing_left(void)
+{
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
+    CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
+}
+
+static void check_user_fib(unsigned workers, unsigned cutoff)
+{
+    pareng_engine *e = start_with_cutoff(workers, cutoff, 0);
+    for (unsigned n = 0; n <= 32; n++) {
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, user_fib, &got, n), 0);
+        if (got != pareng_fib_serial(n))
+            fprintf(stderr, "\nuser fib(%u) on %u workers, cutoff %u: %llu\n", n, workers,
+                    cutoff, (unsigned long long)got);
+        CU_ASSERT_EQUAL(got, pareng_fib_serial(n));
+    }
+    pareng_stats s = total_stats(e);
+    /* fib(32) goes 16 levels deep on every path: as deep as any cutoff here starts */
+    CU_ASSERT(cutoff == PARENG_CUTOFF_NONE ? s.serial_runs == 0 : s.serial_runs > 0);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+#define CUTOFF_auto PARENG_CUTOFF_AUTO
+#define CUTOFF_3 3
+#define CUTOFF_none PARENG_CUTOFF_NONE
+#define USER_FIB_TEST(W, C)                                                                   \
+    static void test_user_fib_##W##_workers_cutoff_##C(void) { check_user_fib(W, CUTOFF_##C); }
+#define USER_FIB_TESTS(X)                                                                     \
+    X(1, auto) X(2, auto) X(3, auto) X(4, auto) X(8, auto) X(1, 3) X(2, 3) X(8, 3)           \
+    X(1, none) X(2, none) X(8, none)
+USER_FIB_TESTS(USER_FIB_TEST)
+
+/* On one worker nothing is stolen, so the depth of a task is its depth in the tree: a fixed
+ * cutoff N runs exactly the 2^N subtrees at depth N serially, run after run. */
+static void test_fixed_cutoff_cuts_exactly_there(void)
+{
+    for (unsigned cutoff = 1; cutoff <= 6; cutoff++) {
+        pareng_engine *e = start_with_cutoff(1, cutoff, 0);
+        for (int run = 1; run <= 2; run++) {
+            uint64_t got = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, leaves, &got, 12), 0);
+            CU_ASSERT_EQUAL(got, 4096u);
+            CU_ASSERT_EQUAL(total_stats(e).serial_runs, (uint64_t)run << cutoff);
+        }
+        pareng_stop(e);
+    }
+    assert_nothing_left();
+}
+
+/* The automatic cutoff starts deep (engine/cutoff.c): in a tree of 2^24 leaves that cost a
+ * few nanoseconds each, its first serial subtrees are far too short, and it coarsens by
+ * itself. After one run it cuts at least 16 times fewer, larger subtrees than its start
+ * would (a subtree of 256 leaves would have to take over 20 us, run after run, to keep it). */
+static void test_automatic_cutoff_adapts(void)
+{
+    pareng_engine *e = start_with_cutoff(1, PARENG_CUTOFF_AUTO, 0);
+    uint64_t got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, leaves, &got, 24), 0);
+    uint64_t first = total_stats(e).serial_runs;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, leaves, &got, 24), 0);
+    CU_ASSERT_EQUAL(got, 1u << 24);
+    uint64_t second = total_stats(e).serial_runs - first;
+    if (second == 0 || second >= 1u << 16)
+        fprintf(stderr, "\nserial runs: %llu, then %llu\n", (unsigned long long)first,
+                (unsigned long long)second);
+    CU_ASSERT(second > 0);
+    CU_ASSERT(second < 1u << 16);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* A serial subtree with 1000 unsynced spawns on a deque of 8 frames: 4 results in local
+ * slots, 4 in frames, the rest past the deque's end. */
+static void test_serial_clone_keeps_many_spawns(void)
+{
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        pareng_engine *e = start_with_cutoff(workers, 1, 8);
+        uint64_t got = 0;
+        unsigned count = 1000;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, one_level_down, &got, count), 0);
+        CU_ASSERT_EQUAL(got, (uint64_t)count * (count + 1) * (2 * count + 1) / 6);
+        pareng_stats s = total_stats(e);
+        CU_ASSERT_EQUAL(s.serial_runs, 1);
+        CU_ASSERT(s.overflows > 0);
+        /* and the deque is usable afterwards */
+        CU_ASSERT_EQUAL(PARENG_RUN(e, user_fib, &got, 25), 0);
+        CU_ASSERT_EQUAL(got, 75025u);
+        pareng_stop(e);
+    }
+    assert_nothing_left();
+}
+
+static void test_bad_cutoff_starts_nothing(void)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    pareng_engine *e = NULL;
+    cfg.cutoff_depth = UINT32_MAX - 1;
+    CU_ASSERT_EQUAL(pareng_start(&e, &cfg), -EINVAL);
+    CU_ASSERT_PTR_NULL(e);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "cutoff_depth"));
+    cfg.cutoff_depth = 5;
+    cfg.io_depth = 16;
+    CU_ASSERT_EQUAL(pareng_start(&e, &cfg), -EINVAL);
+    CU_ASSERT_PTR_NULL(e);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "IO"));
+    assert_nothing_left();
+}
+
+int main(void)
+{
+#define USER_FIB_INFO(W, C)                                                                   \
+    {"user fib(0..32), " #W " workers, cutoff " #C, test_user_fib_##W##_workers_cutoff_##C},
+    CU_TestInfo cutoff[] = {
+        USER_FIB_TESTS(USER_FIB_INFO)
+        {"fixed cutoff: exactly 2^N serial subtrees", test_fixed_cutoff_cuts_exactly_there},
+        {"automatic cutoff adapts", test_automatic_cutoff_adapts},
+        {"serial clone: 1000 unsynced spawns on 8 frames", test_serial_clone_keeps_many_spawns},
+        {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        TESTING_SUITE("cutoff", cutoff),
+        CU_SUITE_INFO_NULL,
+    };
+    return testing_run(suites);
+}
