@@ -215,7 +215,10 @@ PARENG_API int pareng_engine_stats(const pareng_engine *engine, unsigned worker,
  *   uint64_t r; int rc = PARENG_RUN(engine, fib, &r, 30);
  *
  * Spawns must be synced in reverse order, inside the task that spawned them. Arguments and
- * results are copied by value into a 48-byte frame (checked at compile time).
+ * results are copied by value into a 48-byte frame (checked at compile time). No cutoff is
+ * needed: a task deep enough below the root or a stolen task runs as plain serial C, spawns
+ * included (pareng_config.cutoff_depth). A task's result must depend only on its arguments
+ * and the memory it reads, not on which clone runs it (PARENG_WORKER_INDEX() aside).
  * ---------------------------------------------------------------------------------------- */
 
 typedef struct pareng_worker pareng_worker;
@@ -627,7 +630,7 @@ PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, si
 /* Largest n whose Fibonacci number fits in 64 bits. */
 #define PARENG_FIB_MAX 93
 
-/* Let the engine choose the grain (docs/design.md, "Granularity"). */
+/* Let the engine choose the grain (docs/design.md, "Granularity of the fib workload"). */
 #define PARENG_GRAIN_AUTO UINT32_MAX
 
 /* fib(n) on the engine. Calls with n < grain run as serial C; grain 0 makes every call a
