@@ -313,13 +313,13 @@ typedef struct pareng__slots {
         unsigned pareng__depth, pareng_frame *pareng__h0, pareng__slots *pareng__s,                \
         PARENG__EXPAND PARAMS);                                                                    \
     /* the three clones */                                                                         \
-    __attribute__((unused)) static RT NAME##__every(                                               \
+    __attribute__((unused)) static inline RT NAME##__every(                                        \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
         return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0, NULL, NULL,              \
                             PARENG__EXPAND NAMES);                                                 \
     }                                                                                              \
-    __attribute__((unused)) static RT NAME##__cut(                                                 \
+    __attribute__((unused)) static inline RT NAME##__cut(                                          \
         pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,                 \
         PARENG__EXPAND PARAMS)                                                                     \
     {                                                                                              \
