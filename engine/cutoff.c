@@ -10,10 +10,10 @@
  * thief cuts what it took just as finely.
  *
  * The depth comes from no user. With PARENG_CUTOFF_AUTO each worker times its serial runs and
- * moves its own cutoff one level at a time: deeper when a serial run took longer than
- * SERIAL_RUN_LONG_NS (a hungry thief would have waited that long, since nothing inside a
- * serial run can be stolen), shallower when one took less than SERIAL_RUN_SHORT_NS (the
- * spawns above it cost a visible share). It is the adaptive cut-off of Duran, Corbalan and
+ * moves its own cutoff one level at a time: deeper when a thief asked for work during a run
+ * or a run took longer than SERIAL_RUN_LONG_NS (a hungry thief waits that long, since nothing
+ * inside a serial run can be stolen), shallower when runs take less than SERIAL_RUN_SHORT_NS
+ * (the spawns above them cost a visible share). It is the adaptive cut-off of Duran, Corbalan and
  * Ayguade ("An adaptive cut-off for task parallelism", SC 2008), with a time measure instead
  * of their profile of task counts, and with the steal as the reset of TBB's auto_partitioner.
  * Two clock reads per serial run, each run tens of microseconds: a few parts per thousand.
@@ -21,8 +21,8 @@
 #include "internal.h"
 
 /* Between these, a serial run is left alone (docs/design.md, "Automatic granularity"). */
-#define SERIAL_RUN_SHORT_NS 20000u
-#define SERIAL_RUN_LONG_NS 200000u
+#define SERIAL_RUN_SHORT_NS 5000u
+#define SERIAL_RUN_LONG_NS 50000u
 /* Where a worker starts: deep enough that the first serial runs are short, so the first
  * measurements pull the cutoff up towards the target rather than leaving a thief starved. */
 #define INITIAL_CUTOFF 20u
@@ -59,7 +59,11 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
     if (!w->cutoff_adapts)
         return;
-    if (took > SERIAL_RUN_LONG_NS) {
+    /* A thief asked this worker for work while the run went on: it waited for the run's end.
+     * Relaxed, as every read of the floor: the request is a hint (deque.c). */
+    bool thief_waited = atomic_load_explicit(&w->pub.pareng__private_floor,
+                                             memory_order_relaxed) == PARENG__SHARE_REQUEST;
+    if (took > SERIAL_RUN_LONG_NS || thief_waited) {
         if (w->learned_cutoff < DEEPEST_CUTOFF)
             w->learned_cutoff++;
         w->short_runs = 0;

@@ -59,10 +59,14 @@ PARENG_TASK_3(uint64_t, fib_io_task, unsigned, n, uint64_t, latency_ns, _Atomic 
     return a + b;
 }
 
-/* Automatic grain, after oracle-guided granularity control (Acar, Chargueraud, Rainey,
- * "Oracle scheduling", PPoPP 2011): a task declares its cost model, the runtime measures the
- * constant on this machine, and runs serially every call predicted to cost less than a
- * target. fib(n) makes about phi^n calls; the target is LEAF_TARGET_NS, which is thousands of
+/* fib's cost-model grain. pareng's own runs do not use it: --grain auto is the engine's
+ * automatic cutoff (engine/cutoff.c), which needs no model. It is the grain that pareng bench
+ * gives the peers under --grain auto (they have no automatic cutoff), and the measurement
+ * behind pareng_fib_serial_seconds.
+ *
+ * After oracle-guided granularity control (Acar, Chargueraud, Rainey, "Oracle scheduling",
+ * PPoPP 2011): a task declares its cost model, the runtime measures the constant on this
+ * machine, and runs serially every call predicted to cost less than a target. fib(n) makes about phi^n calls; the target is LEAF_TARGET_NS, which is thousands of
  * times a steal (about a microsecond between processes), so spawns, steals and wake-ups
  * vanish in the total, and still small enough that the last leaves balance two cores to
  * within a few parts per thousand on runs of a second.
@@ -128,8 +132,8 @@ int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *resu
     int rc = check_n(n);
     if (rc < 0)
         return rc;
-    if (grain == PARENG_GRAIN_AUTO) /* no need to measure when the grain cannot matter */
-        grain = n <= FIRST_CALIBRATED ? n + 1 : pareng_fib_auto_grain();
+    if (grain == PARENG_GRAIN_AUTO)
+        return PARENG__RUN_WITH_CUTOFF(engine, PARENG_CUTOFF_AUTO, fib_task, result, n);
     if (grain <= 2)
         return PARENG__RUN_EVERY_SPAWN(engine, fib_task, result, n);
     return PARENG__RUN_EVERY_SPAWN(engine, fib_grain_task, result, n, grain);
@@ -184,8 +188,9 @@ int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count, unsi
             return -EINVAL;
     if (count == 0)
         return 0;
+    unsigned cutoff = grain == PARENG_GRAIN_AUTO ? PARENG_CUTOFF_AUTO : PARENG_CUTOFF_NONE;
     if (grain == PARENG_GRAIN_AUTO)
-        grain = pareng_fib_auto_grain();
+        grain = 0; /* every call a task, cut by the engine */
     /* The caller's arrays are not visible to workers forked before they were filled. */
     fib_items *items = pareng_alloc(engine, sizeof *items + count * (sizeof *results + sizeof *ns));
     if (!items)
@@ -195,7 +200,7 @@ int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count, unsi
     memcpy(shared_ns, ns, count * sizeof *ns);
     *items = (fib_items){.results = shared_results, .ns = shared_ns, .grain = grain};
     int ignored;
-    int rc = PARENG__RUN_EVERY_SPAWN(engine, fib_items_task, &ignored, 0, count, items);
+    int rc = PARENG__RUN_WITH_CUTOFF(engine, cutoff, fib_items_task, &ignored, 0, count, items);
     if (rc == 0)
         memcpy(results, shared_results, count * sizeof *results);
     pareng_free(engine, items);

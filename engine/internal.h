@@ -183,10 +183,12 @@ static inline pareng__worker *pareng__lane(pareng__arena *a, unsigned worker, un
     return &a->lanes[(size_t)worker * a->lanes_per_worker + k];
 }
 
-/* PARENG_RUN for the built-in workloads: their own grain is their cutoff, so every spawn
- * makes a task. */
+/* PARENG_RUN for the built-in workloads, whose grain argument decides the cutoff rather than
+ * the engine's configuration: with a grain of their own, every spawn makes a task. */
+#define PARENG__RUN_WITH_CUTOFF(E, CUTOFF, NAME, OUT, ...) \
+    NAME##__root((E), (CUTOFF), (OUT), __VA_ARGS__)
 #define PARENG__RUN_EVERY_SPAWN(E, NAME, OUT, ...) \
-    NAME##__root((E), PARENG_CUTOFF_NONE, (OUT), __VA_ARGS__)
+    PARENG__RUN_WITH_CUTOFF(E, PARENG_CUTOFF_NONE, NAME, OUT, __VA_ARGS__)
 
 /* ---- arena.c ---- */
 typedef struct pareng__segment {

@@ -630,15 +630,17 @@ PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, si
 /* Largest n whose Fibonacci number fits in 64 bits. */
 #define PARENG_FIB_MAX 93
 
-/* Let the engine choose the grain (docs/design.md, "Granularity of the fib workload"). */
+/* Let the engine choose: every call is written as a task and the engine's automatic cutoff
+ * (PARENG_CUTOFF_AUTO, whatever the engine's cutoff_depth) runs the deep ones as serial C. */
 #define PARENG_GRAIN_AUTO UINT32_MAX
 
 /* fib(n) on the engine. Calls with n < grain run as serial C; grain 0 makes every call a
  * task; PARENG_GRAIN_AUTO lets the engine choose. -EINVAL for n > PARENG_FIB_MAX, otherwise
  * as PARENG_RUN. */
 PARENG_API int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *result);
-/* The grain PARENG_GRAIN_AUTO stands for on this machine (measured once per process, about
- * 0.1 ms the first time). */
+/* fib's cost-model grain on this machine: the grain whose serial calls take about 20 us
+ * (measured once per process, about 0.1 ms the first time; docs/design.md, "Granularity of
+ * the fib workload"). What runtimes without an automatic cutoff get in pareng bench. */
 PARENG_API unsigned pareng_fib_auto_grain(void);
 /* Predicted seconds of pareng_fib_serial(n) on this machine, from the measurement behind the
  * automatic grain (fib(n) makes about phi^n calls): tells a user that fib(93) would run for

@@ -151,7 +151,10 @@ static void check_json(const char *path)
         free(json);
         return;
     }
-    CU_ASSERT_EQUAL(number_member(context, "schema_version"), 1);
+    CU_ASSERT_EQUAL(number_member(context, "schema_version"), 2);
+    /* the default grain: pareng's is its own cutoff (no number), the peers' a number */
+    CU_ASSERT(null_member(context, "grain"));
+    CU_ASSERT(number_member(context, "peer_grain") > 10);
     CU_ASSERT_EQUAL(number_member(context, "n"), 20);
     CU_ASSERT_EQUAL(number_member(context, "result"), FIB_N);
     CU_ASSERT(number_member(context, "cores") >= 1 && number_member(context, "pus") >= 1);
@@ -175,7 +178,7 @@ static void check_json(const char *path)
         CU_ASSERT_EQUAL(number_member(one, "speedup_1"), 1);
         CU_ASSERT(number_member(two, "speedup_1") > 0);
         for (const char *row = one; row; row = row == one ? two : NULL) {
-            CU_ASSERT(number_member(row, "grain") >= 0);
+            CU_ASSERT(null_member(row, "grain"));
             CU_ASSERT(number_member(row, "near_steals") >= 0);
             CU_ASSERT(number_member(row, "far_steals") >= 0);
             double idle = number_member(row, "idle_fraction");

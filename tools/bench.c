@@ -44,7 +44,7 @@
  * part of every run, and the speedups say more about it than about the scheduler. */
 #define SHORT_RUN_SECONDS 1e-3
 /* The figures the JSON and CSV files carry; a reader checks this before trusting the names. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* ---- the command line ------------------------------------------------------------------ */
 
@@ -414,7 +414,7 @@ typedef struct bench_row {
 typedef struct fib_bench {
     unsigned n, runs, warmup;
     unsigned grain;    /* passed to pareng_fib: PARENG_GRAIN_AUTO or a grain */
-    unsigned resolved_grain;
+    unsigned peer_grain; /* the peers' grain: the same, or fib's cost-model grain for auto */
     uint64_t result;   /* fib(n), from the first serial run: every other run must agree */
     unsigned counts[MAX_COUNTS], n_counts;
     bench_row *rows;
@@ -425,7 +425,7 @@ static bench_row *new_row(fib_bench *b, const char *name, unsigned workers, bool
 {
     bench_row *row = &b->rows[b->n_rows];
     *row = (bench_row){.name = name, .workers = workers, .has_grain = has_grain,
-                       .grain = b->resolved_grain, .runs = b->runs,
+                       .grain = b->peer_grain, .runs = b->runs,
                        .times = calloc(b->runs, sizeof *row->times), .speedup_1 = NAN,
                        .near_steals = NAN, .far_steals = NAN, .idle_fraction = NAN};
     if (!row->times) {
@@ -479,7 +479,7 @@ static counter_totals read_counters(const pareng_engine *e)
  * difference across the measured runs. */
 static int measure_pareng(fib_bench *b, unsigned workers)
 {
-    bench_row *row = new_row(b, "pareng", workers, true);
+    bench_row *row = new_row(b, "pareng", workers, b->grain != PARENG_GRAIN_AUTO);
     if (!row)
         return EXIT_RUN_FAILED;
     pareng_config cfg;
@@ -581,7 +581,7 @@ static int run_peer_once(const peer *p, const fib_bench *b, unsigned workers, do
     char n_arg[16], workers_arg[16], grain_arg[16];
     snprintf(n_arg, sizeof n_arg, "%u", b->n);
     snprintf(workers_arg, sizeof workers_arg, "%u", workers);
-    snprintf(grain_arg, sizeof grain_arg, "%u", b->resolved_grain);
+    snprintf(grain_arg, sizeof grain_arg, "%u", b->peer_grain);
     char *const argv[] = {(char *)p->path, n_arg, workers_arg, grain_arg, NULL};
 
     int out[2];
@@ -722,14 +722,25 @@ static const char *cell(char *buf, size_t size, const char *format, double value
     return buf;
 }
 
+/* "25", or "auto (pareng: its cutoff; peers: 25)" */
+static void describe_grain(const fib_bench *b, char *out, size_t size)
+{
+    if (b->grain == PARENG_GRAIN_AUTO)
+        snprintf(out, size, "auto (pareng: its cutoff; peers: %u)", b->peer_grain);
+    else
+        snprintf(out, size, "%u", b->grain);
+}
+
 static void print_table(const fib_bench *b)
 {
     const char *unit;
     double scale = time_unit(b, &unit);
-    printf("workload:  fib(%u) = %llu, grain %s%u, %u run%s after %u warm-up%s per row; "
+    char grain[64];
+    describe_grain(b, grain, sizeof grain);
+    printf("workload:  fib(%u) = %llu, grain %s, %u run%s after %u warm-up%s per row; "
            "computation time in %s\n\n",
-           b->n, (unsigned long long)b->result, b->grain == PARENG_GRAIN_AUTO ? "auto: " : "",
-           b->resolved_grain, b->runs, plural(b->runs), b->warmup, plural(b->warmup), unit);
+           b->n, (unsigned long long)b->result, grain, b->runs, plural(b->runs), b->warmup,
+           plural(b->warmup), unit);
     /* the two groups are literals: printf pads bytes, and ± and … take two or three */
     printf("%-7s %7s %s %s %9s %11s %10s %11s %10s %6s\n", "runtime", "workers",
            "    median ± stddev   ", "       min … max       ", "vs serial", "vs 1 worker",
@@ -817,10 +828,12 @@ static void write_json(FILE *f, const bench_context *c, const fib_bench *b)
     json_string(f, PARENG_BUILD_FLAGS);
     fputs(",\"date\":", f);
     json_string(f, c->date);
-    fprintf(f, ",\"workload\":\"fib\",\"n\":%u,\"result\":%llu,\"grain\":%u,\"grain_auto\":%s,"
-               "\"runs\":%u,\"warmup\":%u},\n\"results\":[",
-            b->n, (unsigned long long)b->result, b->resolved_grain,
-            b->grain == PARENG_GRAIN_AUTO ? "true" : "false", b->runs, b->warmup);
+    bool auto_grain = b->grain == PARENG_GRAIN_AUTO;
+    fprintf(f, ",\"workload\":\"fib\",\"n\":%u,\"result\":%llu,\"grain\":", b->n,
+            (unsigned long long)b->result);
+    json_number(f, auto_grain ? NAN : b->grain);
+    fprintf(f, ",\"grain_auto\":%s,\"peer_grain\":%u,\"runs\":%u,\"warmup\":%u},\n\"results\":[",
+            auto_grain ? "true" : "false", b->peer_grain, b->runs, b->warmup);
     for (unsigned i = 0; i < b->n_rows; i++) {
         const bench_row *r = &b->rows[i];
         fprintf(f, "%s\n{\"name\":\"%s\",\"workers\":%u,\"grain\":", i ? "," : "", r->name,
@@ -986,15 +999,16 @@ static void write_svg(FILE *f, const bench_context *c, const fib_bench *b)
     }
     p.y_max = fmax(p.y_max, p.x_max) * 1.05; /* room for the ideal line's end */
     p.x_max = fmax(p.x_max, 1) * 1.05;
+    char grain_text[64];
+    describe_grain(b, grain_text, sizeof grain_text);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"820\" height=\"500\" "
                "viewBox=\"0 0 820 500\" font-family=\"sans-serif\">\n"
                "<rect width=\"820\" height=\"500\" fill=\"#fff\"/>\n"
                "<text x=\"%.1f\" y=\"24\" font-size=\"16\" text-anchor=\"middle\">fib(%u): "
-               "speedup over serial C, grain %u%s</text>\n"
+               "speedup over serial C, grain %s</text>\n"
                "<text x=\"%.1f\" y=\"44\" font-size=\"11\" text-anchor=\"middle\" "
                "fill=\"#555\">",
-            p.left + p.width / 2, b->n, b->resolved_grain,
-            b->grain == PARENG_GRAIN_AUTO ? " (auto)" : "", p.left + p.width / 2);
+            p.left + p.width / 2, b->n, grain_text, p.left + p.width / 2);
     svg_text(f, c->cpu_model);
     fputs(", ", f);
     svg_text(f, c->host);
@@ -1148,8 +1162,9 @@ static int command_bench_fib(const bench_options *o)
         fprintf(stderr, "pareng: out of memory\n");
         return EXIT_RUN_FAILED;
     }
-    /* The engine's choice, which the peers are given too, so that all split alike. */
-    b.resolved_grain = b.grain == PARENG_GRAIN_AUTO ? pareng_fib_auto_grain() : b.grain;
+    /* The peers have no automatic cutoff: under auto they get fib's cost-model grain, leaves
+     * of about 20 us (docs/design.md, "Granularity of the fib workload"). */
+    b.peer_grain = b.grain == PARENG_GRAIN_AUTO ? pareng_fib_auto_grain() : b.grain;
     for (unsigned i = 0; i < b.n_counts; i++)
         if (b.counts[i] > context.allowed_cores)
             fprintf(stderr, "pareng: warning: %u workers on %u cores: workers share cores\n",
@@ -1157,8 +1172,8 @@ static int command_bench_fib(const bench_options *o)
     if (o->peers) {
         bool any = find_peers();
         if (any && b.grain == PARENG_GRAIN_AUTO)
-            fprintf(stderr, "pareng: bench: the peers get grain %u, the one pareng chose "
-                            "(--grain auto)\n", b.resolved_grain);
+            fprintf(stderr, "pareng: bench: the peers get grain %u, from fib's cost model "
+                            "(--grain auto; they have no automatic cutoff)\n", b.peer_grain);
     }
     show_progress = isatty(STDERR_FILENO);
     install_signal_handlers();

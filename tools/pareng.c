@@ -396,7 +396,7 @@ static double seconds_since(const struct timespec *t0)
 
 #define STAT_FIELDS(X)                                                                        \
     X(tasks) X(spawns) X(steals) X(steal_fails) X(leapfrogs) X(stolen_from) X(shares)         \
-    X(overflows) X(sleeps) X(near_steals)
+    X(overflows) X(sleeps) X(near_steals) X(serial_runs)
 /* shown for IO runs only: CPU runs have none */
 #define IO_STAT_FIELDS(X) X(io_ops) X(io_peak) X(io_suspends)
 
@@ -439,6 +439,15 @@ static void print_stats_table(const pareng_stats *stats, unsigned n, bool io)
 #undef CELL
         printf(" %10.6f %10.6f\n", (double)s->busy_ns * 1e-9, (double)s->idle_ns * 1e-9);
     }
+}
+
+/* Subtrees the automatic cutoff ran as serial C, all workers together. */
+static uint64_t serial_runs(const pareng_stats *stats, unsigned n)
+{
+    uint64_t runs = 0;
+    for (unsigned i = 0; i < n; i++)
+        runs += stats[i].serial_runs;
+    return runs;
 }
 
 /* The most IO operations one worker had in flight at once (the workers' peaks may fall at
@@ -700,10 +709,8 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
     unsigned workers = pareng_engine_workers(e);
     if (!o->io_latency_ns)
         warn_if_long(ns, (size_t)o->n_count, workers);
-    /* Like the engine's start, the one-time measurement behind --grain auto is not part of
-     * the computation's time. */
-    unsigned grain = o->grain == PARENG_GRAIN_AUTO && !o->io_latency_ns ? pareng_fib_auto_grain()
-                                                                        : o->grain;
+    unsigned grain = o->grain;
+    bool auto_grain = grain == PARENG_GRAIN_AUTO;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (o->io_latency_ns)
@@ -724,9 +731,10 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
             printf(",\"io_latency_ns\":%llu,\"io_depth\":%u,\"io_peak\":%llu",
                    (unsigned long long)o->io_latency_ns, cfg.io_depth,
                    (unsigned long long)io_peak(stats, workers));
+        else if (auto_grain)
+            printf(",\"grain\":null,\"grain_auto\":true");
         else
-            printf(",\"grain\":%u,\"grain_auto\":%s", grain,
-                   o->grain == PARENG_GRAIN_AUTO ? "true" : "false");
+            printf(",\"grain\":%u,\"grain_auto\":false", grain);
         printf(",\"workers\":%u,\"seconds\":%.6f", workers, seconds);
         print_stats_json(stats, workers, io);
         printf("}\n");
@@ -738,8 +746,8 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
             format_duration(o->io_latency_ns, latency, sizeof latency);
             printf("io latency: %s, io peak: %llu in flight on one worker\n", latency,
                    (unsigned long long)io_peak(stats, workers));
-        } else if (o->grain == PARENG_GRAIN_AUTO)
-            printf("grain: auto (%u)\n", grain);
+        } else if (auto_grain)
+            printf("grain: auto (%llu serial runs)\n", (unsigned long long)serial_runs(stats, workers));
         else
             printf("grain: %u\n", grain);
         if (o->stats)
