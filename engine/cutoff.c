@@ -23,9 +23,11 @@
 /* Between these, a serial run is left alone (docs/design.md, "Automatic granularity"). */
 #define SERIAL_RUN_SHORT_NS 5000u
 #define SERIAL_RUN_LONG_NS 50000u
-/* Where a worker starts: deep enough that the first serial runs are short, so the first
- * measurements pull the cutoff up towards the target rather than leaving a thief starved. */
-#define INITIAL_CUTOFF 20u
+/* Where a worker starts. Deeper costs a fresh engine's first small runs the spawns of levels
+ * it need not have (fib(35) on 2 workers: 2.58 ms from 20, 2.42 from 10, 2.51 from 6); a
+ * first run too coarse corrects itself after one serial run, by as many levels as it was
+ * too long (below). */
+#define INITIAL_CUTOFF 10u
 /* A tree's last levels give short runs whatever the cutoff, and so does a small stolen task:
  * only a run of short ones in a row means the cutoff is too deep. One long run is enough to
  * go deeper, as a thief may be waiting. */
@@ -64,8 +66,14 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     bool thief_waited = atomic_load_explicit(&w->pub.pareng__private_floor,
                                              memory_order_relaxed) == PARENG__SHARE_REQUEST;
     if (took > SERIAL_RUN_LONG_NS || thief_waited) {
-        if (w->learned_cutoff < DEEPEST_CUTOFF)
-            w->learned_cutoff++;
+        /* A level down halves a binary tree's subtrees (fib's by 1.6): go as many levels down
+         * as the run was too long by halvings, at least one. */
+        unsigned levels = 1;
+        for (uint64_t t = took; t > 2 * SERIAL_RUN_LONG_NS; t /= 2)
+            levels++;
+        w->learned_cutoff += levels;
+        if (w->learned_cutoff > DEEPEST_CUTOFF)
+            w->learned_cutoff = DEEPEST_CUTOFF;
         w->short_runs = 0;
     } else if (took >= SERIAL_RUN_SHORT_NS) {
         w->short_runs = 0;

@@ -137,24 +137,48 @@ static void test_fixed_cutoff_cuts_exactly_there(void)
     assert_nothing_left();
 }
 
-/* The automatic cutoff starts deep (engine/cutoff.c): in a tree of 2^24 leaves that cost a
- * few nanoseconds each, its first serial subtrees are far too short, and it coarsens by
- * itself. After one run it cuts at least 16 times fewer, larger subtrees than its start
- * would (a subtree of 256 leaves would have to take over 20 us, run after run, to keep it). */
+/* Automatic cutoff, both ways, on one worker (the depth of a task is then its depth in the
+ * tree). Coarser: a tree of 2^14 leaves that cost nothing gives serial runs far shorter than
+ * 5 us at any depth, so the cutoff climbs to the root's children: 2 serial runs per run
+ * instead of 2^10 at the depth a worker starts from (the fewest of 6 runs is checked, so that
+ * one preempted run, which counts as long, cannot fail it). Finer: then a tree whose leaves
+ * spin, about 8 ms in all, makes its first serial run (half the tree) far too long, and the
+ * cutoff goes down by several levels at once: many serial runs instead of 2. */
+PARENG_TASK_2(uint64_t, spinning_leaves, unsigned, height, unsigned, spin)
+{
+    if (height == 0) {
+        for (volatile unsigned i = 0; i < spin; i++) {
+        }
+        return 1;
+    }
+    PARENG_SPAWN(spinning_leaves, height - 1, spin);
+    uint64_t right = PARENG_CALL(spinning_leaves, height - 1, spin);
+    return PARENG_SYNC(spinning_leaves) + right;
+}
+
 static void test_automatic_cutoff_adapts(void)
 {
     pareng_engine *e = start_with_cutoff(1, PARENG_CUTOFF_AUTO, 0);
-    uint64_t got = 0;
-    CU_ASSERT_EQUAL(PARENG_RUN(e, leaves, &got, 24), 0);
-    uint64_t first = total_stats(e).serial_runs;
-    CU_ASSERT_EQUAL(PARENG_RUN(e, leaves, &got, 24), 0);
-    CU_ASSERT_EQUAL(got, 1u << 24);
-    uint64_t second = total_stats(e).serial_runs - first;
-    if (second == 0 || second >= 1u << 16)
-        fprintf(stderr, "\nserial runs: %llu, then %llu\n", (unsigned long long)first,
-                (unsigned long long)second);
-    CU_ASSERT(second > 0);
-    CU_ASSERT(second < 1u << 16);
+    uint64_t got = 0, fewest = UINT64_MAX;
+    for (int run = 0; run < 6; run++) {
+        uint64_t before = total_stats(e).serial_runs;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, leaves, &got, 14), 0);
+        CU_ASSERT_EQUAL(got, 1u << 14);
+        uint64_t runs = total_stats(e).serial_runs - before;
+        fewest = runs < fewest ? runs : fewest;
+    }
+    if (fewest > 8)
+        fprintf(stderr, "\nfewest serial runs of a free tree: %llu\n",
+                (unsigned long long)fewest);
+    CU_ASSERT(fewest >= 1 && fewest <= 8);
+
+    uint64_t before = total_stats(e).serial_runs;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, spinning_leaves, &got, 12, 2000), 0);
+    CU_ASSERT_EQUAL(got, 1u << 12);
+    uint64_t runs = total_stats(e).serial_runs - before;
+    if (runs <= 16)
+        fprintf(stderr, "\nserial runs of a spinning tree: %llu\n", (unsigned long long)runs);
+    CU_ASSERT(runs > 16);
     pareng_stop(e);
     assert_nothing_left();
 }

@@ -401,7 +401,7 @@ static void progress_done(void)
 typedef struct bench_row {
     const char *name;  /* "serial", "pareng", "openmp", "tbb" */
     unsigned workers;  /* 1 for serial C */
-    bool has_grain;    /* serial C has none */
+    bool has_grain;    /* serial C has none, nor pareng under --grain auto (its own cutoff) */
     unsigned grain;
     double *times;     /* seconds, one per measured run, in order */
     unsigned runs;
@@ -770,11 +770,11 @@ static void warn_if_noisy(const fib_bench *b)
         if (spread <= NOISY_MAX_OVER_MIN && variation <= NOISY_STDDEV_OVER_MEDIAN)
             continue;
         char row_name[48];
-        if (r->has_grain)
+        if (strcmp(r->name, "serial") == 0)
+            snprintf(row_name, sizeof row_name, "serial C");
+        else
             snprintf(row_name, sizeof row_name, "%s, %u worker%s", r->name, r->workers,
                      plural(r->workers));
-        else
-            snprintf(row_name, sizeof row_name, "serial C");
         fprintf(stderr, "pareng: warning: %s: noisy (max/min %.2f, stddev/median %.1f%%): "
                         "other programs were probably running; quiet the machine or use more "
                         "--runs\n",
