@@ -1,8 +1,9 @@
 /*
  * cutoff.c - automatic granularity: which tasks run as their serial clone.
  *
- * Every task written with PARENG_TASK_n has two clones (pareng.h): the parallel one, whose
- * spawns push frames, and the serial one, whose spawns are plain calls. A task entered at
+ * Every task written with PARENG_TASK_n has a parallel clone, whose spawns push frames, and a
+ * serial one, whose spawns are plain calls (pareng.h; and a third for runs that make every
+ * spawn a task). A task entered at
  * pareng__cutoff or more spawn levels below the root or below a stolen task runs its serial
  * clone, and so does everything it calls: those subtrees cost what plain C costs. Above the
  * cutoff every spawn is a frame that a thief may take, so the parallelism stays exposed where
@@ -10,13 +11,13 @@
  * thief cuts what it took just as finely.
  *
  * The depth comes from no user. With PARENG_CUTOFF_AUTO each worker times its serial runs and
- * moves its own cutoff one level at a time: deeper when a thief asked for work during a run
- * or a run took longer than SERIAL_RUN_LONG_NS (a hungry thief waits that long, since nothing
- * inside a serial run can be stolen), shallower when runs take less than SERIAL_RUN_SHORT_NS
- * (the spawns above them cost a visible share). It is the adaptive cut-off of Duran, Corbalan and
- * Ayguade ("An adaptive cut-off for task parallelism", SC 2008), with a time measure instead
- * of their profile of task counts, and with the steal as the reset of TBB's auto_partitioner.
- * Two clock reads per serial run, each run tens of microseconds: a few parts per thousand.
+ * moves its own cutoff: deeper when a thief asked for work during a run or a run took longer
+ * than SERIAL_RUN_LONG_NS (a hungry thief waits that long, since nothing inside a serial run
+ * can be stolen), shallower, one level at a time, when runs take less than
+ * SERIAL_RUN_SHORT_NS (the spawns above them cost a visible share). It is the adaptive cut-off
+ * of Duran, Corbalan and Ayguade ("An adaptive cut-off for task parallelism", SC 2008), with a
+ * time measure instead of their profile of task counts, and with the steal as the reset of
+ * TBB's auto_partitioner. Two clock reads per serial run (40 ns), each run about 10 us.
  */
 #include "internal.h"
 
