@@ -75,11 +75,12 @@ typedef struct pareng_config {
      * PARENG_IO_DEPTH_MAX. */
     unsigned io_depth;
     /* Granularity of tasks written with PARENG_SPAWN (docs/design.md, "Automatic
-     * granularity"): a task that many spawn levels below the root or a stolen task runs as
-     * plain serial C, with everything below it. PARENG_CUTOFF_AUTO (0): each worker adapts the
-     * depth by timing its serial runs, so that a user writes no cutoff; N: a fixed depth;
-     * PARENG_CUTOFF_NONE: every spawn makes a task. IO engines always make every spawn a task
-     * (a task may wait on IO anywhere): they take 0 or PARENG_CUTOFF_NONE only. */
+     * granularity"): a task that many levels (of calls and inline syncs) below the root or a
+     * stolen task runs as plain serial C, with everything below it. PARENG_CUTOFF_AUTO (0):
+     * each worker adapts the depth by timing its serial runs, so that a user writes no
+     * cutoff; N: a fixed depth; PARENG_CUTOFF_NONE: every spawn makes a task. IO engines
+     * always make every spawn a task (a task may wait on IO anywhere): they take 0 or
+     * PARENG_CUTOFF_NONE only. */
     unsigned cutoff_depth;
     /* Room to grow without breaking the ABI; keep zeroed. */
     unsigned char reserved[16];
@@ -254,7 +255,7 @@ struct pareng_worker {
     _Atomic uintptr_t pareng__private_floor;
     /* owner: the end of the deque (the serial clone's spawns check it: past it they overflow) */
     pareng_frame *pareng__end;
-    /* owner: a task this many spawn levels below the root or a stolen task runs serially
+    /* owner: a task this many call levels below the root or a stolen task runs serially
      * (UINT32_MAX: never); set for each run and, when automatic, adapted (engine/cutoff.c). */
     unsigned pareng__cutoff;
 };
@@ -294,7 +295,7 @@ typedef struct pareng__slots {
 
 /* One task definition. The user's body is written once and inlined into three clones:
  *   - CUT, whose spawns push frames that thieves may take, and whose children run their
- *     serial clone when they are pareng__cutoff or more spawn levels below the root or a
+ *     serial clone when they are pareng__cutoff or more call levels below the root or a
  *     stolen task (docs/design.md, "Automatic granularity");
  *   - SERIAL, whose spawns are plain calls: the code of plain C, and its speed;
  *   - EVERY, for runs that make every spawn a task (PARENG_CUTOFF_NONE): CUT without the
