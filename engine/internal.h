@@ -34,7 +34,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 2
+#define PARENG__ARENA_LAYOUT 3
 #define PARENG__DEFAULT_DEQUE_CAPACITY 16384u
 #define PARENG__SEGMENT_PREFIX "pareng-"
 /* Frames of a fiber's lane (IO engines): a suspended task's spawns, not a whole computation's;
