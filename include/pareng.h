@@ -286,8 +286,9 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
 
 #define PARENG__EXPAND(...) __VA_ARGS__
 
-/* Results of a serial clone's unsynced spawns, local to the spawning task so that the compiler
- * keeps them in registers, as it keeps `a` in a = fib(n - 1); b = fib(n - 2). */
+/* Results of a serial clone's first unsynced spawns, local to the spawning task so that the
+ * compiler keeps them in registers, as it keeps `a` in a = fib(n - 1); b = fib(n - 2). The
+ * helpers that touch them are always inlined: before that, the compiler sees memory. */
 #define PARENG__LOCAL_SLOTS 4
 typedef struct pareng__slots {
     _Alignas(16) unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];
@@ -407,22 +408,27 @@ typedef struct pareng__slots {
                                  pareng__d->args);                                                 \
         return ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result;                     \
     }                                                                                              \
-    /* Serial clone: the child runs now. Its result waits in a local slot of the spawning task     \
-     * (the k-th unsynced spawn in slot k, k = h - h0, which the compiler folds), or, from the     \
-     * PARENG__LOCAL_SLOTS + 1st on, in the frame slot the spawn would have used (past the         \
-     * deque's end, in an overflow slot of pareng__spawn_slow). Frames above the head are the      \
-     * owner's alone. */                                                                           \
+    /* Serial clone: the child runs now. The results of a task's first PARENG__LOCAL_SLOTS         \
+     * unsynced spawns wait in its local slots (PARENG_SPAWN and PARENG_SYNC count them in the     \
+     * clone's otherwise unused depth, a constant the compiler folds); later ones in the frame     \
+     * slot the spawn would have used, so that h moves only for those (past the deque's end, in    \
+     * an overflow slot of pareng__spawn_slow). Frames above the head are the owner's alone. */    \
+    __attribute__((unused)) static inline __attribute__((always_inline)) void NAME##__keep(        \
+        unsigned char *pareng__slot, RT pareng__r)                                                 \
+    {                                                                                              \
+        __builtin_memcpy(pareng__slot, &pareng__r, sizeof pareng__r);                              \
+    }                                                                                              \
+    __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__kept(          \
+        const unsigned char *pareng__slot)                                                         \
+    {                                                                                              \
+        RT pareng__r;                                                                              \
+        __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);                              \
+        return pareng__r;                                                                          \
+    }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) pareng_frame *            \
         NAME##__spawn_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
-                             pareng_frame *pareng__h0, pareng__slots *pareng__s,                   \
                              PARENG__EXPAND PARAMS)                                                \
     {                                                                                              \
-        size_t pareng__k = (size_t)(pareng__h - pareng__h0);                                       \
-        if (PARENG__LIKELY(pareng__k < PARENG__LOCAL_SLOTS)) {                                     \
-            RT pareng__r = NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES);         \
-            __builtin_memcpy(pareng__s->slot[pareng__k], &pareng__r, sizeof pareng__r);            \
-            return pareng__h + 1;                                                                  \
-        }                                                                                          \
         if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end))                                 \
             return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
         ((NAME##__data_t *)(void *)pareng__h->pareng__data)->result =                              \
@@ -430,17 +436,10 @@ typedef struct pareng__slots {
         return pareng__h + 1;                                                                      \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_serial(   \
-        pareng_worker *pareng__w, pareng_frame **pareng__hp, pareng_frame *pareng__h0,             \
-        pareng__slots *pareng__s)                                                                  \
+        pareng_worker *pareng__w, pareng_frame **pareng__hp)                                       \
     {                                                                                              \
         pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
         *pareng__hp = pareng__t;                                                                   \
-        size_t pareng__k = (size_t)(pareng__t - pareng__h0);                                       \
-        if (PARENG__LIKELY(pareng__k < PARENG__LOCAL_SLOTS)) {                                     \
-            RT pareng__r;                                                                          \
-            __builtin_memcpy(&pareng__r, pareng__s->slot[pareng__k], sizeof pareng__r);            \
-            return pareng__r;                                                                      \
-        }                                                                                          \
         if (PARENG__UNLIKELY(pareng__t >= pareng__w->pareng__end))                                 \
             pareng__t = pareng__sync_slow(pareng__w, pareng__t);                                   \
         return ((NAME##__data_t *)(void *)pareng__t->pareng__data)->result;                        \
@@ -489,16 +488,19 @@ typedef struct pareng__slots {
 
 /* Inside a task: push a child that a thief may take. */
 #define PARENG_SPAWN(NAME, ...)                                                               \
-    ((void)(pareng__h = pareng__clone == PARENG__CLONE_SERIAL                                 \
-                            ? NAME##__spawn_serial(pareng__w, pareng__h, pareng__h0,          \
-                                                   pareng__s, __VA_ARGS__)                    \
-                            : NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__)))
+    ((void)(pareng__clone != PARENG__CLONE_SERIAL                                             \
+                ? (void)(pareng__h = NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__))        \
+            : pareng__depth < PARENG__LOCAL_SLOTS                                             \
+                ? NAME##__keep(pareng__s->slot[pareng__depth++],                              \
+                               NAME##__serial(pareng__w, pareng__h, __VA_ARGS__))             \
+                : (void)(pareng__h = NAME##__spawn_serial(pareng__w, pareng__h, __VA_ARGS__))))
 /* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
  * stole it; otherwise leapfrog on the thief until it is done). */
 #define PARENG_SYNC(NAME)                                                                     \
-    (pareng__clone == PARENG__CLONE_SERIAL                                                    \
-         ? NAME##__sync_serial(pareng__w, &pareng__h, pareng__h0, pareng__s)                  \
-         : NAME##__sync(pareng__w, &pareng__h, pareng__clone, pareng__depth + 1))
+    (pareng__clone != PARENG__CLONE_SERIAL                                                    \
+         ? NAME##__sync(pareng__w, &pareng__h, pareng__clone, pareng__depth + 1)              \
+     : pareng__h != pareng__h0 ? NAME##__sync_serial(pareng__w, &pareng__h)                   \
+                               : NAME##__kept(pareng__s->slot[--pareng__depth]))
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
 #define PARENG_CALL(NAME, ...)                                                                \
     (pareng__clone == PARENG__CLONE_SERIAL                                                    \

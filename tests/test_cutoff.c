@@ -180,6 +180,42 @@ static void test_serial_clone_keeps_many_spawns(void)
     assert_nothing_left();
 }
 
+/* A result as large as a frame holds (48 bytes), from `fan` spawns per task: more than the
+ * serial clone's local slots, and with a deque of 8 frames, past its end. */
+typedef struct six {
+    uint64_t v[6];
+} six;
+
+PARENG_TASK_2(six, six_fan, unsigned, height, unsigned, fan)
+{
+    if (height == 0)
+        return (six){{1, 2, 3, 4, 5, 6}};
+    for (unsigned i = 0; i < fan; i++)
+        PARENG_SPAWN(six_fan, height - 1, fan);
+    six sum = {{0}};
+    for (unsigned i = 0; i < fan; i++) {
+        six part = PARENG_SYNC(six_fan);
+        for (int k = 0; k < 6; k++)
+            sum.v[k] += part.v[k];
+    }
+    return sum;
+}
+
+static void test_large_results_in_every_clone(void)
+{
+    static const unsigned cutoffs[] = {1, 2, PARENG_CUTOFF_AUTO, PARENG_CUTOFF_NONE};
+    for (unsigned workers = 1; workers <= 2; workers++)
+        for (size_t c = 0; c < sizeof cutoffs / sizeof cutoffs[0]; c++) {
+            pareng_engine *e = start_with_cutoff(workers, cutoffs[c], 8);
+            six got = {{0}};
+            CU_ASSERT_EQUAL(PARENG_RUN(e, six_fan, &got, 4, 6), 0);
+            for (int k = 0; k < 6; k++)
+                CU_ASSERT_EQUAL(got.v[k], 1296u * (uint64_t)(k + 1)); /* 6^4 leaves */
+            pareng_stop(e);
+        }
+    assert_nothing_left();
+}
+
 static void test_bad_cutoff_starts_nothing(void)
 {
     pareng_config cfg;
@@ -206,6 +242,7 @@ int main(void)
         {"fixed cutoff: exactly 2^N serial subtrees", test_fixed_cutoff_cuts_exactly_there},
         {"automatic cutoff adapts", test_automatic_cutoff_adapts},
         {"serial clone: 1000 unsynced spawns on 8 frames", test_serial_clone_keeps_many_spawns},
+        {"48-byte results, 6 spawns a task, every clone", test_large_results_in_every_clone},
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
         CU_TEST_INFO_NULL,
     };
