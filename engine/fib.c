@@ -17,9 +17,12 @@ static int check_n(unsigned n)
     return 0;
 }
 
-/* Every call a task (--grain 0). */
+/* Every call a task (--grain 0); under the automatic cutoff (--grain auto), its serial runs
+ * are the baseline's own code, so that they compare like with like with --serial. */
 PARENG_TASK_1(uint64_t, fib_task, unsigned, n)
 {
+    if (PARENG_SERIAL())
+        return pareng_fib_serial(n);
     if (n <= 2)
         return n != 0;
     PARENG_SPAWN(fib_task, n - 1);

@@ -513,6 +513,10 @@ typedef struct pareng__slots {
  * already failed. */
 #define PARENG_RUN(E, NAME, OUT, ...) \
     NAME##__root((E), PARENG__CUTOFF_OF_ENGINE, (OUT), __VA_ARGS__)
+/* Inside a task: true when this call runs as serial C, with everything below it (the cutoff
+ * chose it, docs/design.md). OpenMP's omp_in_final(): a task with a faster serial algorithm
+ * than its own recursion may switch to it here. */
+#define PARENG_SERIAL() (pareng__clone == PARENG__CLONE_SERIAL)
 /* Inside a task: the running worker's index (0-based) and the engine's worker count. */
 #define PARENG_WORKER_INDEX() pareng__worker_index(pareng__w)
 #define PARENG_WORKER_COUNT() pareng__worker_count(pareng__w)

@@ -216,6 +216,36 @@ static void test_large_results_in_every_clone(void)
     assert_nothing_left();
 }
 
+/* Nodes of a complete binary tree that ran as serial C. */
+PARENG_TASK_1(uint64_t, serial_nodes, unsigned, height)
+{
+    uint64_t here = PARENG_SERIAL() ? 1 : 0;
+    if (height == 0)
+        return here;
+    PARENG_SPAWN(serial_nodes, height - 1);
+    uint64_t right = PARENG_CALL(serial_nodes, height - 1);
+    return PARENG_SYNC(serial_nodes) + right + here;
+}
+
+/* On one worker, with a fixed cutoff N, the nodes at depth N and below see PARENG_SERIAL():
+ * 2^N + ... + 2^height of them; with every spawn a task, none. */
+static void test_serial_is_visible_to_the_task(void)
+{
+    for (unsigned cutoff = 1; cutoff <= 5; cutoff++) {
+        pareng_engine *e = start_with_cutoff(1, cutoff, 0);
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, serial_nodes, &got, 8), 0);
+        CU_ASSERT_EQUAL(got, (1u << 9) - (1u << cutoff));
+        pareng_stop(e);
+    }
+    pareng_engine *e = start_with_cutoff(2, PARENG_CUTOFF_NONE, 0);
+    uint64_t got = 1;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, serial_nodes, &got, 8), 0);
+    CU_ASSERT_EQUAL(got, 0);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 static void test_bad_cutoff_starts_nothing(void)
 {
     pareng_config cfg;
@@ -243,6 +273,7 @@ int main(void)
         {"automatic cutoff adapts", test_automatic_cutoff_adapts},
         {"serial clone: 1000 unsynced spawns on 8 frames", test_serial_clone_keeps_many_spawns},
         {"48-byte results, 6 spawns a task, every clone", test_large_results_in_every_clone},
+        {"PARENG_SERIAL(): exactly the nodes below the cutoff", test_serial_is_visible_to_the_task},
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
         CU_TEST_INFO_NULL,
     };
