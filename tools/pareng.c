@@ -45,7 +45,7 @@ static const char usage[] =
     "  --cores LIST   one worker pinned on each listed CPU: OS numbers as taskset takes\n"
     "                 them (0,2-3), or hwloc logical locations core:0-3 or pu:0,2\n"
     "  --grain G      calls with n < G run as plain serial C; 0 makes every call a task\n"
-    "  --grain auto   the engine chooses (the default; see docs/design.md)\n"
+    "  --grain auto   the engine cuts: deep calls run as serial C (default; docs/design.md)\n"
     "  --serial       plain serial C in this process, no engine: the baseline\n"
     "  --json         print one JSON object instead of text\n"
     "  --stats        add a per-worker table (tasks, steals, leapfrogs, sleeps, busy/idle)\n"
