@@ -3,7 +3,9 @@
  * written with no cutoff at all give exact results with the automatic cutoff, a fixed one and
  * none, on 1 to 8 workers; a fixed cutoff runs exactly the subtrees it names serially; the
  * automatic one moves both ways on its own; the serial clone keeps results of more unsynced
- * spawns than it has local slots, up to past the deque's end; bad values are refused.
+ * spawns than it has local slots, up to past the deque's end, each in its place (irregular
+ * trees whose value changes when a result lands in another spawn's slot); PARENG_SERIAL()
+ * says where the cutoff fell; bad values are refused.
  */
 #include "pareng.h"
 #include "testing.h"
@@ -246,6 +248,54 @@ static void test_serial_is_visible_to_the_task(void)
     assert_nothing_left();
 }
 
+/* Trees of irregular shape: each node has 0 to 6 children (from a hash of its seed), and its
+ * value weighs each child's by its position, so a result that lands in another spawn's slot
+ * changes the answer. */
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 31;
+    x *= 0x7fb5d329728ea185ull;
+    return x ^ (x >> 27);
+}
+
+static uint64_t irregular_serial(uint64_t seed, unsigned depth)
+{
+    unsigned fan = depth ? (unsigned)(mix(seed) % 7) : 0;
+    uint64_t value = mix(seed + 1);
+    for (unsigned i = 0; i < fan; i++)
+        value += (i + 1) * irregular_serial(seed * 7 + i + 1, depth - 1);
+    return value;
+}
+
+PARENG_TASK_2(uint64_t, irregular, uint64_t, seed, unsigned, depth)
+{
+    unsigned fan = depth ? (unsigned)(mix(seed) % 7) : 0;
+    for (unsigned i = 0; i < fan; i++)
+        PARENG_SPAWN(irregular, seed * 7 + i + 1, depth - 1);
+    uint64_t value = mix(seed + 1);
+    for (unsigned i = fan; i > 0; i--)
+        value += i * PARENG_SYNC(irregular);
+    return value;
+}
+
+static void test_irregular_trees_exact(void)
+{
+    static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1, 3, PARENG_CUTOFF_NONE};
+    static const unsigned workers[] = {1, 3, 8};
+    for (size_t c = 0; c < sizeof cutoffs / sizeof cutoffs[0]; c++)
+        for (size_t k = 0; k < sizeof workers / sizeof workers[0]; k++)
+            for (unsigned capacity = 8; capacity <= 16384; capacity *= 2048) {
+                pareng_engine *e = start_with_cutoff(workers[k], cutoffs[c], capacity);
+                for (uint64_t seed = 1; seed <= 8; seed++) {
+                    uint64_t got = 0;
+                    CU_ASSERT_EQUAL(PARENG_RUN(e, irregular, &got, seed, 11), 0);
+                    CU_ASSERT_EQUAL(got, irregular_serial(seed, 11));
+                }
+                pareng_stop(e);
+            }
+    assert_nothing_left();
+}
+
 static void test_bad_cutoff_starts_nothing(void)
 {
     pareng_config cfg;
@@ -274,6 +324,7 @@ int main(void)
         {"serial clone: 1000 unsynced spawns on 8 frames", test_serial_clone_keeps_many_spawns},
         {"48-byte results, 6 spawns a task, every clone", test_large_results_in_every_clone},
         {"PARENG_SERIAL(): exactly the nodes below the cutoff", test_serial_is_visible_to_the_task},
+        {"irregular trees: exact, every cutoff, 1-8 workers, small deques", test_irregular_trees_exact},
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
         CU_TEST_INFO_NULL,
     };
