@@ -3,9 +3,9 @@
  *
  * Every task written with PARENG_TASK_n has a parallel clone, whose spawns push frames, and a
  * serial one, whose spawns are plain calls (pareng.h; and a third for runs that make every
- * spawn a task). A task entered at
- * pareng__cutoff or more call levels below the root or below a stolen task runs its serial
- * clone, and so does everything it calls: those subtrees cost what plain C costs. Above the
+ * spawn a task). A task entered at pareng__cutoff or more call levels below the root or below
+ * a stolen task runs its serial clone, and so does everything it calls: those subtrees cost
+ * what plain C costs. Above the
  * cutoff every spawn is a frame that a thief may take, so the parallelism stays exposed where
  * it is worth taking (near a steal, the big subtrees); a steal starts the count again, so a
  * thief cuts what it took just as finely.

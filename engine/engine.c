@@ -190,7 +190,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (!e)
         return pareng__fail(ENOMEM, "out of memory");
     e->done_fd = -1;
-    e->cutoff = cfg->io_depth ? PARENG_CUTOFF_NONE : cfg->cutoff_depth;
+    e->cutoff = cfg->cutoff_depth;
     int rc = pareng_plan_create(&e->plan, cfg);
     if (rc < 0) {
         release(e);
@@ -297,7 +297,10 @@ int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t si
     pareng__arena *a = e->segment.arena;
     a->root.pareng__run = run;
     memcpy(a->root.pareng__data, data, size);
-    a->run_cutoff = cutoff == PARENG__CUTOFF_OF_ENGINE || a->io_depth ? e->cutoff : cutoff;
+    /* An IO engine makes every spawn a task, whoever asks: a task may wait on IO anywhere. */
+    a->run_cutoff = a->io_depth                            ? PARENG_CUTOFF_NONE
+                    : cutoff == PARENG__CUTOFF_OF_ENGINE ? e->cutoff
+                                                         : cutoff;
     /* Release: the frame is filled before a worker's acquire of READY. */
     atomic_store_explicit(&a->root_state, PARENG__ROOT_READY, memory_order_release);
     pareng__wake(a, true);

@@ -69,10 +69,11 @@ PARENG_TASK_3(uint64_t, fib_io_task, unsigned, n, uint64_t, latency_ns, _Atomic 
  *
  * After oracle-guided granularity control (Acar, Chargueraud, Rainey, "Oracle scheduling",
  * PPoPP 2011): a task declares its cost model, the runtime measures the constant on this
- * machine, and runs serially every call predicted to cost less than a target. fib(n) makes about phi^n calls; the target is LEAF_TARGET_NS, which is thousands of
- * times a steal (about a microsecond between processes), so spawns, steals and wake-ups
- * vanish in the total, and still small enough that the last leaves balance two cores to
- * within a few parts per thousand on runs of a second.
+ * machine, and runs serially every call predicted to cost less than a target. fib(n) makes
+ * about phi^n calls; the target is LEAF_TARGET_NS, which is thousands of times a steal
+ * (about a microsecond between processes), so spawns, steals and wake-ups vanish in the
+ * total, and still small enough that the last leaves balance two cores to within a few parts
+ * per thousand on runs of a second.
  *
  * The constant is measured on one call several times the target (timing noise is then small
  * beside it), after a warm-up, and the leaf size predicted from the model: calls below the
@@ -191,9 +192,11 @@ int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count, unsi
             return -EINVAL;
     if (count == 0)
         return 0;
-    unsigned cutoff = grain == PARENG_GRAIN_AUTO ? PARENG_CUTOFF_AUTO : PARENG_CUTOFF_NONE;
-    if (grain == PARENG_GRAIN_AUTO)
-        grain = 0; /* every call a task, cut by the engine */
+    unsigned cutoff = PARENG_CUTOFF_NONE;
+    if (grain == PARENG_GRAIN_AUTO) { /* every call a task, cut by the engine */
+        cutoff = PARENG_CUTOFF_AUTO;
+        grain = 0;
+    }
     /* The caller's arrays are not visible to workers forked before they were filled. */
     fib_items *items = pareng_alloc(engine, sizeof *items + count * (sizeof *results + sizeof *ns));
     if (!items)

@@ -647,7 +647,8 @@ int pareng_http_get(pareng_engine *engine, const pareng_http_config *cfg,
         return -ENOMEM;
     uint64_t start = pareng__now_ns();
     int ignored;
-    rc = PARENG__RUN_EVERY_SPAWN(engine, http_connections_task, &ignored, 0, cfg->connections, load);
+    rc = PARENG__RUN_EVERY_SPAWN(engine, http_connections_task, &ignored, 0, cfg->connections,
+                                 load);
     out->seconds = (double)(pareng__now_ns() - start) * 1e-9;
     if (rc == 0) {
         summarize(load, cfg->connections, out);

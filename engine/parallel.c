@@ -64,5 +64,6 @@ int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
         grain = (end - begin) / REDUCE_PIECES;
         grain = grain ? grain : 1;
     }
-    return PARENG__RUN_EVERY_SPAWN(engine, reduce_range, result, begin, end, grain, map, combine, ctx);
+    return PARENG__RUN_EVERY_SPAWN(engine, reduce_range, result, begin, end, grain, map, combine,
+                                   ctx);
 }

@@ -324,7 +324,8 @@ int main(void)
         {"serial clone: 1000 unsynced spawns on 8 frames", test_serial_clone_keeps_many_spawns},
         {"48-byte results, 6 spawns a task, every clone", test_large_results_in_every_clone},
         {"PARENG_SERIAL(): exactly the nodes below the cutoff", test_serial_is_visible_to_the_task},
-        {"irregular trees: exact, every cutoff, 1-8 workers, small deques", test_irregular_trees_exact},
+        {"irregular trees: exact, every cutoff, 1-8 workers, small deques",
+         test_irregular_trees_exact},
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
         CU_TEST_INFO_NULL,
     };

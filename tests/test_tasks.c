@@ -90,8 +90,6 @@ static void test_fib_94_is_refused(void)
     assert_nothing_left();
 }
 
-/* A loop of spawns deeper than the deque: spawns past the end run inline, and every sync
- * still gets its own child's result, in order. */
 /* Parameters may have any name, even the ones the macros use inside (they are prefixed). */
 PARENG_TASK_4(int, names_free, int, w, int, h, int, a, int, out)
 {
@@ -111,6 +109,8 @@ static void test_parameter_names_are_free(void)
     assert_nothing_left();
 }
 
+/* A loop of spawns deeper than the deque (sum_of_squares, testing.h): spawns past the end run
+ * inline, and every sync still gets its own child's result, in order. */
 static void test_full_deque_runs_spawns_inline(void)
 {
     for (unsigned workers = 1; workers <= 3; workers++) {

@@ -709,16 +709,15 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
     unsigned workers = pareng_engine_workers(e);
     if (!o->io_latency_ns)
         warn_if_long(ns, (size_t)o->n_count, workers);
-    unsigned grain = o->grain;
-    bool auto_grain = grain == PARENG_GRAIN_AUTO;
+    bool auto_grain = o->grain == PARENG_GRAIN_AUTO;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (o->io_latency_ns)
         rc = pareng_fib_io(e, ns[0], o->io_latency_ns, results);
     else if (o->map)
-        rc = pareng_fib_map(e, ns, (size_t)o->n_count, grain, results);
+        rc = pareng_fib_map(e, ns, (size_t)o->n_count, o->grain, results);
     else
-        rc = pareng_fib(e, ns[0], grain, results);
+        rc = pareng_fib(e, ns[0], o->grain, results);
     double seconds = seconds_since(&t0);
     pareng_stats *stats;
     if ((rc = stop_engine(e, rc, &stats)))
@@ -734,7 +733,7 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
         else if (auto_grain)
             printf(",\"grain\":null,\"grain_auto\":true");
         else
-            printf(",\"grain\":%u,\"grain_auto\":false", grain);
+            printf(",\"grain\":%u,\"grain_auto\":false", o->grain);
         printf(",\"workers\":%u,\"seconds\":%.6f", workers, seconds);
         print_stats_json(stats, workers, io);
         printf("}\n");
@@ -747,9 +746,10 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
             printf("io latency: %s, io peak: %llu in flight on one worker\n", latency,
                    (unsigned long long)io_peak(stats, workers));
         } else if (auto_grain)
-            printf("grain: auto (%llu serial runs)\n", (unsigned long long)serial_runs(stats, workers));
+            printf("grain: auto (%llu serial runs)\n",
+                   (unsigned long long)serial_runs(stats, workers));
         else
-            printf("grain: %u\n", grain);
+            printf("grain: %u\n", o->grain);
         if (o->stats)
             print_stats_table(stats, workers, io);
     }
