@@ -1,11 +1,12 @@
 /*
- * fib-serial-cost - nanoseconds per call of the serial baseline, pareng_fib_serial(n), for each
+ * fib-serial-cost - nanoseconds per call of the serial baseline, workload_fib_serial(n), for each
  * n from 18 to 42: the cost of a serial leaf depends on where the recursion is entered (see
  * docs/performance.md), and every runtime whose leaves call serial fib inherits it.
  *
  *   build/benchmarks/fib-serial-cost
  */
 #include <pareng.h>
+#include <workloads.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -26,11 +27,11 @@ int main(void)
             volatile uint64_t sink = 0;
             double t0 = seconds();
             for (unsigned i = 0; i < repeats; i++)
-                sink += pareng_fib_serial(n);
+                sink += workload_fib_serial(n);
             double per_run = (seconds() - t0) / repeats;
             best = per_run < best ? per_run : best;
         }
-        double calls = 2.0 * (double)pareng_fib_serial(n) - 1; /* base case n <= 2 */
+        double calls = 2.0 * (double)workload_fib_serial(n) - 1; /* base case n <= 2 */
         printf("fib(%u): %.3f ns per call\n", n, best / calls * 1e9);
     }
     return 0;

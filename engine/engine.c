@@ -33,16 +33,12 @@ struct pareng_engine {
     pid_t *pids;     /* 0 once reaped */
     int *pidfds;
     int done_fd;     /* eventfd: root finished, or cancel */
+    pareng__cancel_slot *cancel_slot; /* pareng_cancel_on_signal's way in (signal.c) */
     unsigned cutoff; /* pareng_config.cutoff_depth */
     bool failed;     /* the workers are gone; only pareng_stop remains */
     char failure[200];
     volatile sig_atomic_t cancelled;
 };
-
-void pareng_config_default(pareng_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-}
 
 unsigned pareng_engine_workers(const pareng_engine *e) { return e->n_workers; }
 unsigned pareng_engine_io_depth(const pareng_engine *e) { return e->segment.arena->io_depth; }
@@ -64,6 +60,8 @@ int pareng_engine_stats(const pareng_engine *e, unsigned worker, pareng_stats *o
     memset(out, 0, sizeof *out);
     for (unsigned lane = 0; lane < a->lanes_per_worker; lane++) {
         const pareng__counters *c = &pareng__lane(a, worker, lane)->counters;
+        /* Relaxed: statistics, each with one writer (its worker); a recent value is all a
+         * reader needs, and no other data is published through them. */
         for (size_t k = 0; k < sizeof c->v / sizeof c->v[0]; k++)
             fields[k] += atomic_load_explicit(&c->v[k], memory_order_relaxed);
     }
@@ -96,6 +94,10 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
     else if (WIFEXITED(status) && WEXITSTATUS(status) == PARENG__EXIT_NO_IO)
         snprintf(why, len, "worker %u (pid %d) could not set up its io_uring or fibers", i,
                  (int)pid);
+    else if (WIFEXITED(status) && WEXITSTATUS(status) == PARENG__EXIT_NOT_PINNED)
+        snprintf(why, len, "worker %u (pid %d) could not be pinned to CPU P#%u (hwloc could not "
+                 "bind it: a cpuset or seccomp policy?)", i, (int)pid,
+                 e->plan->placement[i].pu_os);
     else
         snprintf(why, len, "worker %u (pid %d) exited unexpectedly with status %d", i, (int)pid,
                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -118,6 +120,7 @@ static void release(pareng_engine *e)
     for (unsigned i = 0; i < e->n_workers; i++)
         if (e->pidfds && e->pidfds[i] >= 0)
             close(e->pidfds[i]);
+    pareng__cancel_slot_release(e->cancel_slot);
     if (e->done_fd >= 0)
         close(e->done_fd);
     pareng__arena_destroy(&e->segment);
@@ -135,6 +138,7 @@ static int fork_one(pareng_engine *e, unsigned i)
     if (pid == 0)
         pareng__worker_main(e->segment.arena, i, e->plan);
     e->pids[i] = pid;
+    /* Relaxed: read by attached tools after the fork returned; it publishes nothing else */
     atomic_store_explicit(&pareng__lane(e->segment.arena, i, 0)->pid, pid, memory_order_relaxed);
     e->pidfds[i] = pidfd_open(pid);
     if (e->pidfds[i] < 0)
@@ -157,6 +161,25 @@ static int fork_workers(pareng_engine *e)
     return rc;
 }
 
+/* PARENG_DISPLAY_AFFINITY: where each worker runs, one line a worker on stderr, as OpenMP's
+ * OMP_DISPLAY_AFFINITY prints its threads. */
+static void display_affinity(const pareng_engine *e)
+{
+    bool pinned = e->segment.arena->pin_workers && e->plan->this_system;
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        const pareng_placement *pl = &e->plan->placement[i];
+        if (pinned)
+            fprintf(stderr, "pareng: engine %s worker %u pid %d bound to PU P#%u (L#%u, core "
+                    "L#%u, package L#%u)\n", e->segment.name, i, (int)e->pids[i], pl->pu_os,
+                    pl->pu_logical, pl->core_logical, pl->package_logical);
+        else
+            fprintf(stderr, "pareng: engine %s worker %u pid %d not bound (%s)\n",
+                    e->segment.name, i, (int)e->pids[i],
+                    e->plan->this_system ? "IO workers placed automatically float"
+                                         : "the topology is not this machine's");
+    }
+}
+
 int pareng_start(pareng_engine **out, const pareng_config *cfg)
 {
     *out = NULL;
@@ -165,6 +188,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         pareng_config_default(&defaults);
         cfg = &defaults;
     }
+    if (pareng__config_check(cfg) < 0)
+        return -EINVAL;
     unsigned capacity = cfg->deque_capacity ? cfg->deque_capacity : PARENG__DEFAULT_DEQUE_CAPACITY;
     if (capacity < 2 || capacity > MAX_DEQUE_CAPACITY)
         return pareng__fail(EINVAL, "deque capacity %u is outside 2..%u", capacity,
@@ -211,6 +236,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         e->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (e->done_fd < 0)
             rc = pareng__fail(errno, "eventfd: %s", strerror(errno));
+        else if (!(e->cancel_slot = pareng__cancel_slot_take(e->done_fd)))
+            rc = -EMFILE;
     }
     if (rc == 0) {
         e->segment.arena->root_done_fd = e->done_fd;
@@ -231,6 +258,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         release(e);
         return rc;
     }
+    if (cfg->display_affinity)
+        display_affinity(e);
     *out = e;
     return 0;
 }
@@ -268,7 +297,7 @@ static int watch_run(pareng_engine *e)
         bool root_signalled = read(e->done_fd, &count, sizeof count) == sizeof count;
         /* A cancel first: a signal sent to the whole process group (a service manager's
          * SIGTERM) may kill a worker in the same instant, and that is not its failure. */
-        if (e->cancelled) {
+        if (e->cancelled || pareng__cancel_slot_cancelled(e->cancel_slot)) {
             snprintf(e->failure, sizeof e->failure, "run cancelled");
             fail_engine(e);
             rc = pareng__fail(ECANCELED, "%s", e->failure);
@@ -279,6 +308,7 @@ static int watch_run(pareng_engine *e)
                 fail_engine(e);
                 rc = pareng__fail(ECHILD, "%s", e->failure);
             }
+        /* Acquire pairs with the root worker's release of DONE: the result is in a->root */
         if (rc > 0 && root_signalled &&
             atomic_load_explicit(&a->root_state, memory_order_acquire) == PARENG__ROOT_DONE)
             rc = 0;
@@ -304,9 +334,13 @@ int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t si
     /* Release: the frame is filled before a worker's acquire of READY. */
     atomic_store_explicit(&a->root_state, PARENG__ROOT_READY, memory_order_release);
     pareng__wake(a, true);
+    if (pareng__cancel_slot_enter(e->cancel_slot)) /* a ^C came before this run */
+        pareng_cancel(e);
     int rc = watch_run(e);
+    pareng__cancel_slot_leave(e->cancel_slot);
     if (rc == 0) {
         memcpy(data, a->root.pareng__data, size);
+        /* Relaxed: no worker acts on EMPTY; the next READY's release publishes the next frame */
         atomic_store_explicit(&a->root_state, PARENG__ROOT_EMPTY, memory_order_relaxed);
     }
     return rc;
@@ -318,6 +352,7 @@ void pareng_stop(pareng_engine *e)
         return;
     if (!e->failed && e->segment.arena) {
         pareng__arena *a = e->segment.arena;
+        /* Release pairs with the idle loop's acquire (worker.c) */
         atomic_store_explicit(&a->stop, 1, memory_order_release);
         pareng__wake(a, true);
         /* Idle workers see stop at once; give them a moment, then make sure. */

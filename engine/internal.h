@@ -3,19 +3,26 @@
  * in it, and the pareng__ functions each concern exports to the others.
  *
  * One file per concern:
- *   arena.c     the shared-memory segment: create, map, header, unlink, stale sweep
+ *   config.c    pareng_config: defaults, the PARENG_* environment, --cores and --cutoff texts
+ *   places.c    the CPU-list grammar (parsed once, checked by config.c, resolved by topology.c)
  *   topology.c  hwloc: allowed CPUs, worker placement, victim order (pareng_plan)
+ *   arena.c     the shared-memory segment: create, map, header, unlink, stale sweep
+ *   heap.c      the arena's shared heap (pareng_alloc)
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
+ *   wake.c      the event count workers sleep on and publishers ring
  *   worker.c    a worker process: idle loop, stealing, sleeping, leapfrogging, overflow
  *   cutoff.c    automatic granularity: which tasks run as their serial clone
  *   fiber.c     a worker's fibers: stacks, switching, the ready queue (IO engines only)
  *   io.c        a worker's io_uring: pareng_io, completions, sleeping in the ring
  *   engine.c    the scheduler's outside: start, fork, run a root task, watch, stop
- *   heap.c      the arena's shared heap (pareng_alloc)
+ *   signal.c    ^C: the handler of pareng_cancel_on_signal and the engines' cancel slots
  *   parallel.c  data-parallel loops over index ranges (pareng_for, pareng_reduce)
  *   sys.c       the OS layer: futex, pidfd, clocks, random numbers, error messages
- *   fib.c       the fib workload: tasks, automatic grain
- *   fib_serial.c  the serial baseline (a file of its own: see there)
+ *
+ * Each file calls only files above it in this list's dependency order: config, places and
+ * topology know nothing of engines; deque and worker reach each other only through wake.c;
+ * engine.c drives them all. The built-in workloads (fib, http) are not here: workloads/, over
+ * the public API alone.
  */
 #ifndef PARENG_INTERNAL_H
 #define PARENG_INTERNAL_H
@@ -44,6 +51,7 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 /* Exit statuses of a worker that could not go on; engine.c names them in its report. */
 #define PARENG__EXIT_OUT_OF_MEMORY 71
 #define PARENG__EXIT_NO_IO 72
+#define PARENG__EXIT_NOT_PINNED 73
 
 /* ---- the deque's shared word ----------------------------------------------------------
  * Lace's split deque (van Dijk & van de Pol, 2014): frames [tail, split) are shared and may be
@@ -183,12 +191,29 @@ static inline pareng__worker *pareng__lane(pareng__arena *a, unsigned worker, un
     return &a->lanes[(size_t)worker * a->lanes_per_worker + k];
 }
 
-/* PARENG_RUN for the built-in workloads, whose grain argument decides the cutoff rather than
- * the engine's configuration: with a grain of their own, every spawn makes a task. */
-#define PARENG__RUN_WITH_CUTOFF(E, CUTOFF, NAME, OUT, ...) \
-    NAME##__root((E), (CUTOFF), (OUT), __VA_ARGS__)
-#define PARENG__RUN_EVERY_SPAWN(E, NAME, OUT, ...) \
-    PARENG__RUN_WITH_CUTOFF(E, PARENG_CUTOFF_NONE, NAME, OUT, __VA_ARGS__)
+/* The deepest fixed cutoff pareng_config_set_cutoff takes: far below PARENG__CUTOFF_OF_ENGINE
+ * and PARENG_CUTOFF_NONE, and beyond any recursion a stack holds. */
+#define PARENG__CUTOFF_DEPTH_MAX 1000000u
+
+/* ---- config.c ---- */
+/* 0, or -EINVAL with the message when pareng_config_default found a malformed variable. */
+PARENG__INTERNAL int pareng__config_check(const pareng_config *cfg);
+
+/* ---- places.c ---- */
+enum pareng__place_type { PARENG__PLACE_OS_CPU, PARENG__PLACE_PU, PARENG__PLACE_CORE,
+                          PARENG__PLACE_PACKAGE, PARENG__PLACE_NUMA };
+/* One item of a CPU list: objects first..last of a type, or all of them. */
+typedef struct pareng__place {
+    enum pareng__place_type type;
+    bool all;
+    unsigned first, last;
+} pareng__place;
+typedef int (*pareng__place_fn)(void *ctx, const pareng__place *place);
+/* Calls each(ctx, item) for every item of text, in order: 0, the first negative value each
+ * returned, or -EINVAL with a message naming what in text is malformed or not accepted. */
+PARENG__INTERNAL int pareng__places_parse(const char *text, pareng__place_fn each, void *ctx);
+/* "pu", "core", "package", "numa", or "CPU" for OS numbers. */
+PARENG__INTERNAL const char *pareng__place_type_name(enum pareng__place_type type);
 
 /* ---- arena.c ---- */
 typedef struct pareng__segment {
@@ -223,7 +248,7 @@ struct pareng_plan {
     void *allowed;                 /* hwloc_bitmap_t: the PUs this process may use */
 };
 #define PARENG__LEVELS 6
-/* Pins the calling process to the PU of `worker`; 0 or -errno. */
+/* Pins the calling process to the PU of `worker`; 0, or -errno with a message. */
 PARENG__INTERNAL int pareng__plan_bind(const pareng_plan *plan, unsigned worker);
 
 /* ---- deque.c ---- */
@@ -261,12 +286,31 @@ PARENG__INTERNAL void pareng__cutoff_take(pareng__worker *w);
 /* A new lane: never serial until a run says otherwise. */
 PARENG__INTERNAL void pareng__cutoff_init(pareng__worker *w);
 
+/* ---- wake.c ---- */
+/* Wakes sleeping workers after work was published: one, or all. */
+PARENG__INTERNAL void pareng__wake(pareng__arena *arena, bool all);
+/* A worker about to sleep counts itself in and gets the epoch to wait on; it then re-checks
+ * for work, futex-waits on epoch (unless work appeared) and retracts. */
+PARENG__INTERNAL uint32_t pareng__sleep_announce(pareng__arena *arena);
+PARENG__INTERNAL void pareng__sleep_retract(pareng__arena *arena);
+
+/* ---- signal.c ---- */
+typedef struct pareng__cancel_slot pareng__cancel_slot;
+/* A slot through which pareng_cancel_on_signal's handler cancels the runs of the engine whose
+ * eventfd is done_fd; NULL (-EMFILE, with a message) when the process has too many engines. */
+PARENG__INTERNAL pareng__cancel_slot *pareng__cancel_slot_take(int done_fd);
+/* Before the engine closes done_fd: no handler uses the slot any more. NULL is ignored. */
+PARENG__INTERNAL void pareng__cancel_slot_release(pareng__cancel_slot *slot);
+/* A run begins: true when a signal is already pending (the run must cancel itself). */
+PARENG__INTERNAL bool pareng__cancel_slot_enter(pareng__cancel_slot *slot);
+PARENG__INTERNAL void pareng__cancel_slot_leave(pareng__cancel_slot *slot);
+/* Did the handler cancel the run in progress? */
+PARENG__INTERNAL bool pareng__cancel_slot_cancelled(const pareng__cancel_slot *slot);
+
 /* ---- worker.c ---- */
 /* Body of a worker process after the fork; never returns. */
 PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsigned index,
                                                    const pareng_plan *plan);
-/* Wakes sleeping workers after work was published: one, or all. */
-PARENG__INTERNAL void pareng__wake(pareng__arena *arena, bool all);
 /* The idle loop of one lane: root task, steal, run, sleep. Every fiber runs one. */
 PARENG__INTERNAL _Noreturn void pareng__idle_loop(pareng__worker *lane);
 

@@ -50,7 +50,8 @@ int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
         grain = grain ? grain : 1;
     }
     int ignored;
-    return PARENG__RUN_EVERY_SPAWN(engine, for_range, &ignored, begin, end, grain, body, ctx);
+    return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, for_range, &ignored, begin, end, grain,
+                             body, ctx);
 }
 
 int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
@@ -64,6 +65,6 @@ int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
         grain = (end - begin) / REDUCE_PIECES;
         grain = grain ? grain : 1;
     }
-    return PARENG__RUN_EVERY_SPAWN(engine, reduce_range, result, begin, end, grain, map, combine,
-                                   ctx);
+    return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, reduce_range, result, begin, end, grain,
+                             map, combine, ctx);
 }

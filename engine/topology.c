@@ -49,33 +49,27 @@ static hwloc_obj_t allowed_pu_in(const planner *p, hwloc_obj_t obj, unsigned k)
     return NULL;
 }
 
-/* hwloc dlopens its plugins (PCI, OpenCL, GL devices; libxml2) on every first topology of a
- * process, which is most of a millisecond or two of start-up here; pareng needs no I/O
- * device, and hwloc's built-in XML reader handles the XML files hwloc itself writes. So,
- * unless the user has said otherwise (the variable set, even empty), skip them. */
-static void skip_unneeded_hwloc_plugins(void)
+/* Every hwloc failure becomes one of the errors pareng_plan_create promises: -ENOENT (no
+ * such topology file), -ENOMEM, or -EIO for anything else hwloc refused. */
+static int hwloc_failure(const char *what)
 {
-    if (!getenv("HWLOC_PLUGINS_BLACKLIST"))
-        setenv("HWLOC_PLUGINS_BLACKLIST", "hwloc_pci,hwloc_opencl,hwloc_gl,hwloc_xml_libxml", 0);
+    int err = errno;
+    return pareng__fail(err == ENOENT ? ENOENT : err == ENOMEM ? ENOMEM : EIO, "hwloc: %s: %s",
+                        what, err == EINVAL ? "not an hwloc topology" : strerror(err));
 }
 
 static int load_topology(planner *p, const pareng_config *cfg)
 {
-    skip_unneeded_hwloc_plugins();
+    /* Errors of the topology itself are -ENOENT or -EIO (hwloc_failure), so that callers can
+     * tell them from a bad CPU list (-EINVAL, -ERANGE). */
     if (hwloc_topology_init(&p->topo) < 0)
-        return pareng__fail(errno, "hwloc: cannot initialise a topology");
-    /* Errors of the topology itself are -ENOENT (no such file) or -EIO (anything else), so
-     * that callers can tell them from a bad CPU list (-EINVAL, -ERANGE). */
-    if (cfg->topology_xml && hwloc_topology_set_xml(p->topo, cfg->topology_xml) < 0) {
-        int err = errno;
-        return pareng__fail(err == ENOENT ? ENOENT : EIO, "cannot use topology file %s: %s",
-                            cfg->topology_xml,
-                            err == EINVAL ? "not an hwloc XML topology" : strerror(err));
-    }
+        return p->topo = NULL, hwloc_failure("cannot initialise a topology");
+    char what[PATH_MAX + 32];
+    snprintf(what, sizeof what, "topology file %s", cfg->topology_xml ? cfg->topology_xml : "");
+    if (cfg->topology_xml && hwloc_topology_set_xml(p->topo, cfg->topology_xml) < 0)
+        return hwloc_failure(what);
     if (hwloc_topology_load(p->topo) < 0)
-        return pareng__fail(EIO, "hwloc cannot load the topology%s%s: %s",
-                            cfg->topology_xml ? " from " : "",
-                            cfg->topology_xml ? cfg->topology_xml : "", strerror(errno));
+        return hwloc_failure(cfg->topology_xml ? what : "cannot load this machine's topology");
     p->allowed = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(p->topo));
     if (!p->allowed)
         return pareng__fail(ENOMEM, "out of memory");
@@ -107,43 +101,6 @@ static int load_topology(planner *p, const pareng_config *cfg)
     return 0;
 }
 
-/* Parses "A,B-C,..." into a callback per number. Strict: digits, '-' and ',' only, no empty
- * item, no reversed range. */
-static int parse_ranges(const char *text, const char *what,
-                        int (*each)(planner *, unsigned, const char *), planner *p)
-{
-    const char *s = text;
-    if (!*s)
-        return pareng__fail(EINVAL, "empty %s list", what);
-    for (;;) {
-        char *end;
-        if (*s < '0' || *s > '9')
-            return pareng__fail(EINVAL, "malformed %s list '%s'", what, text);
-        unsigned long lo = strtoul(s, &end, 10), hi = lo;
-        if (*end == '-') {
-            s = end + 1;
-            if (*s < '0' || *s > '9')
-                return pareng__fail(EINVAL, "malformed %s list '%s'", what, text);
-            hi = strtoul(s, &end, 10);
-        }
-        if (hi < lo || hi > INT_MAX)
-            return pareng__fail(EINVAL, "malformed %s list '%s'", what, text);
-        for (unsigned long v = lo; v <= hi; v++) {
-            if (p->n_chosen == PARENG_MAX_WORKERS)
-                return pareng__fail(EINVAL, "%s list '%s' names more than %d workers", what,
-                                    text, PARENG_MAX_WORKERS);
-            int rc = each(p, (unsigned)v, what);
-            if (rc < 0)
-                return rc;
-        }
-        if (*end == '\0')
-            return 0;
-        if (*end != ',')
-            return pareng__fail(EINVAL, "malformed %s list '%s'", what, text);
-        s = end + 1;
-    }
-}
-
 static int allowed_error(planner *p, const char *what, unsigned v)
 {
     char *list = NULL;
@@ -154,42 +111,91 @@ static int allowed_error(planner *p, const char *what, unsigned v)
     return rc;
 }
 
-static int choose_os_cpu(planner *p, unsigned os_index, const char *what)
+static int choose(planner *p, hwloc_obj_t pu)
 {
-    (void)what;
-    hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(p->topo, os_index);
-    if (!pu || !hwloc_bitmap_isset(p->allowed, os_index))
-        return allowed_error(p, "CPU", os_index);
+    if (p->n_chosen == PARENG_MAX_WORKERS)
+        return pareng__fail(EINVAL, "the CPU list names more than %d workers", PARENG_MAX_WORKERS);
     p->chosen[p->n_chosen++] = pu;
     return 0;
 }
 
-static int choose_logical(planner *p, unsigned logical, const char *what)
+/* One worker per allowed core inside obj, in logical order (its first allowed PU). */
+static int choose_cores_in(planner *p, hwloc_obj_t obj)
 {
-    /* without Core objects each PU is its own core, as in the rest of the plan */
-    bool core = strcmp(what, "core") == 0 && hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_CORE) > 0;
-    hwloc_obj_t obj = hwloc_get_obj_by_type(p->topo, core ? HWLOC_OBJ_CORE : HWLOC_OBJ_PU, logical);
-    hwloc_obj_t pu = obj ? allowed_pu_in(p, obj, 0) : NULL;
-    if (!pu)
-        return obj ? allowed_error(p, what, logical)
-                   : pareng__fail(ERANGE, "there is no %s L#%u on this machine", what, logical);
-    p->chosen[p->n_chosen++] = pu;
+    for (unsigned c = 0; c < p->n_cores; c++)
+        if (hwloc_bitmap_isincluded(p->cores[c]->cpuset, obj->cpuset)) {
+            int rc = choose(p, allowed_pu_in(p, p->cores[c], 0));
+            if (rc < 0)
+                return rc;
+        }
     return 0;
 }
 
-static int choose_from_list(planner *p, const char *cpus)
+static hwloc_obj_type_t hwloc_type_of(const planner *p, enum pareng__place_type type)
 {
-    if (strncmp(cpus, "core:", 5) == 0)
-        return parse_ranges(cpus + 5, "core", choose_logical, p);
-    if (strncmp(cpus, "pu:", 3) == 0)
-        return parse_ranges(cpus + 3, "pu", choose_logical, p);
-    return parse_ranges(cpus, "CPU", choose_os_cpu, p);
+    switch (type) {
+    case PARENG__PLACE_CORE: /* without Core objects each PU is its own core, as everywhere */
+        return hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_CORE) > 0 ? HWLOC_OBJ_CORE
+                                                                     : HWLOC_OBJ_PU;
+    case PARENG__PLACE_PACKAGE:
+        return HWLOC_OBJ_PACKAGE;
+    case PARENG__PLACE_NUMA:
+        return HWLOC_OBJ_NUMANODE;
+    default:
+        return HWLOC_OBJ_PU;
+    }
+}
+
+/* One item of the CPU list (places.c) on this topology. */
+static int choose_place(void *ctx, const pareng__place *place)
+{
+    planner *p = ctx;
+    const char *name = pareng__place_type_name(place->type);
+    if (place->type == PARENG__PLACE_OS_CPU) {
+        for (unsigned v = place->first; v <= place->last; v++) {
+            hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(p->topo, v);
+            if (!pu || !hwloc_bitmap_isset(p->allowed, v))
+                return allowed_error(p, "CPU", v);
+            int rc = choose(p, pu);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
+    }
+    hwloc_obj_type_t type = hwloc_type_of(p, place->type);
+    int count = hwloc_get_nbobjs_by_type(p->topo, type);
+    if (count <= 0)
+        return pareng__fail(ERANGE, "this machine's topology has no %s objects", name);
+    unsigned first = place->all ? 0 : place->first, last = place->all ? (unsigned)count - 1
+                                                                        : place->last;
+    for (unsigned v = first; v <= last; v++) {
+        hwloc_obj_t obj = hwloc_get_obj_by_type(p->topo, type, v);
+        if (!obj)
+            return pareng__fail(ERANGE, "there is no %s L#%u on this machine (it has %d)", name,
+                                v, count);
+        int rc;
+        if (type == HWLOC_OBJ_PU || type == HWLOC_OBJ_CORE) {
+            hwloc_obj_t pu = allowed_pu_in(p, obj, 0);
+            if (!pu && place->all)
+                continue; /* all = all that this process may use */
+            rc = pu ? choose(p, pu) : allowed_error(p, name, v);
+        } else {
+            unsigned before = p->n_chosen;
+            rc = choose_cores_in(p, obj);
+            if (rc == 0 && p->n_chosen == before && !place->all)
+                rc = allowed_error(p, name, v);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* K workers, close: one per core in logical order, then the cores' second PUs (SMT), and so
  * on; once a core's PUs are all used, its next round starts again at its first PU. */
 static void choose_count(planner *p, unsigned k)
 {
+    k = k < PARENG_MAX_WORKERS ? k : PARENG_MAX_WORKERS; /* a machine of more cores than that */
     unsigned most = 1; /* the most allowed PUs of any core */
     for (unsigned c = 0; c < p->n_cores; c++)
         while (allowed_pu_in(p, p->cores[c], most))
@@ -315,6 +321,8 @@ int pareng_plan_create(pareng_plan **out, const pareng_config *cfg)
         pareng_config_default(&defaults);
         cfg = &defaults;
     }
+    if (pareng__config_check(cfg) < 0)
+        return -EINVAL;
     if (cfg->workers > PARENG_MAX_WORKERS)
         return pareng__fail(EINVAL, "%u workers asked for; the most is %d", cfg->workers,
                             PARENG_MAX_WORKERS);
@@ -323,7 +331,10 @@ int pareng_plan_create(pareng_plan **out, const pareng_config *cfg)
     p.chosen = calloc(PARENG_MAX_WORKERS, sizeof *p.chosen);
     int rc = !plan || !p.chosen ? pareng__fail(ENOMEM, "out of memory") : load_topology(&p, cfg);
     if (rc == 0 && cfg->cpus) {
-        rc = choose_from_list(&p, cfg->cpus);
+        rc = pareng__places_parse(cfg->cpus, choose_place, &p);
+        if (rc == 0 && p.n_chosen == 0)
+            rc = pareng__fail(ERANGE, "the CPU list '%s' names no CPU this process may use",
+                              cfg->cpus);
         if (rc == 0 && cfg->workers && cfg->workers != p.n_chosen)
             rc = pareng__fail(EINVAL, "%u workers asked for but the CPU list '%s' names %u",
                               cfg->workers, cfg->cpus, p.n_chosen);
@@ -394,8 +405,11 @@ int pareng__plan_bind(const pareng_plan *plan, unsigned worker)
         return 0;
     hwloc_topology_t topo = plan->topology;
     hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(topo, plan->placement[worker].pu_os);
-    if (!pu || hwloc_set_cpubind(topo, pu->cpuset, HWLOC_CPUBIND_PROCESS) < 0)
-        return -errno;
+    if (!pu)
+        return pareng__fail(ENOENT, "no PU P#%u in the plan's topology",
+                            plan->placement[worker].pu_os);
+    if (hwloc_set_cpubind(topo, pu->cpuset, HWLOC_CPUBIND_PROCESS) < 0)
+        return hwloc_failure("cannot bind a worker to its PU");
     return 0;
 }
 

@@ -9,7 +9,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -32,27 +31,9 @@ unsigned pareng__worker_count(const pareng_worker *w)
     return ((const pareng__worker *)(const void *)w)->arena->n_workers;
 }
 
-/* ---- waking and sleeping -----------------------------------------------------------------
- * An event count. A sleeper reads epoch, counts itself in sleepers, re-checks for work, then
- * futex-waits on epoch. A publisher makes work visible, then reads sleepers; if non-zero, it
- * bumps epoch and wakes. Both touch sleepers with an acq_rel read-modify-write, so the two
- * RMWs are ordered in sleepers' modification order: if the publisher's comes later it reads
- * the sleeper's count and wakes it; if it comes first, the sleeper's RMW reads from it, the
- * publisher's earlier stores (the work) happen-before the sleeper's re-check, which sees them.
- * (Dekker's pattern without standalone fences, which ThreadSanitizer cannot model.)
- * FUTEX_WAIT compares epoch in the kernel, so a bump between the sleeper's read and its wait
- * makes the wait return at once. */
-
-void pareng__wake(pareng__arena *arena, bool all)
-{
-    if (atomic_fetch_add_explicit(&arena->sleepers, 0, memory_order_acq_rel) == 0)
-        return;
-    atomic_fetch_add_explicit(&arena->epoch, 1, memory_order_relaxed);
-    pareng__futex_wake(&arena->epoch, all ? INT_MAX : 1);
-}
-
 static unsigned lanes_used(pareng__arena *a, unsigned worker)
 {
+    /* Relaxed: a frame in a new lane is published by that lane's tail_split (internal.h) */
     return atomic_load_explicit(&pareng__lane(a, worker, 0)->lanes_used, memory_order_relaxed);
 }
 
@@ -70,6 +51,8 @@ static bool worker_has_shared(pareng__arena *a, unsigned worker, const pareng__w
 static bool work_visible(pareng__worker *w)
 {
     pareng__arena *a = w->arena;
+    /* Relaxed: the sleeper's re-check; what orders it after a publisher's stores is the RMW on
+     * sleepers in pareng__sleep_announce (wake.c), not these loads. */
     if (atomic_load_explicit(&a->stop, memory_order_relaxed) ||
         atomic_load_explicit(&a->root_state, memory_order_relaxed) == PARENG__ROOT_READY)
         return true;
@@ -84,8 +67,7 @@ static bool work_visible(pareng__worker *w)
 static void sleep_until_work(pareng__worker *w)
 {
     pareng__arena *a = w->arena;
-    uint32_t seen = atomic_load_explicit(&a->epoch, memory_order_relaxed);
-    atomic_fetch_add_explicit(&a->sleepers, 1, memory_order_acq_rel);
+    uint32_t seen = pareng__sleep_announce(a);
     /* Ask every owner to share: the one with private frames shares at its next sync and,
      * seeing us counted, wakes us. */
     for (unsigned i = 0; i < w->n_victims; i++)
@@ -98,7 +80,7 @@ static void sleep_until_work(pareng__worker *w)
         else
             pareng__futex_wait(&a->epoch, seen, SLEEP_TIMEOUT_NS);
     }
-    atomic_fetch_sub_explicit(&a->sleepers, 1, memory_order_relaxed);
+    pareng__sleep_retract(a);
 }
 
 /* ---- stealing ---------------------------------------------------------------------------- */
@@ -281,6 +263,7 @@ static void account_idle(pareng__worker *w, uint64_t ns)
         return;
     }
     fiber_time.idle_ns += ns;
+    /* Relaxed: a statistic with one writer; readers want a recent value, not an order */
     atomic_store_explicit(&pareng__lane(w->arena, w->index, 0)->counters.v[PARENG__IDLE_NS],
                           fiber_time.idle_ns, memory_order_relaxed);
 }
@@ -291,7 +274,7 @@ static uint64_t account_busy(pareng__worker *w, uint64_t busy_since)
     uint64_t now = pareng__now_ns();
     if (!pareng__fibers_enabled())
         pareng__count(&w->counters, PARENG__BUSY_NS, now - busy_since);
-    else
+    else /* relaxed: a statistic with one writer, as in account_idle */
         atomic_store_explicit(&pareng__lane(w->arena, w->index, 0)->counters.v[PARENG__BUSY_NS],
                               now - fiber_time.started_ns - fiber_time.idle_ns,
                               memory_order_relaxed);
@@ -317,7 +300,8 @@ static uint64_t run_root(pareng__worker *w, uint64_t busy_since)
 static bool take_root(pareng__arena *a)
 {
     uint32_t ready = PARENG__ROOT_READY;
-    /* Acquire: the caller filled a->root before its release store of READY. */
+    /* The relaxed load filters out the common case (no root) without a read-modify-write;
+     * the CAS's acquire pairs with the caller's release store of READY: a->root is filled. */
     return atomic_load_explicit(&a->root_state, memory_order_relaxed) == PARENG__ROOT_READY &&
            atomic_compare_exchange_strong_explicit(&a->root_state, &ready, PARENG__ROOT_TAKEN,
                                                    memory_order_acquire, memory_order_relaxed);
@@ -330,6 +314,8 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
     uint64_t idle_since = pareng__now_ns();
     unsigned failed_rounds = 0;
     for (;;) {
+        /* Acquire pairs with pareng_stop's release: nothing the caller wrote before asking is
+         * lost (the worker only exits, but a checker cannot tell that). */
         if (atomic_load_explicit(&a->stop, memory_order_acquire))
             _exit(0);
         if (fibers) { /* tasks whose IO or join completed go first: they hold lanes and stacks */
@@ -387,8 +373,10 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    if (a->pin_workers)
-        pareng__plan_bind(plan, index);
+    /* A worker that is not where the plan says would make every figure of the run a lie
+     * (and its victim order wrong): the run fails, named by engine.c, rather than go on. */
+    if (a->pin_workers && pareng__plan_bind(plan, index) < 0)
+        _exit(PARENG__EXIT_NOT_PINNED);
 
     unsigned m = plan->n_workers - 1;
     for (unsigned k = 0; k < a->lanes_per_worker; k++) {

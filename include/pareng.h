@@ -56,9 +56,10 @@ typedef struct pareng_config {
     /* Number of workers; 0 = one per physical core this process may use (taskset and cgroup
      * cpusets respected). More workers than cores is allowed, up to PARENG_MAX_WORKERS. */
     unsigned workers;
-    /* Where to pin workers, one worker per entry, or NULL for automatic placement:
-     * OS CPU numbers as taskset takes them ("0,2-3"), or hwloc-style logical locations
-     * "core:0-3" / "pu:4,6". When set, workers must be 0 or equal to the entries' count. */
+    /* Where to pin workers, or NULL for automatic placement: a CPU list in the grammar of
+     * pareng_config_set_cores ("0,2-3", "core:0-3", "package:0", "numa:1", "pu:all"), one
+     * worker per CPU it names (per core for whole cores, packages and NUMA nodes). When set,
+     * workers must be 0 or equal to the number of workers the list names. */
     const char *cpus;
     /* Task frames per worker deque; 0 = 16384. A spawn on a full deque runs inline. */
     unsigned deque_capacity;
@@ -82,14 +83,45 @@ typedef struct pareng_config {
      * always make every spawn a task (a task may wait on IO anywhere): they take 0 or
      * PARENG_CUTOFF_NONE only. */
     unsigned cutoff_depth;
+    /* Non-zero: pareng_start prints where each worker runs on stderr, one line a worker
+     * (as OMP_DISPLAY_AFFINITY does). */
+    unsigned display_affinity;
+    /* Set by pareng_config_default when a PARENG_* environment variable is malformed:
+     * pareng_start and pareng_plan_create then refuse the configuration with its message. */
+    unsigned char pareng__bad_environment;
     /* Room to grow without breaking the ABI; keep zeroed. */
-    unsigned char reserved[16];
+    unsigned char reserved[11];
 } pareng_config;
 
 #define PARENG_CUTOFF_AUTO 0u
 #define PARENG_CUTOFF_NONE UINT32_MAX
 
-PARENG_API void pareng_config_default(pareng_config *cfg);
+/* The defaults, 0 (auto) everywhere, then the environment, as OpenMP programs read OMP_*
+ * (docs/cli.md, "Environment"; a field the caller sets afterwards wins):
+ *   PARENG_NUM_WORKERS=K          workers
+ *   PARENG_PLACES=LIST            cpus (the grammar of pareng_config_set_cores)
+ *   PARENG_CUTOFF=auto|none|N     cutoff_depth
+ *   PARENG_DISPLAY_AFFINITY=true|false   display_affinity (also 1/0, yes/no, on/off)
+ * Returns 0, or -EINVAL naming the malformed variable (that field keeps its default, and
+ * pareng_start refuses the configuration). */
+PARENG_API int pareng_config_default(pareng_config *cfg);
+/* Sets workers and cpus from one text, as the CLI's --cores, PARENG_PLACES and Python's
+ * cores= take it: "auto" (one worker per core), a worker count K, or a CPU list. The list is
+ * comma-separated items, each
+ *   N or N-M          OS CPU numbers (P#), as taskset and /proc/cpuinfo number them
+ *   TYPE:SPEC         hwloc logical indexes (L#, as lstopo and hwloc-calc): TYPE is pu, core,
+ *                     package (or socket) or numa (or numanode, node); SPEC is all, N or N-M,
+ *                     and plain numbers after it continue that type ("pu:0,2" = pu:0,pu:2)
+ * A PU gets one worker; a core, package or NUMA node one per core inside that this process
+ * may use. Not accepted (refused with a message): hwloc-calc's nested locations
+ * (package:0.core:1), even/odd, bitmasks (0x3), exclusions (~), likwid's domain prefixes
+ * (S0:, N:, M0:). The text is checked here for its form and kept by pointer (it must outlive
+ * cfg); whether the CPUs exist is checked by pareng_plan_create and pareng_start. 0, or
+ * -EINVAL with a message. */
+PARENG_API int pareng_config_set_cores(pareng_config *cfg, const char *cores);
+/* Sets cutoff_depth from "auto" (or "0"), "none" (every spawn a task) or a depth N, as the
+ * CLI's --cutoff and PARENG_CUTOFF take it. 0, or -EINVAL with a message. */
+PARENG_API int pareng_config_set_cutoff(pareng_config *cfg, const char *cutoff);
 
 /* Message for the last call that failed in this thread ("" if none). */
 PARENG_API const char *pareng_last_error(void);
@@ -110,9 +142,9 @@ typedef struct pareng_placement {
     int shared_pu;       /* another worker of this plan is on the same PU */
 } pareng_placement;
 
-/* Builds the plan of cfg: loads the topology with hwloc. Unless HWLOC_PLUGINS_BLACKLIST is
- * set (even empty), it is set first to skip hwloc's I/O-device and libxml2 plugins, which
- * pareng does not need and which cost most of its start-up. Returns 0; -EINVAL (bad list,
+/* Builds the plan of cfg: loads the topology with hwloc (without its I/O-device and libxml2
+ * plugins, which pareng does not need and which cost most of its start-up; the caller's
+ * environment is left as it is). Returns 0; -EINVAL (bad list,
  * workers out of range) or -ERANGE (a CPU outside the allowed set) for the placement;
  * -ENOENT (no such topology file) or -EIO (any other topology failure) for the topology;
  * -ENOMEM. */
@@ -178,6 +210,19 @@ PARENG_API int pareng_engine_worker_pid(const pareng_engine *engine, unsigned wo
 /* Asks a running pareng_run() to stop: it kills the workers and returns -ECANCELED.
  * Async-signal-safe: meant to be called from a SIGINT/SIGTERM handler. */
 PARENG_API void pareng_cancel(pareng_engine *engine);
+/* ^C for programs that run engines, one protocol for the CLI, the benchmarks and the Python
+ * module: installs a handler for sig (SIGINT, SIGTERM, ...) that cancels the run in progress
+ * of every engine of this process (it returns -ECANCELED, its workers killed), remembers the
+ * signal for pareng_cancel_signal(), and then calls the handler that was there before when it
+ * was a function (Python's, which raises KeyboardInterrupt). It does not end the process: the
+ * program decides, usually exit(128 + sig) once its engines are stopped. A signal this
+ * process ignores stays ignored. Install it before creating threads of your own. 0, or
+ * -EINVAL for a signal that cannot be caught. */
+PARENG_API int pareng_cancel_on_signal(int sig);
+/* The signal that last came through pareng_cancel_on_signal's handler, or 0. While one is
+ * remembered, every run starts cancelled; clear (non-zero) forgets it, for a program that
+ * goes on after an interruption (an interactive Python session). */
+PARENG_API int pareng_cancel_signal(int clear);
 
 typedef struct pareng_stats {
     uint64_t tasks;        /* tasks run: inline syncs are not counted, see docs/design.md */
@@ -513,6 +558,31 @@ typedef struct pareng__slots {
  * already failed. */
 #define PARENG_RUN(E, NAME, OUT, ...) \
     NAME##__root((E), PARENG__CUTOFF_OF_ENGINE, (OUT), __VA_ARGS__)
+/* PARENG_RUN with the granularity of this run given rather than the engine's: CUTOFF as
+ * pareng_config.cutoff_depth (PARENG_CUTOFF_AUTO, a depth, or PARENG_CUTOFF_NONE for a task
+ * that controls its granularity itself). An IO engine makes every spawn a task whatever it
+ * is given. */
+#define PARENG_RUN_CUTOFF(E, CUTOFF, NAME, OUT, ...) \
+    NAME##__root((E), (CUTOFF), (OUT), __VA_ARGS__)
+/* A helper function that spawns, syncs, calls tasks or does IO on behalf of the task that
+ * calls it takes the task's hidden context: declare it with PARENG_CONTEXT_PARAMS first, and
+ * call it from a task (or from another such helper) with PARENG_CONTEXT:
+ *
+ *   static int send_all(PARENG_CONTEXT_PARAMS, int fd, const char *p, size_t n) {
+ *       ... PARENG_IO_SEND(fd, p, n, 0) ...
+ *   }
+ *   PARENG_TASK_1(int, serve, int, fd) { return send_all(PARENG_CONTEXT, fd, "hi", 2); }
+ *
+ * As in a task, a helper syncs what it spawned before it returns. Declared static inline,
+ * the helper is compiled into each clone of its caller. */
+#define PARENG_CONTEXT_PARAMS                                                                 \
+    __attribute__((unused)) pareng_worker *pareng__w,                                         \
+        __attribute__((unused)) pareng_frame *pareng__h,                                      \
+        __attribute__((unused)) const int pareng__clone,                                      \
+        __attribute__((unused)) unsigned pareng__depth,                                       \
+        __attribute__((unused)) pareng_frame *pareng__h0,                                     \
+        __attribute__((unused)) pareng__slots *pareng__s
+#define PARENG_CONTEXT pareng__w, pareng__h, pareng__clone, pareng__depth, pareng__h0, pareng__s
 /* Inside a task: true when this call runs as serial C, with everything below it (the cutoff
  * chose it, docs/design.md). OpenMP's omp_in_final(): a task with a faster serial algorithm
  * than its own recursion may switch to it here. */
@@ -629,72 +699,6 @@ typedef pareng_value (*pareng_combine_fn)(pareng_value left, pareng_value right)
 PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
                              pareng_map_fn map, pareng_combine_fn combine, void *ctx,
                              pareng_value *result);
-
-/* ------------------------------------------------------------------------------------------
- * Built-in workloads (used by the CLI, benchmarks and bindings)
- * ---------------------------------------------------------------------------------------- */
-
-/* Largest n whose Fibonacci number fits in 64 bits. */
-#define PARENG_FIB_MAX 93
-
-/* Let the engine choose: every call is written as a task and the engine's automatic cutoff
- * (PARENG_CUTOFF_AUTO, whatever the engine's cutoff_depth) runs the deep ones as serial C. */
-#define PARENG_GRAIN_AUTO UINT32_MAX
-
-/* fib(n) on the engine. Calls with n < grain run as serial C; grain 0 makes every call a
- * task; PARENG_GRAIN_AUTO lets the engine choose. -EINVAL for n > PARENG_FIB_MAX, otherwise
- * as PARENG_RUN. */
-PARENG_API int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *result);
-/* fib's cost-model grain on this machine: the grain whose serial calls take about 20 us
- * (measured once per process, about 0.1 ms the first time; docs/design.md, "Granularity of
- * the fib workload"). What runtimes without an automatic cutoff get in pareng bench. */
-PARENG_API unsigned pareng_fib_auto_grain(void);
-/* Predicted seconds of pareng_fib_serial(n) on this machine, from the measurement behind the
- * automatic grain (fib(n) makes about phi^n calls): tells a user that fib(93) would run for
- * centuries before it starts. */
-PARENG_API double pareng_fib_serial_seconds(unsigned n);
-/* results[k] = fib(ns[k]) for each of count items, each item an independent task (items of
- * unequal cost are balanced by stealing); grain as for pareng_fib. The arrays may be anywhere
- * in the caller's memory. -EINVAL if an n is above PARENG_FIB_MAX (nothing runs). */
-PARENG_API int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count,
-                              unsigned grain, uint64_t *results);
-/* fib(n) where every leaf call (n <= 2) first waits latency_ns on an io_uring timeout: the
- * IO-bound variant of fib. Needs an engine with io_depth != 0 (-ENOTSUP otherwise). */
-PARENG_API int pareng_fib_io(pareng_engine *engine, unsigned n, uint64_t latency_ns,
-                             uint64_t *result);
-
-/* HTTP/1.1 GET load (the http workload, docs/cli.md): `requests` requests over `connections`
- * keep-alive connections spread over the workers. Needs an engine with io_depth != 0. */
-typedef struct pareng_http_config {
-    const char *url;              /* http://host[:port][/path]; host a name or an IPv4/IPv6 address */
-    uint64_t requests;            /* in all, >= 1 */
-    unsigned connections;         /* >= 1, at most requests */
-    uint64_t timeout_ns;          /* connect and per-response timeout; 0 = 5 s */
-} pareng_http_config;
-
-typedef struct pareng_http_result {
-    uint64_t requests;            /* responses received completely */
-    uint64_t errors;              /* requests that got no complete response */
-    uint64_t non_2xx;             /* complete responses whose status was not 2xx */
-    uint64_t bytes;               /* response bytes received, headers included */
-    double seconds;               /* wall time of the whole load */
-    uint64_t latency_ns[4];       /* p50, p90, p99, max of the completed requests */
-    char first_error[160];        /* what the first error was ("" if none) */
-} pareng_http_result;
-
-/* 0 with *out filled (errors counted in it), -EINVAL for a bad URL or counts (nothing sent),
- * -EHOSTUNREACH when the host cannot be resolved, -ENOTSUP when the engine has no IO,
- * otherwise as PARENG_RUN. The load lives in the engine's shared memory: 8 bytes per request
- * (its latency), 256 per connection and a few KiB (-ENOMEM when shared_bytes is too small; the
- * message says how much is needed). */
-PARENG_API int pareng_http_get(pareng_engine *engine, const pareng_http_config *cfg,
-                               pareng_http_result *out);
-/* What pareng_http_get checks before it sends anything (the URL, the counts, resolving the
- * host), without an engine: to refuse bad input before starting one. Returns the same. */
-PARENG_API int pareng_http_check(const pareng_http_config *cfg);
-
-/* Plain serial C fib, the baseline the engine is measured against. */
-PARENG_API uint64_t pareng_fib_serial(unsigned n);
 
 /* ------------------------------------------------------------------------------------------
  * Housekeeping

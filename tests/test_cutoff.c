@@ -74,10 +74,10 @@ static void check_user_fib(unsigned workers, unsigned cutoff)
     for (unsigned n = 0; n <= 32; n++) {
         uint64_t got = 0;
         CU_ASSERT_EQUAL(PARENG_RUN(e, user_fib, &got, n), 0);
-        if (got != pareng_fib_serial(n))
+        if (got != workload_fib_serial(n))
             fprintf(stderr, "\nuser fib(%u) on %u workers, cutoff %u: %llu\n", n, workers,
                     cutoff, (unsigned long long)got);
-        CU_ASSERT_EQUAL(got, pareng_fib_serial(n));
+        CU_ASSERT_EQUAL(got, workload_fib_serial(n));
     }
     pareng_stats s = total_stats(e);
     /* fib(32) goes 16 levels deep on every path: as deep as any cutoff here starts */
@@ -296,6 +296,71 @@ static void test_irregular_trees_exact(void)
     assert_nothing_left();
 }
 
+/* The same trees, with half of each node's children spawned, called and synced by helper
+ * functions that take the task's context (PARENG_CONTEXT_PARAMS): a helper's spawns sit on
+ * top of its caller's unsynced ones, in every clone, and are synced before it returns. */
+static inline uint64_t spawn_and_sync_rest(PARENG_CONTEXT_PARAMS, uint64_t seed, unsigned depth,
+                                           unsigned from, unsigned fan);
+
+PARENG_TASK_2(uint64_t, irregular_helped, uint64_t, seed, unsigned, depth)
+{
+    unsigned fan = depth ? (unsigned)(mix(seed) % 7) : 0, half = fan / 2;
+    for (unsigned i = 0; i < half; i++)
+        PARENG_SPAWN(irregular_helped, seed * 7 + i + 1, depth - 1);
+    uint64_t value = mix(seed + 1) + spawn_and_sync_rest(PARENG_CONTEXT, seed, depth, half, fan);
+    for (unsigned i = half; i > 0; i--)
+        value += i * PARENG_SYNC(irregular_helped);
+    return value;
+}
+
+static inline uint64_t spawn_and_sync_rest(PARENG_CONTEXT_PARAMS, uint64_t seed, unsigned depth,
+                                           unsigned from, unsigned fan)
+{
+    if (from == fan)
+        return 0;
+    for (unsigned i = from + 1; i < fan; i++)
+        PARENG_SPAWN(irregular_helped, seed * 7 + i + 1, depth - 1);
+    uint64_t value = (from + 1) * PARENG_CALL(irregular_helped, seed * 7 + from + 1, depth - 1);
+    for (unsigned i = fan; i > from + 1; i--)
+        value += i * PARENG_SYNC(irregular_helped);
+    return value;
+}
+
+static void test_helpers_spawn_with_the_task_context(void)
+{
+    static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1, 3, PARENG_CUTOFF_NONE};
+    for (size_t c = 0; c < sizeof cutoffs / sizeof cutoffs[0]; c++)
+        for (unsigned workers = 1; workers <= 4; workers += 3)
+            for (unsigned capacity = 8; capacity <= 16384; capacity *= 2048) {
+                pareng_engine *e = start_with_cutoff(workers, cutoffs[c], capacity);
+                for (uint64_t seed = 1; seed <= 8; seed++) {
+                    uint64_t got = 0;
+                    CU_ASSERT_EQUAL(PARENG_RUN(e, irregular_helped, &got, seed, 11), 0);
+                    CU_ASSERT_EQUAL(got, irregular_serial(seed, 11));
+                }
+                pareng_stop(e);
+            }
+    assert_nothing_left();
+}
+
+/* PARENG_RUN_CUTOFF: this run's granularity, whatever the engine's; the next PARENG_RUN has
+ * the engine's again. */
+static void test_run_with_its_own_cutoff(void)
+{
+    pareng_engine *e = start_with_cutoff(1, 2, 0);
+    uint64_t got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN_CUTOFF(e, 5, leaves, &got, 12), 0);
+    CU_ASSERT_EQUAL(got, 4096u);
+    CU_ASSERT_EQUAL(total_stats(e).serial_runs, 32u);
+    CU_ASSERT_EQUAL(PARENG_RUN_CUTOFF(e, PARENG_CUTOFF_NONE, leaves, &got, 12), 0);
+    CU_ASSERT_EQUAL(got, 4096u);
+    CU_ASSERT_EQUAL(total_stats(e).serial_runs, 32u);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, leaves, &got, 12), 0);
+    CU_ASSERT_EQUAL(total_stats(e).serial_runs, 36u);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 static void test_bad_cutoff_starts_nothing(void)
 {
     pareng_config cfg;
@@ -326,6 +391,8 @@ int main(void)
         {"PARENG_SERIAL(): exactly the nodes below the cutoff", test_serial_is_visible_to_the_task},
         {"irregular trees: exact, every cutoff, 1-8 workers, small deques",
          test_irregular_trees_exact},
+        {"helpers spawn with the task's context, every clone", test_helpers_spawn_with_the_task_context},
+        {"PARENG_RUN_CUTOFF: one run's granularity", test_run_with_its_own_cutoff},
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
         CU_TEST_INFO_NULL,
     };

@@ -211,7 +211,7 @@ typedef struct cpu_while_waiting {
 
 PARENG_TASK_2(int, cpu_work, cpu_while_waiting *, log, unsigned, k)
 {
-    log->cpu_result[k] = pareng_fib_serial(30);
+    log->cpu_result[k] = workload_fib_serial(30);
     log->cpu_done_ns[k] = now_ns();
     log->cpu_worker[k] = (int)PARENG_WORKER_INDEX();
     return 0;
@@ -409,8 +409,8 @@ static void check_fib_io(unsigned workers, unsigned io_depth)
     uint64_t expected_ops = 0;
     for (unsigned n = 0; n <= 14; n++) {
         uint64_t got = 0;
-        CU_ASSERT_EQUAL(pareng_fib_io(e, n, 100000, &got), 0);
-        CU_ASSERT_EQUAL(got, pareng_fib_serial(n));
+        CU_ASSERT_EQUAL(workload_fib_io(e, n, 100000, &got), 0);
+        CU_ASSERT_EQUAL(got, workload_fib_serial(n));
         expected_ops += leaves(n);
     }
     CU_ASSERT_EQUAL(total_io_ops(e), expected_ops);
@@ -444,7 +444,7 @@ static void test_worker_killed_while_io_in_flight(void)
     }
     uint64_t got;
     uint64_t t0 = now_ns();
-    int rc = pareng_fib_io(e, 20, 5000 * MS, &got); /* every leaf waits 5 s */
+    int rc = workload_fib_io(e, 20, 5000 * MS, &got); /* every leaf waits 5 s */
     uint64_t took = now_ns() - t0;
     waitpid(killer, NULL, 0);
     CU_ASSERT_EQUAL(rc, -ECHILD);
@@ -461,12 +461,12 @@ static void test_idle_io_engine_sleeps(void)
 {
     pareng_engine *e = start_io_engine(2, PARENG_IO_DEPTH_AUTO);
     uint64_t got;
-    CU_ASSERT_EQUAL(pareng_fib_io(e, 14, 100000, &got), 0);
+    CU_ASSERT_EQUAL(workload_fib_io(e, 14, 100000, &got), 0);
     usleep(200000);
     int pids[2] = {pareng_engine_worker_pid(e, 0), pareng_engine_worker_pid(e, 1)};
     CU_ASSERT(testing_busiest_share_of_a_second(pids, 2) <= 0.02);
     /* and it wakes for new work */
-    CU_ASSERT_EQUAL(pareng_fib_io(e, 10, 100000, &got), 0);
+    CU_ASSERT_EQUAL(workload_fib_io(e, 10, 100000, &got), 0);
     CU_ASSERT_EQUAL(got, 55u);
     stop_and_check(e);
 }
@@ -476,7 +476,7 @@ static void test_idle_io_engine_sleeps(void)
 static int worker_cpus(pareng_engine *e, unsigned worker, cpu_set_t *set)
 {
     uint64_t ignored;
-    CU_ASSERT_EQUAL(pareng_fib(e, 1, 0, &ignored), 0);
+    CU_ASSERT_EQUAL(workload_fib(e, 1, 0, &ignored), 0);
     CPU_ZERO(set);
     if (sched_getaffinity(pareng_engine_worker_pid(e, worker), sizeof *set, set) < 0)
         return -1;
@@ -525,8 +525,8 @@ static void test_engine_without_io_says_so(void)
     CU_ASSERT_EQUAL_FATAL(pareng_start(&e, &cfg), 0);
     CU_ASSERT_EQUAL(pareng_engine_io_depth(e), 0);
     uint64_t got;
-    CU_ASSERT_EQUAL(pareng_fib_io(e, 5, 1000, &got), -ENOTSUP);
-    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "io_depth"));
+    CU_ASSERT_EQUAL(workload_fib_io(e, 5, 1000, &got), -ENOTSUP);
+    CU_ASSERT_PTR_NOT_NULL(strstr(workload_error(), "io_depth"));
     int rc = 0;
     CU_ASSERT_EQUAL(PARENG_RUN(e, sleep_long, &rc, 1000), 0);
     CU_ASSERT_EQUAL(rc, -ENOTSUP);
@@ -565,7 +565,7 @@ static int without_io_uring(void)
         return 13;
     cfg.io_depth = 0; /* CPU work goes on */
     uint64_t got = 0;
-    if (pareng_start(&e, &cfg) != 0 || pareng_fib(e, 25, 0, &got) != 0 || got != 75025)
+    if (pareng_start(&e, &cfg) != 0 || workload_fib(e, 25, 0, &got) != 0 || got != 75025)
         return 14;
     pareng_stop(e);
     return 0;

@@ -9,6 +9,12 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -25,16 +31,21 @@ static void assert_nothing_left(void)
     CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
 }
 
-static void check_fib_range(unsigned workers, unsigned grain)
+/* fib(0..35) exact with the engine's cutoff as given and fib's own grain (0: none). */
+static void check_fib_range(unsigned workers, unsigned cutoff, unsigned grain)
 {
-    pareng_engine *e = start_engine(workers, 0);
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    cfg.cutoff_depth = cutoff;
+    pareng_engine *e = testing_start(&cfg);
     for (unsigned n = 0; n <= 35; n++) {
         uint64_t got = 0;
-        CU_ASSERT_EQUAL(pareng_fib(e, n, grain, &got), 0);
-        if (got != pareng_fib_serial(n))
+        CU_ASSERT_EQUAL(workload_fib(e, n, grain, &got), 0);
+        if (got != workload_fib_serial(n))
             fprintf(stderr, "\nfib(%u) on %u workers, grain %u: %llu\n", n, workers, grain,
                     (unsigned long long)got);
-        CU_ASSERT_EQUAL(got, pareng_fib_serial(n));
+        CU_ASSERT_EQUAL(got, workload_fib_serial(n));
     }
     pareng_stop(e);
     assert_nothing_left();
@@ -44,18 +55,21 @@ static void test_serial_baseline(void)
 {
     static const uint64_t known[] = {0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55};
     for (unsigned n = 0; n < sizeof known / sizeof known[0]; n++)
-        CU_ASSERT_EQUAL(pareng_fib_serial(n), known[n]);
-    CU_ASSERT_EQUAL(pareng_fib_serial(35), 9227465u);
+        CU_ASSERT_EQUAL(workload_fib_serial(n), known[n]);
+    CU_ASSERT_EQUAL(workload_fib_serial(35), 9227465u);
 }
 
-#define GRAIN_0 0
-#define GRAIN_20 20
-#define GRAIN_auto PARENG_GRAIN_AUTO
+/* every: every call a task (cutoff none); grain20: fib's own grain; auto: the engine's
+ * automatic cutoff */
+#define GRANULARITY_every PARENG_CUTOFF_NONE, 0
+#define GRANULARITY_grain20 PARENG_CUTOFF_AUTO, 20
+#define GRANULARITY_auto PARENG_CUTOFF_AUTO, 0
 #define FIB_TEST(W, G)                                                                        \
-    static void test_fib_##W##_workers_grain_##G(void) { check_fib_range(W, GRAIN_##G); }
+    static void test_fib_##W##_workers_##G(void) { check_fib_range(W, GRANULARITY_##G); }
 #define FIB_TESTS(X)                                                                          \
-    X(1, 0) X(2, 0) X(3, 0) X(4, 0) X(8, 0) X(1, 20) X(2, 20) X(3, 20) X(4, 20) X(8, 20)       \
-    X(1, auto) X(2, auto) X(3, auto) X(4, auto) X(8, auto)
+    X(1, every) X(2, every) X(3, every) X(4, every) X(8, every) X(1, grain20) X(2, grain20)   \
+    X(3, grain20) X(4, grain20) X(8, grain20) X(1, auto) X(2, auto) X(3, auto) X(4, auto)      \
+    X(8, auto)
 FIB_TESTS(FIB_TEST)
 
 /* The prediction behind the CLI's warning agrees with a measurement, and sees fib(93) for
@@ -66,26 +80,26 @@ static void test_serial_time_is_predicted(void)
     for (int i = 0; i < 5; i++) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        volatile uint64_t keep = pareng_fib_serial(30);
+        volatile uint64_t keep = workload_fib_serial(30);
         (void)keep;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
         best = s < best ? s : best;
     }
-    double predicted = pareng_fib_serial_seconds(30);
+    double predicted = workload_fib_serial_seconds(30);
     if (predicted < best / 4 || predicted > best * 4)
         fprintf(stderr, "\nfib(30): predicted %.6f s, measured %.6f s\n", predicted, best);
     CU_ASSERT(predicted > best / 4 && predicted < best * 4);
-    CU_ASSERT(pareng_fib_serial_seconds(31) > predicted);
-    CU_ASSERT(pareng_fib_serial_seconds(93) > 1e8); /* years */
+    CU_ASSERT(workload_fib_serial_seconds(31) > predicted);
+    CU_ASSERT(workload_fib_serial_seconds(93) > 1e8); /* years */
 }
 
 static void test_fib_94_is_refused(void)
 {
     pareng_engine *e = start_engine(2, 0);
     uint64_t got = 0;
-    CU_ASSERT_EQUAL(pareng_fib(e, 94, 0, &got), -EINVAL);
-    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "64 bits"));
+    CU_ASSERT_EQUAL(workload_fib(e, 94, 0, &got), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(workload_error(), "64 bits"));
     pareng_stop(e);
     assert_nothing_left();
 }
@@ -120,7 +134,7 @@ static void test_full_deque_runs_spawns_inline(void)
         CU_ASSERT_EQUAL(PARENG_RUN(e, sum_of_squares, &got, count), 0);
         CU_ASSERT_EQUAL(got, (uint64_t)count * (count + 1) * (2 * count + 1) / 6);
         /* deep recursion on the same small deque */
-        CU_ASSERT_EQUAL(pareng_fib(e, 27, 0, &got), 0);
+        CU_ASSERT_EQUAL(workload_fib(e, 27, 0, &got), 0);
         CU_ASSERT_EQUAL(got, 196418u);
         uint64_t overflows = 0;
         for (unsigned i = 0; i < workers; i++) {
@@ -140,7 +154,7 @@ static void test_stats_add_up(void)
 {
     pareng_engine *e = start_engine(4, 0);
     uint64_t got;
-    CU_ASSERT_EQUAL(pareng_fib(e, 32, 0, &got), 0);
+    CU_ASSERT_EQUAL(workload_fib(e, 32, 0, &got), 0);
     CU_ASSERT_EQUAL(got, 2178309u);
     uint64_t taken = 0, found_stolen = 0, tasks = 0, busy = 0;
     for (unsigned i = 0; i < 4; i++) {
@@ -160,7 +174,7 @@ static void test_stats_add_up(void)
     pareng_stop(e);
 
     e = start_engine(1, 0);
-    CU_ASSERT_EQUAL(pareng_fib(e, 25, 0, &got), 0);
+    CU_ASSERT_EQUAL(workload_fib(e, 25, 0, &got), 0);
     pareng_stats alone;
     CU_ASSERT_EQUAL(pareng_engine_stats(e, 0, &alone), 0);
     CU_ASSERT_EQUAL(alone.steals + alone.leapfrogs + alone.stolen_from, 0);
@@ -196,7 +210,7 @@ static void test_idle_engine_sleeps(void)
 {
     pareng_engine *e = start_engine(2, 0);
     uint64_t got;
-    CU_ASSERT_EQUAL(pareng_fib(e, 30, 0, &got), 0);
+    CU_ASSERT_EQUAL(workload_fib(e, 30, 0, &got), 0);
     usleep(200000); /* past the spinning phase */
     int pids[2] = {pareng_engine_worker_pid(e, 0), pareng_engine_worker_pid(e, 1)};
     /* asleep on the futex: at most 2% of a core over that second */
@@ -211,8 +225,8 @@ static void test_engine_runs_many_roots(void)
     for (unsigned round = 0; round < 200; round++) {
         uint64_t got;
         unsigned n = round % 24;
-        CU_ASSERT_EQUAL(pareng_fib(e, n, round % 3 == 0 ? 0 : 10, &got), 0);
-        CU_ASSERT_EQUAL(got, pareng_fib_serial(n));
+        CU_ASSERT_EQUAL(workload_fib(e, n, round % 3 == 0 ? 0 : 10, &got), 0);
+        CU_ASSERT_EQUAL(got, workload_fib_serial(n));
     }
     pareng_stop(e);
     assert_nothing_left();
@@ -231,7 +245,7 @@ static void test_killed_worker_fails_the_run(void)
     uint64_t got;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int rc = pareng_fib(e, 60, 0, &got); /* would run for hours */
+    int rc = workload_fib(e, 60, 0, &got); /* would run for hours */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     waitpid(killer, NULL, 0);
     CU_ASSERT_EQUAL(rc, -ECHILD);
@@ -241,7 +255,7 @@ static void test_killed_worker_fails_the_run(void)
     /* the workers are gone and the name is unlinked already; the engine refuses more work */
     CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
     CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
-    CU_ASSERT_EQUAL(pareng_fib(e, 10, 0, &got), -EPIPE);
+    CU_ASSERT_EQUAL(workload_fib(e, 10, 0, &got), -EPIPE);
     pareng_stop(e);
     assert_nothing_left();
 }
@@ -262,10 +276,139 @@ static void test_cancel_from_a_signal_handler(void)
     sigaction(SIGALRM, &sa, &old);
     alarm(1);
     uint64_t got;
-    CU_ASSERT_EQUAL(pareng_fib(e, 60, 0, &got), -ECANCELED);
+    CU_ASSERT_EQUAL(workload_fib(e, 60, 0, &got), -ECANCELED);
     sigaction(SIGALRM, &old, NULL);
     CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
     pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* pareng_cancel_on_signal, in a child process of its own (the handler is for the life of a
+ * process): the signal cancels the run, the program's own handler still runs, the signal is
+ * remembered and cancels the next run until cleared, and an ignored signal stays ignored. The
+ * child's exit status is the number of the first check that failed. */
+static volatile sig_atomic_t program_handler_calls;
+static void program_handler(int sig)
+{
+    (void)sig;
+    program_handler_calls++;
+}
+
+static int cancel_on_signal_checks(void)
+{
+    signal(SIGALRM, program_handler);
+    if (pareng_cancel_on_signal(SIGALRM) != 0 || pareng_cancel_on_signal(SIGALRM) != 0)
+        return 1;
+    if (pareng_cancel_on_signal(SIGKILL) != -EINVAL || pareng_cancel_on_signal(0) != -EINVAL)
+        return 2;
+    pareng_engine *e = start_engine(2, 0);
+    alarm(1);
+    uint64_t got;
+    if (workload_fib(e, 60, 0, &got) != -ECANCELED)
+        return 3;
+    if (pareng_cancel_signal(0) != SIGALRM || program_handler_calls != 1)
+        return 4;
+    pareng_stop(e);
+    e = start_engine(2, 0); /* a signal remembered cancels the next run at once */
+    if (workload_fib(e, 20, 0, &got) != -ECANCELED)
+        return 5;
+    pareng_stop(e);
+    if (pareng_cancel_signal(1) != SIGALRM || pareng_cancel_signal(0) != 0)
+        return 6;
+    e = start_engine(2, 0);
+    if (workload_fib(e, 20, 0, &got) != 0 || got != 6765)
+        return 7;
+    pareng_stop(e);
+    signal(SIGUSR1, SIG_IGN); /* nohup's choice is kept */
+    struct sigaction now;
+    if (pareng_cancel_on_signal(SIGUSR1) != 0 || sigaction(SIGUSR1, NULL, &now) != 0 ||
+        now.sa_handler != SIG_IGN)
+        return 8;
+    return 0;
+}
+
+static void test_cancel_on_signal(void)
+{
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0)
+        _exit(cancel_on_signal_checks());
+    int status;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "\n  cancel_on_signal: check %d failed (status %#x)\n",
+                WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_nothing_left();
+}
+
+/* PARENG_DISPLAY_AFFINITY's lines, one a worker, from a child whose stderr is a file. */
+static void test_display_affinity(void)
+{
+    FILE *out = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        dup2(fileno(out), STDERR_FILENO);
+        pareng_config cfg;
+        pareng_config_default(&cfg);
+        cfg.workers = 3;
+        cfg.display_affinity = 1;
+        pareng_engine *e;
+        if (pareng_start(&e, &cfg) < 0)
+            _exit(1);
+        pareng_stop(e);
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    rewind(out);
+    char line[256];
+    unsigned lines = 0;
+    while (fgets(line, sizeof line, out)) {
+        char expected[32];
+        snprintf(expected, sizeof expected, "worker %u pid ", lines);
+        CU_ASSERT_PTR_NOT_NULL(strstr(line, expected));
+        CU_ASSERT_PTR_NOT_NULL(strstr(line, "bound to PU P#"));
+        lines++;
+    }
+    CU_ASSERT_EQUAL(lines, 3);
+    fclose(out);
+}
+
+/* A worker that cannot be pinned (a seccomp policy that denies sched_setaffinity) fails the
+ * run with a message that says so, rather than running somewhere else unsaid. */
+static int unpinnable_run(void)
+{
+    struct sock_filter deny[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_sched_setaffinity, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {.len = sizeof deny / sizeof deny[0], .filter = deny};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) < 0)
+        return 10;
+    pareng_engine *e = start_engine(2, 0);
+    uint64_t got;
+    int rc = workload_fib(e, 25, 0, &got);
+    bool said = strstr(workload_error(), "could not be pinned") != NULL;
+    pareng_stop(e);
+    return rc == -ECHILD && said ? 0 : 1;
+}
+
+static void test_unpinnable_worker_fails_the_run(void)
+{
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0)
+        _exit(unpinnable_run());
+    int status;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     assert_nothing_left();
 }
 
@@ -452,20 +595,20 @@ static void test_fib_map_matches_serial(void)
     uint64_t got[sizeof ns / sizeof ns[0]];
     for (unsigned grain = 0; grain <= 20; grain += 20) {
         memset(got, 0, sizeof got);
-        CU_ASSERT_EQUAL(pareng_fib_map(e, ns, count, grain, got), 0);
+        CU_ASSERT_EQUAL(workload_fib_map(e, ns, count, grain, got), 0);
         for (size_t k = 0; k < count; k++)
-            CU_ASSERT_EQUAL(got[k], pareng_fib_serial(ns[k]));
+            CU_ASSERT_EQUAL(got[k], workload_fib_serial(ns[k]));
     }
-    CU_ASSERT_EQUAL(pareng_fib_map(e, ns, 0, 0, got), 0);
+    CU_ASSERT_EQUAL(workload_fib_map(e, ns, 0, 0, got), 0);
     const unsigned too_big[] = {10, 94};
-    CU_ASSERT_EQUAL(pareng_fib_map(e, too_big, 2, 0, got), -EINVAL);
+    CU_ASSERT_EQUAL(workload_fib_map(e, too_big, 2, 0, got), -EINVAL);
     pareng_stop(e);
     assert_nothing_left();
 }
 
 int main(void)
 {
-#define FIB_INFO(W, G) {"fib(0..35), " #W " workers, grain " #G, test_fib_##W##_workers_grain_##G},
+#define FIB_INFO(W, G) {"fib(0..35), " #W " workers, " #G, test_fib_##W##_workers_##G},
     CU_TestInfo fib[] = {
         {"serial baseline", test_serial_baseline},
         {"serial time predicted (fib(93): centuries)", test_serial_time_is_predicted},
@@ -482,6 +625,9 @@ int main(void)
         {"one engine, many roots", test_engine_runs_many_roots},
         {"killed worker fails the run", test_killed_worker_fails_the_run},
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
+        {"pareng_cancel_on_signal", test_cancel_on_signal},
+        {"PARENG_DISPLAY_AFFINITY", test_display_affinity},
+        {"a worker that cannot be pinned fails the run", test_unpinnable_worker_fails_the_run},
         {"bad configuration starts nothing", test_bad_configuration_starts_nothing},
         {"a sweep spares live engines", test_sweep_spares_live_engines},
         CU_TEST_INFO_NULL,
@@ -489,7 +635,7 @@ int main(void)
     CU_TestInfo parallel[] = {
         {"pareng_alloc: shared, coalesced, bounded", test_alloc_is_shared_and_reused},
         {"pareng_reduce: exact, same bits on 1/3/8 workers", test_reduce_is_exact_and_reproducible},
-        {"pareng_fib_map: every item exact", test_fib_map_matches_serial},
+        {"workload_fib_map: every item exact", test_fib_map_matches_serial},
         {"private memory mistake fails cleanly", test_private_memory_mistake_fails_cleanly},
         CU_TEST_INFO_NULL,
     };

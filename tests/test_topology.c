@@ -355,7 +355,7 @@ static void test_malformed_cpu_lists_are_refused(void)
 {
     static const char *const malformed[] = {
         "", "0,,1", "3-1", "x", "0-", "-1", "0,", ",0", " 0", "0 ", "1-2-3", "0;1", "0x1",
-        "core:", "core:x", "core:1-0", "pu:", "pu:0,", "CORE:0", "core0", "socket:0",
+        "core:", "core:x", "core:1-0", "pu:", "pu:0,", "CORE:0", "core0", "sockets:0",
         "99999999999999999999",
     };
     for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
@@ -364,6 +364,103 @@ static void test_malformed_cpu_lists_are_refused(void)
             fprintf(stderr, "\n  cpus '%s': %d, expected -EINVAL\n", malformed[i], rc);
         CU_ASSERT_EQUAL(rc, -EINVAL);
     }
+}
+
+/* The first PU of each core in [first, last] (SMALL_MACHINE: PU 2c of core c, package c / 8). */
+static void expect_first_pus_of_cores(const pareng_plan *plan, unsigned first, unsigned last)
+{
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), last - first + 1);
+    for (unsigned c = first; c <= last; c++)
+        expect_placement(plan, c - first, 2 * c, 2 * c, c, c / 8, false, false);
+}
+
+static void test_whole_packages(void)
+{
+    pareng_plan *plan = plan_cpus(SMALL_MACHINE, "package:1");
+    expect_first_pus_of_cores(plan, 8, 15);
+    pareng_plan_destroy(plan);
+    plan = plan_cpus(SMALL_MACHINE, "socket:0"); /* likwid's and Slurm's word for it */
+    expect_first_pus_of_cores(plan, 0, 7);
+    pareng_plan_destroy(plan);
+    plan = plan_cpus(SMALL_MACHINE, "package:all");
+    expect_first_pus_of_cores(plan, 0, 15);
+    pareng_plan_destroy(plan);
+}
+
+static void test_all_cores_and_pus(void)
+{
+    pareng_plan *plan = plan_cpus(SMALL_MACHINE, "core:all");
+    expect_first_pus_of_cores(plan, 0, 15);
+    pareng_plan_destroy(plan);
+    plan = plan_cpus(SMALL_MACHINE, "pu:all");
+    CU_ASSERT_EQUAL(pareng_plan_workers(plan), SMALL_PUS);
+    for (unsigned w = 0; w < SMALL_PUS; w++)
+        expect_placement(plan, w, w, w, w / 2, w / 16, true, false);
+    pareng_plan_destroy(plan);
+}
+
+/* 2 packages of 2 NUMA nodes of 2 cores of 2 PUs: NUMA node n holds cores 2n, 2n + 1. */
+#define NUMA_MACHINE "package:2 numa:2 core:2 pu:2"
+
+static void test_whole_numa_nodes(void)
+{
+    pareng_plan *plan = plan_cpus(NUMA_MACHINE, "numa:2");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 2);
+    expect_placement(plan, 0, 8, 8, 4, 1, false, false);
+    expect_placement(plan, 1, 10, 10, 5, 1, false, false);
+    pareng_plan_destroy(plan);
+    plan = plan_cpus(NUMA_MACHINE, "numanode:0-1,node:3");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 6);
+    expect_placement(plan, 5, 14, 14, 7, 1, false, false);
+    pareng_plan_destroy(plan);
+}
+
+/* Items of several kinds in one list, in order; plain numbers continue the type before them. */
+static void test_mixed_items(void)
+{
+    pareng_plan *plan = plan_cpus(SMALL_MACHINE, "core:3,5,pu:1,7,0");
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 5);
+    expect_placement(plan, 0, 6, 6, 3, 0, true, false);
+    expect_placement(plan, 1, 10, 10, 5, 0, false, false);
+    expect_placement(plan, 2, 1, 1, 0, 0, true, false);
+    expect_placement(plan, 3, 7, 7, 3, 0, true, false);
+    expect_placement(plan, 4, 0, 0, 0, 0, true, false);
+    pareng_plan_destroy(plan);
+}
+
+/* What hwloc-calc, taskset or likwid users may try: refused, and the message says why. */
+static void test_other_tools_forms_are_refused_by_name(void)
+{
+    static const struct {
+        const char *list, *said;
+    } refused[] = {
+        {"package:0.core:1", "nested"}, {"0x3", "bitmask"},   {"S0:0-1", "likwid"},
+        {"N:0-3", "likwid"},            {"core:even", "even"}, {"pu:odd", "odd"},
+        {"~0", "exclusion"},            {"l3:0", "TYPE"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, refused[i].list, 0), -EINVAL);
+        if (!strstr(pareng_last_error(), refused[i].said))
+            fprintf(stderr, "\n  '%s': %s\n", refused[i].list, pareng_last_error());
+        CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), refused[i].said));
+    }
+}
+
+static void test_whole_objects_beyond_the_machine(void)
+{
+    CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, "package:2", 0), -ERANGE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "package L#2"));
+    CU_ASSERT_EQUAL(plan_cpus_rc("core:4 pu:2", "numa:1", 0), -ERANGE);
+}
+
+/* More cores than PARENG_MAX_WORKERS: auto takes the most it may, never more. */
+static void test_more_cores_than_the_most_workers(void)
+{
+    pareng_plan *plan = plan_workers("package:2 core:300 pu:1", 0);
+    CU_ASSERT_EQUAL(pareng_plan_workers(plan), PARENG_MAX_WORKERS);
+    CU_ASSERT_EQUAL(pareng_plan_cores(plan), 600);
+    pareng_plan_destroy(plan);
+    CU_ASSERT_EQUAL(plan_cpus_rc("package:2 core:300 pu:1", "core:all", 0), -EINVAL);
 }
 
 static void test_cpus_beyond_the_machine_are_out_of_range(void)
@@ -771,6 +868,13 @@ int main(void)
         {"workers must match the list", test_cpu_list_with_matching_worker_count},
         {"malformed lists: -EINVAL", test_malformed_cpu_lists_are_refused},
         {"CPUs beyond the machine: -ERANGE", test_cpus_beyond_the_machine_are_out_of_range},
+        {"package:N, socket:N, package:all", test_whole_packages},
+        {"core:all, pu:all", test_all_cores_and_pus},
+        {"numa:N", test_whole_numa_nodes},
+        {"mixed items", test_mixed_items},
+        {"hwloc-calc, taskset, likwid forms refused by name", test_other_tools_forms_are_refused_by_name},
+        {"whole objects beyond the machine: -ERANGE", test_whole_objects_beyond_the_machine},
+        {"more cores than the most workers", test_more_cores_than_the_most_workers},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo os_indexes[] = {

@@ -5,6 +5,9 @@
 #ifndef PARENG_TESTING_H
 #define PARENG_TESTING_H
 
+#include "pareng.h"
+#include "workloads.h"
+
 #include <CUnit/Basic.h>
 #include <dirent.h>
 #include <stdio.h>

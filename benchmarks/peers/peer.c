@@ -4,6 +4,7 @@
 #include "peer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "pareng.h"
+#include "workloads.h"
 
 static int parse_number(const char *text, unsigned long max, unsigned *out)
 {
@@ -25,12 +27,12 @@ static int parse_number(const char *text, unsigned long max, unsigned *out)
 
 int peer_parse_args(int argc, char **argv, const char *runtime, peer_args *out)
 {
-    if (argc != 4 || parse_number(argv[1], PARENG_FIB_MAX, &out->n) < 0 ||
+    if (argc != 4 || parse_number(argv[1], WORKLOAD_FIB_MAX, &out->n) < 0 ||
         parse_number(argv[2], PARENG_MAX_WORKERS, &out->workers) < 0 || out->workers == 0 ||
-        parse_number(argv[3], PARENG_GRAIN_AUTO - 1, &out->grain) < 0) {
+        parse_number(argv[3], UINT_MAX, &out->grain) < 0) {
         fprintf(stderr, "usage: fib-%s N WORKERS GRAIN (0 <= N <= %d, 1 <= WORKERS <= %d, "
                         "GRAIN >= 0: calls with n < GRAIN are serial)\n",
-                runtime, PARENG_FIB_MAX, PARENG_MAX_WORKERS);
+                runtime, WORKLOAD_FIB_MAX, PARENG_MAX_WORKERS);
         return 2;
     }
     return 0;
@@ -38,7 +40,7 @@ int peer_parse_args(int argc, char **argv, const char *runtime, peer_args *out)
 
 uint64_t peer_fib_serial(unsigned n)
 {
-    return pareng_fib_serial(n);
+    return workload_fib_serial(n);
 }
 
 /* OS numbers of the PUs, one per worker; empty (no pinning) on a foreign topology. */

@@ -30,7 +30,7 @@ typedef struct peer_args {
 /* Parses `N WORKERS GRAIN`; 0, or the exit status after a one-line message on stderr. */
 int peer_parse_args(int argc, char **argv, const char *runtime, peer_args *out);
 
-/* pareng_fib_serial: the leaves run the very machine code of pareng's leaves and baseline. */
+/* workload_fib_serial: the leaves run the very machine code of pareng's leaves and baseline. */
 uint64_t peer_fib_serial(unsigned n);
 
 /* Prepares the placement pareng would give `workers` workers: one per core, close; 0, or -1

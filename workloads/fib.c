@@ -2,27 +2,28 @@
  * fib.c - the fib workload: the headline benchmark of work-stealing runtimes (Cilk, Wool, Lace),
  * written with the public task macros as a user would write it.
  */
-#include "internal.h"
+#include "error.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 static int check_n(unsigned n)
 {
-    if (n > PARENG_FIB_MAX)
-        return pareng__fail(EINVAL, "fib(%u) does not fit in 64 bits; n must be 0..%d", n,
-                            PARENG_FIB_MAX);
+    if (n > WORKLOAD_FIB_MAX)
+        return workload__fail(EINVAL, "fib(%u) does not fit in 64 bits; n must be 0..%d", n,
+                              WORKLOAD_FIB_MAX);
     return 0;
 }
 
-/* Every call a task (--grain 0); under the automatic cutoff (--grain auto), its serial runs
- * are the baseline's own code, so that they compare like with like with --serial. */
+/* Every call written as a task; the engine's cutoff decides which run as serial C, and those
+ * runs are the baseline's own code, so that they compare like with like with --serial. */
 PARENG_TASK_1(uint64_t, fib_task, unsigned, n)
 {
     if (PARENG_SERIAL())
-        return pareng_fib_serial(n);
+        return workload_fib_serial(n);
     if (n <= 2)
         return n != 0;
     PARENG_SPAWN(fib_task, n - 1);
@@ -35,7 +36,7 @@ PARENG_TASK_1(uint64_t, fib_task, unsigned, n)
 PARENG_TASK_2(uint64_t, fib_grain_task, unsigned, n, unsigned, grain)
 {
     if (n < grain)
-        return pareng_fib_serial(n);
+        return workload_fib_serial(n);
     if (n <= 2)
         return n != 0;
     PARENG_SPAWN(fib_grain_task, n - 1, grain);
@@ -45,7 +46,7 @@ PARENG_TASK_2(uint64_t, fib_grain_task, unsigned, n, unsigned, grain)
 }
 
 /* The IO-bound variant: every leaf first waits latency_ns on an io_uring timeout. The first
- * failed wait is kept in *error (shared memory) and reported by pareng_fib_io. */
+ * failed wait is kept in *error (shared memory) and reported by workload_fib_io. */
 PARENG_TASK_3(uint64_t, fib_io_task, unsigned, n, uint64_t, latency_ns, _Atomic int *, error)
 {
     if (n <= 2) {
@@ -65,7 +66,7 @@ PARENG_TASK_3(uint64_t, fib_io_task, unsigned, n, uint64_t, latency_ns, _Atomic 
 /* fib's cost-model grain. pareng's own runs do not use it: --grain auto is the engine's
  * automatic cutoff (engine/cutoff.c), which needs no model. It is the grain that pareng bench
  * gives the peers under --grain auto (they have no automatic cutoff), and the measurement
- * behind pareng_fib_serial_seconds.
+ * behind workload_fib_serial_seconds.
  *
  * After oracle-guided granularity control (Acar, Chargueraud, Rainey, "Oracle scheduling",
  * PPoPP 2011): a task declares its cost model, the runtime measures the constant on this
@@ -92,27 +93,34 @@ static unsigned measured_n;
 static double measured_ns;
 static const double phi = 1.6180339887498949;
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static double serial_fib_ns(unsigned n, int repeats)
 {
     uint64_t best = UINT64_MAX;
     for (int i = 0; i < repeats; i++) { /* the fastest: interruptions only add */
-        uint64_t t0 = pareng__now_ns();
-        volatile uint64_t keep = pareng_fib_serial(n);
+        uint64_t t0 = now_ns();
+        volatile uint64_t keep = workload_fib_serial(n);
         (void)keep;
-        uint64_t t = pareng__now_ns() - t0;
+        uint64_t t = now_ns() - t0;
         best = t < best ? t : best;
     }
     return (double)best;
 }
 
-unsigned pareng_fib_auto_grain(void)
+unsigned workload_fib_model_grain(void)
 {
     unsigned grain = atomic_load_explicit(&calibrated_grain, memory_order_acquire);
     if (grain)
         return grain;
     serial_fib_ns(FIRST_CALIBRATED + 10, 1); /* warm-up: caches, branch predictors, clock */
     unsigned n = FIRST_CALIBRATED;
-    while (serial_fib_ns(n, 1) < MEASURED_TARGETS * LEAF_TARGET_NS && n < PARENG_FIB_MAX)
+    while (serial_fib_ns(n, 1) < MEASURED_TARGETS * LEAF_TARGET_NS && n < WORKLOAD_FIB_MAX)
         n++;
     double t = serial_fib_ns(n, CALIBRATION_REPEATS);
     /* t(k) = t(n) / phi^(n - k): the smallest k with t(k) >= target */
@@ -125,44 +133,48 @@ unsigned pareng_fib_auto_grain(void)
     return grain;
 }
 
-double pareng_fib_serial_seconds(unsigned n)
+double workload_fib_serial_seconds(unsigned n)
 {
-    pareng_fib_auto_grain();
+    workload_fib_model_grain();
     return measured_ns * pow(phi, (double)n - (double)measured_n) * 1e-9;
 }
 
-int pareng_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *result)
+int workload_fib(pareng_engine *engine, unsigned n, unsigned grain, uint64_t *result)
 {
+    workload__begin();
     int rc = check_n(n);
     if (rc < 0)
         return rc;
-    if (grain == PARENG_GRAIN_AUTO)
-        return PARENG__RUN_WITH_CUTOFF(engine, PARENG_CUTOFF_AUTO, fib_task, result, n);
+    if (grain == 0)
+        return PARENG_RUN(engine, fib_task, result, n);
+    /* fib's own grain replaces the engine's cutoff: every call above it is a task */
     if (grain <= 2)
-        return PARENG__RUN_EVERY_SPAWN(engine, fib_task, result, n);
-    return PARENG__RUN_EVERY_SPAWN(engine, fib_grain_task, result, n, grain);
+        return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, fib_task, result, n);
+    return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, fib_grain_task, result, n, grain);
 }
 
-int pareng_fib_io(pareng_engine *engine, unsigned n, uint64_t latency_ns, uint64_t *result)
+int workload_fib_io(pareng_engine *engine, unsigned n, uint64_t latency_ns, uint64_t *result)
 {
+    workload__begin();
     int rc = check_n(n);
     if (rc < 0)
         return rc;
     if (!pareng_engine_io_depth(engine))
-        return pareng__fail(ENOTSUP, "fib with IO latency needs an engine started with io_depth");
+        return workload__fail(ENOTSUP, "fib with IO latency needs an engine started with io_depth");
     _Atomic int *error = pareng_alloc(engine, sizeof *error);
     if (!error)
         return -ENOMEM;
     atomic_init(error, 0);
-    rc = PARENG__RUN_EVERY_SPAWN(engine, fib_io_task, result, n, latency_ns, error);
+    rc = PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, fib_io_task, result, n, latency_ns, error);
     int io_error = atomic_load_explicit(error, memory_order_relaxed);
     pareng_free(engine, (void *)error);
     if (rc == 0 && io_error)
-        rc = pareng__fail(-io_error, "a leaf's io_uring timeout failed: %s", strerror(-io_error));
+        rc = workload__fail(-io_error, "a leaf's io_uring timeout failed: %s",
+                            strerror(-io_error));
     return rc;
 }
 
-/* The items of pareng_fib_map, in shared memory: workers write results the caller reads. */
+/* The items of workload_fib_map, in shared memory: workers write results the caller reads. */
 typedef struct fib_items {
     uint64_t *results;
     const unsigned *ns;
@@ -184,19 +196,15 @@ PARENG_TASK_3(int, fib_items_task, size_t, begin, size_t, end, const fib_items *
     return PARENG_SYNC(fib_items_task);
 }
 
-int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count, unsigned grain,
-                   uint64_t *results)
+int workload_fib_map(pareng_engine *engine, const unsigned *ns, size_t count, unsigned grain,
+                     uint64_t *results)
 {
+    workload__begin();
     for (size_t k = 0; k < count; k++)
         if (check_n(ns[k]) < 0)
             return -EINVAL;
     if (count == 0)
         return 0;
-    unsigned cutoff = PARENG_CUTOFF_NONE;
-    if (grain == PARENG_GRAIN_AUTO) { /* every call a task, cut by the engine */
-        cutoff = PARENG_CUTOFF_AUTO;
-        grain = 0;
-    }
     /* The caller's arrays are not visible to workers forked before they were filled. */
     fib_items *items = pareng_alloc(engine, sizeof *items + count * (sizeof *results + sizeof *ns));
     if (!items)
@@ -206,7 +214,11 @@ int pareng_fib_map(pareng_engine *engine, const unsigned *ns, size_t count, unsi
     memcpy(shared_ns, ns, count * sizeof *ns);
     *items = (fib_items){.results = shared_results, .ns = shared_ns, .grain = grain};
     int ignored;
-    int rc = PARENG__RUN_WITH_CUTOFF(engine, cutoff, fib_items_task, &ignored, 0, count, items);
+    /* grain 0: every call a task, cut by the engine; else fib's grain, every call above it a
+     * task */
+    int rc = grain == 0 ? PARENG_RUN(engine, fib_items_task, &ignored, 0, count, items)
+                        : PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, fib_items_task, &ignored,
+                                            0, count, items);
     if (rc == 0)
         memcpy(results, shared_results, count * sizeof *results);
     pareng_free(engine, items);

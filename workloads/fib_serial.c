@@ -6,12 +6,12 @@
  * fib.c and specialise a different copy there: a task's serial leaf runs the very machine
  * code that `pareng run fib --serial` times, and ratios compare like with like.
  */
-#include "internal.h"
+#include "workloads.h"
 
 /* The same base case as the tasks (n <= 2), so both make the same calls. */
-uint64_t pareng_fib_serial(unsigned n)
+uint64_t workload_fib_serial(unsigned n)
 {
     if (n <= 2)
         return n != 0;
-    return pareng_fib_serial(n - 1) + pareng_fib_serial(n - 2);
+    return workload_fib_serial(n - 1) + workload_fib_serial(n - 2);
 }

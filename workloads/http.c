@@ -1,7 +1,7 @@
 /*
  * http.c - the http workload: HTTP/1.1 GET load over keep-alive connections, one task per
  * connection, on the engine's IO (PARENG_IO_*). It owns the URL parser, the response parser
- * (pure functions, engine/http.h), the connection tasks and the latency figures.
+ * (pure functions, workloads/http.h), the connection tasks and the latency figures.
  *
  * The caller parses the URL and resolves the host before anything runs; the load (addresses,
  * the request's bytes, one slot per connection and one latency sample per request) lives in
@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_TIMEOUT_NS 5000000000ull
@@ -53,7 +54,7 @@ static bool valid_port(const char *port)
     return value >= 1 && value <= 65535;
 }
 
-int pareng__http_parse_url(const char *url, pareng__http_url *out, const char **why)
+int http_parse_url(const char *url, http_url *out, const char **why)
 {
     static const char scheme[] = "http://";
     *why = NULL;
@@ -116,10 +117,10 @@ int pareng__http_parse_url(const char *url, pareng__http_url *out, const char **
 
 /* ---- responses ------------------------------------------------------------------------- */
 
-void pareng__http_response_init(pareng__http_response *r)
+void http_response_init(http_response *r)
 {
     memset(r, 0, sizeof *r);
-    r->state = PARENG__HTTP_STATUS_LINE;
+    r->state = HTTP_STATUS_LINE;
 }
 
 /* s with the optional whitespace (spaces, tabs) around a header value removed, in place. */
@@ -162,14 +163,14 @@ static bool parse_count(const char *text, int base, uint64_t *out)
     return true;
 }
 
-static int malformed(pareng__http_response *r, const char *why)
+static int malformed(http_response *r, const char *why)
 {
     r->error = why;
     return -EBADMSG;
 }
 
 /* "HTTP/1.x SSS[ reason]" */
-static int status_line(pareng__http_response *r, const char *line)
+static int status_line(http_response *r, const char *line)
 {
     if (strncmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
         line[8] != ' ' || strspn(line + 9, "0123456789") != 3 ||
@@ -179,12 +180,12 @@ static int status_line(pareng__http_response *r, const char *line)
     if (r->status < 100)
         return malformed(r, "a status below 100");
     r->keep_alive = line[7] == '1'; /* HTTP/1.0 closes unless it says keep-alive */
-    r->state = PARENG__HTTP_HEADER_LINE;
+    r->state = HTTP_HEADER_LINE;
     return 0;
 }
 
 /* One header field; only the three that delimit the body and the connection matter. */
-static int header_line(pareng__http_response *r, char *line, bool truncated)
+static int header_line(http_response *r, char *line, bool truncated)
 {
     char *colon = strchr(line, ':');
     if (!colon || colon == line)
@@ -217,63 +218,63 @@ static int header_line(pareng__http_response *r, char *line, bool truncated)
 }
 
 /* The empty line after the headers: how the body is delimited (RFC 9112, section 6.3). */
-static void end_of_headers(pareng__http_response *r)
+static void end_of_headers(http_response *r)
 {
     if (r->status < 200) { /* 1xx: an interim response, the real one follows */
-        r->state = PARENG__HTTP_STATUS_LINE;
+        r->state = HTTP_STATUS_LINE;
         r->has_length = r->has_encoding = r->chunked = false;
     } else if (r->status == 204 || r->status == 304) {
-        r->state = PARENG__HTTP_COMPLETE;
+        r->state = HTTP_COMPLETE;
     } else if (r->has_encoding && r->chunked) {
-        r->state = PARENG__HTTP_CHUNK_SIZE_LINE;
+        r->state = HTTP_CHUNK_SIZE_LINE;
     } else if (r->has_encoding || !r->has_length) {
-        r->state = PARENG__HTTP_BODY_UNTIL_CLOSE;
+        r->state = HTTP_BODY_UNTIL_CLOSE;
         r->keep_alive = false;
     } else {
         r->remaining = r->length;
-        r->state = r->length ? PARENG__HTTP_BODY_LENGTH : PARENG__HTTP_COMPLETE;
+        r->state = r->length ? HTTP_BODY_LENGTH : HTTP_COMPLETE;
     }
 }
 
 /* "HEX[;extensions]": the size of the next chunk; 0 ends the body, trailers follow. */
-static int chunk_size_line(pareng__http_response *r, char *line)
+static int chunk_size_line(http_response *r, char *line)
 {
     line[strcspn(line, "; \t")] = '\0';
     if (!parse_count(line, 16, &r->remaining))
         return malformed(r, "a chunk size that is not a hexadecimal number");
-    r->state = r->remaining ? PARENG__HTTP_CHUNK_DATA : PARENG__HTTP_TRAILER_LINE;
+    r->state = r->remaining ? HTTP_CHUNK_DATA : HTTP_TRAILER_LINE;
     return 0;
 }
 
 /* A whole line (its end of line removed); truncated: only its start was kept. */
-static int complete_line(pareng__http_response *r, char *line, bool truncated)
+static int complete_line(http_response *r, char *line, bool truncated)
 {
     switch (r->state) {
-    case PARENG__HTTP_STATUS_LINE:
+    case HTTP_STATUS_LINE:
         return status_line(r, line);
-    case PARENG__HTTP_HEADER_LINE:
+    case HTTP_HEADER_LINE:
         if (*line == '\0')
             end_of_headers(r);
         else if (*line != ' ' && *line != '\t') /* obsolete folding: a value goes on */
             return header_line(r, line, truncated);
         return 0;
-    case PARENG__HTTP_CHUNK_SIZE_LINE:
+    case HTTP_CHUNK_SIZE_LINE:
         return chunk_size_line(r, line);
-    case PARENG__HTTP_CHUNK_DATA_END:
+    case HTTP_CHUNK_DATA_END:
         if (*line != '\0')
             return malformed(r, "a chunk longer than its size");
-        r->state = PARENG__HTTP_CHUNK_SIZE_LINE;
+        r->state = HTTP_CHUNK_SIZE_LINE;
         return 0;
-    default: /* PARENG__HTTP_TRAILER_LINE: trailer fields are read and ignored */
+    default: /* HTTP_TRAILER_LINE: trailer fields are read and ignored */
         if (*line == '\0')
-            r->state = PARENG__HTTP_COMPLETE;
+            r->state = HTTP_COMPLETE;
         return 0;
     }
 }
 
 /* Consumes the bytes of a line up to and including its '\n' (*n says how many), and handles
  * the line when it is complete: 0, or -EBADMSG. */
-static int feed_line(pareng__http_response *r, const char *data, size_t len, size_t *n)
+static int feed_line(http_response *r, const char *data, size_t len, size_t *n)
 {
     const char *newline = memchr(data, '\n', len);
     size_t upto = newline ? (size_t)(newline - data) : len;
@@ -293,20 +294,20 @@ static int feed_line(pareng__http_response *r, const char *data, size_t len, siz
     return complete_line(r, r->line, truncated);
 }
 
-int pareng__http_response_feed(pareng__http_response *r, const char *data, size_t len,
+int http_response_feed(http_response *r, const char *data, size_t len,
                                size_t *used)
 {
     size_t at = 0;
-    while (at < len && r->state != PARENG__HTTP_COMPLETE) {
+    while (at < len && r->state != HTTP_COMPLETE) {
         size_t n;
-        if (r->state == PARENG__HTTP_BODY_UNTIL_CLOSE) {
+        if (r->state == HTTP_BODY_UNTIL_CLOSE) {
             n = len - at;
-        } else if (r->state == PARENG__HTTP_BODY_LENGTH || r->state == PARENG__HTTP_CHUNK_DATA) {
+        } else if (r->state == HTTP_BODY_LENGTH || r->state == HTTP_CHUNK_DATA) {
             n = len - at < r->remaining ? len - at : (size_t)r->remaining;
             r->remaining -= n;
             if (r->remaining == 0)
-                r->state = r->state == PARENG__HTTP_BODY_LENGTH ? PARENG__HTTP_COMPLETE
-                                                                : PARENG__HTTP_CHUNK_DATA_END;
+                r->state = r->state == HTTP_BODY_LENGTH ? HTTP_COMPLETE
+                                                                : HTTP_CHUNK_DATA_END;
         } else {
             int rc = feed_line(r, data + at, len - at, &n);
             if (rc < 0)
@@ -316,14 +317,14 @@ int pareng__http_response_feed(pareng__http_response *r, const char *data, size_
         r->bytes += n;
     }
     *used = at;
-    return r->state == PARENG__HTTP_COMPLETE;
+    return r->state == HTTP_COMPLETE;
 }
 
-bool pareng__http_response_closed(pareng__http_response *r)
+bool http_response_closed(http_response *r)
 {
-    if (r->state != PARENG__HTTP_BODY_UNTIL_CLOSE)
+    if (r->state != HTTP_BODY_UNTIL_CLOSE)
         return false;
-    r->state = PARENG__HTTP_COMPLETE;
+    r->state = HTTP_COMPLETE;
     return true;
 }
 
@@ -336,51 +337,52 @@ typedef struct http_connection {
     uint64_t completed, errors, non_2xx, bytes;
     uint64_t first_error_at; /* CLOCK_MONOTONIC ns, 0 while there was none */
     int first_errno;
-    char first_error[sizeof ((pareng_http_result *)0)->first_error];
+    char first_error[sizeof ((workload_http_result *)0)->first_error];
 } __attribute__((aligned(64))) http_connection;
-_Static_assert(sizeof(http_connection) == 256, "pareng.h says 256 bytes per connection");
+_Static_assert(sizeof(http_connection) == 256, "workloads.h says 256 bytes per connection");
 
 typedef struct http_load {
     struct sockaddr_storage addresses[MAX_ADDRESSES];
     socklen_t address_lengths[MAX_ADDRESSES];
     unsigned n_addresses;
     uint64_t timeout_ns;
-    char authority[PARENG__HTTP_HOST_MAX + 8]; /* for messages */
+    char authority[HTTP_HOST_MAX + 8]; /* for messages */
     size_t request_len;
-    char request[PARENG__HTTP_TARGET_MAX + PARENG__HTTP_HOST_MAX + 128];
+    char request[HTTP_TARGET_MAX + HTTP_HOST_MAX + 128];
     uint64_t *samples; /* latency of each completed request, ns */
     http_connection connections[];
 } http_load;
 
 /* What the caller works out before anything runs: the URL, the counts, the addresses. */
 typedef struct http_target {
-    pareng__http_url url;
+    http_url url;
     struct addrinfo *addresses;
 } http_target;
 
-static int prepare(const pareng_http_config *cfg, http_target *t)
+static int prepare(const workload_http_config *cfg, http_target *t)
 {
     t->addresses = NULL;
     const char *why;
     if (!cfg->url)
-        return pareng__fail(EINVAL, "no URL");
-    if (pareng__http_parse_url(cfg->url, &t->url, &why) < 0)
-        return pareng__fail(EINVAL, "bad URL '%s': %s", cfg->url, why);
+        return workload__fail(EINVAL, "no URL");
+    if (http_parse_url(cfg->url, &t->url, &why) < 0)
+        return workload__fail(EINVAL, "bad URL '%s': %s", cfg->url, why);
     if (cfg->requests == 0 || cfg->connections == 0)
-        return pareng__fail(EINVAL, "at least one request and one connection are needed");
+        return workload__fail(EINVAL, "at least one request and one connection are needed");
     if (cfg->connections > cfg->requests)
-        return pareng__fail(EINVAL, "%u connections for %llu requests: at most one connection "
+        return workload__fail(EINVAL, "%u connections for %llu requests: at most one connection "
                             "per request", cfg->connections, (unsigned long long)cfg->requests);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     int rc = getaddrinfo(t->url.host, t->url.port, &hints, &t->addresses);
     if (rc != 0)
-        return pareng__fail(EHOSTUNREACH, "cannot resolve '%s': %s", t->url.host,
+        return workload__fail(EHOSTUNREACH, "cannot resolve '%s': %s", t->url.host,
                             rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
     return 0;
 }
 
-int pareng_http_check(const pareng_http_config *cfg)
+int workload_http_check(const workload_http_config *cfg)
 {
+    workload__begin();
     http_target t;
     int rc = prepare(cfg, &t);
     if (t.addresses)
@@ -388,20 +390,20 @@ int pareng_http_check(const pareng_http_config *cfg)
     return rc;
 }
 
-/* The load of cfg in shared memory, or NULL (pareng_last_error() says why). */
-static http_load *create_load(pareng_engine *engine, const pareng_http_config *cfg,
+/* The load of cfg in shared memory, or NULL (workload_error() says why). */
+static http_load *create_load(pareng_engine *engine, const workload_http_config *cfg,
                               const http_target *t)
 {
     size_t head = sizeof(http_load) + cfg->connections * sizeof(http_connection);
     if (cfg->requests > (SIZE_MAX - head) / sizeof(uint64_t)) {
-        pareng__fail(ENOMEM, "%llu requests are too many to keep their latencies",
+        workload__fail(ENOMEM, "%llu requests are too many to keep their latencies",
                      (unsigned long long)cfg->requests);
         return NULL;
     }
     size_t bytes = head + cfg->requests * sizeof(uint64_t);
     http_load *load = pareng_alloc(engine, bytes);
     if (!load) {
-        pareng__fail(ENOMEM, "the http load needs %zu bytes of the engine's shared memory "
+        workload__fail(ENOMEM, "the http load needs %zu bytes of the engine's shared memory "
                      "(pareng_config.shared_bytes)", bytes);
         return NULL;
     }
@@ -429,6 +431,13 @@ static http_load *create_load(pareng_engine *engine, const pareng_http_config *c
     return load;
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- a connection, inside its task ------------------------------------------------------ */
 
 static __attribute__((format(printf, 4, 5))) void record_error(http_connection *c,
@@ -438,7 +447,7 @@ static __attribute__((format(printf, 4, 5))) void record_error(http_connection *
     c->errors += requests;
     if (c->first_error_at)
         return;
-    c->first_error_at = pareng__now_ns();
+    c->first_error_at = now_ns();
     c->first_errno = err;
     va_list ap;
     va_start(ap, fmt);
@@ -449,13 +458,12 @@ static __attribute__((format(printf, 4, 5))) void record_error(http_connection *
 /* Nanoseconds left before deadline; 0 once it passed. */
 static uint64_t time_left(uint64_t deadline)
 {
-    uint64_t now = pareng__now_ns();
+    uint64_t now = now_ns();
     return now < deadline ? deadline - now : 0;
 }
 
 /* A connected socket (tried on each address in turn), or -errno of the last attempt. */
-static int open_connection(pareng_worker *pareng__w, pareng_frame *pareng__h,
-                           const http_load *load)
+static int open_connection(PARENG_CONTEXT_PARAMS, const http_load *load)
 {
     int rc = -EADDRNOTAVAIL;
     for (unsigned k = 0; k < load->n_addresses; k++) {
@@ -476,8 +484,8 @@ static int open_connection(pareng_worker *pareng__w, pareng_frame *pareng__h,
 /* Sends the request on fd and reads its response into r, until the deadline: 0 when it is
  * complete, else -errno (-ECONNRESET also when the server closed the connection first,
  * -EBADMSG when the response is malformed). */
-static int exchange(pareng_worker *pareng__w, pareng_frame *pareng__h, const http_load *load,
-                    int fd, uint64_t deadline, pareng__http_response *r, http_connection *c)
+static int exchange(PARENG_CONTEXT_PARAMS, const http_load *load,
+                    int fd, uint64_t deadline, http_response *r, http_connection *c)
 {
     for (size_t sent = 0; sent < load->request_len;) {
         uint64_t left = time_left(deadline);
@@ -494,10 +502,10 @@ static int exchange(pareng_worker *pareng__w, pareng_frame *pareng__h, const htt
         if (n < 0)
             return n;
         if (n == 0)
-            return pareng__http_response_closed(r) ? 0 : -ECONNRESET;
+            return http_response_closed(r) ? 0 : -ECONNRESET;
         c->bytes += (uint64_t)n;
         size_t used;
-        int rc = pareng__http_response_feed(r, buffer, (size_t)n, &used);
+        int rc = http_response_feed(r, buffer, (size_t)n, &used);
         if (rc < 0)
             return rc;
         if (rc == 1) {
@@ -511,7 +519,7 @@ static int exchange(pareng_worker *pareng__w, pareng_frame *pareng__h, const htt
 
 /* Why request failed, into the connection's first error. */
 static void record_failure(http_connection *c, const http_load *load,
-                           const pareng__http_response *r, int err)
+                           const http_response *r, int err)
 {
     if (err == -EBADMSG)
         record_error(c, 1, EBADMSG, "malformed response from %s: %s", load->authority,
@@ -528,8 +536,7 @@ static void record_failure(http_connection *c, const http_load *load,
 
 /* Connection `index`: its requests one after the other on a keep-alive connection, opened
  * again whenever the server closes it. */
-static void run_connection(pareng_worker *pareng__w, pareng_frame *pareng__h, http_load *load,
-                           unsigned index)
+static void run_connection(PARENG_CONTEXT_PARAMS, http_load *load, unsigned index)
 {
     http_connection *c = &load->connections[index];
     uint64_t *samples = load->samples + c->first_sample;
@@ -537,7 +544,7 @@ static void run_connection(pareng_worker *pareng__w, pareng_frame *pareng__h, ht
     uint64_t answered_here = 0; /* responses on the current connection */
     for (uint64_t k = 0; k < c->requests;) {
         if (fd < 0) {
-            fd = open_connection(pareng__w, pareng__h, load);
+            fd = open_connection(PARENG_CONTEXT, load);
             if (fd < 0) { /* the server is gone or unreachable: give up the rest */
                 record_error(c, c->requests - k, -fd, "cannot connect to %s: %s",
                              load->authority, strerror(-fd));
@@ -545,12 +552,12 @@ static void run_connection(pareng_worker *pareng__w, pareng_frame *pareng__h, ht
             }
             answered_here = 0;
         }
-        pareng__http_response r;
-        pareng__http_response_init(&r);
-        uint64_t start = pareng__now_ns();
-        int rc = exchange(pareng__w, pareng__h, load, fd, start + load->timeout_ns, &r, c);
+        http_response r;
+        http_response_init(&r);
+        uint64_t start = now_ns();
+        int rc = exchange(PARENG_CONTEXT, load, fd, start + load->timeout_ns, &r, c);
         if (rc == 0) {
-            samples[c->completed++] = pareng__now_ns() - start;
+            samples[c->completed++] = now_ns() - start;
             c->non_2xx += r.status < 200 || r.status > 299;
             answered_here++;
             k++;
@@ -577,7 +584,7 @@ static void run_connection(pareng_worker *pareng__w, pareng_frame *pareng__h, ht
 PARENG_TASK_3(int, http_connections_task, unsigned, begin, unsigned, end, http_load *, load)
 {
     if (end - begin == 1) {
-        run_connection(pareng__w, pareng__h, load, begin);
+        run_connection(PARENG_CONTEXT, load, begin);
         return 0;
     }
     unsigned mid = begin + (end - begin) / 2;
@@ -596,7 +603,7 @@ static int compare_u64(const void *a, const void *b)
 
 /* Adds the connections up into out; the samples are gathered and sorted for the
  * percentiles (nearest rank). */
-static void summarize(http_load *load, unsigned connections, pareng_http_result *out)
+static void summarize(http_load *load, unsigned connections, workload_http_result *out)
 {
     uint64_t n = 0, first_error_at = UINT64_MAX;
     for (unsigned i = 0; i < connections; i++) {
@@ -632,9 +639,10 @@ static int first_errno(const http_load *load, unsigned connections)
     return 0;
 }
 
-int pareng_http_get(pareng_engine *engine, const pareng_http_config *cfg,
-                    pareng_http_result *out)
+int workload_http_get(pareng_engine *engine, const workload_http_config *cfg,
+                    workload_http_result *out)
 {
+    workload__begin();
     memset(out, 0, sizeof *out);
     http_target t;
     int rc = prepare(cfg, &t);
@@ -645,15 +653,15 @@ int pareng_http_get(pareng_engine *engine, const pareng_http_config *cfg,
         return rc;
     if (!load)
         return -ENOMEM;
-    uint64_t start = pareng__now_ns();
+    uint64_t start = now_ns();
     int ignored;
-    rc = PARENG__RUN_EVERY_SPAWN(engine, http_connections_task, &ignored, 0, cfg->connections,
-                                 load);
-    out->seconds = (double)(pareng__now_ns() - start) * 1e-9;
+    rc = PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, http_connections_task, &ignored, 0,
+                           cfg->connections, load);
+    out->seconds = (double)(now_ns() - start) * 1e-9;
     if (rc == 0) {
         summarize(load, cfg->connections, out);
         if (out->requests == 0 && first_errno(load, cfg->connections) == ENOTSUP)
-            rc = pareng__fail(ENOTSUP, "the engine was started without IO "
+            rc = workload__fail(ENOTSUP, "the engine was started without IO "
                               "(pareng_config.io_depth is 0)");
     }
     pareng_free(engine, load);

@@ -1,0 +1,141 @@
+/*
+ * config.c - pareng_config: its defaults, the PARENG_* environment variables that every
+ * program linking libpareng honours (as OpenMP programs honour OMP_*), and the text forms of
+ * its fields that the CLI, the environment and Python share (--cores, --cutoff).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* A whole decimal number from least to most, nothing before or after. */
+static bool parse_count(const char *s, unsigned long least, unsigned long most,
+                        unsigned long *out)
+{
+    size_t digits = strspn(s, "0123456789");
+    if (digits == 0 || s[digits] != '\0' || digits > 10)
+        return false;
+    unsigned long v = strtoul(s, NULL, 10);
+    if (v < least || v > most)
+        return false;
+    *out = v;
+    return true;
+}
+
+static int check_place(void *ctx, const pareng__place *place)
+{
+    (void)ctx;
+    (void)place;
+    return 0;
+}
+
+int pareng_config_set_cores(pareng_config *cfg, const char *cores)
+{
+    unsigned long k;
+    if (!cores)
+        return pareng__fail(EINVAL, "no cores given: auto, a worker count or a CPU list");
+    if (strcmp(cores, "auto") == 0) {
+        cfg->workers = 0;
+        cfg->cpus = NULL;
+        return 0;
+    }
+    if (*cores && strspn(cores, "0123456789") == strlen(cores)) {
+        if (!parse_count(cores, 1, PARENG_MAX_WORKERS, &k))
+            return pareng__fail(EINVAL, "%s workers: a worker count is 1 to %d", cores,
+                                PARENG_MAX_WORKERS);
+        cfg->workers = (unsigned)k;
+        cfg->cpus = NULL;
+        return 0;
+    }
+    int rc = pareng__places_parse(cores, check_place, NULL);
+    if (rc < 0)
+        return rc;
+    cfg->workers = 0;
+    cfg->cpus = cores;
+    return 0;
+}
+
+int pareng_config_set_cutoff(pareng_config *cfg, const char *cutoff)
+{
+    unsigned long depth;
+    if (cutoff && (strcmp(cutoff, "auto") == 0 || strcmp(cutoff, "0") == 0))
+        cfg->cutoff_depth = PARENG_CUTOFF_AUTO;
+    else if (cutoff && strcmp(cutoff, "none") == 0)
+        cfg->cutoff_depth = PARENG_CUTOFF_NONE;
+    else if (cutoff && parse_count(cutoff, 1, PARENG__CUTOFF_DEPTH_MAX, &depth))
+        cfg->cutoff_depth = (unsigned)depth;
+    else
+        return pareng__fail(EINVAL, "cutoff '%s': auto, none (every spawn a task) or a depth "
+                            "from 1 to %u", cutoff ? cutoff : "", PARENG__CUTOFF_DEPTH_MAX);
+    return 0;
+}
+
+/* OpenMP's boolean spellings, any case. */
+static int parse_boolean(const char *s, unsigned *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"}, *const no[] = {"false", "0",
+                                                                                "no", "off"};
+    for (size_t k = 0; k < 4; k++) {
+        if (strcasecmp(s, yes[k]) == 0)
+            return *out = 1, 0;
+        if (strcasecmp(s, no[k]) == 0)
+            return *out = 0, 0;
+    }
+    return -EINVAL;
+}
+
+/* The message of the parse that just failed, as the variable's. */
+static int fail_in_variable(const char *variable)
+{
+    char why[256];
+    strncpy(why, pareng_last_error(), sizeof why - 1);
+    why[sizeof why - 1] = '\0';
+    return pareng__fail(EINVAL, "%s: %s", variable, why);
+}
+
+/* Each variable into its field; the first malformed one is the error (its field untouched). */
+static int read_environment(pareng_config *cfg)
+{
+    int first = 0;
+    const char *v;
+    unsigned long k;
+    if ((v = getenv("PARENG_NUM_WORKERS"))) {
+        if (parse_count(v, 1, PARENG_MAX_WORKERS, &k))
+            cfg->workers = (unsigned)k;
+        else
+            first = pareng__fail(EINVAL, "PARENG_NUM_WORKERS='%s': a worker count from 1 to %d",
+                                 v, PARENG_MAX_WORKERS);
+    }
+    if ((v = getenv("PARENG_PLACES"))) {
+        if (pareng__places_parse(v, check_place, NULL) == 0)
+            cfg->cpus = v;
+        else if (!first)
+            first = fail_in_variable("PARENG_PLACES");
+    }
+    if ((v = getenv("PARENG_CUTOFF")) && pareng_config_set_cutoff(cfg, v) < 0 && !first)
+        first = fail_in_variable("PARENG_CUTOFF");
+    if ((v = getenv("PARENG_DISPLAY_AFFINITY")) && parse_boolean(v, &cfg->display_affinity) < 0 &&
+        !first)
+        first = pareng__fail(EINVAL, "PARENG_DISPLAY_AFFINITY='%s': true or false", v);
+    return first;
+}
+
+int pareng_config_default(pareng_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    int rc = read_environment(cfg);
+    cfg->pareng__bad_environment = rc < 0;
+    return rc;
+}
+
+int pareng__config_check(const pareng_config *cfg)
+{
+    if (!cfg->pareng__bad_environment)
+        return 0;
+    pareng_config scratch = {0};
+    int rc = read_environment(&scratch); /* the message again, for this caller */
+    return rc < 0 ? rc : pareng__fail(EINVAL, "the PARENG_* environment was malformed when "
+                                               "this configuration was made");
+}
