@@ -1,12 +1,17 @@
 /*
- * arena.c - the shared-memory segment every process of an engine maps: its name, size, header,
- * creation, removal, and the sweep of segments whose owner died without removing them.
+ * arena.c - the shared memory every process of an engine maps: its size, header, creation and
+ * removal; and pareng_clean, the sweep of named segments left by earlier versions.
  *
  * Layout (docs/design.md has the picture): the header (pareng__arena) at offset 0, then one
  * pareng__worker per worker, then one deque of deque_capacity frames per worker, then the
- * shared heap of pareng_alloc. The segment is
- * mapped MAP_SHARED before any fork, so it sits at the same address in every process and
- * pointers into it (frames, workers) mean the same thing everywhere.
+ * shared heap of pareng_alloc. The memory is mapped MAP_SHARED before any fork, so it sits at
+ * the same address in every process and pointers into it (frames, workers) mean the same thing
+ * everywhere.
+ *
+ * It has no name: it is a memfd, which no other process can open, squat, plant a FIFO in place
+ * of, or be left behind by a killed engine (the kernel frees it with the last mapping), and
+ * which no start needs to sweep for. Tools attach through the coordinator's descriptor,
+ * /proc/PID/fd/N (pareng_engine_segment), which only the same user may open.
  */
 #include "internal.h"
 
@@ -19,7 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define SHM_DIR "/dev/shm"
@@ -56,97 +61,94 @@ static size_t heap_offset(const lanes_layout *l)
     return deques_offset(l) + l->n_workers * worker_deques_bytes(l);
 }
 
-/* A segment is stale when the process that made it is gone: its pid is not running, or is
- * running but started at another time than the header records (the pid was reused). A header
- * not yet complete (magic is written last) belongs to a live process still creating it; a pid
- * whose /proc entry cannot be read (another PID namespace, hidepid) is taken as alive. */
-static bool segment_is_stale(const char *file)
+/* Named segments (pareng 0.1 made one per engine in /dev/shm): one is stale when the process
+ * that made it is gone, its pid not running or running with another start time than the
+ * header records. Nothing here may block or follow a name someone else made: the file is
+ * opened without blocking (a FIFO) or following (a link), and only a regular file of this
+ * user is read at all. */
+static bool segment_is_stale(int dir, const char *file)
 {
     int pid;
     if (sscanf(file, PARENG__SEGMENT_PREFIX "%d-", &pid) != 1 || pid <= 0)
         return false; /* not ours */
+    int fd = openat(dir, file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    pareng__arena head;
+    bool readable = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+                    pread(fd, &head, offsetof(pareng__arena, epoch), 0) ==
+                        (ssize_t)offsetof(pareng__arena, epoch);
+    close(fd);
+    if (!readable || head.magic != PARENG__ARENA_MAGIC || head.owner_pid != pid)
+        return false;
     if (kill(pid, 0) < 0 && errno == ESRCH)
         return true;
     uint64_t started = pareng__process_start_time(pid);
-    if (started == 0)
-        return false;
-    char path[300];
-    snprintf(path, sizeof path, "/%s", file);
-    int fd = shm_open(path, O_RDONLY, 0);
-    if (fd < 0)
-        return false;
-    pareng__arena head;
-    ssize_t n = pread(fd, &head, offsetof(pareng__arena, epoch), 0);
-    close(fd);
-    return n == (ssize_t)offsetof(pareng__arena, epoch) && head.magic == PARENG__ARENA_MAGIC &&
-           head.owner_pid == pid && head.owner_start_time != started;
+    return started != 0 && head.owner_start_time != started;
 }
 
 int pareng_clean(void)
 {
-    DIR *dir = opendir(SHM_DIR);
-    if (!dir)
-        return pareng__fail(errno, "cannot read %s: %s", SHM_DIR, strerror(errno));
+    int dir = open(SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dir < 0 ? NULL : fdopendir(dir);
+    if (!d) {
+        int err = errno;
+        if (dir >= 0)
+            close(dir);
+        return err == ENOENT ? 0 : pareng__fail(err, "cannot read %s: %s", SHM_DIR, strerror(err));
+    }
     int removed = 0;
     struct dirent *e;
-    while ((e = readdir(dir))) {
-        if (strncmp(e->d_name, PARENG__SEGMENT_PREFIX, strlen(PARENG__SEGMENT_PREFIX)) != 0 ||
-            !segment_is_stale(e->d_name))
+    while ((e = readdir(d))) {
+        if ((e->d_type != DT_REG && e->d_type != DT_UNKNOWN) ||
+            strncmp(e->d_name, PARENG__SEGMENT_PREFIX, strlen(PARENG__SEGMENT_PREFIX)) != 0 ||
+            !segment_is_stale(dir, e->d_name))
             continue;
-        char path[300];
-        snprintf(path, sizeof path, "/%s", e->d_name);
-        if (shm_unlink(path) == 0)
-            removed++;
+        removed += unlinkat(dir, e->d_name, 0) == 0;
     }
-    closedir(dir);
+    closedir(d);
     return removed;
 }
 
 int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned deque_capacity,
                          unsigned io_depth, size_t heap_bytes)
 {
-    static _Atomic unsigned sequence;
     lanes_layout layout = {.n_workers = n_workers,
                            .per_worker = io_depth ? io_depth : 1,
                            .first_capacity = deque_capacity,
                            .other_capacity = PARENG__LANE_CAPACITY};
+    if (heap_bytes > PARENG__SHARED_BYTES_MAX)
+        return pareng__fail(EINVAL, "shared_bytes %zu is more than the most an engine takes "
+                            "(%llu)", heap_bytes, (unsigned long long)PARENG__SHARED_BYTES_MAX);
     heap_bytes = round_up(heap_bytes, 4096);
     size_t size = heap_offset(&layout) + heap_bytes;
-    int fd = -1;
-    /* pid + a per-process sequence number: unique among live processes; O_EXCL turns a
-     * leftover of a dead process with the same pid into EEXIST, and the next number is tried. */
-    for (int attempt = 0; attempt < 1000 && fd < 0; attempt++) {
-        snprintf(seg->name, sizeof seg->name, "/" PARENG__SEGMENT_PREFIX "%d-%u", (int)getpid(),
-                 atomic_fetch_add(&sequence, 1));
-        fd = shm_open(seg->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0 && errno != EEXIST)
-            return pareng__fail(errno, "cannot create shared memory %s: %s", seg->name,
-                                strerror(errno));
-    }
+    int fd = memfd_create(PARENG__SEGMENT_PREFIX "arena", MFD_CLOEXEC);
     if (fd < 0)
-        return pareng__fail(EEXIST, "no free shared-memory name for this process");
-
-    /* A tmpfs that is too small (a container's 64 MiB /dev/shm) fails here with a message,
-     * not with a SIGBUS in a worker deep in a run. Its free space is checked rather than
-     * reserved (posix_fallocate): reserving zeroes every page of the heap and of the deques
-     * at each start, and frees them at each stop, which cost more than the rest of the
-     * start-up; pages are taken as tasks touch them. */
-    struct statvfs room;
-    int err = ftruncate(fd, (off_t)size) < 0 ? errno : fstatvfs(fd, &room) < 0 ? errno : 0;
-    if (!err && (uint64_t)room.f_bavail * room.f_frsize < size)
-        err = ENOSPC;
+        return pareng__fail(errno, "cannot create the engine's shared memory (memfd_create): %s",
+                            strerror(errno));
+    /* Pages are taken as tasks touch them: reserving them (fallocate) would zero every page
+     * of the heap and the deques at each start and free them at each stop, which cost more
+     * than the rest of the start-up. */
     void *map = MAP_FAILED;
+    int err = ftruncate(fd, (off_t)size) < 0 ? errno : 0;
     if (!err) {
         map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (map == MAP_FAILED)
             err = errno;
     }
-    close(fd);
     if (err) {
-        shm_unlink(seg->name);
-        return pareng__fail(err, "cannot reserve %zu bytes of shared memory in %s: %s", size,
-                            SHM_DIR, strerror(err));
+        close(fd);
+        struct rlimit as;
+        if (err == ENOMEM && getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+            return pareng__fail(ENOMEM, "cannot map the engine's %zu bytes of shared memory: "
+                                "the address-space limit (ulimit -v, RLIMIT_AS) is %llu bytes",
+                                size, (unsigned long long)as.rlim_cur);
+        return pareng__fail(err, "cannot map the engine's %zu bytes of shared memory: %s", size,
+                            strerror(err));
     }
+    seg->fd = fd;
+    snprintf(seg->name, sizeof seg->name, "/proc/%d/fd/%d", (int)getpid(), fd);
 
     pareng__arena *a = map;
     a->layout = PARENG__ARENA_LAYOUT;
@@ -186,6 +188,6 @@ void pareng__arena_destroy(pareng__segment *seg)
     if (!seg->arena)
         return;
     munmap(seg->arena, seg->size);
-    shm_unlink(seg->name);
+    close(seg->fd);
     seg->arena = NULL;
 }

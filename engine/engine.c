@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,14 +26,20 @@
 #define MAX_DEQUE_CAPACITY (1u << 24)
 #define DEFAULT_SHARED_BYTES (8u << 20)
 #define STOP_GRACE_MS 1000
+/* While a run is in progress, the coordinator looks this often whether a worker is stopped,
+ * and says so after this many looks in a row. */
+#define STOPPED_CHECK_MS 1000
+#define STOPPED_WARN_CHECKS 3
 
 struct pareng_engine {
     pareng__segment segment;
     pareng_plan *plan;
     unsigned n_workers;
     pid_t *pids;     /* 0 once reaped */
+    unsigned char *stopped_checks; /* looks in a row that found each worker stopped */
     int *pidfds;
     int done_fd;     /* eventfd: root finished, or cancel */
+    int life[2];     /* the life pipe: workers die when its write end closes (worker.c) */
     pareng__cancel_slot *cancel_slot; /* pareng_cancel_on_signal's way in (signal.c) */
     unsigned cutoff; /* pareng_config.cutoff_depth */
     bool failed;     /* the workers are gone; only pareng_stop remains */
@@ -85,25 +92,32 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
     e->pids[i] = 0;
     if (!why)
         return;
-    if (WIFSIGNALED(status))
+    if (WIFSIGNALED(status)) {
         snprintf(why, len, "worker %u (pid %d) was killed by signal %d (SIG%s)", i, (int)pid,
                  WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ?: "?");
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == PARENG__EXIT_OUT_OF_MEMORY)
-        snprintf(why, len, "worker %u (pid %d) ran out of memory for overflowed spawns", i,
-                 (int)pid);
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == PARENG__EXIT_NO_IO)
-        snprintf(why, len, "worker %u (pid %d) could not set up its io_uring or fibers", i,
-                 (int)pid);
-    else if (WIFEXITED(status) && WEXITSTATUS(status) == PARENG__EXIT_NOT_PINNED)
-        snprintf(why, len, "worker %u (pid %d) could not be pinned to CPU P#%u (hwloc could not "
-                 "bind it: a cpuset or seccomp policy?)", i, (int)pid,
-                 e->plan->placement[i].pu_os);
+        return;
+    }
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    /* Relaxed: the worker stored it before exiting, and the reap above follows the exit */
+    int err = atomic_load_explicit(&pareng__lane(e->segment.arena, i, 0)->exit_errno,
+                                   memory_order_relaxed);
+    char cpu[48];
+    snprintf(cpu, sizeof cpu, "be pinned to CPU P#%u", e->plan->placement[i].pu_os);
+    const char *what = code == PARENG__EXIT_OUT_OF_MEMORY ? "get memory for overflowed spawns"
+                       : code == PARENG__EXIT_NO_IO       ? "set up its io_uring or fibers"
+                       : code == PARENG__EXIT_NOT_PINNED  ? cpu
+                       : code == PARENG__EXIT_IO_FAILED   ? "submit to its io_uring"
+                       : code == PARENG__EXIT_SETUP_FAILED ? "set up its link to this process"
+                                                           : NULL;
+    if (what && err)
+        snprintf(why, len, "worker %u (pid %d) could not %s: %s", i, (int)pid, what,
+                 strerror(err));
     else
         snprintf(why, len, "worker %u (pid %d) exited unexpectedly with status %d", i, (int)pid,
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+                 code);
 }
 
-/* Something went wrong: kill what is left, reap everything, remove the segment's name. */
+/* Something went wrong: kill what is left and reap everything. */
 static void fail_engine(pareng_engine *e)
 {
     for (unsigned i = 0; i < e->n_workers; i++)
@@ -111,8 +125,36 @@ static void fail_engine(pareng_engine *e)
             kill(e->pids[i], SIGKILL);
     for (unsigned i = 0; i < e->n_workers; i++)
         reap(e, i, NULL, 0);
-    shm_unlink(e->segment.name);
     e->failed = true;
+}
+
+/* The write ends of every engine's life pipe in this process, + 1 (0: a free entry): a worker
+ * closes them all after its fork, so that only its coordinator holds its own pipe open, and an
+ * engine started later does not keep an earlier one's workers alive. */
+static _Atomic int life_writers[PARENG__MAX_ENGINES];
+
+static int life_pipe_open(pareng_engine *e)
+{
+    if (pipe2(e->life, O_CLOEXEC) < 0)
+        return e->life[0] = e->life[1] = -1, pareng__fail(errno, "pipe: %s", strerror(errno));
+    for (int k = 0; k < PARENG__MAX_ENGINES; k++) {
+        int empty = 0;
+        if (atomic_compare_exchange_strong(&life_writers[k], &empty, e->life[1] + 1))
+            return 0;
+    }
+    return pareng__fail(EMFILE, "more than %d engines at once in one process",
+                        PARENG__MAX_ENGINES);
+}
+
+static void life_pipe_close(pareng_engine *e)
+{
+    for (int k = 0; k < PARENG__MAX_ENGINES && e->life[1] >= 0; k++) {
+        int mine = e->life[1] + 1;
+        atomic_compare_exchange_strong(&life_writers[k], &mine, 0);
+    }
+    for (int end = 0; end < 2; end++)
+        if (e->life[end] >= 0)
+            close(e->life[end]);
 }
 
 static void release(pareng_engine *e)
@@ -123,10 +165,12 @@ static void release(pareng_engine *e)
     pareng__cancel_slot_release(e->cancel_slot);
     if (e->done_fd >= 0)
         close(e->done_fd);
+    life_pipe_close(e);
     pareng__arena_destroy(&e->segment);
     pareng_plan_destroy(e->plan);
     free(e->pids);
     free(e->pidfds);
+    free(e->stopped_checks);
     free(e);
 }
 
@@ -135,8 +179,12 @@ static int fork_one(pareng_engine *e, unsigned i)
     pid_t pid = fork();
     if (pid < 0)
         return pareng__fail(errno, "cannot fork worker %u: %s", i, strerror(errno));
-    if (pid == 0)
-        pareng__worker_main(e->segment.arena, i, e->plan);
+    if (pid == 0) {
+        for (int k = 0; k < PARENG__MAX_ENGINES; k++)
+            if (atomic_load(&life_writers[k]))
+                close(atomic_load(&life_writers[k]) - 1);
+        pareng__worker_main(e->segment.arena, i, e->plan, e->life[0]);
+    }
     e->pids[i] = pid;
     /* Relaxed: read by attached tools after the fork returned; it publishes nothing else */
     atomic_store_explicit(&pareng__lane(e->segment.arena, i, 0)->pid, pid, memory_order_relaxed);
@@ -215,8 +263,13 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (!e)
         return pareng__fail(ENOMEM, "out of memory");
     e->done_fd = -1;
+    e->life[0] = e->life[1] = -1;
     e->cutoff = cfg->cutoff_depth;
     int rc = pareng_plan_create(&e->plan, cfg);
+    /* The topology may take long to load: a ^C meanwhile ends the start, not a later run */
+    if (rc == 0 && pareng_cancel_signal(0))
+        rc = pareng__fail(ECANCELED, "start cancelled by signal %d (SIG%s)",
+                          pareng_cancel_signal(0), sigabbrev_np(pareng_cancel_signal(0)) ?: "?");
     if (rc < 0) {
         release(e);
         return rc;
@@ -224,12 +277,12 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     e->n_workers = pareng_plan_workers(e->plan);
     e->pids = calloc(e->n_workers, sizeof *e->pids);
     e->pidfds = malloc(e->n_workers * sizeof *e->pidfds);
-    if (!e->pids || !e->pidfds) {
+    e->stopped_checks = calloc(e->n_workers, 1);
+    if (!e->pids || !e->pidfds || !e->stopped_checks) {
         release(e);
         return pareng__fail(ENOMEM, "out of memory");
     }
     memset(e->pidfds, -1, e->n_workers * sizeof *e->pidfds);
-    pareng_clean(); /* best effort: segments of engines whose owner was killed */
     rc = pareng__arena_create(&e->segment, e->n_workers, capacity, cfg->io_depth,
                               cfg->shared_bytes ? cfg->shared_bytes : DEFAULT_SHARED_BYTES);
     if (rc == 0) {
@@ -238,6 +291,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
             rc = pareng__fail(errno, "eventfd: %s", strerror(errno));
         else if (!(e->cancel_slot = pareng__cancel_slot_take(e->done_fd)))
             rc = -EMFILE;
+        else
+            rc = life_pipe_open(e);
     }
     if (rc == 0) {
         e->segment.arena->root_done_fd = e->done_fd;
@@ -247,6 +302,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
          * local nginx: 77,000 requests/s pinned, 110,000 not). */
         e->segment.arena->pin_workers = !cfg->io_depth || cfg->cpus;
         rc = fork_workers(e);
+        close(e->life[0]); /* the workers' end */
+        e->life[0] = -1;
         if (rc < 0) {
             char message[256];
             snprintf(message, sizeof message, "%s", pareng_last_error());
@@ -273,6 +330,22 @@ void pareng_cancel(pareng_engine *e)
 }
 
 /* The root is running: sleep until it is done, a worker dies, or the run is cancelled. */
+/* A stopped worker (SIGSTOP, a debugger) makes a run wait, which may be what its user wants;
+ * a run that waits in silence is not: past STOPPED_WARN_CHECKS checks in a row, say which
+ * worker, once per stop. */
+static void say_if_stopped(pareng_engine *e)
+{
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        char state = e->pids[i] ? pareng__process_state(e->pids[i]) : 0;
+        bool stopped = state == 'T' || state == 't';
+        e->stopped_checks[i] = stopped ? e->stopped_checks[i] + (e->stopped_checks[i] < 255) : 0;
+        if (e->stopped_checks[i] == STOPPED_WARN_CHECKS)
+            fprintf(stderr, "pareng: worker %u (pid %d) of engine %s is %s; the run waits "
+                    "for it\n", i, (int)e->pids[i], e->segment.name,
+                    state == 't' ? "stopped by a debugger" : "stopped (SIGSTOP?); SIGCONT resumes it");
+    }
+}
+
 static int watch_run(pareng_engine *e)
 {
     pareng__arena *a = e->segment.arena;
@@ -286,7 +359,12 @@ static int watch_run(pareng_engine *e)
         fds[i + 1] = (struct pollfd){.fd = e->pidfds[i], .events = POLLIN};
     int rc = 1;
     while (rc > 0) {
-        if (poll(fds, e->n_workers + 1, -1) < 0 && errno != EINTR) {
+        int ready = poll(fds, e->n_workers + 1, STOPPED_CHECK_MS);
+        if (ready == 0) {
+            say_if_stopped(e);
+            continue;
+        }
+        if (ready < 0 && errno != EINTR) {
             rc = pareng__fail(errno, "poll: %s", strerror(errno));
             fail_engine(e);
             break;
@@ -378,8 +456,13 @@ void *pareng_alloc(pareng_engine *e, size_t size)
     return p;
 }
 
-void pareng_free(pareng_engine *e, void *ptr)
+int pareng_free(pareng_engine *e, void *ptr)
 {
-    if (ptr && !e->failed && pareng__heap_owns(&e->segment.arena->heap, ptr))
-        pareng__heap_free(&e->segment.arena->heap, ptr);
+    if (!ptr)
+        return 0;
+    if (e->failed) /* a killed worker may have held the heap's lock; the memory goes anyway */
+        return 0;
+    if (!pareng__heap_owns(&e->segment.arena->heap, ptr))
+        return pareng__fail(EINVAL, "pareng_free(%p): not an address pareng_alloc returned", ptr);
+    return pareng__heap_free(&e->segment.arena->heap, ptr);
 }

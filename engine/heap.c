@@ -19,11 +19,19 @@ typedef struct block {
     uint64_t size;      /* whole block, header included, a multiple of 64 */
     uint64_t free;      /* 1 while on the free list */
     struct block *next; /* next free block, by address */
-    char pad[PARENG__CACHE_LINE - 3 * sizeof(uint64_t)];
+    uint64_t seal;      /* sealed(b) while b is a block: pareng_free refuses what is not one */
+    char pad[PARENG__CACHE_LINE - 4 * sizeof(uint64_t)];
 } block;
 _Static_assert(sizeof(block) == PARENG__CACHE_LINE, "a header is one cache line");
 
 #define MIN_SPLIT (2 * sizeof(block)) /* smaller remainders stay with the block */
+
+/* A word that a pointer into the middle of a payload, or a stale header, is unlikely to hold:
+ * the header's own address, mixed. */
+static uint64_t sealed(const block *b)
+{
+    return (uint64_t)(uintptr_t)b * 0x9e3779b97f4a7c15ull ^ 0x706172656e676865ull;
+}
 
 static void heap_lock(pareng__heap *heap)
 {
@@ -47,6 +55,7 @@ void pareng__heap_init(pareng__heap *heap, void *base, size_t size)
     all->size = size / sizeof(block) * sizeof(block);
     all->free = 1;
     all->next = NULL;
+    all->seal = sealed(all);
     heap->first_free = all;
     heap->base = base;
     heap->size = all->size;
@@ -69,6 +78,7 @@ void *pareng__heap_alloc(pareng__heap *heap, size_t size)
             rest->size = b->size - need;
             rest->free = 1;
             rest->next = b->next;
+            rest->seal = sealed(rest);
             *link = rest;
             b->size = need;
         } else {
@@ -81,10 +91,18 @@ void *pareng__heap_alloc(pareng__heap *heap, size_t size)
     return b ? b + 1 : NULL;
 }
 
-void pareng__heap_free(pareng__heap *heap, void *ptr)
+int pareng__heap_free(pareng__heap *heap, void *ptr)
 {
     block *b = (block *)ptr - 1;
     heap_lock(heap);
+    /* Under the lock: another process may be freeing the same block. */
+    if (b->seal != sealed(b) || b->free) {
+        bool twice = b->seal == sealed(b);
+        heap_unlock(heap);
+        return pareng__fail(EINVAL, twice ? "pareng_free(%p): freed already"
+                                          : "pareng_free(%p): not an address pareng_alloc "
+                                            "returned", ptr);
+    }
     block *prev = NULL, *next = heap->first_free;
     while (next && next < b) {
         prev = next;
@@ -105,10 +123,12 @@ void pareng__heap_free(pareng__heap *heap, void *ptr)
         heap->first_free = b;
     }
     heap_unlock(heap);
+    return 0;
 }
 
 bool pareng__heap_owns(const pareng__heap *heap, const void *ptr)
 {
     const char *p = ptr, *base = heap->base;
-    return p >= base + sizeof(block) && p < base + heap->size;
+    return p >= base + sizeof(block) && p < base + heap->size &&
+           (size_t)(p - base) % sizeof(block) == 0;
 }

@@ -6,7 +6,7 @@
  *   config.c    pareng_config: defaults, the PARENG_* environment, --cores and --cutoff texts
  *   places.c    the CPU-list grammar (parsed once, checked by config.c, resolved by topology.c)
  *   topology.c  hwloc: allowed CPUs, worker placement, victim order (pareng_plan)
- *   arena.c     the shared-memory segment: create, map, header, unlink, stale sweep
+ *   arena.c     the shared memory (a memfd): create, map, header; pareng_clean
  *   heap.c      the arena's shared heap (pareng_alloc)
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
  *   wake.c      the event count workers sleep on and publishers ring
@@ -19,9 +19,12 @@
  *   parallel.c  data-parallel loops over index ranges (pareng_for, pareng_reduce)
  *   sys.c       the OS layer: futex, pidfd, clocks, random numbers, error messages
  *
- * Each file calls only files above it in this list's dependency order: config, places and
- * topology know nothing of engines; deque and worker reach each other only through wake.c;
- * engine.c drives them all. The built-in workloads (fib, http) are not here: workloads/, over
+ * Calls go one way, from engine.c, which drives them all, down to sys.c, which every file
+ * uses (the list is by concern, not in that order: config.c calls places.c, arena.c sets up
+ * heap.c's, deque.c's and cutoff.c's state), with one circle, a worker's own: worker.c runs
+ * its fibers and its ring (fiber.c, io.c), and every fiber runs worker.c's idle loop. config,
+ * places and topology know nothing of engines; deque and worker reach each other only
+ * through wake.c. The built-in workloads (fib, http) are not here: workloads/, over
  * the public API alone.
  */
 #ifndef PARENG_INTERNAL_H
@@ -44,6 +47,8 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 #define PARENG__ARENA_LAYOUT 3
 #define PARENG__DEFAULT_DEQUE_CAPACITY 16384u
 #define PARENG__SEGMENT_PREFIX "pareng-"
+/* The most shared_bytes (pareng_alloc's heap) an engine takes: 1 TiB. */
+#define PARENG__SHARED_BYTES_MAX (1ull << 40)
 /* Frames of a fiber's lane (IO engines): a suspended task's spawns, not a whole computation's;
  * a spawn beyond them runs inline, as on any full deque. */
 #define PARENG__LANE_CAPACITY 512u
@@ -52,6 +57,10 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 #define PARENG__EXIT_OUT_OF_MEMORY 71
 #define PARENG__EXIT_NO_IO 72
 #define PARENG__EXIT_NOT_PINNED 73
+#define PARENG__EXIT_IO_FAILED 74
+#define PARENG__EXIT_SETUP_FAILED 75
+/* Engines one process may have at once (cancel slots, life pipes). */
+#define PARENG__MAX_ENGINES 1024
 
 /* ---- the deque's shared word ----------------------------------------------------------
  * Lace's split deque (van Dijk & van de Pol, 2014): frames [tail, split) are shared and may be
@@ -133,6 +142,10 @@ typedef struct pareng__worker {
     /* lane 0 only: lanes [0, lanes_used) of this worker may hold frames. Written by the
      * worker, read by thieves (relaxed: a frame in a new lane is published by tail_split). */
     _Atomic uint32_t lanes_used;
+    /* lane 0 only: the errno behind an exit status of its own (PARENG__EXIT_*), stored by the
+     * worker before it exits and read by the coordinator after reaping it (relaxed: the exit
+     * and the reap order them). */
+    _Atomic int exit_errno;
 } PARENG__ALIGNED pareng__worker;
 
 static inline pareng__worker *pareng__self(pareng_worker *w)
@@ -217,7 +230,8 @@ PARENG__INTERNAL const char *pareng__place_type_name(enum pareng__place_type typ
 
 /* ---- arena.c ---- */
 typedef struct pareng__segment {
-    char name[64];
+    char name[64];         /* /proc/PID/fd/N: how a tool of the same user attaches */
+    int fd;                /* the memfd, kept open for that */
     pareng__arena *arena;
     size_t size;
 } pareng__segment;
@@ -230,7 +244,8 @@ PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_worke
 /* ---- heap.c ---- */
 PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, void *base, size_t size);
 PARENG__INTERNAL void *pareng__heap_alloc(pareng__heap *heap, size_t size);
-PARENG__INTERNAL void pareng__heap_free(pareng__heap *heap, void *ptr);
+/* 0, or -EINVAL (with a message) for a block freed already or not a block at all. */
+PARENG__INTERNAL int pareng__heap_free(pareng__heap *heap, void *ptr);
 PARENG__INTERNAL bool pareng__heap_owns(const pareng__heap *heap, const void *ptr);
 PARENG__INTERNAL void pareng__arena_destroy(pareng__segment *seg);
 
@@ -308,9 +323,13 @@ PARENG__INTERNAL void pareng__cancel_slot_leave(pareng__cancel_slot *slot);
 PARENG__INTERNAL bool pareng__cancel_slot_cancelled(const pareng__cancel_slot *slot);
 
 /* ---- worker.c ---- */
-/* Body of a worker process after the fork; never returns. */
+/* Body of a worker process after the fork; never returns. life_fd: the read end of the pipe
+ * whose write end only the coordinator holds (engine.c). */
 PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsigned index,
-                                                   const pareng_plan *plan);
+                                                   const pareng_plan *plan, int life_fd);
+/* A worker that cannot go on: records err for the coordinator's report and exits with
+ * status (PARENG__EXIT_*). */
+PARENG__INTERNAL _Noreturn void pareng__worker_exit(pareng__worker *lane0, int status, int err);
 /* The idle loop of one lane: root task, steal, run, sleep. Every fiber runs one. */
 PARENG__INTERNAL _Noreturn void pareng__idle_loop(pareng__worker *lane);
 
@@ -359,6 +378,8 @@ PARENG__INTERNAL int pareng__futex_wait(_Atomic uint32_t *addr, uint32_t expecte
 PARENG__INTERNAL void pareng__futex_wake(_Atomic uint32_t *addr, int count);
 PARENG__INTERNAL uint64_t pareng__now_ns(void);
 PARENG__INTERNAL uint64_t pareng__process_start_time(pid_t pid);
+/* The state letter of /proc/<pid>/stat ('R', 'S', 'T' stopped, 't' traced, ...), or 0. */
+PARENG__INTERNAL char pareng__process_state(pid_t pid);
 PARENG__INTERNAL uint64_t pareng__random(uint64_t *state);
 PARENG__INTERNAL void pareng__cpu_relax(void);
 /* Records the message for pareng_last_error() and returns -err (for `return pareng__fail(...)`). */

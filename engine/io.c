@@ -82,10 +82,20 @@ int pareng__io_init(pareng__worker *lane0, unsigned depth)
     return 0;
 }
 
+/* An error of io_uring_enter itself, not of an operation (those come in completions): a
+ * timeout, an interruption or a full completion queue pass; anything else (a seccomp policy
+ * that denies it) would leave the worker spinning on a ring that never moves, so it ends the
+ * worker, and the run fails with the reason. */
+static void check_enter(int rc)
+{
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+        pareng__worker_exit(io.lane0, PARENG__EXIT_IO_FAILED, -rc);
+}
+
 static void submit(void)
 {
     if (io_uring_sq_ready(&io.ring))
-        io_uring_submit(&io.ring);
+        check_enter(io_uring_submit(&io.ring));
 }
 
 static struct io_uring_sqe *get_sqe(void)
@@ -136,7 +146,7 @@ void pareng__io_poll(void)
 {
     submit();
     if (IO_URING_READ_ONCE(*io.ring.sq.kflags) & IORING_SQ_TASKRUN)
-        io_uring_get_events(&io.ring);
+        check_enter(io_uring_get_events(&io.ring));
     hand_out();
 }
 
@@ -150,7 +160,7 @@ void pareng__io_wait(long timeout_ns)
 {
     struct __kernel_timespec limit = timespec_of((uint64_t)timeout_ns);
     struct io_uring_cqe *cqe;
-    io_uring_submit_and_wait_timeout(&io.ring, &cqe, 1, &limit, NULL);
+    check_enter(io_uring_submit_and_wait_timeout(&io.ring, &cqe, 1, &limit, NULL));
     hand_out();
 }
 

@@ -37,23 +37,38 @@ uint64_t pareng__now_ns(void)
 
 /* Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot. A pid
  * plus its start time names one process for the life of the machine. Returns 0 if gone. */
-uint64_t pareng__process_start_time(pid_t pid)
+/* /proc/<pid>/stat past the command name (field 2, which may hold spaces and parentheses):
+ * from field 3 on, in buf; NULL if the process is gone. */
+static const char *stat_fields(pid_t pid, char *buf, size_t size)
 {
-    char path[64], buf[1024];
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "re");
     if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+        return NULL;
+    size_t n = fread(buf, 1, size - 1, f);
     fclose(f);
     buf[n] = '\0';
-    /* The command name (field 2) may hold spaces and parentheses: skip past the last ')'. */
     char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] ? p + 2 : NULL;
+}
+
+char pareng__process_state(pid_t pid)
+{
+    char buf[1024];
+    const char *p = stat_fields(pid, buf, sizeof buf);
+    return p ? *p : 0;
+}
+
+uint64_t pareng__process_start_time(pid_t pid)
+{
+    char buf[1024];
+    const char *p = stat_fields(pid, buf, sizeof buf);
     if (!p)
         return 0;
     unsigned long long start = 0;
     /* fields 3..21 skipped, 22 read */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
+    if (sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d "
                       "%*d %llu",
                &start) != 1)
         return 0;

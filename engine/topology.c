@@ -6,11 +6,14 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hwloc.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const level_names[PARENG__LEVELS] = {"core", "L2", "L3", "NUMA", "package",
                                                         "machine"};
@@ -28,6 +31,9 @@ typedef struct planner {
     unsigned n_pus;
     hwloc_obj_t *cores; /* cores with at least one allowed PU, logical order */
     unsigned n_cores;
+    /* pus[core_first[c] .. + core_size[c]) are core c's allowed PUs: logical order is the
+     * tree's depth-first order, so a core's PUs are consecutive in it */
+    unsigned *core_first, *core_size;
     hwloc_obj_t *chosen; /* the PU of each worker */
     unsigned n_chosen;
     void *scratch; /* distance[n_chosen] while filling the plan */
@@ -40,13 +46,26 @@ static hwloc_obj_t core_of(hwloc_topology_t topo, hwloc_obj_t pu)
     return core ? core : pu;
 }
 
-/* The k-th allowed PU (logical order) inside obj, or NULL. */
+/* The k-th allowed PU (logical order) of allowed core c, or NULL. */
+static hwloc_obj_t core_pu(const planner *p, unsigned c, unsigned k)
+{
+    return k < p->core_size[c] ? p->pus[p->core_first[c] + k] : NULL;
+}
+
+/* The k-th allowed PU inside obj, a PU or a core, or NULL. */
 static hwloc_obj_t allowed_pu_in(const planner *p, hwloc_obj_t obj, unsigned k)
 {
-    for (unsigned i = 0; i < p->n_pus; i++)
-        if (hwloc_bitmap_isincluded(p->pus[i]->cpuset, obj->cpuset) && k-- == 0)
-            return p->pus[i];
-    return NULL;
+    if (obj->type == HWLOC_OBJ_PU && p->cores[0]->type != HWLOC_OBJ_PU)
+        return k == 0 && hwloc_bitmap_isset(p->allowed, obj->os_index) ? obj : NULL;
+    unsigned lo = 0, hi = p->n_cores; /* cores are in logical order: bisect */
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if (p->cores[mid]->logical_index < obj->logical_index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->n_cores && p->cores[lo] == obj ? core_pu(p, lo, k) : NULL;
 }
 
 /* Every hwloc failure becomes one of the errors pareng_plan_create promises: -ENOENT (no
@@ -58,18 +77,121 @@ static int hwloc_failure(const char *what)
                         what, err == EINVAL ? "not an hwloc topology" : strerror(err));
 }
 
+/* Topologies that are not this machine come from a file or a description anyone can write;
+ * hwloc's time to load one grows with the square of its PUs (4096 PUs: 1.4 s here; 262,144:
+ * many minutes and gigabytes), and it would open a FIFO or /dev/zero as it opens a file. So a
+ * topology file is read here, only from a regular file of at most MAX_TOPOLOGY_BYTES, and
+ * either source is refused past MAX_TOPOLOGY_PUS PUs, before hwloc sees it. */
+#define MAX_TOPOLOGY_PUS 4096u
+#define MAX_TOPOLOGY_BYTES (64u << 20)
+
+static int too_many_pus(const char *what, uint64_t pus)
+{
+    return pareng__fail(EIO, "%s describes %llu PUs; pareng plans for at most %u", what,
+                        (unsigned long long)pus, MAX_TOPOLOGY_PUS);
+}
+
+/* The XML of `path` into *xml (to free), checked as above; 0 or -errno with a message. */
+static int read_topology_file(const char *path, char **xml, size_t *len)
+{
+    *xml = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return pareng__fail(errno == ENOENT ? ENOENT : EIO, "topology file %s: %s", path,
+                            strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0)
+        rc = pareng__fail(EIO, "topology file %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = pareng__fail(EIO, "topology file %s is not a regular file", path);
+    else if (st.st_size > MAX_TOPOLOGY_BYTES)
+        rc = pareng__fail(EIO, "topology file %s has %lld bytes; the most is %u", path,
+                          (long long)st.st_size, MAX_TOPOLOGY_BYTES);
+    else if (!(*xml = malloc((size_t)st.st_size + 1)))
+        rc = pareng__fail(ENOMEM, "out of memory");
+    ssize_t n = rc ? 0 : read(fd, *xml, (size_t)st.st_size);
+    close(fd);
+    if (!rc && n < 0)
+        rc = pareng__fail(EIO, "topology file %s: %s", path, strerror(errno));
+    if (rc) {
+        free(*xml);
+        *xml = NULL;
+        return rc;
+    }
+    (*xml)[n] = '\0';
+    *len = (size_t)n + 1; /* hwloc counts the final NUL */
+    uint64_t pus = 0;
+    for (const char *at = *xml; (at = strstr(at, "type=\"PU\"")); at++)
+        pus++;
+    if (pus > MAX_TOPOLOGY_PUS) {
+        free(*xml);
+        *xml = NULL;
+        char what[PATH_MAX + 16];
+        snprintf(what, sizeof what, "topology file %s", path);
+        return too_many_pus(what, pus);
+    }
+    return 0;
+}
+
+/* The PUs of an hwloc synthetic description: the product of its levels' arities ("type:N" or
+ * "N"; memory levels in brackets add none). Past the limit it stops counting. */
+static uint64_t synthetic_pus(const char *description)
+{
+    uint64_t pus = 1;
+    for (const char *s = description; *s && pus <= MAX_TOPOLOGY_PUS;) {
+        size_t len = strcspn(s, " \t");
+        if (len && *s != '[') {
+            const char *colon = memchr(s, ':', len);
+            const char *digits = colon ? colon + 1 : s;
+            if (*digits >= '0' && *digits <= '9')
+                pus *= strtoull(digits, NULL, 10);
+        }
+        s += len + strspn(s + len, " \t");
+    }
+    return pus;
+}
+
+/* Points the topology at its source: cfg's XML file, else hwloc's HWLOC_XMLFILE or
+ * HWLOC_SYNTHETIC (given explicitly, so that hwloc reads nothing we have not checked), else
+ * this machine. */
+static int choose_topology_source(planner *p, const pareng_config *cfg)
+{
+    const char *path = cfg->topology_xml ? cfg->topology_xml : getenv("HWLOC_XMLFILE");
+    const char *synthetic = getenv("HWLOC_SYNTHETIC");
+    if (path) {
+        char *xml;
+        size_t len = 0;
+        int rc = read_topology_file(path, &xml, &len);
+        if (rc < 0)
+            return rc;
+        char what[PATH_MAX + 32];
+        snprintf(what, sizeof what, "topology file %s", path);
+        rc = hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0 ? hwloc_failure(what) : 0;
+        free(xml);
+        return rc;
+    }
+    if (synthetic) {
+        uint64_t pus = synthetic_pus(synthetic);
+        if (pus > MAX_TOPOLOGY_PUS)
+            return too_many_pus("HWLOC_SYNTHETIC", pus);
+        if (hwloc_topology_set_synthetic(p->topo, synthetic) < 0)
+            return hwloc_failure("HWLOC_SYNTHETIC");
+    }
+    return 0;
+}
+
 static int load_topology(planner *p, const pareng_config *cfg)
 {
     /* Errors of the topology itself are -ENOENT or -EIO (hwloc_failure), so that callers can
      * tell them from a bad CPU list (-EINVAL, -ERANGE). */
     if (hwloc_topology_init(&p->topo) < 0)
         return p->topo = NULL, hwloc_failure("cannot initialise a topology");
-    char what[PATH_MAX + 32];
-    snprintf(what, sizeof what, "topology file %s", cfg->topology_xml ? cfg->topology_xml : "");
-    if (cfg->topology_xml && hwloc_topology_set_xml(p->topo, cfg->topology_xml) < 0)
-        return hwloc_failure(what);
+    int rc = choose_topology_source(p, cfg);
+    if (rc < 0)
+        return rc;
     if (hwloc_topology_load(p->topo) < 0)
-        return hwloc_failure(cfg->topology_xml ? what : "cannot load this machine's topology");
+        return hwloc_failure("cannot load the topology");
     p->allowed = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(p->topo));
     if (!p->allowed)
         return pareng__fail(ENOMEM, "out of memory");
@@ -85,16 +207,21 @@ static int load_topology(planner *p, const pareng_config *cfg)
     int n = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_PU);
     p->pus = calloc(n > 0 ? n : 1, sizeof *p->pus);
     p->cores = calloc(n > 0 ? n : 1, sizeof *p->cores);
-    if (!p->pus || !p->cores)
+    p->core_first = calloc(n > 0 ? n : 1, sizeof *p->core_first);
+    p->core_size = calloc(n > 0 ? n : 1, sizeof *p->core_size);
+    if (!p->pus || !p->cores || !p->core_first || !p->core_size)
         return pareng__fail(ENOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         hwloc_obj_t pu = hwloc_get_obj_by_type(p->topo, HWLOC_OBJ_PU, i);
         if (!hwloc_bitmap_isset(p->allowed, pu->os_index))
             continue;
-        p->pus[p->n_pus++] = pu;
         hwloc_obj_t core = core_of(p->topo, pu);
-        if (p->n_cores == 0 || p->cores[p->n_cores - 1] != core)
+        if (p->n_cores == 0 || p->cores[p->n_cores - 1] != core) {
+            p->core_first[p->n_cores] = p->n_pus;
             p->cores[p->n_cores++] = core;
+        }
+        p->core_size[p->n_cores - 1]++;
+        p->pus[p->n_pus++] = pu;
     }
     if (p->n_pus == 0)
         return pareng__fail(EINVAL, "no CPU is available to this process");
@@ -124,7 +251,7 @@ static int choose_cores_in(planner *p, hwloc_obj_t obj)
 {
     for (unsigned c = 0; c < p->n_cores; c++)
         if (hwloc_bitmap_isincluded(p->cores[c]->cpuset, obj->cpuset)) {
-            int rc = choose(p, allowed_pu_in(p, p->cores[c], 0));
+            int rc = choose(p, core_pu(p, c, 0));
             if (rc < 0)
                 return rc;
         }
@@ -198,14 +325,13 @@ static void choose_count(planner *p, unsigned k)
     k = k < PARENG_MAX_WORKERS ? k : PARENG_MAX_WORKERS; /* a machine of more cores than that */
     unsigned most = 1; /* the most allowed PUs of any core */
     for (unsigned c = 0; c < p->n_cores; c++)
-        while (allowed_pu_in(p, p->cores[c], most))
-            most++;
+        most = p->core_size[c] > most ? p->core_size[c] : most;
     for (unsigned round = 0; p->n_chosen < k; round++)
         for (unsigned c = 0; c < p->n_cores && p->n_chosen < k; c++) {
-            hwloc_obj_t pu = allowed_pu_in(p, p->cores[c], round);
+            hwloc_obj_t pu = core_pu(p, c, round);
             if (!pu && round >= most) /* every PU of every core has a worker: wrap */
                 for (unsigned r = round % most; !pu; r = (r + most - 1) % most)
-                    pu = allowed_pu_in(p, p->cores[c], r);
+                    pu = core_pu(p, c, r);
             if (pu)
                 p->chosen[p->n_chosen++] = pu;
         }
@@ -348,6 +474,8 @@ int pareng_plan_create(pareng_plan **out, const pareng_config *cfg)
     hwloc_bitmap_free(p.allowed);
     free(p.pus);
     free(p.cores);
+    free(p.core_first);
+    free(p.core_size);
     free(p.chosen);
     free(p.scratch);
     if (rc < 0) {

@@ -9,6 +9,8 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -203,7 +205,8 @@ static pareng_frame *overflow_spawn(pareng__worker *w, pareng_frame *h, pareng_t
         size_t capacity = ov->capacity ? 2 * ov->capacity : 64;
         pareng_frame *slots = realloc(ov->slots, capacity * sizeof *slots);
         if (!slots)
-            _exit(PARENG__EXIT_OUT_OF_MEMORY); /* reported by the parent as a worker failure */
+            pareng__worker_exit(pareng__lane(w->arena, w->index, 0), PARENG__EXIT_OUT_OF_MEMORY,
+                                ENOMEM);
         ov->slots = slots;
         ov->capacity = capacity;
     }
@@ -356,17 +359,43 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
     }
 }
 
-_Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan)
+_Noreturn void pareng__worker_exit(pareng__worker *lane0, int status, int err)
+{
+    atomic_store_explicit(&lane0->exit_errno, err, memory_order_relaxed);
+    _exit(status);
+}
+
+/* The worker dies when its coordinator's process image is gone: the coordinator alone holds
+ * the pipe's write end, close-on-exec, so an exec (or its death) closes it, and the kernel
+ * then signals the reader (O_ASYNC, F_SETSIG: SIGKILL). PR_SET_PDEATHSIG covers only death. */
+static void die_with_the_coordinators_image(pareng__worker *lane0, int life_fd)
+{
+    if (fcntl(life_fd, F_SETOWN, getpid()) < 0 || fcntl(life_fd, F_SETSIG, SIGKILL) < 0 ||
+        fcntl(life_fd, F_SETFL, O_ASYNC | O_NONBLOCK) < 0)
+        pareng__worker_exit(lane0, PARENG__EXIT_SETUP_FAILED, errno);
+    /* The write end may have closed before O_ASYNC was set: then nobody will signal. */
+    struct pollfd p = {.fd = life_fd, .events = POLLIN};
+    if (poll(&p, 1, 0) > 0 && (p.revents & POLLHUP))
+        _exit(0);
+}
+
+_Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan,
+                                   int life_fd)
 {
     /* Die with the parent; it may have died between fork() and prctl(), so check once. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != a->owner_pid)
         _exit(0);
-    /* The caller's handlers are not ours (a SIGTERM sent to a worker must kill it); ^C goes to
-     * the whole process group and the parent decides what it means. */
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
+    die_with_the_coordinators_image(pareng__lane(a, index, 0), life_fd);
+    /* The caller's handlers are not ours (a SIGTERM sent to a worker must kill it), but what
+     * the caller chose to ignore stays ignored (SIGHUP under nohup). ^C goes to the whole
+     * process group and the parent decides what it means. */
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
+            ((sa.sa_flags & SA_SIGINFO) || sa.sa_handler != SIG_IGN))
             signal(sig, SIG_DFL);
+    }
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     /* Only now: a signal the caller had blocked must not reach the caller's handler here. */
@@ -375,8 +404,9 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* A worker that is not where the plan says would make every figure of the run a lie
      * (and its victim order wrong): the run fails, named by engine.c, rather than go on. */
-    if (a->pin_workers && pareng__plan_bind(plan, index) < 0)
-        _exit(PARENG__EXIT_NOT_PINNED);
+    int rc = a->pin_workers ? pareng__plan_bind(plan, index) : 0;
+    if (rc < 0)
+        pareng__worker_exit(pareng__lane(a, index, 0), PARENG__EXIT_NOT_PINNED, -rc);
 
     unsigned m = plan->n_workers - 1;
     for (unsigned k = 0; k < a->lanes_per_worker; k++) {
@@ -390,7 +420,7 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     pareng__worker *w = pareng__lane(a, index, 0);
     fiber_time.started_ns = pareng__now_ns();
     if (a->io_depth &&
-        (pareng__io_init(w, a->io_depth) < 0 || pareng__fibers_init(a, index) < 0))
-        _exit(PARENG__EXIT_NO_IO);
+        ((rc = pareng__io_init(w, a->io_depth)) < 0 || (rc = pareng__fibers_init(a, index)) < 0))
+        pareng__worker_exit(w, PARENG__EXIT_NO_IO, -rc);
     pareng__idle_loop(w);
 }

@@ -8,7 +8,8 @@
  * the calling thread; configuration is a plain struct filled by pareng_config_default(), in
  * which 0 means "choose for me".
  *
- * Life cycle:  pareng_config_default() -> pareng_start() -> pareng_run()... -> pareng_stop().
+ * Life cycle:  pareng_config_default() -> pareng_start() -> PARENG_RUN(), pareng_for(),
+ * pareng_reduce() ... -> pareng_stop().
  * Call pareng_start() before creating threads of your own and call start, run and stop from
  * the same thread: workers are forked from it and die with it (PR_SET_PDEATHSIG).
  *
@@ -68,7 +69,7 @@ typedef struct pareng_config {
      * named by the HWLOC_SYNTHETIC / HWLOC_XMLFILE environment variables. */
     const char *topology_xml;
     /* Bytes of shared memory for pareng_alloc, visible to every worker at the same address;
-     * 0 = 8 MiB. Checked at start against the room in /dev/shm (too small fails there). */
+     * 0 = 8 MiB, at most 1 TiB. Memory is taken as it is touched, not at start. */
     size_t shared_bytes;
     /* IO from tasks (PARENG_IO_*, docs/io.md). 0 = off: no ring, no fibers, CPU work only.
      * Non-zero: every worker owns an io_uring of io_depth entries and may hold up to io_depth
@@ -142,9 +143,9 @@ typedef struct pareng_placement {
     int shared_pu;       /* another worker of this plan is on the same PU */
 } pareng_placement;
 
-/* Builds the plan of cfg: loads the topology with hwloc (without its I/O-device and libxml2
- * plugins, which pareng does not need and which cost most of its start-up; the caller's
- * environment is left as it is). Returns 0; -EINVAL (bad list,
+/* Builds the plan of cfg: loads the topology with hwloc (the caller's environment is left as
+ * it is: HWLOC_PLUGINS_BLACKLIST=hwloc_pci,hwloc_opencl,hwloc_gl,hwloc_xml_libxml, set by the
+ * caller, saves hwloc about 3 ms of plugin loading, as the CLI does). Returns 0; -EINVAL (bad list,
  * workers out of range) or -ERANGE (a CPU outside the allowed set) for the placement;
  * -ENOENT (no such topology file) or -EIO (any other topology failure) for the topology;
  * -ENOMEM. */
@@ -194,20 +195,25 @@ PARENG_API int pareng_plan_is_this_system(const pareng_plan *plan);
 typedef struct pareng_engine pareng_engine;
 
 /* Maps the arena, forks the workers and pins them. -EINVAL / -ERANGE for a bad
- * configuration (nothing started), -ENOMEM / -ENOSPC when the arena cannot be reserved. */
+ * configuration (nothing started), -ENOMEM when the arena cannot be mapped (the message names
+ * an address-space limit), -ECANCELED when a signal came through pareng_cancel_on_signal's
+ * handler (then nothing is started). */
 PARENG_API int pareng_start(pareng_engine **engine, const pareng_config *cfg);
-/* Stops and reaps every worker, unlinks the arena and frees the engine. Always succeeds. */
+/* Stops and reaps every worker, unmaps the arena and frees the engine. Always succeeds. */
 PARENG_API void pareng_stop(pareng_engine *engine);
 PARENG_API unsigned pareng_engine_workers(const pareng_engine *engine);
 /* The engine's io_depth: 0 when it was started without IO. */
 PARENG_API unsigned pareng_engine_io_depth(const pareng_engine *engine);
-/* The shared-memory segment's name ("/pareng-..."), for tools that attach. */
+/* Where a tool of the same user attaches to the engine's shared memory while it runs:
+ * "/proc/PID/fd/N", the coordinator's descriptor of it (the memory has no name of its own, so
+ * nobody else can open it, and it cannot outlive the engine). */
 PARENG_API const char *pareng_engine_segment(const pareng_engine *engine);
 /* The placement the engine runs with (valid until pareng_stop). */
 PARENG_API const pareng_plan *pareng_engine_plan(const pareng_engine *engine);
 /* Process id of a worker (for tests and tools; < 0 if out of range). */
 PARENG_API int pareng_engine_worker_pid(const pareng_engine *engine, unsigned worker);
-/* Asks a running pareng_run() to stop: it kills the workers and returns -ECANCELED.
+/* Asks a run in progress (PARENG_RUN, pareng_for, ...) to stop: it kills the workers and
+ * returns -ECANCELED.
  * Async-signal-safe: meant to be called from a SIGINT/SIGTERM handler. */
 PARENG_API void pareng_cancel(pareng_engine *engine);
 /* ^C for programs that run engines, one protocol for the CLI, the benchmarks and the Python
@@ -671,8 +677,9 @@ PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_requ
 /* size bytes (64-byte aligned) of shared memory, or NULL (pareng_last_error() says why) when
  * the engine's shared_bytes are used up. Callable from the caller and from inside tasks. */
 PARENG_API void *pareng_alloc(pareng_engine *engine, size_t size);
-/* Gives back memory of pareng_alloc (NULL is ignored). */
-PARENG_API void pareng_free(pareng_engine *engine, void *ptr);
+/* Gives back memory of pareng_alloc: 0 (NULL too), or -EINVAL with a message, the heap left
+ * as it was, for an address pareng_alloc did not return or a block freed already. */
+PARENG_API int pareng_free(pareng_engine *engine, void *ptr);
 
 /* Runs body(ctx, i, j) over [begin, end) cut into pieces of at most grain indexes, in
  * parallel; grain 0 lets the engine choose (end - begin split into 8 pieces per worker). ctx
@@ -704,8 +711,10 @@ PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, si
  * Housekeeping
  * ---------------------------------------------------------------------------------------- */
 
-/* Removes pareng segments in /dev/shm whose owner process is gone; returns how many, or
- * -errno. pareng_start() does this itself. */
+/* Removes the named segments /dev/shm/pareng-PID-* that engines of pareng 0.1 left when their
+ * owner was killed (engines now leave none: their memory has no name); only regular files of
+ * this user whose owner process is gone, opened without blocking or following links. Returns
+ * how many, or -errno. */
 PARENG_API int pareng_clean(void);
 
 #ifdef __cplusplus

@@ -40,16 +40,31 @@ static inline int testing_run(CU_SuiteInfo *suites)
     {.pName = (name), .pInitFunc = NULL, .pCleanupFunc = NULL, .pSetUpFunc = NULL, \
      .pTearDownFunc = NULL, .pTests = (tests)}
 
-/* Segments in /dev/shm whose name starts with "pareng-" and carries this pid. */
+/* Engine memory that process pid still holds: descriptors of, or mappings of, the memfds
+ * engines make ("memfd:pareng-arena"). After pareng_stop there must be none; a process that
+ * is gone holds none (the kernel frees the memory with it). */
 static inline int testing_segments_of(int pid)
 {
-    char prefix[64];
-    snprintf(prefix, sizeof prefix, "pareng-%d-", pid);
-    DIR *d = opendir("/dev/shm");
+    char path[64], line[512];
     int n = 0;
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    FILE *maps = fopen(path, "re");
+    while (maps && fgets(line, sizeof line, maps))
+        n += strstr(line, "memfd:pareng-arena") != NULL;
+    if (maps)
+        fclose(maps);
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
     struct dirent *e;
-    while (d && (e = readdir(d)))
-        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    while (d && (e = readdir(d))) {
+        char link[320], target[256];
+        snprintf(link, sizeof link, "/proc/%d/fd/%s", pid, e->d_name);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len > 0) {
+            target[len] = '\0';
+            n += strstr(target, "memfd:pareng-arena") != NULL;
+        }
+    }
     if (d)
         closedir(d);
     return n;

@@ -63,9 +63,9 @@ PARENG_TASK_3(uint64_t, fib_io_task, unsigned, n, uint64_t, latency_ns, _Atomic 
     return a + b;
 }
 
-/* fib's cost-model grain. pareng's own runs do not use it: --grain auto is the engine's
- * automatic cutoff (engine/cutoff.c), which needs no model. It is the grain that pareng bench
- * gives the peers under --grain auto (they have no automatic cutoff), and the measurement
+/* fib's cost-model grain. pareng's own runs do not use it: without a grain, the engine's
+ * automatic cutoff (engine/cutoff.c) cuts, and needs no model. It is the grain that pareng
+ * bench gives the peers under --cutoff auto (they have no automatic cutoff), and the measurement
  * behind workload_fib_serial_seconds.
  *
  * After oracle-guided granularity control (Acar, Chargueraud, Rainey, "Oracle scheduling",

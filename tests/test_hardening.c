@@ -1,0 +1,559 @@
+/*
+ * test_hardening.c - what a hostile or careless local user does to an engine, and what the
+ * engine must do instead of blocking, breaking or leaking: names planted in /dev/shm (FIFOs,
+ * squatters, a hundred thousand of them), signals the caller ignores, a coordinator killed or
+ * replaced by exec, a stopped worker, address-space limits, absurd sizes, bad frees, topology
+ * input that is not a file or far too large, and an io_uring that seccomp denies.
+ *
+ * Checks that could hang run in a child process under an alarm, so that a regression fails
+ * the test instead of stalling the suite.
+ */
+#include "internal.h"
+#include "testing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static pareng_engine *start(unsigned workers)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    return testing_start(&cfg);
+}
+
+/* An engine in a child process (no CUnit assertion there), or NULL. */
+static pareng_engine *child_start(unsigned workers, unsigned io_depth)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    cfg.io_depth = io_depth;
+    pareng_engine *e = NULL;
+    return pareng_start(&e, &cfg) == 0 ? e : NULL;
+}
+
+/* Runs check() in a child under an alarm of `seconds`: its exit status (0 = passed), or 100 +
+ * the signal that ended it (SIGALRM: it hung). */
+static int in_child(int (*check)(void), unsigned seconds)
+{
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        alarm(seconds);
+        _exit(check());
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+static bool fib_ok(pareng_engine *e, unsigned n)
+{
+    uint64_t got = 0;
+    return workload_fib(e, n, 0, &got) == 0 && got == workload_fib_serial(n);
+}
+
+/* ---- names in /dev/shm ------------------------------------------------------------------ */
+
+static char planted[8][96];
+static unsigned n_planted;
+
+static const char *plant_path(const char *name)
+{
+    snprintf(planted[n_planted], sizeof planted[0], "/dev/shm/%s", name);
+    return planted[n_planted++];
+}
+
+static void remove_planted(void)
+{
+    while (n_planted)
+        unlink(planted[--n_planted]);
+}
+
+/* A regular segment as pareng 0.1 left it: its header names the owner's pid and start time. */
+static void plant_segment(const char *path, int owner_pid, uid_t uid)
+{
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+    CU_ASSERT_FATAL(fd >= 0);
+    pareng__arena head;
+    memset(&head, 0, sizeof head);
+    atomic_init(&head.magic, PARENG__ARENA_MAGIC);
+    head.owner_pid = owner_pid;
+    head.owner_start_time = pareng__process_start_time(owner_pid);
+    CU_ASSERT(write(fd, &head, sizeof head) == (ssize_t)sizeof head);
+    CU_ASSERT(fchown(fd, uid, (gid_t)-1) == 0 || uid == getuid());
+    close(fd);
+}
+
+/* A pid that is certainly not running: a child that has been reaped. */
+static int dead_pid(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    return pid;
+}
+
+static int clean_and_start_with_a_fifo(void)
+{
+    int removed = pareng_clean();
+    pareng_engine *e = child_start(2, 0);
+    bool ok = removed >= 0 && e && fib_ok(e, 20);
+    pareng_stop(e);
+    return ok ? 0 : 1;
+}
+
+/* mkfifo -m666 /dev/shm/pareng-1-0 made every start and pareng clean block forever. */
+static void test_fifo_in_dev_shm_blocks_nothing(void)
+{
+    CU_ASSERT_FATAL(mkfifo(plant_path("pareng-1-0"), 0666) == 0);
+    char name[64];
+    snprintf(name, sizeof name, "pareng-%d-0", dead_pid());
+    CU_ASSERT_FATAL(mkfifo(plant_path(name), 0600) == 0);
+    CU_ASSERT_EQUAL(in_child(clean_and_start_with_a_fifo, 10), 0);
+    CU_ASSERT_EQUAL(access(planted[0], F_OK), 0); /* not ours to remove */
+    remove_planted();
+}
+
+/* Names at this process's next sequence numbers denied its next engines; 100,000 names made
+ * every start pay for them. Engines now make no name at all: the squatters stay untouched. */
+static void test_squatters_and_crowds_deny_nothing(void)
+{
+    enum { CROWD = 20000 };
+    char path[96];
+    for (unsigned k = 0; k < CROWD; k++) {
+        snprintf(path, sizeof path, "/dev/shm/pareng-%d-%u", (int)getpid(), k);
+        int fd = open(path, O_CREAT | O_WRONLY, 0600);
+        CU_ASSERT_FATAL(fd >= 0);
+        close(fd);
+    }
+    for (int round = 0; round < 3; round++) {
+        pareng_engine *e = start(2);
+        CU_ASSERT(fib_ok(e, 22));
+        pareng_stop(e);
+    }
+    unsigned left = 0;
+    for (unsigned k = 0; k < CROWD; k++) {
+        snprintf(path, sizeof path, "/dev/shm/pareng-%d-%u", (int)getpid(), k);
+        left += unlink(path) == 0;
+    }
+    CU_ASSERT_EQUAL(left, CROWD); /* a start reads nothing of /dev/shm, so removes nothing */
+}
+
+/* pareng clean removes what 0.1 left: regular files of this user whose owner is gone; never
+ * another user's file, a link, a live owner's segment. */
+static void test_clean_removes_only_stale_segments_of_this_user(void)
+{
+    int gone = dead_pid();
+    char stale[64], foreign[64], live[64], link_name[64];
+    snprintf(stale, sizeof stale, "pareng-%d-0", gone);
+    snprintf(foreign, sizeof foreign, "pareng-%d-1", gone);
+    snprintf(live, sizeof live, "pareng-%d-0", (int)getppid());
+    snprintf(link_name, sizeof link_name, "pareng-%d-2", gone);
+    const char *stale_path = plant_path(stale), *foreign_path = plant_path(foreign);
+    const char *live_path = plant_path(live), *link_path = plant_path(link_name);
+    plant_segment(stale_path, gone, getuid());
+    plant_segment(foreign_path, gone, 65534);
+    plant_segment(live_path, (int)getppid(), getuid());
+    CU_ASSERT_FATAL(symlink(stale_path, link_path) == 0);
+    CU_ASSERT(pareng_clean() >= 1);
+    CU_ASSERT(access(stale_path, F_OK) != 0);
+    if (getuid() == 0) /* only root can give a file to another user */
+        CU_ASSERT_EQUAL(access(foreign_path, F_OK), 0);
+    CU_ASSERT_EQUAL(access(live_path, F_OK), 0);
+    struct stat st;
+    CU_ASSERT_EQUAL(lstat(link_path, &st), 0);
+    remove_planted();
+}
+
+/* ---- signals and the coordinator's end --------------------------------------------------- */
+
+/* Under nohup (SIGHUP ignored) a hang-up killed the workers and failed the run. */
+static int ignored_sighup_stays_ignored(void)
+{
+    signal(SIGHUP, SIG_IGN);
+    pareng_engine *e = child_start(2, 0);
+    if (!e)
+        return 2;
+    for (unsigned i = 0; i < 2; i++)
+        kill(pareng_engine_worker_pid(e, i), SIGHUP);
+    usleep(50000);
+    bool ok = fib_ok(e, 25);
+    pareng_stop(e);
+    return ok ? 0 : 1;
+}
+
+static void test_ignored_signals_stay_ignored_in_workers(void)
+{
+    CU_ASSERT_EQUAL(in_child(ignored_sighup_stays_ignored, 20), 0);
+}
+
+/* The pids of a child's workers, read from a pipe the child writes them to. */
+static int report_fd;
+
+static int report_workers_then(void (*end)(void))
+{
+    pareng_engine *e = child_start(2, 0);
+    if (!e)
+        return 2;
+    int pids[2] = {pareng_engine_worker_pid(e, 0), pareng_engine_worker_pid(e, 1)};
+    if (write(report_fd, pids, sizeof pids) != (ssize_t)sizeof pids)
+        return 3;
+    end();
+    return 4;
+}
+
+static void exec_sleep(void)
+{
+    execl("/bin/sleep", "sleep", "3", (char *)NULL);
+}
+
+static void run_forever(void)
+{
+    pareng_engine *e = child_start(2, 0);
+    uint64_t got;
+    workload_fib(e, 80, 0, &got);
+}
+
+static int workers_then_exec(void) { return report_workers_then(exec_sleep); }
+static int workers_then_run(void) { return report_workers_then(run_forever); }
+
+/* Alive and not a zombie. */
+static bool running(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/* Starts `child` (which reports its workers' pids), does `then` to it, and checks that the
+ * workers are gone within a second. */
+static void check_workers_end_with(int (*child)(void), int then_signal)
+{
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    report_fd = fds[1];
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        alarm(20);
+        _exit(child());
+    }
+    close(fds[1]);
+    int workers[2] = {0, 0};
+    CU_ASSERT_EQUAL_FATAL(read(fds[0], workers, sizeof workers), (ssize_t)sizeof workers);
+    close(fds[0]);
+    usleep(100000);
+    if (then_signal)
+        kill(pid, then_signal);
+    bool gone = false;
+    for (int tries = 0; tries < 100 && !gone; tries++) {
+        usleep(10000);
+        gone = !running(workers[0]) && !running(workers[1]);
+    }
+    CU_ASSERT(gone);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* os.execv with an engine open left its workers alive for ever. */
+static void test_workers_end_when_the_coordinator_execs(void)
+{
+    check_workers_end_with(workers_then_exec, 0);
+}
+
+/* SIGQUIT, SIGHUP or SIGTERM to a coordinator that handles none of them: it dies, and so do its
+ * workers (there is no segment to leave). */
+static void test_workers_end_with_a_killed_coordinator(void)
+{
+    check_workers_end_with(workers_then_run, SIGQUIT);
+    check_workers_end_with(workers_then_run, SIGHUP);
+    check_workers_end_with(workers_then_run, SIGTERM);
+}
+
+/* A stopped worker makes the run wait; the coordinator says so on stderr. */
+PARENG_TASK_1(int, spin_ms, unsigned, ms)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+    return 1;
+}
+
+PARENG_TASK_1(int, two_spins, unsigned, ms)
+{
+    PARENG_SPAWN(spin_ms, ms);
+    int a = PARENG_CALL(spin_ms, ms);
+    return a + PARENG_SYNC(spin_ms);
+}
+
+static void test_a_stopped_worker_is_reported(void)
+{
+    FILE *err = tmpfile();
+    CU_ASSERT_FATAL(err != NULL);
+    int fds[2];
+    CU_ASSERT_FATAL(pipe(fds) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        dup2(fileno(err), STDERR_FILENO);
+        close(fds[0]);
+        alarm(30);
+        pareng_engine *e = child_start(2, 0);
+        if (!e)
+            _exit(2);
+        int pids[2] = {pareng_engine_worker_pid(e, 0), pareng_engine_worker_pid(e, 1)};
+        if (write(fds[1], pids, sizeof pids) != (ssize_t)sizeof pids)
+            _exit(3);
+        int got = 0;
+        int rc = PARENG_RUN_CUTOFF(e, PARENG_CUTOFF_NONE, two_spins, &got, 300);
+        pareng_stop(e);
+        _exit(rc == 0 && got == 2 ? 0 : 1);
+    }
+    close(fds[1]);
+    int workers[2];
+    CU_ASSERT_EQUAL_FATAL(read(fds[0], workers, sizeof workers), (ssize_t)sizeof workers);
+    close(fds[0]);
+    usleep(100000);
+    kill(workers[0], SIGSTOP);
+    kill(workers[1], SIGSTOP);
+    sleep(5);
+    kill(workers[0], SIGCONT);
+    kill(workers[1], SIGCONT);
+    int status;
+    waitpid(pid, &status, 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char text[2048] = "";
+    rewind(err);
+    size_t n = fread(text, 1, sizeof text - 1, err);
+    text[n] = '\0';
+    fclose(err);
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "is stopped"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(text, "SIGCONT"));
+}
+
+/* ---- limits and absurd sizes -------------------------------------------------------------- */
+
+static int start_under_an_address_space_limit(void)
+{
+    struct rlimit as = {256u << 20, 256u << 20};
+    if (setrlimit(RLIMIT_AS, &as) < 0)
+        return 2;
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 1;
+    cfg.shared_bytes = (size_t)1 << 30;
+    pareng_engine *e = NULL;
+    int rc = pareng_start(&e, &cfg);
+    return rc == -ENOMEM && !e && strstr(pareng_last_error(), "address-space limit") ? 0 : 1;
+}
+
+/* RLIMIT_AS read "cannot reserve ... in /dev/shm", the wrong cause. */
+static void test_address_space_limit_is_named(void)
+{
+    CU_ASSERT_EQUAL(in_child(start_under_an_address_space_limit, 20), 0);
+}
+
+static void test_absurd_shared_bytes_are_refused(void)
+{
+    static const size_t absurd[] = {0xfffffffffffff000ull, SIZE_MAX, ((size_t)1 << 40) + 1};
+    for (size_t k = 0; k < sizeof absurd / sizeof *absurd; k++) {
+        pareng_config cfg;
+        pareng_config_default(&cfg);
+        cfg.workers = 1;
+        cfg.shared_bytes = absurd[k];
+        pareng_engine *e = NULL;
+        CU_ASSERT_EQUAL(pareng_start(&e, &cfg), -EINVAL);
+        CU_ASSERT_PTR_NULL(e);
+        CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "shared_bytes"));
+    }
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
+    CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
+}
+
+/* A double pareng_free handed the same block out twice; pareng_free(p + 8) corrupted the heap.
+ * Both are refused, and the heap goes on as before. */
+static void test_bad_frees_are_refused(void)
+{
+    pareng_engine *e = start(1);
+    char *a = pareng_alloc(e, 1000), *b = pareng_alloc(e, 1000);
+    CU_ASSERT_FATAL(a && b);
+    static char not_shared[128];
+    CU_ASSERT_EQUAL(pareng_free(e, a + 8), -EINVAL);
+    CU_ASSERT_EQUAL(pareng_free(e, a + 64), -EINVAL);
+    CU_ASSERT_EQUAL(pareng_free(e, not_shared), -EINVAL);
+    CU_ASSERT_EQUAL(pareng_free(e, a), 0);
+    CU_ASSERT_EQUAL(pareng_free(e, a), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "freed already"));
+    CU_ASSERT_EQUAL(pareng_free(e, NULL), 0);
+    char *c = pareng_alloc(e, 1000), *d = pareng_alloc(e, 1000);
+    CU_ASSERT(c == a);     /* a's block, once */
+    CU_ASSERT(d != a && d != b);
+    CU_ASSERT_EQUAL(pareng_free(e, b), 0);
+    CU_ASSERT_EQUAL(pareng_free(e, c), 0);
+    CU_ASSERT_EQUAL(pareng_free(e, d), 0);
+    /* everything back: the whole heap in one piece again */
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    void *all = pareng_alloc(e, (8u << 20) - 64);
+    CU_ASSERT_PTR_NOT_NULL(all);
+    pareng_free(e, all);
+    pareng_stop(e);
+}
+
+/* ---- topology input ----------------------------------------------------------------------- */
+
+static int plan_rc(const char *xml, const char *synthetic)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.topology_xml = xml;
+    if (synthetic)
+        setenv("HWLOC_SYNTHETIC", synthetic, 1);
+    pareng_plan *plan = NULL;
+    int rc = pareng_plan_create(&plan, &cfg);
+    unsetenv("HWLOC_SYNTHETIC");
+    pareng_plan_destroy(plan);
+    return rc;
+}
+
+static int topology_inputs_that_are_no_files(void)
+{
+    char fifo[] = "/tmp/pareng-test-fifo-XXXXXX";
+    if (!mkdtemp(fifo))
+        return 2;
+    char path[64];
+    snprintf(path, sizeof path, "%s/f", fifo);
+    if (mkfifo(path, 0600) < 0)
+        return 3;
+    int bad = 0;
+    bad |= plan_rc(path, NULL) != -EIO;
+    bad |= plan_rc("/dev/zero", NULL) != -EIO;
+    bad |= !strstr(pareng_last_error(), "not a regular file");
+    bad |= plan_rc("/tmp", NULL) != -EIO;
+    setenv("HWLOC_XMLFILE", path, 1); /* hwloc's own variable is checked the same way */
+    bad |= plan_rc(NULL, NULL) != -EIO;
+    unsetenv("HWLOC_XMLFILE");
+    unlink(path);
+    rmdir(fifo);
+    return bad;
+}
+
+/* --topology naming a FIFO blocked; /dev/zero grew to 1.9 GB. */
+static void test_topology_input_must_be_a_regular_file(void)
+{
+    CU_ASSERT_EQUAL(in_child(topology_inputs_that_are_no_files, 10), 0);
+}
+
+/* "package:64 core:64 pu:64" ran for over 10 minutes at 11.6 GB: refused at once. */
+static void test_huge_topologies_are_refused(void)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CU_ASSERT_EQUAL(plan_rc(NULL, "package:64 core:64 pu:64"), -EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "262144 PUs"));
+    CU_ASSERT_EQUAL(plan_rc(NULL, "package:2 [numa] core:4096 pu:2"), -EIO);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CU_ASSERT(t1.tv_sec - t0.tv_sec < 5);
+    /* 600 cores (more than the most workers) still plan */
+    CU_ASSERT_EQUAL(plan_rc(NULL, "core:600 pu:1"), 0);
+
+    char big[] = "/tmp/pareng-test-big-XXXXXX";
+    int fd = mkstemp(big);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(ftruncate(fd, (off_t)65 << 20), 0);
+    close(fd);
+    CU_ASSERT_EQUAL(plan_rc(big, NULL), -EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "bytes"));
+    unlink(big);
+}
+
+/* ---- io_uring denied ---------------------------------------------------------------------- */
+
+static int io_with_enter_denied(void)
+{
+    struct sock_filter deny[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {.len = sizeof deny / sizeof deny[0], .filter = deny};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) < 0)
+        return 10;
+    pareng_engine *e = child_start(2, 16);
+    if (!e)
+        return 11; /* io_uring_setup is allowed: the start must work */
+    uint64_t got;
+    int rc = workload_fib_io(e, 12, 1000, &got);
+    bool said = strstr(workload_error(), "io_uring") != NULL;
+    pareng_stop(e);
+    return rc == -ECHILD && said ? 0 : 1;
+}
+
+/* With io_uring_enter denied by seccomp, every worker of an IO engine spun at 100% for ever. */
+static void test_io_uring_enter_denied_ends_the_run(void)
+{
+    CU_ASSERT_EQUAL(in_child(io_with_enter_denied, 20), 0);
+}
+
+int main(void)
+{
+    CU_TestInfo shm[] = {
+        {"a FIFO in /dev/shm blocks nothing", test_fifo_in_dev_shm_blocks_nothing},
+        {"squatters and crowds deny nothing", test_squatters_and_crowds_deny_nothing},
+        {"clean: only stale segments of this user",
+         test_clean_removes_only_stale_segments_of_this_user},
+        CU_TEST_INFO_NULL,
+    };
+    CU_TestInfo signals[] = {
+        {"ignored signals stay ignored in workers", test_ignored_signals_stay_ignored_in_workers},
+        {"workers end when the coordinator execs", test_workers_end_when_the_coordinator_execs},
+        {"workers end with a killed coordinator", test_workers_end_with_a_killed_coordinator},
+        {"a stopped worker is reported", test_a_stopped_worker_is_reported},
+        CU_TEST_INFO_NULL,
+    };
+    CU_TestInfo input[] = {
+        {"address-space limit named", test_address_space_limit_is_named},
+        {"absurd shared_bytes refused", test_absurd_shared_bytes_are_refused},
+        {"bad frees refused, heap intact", test_bad_frees_are_refused},
+        {"topology input must be a regular file", test_topology_input_must_be_a_regular_file},
+        {"huge topologies refused at once", test_huge_topologies_are_refused},
+        {"io_uring_enter denied ends the run", test_io_uring_enter_denied_ends_the_run},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        TESTING_SUITE("/dev/shm", shm),
+        TESTING_SUITE("signals", signals),
+        TESTING_SUITE("input", input),
+        CU_SUITE_INFO_NULL,
+    };
+    return testing_run(suites);
+}
