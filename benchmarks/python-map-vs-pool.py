@@ -14,6 +14,11 @@ pool that is already running (not timed: its start and stop):
   Engine.map       e.map("fib", items) on one pareng.Engine() kept open for all runs.
   open Pool.map    pool.map(fib, items) on one Pool() kept open for all runs.
 
+pareng's side runs with its defaults (one worker per physical core, the automatic cutoff) unless
+the PARENG_NUM_WORKERS, PARENG_PLACES or PARENG_CUTOFF environment variables say otherwise, as
+they do for every pareng program (docs/python.md, "Environment"); the first lines of the output
+say which workers and cutoff it ran with, and which of those variables were set.
+
 The two sides do not run the same code: pareng's workers run C only (they never run Python),
 the Pool's run the Python function. Most of the difference is therefore C against the Python
 interpreter; the figures say what a Python program gains by calling the C workload, not how
@@ -83,9 +88,16 @@ def main():
         calls["Engine.map"] = lambda: engine.map("fib", items)
         calls["open Pool.map"] = lambda: pool.map(fib, items)
 
+    with pareng.Engine() as probe:  # what pareng.map gets: the defaults and the environment
+        workers, cutoff = probe.workers, probe.cutoff
+    set_vars = [f"{k}={v}" for k, v in sorted(os.environ.items())
+                if k in ("PARENG_NUM_WORKERS", "PARENG_PLACES", "PARENG_CUTOFF")]
     print(f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {cpu_model()}; "
           f"Python {platform.python_version()} ({sys.executable}), pareng {pareng.__version__}, "
           f"start method {multiprocessing.get_start_method()}")
+    print(f"pareng: {workers} workers, cutoff {cutoff}"
+          f"{' (' + ', '.join(set_vars) + ')' if set_vars else ''}; "
+          f"Pool: {os.cpu_count()} processes")
     print(f"items {items}, {args.runs} alternating runs (order reversed every other run)",
           flush=True)
     times = {name: [] for name in calls}

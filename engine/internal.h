@@ -366,11 +366,13 @@ PARENG__INTERNAL void pareng__io_poll(void);
 /* A worker whose fibers are all taken waits this long for a completion before it looks again
  * (a join may also end by another worker's hand, which rings no bell in this ring). */
 #define ALL_FIBERS_BUSY_WAIT_NS 1000000L
-/* Waits in the ring for a completion, at most timeout_ns, and hands out what arrived. */
+/* Waits in the ring for a completion, at most timeout_ns (< 0: no limit), and hands out what
+ * arrived. */
 PARENG__INTERNAL void pareng__io_wait(long timeout_ns);
 /* Sleeps in the ring until a completion arrives or epoch moves away from seen (the futex
- * wake of pareng__wake), or timeout_ns passed. */
-PARENG__INTERNAL void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen, long timeout_ns);
+ * wake of pareng__wake); on kernels without IORING_OP_FUTEX_WAIT (before 6.7) it looks again
+ * every millisecond. */
+PARENG__INTERNAL void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen);
 
 /* ---- sys.c ---- */
 PARENG__INTERNAL int pareng__futex_wait(_Atomic uint32_t *addr, uint32_t expected,

@@ -160,11 +160,12 @@ void pareng__io_wait(long timeout_ns)
 {
     struct __kernel_timespec limit = timespec_of((uint64_t)timeout_ns);
     struct io_uring_cqe *cqe;
-    check_enter(io_uring_submit_and_wait_timeout(&io.ring, &cqe, 1, &limit, NULL));
+    check_enter(io_uring_submit_and_wait_timeout(&io.ring, &cqe, 1,
+                                                 timeout_ns < 0 ? NULL : &limit, NULL));
     hand_out();
 }
 
-void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen, long timeout_ns)
+void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen)
 {
     if (!io.futex_armed && !io.futex_unsupported) {
         struct io_uring_sqe *sqe = get_sqe();
@@ -177,8 +178,7 @@ void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen, long timeout_ns)
             io.futex_armed = true;
         }
     }
-    pareng__io_wait(io.futex_unsupported && timeout_ns > FALLBACK_POLL_NS ? FALLBACK_POLL_NS
-                                                                          : timeout_ns);
+    pareng__io_wait(io.futex_unsupported ? FALLBACK_POLL_NS : -1);
 }
 
 /* Fills sqe for req, whose opcode is known. */

@@ -18,10 +18,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/* Failed steal rounds (each ends in sched_yield) before a worker goes to sleep. */
+/* Failed steal rounds (each ends in sched_yield) before a worker goes to sleep. A sleeper
+ * sleeps until it is woken (wake.c), with no timeout: an idle engine costs nothing. */
 #define SPIN_ROUNDS 64
-/* A sleeper re-checks this often even if nobody woke it: a safety net, not the protocol. */
-#define SLEEP_TIMEOUT_NS 100000000L
 
 unsigned pareng__worker_index(const pareng_worker *w)
 {
@@ -78,9 +77,9 @@ static void sleep_until_work(pareng__worker *w)
     if (!work_visible(w) && !pareng__fiber_wake_joiners()) { /* true when any fiber is ready */
         pareng__count(&w->counters, PARENG__SLEEPS, 1);
         if (pareng__fibers_enabled())
-            pareng__io_sleep(&a->epoch, seen, SLEEP_TIMEOUT_NS);
+            pareng__io_sleep(&a->epoch, seen);
         else
-            pareng__futex_wait(&a->epoch, seen, SLEEP_TIMEOUT_NS);
+            pareng__futex_wait(&a->epoch, seen, 0);
     }
     pareng__sleep_retract(a);
 }

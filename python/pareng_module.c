@@ -1,32 +1,37 @@
 /*
- * pareng_module.c - the `pareng` Python extension module: the built-in fib workload of libpareng,
- * one call at a time (pareng.fib, pareng.map) or on an engine kept for many calls
+ * pareng_module.c - the `pareng` Python extension module: the fib workload (workloads/) on
+ * libpareng, one call at a time (pareng.fib, pareng.map) or on an engine kept for many calls
  * (pareng.Engine).
  *
  * Only C runs in the worker processes: Python passes numbers in and gets numbers back. The GIL
  * is released while an engine starts, runs and stops, so other Python threads go on meanwhile.
  * Every engine call of an Engine is serialized by a lock of its own (libpareng's engines are
  * not meant for concurrent runs). docs/python.md describes the API.
+ *
+ * The texts of cores= and cutoff=, and the PARENG_* environment, are the library's to parse
+ * (pareng_config_set_cores, pareng_config_set_cutoff, pareng_config_default): this module
+ * only turns Python objects into those texts and the library's messages into exceptions.
+ * ^C is the library's too (pareng_cancel_on_signal).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <pareng.h>
+#include <workloads.h>
 
 #include <errno.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
-/* Items of one pareng_fib_map call: 12 bytes each in the engine's shared memory (8 MiB). */
+/* Items of one workload_fib_map call: 12 bytes each in the engine's shared memory (8 MiB). */
 #define MAP_CHUNK ((size_t)1 << 16)
-#define CORES_HELP "cores must be \"auto\", a number of workers (1..%d) or a CPU list string " \
+#define CORES_HELP "cores must be None, \"auto\", a number of workers or a CPU list string " \
                    "such as \"0,2-3\" or \"core:0-1\""
+#define CUTOFF_HELP "cutoff must be None, \"auto\", \"none\" or an int depth"
 
 /* ---- arguments ------------------------------------------------------------------------------ */
 
@@ -49,18 +54,18 @@ static int get_int(PyObject *obj, const char *what, long long *out, int *overflo
     return 0;
 }
 
-/* n of fib(n): an int in 0..PARENG_FIB_MAX. */
+/* n of fib(n): an int in 0..WORKLOAD_FIB_MAX. */
 static int parse_n(PyObject *obj, const char *what, unsigned *n)
 {
     long long v;
     int overflow;
     if (get_int(obj, what, &v, &overflow) < 0)
         return -1;
-    if (overflow || v < 0 || v > PARENG_FIB_MAX) {
+    if (overflow || v < 0 || v > WORKLOAD_FIB_MAX) {
         PyObject *r = PyObject_Repr(obj);
         PyErr_Format(PyExc_ValueError,
                      "%s must be in 0..%d (fib(%d) is the largest that fits in 64 bits), not %S",
-                     what, PARENG_FIB_MAX, PARENG_FIB_MAX, r ? r : Py_None);
+                     what, WORKLOAD_FIB_MAX, WORKLOAD_FIB_MAX, r ? r : Py_None);
         Py_XDECREF(r);
         return -1;
     }
@@ -68,103 +73,147 @@ static int parse_n(PyObject *obj, const char *what, unsigned *n)
     return 0;
 }
 
-/* grain: None (automatic) or an int >= 0; values above PARENG_FIB_MAX + 1 all mean "serial". */
+/* grain: fib's own cutoff. None or 0: none of its own (every call is written as a task and the
+ * engine's cutoff decides which run as serial C); G > 0: calls with n < G run as serial C and
+ * every call above them is a task. Values above WORKLOAD_FIB_MAX + 1 all mean "all serial". */
 static int parse_grain(PyObject *obj, unsigned *grain)
 {
     if (!obj || obj == Py_None) {
-        *grain = PARENG_GRAIN_AUTO;
+        *grain = 0;
         return 0;
     }
     long long v;
     int overflow;
     if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "grain must be None (automatic) or an int >= 0, not %.100s",
+        PyErr_Format(PyExc_TypeError, "grain must be None or an int >= 0, not %.100s",
                      Py_TYPE(obj)->tp_name);
         return -1;
     }
     if (get_int(obj, "grain", &v, &overflow) < 0)
         return -1;
     if (overflow < 0 || (!overflow && v < 0)) {
-        PyErr_Format(PyExc_ValueError, "grain must be None (automatic) or an int >= 0, not %S",
-                     obj);
+        PyErr_Format(PyExc_ValueError,
+                     "grain must be None or an int >= 0 (None or 0: fib has no grain of its "
+                     "own and the engine's cutoff decides), not %S", obj);
         return -1;
     }
-    *grain = overflow || v > PARENG_FIB_MAX + 1 ? PARENG_FIB_MAX + 1 : (unsigned)v;
+    *grain = overflow || v > WORKLOAD_FIB_MAX + 1 ? WORKLOAD_FIB_MAX + 1 : (unsigned)v;
     return 0;
 }
 
-static int check_workers(long long k, int overflow, PyObject *shown)
+/* obj as the text the library parses, in *text (PyMem_Free it): a str as it is, an int
+ * (anything with __index__, bool excepted) in decimal. TypeError for any other type. */
+static int argument_text(PyObject *obj, const char *name, const char *help, char **text)
 {
-    if (!overflow && k == 0) {
-        PyErr_Format(PyExc_ValueError, "cores=%R: at least one worker is needed", shown);
+    *text = NULL;
+    PyObject *str;
+    if (PyBool_Check(obj) || (!PyUnicode_Check(obj) && !PyIndex_Check(obj))) {
+        PyErr_Format(PyExc_TypeError, "%s, not %.100s", help, Py_TYPE(obj)->tp_name);
         return -1;
     }
-    if (overflow || k < 0 || k > PARENG_MAX_WORKERS) {
-        PyErr_Format(PyExc_ValueError, "cores=%R: the number of workers must be in 1..%d", shown,
-                     PARENG_MAX_WORKERS);
-        return -1;
-    }
-    return 0;
-}
-
-/* cores as the CLI's --cores takes it: "auto", a count, or a CPU list (pareng_config.cpus).
- * A list is copied to *cpus (PyMem_Free it); whether it names usable CPUs is pareng_start's to
- * say. */
-static int parse_cores(PyObject *obj, pareng_config *cfg, char **cpus)
-{
-    pareng_config_default(cfg);
-    *cpus = NULL;
-    if (!obj || obj == Py_None) /* None: "auto" */
-        return 0;
-    if (PyBool_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, CORES_HELP ", not bool", PARENG_MAX_WORKERS);
-        return -1;
-    }
-    if (PyLong_Check(obj)) {
-        int overflow;
-        long long k = PyLong_AsLongLongAndOverflow(obj, &overflow);
-        if (k == -1 && PyErr_Occurred())
+    if (PyUnicode_Check(obj)) {
+        str = Py_NewRef(obj);
+    } else {
+        PyObject *index = PyNumber_Index(obj);
+        if (!index)
             return -1;
-        if (check_workers(k, overflow, obj) < 0)
+        str = PyObject_Str(index);
+        Py_DECREF(index);
+        if (!str)
             return -1;
-        cfg->workers = (unsigned)k;
-        return 0;
-    }
-    if (!PyUnicode_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, CORES_HELP ", not %.100s", PARENG_MAX_WORKERS,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
     }
     Py_ssize_t len;
-    const char *s = PyUnicode_AsUTF8AndSize(obj, &len);
-    if (!s)
-        return -1;
-    if (len == 0 || strlen(s) != (size_t)len) {
-        PyErr_Format(PyExc_ValueError, CORES_HELP ", not %R", PARENG_MAX_WORKERS, obj);
-        return -1;
+    const char *s = PyUnicode_AsUTF8AndSize(str, &len);
+    if (s && strlen(s) != (size_t)len) {
+        PyErr_Format(PyExc_ValueError, "%s=%R: a NUL character in the text", name, obj);
+        s = NULL;
     }
-    if (strcmp(s, "auto") == 0)
-        return 0;
-    if (strspn(s, "0123456789") == (size_t)len) {
-        PyObject *k_obj = PyLong_FromString(s, NULL, 10);
-        if (!k_obj)
-            return -1;
-        int overflow;
-        long long k = PyLong_AsLongLongAndOverflow(k_obj, &overflow);
-        Py_DECREF(k_obj);
-        if (check_workers(k, overflow, obj) < 0)
-            return -1;
-        cfg->workers = (unsigned)k;
-        return 0;
-    }
-    *cpus = PyMem_Malloc((size_t)len + 1);
-    if (!*cpus) {
+    if (s && !(*text = PyMem_Malloc((size_t)len + 1)))
         PyErr_NoMemory();
+    if (*text)
+        memcpy(*text, s, (size_t)len + 1);
+    Py_DECREF(str);
+    return *text ? 0 : -1;
+}
+
+/* A configuration for pareng_start: the defaults and the PARENG_* environment
+ * (pareng_config_default), then cores= and cutoff= over them when they are not None. */
+typedef struct config {
+    pareng_config cfg;
+    char *cpus;           /* the text cfg.cpus may point to (PyMem), or NULL */
+    bool cutoff_given;    /* cutoff= was not None */
+} config;
+
+static void config_free(config *c)
+{
+    PyMem_Free(c->cpus);
+    c->cpus = NULL;
+}
+
+/* ValueError for a malformed environment or a cores/cutoff text the library refuses, with
+ * its message; TypeError for an argument of another type. */
+static int make_config(PyObject *cores, PyObject *cutoff, config *c)
+{
+    memset(c, 0, sizeof *c);
+    if (pareng_config_default(&c->cfg) < 0) {
+        PyErr_SetString(PyExc_ValueError, pareng_last_error());
         return -1;
     }
-    memcpy(*cpus, s, (size_t)len + 1);
-    cfg->cpus = *cpus;
+    if (cores && cores != Py_None) {
+        if (argument_text(cores, "cores", CORES_HELP, &c->cpus) < 0)
+            return -1;
+        if (!PyUnicode_Check(cores) && c->cpus[0] == '-') {
+            /* a negative int, whose text would read as a malformed CPU list */
+            PyErr_Format(PyExc_ValueError, "cores=%R: a worker count is 1 to %d", cores,
+                         PARENG_MAX_WORKERS);
+            config_free(c);
+            return -1;
+        }
+        if (pareng_config_set_cores(&c->cfg, c->cpus) < 0) {
+            PyErr_Format(PyExc_ValueError, "cores=%R: %s", cores, pareng_last_error());
+            config_free(c);
+            return -1;
+        }
+    }
+    if (cutoff && cutoff != Py_None) {
+        char *text;
+        if (argument_text(cutoff, "cutoff", CUTOFF_HELP, &text) < 0) {
+            config_free(c);
+            return -1;
+        }
+        int rc = pareng_config_set_cutoff(&c->cfg, text);
+        PyMem_Free(text);
+        if (rc < 0) {
+            PyErr_Format(PyExc_ValueError, "cutoff=%R: %s", cutoff, pareng_last_error());
+            config_free(c);
+            return -1;
+        }
+        c->cutoff_given = true;
+    }
     return 0;
+}
+
+/* fib's grain replaces the engine's cutoff: the two are not given together. whose: "" for
+ * a cutoff= of the same call, or "this Engine's ". */
+static int check_grain_and_cutoff(unsigned grain, PyObject *grain_obj, PyObject *cutoff,
+                                  const char *whose)
+{
+    if (grain == 0 || !cutoff || cutoff == Py_None)
+        return 0;
+    PyErr_Format(PyExc_ValueError,
+                 "grain=%R and %scutoff=%R do not go together: fib's grain replaces the "
+                 "engine's cutoff (give grain=None to use the cutoff)", grain_obj, whose, cutoff);
+    return -1;
+}
+
+/* cutoff_depth as Python shows it: "auto", "none" or the depth. */
+static PyObject *cutoff_value(unsigned depth)
+{
+    if (depth == PARENG_CUTOFF_AUTO)
+        return PyUnicode_FromString("auto");
+    if (depth == PARENG_CUTOFF_NONE)
+        return PyUnicode_FromString("none");
+    return PyLong_FromUnsignedLong(depth);
 }
 
 static int check_workload(PyObject *workload)
@@ -182,7 +231,7 @@ static int check_workload(PyObject *workload)
     return 0;
 }
 
-/* items: an iterable of ints in 0..PARENG_FIB_MAX, as a PyMem array. */
+/* items: an iterable of ints in 0..WORKLOAD_FIB_MAX, as a PyMem array. */
 static int parse_items(PyObject *items, unsigned **out, size_t *count)
 {
     *out = NULL;
@@ -260,128 +309,94 @@ typedef struct job {
     uint64_t *results;       /* map: count results */
     int rc;                  /* 0 or a negative errno */
     bool at_start;           /* rc came from pareng_start */
-    bool sigint;             /* on_sigint is installed for this job */
-    bool interrupted;        /* a SIGINT arrived during the job */
-    char message[256];       /* pareng_last_error() of the failure */
+    char message[256];       /* the message of the failure */
 } job;
 
-/* ^C during a job on Python's main thread: cancel the run (its workers are killed) and let
- * Python's own handler see the signal too, so that KeyboardInterrupt follows. Only the
- * process's main thread installs the handler (and touches these), one job at a time. */
-static pareng_engine *_Atomic sigint_engine;
-static atomic_int sigint_in_handler;
-static volatile sig_atomic_t sigint_seen;
-static struct sigaction sigint_saved;
-
-static void on_sigint(int sig, siginfo_t *info, void *context)
+/* ^C, before each job (with the GIL: Python's signal.signal changes the handler with it held
+ * too): (re)installs libpareng's SIGINT handler, which cancels the runs in progress of every
+ * engine of the process and then calls the handler it replaced (Python's, so that
+ * KeyboardInterrupt follows), and forgets a ^C left from before. A SIGINT with its default
+ * action (the process ends, and the workers with it) or ignored is left as it is. Returns -1
+ * with the exception of a ^C that came before the job (Python's handler already ran). */
+static int sigint_prepare(void)
 {
-    int saved_errno = errno;
-    atomic_fetch_add(&sigint_in_handler, 1);
-    sigint_seen = 1;
-    pareng_engine *e = atomic_load(&sigint_engine);
-    if (e)
-        pareng_cancel(e);
-    atomic_fetch_sub(&sigint_in_handler, 1);
-    errno = saved_errno;
-    if (sigint_saved.sa_flags & SA_SIGINFO)
-        sigint_saved.sa_sigaction(sig, info, context);
-    else if (sigint_saved.sa_handler != SIG_DFL && sigint_saved.sa_handler != SIG_IGN)
-        sigint_saved.sa_handler(sig);
-}
-
-/* Installs on_sigint for a job of the main thread; false elsewhere. */
-static bool sigint_install(void)
-{
-    if (syscall(SYS_gettid) != getpid())
-        return false;
     struct sigaction current;
-    if (sigaction(SIGINT, NULL, &current) < 0)
-        return false;
-    /* SIG_DFL ends the process anyway (the workers die with it), SIG_IGN means "ignore". */
-    if (!(current.sa_flags & SA_SIGINFO) &&
-        (current.sa_handler == SIG_DFL || current.sa_handler == SIG_IGN))
-        return false;
-    sigint_seen = 0;
-    sigint_saved = current;
-    struct sigaction mine = {.sa_sigaction = on_sigint, .sa_mask = current.sa_mask,
-                             .sa_flags = SA_SIGINFO | (current.sa_flags & (SA_ONSTACK | SA_RESTART))};
-    return sigaction(SIGINT, &mine, NULL) == 0;
+    if (sigaction(SIGINT, NULL, &current) == 0 &&
+        ((current.sa_flags & SA_SIGINFO) ||
+         (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN)))
+        pareng_cancel_on_signal(SIGINT); /* idempotent; chains to a handler set since */
+    pareng_cancel_signal(1);
+    return PyErr_CheckSignals();
 }
 
-static void sigint_target(bool installed, pareng_engine *e)
-{
-    if (!installed)
-        return;
-    atomic_store(&sigint_engine, e);
-    if (!e) /* a handler still using the engine finishes before the engine may be stopped */
-        while (atomic_load(&sigint_in_handler))
-            ;
-}
-
-/* Puts the program's handler back; true if a SIGINT arrived meanwhile. */
-static bool sigint_uninstall(bool installed)
-{
-    if (!installed)
-        return false;
-    struct sigaction current;
-    if (sigaction(SIGINT, NULL, &current) == 0 && (current.sa_flags & SA_SIGINFO) &&
-        current.sa_sigaction == on_sigint)
-        sigaction(SIGINT, &sigint_saved, NULL);
-    return sigint_seen != 0;
-}
-
-static void job_fail(job *j, int rc)
+static void job_fail(job *j, int rc, const char *message)
 {
     j->rc = rc;
-    snprintf(j->message, sizeof j->message, "%s", pareng_last_error());
+    snprintf(j->message, sizeof j->message, "%s", message);
 }
 
 /* Runs the job on a started engine. No GIL. */
 static void job_run(pareng_engine *e, job *j)
 {
-    int rc = 0;
-    sigint_target(j->sigint, e);
-    if (j->sigint && sigint_seen) {
-        rc = -ECANCELED;
-        snprintf(j->message, sizeof j->message, "interrupted");
-    } else if (!j->map) {
-        rc = pareng_fib(e, j->n, j->grain, &j->result);
+    int rc;
+    if (!j->map) {
+        rc = workload_fib(e, j->n, j->grain, &j->result);
     } else {
+        rc = 0;
         for (size_t at = 0; at < j->count && rc == 0; at += MAP_CHUNK) {
             size_t k = j->count - at < MAP_CHUNK ? j->count - at : MAP_CHUNK;
-            rc = pareng_fib_map(e, j->ns + at, k, j->grain, j->results + at);
+            rc = workload_fib_map(e, j->ns + at, k, j->grain, j->results + at);
         }
     }
-    sigint_target(j->sigint, NULL);
-    if (rc < 0 && !j->message[0])
-        job_fail(j, rc);
-    j->rc = rc;
+    if (rc < 0)
+        job_fail(j, rc, workload_error());
+}
+
+static void raise_oserror(int err, const char *message)
+{
+    /* OSError(errno, message): OSError picks the subclass (ECHILD: ChildProcessError). */
+    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", err,
+                                          message[0] ? message : strerror(err));
+    if (exc) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
 }
 
 /* Sets the Python exception of a failed job. */
 static void job_raise(const job *j, PyObject *cores)
 {
-    if (j->interrupted && PyErr_CheckSignals() < 0)
-        return; /* KeyboardInterrupt, or whatever the program's SIGINT handler raised */
     int err = -j->rc;
+    if (err == ECANCELED) {
+        /* On the main thread, Python's handler ran during the job: KeyboardInterrupt, or
+         * whatever the program's SIGINT handler raises (elsewhere this does nothing). */
+        if (PyErr_CheckSignals() < 0)
+            return;
+        int sig = pareng_cancel_signal(0);
+        if (sig) {
+            char message[128];
+            snprintf(message, sizeof message, "interrupted by %s: the run was cancelled",
+                     sig == SIGINT ? "SIGINT (^C)" : "a signal");
+            raise_oserror(err, message);
+            return;
+        }
+    }
     if (j->at_start && (err == EINVAL || err == ERANGE)) {
-        if (cores)
+        /* the placement was refused: say where it came from */
+        const char *places = getenv("PARENG_PLACES");
+        if (cores && cores != Py_None)
             PyErr_Format(PyExc_ValueError, "cores=%R: %s", cores, j->message);
+        else if (places)
+            PyErr_Format(PyExc_ValueError, "PARENG_PLACES='%s': %s", places, j->message);
         else
-            PyErr_Format(PyExc_ValueError, "%s", j->message);
+            PyErr_SetString(PyExc_ValueError, j->message);
         return;
     }
     if (err == EINVAL) {
         PyErr_SetString(PyExc_ValueError, j->message);
         return;
     }
-    /* OSError(errno, message): OSError picks the subclass (ECHILD: ChildProcessError). */
-    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", err,
-                                          j->message[0] ? j->message : strerror(err));
-    if (exc) {
-        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-        Py_DECREF(exc);
-    }
+    raise_oserror(err, j->message);
 }
 
 static PyObject *job_value(const job *j)
@@ -400,29 +415,27 @@ static PyObject *job_value(const job *j)
     return list;
 }
 
-/* pareng.fib / pareng.map: an engine for one job. */
-static PyObject *run_once(job *j, PyObject *cores_obj)
+/* pareng.fib / pareng.map: an engine for one job, configured by c (freed here). */
+static PyObject *run_once(job *j, config *c, PyObject *cores)
 {
-    pareng_config cfg;
-    char *cpus;
-    if (parse_cores(cores_obj, &cfg, &cpus) < 0)
+    if (sigint_prepare() < 0) {
+        config_free(c);
         return NULL;
+    }
     Py_BEGIN_ALLOW_THREADS
-    j->sigint = sigint_install();
     pareng_engine *e;
-    int rc = pareng_start(&e, &cfg);
+    int rc = pareng_start(&e, &c->cfg);
     if (rc < 0) {
-        job_fail(j, rc);
+        job_fail(j, rc, pareng_last_error());
         j->at_start = true;
     } else {
         job_run(e, j);
         pareng_stop(e);
     }
-    j->interrupted = sigint_uninstall(j->sigint);
     Py_END_ALLOW_THREADS
-    PyMem_Free(cpus);
+    config_free(c);
     if (j->rc < 0) {
-        job_raise(j, cores_obj);
+        job_raise(j, cores);
         return NULL;
     }
     return job_value(j);
@@ -436,7 +449,9 @@ typedef struct EngineObject {
     PyThread_type_lock lock;   /* held for each engine call, and to close */
     pid_t owner;               /* the process that started it (a forked child must not stop it) */
     bool busy;                 /* a job runs (read and written with the GIL) */
+    bool cutoff_given;         /* opened with a cutoff= (then the calls take no grain) */
     unsigned workers;
+    unsigned cutoff_depth;     /* pareng_config.cutoff_depth it was started with */
     PyObject *weakrefs;
     struct EngineObject *prev, *next; /* the registry of open engines, closed at exit */
 } EngineObject;
@@ -500,12 +515,14 @@ static PyObject *engine_job(EngineObject *self, job *j)
 {
     if (engine_acquire(self) < 0)
         return NULL;
+    if (sigint_prepare() < 0) {
+        PyThread_release_lock(self->lock);
+        return NULL;
+    }
     pareng_engine *e = self->engine;
     self->busy = true;
     Py_BEGIN_ALLOW_THREADS
-    j->sigint = sigint_install();
     job_run(e, j);
-    j->interrupted = sigint_uninstall(j->sigint);
     Py_END_ALLOW_THREADS
     self->busy = false;
     PyThread_release_lock(self->lock);
@@ -518,33 +535,32 @@ static PyObject *engine_job(EngineObject *self, job *j)
 
 static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"cores", NULL};
-    PyObject *cores = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:Engine", kwlist, &cores))
+    static char *kwlist[] = {"cores", "cutoff", NULL};
+    PyObject *cores = NULL, *cutoff = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$O:Engine", kwlist, &cores, &cutoff))
         return NULL;
-    pareng_config cfg;
-    char *cpus;
-    if (parse_cores(cores, &cfg, &cpus) < 0)
+    config c;
+    if (make_config(cores, cutoff, &c) < 0)
         return NULL;
     EngineObject *self = (EngineObject *)type->tp_alloc(type, 0);
     if (!self) {
-        PyMem_Free(cpus);
+        config_free(&c);
         return NULL;
     }
     self->lock = PyThread_allocate_lock();
     if (!self->lock) {
-        PyMem_Free(cpus);
+        config_free(&c);
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
     job j = {.at_start = true};
     pareng_engine *e = NULL;
     Py_BEGIN_ALLOW_THREADS
-    int rc = pareng_start(&e, &cfg);
+    int rc = pareng_start(&e, &c.cfg);
     if (rc < 0)
-        job_fail(&j, rc);
+        job_fail(&j, rc, pareng_last_error());
     Py_END_ALLOW_THREADS
-    PyMem_Free(cpus);
+    config_free(&c);
     if (j.rc < 0) {
         job_raise(&j, cores);
         Py_DECREF(self);
@@ -553,6 +569,8 @@ static PyObject *Engine_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->engine = e;
     self->owner = getpid();
     self->workers = pareng_engine_workers(e);
+    self->cutoff_given = c.cutoff_given;
+    self->cutoff_depth = c.cfg.cutoff_depth;
     registry_add(self);
     return (PyObject *)self;
 }
@@ -606,6 +624,19 @@ static void Engine_dealloc(EngineObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* A grain of fib's own on an Engine opened with a cutoff= is refused, as in one call. */
+static int engine_check_grain(EngineObject *self, unsigned grain, PyObject *grain_obj)
+{
+    if (!self->cutoff_given)
+        return 0;
+    PyObject *cutoff = cutoff_value(self->cutoff_depth);
+    if (!cutoff)
+        return -1;
+    int rc = check_grain_and_cutoff(grain, grain_obj, cutoff, "this Engine's ");
+    Py_DECREF(cutoff);
+    return rc;
+}
+
 static PyObject *Engine_fib(EngineObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"n", "grain", NULL};
@@ -615,7 +646,8 @@ static PyObject *Engine_fib(EngineObject *self, PyObject *args, PyObject *kwds)
     if (check_open(self) < 0)
         return NULL;
     job j = {0};
-    if (parse_n(n_obj, "n", &j.n) < 0 || parse_grain(grain_obj, &j.grain) < 0)
+    if (parse_n(n_obj, "n", &j.n) < 0 || parse_grain(grain_obj, &j.grain) < 0 ||
+        engine_check_grain(self, j.grain, grain_obj) < 0)
         return NULL;
     return engine_job(self, &j);
 }
@@ -632,7 +664,7 @@ static PyObject *Engine_map(EngineObject *self, PyObject *args, PyObject *kwds)
     job j = {.map = true};
     unsigned *ns;
     if (check_workload(workload) < 0 || parse_grain(grain_obj, &j.grain) < 0 ||
-        parse_items(items, &ns, &j.count) < 0)
+        engine_check_grain(self, j.grain, grain_obj) < 0 || parse_items(items, &ns, &j.count) < 0)
         return NULL;
     j.ns = ns;
     j.results = PyMem_Malloc((j.count ? j.count : 1) * sizeof *j.results);
@@ -681,6 +713,13 @@ static PyObject *Engine_get_worker_pids(EngineObject *self, void *Py_UNUSED(clos
     return t;
 }
 
+static PyObject *Engine_get_cutoff(EngineObject *self, void *Py_UNUSED(closure))
+{
+    if (check_open(self) < 0)
+        return NULL;
+    return cutoff_value(self->cutoff_depth);
+}
+
 static PyObject *Engine_get_closed(EngineObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(self->engine == NULL);
@@ -696,13 +735,17 @@ static PyObject *Engine_repr(EngineObject *self)
 
 static PyMethodDef Engine_methods[] = {
     {"fib", (PyCFunction)(void (*)(void))Engine_fib, METH_VARARGS | METH_KEYWORDS,
-     "fib(n, grain=None) -> int\n\nfib(n) on this engine's workers (0 <= n <= 93)."},
+     "fib($self, /, n, grain=None)\n--\n\n"
+     "fib(n), 0 <= n <= 93, as an int, on this engine's workers. grain as for\n"
+     "pareng.fib; a grain > 0 is refused when the engine was opened with a cutoff."},
     {"map", (PyCFunction)(void (*)(void))Engine_map, METH_VARARGS | METH_KEYWORDS,
-     "map(workload, items, grain=None) -> list\n\n"
-     "[fib(n) for n in items] on this engine's workers, each item a task (workload \"fib\")."},
+     "map($self, /, workload, items, grain=None)\n--\n\n"
+     "[fib(n) for n in items] (workload \"fib\") as a list, each item a task, on\n"
+     "this engine's workers. grain as for Engine.fib."},
     {"close", (PyCFunction)Engine_close, METH_NOARGS,
-     "close()\n\nStops the workers and removes the shared memory; waits for a call of another "
-     "thread to end. Closing twice is allowed."},
+     "close($self, /)\n--\n\n"
+     "Stops the workers and removes the shared memory; waits for a call of\n"
+     "another thread to end. Closing twice is allowed."},
     {"__enter__", (PyCFunction)Engine_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)Engine_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
@@ -712,6 +755,9 @@ static PyGetSetDef Engine_getset[] = {
     {"workers", (getter)Engine_get_workers, NULL, "Number of worker processes.", NULL},
     {"worker_pids", (getter)Engine_get_worker_pids, NULL,
      "Process ids of the workers, a tuple (0 for a worker already reaped).", NULL},
+    {"cutoff", (getter)Engine_get_cutoff, NULL,
+     "The engine's cutoff: \"auto\", \"none\" or a depth (from cutoff= or PARENG_CUTOFF).",
+     NULL},
     {"closed", (getter)Engine_get_closed, NULL, "True once the engine is closed.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -723,11 +769,13 @@ static PyTypeObject EngineType = {
     .tp_dealloc = (destructor)Engine_dealloc,
     .tp_repr = (reprfunc)Engine_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Engine(cores=\"auto\")\n\n"
-              "A pareng engine kept for many calls: its worker processes are started here and "
-              "stopped by close(), at the end of a with-block, when the object is collected, or "
-              "at interpreter exit. Use it from threads that outlive it: the workers die with the "
-              "thread that opened it.",
+    .tp_doc = "Engine(cores=None, *, cutoff=None)\n--\n\n"
+              "A pareng engine kept for many calls: its worker processes start here and\n"
+              "stop at close(), at the end of a with-block, when the object is collected\n"
+              "or at interpreter exit. cores and cutoff as for pareng.fib. The workers die\n"
+              "with the thread that opened the engine: open it in one that outlives it.\n"
+              "After a worker died or a call was interrupted (^C), the engine is failed:\n"
+              "its calls raise BrokenPipeError; close it and open another.",
     .tp_weaklistoffset = offsetof(EngineObject, weakrefs),
     .tp_methods = Engine_methods,
     .tp_getset = Engine_getset,
@@ -738,38 +786,48 @@ static PyTypeObject EngineType = {
 
 static PyObject *mod_fib(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"n", "cores", "grain", NULL};
-    PyObject *n_obj, *cores = NULL, *grain_obj = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO:fib", kwlist, &n_obj, &cores, &grain_obj))
+    static char *kwlist[] = {"n", "cores", "grain", "cutoff", NULL};
+    PyObject *n_obj, *cores = NULL, *grain_obj = NULL, *cutoff = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OO$O:fib", kwlist, &n_obj, &cores,
+                                     &grain_obj, &cutoff))
         return NULL;
     job j = {0};
-    if (parse_n(n_obj, "n", &j.n) < 0 || parse_grain(grain_obj, &j.grain) < 0)
+    config c;
+    if (parse_n(n_obj, "n", &j.n) < 0 || parse_grain(grain_obj, &j.grain) < 0 ||
+        check_grain_and_cutoff(j.grain, grain_obj, cutoff, "") < 0 ||
+        make_config(cores, cutoff, &c) < 0)
         return NULL;
-    return run_once(&j, cores);
+    return run_once(&j, &c, cores);
 }
 
 static PyObject *mod_map(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"workload", "items", "cores", "grain", NULL};
-    PyObject *workload, *items, *cores = NULL, *grain_obj = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OO:map", kwlist, &workload, &items, &cores,
-                                     &grain_obj))
+    static char *kwlist[] = {"workload", "items", "cores", "grain", "cutoff", NULL};
+    PyObject *workload, *items, *cores = NULL, *grain_obj = NULL, *cutoff = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OO$O:map", kwlist, &workload, &items,
+                                     &cores, &grain_obj, &cutoff))
         return NULL;
     job j = {.map = true};
     unsigned *ns;
-    if (check_workload(workload) < 0 || parse_grain(grain_obj, &j.grain) < 0)
+    config c;
+    /* everything else is checked before the items are consumed (they may be a generator) */
+    if (check_workload(workload) < 0 || parse_grain(grain_obj, &j.grain) < 0 ||
+        check_grain_and_cutoff(j.grain, grain_obj, cutoff, "") < 0 ||
+        make_config(cores, cutoff, &c) < 0)
         return NULL;
-    /* cores is checked before the items are consumed (they may be a generator) */
-    pareng_config cfg;
-    char *cpus;
-    if (parse_cores(cores, &cfg, &cpus) < 0)
+    if (parse_items(items, &ns, &j.count) < 0) {
+        config_free(&c);
         return NULL;
-    PyMem_Free(cpus);
-    if (parse_items(items, &ns, &j.count) < 0)
-        return NULL;
+    }
     j.ns = ns;
     j.results = PyMem_Malloc((j.count ? j.count : 1) * sizeof *j.results);
-    PyObject *r = j.results ? run_once(&j, cores) : PyErr_NoMemory();
+    PyObject *r;
+    if (j.results) {
+        r = run_once(&j, &c, cores);
+    } else {
+        config_free(&c);
+        r = PyErr_NoMemory();
+    }
     PyMem_Free(j.results);
     PyMem_Free(ns);
     return r;
@@ -806,13 +864,31 @@ static PyObject *mod_close_all(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(
 
 static PyMethodDef module_methods[] = {
     {"fib", (PyCFunction)(void (*)(void))mod_fib, METH_VARARGS | METH_KEYWORDS,
-     "fib(n, cores=\"auto\", grain=None) -> int\n\n"
-     "fib(n) (0 <= n <= 93) on an engine started for this call and stopped after it. The GIL "
-     "is released meanwhile."},
+     "fib($module, /, n, cores=None, grain=None, *, cutoff=None)\n--\n\n"
+     "fib(n), 0 <= n <= 93, as an int, on an engine started for this call and\n"
+     "stopped after it. The GIL is released meanwhile; ^C cancels the run and\n"
+     "raises KeyboardInterrupt.\n\n"
+     "cores   where the workers run. None (the default): PARENG_NUM_WORKERS or\n"
+     "        PARENG_PLACES from the environment, else \"auto\". \"auto\": one\n"
+     "        worker per physical core. An int K, or \"K\": K workers. Any other\n"
+     "        str: a CPU list, one worker per CPU it names: \"0,2-3\" (OS numbers),\n"
+     "        \"core:all\", \"package:0\", \"numa:0\", \"pu:0-3\" (hwloc logical).\n"
+     "grain   fib's own cutoff. None or 0 (the default): none, the engine's\n"
+     "        cutoff decides. G > 0: calls with n < G run as plain serial C and\n"
+     "        every call above them is a task.\n"
+     "cutoff  the engine's cutoff (keyword only). None (the default):\n"
+     "        PARENG_CUTOFF from the environment, else \"auto\". \"auto\": the\n"
+     "        engine adapts the depth below which tasks run as serial C.\n"
+     "        \"none\": every call is a task. An int N: a fixed depth.\n"
+     "        Not together with a grain > 0 (ValueError).\n\n"
+     "A bad cores or cutoff, or a malformed PARENG_* variable, raises\n"
+     "ValueError with libpareng's message."},
     {"map", (PyCFunction)(void (*)(void))mod_map, METH_VARARGS | METH_KEYWORDS,
-     "map(workload, items, cores=\"auto\", grain=None) -> list\n\n"
-     "[fib(n) for n in items] (workload \"fib\"), each item a task, on an engine started for "
-     "this call. The GIL is released meanwhile."},
+     "map($module, /, workload, items, cores=None, grain=None, *, cutoff=None)\n--\n\n"
+     "[fib(n) for n in items] (workload \"fib\") as a list, each item a task, on\n"
+     "an engine started for this call and stopped after it. The GIL is released\n"
+     "meanwhile. items: any iterable of ints in 0..93. cores, grain and cutoff\n"
+     "as for pareng.fib."},
     {"_close_all", (PyCFunction)mod_close_all, METH_NOARGS,
      "Closes every open Engine (registered with atexit)."},
     {NULL, NULL, 0, NULL},
@@ -822,7 +898,7 @@ static struct PyModuleDef pareng_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "pareng",
     .m_doc = "pareng: a work-stealing engine whose workers are processes.\n\n"
-             "fib(n), map(\"fib\", items) and Engine run libpareng's built-in C workloads; the "
+             "fib(n), map(\"fib\", items) and Engine run the C fib workload on libpareng; the "
              "workers run C only, never Python code. See docs/python.md.",
     .m_size = -1,
     .m_methods = module_methods,
@@ -838,7 +914,7 @@ PyMODINIT_FUNC PyInit_pareng(void)
     PyObject *workloads = Py_BuildValue("(s)", "fib");
     if (PyModule_AddType(m, &EngineType) < 0 ||
         PyModule_AddStringConstant(m, "__version__", pareng_version()) < 0 ||
-        PyModule_AddIntConstant(m, "FIB_MAX", PARENG_FIB_MAX) < 0 ||
+        PyModule_AddIntConstant(m, "FIB_MAX", WORKLOAD_FIB_MAX) < 0 ||
         PyModule_AddIntConstant(m, "MAX_WORKERS", PARENG_MAX_WORKERS) < 0 || !workloads ||
         PyModule_AddObjectRef(m, "WORKLOADS", workloads) < 0)
         goto fail;

@@ -230,6 +230,24 @@ static void test_idle_engine_sleeps(void)
     assert_nothing_left();
 }
 
+/* An idle engine has no timer: its workers, asleep on the futex, do not run at all until
+ * work comes (they used to look every 100 ms), and then wake at once. */
+static void test_idle_engine_never_wakes(void)
+{
+    pareng_engine *e = start_engine(8, 0);
+    uint64_t got;
+    CU_ASSERT_EQUAL(workload_fib(e, 25, 0, &got), 0);
+    usleep(300000); /* past the spinning phase */
+    int pids[8];
+    for (unsigned i = 0; i < 8; i++)
+        pids[i] = pareng_engine_worker_pid(e, i);
+    CU_ASSERT_EQUAL(testing_most_wakeups_in_a_second(pids, 8), 0);
+    CU_ASSERT_EQUAL(workload_fib(e, 25, 0, &got), 0);
+    CU_ASSERT_EQUAL(got, 75025u);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 static void test_engine_runs_many_roots(void)
 {
     pareng_engine *e = start_engine(3, 0);
@@ -649,6 +667,7 @@ int main(void)
         {"stats add up", test_stats_add_up},
         {"work reaches every worker", test_work_spreads_to_every_worker},
         {"idle engine sleeps", test_idle_engine_sleeps},
+        {"idle engine never wakes", test_idle_engine_never_wakes},
         {"one engine, many roots", test_engine_runs_many_roots},
         {"killed worker fails the run", test_killed_worker_fails_the_run},
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
