@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <hwloc.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -181,8 +182,22 @@ static int choose_topology_source(planner *p, const pareng_config *cfg)
     return 0;
 }
 
+/* hwloc loads its plugins (dlopen: 3 ms here) when a process's first topology is initialised
+ * and unloads them when its last is destroyed, so a program that starts engines one after the
+ * other (pareng.fib in a Python loop) would pay for them at every start. One topology that is
+ * initialised once and never loaded nor destroyed keeps them: only the first start pays. */
+static pthread_once_t plugins_kept = PTHREAD_ONCE_INIT;
+static hwloc_topology_t plugin_keeper; /* reachable for the life of the process, on purpose */
+
+static void keep_hwloc_plugins(void)
+{
+    if (hwloc_topology_init(&plugin_keeper) < 0)
+        plugin_keeper = NULL; /* then each start loads them, as before */
+}
+
 static int load_topology(planner *p, const pareng_config *cfg)
 {
+    pthread_once(&plugins_kept, keep_hwloc_plugins);
     /* Errors of the topology itself are -ENOENT or -EIO (hwloc_failure), so that callers can
      * tell them from a bad CPU list (-EINVAL, -ERANGE). */
     if (hwloc_topology_init(&p->topo) < 0)

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -366,14 +367,22 @@ _Noreturn void pareng__worker_exit(pareng__worker *lane0, int status, int err)
 
 /* The worker dies when its coordinator's process image is gone: the coordinator alone holds
  * the pipe's write end, close-on-exec, so an exec (or its death) closes it, and the kernel
- * then signals the reader (O_ASYNC, F_SETSIG: SIGKILL). PR_SET_PDEATHSIG covers only death. */
+ * then signals the reader (O_ASYNC, F_SETSIG: SIGKILL). PR_SET_PDEATHSIG covers only death.
+ * The signal goes to the one owner of an open file description, and every worker inherited
+ * the same one: each reopens the pipe through /proc to own a description of its own. */
 static void die_with_the_coordinators_image(pareng__worker *lane0, int life_fd)
 {
-    if (fcntl(life_fd, F_SETOWN, getpid()) < 0 || fcntl(life_fd, F_SETSIG, SIGKILL) < 0 ||
-        fcntl(life_fd, F_SETFL, O_ASYNC | O_NONBLOCK) < 0)
+    char path[48];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", life_fd);
+    int mine = open(path, O_RDONLY | O_CLOEXEC);
+    if (mine < 0)
+        pareng__worker_exit(lane0, PARENG__EXIT_SETUP_FAILED, errno);
+    close(life_fd);
+    if (fcntl(mine, F_SETOWN, getpid()) < 0 || fcntl(mine, F_SETSIG, SIGKILL) < 0 ||
+        fcntl(mine, F_SETFL, O_ASYNC | O_NONBLOCK) < 0)
         pareng__worker_exit(lane0, PARENG__EXIT_SETUP_FAILED, errno);
     /* The write end may have closed before O_ASYNC was set: then nobody will signal. */
-    struct pollfd p = {.fd = life_fd, .events = POLLIN};
+    struct pollfd p = {.fd = mine, .events = POLLIN};
     if (poll(&p, 1, 0) > 0 && (p.revents & POLLHUP))
         _exit(0);
 }

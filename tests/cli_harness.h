@@ -258,6 +258,25 @@ static inline void command_free(command *c)
     free(c);
 }
 
+/* Waits up to timeout_ms for `text` to appear on the command's stdout, collecting its output;
+ * false if it did not (the command ended, or the time is up). */
+static inline bool command_await_output(command *c, const char *text, int timeout_ms)
+{
+    double deadline = now_ms() + timeout_ms;
+    while (!strstr(c->out, text)) {
+        int left = (int)(deadline - now_ms());
+        if (left <= 0 || c->out_fd < 0)
+            return false;
+        struct pollfd fds[2] = {{.fd = c->out_fd, .events = POLLIN},
+                                {.fd = c->err_fd, .events = POLLIN}};
+        if (poll(fds, 2, left) < 0 && errno != EINTR)
+            return false;
+        drain(&c->out_fd, c->out, &c->out_len);
+        drain(&c->err_fd, c->err, &c->err_len);
+    }
+    return true;
+}
+
 /* Runs `pareng ARGS...` to its end; a command that hangs is killed and fails the test. */
 #define RUN(...) command_run(command_start(__VA_ARGS__, (const char *)NULL))
 static inline command *command_run(command *c)

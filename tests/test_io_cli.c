@@ -10,7 +10,7 @@
 /* fib(n) for n >= 1 makes fib(n) leaf calls (n <= 2): L(1) = L(2) = 1, L(n) = L(n-1) + L(n-2). */
 static double leaves(unsigned n)
 {
-    return (double)pareng_fib_serial(n);
+    return (double)workload_fib_serial(n);
 }
 
 static void test_exact_results(void)
@@ -59,7 +59,8 @@ static void test_waits_overlap(void)
     double peak = json_number_of(c->out, "io_peak");
     CU_ASSERT(peak >= 2 && peak <= leaves(15));
     CU_ASSERT(contains(c->out, "\"io_suspends\":"));
-    CU_ASSERT(!strstr(c->out, "\"grain\""));
+    /* an IO engine makes every call a task: cutoff none, no grain */
+    CU_ASSERT(json_has(c->out, "\"cutoff\":\"none\",\"grain\":null"));
     assert_no_leftover(c);
     command_free(c);
 }
@@ -107,6 +108,8 @@ static void test_bad_mixes(void)
 {
     CHECK_BAD_INPUT({{"run", "fib", "10", "--io-latency", "1ms", "--grain", "5"},
                      {"--io-latency and --grain"}},
+                    {{"run", "fib", "10", "--io-latency", "1ms", "--cutoff", "none"},
+                     {"--io-latency and --cutoff"}},
                     {{"run", "fib", "10", "--serial", "--io-latency", "1ms"},
                      {"--io-latency and --serial"}},
                     {{"run", "fib", "10", "--io-depth", "8"}, {"--io-depth", "--io-latency"}},
@@ -116,7 +119,14 @@ static void test_bad_mixes(void)
                      {"--io-depth", "4096"}},
                     {{"run", "fib", "94", "--io-latency", "1ms"}, {"94", "64 bits"}},
                     {{"map", "fib", "10", "11", "--io-latency", "1ms"},
-                     {"map fib", "--io-latency"}});
+                     {"unknown option '--io-latency'", "pareng map --help"}},
+                    {{"run", "fib", "10", "--io-lat", "1ms", "--io"}, {"ambiguous",
+                                                                    "--io-latency, --io-depth"}});
+    /* --grain 0 is no grain: it goes with IO */
+    command *c = RUN("run", "fib", "10", "--io-latency", "1ms", "--grain", "0");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->out, "fib(10) = 55\n"));
+    command_free(c);
 }
 
 int main(void)

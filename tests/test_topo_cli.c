@@ -390,15 +390,106 @@ static void test_help_names_topo(void)
 {
     command *c = RUN("--help");
     CU_ASSERT(exited_with(c, 0));
-    CU_ASSERT(contains(c->out, "pareng topo [--cores auto|K|LIST] [--topology FILE.xml] [--json]"));
+    CU_ASSERT(contains(c->out, "\n  topo   "));
     command_free(c);
+    c = RUN("topo", "--help");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->out, "usage: pareng topo [-c CORES] [--topology FILE.xml] [-j]\n"));
+    CU_ASSERT(contains(c->out, "  -c, --cores auto|K|LIST\n") &&
+              contains(c->out, "      --topology FILE.xml\n") &&
+              contains(c->out, "  -j, --json\n") && contains(c->out, "  -h, --help\n"));
+    CU_ASSERT_EQUAL(c->err_len, 0);
+    command_free(c);
+}
+
+/* ---- CPU lists by hwloc type, on a machine of 2 packages of 1 NUMA node, 2 cores, 2 PUs ---- */
+
+#define NUMA "package:2 numa:1 core:2 pu:2"
+
+/* The PUs (L#, = P# on synthetic topologies) of the workers, from --json. */
+static unsigned worker_pus(const char *json, unsigned *pus, unsigned max)
+{
+    unsigned n = 0;
+    for (const char *p = strstr(json, "\"pu_logical\":"); p && n < max;
+         p = strstr(p + 1, "\"pu_logical\":"))
+        pus[n++] = (unsigned)strtoul(p + strlen("\"pu_logical\":"), NULL, 10);
+    return n;
+}
+
+static void test_cpu_list_types(void)
+{
+    static const struct {
+        const char *cores;
+        unsigned workers, pus[8];
+    } lists[] = {
+        {"package:1", 2, {4, 6}},       /* one worker per core of package 1 */
+        {"socket:0", 2, {0, 2}},
+        {"package:all", 4, {0, 2, 4, 6}},
+        {"numa:0", 2, {0, 2}},
+        {"node:1", 2, {4, 6}},
+        {"numanode:0-1", 4, {0, 2, 4, 6}},
+        {"core:all", 4, {0, 2, 4, 6}},
+        {"core:1,3", 2, {2, 6}},        /* plain numbers continue the type */
+        {"pu:all", 8, {0, 1, 2, 3, 4, 5, 6, 7}},
+        {"pu:5,package:0", 3, {5, 0, 2}},
+        {"7,0-1", 3, {7, 0, 1}},       /* OS numbers */
+        {"auto", 4, {0, 2, 4, 6}},
+        {"3", 3, {0, 2, 4}},           /* a count */
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        command *c = RUN_ON(NUMA, "topo", "--cores", lists[i].cores, "--json");
+        CU_ASSERT(exited_with(c, 0));
+        CU_ASSERT(is_one_json_object(c->out));
+        unsigned pus[16];
+        unsigned n = worker_pus(c->out, pus, 16);
+        bool same = n == lists[i].workers;
+        for (unsigned w = 0; same && w < n; w++)
+            same = pus[w] == lists[i].pus[w];
+        CU_ASSERT(same);
+        if (!same)
+            fprintf(stderr, "\n--cores %s: %u workers, not the PUs expected\n", lists[i].cores, n);
+        command_free(c);
+    }
+    /* the tree and the table say the same */
+    command *c = RUN_ON(NUMA, "topo", "--cores", "package:1");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(has_line(c->out, "placement (--cores package:1): 2 workers"));
+    CU_ASSERT(has_line(c->out, "  Package L#1 (P#1)"));
+    CU_ASSERT(has_line(c->out, "    NUMANode L#1 (P#1 1GiB)"));
+    CU_ASSERT(has_line(c->out, "    Core L#2 (P#2)"));
+    CU_ASSERT(has_line(c->out, "      PU L#4 (P#4)  <- worker 0"));
+    CU_ASSERT(has_line(c->out, "      PU L#6 (P#6)  <- worker 1"));
+    CU_ASSERT(has_line(c->out, "      PU L#0 (P#0)"));
+    command_free(c);
+
+    /* and so does the environment, with --cores over it */
+    setenv("PARENG_PLACES", "numa:1", 1);
+    command *env = RUN_ON(NUMA, "topo");
+    command *over = RUN_ON(NUMA, "topo", "--cores", "core:0");
+    unsetenv("PARENG_PLACES");
+    CU_ASSERT(exited_with(env, 0));
+    CU_ASSERT(has_line(env->out, "placement (PARENG_PLACES=numa:1): 2 workers"));
+    CU_ASSERT(has_line(env->out, "      PU L#6 (P#6)  <- worker 1"));
+    CU_ASSERT(exited_with(over, 0));
+    CU_ASSERT(has_line(over->out, "placement (--cores core:0): 1 worker"));
+    command_free(env);
+    command_free(over);
+
+    synthetic_begin(NUMA);
+    CHECK_BAD_INPUT({{"topo", "--cores", "package:2"}, {"package", "2"}},
+                    {{"topo", "--cores", "numa:5"}, {"5"}},
+                    {{"topo", "--cores", "package:0.core:1"}, {"'package:0.core:1'", "nested"}},
+                    {{"topo", "--cores", "0x3"}, {"'0x3'", "bitmasks"}},
+                    {{"topo", "--cores", "S0:0-1"}, {"'S0:0-1'", "likwid"}},
+                    {{"topo", "--cores", "N:0"}, {"'N:0'", "likwid"}});
+    synthetic_end(NULL);
 }
 
 /* ---- bad input ------------------------------------------------------------------------- */
 
 static void test_bad_options(void)
 {
-    CHECK_BAD_INPUT({{"topo", "--cores", "0"}, {"--cores 0", "at least one"}},
+    CHECK_BAD_INPUT({{"topo", "--cores", "0"}, {"--cores: 0 workers", "1 to 512"}},
                     {{"topo", "--cores", "513"}, {"513", "512"}},
                     {{"topo", "--cores", ""}, {"--cores", "empty"}},
                     {{"topo", "--cores", "0,,1"}, {"--cores", "'0,,1'"}},
@@ -408,6 +499,8 @@ static void test_bad_options(void)
                     {{"topo", "--topology="}, {"--topology", "empty"}},
                     {{"topo", "--bogus"}, {"'--bogus'"}},
                     {{"topo", "-x"}, {"'-x'"}},
+                    {{"topo", "--json=1"}, {"--json takes no value"}},
+                    {{"topo", "--t"}, {"--topology needs a value"}},
                     {{"topo", "now"}, {"'now'"}});
 }
 
@@ -452,6 +545,7 @@ int main(void)
         {"shared cores and PUs", test_small_sharing},
         {"128 workers", test_large},
         {"--help names topo", test_help_names_topo},
+        {"CPU lists by type: package, numa, core, pu", test_cpu_list_types},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo json[] = {

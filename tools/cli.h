@@ -1,31 +1,106 @@
 /*
- * cli.h - what the commands of the pareng CLI share (pareng.c, topo.c): exit statuses and the
- * option, --cores and output helpers of tools/pareng.c.
+ * cli.h - what the commands of the pareng CLI share (tools/cli.c): exit statuses, messages
+ * (every one that echoes a user's text goes through cli_error, which escapes control
+ * characters), option parsing over getopt_long, the engine configuration from the environment
+ * and the options, JSON strings, and the commands themselves.
  */
 #ifndef PARENG_CLI_H
 #define PARENG_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "pareng.h"
 
 #define EXIT_RUN_FAILED 1
 #define EXIT_BAD_INPUT 2
 
-/* "pareng: MESSAGE (try 'pareng --help')" on stderr; returns EXIT_BAD_INPUT. */
+/* ---- messages --------------------------------------------------------------------------- */
+
+/* text with its control characters escaped as C writes them (\n, \t, \r, \x1b, \x7f...), so
+ * that a user's argument cannot move the cursor, clear the terminal or forge a second line;
+ * written to f. Bytes from 0x80 up are left alone (UTF-8 names stay readable). */
+void cli_escape(FILE *f, const char *text);
+/* "pareng: MESSAGE\n" on stderr, the message escaped (cli_escape). Every message of the CLI
+ * that may hold a user's text or a library's message (pareng_last_error(), workload_error(),
+ * which may quote the user) is printed through it. */
+__attribute__((format(printf, 1, 2))) void cli_error(const char *fmt, ...);
+/* "pareng: MESSAGE (try 'pareng COMMAND --help')" on stderr, escaped; returns EXIT_BAD_INPUT.
+ * The command is the one cli_parse_begin named last (none before). */
 __attribute__((format(printf, 1, 2))) int bad_input(const char *fmt, ...);
-/* --name VALUE or --name=VALUE at argv[*i]; returns the value or NULL (with *missing set). */
-const char *option_value(int argc, char **argv, int *i, const char *name, bool *missing);
-/* A whole non-negative decimal number up to max, nothing before or after; false otherwise. */
-bool parse_unsigned(const char *s, unsigned long max, unsigned long *out);
-/* --cores auto|K|LIST into cfg; 0, or EXIT_BAD_INPUT after saying why. */
-int configure_cores(const char *cores, pareng_config *cfg);
 /* Flushes stdout: 0, or EXIT_RUN_FAILED after saying it could not be written. */
 int finish_output(void);
 
-/* pareng topo [--cores auto|K|LIST] [--topology FILE.xml] [--json] (tools/topo.c) */
-int command_topo(int argc, char **argv);
-/* pareng bench fib N [...] | pareng bench spawn [--runs R] (tools/bench.c) */
-int command_bench(int argc, char **argv);
+/* ---- parsing ---------------------------------------------------------------------------- */
+
+/* A whole non-negative decimal number up to max, nothing before or after; false otherwise. */
+bool parse_unsigned(const char *s, unsigned long max, unsigned long *out);
+
+/* Options of one command, parsed with getopt_long: short options, --name VALUE and
+ * --name=VALUE, unambiguous abbreviations of long names, options after the arguments (GNU
+ * permutation) and `--` to end them. */
+typedef struct cli_parser {
+    const char *command;          /* "run", for messages */
+    const char *shorts;           /* getopt's short options ("c:jsh") */
+    const struct option *longs;   /* ends with a zeroed entry */
+    int argc;
+    char **argv;                  /* argv[0] is the command's name */
+    char optstring[64];
+    int n_positional;             /* the arguments so far, moved to argv[1...] */
+} cli_parser;
+
+/* Starts parsing argv (argv[0] the command) for `command`. */
+void cli_parse_begin(cli_parser *p, const char *command, const char *shorts,
+                     const struct option *longs, int argc, char **argv);
+/* The next option's val (its short letter, or the long option's val) with its value in
+ * *value (NULL for a flag); -1 when the options are over (cli_positional gives the
+ * arguments); -2 after saying why the option is refused (unknown, ambiguous, a value missing
+ * or given to a flag): the command returns EXIT_BAD_INPUT. */
+int cli_next_option(cli_parser *p, const char **value);
+/* The arguments (not options), in order, once cli_next_option returned -1: *count of
+ * them, in argv (as long as it lives). */
+char **cli_positional(const cli_parser *p, int *count);
+/* Prints text (a command's --help) on stdout; returns finish_output(). */
+int cli_help(const char *text);
+
+/* ---- the engine's configuration ------------------------------------------------------ */
+
+/* pareng_config_default: the defaults and the PARENG_* environment. 0, or EXIT_BAD_INPUT
+ * after printing the library's message, which names the malformed variable. */
+int cli_config_default(pareng_config *cfg);
+/* --cores TEXT (auto, a count or a CPU list, parsed by the library) into cfg; 0, or
+ * EXIT_BAD_INPUT after saying why. */
+int cli_set_cores(pareng_config *cfg, const char *cores);
+/* --cutoff TEXT (auto, none or a depth, parsed by the library) into cfg; 0, or
+ * EXIT_BAD_INPUT after saying why. */
+int cli_set_cutoff(pareng_config *cfg, const char *cutoff);
+/* What chose the workers of cfg, for messages about the placement: "--cores" when the option
+ * was given, else the PARENG_* variable that did, else NULL (auto). */
+const char *cli_cores_source(bool cores_given);
+/* The cutoff as the output names it: "auto", "none" or the depth. */
+void cli_describe_cutoff(unsigned cutoff_depth, char *out, size_t size);
+
+/* ^C and SIGTERM cancel the run in progress (pareng_cancel_on_signal); a command calls this
+ * once, before its first engine starts, and ends with cli_interrupted_status(). */
+void cli_catch_signals(void);
+/* 128 + the signal that interrupted the command, or 0. */
+int cli_interrupted_status(void);
+
+/* ---- output ---------------------------------------------------------------------------- */
+
+/* text as a JSON string on f: quotes, backslashes and control characters escaped, bytes that
+ * are not UTF-8 replaced by U+FFFD (a CPU model or a host name may hold anything). The one
+ * JSON string writer of the tools. */
+void json_string(FILE *f, const char *text);
+
+/* ---- commands ------------------------------------------------------------------------- */
+
+/* argv[0] is the command's name: "run", "map", ... */
+int command_run(int argc, char **argv);   /* pareng run fib N | run http URL (tools/run.c) */
+int command_map(int argc, char **argv);   /* pareng map fib N... (tools/run.c) */
+int command_topo(int argc, char **argv);  /* pareng topo (tools/topo.c) */
+int command_bench(int argc, char **argv); /* pareng bench fib N | bench spawn (tools/bench.c) */
 
 #endif

@@ -3,7 +3,7 @@
  * text only), where a --cores value puts the workers, and whom each worker steals from,
  * nearest first. Everything comes from the plan API; nothing here decides a placement.
  *
- *   pareng topo [--cores auto|K|LIST] [--topology FILE.xml] [--json]
+ *   pareng topo [-c auto|K|LIST] [--topology FILE.xml] [-j]
  */
 #include <ctype.h>
 #include <errno.h>
@@ -16,34 +16,75 @@
 #include "cli.h"
 #include "pareng.h"
 
+static const char topo_help[] =
+    "usage: pareng topo [-c CORES] [--topology FILE.xml] [-j]\n"
+    "\n"
+    "Prints the machine as pareng sees it through hwloc, where the workers of a\n"
+    "--cores value would run, and whom each worker steals from, nearest first.\n"
+    "Nothing is started.\n"
+    "\n"
+    "options:\n"
+    "  -c, --cores auto|K|LIST\n"
+    "          the placement to show, as for pareng run: auto (the default), K\n"
+    "          workers, or a CPU list (docs/cli.md, \"CPU lists\")\n"
+    "      --topology FILE.xml\n"
+    "          an hwloc XML file (lstopo --of xml > FILE.xml) instead of this\n"
+    "          machine; hwloc's HWLOC_XMLFILE and HWLOC_SYNTHETIC work too\n"
+    "  -j, --json\n"
+    "          one JSON object on stdout instead of the text\n"
+    "  -h, --help\n"
+    "          this help\n"
+    "\n"
+    "--cores overrides PARENG_NUM_WORKERS and PARENG_PLACES. More: docs/cli.md\n"
+    "(man pareng).\n";
+
+enum { OPT_TOPOLOGY = 256 };
+
 typedef struct topo_options {
-    const char *cores;
+    const char *cores; /* as given, or NULL: the environment's, else auto */
     const char *topology_xml;
     bool json;
 } topo_options;
 
-static int parse_topo(int argc, char **argv, topo_options *o)
+/* 0, or the exit status (also after --help: *help set). */
+static int parse_topo(int argc, char **argv, topo_options *o, bool *help)
 {
-    *o = (topo_options){.cores = "auto"};
-    for (int i = 0; i < argc; i++) {
-        const char *arg = argv[i], *value;
-        bool missing = false;
-        if ((value = option_value(argc, argv, &i, "--cores", &missing))) {
+    static const struct option longs[] = {
+        {"cores", required_argument, NULL, 'c'},
+        {"topology", required_argument, NULL, OPT_TOPOLOGY},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *o = (topo_options){0};
+    *help = false;
+    cli_parser p;
+    cli_parse_begin(&p, "topo", "c:jh", longs, argc, argv);
+    const char *value;
+    int option;
+    while ((option = cli_next_option(&p, &value)) != -1) {
+        switch (option) {
+        case -2:
+            return EXIT_BAD_INPUT;
+        case 'h':
+            *help = true;
+            return cli_help(topo_help);
+        case 'c':
             o->cores = value;
-        } else if ((value = option_value(argc, argv, &i, "--topology", &missing))) {
+            break;
+        case 'j':
+            o->json = true;
+            break;
+        default: /* OPT_TOPOLOGY */
             if (!*value)
                 return bad_input("--topology needs an hwloc XML file, not an empty string");
             o->topology_xml = value;
-        } else if (missing) {
-            return bad_input("option %s needs a value", arg);
-        } else if (strcmp(arg, "--json") == 0) {
-            o->json = true;
-        } else if (arg[0] == '-') {
-            return bad_input("unknown option '%s'", arg);
-        } else {
-            return bad_input("topo takes no argument, not '%s'", arg);
         }
     }
+    int count;
+    char **args = cli_positional(&p, &count);
+    if (count > 0)
+        return bad_input("topo takes no argument, not '%s'", args[0]);
     return 0;
 }
 
@@ -52,17 +93,26 @@ static int parse_topo(int argc, char **argv, topo_options *o)
 static int create_plan(const topo_options *o, pareng_plan **plan)
 {
     pareng_config cfg;
-    pareng_config_default(&cfg);
-    cfg.topology_xml = o->topology_xml;
-    int rc = configure_cores(o->cores, &cfg);
+    int rc = cli_config_default(&cfg);
+    if (rc == 0 && o->cores)
+        rc = cli_set_cores(&cfg, o->cores);
     if (rc)
         return rc;
+    cfg.topology_xml = o->topology_xml;
     rc = pareng_plan_create(plan, &cfg);
     if (rc == 0)
         return 0;
     bool bad_cores = rc == -EINVAL || rc == -ERANGE, bad_topology = rc == -ENOENT || rc == -EIO;
-    fprintf(stderr, "pareng: %s%s\n", bad_cores ? "--cores: " : "", pareng_last_error());
-    return bad_cores || bad_topology ? EXIT_BAD_INPUT : EXIT_RUN_FAILED;
+    const char *source = cli_cores_source(o->cores != NULL);
+    if (bad_cores && source)
+        return bad_input("%s: %s", source, pareng_last_error());
+    /* a file that cannot be loaded: named, if the library's message does not */
+    if (bad_topology && o->topology_xml && !strstr(pareng_last_error(), o->topology_xml))
+        return bad_input("--topology %s: %s", o->topology_xml, pareng_last_error());
+    if (bad_cores || bad_topology)
+        return bad_input("%s", pareng_last_error());
+    cli_error("%s", pareng_last_error());
+    return EXIT_RUN_FAILED;
 }
 
 /* What the plan holds, copied out once for both output formats. */
@@ -88,7 +138,7 @@ static int view_load(topo_view *v, const pareng_plan *plan)
     *v = (topo_view){.plan = plan, .n_workers = pareng_plan_workers(plan)};
     int n = pareng_plan_topology(plan, NULL, 0);
     if (n < 0) {
-        fprintf(stderr, "pareng: %s\n", pareng_last_error());
+        cli_error("%s", pareng_last_error());
         return EXIT_RUN_FAILED;
     }
     v->n_objects = (unsigned)n;
@@ -98,7 +148,7 @@ static int view_load(topo_view *v, const pareng_plan *plan)
     v->levels = calloc(v->n_workers, sizeof *v->levels);
     if (!v->objects || !v->placements || !v->victims || !v->levels) {
         view_free(v);
-        fprintf(stderr, "pareng: out of memory\n");
+        cli_error("out of memory");
         return EXIT_RUN_FAILED;
     }
     pareng_plan_topology(plan, v->objects, v->n_objects);
@@ -221,7 +271,9 @@ static void print_object(const topo_view *v, const pareng_topo_object *o, uint64
     }
     if (o->model[0]) {
         attribute_separator(&opened);
-        printf("\"%s\"", o->model);
+        putchar('"'); /* from the machine or an XML file: it may hold anything */
+        cli_escape(stdout, o->model);
+        putchar('"');
     }
     if (opened)
         putchar(')');
@@ -243,9 +295,21 @@ static void print_tree(const topo_view *v)
         print_object(v, &v->objects[i], memory);
 }
 
-static void print_placement_table(const topo_view *v, const char *cores)
+/* "placement (--cores 4): 4 workers", or what else chose them: "PARENG_NUM_WORKERS=4". */
+static void print_placement_table(const topo_view *v, const topo_options *o)
 {
-    printf("placement (--cores %s): %u worker%s\n", cores, v->n_workers, plural(v->n_workers));
+    const char *source = cli_cores_source(o->cores != NULL);
+    printf("placement (");
+    if (!source) {
+        printf("--cores auto");
+    } else if (o->cores) {
+        printf("--cores ");
+        cli_escape(stdout, o->cores);
+    } else {
+        printf("%s=", source);
+        cli_escape(stdout, getenv(source));
+    }
+    printf("): %u worker%s\n", v->n_workers, plural(v->n_workers));
     printf("%6s %6s %6s %8s %11s  %s\n", "worker", "PU L#", "PU P#", "core L#", "package L#",
            "shared");
     for (unsigned w = 0; w < v->n_workers; w++) {
@@ -276,35 +340,18 @@ static void print_victim_lines(topo_view *v)
     }
 }
 
-static void print_text(topo_view *v, const char *cores)
+static void print_text(topo_view *v, const topo_options *o)
 {
     print_summary(v);
     putchar('\n');
     print_tree(v);
     putchar('\n');
-    print_placement_table(v, cores);
+    print_placement_table(v, o);
     putchar('\n');
     print_victim_lines(v);
 }
 
 /* ---- JSON ----------------------------------------------------------------------------- */
-
-/* A JSON string: the model comes from the machine (or from an XML file) and may hold
- * anything. */
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
 
 static const char *json_bool(int b)
 {
@@ -323,10 +370,10 @@ static void print_json_index(int index)
 static void print_json_object(const pareng_topo_object *o)
 {
     printf("{\"type\":");
-    print_json_string(o->type);
+    json_string(stdout, o->type);
     printf(",\"model\":");
     if (o->model[0])
-        print_json_string(o->model);
+        json_string(stdout, o->model);
     else
         printf("null");
     printf(",\"nesting\":%u,\"logical\":%u,\"os\":", o->nesting, o->logical);
@@ -372,8 +419,9 @@ static void print_json(topo_view *v)
 int command_topo(int argc, char **argv)
 {
     topo_options o;
-    int rc = parse_topo(argc, argv, &o);
-    if (rc)
+    bool help;
+    int rc = parse_topo(argc, argv, &o, &help);
+    if (rc || help)
         return rc;
     pareng_plan *plan;
     if ((rc = create_plan(&o, &plan)))
@@ -384,7 +432,7 @@ int command_topo(int argc, char **argv)
         if (o.json)
             print_json(&v);
         else
-            print_text(&v, o.cores);
+            print_text(&v, &o);
         view_free(&v);
         rc = finish_output();
     }
