@@ -123,6 +123,14 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
                             "(%llu)", heap_bytes, (unsigned long long)PARENG__SHARED_BYTES_MAX);
     heap_bytes = round_up(heap_bytes, 4096);
     size_t size = heap_offset(&layout) + heap_bytes;
+    /* A memfd's size counts against the file-size limit, and growing past it raises SIGXFSZ,
+     * whose default ends the process without a word: say it instead. */
+    struct rlimit fsize;
+    if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
+        size > fsize.rlim_cur)
+        return pareng__fail(EFBIG, "the engine needs %zu bytes of shared memory, more than the "
+                            "file-size limit (ulimit -f, RLIMIT_FSIZE) of %llu bytes", size,
+                            (unsigned long long)fsize.rlim_cur);
     int fd = memfd_create(PARENG__SEGMENT_PREFIX "arena", MFD_CLOEXEC);
     if (fd < 0)
         return pareng__fail(errno, "cannot create the engine's shared memory (memfd_create): %s",

@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1049,6 +1050,22 @@ static void test_clean(void)
     command_free(c);
 }
 
+/* `prlimit --fsize=1000000 pareng run fib 30` died of SIGXFSZ (status 153) without a word:
+ * the engine's shared memory counts against the limit, and is now refused with a message. */
+static void test_file_size_limit(void)
+{
+    struct rlimit saved, small = {1000000, 1000000};
+    CU_ASSERT_FATAL(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+    small.rlim_max = saved.rlim_max;
+    CU_ASSERT_FATAL(setrlimit(RLIMIT_FSIZE, &small) == 0);
+    command *c = RUN("run", "fib", "30");
+    setrlimit(RLIMIT_FSIZE, &saved);
+    CU_ASSERT(exited_with(c, 1));
+    CU_ASSERT(contains(c->err, "file-size limit"));
+    assert_no_leftover(c);
+    command_free(c);
+}
+
 int main(void)
 {
     if (!harness_find_pareng())
@@ -1098,6 +1115,7 @@ int main(void)
         {"SIGINT: status 130", test_sigint},
         {"SIGTERM: status 143", test_sigterm},
         {"CLI killed: workers follow", test_killed_cli},
+        {"a file-size limit: said, not SIGXFSZ", test_file_size_limit},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo last[] = {

@@ -374,6 +374,23 @@ static int start_under_an_address_space_limit(void)
     return rc == -ENOMEM && !e && strstr(pareng_last_error(), "address-space limit") ? 0 : 1;
 }
 
+static int start_under_a_file_size_limit(void)
+{
+    struct rlimit fsize = {1 << 20, 1 << 20};
+    if (setrlimit(RLIMIT_FSIZE, &fsize) < 0)
+        return 2;
+    pareng_engine *e = NULL;
+    int rc = pareng_start(&e, NULL);
+    return rc == -EFBIG && !e && strstr(pareng_last_error(), "file-size limit") ? 0 : 1;
+}
+
+/* The arena counts against RLIMIT_FSIZE, and growing past it raised SIGXFSZ, which ended the
+ * caller without a word (the child would end with 100 + SIGXFSZ). */
+static void test_file_size_limit_is_named(void)
+{
+    CU_ASSERT_EQUAL(in_child(start_under_a_file_size_limit, 20), 0);
+}
+
 /* RLIMIT_AS read "cannot reserve ... in /dev/shm", the wrong cause. */
 static void test_address_space_limit_is_named(void)
 {
@@ -542,6 +559,7 @@ int main(void)
     };
     CU_TestInfo input[] = {
         {"address-space limit named", test_address_space_limit_is_named},
+        {"file-size limit named, no SIGXFSZ", test_file_size_limit_is_named},
         {"absurd shared_bytes refused", test_absurd_shared_bytes_are_refused},
         {"bad frees refused, heap intact", test_bad_frees_are_refused},
         {"topology input must be a regular file", test_topology_input_must_be_a_regular_file},

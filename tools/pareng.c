@@ -12,6 +12,7 @@
  * Exit status: 0 success, 1 the run failed (a worker died, no memory), 2 bad input (nothing
  * was started), 128+signal when interrupted by SIGINT or SIGTERM. docs/cli.md has it all.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,9 @@ int main(int argc, char **argv)
      * variable in its caller's environment; the CLI, as its own program, may, for its own
      * process. A value already there (even empty) is the user's choice and is kept. */
     setenv("HWLOC_PLUGINS_BLACKLIST", "hwloc_pci,hwloc_opencl,hwloc_gl,hwloc_xml_libxml", 0);
+    /* Output past a file-size limit is then a write error, said by finish_output, rather than
+     * a SIGXFSZ that ends the program without a word. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2)
         return bad_input("a command is needed");
     const char *name = argv[1];
