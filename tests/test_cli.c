@@ -938,6 +938,22 @@ static void test_sigterm(void)
     check_interrupted(SIGTERM);
 }
 
+/* SIGTERM while the engine starts (a topology that takes a second to load) was swallowed:
+ * the run went on. It now ends the start: status 143, nothing started. */
+static void test_sigterm_during_start(void)
+{
+    setenv("HWLOC_SYNTHETIC", "package:2 core:1024 pu:2", 1); /* 4096 PUs: over a second */
+    command *c = command_start("run", "fib", "25", "--cores", "2", (const char *)NULL);
+    unsetenv("HWLOC_SYNTHETIC");
+    usleep(300000);
+    CU_ASSERT_EQUAL(kill(c->pid, SIGTERM), 0);
+    CU_ASSERT(command_await(c, COMMAND_TIMEOUT_MS, false));
+    CU_ASSERT(exited_with(c, 143));
+    CU_ASSERT_PTR_NULL(strstr(c->out, "fib(25)"));
+    assert_no_leftover(c);
+    command_free(c);
+}
+
 /* The CLI killed with SIGKILL: its workers follow it (PR_SET_PDEATHSIG), and nothing of its
  * engine stays: the engine's memory has no name (a memfd), which the kernel frees with the
  * last process that maps it. */
@@ -1114,6 +1130,7 @@ int main(void)
         {"worker killed: status 1, named", test_killed_worker},
         {"SIGINT: status 130", test_sigint},
         {"SIGTERM: status 143", test_sigterm},
+        {"SIGTERM while starting: status 143", test_sigterm_during_start},
         {"CLI killed: workers follow", test_killed_cli},
         {"a file-size limit: said, not SIGXFSZ", test_file_size_limit},
         CU_TEST_INFO_NULL,
