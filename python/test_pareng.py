@@ -5,7 +5,6 @@ of this Python process and no /dev/shm/pareng-<pid>-* segment may be left.
 """
 import errno
 import gc
-import glob
 import os
 import re
 import signal
@@ -40,8 +39,23 @@ def children(pid=None):
 
 
 def segments(pid=None):
+    """Engine memory that process pid still holds: descriptors or mappings of the memfds
+    engines make ("memfd:pareng-arena"); a process that is gone holds none."""
     pid = os.getpid() if pid is None else pid
-    return glob.glob(f"/dev/shm/pareng-{pid}-*")
+    held = []
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            held += [line for line in f if "memfd:pareng-arena" in line]
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except FileNotFoundError:
+                continue
+            if "memfd:pareng-arena" in target:
+                held.append(target)
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return held
 
 
 def alive(pid):
@@ -545,6 +559,26 @@ class Exit(ParengTest):
         """)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.check_clean(r.stdout)
+
+    def test_exec_with_an_engine_open(self):
+        # os.execv left the old image's workers alive (8 after 3 execs): they now die with it.
+        p = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+            import os, sys, pareng
+            e = pareng.Engine(cores=2)
+            assert e.fib(20) == 6765
+            print(*e.worker_pids, flush=True)
+            os.execv("/bin/sleep", ["sleep", "5"])
+        """)], stdout=subprocess.PIPE, text=True)
+        try:
+            workers = [int(x) for x in p.stdout.readline().split()]
+            self.assertEqual(len(workers), 2)
+            deadline = time.monotonic() + 2
+            while any(alive(w) for w in workers) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.assertFalse(any(alive(w) for w in workers), "workers outlived the exec")
+        finally:
+            p.kill()
+            p.wait()
 
     def test_daemon_thread_running_at_exit(self):
         r = run_python("""
