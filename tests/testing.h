@@ -10,9 +10,13 @@
 
 #include <CUnit/Basic.h>
 #include <dirent.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 /* CU_basic_run_tests() reports framework errors only; a failed assertion must also make the
@@ -68,6 +72,24 @@ static inline int testing_segments_of(int pid)
     if (d)
         closedir(d);
     return n;
+}
+
+/* What a sandbox does: from now on, in this process and its children, system call nr fails
+ * with err (a seccomp filter; call it in a child process, the test program keeps the call).
+ * 0, or -1 when the filter cannot be installed. */
+static inline int testing_deny_syscall(int nr, int err)
+{
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)nr, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {.len = sizeof filter / sizeof filter[0], .filter = filter};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+                   prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) < 0
+               ? -1
+               : 0;
 }
 
 /* Live child processes of pid (read from /proc/<pid>/task/<pid>/children, in the order they
