@@ -235,16 +235,8 @@ static int workers_then_run(void) { return report_workers_then(run_forever); }
 /* Alive and not a zombie. */
 static bool running(int pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+    char state = testing_process_state(pid);
+    return state && state != 'Z' && state != 'X';
 }
 
 /* Starts `child` (which reports its workers' pids), does `then` to it, and checks that the

@@ -235,10 +235,18 @@ static void test_idle_engine_never_wakes(void)
     pareng_engine *e = start_engine(8, 0);
     uint64_t got;
     CU_ASSERT_EQUAL(workload_fib(e, 25, 0, &got), 0);
-    usleep(300000); /* past the spinning phase */
     int pids[8];
     for (unsigned i = 0; i < 8; i++)
         pids[i] = pareng_engine_worker_pid(e, i);
+    /* past the spinning phase, however loaded the machine: every worker asleep */
+    unsigned asleep = 0;
+    for (int tries = 0; tries < 500 && asleep < 8; tries++) {
+        usleep(10000);
+        asleep = 0;
+        for (unsigned i = 0; i < 8; i++)
+            asleep += testing_process_state(pids[i]) == 'S';
+    }
+    CU_ASSERT_EQUAL_FATAL(asleep, 8);
     CU_ASSERT_EQUAL(testing_most_wakeups_in_a_second(pids, 8), 0);
     CU_ASSERT_EQUAL(workload_fib(e, 25, 0, &got), 0);
     CU_ASSERT_EQUAL(got, 75025u);

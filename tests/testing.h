@@ -178,6 +178,21 @@ static inline const char *testing_proc_stat(int pid, char *buf, size_t size)
     return p && p[1] == ' ' ? p + 2 : NULL;
 }
 
+/* The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0. */
+static inline char testing_process_state(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
 /* Context switches of a process so far (voluntary + involuntary): a process asleep with no
  * timeout makes none. */
 static inline unsigned long testing_context_switches(int pid)
