@@ -384,7 +384,13 @@ static void test_file_size_limit_is_named(void)
 /* RLIMIT_AS read "cannot reserve ... in /dev/shm", the wrong cause. */
 static void test_address_space_limit_is_named(void)
 {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    /* the sanitizers reserve terabytes of shadow memory: no address-space limit fits them;
+     * the release build runs this test */
+    fprintf(stderr, "(not under a sanitizer) ");
+#else
     CU_ASSERT_EQUAL(in_child(start_under_an_address_space_limit, 20), 0);
+#endif
 }
 
 static void test_absurd_shared_bytes_are_refused(void)
