@@ -77,7 +77,7 @@ static void test_depth_and_stats(void)
                                                                     "100us"));
     CU_ASSERT(line_of(c->out, 2, line, sizeof line) && strstr(line, "io_ops") &&
               strstr(line, "io_peak") && strstr(line, "io_suspends"));
-    CU_ASSERT_EQUAL(count_lines(c->out), 4);
+    CU_ASSERT_EQUAL(count_lines(c->out), 5); /* result, time, header, one worker, note */
     assert_no_leftover(c);
     command_free(c);
     /* without --io-latency, the table has no IO columns */
