@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *const level_names[PARENG__LEVELS] = {"core", "L2", "L3", "NUMA", "package",
@@ -123,8 +125,8 @@ static int read_topology_file(const char *path, char **xml, size_t *len)
     (*xml)[n] = '\0';
     *len = (size_t)n + 1; /* hwloc counts the final NUL */
     uint64_t pus = 0;
-    for (const char *at = *xml; (at = strstr(at, "type=\"PU\"")); at++)
-        pus++;
+    for (const char *at = *xml; (at = strstr(at, "type=")); at++)
+        pus += strncmp(at + 5, "\"PU\"", 4) == 0 || strncmp(at + 5, "'PU'", 4) == 0;
     if (pus > MAX_TOPOLOGY_PUS) {
         free(*xml);
         *xml = NULL;
@@ -135,22 +137,59 @@ static int read_topology_file(const char *path, char **xml, size_t *len)
     return 0;
 }
 
-/* The PUs of an hwloc synthetic description: the product of its levels' arities ("type:N" or
- * "N"; memory levels in brackets add none). Past the limit it stops counting. */
+/* The PUs of an hwloc synthetic description: the product of its levels' arities ("type:N",
+ * "type: N" or "N"; memory levels in brackets add none), read as hwloc reads them (strtoul:
+ * blanks, signs, 0x and 0 prefixes). Past the limit it stops counting. */
 static uint64_t synthetic_pus(const char *description)
 {
+    static const char blanks[] = " \t\n\v\f\r";
     uint64_t pus = 1;
-    for (const char *s = description; *s && pus <= MAX_TOPOLOGY_PUS;) {
-        size_t len = strcspn(s, " \t");
-        if (len && *s != '[') {
-            const char *colon = memchr(s, ':', len);
-            const char *digits = colon ? colon + 1 : s;
-            if (*digits >= '0' && *digits <= '9')
-                pus *= strtoull(digits, NULL, 10);
-        }
-        s += len + strspn(s + len, " \t");
+    bool number_next = false; /* "type:" ended its word: the arity is the next one */
+    for (const char *s = description + strspn(description, blanks);
+         *s && pus <= MAX_TOPOLOGY_PUS; s += strspn(s, blanks)) {
+        size_t len = strcspn(s, blanks);
+        char word[64];
+        snprintf(word, sizeof word, "%.*s", (int)(len < sizeof word ? len : sizeof word - 1), s);
+        s += len;
+        if (word[0] == '[')
+            continue;
+        char *colon = strchr(word, ':'), *text = number_next || !colon ? word : colon + 1, *end;
+        number_next = colon && !colon[1];
+        unsigned long long arity = strtoull(text, &end, 0);
+        if (end != text)
+            pus = arity > MAX_TOPOLOGY_PUS ? MAX_TOPOLOGY_PUS + 1 : pus * arity;
     }
     return pus;
+}
+
+/* hwloc's XML reader crashes on some malformed files (found by tests/fuzz): a file is first
+ * loaded in a child process, and refused if that child dies, so that bad input costs the
+ * caller an error, never its life. */
+#define XML_TRIAL_SECONDS 10
+
+static int try_xml_in_a_child(const char *path, const char *xml, size_t len)
+{
+    pid_t child = fork();
+    if (child < 0)
+        return pareng__fail(errno, "cannot fork to check topology file %s: %s", path,
+                            strerror(errno));
+    if (child == 0) {
+        alarm(XML_TRIAL_SECONDS);
+        hwloc_topology_t trial;
+        _exit(hwloc_topology_init(&trial) == 0 &&
+                      hwloc_topology_set_xmlbuffer(trial, xml, (int)len) == 0 &&
+                      hwloc_topology_load(trial) == 0
+                  ? 0
+                  : 1);
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status))
+        return pareng__fail(EIO, "topology file %s: hwloc %s reading it (signal %d): refused",
+                            path, WTERMSIG(status) == SIGALRM ? "takes too long" : "crashes",
+                            WTERMSIG(status));
+    return 0; /* a plain refusal is hwloc's to say, in the caller */
 }
 
 /* Points the topology at its source: cfg's XML file, else hwloc's HWLOC_XMLFILE or
@@ -168,7 +207,9 @@ static int choose_topology_source(planner *p, const pareng_config *cfg)
             return rc;
         char what[PATH_MAX + 32];
         snprintf(what, sizeof what, "topology file %s", path);
-        rc = hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0 ? hwloc_failure(what) : 0;
+        rc = try_xml_in_a_child(path, xml, len);
+        if (rc == 0 && hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0)
+            rc = hwloc_failure(what);
         free(xml);
         return rc;
     }
@@ -216,6 +257,10 @@ static int load_topology(planner *p, const pareng_config *cfg)
                                           HWLOC_TOPOLOGY_FLAG_NO_CPUKINDS);
     if (hwloc_topology_load(p->topo) < 0)
         return hwloc_failure("cannot load the topology");
+    /* what the checks before the load could not see (an XML spelled otherwise) */
+    int loaded = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_PU);
+    if (loaded > (int)MAX_TOPOLOGY_PUS)
+        return too_many_pus("the topology", (uint64_t)loaded);
     p->allowed = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(p->topo));
     if (!p->allowed)
         return pareng__fail(ENOMEM, "out of memory");
