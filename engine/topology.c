@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hwloc.h>
@@ -87,6 +88,7 @@ static int hwloc_failure(const char *what)
  * either source is refused past MAX_TOPOLOGY_PUS PUs, before hwloc sees it. */
 #define MAX_TOPOLOGY_PUS 4096u
 #define MAX_TOPOLOGY_BYTES (64u << 20)
+#define MAX_OS_INDEX (1u << 20)
 
 static int too_many_pus(const char *what, uint64_t pus)
 {
@@ -127,6 +129,14 @@ static int read_topology_file(const char *path, char **xml, size_t *len)
     uint64_t pus = 0;
     for (const char *at = *xml; (at = strstr(at, "type=")); at++)
         pus += strncmp(at + 5, "\"PU\"", 4) == 0 || strncmp(at + 5, "'PU'", 4) == 0;
+    /* hwloc sizes its bitmaps by the largest OS index: os_index="4000000000" takes a GB */
+    for (const char *at = *xml; (at = strstr(at, "os_index=")); at++)
+        if (strtoull(at + 10, NULL, 10) > MAX_OS_INDEX) {
+            free(*xml);
+            *xml = NULL;
+            return pareng__fail(EIO, "topology file %s has an os_index above %u", path,
+                                MAX_OS_INDEX);
+        }
     if (pus > MAX_TOPOLOGY_PUS) {
         free(*xml);
         *xml = NULL;
@@ -137,27 +147,37 @@ static int read_topology_file(const char *path, char **xml, size_t *len)
     return 0;
 }
 
-/* The PUs of an hwloc synthetic description: the product of its levels' arities ("type:N",
- * "type: N" or "N"; memory levels in brackets add none), read as hwloc reads them (strtoul:
- * blanks, signs, 0x and 0 prefixes). Past the limit it stops counting. */
+/* The PUs of an hwloc synthetic description: the product of its levels' arities, scanned as
+ * hwloc scans them (found by tests/fuzz): a number is read as strtoul reads it (blanks, signs,
+ * 0x and 0 prefixes) and the scan goes on right after it, so levels may be glued together
+ * ("core:2pu:4"); a type name is skipped up to the next ':'; memory levels in brackets and
+ * attributes in parentheses add none. Past the limit it stops counting. */
 static uint64_t synthetic_pus(const char *description)
 {
-    static const char blanks[] = " \t\n\v\f\r";
     uint64_t pus = 1;
-    bool number_next = false; /* "type:" ended its word: the arity is the next one */
-    for (const char *s = description + strspn(description, blanks);
-         *s && pus <= MAX_TOPOLOGY_PUS; s += strspn(s, blanks)) {
-        size_t len = strcspn(s, blanks);
-        char word[64];
-        snprintf(word, sizeof word, "%.*s", (int)(len < sizeof word ? len : sizeof word - 1), s);
-        s += len;
-        if (word[0] == '[')
+    for (const char *s = description; *s && pus <= MAX_TOPOLOGY_PUS;) {
+        if (isspace((unsigned char)*s)) {
+            s++;
             continue;
-        char *colon = strchr(word, ':'), *text = number_next || !colon ? word : colon + 1, *end;
-        number_next = colon && !colon[1];
-        unsigned long long arity = strtoull(text, &end, 0);
-        if (end != text)
+        }
+        if (*s == '[' || *s == '(') {
+            const char *close = strchr(s, *s == '[' ? ']' : ')');
+            if (!close)
+                break;
+            s = close + 1;
+            continue;
+        }
+        char *end;
+        unsigned long long arity = strtoull(s, &end, 0);
+        if (end != s) {
             pus = arity > MAX_TOPOLOGY_PUS ? MAX_TOPOLOGY_PUS + 1 : pus * arity;
+            s = end;
+            continue;
+        }
+        const char *colon = strchr(s, ':');
+        if (!colon)
+            break;
+        s = colon + 1;
     }
     return pus;
 }
@@ -174,6 +194,16 @@ static int try_xml_in_a_child(const char *path, const char *xml, size_t len)
         return pareng__fail(errno, "cannot fork to check topology file %s: %s", path,
                             strerror(errno));
     if (child == 0) {
+        /* the caller's crash handlers (a sanitizer's, a crash reporter's) may exit instead of
+         * dying: here a crash must be a death by signal */
+        static const int crashes[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM};
+        sigset_t unblock;
+        sigemptyset(&unblock);
+        for (size_t k = 0; k < sizeof crashes / sizeof crashes[0]; k++) {
+            signal(crashes[k], SIG_DFL);
+            sigaddset(&unblock, crashes[k]);
+        }
+        sigprocmask(SIG_UNBLOCK, &unblock, NULL);
         alarm(XML_TRIAL_SECONDS);
         hwloc_topology_t trial;
         _exit(hwloc_topology_init(&trial) == 0 &&
@@ -189,7 +219,9 @@ static int try_xml_in_a_child(const char *path, const char *xml, size_t len)
         return pareng__fail(EIO, "topology file %s: hwloc %s reading it (signal %d): refused",
                             path, WTERMSIG(status) == SIGALRM ? "takes too long" : "crashes",
                             WTERMSIG(status));
-    return 0; /* a plain refusal is hwloc's to say, in the caller */
+    if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+        return pareng__fail(EIO, "topology file %s: hwloc crashes reading it: refused", path);
+    return 0; /* a plain refusal (1) is hwloc's to say, in the caller */
 }
 
 /* Points the topology at its source: cfg's XML file, else hwloc's HWLOC_XMLFILE or
@@ -660,7 +692,7 @@ static void walk_object(topo_walk *t, hwloc_obj_t obj, unsigned nesting)
                                      : hwloc_bitmap_intersects(obj->parent->cpuset, t->allowed);
             o->worker = -1;
             for (unsigned w = 0; obj->type == HWLOC_OBJ_PU && w < t->plan->n_workers; w++)
-                if (t->plan->placement[w].pu_os == obj->os_index) {
+                if (t->plan->placement[w].pu_logical == obj->logical_index) {
                     o->worker = (int)w;
                     break;
                 }

@@ -350,6 +350,7 @@ static void test_a_stopped_worker_is_reported(void)
 
 /* ---- limits and absurd sizes -------------------------------------------------------------- */
 
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 static int start_under_an_address_space_limit(void)
 {
     struct rlimit as = {256u << 20, 256u << 20};
@@ -363,6 +364,7 @@ static int start_under_an_address_space_limit(void)
     int rc = pareng_start(&e, &cfg);
     return rc == -ENOMEM && !e && strstr(pareng_last_error(), "address-space limit") ? 0 : 1;
 }
+#endif
 
 static int start_under_a_file_size_limit(void)
 {

@@ -89,6 +89,24 @@ bool parse_unsigned(const char *s, unsigned long max, unsigned long *out)
     return true;
 }
 
+bool parse_duration(const char *s, uint64_t *ns)
+{
+    static const struct { const char *name; uint64_t ns; } units[] = {
+        {"ns", 1}, {"us", 1000}, {"ms", 1000000}, {"s", 1000000000}};
+    size_t digits = strspn(s, "0123456789");
+    if (digits == 0 || digits > 13) /* 13 digits hold DURATION_MAX_NS in ns */
+        return false;
+    uint64_t count = strtoull(s, NULL, 10);
+    for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
+        if (strcmp(s + digits, units[k].name) == 0) {
+            if (count == 0 || count > DURATION_MAX_NS / units[k].ns)
+                return false;
+            *ns = count * units[k].ns;
+            return true;
+        }
+    return false;
+}
+
 void cli_parse_begin(cli_parser *p, const char *command, const char *shorts,
                      const struct option *longs, int argc, char **argv)
 {

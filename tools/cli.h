@@ -37,6 +37,11 @@ int finish_output(void);
 
 /* A whole non-negative decimal number up to max, nothing before or after; false otherwise. */
 bool parse_unsigned(const char *s, unsigned long max, unsigned long *out);
+/* The longest --io-latency and --timeout: beyond it a typo is likelier than a wish. */
+#define DURATION_MAX_NS 3600000000000ull
+/* A duration: a whole number and a unit, ns, us, ms or s ("500us"), from 1 ns to
+ * DURATION_MAX_NS; false otherwise. */
+bool parse_duration(const char *s, uint64_t *ns);
 
 /* Options of one command, parsed with getopt_long: short options, --name VALUE and
  * --name=VALUE, unambiguous abbreviations of long names, options after the arguments (GNU

@@ -154,8 +154,6 @@ static const char *const workload_option_names[] = {
 #define DEFAULT_REQUESTS 1000
 #define DEFAULT_CONNECTIONS 10
 #define REQUESTS_MAX 1000000000ul
-/* The longest --io-latency and --timeout: beyond it a typo is likelier than a wish. */
-#define DURATION_MAX_NS 3600000000000ull
 
 typedef struct run_options {
     bool map;        /* pareng map: many N, a list out */
@@ -174,26 +172,6 @@ typedef struct run_options {
     unsigned connections;
     uint64_t timeout_ns;
 } run_options;
-
-/* A duration: a whole number and a unit, ns, us, ms or s ("500us"), from 1 ns to
- * DURATION_MAX_NS; false otherwise. */
-static bool parse_duration(const char *s, uint64_t *ns)
-{
-    static const struct { const char *name; uint64_t ns; } units[] = {
-        {"ns", 1}, {"us", 1000}, {"ms", 1000000}, {"s", 1000000000}};
-    size_t digits = strspn(s, "0123456789");
-    if (digits == 0 || digits > 13) /* 13 digits hold DURATION_MAX_NS in ns */
-        return false;
-    uint64_t count = strtoull(s, NULL, 10);
-    for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
-        if (strcmp(s + digits, units[k].name) == 0) {
-            if (count == 0 || count > DURATION_MAX_NS / units[k].ns)
-                return false;
-            *ns = count * units[k].ns;
-            return true;
-        }
-    return false;
-}
 
 /* ns in the largest unit that divides it: 1500000 is "1500us". */
 static void format_duration(uint64_t ns, char *out, size_t size)
