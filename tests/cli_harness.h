@@ -178,6 +178,20 @@ static inline __attribute__((sentinel)) command *command_start(const char *first
     return c;
 }
 
+/* A whole file (up to OUTPUT_MAX bytes), NUL-terminated, to free; or NULL. */
+static inline char *harness_read_file(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    char *text = calloc(1, OUTPUT_MAX);
+    size_t len = text ? fread(text, 1, OUTPUT_MAX - 1, f) : 0;
+    fclose(f);
+    if (text)
+        text[len] = '\0';
+    return text;
+}
+
 /* Reads what is in the pipe now, without blocking (workers may hold its other end open after
  * the CLI ended, so the end of a command is its exit, not the end of its output). */
 static inline void drain(int *fd, char *buf, size_t *len)

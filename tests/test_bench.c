@@ -25,20 +25,6 @@ static void scratch_path(char *out, size_t size, const char *name)
     snprintf(out, size, "%s/%s", scratch, name);
 }
 
-/* A whole file, NUL-terminated, or NULL. */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    char *text = calloc(1, OUTPUT_MAX);
-    size_t len = text ? fread(text, 1, OUTPUT_MAX - 1, f) : 0;
-    fclose(f);
-    if (text)
-        text[len] = '\0';
-    return text;
-}
-
 /* ---- walking the JSON: the harness's reader skips values; these find them ------------------ */
 
 /* The value of member `key` of the object at p, or NULL. */
@@ -144,7 +130,7 @@ static void check_row(const char *row, const char *name, double workers, unsigne
 
 static void check_json(const char *path)
 {
-    char *json = read_file(path);
+    char *json = harness_read_file(path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(json);
     CU_ASSERT(one_json_value(json));
     const char *context = member(json, "context"), *results = member(json, "results");
@@ -218,7 +204,7 @@ static void check_csv_text(const char *csv)
 
 static void check_csv(const char *path)
 {
-    char *csv = read_file(path);
+    char *csv = harness_read_file(path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(csv);
     check_csv_text(csv);
     free(csv);
@@ -234,7 +220,7 @@ static unsigned occurrences(const char *text, const char *part)
 
 static void check_svg(const char *path)
 {
-    char *svg = read_file(path);
+    char *svg = harness_read_file(path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(svg);
     CU_ASSERT(strncmp(svg, "<svg", 4) == 0);
     CU_ASSERT(contains(svg, "xmlns=\"http://www.w3.org/2000/svg\""));
@@ -310,7 +296,7 @@ static void test_peers(void)
     command_free(c);
     /* The CLI, as its own program, skips hwloc's device plugins (its children inherit the
      * variable), and passes the peers fib's model grain under the default cutoff. */
-    char *seen = read_file(peer_env);
+    char *seen = harness_read_file(peer_env);
     CU_ASSERT_PTR_NOT_NULL_FATAL(seen);
     CU_ASSERT(strncmp(seen, "hwloc_pci,hwloc_opencl,hwloc_gl,hwloc_xml_libxml|", 49) == 0);
     CU_ASSERT(atoi(strchr(seen, '|') + 1) > 10);
@@ -323,19 +309,19 @@ static void test_peers(void)
     CU_ASSERT(exited_with(c, 0));
     CU_ASSERT(contains(c->out, "\nworkload:  fib(20) = 6765, grain 7, "));
     command_free(c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(seen = read_file(peer_env));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seen = harness_read_file(peer_env));
     CU_ASSERT_STRING_EQUAL(seen, "|7\n");
     free(seen);
     c = RUN("bench", "fib", N, "--runs", "1", "--workers", "2", "--peers", "--cutoff", "none");
     CU_ASSERT(exited_with(c, 0));
     CU_ASSERT(contains(c->out, "\nworkload:  fib(20) = 6765, cutoff none; peers: grain 0, "));
     command_free(c);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(seen = read_file(peer_env));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seen = harness_read_file(peer_env));
     CU_ASSERT(strstr(seen, "|0\n") != NULL);
     free(seen);
     unsetenv("PARENG_PEERS_DIR");
 
-    char *text = read_file(json);
+    char *text = harness_read_file(json);
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     CU_ASSERT(one_json_value(text));
     const char *results = member(text, "results");
@@ -471,7 +457,7 @@ static void test_interrupt_keeps_rows(void)
     assert_no_leftover(c);
     command_free(c);
 
-    char *csv = read_file(csv_path);
+    char *csv = harness_read_file(csv_path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(csv);
     char line[1 << 16];
     CU_ASSERT(line_of(csv, 0, line, sizeof line) && strcmp(line, CSV_HEADER) == 0);
@@ -484,7 +470,7 @@ static void test_interrupt_keeps_rows(void)
         CU_ASSERT_EQUAL(separators, 1999);
     }
     free(csv);
-    char *json = read_file(json_path);
+    char *json = harness_read_file(json_path);
     CU_ASSERT_PTR_NOT_NULL_FATAL(json);
     CU_ASSERT(one_json_value(json));
     unsigned rows = 0;

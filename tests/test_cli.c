@@ -242,27 +242,13 @@ static void test_stats_table(void)
 
 /* ---- help: every command's, the same as in docs/cli.md ------------------------------------- */
 
-/* A whole file, NUL-terminated, or NULL. */
-static char *read_whole_file(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    char *text = calloc(1, OUTPUT_MAX);
-    size_t len = text ? fread(text, 1, OUTPUT_MAX - 1, f) : 0;
-    fclose(f);
-    if (text)
-        text[len] = '\0';
-    return text;
-}
-
 /* docs/cli.md, from $PARENG_DOCS (tests/meson.build sets it), or NULL after saying why. */
 static char *read_cli_doc(void)
 {
     const char *dir = getenv("PARENG_DOCS");
     char path[512];
     snprintf(path, sizeof path, "%s/cli.md", dir ? dir : "");
-    char *doc = dir ? read_whole_file(path) : NULL;
+    char *doc = dir ? harness_read_file(path) : NULL;
     if (!doc)
         fprintf(stderr, "\ncannot read %s (PARENG_DOCS must name docs/)\n", path);
     return doc;

@@ -181,16 +181,9 @@ static inline const char *testing_proc_stat(int pid, char *buf, size_t size)
 /* The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), or 0. */
 static inline char testing_process_state(int pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : 0;
+    char buf[1024];
+    const char *fields = testing_proc_stat(pid, buf, sizeof buf);
+    return fields ? fields[0] : 0;
 }
 
 /* Context switches of a process so far (voluntary + involuntary): a process asleep with no
@@ -210,18 +203,25 @@ static inline unsigned long testing_context_switches(int pid)
     return total;
 }
 
-/* Over a second, how many times did the busiest of these processes run at all? */
-static inline unsigned long testing_most_wakeups_in_a_second(const int *pids, int n)
+/* The most that counter(pid) grew, over one second, among the n processes. */
+static inline unsigned long testing_most_growth_in_a_second(const int *pids, unsigned n,
+                                                            unsigned long (*counter)(int))
 {
     unsigned long before[64], most = 0;
-    for (int i = 0; i < n && i < 64; i++)
-        before[i] = testing_context_switches(pids[i]);
+    for (unsigned i = 0; i < n && i < 64; i++)
+        before[i] = counter(pids[i]);
     sleep(1);
-    for (int i = 0; i < n && i < 64; i++) {
-        unsigned long woke = testing_context_switches(pids[i]) - before[i];
-        most = woke > most ? woke : most;
+    for (unsigned i = 0; i < n && i < 64; i++) {
+        unsigned long grew = counter(pids[i]) - before[i];
+        most = grew > most ? grew : most;
     }
     return most;
+}
+
+/* Over a second, how many times did the busiest of these processes run at all? */
+static inline unsigned long testing_most_wakeups_in_a_second(const int *pids, unsigned n)
+{
+    return testing_most_growth_in_a_second(pids, n, testing_context_switches);
 }
 
 /* utime + stime of a process, in clock ticks. */
@@ -238,15 +238,8 @@ static inline unsigned long testing_cpu_ticks(int pid)
 /* The most CPU time any of the n processes used during one second, as a share of a core. */
 static inline double testing_busiest_share_of_a_second(const int *pids, unsigned n)
 {
-    unsigned long before[64], most = 0;
-    for (unsigned i = 0; i < n && i < 64; i++)
-        before[i] = testing_cpu_ticks(pids[i]);
-    sleep(1);
-    for (unsigned i = 0; i < n && i < 64; i++) {
-        unsigned long used = testing_cpu_ticks(pids[i]) - before[i];
-        most = used > most ? used : most;
-    }
-    return (double)most / (double)sysconf(_SC_CLK_TCK);
+    return (double)testing_most_growth_in_a_second(pids, n, testing_cpu_ticks) /
+           (double)sysconf(_SC_CLK_TCK);
 }
 
 #endif
