@@ -401,7 +401,8 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
         if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
-            ((sa.sa_flags & SA_SIGINFO) || sa.sa_handler != SIG_IGN))
+            ((sa.sa_flags & SA_SIGINFO) ||
+             (sa.sa_handler != SIG_IGN && sa.sa_handler != SIG_DFL)))
             signal(sig, SIG_DFL);
     }
     signal(SIGINT, SIG_IGN);
