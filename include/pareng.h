@@ -21,9 +21,27 @@
 #ifndef PARENG_H
 #define PARENG_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The header is C11 with GNU extensions, and compiles as C++17 (g++, clang++) too: the few
+ * constructs that differ are spelled through these. A frame's atomics are lock-free words in
+ * both languages, with the same layout. */
+#ifdef __cplusplus
+#include <atomic>
+#define PARENG__ATOMIC(T) std::atomic<T>
+#define PARENG__ALIGNAS(N) alignas(N)
+#define PARENG__STATIC_ASSERT(COND, WHY) static_assert(COND, WHY)
+#define PARENG__LOAD_RELAXED(P) (P)->load(std::memory_order_relaxed)
+#define PARENG__LITERAL(T) T
+#else
+#include <stdatomic.h>
+#define PARENG__ATOMIC(T) _Atomic T
+#define PARENG__ALIGNAS(N) _Alignas(N)
+#define PARENG__STATIC_ASSERT(COND, WHY) _Static_assert(COND, WHY)
+#define PARENG__LOAD_RELAXED(P) atomic_load_explicit(P, memory_order_relaxed)
+#define PARENG__LITERAL(T) (T)
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -283,9 +301,9 @@ struct pareng_frame {
     pareng_task_fn pareng__run;
     /* 0 while nobody stole the frame; then the thief's index + 1; then PARENG__DONE. Written
      * by the thief, read by the owner; the owner puts it back to 0 after a stolen child. */
-    _Atomic uint32_t pareng__thief;
+    PARENG__ATOMIC(uint32_t) pareng__thief;
     uint32_t pareng__pad;
-    _Alignas(16) unsigned char pareng__data[PARENG_FRAME_DATA_SIZE];
+    PARENG__ALIGNAS(16) unsigned char pareng__data[PARENG_FRAME_DATA_SIZE];
 } __attribute__((aligned(64)));
 
 #define PARENG__DONE UINT32_MAX
@@ -303,7 +321,7 @@ struct pareng_worker {
     /* owner and thieves: frames at or above this address are private to the owner, so sync
      * pops them with no atomic read-modify-write. A thief stores PARENG__SHARE_REQUEST here
      * to ask the owner to share; the owner's next sync sees it on its slow path. */
-    _Atomic uintptr_t pareng__private_floor;
+    PARENG__ATOMIC(uintptr_t) pareng__private_floor;
     /* owner: the end of the deque (the serial clone's spawns check it: past it they overflow) */
     pareng_frame *pareng__end;
     /* owner: a task this many call levels below the root or a stolen task runs serially
@@ -332,7 +350,7 @@ PARENG_API unsigned pareng__worker_count(const pareng_worker *w);
 static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
 {
     return (uintptr_t)t >=
-           atomic_load_explicit(&w->pareng__private_floor, memory_order_relaxed);
+           PARENG__LOAD_RELAXED(&w->pareng__private_floor);
 }
 
 #define PARENG__EXPAND(...) __VA_ARGS__
@@ -342,7 +360,7 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
  * helpers that touch them are always inlined: before that, the compiler sees memory. */
 #define PARENG__LOCAL_SLOTS 4
 typedef struct pareng__slots {
-    _Alignas(16) unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];
+    PARENG__ALIGNAS(16) unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];
 } pareng__slots;
 
 /* One task definition. The user's body is written once and inlined into three clones:
@@ -359,7 +377,7 @@ typedef struct pareng__slots {
 #define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
     typedef struct { FIELDS } NAME##__args_t;                                                      \
     typedef union { NAME##__args_t args; RT result; } NAME##__data_t;                              \
-    _Static_assert(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                               \
+    PARENG__STATIC_ASSERT(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                        \
                    "arguments or result of task " #NAME " do not fit in a frame");                 \
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
         pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
@@ -440,7 +458,7 @@ typedef struct pareng__slots {
             return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
         pareng__h->pareng__run = NAME##__run;                                                      \
         ((NAME##__data_t *)(void *)pareng__h->pareng__data)->args =                                \
-            (NAME##__args_t){PARENG__EXPAND NAMES};                                                \
+            PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                                 \
         return pareng__h + 1;                                                                      \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync(          \
@@ -498,7 +516,9 @@ typedef struct pareng__slots {
     __attribute__((unused)) static inline int NAME##__root(                                        \
         pareng_engine *pareng__e, unsigned pareng__cutoff, RT *pareng__out, PARENG__EXPAND PARAMS) \
     {                                                                                              \
-        NAME##__data_t pareng__d = {.args = {PARENG__EXPAND NAMES}};                               \
+        NAME##__data_t pareng__d;                                                                  \
+        __builtin_memset(&pareng__d, 0, sizeof pareng__d);                                         \
+        pareng__d.args = PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                    \
         int pareng__rc = pareng__run_root(pareng__e, NAME##__run, &pareng__d, sizeof pareng__d,    \
                                           pareng__cutoff);                                         \
         if (pareng__rc == 0 && pareng__out)                                                        \
@@ -557,7 +577,7 @@ typedef struct pareng__slots {
     (pareng__clone == PARENG__CLONE_SERIAL                                                    \
          ? NAME##__serial(pareng__w, pareng__h, __VA_ARGS__)                                  \
          : NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth + 1,              \
-                         (NAME##__args_t){__VA_ARGS__}))
+                         PARENG__LITERAL(NAME##__args_t){__VA_ARGS__}))
 /* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
  * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
  * died (see pareng_last_error()), -ECANCELED after pareng_cancel(), -EPIPE if the engine
@@ -641,8 +661,16 @@ typedef struct pareng_io_request {
 /* Submits req from the task running on worker w with deque head h and returns its result. */
 PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_request *req);
 
-#define PARENG__IO(...) pareng_io(pareng__w, pareng__h, &(pareng_io_request){__VA_ARGS__})
-/* Macro parameters are upper case: they must not match the request's field names. */
+#define PARENG__IO(...)                                                                       \
+    ({                                                                                        \
+        _Pragma("GCC diagnostic push")                                                        \
+        _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")                    \
+        const pareng_io_request pareng__request = {__VA_ARGS__};                              \
+        _Pragma("GCC diagnostic pop")                                                         \
+        pareng_io(pareng__w, pareng__h, &pareng__request);                                    \
+    })
+/* Macro parameters are upper case: they must not match the request's field names. Fields a
+ * request leaves out are zero (C++ warns of them: not here). */
 /* Waits NS nanoseconds (an io_uring timeout): 0 once they passed. */
 #define PARENG_IO_SLEEP(NS) PARENG__IO(.op = PARENG_IO_OP_SLEEP, .timeout_ns = (NS))
 #define PARENG_IO_READ(FD, BUF, LEN, OFFSET)                                                    \

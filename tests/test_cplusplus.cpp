@@ -1,0 +1,87 @@
+/*
+ * test_cplusplus.cpp - include/pareng.h in a C++17 translation unit, as HPC codes in C++
+ * include it: tasks, spawns from a helper, one run's cutoff, loops, IO from a task, all
+ * compiled as C++ and run with exact results. (`'_Atomic' does not name a type` before.)
+ */
+#include <pareng.h>
+
+#include <cstdio>
+#include <vector>
+
+static int passed, failed;
+
+static void check(bool ok, const char *what)
+{
+    std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+    (ok ? passed : failed)++;
+}
+
+PARENG_TASK_1(uint64_t, fib, unsigned, n)
+{
+    if (n < 2)
+        return n;
+    PARENG_SPAWN(fib, n - 1);
+    uint64_t b = PARENG_CALL(fib, n - 2);
+    uint64_t a = PARENG_SYNC(fib);
+    return a + b;
+}
+
+/* a helper that spawns on behalf of its task */
+static inline uint64_t both_halves(PARENG_CONTEXT_PARAMS, unsigned n)
+{
+    PARENG_SPAWN(fib, n - 1);
+    uint64_t b = PARENG_CALL(fib, n - 2);
+    return PARENG_SYNC(fib) + b;
+}
+
+PARENG_TASK_1(uint64_t, fib_helped, unsigned, n)
+{
+    return n < 2 ? n : both_halves(PARENG_CONTEXT, n);
+}
+
+PARENG_TASK_1(int, nap, unsigned, us)
+{
+    return PARENG_IO_SLEEP(uint64_t(us) * 1000);
+}
+
+static void add_ones(void *ctx, size_t begin, size_t end)
+{
+    auto *v = static_cast<int *>(ctx);
+    for (size_t i = begin; i < end; i++)
+        v[i] += 1;
+}
+
+int main()
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 3;
+    pareng_engine *e = nullptr;
+    check(pareng_start(&e, &cfg) == 0, "start");
+    if (!e)
+        return 1;
+    uint64_t r = 0;
+    check(PARENG_RUN(e, fib, &r, 27) == 0 && r == 196418, "PARENG_RUN: fib(27)");
+    r = 0;
+    check(PARENG_RUN_CUTOFF(e, PARENG_CUTOFF_NONE, fib_helped, &r, 24) == 0 && r == 46368,
+          "PARENG_RUN_CUTOFF, a helper with PARENG_CONTEXT");
+    const size_t n = 100000;
+    int *v = static_cast<int *>(pareng_alloc(e, n * sizeof(int)));
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = int(i);
+    bool loop = v && pareng_for(e, 0, n, 0, add_ones, v) == 0;
+    for (size_t i = 0; loop && i < n; i++)
+        loop = v[i] == int(i) + 1;
+    check(loop, "pareng_for on pareng_alloc memory");
+    check(pareng_free(e, v) == 0, "pareng_free");
+    pareng_stop(e);
+
+    cfg.io_depth = PARENG_IO_DEPTH_AUTO;
+    e = nullptr;
+    int slept = -1;
+    check(pareng_start(&e, &cfg) == 0 && PARENG_RUN(e, nap, &slept, 100) == 0 && slept == 0,
+          "PARENG_IO_SLEEP from a task");
+    pareng_stop(e);
+    std::printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
