@@ -598,6 +598,25 @@ static void test_unwritable_output(void)
     }
 }
 
+/* --export-json naming a FIFO that nobody reads blocked the benchmark for ever; it is refused
+ * at once. */
+static void test_fifo_without_reader(void)
+{
+    char dir[] = "/tmp/pareng-test-fifo-XXXXXX", fifo[64];
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    snprintf(fifo, sizeof fifo, "%s/figures", dir);
+    CU_ASSERT_FATAL(mkfifo(fifo, 0600) == 0);
+    command *c = command_start("bench", "fib", N, "--runs", "1", "--export-json", fifo,
+                               (const char *)NULL);
+    CU_ASSERT(command_await(c, 10000, false));
+    CU_ASSERT(exited_with(c, 1));
+    CU_ASSERT(contains(c->err, "nobody reads"));
+    assert_no_leftover(c);
+    command_free(c);
+    unlink(fifo);
+    rmdir(dir);
+}
+
 /* ---- the scratch directory -------------------------------------------------------------- */
 
 static int make_scratch(void)
@@ -635,6 +654,7 @@ int main(void)
     CU_TestInfo bad[] = {
         {"bad input: status 2", test_bad_input},
         {"unwritable output: status 1", test_unwritable_output},
+        {"a FIFO nobody reads: refused, not waited on", test_fifo_without_reader},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo last[] = {

@@ -1229,6 +1229,20 @@ static bool is_stdout(const char *path)
     return path && strcmp(path, "-") == 0;
 }
 
+/* path for writing, without blocking on a FIFO nobody reads (ENXIO), then blocking again:
+ * a FIFO with a reader is a fine place for the figures. */
+static FILE *open_for_writing(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return NULL;
+    int flags = fcntl(fd, F_GETFL);
+    FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "w");
+    if (!f)
+        close(fd);
+    return f;
+}
+
 /* Opened before anything runs: a path that cannot be written fails at once, not after a
  * benchmark of many minutes. "-" is stdout, never a file of that name. */
 static int open_outputs(output_file *files, size_t n)
@@ -1236,10 +1250,10 @@ static int open_outputs(output_file *files, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!files[i].path)
             continue;
-        files[i].f = is_stdout(files[i].path) ? stdout : fopen(files[i].path, "w");
+        files[i].f = is_stdout(files[i].path) ? stdout : open_for_writing(files[i].path);
         if (!files[i].f) {
             cli_error("%s %s: cannot write: %s", files[i].option, files[i].path,
-                      strerror(errno));
+                      errno == ENXIO ? "a FIFO that nobody reads" : strerror(errno));
             for (size_t k = 0; k < i; k++)
                 if (files[k].f && files[k].f != stdout)
                     fclose(files[k].f);
