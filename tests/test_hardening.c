@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -178,6 +179,38 @@ static void test_clean_removes_only_stale_segments_of_this_user(void)
     struct stat st;
     CU_ASSERT_EQUAL(lstat(link_path, &st), 0);
     remove_planted();
+}
+
+/* `pareng clean` in another PID namespace, where the engine's owner is not visible, removed
+ * the segment of a live engine. Its memory now has no name to remove: the engine runs on and
+ * a tool still attaches. */
+static void test_clean_in_another_pid_namespace_spares_live_engines(void)
+{
+    pareng_engine *e = start(2);
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        if (unshare(CLONE_NEWPID) < 0)
+            _exit(77); /* not allowed here (no CAP_SYS_ADMIN): nothing to show */
+        pid_t inside = fork(); /* the first process of the new namespace */
+        if (inside == 0)
+            _exit(pareng_clean() < 0);
+        int status;
+        waitpid(inside, &status, 0);
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 2);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+        fprintf(stderr, "(no PID namespace allowed here) ");
+    else
+        CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int fd = open(pareng_engine_segment(e), O_RDONLY | O_CLOEXEC);
+    CU_ASSERT(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    CU_ASSERT(fib_ok(e, 22));
+    pareng_stop(e);
 }
 
 /* ---- signals and the coordinator's end --------------------------------------------------- */
@@ -538,6 +571,8 @@ int main(void)
         {"squatters and crowds deny nothing", test_squatters_and_crowds_deny_nothing},
         {"clean: only stale segments of this user",
          test_clean_removes_only_stale_segments_of_this_user},
+        {"clean in another PID namespace spares live engines",
+         test_clean_in_another_pid_namespace_spares_live_engines},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo signals[] = {
