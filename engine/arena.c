@@ -84,8 +84,11 @@ static bool segment_is_stale(int dir, const char *file)
         return false;
     if (kill(pid, 0) < 0 && errno == ESRCH)
         return true;
+    /* A reused pid is told apart by the start time, which only layout 3 keeps where this
+     * header has it (layouts 1 and 2 of 0.1 had it elsewhere: theirs count as alive) */
     uint64_t started = pareng__process_start_time(pid);
-    return started != 0 && head.owner_start_time != started;
+    return head.layout == PARENG__NAMED_SEGMENT_LAYOUT && started != 0 &&
+           head.owner_start_time != started;
 }
 
 int pareng_clean(void)

@@ -87,11 +87,17 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
     pid_t pid = e->pids[i];
     if (!pid)
         return;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    pid_t reaped;
+    while ((reaped = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
     }
     e->pids[i] = 0;
     if (!why)
         return;
+    if (reaped < 0) { /* SIGCHLD ignored: the kernel reaped it, and its end is unknown */
+        snprintf(why, len, "worker %u (pid %d) ended (how is unknown: this process ignores "
+                 "SIGCHLD)", i, (int)pid);
+        return;
+    }
     if (WIFSIGNALED(status)) {
         snprintf(why, len, "worker %u (pid %d) was killed by signal %d (SIG%s)", i, (int)pid,
                  WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ?: "?");
@@ -267,9 +273,10 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     e->cutoff = cfg->cutoff_depth;
     int rc = pareng_plan_create(&e->plan, cfg);
     /* The topology may take long to load: a ^C meanwhile ends the start, not a later run */
-    if (rc == 0 && pareng_cancel_signal(0))
-        rc = pareng__fail(ECANCELED, "start cancelled by signal %d (SIG%s)",
-                          pareng_cancel_signal(0), sigabbrev_np(pareng_cancel_signal(0)) ?: "?");
+    int pending = rc == 0 ? pareng_cancel_signal(0) : 0;
+    if (pending)
+        rc = pareng__fail(ECANCELED, "start cancelled by signal %d (SIG%s)", pending,
+                          sigabbrev_np(pending) ?: "?");
     if (rc < 0) {
         release(e);
         return rc;

@@ -45,6 +45,8 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
 #define PARENG__ARENA_LAYOUT 3
+/* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
+#define PARENG__NAMED_SEGMENT_LAYOUT 3
 #define PARENG__DEFAULT_DEQUE_CAPACITY 16384u
 #define PARENG__SEGMENT_PREFIX "pareng-"
 /* The most shared_bytes (pareng_alloc's heap) an engine takes: 1 TiB. */

@@ -178,7 +178,8 @@ void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen)
             io.futex_armed = true;
         }
     }
-    pareng__io_wait(io.futex_unsupported ? FALLBACK_POLL_NS : -1);
+    /* nothing armed (no futex wait in this kernel, or no room in the queue): look again soon */
+    pareng__io_wait(io.futex_armed ? -1 : FALLBACK_POLL_NS);
 }
 
 /* Fills sqe for req, whose opcode is known. */

@@ -189,21 +189,27 @@ static uint64_t synthetic_pus(const char *description)
 
 static int try_xml_in_a_child(const char *path, const char *xml, size_t len)
 {
+    /* every signal blocked across the fork, as for workers: the caller's handlers (Python's
+     * writes to a wakeup descriptor it shares) must not run in the child */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t child = fork();
-    if (child < 0)
-        return pareng__fail(errno, "cannot fork to check topology file %s: %s", path,
-                            strerror(errno));
+    if (child < 0) {
+        int err = errno;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return pareng__fail(err, "cannot fork to check topology file %s: %s", path,
+                            strerror(err));
+    }
     if (child == 0) {
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                signal(sig, SIG_DFL);
         /* the caller's crash handlers (a sanitizer's, a crash reporter's) may exit instead of
          * dying: here a crash must be a death by signal */
-        static const int crashes[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGALRM};
-        sigset_t unblock;
-        sigemptyset(&unblock);
-        for (size_t k = 0; k < sizeof crashes / sizeof crashes[0]; k++) {
-            signal(crashes[k], SIG_DFL);
-            sigaddset(&unblock, crashes[k]);
-        }
-        sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         alarm(XML_TRIAL_SECONDS);
         hwloc_topology_t trial;
         _exit(hwloc_topology_init(&trial) == 0 &&
@@ -212,9 +218,14 @@ static int try_xml_in_a_child(const char *path, const char *xml, size_t len)
                   ? 0
                   : 1);
     }
-    int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int status = 0;
+    pid_t reaped;
+    while ((reaped = waitpid(child, &status, 0)) < 0 && errno == EINTR) {
     }
+    if (reaped < 0) /* SIGCHLD ignored: the kernel reaped it, and its end is unknown */
+        return pareng__fail(EIO, "topology file %s: cannot learn whether hwloc reads it safely "
+                            "(SIGCHLD is ignored): refused", path);
     if (WIFSIGNALED(status))
         return pareng__fail(EIO, "topology file %s: hwloc %s reading it (signal %d): refused",
                             path, WTERMSIG(status) == SIGALRM ? "takes too long" : "crashes",

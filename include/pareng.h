@@ -379,6 +379,13 @@ typedef struct pareng__slots {
     typedef union { NAME##__args_t args; RT result; } NAME##__data_t;                              \
     PARENG__STATIC_ASSERT(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                        \
                    "arguments or result of task " #NAME " do not fit in a frame");                 \
+    /* A call's arguments, converted as a function call converts them (in C++ too, where a  \
+     * braced list would refuse a narrowing). */                                               \
+    __attribute__((unused)) static inline NAME##__args_t NAME##__args(PARENG__EXPAND PARAMS)       \
+    {                                                                                              \
+        NAME##__args_t pareng__a = {PARENG__EXPAND NAMES};                                         \
+        return pareng__a;                                                                          \
+    }                                                                                              \
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
         pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
         unsigned pareng__depth, pareng_frame *pareng__h0, pareng__slots *pareng__s,                \
@@ -577,7 +584,7 @@ typedef struct pareng__slots {
     (pareng__clone == PARENG__CLONE_SERIAL                                                    \
          ? NAME##__serial(pareng__w, pareng__h, __VA_ARGS__)                                  \
          : NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth + 1,              \
-                         PARENG__LITERAL(NAME##__args_t){__VA_ARGS__}))
+                         NAME##__args(__VA_ARGS__)))
 /* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
  * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
  * died (see pareng_last_error()), -ECANCELED after pareng_cancel(), -EPIPE if the engine
@@ -672,27 +679,27 @@ PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_requ
 /* Macro parameters are upper case: they must not match the request's field names. Fields a
  * request leaves out are zero (C++ warns of them: not here). */
 /* Waits NS nanoseconds (an io_uring timeout): 0 once they passed. */
-#define PARENG_IO_SLEEP(NS) PARENG__IO(.op = PARENG_IO_OP_SLEEP, .timeout_ns = (NS))
+#define PARENG_IO_SLEEP(NS) PARENG__IO(.op = PARENG_IO_OP_SLEEP, .timeout_ns = (uint64_t)(NS))
 #define PARENG_IO_READ(FD, BUF, LEN, OFFSET)                                                    \
-    PARENG__IO(.op = PARENG_IO_OP_READ, .fd = (FD), .buf = (BUF), .len = (LEN),                  \
-               .offset = (OFFSET))
+    PARENG__IO(.op = PARENG_IO_OP_READ, .fd = (int)(FD), .buf = (BUF), .len = (size_t)(LEN),                  \
+               .offset = (uint64_t)(OFFSET))
 #define PARENG_IO_WRITE(FD, BUF, LEN, OFFSET)                                                   \
-    PARENG__IO(.op = PARENG_IO_OP_WRITE, .fd = (FD), .buf = (void *)(BUF), .len = (LEN),         \
-               .offset = (OFFSET))
-#define PARENG_IO_FSYNC(FD) PARENG__IO(.op = PARENG_IO_OP_FSYNC, .fd = (FD))
+    PARENG__IO(.op = PARENG_IO_OP_WRITE, .fd = (int)(FD), .buf = (void *)(BUF), .len = (size_t)(LEN),         \
+               .offset = (uint64_t)(OFFSET))
+#define PARENG_IO_FSYNC(FD) PARENG__IO(.op = PARENG_IO_OP_FSYNC, .fd = (int)(FD))
 #define PARENG_IO_CONNECT(FD, ADDR, ADDRLEN, TIMEOUT_NS)                                        \
-    PARENG__IO(.op = PARENG_IO_OP_CONNECT, .fd = (FD), .buf = (void *)(ADDR), .len = (ADDRLEN),  \
-               .timeout_ns = (TIMEOUT_NS))
+    PARENG__IO(.op = PARENG_IO_OP_CONNECT, .fd = (int)(FD), .buf = (void *)(ADDR), .len = (size_t)(ADDRLEN),  \
+               .timeout_ns = (uint64_t)(TIMEOUT_NS))
 #define PARENG_IO_ACCEPT(FD, ADDR, ADDRLENP, TIMEOUT_NS)                                        \
-    PARENG__IO(.op = PARENG_IO_OP_ACCEPT, .fd = (FD), .buf = (ADDR), .addrlen = (ADDRLENP),      \
-               .timeout_ns = (TIMEOUT_NS))
+    PARENG__IO(.op = PARENG_IO_OP_ACCEPT, .fd = (int)(FD), .buf = (ADDR), .addrlen = (ADDRLENP),      \
+               .timeout_ns = (uint64_t)(TIMEOUT_NS))
 #define PARENG_IO_SEND(FD, BUF, LEN, TIMEOUT_NS)                                                \
-    PARENG__IO(.op = PARENG_IO_OP_SEND, .fd = (FD), .buf = (void *)(BUF), .len = (LEN),          \
-               .timeout_ns = (TIMEOUT_NS))
+    PARENG__IO(.op = PARENG_IO_OP_SEND, .fd = (int)(FD), .buf = (void *)(BUF), .len = (size_t)(LEN),          \
+               .timeout_ns = (uint64_t)(TIMEOUT_NS))
 #define PARENG_IO_RECV(FD, BUF, LEN, TIMEOUT_NS)                                                \
-    PARENG__IO(.op = PARENG_IO_OP_RECV, .fd = (FD), .buf = (BUF), .len = (LEN),                  \
-               .timeout_ns = (TIMEOUT_NS))
-#define PARENG_IO_CLOSE(FD) PARENG__IO(.op = PARENG_IO_OP_CLOSE, .fd = (FD))
+    PARENG__IO(.op = PARENG_IO_OP_RECV, .fd = (int)(FD), .buf = (BUF), .len = (size_t)(LEN),                  \
+               .timeout_ns = (uint64_t)(TIMEOUT_NS))
+#define PARENG_IO_CLOSE(FD) PARENG__IO(.op = PARENG_IO_OP_CLOSE, .fd = (int)(FD))
 
 /* ------------------------------------------------------------------------------------------
  * Shared memory and data-parallel loops

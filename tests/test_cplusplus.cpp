@@ -41,7 +41,14 @@ PARENG_TASK_1(uint64_t, fib_helped, unsigned, n)
 
 PARENG_TASK_1(int, nap, unsigned, us)
 {
-    return PARENG_IO_SLEEP(uint64_t(us) * 1000);
+    long ns = long(us) * 1000; /* any integer type, as in C: no narrowing error */
+    return PARENG_IO_SLEEP(ns);
+}
+
+/* a call with an argument of another integer type, converted as in C */
+PARENG_TASK_1(uint64_t, fib_of_long, long, n)
+{
+    return PARENG_CALL(fib, n);
 }
 
 static void add_ones(void *ctx, size_t begin, size_t end)
@@ -65,6 +72,9 @@ int main()
     r = 0;
     check(PARENG_RUN_CUTOFF(e, PARENG_CUTOFF_NONE, fib_helped, &r, 24) == 0 && r == 46368,
           "PARENG_RUN_CUTOFF, a helper with PARENG_CONTEXT");
+    r = 0;
+    check(PARENG_RUN(e, fib_of_long, &r, 20L) == 0 && r == 6765,
+          "PARENG_CALL converts its arguments (long to unsigned)");
     const size_t n = 100000;
     int *v = static_cast<int *>(pareng_alloc(e, n * sizeof(int)));
     for (size_t i = 0; v && i < n; i++)
