@@ -95,47 +95,90 @@ static int fail_in_variable(const char *variable)
     return pareng__fail(EINVAL, "%s: %s", variable, why);
 }
 
-/* Each variable into its field; the first malformed one is the error (its field untouched). */
-static int read_environment(pareng_config *cfg)
+/* The variables, each read into its field: 0, or -EINVAL with a message naming it (the field
+ * untouched). */
+static int read_workers(pareng_config *cfg)
 {
-    int first = 0;
-    const char *v;
+    const char *v = getenv("PARENG_NUM_WORKERS");
     unsigned long k;
-    if ((v = getenv("PARENG_NUM_WORKERS"))) {
-        if (parse_count(v, 1, PARENG_MAX_WORKERS, &k))
-            cfg->workers = (unsigned)k;
-        else
-            first = pareng__fail(EINVAL, "PARENG_NUM_WORKERS='%s': a worker count from 1 to %d",
-                                 v, PARENG_MAX_WORKERS);
-    }
-    if ((v = getenv("PARENG_PLACES"))) {
-        if (pareng__places_parse(v, check_place, NULL) == 0)
-            cfg->cpus = v;
-        else if (!first)
-            first = fail_in_variable("PARENG_PLACES");
-    }
-    if ((v = getenv("PARENG_CUTOFF")) && pareng_config_set_cutoff(cfg, v) < 0 && !first)
-        first = fail_in_variable("PARENG_CUTOFF");
-    if ((v = getenv("PARENG_DISPLAY_AFFINITY")) && parse_boolean(v, &cfg->display_affinity) < 0 &&
-        !first)
-        first = pareng__fail(EINVAL, "PARENG_DISPLAY_AFFINITY='%s': true or false", v);
-    return first;
+    if (!v)
+        return 0;
+    if (!parse_count(v, 1, PARENG_MAX_WORKERS, &k))
+        return pareng__fail(EINVAL, "PARENG_NUM_WORKERS='%s': a worker count from 1 to %d", v,
+                            PARENG_MAX_WORKERS);
+    cfg->workers = (unsigned)k;
+    return 0;
 }
+
+static int read_places(pareng_config *cfg)
+{
+    const char *v = getenv("PARENG_PLACES");
+    if (!v)
+        return 0;
+    if (pareng__places_parse(v, check_place, NULL) < 0)
+        return fail_in_variable("PARENG_PLACES");
+    cfg->cpus = v;
+    return 0;
+}
+
+static int read_cutoff(pareng_config *cfg)
+{
+    const char *v = getenv("PARENG_CUTOFF");
+    return v && pareng_config_set_cutoff(cfg, v) < 0 ? fail_in_variable("PARENG_CUTOFF") : 0;
+}
+
+static int read_affinity(pareng_config *cfg)
+{
+    const char *v = getenv("PARENG_DISPLAY_AFFINITY");
+    return v && parse_boolean(v, &cfg->display_affinity) < 0
+               ? pareng__fail(EINVAL, "PARENG_DISPLAY_AFFINITY='%s': true or false", v)
+               : 0;
+}
+
+/* Each variable, the field it fills, and whether the field still holds what the variable
+ * would have set: a malformed variable is refused at start only while the caller has not
+ * set that field itself (the caller wins, as an OpenMP call beats OMP_*). */
+static bool workers_unset(const pareng_config *cfg) { return !cfg->workers && !cfg->cpus; }
+static bool cutoff_unset(const pareng_config *cfg) { return !cfg->cutoff_depth; }
+static bool affinity_unset(const pareng_config *cfg) { return !cfg->display_affinity; }
+
+static const struct {
+    int (*read)(pareng_config *);
+    bool (*unset)(const pareng_config *);
+} variables[] = {
+    {read_workers, workers_unset},
+    {read_places, workers_unset},
+    {read_cutoff, cutoff_unset},
+    {read_affinity, affinity_unset},
+};
 
 int pareng_config_default(pareng_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    int rc = read_environment(cfg);
-    cfg->pareng__bad_environment = rc < 0;
-    return rc;
+    int first = 0;
+    for (unsigned k = 0; k < sizeof variables / sizeof variables[0]; k++) {
+        int rc = variables[k].read(cfg);
+        if (rc < 0)
+            cfg->pareng__bad_environment |= (unsigned char)(1u << k);
+        first = first ? first : rc;
+    }
+    if (first) /* the message of the first malformed variable */
+        for (unsigned k = 0; k < sizeof variables / sizeof variables[0]; k++)
+            if (cfg->pareng__bad_environment & (1u << k)) {
+                pareng_config scratch = {0};
+                return variables[k].read(&scratch);
+            }
+    return 0;
 }
 
 int pareng__config_check(const pareng_config *cfg)
 {
-    if (!cfg->pareng__bad_environment)
-        return 0;
-    pareng_config scratch = {0};
-    int rc = read_environment(&scratch); /* the message again, for this caller */
-    return rc < 0 ? rc : pareng__fail(EINVAL, "the PARENG_* environment was malformed when "
-                                               "this configuration was made");
+    for (unsigned k = 0; k < sizeof variables / sizeof variables[0]; k++)
+        if ((cfg->pareng__bad_environment & (1u << k)) && variables[k].unset(cfg)) {
+            pareng_config scratch = {0};
+            int rc = variables[k].read(&scratch); /* the message again, for this caller */
+            return rc < 0 ? rc : pareng__fail(EINVAL, "a PARENG_* variable was malformed when "
+                                                       "this configuration was made");
+        }
+    return 0;
 }

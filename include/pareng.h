@@ -106,7 +106,8 @@ typedef struct pareng_config {
      * (as OMP_DISPLAY_AFFINITY does). */
     unsigned display_affinity;
     /* Set by pareng_config_default when a PARENG_* environment variable is malformed:
-     * pareng_start and pareng_plan_create then refuse the configuration with its message. */
+     * pareng_start and pareng_plan_create then refuse the configuration with its message,
+     * unless the caller has set that variable's field itself. */
     unsigned char pareng__bad_environment;
     /* Room to grow without breaking the ABI; keep zeroed. */
     unsigned char reserved[11];
@@ -122,7 +123,7 @@ typedef struct pareng_config {
  *   PARENG_CUTOFF=auto|none|N     cutoff_depth
  *   PARENG_DISPLAY_AFFINITY=true|false   display_affinity (also 1/0, yes/no, on/off)
  * Returns 0, or -EINVAL naming the malformed variable (that field keeps its default, and
- * pareng_start refuses the configuration). */
+ * pareng_start refuses the configuration while the caller has not set that field itself). */
 PARENG_API int pareng_config_default(pareng_config *cfg);
 /* Sets workers and cpus from one text, as the CLI's --cores, PARENG_PLACES and Python's
  * cores= take it: "auto" (one worker per core), a worker count K, or a CPU list. The list is

@@ -139,6 +139,26 @@ static void test_malformed_environment_is_refused(void)
     check_malformed("PARENG_DISPLAY_AFFINITY", "maybe");
 }
 
+/* A malformed variable whose field the caller then sets itself does not stop the start: the
+ * caller wins. One whose field it leaves alone still does. */
+static void test_the_caller_overrides_a_malformed_variable(void)
+{
+    clear_environment();
+    setenv("PARENG_CUTOFF", "deep", 1);
+    setenv("PARENG_PLACES", "0x3", 1);
+    pareng_config cfg;
+    CU_ASSERT_EQUAL(pareng_config_default(&cfg), -EINVAL);
+    CU_ASSERT_EQUAL(pareng_config_set_cores(&cfg, "2"), 0);
+    pareng_engine *e = NULL;
+    CU_ASSERT_EQUAL(pareng_start(&e, &cfg), -EINVAL); /* PARENG_CUTOFF still stands */
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "PARENG_CUTOFF"));
+    CU_ASSERT_EQUAL(pareng_config_set_cutoff(&cfg, "none"), 0);
+    CU_ASSERT_EQUAL(pareng_start(&e, &cfg), 0);
+    CU_ASSERT_EQUAL(pareng_engine_workers(e), 2);
+    pareng_stop(e);
+    clear_environment();
+}
+
 /* With no configuration at all, pareng_start reads the environment too. */
 static void test_start_without_configuration_reads_the_environment(void)
 {
@@ -165,6 +185,7 @@ int main(void)
         {"PARENG_* fill the defaults; the caller wins", test_environment_fills_the_defaults},
         {"malformed variables refused, named", test_malformed_environment_is_refused},
         {"pareng_start(NULL) reads them", test_start_without_configuration_reads_the_environment},
+        {"the caller overrides a malformed variable", test_the_caller_overrides_a_malformed_variable},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
