@@ -166,12 +166,12 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
     a->n_workers = n_workers;
     a->size = size;
     a->owner_pid = getpid();
-    a->owner_start_time = pareng__process_start_time(getpid());
     a->deque_capacity = deque_capacity;
     a->lanes_per_worker = layout.per_worker;
     a->lane_capacity = layout.other_capacity;
     a->io_depth = io_depth;
-    /* Last, and release: a sweeper that sees the magic sees a complete header. */
+    /* Last, and release: a tool that attaches (pareng_engine_segment) and sees the magic sees
+     * a complete header. */
     atomic_store_explicit(&a->magic, PARENG__ARENA_MAGIC, memory_order_release);
     a->root_done_fd = -1;
     char *deque = (char *)map + deques_offset(&layout);

@@ -24,13 +24,6 @@ static bool parse_count(const char *s, unsigned long least, unsigned long most,
     return true;
 }
 
-static int check_place(void *ctx, const pareng__place *place)
-{
-    (void)ctx;
-    (void)place;
-    return 0;
-}
-
 int pareng_config_set_cores(pareng_config *cfg, const char *cores)
 {
     unsigned long k;
@@ -49,7 +42,7 @@ int pareng_config_set_cores(pareng_config *cfg, const char *cores)
         cfg->cpus = NULL;
         return 0;
     }
-    int rc = pareng__places_parse(cores, check_place, NULL);
+    int rc = pareng__places_parse(cores, NULL, NULL);
     if (rc < 0)
         return rc;
     cfg->workers = 0;
@@ -115,7 +108,7 @@ static int read_places(pareng_config *cfg)
     const char *v = getenv("PARENG_PLACES");
     if (!v)
         return 0;
-    if (pareng__places_parse(v, check_place, NULL) < 0)
+    if (pareng__places_parse(v, NULL, NULL) < 0)
         return fail_in_variable("PARENG_PLACES");
     cfg->cpus = v;
     return 0;

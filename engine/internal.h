@@ -169,7 +169,7 @@ typedef struct pareng__heap {
 
 /* The arena header: at offset 0 of the segment. */
 typedef struct pareng__arena {
-    _Atomic uint64_t magic; /* written last by the creator (a sweeper reads it first) */
+    _Atomic uint64_t magic; /* written last by the creator (a tool that attaches reads it first) */
     uint32_t layout;
     uint32_t n_workers;
     uint64_t size;
@@ -181,9 +181,11 @@ typedef struct pareng__arena {
     uint32_t pin_workers;      /* bind each worker to its PU (see pareng_start) */
     uint32_t run_cutoff;       /* the running root's cutoff: PARENG_CUTOFF_AUTO, a depth, or
                                 * PARENG_CUTOFF_NONE; written before the root is READY */
-    uint64_t owner_start_time; /* /proc/<pid>/stat starttime, to tell pid reuse apart */
+    uint64_t owner_start_time; /* 0.1's named segments: the owner's /proc/<pid>/stat
+                                * starttime, which pareng_clean reads to tell pid reuse apart;
+                                * unused since the arena has no name */
 
-    /* wake-up protocol (worker.c): an event count. Sleepers announce themselves, re-check,
+    /* wake-up protocol (wake.c): an event count. Sleepers announce themselves, re-check,
      * then futex-wait on epoch; anyone publishing work bumps epoch and wakes if needed. */
     PARENG__ALIGNED _Atomic uint32_t epoch;
     _Atomic uint32_t sleepers;
@@ -224,8 +226,9 @@ typedef struct pareng__place {
     unsigned first, last;
 } pareng__place;
 typedef int (*pareng__place_fn)(void *ctx, const pareng__place *place);
-/* Calls each(ctx, item) for every item of text, in order: 0, the first negative value each
- * returned, or -EINVAL with a message naming what in text is malformed or not accepted. */
+/* Calls each(ctx, item) for every item of text, in order (each NULL: the form is only
+ * checked): 0, the first negative value each returned, or -EINVAL with a message naming what
+ * in text is malformed or not accepted. */
 PARENG__INTERNAL int pareng__places_parse(const char *text, pareng__place_fn each, void *ctx);
 /* "pu", "core", "package", "numa", or "CPU" for OS numbers. */
 PARENG__INTERNAL const char *pareng__place_type_name(enum pareng__place_type type);

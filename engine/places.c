@@ -106,7 +106,7 @@ int pareng__places_parse(const char *text, pareng__place_fn each, void *ctx)
             place.all = true;
         else if (!parse_range(spec, spec_len, &place.first, &place.last))
             return refuse(text, s, len);
-        int rc = each(ctx, &place);
+        int rc = each ? each(ctx, &place) : 0;
         if (rc < 0)
             return rc;
         if (s[len] == '\0')

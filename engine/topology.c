@@ -126,6 +126,11 @@ static int read_topology_file(const char *path, char **xml, size_t *len)
     }
     (*xml)[n] = '\0';
     *len = (size_t)n + 1; /* hwloc counts the final NUL */
+    if (memchr(*xml, '\0', (size_t)n)) { /* the checks below would stop at it, hwloc not */
+        free(*xml);
+        *xml = NULL;
+        return pareng__fail(EIO, "topology file %s holds a NUL byte: not an XML topology", path);
+    }
     uint64_t pus = 0;
     for (const char *at = *xml; (at = strstr(at, "type=")); at++)
         pus += strncmp(at + 5, "\"PU\"", 4) == 0 || strncmp(at + 5, "'PU'", 4) == 0;
@@ -260,6 +265,13 @@ static int choose_topology_source(planner *p, const pareng_config *cfg)
         uint64_t pus = synthetic_pus(synthetic);
         if (pus > MAX_TOPOLOGY_PUS)
             return too_many_pus("HWLOC_SYNTHETIC", pus);
+        /* (indexes=...) names OS indexes, which size hwloc's bitmaps as in an XML file */
+        for (const char *at = synthetic; (at = strstr(at, "indexes=")); at++)
+            for (const char *n = at + 8; *n && *n != ')'; n++)
+                if (isdigit((unsigned char)*n) && (n == at + 8 || !isdigit((unsigned char)n[-1])) &&
+                    strtoull(n, NULL, 10) > MAX_OS_INDEX)
+                    return pareng__fail(EIO, "HWLOC_SYNTHETIC names an OS index above %u",
+                                        MAX_OS_INDEX);
         if (hwloc_topology_set_synthetic(p->topo, synthetic) < 0)
             return hwloc_failure("HWLOC_SYNTHETIC");
     }
