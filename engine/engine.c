@@ -134,10 +134,14 @@ static void fail_engine(pareng_engine *e)
     e->failed = true;
 }
 
-/* The write ends of every engine's life pipe in this process, + 1 (0: a free entry): a worker
- * closes them all after its fork, so that only its coordinator holds its own pipe open, and an
- * engine started later does not keep an earlier one's workers alive. */
-static _Atomic int life_writers[PARENG__MAX_ENGINES];
+/* Descriptors of every engine of this process, + 1 (0: none), that its workers close after
+ * their fork: the life pipe's write end (only the coordinator may hold it open, or an exec
+ * would leave the workers running), the arena's memfd and the root's eventfd (a worker of a
+ * later engine would keep an earlier engine's memory alive after it stopped). A worker keeps
+ * its own engine's eventfd, which it writes when the root is done. */
+static struct {
+    _Atomic int life_writer, arena, done;
+} inherited[PARENG__MAX_ENGINES];
 
 static int life_pipe_open(pareng_engine *e)
 {
@@ -145,8 +149,11 @@ static int life_pipe_open(pareng_engine *e)
         return e->life[0] = e->life[1] = -1, pareng__fail(errno, "pipe: %s", strerror(errno));
     for (int k = 0; k < PARENG__MAX_ENGINES; k++) {
         int empty = 0;
-        if (atomic_compare_exchange_strong(&life_writers[k], &empty, e->life[1] + 1))
+        if (atomic_compare_exchange_strong(&inherited[k].life_writer, &empty, e->life[1] + 1)) {
+            atomic_store(&inherited[k].arena, e->segment.fd + 1);
+            atomic_store(&inherited[k].done, e->done_fd + 1);
             return 0;
+        }
     }
     return pareng__fail(EMFILE, "more than %d engines at once in one process",
                         PARENG__MAX_ENGINES);
@@ -154,13 +161,27 @@ static int life_pipe_open(pareng_engine *e)
 
 static void life_pipe_close(pareng_engine *e)
 {
-    for (int k = 0; k < PARENG__MAX_ENGINES && e->life[1] >= 0; k++) {
-        int mine = e->life[1] + 1;
-        atomic_compare_exchange_strong(&life_writers[k], &mine, 0);
-    }
+    for (int k = 0; k < PARENG__MAX_ENGINES && e->life[1] >= 0; k++)
+        if (atomic_load(&inherited[k].life_writer) == e->life[1] + 1) {
+            atomic_store(&inherited[k].arena, 0);
+            atomic_store(&inherited[k].done, 0);
+            atomic_store(&inherited[k].life_writer, 0);
+        }
     for (int end = 0; end < 2; end++)
         if (e->life[end] >= 0)
             close(e->life[end]);
+}
+
+/* In a worker just forked: close what it must not keep (above). */
+static void close_inherited(const pareng_engine *e)
+{
+    for (int k = 0; k < PARENG__MAX_ENGINES; k++) {
+        int fds[3] = {atomic_load(&inherited[k].life_writer), atomic_load(&inherited[k].arena),
+                      atomic_load(&inherited[k].done)};
+        for (int j = 0; j < 3; j++)
+            if (fds[j] && fds[j] - 1 != e->done_fd)
+                close(fds[j] - 1);
+    }
 }
 
 static void release(pareng_engine *e)
@@ -186,9 +207,7 @@ static int fork_one(pareng_engine *e, unsigned i)
     if (pid < 0)
         return pareng__fail(errno, "cannot fork worker %u: %s", i, strerror(errno));
     if (pid == 0) {
-        for (int k = 0; k < PARENG__MAX_ENGINES; k++)
-            if (atomic_load(&life_writers[k]))
-                close(atomic_load(&life_writers[k]) - 1);
+        close_inherited(e);
         pareng__worker_main(e->segment.arena, i, e->plan, e->life[0]);
     }
     e->pids[i] = pid;
@@ -311,6 +330,11 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         rc = fork_workers(e);
         close(e->life[0]); /* the workers' end */
         e->life[0] = -1;
+        /* Its own workers have the arena now; any later fork of this process (another
+         * engine's workers, a user's child) does not: they would keep this engine's touched
+         * memory alive after it stopped, and have no business in it. */
+        if (rc == 0)
+            madvise(e->segment.arena, e->segment.size, MADV_DONTFORK);
         if (rc < 0) {
             char message[256];
             snprintf(message, sizeof message, "%s", pareng_last_error());

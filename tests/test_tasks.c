@@ -456,6 +456,31 @@ static void test_unpinnable_worker_fails_the_run(void)
     assert_nothing_left();
 }
 
+/* The workers of an engine started after another do not map the first one's memory, which
+ * therefore goes when the first one stops (a fork used to copy every earlier mapping). */
+static void test_later_workers_do_not_hold_earlier_engines(void)
+{
+    pareng_engine *first = start_engine(1, 0);
+    pareng_engine *second = start_engine(2, 0);
+    /* their own arena: one mapping, no descriptor, once they have set up (they close what
+     * they inherited after the fork, while pareng_start returns) */
+    for (unsigned i = 0; i < 2; i++) {
+        int pid = pareng_engine_worker_pid(second, i), held = -1;
+        for (int tries = 0; tries < 200 && held != 1; tries++) {
+            held = testing_segments_of(pid);
+            if (held != 1)
+                usleep(10000);
+        }
+        CU_ASSERT_EQUAL(held, 1);
+    }
+    pareng_stop(first);
+    uint64_t got = 0;
+    CU_ASSERT_EQUAL(workload_fib(second, 20, 0, &got), 0);
+    CU_ASSERT_EQUAL(got, 6765u);
+    pareng_stop(second);
+    assert_nothing_left();
+}
+
 /* A tool of the same user attaches to a running engine's memory through
  * pareng_engine_segment (the arena has no name); the path goes with the engine. */
 static void test_tools_attach_through_the_coordinator(void)
@@ -674,6 +699,7 @@ int main(void)
         {"a worker that cannot be pinned fails the run", test_unpinnable_worker_fails_the_run},
         {"bad configuration starts nothing", test_bad_configuration_starts_nothing},
         {"tools attach through the coordinator", test_tools_attach_through_the_coordinator},
+        {"later workers do not hold earlier engines", test_later_workers_do_not_hold_earlier_engines},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo parallel[] = {
