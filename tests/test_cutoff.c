@@ -278,22 +278,35 @@ PARENG_TASK_2(uint64_t, irregular, uint64_t, seed, unsigned, depth)
     return value;
 }
 
-static void test_irregular_trees_exact(void)
+static int run_irregular(pareng_engine *e, uint64_t seed, uint64_t *got)
+{
+    return PARENG_RUN(e, irregular, got, seed, 11);
+}
+
+/* Trees of every seed exact against the serial ones, at every cutoff, on these worker counts,
+ * with small and default deques. */
+static void check_irregular_trees(int (*run)(pareng_engine *, uint64_t, uint64_t *),
+                                  const unsigned *workers, size_t n_workers)
 {
     static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1, 3, PARENG_CUTOFF_NONE};
-    static const unsigned workers[] = {1, 3, 8};
     for (size_t c = 0; c < sizeof cutoffs / sizeof cutoffs[0]; c++)
-        for (size_t k = 0; k < sizeof workers / sizeof workers[0]; k++)
+        for (size_t k = 0; k < n_workers; k++)
             for (unsigned capacity = 8; capacity <= 16384; capacity *= 2048) {
                 pareng_engine *e = start_with_cutoff(workers[k], cutoffs[c], capacity);
                 for (uint64_t seed = 1; seed <= 8; seed++) {
                     uint64_t got = 0;
-                    CU_ASSERT_EQUAL(PARENG_RUN(e, irregular, &got, seed, 11), 0);
+                    CU_ASSERT_EQUAL(run(e, seed, &got), 0);
                     CU_ASSERT_EQUAL(got, irregular_serial(seed, 11));
                 }
                 pareng_stop(e);
             }
     assert_nothing_left();
+}
+
+static void test_irregular_trees_exact(void)
+{
+    static const unsigned workers[] = {1, 3, 8};
+    check_irregular_trees(run_irregular, workers, sizeof workers / sizeof workers[0]);
 }
 
 /* The same trees, with half of each node's children spawned, called and synced by helper
@@ -326,21 +339,15 @@ static inline uint64_t spawn_and_sync_rest(PARENG_CONTEXT_PARAMS, uint64_t seed,
     return value;
 }
 
+static int run_irregular_helped(pareng_engine *e, uint64_t seed, uint64_t *got)
+{
+    return PARENG_RUN(e, irregular_helped, got, seed, 11);
+}
+
 static void test_helpers_spawn_with_the_task_context(void)
 {
-    static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1, 3, PARENG_CUTOFF_NONE};
-    for (size_t c = 0; c < sizeof cutoffs / sizeof cutoffs[0]; c++)
-        for (unsigned workers = 1; workers <= 4; workers += 3)
-            for (unsigned capacity = 8; capacity <= 16384; capacity *= 2048) {
-                pareng_engine *e = start_with_cutoff(workers, cutoffs[c], capacity);
-                for (uint64_t seed = 1; seed <= 8; seed++) {
-                    uint64_t got = 0;
-                    CU_ASSERT_EQUAL(PARENG_RUN(e, irregular_helped, &got, seed, 11), 0);
-                    CU_ASSERT_EQUAL(got, irregular_serial(seed, 11));
-                }
-                pareng_stop(e);
-            }
-    assert_nothing_left();
+    static const unsigned workers[] = {1, 4};
+    check_irregular_trees(run_irregular_helped, workers, sizeof workers / sizeof workers[0]);
 }
 
 /* PARENG_RUN_CUTOFF: this run's granularity, whatever the engine's; the next PARENG_RUN has
