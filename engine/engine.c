@@ -360,7 +360,6 @@ void pareng_cancel(pareng_engine *e)
     (void)ignored;
 }
 
-/* The root is running: sleep until it is done, a worker dies, or the run is cancelled. */
 /* A stopped worker (SIGSTOP, a debugger) makes a run wait, which may be what its user wants;
  * a run that waits in silence is not: past STOPPED_WARN_CHECKS checks in a row, say which
  * worker, once per stop. */
@@ -377,6 +376,7 @@ static void say_if_stopped(pareng_engine *e)
     }
 }
 
+/* The root is running: sleep until it is done, a worker dies, or the run is cancelled. */
 static int watch_run(pareng_engine *e)
 {
     pareng__arena *a = e->segment.arena;

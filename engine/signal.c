@@ -34,7 +34,6 @@ static struct pareng__cancel_slot slots[PARENG__MAX_ENGINES];
 static _Atomic int pending_signal;
 static _Atomic int handlers_running;
 static struct sigaction previous[NSIG];
-static _Atomic int installed[NSIG];
 /* The previous handler of sig is running: a handler installed after ours that chains to ours
  * must not make the two call each other for ever. */
 static _Atomic int chaining[NSIG];
@@ -111,9 +110,8 @@ int pareng_cancel_on_signal(int sig)
     struct sigaction current;
     if (sigaction(sig, NULL, &current) < 0)
         return pareng__fail(errno, "signal %d: %s", sig, strerror(errno));
-    if (atomic_load(&installed[sig]) && (current.sa_flags & SA_SIGINFO) &&
-        current.sa_sigaction == on_signal)
-        return 0;
+    if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == on_signal)
+        return 0; /* ours already */
     if (!(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_IGN)
         return 0; /* the caller chose to ignore it (nohup) */
     previous[sig] = current;
@@ -122,7 +120,6 @@ int pareng_cancel_on_signal(int sig)
                              .sa_mask = current.sa_mask};
     if (sigaction(sig, &mine, NULL) < 0)
         return pareng__fail(errno, "signal %d: %s", sig, strerror(errno));
-    atomic_store(&installed[sig], 1);
     return 0;
 }
 

@@ -313,9 +313,9 @@ static int load_topology(planner *p, const pareng_config *cfg)
     if (hwloc_topology_load(p->topo) < 0)
         return hwloc_failure("cannot load the topology");
     /* what the checks before the load could not see (an XML spelled otherwise) */
-    int loaded = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_PU);
-    if (loaded > (int)MAX_TOPOLOGY_PUS)
-        return too_many_pus("the topology", (uint64_t)loaded);
+    int n = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_PU);
+    if (n > (int)MAX_TOPOLOGY_PUS)
+        return too_many_pus("the topology", (uint64_t)n);
     p->allowed = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(p->topo));
     if (!p->allowed)
         return pareng__fail(ENOMEM, "out of memory");
@@ -328,7 +328,6 @@ static int load_topology(planner *p, const pareng_config *cfg)
         hwloc_bitmap_free(bound);
     }
 
-    int n = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_PU);
     p->pus = calloc(n > 0 ? n : 1, sizeof *p->pus);
     p->cores = calloc(n > 0 ? n : 1, sizeof *p->cores);
     p->core_first = calloc(n > 0 ? n : 1, sizeof *p->core_first);

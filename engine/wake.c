@@ -18,14 +18,14 @@
 
 void pareng__wake(pareng__arena *arena, bool all)
 {
+    /* acq_rel RMW, not a load: it must take its place in sleepers' modification order (above) */
+    if (atomic_fetch_add_explicit(&arena->sleepers, 0, memory_order_acq_rel) == 0)
+        return;
     /* An IO worker's futex wait is an io_uring operation that may stay armed after its sleep
      * ended for another reason (a completion); a wake of one would go to that stale wait and
      * leave a real sleeper asleep. Waking all completes every armed wait, so one that is still
      * armed always waits on the current epoch. */
     all = all || arena->io_depth;
-    /* acq_rel RMW, not a load: it must take its place in sleepers' modification order (above) */
-    if (atomic_fetch_add_explicit(&arena->sleepers, 0, memory_order_acq_rel) == 0)
-        return;
     /* relaxed: the futex word carries no data; FUTEX_WAIT re-reads it in the kernel */
     atomic_fetch_add_explicit(&arena->epoch, 1, memory_order_relaxed);
     pareng__futex_wake(&arena->epoch, all ? INT_MAX : 1);
