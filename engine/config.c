@@ -128,12 +128,23 @@ static int read_affinity(pareng_config *cfg)
                : 0;
 }
 
+static int read_topology_cache(pareng_config *cfg)
+{
+    const char *v = getenv("PARENG_TOPOLOGY_CACHE");
+    unsigned use = 1;
+    if (v && parse_boolean(v, &use) < 0)
+        return pareng__fail(EINVAL, "PARENG_TOPOLOGY_CACHE='%s': true or false", v);
+    cfg->topology_cache = use ? PARENG_TOPOLOGY_CACHE_AUTO : PARENG_TOPOLOGY_CACHE_OFF;
+    return 0;
+}
+
 /* Each variable, the field it fills, and whether the field still holds what the variable
  * would have set: a malformed variable is refused at start only while the caller has not
  * set that field itself (the caller wins, as an OpenMP call beats OMP_*). */
 static bool workers_unset(const pareng_config *cfg) { return !cfg->workers && !cfg->cpus; }
 static bool cutoff_unset(const pareng_config *cfg) { return !cfg->cutoff_depth; }
 static bool affinity_unset(const pareng_config *cfg) { return !cfg->display_affinity; }
+static bool topology_cache_unset(const pareng_config *cfg) { return !cfg->topology_cache; }
 
 static const struct {
     int (*read)(pareng_config *);
@@ -143,6 +154,7 @@ static const struct {
     {read_places, workers_unset},
     {read_cutoff, cutoff_unset},
     {read_affinity, affinity_unset},
+    {read_topology_cache, topology_cache_unset},
 };
 
 int pareng_config_default(pareng_config *cfg)

@@ -253,6 +253,83 @@ static void display_affinity(const pareng_engine *e)
     }
 }
 
+/* A stopped worker (SIGSTOP, a debugger) makes a run wait, which may be what its user wants;
+ * a run that waits in silence is not: past STOPPED_WARN_CHECKS checks in a row, say which
+ * worker, once per stop. */
+static void say_if_stopped(pareng_engine *e)
+{
+    for (unsigned i = 0; i < e->n_workers; i++) {
+        char state = e->pids[i] ? pareng__process_state(e->pids[i]) : 0;
+        bool stopped = state == 'T' || state == 't';
+        e->stopped_checks[i] = stopped ? e->stopped_checks[i] + (e->stopped_checks[i] < 255) : 0;
+        if (e->stopped_checks[i] == STOPPED_WARN_CHECKS)
+            fprintf(stderr, "pareng: worker %u (pid %d) of engine %s is %s; the run waits "
+                    "for it\n", i, (int)e->pids[i], e->segment.name,
+                    state == 't' ? "stopped by a debugger" : "stopped (SIGSTOP?); SIGCONT resumes it");
+    }
+}
+
+static bool root_done(const pareng__arena *a)
+{
+    /* Acquire pairs with the root worker's release of DONE: the result is in a->root */
+    return atomic_load_explicit(&a->root_state, memory_order_acquire) == PARENG__ROOT_DONE;
+}
+
+static bool all_ready(const pareng__arena *a)
+{
+    /* Relaxed: a count; the last worker's eventfd write came after its increment */
+    return atomic_load_explicit(&a->workers_ready, memory_order_relaxed) == a->n_workers;
+}
+
+/* Sleep until `finished` (checked when the eventfd rings: the root is done, or the last worker
+ * is ready), a worker dies, or the run is cancelled. */
+static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *))
+{
+    pareng__arena *a = e->segment.arena;
+    struct pollfd *fds = calloc(e->n_workers + 1, sizeof *fds);
+    if (!fds) {
+        fail_engine(e);
+        return pareng__fail(ENOMEM, "out of memory");
+    }
+    fds[0] = (struct pollfd){.fd = e->done_fd, .events = POLLIN};
+    for (unsigned i = 0; i < e->n_workers; i++)
+        fds[i + 1] = (struct pollfd){.fd = e->pidfds[i], .events = POLLIN};
+    int rc = 1;
+    while (rc > 0) {
+        int ready = poll(fds, e->n_workers + 1, STOPPED_CHECK_MS);
+        if (ready == 0) {
+            say_if_stopped(e);
+            continue;
+        }
+        if (ready < 0 && errno != EINTR) {
+            rc = pareng__fail(errno, "poll: %s", strerror(errno));
+            fail_engine(e);
+            break;
+        }
+        /* Drain the eventfd before looking at the flags, so that a cancel arriving in
+         * between leaves its count for the next poll. */
+        uint64_t count;
+        bool root_signalled = read(e->done_fd, &count, sizeof count) == sizeof count;
+        /* A cancel first: a signal sent to the whole process group (a service manager's
+         * SIGTERM) may kill a worker in the same instant, and that is not its failure. */
+        if (e->cancelled || pareng__cancel_slot_cancelled(e->cancel_slot)) {
+            snprintf(e->failure, sizeof e->failure, "run cancelled");
+            fail_engine(e);
+            rc = pareng__fail(ECANCELED, "%s", e->failure);
+        }
+        for (unsigned i = 0; i < e->n_workers && rc > 0; i++)
+            if (fds[i + 1].revents) {
+                reap(e, i, e->failure, sizeof e->failure);
+                fail_engine(e);
+                rc = pareng__fail(ECHILD, "%s", e->failure);
+            }
+        if (rc > 0 && root_signalled && finished(a))
+            rc = 0;
+    }
+    free(fds);
+    return rc;
+}
+
 int pareng_start(pareng_engine **out, const pareng_config *cfg)
 {
     *out = NULL;
@@ -335,7 +412,10 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
          * memory alive after it stopped, and have no business in it. */
         if (rc == 0)
             madvise(e->segment.arena, e->segment.size, MADV_DONTFORK);
-        if (rc < 0) {
+        /* A worker that cannot start (not pinned, no io_uring) fails the start, named */
+        if (rc == 0)
+            rc = watch(e, all_ready);
+        else {
             char message[256];
             snprintf(message, sizeof message, "%s", pareng_last_error());
             fail_engine(e);
@@ -360,72 +440,6 @@ void pareng_cancel(pareng_engine *e)
     (void)ignored;
 }
 
-/* A stopped worker (SIGSTOP, a debugger) makes a run wait, which may be what its user wants;
- * a run that waits in silence is not: past STOPPED_WARN_CHECKS checks in a row, say which
- * worker, once per stop. */
-static void say_if_stopped(pareng_engine *e)
-{
-    for (unsigned i = 0; i < e->n_workers; i++) {
-        char state = e->pids[i] ? pareng__process_state(e->pids[i]) : 0;
-        bool stopped = state == 'T' || state == 't';
-        e->stopped_checks[i] = stopped ? e->stopped_checks[i] + (e->stopped_checks[i] < 255) : 0;
-        if (e->stopped_checks[i] == STOPPED_WARN_CHECKS)
-            fprintf(stderr, "pareng: worker %u (pid %d) of engine %s is %s; the run waits "
-                    "for it\n", i, (int)e->pids[i], e->segment.name,
-                    state == 't' ? "stopped by a debugger" : "stopped (SIGSTOP?); SIGCONT resumes it");
-    }
-}
-
-/* The root is running: sleep until it is done, a worker dies, or the run is cancelled. */
-static int watch_run(pareng_engine *e)
-{
-    pareng__arena *a = e->segment.arena;
-    struct pollfd *fds = calloc(e->n_workers + 1, sizeof *fds);
-    if (!fds) {
-        fail_engine(e);
-        return pareng__fail(ENOMEM, "out of memory");
-    }
-    fds[0] = (struct pollfd){.fd = e->done_fd, .events = POLLIN};
-    for (unsigned i = 0; i < e->n_workers; i++)
-        fds[i + 1] = (struct pollfd){.fd = e->pidfds[i], .events = POLLIN};
-    int rc = 1;
-    while (rc > 0) {
-        int ready = poll(fds, e->n_workers + 1, STOPPED_CHECK_MS);
-        if (ready == 0) {
-            say_if_stopped(e);
-            continue;
-        }
-        if (ready < 0 && errno != EINTR) {
-            rc = pareng__fail(errno, "poll: %s", strerror(errno));
-            fail_engine(e);
-            break;
-        }
-        /* Drain the eventfd before looking at the flags, so that a cancel arriving in
-         * between leaves its count for the next poll. */
-        uint64_t count;
-        bool root_signalled = read(e->done_fd, &count, sizeof count) == sizeof count;
-        /* A cancel first: a signal sent to the whole process group (a service manager's
-         * SIGTERM) may kill a worker in the same instant, and that is not its failure. */
-        if (e->cancelled || pareng__cancel_slot_cancelled(e->cancel_slot)) {
-            snprintf(e->failure, sizeof e->failure, "run cancelled");
-            fail_engine(e);
-            rc = pareng__fail(ECANCELED, "%s", e->failure);
-        }
-        for (unsigned i = 0; i < e->n_workers && rc > 0; i++)
-            if (fds[i + 1].revents) {
-                reap(e, i, e->failure, sizeof e->failure);
-                fail_engine(e);
-                rc = pareng__fail(ECHILD, "%s", e->failure);
-            }
-        /* Acquire pairs with the root worker's release of DONE: the result is in a->root */
-        if (rc > 0 && root_signalled &&
-            atomic_load_explicit(&a->root_state, memory_order_acquire) == PARENG__ROOT_DONE)
-            rc = 0;
-    }
-    free(fds);
-    return rc;
-}
-
 int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
                      unsigned cutoff)
 {
@@ -445,7 +459,7 @@ int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t si
     pareng__wake(a, true);
     if (pareng__cancel_slot_enter(e->cancel_slot)) /* a ^C came before this run */
         pareng_cancel(e);
-    int rc = watch_run(e);
+    int rc = watch(e, root_done);
     pareng__cancel_slot_leave(e->cancel_slot);
     if (rc == 0) {
         memcpy(data, a->root.pareng__data, size);

@@ -6,6 +6,7 @@
  *   config.c    pareng_config: defaults, the PARENG_* environment, --cores and --cutoff texts
  *   places.c    the CPU-list grammar (parsed once, checked by config.c, resolved by topology.c)
  *   topology.c  hwloc: allowed CPUs, worker placement, victim order (pareng_plan)
+ *   topology_cache.c  the per-user cache of this machine's topology (topology.c's only)
  *   arena.c     the shared memory (a memfd): create, map, header; pareng_clean
  *   heap.c      the arena's shared heap (pareng_alloc)
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
@@ -192,7 +193,8 @@ typedef struct pareng__arena {
     _Atomic uint32_t stop;
 
     PARENG__ALIGNED _Atomic uint32_t root_state;
-    int root_done_fd; /* eventfd the root's worker writes when it finished */
+    int root_done_fd; /* eventfd the root's worker (and the last worker ready) writes */
+    _Atomic uint32_t workers_ready; /* workers in their idle loop, pinned: pareng_start waits */
     pareng_frame root;
 
     PARENG__ALIGNED pareng__heap heap;
@@ -270,6 +272,15 @@ struct pareng_plan {
 #define PARENG__LEVELS 6
 /* Pins the calling process to the PU of `worker`; 0, or -errno with a message. */
 PARENG__INTERNAL int pareng__plan_bind(const pareng_plan *plan, unsigned worker);
+
+/* ---- topology_cache.c ---- */
+/* This machine's hwloc XML as topology.c discovered it with settings `discovery`, when the
+ * cache holds a valid one for the hardware as it is now: *xml (malloc'd) and its length. */
+PARENG__INTERNAL bool pareng__topology_cache_read(const char *discovery, char **xml,
+                                                  size_t *len);
+/* Keeps xml for the next starts, if this process has a cache; failures cost nothing else. */
+PARENG__INTERNAL void pareng__topology_cache_write(const char *discovery, const char *xml,
+                                                   size_t len);
 
 /* ---- deque.c ---- */
 /* Makes the deque of w empty, all frames private, with `capacity` frames at base. */

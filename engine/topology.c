@@ -242,8 +242,8 @@ static int try_xml_in_a_child(const char *path, const char *xml, size_t len)
 
 /* Points the topology at its source: cfg's XML file, else hwloc's HWLOC_XMLFILE or
  * HWLOC_SYNTHETIC (given explicitly, so that hwloc reads nothing we have not checked), else
- * this machine. */
-static int choose_topology_source(planner *p, const pareng_config *cfg)
+ * says that it is this machine. */
+static int choose_topology_source(planner *p, const pareng_config *cfg, bool *this_machine)
 {
     const char *path = cfg->topology_xml ? cfg->topology_xml : getenv("HWLOC_XMLFILE");
     const char *synthetic = getenv("HWLOC_SYNTHETIC");
@@ -274,7 +274,9 @@ static int choose_topology_source(planner *p, const pareng_config *cfg)
                                         MAX_OS_INDEX);
         if (hwloc_topology_set_synthetic(p->topo, synthetic) < 0)
             return hwloc_failure("HWLOC_SYNTHETIC");
+        return 0;
     }
+    *this_machine = true;
     return 0;
 }
 
@@ -291,6 +293,55 @@ static void keep_hwloc_plugins(void)
         plugin_keeper = NULL; /* then each start loads them, as before */
 }
 
+/* Only what placement and victim order read: no L1 or instruction caches, no I/O or Misc
+ * objects, no distances, memory attributes or CPU kinds (10 to 15% of the load here). A change
+ * here changes DISCOVERY, so that cached topologies of the old settings are discovered anew. */
+#define DISCOVERY "filters 1"
+#define DISCOVERY_FLAGS                                                                        \
+    (HWLOC_TOPOLOGY_FLAG_NO_DISTANCES | HWLOC_TOPOLOGY_FLAG_NO_MEMATTRS |                       \
+     HWLOC_TOPOLOGY_FLAG_NO_CPUKINDS)
+
+static void keep_only_what_placement_reads(hwloc_topology_t topo)
+{
+    hwloc_topology_set_type_filter(topo, HWLOC_OBJ_L1CACHE, HWLOC_TYPE_FILTER_KEEP_NONE);
+    hwloc_topology_set_icache_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_NONE);
+    hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_NONE);
+    hwloc_topology_set_type_filter(topo, HWLOC_OBJ_MISC, HWLOC_TYPE_FILTER_KEEP_NONE);
+}
+
+/* The whole of this machine, CPUs this process may not use included, as hwloc's XML (malloc'd),
+ * from the cache (topology_cache.c) or discovered and then cached. */
+static int this_machine_as_xml(const pareng_config *cfg, char **xml, size_t *len)
+{
+    bool cache = cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF;
+    if (cache && pareng__topology_cache_read(DISCOVERY, xml, len))
+        return 0;
+    hwloc_topology_t whole;
+    if (hwloc_topology_init(&whole) < 0)
+        return hwloc_failure("cannot initialise a topology");
+    keep_only_what_placement_reads(whole);
+    hwloc_topology_set_flags(whole, DISCOVERY_FLAGS | HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+    char *exported = NULL;
+    int exported_len = 0, rc = 0;
+    if (hwloc_topology_load(whole) < 0)
+        rc = hwloc_failure("cannot load the topology");
+    else if (hwloc_topology_export_xmlbuffer(whole, &exported, &exported_len, 0) < 0)
+        rc = hwloc_failure("cannot export the topology");
+    else if (!(*xml = malloc((size_t)exported_len)))
+        rc = pareng__fail(ENOMEM, "out of memory");
+    if (rc == 0) {
+        /* hwloc counts the final NUL in the length */
+        memcpy(*xml, exported, (size_t)exported_len);
+        *len = (size_t)exported_len;
+        if (cache)
+            pareng__topology_cache_write(DISCOVERY, *xml, *len);
+    }
+    if (exported)
+        hwloc_free_xmlbuffer(whole, exported);
+    hwloc_topology_destroy(whole);
+    return rc;
+}
+
 static int load_topology(planner *p, const pareng_config *cfg)
 {
     pthread_once(&plugins_kept, keep_hwloc_plugins);
@@ -298,20 +349,31 @@ static int load_topology(planner *p, const pareng_config *cfg)
      * tell them from a bad CPU list (-EINVAL, -ERANGE). */
     if (hwloc_topology_init(&p->topo) < 0)
         return p->topo = NULL, hwloc_failure("cannot initialise a topology");
-    int rc = choose_topology_source(p, cfg);
+    bool this_machine = false;
+    int rc = choose_topology_source(p, cfg, &this_machine);
     if (rc < 0)
         return rc;
-    /* Only what placement and victim order read: no L1 or instruction caches, no I/O or Misc
-     * objects, no distances, memory attributes or CPU kinds (10 to 15% of the load here). */
-    hwloc_topology_set_type_filter(p->topo, HWLOC_OBJ_L1CACHE, HWLOC_TYPE_FILTER_KEEP_NONE);
-    hwloc_topology_set_icache_types_filter(p->topo, HWLOC_TYPE_FILTER_KEEP_NONE);
-    hwloc_topology_set_io_types_filter(p->topo, HWLOC_TYPE_FILTER_KEEP_NONE);
-    hwloc_topology_set_type_filter(p->topo, HWLOC_OBJ_MISC, HWLOC_TYPE_FILTER_KEEP_NONE);
-    hwloc_topology_set_flags(p->topo, HWLOC_TOPOLOGY_FLAG_NO_DISTANCES |
-                                          HWLOC_TOPOLOGY_FLAG_NO_MEMATTRS |
-                                          HWLOC_TOPOLOGY_FLAG_NO_CPUKINDS);
-    if (hwloc_topology_load(p->topo) < 0)
-        return hwloc_failure("cannot load the topology");
+    keep_only_what_placement_reads(p->topo);
+    unsigned long flags = DISCOVERY_FLAGS;
+    char *xml = NULL;
+    size_t len = 0;
+    if (this_machine) {
+        /* Always through the XML, cached or just discovered, so that both paths plan alike;
+         * what this process may use is read from the OS now (THISSYSTEM_ALLOWED_RESOURCES),
+         * never from the cache. */
+        if ((rc = this_machine_as_xml(cfg, &xml, &len)) < 0)
+            return rc;
+        flags |= HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM |
+                 HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES;
+        if (hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0)
+            rc = hwloc_failure("cannot read the topology's XML");
+    }
+    hwloc_topology_set_flags(p->topo, flags);
+    if (rc == 0 && hwloc_topology_load(p->topo) < 0)
+        rc = hwloc_failure("cannot load the topology");
+    free(xml);
+    if (rc < 0)
+        return rc;
     /* what the checks before the load could not see (an XML spelled otherwise) */
     int n = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_PU);
     if (n > (int)MAX_TOPOLOGY_PUS)

@@ -431,5 +431,14 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     if (a->io_depth &&
         ((rc = pareng__io_init(w, a->io_depth)) < 0 || (rc = pareng__fibers_init(a, index)) < 0))
         pareng__worker_exit(w, PARENG__EXIT_NO_IO, -rc);
+    /* pareng_start returns when every worker is here, so that a root handed over at once
+     * finds them all looking for work, none still being forked or pinned. Relaxed: a count,
+     * and the eventfd's write and read order it for the coordinator. */
+    if (atomic_fetch_add_explicit(&a->workers_ready, 1, memory_order_relaxed) + 1 ==
+        a->n_workers) {
+        uint64_t one = 1;
+        while (write(a->root_done_fd, &one, sizeof one) < 0 && errno == EINTR) {
+        }
+    }
     pareng__idle_loop(w);
 }

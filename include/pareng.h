@@ -109,12 +109,20 @@ typedef struct pareng_config {
      * pareng_start and pareng_plan_create then refuse the configuration with its message,
      * unless the caller has set that variable's field itself. */
     unsigned char pareng__bad_environment;
+    /* This machine's topology (hwloc's discovery: 1.3 ms of a start here) is kept in a cache
+     * of this user's, $XDG_CACHE_HOME/pareng or ~/.cache/pareng, keyed on the boot, the online
+     * CPUs and hwloc's version; the CPUs this process may use are read at every start, never
+     * cached (docs/design.md, "Placement"). PARENG_TOPOLOGY_CACHE_AUTO (0): use and refresh
+     * it; PARENG_TOPOLOGY_CACHE_OFF: discover the machine at every start. */
+    unsigned char topology_cache;
     /* Room to grow without breaking the ABI; keep zeroed. */
-    unsigned char reserved[11];
+    unsigned char reserved[10];
 } pareng_config;
 
 #define PARENG_CUTOFF_AUTO 0u
 #define PARENG_CUTOFF_NONE UINT32_MAX
+#define PARENG_TOPOLOGY_CACHE_AUTO 0
+#define PARENG_TOPOLOGY_CACHE_OFF 1
 
 /* The defaults, 0 (auto) everywhere, then the environment, as OpenMP programs read OMP_*
  * (docs/cli.md, "Environment"; a field the caller sets afterwards wins):
@@ -122,6 +130,7 @@ typedef struct pareng_config {
  *   PARENG_PLACES=LIST            cpus (the grammar of pareng_config_set_cores)
  *   PARENG_CUTOFF=auto|none|N     cutoff_depth
  *   PARENG_DISPLAY_AFFINITY=true|false   display_affinity (also 1/0, yes/no, on/off)
+ *   PARENG_TOPOLOGY_CACHE=true|false     topology_cache (false: PARENG_TOPOLOGY_CACHE_OFF)
  * Returns 0, or -EINVAL naming the malformed variable (that field keeps its default, and
  * pareng_start refuses the configuration while the caller has not set that field itself). */
 PARENG_API int pareng_config_default(pareng_config *cfg);

@@ -429,19 +429,19 @@ static void test_display_affinity(void)
 }
 
 /* A worker that cannot be pinned (a seccomp policy that denies sched_setaffinity) fails the
- * run with a message that says so, rather than running somewhere else unsaid. */
+ * start (pareng_start waits for every worker to be set up) with a message that says so,
+ * rather than running somewhere else unsaid. */
 static int unpinnable_run(void)
 {
     if (testing_deny_syscall(__NR_sched_setaffinity, EPERM) < 0)
         return 10;
-    pareng_engine *e = child_engine(2);
-    if (!e)
-        return 2;
-    uint64_t got;
-    int rc = workload_fib(e, 25, 0, &got);
-    bool said = strstr(workload_error(), "could not be pinned") != NULL;
-    pareng_stop(e);
-    return rc == -ECHILD && said ? 0 : 1;
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    pareng_engine *e = NULL;
+    int rc = pareng_start(&e, &cfg);
+    bool said = strstr(pareng_last_error(), "could not be pinned") != NULL;
+    return rc == -ECHILD && said && !e ? 0 : 1;
 }
 
 static void test_unpinnable_worker_fails_the_run(void)

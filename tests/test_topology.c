@@ -5,14 +5,19 @@
  * order in which a worker visits its victims, level by level.
  *
  * A synthetic topology is not "this system", so the plan ignores the test's own CPU binding
- * and cgroup: every PU of the description is allowed.
+ * and cgroup: every PU of the description is allowed. The last suite plans for this machine,
+ * through the topology cache, against a fresh discovery of it.
  */
 #include "pareng.h"
 #include "testing.h"
 
 #include <errno.h>
 #include <hwloc.h>
+#include <sched.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The topology most tests use: 2 packages x 2 L3 x 4 cores x 2 PUs = 16 cores, 32 PUs, each
@@ -838,6 +843,284 @@ static void test_topology_xml(void)
     unlink(path);
 }
 
+/* ---- this machine, through the per-user cache (engine/topology_cache.c) ------------------ */
+
+/* Each test gets a cache directory of its own (XDG_CACHE_HOME), removed afterwards. */
+static char cache_home[64];
+static char cache_file[256];
+
+static void cache_begin(void)
+{
+    snprintf(cache_home, sizeof cache_home, "/tmp/pareng-test-cache-XXXXXX");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(cache_home));
+    setenv("XDG_CACHE_HOME", cache_home, 1);
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    for (char *c = host; *c; c++)
+        if (*c == '/' || *c == '.')
+            *c = '_';
+    snprintf(cache_file, sizeof cache_file, "%s/pareng/topology-%s.xml", cache_home,
+             host[0] ? host : "unknown");
+}
+
+static void cache_end(void)
+{
+    char command[128];
+    snprintf(command, sizeof command, "rm -rf %s", cache_home);
+    CU_ASSERT_EQUAL(system(command), 0);
+    unsetenv("XDG_CACHE_HOME");
+}
+
+static pareng_plan *plan_this_machine(unsigned char cache, unsigned workers)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.topology_cache = cache;
+    cfg.workers = workers;
+    pareng_plan *plan = NULL;
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_create(&plan, &cfg), 0);
+    CU_ASSERT_TRUE(pareng_plan_is_this_system(plan));
+    return plan;
+}
+
+/* The same workers on the same PUs with the same victims: what a start does with a plan. */
+static void expect_same_plan(const pareng_plan *a, const pareng_plan *b)
+{
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(a), pareng_plan_workers(b));
+    CU_ASSERT_EQUAL(pareng_plan_cores(a), pareng_plan_cores(b));
+    CU_ASSERT_EQUAL(pareng_plan_pus(a), pareng_plan_pus(b));
+    unsigned n = pareng_plan_workers(a);
+    for (unsigned w = 0; w < n; w++) {
+        pareng_placement pa = placement_of(a, w), pb = placement_of(b, w);
+        CU_ASSERT_EQUAL(memcmp(&pa, &pb, sizeof pa), 0);
+        unsigned va[PARENG_MAX_WORKERS], vb[PARENG_MAX_WORKERS], la[PARENG_MAX_WORKERS],
+            lb[PARENG_MAX_WORKERS];
+        CU_ASSERT_EQUAL(pareng_plan_victims(a, w, va, la, PARENG_MAX_WORKERS),
+                        pareng_plan_victims(b, w, vb, lb, PARENG_MAX_WORKERS));
+        CU_ASSERT_EQUAL(memcmp(va, vb, (n - 1) * sizeof *va), 0);
+        CU_ASSERT_EQUAL(memcmp(la, lb, (n - 1) * sizeof *la), 0);
+    }
+}
+
+static ino_t cache_inode(void)
+{
+    struct stat st;
+    return stat(cache_file, &st) == 0 ? st.st_ino : 0;
+}
+
+/* The first plan writes the cache (this user's, nobody else's); the next ones read it without
+ * writing; every one of them equals the plan of a fresh discovery, however many workers. */
+static void test_cache_is_written_then_read(void)
+{
+    cache_begin();
+    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 0);
+    CU_ASSERT_EQUAL(cache_inode(), 0); /* off: nothing written */
+    pareng_plan *first = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    ino_t written = cache_inode();
+    CU_ASSERT_NOT_EQUAL_FATAL(written, 0);
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(cache_file, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
+    CU_ASSERT_EQUAL(st.st_uid, geteuid());
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/pareng", cache_home);
+    CU_ASSERT_EQUAL(stat(dir, &st), 0);
+    CU_ASSERT_EQUAL(st.st_mode & 0777, 0700);
+    pareng_plan *cached = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    CU_ASSERT_EQUAL(cache_inode(), written); /* read, not written again */
+    expect_same_plan(fresh, first);
+    expect_same_plan(fresh, cached);
+    pareng_plan_destroy(fresh);
+    pareng_plan_destroy(first);
+    pareng_plan_destroy(cached);
+    fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 5);
+    cached = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 5);
+    expect_same_plan(fresh, cached);
+    pareng_plan_destroy(fresh);
+    pareng_plan_destroy(cached);
+    cache_end();
+}
+
+static void replace_in_cache(const char *from, const char *to)
+{
+    FILE *f = fopen(cache_file, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    static char text[4 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    char *at = strstr(text, from);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+    CU_ASSERT_EQUAL_FATAL(strlen(from), strlen(to));
+    memcpy(at, to, strlen(to));
+    f = fopen(cache_file, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fwrite(text, 1, n, f);
+    fclose(f);
+}
+
+/* A cache of other hardware (another boot, other online CPUs: here its key is edited) or a
+ * damaged one (a changed byte, a truncated file) is not read: the machine is discovered
+ * anew and the cache rewritten, and the plan is right. */
+static void test_stale_or_damaged_cache_is_discovered_anew(void)
+{
+    static const struct {
+        const char *from, *to;
+    } edits[] = {{"online ", "online-"}, {"boot ", "boot-"}, {"hwloc ", "hwloc-"},
+                 {"type=\"PU\"", "type=\"XU\""}, {"sum ", "sum-"}};
+    cache_begin();
+    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 0);
+    pareng_plan_destroy(plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0));
+    for (size_t k = 0; k <= sizeof edits / sizeof edits[0]; k++) {
+        if (k < sizeof edits / sizeof edits[0]) {
+            replace_in_cache(edits[k].from, edits[k].to);
+        } else {
+            CU_ASSERT_EQUAL(truncate(cache_file, 100), 0);
+        }
+        ino_t damaged = cache_inode();
+        pareng_plan *plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+        expect_same_plan(fresh, plan);
+        pareng_plan_destroy(plan);
+        CU_ASSERT_NOT_EQUAL(cache_inode(), damaged); /* rewritten */
+        pareng_plan *again = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+        ino_t rewritten = cache_inode();
+        expect_same_plan(fresh, again);
+        pareng_plan_destroy(again);
+        CU_ASSERT_EQUAL(cache_inode(), rewritten); /* and read again */
+    }
+    pareng_plan_destroy(fresh);
+    cache_end();
+}
+
+/* What this process may use is read at every start, never from the cache: a cache written
+ * with both CPUs allowed, read by a process bound to one, plans for that one. */
+static void test_cache_never_widens_the_allowed_cpus(void)
+{
+    cache_begin();
+    pareng_plan_destroy(plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0));
+    CU_ASSERT_NOT_EQUAL(cache_inode(), 0);
+    cpu_set_t before;
+    CU_ASSERT_EQUAL_FATAL(sched_getaffinity(0, sizeof before, &before), 0);
+    int last = -1;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &before))
+            last = c;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(last, &one);
+    CU_ASSERT_EQUAL_FATAL(sched_setaffinity(0, sizeof one, &one), 0);
+    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 0);
+    pareng_plan *cached = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    sched_setaffinity(0, sizeof before, &before);
+    CU_ASSERT_EQUAL(pareng_plan_workers(cached), 1);
+    CU_ASSERT_EQUAL(placement_of(cached, 0).pu_os, (unsigned)last);
+    expect_same_plan(fresh, cached);
+    pareng_plan_destroy(fresh);
+    pareng_plan_destroy(cached);
+    cache_end();
+}
+
+/* The same with a cgroup cpuset, which hwloc reads (not the affinity): where this test may
+ * make one (root, cgroup v1's cpuset hierarchy), a process confined to the last CPU plans for
+ * it alone from a cache written for the whole machine. Skipped elsewhere, saying so. */
+static void test_cache_never_widens_a_cgroup_cpuset(void)
+{
+    char group[128], path[192];
+    snprintf(group, sizeof group, "/sys/fs/cgroup/cpuset/pareng-test-%d", (int)getpid());
+    if (mkdir(group, 0755) < 0) {
+        printf("\n    skipped: cannot make a cgroup v1 cpuset here (%s)\n", strerror(errno));
+        return;
+    }
+    cache_begin();
+    pareng_plan *whole = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    unsigned pus = pareng_plan_pus(whole);
+    pareng_plan_destroy(whole);
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        char value[32];
+        snprintf(value, sizeof value, "%u", pus - 1);
+        snprintf(path, sizeof path, "%s/cpuset.cpus", group);
+        FILE *f = fopen(path, "w");
+        bool ok = f && fputs(value, f) >= 0 && fclose(f) == 0;
+        snprintf(path, sizeof path, "%s/cpuset.mems", group);
+        ok = ok && (f = fopen(path, "w")) && fputs("0", f) >= 0 && fclose(f) == 0;
+        snprintf(path, sizeof path, "%s/tasks", group);
+        ok = ok && (f = fopen(path, "w")) && fprintf(f, "%d", (int)getpid()) > 0 &&
+             fclose(f) == 0;
+        if (!ok)
+            _exit(2);
+        pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 0);
+        pareng_plan *cached = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+        expect_same_plan(fresh, cached);
+        _exit(CU_get_number_of_failures() == 0 && pareng_plan_pus(cached) == 1 ? 0 : 1);
+    }
+    int status;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    CU_ASSERT(WIFEXITED(status));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+        printf("\n    skipped: cannot confine a process to a cgroup cpuset here\n");
+    else
+        CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
+    CU_ASSERT_EQUAL(rmdir(group), 0);
+    cache_end();
+}
+
+/* Files another user could have planted, or written: a symbolic link is never followed (its
+ * target stays as it is), a directory or file others may write is neither read nor written;
+ * the plan is right in every case. So is a cache while HWLOC_* variables change hwloc's
+ * discovery: then none is read or written. */
+static void test_planted_cache_files_are_ignored(void)
+{
+    cache_begin();
+    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 0);
+    char dir[300], target[300];
+    snprintf(dir, sizeof dir, "%s/pareng", cache_home);
+    snprintf(target, sizeof target, "%s/target", cache_home);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+    FILE *f = fopen(target, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("untouched\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(symlink(target, cache_file), 0);
+    pareng_plan *plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    expect_same_plan(fresh, plan);
+    pareng_plan_destroy(plan);
+    char text[32] = "";
+    f = fopen(target, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_PTR_NOT_NULL(fgets(text, sizeof text, f));
+    fclose(f);
+    CU_ASSERT_STRING_EQUAL(text, "untouched\n");
+    struct stat st;
+    CU_ASSERT_EQUAL(lstat(cache_file, &st), 0);
+    CU_ASSERT_FALSE(S_ISLNK(st.st_mode)); /* replaced by a file of its own */
+
+    CU_ASSERT_EQUAL(chmod(cache_file, 0666), 0); /* others may write it: not read */
+    ino_t writable = cache_inode();
+    plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    expect_same_plan(fresh, plan);
+    pareng_plan_destroy(plan);
+    CU_ASSERT_NOT_EQUAL(cache_inode(), writable);
+
+    unlink(cache_file);
+    CU_ASSERT_EQUAL(chmod(dir, 0777), 0); /* others may write the directory: not used */
+    plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    expect_same_plan(fresh, plan);
+    pareng_plan_destroy(plan);
+    CU_ASSERT_EQUAL(cache_inode(), 0);
+    CU_ASSERT_EQUAL(chmod(dir, 0700), 0);
+
+    setenv("HWLOC_HIDE_ERRORS", "1", 1); /* any HWLOC_* but the plugin list */
+    plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    unsetenv("HWLOC_HIDE_ERRORS");
+    expect_same_plan(fresh, plan);
+    pareng_plan_destroy(plan);
+    CU_ASSERT_EQUAL(cache_inode(), 0);
+    pareng_plan_destroy(fresh);
+    cache_end();
+}
+
 static void test_level_names(void)
 {
     static const char *const names[] = {"core", "L2", "L3", "NUMA", "package", "machine"};
@@ -904,6 +1187,14 @@ int main(void)
         {"level names", test_level_names},
         CU_TEST_INFO_NULL,
     };
+    CU_TestInfo cache[] = {
+        {"written, then read", test_cache_is_written_then_read},
+        {"stale or damaged: discovered anew", test_stale_or_damaged_cache_is_discovered_anew},
+        {"never widens the allowed CPUs", test_cache_never_widens_the_allowed_cpus},
+        {"never widens a cgroup cpuset", test_cache_never_widens_a_cgroup_cpuset},
+        {"planted files ignored", test_planted_cache_files_are_ignored},
+        CU_TEST_INFO_NULL,
+    };
     CU_SuiteInfo suites[] = {
         TESTING_SUITE("placement by count", by_count),
         TESTING_SUITE("placement by CPU list", by_list),
@@ -911,6 +1202,7 @@ int main(void)
         TESTING_SUITE("victim order", victims),
         TESTING_SUITE("large machine", large),
         TESTING_SUITE("XML and names", misc),
+        TESTING_SUITE("this machine's cached topology", cache),
         CU_SUITE_INFO_NULL,
     };
     return testing_run(suites);

@@ -44,7 +44,7 @@ static const char overview[] =
     "as --name VALUE or --name=VALUE, before or after the arguments; -- ends them.\n"
     "\n"
     "environment (options override it): PARENG_NUM_WORKERS, PARENG_PLACES,\n"
-    "PARENG_CUTOFF, PARENG_DISPLAY_AFFINITY\n"
+    "PARENG_CUTOFF, PARENG_DISPLAY_AFFINITY, PARENG_TOPOLOGY_CACHE\n"
     "exit status: 0 success, 1 the run failed, 2 bad input, 130 or 143 interrupted\n"
     "by SIGINT or SIGTERM. More: docs/cli.md (man pareng).\n";
 

@@ -99,6 +99,9 @@ static int create_plan(const topo_options *o, pareng_plan **plan)
     if (rc)
         return rc;
     cfg.topology_xml = o->topology_xml;
+    /* The machine as it is now, as lstopo shows it: memory sizes change (a balloon driver),
+     * and the cache keeps only what placement depends on in step with the machine. */
+    cfg.topology_cache = PARENG_TOPOLOGY_CACHE_OFF;
     rc = pareng_plan_create(plan, &cfg);
     if (rc == 0)
         return 0;
