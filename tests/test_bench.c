@@ -11,6 +11,7 @@
  */
 #include "cli_harness.h"
 
+#include <math.h>
 #include <pty.h>
 #include <sys/stat.h>
 
@@ -255,6 +256,81 @@ static void test_fib_files(void)
     check_json(json);
     check_csv(csv);
     check_svg(svg);
+}
+
+/* bench fib N-M: a line per n, and files with a point per n whose results are fib's, whose
+ * ratios are the medians' quotients, and a plot with a series per worker count. */
+static void test_sweep(void)
+{
+    char json[96], csv[96], svg[96];
+    scratch_path(json, sizeof json, "sweep.json");
+    scratch_path(csv, sizeof csv, "sweep.csv");
+    scratch_path(svg, sizeof svg, "sweep.svg");
+    command *c = RUN("bench", "fib", "10-13", "--runs", "3", "--warmup", "0", "--workers",
+                     "1,2", "--export-json", json, "--export-csv", csv, "--plot", svg);
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->out, "\nfib(10..13): each runtime's time / serial C's"));
+    CU_ASSERT(contains(c->out, "serial C    pareng 1    pareng 2\n"));
+    for (unsigned n = 10; n <= 13; n++) {
+        char line[16];
+        snprintf(line, sizeof line, "\n  %u ", n);
+        CU_ASSERT(contains(c->out, line));
+    }
+    CU_ASSERT(!contains(c->err, "takes only")); /* short runs are the sweep's point */
+    assert_no_leftover(c);
+    command_free(c);
+
+    char *text = harness_read_file(json);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT(one_json_value(text));
+    const char *context = member(text, "context"), *points = member(text, "sweep");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(context);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(points);
+    CU_ASSERT_EQUAL(number_member(context, "n_first"), 10);
+    CU_ASSERT_EQUAL(number_member(context, "n_last"), 13);
+    unsigned count = 0;
+    element(points, 0, &count);
+    CU_ASSERT_EQUAL_FATAL(count, 4);
+    static const double fib[] = {55, 89, 144, 233};
+    for (unsigned k = 0; k < 4; k++) {
+        const char *pt = element(points, k, NULL);
+        CU_ASSERT_EQUAL(number_member(pt, "n"), 10 + k);
+        CU_ASSERT_EQUAL(number_member(pt, "result"), fib[k]);
+        double serial = number_member(pt, "serial");
+        CU_ASSERT(serial > 0);
+        const char *rows = member(pt, "rows");
+        unsigned n_rows = 0;
+        element(rows, 0, &n_rows);
+        CU_ASSERT_EQUAL_FATAL(n_rows, 2);
+        for (unsigned r = 0; r < 2; r++) {
+            const char *row = element(rows, r, NULL);
+            CU_ASSERT(string_member_is(row, "name", "pareng"));
+            CU_ASSERT_EQUAL(number_member(row, "workers"), r + 1);
+            double median = number_member(row, "median"), ratio = number_member(row, "ratio");
+            CU_ASSERT(median > 0 && fabs(ratio - median / serial) <= 1e-6 * ratio);
+        }
+    }
+    free(text);
+
+    text = harness_read_file(csv);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    char line[256];
+    CU_ASSERT(line_of(text, 0, line, sizeof line) &&
+              strcmp(line, "n,result,serial,name,workers,median,ratio") == 0);
+    CU_ASSERT_EQUAL(count_lines(text), 1 + 4 * 2);
+    CU_ASSERT(line_of(text, 8, line, sizeof line) && strncmp(line, "13,233,", 7) == 0 &&
+              contains(line, ",pareng,2,"));
+    free(text);
+
+    text = harness_read_file(svg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    CU_ASSERT(strncmp(text, "<svg", 4) == 0 && contains(text, "</svg>\n"));
+    CU_ASSERT(contains(text, "<g data-series=\"pareng 1\">") &&
+              contains(text, "<g data-series=\"pareng 2\">"));
+    CU_ASSERT_EQUAL(occurrences(text, "<polyline"), 2);
+    CU_ASSERT_EQUAL(occurrences(text, "<circle"), 8);
+    CU_ASSERT(contains(text, "serial C's time (ms)"));
+    free(text);
 }
 
 /* ---- peers: the contract, with stand-ins ---------------------------------------------- */
@@ -552,6 +628,10 @@ static void test_bad_input(void)
                     {{"bench", "fib"}, {"fib needs N"}},
                     {{"bench", "fib", "94"}, {"94", "64 bits"}},
                     {{"bench", "fib", "x1"}, {"'x1'"}},
+                    {{"bench", "fib", "20-18"}, {"'20-18'", "N-M"}},
+                    {{"bench", "fib", "20-20"}, {"'20-20'"}},
+                    {{"bench", "fib", "-5"}, {"'-5'"}},
+                    {{"bench", "fib", "10-94"}, {"94", "64 bits"}},
                     {{"bench", "fib", N, "--runs", "0"}, {"--runs", "'0'"}},
                     {{"bench", "fib", N, "-r", "100001"}, {"--runs", "100000"}},
                     {{"bench", "fib", N, "--warmup", "-1"}, {"--warmup", "'-1'"}},
@@ -643,6 +723,7 @@ int main(void)
         return 99;
     CU_TestInfo happy[] = {
         {"bench fib: table, JSON, CSV, SVG", test_fib_files},
+        {"bench fib N-M: the curve, JSON, CSV, SVG", test_sweep},
         {"--peers: contract, failing and missing peers", test_peers},
         {"bench spawn: two figures", test_spawn},
         {"--json: the document on stdout", test_json_on_stdout},

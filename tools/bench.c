@@ -4,9 +4,9 @@
  * spread, speedups over serial C and over one worker, where the steals went and how idle the
  * workers were; optionally the same fib on OpenMP and oneTBB (the peers, separate programs).
  *
- *   pareng bench fib N [--workers auto|LIST] [--cutoff auto|none|D | -g G] [-r R] [-w W]
- *                      [--peers] [-j] [--export-json FILE] [--export-csv FILE]
- *                      [--plot FILE.svg]
+ *   pareng bench fib N|N-M [--workers auto|LIST] [--cutoff auto|none|D | -g G] [-r R]
+ *                          [-w W] [--peers] [-j] [--export-json FILE] [--export-csv FILE]
+ *                          [--plot FILE.svg]
  *   pareng bench spawn [-r R] [-j]
  *
  * Each row is printed as soon as it is measured; on a terminal, a progress line on stderr
@@ -56,9 +56,9 @@
 #define PROGRESS_REDRAW_NS 100000000ull
 
 static const char bench_help[] =
-    "usage: pareng bench fib N [--workers auto|LIST] [--cutoff auto|none|D | -g G]\n"
-    "                          [-r R] [-w W] [--peers] [-j] [--export-json FILE]\n"
-    "                          [--export-csv FILE] [--plot FILE.svg]\n"
+    "usage: pareng bench fib N|N-M [--workers auto|LIST] [--cutoff auto|none|D | -g G]\n"
+    "                              [-r R] [-w W] [--peers] [-j] [--export-json FILE]\n"
+    "                              [--export-csv FILE] [--plot FILE.svg]\n"
     "       pareng bench spawn [-r R] [-j]\n"
     "\n"
     "Measures as hyperfine does: the machine and the build first, then per row\n"
@@ -69,6 +69,8 @@ static const char bench_help[] =
     "workloads:\n"
     "  fib N     serial C, then one engine per worker count (and, with --peers, the\n"
     "            same fib on OpenMP and oneTBB); N from 0 to 93\n"
+    "  fib N-M   the same for each n from N to M, a line per n: serial C's time and\n"
+    "            each row's time over it (--plot: against serial C's time)\n"
     "  spawn     the cost of a spawn+sync pair, and the latency of a steal\n"
     "\n"
     "options:\n"
@@ -97,6 +99,7 @@ static const char bench_help[] =
     "          (fib) write the rows as CSV\n"
     "      --plot FILE.svg\n"
     "          (fib) write an SVG plot of the speedup over serial C against workers\n"
+    "          (N-M: of the time over serial C's against serial C's time)\n"
     "  -h, --help\n"
     "          this help\n"
     "\n"
@@ -511,6 +514,9 @@ static peer peers[] = {{.name = "openmp", .program = "fib-openmp"},
 
 typedef struct fib_bench {
     unsigned n, runs, warmup;
+    unsigned last_n;    /* N-M: a sweep from n to last_n (docs/cli.md, "The short-job curve") */
+    bool sweep;         /* N-M given: one line per n, not a table; noisy rows counted */
+    unsigned noisy_rows;
     pareng_config base; /* every engine's configuration but its workers: the environment and
                          * --cutoff */
     unsigned grain;     /* fib's own grain (workload_fib): 0 = none, the engine's cutoff */
@@ -655,13 +661,20 @@ static void print_row(const fib_bench *b, const bench_row *r)
            cell(idle, sizeof idle, "%.1f%%", r->idle_fraction * 100));
 }
 
-/* hyperfine's "Statistical outliers were detected": one line when a row's spread is wide. */
-static void warn_if_noisy(const bench_row *r)
+static bool row_is_noisy(const bench_row *r)
 {
     double spread = r->time.min > 0 ? r->time.max / r->time.min : 1;
     double variation = r->time.median > 0 ? r->time.stddev / r->time.median : 0;
-    if (spread <= NOISY_MAX_OVER_MIN && variation <= NOISY_STDDEV_OVER_MEDIAN)
+    return spread > NOISY_MAX_OVER_MIN || variation > NOISY_STDDEV_OVER_MEDIAN;
+}
+
+/* hyperfine's "Statistical outliers were detected": one line when a row's spread is wide. */
+static void warn_if_noisy(const bench_row *r)
+{
+    if (!row_is_noisy(r))
         return;
+    double spread = r->time.min > 0 ? r->time.max / r->time.min : 1;
+    double variation = r->time.median > 0 ? r->time.stddev / r->time.median : 0;
     char row_name[48];
     if (strcmp(r->name, "serial") == 0)
         snprintf(row_name, sizeof row_name, "serial C");
@@ -693,8 +706,11 @@ static void finish_row(fib_bench *b)
         print_row(b, r);
         fflush(stdout); /* the row now, also in a pipe; the warnings are about it: after it */
     }
-    warn_if_noisy(r);
-    if (b->n_rows == 1 && r->time.median < SHORT_RUN_SECONDS)
+    if (b->sweep)
+        b->noisy_rows += row_is_noisy(r);
+    else
+        warn_if_noisy(r);
+    if (b->n_rows == 1 && r->time.median < SHORT_RUN_SECONDS && !b->sweep)
         cli_error("warning: fib(%u) takes only %.3g µs: the fixed cost of each run weighs on "
                   "the speedups; a larger N measures the scheduler",
                   b->n, r->time.median * 1e6);
@@ -1094,15 +1110,17 @@ static double tick_step(double range, unsigned max_ticks, double least)
     return fmax(step, least);
 }
 
-/* The plot's geometry: the plotting area inside the picture, and the axes' ranges. */
+/* The plot's geometry: the plotting area inside the picture, the axes' ranges and names. */
 typedef struct plot_area {
     double left, top, width, height; /* pixels */
-    double x_max, y_max;             /* workers, speedup */
+    double x_min, x_max, y_max;      /* workers (or log10 of milliseconds), speedup or ratio */
+    bool log_x;                      /* x is a decade exponent: ticks at 10^k */
+    const char *x_label, *y_label;
 } plot_area;
 
-static double plot_x(const plot_area *p, double workers)
+static double plot_x(const plot_area *p, double x)
 {
-    return p->left + workers / p->x_max * p->width;
+    return p->left + (x - p->x_min) / (p->x_max - p->x_min) * p->width;
 }
 
 static double plot_y(const plot_area *p, double speedup)
@@ -1121,24 +1139,26 @@ static void plot_axes(FILE *f, const plot_area *p)
                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n</g>\n",
             p->left, bottom, right, bottom, p->left, p->top, p->left, bottom);
-    double x_step = tick_step(p->x_max, 10, 1), y_step = tick_step(p->y_max, 8, 0);
+    double x_step = p->log_x ? 1 : tick_step(p->x_max - p->x_min, 10, 1);
+    double y_step = tick_step(p->y_max, 8, 0);
     fputs("<g font-size=\"12\" fill=\"#000\">\n", f);
-    for (double x = 0; x <= p->x_max + 1e-9; x += x_step)
+    for (double x = p->log_x ? ceil(p->x_min) : p->x_min; x <= p->x_max + 1e-9; x += x_step)
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
-                plot_x(p, x), bottom, plot_x(p, x), bottom + 5, plot_x(p, x), bottom + 19, x);
+                plot_x(p, x), bottom, plot_x(p, x), bottom + 5, plot_x(p, x), bottom + 19,
+                p->log_x ? pow(10, x) : x);
     for (double y = 0; y <= p->y_max + 1e-9; y += y_step)
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
                 p->left, plot_y(p, y), right, plot_y(p, y), p->left - 5, plot_y(p, y),
                 p->left, plot_y(p, y), p->left - 8, plot_y(p, y) + 4, y);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\">workers"
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\">%s"
                "</text>\n",
-            p->left + p->width / 2, bottom + 40);
+            p->left + p->width / 2, bottom + 40, p->x_label);
     fprintf(f, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\" "
-               "font-size=\"14\">speedup over serial C</text>\n</g>\n",
-            p->left - 45, p->top + p->height / 2);
+               "font-size=\"14\">%s</text>\n</g>\n",
+            p->left - 45, p->top + p->height / 2, p->y_label);
 }
 
 /* One entry of the legend, right of the plot: a line sample and its name. */
@@ -1152,11 +1172,30 @@ static void legend_entry(FILE *f, const plot_area *p, unsigned k, const char *co
             x, y, x + 28, y, colour, dash, x + 34, y + 4, label);
 }
 
+/* The picture, its title, the machine and the date under it, and the axes. */
+static void svg_begin(FILE *f, const plot_area *p, const bench_context *c, const char *title,
+                      unsigned runs)
+{
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"820\" height=\"500\" "
+               "viewBox=\"0 0 820 500\" font-family=\"sans-serif\">\n"
+               "<rect width=\"820\" height=\"500\" fill=\"#fff\"/>\n"
+               "<text x=\"%.1f\" y=\"24\" font-size=\"16\" text-anchor=\"middle\">%s</text>\n"
+               "<text x=\"%.1f\" y=\"44\" font-size=\"11\" text-anchor=\"middle\" "
+               "fill=\"#555\">",
+            p->left + p->width / 2, title, p->left + p->width / 2);
+    svg_text(f, c->cpu_model);
+    fputs(", ", f);
+    svg_text(f, c->host);
+    fprintf(f, ", %s; medians of %u runs</text>\n", c->date, runs);
+    plot_axes(f, p);
+}
+
 /* Speedup over serial C against workers: one series per runtime, the ideal y = x, and the
  * serial baseline y = 1. Written by hand, self-contained: any browser shows it. */
 static void write_svg(FILE *f, const bench_context *c, const fib_bench *b)
 {
-    plot_area p = {.left = 80, .top = 60, .width = 560, .height = 380};
+    plot_area p = {.left = 80, .top = 60, .width = 560, .height = 380, .x_label = "workers",
+                   .y_label = "speedup over serial C"};
     for (unsigned i = 0; i < b->n_rows; i++) {
         p.x_max = fmax(p.x_max, b->rows[i].workers);
         if (isfinite(b->rows[i].speedup_serial))
@@ -1164,21 +1203,10 @@ static void write_svg(FILE *f, const bench_context *c, const fib_bench *b)
     }
     p.y_max = fmax(p.y_max, p.x_max) * 1.05; /* room for the ideal line's end */
     p.x_max = fmax(p.x_max, 1) * 1.05;
-    char grain_text[64];
+    char grain_text[64], title[128];
     describe_granularity(b, grain_text, sizeof grain_text);
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"820\" height=\"500\" "
-               "viewBox=\"0 0 820 500\" font-family=\"sans-serif\">\n"
-               "<rect width=\"820\" height=\"500\" fill=\"#fff\"/>\n"
-               "<text x=\"%.1f\" y=\"24\" font-size=\"16\" text-anchor=\"middle\">fib(%u): "
-               "speedup over serial C, %s</text>\n"
-               "<text x=\"%.1f\" y=\"44\" font-size=\"11\" text-anchor=\"middle\" "
-               "fill=\"#555\">",
-            p.left + p.width / 2, b->n, grain_text, p.left + p.width / 2);
-    svg_text(f, c->cpu_model);
-    fputs(", ", f);
-    svg_text(f, c->host);
-    fprintf(f, ", %s; medians of %u runs</text>\n", c->date, b->runs);
-    plot_axes(f, &p);
+    snprintf(title, sizeof title, "fib(%u): speedup over serial C, %s", b->n, grain_text);
+    svg_begin(f, &p, c, title, b->runs);
 
     fprintf(f, "<polyline data-series=\"ideal\" fill=\"none\" stroke=\"#888\" "
                "stroke-dasharray=\"6 4\" points=\"%.1f,%.1f %.1f,%.1f\"/>\n",
@@ -1278,16 +1306,26 @@ static int close_output(output_file *file)
 /* Everything the command line says about fib, checked before anything runs. */
 static int configure_fib(const bench_options *o, fib_bench *b)
 {
-    unsigned long n, grain = 0;
+    unsigned long n, last, grain = 0;
     if (!o->n_text)
         return bad_input("fib needs N, an integer from 0 to %d", WORKLOAD_FIB_MAX);
-    if (!parse_unsigned(o->n_text, ULONG_MAX, &n))
-        return bad_input("fib needs N, an integer from 0 to %d, not '%s'", WORKLOAD_FIB_MAX,
-                         o->n_text);
-    if (n > WORKLOAD_FIB_MAX)
-        return bad_input("fib(%lu) does not fit in 64 bits: N must be at most %d", n,
+    char first_text[24] = "";
+    const char *dash = strchr(o->n_text, '-');
+    if (dash && (size_t)(dash - o->n_text) < sizeof first_text)
+        memcpy(first_text, o->n_text, (size_t)(dash - o->n_text));
+    if (dash ? !parse_unsigned(first_text, ULONG_MAX, &n) || !parse_unsigned(dash + 1, ULONG_MAX,
+                                                                              &last) || last <= n
+             : !parse_unsigned(o->n_text, ULONG_MAX, &n))
+        return bad_input("fib needs N, an integer from 0 to %d, or N-M (N < M) for the curve "
+                         "of the ratio to serial C against serial C's time, not '%s'",
+                         WORKLOAD_FIB_MAX, o->n_text);
+    last = dash ? last : n;
+    b->sweep = dash != NULL;
+    if (last > WORKLOAD_FIB_MAX)
+        return bad_input("fib(%lu) does not fit in 64 bits: N must be at most %d", last,
                          WORKLOAD_FIB_MAX);
     b->n = (unsigned)n;
+    b->last_n = (unsigned)last;
     int rc;
     if ((rc = parse_count_option("--runs", o->runs, 1, DEFAULT_RUNS, &b->runs)) ||
         (rc = parse_count_option("--warmup", o->warmup, 0, DEFAULT_WARMUP, &b->warmup)))
@@ -1332,6 +1370,195 @@ static int run_fib_bench(fib_bench *b)
     }
     progress_done();
     return rc;
+}
+
+/* ---- bench fib N-M: each runtime's time against serial C's, n after n --------------------- */
+
+#define MAX_SWEEP_ROWS (MAX_COUNTS * (1 + N_PEERS))
+
+typedef struct sweep_row {
+    const char *name;
+    unsigned workers;
+    double median, ratio; /* seconds; median / serial C's median */
+} sweep_row;
+
+/* One n of the sweep: serial C's median, then every other row of that n. */
+typedef struct sweep_point {
+    unsigned n;
+    uint64_t result;
+    double serial;
+    unsigned n_rows;
+    sweep_row rows[MAX_SWEEP_ROWS];
+} sweep_point;
+
+typedef struct sweep {
+    unsigned first, last; /* n */
+    sweep_point *points;
+    unsigned n_points;    /* finished */
+} sweep;
+
+static void print_sweep_point(const sweep *w, const sweep_point *pt)
+{
+    if (pt == w->points) {
+        printf("\nfib(%u..%u): each runtime's time / serial C's (1/W is the ideal on W "
+               "workers)\n%4s %13s", w->first, w->last, "n", "serial C");
+        for (unsigned k = 0; k < pt->n_rows; k++) {
+            char column[32];
+            snprintf(column, sizeof column, "%s %u", pt->rows[k].name, pt->rows[k].workers);
+            printf(" %11s", column);
+        }
+        putchar('\n');
+    }
+    printf("%4u %10.3f ms", pt->n, pt->serial * 1e3);
+    for (unsigned k = 0; k < pt->n_rows; k++)
+        printf(" %11.3f", pt->rows[k].ratio);
+    putchar('\n');
+    fflush(stdout);
+}
+
+/* Every n from first to last, as bench fib N measures one; the table grows a line per n. */
+static int run_sweep(fib_bench *b, sweep *w)
+{
+    bool text = b->text;
+    b->text = false; /* no table per n: a line of the sweep's */
+    int rc = 0;
+    for (unsigned n = w->first; n <= w->last && rc == 0; n++) {
+        b->n = n;
+        b->n_rows = 0;
+        b->have_result = false;
+        rc = run_fib_bench(b);
+        if (rc == 0) {
+            sweep_point *pt = &w->points[w->n_points++];
+            *pt = (sweep_point){.n = n, .result = b->result, .serial = b->rows[0].time.median};
+            for (unsigned i = 1; i < b->n_rows; i++)
+                pt->rows[pt->n_rows++] = (sweep_row){
+                    .name = b->rows[i].name, .workers = b->rows[i].workers,
+                    .median = b->rows[i].time.median,
+                    .ratio = pt->serial > 0 ? b->rows[i].time.median / pt->serial : NAN};
+            if (text)
+                print_sweep_point(w, pt);
+        }
+        for (unsigned i = 0; i < b->n_rows; i++)
+            free(b->rows[i].times);
+        b->n_rows = 0;
+    }
+    b->text = text;
+    b->n = w->first;
+    if (b->noisy_rows)
+        cli_error("warning: %u of the sweep's rows were noisy (max/min over %.2f or stddev "
+                  "over %.0f%% of the median): other programs were probably running; quiet "
+                  "the machine or use more --runs",
+                  b->noisy_rows, NOISY_MAX_OVER_MIN, NOISY_STDDEV_OVER_MEDIAN * 100);
+    return rc;
+}
+
+static void write_sweep_json(FILE *f, const bench_context *c, const fib_bench *b,
+                             const sweep *w)
+{
+    write_context_json(f, c);
+    fprintf(f, ",\"workload\":\"fib\",\"n_first\":%u,\"n_last\":%u,\"cutoff\":", w->first,
+            w->last);
+    if (b->grain)
+        fputs("null", f);
+    else
+        write_row_cutoff_json(f, b, NULL);
+    fputs(",\"grain\":", f);
+    json_number(f, b->grain ? b->grain : NAN);
+    fprintf(f, ",\"runs\":%u,\"warmup\":%u},\n\"sweep\":[", b->runs, b->warmup);
+    for (unsigned p = 0; p < w->n_points; p++) {
+        const sweep_point *pt = &w->points[p];
+        fprintf(f, "%s\n{\"n\":%u,\"result\":%llu,\"serial\":", p ? "," : "", pt->n,
+                (unsigned long long)pt->result);
+        json_number(f, pt->serial);
+        fputs(",\"rows\":[", f);
+        for (unsigned k = 0; k < pt->n_rows; k++) {
+            fprintf(f, "%s{\"name\":\"%s\",\"workers\":%u,\"median\":", k ? "," : "",
+                    pt->rows[k].name, pt->rows[k].workers);
+            json_number(f, pt->rows[k].median);
+            fputs(",\"ratio\":", f);
+            json_number(f, pt->rows[k].ratio);
+            fputs("}", f);
+        }
+        fputs("]}", f);
+    }
+    fputs("\n]}\n", f);
+}
+
+static void write_sweep_csv(FILE *f, const sweep *w)
+{
+    fputs("n,result,serial,name,workers,median,ratio\n", f);
+    for (unsigned p = 0; p < w->n_points; p++)
+        for (unsigned k = 0; k < w->points[p].n_rows; k++) {
+            const sweep_point *pt = &w->points[p];
+            fprintf(f, "%u,%llu,", pt->n, (unsigned long long)pt->result);
+            csv_number(f, pt->serial);
+            fprintf(f, ",%s,%u,", pt->rows[k].name, pt->rows[k].workers);
+            csv_number(f, pt->rows[k].median);
+            fputc(',', f);
+            csv_number(f, pt->rows[k].ratio);
+            fputc('\n', f);
+        }
+}
+
+/* The ratio to serial C against serial C's time (milliseconds, a decade a tick): one series
+ * per runtime and worker count, serial C at y = 1 and each count's ideal at y = 1/W. */
+static void write_sweep_svg(FILE *f, const bench_context *c, const fib_bench *b,
+                            const sweep *w)
+{
+    static const char *const colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                                          "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
+    plot_area p = {.left = 80, .top = 60, .width = 560, .height = 380, .log_x = true,
+                   .x_min = INFINITY, .x_max = -INFINITY, .y_max = 1.2,
+                   .x_label = "serial C's time (ms)", .y_label = "time / serial C's time"};
+    for (unsigned i = 0; i < w->n_points; i++) {
+        double x = log10(fmax(w->points[i].serial * 1e3, 1e-6));
+        p.x_min = fmin(p.x_min, floor(x));
+        p.x_max = fmax(p.x_max, ceil(x));
+        for (unsigned k = 0; k < w->points[i].n_rows; k++)
+            if (isfinite(w->points[i].rows[k].ratio))
+                p.y_max = fmax(p.y_max, w->points[i].rows[k].ratio * 1.05);
+    }
+    if (!w->n_points)
+        p.x_min = -1, p.x_max = 3;
+    if (p.x_max <= p.x_min)
+        p.x_max = p.x_min + 1;
+    char title[128];
+    snprintf(title, sizeof title, "fib(%u..%u): time against serial C's, by serial C's time",
+             w->first, w->last);
+    svg_begin(f, &p, c, title, b->runs);
+    fprintf(f, "<line data-series=\"serial\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+               "stroke=\"#888\" stroke-dasharray=\"2 3\"/>\n",
+            plot_x(&p, p.x_min), plot_y(&p, 1), plot_x(&p, p.x_max), plot_y(&p, 1));
+    legend_entry(f, &p, 0, "#888", "2 3", "serial C");
+    unsigned legend = 1;
+    const sweep_point *first = w->n_points ? &w->points[0] : NULL;
+    for (unsigned k = 0; first && k < first->n_rows; k++) {
+        const char *colour = colours[k % (sizeof colours / sizeof colours[0])];
+        char label[48];
+        unsigned workers = first->rows[k].workers;
+        fprintf(f, "<line data-series=\"ideal %u\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                   "y2=\"%.1f\" stroke=\"%s\" stroke-dasharray=\"6 4\" opacity=\"0.5\"/>\n",
+                workers, plot_x(&p, p.x_min), plot_y(&p, 1.0 / workers), plot_x(&p, p.x_max),
+                plot_y(&p, 1.0 / workers), colour);
+        snprintf(label, sizeof label, "%s, %u worker%s", first->rows[k].name, workers,
+                 plural(workers));
+        fprintf(f, "<g data-series=\"%s %u\">\n<polyline fill=\"none\" stroke=\"%s\" "
+                   "stroke-width=\"2\" points=\"",
+                first->rows[k].name, workers, colour);
+        for (unsigned i = 0; i < w->n_points; i++)
+            fprintf(f, "%.1f,%.1f ", plot_x(&p, log10(w->points[i].serial * 1e3)),
+                    plot_y(&p, w->points[i].rows[k].ratio));
+        fputs("\"/>\n", f);
+        for (unsigned i = 0; i < w->n_points; i++)
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>fib(%u), "
+                       "%s: %.3f x serial C's %.3g ms</title></circle>\n",
+                    plot_x(&p, log10(w->points[i].serial * 1e3)),
+                    plot_y(&p, w->points[i].rows[k].ratio), colour, w->points[i].n, label,
+                    w->points[i].rows[k].ratio, w->points[i].serial * 1e3);
+        fputs("</g>\n", f);
+        legend_entry(f, &p, legend++, colour, "none", label);
+    }
+    fputs("</svg>\n", f);
 }
 
 static int command_bench_fib(const bench_options *o)
@@ -1382,21 +1609,38 @@ static int command_bench_fib(const bench_options *o)
         print_context(&context);
         fflush(stdout);
     }
-    rc = run_fib_bench(&b);
+    sweep w = {.first = b.n, .last = b.last_n};
+    if (b.sweep && !(w.points = calloc(b.last_n - b.n + 1, sizeof *w.points))) {
+        cli_error("out of memory");
+        rc = EXIT_RUN_FAILED;
+    } else {
+        rc = w.points ? run_sweep(&b, &w) : run_fib_bench(&b);
+    }
     /* Interrupted: the rows finished so far are kept, in every output; a run that failed
      * leaves nothing but its message. */
     int interrupted_status = cli_interrupted_status();
-    if (rc == 0 || (interrupted_status && rc == interrupted_status)) {
-        if (files[0].f)
-            write_json(files[0].f, &context, &b);
-        if (files[1].f)
-            write_json(files[1].f, &context, &b);
+    if ((rc == 0 || (interrupted_status && rc == interrupted_status)) && w.points) {
+        for (unsigned i = 0; i < 2; i++)
+            if (files[i].f)
+                write_sweep_json(files[i].f, &context, &b, &w);
+        if (files[2].f)
+            write_sweep_csv(files[2].f, &w);
+        if (files[3].f)
+            write_sweep_svg(files[3].f, &context, &b, &w);
+    } else if (rc == 0 || (interrupted_status && rc == interrupted_status)) {
+        for (unsigned i = 0; i < 2; i++)
+            if (files[i].f)
+                write_json(files[i].f, &context, &b);
         if (files[2].f)
             write_csv(files[2].f, &b);
         if (files[3].f)
             write_svg(files[3].f, &context, &b);
     }
-    if (interrupted_status)
+    if (interrupted_status && w.points)
+        cli_error("bench: interrupted by SIG%s: fib(%u..%u), %u of %u measured, kept",
+                  sigabbrev_np(interrupted_status - 128), w.first, w.last, w.n_points,
+                  w.last - w.first + 1);
+    else if (interrupted_status)
         cli_error("bench: interrupted by SIG%s: %u row%s measured, kept",
                   sigabbrev_np(interrupted_status - 128), b.n_rows, plural(b.n_rows));
     for (size_t i = 0; i < n_files; i++) {
@@ -1404,6 +1648,7 @@ static int command_bench_fib(const bench_options *o)
         rc = rc ? rc : closed;
     }
     free_rows(&b);
+    free(w.points);
     int written = finish_output();
     return interrupted_status ? interrupted_status : rc ? rc : written;
 }
