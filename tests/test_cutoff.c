@@ -121,7 +121,8 @@ static void test_fixed_cutoff_cuts_exactly_there(void)
  * sanitizers. The fewest of 6 runs is checked, so that one preempted run, which counts as
  * long, cannot fail it. Finer: then a tree whose leaves
  * spin, about 8 ms in all, makes its first serial run (half the tree) far too long, and the
- * cutoff goes down by several levels at once: many serial runs instead of 2. */
+ * cutoff goes down by several levels at once: many serial runs instead of 2 (the most of
+ * 3 runs is checked). */
 PARENG_TASK_2(uint64_t, spinning_leaves, unsigned, height, unsigned, spin)
 {
     if (height == 0) {
@@ -150,13 +151,19 @@ static void test_automatic_cutoff_adapts(void)
                 (unsigned long long)fewest);
     CU_ASSERT(fewest >= 1 && fewest <= 128);
 
-    uint64_t before = total_stats(e).serial_runs;
-    CU_ASSERT_EQUAL(PARENG_RUN(e, spinning_leaves, &got, 12, 2000), 0);
-    CU_ASSERT_EQUAL(got, 1u << 12);
-    uint64_t runs = total_stats(e).serial_runs - before;
-    if (runs <= 16)
-        fprintf(stderr, "\nserial runs of a spinning tree: %llu\n", (unsigned long long)runs);
-    CU_ASSERT(runs > 16);
+    /* the most of 3 runs: a run that a loaded machine's scheduler makes look odd cannot
+     * fail it, and without adaptation every run makes 2 */
+    uint64_t most = 0;
+    for (int run = 0; run < 3; run++) {
+        uint64_t before = total_stats(e).serial_runs;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, spinning_leaves, &got, 12, 2000), 0);
+        CU_ASSERT_EQUAL(got, 1u << 12);
+        uint64_t runs = total_stats(e).serial_runs - before;
+        most = runs > most ? runs : most;
+    }
+    if (most <= 16)
+        fprintf(stderr, "\nserial runs of a spinning tree: %llu\n", (unsigned long long)most);
+    CU_ASSERT(most > 16);
     pareng_stop(e);
     assert_nothing_left();
 }
