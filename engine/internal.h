@@ -274,10 +274,12 @@ struct pareng_plan {
 PARENG__INTERNAL int pareng__plan_bind(const pareng_plan *plan, unsigned worker);
 
 /* ---- topology_cache.c ---- */
+enum { PARENG__NO_TOPOLOGY_CACHE, PARENG__TOPOLOGY_CACHE_MISS, PARENG__TOPOLOGY_CACHE_HIT };
 /* This machine's hwloc XML as topology.c discovered it with settings `discovery`, when the
- * cache holds a valid one for the hardware as it is now: *xml (malloc'd) and its length. */
-PARENG__INTERNAL bool pareng__topology_cache_read(const char *discovery, char **xml,
-                                                  size_t *len);
+ * cache holds a valid one for the hardware as it is now (HIT: *xml, malloc'd, and its length);
+ * MISS when there is none but one can be written; NO_TOPOLOGY_CACHE where none can be. */
+PARENG__INTERNAL int pareng__topology_cache_read(const char *discovery, char **xml,
+                                                 size_t *len);
 /* Keeps xml for the next starts, if this process has a cache; failures cost nothing else. */
 PARENG__INTERNAL void pareng__topology_cache_write(const char *discovery, const char *xml,
                                                    size_t len);

@@ -310,12 +310,13 @@ static void keep_only_what_placement_reads(hwloc_topology_t topo)
 }
 
 /* The whole of this machine, CPUs this process may not use included, as hwloc's XML (malloc'd),
- * from the cache (topology_cache.c) or discovered and then cached. */
-static int this_machine_as_xml(const pareng_config *cfg, char **xml, size_t *len)
+ * from the cache (topology_cache.c), or discovered and then cached: 0. 1 where there can be
+ * no cache: then the caller discovers the machine itself. */
+static int this_machine_as_xml(char **xml, size_t *len)
 {
-    bool cache = cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF;
-    if (cache && pareng__topology_cache_read(DISCOVERY, xml, len))
-        return 0;
+    int cache = pareng__topology_cache_read(DISCOVERY, xml, len);
+    if (cache != PARENG__TOPOLOGY_CACHE_MISS)
+        return cache == PARENG__NO_TOPOLOGY_CACHE;
     hwloc_topology_t whole;
     if (hwloc_topology_init(&whole) < 0)
         return hwloc_failure("cannot initialise a topology");
@@ -333,8 +334,7 @@ static int this_machine_as_xml(const pareng_config *cfg, char **xml, size_t *len
         /* hwloc counts the final NUL in the length */
         memcpy(*xml, exported, (size_t)exported_len);
         *len = (size_t)exported_len;
-        if (cache)
-            pareng__topology_cache_write(DISCOVERY, *xml, *len);
+        pareng__topology_cache_write(DISCOVERY, *xml, *len);
     }
     if (exported)
         hwloc_free_xmlbuffer(whole, exported);
@@ -357,20 +357,20 @@ static int load_topology(planner *p, const pareng_config *cfg)
     unsigned long flags = DISCOVERY_FLAGS;
     char *xml = NULL;
     size_t len = 0;
-    if (this_machine) {
-        /* Always through the XML, cached or just discovered, so that both paths plan alike;
+    if (this_machine && cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF &&
+        (rc = this_machine_as_xml(&xml, &len)) == 0) {
+        /* Through the XML whether it was cached or just discovered, so that both plan alike;
          * what this process may use is read from the OS now (THISSYSTEM_ALLOWED_RESOURCES),
          * never from the cache. */
-        if ((rc = this_machine_as_xml(cfg, &xml, &len)) < 0)
-            return rc;
         flags |= HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM |
                  HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES;
         if (hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0)
             rc = hwloc_failure("cannot read the topology's XML");
     }
-    hwloc_topology_set_flags(p->topo, flags);
-    if (rc == 0 && hwloc_topology_load(p->topo) < 0)
-        rc = hwloc_failure("cannot load the topology");
+    if (rc >= 0) { /* 1: no cache, this machine discovered directly */
+        hwloc_topology_set_flags(p->topo, flags);
+        rc = hwloc_topology_load(p->topo) < 0 ? hwloc_failure("cannot load the topology") : 0;
+    }
     free(xml);
     if (rc < 0)
         return rc;

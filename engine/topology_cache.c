@@ -23,7 +23,8 @@
  * write, not through a symbolic link, and it carries a checksum of its key and XML, so that a
  * truncated or damaged file is discovered anew rather than half-read. Writes go to a new file
  * renamed into place, so a reader never sees half of one. Any failure of the cache costs only
- * its speed: the start discovers the topology as if there were none.
+ * its speed. Where there can be no cache (no home, a directory others may write, HWLOC_*
+ * variables) topology.c discovers the machine and plans on that, without the XML.
  */
 #include "internal.h"
 
@@ -132,19 +133,19 @@ static int open_cache_dir(char *name, size_t size)
     return dir;
 }
 
-bool pareng__topology_cache_read(const char *discovery, char **xml, size_t *len)
+int pareng__topology_cache_read(const char *discovery, char **xml, size_t *len)
 {
     char key[KEY_BYTES], name[300];
     *xml = NULL;
     if (!cache_key(discovery, key, sizeof key))
-        return false;
+        return PARENG__NO_TOPOLOGY_CACHE;
     int dir = open_cache_dir(name, sizeof name);
     if (dir < 0)
-        return false;
+        return PARENG__NO_TOPOLOGY_CACHE;
     int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     close(dir);
     if (fd < 0)
-        return false;
+        return PARENG__TOPOLOGY_CACHE_MISS;
     struct stat st;
     char *text = NULL;
     bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
@@ -171,11 +172,11 @@ bool pareng__topology_cache_read(const char *discovery, char **xml, size_t *len)
             memmove(text, body, blen + 1);
             *xml = text;
             *len = blen;
-            return true;
+            return PARENG__TOPOLOGY_CACHE_HIT;
         }
     }
     free(text);
-    return false;
+    return PARENG__TOPOLOGY_CACHE_MISS;
 }
 
 void pareng__topology_cache_write(const char *discovery, const char *xml, size_t len)
