@@ -16,6 +16,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -712,17 +713,23 @@ int pareng_plan_victims(const pareng_plan *plan, unsigned worker, unsigned *vict
     return (int)m;
 }
 
+/* In a worker just forked, so nothing that may allocate: the caller may have had threads, one
+ * of which held an allocator's lock at the fork (hwloc's process binding lists the threads
+ * with opendir, and its thread binding allocates the kernel's mask: a worker of a Python
+ * caller hung there under AddressSanitizer, whose allocator has no fork handlers). The worker
+ * has one thread, so binding it is binding the process: sched_setaffinity with a mask on the
+ * stack. */
 int pareng__plan_bind(const pareng_plan *plan, unsigned worker)
 {
     if (!plan->this_system)
         return 0;
-    hwloc_topology_t topo = plan->topology;
-    hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(topo, plan->placement[worker].pu_os);
-    if (!pu)
-        return pareng__fail(ENOENT, "no PU P#%u in the plan's topology",
-                            plan->placement[worker].pu_os);
-    if (hwloc_set_cpubind(topo, pu->cpuset, HWLOC_CPUBIND_PROCESS) < 0)
-        return hwloc_failure("cannot bind a worker to its PU");
+    unsigned pu = plan->placement[worker].pu_os;
+    enum { BITS = 8 * sizeof(unsigned long) };
+    unsigned long mask[pu / BITS + 1];
+    memset(mask, 0, sizeof mask);
+    mask[pu / BITS] = 1ul << (pu % BITS);
+    if (syscall(SYS_sched_setaffinity, 0, sizeof mask, mask) < 0)
+        return pareng__fail(errno, "cannot bind a worker to PU P#%u: %s", pu, strerror(errno));
     return 0;
 }
 

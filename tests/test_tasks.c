@@ -428,6 +428,30 @@ static void test_display_affinity(void)
     fclose(out);
 }
 
+/* Each worker may run on its planned PU and nowhere else: the kernel's mask of the worker
+ * process, read from /proc, is exactly that PU (3 workers on this machine's CPUs, so some
+ * share). */
+static void test_workers_are_pinned_to_their_pu(void)
+{
+    pareng_engine *e = start_engine(3, 0);
+    const pareng_plan *plan = pareng_engine_plan(e);
+    for (unsigned i = 0; i < 3; i++) {
+        pareng_placement pl;
+        CU_ASSERT_EQUAL_FATAL(pareng_plan_placement(plan, i, &pl), 0);
+        char path[64], line[256], expected[64];
+        snprintf(path, sizeof path, "/proc/%d/status", pareng_engine_worker_pid(e, i));
+        snprintf(expected, sizeof expected, "Cpus_allowed_list:\t%u\n", pl.pu_os);
+        FILE *f = fopen(path, "r");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        bool found = false;
+        while (fgets(line, sizeof line, f))
+            found |= strcmp(line, expected) == 0;
+        fclose(f);
+        CU_ASSERT(found);
+    }
+    pareng_stop(e);
+}
+
 /* A worker that cannot be pinned (a seccomp policy that denies sched_setaffinity) fails the
  * start (pareng_start waits for every worker to be set up) with a message that says so,
  * rather than running somewhere else unsaid. */
@@ -696,6 +720,7 @@ int main(void)
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
         {"pareng_cancel_on_signal", test_cancel_on_signal},
         {"PARENG_DISPLAY_AFFINITY", test_display_affinity},
+        {"workers are pinned to their PU", test_workers_are_pinned_to_their_pu},
         {"a worker that cannot be pinned fails the run", test_unpinnable_worker_fails_the_run},
         {"bad configuration starts nothing", test_bad_configuration_starts_nothing},
         {"tools attach through the coordinator", test_tools_attach_through_the_coordinator},
