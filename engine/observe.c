@@ -185,6 +185,7 @@ typedef struct measure_mark {
 
 static struct {
     uint64_t last_ns;   /* the end of the last measurement: strands are timed from here */
+    uint64_t clock_cost_ns;
     uint64_t work;
     measure_mark path;  /* the running strand's path */
     uint64_t tasks;
@@ -192,10 +193,34 @@ static struct {
     size_t capacity;
 } measure;
 
+/* The measuring worker's CPU time, not the wall clock's: a strand during which the worker was
+ * preempted (other programs on a busy machine) must not look long, or the span would be the
+ * longest preemption of the run. */
+static uint64_t cpu_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* What reading that clock adds to a strand between two readings: the least of many back to
+ * back (a CPU-time clock is a system call, hundreds of nanoseconds, which would otherwise
+ * count as work several times over on small tasks). */
+static uint64_t clock_cost_ns(void)
+{
+    uint64_t least = UINT64_MAX;
+    for (int k = 0; k < 200; k++) {
+        uint64_t a = cpu_now_ns(), b = cpu_now_ns();
+        least = b - a < least ? b - a : least;
+    }
+    return least;
+}
+
 /* The strand since the last event ends now. */
 static void measure_strand(void)
 {
-    uint64_t d = pareng__now_ns() - measure.last_ns;
+    uint64_t d = cpu_now_ns() - measure.last_ns;
+    d = d > measure.clock_cost_ns ? d - measure.clock_cost_ns : 0;
     measure.work += d;
     measure.path.span += d;
     measure.path.burdened += d;
@@ -204,7 +229,7 @@ static void measure_strand(void)
 /* What follows is timed from here: the measurement's own cost is left out. */
 static void measure_restart(void)
 {
-    measure.last_ns = pareng__now_ns();
+    measure.last_ns = cpu_now_ns();
 }
 
 static uint64_t max_u64(uint64_t a, uint64_t b)
@@ -237,6 +262,7 @@ void pareng__observe_root_begin(pareng__worker *w)
      * as nothing is published. */
     w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
     w->cutoff_adapts = false;
+    measure.clock_cost_ns = clock_cost_ns();
     measure.work = 0;
     measure.path = (measure_mark){.tasks = 1};
     measure.tasks = 1;

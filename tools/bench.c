@@ -6,7 +6,7 @@
  *
  *   pareng bench fib N|N-M [--workers auto|LIST] [--cutoff auto|none|D | -g G] [-r R]
  *                          [-w W] [--peers] [-j] [--export-json FILE] [--export-csv FILE]
- *                          [--plot FILE.svg]
+ *                          [--plot FILE.svg] [--timeline FILE.svg]
  *   pareng bench spawn [-r R] [-j]
  *
  * Each row is printed as soon as it is measured; on a terminal, a progress line on stderr
@@ -59,6 +59,7 @@ static const char bench_help[] =
     "usage: pareng bench fib N|N-M [--workers auto|LIST] [--cutoff auto|none|D | -g G]\n"
     "                              [-r R] [-w W] [--peers] [-j] [--export-json FILE]\n"
     "                              [--export-csv FILE] [--plot FILE.svg]\n"
+    "                              [--timeline FILE.svg]\n"
     "       pareng bench spawn [-r R] [-j]\n"
     "\n"
     "Measures as hyperfine does: the machine and the build first, then per row\n"
@@ -100,6 +101,10 @@ static const char bench_help[] =
     "      --plot FILE.svg\n"
     "          (fib) write an SVG plot of the speedup over serial C against workers\n"
     "          (N-M: of the time over serial C's against serial C's time)\n"
+    "      --timeline FILE.svg\n"
+    "          (fib) write an SVG timeline of the last run on the most workers\n"
+    "          (N-M: of fib(M)): workers as rows, time across, a colour per state,\n"
+    "          as pareng run draws it\n"
     "  -h, --help\n"
     "          this help\n"
     "\n"
@@ -111,13 +116,14 @@ static const char bench_help[] =
 
 enum {
     OPT_WORKERS = 256, OPT_CUTOFF, OPT_PEERS, OPT_EXPORT_JSON, OPT_EXPORT_CSV, OPT_PLOT,
-    OPT_CORES,
+    OPT_CORES, OPT_TIMELINE,
 };
 
 typedef struct bench_options {
     const char *workload, *n_text;
     const char *workers, *cutoff, *grain, *runs, *warmup; /* as given, or NULL */
     const char *json_path, *csv_path, *plot_path;         /* --export-*, --plot; "-": stdout */
+    const char *timeline_path;
     bool peers, json;
 } bench_options;
 
@@ -135,6 +141,7 @@ static int parse_bench(int argc, char **argv, bench_options *o, bool *help)
         {"export-json", required_argument, NULL, OPT_EXPORT_JSON},
         {"export-csv", required_argument, NULL, OPT_EXPORT_CSV},
         {"plot", required_argument, NULL, OPT_PLOT},
+        {"timeline", required_argument, NULL, OPT_TIMELINE},
         /* not an option of bench: known here only to say what to use instead */
         {"cores", required_argument, NULL, OPT_CORES},
         {"help", no_argument, NULL, 'h'},
@@ -163,6 +170,7 @@ static int parse_bench(int argc, char **argv, bench_options *o, bool *help)
         case OPT_EXPORT_JSON: o->json_path = value; break;
         case OPT_EXPORT_CSV: o->csv_path = value; break;
         case OPT_PLOT: o->plot_path = value; break;
+        case OPT_TIMELINE: o->timeline_path = value; break;
         default: /* OPT_CORES */
             return bad_input("bench takes no --cores: the worker counts to measure are "
                              "--workers LIST (1,2,4 or 1-4), each engine placed as "
@@ -537,6 +545,7 @@ typedef struct fib_bench {
     unsigned at_runtime;
     uint64_t row_started_ns;
     double serial_seconds;
+    FILE *timeline;     /* --timeline: the last run of the last count (and n) is traced into it */
 } fib_bench;
 
 /* A new row, not yet counted among the finished ones (finish_row counts it). */
@@ -778,6 +787,10 @@ static int measure_pareng(fib_bench *b, unsigned workers)
     pareng_config cfg = b->base;
     cfg.workers = workers; /* the counts are --workers' alone, never PARENG_PLACES' */
     cfg.cpus = NULL;
+    /* the last count of the last n (N-M: of the sweep) */
+    bool traced = b->timeline && b->at_count == (int)b->n_counts - 1 && b->n == b->last_n;
+    if (traced)
+        trace_configure(&cfg);
     pareng_engine *e;
     if (start_engine(&cfg, &e) < 0) {
         drop_row(b);
@@ -791,9 +804,21 @@ static int measure_pareng(fib_bench *b, unsigned workers)
         if (i == b->warmup)
             before = read_counters(e);
         uint64_t result = 0;
+        bool trace = traced && i + 1 == b->warmup + b->runs;
+        if (trace && trace_start(e)) {
+            rc = -EPROTO; /* said already, as a wrong result is */
+            break;
+        }
         uint64_t t0 = now_ns();
         rc = workload_fib(e, b->n, b->grain, &result); /* -ECANCELED after ^C */
-        double seconds = (double)(now_ns() - t0) * 1e-9;
+        uint64_t t1 = now_ns();
+        double seconds = (double)(t1 - t0) * 1e-9;
+        if (trace && rc == 0) {
+            char title[96];
+            snprintf(title, sizeof title, "pareng bench fib %u: the last run on %u workers",
+                     b->n, workers);
+            trace_write_timeline(b->timeline, e, t0, t1, title);
+        }
         if (rc == 0 && result != b->result) {
             progress_done();
             cli_error("%u workers computed fib(%u) = %llu, serial C %llu", workers, b->n,
@@ -1199,10 +1224,10 @@ static int configure_fib(const bench_options *o, fib_bench *b)
         (rc = parse_counts(o->workers, b->counts, &b->n_counts)))
         return rc;
     int to_stdout = (o->json || is_stdout(o->json_path)) + is_stdout(o->csv_path) +
-                    is_stdout(o->plot_path);
+                    is_stdout(o->plot_path) + is_stdout(o->timeline_path);
     if (to_stdout > 1)
         return bad_input("only one output can go to stdout: --json (or --export-json -), "
-                         "--export-csv - or --plot -");
+                         "--export-csv -, --plot - or --timeline -");
     b->text = to_stdout == 0;
     return 0;
 }
@@ -1431,10 +1456,12 @@ static int command_bench_fib(const bench_options *o)
                            {"--export-json", o->json && !is_stdout(o->json_path) ? o->json_path
                                                                                  : NULL, NULL},
                            {"--export-csv", o->csv_path, NULL},
-                           {"--plot", o->plot_path, NULL}};
+                           {"--plot", o->plot_path, NULL},
+                           {"--timeline", o->timeline_path, NULL}};
     const size_t n_files = sizeof files / sizeof files[0];
     if ((rc = open_outputs(files, n_files)))
         return rc;
+    b.timeline = files[4].f;
     b.rows = calloc(1 + b.n_counts * (1 + N_PEERS), sizeof *b.rows);
     if (!b.rows) {
         cli_error("out of memory");
@@ -1765,9 +1792,10 @@ static int command_bench_spawn(const bench_options *o)
     if (o->n_text)
         return bad_input("unexpected argument '%s': bench spawn takes no N", o->n_text);
     const char *not_for_spawn[] = {o->workers, o->cutoff, o->grain, o->warmup, o->json_path,
-                                   o->csv_path, o->plot_path, o->peers ? "" : NULL};
+                                   o->csv_path, o->plot_path, o->timeline_path,
+                                   o->peers ? "" : NULL};
     const char *names[] = {"--workers", "--cutoff", "--grain", "--warmup", "--export-json",
-                           "--export-csv", "--plot", "--peers"};
+                           "--export-csv", "--plot", "--timeline", "--peers"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (not_for_spawn[i])
             return bad_input("%s is not an option of bench spawn (it takes --runs and --json)",

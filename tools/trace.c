@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -105,7 +106,7 @@ static void chrome_span(void *ctx, unsigned worker, unsigned state, uint64_t fro
 void trace_write_chrome(FILE *f, const pareng_engine *e, uint64_t began, uint64_t ended,
                         const char *title)
 {
-    chrome c = {.f = f, .began = began, .pid = pareng_engine_worker_pid(e, 0), .first = true};
+    chrome c = {.f = f, .began = began, .pid = (int)getpid(), .first = true};
     unsigned workers = pareng_engine_workers(e);
     fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", f);
     chrome_event_start(&c);
