@@ -89,7 +89,7 @@ static const char run_help[] =
     "          (fib) measure how parallel the task tree is, as Cilkscale does:\n"
     "          work (T1), span (T-infinity), parallelism, and the speedup\n"
     "          bounds for 1 to the workers of --cores; the tree runs once on one\n"
-    "          worker in a slower measuring mode that makes every call a task\n"
+    "          worker in a slower measuring mode that makes every spawn a task\n"
     "      --burden DUR\n"
     "          (--scale) what a steal costs, added for every spawned task on the\n"
     "          burdened span; default 1us\n"
@@ -328,7 +328,7 @@ static int check_workload_options(const run_options *o)
     if (o->scale && (wrong = given_of(o, W(W_CUTOFF) | W(W_SERIAL) | W(W_IO_LATENCY) |
                                              TRACE_OPTIONS)))
         return bad_input("--scale and %s do not go together: --scale runs the tree once on one "
-                         "worker, every call a task, to measure it", wrong);
+                         "worker, every spawn a task, to measure it", wrong);
     if (o->serial && (wrong = given_of(o, TRACE_OPTIONS)))
         return bad_input("--serial and %s do not go together: --serial starts no engine",
                          wrong);
@@ -851,7 +851,7 @@ static void print_scale(const run_options *o, const pareng_scale *s, unsigned wo
     printf("%7s %10s %10s\n", "workers", "at most", "at least");
     for (unsigned p = 1; p <= workers; p++)
         printf("%7u %10.2f %10.2f\n", p, speedup_at_most(s, p), speedup_at_least(s, p));
-    printf("measured on one worker, every call a task: the times include what spawns and "
+    printf("measured on one worker, every spawn a task: the times include what spawns and "
            "syncs cost\n");
 }
 
