@@ -254,16 +254,12 @@ static int parse_option(run_options *o, int option, const char *value)
         o->grain = (unsigned)v;
         return 0;
     case OPT_TRACE:
-        o->given |= W(W_TRACE);
-        o->trace_path = value;
-        return 0;
     case OPT_TIMELINE:
-        o->given |= W(W_TIMELINE);
-        o->timeline_path = value;
-        return 0;
-    case OPT_PLOT:
-        o->given |= W(W_PLOT);
-        o->plot_path = value;
+    case OPT_PLOT: /* files, opened before the engine starts */
+        o->given |= W(option == OPT_TRACE ? W_TRACE : option == OPT_TIMELINE ? W_TIMELINE : W_PLOT);
+        *(option == OPT_TRACE      ? &o->trace_path
+          : option == OPT_TIMELINE ? &o->timeline_path
+                                   : &o->plot_path) = value;
         return 0;
     case OPT_SCALE:
         o->given |= W(W_SCALE);
