@@ -58,7 +58,7 @@ refuse "bench has no --cores" "--cores" -- bench fib 30 --
 expect "run's watching options" "--trace --timeline --scale --burden --plot" -- run fib 30 --
 expect "top's options" "--delay --iterations --once --json" -- top --
 expect "bench's --timeline" "--timeline" -- bench fib 30 --
-expect "--trace takes a file" "README.md" -- run fib 30 --trace README
+expect "--trace takes a file" "$1" -- run fib 30 --trace "${1%-completion}"
 expect "topo's options" "--cores --topology --json" -- topo --
 expect "--cutoff values" "auto none" -- run fib 30 --cutoff ""
 expect "--cores values" "auto core:all" -- run fib 30 --cores ""
