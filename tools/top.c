@@ -461,8 +461,10 @@ int command_top(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     if ((rc = find_engines(&t)))
         return rc;
+    /* A terminal curses does not know (TERM unset, or unknown) gets the plain lines. */
+    SCREEN *screen = t.screen ? newterm(NULL, stdout, stdin) : NULL;
+    t.screen = screen != NULL;
     if (t.screen) {
-        initscr();
         cbreak();
         noecho();
         curs_set(0);
@@ -494,8 +496,10 @@ int command_top(int argc, char **argv)
         if (t.screen ? screen_wait(o.delay_ns) : (plain_wait(o.delay_ns), false))
             break;
     }
-    if (t.screen)
+    if (t.screen) {
         endwin();
+        delscreen(screen);
+    }
     clear_lines(&t);
     free(t.lines);
     for (unsigned k = 0; k < t.n_engines; k++)
