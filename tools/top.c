@@ -6,7 +6,6 @@
  *
  *   pareng top [PID|SEGMENT] [-d DUR] [-n N] [--once] [-j]
  */
-#include <curses.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -17,6 +16,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+
+#ifdef PARENG_HAVE_CURSES
+#include <curses.h>
+#endif
 
 static const char top_help[] =
     "usage: pareng top [PID|SEGMENT] [-d DUR] [-n N] [--once] [-j]\n"
@@ -332,6 +335,29 @@ static void json_refresh(const top_state *t)
 
 /* ---- the screen -------------------------------------------------------------------------- */
 
+#ifdef PARENG_HAVE_CURSES
+static SCREEN *screen;
+
+/* The screen on this terminal: false when curses does not know it (TERM unset or unknown),
+ * and top prints plain lines. */
+static bool screen_open(void)
+{
+    screen = newterm(NULL, stdout, stdin);
+    if (!screen)
+        return false;
+    cbreak();
+    noecho();
+    curs_set(0);
+    keypad(stdscr, TRUE);
+    return true;
+}
+
+static void screen_close(void)
+{
+    endwin();
+    delscreen(screen);
+}
+
 static void screen_draw(const top_state *t, uint64_t delay_ns)
 {
     erase();
@@ -369,6 +395,14 @@ static bool screen_wait(uint64_t delay_ns)
             return true;
     }
 }
+
+#else
+/* Built without curses (meson setup -Dcurses=disabled): plain lines on a terminal too. */
+static bool screen_open(void) { return false; }
+static void screen_close(void) {}
+static void screen_draw(const top_state *t, uint64_t delay_ns) { (void)t, (void)delay_ns; }
+static bool screen_wait(uint64_t delay_ns) { return (void)delay_ns, true; }
+#endif
 
 static void plain_wait(uint64_t delay_ns)
 {
@@ -461,15 +495,7 @@ int command_top(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     if ((rc = find_engines(&t)))
         return rc;
-    /* A terminal curses does not know (TERM unset, or unknown) gets the plain lines. */
-    SCREEN *screen = t.screen ? newterm(NULL, stdout, stdin) : NULL;
-    t.screen = screen != NULL;
-    if (t.screen) {
-        cbreak();
-        noecho();
-        curs_set(0);
-        keypad(stdscr, TRUE);
-    }
+    t.screen = t.screen && screen_open();
     for (unsigned long n = 0; !stop_signal; n++) {
         if (n && (rc = find_engines(&t)))
             break;
@@ -496,10 +522,8 @@ int command_top(int argc, char **argv)
         if (t.screen ? screen_wait(o.delay_ns) : (plain_wait(o.delay_ns), false))
             break;
     }
-    if (t.screen) {
-        endwin();
-        delscreen(screen);
-    }
+    if (t.screen)
+        screen_close();
     clear_lines(&t);
     free(t.lines);
     for (unsigned k = 0; k < t.n_engines; k++)
