@@ -51,6 +51,7 @@ unsigned pareng_engine_workers(const pareng_engine *e) { return e->n_workers; }
 unsigned pareng_engine_io_depth(const pareng_engine *e) { return e->segment.arena->io_depth; }
 const char *pareng_engine_segment(const pareng_engine *e) { return e->segment.name; }
 const pareng_plan *pareng_engine_plan(const pareng_engine *e) { return e->plan; }
+pareng__arena *pareng__engine_arena(const pareng_engine *e) { return e->segment.arena; }
 
 int pareng_engine_worker_pid(const pareng_engine *e, unsigned worker)
 {
@@ -61,17 +62,7 @@ int pareng_engine_stats(const pareng_engine *e, unsigned worker, pareng_stats *o
 {
     if (worker >= e->n_workers)
         return pareng__fail(EINVAL, "no worker %u (the engine has %u)", worker, e->n_workers);
-    /* The sum over the worker's lanes (the IO counters live in lane 0 alone). */
-    pareng__arena *a = e->segment.arena;
-    uint64_t *fields = (uint64_t *)(void *)out;
-    memset(out, 0, sizeof *out);
-    for (unsigned lane = 0; lane < a->lanes_per_worker; lane++) {
-        const pareng__counters *c = &pareng__lane(a, worker, lane)->counters;
-        /* Relaxed: statistics, each with one writer (its worker); a recent value is all a
-         * reader needs, and no other data is published through them. */
-        for (size_t k = 0; k < sizeof c->v / sizeof c->v[0]; k++)
-            fields[k] += atomic_load_explicit(&c->v[k], memory_order_relaxed);
-    }
+    pareng__stats_of(e->segment.arena, worker, out);
     return 0;
 }
 
@@ -404,6 +395,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
          * processes they talk to, which the kernel then balances (measured on 2 vCPUs with a
          * local nginx: 77,000 requests/s pinned, 110,000 not). */
         e->segment.arena->pin_workers = !cfg->io_depth || cfg->cpus;
+        pareng__observe_start(e->segment.arena, e->plan);
         rc = fork_workers(e);
         close(e->life[0]); /* the workers' end */
         e->life[0] = -1;

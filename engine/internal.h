@@ -16,6 +16,8 @@
  *   fiber.c     a worker's fibers: stacks, switching, the ready queue (IO engines only)
  *   io.c        a worker's io_uring: pareng_io, completions, sleeping in the ring
  *   engine.c    the scheduler's outside: start, fork, run a root task, watch, stop
+ *   observe.c   what tools see: worker states, traces, the measuring mode (--scale), and
+ *               pareng_attach, the read-only view of another process's engine
  *   signal.c    ^C: the handler of pareng_cancel_on_signal and the engines' cancel slots
  *   parallel.c  data-parallel loops over index ranges (pareng_for, pareng_reduce)
  *   sys.c       the OS layer: futex, pidfd, clocks, random numbers, error messages
@@ -45,7 +47,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 3
+#define PARENG__ARENA_LAYOUT 4
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 #define PARENG__DEFAULT_DEQUE_CAPACITY 16384u
@@ -124,6 +126,7 @@ typedef struct pareng__worker {
     PARENG__ALIGNED pareng_frame *base;       /* the deque: [base, pub.pareng__end) */
     uint32_t split;                           /* owner's copy of the split index */
     bool all_stolen;                          /* every frame below the head was stolen */
+    bool measuring;                           /* the root runs in the measuring mode */
     unsigned index;                           /* the worker's index */
     unsigned lane_id;                         /* index in arena->lanes; thief marks hold it + 1 */
     struct pareng__arena *arena;
@@ -149,6 +152,13 @@ typedef struct pareng__worker {
      * worker before it exits and read by the coordinator after reaping it (relaxed: the exit
      * and the reap order them). */
     _Atomic int exit_errno;
+    /* lane 0 only, for attached tools (observe.c), written by the worker (relaxed stores: a
+     * reader wants a recent value and nothing is published through them): what it does now
+     * (enum pareng_state) and its IO operations in flight */
+    _Atomic uint32_t state;
+    _Atomic uint32_t io_in_flight;
+    /* lane 0 only: where the worker runs (-1: not pinned), written before the fork */
+    int32_t pu_os, core_logical;
 } PARENG__ALIGNED pareng__worker;
 
 static inline pareng__worker *pareng__self(pareng_worker *w)
@@ -198,6 +208,19 @@ typedef struct pareng__arena {
     pareng_frame root;
 
     PARENG__ALIGNED pareng__heap heap;
+
+    /* observation (observe.c): for tools that attach and for the coordinator's --trace and
+     * --scale. started_ns and the measuring fields are written by the coordinator between
+     * runs; runs and the run's times by the root's worker; all relaxed but trace (below). */
+    PARENG__ALIGNED _Atomic uint64_t started_ns; /* CLOCK_MONOTONIC, system-wide */
+    _Atomic uint64_t runs;                       /* roots taken */
+    _Atomic uint64_t run_began_ns, run_ended_ns; /* of the last root (ended 0: running) */
+    /* the trace buffers in the shared heap, or NULL: release by the coordinator, acquire by
+     * the workers, whose events then go into memory that was fully set up */
+    struct pareng__trace *_Atomic trace;
+    uint32_t measure;         /* non-zero: roots run in the measuring mode (--scale) */
+    uint64_t measure_burden_ns;
+    pareng_scale scale;       /* the last measured root's figures, by its worker */
 
     /* pareng__worker lanes[n_workers * lanes_per_worker] follow (worker i's lanes at
      * i * lanes_per_worker), then the deques */
@@ -327,6 +350,34 @@ PARENG__INTERNAL void pareng__wake(pareng__arena *arena, bool all);
 PARENG__INTERNAL uint32_t pareng__sleep_announce(pareng__arena *arena);
 PARENG__INTERNAL void pareng__sleep_retract(pareng__arena *arena);
 
+/* ---- observe.c ---- */
+/* The counters of worker, summed over its lanes (pareng_engine_stats, pareng_snapshot). */
+PARENG__INTERNAL void pareng__stats_of(pareng__arena *a, unsigned worker, pareng_stats *out);
+/* The coordinator, before the fork: placements and the start time. */
+PARENG__INTERNAL void pareng__observe_start(pareng__arena *a, const pareng_plan *plan);
+/* A worker's state changed (lane: any lane of it); records a trace event when tracing. */
+PARENG__INTERNAL void pareng__observe_state_changed(pareng__worker *lane0, unsigned state);
+static inline void pareng__observe_state(pareng__worker *lane, unsigned state)
+{
+    pareng__worker *lane0 = pareng__lane(lane->arena, lane->index, 0);
+    /* relaxed: only this worker writes its state (see pareng__worker.state) */
+    if (atomic_load_explicit(&lane0->state, memory_order_relaxed) != state)
+        pareng__observe_state_changed(lane0, state);
+}
+/* thief stole a frame of victim (a trace event when tracing) */
+PARENG__INTERNAL void pareng__observe_steal(pareng__worker *thief, unsigned victim);
+/* The root's worker, around the root task: run counts and times, and the measuring mode. */
+PARENG__INTERNAL void pareng__observe_root_begin(pareng__worker *w);
+PARENG__INTERNAL void pareng__observe_root_end(pareng__worker *w);
+/* The measuring mode's spawn and sync (every one takes the slow path then). */
+PARENG__INTERNAL pareng_frame *pareng__measure_spawn(pareng__worker *w, pareng_frame *h,
+                                                     pareng_task_fn run, const void *args,
+                                                     size_t size);
+PARENG__INTERNAL pareng_frame *pareng__measure_sync(pareng__worker *w, pareng_frame *t);
+
+/* ---- engine.c ---- */
+PARENG__INTERNAL pareng__arena *pareng__engine_arena(const pareng_engine *e);
+
 /* ---- signal.c ---- */
 typedef struct pareng__cancel_slot pareng__cancel_slot;
 /* A slot through which pareng_cancel_on_signal's handler cancels the runs of the engine whose
@@ -400,6 +451,8 @@ PARENG__INTERNAL uint64_t pareng__now_ns(void);
 PARENG__INTERNAL uint64_t pareng__process_start_time(pid_t pid);
 /* The state letter of /proc/<pid>/stat ('R', 'S', 'T' stopped, 't' traced, ...), or 0. */
 PARENG__INTERNAL char pareng__process_state(pid_t pid);
+/* utime + stime of /proc/<pid>/stat, in clock ticks; -1 if the process is gone. */
+PARENG__INTERNAL int64_t pareng__process_cpu_ticks(pid_t pid);
 PARENG__INTERNAL uint64_t pareng__random(uint64_t *state);
 PARENG__INTERNAL void pareng__cpu_relax(void);
 /* Records the message for pareng_last_error() and returns -err (for `return pareng__fail(...)`). */

@@ -125,6 +125,8 @@ static void reap(void)
         waiter->result = cqe->res;
         waiter->done = true;
         io.in_flight--;
+        /* relaxed: a figure for observers, with this worker its one writer */
+        atomic_store_explicit(&io.lane0->io_in_flight, io.in_flight, memory_order_relaxed);
         pareng__count(&io.lane0->counters, PARENG__IO_OPS, 1);
         /* The fiber that is running is not suspended: it is waiting in the ring itself. */
         if (waiter->fiber != pareng__fiber_current())
@@ -160,6 +162,7 @@ void pareng__io_wait(long timeout_ns)
 {
     struct __kernel_timespec limit = timespec_of((uint64_t)timeout_ns);
     struct io_uring_cqe *cqe;
+    pareng__observe_state(io.lane0, PARENG_STATE_IO);
     check_enter(io_uring_submit_and_wait_timeout(&io.ring, &cqe, 1,
                                                  timeout_ns < 0 ? NULL : &limit, NULL));
     hand_out();
@@ -260,9 +263,11 @@ int pareng_io(pareng_worker *pub, pareng_frame *h, const pareng_io_request *req)
     _Atomic uint64_t *peak = &io.lane0->counters.v[PARENG__IO_PEAK];
     if (++io.in_flight > atomic_load_explicit(peak, memory_order_relaxed))
         atomic_store_explicit(peak, io.in_flight, memory_order_relaxed);
+    atomic_store_explicit(&io.lane0->io_in_flight, io.in_flight, memory_order_relaxed);
     if (io_uring_sq_ready(&io.ring) >= SUBMIT_BATCH)
         submit();
     wait_for(&waiter, pareng__self(pub), h);
+    pareng__observe_state(pareng__self(pub), PARENG_STATE_RUNNING); /* the task goes on */
     if (req->op == PARENG_IO_OP_SLEEP && waiter.result == -ETIME)
         return 0; /* the time passed: what a sleep is for */
     if (timed && waiter.result == -ECANCELED)

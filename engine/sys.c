@@ -60,6 +60,18 @@ char pareng__process_state(pid_t pid)
     return p ? *p : 0;
 }
 
+int64_t pareng__process_cpu_ticks(pid_t pid)
+{
+    char buf[1024];
+    const char *p = stat_fields(pid, buf, sizeof buf);
+    unsigned long long user, sys;
+    /* fields 3..13 skipped, 14 and 15 read */
+    if (!p || sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &user,
+                     &sys) != 2)
+        return -1;
+    return (int64_t)(user + sys);
+}
+
 uint64_t pareng__process_start_time(pid_t pid)
 {
     char buf[1024];

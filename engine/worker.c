@@ -77,12 +77,17 @@ static void sleep_until_work(pareng__worker *w)
             pareng__deque_request(pareng__lane(a, w->victims[i], k));
     if (!work_visible(w) && !pareng__fiber_wake_joiners()) { /* true when any fiber is ready */
         pareng__count(&w->counters, PARENG__SLEEPS, 1);
+        /* relaxed: this worker's own figure (internal.h) */
+        bool io_waits = atomic_load_explicit(&pareng__lane(a, w->index, 0)->io_in_flight,
+                                             memory_order_relaxed) != 0;
+        pareng__observe_state(w, io_waits ? PARENG_STATE_IO : PARENG_STATE_SLEEPING);
         if (pareng__fibers_enabled())
             pareng__io_sleep(&a->epoch, seen);
         else
             pareng__futex_wait(&a->epoch, seen, 0);
     }
     pareng__sleep_retract(a);
+    pareng__observe_state(w, PARENG_STATE_STEALING);
 }
 
 /* ---- stealing ---------------------------------------------------------------------------- */
@@ -111,6 +116,7 @@ static pareng_frame *steal_round(pareng__worker *w)
     pareng_frame *own = steal_from_worker(w, w->index, w);
     if (own) {
         pareng__count(&w->counters, PARENG__NEAR_STEALS, 1);
+        pareng__observe_steal(w, w->index);
         return own;
     }
     unsigned start = 0;
@@ -124,6 +130,7 @@ static pareng_frame *steal_round(pareng__worker *w)
             pareng_frame *f = steal_from_worker(w, victim, NULL);
             if (f) {
                 pareng__count(&w->counters, PARENG__NEAR_STEALS, w->near[victim]);
+                pareng__observe_steal(w, victim);
                 return f;
             }
             pareng__count(&w->counters, PARENG__STEAL_FAILS, 1);
@@ -137,6 +144,7 @@ static pareng_frame *steal_round(pareng__worker *w)
  * empty above h, everything below stolen. */
 static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
 {
+    pareng__observe_state(w, PARENG_STATE_RUNNING);
     f->pareng__run(&w->pub, h, f);
     pareng__count(&w->counters, PARENG__TASKS, 1); /* counted before the owner can go on */
     /* Release: the result stored in the frame happens-before the owner's acquire of DONE. */
@@ -170,6 +178,7 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
     /* Acquire pairs with the thief's release of DONE: then the result is visible. */
     while ((thief = atomic_load_explicit(&t->pareng__thief, memory_order_acquire)) !=
            PARENG__DONE) {
+        pareng__observe_state(w, PARENG_STATE_STEALING);
         pareng__worker *thief_lane = thief ? &w->arena->lanes[thief - 1] : NULL;
         pareng_frame *f = thief_lane ? pareng__deque_steal(thief_lane, w->lane_id)
                                      : NULL; /* 0: the thief has not marked it yet */
@@ -177,6 +186,7 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
             pareng__count(&w->counters, PARENG__LEAPFROGS, 1);
             pareng__count(&w->counters, PARENG__NEAR_STEALS,
                           thief_lane->index == w->index || w->near[thief_lane->index]);
+            pareng__observe_steal(w, thief_lane->index);
             run_stolen(w, h, f);
             spins = 0;
         } else if (pareng__fibers_enabled()) {
@@ -192,6 +202,7 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
     }
     /* Ready for reuse: a free slot always reads 0. Relaxed: published with the next frame. */
     atomic_store_explicit(&t->pareng__thief, 0, memory_order_relaxed);
+    pareng__observe_state(w, PARENG_STATE_RUNNING);
 }
 
 /* ---- spawn and sync slow paths ---------------------------------------------------------- */
@@ -227,6 +238,8 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
     pareng__worker *w = pareng__self(pub);
     if (h >= w->pub.pareng__end)
         return overflow_spawn(w, h, run, args, size);
+    if (PARENG__UNLIKELY(w->measuring))
+        return pareng__measure_spawn(w, h, run, args, size);
     /* Only other way here: everything below h was stolen; the new frame starts a shared part. */
     h->pareng__run = run;
     memcpy(h->pareng__data, args, size);
@@ -243,6 +256,8 @@ pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
             pareng__deque_unblock_fast_sync(w);
         return &w->overflow.slots[t - w->pub.pareng__end];
     }
+    if (PARENG__UNLIKELY(w->measuring))
+        return pareng__measure_sync(w, t);
     if (pareng__deque_reclaim(w, t + 1))
         return NULL; /* the caller runs t inline */
     leapfrog(w, t + 1, t);
@@ -288,7 +303,9 @@ static uint64_t account_busy(pareng__worker *w, uint64_t busy_since)
 static uint64_t run_root(pareng__worker *w, uint64_t busy_since)
 {
     pareng__arena *a = w->arena;
+    pareng__observe_root_begin(w);
     a->root.pareng__run(&w->pub, w->base, &a->root);
+    pareng__observe_root_end(w);
     pareng__count(&w->counters, PARENG__TASKS, 1);
     uint64_t now = account_busy(w, busy_since);
     pareng__deque_reset(w);
@@ -317,6 +334,7 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
     uint64_t idle_since = pareng__now_ns();
     unsigned failed_rounds = 0;
     for (;;) {
+        pareng__observe_state(w, PARENG_STATE_STEALING);
         /* Acquire pairs with pareng_stop's release: nothing the caller wrote before asking is
          * lost (the worker only exits, but a checker cannot tell that). */
         if (atomic_load_explicit(&a->stop, memory_order_acquire))
@@ -347,6 +365,7 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
         }
         uint64_t busy_since = pareng__now_ns();
         account_idle(w, busy_since - idle_since);
+        pareng__observe_state(w, PARENG_STATE_RUNNING);
         pareng__cutoff_take(w);
         if (root) {
             idle_since = run_root(w, busy_since);

@@ -281,6 +281,117 @@ PARENG_API int pareng_engine_stats(const pareng_engine *engine, unsigned worker,
                                    pareng_stats *out);
 
 /* ------------------------------------------------------------------------------------------
+ * Watching engines (docs/library.md, "Watching engines"): a read-only view of an engine that
+ * runs in another process of the same user (what pareng top shows), a trace of the runs of
+ * an engine of this process, and the work and span of a task tree (as Cilkscale measures).
+ * ---------------------------------------------------------------------------------------- */
+
+/* What a worker does now. */
+enum pareng_state {
+    PARENG_STATE_STARTING, /* forked, not yet looking for work */
+    PARENG_STATE_RUNNING,  /* running a task */
+    PARENG_STATE_STEALING, /* looking for work, or for a stolen child's thief to help */
+    PARENG_STATE_SLEEPING, /* asleep until work appears */
+    PARENG_STATE_IO,       /* waiting in its io_uring: every task it holds waits on IO */
+};
+#define PARENG_STATES 5
+/* "starting", "running", "stealing", "sleeping", "io"; "?" for anything else. */
+PARENG_API const char *pareng_state_name(unsigned state);
+
+/* An engine running now: its coordinator's pid and where its memory is attached. */
+typedef struct pareng_engine_ref {
+    int pid;
+    char segment[48]; /* "/proc/PID/fd/N" */
+} pareng_engine_ref;
+
+/* Engines of this user running now, in processes of pid (0: every process), found by their
+ * coordinators' descriptors of the engines' memory: fills at most max entries and returns how
+ * many there are, or -errno. */
+PARENG_API int pareng_engines_find(int pid, pareng_engine_ref *out, unsigned max);
+
+typedef struct pareng_attached pareng_attached;
+
+/* Attaches read-only to a running engine: target is a coordinator's pid ("4242": its first
+ * engine) or a segment ("/proc/4242/fd/5"). Nothing is ever written into the engine, and
+ * reading it slows none of its workers. 0; -ESRCH (no such process), -EACCES (another user's
+ * process or memory), -ENOENT (the process runs no engine), -EPROTO (the memory is not an
+ * engine's of this version: checked before anything in it is trusted), -EINVAL (a target of
+ * neither form), each with a message. */
+PARENG_API int pareng_attach(pareng_attached **out, const char *target);
+PARENG_API void pareng_detach(pareng_attached *att);
+
+typedef struct pareng_engine_view {
+    int pid;                /* the coordinator */
+    char segment[48];
+    char command[128];      /* the coordinator's command line, its arguments joined by spaces */
+    unsigned workers, io_depth;
+    double age_seconds;     /* since pareng_start */
+    uint64_t runs;          /* root tasks begun (PARENG_RUN, pareng_for, ...) */
+    int running;            /* a root task runs now */
+    double run_seconds;     /* of the run in progress, else of the last one */
+} pareng_engine_view;
+
+typedef struct pareng_worker_view {
+    int pid;
+    int pu_os;              /* the PU it is pinned to (P#), or -1 when not pinned */
+    int core_logical;       /* that PU's core (L#), or -1 */
+    unsigned state;         /* enum pareng_state */
+    pareng_stats stats;     /* as pareng_engine_stats gives them */
+    uint64_t shared_frames; /* frames in its deques that thieves may take now (private frames,
+                             * which the owner alone pops, are not visible: it would cost a
+                             * store on every spawn) */
+    uint64_t io_in_flight;  /* IO operations submitted and not completed */
+    double cpu_percent;     /* CPU time over wall time since the previous snapshot (the first:
+                             * since the worker started); 100 is one CPU */
+} pareng_worker_view;
+
+/* A snapshot of the engine and of up to max workers; returns the engine's worker count, or
+ * -ESRCH when the engine has stopped since (a snapshot is then meaningless). */
+PARENG_API int pareng_snapshot(pareng_attached *att, pareng_engine_view *engine,
+                               pareng_worker_view *workers, unsigned max);
+
+/* One event of a trace: a worker entered a state, or stole a frame. */
+enum pareng_trace_kind { PARENG_TRACE_STATE, PARENG_TRACE_STEAL };
+typedef struct pareng_trace_event {
+    uint64_t ns;    /* CLOCK_MONOTONIC */
+    uint32_t kind;  /* enum pareng_trace_kind */
+    uint32_t value; /* STATE: the state entered; STEAL: the worker stolen from */
+} pareng_trace_event;
+
+/* Starts recording the events of every worker of engine, events_per_worker each at most (the
+ * buffers come from the engine's shared memory, shared_bytes; later events are counted as
+ * dropped). Call between runs. 0; -EBUSY when a trace is on; -ENOMEM (the message says how
+ * many bytes it needs). Off, tracing costs a test of one word on each change of state. */
+PARENG_API int pareng_trace_begin(pareng_engine *engine, size_t events_per_worker);
+/* The events of worker recorded so far, in time order (valid until pareng_trace_end); *dropped
+ * (when not NULL) the events that did not fit. 0, or -EINVAL (no trace, no such worker). */
+PARENG_API int pareng_trace_events(const pareng_engine *engine, unsigned worker,
+                                   const pareng_trace_event **events, size_t *count,
+                                   uint64_t *dropped);
+/* Stops recording and gives the buffers back. Call between runs. */
+PARENG_API void pareng_trace_end(pareng_engine *engine);
+
+/* How parallel a task tree is (Cilkscale's figures), measured on one worker that runs every
+ * spawn as a task and times the strands between spawns and syncs. Times exclude the
+ * measurement's own cost, as far as the clock can tell. */
+typedef struct pareng_scale {
+    uint64_t work_ns;          /* T1: every strand's time, added up */
+    uint64_t span_ns;          /* T-infinity: the longest path through the spawns and syncs */
+    uint64_t burdened_span_ns; /* the span with burden_ns added for every spawned task on the
+                                * path (what a steal of it would cost) */
+    uint64_t tasks;            /* the root and every spawned task (PARENG_CALL is not a task) */
+    uint64_t span_tasks;       /* tasks on the path with the most of them: the tree's depth */
+} pareng_scale;
+
+/* The next runs of engine (which must have one worker and no IO) are measured: each root
+ * makes every spawn a task (its cutoff is ignored) and takes the slow path at every spawn and
+ * sync, several times slower than a normal run. 0, or -EINVAL. */
+PARENG_API int pareng_scale_begin(pareng_engine *engine, uint64_t burden_ns);
+/* The figures of the last run measured, and back to normal runs. 0, or -EINVAL when no run
+ * was measured. */
+PARENG_API int pareng_scale_end(pareng_engine *engine, pareng_scale *out);
+
+/* ------------------------------------------------------------------------------------------
  * Tasks: frames, workers and the inline spawn/sync fast path.
  *
  * Write tasks with the PARENG_TASK_n macros, Lace style:

@@ -48,13 +48,17 @@ refuse() { # refuse DESCRIPTION UNWANTED -- WORDS...: no UNWANTED word is offere
     passed=$((passed + 1))
 }
 
-expect "commands" "run map topo bench clean help" -- ""
+expect "commands" "run map topo bench top clean help" -- ""
 expect "commands by prefix" "run" -- "r"
 expect "run's workloads" "fib http" -- run ""
 expect "bench's workloads" "fib spawn" -- bench ""
 expect "run's options" "--cores --cutoff --grain --stats --json --io-latency --help" -- run fib 30 --
 expect "bench's options" "--workers --runs --warmup --export-json --export-csv --plot --peers" -- bench fib 30 --
 refuse "bench has no --cores" "--cores" -- bench fib 30 --
+expect "run's watching options" "--trace --timeline --scale --burden --plot" -- run fib 30 --
+expect "top's options" "--delay --iterations --once --json" -- top --
+expect "bench's --timeline" "--timeline" -- bench fib 30 --
+expect "--trace takes a file" "$1" -- run fib 30 --trace "${1%-completion}"
 expect "topo's options" "--cores --topology --json" -- topo --
 expect "--cutoff values" "auto none" -- run fib 30 --cutoff ""
 expect "--cores values" "auto core:all" -- run fib 30 --cores ""

@@ -298,6 +298,7 @@ static const struct {
     {"map", "## `pareng map`"},
     {"topo", "## `pareng topo`"},
     {"bench", "## `pareng bench`"},
+    {"top", "## `pareng top`"},
     {"clean", "## `pareng clean`"},
 };
 

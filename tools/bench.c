@@ -6,7 +6,7 @@
  *
  *   pareng bench fib N|N-M [--workers auto|LIST] [--cutoff auto|none|D | -g G] [-r R]
  *                          [-w W] [--peers] [-j] [--export-json FILE] [--export-csv FILE]
- *                          [--plot FILE.svg]
+ *                          [--plot FILE.svg] [--timeline FILE.svg]
  *   pareng bench spawn [-r R] [-j]
  *
  * Each row is printed as soon as it is measured; on a terminal, a progress line on stderr
@@ -59,6 +59,7 @@ static const char bench_help[] =
     "usage: pareng bench fib N|N-M [--workers auto|LIST] [--cutoff auto|none|D | -g G]\n"
     "                              [-r R] [-w W] [--peers] [-j] [--export-json FILE]\n"
     "                              [--export-csv FILE] [--plot FILE.svg]\n"
+    "                              [--timeline FILE.svg]\n"
     "       pareng bench spawn [-r R] [-j]\n"
     "\n"
     "Measures as hyperfine does: the machine and the build first, then per row\n"
@@ -100,6 +101,10 @@ static const char bench_help[] =
     "      --plot FILE.svg\n"
     "          (fib) write an SVG plot of the speedup over serial C against workers\n"
     "          (N-M: of the time over serial C's against serial C's time)\n"
+    "      --timeline FILE.svg\n"
+    "          (fib) write an SVG timeline of the last run on the most workers\n"
+    "          (N-M: of fib(M)): workers as rows, time across, a colour per state,\n"
+    "          as pareng run draws it\n"
     "  -h, --help\n"
     "          this help\n"
     "\n"
@@ -111,13 +116,14 @@ static const char bench_help[] =
 
 enum {
     OPT_WORKERS = 256, OPT_CUTOFF, OPT_PEERS, OPT_EXPORT_JSON, OPT_EXPORT_CSV, OPT_PLOT,
-    OPT_CORES,
+    OPT_CORES, OPT_TIMELINE,
 };
 
 typedef struct bench_options {
     const char *workload, *n_text;
     const char *workers, *cutoff, *grain, *runs, *warmup; /* as given, or NULL */
     const char *json_path, *csv_path, *plot_path;         /* --export-*, --plot; "-": stdout */
+    const char *timeline_path;
     bool peers, json;
 } bench_options;
 
@@ -135,6 +141,7 @@ static int parse_bench(int argc, char **argv, bench_options *o, bool *help)
         {"export-json", required_argument, NULL, OPT_EXPORT_JSON},
         {"export-csv", required_argument, NULL, OPT_EXPORT_CSV},
         {"plot", required_argument, NULL, OPT_PLOT},
+        {"timeline", required_argument, NULL, OPT_TIMELINE},
         /* not an option of bench: known here only to say what to use instead */
         {"cores", required_argument, NULL, OPT_CORES},
         {"help", no_argument, NULL, 'h'},
@@ -163,6 +170,7 @@ static int parse_bench(int argc, char **argv, bench_options *o, bool *help)
         case OPT_EXPORT_JSON: o->json_path = value; break;
         case OPT_EXPORT_CSV: o->csv_path = value; break;
         case OPT_PLOT: o->plot_path = value; break;
+        case OPT_TIMELINE: o->timeline_path = value; break;
         default: /* OPT_CORES */
             return bad_input("bench takes no --cores: the worker counts to measure are "
                              "--workers LIST (1,2,4 or 1-4), each engine placed as "
@@ -537,6 +545,7 @@ typedef struct fib_bench {
     unsigned at_runtime;
     uint64_t row_started_ns;
     double serial_seconds;
+    FILE *timeline;     /* --timeline: the last run of the last count (and n) is traced into it */
 } fib_bench;
 
 /* A new row, not yet counted among the finished ones (finish_row counts it). */
@@ -778,6 +787,10 @@ static int measure_pareng(fib_bench *b, unsigned workers)
     pareng_config cfg = b->base;
     cfg.workers = workers; /* the counts are --workers' alone, never PARENG_PLACES' */
     cfg.cpus = NULL;
+    /* the last count of the last n (N-M: of the sweep) */
+    bool traced = b->timeline && b->at_count == (int)b->n_counts - 1 && b->n == b->last_n;
+    if (traced)
+        trace_configure(&cfg);
     pareng_engine *e;
     if (start_engine(&cfg, &e) < 0) {
         drop_row(b);
@@ -791,9 +804,21 @@ static int measure_pareng(fib_bench *b, unsigned workers)
         if (i == b->warmup)
             before = read_counters(e);
         uint64_t result = 0;
+        bool trace = traced && i + 1 == b->warmup + b->runs;
+        if (trace && trace_start(e)) {
+            rc = -EPROTO; /* said already, as a wrong result is */
+            break;
+        }
         uint64_t t0 = now_ns();
         rc = workload_fib(e, b->n, b->grain, &result); /* -ECANCELED after ^C */
-        double seconds = (double)(now_ns() - t0) * 1e-9;
+        uint64_t t1 = now_ns();
+        double seconds = (double)(t1 - t0) * 1e-9;
+        if (trace && rc == 0) {
+            char title[96];
+            snprintf(title, sizeof title, "pareng bench fib %u: the last run on %u workers",
+                     b->n, workers);
+            trace_write_timeline(b->timeline, e, t0, t1, title);
+        }
         if (rc == 0 && result != b->result) {
             progress_done();
             cli_error("%u workers computed fib(%u) = %llu, serial C %llu", workers, b->n,
@@ -1080,97 +1105,9 @@ static void write_csv(FILE *f, const fib_bench *b)
     }
 }
 
-/* Text inside SVG elements: the host and CPU model may hold &, < or >, and control characters,
- * which XML does not allow at all (left out). */
-static void svg_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            continue;
-        if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
-/* A tick step of 1, 2 or 5 times a power of ten giving at most max_ticks ticks over range
- * (at least `least`: workers are whole). */
-static double tick_step(double range, unsigned max_ticks, double least)
-{
-    double raw = range / max_ticks, magnitude = pow(10, floor(log10(raw)));
-    double step = 10 * magnitude;
-    for (double m = 5; m >= 1; m = m == 5 ? 2 : m == 2 ? 1 : 0)
-        if (m * magnitude >= raw)
-            step = m * magnitude;
-    return fmax(step, least);
-}
-
-/* The plot's geometry: the plotting area inside the picture, the axes' ranges and names. */
-typedef struct plot_area {
-    double left, top, width, height; /* pixels */
-    double x_min, x_max, y_max;      /* workers (or log10 of milliseconds), speedup or ratio */
-    bool log_x;                      /* x is a decade exponent: ticks at 10^k */
-    const char *x_label, *y_label;
-} plot_area;
-
-static double plot_x(const plot_area *p, double x)
-{
-    return p->left + (x - p->x_min) / (p->x_max - p->x_min) * p->width;
-}
-
-static double plot_y(const plot_area *p, double speedup)
-{
-    return p->top + p->height - speedup / p->y_max * p->height;
-}
-
 static const struct {
     const char *name, *colour;
 } series_styles[] = {{"pareng", "#1f77b4"}, {"openmp", "#d62728"}, {"tbb", "#2ca02c"}};
-
-static void plot_axes(FILE *f, const plot_area *p)
-{
-    double bottom = p->top + p->height, right = p->left + p->width;
-    fprintf(f, "<g stroke=\"#000\" stroke-width=\"1\">\n"
-               "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
-               "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n</g>\n",
-            p->left, bottom, right, bottom, p->left, p->top, p->left, bottom);
-    double x_step = p->log_x ? 1 : tick_step(p->x_max - p->x_min, 10, 1);
-    double y_step = tick_step(p->y_max, 8, 0);
-    fputs("<g font-size=\"12\" fill=\"#000\">\n", f);
-    for (double x = p->log_x ? ceil(p->x_min) : p->x_min; x <= p->x_max + 1e-9; x += x_step)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
-                plot_x(p, x), bottom, plot_x(p, x), bottom + 5, plot_x(p, x), bottom + 19,
-                p->log_x ? pow(10, x) : x);
-    for (double y = 0; y <= p->y_max + 1e-9; y += y_step)
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                p->left, plot_y(p, y), right, plot_y(p, y), p->left - 5, plot_y(p, y),
-                p->left, plot_y(p, y), p->left - 8, plot_y(p, y) + 4, y);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\">%s"
-               "</text>\n",
-            p->left + p->width / 2, bottom + 40, p->x_label);
-    fprintf(f, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\" "
-               "font-size=\"14\">%s</text>\n</g>\n",
-            p->left - 45, p->top + p->height / 2, p->y_label);
-}
-
-/* One entry of the legend, right of the plot: a line sample and its name. */
-static void legend_entry(FILE *f, const plot_area *p, unsigned k, const char *colour,
-                         const char *dash, const char *label)
-{
-    double x = p->left + p->width + 20, y = p->top + 10 + 22 * k;
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-               "stroke-width=\"2\" stroke-dasharray=\"%s\"/>"
-               "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">%s</text>\n",
-            x, y, x + 28, y, colour, dash, x + 34, y + 4, label);
-}
 
 /* The picture, its title, the machine and the date under it, and the axes. */
 static void svg_begin(FILE *f, const plot_area *p, const bench_context *c, const char *title,
@@ -1247,62 +1184,6 @@ static void write_svg(FILE *f, const bench_context *c, const fib_bench *b)
 
 /* ---- bench fib -------------------------------------------------------------------------- */
 
-typedef struct output_file {
-    const char *option, *path; /* path "-": stdout */
-    FILE *f;
-} output_file;
-
-static bool is_stdout(const char *path)
-{
-    return path && strcmp(path, "-") == 0;
-}
-
-/* path for writing, without blocking on a FIFO nobody reads (ENXIO), then blocking again:
- * a FIFO with a reader is a fine place for the figures. */
-static FILE *open_for_writing(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
-    if (fd < 0)
-        return NULL;
-    int flags = fcntl(fd, F_GETFL);
-    FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "w");
-    if (!f)
-        close(fd);
-    return f;
-}
-
-/* Opened before anything runs: a path that cannot be written fails at once, not after a
- * benchmark of many minutes. "-" is stdout, never a file of that name. */
-static int open_outputs(output_file *files, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!files[i].path)
-            continue;
-        files[i].f = is_stdout(files[i].path) ? stdout : open_for_writing(files[i].path);
-        if (!files[i].f) {
-            cli_error("%s %s: cannot write: %s", files[i].option, files[i].path,
-                      errno == ENXIO ? "a FIFO that nobody reads" : strerror(errno));
-            for (size_t k = 0; k < i; k++)
-                if (files[k].f && files[k].f != stdout)
-                    fclose(files[k].f);
-            return EXIT_RUN_FAILED;
-        }
-    }
-    return 0;
-}
-
-static int close_output(output_file *file)
-{
-    if (!file->f || file->f == stdout)
-        return 0; /* stdout: finish_output says whether it was written */
-    bool failed = fflush(file->f) != 0 || ferror(file->f);
-    failed |= fclose(file->f) != 0;
-    if (!failed)
-        return 0;
-    cli_error("%s %s: cannot write: %s", file->option, file->path, strerror(errno));
-    return EXIT_RUN_FAILED;
-}
-
 /* Everything the command line says about fib, checked before anything runs. */
 static int configure_fib(const bench_options *o, fib_bench *b)
 {
@@ -1343,10 +1224,10 @@ static int configure_fib(const bench_options *o, fib_bench *b)
         (rc = parse_counts(o->workers, b->counts, &b->n_counts)))
         return rc;
     int to_stdout = (o->json || is_stdout(o->json_path)) + is_stdout(o->csv_path) +
-                    is_stdout(o->plot_path);
+                    is_stdout(o->plot_path) + is_stdout(o->timeline_path);
     if (to_stdout > 1)
         return bad_input("only one output can go to stdout: --json (or --export-json -), "
-                         "--export-csv - or --plot -");
+                         "--export-csv -, --plot - or --timeline -");
     b->text = to_stdout == 0;
     return 0;
 }
@@ -1575,10 +1456,12 @@ static int command_bench_fib(const bench_options *o)
                            {"--export-json", o->json && !is_stdout(o->json_path) ? o->json_path
                                                                                  : NULL, NULL},
                            {"--export-csv", o->csv_path, NULL},
-                           {"--plot", o->plot_path, NULL}};
+                           {"--plot", o->plot_path, NULL},
+                           {"--timeline", o->timeline_path, NULL}};
     const size_t n_files = sizeof files / sizeof files[0];
     if ((rc = open_outputs(files, n_files)))
         return rc;
+    b.timeline = files[4].f;
     b.rows = calloc(1 + b.n_counts * (1 + N_PEERS), sizeof *b.rows);
     if (!b.rows) {
         cli_error("out of memory");
@@ -1909,9 +1792,10 @@ static int command_bench_spawn(const bench_options *o)
     if (o->n_text)
         return bad_input("unexpected argument '%s': bench spawn takes no N", o->n_text);
     const char *not_for_spawn[] = {o->workers, o->cutoff, o->grain, o->warmup, o->json_path,
-                                   o->csv_path, o->plot_path, o->peers ? "" : NULL};
+                                   o->csv_path, o->plot_path, o->timeline_path,
+                                   o->peers ? "" : NULL};
     const char *names[] = {"--workers", "--cutoff", "--grain", "--warmup", "--export-json",
-                           "--export-csv", "--plot", "--peers"};
+                           "--export-csv", "--plot", "--timeline", "--peers"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (not_for_spawn[i])
             return bad_input("%s is not an option of bench spawn (it takes --runs and --json)",

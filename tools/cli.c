@@ -7,11 +7,14 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The command being parsed, for the hint of bad_input ("try 'pareng run --help'"). */
 static const char *current_command;
@@ -315,4 +318,152 @@ void json_string(FILE *f, const char *text)
         }
     }
     fputc('"', f);
+}
+
+void json_stats_fields(FILE *f, const pareng_stats *s, bool io)
+{
+    const char *sep = "";
+#define JSON_FIELD(name)                                                                      \
+    fprintf(f, "%s\"" #name "\":%llu", sep, (unsigned long long)s->name);                    \
+    sep = ",";
+    STAT_FIELDS(JSON_FIELD)
+    if (io) {
+        IO_STAT_FIELDS(JSON_FIELD)
+    }
+#undef JSON_FIELD
+    fprintf(f, ",\"busy_seconds\":%.6f,\"idle_seconds\":%.6f", (double)s->busy_ns * 1e-9,
+            (double)s->idle_ns * 1e-9);
+}
+
+/* ---- output files ------------------------------------------------------------------------ */
+
+bool is_stdout(const char *path)
+{
+    return path && strcmp(path, "-") == 0;
+}
+
+/* path for writing, without blocking on a FIFO nobody reads (ENXIO), then blocking again:
+ * a FIFO with a reader is a fine place for the figures. */
+FILE *open_for_writing(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return NULL;
+    int flags = fcntl(fd, F_GETFL);
+    FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "w");
+    if (!f)
+        close(fd);
+    return f;
+}
+
+/* Opened before anything runs: a path that cannot be written fails at once, not after a
+ * benchmark of many minutes. "-" is stdout, never a file of that name. */
+int open_outputs(output_file *files, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!files[i].path)
+            continue;
+        files[i].f = is_stdout(files[i].path) ? stdout : open_for_writing(files[i].path);
+        if (!files[i].f) {
+            cli_error("%s %s: cannot write: %s", files[i].option, files[i].path,
+                      errno == ENXIO ? "a FIFO that nobody reads" : strerror(errno));
+            for (size_t k = 0; k < i; k++)
+                if (files[k].f && files[k].f != stdout)
+                    fclose(files[k].f);
+            return EXIT_RUN_FAILED;
+        }
+    }
+    return 0;
+}
+
+int close_output(output_file *file)
+{
+    if (!file->f || file->f == stdout)
+        return 0; /* stdout: finish_output says whether it was written */
+    bool failed = fflush(file->f) != 0 || ferror(file->f);
+    failed |= fclose(file->f) != 0;
+    if (!failed)
+        return 0;
+    cli_error("%s %s: cannot write: %s", file->option, file->path, strerror(errno));
+    return EXIT_RUN_FAILED;
+}
+
+/* Text inside SVG elements: the host and CPU model may hold &, < or >, and control characters,
+ * which XML does not allow at all (left out). */
+void svg_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            continue;
+        if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+/* A tick step of 1, 2 or 5 times a power of ten giving at most max_ticks ticks over range
+ * (at least `least`: workers are whole). */
+double tick_step(double range, unsigned max_ticks, double least)
+{
+    double raw = range / max_ticks, magnitude = pow(10, floor(log10(raw)));
+    double step = 10 * magnitude;
+    for (double m = 5; m >= 1; m = m == 5 ? 2 : m == 2 ? 1 : 0)
+        if (m * magnitude >= raw)
+            step = m * magnitude;
+    return fmax(step, least);
+}
+
+double plot_x(const plot_area *p, double x)
+{
+    return p->left + (x - p->x_min) / (p->x_max - p->x_min) * p->width;
+}
+
+double plot_y(const plot_area *p, double speedup)
+{
+    return p->top + p->height - speedup / p->y_max * p->height;
+}
+
+void plot_axes(FILE *f, const plot_area *p)
+{
+    double bottom = p->top + p->height, right = p->left + p->width;
+    fprintf(f, "<g stroke=\"#000\" stroke-width=\"1\">\n"
+               "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
+               "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n</g>\n",
+            p->left, bottom, right, bottom, p->left, p->top, p->left, bottom);
+    double x_step = p->log_x ? 1 : tick_step(p->x_max - p->x_min, 10, 1);
+    double y_step = tick_step(p->y_max, 8, 0);
+    fputs("<g font-size=\"12\" fill=\"#000\">\n", f);
+    for (double x = p->log_x ? ceil(p->x_min) : p->x_min; x <= p->x_max + 1e-9; x += x_step)
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
+                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
+                plot_x(p, x), bottom, plot_x(p, x), bottom + 5, plot_x(p, x), bottom + 19,
+                p->log_x ? pow(10, x) : x);
+    for (double y = 0; y <= p->y_max + 1e-9; y += y_step)
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
+                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
+                p->left, plot_y(p, y), right, plot_y(p, y), p->left - 5, plot_y(p, y),
+                p->left, plot_y(p, y), p->left - 8, plot_y(p, y) + 4, y);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\">%s"
+               "</text>\n",
+            p->left + p->width / 2, bottom + 40, p->x_label);
+    fprintf(f, "<text transform=\"translate(%.1f %.1f) rotate(-90)\" text-anchor=\"middle\" "
+               "font-size=\"14\">%s</text>\n</g>\n",
+            p->left - 45, p->top + p->height / 2, p->y_label);
+}
+
+/* One entry of the legend, right of the plot: a line sample and its name. */
+void legend_entry(FILE *f, const plot_area *p, unsigned k, const char *colour,
+                         const char *dash, const char *label)
+{
+    double x = p->left + p->width + 20, y = p->top + 10 + 22 * k;
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+               "stroke-width=\"2\" stroke-dasharray=\"%s\"/>"
+               "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">%s</text>\n",
+            x, y, x + 28, y, colour, dash, x + 34, y + 4, label);
 }

@@ -100,6 +100,67 @@ int cli_interrupted_status(void);
  * JSON string writer of the tools. */
 void json_string(FILE *f, const char *text);
 
+/* The counters of pareng_stats as --stats shows them (busy and idle time apart) */
+#define STAT_FIELDS(X)                                                                        \
+    X(tasks) X(spawns) X(steals) X(steal_fails) X(leapfrogs) X(stolen_from) X(shares)         \
+    X(overflows) X(sleeps) X(near_steals) X(serial_runs)
+/* shown for IO engines only: CPU engines have none */
+#define IO_STAT_FIELDS(X) X(io_ops) X(io_peak) X(io_suspends)
+/* "tasks":N,...,"busy_seconds":S,"idle_seconds":S (the IO fields when io) on f */
+void json_stats_fields(FILE *f, const pareng_stats *s, bool io);
+
+/* ---- output files ---------------------------------------------------------------------- */
+
+/* A file an option names (--plot FILE, --trace FILE, ...); path "-" is stdout. */
+typedef struct output_file {
+    const char *option, *path;
+    FILE *f;
+} output_file;
+
+bool is_stdout(const char *path);
+/* path for writing, not blocking on a FIFO nobody reads; NULL with errno set. */
+FILE *open_for_writing(const char *path);
+/* Opens every file of files that has a path, before anything runs: 0, or EXIT_RUN_FAILED
+ * after saying which cannot be written (those opened are closed again). */
+int open_outputs(output_file *files, size_t n);
+/* Closes one (not stdout): 0, or EXIT_RUN_FAILED after saying it could not be written. */
+int close_output(output_file *file);
+/* text inside an SVG element, XML-escaped, control characters left out */
+void svg_text(FILE *f, const char *s);
+
+/* A tick step of 1, 2 or 5 times a power of ten giving at most max_ticks ticks over range
+ * (at least `least`) */
+double tick_step(double range, unsigned max_ticks, double least);
+
+/* A plot against workers or a time (bench --plot, run --scale --plot): the plotting area
+ * inside the picture, the axes' ranges and names. */
+typedef struct plot_area {
+    double left, top, width, height; /* pixels */
+    double x_min, x_max, y_max;      /* workers (or log10 of milliseconds), speedup or ratio */
+    bool log_x;                      /* x is a decade exponent: ticks at 10^k */
+    const char *x_label, *y_label;
+} plot_area;
+double plot_x(const plot_area *p, double x);
+double plot_y(const plot_area *p, double speedup);
+/* The axes, their ticks and labels */
+void plot_axes(FILE *f, const plot_area *p);
+/* Entry k of the legend, right of the plot: a line sample and its name. */
+void legend_entry(FILE *f, const plot_area *p, unsigned k, const char *colour, const char *dash,
+                  const char *label);
+
+/* ---- traces (tools/trace.c): --trace and --timeline ------------------------------------- */
+
+/* Room in cfg's shared memory for the trace buffers (before pareng_start). */
+void trace_configure(pareng_config *cfg);
+/* Starts recording e's events: 0, or EXIT_RUN_FAILED after saying why. */
+int trace_start(pareng_engine *e);
+/* What was recorded between began_ns and ended_ns (CLOCK_MONOTONIC), as the Chrome trace event
+ * format (JSON) or as an SVG timeline; title names the run. */
+void trace_write_chrome(FILE *f, const pareng_engine *e, uint64_t began_ns, uint64_t ended_ns,
+                        const char *title);
+void trace_write_timeline(FILE *f, const pareng_engine *e, uint64_t began_ns, uint64_t ended_ns,
+                          const char *title);
+
 /* ---- commands ------------------------------------------------------------------------- */
 
 /* argv[0] is the command's name: "run", "map", ... */
@@ -107,5 +168,6 @@ int command_run(int argc, char **argv);   /* pareng run fib N | run http URL (to
 int command_map(int argc, char **argv);   /* pareng map fib N... (tools/run.c) */
 int command_topo(int argc, char **argv);  /* pareng topo (tools/topo.c) */
 int command_bench(int argc, char **argv); /* pareng bench fib N | bench spawn (tools/bench.c) */
+int command_top(int argc, char **argv);   /* pareng top [PID] (tools/top.c) */
 
 #endif

@@ -6,6 +6,7 @@
  *   pareng map fib N...                  (tools/run.c)
  *   pareng topo                          (tools/topo.c)
  *   pareng bench fib N | bench spawn     (tools/bench.c)
+ *   pareng top [PID]                     (tools/top.c)
  *   pareng clean                         (here)
  *   pareng help [COMMAND] | --help | --version
  *
@@ -36,6 +37,7 @@ static const char overview[] =
     "                 each one steals from\n"
     "  bench fib N    timed runs against serial C (and OpenMP, oneTBB): speedups\n"
     "  bench spawn    the cost of a spawn+sync and the latency of a steal\n"
+    "  top [PID]      the running engines of this user, refreshed like top\n"
     "  clean          remove what killed engines of pareng 0.1 left in /dev/shm\n"
     "  help COMMAND   the options of COMMAND, as pareng COMMAND --help\n"
     "\n"
@@ -102,7 +104,7 @@ static const struct command {
     int (*run)(int argc, char **argv); /* argv[0] is the command's name */
 } commands[] = {
     {"run", command_run},     {"map", command_map},     {"topo", command_topo},
-    {"bench", command_bench}, {"clean", command_clean},
+    {"bench", command_bench}, {"top", command_top},     {"clean", command_clean},
 };
 
 static const struct command *find_command(const char *name)
@@ -125,7 +127,7 @@ static int command_help(int argc, char **argv)
         return bad_input("help takes one command, not '%s'", argv[2]);
     const struct command *c = find_command(argv[1]);
     if (!c)
-        return bad_input("unknown command '%s' (known: run, map, topo, bench, clean)", argv[1]);
+        return bad_input("unknown command '%s' (known: run, map, topo, bench, top, clean)", argv[1]);
     char *help_argv[] = {argv[1], "--help", NULL};
     return c->run(2, help_argv);
 }
@@ -154,7 +156,7 @@ int main(int argc, char **argv)
     }
     const struct command *c = find_command(name);
     if (!c)
-        return bad_input("unknown command '%s' (known: run, map, topo, bench, clean, help)",
+        return bad_input("unknown command '%s' (known: run, map, topo, bench, top, clean, help)",
                          name);
     return c->run(argc - 1, argv + 1);
 }

@@ -4,6 +4,8 @@
  * calls the public API (pareng.h) and the workloads (workloads.h), and prints.
  *
  *   pareng run fib N [-c CORES] [--cutoff auto|none|D | -g G] [--serial] [-j] [-s]
+ *   pareng run fib N --scale [--burden DUR] [--plot FILE.svg] [-g G] [-c CORES] [-j]
+ *   pareng run ... [--trace FILE] [--timeline FILE.svg]
  *   pareng run fib N --io-latency DUR [--io-depth K] [-c CORES] [-j] [-s]
  *   pareng run http URL [-n N] [--connections C] [--timeout DUR] [--io-depth K] [-c CORES]
  *   pareng map fib N... [-c CORES] [--cutoff auto|none|D | -g G] [--serial] [-j] [-s]
@@ -23,10 +25,13 @@
 
 static const char run_help[] =
     "usage: pareng run fib N [-c CORES] [--cutoff auto|none|D | -g G] [--serial]\n"
-    "                        [-j] [-s]\n"
+    "                        [-j] [-s] [--trace FILE] [--timeline FILE.svg]\n"
+    "       pareng run fib N --scale [--burden DUR] [--plot FILE.svg] [-g G]\n"
+    "                        [-c CORES] [-j]\n"
     "       pareng run fib N --io-latency DUR [--io-depth K] [-c CORES] [-j] [-s]\n"
     "       pareng run http URL [-n N] [--connections C] [--timeout DUR]\n"
     "                           [--io-depth K] [-c CORES] [-j] [-s]\n"
+    "                           [--trace FILE] [--timeline FILE.svg]\n"
     "\n"
     "Runs one workload on an engine of worker processes, then prints its result, the\n"
     "wall time of the computation and the workers.\n"
@@ -72,6 +77,24 @@ static const char run_help[] =
     "  -s, --stats\n"
     "          add a table of each worker's counters (tasks, steals, sleeps, busy\n"
     "          and idle time)\n"
+    "      --trace FILE\n"
+    "          write what each worker did during the run in the Chrome trace\n"
+    "          event format (JSON, for Perfetto or chrome://tracing): spans of\n"
+    "          running, stealing, sleeping and waiting on IO, and every steal\n"
+    "          with its victim and thief\n"
+    "      --timeline FILE.svg\n"
+    "          write the same as an SVG picture: workers as rows, time across,\n"
+    "          a colour per state\n"
+    "      --scale\n"
+    "          (fib) measure how parallel the task tree is, as Cilkscale does:\n"
+    "          work (T1), span (T-infinity), parallelism, and the speedup\n"
+    "          bounds for 1 to the workers of --cores; the tree runs once on one\n"
+    "          worker in a slower measuring mode that makes every spawn a task\n"
+    "      --burden DUR\n"
+    "          (--scale) what a steal costs, added for every spawned task on the\n"
+    "          burdened span; default 1us\n"
+    "      --plot FILE.svg\n"
+    "          (--scale) write an SVG plot of the speedup bounds against workers\n"
     "  -h, --help\n"
     "          this help\n"
     "\n"
@@ -111,6 +134,7 @@ static const char map_help[] =
 /* Options without a short form: vals above any character. */
 enum {
     OPT_CUTOFF = 256, OPT_SERIAL, OPT_IO_LATENCY, OPT_IO_DEPTH, OPT_CONNECTIONS, OPT_TIMEOUT,
+    OPT_TRACE, OPT_TIMELINE, OPT_SCALE, OPT_BURDEN, OPT_PLOT,
 };
 
 static const struct option run_options_long[] = {
@@ -123,6 +147,11 @@ static const struct option run_options_long[] = {
     {"requests", required_argument, NULL, 'n'},
     {"connections", required_argument, NULL, OPT_CONNECTIONS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"trace", required_argument, NULL, OPT_TRACE},
+    {"timeline", required_argument, NULL, OPT_TIMELINE},
+    {"scale", no_argument, NULL, OPT_SCALE},
+    {"burden", required_argument, NULL, OPT_BURDEN},
+    {"plot", required_argument, NULL, OPT_PLOT},
     {"json", no_argument, NULL, 'j'},
     {"stats", no_argument, NULL, 's'},
     {"help", no_argument, NULL, 'h'},
@@ -143,15 +172,22 @@ static const struct option map_options_long[] = {
 /* Options that only some workloads take: each one given sets its bit in run_options.given. */
 enum workload_option {
     W_GRAIN, W_CUTOFF, W_SERIAL, W_IO_LATENCY, W_IO_DEPTH, W_REQUESTS, W_CONNECTIONS, W_TIMEOUT,
+    W_TRACE, W_TIMELINE, W_SCALE, W_BURDEN, W_PLOT,
 };
 static const char *const workload_option_names[] = {
     "--grain", "--cutoff", "--serial", "--io-latency", "--io-depth", "--requests",
-    "--connections", "--timeout",
+    "--connections", "--timeout", "--trace", "--timeline", "--scale", "--burden", "--plot",
 };
 #define W(k) (1u << (k))
 #define HTTP_OPTIONS (W(W_REQUESTS) | W(W_CONNECTIONS) | W(W_TIMEOUT))
 
+#define SCALE_OPTIONS (W(W_SCALE) | W(W_BURDEN) | W(W_PLOT))
+#define TRACE_OPTIONS (W(W_TRACE) | W(W_TIMELINE))
+
 #define DEFAULT_REQUESTS 1000
+/* --scale's default burden: about what a steal between processes costs (pareng bench spawn
+ * measures it on each machine) */
+#define DEFAULT_BURDEN_NS 1000
 #define DEFAULT_CONNECTIONS 10
 #define REQUESTS_MAX 1000000000ul
 
@@ -171,6 +207,9 @@ typedef struct run_options {
     uint64_t requests;
     unsigned connections;
     uint64_t timeout_ns;
+    bool scale;
+    uint64_t burden_ns;
+    const char *trace_path, *timeline_path, *plot_path;
 } run_options;
 
 /* ns in the largest unit that divides it: 1500000 is "1500us". */
@@ -214,14 +253,31 @@ static int parse_option(run_options *o, int option, const char *value)
             return bad_input("--grain needs auto or a non-negative integer, not '%s'", value);
         o->grain = (unsigned)v;
         return 0;
+    case OPT_TRACE:
+    case OPT_TIMELINE:
+    case OPT_PLOT: /* files, opened before the engine starts */
+        o->given |= W(option == OPT_TRACE ? W_TRACE : option == OPT_TIMELINE ? W_TIMELINE : W_PLOT);
+        *(option == OPT_TRACE      ? &o->trace_path
+          : option == OPT_TIMELINE ? &o->timeline_path
+                                   : &o->plot_path) = value;
+        return 0;
+    case OPT_SCALE:
+        o->given |= W(W_SCALE);
+        o->scale = true;
+        return 0;
     case OPT_IO_LATENCY:
-    case OPT_TIMEOUT: {
-        bool latency = option == OPT_IO_LATENCY;
-        o->given |= W(latency ? W_IO_LATENCY : W_TIMEOUT);
-        if (!parse_duration(value, latency ? &o->io_latency_ns : &o->timeout_ns))
+    case OPT_TIMEOUT:
+    case OPT_BURDEN: {
+        int k = option == OPT_IO_LATENCY ? W_IO_LATENCY : option == OPT_TIMEOUT ? W_TIMEOUT
+                                                                               : W_BURDEN;
+        uint64_t *ns = k == W_IO_LATENCY ? &o->io_latency_ns
+                       : k == W_TIMEOUT  ? &o->timeout_ns
+                                         : &o->burden_ns;
+        o->given |= W(k);
+        if (!parse_duration(value, ns))
             return bad_input("%s needs a duration from 1ns to 1h: a whole number and a unit, "
-                             "ns, us, ms or s (500us, 2s), not '%s'",
-                             latency ? "--io-latency" : "--timeout", value);
+                             "ns, us, ms or s (500us, 2s), not '%s'", workload_option_names[k],
+                             value);
         return 0;
     }
     case OPT_IO_DEPTH:
@@ -261,8 +317,17 @@ static int check_workload_options(const run_options *o)
 {
     const char *wrong;
     if (o->http && (wrong = given_of(o, W(W_GRAIN) | W(W_CUTOFF) | W(W_SERIAL) |
-                                            W(W_IO_LATENCY))))
+                                            W(W_IO_LATENCY) | SCALE_OPTIONS)))
         return bad_input("run http does not take %s", wrong);
+    if (!o->scale && (wrong = given_of(o, W(W_BURDEN) | W(W_PLOT))))
+        return bad_input("%s is for --scale", wrong);
+    if (o->scale && (wrong = given_of(o, W(W_CUTOFF) | W(W_SERIAL) | W(W_IO_LATENCY) |
+                                             TRACE_OPTIONS)))
+        return bad_input("--scale and %s do not go together: --scale runs the tree once on one "
+                         "worker, every spawn a task, to measure it", wrong);
+    if (o->serial && (wrong = given_of(o, TRACE_OPTIONS)))
+        return bad_input("--serial and %s do not go together: --serial starts no engine",
+                         wrong);
     if (!o->http && (wrong = given_of(o, HTTP_OPTIONS)))
         return bad_input("run fib does not take %s", wrong);
     if (o->grain && o->cutoff)
@@ -282,7 +347,7 @@ static int check_workload_options(const run_options *o)
 static int parse_run(int argc, char **argv, run_options *o, bool map, bool *help)
 {
     *o = (run_options){.map = map, .requests = DEFAULT_REQUESTS,
-                       .connections = DEFAULT_CONNECTIONS};
+                       .connections = DEFAULT_CONNECTIONS, .burden_ns = DEFAULT_BURDEN_NS};
     *help = false;
     cli_parser p;
     cli_parse_begin(&p, map ? "map" : "run", map ? "c:g:jsh" : "c:g:n:jsh",
@@ -435,26 +500,13 @@ static int stop_engine(pareng_engine *e, int rc, pareng_stats **stats)
 
 /* ---- output ----------------------------------------------------------------------------- */
 
-#define STAT_FIELDS(X)                                                                        \
-    X(tasks) X(spawns) X(steals) X(steal_fails) X(leapfrogs) X(stolen_from) X(shares)         \
-    X(overflows) X(sleeps) X(near_steals) X(serial_runs)
-/* shown for IO runs only: CPU runs have none */
-#define IO_STAT_FIELDS(X) X(io_ops) X(io_peak) X(io_suspends)
-
 static void print_stats_json(const pareng_stats *stats, unsigned n, bool io)
 {
     printf(",\"stats\":[");
     for (unsigned i = 0; i < n; i++) {
-        const pareng_stats *s = &stats[i];
-        printf("%s{\"worker\":%u", i ? "," : "", i);
-#define JSON_FIELD(f) printf(",\"" #f "\":%llu", (unsigned long long)s->f);
-        STAT_FIELDS(JSON_FIELD)
-        if (io) {
-            IO_STAT_FIELDS(JSON_FIELD)
-        }
-#undef JSON_FIELD
-        printf(",\"busy_seconds\":%.6f,\"idle_seconds\":%.6f}", (double)s->busy_ns * 1e-9,
-               (double)s->idle_ns * 1e-9);
+        printf("%s{\"worker\":%u,", i ? "," : "", i);
+        json_stats_fields(stdout, &stats[i], io);
+        printf("}");
     }
     printf("]");
 }
@@ -565,6 +617,70 @@ static int run_serial(const run_options *o, const unsigned *ns, uint64_t *result
     return finish_output();
 }
 
+/* ---- --trace and --timeline ------------------------------------------------------------ */
+
+typedef struct run_trace {
+    output_file files[2]; /* --trace, --timeline */
+    uint64_t began_ns, ended_ns;
+} run_trace;
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t); /* the clock of the trace's events */
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Before the engine starts: the files opened (a path that cannot be written fails now, not
+ * after the run) and room made for the buffers. 0, or the exit status after saying why. */
+static int trace_prepare(const run_options *o, run_trace *t, pareng_config *cfg)
+{
+    *t = (run_trace){.files = {{"--trace", o->trace_path, NULL},
+                               {"--timeline", o->timeline_path, NULL}}};
+    if (!o->trace_path && !o->timeline_path)
+        return 0;
+    if (is_stdout(o->trace_path) || is_stdout(o->timeline_path))
+        return bad_input("--trace and --timeline write files: stdout (-) has the run's output");
+    trace_configure(cfg);
+    return open_outputs(t->files, 2);
+}
+
+static void trace_close(run_trace *t)
+{
+    for (int k = 0; k < 2; k++)
+        close_output(&t->files[k]);
+}
+
+/* The engine started: its events are recorded from now on. 0, or the exit status (the
+ * engine stopped and the files closed) after saying why. */
+static int trace_engine(run_trace *t, pareng_engine *e)
+{
+    int rc = t->files[0].f || t->files[1].f ? trace_start(e) : 0;
+    if (rc) {
+        pareng_stop(e);
+        trace_close(t);
+    }
+    t->began_ns = now_ns();
+    return rc;
+}
+
+/* The run ended with rc and the engine still runs: the files written (when the run
+ * succeeded) and closed. 0, or the exit status after saying which could not be written. */
+static int trace_finish(run_trace *t, pareng_engine *e, int rc, const char *title)
+{
+    t->ended_ns = now_ns();
+    if (rc == 0 && t->files[0].f)
+        trace_write_chrome(t->files[0].f, e, t->began_ns, t->ended_ns, title);
+    if (rc == 0 && t->files[1].f)
+        trace_write_timeline(t->files[1].f, e, t->began_ns, t->ended_ns, title);
+    int status = 0;
+    for (int k = 0; k < 2; k++) {
+        int closed = close_output(&t->files[k]);
+        status = status ? status : closed;
+    }
+    return status;
+}
+
 /* ---- run http --------------------------------------------------------------------------- */
 
 /* pareng run http URL: the load, then requests, errors, requests/s and latency percentiles. */
@@ -585,16 +701,28 @@ static int run_http(const run_options *o)
         cli_error("run failed: %s", workload_error());
         return EXIT_RUN_FAILED;
     }
+    run_trace trace;
+    if ((rc = trace_prepare(o, &trace, &cfg)))
+        return rc;
     cli_catch_signals();
     pareng_engine *e;
-    if ((rc = start_engine(o, &cfg, &e)))
+    if ((rc = start_engine(o, &cfg, &e))) {
+        trace_close(&trace);
+        return rc;
+    }
+    if ((rc = trace_engine(&trace, e)))
         return rc;
     unsigned workers = pareng_engine_workers(e);
     workload_http_result r;
     rc = workload_http_get(e, &http, &r);
+    char title[256];
+    snprintf(title, sizeof title, "pareng run http, %u workers", workers);
+    int traced = trace_finish(&trace, e, rc, title);
     pareng_stats *stats;
-    if ((rc = stop_engine(e, rc, &stats)))
+    if ((rc = stop_engine(e, rc, &stats)) || (rc = traced)) {
+        free(stats);
         return rc;
+    }
     if (r.requests == 0) {
         free(stats);
         cli_error("run failed: no request got a response: %s", r.first_error);
@@ -644,6 +772,145 @@ static int run_http(const run_options *o)
     return finish_output();
 }
 
+/* ---- run fib --scale -------------------------------------------------------------------- */
+
+/* Speedup bounds on p workers (Cilkscale's): at most min(p, parallelism); at least what a
+ * greedy scheduler guarantees with every steal paying the burden, T1 / (T1/p + burdened
+ * span). */
+static double speedup_at_most(const pareng_scale *s, unsigned p)
+{
+    double parallelism = (double)s->work_ns / (double)s->span_ns;
+    return parallelism < p ? parallelism : p;
+}
+
+static double speedup_at_least(const pareng_scale *s, unsigned p)
+{
+    return (double)s->work_ns / ((double)s->work_ns / p + (double)s->burdened_span_ns);
+}
+
+static void write_scale_plot(FILE *f, const pareng_scale *s, unsigned n, unsigned workers)
+{
+    plot_area p = {.left = 80, .top = 60, .width = 560, .height = 380,
+                   .x_max = (workers > 1 ? workers : 2) * 1.05, .x_label = "workers",
+                   .y_label = "speedup bound"};
+    p.y_max = p.x_max;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"820\" height=\"500\" "
+               "viewBox=\"0 0 820 500\" font-family=\"sans-serif\">\n"
+               "<rect width=\"820\" height=\"500\" fill=\"#fff\"/>\n"
+               "<text x=\"%.1f\" y=\"24\" font-size=\"16\" text-anchor=\"middle\">fib(%u): "
+               "speedup bounds (work %.6f s, span %.6f s, parallelism %.1f)</text>\n",
+            p.left + p.width / 2, n, (double)s->work_ns * 1e-9, (double)s->span_ns * 1e-9,
+            (double)s->work_ns / (double)s->span_ns);
+    plot_axes(f, &p);
+    fprintf(f, "<polyline data-series=\"ideal\" fill=\"none\" stroke=\"#888\" "
+               "stroke-dasharray=\"6 4\" points=\"%.1f,%.1f %.1f,%.1f\"/>\n",
+            plot_x(&p, 0), plot_y(&p, 0), plot_x(&p, p.x_max), plot_y(&p, p.x_max));
+    legend_entry(f, &p, 0, "#888", "6 4", "ideal (y = x)");
+    static const struct { const char *name, *colour, *label; } series[2] = {
+        {"at-most", "#1f77b4", "at most (span)"},
+        {"at-least", "#d62728", "at least (burdened span)"}};
+    for (unsigned k = 0; k < 2; k++) {
+        fprintf(f, "<polyline data-series=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+                   "points=\"", series[k].name, series[k].colour);
+        for (unsigned w = 1; w <= workers; w++)
+            fprintf(f, "%.1f,%.1f ", plot_x(&p, w),
+                    plot_y(&p, k ? speedup_at_least(s, w) : speedup_at_most(s, w)));
+        fputs("\"/>\n", f);
+        legend_entry(f, &p, k + 1, series[k].colour, "none", series[k].label);
+    }
+    fputs("</svg>\n", f);
+}
+
+static void print_scale(const run_options *o, const pareng_scale *s, unsigned workers)
+{
+    double work = (double)s->work_ns * 1e-9, span = (double)s->span_ns * 1e-9;
+    double burdened = (double)s->burdened_span_ns * 1e-9;
+    if (o->json) {
+        printf(",\"scale\":{\"work_seconds\":%.9f,\"span_seconds\":%.9f,\"parallelism\":%.3f,"
+               "\"burden_ns\":%llu,\"burdened_span_seconds\":%.9f,"
+               "\"burdened_parallelism\":%.3f,\"tasks\":%llu,\"span_tasks\":%llu,\"bounds\":[",
+               work, span, work / span, (unsigned long long)o->burden_ns, burdened,
+               work / burdened, (unsigned long long)s->tasks, (unsigned long long)s->span_tasks);
+        for (unsigned p = 1; p <= workers; p++)
+            printf("%s{\"workers\":%u,\"speedup_at_most\":%.3f,\"speedup_at_least\":%.3f}",
+                   p > 1 ? "," : "", p, speedup_at_most(s, p), speedup_at_least(s, p));
+        printf("]}");
+        return;
+    }
+    char burden[32];
+    format_duration(o->burden_ns, burden, sizeof burden);
+    printf("work: %.6f s, span: %.6f s, parallelism: %.1f\n", work, span, work / span);
+    printf("burdened span: %.6f s (%s a spawned task), burdened parallelism: %.1f\n", burdened,
+           burden, work / burdened);
+    printf("tasks: %llu, on the span: %llu\n", (unsigned long long)s->tasks,
+           (unsigned long long)s->span_tasks);
+    printf("%7s %10s %10s\n", "workers", "at most", "at least");
+    for (unsigned p = 1; p <= workers; p++)
+        printf("%7u %10.2f %10.2f\n", p, speedup_at_most(s, p), speedup_at_least(s, p));
+    printf("measured on one worker, every spawn a task: the times include what spawns and "
+           "syncs cost\n");
+}
+
+/* pareng run fib N --scale: the tree measured on one worker, the bounds for 1 to the workers
+ * of cfg. */
+static int run_scale(const run_options *o, const pareng_config *cfg, unsigned n,
+                     uint64_t *result)
+{
+    pareng_plan *plan;
+    int rc = pareng_plan_create(&plan, cfg);
+    if (rc < 0)
+        return placement_refused(o, rc);
+    unsigned workers = pareng_plan_workers(plan);
+    pareng_plan_destroy(plan);
+    output_file plot = {"--plot", o->plot_path, NULL};
+    if (is_stdout(o->plot_path))
+        return bad_input("--plot writes a file: stdout (-) has the run's output");
+    if ((rc = open_outputs(&plot, 1)))
+        return rc;
+    pareng_config one = *cfg;
+    one.workers = 1;
+    one.cpus = NULL;
+    cli_catch_signals();
+    pareng_engine *e;
+    if ((rc = start_engine(o, &one, &e))) {
+        close_output(&plot);
+        return rc;
+    }
+    pareng_scale s = {0};
+    rc = pareng_scale_begin(e, o->burden_ns);
+    if (rc == 0)
+        rc = workload_fib(e, n, o->grain, result);
+    if (rc == 0)
+        rc = pareng_scale_end(e, &s);
+    pareng_stats *stats;
+    rc = stop_engine(e, rc, &stats);
+    free(stats);
+    if (rc) {
+        close_output(&plot);
+        return rc;
+    }
+    if (s.span_ns == 0)
+        s.span_ns = 1; /* a tree too small for the clock */
+    if (s.burdened_span_ns == 0)
+        s.burdened_span_ns = 1;
+    if (o->json) {
+        printf("{\"workload\":\"fib\",");
+        print_results(o, &n, result);
+        print_granularity_json(PARENG_CUTOFF_NONE, o->grain);
+        printf(",\"workers\":%u", workers);
+        print_scale(o, &s, workers);
+        printf("}\n");
+    } else {
+        print_results(o, &n, result);
+        print_scale(o, &s, workers);
+    }
+    if (plot.f)
+        write_scale_plot(plot.f, &s, n, workers);
+    rc = close_output(&plot);
+    int written = finish_output();
+    return rc ? rc : written;
+}
+
 /* ---- run fib, map fib ------------------------------------------------------------------- */
 
 /* fib(93) is accepted, and would run for centuries: a person at a terminal is told before it
@@ -683,9 +950,18 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
         return run_serial(o, ns, results);
     }
 
+    if (o->scale)
+        return run_scale(o, &cfg, ns[0], results);
+    run_trace trace;
+    if ((rc = trace_prepare(o, &trace, &cfg)))
+        return rc;
     cli_catch_signals();
     pareng_engine *e;
-    if ((rc = start_engine(o, &cfg, &e)))
+    if ((rc = start_engine(o, &cfg, &e))) {
+        trace_close(&trace);
+        return rc;
+    }
+    if ((rc = trace_engine(&trace, e)))
         return rc;
     unsigned workers = pareng_engine_workers(e);
     bool io = o->io_latency_ns != 0;
@@ -700,9 +976,15 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
     else
         rc = workload_fib(e, ns[0], o->grain, results);
     double seconds = seconds_since(&t0);
+    char title[256];
+    snprintf(title, sizeof title, "pareng %s fib %s%s, %u workers", o->map ? "map" : "run",
+             o->n_texts[0], o->n_count > 1 ? " ..." : "", workers);
+    int traced = trace_finish(&trace, e, rc, title);
     pareng_stats *stats;
-    if ((rc = stop_engine(e, rc, &stats)))
+    if ((rc = stop_engine(e, rc, &stats)) || (rc = traced)) {
+        free(stats);
         return rc;
+    }
     if (o->json) {
         printf("{\"workload\":\"fib\",");
         print_results(o, ns, results);

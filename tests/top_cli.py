@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""The watching commands from outside, as a user runs them: `pareng top --once --json`
+against a running engine (counters that grow, never past what the run's --stats says at its
+end), top's refusals, `run --trace` and `--timeline` files for a small fib, and `run --scale`
+counting fib's tasks and depth. Usage: top_cli.py (PARENG_BIN names the program)."""
+import json, os, subprocess, sys, tempfile, time
+import xml.etree.ElementTree as ET
+
+PARENG = os.environ.get("PARENG_BIN", "build/tools/pareng")
+failures = 0
+
+
+def check(ok, what):
+    global failures
+    print(("ok   " if ok else "FAIL ") + what)
+    failures += not ok
+
+
+def pareng(*args, timeout=60):
+    return subprocess.run([PARENG, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def top_json(target):
+    r = pareng("top", target, "--once", "--json")
+    if r.returncode != 0:
+        return None
+    doc = json.loads(r.stdout)
+    return doc["engines"][0] if doc["engines"] else None
+
+
+def activity(engine):
+    """What only grows while a run goes on: every worker's counted events and times."""
+    return sum(w["tasks"] + w["steals"] + w["steal_fails"] + w["sleeps"] + w["leapfrogs"]
+               + w["serial_runs"] + w["busy_seconds"] + w["idle_seconds"]
+               for w in engine["worker_stats"])
+
+
+def test_top_against_a_running_engine():
+    # the automatic cutoff runs subtrees as serial C all along, and counts each
+    run = subprocess.Popen([PARENG, "run", "fib", "44", "-c", "2", "--stats", "--json"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    snapshots = []
+    deadline = time.time() + 20
+    while time.time() < deadline and run.poll() is None and len(snapshots) < 3:
+        engine = top_json(str(run.pid))
+        if engine and engine["running"]:
+            snapshots.append(engine)
+            time.sleep(0.2)
+        else:
+            time.sleep(0.02)
+    out, err = run.communicate(timeout=120)
+    check(run.returncode == 0, f"fib ran ({err.strip()})")
+    check(len(snapshots) >= 2, f"top saw the engine running {len(snapshots)} times")
+    if len(snapshots) < 2:
+        return
+    first, last = snapshots[0], snapshots[-1]
+    check(first["pid"] == run.pid and first["workers"] == 2 and first["runs"] == 1,
+          "top names the engine: pid, 2 workers, 1 run")
+    check("run fib 44" in first["command"], "top shows the command")
+    check(activity(last) > activity(first), "the counters grow between snapshots")
+    check(all(w["state"] in ("running", "stealing", "sleeping", "io")
+              for w in last["worker_stats"]), "each worker has a state")
+    final = json.loads(out)["stats"]
+    fields = ["tasks", "spawns", "steals", "steal_fails", "leapfrogs", "stolen_from", "shares",
+              "overflows", "sleeps", "near_steals", "serial_runs"]
+    within = all(last["worker_stats"][i][f] <= final[i][f]
+                 for i in range(2) for f in fields)
+    check(within, "every counter top saw is at most what --stats says at the end")
+    check(sum(w["serial_runs"] for w in last["worker_stats"]) > 0, "top counted serial runs")
+
+
+def test_top_refusals():
+    r = pareng("top", "99999999", "--once")
+    check(r.returncode == 1 and "no process 99999999" in r.stderr, "top refuses a dead pid")
+    r = pareng("top", str(os.getpid()), "--once")
+    check(r.returncode == 1 and "runs no pareng engine" in r.stderr,
+          "top refuses a process without an engine")
+    r = pareng("top", "/proc/%d/fd/0" % os.getpid(), "--once")
+    check(r.returncode == 1 and "not a pareng engine" in r.stderr, "top refuses garbage")
+    r = pareng("top", "nonsense")
+    check(r.returncode == 2 and "process id" in r.stderr, "top refuses a malformed target")
+    if os.geteuid() != 0:
+        r = pareng("top", "1", "--once")
+        check(r.returncode == 1 and "another user" in r.stderr, "top refuses another user's")
+    r = pareng("top", "--once", "--json")
+    check(r.returncode == 0 and json.loads(r.stdout) == {"engines": []},
+          "top with no engine: an empty list")
+
+
+def test_trace_and_timeline():
+    with tempfile.TemporaryDirectory() as d:
+        trace, svg = os.path.join(d, "t.json"), os.path.join(d, "t.svg")
+        r = pareng("run", "fib", "30", "--cutoff", "none", "-c", "2", "--trace", trace,
+                   "--timeline", svg, "--stats", "--json")
+        check(r.returncode == 0, f"run --trace ({r.stderr.strip()})")
+        if r.returncode:
+            return
+        stats = json.loads(r.stdout)["stats"]
+        with open(trace) as f:
+            doc = json.load(f)
+        events = doc["traceEvents"]
+        names = {(e["ph"], e["name"]) for e in events}
+        check(("M", "process_name") in names and ("M", "thread_name") in names,
+              "the trace names the process and its workers")
+        spans = [e for e in events if e["ph"] == "X"]
+        check(any(e["name"] == "running" for e in spans), "the trace has running spans")
+        check(all(e["name"] in ("running", "stealing", "sleeping", "io", "starting")
+                  and e["dur"] >= 0 and e["tid"] in (0, 1) for e in spans),
+              "every span is a state of a worker")
+        steals = [e for e in events if e["name"] == "steal"]
+        check(all(e["args"]["thief"] == e["tid"] and e["args"]["victim"] in (0, 1)
+                  for e in steals), "every steal names its victim and thief")
+        counted = sum(s["steals"] + s["leapfrogs"] for s in stats)
+        check(len(steals) == counted > 0, f"{len(steals)} steal events, {counted} counted")
+        root = ET.parse(svg).getroot()
+        rows = [g for g in root.iter("{http://www.w3.org/2000/svg}g")
+                if g.get("data-worker") is not None]
+        check(len(rows) == 2, "the timeline has a row per worker")
+        r = pareng("run", "fib", "10", "--trace", "-")
+        check(r.returncode == 2, "--trace - is refused (stdout has the result)")
+        r = pareng("run", "fib", "10", "--trace", os.path.join(d, "no", "such", "dir"))
+        check(r.returncode == 1 and "--trace" in r.stderr, "an unwritable --trace fails first")
+
+
+def fib(n):
+    a, b = 0, 1
+    for _ in range(n):
+        a, b = b, a + b
+    return a
+
+
+def test_scale():
+    for n in (3, 10, 18):
+        r = pareng("run", "fib", str(n), "--scale", "-c", "2", "--json")
+        check(r.returncode == 0, f"run fib {n} --scale ({r.stderr.strip()})")
+        if r.returncode:
+            continue
+        doc = json.loads(r.stdout)
+        s = doc["scale"]
+        # fib(n) spawns fib(n-1) and calls fib(n-2): the root and the spawns are fib(n) tasks,
+        # and the longest chain of spawns is n - 1 tasks
+        check(doc["result"] == fib(n), f"fib({n}) exact under --scale")
+        check(s["tasks"] == fib(n) and s["span_tasks"] == n - 1,
+              f"fib({n}): {s['tasks']} tasks, {s['span_tasks']} on the span")
+        check(s["work_seconds"] >= s["span_seconds"] > 0, "work >= span")
+        check([b["workers"] for b in s["bounds"]] == [1, 2], "bounds for 1 and 2 workers")
+        check(all(b["speedup_at_least"] <= b["speedup_at_most"] <= b["workers"]
+                  for b in s["bounds"]), "lower bound <= upper bound <= workers")
+    with tempfile.TemporaryDirectory() as d:
+        plot = os.path.join(d, "scale.svg")
+        r = pareng("run", "fib", "15", "--scale", "--plot", plot, "-c", "2")
+        check(r.returncode == 0 and "parallelism" in r.stdout and
+              ET.parse(plot).getroot().tag.endswith("svg"), "--scale --plot writes an SVG")
+    for bad in (["--cutoff", "none"], ["--trace", "x"], ["--serial"]):
+        r = pareng("run", "fib", "10", "--scale", *bad)
+        check(r.returncode == 2 and "do not go together" in r.stderr, f"--scale refuses {bad[0]}")
+    r = pareng("run", "fib", "10", "--burden", "1us")
+    check(r.returncode == 2 and "is for --scale" in r.stderr, "--burden needs --scale")
+
+
+test_top_refusals()
+test_top_against_a_running_engine()
+test_trace_and_timeline()
+test_scale()
+sys.exit(1 if failures else 0)
