@@ -422,10 +422,10 @@ def _map_once(fn, iterable, cores, shared_bytes, star):
 _builtin_map = _pareng.map
 
 
-def map(fn, iterable, cores=None, grain=None, *, cutoff=None, shared_bytes=0):
-    """map(fn, iterable, cores=None, *, shared_bytes=0) -> list
+def map(fn, items, cores=None, grain=None, *, cutoff=None, shared_bytes=0):
+    """map(fn, items, cores=None, *, shared_bytes=0) -> list
 
-    [fn(x) for x in iterable], computed by pareng's workers: an engine is started for this
+    [fn(x) for x in items], computed by pareng's workers: an engine is started for this
     call (its workers are forked now, so they know every function defined so far) and
     stopped after it. The items are cut into blocks, about 64 per worker (one item each when
     there are fewer), taken by idle workers in order and balanced by stealing: no chunk size
@@ -443,11 +443,14 @@ def map(fn, iterable, cores=None, grain=None, *, cutoff=None, shared_bytes=0):
     map("fib", items, cores=None, grain=None, *, cutoff=None): the built-in C fib workload
     (a str first argument), as before: see pareng._pareng.map."""
     if isinstance(fn, str):
-        return _builtin_map(fn, iterable, cores, grain, cutoff=cutoff)
+        return _builtin_map(fn, items, cores, grain, cutoff=cutoff)
+    if not callable(fn):
+        raise TypeError(f"fn must be a function or a built-in workload's name (\"fib\"), not "
+                        f"{type(fn).__name__}")
     if grain is not None or cutoff is not None:
         raise TypeError("grain and cutoff are the built-in workload's (map(\"fib\", ...)); a "
                         "Python function's items are blocked automatically")
-    return _map_once(fn, iterable, cores, shared_bytes, False)
+    return _map_once(fn, items, cores, shared_bytes, False)
 
 
 def starmap(fn, iterable, cores=None, *, shared_bytes=0):
