@@ -137,6 +137,24 @@ class Results(ParengTest):
         self.assertTrue(t.done())
         self.assertRaisesRegex(ValueError, "bad item 3", t.result)
 
+    def test_printed_once(self):
+        # stdout a pipe (block-buffered): what the caller buffered before the workers were
+        # forked is not written again by them, and what tasks print is not lost at their end
+        r = run_python("""
+            import sys, pareng
+            def say(x):
+                sys.stdout.write(f"task {x}\\n")  # one write: workers print at once
+            print("before")
+            pareng.map(say, range(3), cores=2)
+            with pareng.Pool(2) as pool:
+                print("pool")
+                pool.map(say, range(3, 5))
+        """, env={"PYTHONUNBUFFERED": None})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(sorted(lines), sorted(["before", "pool"] +
+                                               [f"task {i}" for i in range(5)]), r.stdout)
+
     def test_stealing_uses_every_worker(self):
         pids = set(pareng.map(worker_pid_slow, range(8), cores=CORES))
         self.assertEqual(len(pids), CORES)

@@ -29,6 +29,7 @@ fib workload. docs/python.md says more, with the differences from multiprocessin
 """
 
 import atexit
+import builtins
 import concurrent.futures
 import itertools
 import os
@@ -189,18 +190,13 @@ def _outcome_of_call(fn, args, kwargs):
 
 
 def _outcome_of_block(fn, items, star):
+    """A block's values (map's C loop), or its first exception: that ends the whole map, so
+    the values before it are not needed."""
     serial = _pareng.task_where()[0]
-    results = []
     try:
-        if star:
-            for args in items:
-                results.append(fn(*args))
-        else:
-            for x in items:
-                results.append(fn(x))
-        outcome = ("ok", results)
+        outcome = ("ok", list(itertools.starmap(fn, items) if star else builtins.map(fn, items)))
     except BaseException as e:
-        outcome = ("error", len(results)) + _error(e)
+        outcome = ("error", 0) + _error(e)
     _sync_all(serial)
     return outcome
 
@@ -227,11 +223,7 @@ def _execute(message, local, here):
             outcome = _outcome_of_call(*task[1:])
         else:
             outcome = _outcome_of_block(*task[1:])
-    for stream in (sys.stdout, sys.stderr):  # a worker ends with _exit: nothing flushes later
-        try:
-            stream.flush()
-        except Exception:
-            pass
+    _flush_std_streams()  # a worker ends with _exit: nothing flushes later
     if here:
         return outcome
     try:
@@ -400,7 +392,17 @@ def _items(iterable):
     return list(iterable)
 
 
+def _flush_std_streams():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # closed, or None
+            pass
+
+
 def _start(cores, shared_bytes):
+    # What this process buffered must not be written again by the workers, its copies
+    _flush_std_streams()
     return _pareng.TaskEngine(cores, shared_bytes or _shared_bytes_default())
 
 
