@@ -4,6 +4,7 @@ with serial Python. After every test no child process and no shared memory may b
 """
 import asyncio
 import concurrent.futures as cf
+import gc
 import os
 import pickle
 import signal
@@ -94,8 +95,11 @@ def die(x, how):
     return x
 
 
-def worker_pid(x):
-    return os.getpid()
+POOL = None
+
+
+def use_pool():
+    return POOL.map(square, [1])
 
 
 def array_stats(a):
@@ -283,6 +287,36 @@ class Errors(ParengTest):
                     # usable again, on new workers
                     self.assertEqual(pool.map(fib, range(15)), [fib(n) for n in range(15)])
                     self.assertTrue(set(pool.map(worker_pid_slow, range(4))).isdisjoint(before))
+
+    def test_a_task_cannot_use_the_callers_pool(self):
+        global POOL
+        with pareng.Pool(CORES) as pool:
+            POOL = pool  # known to the workers pareng.run forks next
+            self.assertRaisesRegex(RuntimeError, "works in the process that made it",
+                                   pareng.run, use_pool, cores=CORES)
+            self.assertRaisesRegex(TypeError, "cannot be sent", pool.apply, len, (pool,))
+            # a cancel that came between runs does not cancel the next one
+            pool._driver.cancel_run()
+            self.assertEqual(pool.map(square, range(5)), [x * x for x in range(5)])
+
+    def test_collected_pool_stops_its_workers(self):
+        pool = pareng.Pool(CORES)
+        pids = pool.map(worker_pid_slow, range(4))
+        del pool
+        gc.collect()
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertFalse(any(alive(p) for p in pids))
+
+    def test_executor_shutdown_cancels_what_has_not_started(self):
+        ex = pareng.Executor(CORES)
+        first = ex.submit(time.sleep, 0.5)
+        time.sleep(0.2)  # running
+        later = [ex.submit(square, i) for i in range(5)]
+        ex.shutdown(wait=True, cancel_futures=True)
+        self.assertIsNone(first.result())
+        self.assertTrue(all(f.cancelled() for f in later))
 
     def test_a_task_cannot_start_an_engine(self):
         self.assertRaisesRegex(RuntimeError, "cannot start an engine of its own",

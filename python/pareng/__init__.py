@@ -498,8 +498,10 @@ class _Driver:
         self._cv = threading.Condition()
         self._queue = []
         self._closing = False
+        self._cancelled = False
         self._engine = None
         self.workers = 0
+        self.pid = os.getpid()
         started = []
         self._thread = threading.Thread(target=self._loop, args=(started,), daemon=True,
                                         name="pareng-driver")
@@ -510,6 +512,13 @@ class _Driver:
         if isinstance(started[0], BaseException):
             self._thread.join()
             raise started[0]
+        _drivers.add(self)
+
+    def check(self):
+        """A Pool's or Executor's copy in a forked process (a task's worker) has no driver."""
+        if os.getpid() != self.pid:
+            raise RuntimeError("a pareng Pool or Executor works in the process that made it: "
+                               "a task spawns its work with pareng.spawn")
 
     def _loop(self, started):
         try:
@@ -535,7 +544,11 @@ class _Driver:
     def _run(self, jobs):
         if not jobs:
             return
-        if self._engine.closed:  # the last run broke it: a new engine, new workers
+        # A cancel that came while no run was in progress would cancel this one: libpareng
+        # keeps it. Such an engine, or one the last run broke, is replaced by a new one.
+        if self._engine.closed or self._cancelled:
+            self._engine.close()
+            self._cancelled = False
             try:
                 self._engine = _start(self._cores, self._shared_bytes)
             except BaseException as e:
@@ -554,13 +567,17 @@ class _Driver:
             self._queue.append(job)
             self._cv.notify_all()
 
-    def cancel(self):
-        """Ends the run in progress (its jobs get the exception) and fails the queued ones."""
+    def cancel_queued(self):
+        """The jobs not started yet get CancelledError."""
         with self._cv:
             jobs, self._queue = self._queue, []
         for job in jobs:
             job.deliver(None, concurrent.futures.CancelledError("the pareng Pool or Executor "
                                                                 "was terminated"))
+
+    def cancel_run(self):
+        """Ends the run in progress: its workers are killed, its jobs get the exception."""
+        self._cancelled = True
         engine = self._engine
         if engine is not None:
             engine.cancel()
@@ -570,8 +587,20 @@ class _Driver:
         with self._cv:
             self._closing = True
             self._cv.notify_all()
+        _drivers.discard(self)
         if wait and self._thread is not threading.current_thread():
             self._thread.join()
+
+
+_drivers = set()  # open drivers, closed at exit
+
+
+@atexit.register
+def _close_all():
+    for driver in list(_drivers):
+        driver.cancel_queued()
+        driver.cancel_run()
+        driver.close(wait=True)
 
 
 class _Waiter:
@@ -592,7 +621,7 @@ class _Waiter:
             if not self._event.wait(timeout):
                 raise TimeoutError("the pareng job did not finish in time")
         except KeyboardInterrupt:
-            self._driver.cancel()
+            self._driver.cancel_run()
             self._event.wait(5)
             raise
         if self.exception is not None:
@@ -686,15 +715,6 @@ def _call_result(fn):
     return finish
 
 
-_open = weakref.WeakSet()  # Pools and Executors to close at exit
-
-
-@atexit.register
-def _close_all():
-    for p in list(_open):
-        p._shutdown(wait=True, cancel=True)
-
-
 class Pool:
     """Pool(processes=None, initializer=None, initargs=(), *, cores=None, shared_bytes=0)
 
@@ -719,7 +739,8 @@ class Pool:
             initializer(*initargs)
         self._driver = _Driver(processes if processes is not None else cores, shared_bytes)
         self._state = "RUN"
-        _open.add(self)
+        # Collected unclosed: its workers stop once what it queued has run
+        weakref.finalize(self, self._driver.close, False)
 
     @property
     def workers(self):
@@ -727,6 +748,7 @@ class Pool:
         return self._driver.workers
 
     def _check(self):
+        self._driver.check()
         if self._state != "RUN":
             raise ValueError("Pool not running")
 
@@ -812,9 +834,9 @@ class Pool:
     def _shutdown(self, wait, cancel):
         self._state = "TERMINATE" if cancel else "CLOSE"
         if cancel:
-            self._driver.cancel()
+            self._driver.cancel_queued()
+            self._driver.cancel_run()
         self._driver.close(wait=wait)
-        _open.discard(self)
 
     def __enter__(self):
         self._check()
@@ -825,6 +847,9 @@ class Pool:
 
     def __repr__(self):
         return f"<pareng.Pool state={self._state} workers={self.workers}>"
+
+    def __reduce__(self):
+        raise TypeError("a pareng Pool cannot be sent to a worker")
 
 
 class Executor(concurrent.futures.Executor):
@@ -843,17 +868,25 @@ class Executor(concurrent.futures.Executor):
             raise ValueError("max_workers must be greater than 0")
         self._driver = _Driver(max_workers if max_workers is not None else cores, shared_bytes)
         self._closed = False
-        _open.add(self)
+        weakref.finalize(self, self._driver.close, False)
 
-    def submit(self, fn, /, *args, **kwargs):
+    def _check(self):
+        self._driver.check()
         if self._closed:
             raise RuntimeError("cannot schedule new futures after shutdown")
+
+    def submit(self, fn, /, *args, **kwargs):
+        self._check()
         _check_function(fn)
         future = concurrent.futures.Future()
         finish = _call_result(fn)
 
         def deliver(outcomes, exception):
-            if future.done():  # cancelled, or (terminated) not yet started
+            if future.done():
+                return
+            if isinstance(exception, concurrent.futures.CancelledError) and \
+                    not future.running():  # shut down with cancel_futures before its run
+                future.cancel()
                 return
             if not future.running() and not future.set_running_or_notify_cancel():
                 return
@@ -871,8 +904,7 @@ class Executor(concurrent.futures.Executor):
     def map(self, fn, *iterables, timeout=None, chunksize=1):
         """fn over the iterables' items (zip), in order, in one run cut into blocks; the
         iterator raises TimeoutError when the results are not there within timeout."""
-        if self._closed:
-            raise RuntimeError("cannot schedule new futures after shutdown")
+        self._check()
         _check_function(fn)
         items = list(zip(*iterables))
         if not items:
@@ -884,14 +916,12 @@ class Executor(concurrent.futures.Executor):
         return results()
 
     def shutdown(self, wait=True, *, cancel_futures=False):
-        self._shutdown(wait, cancel_futures)
-
-    def _shutdown(self, wait, cancel):
+        """As concurrent.futures': cancel_futures cancels the calls not started yet (a run
+        in progress goes on)."""
         self._closed = True
-        if cancel:
-            self._driver.cancel()
+        if cancel_futures:
+            self._driver.cancel_queued()
         self._driver.close(wait=wait)
-        _open.discard(self)
 
     @property
     def workers(self):
