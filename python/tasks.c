@@ -85,6 +85,10 @@ static PyObject *TaskEngine_new(PyTypeObject *type, PyObject *args, PyObject *kw
                         "spawn its work (pareng.spawn) on the engine it runs on");
         return NULL;
     }
+    if (!executor) {
+        PyErr_SetString(PyExc_RuntimeError, "import pareng (its Python side runs the tasks)");
+        return NULL;
+    }
     config c;
     if (make_config(cores, NULL, &c) < 0)
         return NULL;

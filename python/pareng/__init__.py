@@ -31,6 +31,7 @@ fib workload. docs/python.md says more, with the differences from multiprocessin
 import atexit
 import builtins
 import concurrent.futures
+import gc
 import itertools
 import os
 import pickle
@@ -403,7 +404,13 @@ def _flush_std_streams():
 def _start(cores, shared_bytes):
     # What this process buffered must not be written again by the workers, its copies
     _flush_std_streams()
-    return _pareng.TaskEngine(cores, shared_bytes or _shared_bytes_default())
+    # The objects of the moment out of the collector's reach in the workers: its passes would
+    # write to every one of them, copying the pages they share with this process
+    gc.freeze()
+    try:
+        return _pareng.TaskEngine(cores, shared_bytes or _shared_bytes_default())
+    finally:
+        gc.unfreeze()
 
 
 def _map_once(fn, iterable, cores, shared_bytes, star):
