@@ -27,8 +27,6 @@
  * a user often gives (pareng.map(fib, [38, 37, ...]) balances as a shared queue would); above
  * it the range is halved, so that the chain, and the stack, stay short. */
 #define CHAIN_BLOCKS 8
-/* The spawner of a map's block: nobody (its result always travels as a message). */
-#define NO_SPAWNER UINT32_MAX
 
 /* ---- the engine object ------------------------------------------------------------------ */
 
@@ -46,8 +44,8 @@ static PyTypeObject TaskEngineType;
 PyObject *WorkerCrashed;
 /* In a worker: the engine it belongs to (after_fork sets it; NULL elsewhere). */
 static TaskEngineObject *worker_self;
-/* pareng's Python side, which runs one message: executor(message, local, here) -> the
- * outcome, as an object (here) or as a message (set by set_executor before any fork). */
+/* pareng's Python side, which runs one task: executor(message) -> the message of its
+ * outcome (set by set_executor before any fork). */
 static PyObject *executor;
 
 static void after_fork(pareng_engine *engine, unsigned worker, void *arg)
@@ -266,39 +264,24 @@ typedef struct task_context {
 static task_context *current_task;
 static unsigned long long task_serial;
 
-/* A task's outcome: on the worker that spawned it, the object the executor returned; on any
- * other, a message. Both empty: pareng's own Python failed (it printed why). */
-typedef struct task_result {
-    uint64_t message;
-    PyObject *object;
-} task_result;
-
-/* One call: message holds it pickled; local is the spawner's own (func, args, kwargs), usable
- * only in the spawner's process, where it saves the unpickling. */
-PARENG_TASK_3(task_result, pytask, uint64_t, message, PyObject *, local, unsigned, spawner)
+/* One call or block, pickled in the message; returns its outcome's message, 0 when pareng's
+ * own Python failed (it printed why). Arguments and results are copies whoever runs the task,
+ * its spawner's worker or a thief: a program's answer never depends on who stole what. */
+PARENG_TASK_1(uint64_t, pytask, uint64_t, message)
 {
     task_context ctx = {pareng__w, &pareng__h, pareng__h, ++task_serial, current_task};
-    bool here = spawner == PARENG_WORKER_INDEX();
-    task_result out = {0, NULL};
     current_task = &ctx;
-    PyObject *r = PyObject_CallFunction(executor, "KOO", (unsigned long long)message,
-                                        here ? local : Py_None, here ? Py_True : Py_False);
+    PyObject *r = PyObject_CallFunction(executor, "K", (unsigned long long)message);
     /* The executor syncs its spawns; only a failure of its own leaves some. */
-    while (pareng__h > ctx.base) {
-        task_result lost = pytask__sync(pareng__w, &pareng__h, PARENG__CLONE_EVERY, 0);
-        Py_XDECREF(lost.object);
-    }
+    while (pareng__h > ctx.base)
+        (void)pytask__sync(pareng__w, &pareng__h, PARENG__CLONE_EVERY, 0);
     current_task = ctx.outer;
-    if (r && here) {
-        out.object = r;
-    } else if (r) {
-        out.message = PyLong_AsUnsignedLongLong(r);
-        Py_DECREF(r);
-        if (PyErr_Occurred())
-            out.message = 0;
-    }
-    if (PyErr_Occurred())
+    uint64_t out = r ? PyLong_AsUnsignedLongLong(r) : 0;
+    Py_XDECREF(r);
+    if (PyErr_Occurred()) {
         PyErr_Print();
+        out = 0;
+    }
     return out;
 }
 
@@ -314,8 +297,7 @@ PARENG_TASK_3(int, pyblocks, uint64_t *, slots, size_t, lo, size_t, hi)
     }
     if (hi - lo > 1)
         PARENG_SPAWN(pyblocks, slots, lo + 1, hi);
-    task_result r = PARENG_CALL(pytask, slots[2 * lo], NULL, NO_SPAWNER);
-    slots[2 * lo + 1] = r.message;
+    slots[2 * lo + 1] = PARENG_CALL(pytask, slots[2 * lo]);
     if (hi - lo > 1)
         PARENG_SYNC(pyblocks);
     return 0;
@@ -453,16 +435,15 @@ static task_context *inside_task(void)
 static PyObject *task_spawn(PyObject *Py_UNUSED(module), PyObject *args)
 {
     unsigned long long message;
-    PyObject *local;
     task_context *c = inside_task();
-    if (!c || !PyArg_ParseTuple(args, "KO:task_spawn", &message, &local))
+    if (!c || !PyArg_ParseTuple(args, "K:task_spawn", &message))
         return NULL;
-    *c->h = pytask__spawn(c->w, *c->h, message, local, pareng__worker_index(c->w));
+    *c->h = pytask__spawn(c->w, *c->h, message);
     return PyLong_FromUnsignedLongLong(c->serial);
 }
 
-/* The outcome of the current task's most recent unsynced spawn (run here if nobody stole
- * it; else the worker runs other tasks until the thief is done). */
+/* The message of the outcome of the current task's most recent unsynced spawn (run here if
+ * nobody stole it; else the worker runs other tasks until the thief is done). */
 static PyObject *task_sync(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
     task_context *c = inside_task();
@@ -472,11 +453,9 @@ static PyObject *task_sync(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(igno
         PyErr_SetString(PyExc_RuntimeError, "pareng: nothing left to sync in this task");
         return NULL;
     }
-    task_result r = pytask__sync(c->w, c->h, PARENG__CLONE_EVERY, 0);
-    if (r.object)
-        return r.object;
-    if (r.message)
-        return PyLong_FromUnsignedLongLong(r.message);
+    uint64_t outcome = pytask__sync(c->w, c->h, PARENG__CLONE_EVERY, 0);
+    if (outcome)
+        return PyLong_FromUnsignedLongLong(outcome);
     PyErr_SetString(PyExc_RuntimeError, "pareng: a spawned task failed in pareng's own code "
                     "(its worker printed why on stderr)");
     return NULL;
@@ -506,7 +485,7 @@ static PyObject *set_executor(PyObject *Py_UNUSED(module), PyObject *fn)
 
 static PyMethodDef task_functions[] = {
     {"task_spawn", (PyCFunction)task_spawn, METH_VARARGS,
-     "task_spawn(message, local, /)\n--\n\n"
+     "task_spawn(message, /)\n--\n\n"
      "Pushes a task of the message on this worker's deque; returns the task's serial."},
     {"task_sync", (PyCFunction)task_sync, METH_NOARGS,
      "task_sync()\n--\n\nThe outcome of the most recent unsynced spawn."},
@@ -515,7 +494,7 @@ static PyMethodDef task_functions[] = {
     {"worker_engine", (PyCFunction)worker_engine, METH_NOARGS,
      "worker_engine()\n--\n\nIn a worker: the TaskEngine it belongs to; else None."},
     {"set_executor", (PyCFunction)set_executor, METH_O,
-     "set_executor(fn, /)\n--\n\nfn(message, local, here) runs each task."},
+     "set_executor(fn, /)\n--\n\nfn(message) runs each task."},
     {NULL, NULL, 0, NULL},
 };
 

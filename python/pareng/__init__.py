@@ -202,31 +202,24 @@ def _outcome_of_block(fn, items, star):
     return outcome
 
 
-def _execute(message, local, here):
-    """Runs one task in a worker (called by tasks.c): the outcome, as an object when the
-    spawner's worker runs it, else as a message."""
+def _execute(message):
+    """Runs one task in a worker (called by tasks.c): the message of its outcome."""
     engine = _pareng.worker_engine()
     try:
-        if local is not None:
-            task = local
-        else:
-            segments = engine.get(message)
-            try:
-                task = pickle.loads(segments[0],
-                                    buffers=[bytearray(b) for b in segments[1:]])
-            finally:
-                for s in segments:
-                    s.release()
+        segments = engine.get(message)
+        try:
+            task = pickle.loads(segments[0], buffers=[bytearray(b) for b in segments[1:]])
+        finally:
+            for s in segments:
+                s.release()
     except Exception as e:
-        outcome = ("missing", f"{type(e).__name__}: {e}")
+        task, outcome = None, ("missing", f"{type(e).__name__}: {e}")
     else:
         if task[0] == "call":
             outcome = _outcome_of_call(*task[1:])
         else:
             outcome = _outcome_of_block(*task[1:])
     _flush_std_streams()  # a worker ends with _exit: nothing flushes later
-    if here:
-        return outcome
     try:
         return _put(engine, outcome)
     except Exception as e:  # an unpicklable result, or no shared memory left
@@ -244,7 +237,7 @@ _pareng.set_executor(_execute)
 class Task:
     """A spawned call (pareng.spawn): result() waits for it, running other tasks meanwhile."""
 
-    __slots__ = ("_serial", "_fn", "_local", "_message", "_done", "_value", "_error")
+    __slots__ = ("_serial", "_fn", "_message", "_done", "_value", "_error")
 
     def __init__(self, fn):
         self._fn = fn
@@ -255,7 +248,8 @@ class Task:
         """The call's value, or its exception re-raised (with the worker's traceback as its
         __cause__). Waiting never leaves the worker idle: it runs the call itself when
         nobody took it, else other tasks, until the thief is done. Handles may be waited for
-        in any order (more recent spawns of the same task are synced first)."""
+        in any order (more recent spawns of the same task are synced first). The value is a
+        copy (unpickled), whichever worker ran the call."""
         if not self._done:
             if _pareng.task_where()[0] != self._serial:
                 raise RuntimeError("a pareng.spawn is waited for by the task that spawned it")
@@ -269,11 +263,10 @@ class Task:
     def done(self):
         return self._done
 
-    def _finish(self, raw):
+    def _finish(self, outcome_message):
         engine = _pareng.worker_engine()
-        outcome = raw if not isinstance(raw, int) else _take(engine, raw)
+        outcome = _take(engine, outcome_message)
         engine.free(self._message)
-        self._local = None
         if outcome[0] == "ok":
             self._value = outcome[1]
         elif outcome[0] == "missing":
@@ -303,10 +296,9 @@ def spawn(fn, /, *args, **kwargs):
         return t
     _check_function(fn)
     engine = _pareng.worker_engine()
-    t._local = ("call", fn, args, kwargs)
-    t._message = _put(engine, t._local)
+    t._message = _put(engine, ("call", fn, args, kwargs))
     try:
-        t._serial = _pareng.task_spawn(t._message, t._local)
+        t._serial = _pareng.task_spawn(t._message)
     except BaseException:
         engine.free(t._message)
         raise
