@@ -304,14 +304,18 @@ PARENG_TASK_3(int, pyblocks, uint64_t *, slots, size_t, lo, size_t, hi)
 }
 
 /* run(slots, n): the blocks of a map, on the workers, slots the message whose first segment
- * is their array (2n words); the caller waits with the GIL released. WorkerCrashed when a worker died, KeyboardInterrupt after ^C, OSError
- * (BrokenPipeError) on an engine that failed before. */
+ * is their array (2n words); the caller waits with the GIL released. WorkerCrashed when a
+ * worker died, KeyboardInterrupt after ^C, OSError (BrokenPipeError) on an engine that failed
+ * before. */
 static PyObject *TaskEngine_run(TaskEngineObject *self, PyObject *args)
 {
     PyObject *slots_obj;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "On:run", &slots_obj, &n))
+    if (!PyArg_ParseTuple(args, "On:run", &slots_obj, &n) || !usable(self))
         return NULL;
+    if (self->worker_pid)
+        return PyErr_Format(PyExc_RuntimeError, "a pareng task cannot run a map of its own: "
+                            "pareng.spawn its work");
     uint64_t *m = message_at(slots_obj), *slots;
     if (!m)
         return NULL;
@@ -320,9 +324,6 @@ static PyObject *TaskEngine_run(TaskEngineObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "run(): the slots are too few for n blocks");
         return NULL;
     }
-    if (self->worker_pid || self->owner != getpid() || !self->engine)
-        return usable(self) ? PyErr_Format(PyExc_RuntimeError, "a pareng task cannot run a "
-                                           "map of its own: pareng.spawn its work") : NULL;
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "the pareng engine is already running a map");
         return NULL;
