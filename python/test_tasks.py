@@ -318,6 +318,16 @@ class Errors(ParengTest):
         self.assertIsNone(first.result())
         self.assertTrue(all(f.cancelled() for f in later))
 
+    def test_shared_memory_is_given_back(self):
+        # 1 MiB of shared memory serves any number of maps and nested spawns if every
+        # message is freed; one that cannot fit is refused, and the pool goes on
+        with pareng.Pool(CORES, shared_bytes=1 << 20) as pool:
+            for _ in range(100):
+                self.assertEqual(pool.map(square, range(2000)), [x * x for x in range(2000)])
+                self.assertEqual(pool.apply(pfib, (17,)), fib(17))
+            self.assertRaisesRegex(MemoryError, "shared_bytes", pool.map, len, [bytes(2 << 20)])
+            self.assertEqual(pool.map(square, [3]), [9])
+
     def test_a_task_cannot_start_an_engine(self):
         self.assertRaisesRegex(RuntimeError, "cannot start an engine of its own",
                                pareng.run, pareng.map, square, [1], cores=CORES)
