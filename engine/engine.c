@@ -42,6 +42,8 @@ struct pareng_engine {
     int life[2];     /* the life pipe: workers die when its write end closes (worker.c) */
     pareng__cancel_slot *cancel_slot; /* pareng_cancel_on_signal's way in (signal.c) */
     unsigned cutoff; /* pareng_config.cutoff_depth */
+    void (*after_fork)(pareng_engine *engine, unsigned worker, void *arg); /* pareng_config's */
+    void *after_fork_arg;
     bool failed;     /* the workers are gone; only pareng_stop remains */
     char failure[200];
     volatile sig_atomic_t cancelled;
@@ -199,6 +201,8 @@ static int fork_one(pareng_engine *e, unsigned i)
         return pareng__fail(errno, "cannot fork worker %u: %s", i, strerror(errno));
     if (pid == 0) {
         close_inherited(e);
+        if (e->after_fork)
+            e->after_fork(e, i, e->after_fork_arg);
         pareng__worker_main(e->segment.arena, i, e->plan, e->life[0]);
     }
     e->pids[i] = pid;
@@ -358,6 +362,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     e->done_fd = -1;
     e->life[0] = e->life[1] = -1;
     e->cutoff = cfg->cutoff_depth;
+    e->after_fork = cfg->after_fork;
+    e->after_fork_arg = cfg->after_fork_arg;
     int rc = pareng_plan_create(&e->plan, cfg);
     /* The topology may take long to load: a ^C meanwhile ends the start, not a later run */
     int pending = rc == 0 ? pareng_cancel_signal(0) : 0;

@@ -71,6 +71,8 @@ extern "C" {
  * Configuration
  * ---------------------------------------------------------------------------------------- */
 
+typedef struct pareng_engine pareng_engine;
+
 typedef struct pareng_config {
     /* Number of workers; 0 = one per physical core this process may use (taskset and cgroup
      * cpusets respected). More workers than cores is allowed, up to PARENG_MAX_WORKERS. */
@@ -105,6 +107,13 @@ typedef struct pareng_config {
     /* Non-zero: pareng_start prints where each worker runs on stderr, one line a worker
      * (as OMP_DISPLAY_AFFINITY does). */
     unsigned display_affinity;
+    /* Called in each worker process just after its fork, before it runs anything, with the
+     * engine, the worker's index and after_fork_arg: what the caller's process carries and a
+     * child must set up again lives here (Python's PyOS_AfterFork_Child: a Python caller
+     * forks with PyOS_BeforeFork before pareng_start and PyOS_AfterFork_Parent after it).
+     * Every signal is blocked while it runs. NULL: nothing is called. */
+    void (*after_fork)(pareng_engine *engine, unsigned worker, void *arg);
+    void *after_fork_arg;
     /* Set by pareng_config_default when a PARENG_* environment variable is malformed:
      * pareng_start and pareng_plan_create then refuse the configuration with its message,
      * unless the caller has set that variable's field itself. */
@@ -219,8 +228,6 @@ PARENG_API int pareng_plan_is_this_system(const pareng_plan *plan);
 /* ------------------------------------------------------------------------------------------
  * Engines
  * ---------------------------------------------------------------------------------------- */
-
-typedef struct pareng_engine pareng_engine;
 
 /* Maps the arena, forks the workers and pins them. -EINVAL / -ERANGE for a bad
  * configuration (nothing started), -ENOMEM when the arena cannot be mapped (the message names

@@ -1,9 +1,11 @@
 /*
- * pareng_module.c - the `pareng` Python extension module: the fib workload (workloads/) on
- * libpareng, one call at a time (pareng.fib, pareng.map) or on an engine kept for many calls
- * (pareng.Engine).
+ * pareng_module.c - the `pareng._pareng` extension module (the `pareng` package, pareng/, says
+ * what users see): the fib workload (workloads/) on libpareng, one call at a time (pareng.fib,
+ * pareng.map("fib", ...)) or on an engine kept for many calls (pareng.Engine); the shared
+ * configuration, error and ^C helpers (module.h). The user's own Python functions as tasks
+ * are tasks.c's.
  *
- * Only C runs in the worker processes: Python passes numbers in and gets numbers back. The GIL
+ * Only C runs in the workers of these engines: Python passes numbers in and gets numbers back. The GIL
  * is released while an engine starts, runs and stops, so other Python threads go on meanwhile.
  * Every engine call of an Engine is serialized by a lock of its own (libpareng's engines are
  * not meant for concurrent runs). docs/python.md describes the API.
@@ -18,6 +20,8 @@
 
 #include <pareng.h>
 #include <workloads.h>
+
+#include "module.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -136,15 +140,7 @@ static int argument_text(PyObject *obj, const char *name, const char *help, char
     return *text ? 0 : -1;
 }
 
-/* A configuration for pareng_start: the defaults and the PARENG_* environment
- * (pareng_config_default), then cores= and cutoff= over them when they are not None. */
-typedef struct config {
-    pareng_config cfg;
-    char *cpus;           /* the text cfg.cpus may point to (PyMem), or NULL */
-    bool cutoff_given;    /* cutoff= was not None */
-} config;
-
-static void config_free(config *c)
+void config_free(config *c)
 {
     PyMem_Free(c->cpus);
     c->cpus = NULL;
@@ -152,7 +148,7 @@ static void config_free(config *c)
 
 /* ValueError for a malformed environment or a cores/cutoff text the library refuses, with
  * its message; TypeError for an argument of another type. */
-static int make_config(PyObject *cores, PyObject *cutoff, config *c)
+int make_config(PyObject *cores, PyObject *cutoff, config *c)
 {
     memset(c, 0, sizeof *c);
     if (pareng_config_default(&c->cfg) < 0) {
@@ -318,7 +314,7 @@ typedef struct job {
  * KeyboardInterrupt follows), and forgets a ^C left from before. A SIGINT with its default
  * action (the process ends, and the workers with it) or ignored is left as it is. Returns -1
  * with the exception of a ^C that came before the job (Python's handler already ran). */
-static int sigint_prepare(void)
+int sigint_prepare(void)
 {
     struct sigaction current;
     if (sigaction(SIGINT, NULL, &current) == 0 &&
@@ -354,19 +350,19 @@ static void job_run(pareng_engine *e, job *j)
 
 static void raise_oserror(int err, const char *message)
 {
-    /* OSError(errno, message): OSError picks the subclass (ECHILD: ChildProcessError). */
-    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", err,
-                                          message[0] ? message : strerror(err));
+    /* OSError(errno, message): OSError picks the subclass (EPIPE: BrokenPipeError), but for a
+     * dead worker's ECHILD, pareng's own. */
+    PyObject *exc = PyObject_CallFunction(err == ECHILD ? WorkerCrashed : PyExc_OSError, "is",
+                                          err, message[0] ? message : strerror(err));
     if (exc) {
         PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
         Py_DECREF(exc);
     }
 }
 
-/* Sets the Python exception of a failed job. */
-static void job_raise(const job *j, PyObject *cores)
+void raise_failure(int rc, const char *message, bool at_start, PyObject *cores)
 {
-    int err = -j->rc;
+    int err = -rc;
     if (err == ECANCELED) {
         /* On the main thread, Python's handler ran during the job: KeyboardInterrupt, or
          * whatever the program's SIGINT handler raises (elsewhere this does nothing). */
@@ -374,29 +370,35 @@ static void job_raise(const job *j, PyObject *cores)
             return;
         int sig = pareng_cancel_signal(0);
         if (sig) {
-            char message[128];
-            snprintf(message, sizeof message, "interrupted by %s: the run was cancelled",
+            char text[128];
+            snprintf(text, sizeof text, "interrupted by %s: the run was cancelled",
                      sig == SIGINT ? "SIGINT (^C)" : "a signal");
-            raise_oserror(err, message);
+            raise_oserror(err, text);
             return;
         }
     }
-    if (j->at_start && (err == EINVAL || err == ERANGE)) {
+    if (at_start && (err == EINVAL || err == ERANGE)) {
         /* the placement was refused: say where it came from */
         const char *places = getenv("PARENG_PLACES");
         if (cores && cores != Py_None)
-            PyErr_Format(PyExc_ValueError, "cores=%R: %s", cores, j->message);
+            PyErr_Format(PyExc_ValueError, "cores=%R: %s", cores, message);
         else if (places)
-            PyErr_Format(PyExc_ValueError, "PARENG_PLACES='%s': %s", places, j->message);
+            PyErr_Format(PyExc_ValueError, "PARENG_PLACES='%s': %s", places, message);
         else
-            PyErr_SetString(PyExc_ValueError, j->message);
+            PyErr_SetString(PyExc_ValueError, message);
         return;
     }
     if (err == EINVAL) {
-        PyErr_SetString(PyExc_ValueError, j->message);
+        PyErr_SetString(PyExc_ValueError, message);
         return;
     }
-    raise_oserror(err, j->message);
+    raise_oserror(err, message);
+}
+
+/* Sets the Python exception of a failed job. */
+static void job_raise(const job *j, PyObject *cores)
+{
+    raise_failure(j->rc, j->message, j->at_start, cores);
 }
 
 static PyObject *job_value(const job *j)
@@ -896,15 +898,14 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef pareng_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "pareng",
-    .m_doc = "pareng: a work-stealing engine whose workers are processes.\n\n"
-             "fib(n), map(\"fib\", items) and Engine run the C fib workload on libpareng; the "
-             "workers run C only, never Python code. See docs/python.md.",
+    .m_name = "pareng._pareng",
+    .m_doc = "pareng's C side: the built-in fib workload (fib, map, Engine) and the engine\n"
+             "that runs Python tasks (TaskEngine). Use the pareng package; see docs/python.md.",
     .m_size = -1,
     .m_methods = module_methods,
 };
 
-PyMODINIT_FUNC PyInit_pareng(void)
+PyMODINIT_FUNC PyInit__pareng(void)
 {
     if (PyType_Ready(&EngineType) < 0)
         return NULL;
@@ -912,7 +913,7 @@ PyMODINIT_FUNC PyInit_pareng(void)
     if (!m)
         return NULL;
     PyObject *workloads = Py_BuildValue("(s)", "fib");
-    if (PyModule_AddType(m, &EngineType) < 0 ||
+    if (tasks_init(m) < 0 || PyModule_AddType(m, &EngineType) < 0 ||
         PyModule_AddStringConstant(m, "__version__", pareng_version()) < 0 ||
         PyModule_AddIntConstant(m, "FIB_MAX", WORKLOAD_FIB_MAX) < 0 ||
         PyModule_AddIntConstant(m, "MAX_WORKERS", PARENG_MAX_WORKERS) < 0 || !workloads ||

@@ -267,6 +267,51 @@ static void test_engine_runs_many_roots(void)
     assert_nothing_left();
 }
 
+/* pareng_config.after_fork: called once in each worker, with its engine, index and argument
+ * (each reports through a pipe the workers inherit; a record is one atomic write). */
+static int fork_reports[2];
+typedef struct fork_report {
+    unsigned worker;
+    bool arg_ok;
+    pareng_engine *engine;
+} fork_report;
+
+static void report_fork(pareng_engine *engine, unsigned worker, void *arg)
+{
+    fork_report r = {worker, arg == fork_reports, engine};
+    ssize_t ignored = write(fork_reports[1], &r, sizeof r);
+    (void)ignored;
+}
+
+static void test_after_fork_runs_in_each_worker(void)
+{
+    CU_ASSERT_EQUAL_FATAL(pipe(fork_reports), 0);
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 3;
+    cfg.after_fork = report_fork;
+    cfg.after_fork_arg = fork_reports;
+    pareng_engine *e;
+    CU_ASSERT_EQUAL_FATAL(pareng_start(&e, &cfg), 0);
+    unsigned seen = 0;
+    for (int k = 0; k < 3; k++) {
+        fork_report r;
+        CU_ASSERT_EQUAL_FATAL(read(fork_reports[0], &r, sizeof r), (ssize_t)sizeof r);
+        CU_ASSERT(r.arg_ok);
+        CU_ASSERT_PTR_EQUAL(r.engine, e);
+        CU_ASSERT(r.worker < 3);
+        seen |= 1u << r.worker;
+    }
+    CU_ASSERT_EQUAL(seen, 7u);
+    uint64_t got;
+    CU_ASSERT_EQUAL(workload_fib(e, 20, 0, &got), 0);
+    CU_ASSERT_EQUAL(got, 6765u);
+    pareng_stop(e);
+    close(fork_reports[0]);
+    close(fork_reports[1]);
+    assert_nothing_left();
+}
+
 static void test_killed_worker_fails_the_run(void)
 {
     pareng_engine *e = start_engine(2, 0);
@@ -716,6 +761,7 @@ int main(void)
         {"idle engine sleeps", test_idle_engine_sleeps},
         {"idle engine never wakes", test_idle_engine_never_wakes},
         {"one engine, many roots", test_engine_runs_many_roots},
+        {"after_fork runs in each worker", test_after_fork_runs_in_each_worker},
         {"killed worker fails the run", test_killed_worker_fails_the_run},
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
         {"pareng_cancel_on_signal", test_cancel_on_signal},

@@ -1,0 +1,514 @@
+/*
+ * tasks.c - the user's own Python functions as pareng tasks (pareng._pareng.TaskEngine): an
+ * engine whose workers carry the interpreter, messages in its shared heap, the task that runs
+ * one Python call, the task that runs a map's blocks, and spawn and sync called from Python
+ * inside a task. What the messages hold (pickles), how items are cut into blocks, and the
+ * interfaces (map, spawn, Pool, Executor) are Python's: pareng/__init__.py.
+ *
+ * The workers are forked by pareng_start from the thread that holds the GIL, between
+ * PyOS_BeforeFork and PyOS_AfterFork_Parent, and each calls PyOS_AfterFork_Child first
+ * (pareng_config.after_fork), as os.fork does. A worker is then a one-thread copy of the
+ * interpreter that holds its GIL for good: its tasks call Python directly. The caller computes
+ * nothing during a run (libpareng's coordinator watches): it releases the GIL meanwhile.
+ */
+#define PY_SSIZE_T_CLEAN
+#include "module.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Segments of a message start at multiples of this: out-of-band buffers (NumPy arrays) keep
+ * the alignment their element types want. */
+#define SEGMENT_ALIGN ((size_t)64)
+/* A map's blocks are run as a chain (each block spawns the rest, then runs itself) below
+ * this many: idle workers then take blocks in the order of the items, the largest-first order
+ * a user often gives (pareng.map(fib, [38, 37, ...]) balances as a shared queue would); above
+ * it the range is halved, so that the chain, and the stack, stay short. */
+#define CHAIN_BLOCKS 8
+
+/* ---- the engine object ------------------------------------------------------------------ */
+
+typedef struct TaskEngineObject {
+    PyObject_HEAD
+    pareng_engine *engine; /* NULL once closed; in a worker, the engine it belongs to */
+    pid_t owner;           /* the process that started it */
+    pid_t worker_pid;      /* in a worker of this engine: its pid (0 elsewhere) */
+    unsigned worker;       /* in a worker: its index */
+    unsigned workers;
+    bool busy;             /* a run is in progress (read and written with the GIL) */
+} TaskEngineObject;
+
+static PyTypeObject TaskEngineType;
+PyObject *WorkerCrashed;
+/* In a worker: the engine it belongs to (after_fork sets it; NULL elsewhere). */
+static TaskEngineObject *worker_self;
+/* pareng's Python side, which runs one task: executor(message) -> the message of its
+ * outcome (set by set_executor before any fork). */
+static PyObject *executor;
+
+static void after_fork(pareng_engine *engine, unsigned worker, void *arg)
+{
+    PyOS_AfterFork_Child();
+    TaskEngineObject *self = arg;
+    self->engine = engine;
+    self->worker = worker;
+    self->worker_pid = getpid();
+    worker_self = self;
+}
+
+/* The engine usable from this process: the caller's own, or the one a worker belongs to
+ * (a worker's copies of other engines' objects point to memory it does not have). */
+static pareng_engine *usable(TaskEngineObject *self)
+{
+    pid_t me = getpid();
+    if (self->engine && (self->owner == me || self->worker_pid == me))
+        return self->engine;
+    PyErr_SetString(PyExc_ValueError, self->engine ? "this pareng engine belongs to another "
+                                                     "process" : "the pareng engine is closed");
+    return NULL;
+}
+
+static PyObject *TaskEngine_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"cores", "shared_bytes", NULL};
+    PyObject *cores = NULL;
+    unsigned long long shared_bytes = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OK:TaskEngine", kwlist, &cores,
+                                     &shared_bytes))
+        return NULL;
+    if (worker_self) {
+        PyErr_SetString(PyExc_RuntimeError, "a pareng task cannot start an engine of its own: "
+                        "spawn its work (pareng.spawn) on the engine it runs on");
+        return NULL;
+    }
+    if (!executor) {
+        PyErr_SetString(PyExc_RuntimeError, "import pareng (its Python side runs the tasks)");
+        return NULL;
+    }
+    config c;
+    if (make_config(cores, NULL, &c) < 0)
+        return NULL;
+    TaskEngineObject *self = (TaskEngineObject *)type->tp_alloc(type, 0);
+    if (!self || sigint_prepare() < 0) {
+        Py_XDECREF(self);
+        config_free(&c);
+        return NULL;
+    }
+    c.cfg.shared_bytes = shared_bytes;
+    c.cfg.after_fork = after_fork;
+    c.cfg.after_fork_arg = self;
+    /* With the GIL, as os.fork: the workers start holding it. */
+    pareng_engine *e;
+    PyOS_BeforeFork();
+    int rc = pareng_start(&e, &c.cfg);
+    PyOS_AfterFork_Parent();
+    if (rc < 0) {
+        raise_failure(rc, pareng_last_error(), true, cores);
+        config_free(&c);
+        Py_DECREF(self);
+        return NULL;
+    }
+    config_free(&c);
+    self->engine = e;
+    self->owner = getpid();
+    self->workers = pareng_engine_workers(e);
+    return (PyObject *)self;
+}
+
+static PyObject *TaskEngine_close(TaskEngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+    pareng_engine *e = self->engine;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the pareng engine is running: cancel() it first");
+        return NULL;
+    }
+    self->engine = NULL;
+    if (e && self->owner == getpid()) {
+        Py_BEGIN_ALLOW_THREADS
+        pareng_stop(e);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
+static void TaskEngine_dealloc(TaskEngineObject *self)
+{
+    /* No run holds it: a run holds a reference. */
+    if (self->engine && self->owner == getpid())
+        pareng_stop(self->engine);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* ---- messages ----------------------------------------------------------------------------- */
+
+/* A message in the shared heap: the count of its segments, their lengths, then the segments,
+ * each at a multiple of SEGMENT_ALIGN. Its address is its name in every process. */
+static size_t aligned(size_t n)
+{
+    return (n + SEGMENT_ALIGN - 1) & ~(SEGMENT_ALIGN - 1);
+}
+
+static PyObject *TaskEngine_put(TaskEngineObject *self, PyObject *segments)
+{
+    pareng_engine *e = usable(self);
+    if (!e)
+        return NULL;
+    PyObject *seq = PySequence_Fast(segments, "put() takes a sequence of buffers");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), got = 0;
+    Py_buffer *views = PyMem_Calloc((size_t)n + 1, sizeof *views);
+    size_t head = aligned(((size_t)n + 1) * sizeof(uint64_t)), total = head;
+    PyObject *address = NULL;
+    if (!views) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    for (; got < n; got++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, got), &views[got],
+                               PyBUF_C_CONTIGUOUS) < 0)
+            goto out;
+        total += aligned((size_t)views[got].len);
+    }
+    uint64_t *m = pareng_alloc(e, total);
+    if (!m) {
+        PyErr_Format(PyExc_MemoryError, "%s (a message of %zu bytes; a larger shared_bytes= "
+                     "makes room)", pareng_last_error(), total);
+        goto out;
+    }
+    m[0] = (uint64_t)n;
+    char *at = (char *)m + head;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        m[k + 1] = (uint64_t)views[k].len;
+        memcpy(at, views[k].buf, (size_t)views[k].len);
+        at += aligned((size_t)views[k].len);
+    }
+    address = PyLong_FromUnsignedLongLong((uint64_t)(uintptr_t)m);
+    if (!address)
+        pareng_free(e, m);
+out:
+    for (Py_ssize_t k = 0; k < got; k++)
+        PyBuffer_Release(&views[k]);
+    PyMem_Free(views);
+    Py_DECREF(seq);
+    return address;
+}
+
+static char *first_segment(uint64_t *m)
+{
+    return (char *)m + aligned(((size_t)m[0] + 1) * sizeof(uint64_t));
+}
+
+/* A message's address from Python: only pareng's own code makes them. */
+static uint64_t *message_at(PyObject *address)
+{
+    unsigned long long a = PyLong_AsUnsignedLongLong(address);
+    if (a == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    if (a == 0 || a % SEGMENT_ALIGN) {
+        PyErr_Format(PyExc_ValueError, "%#llx is not the address of a message", a);
+        return NULL;
+    }
+    return (uint64_t *)(uintptr_t)a;
+}
+
+/* The segments as read-only memoryviews of the shared memory: valid until free(). */
+static PyObject *TaskEngine_get(TaskEngineObject *self, PyObject *address)
+{
+    uint64_t *m;
+    if (!usable(self) || !(m = message_at(address)))
+        return NULL;
+    Py_ssize_t n = (Py_ssize_t)m[0];
+    PyObject *list = PyList_New(n);
+    char *at = first_segment(m);
+    for (Py_ssize_t k = 0; list && k < n; k++) {
+        PyObject *view = PyMemoryView_FromMemory(at, (Py_ssize_t)m[k + 1], PyBUF_READ);
+        if (!view) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, k, view);
+        at += aligned((size_t)m[k + 1]);
+    }
+    return list;
+}
+
+static PyObject *TaskEngine_free(TaskEngineObject *self, PyObject *address)
+{
+    pareng_engine *e = usable(self);
+    uint64_t *m;
+    if (!e || !(m = message_at(address)))
+        return NULL;
+    if (pareng_free(e, m) < 0) {
+        PyErr_SetString(PyExc_ValueError, pareng_last_error());
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- tasks ---------------------------------------------------------------------------------- */
+
+/* A Python task as its worker runs it: spawn and sync, called from Python, move its deque head
+ * as PARENG_SPAWN and PARENG_SYNC would in its body. */
+typedef struct task_context {
+    pareng_worker *w;
+    pareng_frame **h;          /* the task's deque head */
+    pareng_frame *base;        /* the head when it began: frames above are its spawns */
+    unsigned long long serial; /* which task this is, for the handles of its spawns */
+    struct task_context *outer;
+} task_context;
+
+/* The innermost task this worker runs (others wait below it, in syncs). */
+static task_context *current_task;
+static unsigned long long task_serial;
+
+/* One call or block, pickled in the message; returns its outcome's message, 0 when pareng's
+ * own Python failed (it printed why). Arguments and results are copies whoever runs the task,
+ * its spawner's worker or a thief: a program's answer never depends on who stole what. */
+PARENG_TASK_1(uint64_t, pytask, uint64_t, message)
+{
+    task_context ctx = {pareng__w, &pareng__h, pareng__h, ++task_serial, current_task};
+    current_task = &ctx;
+    PyObject *r = PyObject_CallFunction(executor, "K", (unsigned long long)message);
+    /* The executor syncs its spawns; only a failure of its own leaves some. */
+    while (pareng__h > ctx.base)
+        (void)pytask__sync(pareng__w, &pareng__h, PARENG__CLONE_EVERY, 0);
+    current_task = ctx.outer;
+    uint64_t out = r ? PyLong_AsUnsignedLongLong(r) : 0;
+    Py_XDECREF(r);
+    if (PyErr_Occurred()) {
+        PyErr_Print();
+        out = 0;
+    }
+    return out;
+}
+
+/* Blocks [lo, hi) of a map: slots[2k] holds block k's message, slots[2k + 1] gets its
+ * outcome's (0 when pareng's own Python failed). */
+PARENG_TASK_3(int, pyblocks, uint64_t *, slots, size_t, lo, size_t, hi)
+{
+    if (hi - lo > CHAIN_BLOCKS) {
+        size_t mid = lo + (hi - lo) / 2;
+        PARENG_SPAWN(pyblocks, slots, mid, hi);
+        PARENG_CALL(pyblocks, slots, lo, mid);
+        return PARENG_SYNC(pyblocks);
+    }
+    if (hi - lo > 1)
+        PARENG_SPAWN(pyblocks, slots, lo + 1, hi);
+    slots[2 * lo + 1] = PARENG_CALL(pytask, slots[2 * lo]);
+    if (hi - lo > 1)
+        PARENG_SYNC(pyblocks);
+    return 0;
+}
+
+/* run(slots, n): the blocks of a map, on the workers, slots the message whose first segment
+ * is their array (2n words); the caller waits with the GIL released. WorkerCrashed when a
+ * worker died, KeyboardInterrupt after ^C, OSError (BrokenPipeError) on an engine that failed
+ * before. */
+static PyObject *TaskEngine_run(TaskEngineObject *self, PyObject *args)
+{
+    PyObject *slots_obj;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "On:run", &slots_obj, &n) || !usable(self))
+        return NULL;
+    if (self->worker_pid)
+        return PyErr_Format(PyExc_RuntimeError, "a pareng task cannot run a map of its own: "
+                            "pareng.spawn its work");
+    uint64_t *m = message_at(slots_obj), *slots;
+    if (!m)
+        return NULL;
+    slots = (uint64_t *)(void *)first_segment(m);
+    if (m[0] < 1 || (n > 0 && m[1] < 2 * (uint64_t)n * sizeof *slots)) {
+        PyErr_SetString(PyExc_ValueError, "run(): the slots are too few for n blocks");
+        return NULL;
+    }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the pareng engine is already running a map");
+        return NULL;
+    }
+    if (n <= 0)
+        Py_RETURN_NONE;
+    if (sigint_prepare() < 0)
+        return NULL;
+    pareng_engine *e = self->engine;
+    int rc, ignored;
+    char message[256];
+    self->busy = true;
+    Py_INCREF(self);
+    Py_BEGIN_ALLOW_THREADS
+    rc = PARENG_RUN_CUTOFF(e, PARENG_CUTOFF_NONE, pyblocks, &ignored, slots, 0, (size_t)n);
+    snprintf(message, sizeof message, "%s", rc < 0 ? pareng_last_error() : "");
+    Py_END_ALLOW_THREADS
+    self->busy = false;
+    Py_DECREF(self);
+    if (rc < 0) {
+        raise_failure(rc, message, false, NULL);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *TaskEngine_cancel(TaskEngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->engine && self->owner == getpid() && !self->worker_pid)
+        pareng_cancel(self->engine);
+    Py_RETURN_NONE;
+}
+
+static PyObject *TaskEngine_get_workers(TaskEngineObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLong(self->workers);
+}
+
+static PyObject *TaskEngine_get_worker_pids(TaskEngineObject *self, void *Py_UNUSED(closure))
+{
+    pareng_engine *e = usable(self);
+    if (!e)
+        return NULL;
+    PyObject *t = PyTuple_New(self->workers);
+    for (unsigned i = 0; t && i < self->workers; i++) {
+        PyObject *pid = PyLong_FromLong(pareng_engine_worker_pid(e, i));
+        if (!pid) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, pid);
+    }
+    return t;
+}
+
+static PyObject *TaskEngine_get_closed(TaskEngineObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->engine == NULL);
+}
+
+static PyMethodDef TaskEngine_methods[] = {
+    {"put", (PyCFunction)TaskEngine_put, METH_O,
+     "put($self, segments, /)\n--\n\n"
+     "Copies the buffers into one message of the shared memory; returns its address."},
+    {"get", (PyCFunction)TaskEngine_get, METH_O,
+     "get($self, address, /)\n--\n\n"
+     "The segments of a message, read-only memoryviews valid until free()."},
+    {"free", (PyCFunction)TaskEngine_free, METH_O, "free($self, address, /)\n--\n\n"},
+    {"run", (PyCFunction)TaskEngine_run, METH_VARARGS,
+     "run($self, slots, n, /)\n--\n\n"
+     "Runs n blocks: the message slots[2k] of each, its outcome into slots[2k + 1]."},
+    {"cancel", (PyCFunction)TaskEngine_cancel, METH_NOARGS,
+     "cancel($self, /)\n--\n\nCancels the run in progress (from any thread)."},
+    {"close", (PyCFunction)TaskEngine_close, METH_NOARGS,
+     "close($self, /)\n--\n\nStops the workers."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef TaskEngine_getset[] = {
+    {"workers", (getter)TaskEngine_get_workers, NULL, "Number of worker processes.", NULL},
+    {"worker_pids", (getter)TaskEngine_get_worker_pids, NULL, "Their process ids.", NULL},
+    {"closed", (getter)TaskEngine_get_closed, NULL, "True once closed.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject TaskEngineType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pareng._pareng.TaskEngine",
+    .tp_basicsize = sizeof(TaskEngineObject),
+    .tp_dealloc = (destructor)TaskEngine_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "TaskEngine(cores=None, shared_bytes=0)\n--\n\n"
+              "An engine whose workers run Python (pareng.Pool's); its messages and runs are\n"
+              "pareng's own plumbing, not an interface.",
+    .tp_methods = TaskEngine_methods,
+    .tp_getset = TaskEngine_getset,
+    .tp_new = TaskEngine_new,
+};
+
+/* ---- spawn and sync from Python ------------------------------------------------------------- */
+
+static task_context *inside_task(void)
+{
+    if (!current_task)
+        PyErr_SetString(PyExc_RuntimeError, "pareng.spawn works inside a task (a function that "
+                        "pareng.map, pareng.run, a Pool or an Executor runs)");
+    return current_task;
+}
+
+static PyObject *task_spawn(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    unsigned long long message;
+    task_context *c = inside_task();
+    if (!c || !PyArg_ParseTuple(args, "K:task_spawn", &message))
+        return NULL;
+    *c->h = pytask__spawn(c->w, *c->h, message);
+    return PyLong_FromUnsignedLongLong(c->serial);
+}
+
+/* The message of the outcome of the current task's most recent unsynced spawn (run here if
+ * nobody stole it; else the worker runs other tasks until the thief is done). */
+static PyObject *task_sync(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    task_context *c = inside_task();
+    if (!c)
+        return NULL;
+    if (*c->h <= c->base) {
+        PyErr_SetString(PyExc_RuntimeError, "pareng: nothing left to sync in this task");
+        return NULL;
+    }
+    uint64_t outcome = pytask__sync(c->w, c->h, PARENG__CLONE_EVERY, 0);
+    if (outcome)
+        return PyLong_FromUnsignedLongLong(outcome);
+    PyErr_SetString(PyExc_RuntimeError, "pareng: a spawned task failed in pareng's own code "
+                    "(its worker printed why on stderr)");
+    return NULL;
+}
+
+/* (serial of the running task or 0, worker index or -1) */
+static PyObject *task_where(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("Ki", current_task ? current_task->serial : 0ull,
+                         worker_self ? (int)worker_self->worker : -1);
+}
+
+static PyObject *worker_engine(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(worker_self ? (PyObject *)worker_self : Py_None);
+}
+
+static PyObject *set_executor(PyObject *Py_UNUSED(module), PyObject *fn)
+{
+    if (!PyCallable_Check(fn)) {
+        PyErr_SetString(PyExc_TypeError, "the executor must be callable");
+        return NULL;
+    }
+    Py_XSETREF(executor, Py_NewRef(fn));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef task_functions[] = {
+    {"task_spawn", (PyCFunction)task_spawn, METH_VARARGS,
+     "task_spawn(message, /)\n--\n\n"
+     "Pushes a task of the message on this worker's deque; returns the task's serial."},
+    {"task_sync", (PyCFunction)task_sync, METH_NOARGS,
+     "task_sync()\n--\n\nThe outcome of the most recent unsynced spawn."},
+    {"task_where", (PyCFunction)task_where, METH_NOARGS,
+     "task_where()\n--\n\n(serial of the running task or 0, worker index or -1)."},
+    {"worker_engine", (PyCFunction)worker_engine, METH_NOARGS,
+     "worker_engine()\n--\n\nIn a worker: the TaskEngine it belongs to; else None."},
+    {"set_executor", (PyCFunction)set_executor, METH_O,
+     "set_executor(fn, /)\n--\n\nfn(message) runs each task."},
+    {NULL, NULL, 0, NULL},
+};
+
+int tasks_init(PyObject *module)
+{
+    if (PyType_Ready(&TaskEngineType) < 0 || PyModule_AddType(module, &TaskEngineType) < 0 ||
+        PyModule_AddFunctions(module, task_functions) < 0)
+        return -1;
+    WorkerCrashed = PyErr_NewExceptionWithDoc(
+        "pareng.WorkerCrashed",
+        "A worker process died during a run (a segfault, os._exit, a signal such as the OOM\n"
+        "killer's SIGKILL); the message names the worker and how it ended. The engine's\n"
+        "other workers are stopped; a Pool starts new ones for its next call.",
+        PyExc_ChildProcessError, NULL);
+    return WorkerCrashed ? PyModule_AddObjectRef(module, "WorkerCrashed", WorkerCrashed) : -1;
+}

@@ -1,0 +1,398 @@
+"""Tests of the user's own Python functions on pareng's workers (pareng.map, starmap, run, spawn,
+Pool, Executor), run by `meson test` with PYTHONPATH=<build>/python. Every result is compared
+with serial Python. After every test no child process and no shared memory may be left.
+"""
+import asyncio
+import concurrent.futures as cf
+import gc
+import os
+import pickle
+import signal
+import sys
+import time
+import unittest
+
+import test_pareng  # beside this file; it imports the built pareng (see there)
+from test_pareng import ParengTest, alive, children, run_python
+
+import pareng  # noqa: E402  (the built one: test_pareng dropped the sources' directory)
+
+try:
+    import numpy
+except ImportError:
+    numpy = None
+
+CORES = 2
+
+
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+def pfib(n):
+    if n < 15:
+        return fib(n)
+    a = pareng.spawn(pfib, n - 1)
+    b = pfib(n - 2)
+    return a.result() + b
+
+
+def add(a, b=0):
+    return a + b
+
+
+def square(x):
+    return x * x
+
+
+def spawn_many(k, order):
+    """k spawns synced in the given order ("newest", "oldest", "shuffled", "none")."""
+    tasks = [pareng.spawn(square, i) for i in range(k)]
+    if order == "none":  # left to the end of the task: synced there
+        return len(tasks)
+    first = {"newest": tasks[::-1], "oldest": tasks,
+             "shuffled": tasks[1::2] + tasks[0::2]}[order]
+    for t in first:
+        t.result()
+    return [t.result() for t in tasks]
+
+
+def nested_spawn_left(k):
+    """Spawns whose handles are returned unsynced are synced at the task's end."""
+    tasks = [pareng.spawn(square, i) for i in range(k)]
+    return sum(t.done() for t in tasks)
+
+
+def boom(x):
+    if x == 3:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def raise_in_child(x):
+    return pareng.spawn(boom, x).result()
+
+
+class Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("no")
+
+
+def raise_unpicklable(x):
+    raise Unpicklable(f"x={x}")
+
+
+def return_generator(x):
+    return (i for i in range(x))
+
+
+def die(x, how):
+    """Kills its worker when x == 5."""
+    if x == 5:
+        if how == "exit":
+            os._exit(7)
+        os.kill(os.getpid(), {"segv": signal.SIGSEGV, "kill": signal.SIGKILL}[how])
+    return x
+
+
+POOL = None
+
+
+def use_pool():
+    return POOL.map(square, [1])
+
+
+def array_stats(a):
+    return a.sum(), a * 2
+
+
+class Results(ParengTest):
+    def test_map(self):
+        cases = [[38 - 5 - k for k in range(6)], list(range(100)), range(3000), tuple(range(5)),
+                 [], [7]]
+        for items in cases:
+            with self.subTest(items=items):
+                self.assertEqual(pareng.map(fib_mod20, items, cores=CORES),
+                                 [fib(x % 20) for x in items])
+        self.assertEqual(pareng.map(fib_mod20, (x for x in range(50)), cores=CORES),
+                         [fib(x % 20) for x in range(50)])
+
+    def test_map_a_million_tiny_items(self):
+        self.assertEqual(pareng.map(square, range(10**6), cores=CORES),
+                         [x * x for x in range(10**6)])
+
+    def test_starmap_and_run(self):
+        pairs = [(i, i + 1) for i in range(100)]
+        self.assertEqual(pareng.starmap(add, pairs, cores=CORES), [a + b for a, b in pairs])
+        self.assertEqual(pareng.run(add, 2, b=3, cores=CORES), 5)
+        self.assertEqual(pareng.run(pfib, 22, cores=CORES), fib(22))
+
+    def test_spawn_any_order(self):
+        for order in ("newest", "oldest", "shuffled"):
+            with self.subTest(order=order):
+                self.assertEqual(pareng.run(spawn_many, 40, order, cores=CORES),
+                                 [i * i for i in range(40)])
+        self.assertEqual(pareng.run(spawn_many, 40, "none", cores=CORES), 40)
+        self.assertEqual(pareng.run(nested_spawn_left, 10, cores=CORES), 0)
+
+    def test_spawn_outside_a_task_runs_now(self):
+        self.assertEqual(pfib(20), fib(20))
+        t = pareng.spawn(boom, 3)
+        self.assertTrue(t.done())
+        self.assertRaisesRegex(ValueError, "bad item 3", t.result)
+
+    def test_printed_once(self):
+        # stdout a pipe (block-buffered): what the caller buffered before the workers were
+        # forked is not written again by them, and what tasks print is not lost at their end
+        r = run_python("""
+            import sys, pareng
+            def say(x):
+                sys.stdout.write(f"task {x}\\n")  # one write: workers print at once
+            print("before")
+            pareng.map(say, range(3), cores=2)
+            with pareng.Pool(2) as pool:
+                print("pool")
+                pool.map(say, range(3, 5))
+        """, env={"PYTHONUNBUFFERED": None})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(sorted(lines), sorted(["before", "pool"] +
+                                               [f"task {i}" for i in range(5)]), r.stdout)
+
+    def test_stealing_uses_every_worker(self):
+        pids = set(pareng.map(worker_pid_slow, range(8), cores=CORES))
+        self.assertEqual(len(pids), CORES)
+
+    def test_pool(self):
+        with pareng.Pool(CORES) as pool:
+            self.assertEqual(pool.workers, CORES)
+            self.assertEqual(pool.map(fib, range(22)), [fib(n) for n in range(22)])
+            self.assertEqual(pool.starmap(add, [(1, 2), (3, 4)]), [3, 7])
+            self.assertEqual(list(pool.imap(square, range(1000))), [x * x for x in range(1000)])
+            self.assertEqual(sorted(pool.imap_unordered(square, iter(range(100)))),
+                             [x * x for x in range(100)])
+            self.assertEqual(pool.apply(add, (1,), {"b": 5}), 6)
+            results = [pool.apply_async(fib, (n,)) for n in range(15)]
+            self.assertEqual([r.get(timeout=30) for r in results], [fib(n) for n in range(15)])
+            self.assertTrue(all(r.ready() and r.successful() for r in results))
+            got = []
+            r = pool.map_async(square, range(10), callback=got.append)
+            r.wait(30)
+            self.assertEqual(r.get(), [x * x for x in range(10)])
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.01)
+            self.assertEqual(got, [[x * x for x in range(10)]])
+            self.assertEqual(pool.starmap_async(add, [(1, 1)]).get(), [2])
+            self.assertEqual(pool.apply(pfib, (20,)), fib(20))
+        self.assertRaisesRegex(ValueError, "Pool not running", pool.map, fib, [1])
+
+    def test_pool_close_join(self):
+        pool = pareng.Pool(cores=CORES)
+        r = pool.map_async(fib, [20, 21])
+        pool.close()
+        self.assertRaisesRegex(ValueError, "Pool not running", pool.apply, fib, (1,))
+        pool.join()
+        self.assertEqual(r.get(), [fib(20), fib(21)])
+
+    def test_executor(self):
+        with pareng.Executor(max_workers=CORES) as ex:
+            self.assertIsInstance(ex, cf.Executor)
+            futures = {ex.submit(fib, n): n for n in range(20)}
+            done = {futures[f]: f.result() for f in cf.as_completed(futures, timeout=60)}
+            self.assertEqual(done, {n: fib(n) for n in range(20)})
+            f = ex.submit(add, 1, b=2)
+            finished, _ = cf.wait([f], timeout=30)
+            self.assertEqual(finished, {f})
+            self.assertEqual(f.result(), 3)
+            self.assertEqual(list(ex.map(add, [1, 2, 3], [10, 20, 30])), [11, 22, 33])
+
+            async def gather():
+                loop = asyncio.get_running_loop()
+                return await asyncio.gather(*(loop.run_in_executor(ex, fib, n)
+                                              for n in (10, 15, 20)))
+            self.assertEqual(asyncio.run(gather()), [fib(10), fib(15), fib(20)])
+        self.assertRaises(RuntimeError, ex.submit, fib, 1)
+
+
+def fib_mod20(x):
+    return fib(x % 20)
+
+
+def worker_pid_slow(x):
+    time.sleep(0.05)
+    return os.getpid()
+
+
+class Errors(ParengTest):
+    def test_exception_with_remote_traceback(self):
+        with self.assertRaisesRegex(ValueError, "bad item 3") as cm:
+            pareng.map(boom, range(10), cores=CORES)
+        self.assertIsInstance(cm.exception.__cause__, pareng.RemoteTraceback)
+        self.assertIn('in boom\n    raise ValueError(f"bad item {x}")', str(cm.exception.__cause__))
+        with self.assertRaisesRegex(ValueError, "bad item 3"):
+            pareng.run(raise_in_child, 3, cores=CORES)
+        with pareng.Executor(CORES) as ex:
+            f = ex.submit(boom, 3)
+            self.assertIsInstance(f.exception(timeout=30), ValueError)
+            self.assertIn("in boom", str(f.exception().__cause__))
+        with pareng.Pool(CORES) as pool:
+            errors = []
+            r = pool.apply_async(boom, (3,), error_callback=errors.append)
+            self.assertRaisesRegex(ValueError, "bad item 3", r.get, 30)
+            self.assertFalse(r.successful())
+            self.assertRaisesRegex(ValueError, "bad item 3", pool.map, boom, range(5))
+            self.assertEqual(pool.map(boom, [1, 2]), [1, 2])  # the pool goes on
+
+    def test_unpicklable_exception_and_result(self):
+        with self.assertRaisesRegex(Exception, "Unpicklable: x=1") as cm:
+            pareng.map(raise_unpicklable, [1], cores=CORES)
+        self.assertIn("raise Unpicklable", str(cm.exception.__cause__))
+        self.assertRaisesRegex(TypeError, "result of .*return_generator cannot be sent back",
+                               pareng.map, return_generator, [3], cores=CORES)
+
+    def test_functions_the_workers_cannot_find(self):
+        self.assertRaisesRegex(pareng.FunctionNotFound, "cannot send .*<lambda>.* top level",
+                               pareng.map, lambda x: x, [1], cores=CORES)
+
+        def inner(x):
+            return x
+        self.assertRaisesRegex(pareng.FunctionNotFound, "inner", pareng.map, inner, [1],
+                               cores=CORES)
+        with pareng.Pool(CORES) as pool:
+            global defined_later
+
+            def defined_later(x):
+                return x
+            defined_later.__qualname__ = "defined_later"
+            with self.assertRaisesRegex(pareng.FunctionNotFound,
+                                        "__main__.defined_later.*from when the engine started"):
+                pool.map(defined_later, [1, 2])
+            self.assertEqual(pool.map(square, [3]), [9])
+        del defined_later
+        self.assertRaises(TypeError, pareng.map, 3, [1])
+
+    def test_a_crash_mid_map(self):
+        for how, why in (("exit", "exited unexpectedly with status 7"),
+                         ("segv", r"was killed by signal 11 \(SIGSEGV\)"),
+                         ("kill", r"was killed by signal 9 \(SIGKILL\)")):
+            with self.subTest(how=how):
+                with self.assertRaisesRegex(pareng.WorkerCrashed, rf"worker \d \(pid \d+\) {why}"):
+                    pareng.starmap(die, [(x, how) for x in range(10)], cores=CORES)
+                with pareng.Pool(CORES) as pool:
+                    before = set(pool.map(worker_pid_slow, range(4)))
+                    self.assertRaisesRegex(pareng.WorkerCrashed, why, pool.starmap, die,
+                                           [(x, how) for x in range(10)])
+                    self.assertFalse(any(alive(p) for p in before))
+                    # usable again, on new workers
+                    self.assertEqual(pool.map(fib, range(15)), [fib(n) for n in range(15)])
+                    self.assertTrue(set(pool.map(worker_pid_slow, range(4))).isdisjoint(before))
+
+    def test_a_task_cannot_use_the_callers_pool(self):
+        global POOL
+        with pareng.Pool(CORES) as pool:
+            POOL = pool  # known to the workers pareng.run forks next
+            self.assertRaisesRegex(RuntimeError, "works in the process that made it",
+                                   pareng.run, use_pool, cores=CORES)
+            self.assertRaisesRegex(TypeError, "cannot be sent", pool.apply, len, (pool,))
+            # a cancel that came between runs does not cancel the next one
+            pool._driver.cancel_run()
+            self.assertEqual(pool.map(square, range(5)), [x * x for x in range(5)])
+
+    def test_collected_pool_stops_its_workers(self):
+        pool = pareng.Pool(CORES)
+        pids = pool.map(worker_pid_slow, range(4))
+        del pool
+        gc.collect()
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.assertFalse(any(alive(p) for p in pids))
+
+    def test_executor_shutdown_cancels_what_has_not_started(self):
+        ex = pareng.Executor(CORES)
+        first = ex.submit(time.sleep, 0.5)
+        time.sleep(0.2)  # running
+        later = [ex.submit(square, i) for i in range(5)]
+        ex.shutdown(wait=True, cancel_futures=True)
+        self.assertIsNone(first.result())
+        self.assertTrue(all(f.cancelled() for f in later))
+
+    def test_shared_memory_is_given_back(self):
+        # 1 MiB of shared memory serves any number of maps and nested spawns if every
+        # message is freed; one that cannot fit is refused, and the pool goes on
+        with pareng.Pool(CORES, shared_bytes=1 << 20) as pool:
+            for _ in range(100):
+                self.assertEqual(pool.map(square, range(2000)), [x * x for x in range(2000)])
+                self.assertEqual(pool.apply(pfib, (17,)), fib(17))
+            self.assertRaisesRegex(MemoryError, "shared_bytes", pool.map, len, [bytes(2 << 20)])
+            self.assertEqual(pool.map(square, [3]), [9])
+
+    def test_a_task_cannot_start_an_engine(self):
+        self.assertRaisesRegex(RuntimeError, "cannot start an engine of its own",
+                               pareng.run, pareng.map, square, [1], cores=CORES)
+
+    def test_ctrl_c(self):
+        cases = ["pareng.map(fib, [40, 40], cores=2)",
+                 "pool.map(fib, [40, 40])",
+                 "ex.submit(fib, 40).result()"]
+        for call in cases:
+            with self.subTest(call=call):
+                out, pid, workers, latency = test_pareng.Exit.interrupt(self, f"""
+                    import pareng
+                    def fib(n):
+                        return n if n < 2 else fib(n - 1) + fib(n - 2)
+                    pool = pareng.Pool(2)
+                    ex = pareng.Executor(2)
+                    try:
+                        print("ready", flush=True)
+                        {call}
+                        print("finished?!")
+                    except KeyboardInterrupt:
+                        print("interrupted", flush=True)
+                    print("next", {call.replace("40", "20")}, flush=True)
+                    pool.terminate()
+                    ex.shutdown()
+                """, workers=2)
+                lines = out.splitlines()
+                self.assertEqual(lines[0], "interrupted", out)
+                self.assertLess(latency, 1.0, "KeyboardInterrupt came late")
+                self.assertEqual(lines[1], f"next {[fib(20)] * 2 if 'map' in call else fib(20)}")
+
+
+@unittest.skipIf(numpy is None, "NumPy is not installed (Debian: python3-numpy)")
+class NumPy(ParengTest):
+    def test_arrays_in_and_out(self):
+        arrays = [numpy.arange(n, dtype=numpy.float64) for n in (0, 10, 1 << 20)]
+        got = pareng.map(array_stats, arrays, cores=CORES)
+        for a, (total, doubled) in zip(arrays, got):
+            self.assertEqual(total, a.sum())
+            self.assertTrue(numpy.array_equal(doubled, a * 2))
+            doubled += 1  # writable, and the caller's own
+        with pareng.Pool(CORES) as pool:
+            big = numpy.ones((512, 1024), dtype=numpy.int32)
+            total, doubled = pool.apply(array_stats, (big,))
+            self.assertEqual(total, big.size)
+            self.assertEqual(doubled.shape, big.shape)
+            self.assertTrue((doubled == 2).all())
+
+    def test_large_buffers_travel_out_of_band(self):
+        big = numpy.zeros(1 << 20)
+        segments = pareng._dumps(big)
+        self.assertEqual(len(segments), 2)
+        self.assertEqual(segments[1].nbytes, big.nbytes)
+        self.assertLess(len(segments[0]), 1024)
+
+
+class Installed(ParengTest):
+    def test_help_explains(self):
+        r = run_python("import pareng; help(pareng.map); help(pareng.Pool); "
+                       "help(pareng.spawn)", env={"PAGER": "cat"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for text in ("[fn(x) for x in items]", "multiprocessing.Pool's interface",
+                     "pushes\n    fn(*args, **kwargs)"):
+            self.assertIn(text, r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
