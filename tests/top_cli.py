@@ -82,16 +82,30 @@ def test_top_refusals():
     if os.geteuid() != 0:
         r = pareng("top", "1", "--once")
         check(r.returncode == 1 and "another user" in r.stderr, "top refuses another user's")
-    r = pareng("top", "--once", "--json")
-    check(r.returncode == 0 and json.loads(r.stdout) == {"engines": []},
-          "top with no engine: an empty list")
+    # Other tests run engines of this user at the same time (meson runs tests in parallel):
+    # "none" is only sure in a PID namespace of this command's own, where root can make one.
+    r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", PARENG, "top", "--once",
+                        "--json"], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0 and ("Operation not permitted" in r.stderr or
+                              "unshare failed" in r.stderr):
+        print("skip top with no engine: no PID namespace of its own here (%s)" %
+              r.stderr.strip())
+    else:
+        check(r.returncode == 0 and json.loads(r.stdout) == {"engines": []},
+              "top with no engine: an empty list")
 
 
 def test_trace_and_timeline():
     with tempfile.TemporaryDirectory() as d:
         trace, svg = os.path.join(d, "t.json"), os.path.join(d, "t.svg")
-        r = pareng("run", "fib", "30", "--cutoff", "none", "-c", "2", "--trace", trace,
-                   "--timeline", svg, "--stats", "--json")
+        # On a loaded machine one worker may not be scheduled during a whole run, which then
+        # has no steal to trace: up to 5 runs, for one that has steals.
+        for attempt in range(5):
+            r = pareng("run", "fib", "30", "--cutoff", "none", "-c", "2", "--trace", trace,
+                       "--timeline", svg, "--stats", "--json")
+            if r.returncode or any(s["steals"] + s["leapfrogs"]
+                                   for s in json.loads(r.stdout)["stats"]):
+                break
         check(r.returncode == 0, f"run --trace ({r.stderr.strip()})")
         if r.returncode:
             return
