@@ -402,7 +402,10 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
          * local nginx: 77,000 requests/s pinned, 110,000 not). */
         e->segment.arena->pin_workers = !cfg->io_depth || cfg->cpus;
         pareng__observe_start(e->segment.arena, e->plan);
-        rc = fork_workers(e);
+        /* Before the fork: the workers must inherit the shared globals (globals.c). */
+        rc = pareng__globals_share();
+        if (rc == 0)
+            rc = fork_workers(e);
         close(e->life[0]); /* the workers' end */
         e->life[0] = -1;
         /* Its own workers have the arena now; any later fork of this process (another

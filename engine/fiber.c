@@ -8,7 +8,8 @@
  * suspended task of Cilk-L, Singer et al., PPoPP 2019). Fiber k runs on lane k of the worker
  * (internal.h): a suspended fiber's frames stay in its own deque, where anyone may steal them.
  *
- * Every fiber runs the idle loop (worker.c). Fiber 0 is the worker's original stack on lane 0;
+ * Every fiber runs the idle loop (worker.c). Fiber 0 is the worker's stack in the arena
+ * (pareng__enter_arena_stack, which every worker enters, IO or not) on lane 0;
  * the others are made on demand, up to one per lane, and never freed: one that finds its lane
  * empty and another fiber ready parks itself, and is the next one reused.
  *
@@ -121,7 +122,9 @@ struct pareng__fiber {
     size_t stack_bytes;
 };
 
-static struct {
+/* Thread-local, like every per-process state of libpareng: never in the data segment, which
+ * globals.c shares between processes when libpareng is linked into the program. */
+static _Thread_local struct {
     pareng__arena *arena;
     unsigned worker;
     pareng__fiber *fibers; /* [lanes_per_worker]: fiber k runs on lane k */
@@ -181,6 +184,29 @@ static void switch_to(pareng__fiber *next)
 #endif
     context_switch(&prev->context, &next->context);
     finish_switch(fake_stack);
+}
+
+static _Thread_local pareng__worker *arena_stack_lane; /* per process: see sched */
+
+static void arena_stack_start(void)
+{
+#ifdef FIBER_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    pareng__idle_loop(arena_stack_lane);
+}
+
+_Noreturn void pareng__enter_arena_stack(pareng__worker *lane0)
+{
+    fiber_context origin, arena;
+    arena_stack_lane = lane0;
+    context_make(&arena, lane0->stack, lane0->stack_bytes, arena_stack_start);
+#ifdef FIBER_ASAN
+    /* NULL: the original stack is left for good, its fake frames with it */
+    __sanitizer_start_switch_fiber(NULL, lane0->stack, lane0->stack_bytes);
+#endif
+    context_switch(&origin, &arena);
+    __builtin_unreachable();
 }
 
 static void fiber_start(void)

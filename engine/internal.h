@@ -9,6 +9,7 @@
  *   topology_cache.c  the per-user cache of this machine's topology (topology.c's only)
  *   arena.c     the shared memory (a memfd): create, map, header; pareng_clean
  *   heap.c      the arena's shared heap (pareng_alloc)
+ *   globals.c   the program's global variables, shared with the workers as between threads
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
  *   wake.c      the event count workers sleep on and publishers ring
  *   worker.c    a worker process: idle loop, stealing, sleeping, leapfrogging, overflow
@@ -50,7 +51,10 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 #define PARENG__ARENA_LAYOUT 4
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
-#define PARENG__DEFAULT_DEQUE_CAPACITY 16384u
+/* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
+ * deque runs spawns inline, which turns such a loop serial), and pages are taken only as
+ * frames are first used, so a deque of a recursion that never goes deep costs a few pages. */
+#define PARENG__DEFAULT_DEQUE_CAPACITY (1u << 20)
 #define PARENG__SEGMENT_PREFIX "pareng-"
 /* The most shared_bytes (pareng_alloc's heap) an engine takes: 1 TiB. */
 #define PARENG__SHARED_BYTES_MAX (1ull << 40)
@@ -139,6 +143,8 @@ typedef struct pareng__worker {
     unsigned learned_cutoff; /* the automatic cutoff as adapted so far (cutoff.c) */
     unsigned short_runs;     /* serial runs in a row that were short */
     bool cutoff_adapts;      /* this run's cutoff is automatic */
+    void *stack;             /* lane 0: the worker's stack in the arena (lowest usable byte) */
+    size_t stack_bytes;
 
     /* line 3+: statistics, owner writes */
     PARENG__ALIGNED pareng__counters counters;
@@ -271,6 +277,12 @@ PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_worke
                                           unsigned deque_capacity, unsigned io_depth,
                                           size_t heap_bytes);
 
+/* ---- globals.c ---- */
+/* In the caller, before its first fork: the main program's globals move into shared memory
+ * (unless the process already runs threads, or moved them before). 0 or -errno. */
+PARENG__INTERNAL int pareng__globals_share(void);
+PARENG__INTERNAL bool pareng__globals_shared(void);
+
 /* ---- heap.c ---- */
 PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, void *base, size_t size);
 PARENG__INTERNAL void *pareng__heap_alloc(pareng__heap *heap, size_t size);
@@ -330,6 +342,8 @@ PARENG__INTERNAL void pareng__deque_request(pareng__worker *w);
 /* Owner: make every sync take the slow path (while spawns overflow), and undo it. */
 PARENG__INTERNAL void pareng__deque_block_fast_sync(pareng__worker *w);
 PARENG__INTERNAL void pareng__deque_unblock_fast_sync(pareng__worker *w);
+/* Owner, spawning past the end of its full deque: serves a thief's pending request. */
+PARENG__INTERNAL void pareng__deque_serve_while_full(pareng__worker *w);
 /* Owner, about to leave its lane for IO: share every private frame below h, so that other
  * workers and this worker's other fibers can run them meanwhile. */
 PARENG__INTERNAL void pareng__deque_share_all(pareng__worker *w, pareng_frame *h);
@@ -404,6 +418,9 @@ PARENG__INTERNAL _Noreturn void pareng__idle_loop(pareng__worker *lane);
 
 /* ---- fiber.c (IO engines; in the worker process, whose only thread runs every fiber) ---- */
 typedef struct pareng__fiber pareng__fiber;
+/* Runs the idle loop of lane0 on the worker's stack in the arena (arena.c), where thieves can
+ * read what a task's locals hold; never returns. */
+PARENG__INTERNAL _Noreturn void pareng__enter_arena_stack(pareng__worker *lane0);
 /* Makes the calling stack fiber 0 on lane 0 of worker; 0 or -errno. */
 PARENG__INTERNAL int pareng__fibers_init(pareng__arena *a, unsigned worker);
 PARENG__INTERNAL bool pareng__fibers_enabled(void);

@@ -223,6 +223,7 @@ static pareng_frame *overflow_spawn(pareng__worker *w, pareng_frame *h, pareng_t
     }
     if (slot == 0)
         pareng__deque_block_fast_sync(w);
+    pareng__deque_serve_while_full(w);
     pareng__count(&w->counters, PARENG__OVERFLOWS, 1);
     pareng_frame local = {.pareng__run = run};
     memcpy(local.pareng__data, args, size);
@@ -269,8 +270,9 @@ pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
 /* Busy and idle time. In a CPU engine a task runs from its steal to its end, so each lane adds
  * up its own spans. With fibers, a task's span also covers the fibers that ran while it was
  * suspended; so the worker adds up only its idle spans (one fiber looks for work at a time,
- * and they never overlap) and busy is the rest of its life, both kept in lane 0. */
-static struct {
+ * and they never overlap) and busy is the rest of its life, both kept in lane 0. Per process,
+ * thread-local: see fiber.c's sched. */
+static _Thread_local struct {
     uint64_t started_ns, idle_ns;
 } fiber_time;
 
@@ -459,5 +461,5 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
         while (write(a->root_done_fd, &one, sizeof one) < 0 && errno == EINTR) {
         }
     }
-    pareng__idle_loop(w);
+    pareng__enter_arena_stack(w);
 }
