@@ -223,8 +223,10 @@ static int fork_workers(pareng_engine *e)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = 0;
+    pareng__globals_forking_workers(true);
     for (unsigned i = 0; i < e->n_workers && rc == 0; i++)
         rc = fork_one(e, i);
+    pareng__globals_forking_workers(false);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }

@@ -143,6 +143,7 @@ typedef struct pareng__worker {
     unsigned learned_cutoff; /* the automatic cutoff as adapted so far (cutoff.c) */
     unsigned short_runs;     /* serial runs in a row that were short */
     bool cutoff_adapts;      /* this run's cutoff is automatic */
+    unsigned serial_runs_open; /* serial runs under way on this lane (cutoff.c) */
     void *stack;             /* lane 0: the worker's stack in the arena (lowest usable byte) */
     size_t stack_bytes;
 
@@ -282,6 +283,9 @@ PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_worke
  * (unless the process already runs threads, or moved them before). 0 or -errno. */
 PARENG__INTERNAL int pareng__globals_share(void);
 PARENG__INTERNAL bool pareng__globals_shared(void);
+/* Around the caller's forks of workers: their children keep the globals shared; the child of
+ * any other fork gets a private copy (a pthread_atfork handler). */
+PARENG__INTERNAL void pareng__globals_forking_workers(bool on);
 
 /* ---- heap.c ---- */
 PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, void *base, size_t size);

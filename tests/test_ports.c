@@ -10,6 +10,8 @@
 
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static const unsigned worker_counts[] = {1, 2, 4};
 #define WORKER_COUNTS (sizeof worker_counts / sizeof worker_counts[0])
@@ -144,11 +146,35 @@ static void test_globals_are_shared_both_ways(void)
     }
 }
 
+/* A fork of the program's own after pareng_start: its child gets the globals as they were at
+ * its fork, privately, as fork promises; the engine's workers go on sharing them. */
+static void test_a_programs_own_fork_keeps_globals_private(void)
+{
+    pareng_engine *e = start(2, PARENG_CUTOFF_NONE);
+    scale = 5;
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        int seen = scale;
+        scale = 7; /* the parent must not see it */
+        _exit(seen == 5 ? 0 : 1);
+    }
+    int status;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL(scale, 5);
+    long sum = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 5000);
+    pareng_stop(e);
+}
+
 int main(void)
 {
     CU_TestInfo ports[] = {
         {"nqueens (BOTS): board on the parent's stack", test_nqueens_board_on_the_parents_stack},
         {"globals: set after start, written by tasks", test_globals_are_shared_both_ways},
+        {"a program's own fork: globals private", test_a_programs_own_fork_keeps_globals_private},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
