@@ -398,6 +398,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     }
     if (rc == 0) {
         e->segment.arena->root_done_fd = e->done_fd;
+        e->segment.arena->engine = e;
         /* Workers of a CPU engine, or placed on an explicit list, are pinned. Those of an IO
          * engine placed automatically are not: they mostly wait, and share the cores with the
          * processes they talk to, which the kernel then balances (measured on 2 vCPUs with a
@@ -448,6 +449,9 @@ int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t si
 {
     if (e->failed)
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
+    if (pareng__in_worker()) /* the coordinator alone hands roots over and watches them */
+        return pareng__fail(EDEADLK, "a root run inside a task: a task runs others with "
+                            "PARENG_CALL and PARENG_SPAWN, and loops with PARENG_FOR");
     if (size > PARENG_FRAME_DATA_SIZE)
         return pareng__fail(EINVAL, "task data of %zu bytes does not fit a frame", size);
     pareng__arena *a = e->segment.arena;
@@ -499,8 +503,9 @@ void *pareng_alloc(pareng_engine *e, size_t size)
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure), NULL;
     void *p = pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
     if (!p)
-        pareng__fail(ENOMEM, "no %zu bytes left in the engine's shared memory (shared_bytes %zu)",
-                     size, (size_t)e->segment.arena->heap.size);
+        pareng__fail(ENOMEM, "no %zu bytes left in the engine's shared memory (shared_bytes %zu): "
+                     "pareng_config.shared_bytes sets it, up to 1 TiB, and costs address space, "
+                     "not memory, until it is used", size, (size_t)e->segment.arena->heap.size);
     return p;
 }
 

@@ -215,6 +215,9 @@ typedef struct pareng__arena {
     pareng_frame root;
 
     PARENG__ALIGNED pareng__heap heap;
+    struct pareng_engine *engine; /* PARENG_ENGINE(): the coordinator's handle, which a worker's
+                                   * copy of the coordinator's memory holds as it was at the
+                                   * fork (the arena and heap it names never move) */
 
     /* observation (observe.c): for tools that attach and for the coordinator's --trace and
      * --scale. started_ns and the measuring fields are written by the coordinator between
@@ -414,6 +417,8 @@ PARENG__INTERNAL bool pareng__cancel_slot_cancelled(const pareng__cancel_slot *s
  * whose write end only the coordinator holds (engine.c). */
 PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsigned index,
                                                    const pareng_plan *plan, int life_fd);
+/* Is this process a worker (of any engine)? */
+PARENG__INTERNAL bool pareng__in_worker(void);
 /* A worker that cannot go on: records err for the coordinator's report and exits with
  * status (PARENG__EXIT_*). */
 PARENG__INTERNAL _Noreturn void pareng__worker_exit(pareng__worker *lane0, int status, int err);

@@ -502,11 +502,54 @@ typedef struct pareng__slots {
 #define PARENG__CLONE_CUT 0
 #define PARENG__CLONE_SERIAL 1
 #define PARENG__CLONE_EVERY 2
+
+/* Tasks that return nothing: RT void is told apart by the preprocessor (a void result has no
+ * storage, and cannot be assigned), from the first token of RT, which must be a word (void,
+ * int, struct, a type's name: not "::ns::type"). */
+#define PARENG__CAT(A, B) PARENG__CAT_(A, B)
+#define PARENG__CAT_(A, B) A##B
+#define PARENG__VOID_void
+#define PARENG__PROBE_EMPTY() ~, 1
+#define PARENG__SECOND(...) PARENG__SECOND_I(__VA_ARGS__)
+#define PARENG__SECOND_I(...) PARENG__SECOND_(__VA_ARGS__)
+#define PARENG__SECOND_(A, B, ...) B
+#define PARENG__IS_VOID(RT)                                                                   \
+    PARENG__SECOND(PARENG__PROBE_EMPTY PARENG__CAT_(PARENG__VOID_, RT) (), 0, ~)
+#define PARENG__IF_VOID(RT, YES, NO) PARENG__CAT(PARENG__IF_VOID_, PARENG__IS_VOID(RT))(YES, NO)
+#define PARENG__IF_VOID_1(YES, NO) YES
+#define PARENG__IF_VOID_0(YES, NO) NO
+/* The frame's room for the result, storing one, returning one. */
+#define PARENG__RESULT_T(RT) PARENG__IF_VOID(RT, unsigned char, RT)
+#define PARENG__STORE(RT, LVALUE, EXPR) PARENG__IF_VOID(RT, (void)(EXPR), (LVALUE) = (EXPR))
+#define PARENG__RETURN_RESULT(RT, LVALUE) PARENG__IF_VOID(RT, (void)(LVALUE); return, return (LVALUE))
+
+/* What PARENG_SPAWN, PARENG_SYNC, PARENG_CALL and PARENG_RUN call: the prototypes of a task,
+ * in its parameters' types and its result's alone, so that a task may use another defined
+ * below it (PARENG_DECLARE_TASK_n). */
+#define PARENG__TASK_DECLARE(RT, NAME, PARAMS)                                                \
+    static RT NAME##__serial(pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);         \
+    static inline pareng_frame *NAME##__spawn(pareng_worker *, pareng_frame *,                \
+                                              PARENG__EXPAND PARAMS);                         \
+    static inline __attribute__((always_inline)) void NAME##__serial_keep(                    \
+        unsigned char *, pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);             \
+    static inline __attribute__((always_inline)) pareng_frame *NAME##__spawn_serial(          \
+        pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);                              \
+    static inline __attribute__((always_inline)) RT NAME##__sync(                             \
+        pareng_worker *, pareng_frame **, const int, unsigned);                               \
+    static inline __attribute__((always_inline)) RT NAME##__sync_serial(pareng_worker *,      \
+                                                                        pareng_frame **);     \
+    static inline __attribute__((always_inline)) RT NAME##__kept(const unsigned char *);      \
+    static inline __attribute__((always_inline)) RT NAME##__call(                             \
+        pareng_worker *, pareng_frame *, const int, unsigned, PARENG__EXPAND PARAMS);         \
+    static inline int NAME##__root(pareng_engine *, unsigned, RT *, PARENG__EXPAND PARAMS)
 #define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
+    PARENG__TASK_DECLARE(RT, NAME, PARAMS);                                                        \
     typedef struct { FIELDS } NAME##__args_t;                                                      \
-    typedef union { NAME##__args_t args; RT result; } NAME##__data_t;                              \
+    typedef union { NAME##__args_t args; PARENG__RESULT_T(RT) result; } NAME##__data_t;            \
     PARENG__STATIC_ASSERT(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                        \
-                   "arguments or result of task " #NAME " do not fit in a frame");                 \
+                   "arguments or result of task " #NAME " take more than the 48 bytes of a "       \
+                   "frame: pass a pointer to them (valid in the child until its parent's sync, "   \
+                   "see docs/memory.md) or return them through one");                              \
     /* A call's arguments, converted as a function call converts them (in C++ too, where a  \
      * braced list would refuse a narrowing). */                                               \
     __attribute__((unused)) static inline NAME##__args_t NAME##__args(PARENG__EXPAND PARAMS)       \
@@ -544,7 +587,8 @@ typedef struct pareng__slots {
     {                                                                                              \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
         NAME##__args_t pareng__a = pareng__d->args;                                                \
-        pareng__d->result = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND UNPACK);           \
+        PARENG__STORE(RT, pareng__d->result,                                                       \
+                      NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND UNPACK));                \
     }                                                                                              \
     __attribute__((noinline, cold)) static RT NAME##__run_below_cutoff(                            \
         pareng_worker *pareng__w, pareng_frame *pareng__h, NAME##__args_t pareng__a)               \
@@ -553,7 +597,7 @@ typedef struct pareng__slots {
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__f.pareng__data;              \
         pareng__d->args = pareng__a;                                                               \
         pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &pareng__f);                  \
-        return pareng__d->result;                                                                  \
+        PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
     /* A task about to run in a parallel clone: at its depth, which clone runs it. */              \
     static inline __attribute__((always_inline)) RT NAME##__start(                                 \
@@ -566,6 +610,16 @@ typedef struct pareng__slots {
             return NAME##__run_below_cutoff(pareng__w, pareng__h, pareng__a);                      \
         return NAME##__cut(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK);            \
     }                                                                                              \
+    /* PARENG_CALL: the serial clone calls the serial clone, the others start a task. */         \
+    static inline __attribute__((always_inline)) RT NAME##__call(                                  \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
+        unsigned pareng__depth, PARENG__EXPAND PARAMS)                                             \
+    {                                                                                              \
+        if (pareng__clone == PARENG__CLONE_SERIAL)                                                 \
+            return NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES);                     \
+        return NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth,                   \
+                             NAME##__args(PARENG__EXPAND NAMES));                                  \
+    }                                                                                              \
     /* A stolen task, the root, or an overflowed spawn: depth 0 again (a thief cuts what it took   \
      * as finely as the root was cut). */                                                          \
     static void NAME##__run(pareng_worker *pareng__w, pareng_frame *pareng__h,                     \
@@ -573,11 +627,13 @@ typedef struct pareng__slots {
     {                                                                                              \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
         if (pareng__w->pareng__cutoff == PARENG_CUTOFF_NONE)                                       \
-            pareng__d->result = NAME##__start(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0,        \
-                                              pareng__d->args);                                    \
+            PARENG__STORE(RT, pareng__d->result,                                                   \
+                          NAME##__start(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0,              \
+                                        pareng__d->args));                                         \
         else                                                                                       \
-            pareng__d->result = NAME##__start(pareng__w, pareng__h, PARENG__CLONE_CUT, 0,          \
-                                              pareng__d->args);                                    \
+            PARENG__STORE(RT, pareng__d->result,                                                   \
+                          NAME##__start(pareng__w, pareng__h, PARENG__CLONE_CUT, 0,                \
+                                        pareng__d->args));                                         \
     }                                                                                              \
     __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
@@ -610,24 +666,28 @@ typedef struct pareng__slots {
         if (!pareng__done) /* not stolen after all: run it here */                                 \
             return NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,               \
                                  pareng__d->args);                                                 \
-        return ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result;                     \
+        PARENG__RETURN_RESULT(RT, ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result); \
     }                                                                                              \
     /* Serial clone: the child runs now. The results of a task's first PARENG__LOCAL_SLOTS         \
      * unsynced spawns wait in its local slots (PARENG_SPAWN and PARENG_SYNC count them in the     \
      * clone's otherwise unused depth, a constant the compiler folds); later ones in the frame     \
      * slot the spawn would have used, so that h moves only for those (past the deque's end, in    \
      * an overflow slot of pareng__spawn_slow). Frames above the head are the owner's alone. */    \
-    __attribute__((unused)) static inline __attribute__((always_inline)) void NAME##__keep(        \
-        unsigned char *pareng__slot, RT pareng__r)                                                 \
+    __attribute__((unused)) static inline __attribute__((always_inline)) void                      \
+        NAME##__serial_keep(unsigned char *pareng__slot, pareng_worker *pareng__w,                 \
+                            pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                        \
     {                                                                                              \
-        __builtin_memcpy(pareng__slot, &pareng__r, sizeof pareng__r);                              \
+        PARENG__IF_VOID(RT, (void)pareng__slot;                                                    \
+                        NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES),                \
+                        RT pareng__r = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES); \
+                        __builtin_memcpy(pareng__slot, &pareng__r, sizeof pareng__r));             \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__kept(          \
         const unsigned char *pareng__slot)                                                         \
     {                                                                                              \
-        RT pareng__r;                                                                              \
-        __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);                              \
-        return pareng__r;                                                                          \
+        PARENG__IF_VOID(RT, (void)pareng__slot,                                                    \
+                        RT pareng__r; __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);\
+                        return pareng__r);                                                         \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) pareng_frame *            \
         NAME##__spawn_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
@@ -635,8 +695,8 @@ typedef struct pareng__slots {
     {                                                                                              \
         if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end))                                 \
             return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
-        ((NAME##__data_t *)(void *)pareng__h->pareng__data)->result =                              \
-            NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES);                        \
+        PARENG__STORE(RT, ((NAME##__data_t *)(void *)pareng__h->pareng__data)->result,             \
+                      NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES));             \
         return pareng__h + 1;                                                                      \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_serial(   \
@@ -646,7 +706,7 @@ typedef struct pareng__slots {
         *pareng__hp = pareng__t;                                                                   \
         if (PARENG__UNLIKELY(pareng__t >= pareng__w->pareng__end))                                 \
             pareng__t = pareng__sync_slow(pareng__w, pareng__t);                                   \
-        return ((NAME##__data_t *)(void *)pareng__t->pareng__data)->result;                        \
+        PARENG__RETURN_RESULT(RT, ((NAME##__data_t *)(void *)pareng__t->pareng__data)->result);    \
     }                                                                                              \
     __attribute__((unused)) static inline int NAME##__root(                                        \
         pareng_engine *pareng__e, unsigned pareng__cutoff, RT *pareng__out, PARENG__EXPAND PARAMS) \
@@ -657,7 +717,7 @@ typedef struct pareng__slots {
         int pareng__rc = pareng__run_root(pareng__e, NAME##__run, &pareng__d, sizeof pareng__d,    \
                                           pareng__cutoff);                                         \
         if (pareng__rc == 0 && pareng__out)                                                        \
-            *pareng__out = pareng__d.result;                                                       \
+            PARENG__STORE(RT, *pareng__out, pareng__d.result);                                     \
         return pareng__rc;                                                                         \
     }                                                                                              \
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
@@ -667,6 +727,20 @@ typedef struct pareng__slots {
         __attribute__((unused)) unsigned pareng__depth,                                            \
         __attribute__((unused)) pareng_frame *pareng__h0,                                          \
         __attribute__((unused)) pareng__slots *pareng__s, PARENG__EXPAND PARAMS)
+
+/* A task used above its definition (mutual recursion): declared first, with the same
+ * arguments as its PARENG_TASK_n, which must follow in the same file. */
+#define PARENG_DECLARE_TASK_1(RT, NAME, T1, A1) PARENG__TASK_DECLARE(RT, NAME, (T1 A1))
+#define PARENG_DECLARE_TASK_2(RT, NAME, T1, A1, T2, A2) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2))
+#define PARENG_DECLARE_TASK_3(RT, NAME, T1, A1, T2, A2, T3, A3) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3))
+#define PARENG_DECLARE_TASK_4(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4))
+#define PARENG_DECLARE_TASK_5(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5))
+#define PARENG_DECLARE_TASK_6(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5, T6, A6) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5, T6 A6))
 
 #define PARENG_TASK_1(RT, NAME, T1, A1) \
     PARENG__TASK(RT, NAME, (T1 A1), (A1), (pareng__a.A1), T1 A1;)
@@ -697,8 +771,8 @@ typedef struct pareng__slots {
     ((void)(pareng__clone != PARENG__CLONE_SERIAL                                             \
                 ? (void)(pareng__h = NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__))        \
             : pareng__depth < PARENG__LOCAL_SLOTS                                             \
-                ? NAME##__keep(pareng__s->slot[pareng__depth++],                              \
-                               NAME##__serial(pareng__w, pareng__h, __VA_ARGS__))             \
+                ? NAME##__serial_keep(pareng__s->slot[pareng__depth++], pareng__w, pareng__h, \
+                                      __VA_ARGS__)                                            \
                 : (void)(pareng__h = NAME##__spawn_serial(pareng__w, pareng__h, __VA_ARGS__))))
 /* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
  * stole it; otherwise leapfrog on the thief until it is done). */
@@ -709,10 +783,7 @@ typedef struct pareng__slots {
                                : NAME##__kept(pareng__s->slot[--pareng__depth]))
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
 #define PARENG_CALL(NAME, ...)                                                                \
-    (pareng__clone == PARENG__CLONE_SERIAL                                                    \
-         ? NAME##__serial(pareng__w, pareng__h, __VA_ARGS__)                                  \
-         : NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth + 1,              \
-                         NAME##__args(__VA_ARGS__)))
+    NAME##__call(pareng__w, pareng__h, pareng__clone, pareng__depth + 1, __VA_ARGS__)
 /* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
  * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
  * died (see pareng_last_error()), -ECANCELED after pareng_cancel(), -EPIPE if the engine
@@ -852,6 +923,18 @@ typedef void (*pareng_range_fn)(void *ctx, size_t begin, size_t end);
 PARENG_API int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
                           pareng_range_fn body, void *ctx);
 
+/* A loop body that may spawn, sync and call tasks (and use PARENG_ENGINE(), PARENG_FOR):
+ * declare it with the hidden context first, as a helper of a task,
+ *   static void body(PARENG_CONTEXT_PARAMS, void *ctx, size_t begin, size_t end) { ... }
+ * and it syncs what it spawned before it returns. */
+typedef struct pareng__slots pareng__slots;
+typedef void (*pareng_range_task_fn)(pareng_worker *, pareng_frame *, int, unsigned,
+                                     pareng_frame *, pareng__slots *, void *ctx, size_t begin,
+                                     size_t end);
+/* pareng_for with a body that spawns tasks of its own. Returns as PARENG_RUN. */
+PARENG_API int pareng_for_tasks(pareng_engine *engine, size_t begin, size_t end, size_t grain,
+                                pareng_range_task_fn body, void *ctx);
+
 /* One 64-bit value of a reduction: use the member that fits your data. */
 typedef union pareng_value {
     int64_t i;
@@ -869,6 +952,47 @@ typedef pareng_value (*pareng_combine_fn)(pareng_value left, pareng_value right)
 PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
                              pareng_map_fn map, pareng_combine_fn combine, void *ctx,
                              pareng_value *result);
+
+/* pareng_reduce for results of any size up to PARENG_REDUCE_INTO_MAX bytes (a struct, an array,
+ * as TBB's parallel_reduce and Cilk's reducers take): map(ctx, i, j, out) writes the result of
+ * [i, j) to out; combine(left, right) makes left the combination of left with right, in place.
+ * The pieces and the order of every combine are those of pareng_reduce: the same bits on any
+ * number of workers. *result (size bytes) gets the combination of [begin, end). Returns as
+ * PARENG_RUN; -EINVAL for an empty range or a size of 0 or above the limit, -ENOMEM when the
+ * engine's shared memory has no room for the size (it takes size + 64 bytes while it runs). */
+#define PARENG_REDUCE_INTO_MAX 65536u
+typedef void (*pareng_map_into_fn)(void *ctx, size_t begin, size_t end, void *out);
+typedef void (*pareng_combine_into_fn)(void *left, const void *right);
+PARENG_API int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t end, size_t grain,
+                                  pareng_map_into_fn map, pareng_combine_into_fn combine,
+                                  void *ctx, void *result, size_t size);
+
+/* The engine from inside a task (tasks, PARENG_CONTEXT helpers, pareng_for_tasks bodies):
+ *   PARENG_ENGINE()        the engine running the task: pareng_alloc and pareng_free take it
+ *                          (and a handle kept in a global works as well: globals are shared,
+ *                          docs/memory.md)
+ *   PARENG_FOR(...)        pareng_for's arguments after the engine: the pieces are spawned
+ *                          from the task, so idle workers share them; returns 0 when they
+ *                          are all done
+ *   PARENG_REDUCE(...)     the same for pareng_reduce (the same bits as pareng_reduce)
+ * pareng_for and pareng_reduce called by a task run their pieces in that task, one after
+ * another (the task has no root to hand them to); PARENG_RUN, pareng_for_tasks and
+ * pareng_reduce_into called by a task fail with -EDEADLK. */
+#define PARENG_ENGINE() pareng__worker_engine(pareng__w)
+#define PARENG_FOR(BEGIN, END, GRAIN, BODY, CTX)                                              \
+    pareng__for_nested(pareng__w, pareng__h, pareng__clone, pareng__depth, (BEGIN), (END),    \
+                       (GRAIN), (BODY), (CTX))
+#define PARENG_REDUCE(BEGIN, END, GRAIN, MAP, COMBINE, CTX, RESULT)                           \
+    pareng__reduce_nested(pareng__w, pareng__h, pareng__clone, pareng__depth, (BEGIN), (END), \
+                          (GRAIN), (MAP), (COMBINE), (CTX), (RESULT))
+PARENG_API pareng_engine *pareng__worker_engine(const pareng_worker *w);
+PARENG_API int pareng__for_nested(pareng_worker *w, pareng_frame *h, int clone, unsigned depth,
+                                  size_t begin, size_t end, size_t grain, pareng_range_fn body,
+                                  void *ctx);
+PARENG_API int pareng__reduce_nested(pareng_worker *w, pareng_frame *h, int clone,
+                                     unsigned depth, size_t begin, size_t end, size_t grain,
+                                     pareng_map_fn map, pareng_combine_fn combine, void *ctx,
+                                     pareng_value *result);
 
 /* ------------------------------------------------------------------------------------------
  * Housekeeping
