@@ -521,7 +521,10 @@ typedef struct pareng__slots {
 /* The frame's room for the result, storing one, returning one. */
 #define PARENG__RESULT_T(RT) PARENG__IF_VOID(RT, unsigned char, RT)
 #define PARENG__STORE(RT, LVALUE, EXPR) PARENG__IF_VOID(RT, (void)(EXPR), (LVALUE) = (EXPR))
-#define PARENG__RETURN_RESULT(RT, LVALUE) PARENG__IF_VOID(RT, (void)(LVALUE); return, return (LVALUE))
+#define PARENG__RETURN(RT, EXPR)                                                              \
+    PARENG__IF_VOID(RT, do { EXPR; return; } while (0), return EXPR)
+#define PARENG__RETURN_RESULT(RT, LVALUE)                                                     \
+    PARENG__IF_VOID(RT, do { (void)(LVALUE); return; } while (0), return (LVALUE))
 
 /* What PARENG_SPAWN, PARENG_SYNC, PARENG_CALL and PARENG_RUN call: the prototypes of a task,
  * in its parameters' types and its result's alone, so that a task may use another defined
@@ -550,8 +553,8 @@ typedef struct pareng__slots {
                    "arguments or result of task " #NAME " take more than the 48 bytes of a "       \
                    "frame: pass a pointer to them (valid in the child until its parent's sync, "   \
                    "see docs/memory.md) or return them through one");                              \
-    /* A call's arguments, converted as a function call converts them (in C++ too, where a  \
-     * braced list would refuse a narrowing). */                                               \
+    /* A call's arguments, converted as a function call converts them (in C++ too, where a         \
+     * braced list would refuse a narrowing). */                                                   \
     __attribute__((unused)) static inline NAME##__args_t NAME##__args(PARENG__EXPAND PARAMS)       \
     {                                                                                              \
         NAME##__args_t pareng__a = {PARENG__EXPAND NAMES};                                         \
@@ -565,22 +568,24 @@ typedef struct pareng__slots {
     __attribute__((unused)) static inline RT NAME##__every(                                        \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0, NULL, NULL,              \
-                            PARENG__EXPAND NAMES);                                                 \
+        PARENG__RETURN(RT, NAME##__body(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0, NULL, NULL,  \
+                            PARENG__EXPAND NAMES));                                                \
     }                                                                                              \
     __attribute__((unused)) static inline RT NAME##__cut(                                          \
         pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,                 \
         PARENG__EXPAND PARAMS)                                                                     \
     {                                                                                              \
-        return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_CUT, pareng__depth, NULL, NULL,    \
-                            PARENG__EXPAND NAMES);                                                 \
+        PARENG__RETURN(RT,                                                                         \
+            NAME##__body(pareng__w, pareng__h, PARENG__CLONE_CUT, pareng__depth, NULL, NULL,       \
+                            PARENG__EXPAND NAMES));                                                \
     }                                                                                              \
     __attribute__((unused)) static RT NAME##__serial(                                              \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
         pareng__slots pareng__s;                                                                   \
-        return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_SERIAL, 0, pareng__h, &pareng__s,  \
-                            PARENG__EXPAND NAMES);                                                 \
+        PARENG__RETURN(RT,                                                                         \
+            NAME##__body(pareng__w, pareng__h, PARENG__CLONE_SERIAL, 0, pareng__h, &pareng__s,     \
+                            PARENG__EXPAND NAMES));                                                \
     }                                                                                              \
     static void NAME##__run_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
                                    pareng_frame *pareng__t)                                        \
@@ -605,20 +610,21 @@ typedef struct pareng__slots {
         unsigned pareng__depth, NAME##__args_t pareng__a)                                          \
     {                                                                                              \
         if (pareng__clone == PARENG__CLONE_EVERY)                                                  \
-            return NAME##__every(pareng__w, pareng__h, PARENG__EXPAND UNPACK);                     \
+            PARENG__RETURN(RT, NAME##__every(pareng__w, pareng__h, PARENG__EXPAND UNPACK));        \
         if (PARENG__UNLIKELY(pareng__depth >= pareng__w->pareng__cutoff))                          \
-            return NAME##__run_below_cutoff(pareng__w, pareng__h, pareng__a);                      \
-        return NAME##__cut(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK);            \
+            PARENG__RETURN(RT, NAME##__run_below_cutoff(pareng__w, pareng__h, pareng__a));         \
+        PARENG__RETURN(RT,                                                                         \
+            NAME##__cut(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK));              \
     }                                                                                              \
-    /* PARENG_CALL: the serial clone calls the serial clone, the others start a task. */         \
-    static inline __attribute__((always_inline)) RT NAME##__call(                                  \
+    /* PARENG_CALL: the serial clone calls the serial clone, the others start a task. */           \
+    __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__call(          \
         pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
         unsigned pareng__depth, PARENG__EXPAND PARAMS)                                             \
     {                                                                                              \
         if (pareng__clone == PARENG__CLONE_SERIAL)                                                 \
-            return NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES);                     \
-        return NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth,                   \
-                             NAME##__args(PARENG__EXPAND NAMES));                                  \
+            PARENG__RETURN(RT, NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES));        \
+        PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth,       \
+                             NAME##__args(PARENG__EXPAND NAMES)));                                 \
     }                                                                                              \
     /* A stolen task, the root, or an overflowed spawn: depth 0 again (a thief cuts what it took   \
      * as finely as the root was cut). */                                                          \
@@ -660,12 +666,12 @@ typedef struct pareng__slots {
         *pareng__hp = pareng__t;                                                                   \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
         if (PARENG__LIKELY(pareng__is_private(pareng__w, pareng__t)))                              \
-            return NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,               \
-                                 pareng__d->args);                                                 \
+            PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,   \
+                                 pareng__d->args));                                                \
         pareng_frame *pareng__done = pareng__sync_slow(pareng__w, pareng__t);                      \
         if (!pareng__done) /* not stolen after all: run it here */                                 \
-            return NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,               \
-                                 pareng__d->args);                                                 \
+            PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,   \
+                                 pareng__d->args));                                                \
         PARENG__RETURN_RESULT(RT, ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result); \
     }                                                                                              \
     /* Serial clone: the child runs now. The results of a task's first PARENG__LOCAL_SLOTS         \
@@ -686,7 +692,8 @@ typedef struct pareng__slots {
         const unsigned char *pareng__slot)                                                         \
     {                                                                                              \
         PARENG__IF_VOID(RT, (void)pareng__slot,                                                    \
-                        RT pareng__r; __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);\
+                        RT pareng__r;                                                              \
+                        __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);              \
                         return pareng__r);                                                         \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) pareng_frame *            \
