@@ -82,7 +82,9 @@ typedef struct pareng_config {
      * worker per CPU it names (per core for whole cores, packages and NUMA nodes). When set,
      * workers must be 0 or equal to the number of workers the list names. */
     const char *cpus;
-    /* Task frames per worker deque; 0 = 16384. A spawn on a full deque runs inline. */
+    /* Task frames per worker deque; 0 = 1,048,576 (64 MiB of address space a worker, taken
+     * as frames are first used). A spawn on a full deque runs inline at once (counted in
+     * pareng_stats.overflows), while thieves still take the frames below it. */
     unsigned deque_capacity;
     /* An hwloc XML file to use instead of this machine (placement planning only: an engine
      * started on a foreign topology runs unpinned). NULL = this machine, or the topology
@@ -273,7 +275,8 @@ typedef struct pareng_stats {
     uint64_t leapfrogs;    /* steals made while waiting for a stolen child */
     uint64_t stolen_from;  /* syncs that found their child stolen */
     uint64_t shares;       /* times the owner moved its split to feed thieves */
-    uint64_t overflows;    /* spawns run inline because the deque was full */
+    uint64_t overflows;    /* spawns run inline because the deque was full: serial work (a
+                            * loop of more spawns than deque_capacity); none is the rule */
     uint64_t sleeps;       /* futex sleeps */
     uint64_t busy_ns;      /* time spent running tasks */
     uint64_t idle_ns;      /* time spent looking for work or asleep */
