@@ -4,7 +4,7 @@
  *
  * Layout (docs/design.md has the picture): the header (pareng__arena) at offset 0, then one
  * pareng__worker per worker, then one deque of deque_capacity frames per worker, then one
- * stack per worker, then the shared heap of pareng_alloc. The memory is mapped MAP_SHARED before any fork, so it sits at
+ * stack per worker (and one per fiber of an IO engine), then the shared heap of pareng_alloc. The memory is mapped MAP_SHARED before any fork, so it sits at
  * the same address in every process and pointers into it (frames, workers) mean the same thing
  * everywhere.
  *
@@ -40,6 +40,9 @@ typedef struct lanes_layout {
     size_t stack_bytes; /* each worker's stack, its guard page included */
 } lanes_layout;
 
+/* A fiber's stack (IO engines: lanes 1 and up) and its guard page. */
+#define FIBER_STACK_SPAN (PARENG__FIBER_STACK_BYTES + 4096)
+
 static size_t deques_offset(const lanes_layout *l)
 {
     return round_up(sizeof(pareng__arena) +
@@ -62,9 +65,14 @@ static size_t stacks_offset(const lanes_layout *l)
     return deques_offset(l) + l->n_workers * worker_deques_bytes(l);
 }
 
+static size_t worker_stacks_bytes(const lanes_layout *l)
+{
+    return l->stack_bytes + (size_t)(l->per_worker - 1) * FIBER_STACK_SPAN;
+}
+
 static size_t heap_offset(const lanes_layout *l)
 {
-    return stacks_offset(l) + l->n_workers * l->stack_bytes;
+    return stacks_offset(l) + l->n_workers * worker_stacks_bytes(l);
 }
 
 /* A worker's stack is as large as the caller's main stack may grow (RLIMIT_STACK, 8 MiB when
@@ -209,9 +217,11 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
         }
     }
     char *stack = (char *)map + stacks_offset(&layout);
-    for (unsigned i = 0; i < n_workers; i++, stack += layout.stack_bytes) {
+    for (unsigned i = 0; i < n_workers; i++) {
         /* The guard page: a task that overflows its stack dies with SIGSEGV, reported as a
-         * crash, instead of writing into the next worker's stack. Inherited by the fork. */
+         * crash, instead of writing into the next worker's stack. Inherited by the fork.
+         * Fibers protect theirs as they are made, in their worker alone (fiber.c): one
+         * mapping each, in the processes that use them. */
         if (mprotect(stack, 4096, PROT_NONE) < 0) {
             err = errno;
             munmap(map, size);
@@ -220,6 +230,11 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
         }
         pareng__lane(a, i, 0)->stack = stack + 4096;
         pareng__lane(a, i, 0)->stack_bytes = layout.stack_bytes - 4096;
+        stack += layout.stack_bytes;
+        for (unsigned k = 1; k < layout.per_worker; k++, stack += FIBER_STACK_SPAN) {
+            pareng__lane(a, i, k)->stack = stack + 4096;
+            pareng__lane(a, i, k)->stack_bytes = PARENG__FIBER_STACK_BYTES;
+        }
     }
     pareng__heap_init(&a->heap, (char *)map + heap_offset(&layout), heap_bytes);
     seg->arena = a;

@@ -34,9 +34,6 @@
 #define FIBER_ASAN 1
 #endif
 
-/* Room for a task's own frames and whatever it calls; the pages are touched only as used. */
-#define FIBER_STACK_BYTES (256u << 10)
-
 /* ---- the switch -------------------------------------------------------------------------
  * On x86-64 a switch saves what the System V ABI makes callee-saved (rbx, rbp, r12-r15, the
  * SSE and x87 control words) on the old stack and takes the new one: a few nanoseconds, where
@@ -220,21 +217,16 @@ static pareng__fiber *fiber_create(void)
 {
     if (sched.created == sched.arena->lanes_per_worker)
         return NULL;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    /* One guard page below the stack: an overflow is a SIGSEGV, reported as a crash. */
-    char *region = mmap(NULL, FIBER_STACK_BYTES + page, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (region == MAP_FAILED)
-        return NULL;
-    if (mprotect(region, page, PROT_NONE) < 0) {
-        munmap(region, FIBER_STACK_BYTES + page);
-        return NULL;
-    }
     unsigned k = sched.created;
+    pareng__worker *lane = pareng__lane(sched.arena, sched.worker, k);
+    /* The lane's stack in the arena (a child a thief runs may use its parent's locals), with
+     * one guard page below it: an overflow is a SIGSEGV, reported as a crash. */
+    if (mprotect((char *)lane->stack - 4096, 4096, PROT_NONE) < 0)
+        return NULL;
     pareng__fiber *f = &sched.fibers[k];
-    f->lane = pareng__lane(sched.arena, sched.worker, k);
-    f->stack = region + page;
-    f->stack_bytes = FIBER_STACK_BYTES;
+    f->lane = lane;
+    f->stack = lane->stack;
+    f->stack_bytes = lane->stack_bytes;
     context_make(&f->context, f->stack, f->stack_bytes, fiber_start);
     sched.created = k + 1;
     /* Thieves look at lanes [0, lanes_used): from now on this one too. */

@@ -61,6 +61,9 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 /* Frames of a fiber's lane (IO engines): a suspended task's spawns, not a whole computation's;
  * a spawn beyond them runs inline, as on any full deque. */
 #define PARENG__LANE_CAPACITY 512u
+/* A fiber's stack (IO engines), in the arena like every task stack (docs/memory.md): room for
+ * a task's own frames and whatever it calls; pages are taken only as used. */
+#define PARENG__FIBER_STACK_BYTES (256u << 10)
 
 /* Exit statuses of a worker that could not go on; engine.c names them in its report. */
 #define PARENG__EXIT_OUT_OF_MEMORY 71
@@ -144,7 +147,7 @@ typedef struct pareng__worker {
     unsigned short_runs;     /* serial runs in a row that were short */
     bool cutoff_adapts;      /* this run's cutoff is automatic */
     unsigned serial_runs_open; /* serial runs under way on this lane (cutoff.c) */
-    void *stack;             /* lane 0: the worker's stack in the arena (lowest usable byte) */
+    void *stack;             /* the stack of the lane's fiber in the arena (lowest usable byte) */
     size_t stack_bytes;
 
     /* line 3+: statistics, owner writes */
