@@ -11,7 +11,8 @@
 #include <pareng.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "timing.h"
 
 #define MAX_RUNS 100
 /* Rounds of work per child: about a microsecond. */
@@ -47,18 +48,7 @@ static uint64_t loop_plain(uint64_t n)
     return sum;
 }
 
-static double seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static const struct {
     const char *name;
@@ -90,17 +80,17 @@ int main(int argc, char **argv)
     }
     static double t[CONFIGS + 1][MAX_RUNS];
     for (int r = 0; r < runs; r++) {
-        double t0 = seconds();
+        double t0 = bench_seconds();
         uint64_t expected = loop_plain(n);
-        t[0][r] = seconds() - t0;
+        t[0][r] = bench_seconds() - t0;
         for (size_t c = 0; c < CONFIGS; c++) {
             uint64_t got = 0;
-            t0 = seconds();
+            t0 = bench_seconds();
             if (PARENG_RUN(engines[c], loop, &got, n) < 0) {
                 fprintf(stderr, "spawn-loop-ratio: %s\n", pareng_last_error());
                 return 1;
             }
-            t[c + 1][r] = seconds() - t0;
+            t[c + 1][r] = bench_seconds() - t0;
             if (got != expected) {
                 fprintf(stderr, "spawn-loop-ratio: %s: sum %llu, not %llu\n", configs[c].name,
                         (unsigned long long)got, (unsigned long long)expected);
@@ -112,8 +102,7 @@ int main(int argc, char **argv)
            (unsigned long long)n, runs);
     printf("%-24s %10s %9s %11s %11s\n", "configuration", "median s", "/ serial", "overflowed",
            "steals/run");
-    qsort(t[0], (size_t)runs, sizeof t[0][0], by_value);
-    double serial = t[0][runs / 2];
+    double serial = bench_median(t[0], runs);
     printf("%-24s %10.4f %9.3f\n", "plain serial C", serial, 1.0);
     for (size_t c = 0; c < CONFIGS; c++) {
         uint64_t overflows = 0, steals = 0;
@@ -124,9 +113,9 @@ int main(int argc, char **argv)
             steals += s.steals;
         }
         pareng_stop(engines[c]);
-        qsort(t[c + 1], (size_t)runs, sizeof t[c + 1][0], by_value);
-        printf("%-24s %10.4f %9.3f %10.1f%% %11llu\n", configs[c].name, t[c + 1][runs / 2],
-               t[c + 1][runs / 2] / serial, 100.0 * (double)overflows / ((double)n * runs),
+        double median = bench_median(t[c + 1], runs);
+        printf("%-24s %10.4f %9.3f %10.1f%% %11llu\n", configs[c].name, median, median / serial,
+               100.0 * (double)overflows / ((double)n * runs),
                (unsigned long long)(steals / (unsigned)runs));
     }
     return 0;

@@ -4,9 +4,9 @@
  *
  * Layout (docs/design.md has the picture): the header (pareng__arena) at offset 0, then one
  * pareng__worker per worker, then one deque of deque_capacity frames per worker, then one
- * stack per worker (and one per fiber of an IO engine), then the shared heap of pareng_alloc. The memory is mapped MAP_SHARED before any fork, so it sits at
- * the same address in every process and pointers into it (frames, workers) mean the same thing
- * everywhere.
+ * stack per worker (and one per fiber of an IO engine), then the shared heap of pareng_alloc.
+ * The memory is mapped MAP_SHARED before any fork, so it sits at the same address in every
+ * process and pointers into it (frames, workers, task stacks) mean the same thing everywhere.
  *
  * It has no name: it is a memfd, which no other process can open, squat, plant a FIFO in place
  * of, or be left behind by a killed engine (the kernel frees it with the last mapping), and

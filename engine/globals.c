@@ -85,7 +85,8 @@ static bool single_threaded(void)
  * them when libpareng is linked into the program. So no memcpy, which a compiler may also
  * make of a plain loop. And the whole segment is copied, AddressSanitizer's red zones
  * between globals included, which it must not check. */
-__attribute__((no_sanitize_address)) static void copy_without_calls(void *to, const void *from, size_t bytes)
+__attribute__((no_sanitize_address)) static void copy_without_calls(void *to, const void *from,
+                                                                    size_t bytes)
 {
 #if defined(__x86_64__)
     __asm__ volatile("rep movsb" : "+D"(to), "+S"(from), "+c"(bytes) : : "memory");

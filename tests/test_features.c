@@ -15,21 +15,13 @@
 static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1, PARENG_CUTOFF_NONE};
 #define CUTOFFS (sizeof cutoffs / sizeof cutoffs[0])
 
-static pareng_engine *start(unsigned workers, unsigned cutoff)
-{
-    pareng_config cfg;
-    pareng_config_default(&cfg);
-    cfg.workers = workers;
-    cfg.cutoff_depth = cutoff;
-    return testing_start(&cfg);
-}
 
 /* Runs check(e) on 1 and 2 workers at every cutoff. */
 static void on_every_engine(void (*check)(pareng_engine *))
 {
     for (unsigned workers = 1; workers <= 2; workers++)
         for (size_t c = 0; c < CUTOFFS; c++) {
-            pareng_engine *e = start(workers, cutoffs[c]);
+            pareng_engine *e = testing_start_cutoff(workers, cutoffs[c]);
             check(e);
             pareng_stop(e);
         }
@@ -291,7 +283,7 @@ static void test_reduce_a_struct(void)
     stats_of(NULL, 0, n, &want);
     stats first = {0};
     for (unsigned workers = 1; workers <= 3; workers++) {
-        pareng_engine *e = start(workers, 0);
+        pareng_engine *e = testing_start_cutoff(workers, 0);
         stats got;
         memset(&got, 0, sizeof got);
         CU_ASSERT_EQUAL(pareng_reduce_into(e, 0, n, 0, stats_of, stats_combine, NULL, &got,

@@ -16,14 +16,6 @@
 static const unsigned worker_counts[] = {1, 2, 4};
 #define WORKER_COUNTS (sizeof worker_counts / sizeof worker_counts[0])
 
-static pareng_engine *start(unsigned workers, unsigned cutoff)
-{
-    pareng_config cfg;
-    pareng_config_default(&cfg);
-    cfg.workers = workers;
-    cfg.cutoff_depth = cutoff;
-    return testing_start(&cfg);
-}
 
 /* ---- BOTS nqueens, as written for OpenMP tasks -------------------------------------------
  * Every child copies the board of its parent (a pointer to the parent's stack) and writes its
@@ -88,7 +80,8 @@ static void test_nqueens_board_on_the_parents_stack(void)
     static const int known[] = {1, 0, 0, 2, 10, 4, 40, 92, 352, 724, 2680};
     for (size_t w = 0; w < WORKER_COUNTS; w++) {
         for (unsigned cutoff = 0; cutoff < 2; cutoff++) {
-            pareng_engine *e = start(worker_counts[w], cutoff ? PARENG_CUTOFF_NONE : 0);
+            pareng_engine *e =
+                testing_start_cutoff(worker_counts[w], cutoff ? PARENG_CUTOFF_NONE : 0);
             for (int n = 1; n <= 11; n++) {
                 int got = -1;
                 CU_ASSERT_EQUAL(PARENG_RUN(e, find_queens, &got, n), 0);
@@ -128,7 +121,7 @@ PARENG_TASK_2(long, fill, int, lo, int, hi)
 static void test_globals_are_shared_both_ways(void)
 {
     for (size_t w = 0; w < WORKER_COUNTS; w++) {
-        pareng_engine *e = start(worker_counts[w], PARENG_CUTOFF_NONE);
+        pareng_engine *e = testing_start_cutoff(worker_counts[w], PARENG_CUTOFF_NONE);
         for (int s = 1; s <= 3; s++) {
             scale = s; /* after pareng_start: every task must see it */
             memset(squares, 0, sizeof squares);
@@ -150,7 +143,7 @@ static void test_globals_are_shared_both_ways(void)
  * its fork, privately, as fork promises; the engine's workers go on sharing them. */
 static void test_a_programs_own_fork_keeps_globals_private(void)
 {
-    pareng_engine *e = start(2, PARENG_CUTOFF_NONE);
+    pareng_engine *e = testing_start_cutoff(2, PARENG_CUTOFF_NONE);
     scale = 5;
     pid_t child = fork();
     CU_ASSERT_FATAL(child >= 0);

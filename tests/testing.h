@@ -146,6 +146,16 @@ static inline pareng_engine *testing_start_engine(unsigned workers, unsigned deq
     return testing_start(&cfg);
 }
 
+/* An engine of `workers` workers with the granularity `cutoff` (pareng_config.cutoff_depth). */
+static inline pareng_engine *testing_start_cutoff(unsigned workers, unsigned cutoff)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    cfg.cutoff_depth = cutoff;
+    return testing_start(&cfg);
+}
+
 /* Tasks more than one test program runs: `count` spawns before the first sync, then each
  * sync must get its own spawn's result (0 when one did not). */
 PARENG_TASK_1(uint64_t, square, uint64_t, x)
