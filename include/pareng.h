@@ -970,7 +970,9 @@ PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, si
  * number of workers. *result (size bytes) gets the combination of [begin, end). Returns as
  * PARENG_RUN; -EINVAL for an empty range or a size of 0 or above the limit, -ENOMEM when the
  * engine's shared memory has no room for the size (it takes size + 64 bytes while it runs). */
-#define PARENG_REDUCE_INTO_MAX 65536u
+/* Each level of the split holds one result on its task's stack: 4 KiB keeps 20 levels within
+ * the 256 KiB of an IO engine's fiber stack. */
+#define PARENG_REDUCE_INTO_MAX 4096u
 typedef void (*pareng_map_into_fn)(void *ctx, size_t begin, size_t end, void *out);
 typedef void (*pareng_combine_into_fn)(void *left, const void *right);
 PARENG_API int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t end, size_t grain,
