@@ -13,9 +13,11 @@
  * Call pareng_start() before creating threads of your own and call start, run and stop from
  * the same thread: workers are forked from it and die with it (PR_SET_PDEATHSIG).
  *
- * What a worker sees: the caller's memory as it was at pareng_start() (copy-on-write: writes
- * after the fork are not seen, on either side) and the task frames. Task arguments and results
- * travel by value inside the frames; pointers into the caller's heap made after
+ * What a worker sees (docs/memory.md): the program's global variables, shared as between
+ * threads; the task stacks (a child may use its parent's locals until the parent syncs it);
+ * pareng_alloc memory; the task frames; and the rest of the caller's memory (its heap, its
+ * stack, shared libraries' data) as it was at pareng_start() (copy-on-write: writes after the
+ * fork are not seen, on either side). Pointers into the caller's heap made after
  * pareng_start() are meaningless in a worker.
  */
 #ifndef PARENG_H
@@ -416,7 +418,9 @@ PARENG_API int pareng_scale_end(pareng_engine *engine, pareng_scale *out);
  *   uint64_t r; int rc = PARENG_RUN(engine, fib, &r, 30);
  *
  * Spawns must be synced in reverse order, inside the task that spawned them. Arguments and
- * results are copied by value into a 48-byte frame (checked at compile time). No cutoff is
+ * results are copied by value into a 48-byte frame (checked at compile time); larger ones go
+ * by pointer to the parent's locals. RT may be void. A task used above its definition is
+ * declared first with PARENG_DECLARE_TASK_n. No cutoff is
  * needed: a task deep enough below the root or a stolen task runs as plain serial C, spawns
  * included (pareng_config.cutoff_depth). A task's result must depend only on its arguments
  * and the memory it reads, not on which clone runs it (PARENG_WORKER_INDEX() aside).
@@ -913,9 +917,10 @@ PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_requ
 /* ------------------------------------------------------------------------------------------
  * Shared memory and data-parallel loops
  *
- * Worker processes see the caller's memory only as it was at pareng_start (copy-on-write), so
- * data that the caller fills afterwards, or that workers write for the caller, must live in
- * the arena: pareng_alloc returns such memory, at the same address in every process.
+ * Worker processes see the caller's heap only as it was at pareng_start (copy-on-write), so
+ * arrays that the caller fills afterwards, or that workers write for the caller, must live in
+ * the arena (or be globals): pareng_alloc returns such memory, at the same address in every
+ * process.
  * ---------------------------------------------------------------------------------------- */
 
 /* size bytes (64-byte aligned) of shared memory, or NULL (pareng_last_error() says why) when
