@@ -3,7 +3,7 @@
  * workers with every granularity: tasks that return nothing, mutually recursive tasks, helpers
  * that spawn with the task's context, the engine inside a task (PARENG_ENGINE, pareng_alloc,
  * nested loops), a pareng_for body that spawns, reductions of a user's struct, arguments
- * behind a pointer to the parent's stack when they do not fit a frame.
+ * behind a pointer to the parent's stack when they do not fit a frame; a flat loop of spawns.
  */
 #include "pareng.h"
 #include "testing.h"
@@ -342,6 +342,49 @@ static void check_big_arguments(pareng_engine *e)
 
 static void test_big_arguments_by_pointer(void) { on_every_engine(check_big_arguments); }
 
+/* ---- a flat loop of spawns, past the end of small deques ----------------------------------- */
+
+PARENG_TASK_1(uint64_t, squared, uint64_t, i) { return i * i; }
+
+PARENG_TASK_1(uint64_t, loop_of_spawns, uint64_t, n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        PARENG_SPAWN(squared, i);
+    uint64_t sum = 0;
+    for (uint64_t i = n; i > 0; i--)
+        sum += (i - 1) * PARENG_SYNC(squared); /* each result where it belongs */
+    return sum;
+}
+
+static void test_flat_loop_exact_past_the_deque(void)
+{
+    const uint64_t n = 50000;
+    uint64_t want = 0;
+    for (uint64_t i = 0; i < n; i++)
+        want += i * i * i;
+    static const unsigned capacities[] = {8, 1024, 0};
+    for (size_t k = 0; k < sizeof capacities / sizeof capacities[0]; k++)
+        for (size_t c = 0; c < CUTOFFS; c++) {
+            pareng_config cfg;
+            pareng_config_default(&cfg);
+            cfg.workers = 3;
+            cfg.cutoff_depth = cutoffs[c];
+            cfg.deque_capacity = capacities[k];
+            pareng_engine *e = testing_start(&cfg);
+            uint64_t got = 0, overflows = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, loop_of_spawns, &got, n), 0);
+            CU_ASSERT_EQUAL(got, want);
+            for (unsigned w = 0; w < 3; w++) {
+                pareng_stats st;
+                CU_ASSERT_EQUAL(pareng_engine_stats(e, w, &st), 0);
+                overflows += st.overflows;
+            }
+            /* the default deque holds the loop; a small one does not, and says so */
+            CU_ASSERT(capacities[k] ? overflows > 0 : overflows == 0);
+            pareng_stop(e);
+        }
+}
+
 int main(void)
 {
     CU_TestInfo features[] = {
@@ -352,6 +395,7 @@ int main(void)
         {"a pareng_for body that spawns", test_for_body_spawns},
         {"pareng_reduce_into: a struct, same bits", test_reduce_a_struct},
         {"arguments of 128 bytes through the parent's stack", test_big_arguments_by_pointer},
+        {"a flat loop of spawns past the deque's end: exact", test_flat_loop_exact_past_the_deque},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
