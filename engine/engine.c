@@ -45,6 +45,7 @@ struct pareng_engine {
     void (*after_fork)(pareng_engine *engine, unsigned worker, void *arg); /* pareng_config's */
     void *after_fork_arg;
     bool failed;     /* the workers are gone; only pareng_stop remains */
+    bool share_globals; /* pareng_config.globals: PARENG_GLOBALS_SHARED */
     char failure[200];
     volatile sig_atomic_t cancelled;
 };
@@ -223,7 +224,8 @@ static int fork_workers(pareng_engine *e)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = 0;
-    pareng__globals_forking_workers(true);
+    /* A private engine's workers are forked as any other child: a copy of their own */
+    pareng__globals_forking_workers(e->share_globals);
     for (unsigned i = 0; i < e->n_workers && rc == 0; i++)
         rc = fork_one(e, i);
     pareng__globals_forking_workers(false);
@@ -341,6 +343,9 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (capacity < 2 || capacity > MAX_DEQUE_CAPACITY)
         return pareng__fail(EINVAL, "deque capacity %u is outside 2..%u", capacity,
                             MAX_DEQUE_CAPACITY);
+    if (cfg->globals > PARENG_GLOBALS_PRIVATE)
+        return pareng__fail(EINVAL, "globals %u is neither PARENG_GLOBALS_SHARED nor "
+                            "PARENG_GLOBALS_PRIVATE", cfg->globals);
     if (cfg->io_depth > PARENG_IO_DEPTH_MAX)
         return pareng__fail(EINVAL, "io_depth %u is outside 0..%u", cfg->io_depth,
                             PARENG_IO_DEPTH_MAX);
@@ -365,6 +370,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     e->life[0] = e->life[1] = -1;
     e->cutoff = cfg->cutoff_depth;
     e->after_fork = cfg->after_fork;
+    e->share_globals = cfg->globals == PARENG_GLOBALS_SHARED;
     e->after_fork_arg = cfg->after_fork_arg;
     int rc = pareng_plan_create(&e->plan, cfg);
     /* The topology may take long to load: a ^C meanwhile ends the start, not a later run */
@@ -406,7 +412,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         e->segment.arena->pin_workers = !cfg->io_depth || cfg->cpus;
         pareng__observe_start(e->segment.arena, e->plan);
         /* Before the fork: the workers must inherit the shared globals (globals.c). */
-        rc = pareng__globals_share();
+        rc = e->share_globals ? pareng__globals_share() : 0;
         if (rc == 0)
             rc = fork_workers(e);
         close(e->life[0]); /* the workers' end */

@@ -128,14 +128,22 @@ typedef struct pareng_config {
      * cached (docs/design.md, "Placement"). PARENG_TOPOLOGY_CACHE_AUTO (0): use and refresh
      * it; PARENG_TOPOLOGY_CACHE_OFF: discover the machine at every start. */
     unsigned char topology_cache;
+    /* The main program's global variables (docs/memory.md). PARENG_GLOBALS_SHARED (0): moved
+     * into shared memory before the first fork, shared by the caller and the workers as
+     * between threads. PARENG_GLOBALS_PRIVATE: this engine's workers get them as they were at
+     * their fork, each its own copy, as fork gives: for a program whose own runtime keeps its
+     * state in them and runs in the workers too (an interpreter: the Python module). */
+    unsigned char globals;
     /* Room to grow without breaking the ABI; keep zeroed. */
-    unsigned char reserved[10];
+    unsigned char reserved[9];
 } pareng_config;
 
 #define PARENG_CUTOFF_AUTO 0u
 #define PARENG_CUTOFF_NONE UINT32_MAX
 #define PARENG_TOPOLOGY_CACHE_AUTO 0
 #define PARENG_TOPOLOGY_CACHE_OFF 1
+#define PARENG_GLOBALS_SHARED 0
+#define PARENG_GLOBALS_PRIVATE 1
 
 /* The defaults, 0 (auto) everywhere, then the environment, as OpenMP programs read OMP_*
  * (docs/cli.md, "Environment"; a field the caller sets afterwards wins):

@@ -8,6 +8,7 @@
 #include "pareng.h"
 #include "testing.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -162,12 +163,42 @@ static void test_a_programs_own_fork_keeps_globals_private(void)
     pareng_stop(e);
 }
 
+/* PARENG_GLOBALS_PRIVATE: the engine's workers get the globals as they were at their fork,
+ * each its own copy, even in a process whose globals other engines share. */
+static void test_private_globals_on_request(void)
+{
+    pareng_engine *shared = testing_start_cutoff(2, PARENG_CUTOFF_NONE); /* shares them */
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    cfg.cutoff_depth = PARENG_CUTOFF_NONE;
+    cfg.globals = PARENG_GLOBALS_PRIVATE;
+    scale = 2;
+    memset(squares, 0, sizeof squares);
+    pareng_engine *e = testing_start(&cfg);
+    scale = 3; /* after its fork: its workers still see 2 */
+    long sum = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 2000);
+    CU_ASSERT_EQUAL(squares[10], 0); /* written in the workers' copies only */
+    CU_ASSERT_EQUAL(PARENG_RUN(shared, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 3000);
+    CU_ASSERT_EQUAL(squares[10], 300);
+    pareng_stop(e);
+    pareng_stop(shared);
+    cfg.globals = 2;
+    pareng_engine *bad = NULL;
+    CU_ASSERT_EQUAL(pareng_start(&bad, &cfg), -EINVAL);
+    CU_ASSERT_PTR_NULL(bad);
+}
+
 int main(void)
 {
     CU_TestInfo ports[] = {
         {"nqueens (BOTS): board on the parent's stack", test_nqueens_board_on_the_parents_stack},
         {"globals: set after start, written by tasks", test_globals_are_shared_both_ways},
         {"a program's own fork: globals private", test_a_programs_own_fork_keeps_globals_private},
+        {"PARENG_GLOBALS_PRIVATE: a copy per worker", test_private_globals_on_request},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
