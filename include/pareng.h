@@ -31,6 +31,7 @@
  * both languages, with the same layout. */
 #ifdef __cplusplus
 #include <atomic>
+#include <type_traits>
 #define PARENG__ATOMIC(T) std::atomic<T>
 #define PARENG__ALIGNAS(N) alignas(N)
 #define PARENG__STATIC_ASSERT(COND, WHY) static_assert(COND, WHY)
@@ -541,6 +542,31 @@ typedef struct pareng__slots {
 #define PARENG__RETURN_RESULT(RT, LVALUE)                                                     \
     PARENG__IF_VOID(RT, do { (void)(LVALUE); return; } while (0), return (LVALUE))
 
+/* An argument of an array type (a typedef'd array) would be a pointer in the task's functions,
+ * as every C parameter of array type is, and could not initialize the frame's copy: refused at
+ * compile time, one check per argument. */
+#ifdef __cplusplus
+#define PARENG__IS_ARRAY_FIELD(ARGS_T, A) std::is_array<decltype(ARGS_T::A)>::value
+#else
+#define PARENG__IS_ARRAY_FIELD(ARGS_T, A)                                                     \
+    (!__builtin_types_compatible_p(__typeof__(((ARGS_T *)0)->A),                              \
+                                   __typeof__(((void)0, ((ARGS_T *)0)->A))))
+#endif
+#define PARENG__NOT_ARRAY(NAME, A)                                                            \
+    PARENG__STATIC_ASSERT(!PARENG__IS_ARRAY_FIELD(NAME##__args_t, A),                         \
+                          "argument " #A " of task " #NAME " has an array type: pass a "      \
+                          "pointer, or wrap the array in a struct to copy it");
+#define PARENG__EACH_1(M, X, A) M(X, A)
+#define PARENG__EACH_2(M, X, A, ...) M(X, A) PARENG__EACH_1(M, X, __VA_ARGS__)
+#define PARENG__EACH_3(M, X, A, ...) M(X, A) PARENG__EACH_2(M, X, __VA_ARGS__)
+#define PARENG__EACH_4(M, X, A, ...) M(X, A) PARENG__EACH_3(M, X, __VA_ARGS__)
+#define PARENG__EACH_5(M, X, A, ...) M(X, A) PARENG__EACH_4(M, X, __VA_ARGS__)
+#define PARENG__EACH_6(M, X, A, ...) M(X, A) PARENG__EACH_5(M, X, __VA_ARGS__)
+#define PARENG__COUNT(...) PARENG__COUNT_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
+#define PARENG__COUNT_(A, B, C, D, E, F, N, ...) N
+#define PARENG__EACH(M, X, ...)                                                               \
+    PARENG__CAT(PARENG__EACH_, PARENG__COUNT(__VA_ARGS__))(M, X, __VA_ARGS__)
+
 /* What PARENG_SPAWN, PARENG_SYNC, PARENG_CALL and PARENG_RUN call: the prototypes of a task,
  * in its parameters' types and its result's alone, so that a task may use another defined
  * below it (PARENG_DECLARE_TASK_n). */
@@ -568,6 +594,7 @@ typedef struct pareng__slots {
                    "arguments or result of task " #NAME " take more than the 48 bytes of a "       \
                    "frame: pass a pointer to them (valid in the child until its parent's sync, "   \
                    "see docs/memory.md) or return them through one");                              \
+    PARENG__EACH(PARENG__NOT_ARRAY, NAME, PARENG__EXPAND NAMES)                                    \
     /* A call's arguments, converted as a function call converts them (in C++ too, where a         \
      * braced list would refuse a narrowing). */                                                   \
     __attribute__((unused)) static inline NAME##__args_t NAME##__args(PARENG__EXPAND PARAMS)       \
