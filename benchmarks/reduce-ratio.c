@@ -8,16 +8,11 @@
 #include <pareng.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "timing.h"
 
 #define TERMS 200000000u
 
-static double seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static double terms(size_t begin, size_t end)
 {
@@ -38,11 +33,6 @@ static pareng_value add(pareng_value l, pareng_value r)
     return (pareng_value){.d = l.d + r.d};
 }
 
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -61,31 +51,29 @@ int main(int argc, char **argv)
     }
     double t[3][100], check[3] = {0};
     for (int r = 0; r < runs; r++) {
-        double t0 = seconds();
+        double t0 = bench_seconds();
         check[0] = terms(0, TERMS);
-        t[0][r] = seconds() - t0;
+        t[0][r] = bench_seconds() - t0;
         for (unsigned w = 1; w <= 2; w++) {
             pareng_value v;
-            t0 = seconds();
+            t0 = bench_seconds();
             if (pareng_reduce(engines[w - 1], 0, TERMS, 0, map, add, NULL, &v) < 0) {
                 fprintf(stderr, "reduce-ratio: %s\n", pareng_last_error());
                 return 1;
             }
-            t[w][r] = seconds() - t0;
+            t[w][r] = bench_seconds() - t0;
             check[w] = v.d;
         }
     }
     for (unsigned w = 1; w <= 2; w++)
         pareng_stop(engines[w - 1]);
     const char *names[3] = {"serial loop", "pareng_reduce, 1 worker", "pareng_reduce, 2 workers"};
-    qsort(t[0], (size_t)runs, sizeof t[0][0], by_value);
-    double serial = t[0][runs / 2];
+    double serial = bench_median(t[0], runs);
     printf("sum of 1/sqrt(i+1) over %u terms, %d alternating runs, medians\n", TERMS, runs);
     for (int k = 0; k < 3; k++) {
-        if (k)
-            qsort(t[k], (size_t)runs, sizeof t[k][0], by_value);
-        printf("%-26s %.4f s  / serial %.3f  (sum %.9f)\n", names[k], t[k][runs / 2],
-               t[k][runs / 2] / serial, check[k]);
+        double median = k ? bench_median(t[k], runs) : serial;
+        printf("%-26s %.4f s  / serial %.3f  (sum %.9f)\n", names[k], median, median / serial,
+               check[k]);
     }
     return 0;
 }

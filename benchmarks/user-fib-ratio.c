@@ -14,7 +14,8 @@
 #include <pareng.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+
+#include "timing.h"
 
 #define MAX_RUNS 100
 
@@ -39,18 +40,7 @@ PARENG_TASK_1(uint64_t, fib, unsigned, n)
     return a + b;
 }
 
-static double seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static const struct {
     const char *name;
@@ -85,17 +75,17 @@ int main(int argc, char **argv)
     static double t[CONFIGS + 1][MAX_RUNS];
     uint64_t serial_runs[CONFIGS] = {0};
     for (int r = 0; r < runs; r++) {
-        double t0 = seconds();
+        double t0 = bench_seconds();
         uint64_t expected = fib_plain(n);
-        t[0][r] = seconds() - t0;
+        t[0][r] = bench_seconds() - t0;
         for (size_t c = 0; c < CONFIGS; c++) {
             uint64_t got = 0;
-            t0 = seconds();
+            t0 = bench_seconds();
             if (PARENG_RUN(engines[c], fib, &got, n) < 0) {
                 fprintf(stderr, "user-fib-ratio: %s\n", pareng_last_error());
                 return 1;
             }
-            t[c + 1][r] = seconds() - t0;
+            t[c + 1][r] = bench_seconds() - t0;
             if (got != expected) {
                 fprintf(stderr, "user-fib-ratio: %s: fib(%u) = %llu, not %llu\n",
                         configs[c].name, n, (unsigned long long)got,
@@ -115,13 +105,12 @@ int main(int argc, char **argv)
     printf("user-written fib(%u) (PARENG_TASK, no cutoff), %d alternating runs, medians\n", n,
            runs);
     printf("%-32s %10s %9s %14s\n", "configuration", "median s", "/ serial", "serial runs/run");
-    qsort(t[0], (size_t)runs, sizeof t[0][0], by_value);
-    double serial = t[0][runs / 2];
+    double serial = bench_median(t[0], runs);
     printf("%-32s %10.4f %9.3f\n", "plain serial C", serial, 1.0);
     for (size_t c = 0; c < CONFIGS; c++) {
-        qsort(t[c + 1], (size_t)runs, sizeof t[c + 1][0], by_value);
-        printf("%-32s %10.4f %9.3f %14llu\n", configs[c].name, t[c + 1][runs / 2],
-               t[c + 1][runs / 2] / serial, (unsigned long long)(serial_runs[c] / (unsigned)runs));
+        double median = bench_median(t[c + 1], runs);
+        printf("%-32s %10.4f %9.3f %14llu\n", configs[c].name, median, median / serial,
+               (unsigned long long)(serial_runs[c] / (unsigned)runs));
     }
     return 0;
 }

@@ -3,10 +3,10 @@
  * removal; and pareng_clean, the sweep of named segments left by earlier versions.
  *
  * Layout (docs/design.md has the picture): the header (pareng__arena) at offset 0, then one
- * pareng__worker per worker, then one deque of deque_capacity frames per worker, then the
- * shared heap of pareng_alloc. The memory is mapped MAP_SHARED before any fork, so it sits at
- * the same address in every process and pointers into it (frames, workers) mean the same thing
- * everywhere.
+ * pareng__worker per worker, then one deque of deque_capacity frames per worker, then one
+ * stack per worker (and one per fiber of an IO engine), then the shared heap of pareng_alloc.
+ * The memory is mapped MAP_SHARED before any fork, so it sits at the same address in every
+ * process and pointers into it (frames, workers, task stacks) mean the same thing everywhere.
  *
  * It has no name: it is a memfd, which no other process can open, squat, plant a FIFO in place
  * of, or be left behind by a killed engine (the kernel frees it with the last mapping), and
@@ -34,10 +34,14 @@ static size_t round_up(size_t n, size_t to)
     return (n + to - 1) / to * to;
 }
 
-/* What the arena holds beside the header and the heap, in lanes and frames. */
+/* What the arena holds beside the header and the heap: lanes, frames and worker stacks. */
 typedef struct lanes_layout {
     unsigned n_workers, per_worker, first_capacity, other_capacity;
+    size_t stack_bytes; /* each worker's stack, its guard page included */
 } lanes_layout;
+
+/* A fiber's stack (IO engines: lanes 1 and up) and its guard page. */
+#define FIBER_STACK_SPAN (PARENG__FIBER_STACK_BYTES + 4096)
 
 static size_t deques_offset(const lanes_layout *l)
 {
@@ -56,9 +60,32 @@ static size_t worker_deques_bytes(const lanes_layout *l)
     return deque_bytes(l->first_capacity) + (l->per_worker - 1) * deque_bytes(l->other_capacity);
 }
 
-static size_t heap_offset(const lanes_layout *l)
+static size_t stacks_offset(const lanes_layout *l)
 {
     return deques_offset(l) + l->n_workers * worker_deques_bytes(l);
+}
+
+static size_t worker_stacks_bytes(const lanes_layout *l)
+{
+    return l->stack_bytes + (size_t)(l->per_worker - 1) * FIBER_STACK_SPAN;
+}
+
+static size_t heap_offset(const lanes_layout *l)
+{
+    return stacks_offset(l) + l->n_workers * worker_stacks_bytes(l);
+}
+
+/* A worker's stack is as large as the caller's main stack may grow (RLIMIT_STACK, 8 MiB when
+ * it has no limit, at most 256 MiB), plus a guard page. It lives in the arena so that a
+ * child a thief took may use a pointer to its parent's locals, as under Cilk (docs/memory.md);
+ * pages are taken only as the stack deepens. */
+static size_t worker_stack_bytes(void)
+{
+    struct rlimit stack;
+    size_t bytes = 8u << 20;
+    if (getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY)
+        bytes = stack.rlim_cur < (256u << 20) ? (size_t)stack.rlim_cur : (256u << 20);
+    return round_up(bytes < (64u << 10) ? 64u << 10 : bytes, 4096) + 4096;
 }
 
 /* Named segments (pareng 0.1 made one per engine in /dev/shm): one is stale when the process
@@ -120,7 +147,8 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
     lanes_layout layout = {.n_workers = n_workers,
                            .per_worker = io_depth ? io_depth : 1,
                            .first_capacity = deque_capacity,
-                           .other_capacity = PARENG__LANE_CAPACITY};
+                           .other_capacity = PARENG__LANE_CAPACITY,
+                           .stack_bytes = worker_stack_bytes()};
     if (heap_bytes > PARENG__SHARED_BYTES_MAX)
         return pareng__fail(EINVAL, "shared_bytes %zu is more than the most an engine takes "
                             "(%llu)", heap_bytes, (unsigned long long)PARENG__SHARED_BYTES_MAX);
@@ -186,6 +214,26 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
             pareng__deque_init(w, (pareng_frame *)(void *)deque, capacity);
             pareng__cutoff_init(w);
             deque += deque_bytes(capacity);
+        }
+    }
+    char *stack = (char *)map + stacks_offset(&layout);
+    for (unsigned i = 0; i < n_workers; i++) {
+        /* The guard page: a task that overflows its stack dies with SIGSEGV, reported as a
+         * crash, instead of writing into the next worker's stack. Inherited by the fork.
+         * Fibers protect theirs as they are made, in their worker alone (fiber.c): one
+         * mapping each, in the processes that use them. */
+        if (mprotect(stack, 4096, PROT_NONE) < 0) {
+            err = errno;
+            munmap(map, size);
+            close(fd);
+            return pareng__fail(err, "cannot protect a worker's stack: %s", strerror(err));
+        }
+        pareng__lane(a, i, 0)->stack = stack + 4096;
+        pareng__lane(a, i, 0)->stack_bytes = layout.stack_bytes - 4096;
+        stack += layout.stack_bytes;
+        for (unsigned k = 1; k < layout.per_worker; k++, stack += FIBER_STACK_SPAN) {
+            pareng__lane(a, i, k)->stack = stack + 4096;
+            pareng__lane(a, i, k)->stack_bytes = PARENG__FIBER_STACK_BYTES;
         }
     }
     pareng__heap_init(&a->heap, (char *)map + heap_offset(&layout), heap_bytes);

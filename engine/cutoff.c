@@ -57,7 +57,9 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
 {
     pareng__worker *w = pareng__self(pub);
     uint64_t started = pareng__now_ns();
+    w->serial_runs_open++; /* its frames hold results, not tasks: none may be shared */
     run(pub, h, task);
+    w->serial_runs_open--;
     uint64_t took = pareng__now_ns() - started;
     pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
     if (!w->cutoff_adapts)

@@ -175,6 +175,20 @@ uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h)
     return give ? share_frames(w, give) : 0;
 }
 
+void pareng__deque_serve_while_full(pareng__worker *w)
+{
+    /* A loop that fills the deque makes no sync until it ends, and only syncs serve requests:
+     * without this, its frames would stay private while the owner runs every spawn past the
+     * end alone. The floor stays blocked: overflowed spawns are still to be synced. Not
+     * while a serial run is open: the serial clone keeps its results in frames that are no
+     * tasks (pareng.h), and an overflowed spawn may run inside one. */
+    if (w->serial_runs_open == 0 &&
+        atomic_load_explicit(&w->pub.pareng__private_floor, memory_order_relaxed) ==
+            PARENG__SHARE_REQUEST &&
+        pareng__deque_share(w, w->pub.pareng__end) > 0)
+        floor_set_serving_request(w, PARENG__FLOOR_BLOCKED);
+}
+
 void pareng__deque_share_all(pareng__worker *w, pareng_frame *h)
 {
     /* Overflowed spawns (h beyond the end) keep the floor blocked until they are synced;

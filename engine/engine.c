@@ -45,6 +45,7 @@ struct pareng_engine {
     void (*after_fork)(pareng_engine *engine, unsigned worker, void *arg); /* pareng_config's */
     void *after_fork_arg;
     bool failed;     /* the workers are gone; only pareng_stop remains */
+    bool share_globals; /* pareng_config.globals: PARENG_GLOBALS_SHARED */
     char failure[200];
     volatile sig_atomic_t cancelled;
 };
@@ -223,8 +224,11 @@ static int fork_workers(pareng_engine *e)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = 0;
+    /* A private engine's workers are forked as any other child: a copy of their own */
+    pareng__globals_forking_workers(e->share_globals);
     for (unsigned i = 0; i < e->n_workers && rc == 0; i++)
         rc = fork_one(e, i);
+    pareng__globals_forking_workers(false);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
@@ -339,6 +343,9 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (capacity < 2 || capacity > MAX_DEQUE_CAPACITY)
         return pareng__fail(EINVAL, "deque capacity %u is outside 2..%u", capacity,
                             MAX_DEQUE_CAPACITY);
+    if (cfg->globals > PARENG_GLOBALS_PRIVATE)
+        return pareng__fail(EINVAL, "globals %u is neither PARENG_GLOBALS_SHARED nor "
+                            "PARENG_GLOBALS_PRIVATE", cfg->globals);
     if (cfg->io_depth > PARENG_IO_DEPTH_MAX)
         return pareng__fail(EINVAL, "io_depth %u is outside 0..%u", cfg->io_depth,
                             PARENG_IO_DEPTH_MAX);
@@ -363,6 +370,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     e->life[0] = e->life[1] = -1;
     e->cutoff = cfg->cutoff_depth;
     e->after_fork = cfg->after_fork;
+    e->share_globals = cfg->globals == PARENG_GLOBALS_SHARED;
     e->after_fork_arg = cfg->after_fork_arg;
     int rc = pareng_plan_create(&e->plan, cfg);
     /* The topology may take long to load: a ^C meanwhile ends the start, not a later run */
@@ -396,13 +404,17 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     }
     if (rc == 0) {
         e->segment.arena->root_done_fd = e->done_fd;
+        e->segment.arena->engine = e;
         /* Workers of a CPU engine, or placed on an explicit list, are pinned. Those of an IO
          * engine placed automatically are not: they mostly wait, and share the cores with the
          * processes they talk to, which the kernel then balances (measured on 2 vCPUs with a
          * local nginx: 77,000 requests/s pinned, 110,000 not). */
         e->segment.arena->pin_workers = !cfg->io_depth || cfg->cpus;
         pareng__observe_start(e->segment.arena, e->plan);
-        rc = fork_workers(e);
+        /* Before the fork: the workers must inherit the shared globals (globals.c). */
+        rc = e->share_globals ? pareng__globals_share() : 0;
+        if (rc == 0)
+            rc = fork_workers(e);
         close(e->life[0]); /* the workers' end */
         e->life[0] = -1;
         /* Its own workers have the arena now; any later fork of this process (another
@@ -443,6 +455,9 @@ int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t si
 {
     if (e->failed)
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
+    if (pareng__in_worker()) /* the coordinator alone hands roots over and watches them */
+        return pareng__fail(EDEADLK, "a root run inside a task: a task runs others with "
+                            "PARENG_CALL and PARENG_SPAWN, and loops with PARENG_FOR");
     if (size > PARENG_FRAME_DATA_SIZE)
         return pareng__fail(EINVAL, "task data of %zu bytes does not fit a frame", size);
     pareng__arena *a = e->segment.arena;
@@ -494,8 +509,9 @@ void *pareng_alloc(pareng_engine *e, size_t size)
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure), NULL;
     void *p = pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
     if (!p)
-        pareng__fail(ENOMEM, "no %zu bytes left in the engine's shared memory (shared_bytes %zu)",
-                     size, (size_t)e->segment.arena->heap.size);
+        pareng__fail(ENOMEM, "no %zu bytes left in the engine's shared memory (shared_bytes %zu): "
+                     "pareng_config.shared_bytes sets it, up to 1 TiB, and costs address space, "
+                     "not memory, until it is used", size, (size_t)e->segment.arena->heap.size);
     return p;
 }
 

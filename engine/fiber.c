@@ -8,7 +8,8 @@
  * suspended task of Cilk-L, Singer et al., PPoPP 2019). Fiber k runs on lane k of the worker
  * (internal.h): a suspended fiber's frames stay in its own deque, where anyone may steal them.
  *
- * Every fiber runs the idle loop (worker.c). Fiber 0 is the worker's original stack on lane 0;
+ * Every fiber runs the idle loop (worker.c). Fiber 0 is the worker's stack in the arena
+ * (pareng__enter_arena_stack, which every worker enters, IO or not) on lane 0;
  * the others are made on demand, up to one per lane, and never freed: one that finds its lane
  * empty and another fiber ready parks itself, and is the next one reused.
  *
@@ -32,9 +33,6 @@
 #include <sanitizer/common_interface_defs.h>
 #define FIBER_ASAN 1
 #endif
-
-/* Room for a task's own frames and whatever it calls; the pages are touched only as used. */
-#define FIBER_STACK_BYTES (256u << 10)
 
 /* ---- the switch -------------------------------------------------------------------------
  * On x86-64 a switch saves what the System V ABI makes callee-saved (rbx, rbp, r12-r15, the
@@ -121,7 +119,9 @@ struct pareng__fiber {
     size_t stack_bytes;
 };
 
-static struct {
+/* Thread-local, like every per-process state of libpareng: never in the data segment, which
+ * globals.c shares between processes when libpareng is linked into the program. */
+static _Thread_local struct {
     pareng__arena *arena;
     unsigned worker;
     pareng__fiber *fibers; /* [lanes_per_worker]: fiber k runs on lane k */
@@ -183,6 +183,29 @@ static void switch_to(pareng__fiber *next)
     finish_switch(fake_stack);
 }
 
+static _Thread_local pareng__worker *arena_stack_lane; /* per process: see sched */
+
+static void arena_stack_start(void)
+{
+#ifdef FIBER_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    pareng__idle_loop(arena_stack_lane);
+}
+
+_Noreturn void pareng__enter_arena_stack(pareng__worker *lane0)
+{
+    fiber_context origin, arena;
+    arena_stack_lane = lane0;
+    context_make(&arena, lane0->stack, lane0->stack_bytes, arena_stack_start);
+#ifdef FIBER_ASAN
+    /* NULL: the original stack is left for good, its fake frames with it */
+    __sanitizer_start_switch_fiber(NULL, lane0->stack, lane0->stack_bytes);
+#endif
+    context_switch(&origin, &arena);
+    __builtin_unreachable();
+}
+
 static void fiber_start(void)
 {
     finish_switch(NULL);
@@ -194,21 +217,16 @@ static pareng__fiber *fiber_create(void)
 {
     if (sched.created == sched.arena->lanes_per_worker)
         return NULL;
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    /* One guard page below the stack: an overflow is a SIGSEGV, reported as a crash. */
-    char *region = mmap(NULL, FIBER_STACK_BYTES + page, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (region == MAP_FAILED)
-        return NULL;
-    if (mprotect(region, page, PROT_NONE) < 0) {
-        munmap(region, FIBER_STACK_BYTES + page);
-        return NULL;
-    }
     unsigned k = sched.created;
+    pareng__worker *lane = pareng__lane(sched.arena, sched.worker, k);
+    /* The lane's stack in the arena (a child a thief runs may use its parent's locals), with
+     * one guard page below it: an overflow is a SIGSEGV, reported as a crash. */
+    if (mprotect((char *)lane->stack - 4096, 4096, PROT_NONE) < 0)
+        return NULL;
     pareng__fiber *f = &sched.fibers[k];
-    f->lane = pareng__lane(sched.arena, sched.worker, k);
-    f->stack = region + page;
-    f->stack_bytes = FIBER_STACK_BYTES;
+    f->lane = lane;
+    f->stack = lane->stack;
+    f->stack_bytes = lane->stack_bytes;
     context_make(&f->context, f->stack, f->stack_bytes, fiber_start);
     sched.created = k + 1;
     /* Thieves look at lanes [0, lanes_used): from now on this one too. */

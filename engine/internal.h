@@ -9,6 +9,7 @@
  *   topology_cache.c  the per-user cache of this machine's topology (topology.c's only)
  *   arena.c     the shared memory (a memfd): create, map, header; pareng_clean
  *   heap.c      the arena's shared heap (pareng_alloc)
+ *   globals.c   the program's global variables, shared with the workers as between threads
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
  *   wake.c      the event count workers sleep on and publishers ring
  *   worker.c    a worker process: idle loop, stealing, sleeping, leapfrogging, overflow
@@ -50,13 +51,19 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 #define PARENG__ARENA_LAYOUT 4
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
-#define PARENG__DEFAULT_DEQUE_CAPACITY 16384u
+/* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
+ * deque runs spawns inline, which turns such a loop serial), and pages are taken only as
+ * frames are first used, so a deque of a recursion that never goes deep costs a few pages. */
+#define PARENG__DEFAULT_DEQUE_CAPACITY (1u << 20)
 #define PARENG__SEGMENT_PREFIX "pareng-"
 /* The most shared_bytes (pareng_alloc's heap) an engine takes: 1 TiB. */
 #define PARENG__SHARED_BYTES_MAX (1ull << 40)
 /* Frames of a fiber's lane (IO engines): a suspended task's spawns, not a whole computation's;
  * a spawn beyond them runs inline, as on any full deque. */
 #define PARENG__LANE_CAPACITY 512u
+/* A fiber's stack (IO engines), in the arena like every task stack (docs/memory.md): room for
+ * a task's own frames and whatever it calls; pages are taken only as used. */
+#define PARENG__FIBER_STACK_BYTES (256u << 10)
 
 /* Exit statuses of a worker that could not go on; engine.c names them in its report. */
 #define PARENG__EXIT_OUT_OF_MEMORY 71
@@ -139,6 +146,9 @@ typedef struct pareng__worker {
     unsigned learned_cutoff; /* the automatic cutoff as adapted so far (cutoff.c) */
     unsigned short_runs;     /* serial runs in a row that were short */
     bool cutoff_adapts;      /* this run's cutoff is automatic */
+    unsigned serial_runs_open; /* serial runs under way on this lane (cutoff.c) */
+    void *stack;             /* the stack of the lane's fiber in the arena (lowest usable byte) */
+    size_t stack_bytes;
 
     /* line 3+: statistics, owner writes */
     PARENG__ALIGNED pareng__counters counters;
@@ -208,6 +218,9 @@ typedef struct pareng__arena {
     pareng_frame root;
 
     PARENG__ALIGNED pareng__heap heap;
+    struct pareng_engine *engine; /* PARENG_ENGINE(): the coordinator's handle, which a worker's
+                                   * copy of the coordinator's memory holds as it was at the
+                                   * fork (the arena and heap it names never move) */
 
     /* observation (observe.c): for tools that attach and for the coordinator's --trace and
      * --scale. started_ns and the measuring fields are written by the coordinator between
@@ -271,6 +284,15 @@ PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_worke
                                           unsigned deque_capacity, unsigned io_depth,
                                           size_t heap_bytes);
 
+/* ---- globals.c ---- */
+/* In the caller, before its first fork: the main program's globals move into shared memory
+ * (unless the process already runs threads, or moved them before). 0 or -errno. */
+PARENG__INTERNAL int pareng__globals_share(void);
+PARENG__INTERNAL bool pareng__globals_shared(void);
+/* Around the caller's forks of workers: their children keep the globals shared; the child of
+ * any other fork gets a private copy (a pthread_atfork handler). */
+PARENG__INTERNAL void pareng__globals_forking_workers(bool on);
+
 /* ---- heap.c ---- */
 PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, void *base, size_t size);
 PARENG__INTERNAL void *pareng__heap_alloc(pareng__heap *heap, size_t size);
@@ -330,6 +352,8 @@ PARENG__INTERNAL void pareng__deque_request(pareng__worker *w);
 /* Owner: make every sync take the slow path (while spawns overflow), and undo it. */
 PARENG__INTERNAL void pareng__deque_block_fast_sync(pareng__worker *w);
 PARENG__INTERNAL void pareng__deque_unblock_fast_sync(pareng__worker *w);
+/* Owner, spawning past the end of its full deque: serves a thief's pending request. */
+PARENG__INTERNAL void pareng__deque_serve_while_full(pareng__worker *w);
 /* Owner, about to leave its lane for IO: share every private frame below h, so that other
  * workers and this worker's other fibers can run them meanwhile. */
 PARENG__INTERNAL void pareng__deque_share_all(pareng__worker *w, pareng_frame *h);
@@ -396,6 +420,8 @@ PARENG__INTERNAL bool pareng__cancel_slot_cancelled(const pareng__cancel_slot *s
  * whose write end only the coordinator holds (engine.c). */
 PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsigned index,
                                                    const pareng_plan *plan, int life_fd);
+/* Is this process a worker (of any engine)? */
+PARENG__INTERNAL bool pareng__in_worker(void);
 /* A worker that cannot go on: records err for the coordinator's report and exits with
  * status (PARENG__EXIT_*). */
 PARENG__INTERNAL _Noreturn void pareng__worker_exit(pareng__worker *lane0, int status, int err);
@@ -404,6 +430,9 @@ PARENG__INTERNAL _Noreturn void pareng__idle_loop(pareng__worker *lane);
 
 /* ---- fiber.c (IO engines; in the worker process, whose only thread runs every fiber) ---- */
 typedef struct pareng__fiber pareng__fiber;
+/* Runs the idle loop of lane0 on the worker's stack in the arena (arena.c), where thieves can
+ * read what a task's locals hold; never returns. */
+PARENG__INTERNAL _Noreturn void pareng__enter_arena_stack(pareng__worker *lane0);
 /* Makes the calling stack fiber 0 on lane 0 of worker; 0 or -errno. */
 PARENG__INTERNAL int pareng__fibers_init(pareng__arena *a, unsigned worker);
 PARENG__INTERNAL bool pareng__fibers_enabled(void);

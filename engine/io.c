@@ -41,7 +41,8 @@ typedef struct io_waiter {
     bool done;
 } io_waiter;
 
-static struct {
+/* Per process, thread-local: see fiber.c's sched */
+static _Thread_local struct {
     struct io_uring ring;
     bool ready;
     pareng__worker *lane0; /* the worker's IO counters */

@@ -183,7 +183,9 @@ typedef struct measure_mark {
     uint64_t span, burdened, tasks;
 } measure_mark;
 
-static struct {
+/* Thread-local, as every per-process state of libpareng (fiber.c's sched): never in the data
+ * segment, which globals.c shares between processes when libpareng is linked in. */
+static _Thread_local struct {
     uint64_t last_ns;   /* the end of the last measurement: strands are timed from here */
     uint64_t clock_cost_ns;
     uint64_t work;

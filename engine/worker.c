@@ -23,6 +23,19 @@
  * sleeps until it is woken (wake.c), with no timeout: an idle engine costs nothing. */
 #define SPIN_ROUNDS 64
 
+/* Set once after the fork; thread-local, as every per-process state (globals.c). */
+static _Thread_local bool in_worker;
+
+bool pareng__in_worker(void)
+{
+    return in_worker;
+}
+
+pareng_engine *pareng__worker_engine(const pareng_worker *w)
+{
+    return ((const pareng__worker *)(const void *)w)->arena->engine;
+}
+
 unsigned pareng__worker_index(const pareng_worker *w)
 {
     return ((const pareng__worker *)(const void *)w)->index;
@@ -223,6 +236,7 @@ static pareng_frame *overflow_spawn(pareng__worker *w, pareng_frame *h, pareng_t
     }
     if (slot == 0)
         pareng__deque_block_fast_sync(w);
+    pareng__deque_serve_while_full(w);
     pareng__count(&w->counters, PARENG__OVERFLOWS, 1);
     pareng_frame local = {.pareng__run = run};
     memcpy(local.pareng__data, args, size);
@@ -269,8 +283,9 @@ pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
 /* Busy and idle time. In a CPU engine a task runs from its steal to its end, so each lane adds
  * up its own spans. With fibers, a task's span also covers the fibers that ran while it was
  * suspended; so the worker adds up only its idle spans (one fiber looks for work at a time,
- * and they never overlap) and busy is the rest of its life, both kept in lane 0. */
-static struct {
+ * and they never overlap) and busy is the rest of its life, both kept in lane 0. Per process,
+ * thread-local: see fiber.c's sched. */
+static _Thread_local struct {
     uint64_t started_ns, idle_ns;
 } fiber_time;
 
@@ -409,6 +424,7 @@ static void die_with_the_coordinators_image(pareng__worker *lane0, int life_fd)
 _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan,
                                    int life_fd)
 {
+    in_worker = true;
     /* Die with the parent; it may have died between fork() and prctl(), so check once. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != a->owner_pid)
@@ -459,5 +475,5 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
         while (write(a->root_done_fd, &one, sizeof one) < 0 && errno == EINTR) {
         }
     }
-    pareng__idle_loop(w);
+    pareng__enter_arena_stack(w);
 }

@@ -13,9 +13,11 @@
  * Call pareng_start() before creating threads of your own and call start, run and stop from
  * the same thread: workers are forked from it and die with it (PR_SET_PDEATHSIG).
  *
- * What a worker sees: the caller's memory as it was at pareng_start() (copy-on-write: writes
- * after the fork are not seen, on either side) and the task frames. Task arguments and results
- * travel by value inside the frames; pointers into the caller's heap made after
+ * What a worker sees (docs/memory.md): the program's global variables, shared as between
+ * threads; the task stacks (a child may use its parent's locals until the parent syncs it);
+ * pareng_alloc memory; the task frames; and the rest of the caller's memory (its heap, its
+ * stack, shared libraries' data) as it was at pareng_start() (copy-on-write: writes after the
+ * fork are not seen, on either side). Pointers into the caller's heap made after
  * pareng_start() are meaningless in a worker.
  */
 #ifndef PARENG_H
@@ -29,6 +31,7 @@
  * both languages, with the same layout. */
 #ifdef __cplusplus
 #include <atomic>
+#include <type_traits>
 #define PARENG__ATOMIC(T) std::atomic<T>
 #define PARENG__ALIGNAS(N) alignas(N)
 #define PARENG__STATIC_ASSERT(COND, WHY) static_assert(COND, WHY)
@@ -82,7 +85,9 @@ typedef struct pareng_config {
      * worker per CPU it names (per core for whole cores, packages and NUMA nodes). When set,
      * workers must be 0 or equal to the number of workers the list names. */
     const char *cpus;
-    /* Task frames per worker deque; 0 = 16384. A spawn on a full deque runs inline. */
+    /* Task frames per worker deque; 0 = 1,048,576 (64 MiB of address space a worker, taken
+     * as frames are first used). A spawn on a full deque runs inline at once (counted in
+     * pareng_stats.overflows), while thieves still take the frames below it. */
     unsigned deque_capacity;
     /* An hwloc XML file to use instead of this machine (placement planning only: an engine
      * started on a foreign topology runs unpinned). NULL = this machine, or the topology
@@ -124,14 +129,22 @@ typedef struct pareng_config {
      * cached (docs/design.md, "Placement"). PARENG_TOPOLOGY_CACHE_AUTO (0): use and refresh
      * it; PARENG_TOPOLOGY_CACHE_OFF: discover the machine at every start. */
     unsigned char topology_cache;
+    /* The main program's global variables (docs/memory.md). PARENG_GLOBALS_SHARED (0): moved
+     * into shared memory before the first fork, shared by the caller and the workers as
+     * between threads. PARENG_GLOBALS_PRIVATE: this engine's workers get them as they were at
+     * their fork, each its own copy, as fork gives: for a program whose own runtime keeps its
+     * state in them and runs in the workers too (an interpreter: the Python module). */
+    unsigned char globals;
     /* Room to grow without breaking the ABI; keep zeroed. */
-    unsigned char reserved[10];
+    unsigned char reserved[9];
 } pareng_config;
 
 #define PARENG_CUTOFF_AUTO 0u
 #define PARENG_CUTOFF_NONE UINT32_MAX
 #define PARENG_TOPOLOGY_CACHE_AUTO 0
 #define PARENG_TOPOLOGY_CACHE_OFF 1
+#define PARENG_GLOBALS_SHARED 0
+#define PARENG_GLOBALS_PRIVATE 1
 
 /* The defaults, 0 (auto) everywhere, then the environment, as OpenMP programs read OMP_*
  * (docs/cli.md, "Environment"; a field the caller sets afterwards wins):
@@ -273,7 +286,8 @@ typedef struct pareng_stats {
     uint64_t leapfrogs;    /* steals made while waiting for a stolen child */
     uint64_t stolen_from;  /* syncs that found their child stolen */
     uint64_t shares;       /* times the owner moved its split to feed thieves */
-    uint64_t overflows;    /* spawns run inline because the deque was full */
+    uint64_t overflows;    /* spawns run inline because the deque was full: serial work (a
+                            * loop of more spawns than deque_capacity); none is the rule */
     uint64_t sleeps;       /* futex sleeps */
     uint64_t busy_ns;      /* time spent running tasks */
     uint64_t idle_ns;      /* time spent looking for work or asleep */
@@ -413,7 +427,9 @@ PARENG_API int pareng_scale_end(pareng_engine *engine, pareng_scale *out);
  *   uint64_t r; int rc = PARENG_RUN(engine, fib, &r, 30);
  *
  * Spawns must be synced in reverse order, inside the task that spawned them. Arguments and
- * results are copied by value into a 48-byte frame (checked at compile time). No cutoff is
+ * results are copied by value into a 48-byte frame (checked at compile time); larger ones go
+ * by pointer to the parent's locals. RT may be void. A task used above its definition is
+ * declared first with PARENG_DECLARE_TASK_n. No cutoff is
  * needed: a task deep enough below the root or a stolen task runs as plain serial C, spawns
  * included (pareng_config.cutoff_depth). A task's result must depend only on its arguments
  * and the memory it reads, not on which clone runs it (PARENG_WORKER_INDEX() aside).
@@ -502,13 +518,85 @@ typedef struct pareng__slots {
 #define PARENG__CLONE_CUT 0
 #define PARENG__CLONE_SERIAL 1
 #define PARENG__CLONE_EVERY 2
+
+/* Tasks that return nothing: RT void is told apart by the preprocessor (a void result has no
+ * storage, and cannot be assigned), from the first token of RT, which must be a word (void,
+ * int, struct, a type's name: not "::ns::type"). */
+#define PARENG__CAT(A, B) PARENG__CAT_(A, B)
+#define PARENG__CAT_(A, B) A##B
+#define PARENG__VOID_void
+#define PARENG__PROBE_EMPTY() ~, 1
+#define PARENG__SECOND(...) PARENG__SECOND_I(__VA_ARGS__)
+#define PARENG__SECOND_I(...) PARENG__SECOND_(__VA_ARGS__)
+#define PARENG__SECOND_(A, B, ...) B
+#define PARENG__IS_VOID(RT)                                                                   \
+    PARENG__SECOND(PARENG__PROBE_EMPTY PARENG__CAT_(PARENG__VOID_, RT) (), 0, ~)
+#define PARENG__IF_VOID(RT, YES, NO) PARENG__CAT(PARENG__IF_VOID_, PARENG__IS_VOID(RT))(YES, NO)
+#define PARENG__IF_VOID_1(YES, NO) YES
+#define PARENG__IF_VOID_0(YES, NO) NO
+/* The frame's room for the result, storing one, returning one. */
+#define PARENG__RESULT_T(RT) PARENG__IF_VOID(RT, unsigned char, RT)
+#define PARENG__STORE(RT, LVALUE, EXPR) PARENG__IF_VOID(RT, (void)(EXPR), (LVALUE) = (EXPR))
+#define PARENG__RETURN(RT, EXPR)                                                              \
+    PARENG__IF_VOID(RT, do { EXPR; return; } while (0), return EXPR)
+#define PARENG__RETURN_RESULT(RT, LVALUE)                                                     \
+    PARENG__IF_VOID(RT, do { (void)(LVALUE); return; } while (0), return (LVALUE))
+
+/* An argument of an array type (a typedef'd array) would be a pointer in the task's functions,
+ * as every C parameter of array type is, and could not initialize the frame's copy: refused at
+ * compile time, one check per argument. */
+#ifdef __cplusplus
+#define PARENG__IS_ARRAY_FIELD(ARGS_T, A) std::is_array<decltype(ARGS_T::A)>::value
+#else
+#define PARENG__IS_ARRAY_FIELD(ARGS_T, A)                                                     \
+    (!__builtin_types_compatible_p(__typeof__(((ARGS_T *)0)->A),                              \
+                                   __typeof__(((void)0, ((ARGS_T *)0)->A))))
+#endif
+#define PARENG__NOT_ARRAY(NAME, A)                                                            \
+    PARENG__STATIC_ASSERT(!PARENG__IS_ARRAY_FIELD(NAME##__args_t, A),                         \
+                          "argument " #A " of task " #NAME " has an array type: pass a "      \
+                          "pointer, or wrap the array in a struct to copy it");
+#define PARENG__EACH_1(M, X, A) M(X, A)
+#define PARENG__EACH_2(M, X, A, ...) M(X, A) PARENG__EACH_1(M, X, __VA_ARGS__)
+#define PARENG__EACH_3(M, X, A, ...) M(X, A) PARENG__EACH_2(M, X, __VA_ARGS__)
+#define PARENG__EACH_4(M, X, A, ...) M(X, A) PARENG__EACH_3(M, X, __VA_ARGS__)
+#define PARENG__EACH_5(M, X, A, ...) M(X, A) PARENG__EACH_4(M, X, __VA_ARGS__)
+#define PARENG__EACH_6(M, X, A, ...) M(X, A) PARENG__EACH_5(M, X, __VA_ARGS__)
+#define PARENG__COUNT(...) PARENG__COUNT_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
+#define PARENG__COUNT_(A, B, C, D, E, F, N, ...) N
+#define PARENG__EACH(M, X, ...)                                                               \
+    PARENG__CAT(PARENG__EACH_, PARENG__COUNT(__VA_ARGS__))(M, X, __VA_ARGS__)
+
+/* What PARENG_SPAWN, PARENG_SYNC, PARENG_CALL and PARENG_RUN call: the prototypes of a task,
+ * in its parameters' types and its result's alone, so that a task may use another defined
+ * below it (PARENG_DECLARE_TASK_n). */
+#define PARENG__TASK_DECLARE(RT, NAME, PARAMS)                                                \
+    static RT NAME##__serial(pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);         \
+    static inline pareng_frame *NAME##__spawn(pareng_worker *, pareng_frame *,                \
+                                              PARENG__EXPAND PARAMS);                         \
+    static inline __attribute__((always_inline)) void NAME##__serial_keep(                    \
+        unsigned char *, pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);             \
+    static inline __attribute__((always_inline)) pareng_frame *NAME##__spawn_serial(          \
+        pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);                              \
+    static inline __attribute__((always_inline)) RT NAME##__sync(                             \
+        pareng_worker *, pareng_frame **, const int, unsigned);                               \
+    static inline __attribute__((always_inline)) RT NAME##__sync_serial(pareng_worker *,      \
+                                                                        pareng_frame **);     \
+    static inline __attribute__((always_inline)) RT NAME##__kept(const unsigned char *);      \
+    static inline __attribute__((always_inline)) RT NAME##__call(                             \
+        pareng_worker *, pareng_frame *, const int, unsigned, PARENG__EXPAND PARAMS);         \
+    static inline int NAME##__root(pareng_engine *, unsigned, RT *, PARENG__EXPAND PARAMS)
 #define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
+    PARENG__TASK_DECLARE(RT, NAME, PARAMS);                                                        \
     typedef struct { FIELDS } NAME##__args_t;                                                      \
-    typedef union { NAME##__args_t args; RT result; } NAME##__data_t;                              \
+    typedef union { NAME##__args_t args; PARENG__RESULT_T(RT) result; } NAME##__data_t;            \
     PARENG__STATIC_ASSERT(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                        \
-                   "arguments or result of task " #NAME " do not fit in a frame");                 \
-    /* A call's arguments, converted as a function call converts them (in C++ too, where a  \
-     * braced list would refuse a narrowing). */                                               \
+                   "arguments or result of task " #NAME " take more than the 48 bytes of a "       \
+                   "frame: pass a pointer to them (valid in the child until its parent's sync, "   \
+                   "see docs/memory.md) or return them through one");                              \
+    PARENG__EACH(PARENG__NOT_ARRAY, NAME, PARENG__EXPAND NAMES)                                    \
+    /* A call's arguments, converted as a function call converts them (in C++ too, where a         \
+     * braced list would refuse a narrowing). */                                                   \
     __attribute__((unused)) static inline NAME##__args_t NAME##__args(PARENG__EXPAND PARAMS)       \
     {                                                                                              \
         NAME##__args_t pareng__a = {PARENG__EXPAND NAMES};                                         \
@@ -522,29 +610,32 @@ typedef struct pareng__slots {
     __attribute__((unused)) static inline RT NAME##__every(                                        \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0, NULL, NULL,              \
-                            PARENG__EXPAND NAMES);                                                 \
+        PARENG__RETURN(RT, NAME##__body(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0, NULL, NULL,  \
+                            PARENG__EXPAND NAMES));                                                \
     }                                                                                              \
     __attribute__((unused)) static inline RT NAME##__cut(                                          \
         pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,                 \
         PARENG__EXPAND PARAMS)                                                                     \
     {                                                                                              \
-        return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_CUT, pareng__depth, NULL, NULL,    \
-                            PARENG__EXPAND NAMES);                                                 \
+        PARENG__RETURN(RT,                                                                         \
+            NAME##__body(pareng__w, pareng__h, PARENG__CLONE_CUT, pareng__depth, NULL, NULL,       \
+                            PARENG__EXPAND NAMES));                                                \
     }                                                                                              \
     __attribute__((unused)) static RT NAME##__serial(                                              \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
         pareng__slots pareng__s;                                                                   \
-        return NAME##__body(pareng__w, pareng__h, PARENG__CLONE_SERIAL, 0, pareng__h, &pareng__s,  \
-                            PARENG__EXPAND NAMES);                                                 \
+        PARENG__RETURN(RT,                                                                         \
+            NAME##__body(pareng__w, pareng__h, PARENG__CLONE_SERIAL, 0, pareng__h, &pareng__s,     \
+                            PARENG__EXPAND NAMES));                                                \
     }                                                                                              \
     static void NAME##__run_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
                                    pareng_frame *pareng__t)                                        \
     {                                                                                              \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
         NAME##__args_t pareng__a = pareng__d->args;                                                \
-        pareng__d->result = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND UNPACK);           \
+        PARENG__STORE(RT, pareng__d->result,                                                       \
+                      NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND UNPACK));                \
     }                                                                                              \
     __attribute__((noinline, cold)) static RT NAME##__run_below_cutoff(                            \
         pareng_worker *pareng__w, pareng_frame *pareng__h, NAME##__args_t pareng__a)               \
@@ -553,7 +644,7 @@ typedef struct pareng__slots {
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__f.pareng__data;              \
         pareng__d->args = pareng__a;                                                               \
         pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &pareng__f);                  \
-        return pareng__d->result;                                                                  \
+        PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
     /* A task about to run in a parallel clone: at its depth, which clone runs it. */              \
     static inline __attribute__((always_inline)) RT NAME##__start(                                 \
@@ -561,10 +652,21 @@ typedef struct pareng__slots {
         unsigned pareng__depth, NAME##__args_t pareng__a)                                          \
     {                                                                                              \
         if (pareng__clone == PARENG__CLONE_EVERY)                                                  \
-            return NAME##__every(pareng__w, pareng__h, PARENG__EXPAND UNPACK);                     \
+            PARENG__RETURN(RT, NAME##__every(pareng__w, pareng__h, PARENG__EXPAND UNPACK));        \
         if (PARENG__UNLIKELY(pareng__depth >= pareng__w->pareng__cutoff))                          \
-            return NAME##__run_below_cutoff(pareng__w, pareng__h, pareng__a);                      \
-        return NAME##__cut(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK);            \
+            PARENG__RETURN(RT, NAME##__run_below_cutoff(pareng__w, pareng__h, pareng__a));         \
+        PARENG__RETURN(RT,                                                                         \
+            NAME##__cut(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK));              \
+    }                                                                                              \
+    /* PARENG_CALL: the serial clone calls the serial clone, the others start a task. */           \
+    __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__call(          \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
+        unsigned pareng__depth, PARENG__EXPAND PARAMS)                                             \
+    {                                                                                              \
+        if (pareng__clone == PARENG__CLONE_SERIAL)                                                 \
+            PARENG__RETURN(RT, NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES));        \
+        PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth,       \
+                             NAME##__args(PARENG__EXPAND NAMES)));                                 \
     }                                                                                              \
     /* A stolen task, the root, or an overflowed spawn: depth 0 again (a thief cuts what it took   \
      * as finely as the root was cut). */                                                          \
@@ -573,11 +675,13 @@ typedef struct pareng__slots {
     {                                                                                              \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
         if (pareng__w->pareng__cutoff == PARENG_CUTOFF_NONE)                                       \
-            pareng__d->result = NAME##__start(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0,        \
-                                              pareng__d->args);                                    \
+            PARENG__STORE(RT, pareng__d->result,                                                   \
+                          NAME##__start(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0,              \
+                                        pareng__d->args));                                         \
         else                                                                                       \
-            pareng__d->result = NAME##__start(pareng__w, pareng__h, PARENG__CLONE_CUT, 0,          \
-                                              pareng__d->args);                                    \
+            PARENG__STORE(RT, pareng__d->result,                                                   \
+                          NAME##__start(pareng__w, pareng__h, PARENG__CLONE_CUT, 0,                \
+                                        pareng__d->args));                                         \
     }                                                                                              \
     __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
@@ -604,30 +708,35 @@ typedef struct pareng__slots {
         *pareng__hp = pareng__t;                                                                   \
         NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
         if (PARENG__LIKELY(pareng__is_private(pareng__w, pareng__t)))                              \
-            return NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,               \
-                                 pareng__d->args);                                                 \
+            PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,   \
+                                 pareng__d->args));                                                \
         pareng_frame *pareng__done = pareng__sync_slow(pareng__w, pareng__t);                      \
         if (!pareng__done) /* not stolen after all: run it here */                                 \
-            return NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,               \
-                                 pareng__d->args);                                                 \
-        return ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result;                     \
+            PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,   \
+                                 pareng__d->args));                                                \
+        PARENG__RETURN_RESULT(RT, ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result); \
     }                                                                                              \
     /* Serial clone: the child runs now. The results of a task's first PARENG__LOCAL_SLOTS         \
      * unsynced spawns wait in its local slots (PARENG_SPAWN and PARENG_SYNC count them in the     \
      * clone's otherwise unused depth, a constant the compiler folds); later ones in the frame     \
      * slot the spawn would have used, so that h moves only for those (past the deque's end, in    \
      * an overflow slot of pareng__spawn_slow). Frames above the head are the owner's alone. */    \
-    __attribute__((unused)) static inline __attribute__((always_inline)) void NAME##__keep(        \
-        unsigned char *pareng__slot, RT pareng__r)                                                 \
+    __attribute__((unused)) static inline __attribute__((always_inline)) void                      \
+        NAME##__serial_keep(unsigned char *pareng__slot, pareng_worker *pareng__w,                 \
+                            pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                        \
     {                                                                                              \
-        __builtin_memcpy(pareng__slot, &pareng__r, sizeof pareng__r);                              \
+        PARENG__IF_VOID(RT, (void)pareng__slot;                                                    \
+                        NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES),                \
+                        RT pareng__r = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES); \
+                        __builtin_memcpy(pareng__slot, &pareng__r, sizeof pareng__r));             \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__kept(          \
         const unsigned char *pareng__slot)                                                         \
     {                                                                                              \
-        RT pareng__r;                                                                              \
-        __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);                              \
-        return pareng__r;                                                                          \
+        PARENG__IF_VOID(RT, (void)pareng__slot,                                                    \
+                        RT pareng__r;                                                              \
+                        __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);              \
+                        return pareng__r);                                                         \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) pareng_frame *            \
         NAME##__spawn_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
@@ -635,8 +744,8 @@ typedef struct pareng__slots {
     {                                                                                              \
         if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end))                                 \
             return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
-        ((NAME##__data_t *)(void *)pareng__h->pareng__data)->result =                              \
-            NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES);                        \
+        PARENG__STORE(RT, ((NAME##__data_t *)(void *)pareng__h->pareng__data)->result,             \
+                      NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES));             \
         return pareng__h + 1;                                                                      \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_serial(   \
@@ -646,7 +755,7 @@ typedef struct pareng__slots {
         *pareng__hp = pareng__t;                                                                   \
         if (PARENG__UNLIKELY(pareng__t >= pareng__w->pareng__end))                                 \
             pareng__t = pareng__sync_slow(pareng__w, pareng__t);                                   \
-        return ((NAME##__data_t *)(void *)pareng__t->pareng__data)->result;                        \
+        PARENG__RETURN_RESULT(RT, ((NAME##__data_t *)(void *)pareng__t->pareng__data)->result);    \
     }                                                                                              \
     __attribute__((unused)) static inline int NAME##__root(                                        \
         pareng_engine *pareng__e, unsigned pareng__cutoff, RT *pareng__out, PARENG__EXPAND PARAMS) \
@@ -657,7 +766,7 @@ typedef struct pareng__slots {
         int pareng__rc = pareng__run_root(pareng__e, NAME##__run, &pareng__d, sizeof pareng__d,    \
                                           pareng__cutoff);                                         \
         if (pareng__rc == 0 && pareng__out)                                                        \
-            *pareng__out = pareng__d.result;                                                       \
+            PARENG__STORE(RT, *pareng__out, pareng__d.result);                                     \
         return pareng__rc;                                                                         \
     }                                                                                              \
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
@@ -667,6 +776,20 @@ typedef struct pareng__slots {
         __attribute__((unused)) unsigned pareng__depth,                                            \
         __attribute__((unused)) pareng_frame *pareng__h0,                                          \
         __attribute__((unused)) pareng__slots *pareng__s, PARENG__EXPAND PARAMS)
+
+/* A task used above its definition (mutual recursion): declared first, with the same
+ * arguments as its PARENG_TASK_n, which must follow in the same file. */
+#define PARENG_DECLARE_TASK_1(RT, NAME, T1, A1) PARENG__TASK_DECLARE(RT, NAME, (T1 A1))
+#define PARENG_DECLARE_TASK_2(RT, NAME, T1, A1, T2, A2) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2))
+#define PARENG_DECLARE_TASK_3(RT, NAME, T1, A1, T2, A2, T3, A3) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3))
+#define PARENG_DECLARE_TASK_4(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4))
+#define PARENG_DECLARE_TASK_5(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5))
+#define PARENG_DECLARE_TASK_6(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5, T6, A6) \
+    PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5, T6 A6))
 
 #define PARENG_TASK_1(RT, NAME, T1, A1) \
     PARENG__TASK(RT, NAME, (T1 A1), (A1), (pareng__a.A1), T1 A1;)
@@ -697,8 +820,8 @@ typedef struct pareng__slots {
     ((void)(pareng__clone != PARENG__CLONE_SERIAL                                             \
                 ? (void)(pareng__h = NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__))        \
             : pareng__depth < PARENG__LOCAL_SLOTS                                             \
-                ? NAME##__keep(pareng__s->slot[pareng__depth++],                              \
-                               NAME##__serial(pareng__w, pareng__h, __VA_ARGS__))             \
+                ? NAME##__serial_keep(pareng__s->slot[pareng__depth++], pareng__w, pareng__h, \
+                                      __VA_ARGS__)                                            \
                 : (void)(pareng__h = NAME##__spawn_serial(pareng__w, pareng__h, __VA_ARGS__))))
 /* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
  * stole it; otherwise leapfrog on the thief until it is done). */
@@ -709,10 +832,7 @@ typedef struct pareng__slots {
                                : NAME##__kept(pareng__s->slot[--pareng__depth]))
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
 #define PARENG_CALL(NAME, ...)                                                                \
-    (pareng__clone == PARENG__CLONE_SERIAL                                                    \
-         ? NAME##__serial(pareng__w, pareng__h, __VA_ARGS__)                                  \
-         : NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth + 1,              \
-                         NAME##__args(__VA_ARGS__)))
+    NAME##__call(pareng__w, pareng__h, pareng__clone, pareng__depth + 1, __VA_ARGS__)
 /* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
  * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
  * died (see pareng_last_error()), -ECANCELED after pareng_cancel(), -EPIPE if the engine
@@ -832,9 +952,10 @@ PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_requ
 /* ------------------------------------------------------------------------------------------
  * Shared memory and data-parallel loops
  *
- * Worker processes see the caller's memory only as it was at pareng_start (copy-on-write), so
- * data that the caller fills afterwards, or that workers write for the caller, must live in
- * the arena: pareng_alloc returns such memory, at the same address in every process.
+ * Worker processes see the caller's heap only as it was at pareng_start (copy-on-write), so
+ * arrays that the caller fills afterwards, or that workers write for the caller, must live in
+ * the arena (or be globals): pareng_alloc returns such memory, at the same address in every
+ * process.
  * ---------------------------------------------------------------------------------------- */
 
 /* size bytes (64-byte aligned) of shared memory, or NULL (pareng_last_error() says why) when
@@ -851,6 +972,18 @@ PARENG_API int pareng_free(pareng_engine *engine, void *ptr);
 typedef void (*pareng_range_fn)(void *ctx, size_t begin, size_t end);
 PARENG_API int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
                           pareng_range_fn body, void *ctx);
+
+/* A loop body that may spawn, sync and call tasks (and use PARENG_ENGINE(), PARENG_FOR):
+ * declare it with the hidden context first, as a helper of a task,
+ *   static void body(PARENG_CONTEXT_PARAMS, void *ctx, size_t begin, size_t end) { ... }
+ * and it syncs what it spawned before it returns. */
+typedef struct pareng__slots pareng__slots;
+typedef void (*pareng_range_task_fn)(pareng_worker *, pareng_frame *, int, unsigned,
+                                     pareng_frame *, pareng__slots *, void *ctx, size_t begin,
+                                     size_t end);
+/* pareng_for with a body that spawns tasks of its own. Returns as PARENG_RUN. */
+PARENG_API int pareng_for_tasks(pareng_engine *engine, size_t begin, size_t end, size_t grain,
+                                pareng_range_task_fn body, void *ctx);
 
 /* One 64-bit value of a reduction: use the member that fits your data. */
 typedef union pareng_value {
@@ -869,6 +1002,49 @@ typedef pareng_value (*pareng_combine_fn)(pareng_value left, pareng_value right)
 PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
                              pareng_map_fn map, pareng_combine_fn combine, void *ctx,
                              pareng_value *result);
+
+/* pareng_reduce for results of any size up to PARENG_REDUCE_INTO_MAX bytes (a struct, an array,
+ * as TBB's parallel_reduce and Cilk's reducers take): map(ctx, i, j, out) writes the result of
+ * [i, j) to out; combine(left, right) makes left the combination of left with right, in place.
+ * The pieces and the order of every combine are those of pareng_reduce: the same bits on any
+ * number of workers. *result (size bytes) gets the combination of [begin, end). Returns as
+ * PARENG_RUN; -EINVAL for an empty range or a size of 0 or above the limit, -ENOMEM when the
+ * engine's shared memory has no room for the size (it takes size + 64 bytes while it runs). */
+/* Each level of the split holds one result on its task's stack: 4 KiB keeps 20 levels within
+ * the 256 KiB of an IO engine's fiber stack. */
+#define PARENG_REDUCE_INTO_MAX 4096u
+typedef void (*pareng_map_into_fn)(void *ctx, size_t begin, size_t end, void *out);
+typedef void (*pareng_combine_into_fn)(void *left, const void *right);
+PARENG_API int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t end, size_t grain,
+                                  pareng_map_into_fn map, pareng_combine_into_fn combine,
+                                  void *ctx, void *result, size_t size);
+
+/* The engine from inside a task (tasks, PARENG_CONTEXT helpers, pareng_for_tasks bodies):
+ *   PARENG_ENGINE()        the engine running the task: pareng_alloc and pareng_free take it
+ *                          (and a handle kept in a global works as well: globals are shared,
+ *                          docs/memory.md)
+ *   PARENG_FOR(...)        pareng_for's arguments after the engine: the pieces are spawned
+ *                          from the task, so idle workers share them; returns 0 when they
+ *                          are all done
+ *   PARENG_REDUCE(...)     the same for pareng_reduce (the same bits as pareng_reduce)
+ * pareng_for and pareng_reduce called by a task run their pieces in that task, one after
+ * another (the task has no root to hand them to); PARENG_RUN, pareng_for_tasks and
+ * pareng_reduce_into called by a task fail with -EDEADLK. */
+#define PARENG_ENGINE() pareng__worker_engine(pareng__w)
+#define PARENG_FOR(BEGIN, END, GRAIN, BODY, CTX)                                              \
+    pareng__for_nested(pareng__w, pareng__h, pareng__clone, pareng__depth, (BEGIN), (END),    \
+                       (GRAIN), (BODY), (CTX))
+#define PARENG_REDUCE(BEGIN, END, GRAIN, MAP, COMBINE, CTX, RESULT)                           \
+    pareng__reduce_nested(pareng__w, pareng__h, pareng__clone, pareng__depth, (BEGIN), (END), \
+                          (GRAIN), (MAP), (COMBINE), (CTX), (RESULT))
+PARENG_API pareng_engine *pareng__worker_engine(const pareng_worker *w);
+PARENG_API int pareng__for_nested(pareng_worker *w, pareng_frame *h, int clone, unsigned depth,
+                                  size_t begin, size_t end, size_t grain, pareng_range_fn body,
+                                  void *ctx);
+PARENG_API int pareng__reduce_nested(pareng_worker *w, pareng_frame *h, int clone,
+                                     unsigned depth, size_t begin, size_t end, size_t grain,
+                                     pareng_map_fn map, pareng_combine_fn combine, void *ctx,
+                                     pareng_value *result);
 
 /* ------------------------------------------------------------------------------------------
  * Housekeeping

@@ -155,6 +155,9 @@ int make_config(PyObject *cores, PyObject *cutoff, config *c)
         PyErr_SetString(PyExc_ValueError, pareng_last_error());
         return -1;
     }
+    /* The interpreter keeps its state in the python executable's globals, and workers run
+     * Python: each must have its own copy, as after os.fork. */
+    c->cfg.globals = PARENG_GLOBALS_PRIVATE;
     if (cores && cores != Py_None) {
         if (argument_text(cores, "cores", CORES_HELP, &c->cpus) < 0)
             return -1;

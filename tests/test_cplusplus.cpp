@@ -1,10 +1,12 @@
 /*
  * test_cplusplus.cpp - include/pareng.h in a C++17 translation unit, as HPC codes in C++
- * include it: tasks, spawns from a helper, one run's cutoff, loops, IO from a task, all
- * compiled as C++ and run with exact results. (`'_Atomic' does not name a type` before.)
+ * include it: tasks, spawns from a helper, one run's cutoff, loops, IO from a task, tasks that
+ * return nothing, mutually recursive tasks, a child writing its parent's locals, all compiled
+ * as C++ and run with exact results. (`'_Atomic' does not name a type` before.)
  */
 #include <pareng.h>
 
+#include <atomic>
 #include <cstdio>
 #include <vector>
 
@@ -51,6 +53,39 @@ PARENG_TASK_1(uint64_t, fib_of_long, long, n)
     return PARENG_CALL(fib, n);
 }
 
+/* returns nothing: counts into its parent's counter, on the parent's stack */
+PARENG_TASK_2(void, count, unsigned, depth, std::atomic<unsigned> *, leaves)
+{
+    if (depth == 0) {
+        leaves->fetch_add(1);
+        return;
+    }
+    PARENG_SPAWN(count, depth - 1, leaves);
+    PARENG_CALL(count, depth - 1, leaves);
+    PARENG_SYNC(count);
+}
+
+PARENG_TASK_1(unsigned, leaves_of, unsigned, depth)
+{
+    std::atomic<unsigned> leaves{0};
+    PARENG_CALL(count, depth, &leaves);
+    return leaves.load();
+}
+
+/* mutual recursion: declared before its definition */
+PARENG_DECLARE_TASK_1(unsigned, down_b, unsigned, n);
+PARENG_TASK_1(unsigned, down_a, unsigned, n)
+{
+    if (n == 0)
+        return 0;
+    PARENG_SPAWN(down_b, n - 1);
+    return 1 + PARENG_SYNC(down_b);
+}
+PARENG_TASK_1(unsigned, down_b, unsigned, n)
+{
+    return n == 0 ? 0 : 1 + PARENG_CALL(down_a, n - 1);
+}
+
 static void add_ones(void *ctx, size_t begin, size_t end)
 {
     auto *v = static_cast<int *>(ctx);
@@ -75,6 +110,10 @@ int main()
     r = 0;
     check(PARENG_RUN(e, fib_of_long, &r, 20L) == 0 && r == 6765,
           "PARENG_CALL converts its arguments (long to unsigned)");
+    unsigned u = 0;
+    check(PARENG_RUN(e, leaves_of, &u, 10) == 0 && u == 1024, "a void task, its result by pointer");
+    u = 0;
+    check(PARENG_RUN(e, down_a, &u, 500) == 0 && u == 500, "mutually recursive tasks");
     const size_t n = 100000;
     int *v = static_cast<int *>(pareng_alloc(e, n * sizeof(int)));
     for (size_t i = 0; v && i < n; i++)

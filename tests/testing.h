@@ -53,8 +53,15 @@ static inline int testing_segments_of(int pid)
     int n = 0;
     snprintf(path, sizeof path, "/proc/%d/maps", pid);
     FILE *maps = fopen(path, "re");
+    /* One arena may be several mappings in a row (its worker stacks' guard pages split it):
+     * count each memfd once, by its inode. */
+    unsigned long inode, last_inode = 0;
     while (maps && fgets(line, sizeof line, maps))
-        n += strstr(line, "memfd:pareng-arena") != NULL;
+        if (strstr(line, "memfd:pareng-arena") &&
+            sscanf(line, "%*s %*s %*s %*s %lu", &inode) == 1 && inode != last_inode) {
+            n++;
+            last_inode = inode;
+        }
     if (maps)
         fclose(maps);
     snprintf(path, sizeof path, "/proc/%d/fd", pid);
@@ -136,6 +143,16 @@ static inline pareng_engine *testing_start_engine(unsigned workers, unsigned deq
     cfg.workers = workers;
     cfg.deque_capacity = deque_capacity;
     cfg.io_depth = io_depth;
+    return testing_start(&cfg);
+}
+
+/* An engine of `workers` workers with the granularity `cutoff` (pareng_config.cutoff_depth). */
+static inline pareng_engine *testing_start_cutoff(unsigned workers, unsigned cutoff)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    cfg.cutoff_depth = cutoff;
     return testing_start(&cfg);
 }
 

@@ -536,6 +536,12 @@ static void print_stats_table(const pareng_stats *stats, unsigned n, bool io)
      * such a run's 63 million tasks must not read as "tasks 1" without a word. */
     printf("tasks and spawns count frames that left the fast path (the root, stolen, shared or "
            "overflowed ones); spawns synced inline, most of them, are not counted\n");
+    uint64_t overflows = 0;
+    for (unsigned i = 0; i < n; i++)
+        overflows += stats[i].overflows;
+    if (overflows) /* each ran where it was spawned, in order: that much of the run was serial */
+        printf("%llu spawns found their worker's deque full and ran at once, serially "
+               "(pareng_config.deque_capacity)\n", (unsigned long long)overflows);
 }
 
 /* Subtrees the cutoff ran as serial C, all workers together. */

@@ -1,0 +1,406 @@
+/*
+ * test_features.c - what a Cilk, TBB or OpenMP user writes, compiled and run on 1 and 2
+ * workers with every granularity: tasks that return nothing, mutually recursive tasks, helpers
+ * that spawn with the task's context, the engine inside a task (PARENG_ENGINE, pareng_alloc,
+ * nested loops), a pareng_for body that spawns, reductions of a user's struct, arguments
+ * behind a pointer to the parent's stack when they do not fit a frame; a flat loop of spawns.
+ */
+#include "pareng.h"
+#include "testing.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+
+static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1, PARENG_CUTOFF_NONE};
+#define CUTOFFS (sizeof cutoffs / sizeof cutoffs[0])
+
+
+/* Runs check(e) on 1 and 2 workers at every cutoff. */
+static void on_every_engine(void (*check)(pareng_engine *))
+{
+    for (unsigned workers = 1; workers <= 2; workers++)
+        for (size_t c = 0; c < CUTOFFS; c++) {
+            pareng_engine *e = testing_start_cutoff(workers, cutoffs[c]);
+            check(e);
+            pareng_stop(e);
+        }
+}
+
+/* ---- void tasks: a tree that counts its leaves into the parent's counters --------------- */
+
+PARENG_TASK_2(void, count_leaves, unsigned, depth, _Atomic uint64_t *, leaves)
+{
+    if (depth == 0) {
+        atomic_fetch_add_explicit(leaves, 1, memory_order_relaxed);
+        return;
+    }
+    PARENG_SPAWN(count_leaves, depth - 1, leaves);
+    PARENG_CALL(count_leaves, depth - 1, leaves);
+    PARENG_SYNC(count_leaves);
+}
+
+PARENG_TASK_1(uint64_t, leaves_of, unsigned, depth)
+{
+    _Atomic uint64_t leaves = 0; /* on this task's stack: its children write it */
+    for (int k = 0; k < 6; k++) /* more unsynced spawns than the serial clone's local slots */
+        PARENG_SPAWN(count_leaves, depth, &leaves);
+    for (int k = 0; k < 6; k++)
+        PARENG_SYNC(count_leaves);
+    return atomic_load(&leaves);
+}
+
+static void check_void_tasks(pareng_engine *e)
+{
+    uint64_t got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, leaves_of, &got, 12), 0);
+    CU_ASSERT_EQUAL(got, 6u << 12);
+    _Atomic uint64_t *shared = pareng_alloc(e, sizeof *shared);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(shared);
+    atomic_store(shared, 0);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, count_leaves, NULL, 10, shared), 0);
+    CU_ASSERT_EQUAL(atomic_load(shared), 1u << 10);
+    pareng_free(e, shared);
+}
+
+static void test_void_tasks(void) { on_every_engine(check_void_tasks); }
+
+/* ---- mutual recursion: a task declared before its definition ------------------------------ */
+
+PARENG_DECLARE_TASK_1(uint64_t, odd_steps, uint64_t, n);
+
+PARENG_TASK_1(uint64_t, even_steps, uint64_t, n)
+{
+    if (n == 0)
+        return 0;
+    PARENG_SPAWN(odd_steps, n - 1);
+    uint64_t here = n % 3 == 0 ? PARENG_CALL(odd_steps, n / 3) : 0;
+    return 1 + here + PARENG_SYNC(odd_steps);
+}
+
+PARENG_TASK_1(uint64_t, odd_steps, uint64_t, n)
+{
+    if (n == 0)
+        return 0;
+    PARENG_SPAWN(even_steps, n - 1);
+    return 2 + PARENG_SYNC(even_steps);
+}
+
+static uint64_t even_plain(uint64_t n);
+static uint64_t odd_plain(uint64_t n)
+{
+    return n == 0 ? 0 : 2 + even_plain(n - 1);
+}
+static uint64_t even_plain(uint64_t n)
+{
+    return n == 0 ? 0 : 1 + (n % 3 == 0 ? odd_plain(n / 3) : 0) + odd_plain(n - 1);
+}
+
+static void check_mutual_recursion(pareng_engine *e)
+{
+    for (uint64_t n = 0; n < 40; n += 7) {
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, even_steps, &got, n), 0);
+        CU_ASSERT_EQUAL(got, even_plain(n));
+    }
+}
+
+static void test_mutual_recursion(void) { on_every_engine(check_mutual_recursion); }
+
+/* ---- a helper that spawns and syncs for the task that calls it ---------------------------- */
+
+PARENG_TASK_1(uint64_t, fib, unsigned, n)
+{
+    if (n < 2)
+        return n;
+    PARENG_SPAWN(fib, n - 1);
+    uint64_t b = PARENG_CALL(fib, n - 2);
+    return PARENG_SYNC(fib) + b;
+}
+
+static uint64_t fib_pair(PARENG_CONTEXT_PARAMS, unsigned n)
+{
+    PARENG_SPAWN(fib, n);
+    uint64_t b = PARENG_CALL(fib, n + 1);
+    return PARENG_SYNC(fib) + b; /* fib(n + 2) */
+}
+
+PARENG_TASK_1(uint64_t, fib_by_helper, unsigned, n)
+{
+    PARENG_SPAWN(fib, n);
+    uint64_t pair = fib_pair(PARENG_CONTEXT, n);
+    return pair + PARENG_SYNC(fib); /* fib(n + 2) + fib(n) */
+}
+
+static void check_helper(pareng_engine *e)
+{
+    uint64_t got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fib_by_helper, &got, 20), 0);
+    CU_ASSERT_EQUAL(got, 17711u + 6765u);
+}
+
+static void test_helper_spawns(void) { on_every_engine(check_helper); }
+
+/* ---- the engine inside a task ------------------------------------------------------------ */
+
+static pareng_engine *global_engine; /* set by pareng_start: globals are shared with tasks */
+
+static void square_range(void *ctx, size_t begin, size_t end)
+{
+    uint64_t *out = ctx;
+    for (size_t i = begin; i < end; i++)
+        out[i] = (uint64_t)i * i;
+}
+
+static pareng_value sum_range(void *ctx, size_t begin, size_t end)
+{
+    const uint64_t *in = ctx;
+    pareng_value v = {.u = 0};
+    for (size_t i = begin; i < end; i++)
+        v.u += in[i];
+    return v;
+}
+
+static pareng_value add(pareng_value a, pareng_value b)
+{
+    return (pareng_value){.u = a.u + b.u};
+}
+
+/* Allocates shared memory from the task, fills it with a nested loop, sums it with a nested
+ * reduction; also through pareng_for and pareng_reduce, which run in the task. */
+PARENG_TASK_2(uint64_t, alloc_and_loop, size_t, n, int, nested_api)
+{
+    pareng_engine *e = nested_api ? PARENG_ENGINE() : global_engine;
+    uint64_t *squares = pareng_alloc(e, n * sizeof *squares);
+    if (!squares)
+        return 0;
+    pareng_value sum = {.u = 0};
+    int rc;
+    if (nested_api) {
+        rc = PARENG_FOR(0, n, 0, square_range, squares);
+        rc |= PARENG_REDUCE(0, n, 16, sum_range, add, squares, &sum);
+    } else {
+        rc = pareng_for(e, 0, n, 0, square_range, squares);
+        rc |= pareng_reduce(e, 0, n, 16, sum_range, add, squares, &sum);
+    }
+    pareng_free(e, squares);
+    return rc == 0 ? sum.u : 0;
+}
+
+PARENG_TASK_1(int, root_inside, int, unused)
+{
+    (void)unused;
+    uint64_t got;
+    return PARENG_RUN(PARENG_ENGINE(), fib, &got, 3);
+}
+
+static void check_engine_inside(pareng_engine *e)
+{
+    global_engine = e;
+    const size_t n = 5000;
+    const uint64_t want = (uint64_t)(n - 1) * n * (2 * n - 1) / 6;
+    for (int nested_api = 0; nested_api < 2; nested_api++) {
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, alloc_and_loop, &got, n, nested_api), 0);
+        CU_ASSERT_EQUAL(got, want);
+    }
+    int rc = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, root_inside, &rc, 0), 0);
+    CU_ASSERT_EQUAL(rc, -EDEADLK);
+}
+
+static void test_engine_inside_a_task(void) { on_every_engine(check_engine_inside); }
+
+/* ---- a pareng_for body that spawns -------------------------------------------------------- */
+
+static void fib_each(PARENG_CONTEXT_PARAMS, void *ctx, size_t begin, size_t end)
+{
+    uint64_t *out = ctx;
+    for (size_t i = begin; i < end; i++) {
+        PARENG_SPAWN(fib, (unsigned)(i % 20));
+        out[i] = PARENG_SYNC(fib);
+    }
+}
+
+static uint64_t fib_plain(unsigned n)
+{
+    return n < 2 ? n : fib_plain(n - 1) + fib_plain(n - 2);
+}
+
+static void check_for_tasks(pareng_engine *e)
+{
+    const size_t n = 300;
+    uint64_t *out = pareng_alloc(e, n * sizeof *out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    memset(out, 0xff, n * sizeof *out);
+    CU_ASSERT_EQUAL(pareng_for_tasks(e, 0, n, 0, fib_each, out), 0);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; i++)
+        wrong += out[i] != fib_plain((unsigned)(i % 20));
+    CU_ASSERT_EQUAL(wrong, 0);
+    pareng_free(e, out);
+}
+
+static void test_for_body_spawns(void) { on_every_engine(check_for_tasks); }
+
+/* ---- reductions of a struct -------------------------------------------------------------- */
+
+typedef struct stats {
+    double sum, sum_squares;
+    uint64_t count, min, max;
+} stats;
+
+static void stats_of(void *ctx, size_t begin, size_t end, void *out)
+{
+    (void)ctx;
+    stats *s = out;
+    *s = (stats){.min = UINT64_MAX};
+    for (size_t i = begin; i < end; i++) {
+        uint64_t x = (i * 2654435761u) % 1000;
+        s->sum += (double)x;
+        s->sum_squares += (double)x * (double)x;
+        s->count++;
+        s->min = x < s->min ? x : s->min;
+        s->max = x > s->max ? x : s->max;
+    }
+}
+
+static void stats_combine(void *left, const void *right)
+{
+    stats *l = left;
+    const stats *r = right;
+    l->sum += r->sum;
+    l->sum_squares += r->sum_squares;
+    l->count += r->count;
+    l->min = r->min < l->min ? r->min : l->min;
+    l->max = r->max > l->max ? r->max : l->max;
+}
+
+static void test_reduce_a_struct(void)
+{
+    const size_t n = 100000;
+    stats want;
+    stats_of(NULL, 0, n, &want);
+    stats first = {0};
+    for (unsigned workers = 1; workers <= 3; workers++) {
+        pareng_engine *e = testing_start_cutoff(workers, 0);
+        stats got;
+        memset(&got, 0, sizeof got);
+        CU_ASSERT_EQUAL(pareng_reduce_into(e, 0, n, 0, stats_of, stats_combine, NULL, &got,
+                                           sizeof got), 0);
+        CU_ASSERT_EQUAL(got.count, want.count);
+        CU_ASSERT_EQUAL(got.min, want.min);
+        CU_ASSERT_EQUAL(got.max, want.max);
+        CU_ASSERT_DOUBLE_EQUAL(got.sum, want.sum, 1e-6);
+        if (workers == 1)
+            first = got;
+        /* the same bits on any number of workers */
+        CU_ASSERT_EQUAL(memcmp(&got, &first, sizeof got), 0);
+        CU_ASSERT_EQUAL(pareng_reduce_into(e, 0, 0, 0, stats_of, stats_combine, NULL, &got,
+                                           sizeof got), -EINVAL);
+        pareng_stop(e);
+    }
+}
+
+/* ---- more than a frame holds: a pointer to the parent's stack ---------------------------- */
+
+typedef struct big {
+    double v[16]; /* 128 bytes: more than a frame's 48 */
+} big;
+
+PARENG_TASK_2(double, sum_big, const big *, in, unsigned, depth)
+{
+    if (depth == 0) {
+        double s = 0;
+        for (int i = 0; i < 16; i++)
+            s += in->v[i];
+        return s;
+    }
+    big halves[2]; /* each child reads one, through a pointer into this task's stack */
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < 16; i++)
+            halves[h].v[i] = in->v[i] / 2;
+    PARENG_SPAWN(sum_big, &halves[0], depth - 1);
+    double right = PARENG_CALL(sum_big, &halves[1], depth - 1);
+    return PARENG_SYNC(sum_big) + right;
+}
+
+PARENG_TASK_1(double, sum_big_root, unsigned, depth)
+{
+    big b;
+    for (int i = 0; i < 16; i++)
+        b.v[i] = (double)(1 << 20);
+    return PARENG_CALL(sum_big, &b, depth);
+}
+
+static void check_big_arguments(pareng_engine *e)
+{
+    double got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, sum_big_root, &got, 14), 0);
+    CU_ASSERT_DOUBLE_EQUAL(got, 16.0 * (1 << 20), 1e-9);
+}
+
+static void test_big_arguments_by_pointer(void) { on_every_engine(check_big_arguments); }
+
+/* ---- a flat loop of spawns, past the end of small deques ----------------------------------- */
+
+PARENG_TASK_1(uint64_t, squared, uint64_t, i) { return i * i; }
+
+PARENG_TASK_1(uint64_t, loop_of_spawns, uint64_t, n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        PARENG_SPAWN(squared, i);
+    uint64_t sum = 0;
+    for (uint64_t i = n; i > 0; i--)
+        sum += (i - 1) * PARENG_SYNC(squared); /* each result where it belongs */
+    return sum;
+}
+
+static void test_flat_loop_exact_past_the_deque(void)
+{
+    const uint64_t n = 50000;
+    uint64_t want = 0;
+    for (uint64_t i = 0; i < n; i++)
+        want += i * i * i;
+    static const unsigned capacities[] = {8, 1024, 0};
+    for (size_t k = 0; k < sizeof capacities / sizeof capacities[0]; k++)
+        for (size_t c = 0; c < CUTOFFS; c++) {
+            pareng_config cfg;
+            pareng_config_default(&cfg);
+            cfg.workers = 3;
+            cfg.cutoff_depth = cutoffs[c];
+            cfg.deque_capacity = capacities[k];
+            pareng_engine *e = testing_start(&cfg);
+            uint64_t got = 0, overflows = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, loop_of_spawns, &got, n), 0);
+            CU_ASSERT_EQUAL(got, want);
+            for (unsigned w = 0; w < 3; w++) {
+                pareng_stats st;
+                CU_ASSERT_EQUAL(pareng_engine_stats(e, w, &st), 0);
+                overflows += st.overflows;
+            }
+            /* the default deque holds the loop; a small one does not, and says so */
+            CU_ASSERT(capacities[k] ? overflows > 0 : overflows == 0);
+            pareng_stop(e);
+        }
+}
+
+int main(void)
+{
+    CU_TestInfo features[] = {
+        {"tasks that return nothing", test_void_tasks},
+        {"mutually recursive tasks (PARENG_DECLARE_TASK)", test_mutual_recursion},
+        {"a helper spawns with the task's context", test_helper_spawns},
+        {"the engine inside a task", test_engine_inside_a_task},
+        {"a pareng_for body that spawns", test_for_body_spawns},
+        {"pareng_reduce_into: a struct, same bits", test_reduce_a_struct},
+        {"arguments of 128 bytes through the parent's stack", test_big_arguments_by_pointer},
+        {"a flat loop of spawns past the deque's end: exact", test_flat_loop_exact_past_the_deque},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        TESTING_SUITE("task features", features),
+        CU_SUITE_INFO_NULL,
+    };
+    return testing_run(suites);
+}

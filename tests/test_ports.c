@@ -1,0 +1,209 @@
+/*
+ * test_ports.c - programs ported literally from threads (the Barcelona OpenMP Tasks Suite,
+ * Cilk), as a user ports them, must give the exact answer on any number of workers
+ * (docs/memory.md): children that get pointers to their parent's locals (the board of
+ * nqueens, the array their counts go to), a global the caller sets after pareng_start, globals
+ * that tasks write and the caller reads.
+ */
+#include "pareng.h"
+#include "testing.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const unsigned worker_counts[] = {1, 2, 4};
+#define WORKER_COUNTS (sizeof worker_counts / sizeof worker_counts[0])
+
+
+/* ---- BOTS nqueens, as written for OpenMP tasks -------------------------------------------
+ * Every child copies the board of its parent (a pointer to the parent's stack) and writes its
+ * count into the parent's csols (on the parent's stack too); the parent sums them after the
+ * taskwait. */
+static int ok(int n, const char *a)
+{
+    for (int i = 0; i < n; i++) {
+        char p = a[i];
+        for (int j = i + 1; j < n; j++) {
+            char q = a[j];
+            if (q == p || q == p - (j - i) || q == p + (j - i))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+/* Each child gets a pointer to its parent's board, copies it and adds its queen. */
+PARENG_TASK_5(int, nqueens_task, int, n, int, j, char *, a, int *, solutions, int, i)
+{
+    char b[n];
+    memcpy(b, a, (size_t)j);
+    b[j] = (char)i;
+    if (!ok(j + 1, b)) {
+        *solutions = 0;
+        return 0;
+    }
+    if (j + 1 == n) {
+        *solutions = 1;
+        return 0;
+    }
+    int csols[n];
+    memset(csols, 0, sizeof csols);
+    for (int k = 0; k < n; k++)
+        PARENG_SPAWN(nqueens_task, n, j + 1, b, &csols[k], k);
+    for (int k = 0; k < n; k++)
+        PARENG_SYNC(nqueens_task);
+    int sum = 0;
+    for (int k = 0; k < n; k++)
+        sum += csols[k];
+    *solutions = sum;
+    return 0;
+}
+
+PARENG_TASK_1(int, find_queens, int, n)
+{
+    char a[n];
+    int csols[n];
+    for (int k = 0; k < n; k++)
+        PARENG_SPAWN(nqueens_task, n, 0, a, &csols[k], k);
+    for (int k = 0; k < n; k++)
+        PARENG_SYNC(nqueens_task);
+    int total = 0;
+    for (int k = 0; k < n; k++)
+        total += csols[k];
+    return total;
+}
+
+static void test_nqueens_board_on_the_parents_stack(void)
+{
+    static const int known[] = {1, 0, 0, 2, 10, 4, 40, 92, 352, 724, 2680};
+    for (size_t w = 0; w < WORKER_COUNTS; w++) {
+        for (unsigned cutoff = 0; cutoff < 2; cutoff++) {
+            pareng_engine *e =
+                testing_start_cutoff(worker_counts[w], cutoff ? PARENG_CUTOFF_NONE : 0);
+            for (int n = 1; n <= 11; n++) {
+                int got = -1;
+                CU_ASSERT_EQUAL(PARENG_RUN(e, find_queens, &got, n), 0);
+                if (got != known[n - 1])
+                    fprintf(stderr, "\nnqueens(%d) on %u workers: %d\n", n, worker_counts[w],
+                            got);
+                CU_ASSERT_EQUAL(got, known[n - 1]);
+            }
+            pareng_stop(e);
+        }
+    }
+}
+
+/* ---- globals -------------------------------------------------------------------------- */
+
+static int scale;           /* set by the caller after pareng_start */
+static int squares[1000];   /* written by tasks, read by the caller */
+static _Atomic long visits; /* counted by tasks */
+
+PARENG_TASK_2(long, fill, int, lo, int, hi)
+{
+    if (hi - lo <= 8) {
+        long sum = 0;
+        for (int i = lo; i < hi; i++) {
+            squares[i] = scale * i * i;
+            sum += scale;
+            atomic_fetch_add_explicit(&visits, 1, memory_order_relaxed);
+        }
+        return sum;
+    }
+    int mid = lo + (hi - lo) / 2;
+    PARENG_SPAWN(fill, lo, mid);
+    long right = PARENG_CALL(fill, mid, hi);
+    return PARENG_SYNC(fill) + right;
+}
+
+static void test_globals_are_shared_both_ways(void)
+{
+    for (size_t w = 0; w < WORKER_COUNTS; w++) {
+        pareng_engine *e = testing_start_cutoff(worker_counts[w], PARENG_CUTOFF_NONE);
+        for (int s = 1; s <= 3; s++) {
+            scale = s; /* after pareng_start: every task must see it */
+            memset(squares, 0, sizeof squares);
+            atomic_store(&visits, 0);
+            long sum = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+            CU_ASSERT_EQUAL(sum, 1000L * s);
+            CU_ASSERT_EQUAL(atomic_load(&visits), 1000);
+            int wrong = 0;
+            for (int i = 0; i < 1000; i++)
+                wrong += squares[i] != s * i * i;
+            CU_ASSERT_EQUAL(wrong, 0);
+        }
+        pareng_stop(e);
+    }
+}
+
+/* A fork of the program's own after pareng_start: its child gets the globals as they were at
+ * its fork, privately, as fork promises; the engine's workers go on sharing them. */
+static void test_a_programs_own_fork_keeps_globals_private(void)
+{
+    pareng_engine *e = testing_start_cutoff(2, PARENG_CUTOFF_NONE);
+    scale = 5;
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        int seen = scale;
+        scale = 7; /* the parent must not see it */
+        _exit(seen == 5 ? 0 : 1);
+    }
+    int status;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL(scale, 5);
+    long sum = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 5000);
+    pareng_stop(e);
+}
+
+/* PARENG_GLOBALS_PRIVATE: the engine's workers get the globals as they were at their fork,
+ * each its own copy, even in a process whose globals other engines share. */
+static void test_private_globals_on_request(void)
+{
+    pareng_engine *shared = testing_start_cutoff(2, PARENG_CUTOFF_NONE); /* shares them */
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    cfg.cutoff_depth = PARENG_CUTOFF_NONE;
+    cfg.globals = PARENG_GLOBALS_PRIVATE;
+    scale = 2;
+    memset(squares, 0, sizeof squares);
+    pareng_engine *e = testing_start(&cfg);
+    scale = 3; /* after its fork: its workers still see 2 */
+    long sum = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 2000);
+    CU_ASSERT_EQUAL(squares[10], 0); /* written in the workers' copies only */
+    CU_ASSERT_EQUAL(PARENG_RUN(shared, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 3000);
+    CU_ASSERT_EQUAL(squares[10], 300);
+    pareng_stop(e);
+    pareng_stop(shared);
+    cfg.globals = 2;
+    pareng_engine *bad = NULL;
+    CU_ASSERT_EQUAL(pareng_start(&bad, &cfg), -EINVAL);
+    CU_ASSERT_PTR_NULL(bad);
+}
+
+int main(void)
+{
+    CU_TestInfo ports[] = {
+        {"nqueens (BOTS): board on the parent's stack", test_nqueens_board_on_the_parents_stack},
+        {"globals: set after start, written by tasks", test_globals_are_shared_both_ways},
+        {"a program's own fork: globals private", test_a_programs_own_fork_keeps_globals_private},
+        {"PARENG_GLOBALS_PRIVATE: a copy per worker", test_private_globals_on_request},
+        CU_TEST_INFO_NULL,
+    };
+    CU_SuiteInfo suites[] = {
+        TESTING_SUITE("literal ports", ports),
+        CU_SUITE_INFO_NULL,
+    };
+    return testing_run(suites);
+}
