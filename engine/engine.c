@@ -343,9 +343,9 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (capacity < 2 || capacity > MAX_DEQUE_CAPACITY)
         return pareng__fail(EINVAL, "deque capacity %u is outside 2..%u", capacity,
                             MAX_DEQUE_CAPACITY);
-    if (cfg->globals > PARENG_GLOBALS_PRIVATE)
-        return pareng__fail(EINVAL, "globals %u is neither PARENG_GLOBALS_SHARED nor "
-                            "PARENG_GLOBALS_PRIVATE", cfg->globals);
+    if (cfg->globals > PARENG_GLOBALS_SHARED)
+        return pareng__fail(EINVAL, "globals %u is neither PARENG_GLOBALS_PRIVATE nor "
+                            "PARENG_GLOBALS_SHARED", cfg->globals);
     if (cfg->io_depth > PARENG_IO_DEPTH_MAX)
         return pareng__fail(EINVAL, "io_depth %u is outside 0..%u", cfg->io_depth,
                             PARENG_IO_DEPTH_MAX);
@@ -411,8 +411,10 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
          * local nginx: 77,000 requests/s pinned, 110,000 not). */
         e->segment.arena->pin_workers = !cfg->io_depth || cfg->cpus;
         pareng__observe_start(e->segment.arena, e->plan);
-        /* Before the fork: the workers must inherit the shared globals (globals.c). */
+        /* Before the fork: the workers must inherit the shared globals (globals.c), and the
+         * handle, wherever the caller keeps it (a global: the workers' copy has it too). */
         rc = e->share_globals ? pareng__globals_share() : 0;
+        *out = e;
         if (rc == 0)
             rc = fork_workers(e);
         close(e->life[0]); /* the workers' end */
@@ -433,12 +435,12 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         }
     }
     if (rc < 0) {
+        *out = NULL;
         release(e);
         return rc;
     }
     if (cfg->display_affinity)
         display_affinity(e);
-    *out = e;
     return 0;
 }
 

@@ -1,14 +1,17 @@
 /*
  * globals.c - the program's global variables, shared with the workers as threads share them.
  *
- * A worker is a fork of the caller: without this, it sees the program's globals as they were
- * at pareng_start, a global the caller sets afterwards is silently stale in every task, and a
- * task that writes one writes its worker's copy, which nobody reads. A program ported from
- * threads (Cilk, OpenMP, TBB) gets a wrong number and exit 0. So before the first fork, the
- * main program's writable data (.data and .bss: its globals and static variables, not those
- * of the shared libraries it uses) moves into shared memory at the same address: the caller
- * and every worker of every engine then read and write the same globals, as threads would,
- * data races included (docs/memory.md).
+ * A worker is a fork of the caller: it sees the program's globals as they were at
+ * pareng_start, a global the caller sets afterwards is stale in every task, and a task that
+ * writes one writes its worker's copy, which nobody reads. A program ported from threads
+ * (Cilk, OpenMP, TBB) that does either gets a wrong number. So an engine that asks for it
+ * (PARENG_GLOBALS_SHARED) has, before its first fork, the main program's writable data (.data
+ * and .bss: its globals and static variables, not those of the shared libraries it uses) moved
+ * into shared memory at the same address: the caller and every worker of such engines then
+ * read and write the same globals, as threads would, data races included. It is not the
+ * default: globals that hold per-process state (a pointer to a worker's malloc, the state of an
+ * allocator linked statically, an interpreter's) would then be wrong in every other process,
+ * silently (docs/memory.md, "Globals").
  *
  * The move copies the segment into a memfd and maps that over it (MAP_FIXED): a write by
  * another thread between the copy and the map would be lost, so a process that already runs

@@ -129,11 +129,14 @@ typedef struct pareng_config {
      * cached (docs/design.md, "Placement"). PARENG_TOPOLOGY_CACHE_AUTO (0): use and refresh
      * it; PARENG_TOPOLOGY_CACHE_OFF: discover the machine at every start. */
     unsigned char topology_cache;
-    /* The main program's global variables (docs/memory.md). PARENG_GLOBALS_SHARED (0): moved
-     * into shared memory before the first fork, shared by the caller and the workers as
-     * between threads. PARENG_GLOBALS_PRIVATE: this engine's workers get them as they were at
-     * their fork, each its own copy, as fork gives: for a program whose own runtime keeps its
-     * state in them and runs in the workers too (an interpreter: the Python module). */
+    /* The main program's global variables (docs/memory.md). PARENG_GLOBALS_PRIVATE (0): this
+     * engine's workers get them as they were at their fork, each its own copy, as fork gives
+     * (a global the caller sets later is not seen by tasks; a global a task sets is its
+     * worker's). PARENG_GLOBALS_SHARED: moved into shared memory before the first fork, shared
+     * by the caller and the workers as between threads, for ports of thread code that set
+     * globals after the start or write them in tasks; not for a program whose globals hold
+     * per-process state: a pointer to a worker's malloc, an allocator linked statically, an
+     * interpreter (docs/memory.md, "Globals"). */
     unsigned char globals;
     /* Room to grow without breaking the ABI; keep zeroed. */
     unsigned char reserved[9];
@@ -143,8 +146,8 @@ typedef struct pareng_config {
 #define PARENG_CUTOFF_NONE UINT32_MAX
 #define PARENG_TOPOLOGY_CACHE_AUTO 0
 #define PARENG_TOPOLOGY_CACHE_OFF 1
-#define PARENG_GLOBALS_SHARED 0
-#define PARENG_GLOBALS_PRIVATE 1
+#define PARENG_GLOBALS_PRIVATE 0
+#define PARENG_GLOBALS_SHARED 1
 
 /* The defaults, 0 (auto) everywhere, then the environment, as OpenMP programs read OMP_*
  * (docs/cli.md, "Environment"; a field the caller sets afterwards wins):
@@ -1021,8 +1024,8 @@ PARENG_API int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t en
 
 /* The engine from inside a task (tasks, PARENG_CONTEXT helpers, pareng_for_tasks bodies):
  *   PARENG_ENGINE()        the engine running the task: pareng_alloc and pareng_free take it
- *                          (and a handle kept in a global works as well: globals are shared,
- *                          docs/memory.md)
+ *                          (a handle kept in a global works as well: pareng_start stores
+ *                          it before the workers are forked)
  *   PARENG_FOR(...)        pareng_for's arguments after the engine: the pieces are spawned
  *                          from the task, so idle workers share them; returns 0 when they
  *                          are all done

@@ -156,7 +156,8 @@ int make_config(PyObject *cores, PyObject *cutoff, config *c)
         return -1;
     }
     /* The interpreter keeps its state in the python executable's globals, and workers run
-     * Python: each must have its own copy, as after os.fork. */
+     * Python: each must have its own copy, as after os.fork (the default, said here because
+     * it must stay so). */
     c->cfg.globals = PARENG_GLOBALS_PRIVATE;
     if (cores && cores != Py_None) {
         if (argument_text(cores, "cores", CORES_HELP, &c->cpus) < 0)

@@ -17,13 +17,22 @@ static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1, PARENG_CUTOFF_NONE};
 
 
 /* Runs check(e) on 1 and 2 workers at every cutoff. */
+/* Each engine's handle is kept in a global, where pareng_start stores it before it forks the
+ * workers: tasks may use it (the engine inside a task, below). */
+static pareng_engine *global_engine;
+
 static void on_every_engine(void (*check)(pareng_engine *))
 {
     for (unsigned workers = 1; workers <= 2; workers++)
         for (size_t c = 0; c < CUTOFFS; c++) {
-            pareng_engine *e = testing_start_cutoff(workers, cutoffs[c]);
-            check(e);
-            pareng_stop(e);
+            pareng_config cfg;
+            pareng_config_default(&cfg);
+            cfg.workers = workers;
+            cfg.cutoff_depth = cutoffs[c];
+            CU_ASSERT_EQUAL_FATAL(pareng_start(&global_engine, &cfg), 0);
+            check(global_engine);
+            pareng_stop(global_engine);
+            global_engine = NULL;
         }
 }
 
@@ -143,7 +152,6 @@ static void test_helper_spawns(void) { on_every_engine(check_helper); }
 
 /* ---- the engine inside a task ------------------------------------------------------------ */
 
-static pareng_engine *global_engine; /* set by pareng_start: globals are shared with tasks */
 
 static void square_range(void *ctx, size_t begin, size_t end)
 {
@@ -196,7 +204,7 @@ PARENG_TASK_1(int, root_inside, int, unused)
 
 static void check_engine_inside(pareng_engine *e)
 {
-    global_engine = e;
+    CU_ASSERT_PTR_EQUAL(e, global_engine);
     const size_t n = 5000;
     const uint64_t want = (uint64_t)(n - 1) * n * (2 * n - 1) / 6;
     for (int nested_api = 0; nested_api < 2; nested_api++) {

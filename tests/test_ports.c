@@ -2,14 +2,16 @@
  * test_ports.c - programs ported literally from threads (the Barcelona OpenMP Tasks Suite,
  * Cilk), as a user ports them, must give the exact answer on any number of workers
  * (docs/memory.md): children that get pointers to their parent's locals (the board of
- * nqueens, the array their counts go to), a global the caller sets after pareng_start, globals
- * that tasks write and the caller reads.
+ * nqueens, the array their counts go to); with PARENG_GLOBALS_SHARED, a global the caller
+ * sets after pareng_start and globals that tasks write and the caller reads; by default, the
+ * per-process globals that thread code keeps per thread (a table each makes on first use).
  */
 #include "pareng.h"
 #include "testing.h"
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,10 +121,20 @@ PARENG_TASK_2(long, fill, int, lo, int, hi)
     return PARENG_SYNC(fill) + right;
 }
 
+static pareng_engine *start_sharing_globals(unsigned workers)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    cfg.cutoff_depth = PARENG_CUTOFF_NONE;
+    cfg.globals = PARENG_GLOBALS_SHARED;
+    return testing_start(&cfg);
+}
+
 static void test_globals_are_shared_both_ways(void)
 {
     for (size_t w = 0; w < WORKER_COUNTS; w++) {
-        pareng_engine *e = testing_start_cutoff(worker_counts[w], PARENG_CUTOFF_NONE);
+        pareng_engine *e = start_sharing_globals(worker_counts[w]);
         for (int s = 1; s <= 3; s++) {
             scale = s; /* after pareng_start: every task must see it */
             memset(squares, 0, sizeof squares);
@@ -144,7 +156,7 @@ static void test_globals_are_shared_both_ways(void)
  * its fork, privately, as fork promises; the engine's workers go on sharing them. */
 static void test_a_programs_own_fork_keeps_globals_private(void)
 {
-    pareng_engine *e = testing_start_cutoff(2, PARENG_CUTOFF_NONE);
+    pareng_engine *e = start_sharing_globals(2);
     scale = 5;
     pid_t child = fork();
     CU_ASSERT_FATAL(child >= 0);
@@ -163,16 +175,16 @@ static void test_a_programs_own_fork_keeps_globals_private(void)
     pareng_stop(e);
 }
 
-/* PARENG_GLOBALS_PRIVATE: the engine's workers get the globals as they were at their fork,
- * each its own copy, even in a process whose globals other engines share. */
-static void test_private_globals_on_request(void)
+/* PARENG_GLOBALS_PRIVATE, the default: the engine's workers get the globals as they were at
+ * their fork, each its own copy, even in a process whose globals other engines share. */
+static void test_private_globals_by_default(void)
 {
-    pareng_engine *shared = testing_start_cutoff(2, PARENG_CUTOFF_NONE); /* shares them */
+    pareng_engine *shared = start_sharing_globals(2);
     pareng_config cfg;
     pareng_config_default(&cfg);
+    CU_ASSERT_EQUAL(cfg.globals, PARENG_GLOBALS_PRIVATE);
     cfg.workers = 2;
     cfg.cutoff_depth = PARENG_CUTOFF_NONE;
-    cfg.globals = PARENG_GLOBALS_PRIVATE;
     scale = 2;
     memset(squares, 0, sizeof squares);
     pareng_engine *e = testing_start(&cfg);
@@ -186,19 +198,92 @@ static void test_private_globals_on_request(void)
     CU_ASSERT_EQUAL(squares[10], 300);
     pareng_stop(e);
     pareng_stop(shared);
-    cfg.globals = 2;
+    cfg.globals = PARENG_GLOBALS_SHARED + 1;
     pareng_engine *bad = NULL;
     CU_ASSERT_EQUAL(pareng_start(&bad, &cfg), -EINVAL);
     CU_ASSERT_PTR_NULL(bad);
+}
+
+/* What thread code keeps per thread in a global: a table each thread makes on first use,
+ * here each worker. Private globals (the default) give every worker its own, and the answer
+ * is exact; shared globals would hand one worker's malloc'd pointer to the others, whose
+ * memory at that address holds something else (docs/memory.md, "Globals"). */
+static int *memo;
+
+PARENG_TASK_1(long, memo_lookup, int, i)
+{
+    if (!memo) {
+        int *table = malloc(4096 * sizeof *table);
+        for (int k = 0; k < 4096; k++)
+            table[k] = k;
+        memo = table;
+    }
+    return memo[i % 4096];
+}
+
+PARENG_TASK_2(long, memo_sum, int, lo, int, hi)
+{
+    if (hi - lo <= 64) {
+        long sum = 0;
+        for (int i = lo; i < hi; i++)
+            sum += PARENG_CALL(memo_lookup, i);
+        return sum;
+    }
+    int mid = lo + (hi - lo) / 2;
+    PARENG_SPAWN(memo_sum, lo, mid);
+    long right = PARENG_CALL(memo_sum, mid, hi);
+    return PARENG_SYNC(memo_sum) + right;
+}
+
+static void test_per_worker_globals_by_default(void)
+{
+    long want = 0;
+    for (int i = 0; i < 1 << 18; i++)
+        want += i % 4096;
+    for (size_t w = 0; w < WORKER_COUNTS; w++) {
+        pareng_engine *e = testing_start_cutoff(worker_counts[w], PARENG_CUTOFF_NONE);
+        for (int run = 0; run < 3; run++) {
+            long got = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, memo_sum, &got, 0, 1 << 18), 0);
+            CU_ASSERT_EQUAL(got, want);
+        }
+        pareng_stop(e);
+    }
+}
+
+/* A handle kept in a global, set by pareng_start: the workers have it too (it is stored before
+ * their fork), without shared globals. */
+static pareng_engine *engine_in_a_global;
+
+PARENG_TASK_1(int, alloc_through_the_global, int, unused)
+{
+    (void)unused;
+    void *p = pareng_alloc(engine_in_a_global, 64);
+    int ok = p != NULL && pareng_free(engine_in_a_global, p) == 0;
+    return ok;
+}
+
+static void test_engine_handle_in_a_global(void)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    CU_ASSERT_EQUAL_FATAL(pareng_start(&engine_in_a_global, &cfg), 0);
+    int ok = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(engine_in_a_global, alloc_through_the_global, &ok, 0), 0);
+    CU_ASSERT_EQUAL(ok, 1);
+    pareng_stop(engine_in_a_global);
 }
 
 int main(void)
 {
     CU_TestInfo ports[] = {
         {"nqueens (BOTS): board on the parent's stack", test_nqueens_board_on_the_parents_stack},
-        {"globals: set after start, written by tasks", test_globals_are_shared_both_ways},
+        {"shared globals: set after start, written by tasks", test_globals_are_shared_both_ways},
         {"a program's own fork: globals private", test_a_programs_own_fork_keeps_globals_private},
-        {"PARENG_GLOBALS_PRIVATE: a copy per worker", test_private_globals_on_request},
+        {"PARENG_GLOBALS_PRIVATE by default: a copy per worker", test_private_globals_by_default},
+        {"by default a table made on first use is per worker", test_per_worker_globals_by_default},
+        {"an engine handle in a global", test_engine_handle_in_a_global},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
