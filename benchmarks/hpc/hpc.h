@@ -1,0 +1,62 @@
+/*
+ * hpc.h - what the programs of benchmarks/hpc share: the command line, the clock, the memory
+ * their data lives in, and the one line they print.
+ *
+ * Each program is written as a user of the installed library writes it (the public API of
+ * pareng.h alone, after the papers of BOTS and Cilk-5), in three versions in one source: plain
+ * serial C, pareng tasks, and OpenMP tasks (compiled only into PROGRAM-openmp, built with
+ * -Dpeers=enabled). The serial version is in both executables and built with the same flags
+ * as the others, so that a ratio to it compares like with like. The contract:
+ *
+ *     PROGRAM serial SIZE
+ *     PROGRAM pareng SIZE WORKERS [CUTOFF]     CUTOFF as --cutoff: auto (default), none, D
+ *     PROGRAM-openmp openmp SIZE WORKERS [D]   tasks D levels below the root run as serial
+ *                                              code (BOTS's manual cutoff); 0 (default): none
+ *
+ * prints one line {"result":R,"seconds":S}: R a checksum of what was computed (the same in
+ * every version, which benchmarks/hpc-ratios and the tests check), S the computation alone
+ * (engine start, thread team and input data made before the clock). Exit status 2 for bad
+ * arguments, 1 when it cannot run or its own check of the output fails.
+ */
+#ifndef PARENG_HPC_H
+#define PARENG_HPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pareng.h"
+
+enum hpc_mode { HPC_SERIAL, HPC_PARENG, HPC_OPENMP };
+
+typedef struct hpc_run {
+    enum hpc_mode mode;
+    unsigned long size;
+    unsigned workers;
+    unsigned omp_cutoff;    /* OpenMP: the depth below which tasks are serial; 0 = none */
+    pareng_engine *engine;  /* pareng: started, stopped by hpc_finish */
+} hpc_run;
+
+typedef struct hpc_program {
+    const char *name;          /* as in the usage line */
+    const char *size_meaning;  /* "N, the board's side" */
+    unsigned long min_size, max_size;
+    /* Bytes of shared memory the pareng version of a size allocates (hpc_alloc). */
+    size_t (*shared_bytes)(unsigned long size);
+} hpc_program;
+
+/* Parses the command line and, for pareng, starts the engine; 0, or the exit status after a
+ * one-line message on stderr. */
+int hpc_start(int argc, char **argv, const hpc_program *program, hpc_run *run);
+/* Memory for the computation's data, zeroed: in the engine's shared memory for pareng (the
+ * workers see it at the same address), else the heap. Never NULL: a failure exits(1). */
+void *hpc_alloc(hpc_run *run, size_t bytes);
+double hpc_seconds(void);
+/* OpenMP: the threads go where pareng puts its workers (one per core, close). */
+void hpc_pin_openmp_threads(hpc_run *run);
+/* Prints the line, stops the engine; returns the exit status. ok false: the program's own
+ * check of its output failed (said on stderr, status 1). */
+int hpc_finish(hpc_run *run, uint64_t result, double seconds, int ok);
+/* For a pareng run that failed (PARENG_RUN's rc): says why, stops the engine, returns 1. */
+int hpc_failed(hpc_run *run, int rc);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * spawnloop.c - a flat loop of spawns: one task spawns SIZE children of about a microsecond
+ * each, then syncs them all (what `for (i...) cilk_spawn f(i); cilk_sync;` and a loop of `omp
+ * task` write). The result is the sum of the children's results. Usage and output: hpc.h.
+ */
+#include <stdlib.h>
+
+#include "hpc.h"
+
+/* About a microsecond of dependent multiplies (a 64-bit LCG, Knuth's MMIX constants). */
+#define STEPS 300
+
+static uint64_t work(uint64_t i)
+{
+    uint64_t x = i;
+    for (int k = 0; k < STEPS; k++)
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return x >> 40;
+}
+
+static uint64_t loop_serial(uint64_t n)
+{
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < n; i++)
+        sum += work(i);
+    return sum;
+}
+
+PARENG_TASK_1(uint64_t, item, uint64_t, i)
+{
+    return work(i);
+}
+
+PARENG_TASK_1(uint64_t, loop_task, uint64_t, n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        PARENG_SPAWN(item, i);
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < n; i++)
+        sum += PARENG_SYNC(item);
+    return sum;
+}
+
+#ifdef _OPENMP
+static uint64_t loop_openmp(uint64_t n)
+{
+    uint64_t *results = malloc(n * sizeof *results);
+    if (!results)
+        abort();
+    for (uint64_t i = 0; i < n; i++) {
+#pragma omp task firstprivate(i) shared(results)
+        results[i] = work(i);
+    }
+#pragma omp taskwait
+    uint64_t sum = 0;
+    for (uint64_t i = 0; i < n; i++)
+        sum += results[i];
+    free(results);
+    return sum;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+    static const hpc_program program = {"spawnloop", "N, the spawns", 1, 100000000, NULL};
+    hpc_run run;
+    int rc = hpc_start(argc, argv, &program, &run);
+    if (rc)
+        return rc;
+    uint64_t n = run.size, sum = 0;
+    hpc_pin_openmp_threads(&run);
+    double t0 = hpc_seconds();
+    if (run.mode == HPC_SERIAL) {
+        sum = loop_serial(n);
+    } else if (run.mode == HPC_PARENG) {
+        rc = PARENG_RUN(run.engine, loop_task, &sum, n);
+        if (rc)
+            return hpc_failed(&run, rc);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(run.workers)
+#pragma omp single
+        sum = loop_openmp(n);
+#endif
+    }
+    double seconds = hpc_seconds() - t0;
+    return hpc_finish(&run, sum, seconds, 1);
+}
