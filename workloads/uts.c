@@ -48,10 +48,8 @@ const workload_uts_tree *workload_uts_trees(size_t *count)
     return trees;
 }
 
-typedef struct uts_node {
-    uint8_t state[SHA1_DIGEST_SIZE];
-    uint32_t height;
-} uts_node;
+typedef workload_uts_node uts_node;
+_Static_assert(sizeof ((uts_node *)0)->state == SHA1_DIGEST_SIZE, "a node's state is a digest");
 
 /* What the tasks need of a tree, by value in their frames (a caller's tree may be anywhere in
  * its memory, which the workers do not see): with a node, the 48 bytes a frame carries. */
@@ -173,6 +171,12 @@ PARENG_TASK_2(workload_uts_count, uts_task, uts_shape, tree, uts_node, node)
     return sum;
 }
 
+static uts_shape shape_of(const workload_uts_tree *t)
+{
+    return (uts_shape){.b0 = t->b0, .q = t->q, .max_depth = (uint16_t)t->max_depth,
+                       .type = (uint8_t)t->type, .shape = (uint8_t)t->shape, .m = (uint8_t)t->m};
+}
+
 static int check_tree(const workload_uts_tree *t, uts_shape *shape)
 {
     bool binomial = t->type == WORKLOAD_UTS_BINOMIAL;
@@ -186,9 +190,7 @@ static int check_tree(const workload_uts_tree *t, uts_shape *shape)
                               "workload_uts_shape and a depth from 1 to 65535; binomial: q "
                               "from 0 to 1 and m from 1 to %d",
                               t->name ? t->name : "(unnamed)", MAX_CHILDREN);
-    *shape = (uts_shape){.b0 = t->b0, .q = t->q, .max_depth = (uint16_t)t->max_depth,
-                         .type = (uint8_t)t->type, .shape = (uint8_t)t->shape,
-                         .m = (uint8_t)t->m};
+    *shape = shape_of(t);
     return 0;
 }
 
@@ -208,4 +210,20 @@ int workload_uts(pareng_engine *engine, const workload_uts_tree *tree, workload_
     uts_shape shape = {0};
     int rc = check_tree(tree, &shape);
     return rc ? rc : PARENG_RUN(engine, uts_task, out, shape, root_node(tree));
+}
+
+workload_uts_node workload_uts_root(const workload_uts_tree *tree)
+{
+    return root_node(tree);
+}
+
+unsigned workload_uts_children(const workload_uts_tree *tree, const workload_uts_node *node)
+{
+    uts_shape shape = shape_of(tree);
+    return children(&shape, node);
+}
+
+workload_uts_node workload_uts_child(const workload_uts_node *node, unsigned i)
+{
+    return child_node(node, i);
 }

@@ -77,6 +77,12 @@ typedef struct workload_uts_count {
     uint64_t nodes, leaves, depth;
 } workload_uts_count;
 
+/* A node: the state of its random number generator (a SHA-1 digest) and its depth. */
+typedef struct workload_uts_node {
+    uint8_t state[20];
+    uint32_t height;
+} workload_uts_node;
+
 /* UTS's sample tree of that name, case-insensitive (T1, T1L, T2, T3, T3L, T5), or NULL. */
 const workload_uts_tree *workload_uts_find(const char *name);
 /* Every sample tree, *count of them. */
@@ -86,6 +92,11 @@ const workload_uts_tree *workload_uts_trees(size_t *count);
 int workload_uts(pareng_engine *engine, const workload_uts_tree *tree, workload_uts_count *out);
 /* The same in plain serial C: the baseline. 0, or -EINVAL as workload_uts. */
 int workload_uts_serial(const workload_uts_tree *tree, workload_uts_count *out);
+/* The tree one node at a time, for other runtimes (benchmarks/hpc/uts.c): the root, a node's
+ * number of children, and its child i. tree as workload_uts takes it. */
+workload_uts_node workload_uts_root(const workload_uts_tree *tree);
+unsigned workload_uts_children(const workload_uts_tree *tree, const workload_uts_node *node);
+workload_uts_node workload_uts_child(const workload_uts_node *node, unsigned i);
 
 /* ---- http ------------------------------------------------------------------------------- */
 

@@ -235,8 +235,9 @@ static size_t shared_bytes(unsigned long n)
 
 int main(int argc, char **argv)
 {
-    static const hpc_program program = {"cilksort", "N, the elements", 1, 1ul << 30,
-                                        shared_bytes};
+    static const hpc_program program = {
+        .name = "cilksort", .size_meaning = "N, the elements, 1 to 2^30", .min_size = 1,
+        .max_size = 1ul << 30, .shared_bytes = shared_bytes};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)

@@ -31,8 +31,8 @@ static int usage(const hpc_program *p)
 {
     fprintf(stderr,
             "usage: %s serial SIZE | pareng SIZE WORKERS [auto|none|D] | openmp SIZE WORKERS "
-            "[D]\n  SIZE: %s, %lu to %lu; WORKERS 1 to %d\n",
-            p->name, p->size_meaning, p->min_size, p->max_size, PARENG_MAX_WORKERS);
+            "[D]\n  SIZE: %s; WORKERS 1 to %d\n",
+            p->name, p->size_meaning, PARENG_MAX_WORKERS);
     return 2;
 }
 
@@ -68,7 +68,8 @@ int hpc_start(int argc, char **argv, const hpc_program *p, hpc_run *run)
     else
         return usage(p);
     unsigned long workers = 1, depth = 0;
-    if (parse_number(argv[2], p->min_size, p->max_size, &run->size) < 0 ||
+    if ((p->parse_size ? p->parse_size(argv[2], &run->size)
+                       : parse_number(argv[2], p->min_size, p->max_size, &run->size)) < 0 ||
         (argc >= 4 && parse_number(argv[3], 1, PARENG_MAX_WORKERS, &workers) < 0) ||
         (run->mode == HPC_OPENMP && argc == 5 && parse_number(argv[4], 0, 1000000, &depth) < 0))
         return usage(p);

@@ -40,8 +40,11 @@ typedef struct hpc_program {
     const char *name;          /* as in the usage line */
     const char *size_meaning;  /* "N, the board's side" */
     unsigned long min_size, max_size;
-    /* Bytes of shared memory the pareng version of a size allocates (hpc_alloc). */
+    /* Bytes of shared memory the pareng version of a size allocates (hpc_alloc); NULL: none. */
     size_t (*shared_bytes)(unsigned long size);
+    /* SIZE as a name rather than a number (NULL: a number from min_size to max_size): 0 with
+     * *size set, or -1. */
+    int (*parse_size)(const char *text, unsigned long *size);
 } hpc_program;
 
 /* Parses the command line and, for pareng, starts the engine; 0, or the exit status after a

@@ -82,7 +82,9 @@ static double integrate_openmp(double x1, double y1, double x2, double y2, doubl
 
 int main(int argc, char **argv)
 {
-    static const hpc_program program = {"integrate", "X, the interval [0, X]", 1, 1000, NULL};
+    static const hpc_program program = {
+        .name = "integrate", .size_meaning = "X, the interval [0, X], 1 to 1000", .min_size = 1,
+        .max_size = 1000};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)

@@ -103,8 +103,9 @@ static size_t shared_bytes(unsigned long n)
 
 int main(int argc, char **argv)
 {
-    static const hpc_program program = {"matmul", "N, the side (a power of two)", 1, 8192,
-                                        shared_bytes};
+    static const hpc_program program = {
+        .name = "matmul", .size_meaning = "N, the side, a power of two up to 8192", .min_size = 1,
+        .max_size = 8192, .shared_bytes = shared_bytes};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)

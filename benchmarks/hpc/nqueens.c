@@ -88,7 +88,9 @@ static uint64_t queens_openmp(board b, int n, int row, unsigned depth, unsigned 
 
 int main(int argc, char **argv)
 {
-    static const hpc_program program = {"nqueens", "N, the board's side", 1, MAX_N, NULL};
+    static const hpc_program program = {
+        .name = "nqueens", .size_meaning = "N, the board's side, 1 to 16", .min_size = 1,
+        .max_size = MAX_N};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)

@@ -62,7 +62,9 @@ static uint64_t loop_openmp(uint64_t n)
 
 int main(int argc, char **argv)
 {
-    static const hpc_program program = {"spawnloop", "N, the spawns", 1, 100000000, NULL};
+    static const hpc_program program = {
+        .name = "spawnloop", .size_meaning = "N, the spawns, 1 to 10^8", .min_size = 1,
+        .max_size = 100000000};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)
