@@ -449,6 +449,18 @@ static void test_spawn(void)
 }
 
 /* --json: the document of --export-json on stdout, instead of the text; bench spawn too. */
+/* The results hold exactly `count` rows, those named as check_row expects them. */
+static void check_rows(const char *results, unsigned count, const char *const *names,
+                       const unsigned *workers, unsigned runs)
+{
+    unsigned rows = 0;
+    element(results, 0, &rows);
+    CU_ASSERT_EQUAL(rows, count);
+    for (unsigned i = 0; i < count && rows == count; i++)
+        if (names[i])
+            check_row(element(results, i, NULL), names[i], workers[i], runs);
+}
+
 /* bench uts: the tree's node count in every row, checked; the peer uts-openmp gets
  * `openmp TREE WORKERS DEPTH` (a script here, which checks them), the depth of a fixed
  * --cutoff. */
@@ -465,14 +477,9 @@ static void test_uts(void)
     CU_ASSERT(context && string_member_is(context, "workload", "uts"));
     CU_ASSERT(context && string_member_is(context, "tree", "T1"));
     CU_ASSERT(context && number_member(context, "result") == 4130071);
-    unsigned rows = 0;
-    element(results, 0, &rows);
-    CU_ASSERT_EQUAL(rows, 3);
-    if (rows == 3) {
-        check_row(element(results, 0, NULL), "serial", 1, 1);
-        check_row(element(results, 1, NULL), "pareng", 2, 1);
-        check_row(element(results, 2, NULL), "openmp", 2, 1);
-    }
+    static const char *const names[] = {"serial", "pareng", "openmp"};
+    static const unsigned workers[] = {1, 2, 2};
+    check_rows(results, 3, names, workers, 1);
     CU_ASSERT(!contains(c->err, "tbb")); /* uts has no tbb peer: not looked for */
     assert_no_leftover(c);
     command_free(c);
@@ -485,14 +492,9 @@ static void test_json_on_stdout(void)
     CU_ASSERT(exited_with(c, 0));
     CU_ASSERT(one_json_value(c->out));
     CU_ASSERT(strncmp(c->out, "{\"context\":{\"schema_version\":3,", 31) == 0);
-    const char *results = member(c->out, "results");
-    unsigned rows = 0;
-    element(results, 0, &rows);
-    CU_ASSERT_EQUAL(rows, 3);
-    if (rows == 3) {
-        check_row(element(results, 0, NULL), "serial", 1, 3);
-        check_row(element(results, 2, NULL), "pareng", 2, 3);
-    }
+    static const char *const names[] = {"serial", NULL, "pareng"}; /* NULL: not checked */
+    static const unsigned workers[] = {1, 0, 2};
+    check_rows(member(c->out, "results"), 3, names, workers, 3);
     CU_ASSERT_PTR_NULL(strstr(c->out, "host:")); /* no text */
     command_free(c);
 

@@ -228,6 +228,34 @@ static void sort_openmp(elm *a, elm *tmp, size_t n, unsigned depth, unsigned cut
 }
 #endif
 
+typedef struct sort_data {
+    elm *a, *tmp;
+    size_t n;
+} sort_data;
+
+static void sort_serial_version(hpc_run *run, void *data)
+{
+    (void)run;
+    sort_data *d = data;
+    sort_serial(d->a, d->tmp, d->n);
+}
+
+static int sort_pareng_version(hpc_run *run, void *data)
+{
+    sort_data *d = data;
+    return PARENG_RUN(run->engine, sort_task, NULL, d->a, d->tmp, d->n);
+}
+
+#ifdef _OPENMP
+static void sort_openmp_version(hpc_run *run, void *data)
+{
+    sort_data *d = data;
+    sort_openmp(d->a, d->tmp, d->n, 0, run->omp_cutoff);
+}
+#else
+#define sort_openmp_version NULL
+#endif
+
 static size_t shared_bytes(unsigned long n)
 {
     return 2 * n * sizeof(elm) + 256;
@@ -237,7 +265,8 @@ int main(int argc, char **argv)
 {
     static const hpc_program program = {
         .name = "cilksort", .size_meaning = "N, the elements, 1 to 2^30", .min_size = 1,
-        .max_size = 1ul << 30, .shared_bytes = shared_bytes};
+        .max_size = 1ul << 30, .shared_bytes = shared_bytes, .serial = sort_serial_version,
+        .pareng = sort_pareng_version, .openmp = sort_openmp_version};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)
@@ -251,22 +280,10 @@ int main(int argc, char **argv)
         x ^= x << 17;
         a[i] = (elm)(x >> 32);
     }
-    hpc_pin_openmp_threads(&run);
-    double t0 = hpc_seconds();
-    if (run.mode == HPC_SERIAL) {
-        sort_serial(a, tmp, n);
-    } else if (run.mode == HPC_PARENG) {
-        rc = PARENG_RUN(run.engine, sort_task, NULL, a, tmp, n);
-        if (rc)
-            return hpc_failed(&run, rc);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(run.workers)
-#pragma omp single
-        sort_openmp(a, tmp, n, 0, run.omp_cutoff);
-#endif
-    }
-    double seconds = hpc_seconds() - t0;
+    sort_data d = {a, tmp, n};
+    double seconds = hpc_time(&run, &program, &d);
+    if (seconds < 0)
+        return 1;
     bool sorted = true;
     uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) {

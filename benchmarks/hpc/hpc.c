@@ -98,16 +98,17 @@ void *hpc_alloc(hpc_run *run, size_t bytes)
     return p;
 }
 
-double hpc_seconds(void)
+#ifdef _OPENMP
+static void run_openmp(hpc_run *run, const hpc_program *p, void *data)
 {
-    return peer_seconds();
+#pragma omp parallel num_threads(run->workers)
+#pragma omp single
+    p->openmp(run, data);
 }
 
-void hpc_pin_openmp_threads(hpc_run *run)
+/* The threads go where pareng puts its workers (one per core, close). */
+static void pin_openmp_threads(hpc_run *run)
 {
-#ifdef _OPENMP
-    if (run->mode != HPC_OPENMP)
-        return;
     if (peer_placement(run->workers) < 0)
         exit(1);
     omp_set_dynamic(0);
@@ -115,9 +116,33 @@ void hpc_pin_openmp_threads(hpc_run *run)
      * the same size. */
 #pragma omp parallel num_threads(run->workers)
     peer_pin_thread((unsigned)omp_get_thread_num());
-#else
-    (void)run;
+}
 #endif
+
+double hpc_time(hpc_run *run, const hpc_program *p, void *data)
+{
+    int rc = 0;
+#ifdef _OPENMP
+    if (run->mode == HPC_OPENMP)
+        pin_openmp_threads(run);
+#endif
+    double t0 = peer_seconds();
+    if (run->mode == HPC_SERIAL)
+        p->serial(run, data);
+    else if (run->mode == HPC_PARENG)
+        rc = p->pareng(run, data);
+#ifdef _OPENMP
+    else
+        run_openmp(run, p, data);
+#endif
+    double seconds = peer_seconds() - t0;
+    if (rc) {
+        fprintf(stderr, "%s: the run failed (%d): %s\n", p->name, rc, pareng_last_error());
+        pareng_stop(run->engine);
+        run->engine = NULL;
+        return -1;
+    }
+    return seconds;
 }
 
 int hpc_finish(hpc_run *run, uint64_t result, double seconds, int ok)
@@ -132,9 +157,3 @@ int hpc_finish(hpc_run *run, uint64_t result, double seconds, int ok)
     return peer_report(result, seconds);
 }
 
-int hpc_failed(hpc_run *run, int rc)
-{
-    fprintf(stderr, "the run failed (%d): %s\n", rc, pareng_last_error());
-    pareng_stop(run->engine);
-    return 1;
-}

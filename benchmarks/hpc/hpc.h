@@ -38,13 +38,19 @@ typedef struct hpc_run {
 
 typedef struct hpc_program {
     const char *name;          /* as in the usage line */
-    const char *size_meaning;  /* "N, the board's side" */
-    unsigned long min_size, max_size;
+    const char *size_meaning;  /* "N, the board's side, 1 to 16" */
+    unsigned long min_size, max_size; /* SIZE as a number (no parse_size) */
     /* Bytes of shared memory the pareng version of a size allocates (hpc_alloc); NULL: none. */
     size_t (*shared_bytes)(unsigned long size);
     /* SIZE as a name rather than a number (NULL: a number from min_size to max_size): 0 with
      * *size set, or -1. */
     int (*parse_size)(const char *text, unsigned long *size);
+    /* The computation on `data`, in each version: serial C; pareng (PARENG_RUN's status); and
+     * OpenMP, called by one thread of a team of run->workers (`omp parallel` + `omp single`),
+     * NULL in a build without OpenMP. */
+    void (*serial)(hpc_run *run, void *data);
+    int (*pareng)(hpc_run *run, void *data);
+    void (*openmp)(hpc_run *run, void *data);
 } hpc_program;
 
 /* Parses the command line and, for pareng, starts the engine; 0, or the exit status after a
@@ -53,13 +59,12 @@ int hpc_start(int argc, char **argv, const hpc_program *program, hpc_run *run);
 /* Memory for the computation's data, zeroed: in the engine's shared memory for pareng (the
  * workers see it at the same address), else the heap. Never NULL: a failure exits(1). */
 void *hpc_alloc(hpc_run *run, size_t bytes);
-double hpc_seconds(void);
-/* OpenMP: the threads go where pareng puts its workers (one per core, close). */
-void hpc_pin_openmp_threads(hpc_run *run);
+/* Runs the program's computation on data in the run's version and returns its seconds (for
+ * OpenMP the team is made and pinned where pareng puts its workers before the clock), or -1
+ * when the pareng run failed (said on stderr, the engine stopped). */
+double hpc_time(hpc_run *run, const hpc_program *program, void *data);
 /* Prints the line, stops the engine; returns the exit status. ok false: the program's own
  * check of its output failed (said on stderr, status 1). */
 int hpc_finish(hpc_run *run, uint64_t result, double seconds, int ok);
-/* For a pareng run that failed (PARENG_RUN's rc): says why, stops the engine, returns 1. */
-int hpc_failed(hpc_run *run, int rc);
 
 #endif

@@ -80,33 +80,50 @@ static double integrate_openmp(double x1, double y1, double x2, double y2, doubl
 }
 #endif
 
+typedef struct integrate_data {
+    double x2, y1, y2, area, result;
+} integrate_data;
+
+static void integrate_serial_version(hpc_run *run, void *data)
+{
+    (void)run;
+    integrate_data *d = data;
+    d->result = integrate_serial(0, d->y1, d->x2, d->y2, d->area);
+}
+
+static int integrate_pareng_version(hpc_run *run, void *data)
+{
+    integrate_data *d = data;
+    return PARENG_RUN(run->engine, integrate, &d->result, 0, d->y1, d->x2, d->y2, d->area);
+}
+
+#ifdef _OPENMP
+static void integrate_openmp_version(hpc_run *run, void *data)
+{
+    integrate_data *d = data;
+    d->result = integrate_openmp(0, d->y1, d->x2, d->y2, d->area, 0, run->omp_cutoff);
+}
+#else
+#define integrate_openmp_version NULL
+#endif
+
 int main(int argc, char **argv)
 {
     static const hpc_program program = {
         .name = "integrate", .size_meaning = "X, the interval [0, X], 1 to 1000", .min_size = 1,
-        .max_size = 1000};
+        .max_size = 1000, .serial = integrate_serial_version,
+        .pareng = integrate_pareng_version, .openmp = integrate_openmp_version};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)
         return rc;
-    double x2 = (double)run.size, y1 = f(0), y2 = f(x2), area = (y1 + y2) / 2 * x2, result = 0;
-    hpc_pin_openmp_threads(&run);
-    double t0 = hpc_seconds();
-    if (run.mode == HPC_SERIAL) {
-        result = integrate_serial(0, y1, x2, y2, area);
-    } else if (run.mode == HPC_PARENG) {
-        rc = PARENG_RUN(run.engine, integrate, &result, 0, y1, x2, y2, area);
-        if (rc)
-            return hpc_failed(&run, rc);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(run.workers)
-#pragma omp single
-        result = integrate_openmp(0, y1, x2, y2, area, 0, run.omp_cutoff);
-#endif
-    }
-    double seconds = hpc_seconds() - t0;
+    integrate_data d = {.x2 = (double)run.size, .y1 = f(0)};
+    d.y2 = f(d.x2);
+    d.area = (d.y1 + d.y2) / 2 * d.x2;
+    double seconds = hpc_time(&run, &program, &d);
+    if (seconds < 0)
+        return 1;
     uint64_t bits;
-    memcpy(&bits, &result, sizeof bits);
-    return hpc_finish(&run, bits, seconds, isfinite(result));
+    memcpy(&bits, &d.result, sizeof bits);
+    return hpc_finish(&run, bits, seconds, isfinite(d.result));
 }

@@ -6,8 +6,9 @@
  * for bit; the inputs are small integers, so it is exact too, and the program checks sampled
  * elements against their dot products. N is a power of two. Usage and output: hpc.h.
  */
+#include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
+#include <stdlib.h>
 
 #include "hpc.h"
 
@@ -96,6 +97,47 @@ static void matmul_openmp(const double *a, const double *b, double *c, size_t n,
 }
 #endif
 
+typedef struct matmul_data {
+    const double *a, *b;
+    double *c;
+    size_t n;
+} matmul_data;
+
+static void matmul_serial_version(hpc_run *run, void *data)
+{
+    (void)run;
+    matmul_data *d = data;
+    matmul_serial(d->a, d->b, d->c, d->n, d->n);
+}
+
+static int matmul_pareng_version(hpc_run *run, void *data)
+{
+    matmul_data *d = data;
+    return PARENG_RUN(run->engine, matmul_task, NULL, d->a, d->b, d->c, d->n, d->n);
+}
+
+#ifdef _OPENMP
+static void matmul_openmp_version(hpc_run *run, void *data)
+{
+    matmul_data *d = data;
+    matmul_openmp(d->a, d->b, d->c, d->n, d->n, 0, run->omp_cutoff);
+}
+#else
+#define matmul_openmp_version NULL
+#endif
+
+/* A power of two from 1 to 8192. */
+static int parse_side(const char *text, unsigned long *n)
+{
+    char *end;
+    errno = 0;
+    *n = strtoul(text, &end, 10);
+    return text[0] >= '1' && text[0] <= '9' && !*end && errno == 0 && *n <= 8192 &&
+                   (*n & (*n - 1)) == 0
+               ? 0
+               : -1;
+}
+
 static size_t shared_bytes(unsigned long n)
 {
     return 3 * (n * n * sizeof(double) + 256);
@@ -104,39 +146,24 @@ static size_t shared_bytes(unsigned long n)
 int main(int argc, char **argv)
 {
     static const hpc_program program = {
-        .name = "matmul", .size_meaning = "N, the side, a power of two up to 8192", .min_size = 1,
-        .max_size = 8192, .shared_bytes = shared_bytes};
+        .name = "matmul", .size_meaning = "N, the side, a power of two up to 8192",
+        .shared_bytes = shared_bytes, .parse_size = parse_side, .serial = matmul_serial_version,
+        .pareng = matmul_pareng_version, .openmp = matmul_openmp_version};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)
         return rc;
     size_t n = run.size;
-    if (n & (n - 1)) {
-        fprintf(stderr, "matmul: N must be a power of two, not %zu\n", n);
-        return 2;
-    }
     double *a = hpc_alloc(&run, n * n * sizeof *a), *b = hpc_alloc(&run, n * n * sizeof *b);
     double *c = hpc_alloc(&run, n * n * sizeof *c);
     for (size_t i = 0; i < n * n; i++) {
         a[i] = (double)((i * 7 + 3) % 9) - 4;
         b[i] = (double)((i * 5 + 1) % 7) - 3;
     }
-    hpc_pin_openmp_threads(&run);
-    double t0 = hpc_seconds();
-    if (run.mode == HPC_SERIAL) {
-        matmul_serial(a, b, c, n, n);
-    } else if (run.mode == HPC_PARENG) {
-        rc = PARENG_RUN(run.engine, matmul_task, NULL, a, b, c, n, n);
-        if (rc)
-            return hpc_failed(&run, rc);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(run.workers)
-#pragma omp single
-        matmul_openmp(a, b, c, n, n, 0, run.omp_cutoff);
-#endif
-    }
-    double seconds = hpc_seconds() - t0;
+    matmul_data d = {a, b, c, n};
+    double seconds = hpc_time(&run, &program, &d);
+    if (seconds < 0)
+        return 1;
     bool ok = true;
     for (size_t s = 0; s < 64; s++) {
         size_t i = (s * 37) % n, j = (s * 101 + 5) % n;

@@ -5,8 +5,6 @@
  * copies it (firstprivate). Usage and output: hpc.h; the count is checked against the known
  * one.
  */
-#include <string.h>
-
 #include "hpc.h"
 
 #define MAX_N 16
@@ -86,34 +84,48 @@ static uint64_t queens_openmp(board b, int n, int row, unsigned depth, unsigned 
 }
 #endif
 
+typedef struct queens_data {
+    int n;
+    uint64_t count;
+} queens_data;
+
+static void queens_serial_version(hpc_run *run, void *data)
+{
+    (void)run;
+    queens_data *d = data;
+    board b = {{0}};
+    d->count = queens_serial(&b, d->n, 0);
+}
+
+static int queens_pareng_version(hpc_run *run, void *data)
+{
+    queens_data *d = data;
+    board b = {{0}};
+    return PARENG_RUN(run->engine, queens, &d->count, b, d->n, 0);
+}
+
+#ifdef _OPENMP
+static void queens_openmp_version(hpc_run *run, void *data)
+{
+    queens_data *d = data;
+    board b = {{0}};
+    d->count = queens_openmp(b, d->n, 0, 0, run->omp_cutoff);
+}
+#else
+#define queens_openmp_version NULL
+#endif
+
 int main(int argc, char **argv)
 {
     static const hpc_program program = {
         .name = "nqueens", .size_meaning = "N, the board's side, 1 to 16", .min_size = 1,
-        .max_size = MAX_N};
+        .max_size = MAX_N, .serial = queens_serial_version, .pareng = queens_pareng_version,
+        .openmp = queens_openmp_version};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)
         return rc;
-    int n = (int)run.size;
-    board b;
-    memset(&b, 0, sizeof b);
-    uint64_t count = 0;
-    hpc_pin_openmp_threads(&run);
-    double t0 = hpc_seconds();
-    if (run.mode == HPC_SERIAL) {
-        count = queens_serial(&b, n, 0);
-    } else if (run.mode == HPC_PARENG) {
-        rc = PARENG_RUN(run.engine, queens, &count, b, n, 0);
-        if (rc)
-            return hpc_failed(&run, rc);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(run.workers)
-#pragma omp single
-        count = queens_openmp(b, n, 0, 0, run.omp_cutoff);
-#endif
-    }
-    double seconds = hpc_seconds() - t0;
-    return hpc_finish(&run, count, seconds, count == known[n]);
+    queens_data d = {.n = (int)run.size};
+    double seconds = hpc_time(&run, &program, &d);
+    return seconds < 0 ? 1 : hpc_finish(&run, d.count, seconds, d.count == known[d.n]);
 }

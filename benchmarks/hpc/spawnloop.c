@@ -60,31 +60,45 @@ static uint64_t loop_openmp(uint64_t n)
 }
 #endif
 
+typedef struct loop_data {
+    uint64_t n, sum;
+} loop_data;
+
+static void loop_serial_version(hpc_run *run, void *data)
+{
+    (void)run;
+    loop_data *d = data;
+    d->sum = loop_serial(d->n);
+}
+
+static int loop_pareng_version(hpc_run *run, void *data)
+{
+    loop_data *d = data;
+    return PARENG_RUN(run->engine, loop_task, &d->sum, d->n);
+}
+
+#ifdef _OPENMP
+static void loop_openmp_version(hpc_run *run, void *data)
+{
+    (void)run;
+    loop_data *d = data;
+    d->sum = loop_openmp(d->n);
+}
+#else
+#define loop_openmp_version NULL
+#endif
+
 int main(int argc, char **argv)
 {
     static const hpc_program program = {
         .name = "spawnloop", .size_meaning = "N, the spawns, 1 to 10^8", .min_size = 1,
-        .max_size = 100000000};
+        .max_size = 100000000, .serial = loop_serial_version, .pareng = loop_pareng_version,
+        .openmp = loop_openmp_version};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)
         return rc;
-    uint64_t n = run.size, sum = 0;
-    hpc_pin_openmp_threads(&run);
-    double t0 = hpc_seconds();
-    if (run.mode == HPC_SERIAL) {
-        sum = loop_serial(n);
-    } else if (run.mode == HPC_PARENG) {
-        rc = PARENG_RUN(run.engine, loop_task, &sum, n);
-        if (rc)
-            return hpc_failed(&run, rc);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(run.workers)
-#pragma omp single
-        sum = loop_openmp(n);
-#endif
-    }
-    double seconds = hpc_seconds() - t0;
-    return hpc_finish(&run, sum, seconds, 1);
+    loop_data d = {.n = run.size};
+    double seconds = hpc_time(&run, &program, &d);
+    return seconds < 0 ? 1 : hpc_finish(&run, d.sum, seconds, 1);
 }

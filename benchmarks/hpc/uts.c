@@ -5,7 +5,6 @@
  * The result is the node count, checked against the size UTS publishes for the tree. Usage
  * and output: hpc.h.
  */
-#include <stdio.h>
 
 #include "hpc.h"
 #include "workloads.h"
@@ -42,31 +41,38 @@ static uint64_t uts_openmp(workload_uts_node node, unsigned depth, unsigned cuto
 }
 #endif
 
+static void uts_serial_version(hpc_run *run, void *data)
+{
+    (void)run;
+    workload_uts_serial(tree, data); /* the tree was checked when it was named */
+}
+
+static int uts_pareng_version(hpc_run *run, void *data)
+{
+    return workload_uts(run->engine, tree, data);
+}
+
+#ifdef _OPENMP
+static void uts_openmp_version(hpc_run *run, void *data)
+{
+    workload_uts_count *count = data;
+    count->nodes = uts_openmp(workload_uts_root(tree), 0, run->omp_cutoff);
+}
+#else
+#define uts_openmp_version NULL
+#endif
+
 int main(int argc, char **argv)
 {
     static const hpc_program program = {
         .name = "uts", .size_meaning = "a sample tree of UTS: T1, T1L, T2, T3, T3L or T5",
-        .parse_size = parse_tree};
+        .parse_size = parse_tree, .serial = uts_serial_version, .pareng = uts_pareng_version,
+        .openmp = uts_openmp_version};
     hpc_run run;
     int rc = hpc_start(argc, argv, &program, &run);
     if (rc)
         return rc;
     workload_uts_count count = {0};
-    hpc_pin_openmp_threads(&run);
-    double t0 = hpc_seconds();
-    if (run.mode == HPC_SERIAL) {
-        rc = workload_uts_serial(tree, &count);
-    } else if (run.mode == HPC_PARENG) {
-        rc = workload_uts(run.engine, tree, &count);
-        if (rc)
-            return hpc_failed(&run, rc);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(run.workers)
-#pragma omp single
-        count.nodes = uts_openmp(workload_uts_root(tree), 0, run.omp_cutoff);
-#endif
-    }
-    double seconds = hpc_seconds() - t0;
-    return hpc_finish(&run, count.nodes, seconds, rc == 0 && count.nodes == tree->nodes);
+    double seconds = hpc_time(&run, &program, &count);
+    return seconds < 0 ? 1 : hpc_finish(&run, count.nodes, seconds, count.nodes == tree->nodes);
 }
