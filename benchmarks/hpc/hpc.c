@@ -87,6 +87,10 @@ int hpc_start(int argc, char **argv, const hpc_program *p, hpc_run *run)
 
 void *hpc_alloc(hpc_run *run, size_t bytes)
 {
+    if (run->n_blocks == HPC_MAX_BLOCKS) {
+        fprintf(stderr, "hpc_alloc: more than %d blocks\n", HPC_MAX_BLOCKS);
+        exit(1);
+    }
     void *p = run->engine ? pareng_alloc(run->engine, bytes) : calloc(1, bytes);
     if (!p) {
         fprintf(stderr, "no memory for %zu bytes: %s\n", bytes,
@@ -95,7 +99,20 @@ void *hpc_alloc(hpc_run *run, size_t bytes)
     }
     if (run->engine)
         memset(p, 0, bytes);
-    return p;
+    return run->blocks[run->n_blocks++] = p;
+}
+
+/* Frees the data and stops the engine. */
+static void release(hpc_run *run)
+{
+    while (run->n_blocks)
+        if (run->engine)
+            pareng_free(run->engine, run->blocks[--run->n_blocks]);
+        else
+            free(run->blocks[--run->n_blocks]);
+    if (run->engine)
+        pareng_stop(run->engine);
+    run->engine = NULL;
 }
 
 #ifdef _OPENMP
@@ -138,8 +155,7 @@ double hpc_time(hpc_run *run, const hpc_program *p, void *data)
     double seconds = peer_seconds() - t0;
     if (rc) {
         fprintf(stderr, "%s: the run failed (%d): %s\n", p->name, rc, pareng_last_error());
-        pareng_stop(run->engine);
-        run->engine = NULL;
+        release(run);
         return -1;
     }
     return seconds;
@@ -147,8 +163,7 @@ double hpc_time(hpc_run *run, const hpc_program *p, void *data)
 
 int hpc_finish(hpc_run *run, uint64_t result, double seconds, int ok)
 {
-    if (run->engine)
-        pareng_stop(run->engine);
+    release(run);
     if (!ok) {
         fprintf(stderr, "the output failed its check (result %llu)\n",
                 (unsigned long long)result);

@@ -27,6 +27,7 @@
 #include "pareng.h"
 
 enum hpc_mode { HPC_SERIAL, HPC_PARENG, HPC_OPENMP };
+#define HPC_MAX_BLOCKS 4
 
 typedef struct hpc_run {
     enum hpc_mode mode;
@@ -34,6 +35,8 @@ typedef struct hpc_run {
     unsigned workers;
     unsigned omp_cutoff;    /* OpenMP: the depth below which tasks are serial; 0 = none */
     pareng_engine *engine;  /* pareng: started, stopped by hpc_finish */
+    void *blocks[HPC_MAX_BLOCKS]; /* hpc_alloc's, freed by hpc_finish */
+    unsigned n_blocks;
 } hpc_run;
 
 typedef struct hpc_program {
@@ -57,7 +60,8 @@ typedef struct hpc_program {
  * one-line message on stderr. */
 int hpc_start(int argc, char **argv, const hpc_program *program, hpc_run *run);
 /* Memory for the computation's data, zeroed: in the engine's shared memory for pareng (the
- * workers see it at the same address), else the heap. Never NULL: a failure exits(1). */
+ * workers see it at the same address), else the heap; at most HPC_MAX_BLOCKS blocks. Never
+ * NULL: a failure exits(1). */
 void *hpc_alloc(hpc_run *run, size_t bytes);
 /* Runs the program's computation on data in the run's version and returns its seconds (for
  * OpenMP the team is made and pinned where pareng puts its workers before the clock), or -1
