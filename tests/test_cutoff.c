@@ -237,6 +237,35 @@ static void test_depth_that_does_not_cut(void)
     assert_nothing_left();
 }
 
+/* A tree deeper than UTS's T3L (17,844 levels): a chain of 60,000 links, each a spawn and a
+ * call with 256 bytes of its own on the stack (a UTS node keeps a few hundred), recurses on
+ * the worker's stack in every clone: 15 MiB and more, where the default 8 MiB did not hold
+ * T3L (engine/worker.c, allow_deep_stack). */
+PARENG_TASK_1(uint64_t, deep_chain, unsigned, links)
+{
+    if (links == 0)
+        return 0;
+    volatile unsigned char own[256];
+    own[links % sizeof own] = (unsigned char)links;
+    PARENG_SPAWN(deep_chain, 0);
+    uint64_t rest = PARENG_CALL(deep_chain, links - 1);
+    return rest + PARENG_SYNC(deep_chain) + 1 + (own[links % sizeof own] != (unsigned char)links);
+}
+
+static void test_deep_trees(void)
+{
+    static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1000, PARENG_CUTOFF_NONE};
+    for (size_t c = 0; c < sizeof cutoffs / sizeof cutoffs[0]; c++)
+        for (unsigned workers = 1; workers <= 2; workers++) {
+            pareng_engine *e = start_with_cutoff(workers, cutoffs[c], 0);
+            uint64_t got = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, deep_chain, &got, 60000), 0);
+            CU_ASSERT_EQUAL(got, 60000);
+            pareng_stop(e);
+        }
+    assert_nothing_left();
+}
+
 /* A serial subtree with 1000 unsynced spawns on a deque of 8 frames: 4 results in local
  * slots, 4 in frames, the rest past the deque's end. */
 static void test_serial_clone_keeps_many_spawns(void)
@@ -470,6 +499,7 @@ int main(void)
         {"fixed cutoff: exactly 2^N serial subtrees", test_fixed_cutoff_cuts_exactly_there},
         {"automatic cutoff adapts", test_automatic_cutoff_adapts},
         {"a tree that depth does not cut: every spawn a task", test_depth_that_does_not_cut},
+        {"trees 60,000 levels deep, every clone", test_deep_trees},
         {"serial clone: 1000 unsynced spawns on 8 frames", test_serial_clone_keeps_many_spawns},
         {"48-byte results, 6 spawns a task, every clone", test_large_results_in_every_clone},
         {"PARENG_SERIAL(): exactly the nodes below the cutoff", test_serial_is_visible_to_the_task},
