@@ -1,12 +1,13 @@
 /*
- * hpc.h - what the programs of benchmarks/hpc share: the command line, the clock, the memory
- * their data lives in, and the one line they print.
+ * hpc.h - what the programs of benchmarks/hpc share: the command line, the memory their data
+ * lives in, the timing of each version, and the one line they print.
  *
  * Each program is written as a user of the installed library writes it (the public API of
  * pareng.h alone, after the papers of BOTS and Cilk-5), in three versions in one source: plain
- * serial C, pareng tasks, and OpenMP tasks (compiled only into PROGRAM-openmp, built with
- * -Dpeers=enabled). The serial version is in both executables and built with the same flags
- * as the others, so that a ratio to it compares like with like. The contract:
+ * serial C, pareng tasks, and OpenMP tasks (compiled only into PROGRAM-openmp, built among the
+ * peers, in benchmarks/peers, with -Dpeers=enabled). The serial version is in both executables
+ * and built with the same flags as the others, so that a ratio to it compares like with like.
+ * The contract:
  *
  *     PROGRAM serial SIZE
  *     PROGRAM pareng SIZE WORKERS [CUTOFF]     CUTOFF as --cutoff: auto (default), none, D
