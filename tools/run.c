@@ -31,6 +31,7 @@ static const char run_help[] =
     "                        [-c CORES] [-j]\n"
     "       pareng run fib N --io-latency DUR [--io-depth K] [-c CORES] [-j] [-s]\n"
     "       pareng run uts TREE [-c CORES] [--cutoff auto|none|D] [--serial] [-j] [-s]\n"
+    "                           [--trace FILE] [--timeline FILE.svg]\n"
     "       pareng run http URL [-n N] [--connections C] [--timeout DUR]\n"
     "                           [--io-depth K] [-c CORES] [-j] [-s]\n"
     "                           [--trace FILE] [--timeline FILE.svg]\n"
