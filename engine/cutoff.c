@@ -25,8 +25,10 @@
  * are leaves, a few hold a large part of the tree), and a chain of spawns keeps all of its
  * work at its deepest levels. There any depth lets serial runs hold work that no thief can
  * take, and going deeper does not shorten them; so when the runs still call for a cutoff that
- * deep, the worker makes every spawn a task for the rest of the run (the tasks' own cost is
- * then large beside a spawn's, or the tree would not have gone that deep with long runs). A
+ * deep, every worker makes every spawn a task for the rest of the run (the tasks' own cost is
+ * then large beside a spawn's, or the tree would not have gone that deep with long runs): the
+ * first to see it tells the others through the arena, so that none goes on holding work in
+ * serial runs while it learns the same on its own. A
  * run of a divide-and-conquer tree never gets there (fib(n) halves its work every 1.44 levels):
  * its figures do not change.
  */
@@ -67,6 +69,14 @@ void pareng__cutoff_begin_run(pareng__arena *a, uint32_t cutoff)
     a->run_seq++;
 }
 
+/* Has another worker found that depth does not cut this run's tree? Relaxed: a hint, read at
+ * the ends of serial runs and at steals; run_seq is this worker's own copy of the run's. */
+static bool told_every_spawn(const pareng__worker *w)
+{
+    return atomic_load_explicit(&w->arena->every_spawn_run, memory_order_relaxed) ==
+           w->run_seen;
+}
+
 void pareng__cutoff_take(pareng__worker *w)
 {
     /* Written by the caller before its release store of the root's READY, which this worker
@@ -78,6 +88,7 @@ void pareng__cutoff_take(pareng__worker *w)
         w->every_spawn = false;
         w->run_first_cutoff = w->learned_cutoff;
     }
+    w->every_spawn |= told_every_spawn(w);
     w->cutoff_adapts = cutoff == PARENG_CUTOFF_AUTO;
     w->pub.pareng__cutoff = !w->cutoff_adapts ? cutoff
                             : w->every_spawn  ? PARENG_CUTOFF_NONE
@@ -98,6 +109,11 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
         return;
     if (w->runs_since_long < RUNS_SINCE_LONG_TO_COARSEN)
         w->runs_since_long++;
+    if (told_every_spawn(w)) {
+        w->every_spawn = true;
+        w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
+        return;
+    }
     /* A thief asked this worker for work while the run went on: it waited for the run's end.
      * Relaxed, as every read of the floor: the request is a hint (deque.c). */
     bool thief_waited = atomic_load_explicit(&w->pub.pareng__private_floor,
@@ -114,6 +130,8 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
             w->every_spawn = true;
             w->learned_cutoff = w->run_first_cutoff;
             w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
+            atomic_store_explicit(&w->arena->every_spawn_run, w->run_seen,
+                                  memory_order_relaxed);
             return;
         }
         w->learned_cutoff += levels;

@@ -207,6 +207,9 @@ typedef struct pareng__arena {
     uint32_t run_cutoff;       /* the running root's cutoff: PARENG_CUTOFF_AUTO, a depth, or
                                 * PARENG_CUTOFF_NONE; written before the root is READY */
     uint32_t run_seq;          /* counts the roots run; written with run_cutoff (cutoff.c) */
+    /* The run_seq of the run that a worker found depth does not cut: every worker makes
+     * every spawn a task for the rest of it (cutoff.c). Any worker writes it, relaxed. */
+    _Atomic uint32_t every_spawn_run;
     uint64_t owner_start_time; /* 0.1's named segments: the owner's /proc/<pid>/stat
                                 * starttime, which pareng_clean reads to tell pid reuse apart;
                                 * unused since the arena has no name */
