@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 /* Failed steal rounds (each ends in sched_yield) before a worker goes to sleep. A sleeper
@@ -422,25 +421,6 @@ static void die_with_the_coordinators_image(pareng__worker *lane0, int life_fd)
         _exit(0);
 }
 
-/* Tasks run work-first on the worker's own stack, which is as deep as the user's tree (UTS's
- * T3L: 17,844 levels, more than the default 8 MiB hold in every clone). The stack grows as far
- * as RLIMIT_STACK allows when it faults, and the kernel left at least 128 MiB below it for that
- * at exec: let a worker's grow to WORKER_STACK_BYTES, as Cilk runtimes give their workers
- * large stacks. Best effort: a hard limit below it stays. */
-#define WORKER_STACK_BYTES (64ul << 20)
-
-static void allow_deep_stack(void)
-{
-    struct rlimit r;
-    if (getrlimit(RLIMIT_STACK, &r) == 0 && r.rlim_cur != RLIM_INFINITY &&
-        r.rlim_cur < WORKER_STACK_BYTES) {
-        r.rlim_cur = r.rlim_max == RLIM_INFINITY || r.rlim_max > WORKER_STACK_BYTES
-                         ? WORKER_STACK_BYTES
-                         : r.rlim_max;
-        setrlimit(RLIMIT_STACK, &r);
-    }
-}
-
 _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan,
                                    int life_fd)
 {
@@ -482,7 +462,6 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
         lane->rng = 0x9e3779b97f4a7c15ull * (lane->lane_id + 1) ^ (uint64_t)getpid();
     }
     pareng__worker *w = pareng__lane(a, index, 0);
-    allow_deep_stack();
     fiber_time.started_ns = pareng__now_ns();
     if (a->io_depth &&
         ((rc = pareng__io_init(w, a->io_depth)) < 0 || (rc = pareng__fibers_init(a, index)) < 0))
