@@ -75,17 +75,21 @@ static size_t heap_offset(const lanes_layout *l)
     return stacks_offset(l) + l->n_workers * worker_stacks_bytes(l);
 }
 
-/* A worker's stack is as large as the caller's main stack may grow (RLIMIT_STACK, 8 MiB when
- * it has no limit, at most 256 MiB), plus a guard page. It lives in the arena so that a
- * child a thief took may use a pointer to its parent's locals, as under Cilk (docs/memory.md);
- * pages are taken only as the stack deepens. */
+/* A worker's stack is as large as the caller's main stack may grow (RLIMIT_STACK, at most
+ * 256 MiB; 8 MiB when it has none), at least WORKER_STACK_LEAST, plus a guard page. It lives
+ * in the arena so that a child a thief took may use a pointer to its parent's locals, as under
+ * Cilk (docs/memory.md); pages are taken only as the stack deepens. Work-first execution makes it
+ * as deep as the user's tree: UTS's T3L, 17,844 levels of tasks, outgrew the usual 8 MiB and
+ * died of SIGSEGV (tests/test_cutoff.c runs a tree of 60,000 levels). */
+#define WORKER_STACK_LEAST (64u << 20)
+
 static size_t worker_stack_bytes(void)
 {
     struct rlimit stack;
     size_t bytes = 8u << 20;
     if (getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY)
         bytes = stack.rlim_cur < (256u << 20) ? (size_t)stack.rlim_cur : (256u << 20);
-    return round_up(bytes < (64u << 10) ? 64u << 10 : bytes, 4096) + 4096;
+    return round_up(bytes < WORKER_STACK_LEAST ? WORKER_STACK_LEAST : bytes, 4096) + 4096;
 }
 
 /* Named segments (pareng 0.1 made one per engine in /dev/shm): one is stale when the process

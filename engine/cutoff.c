@@ -18,6 +18,19 @@
  * of Duran, Corbalan and Ayguade ("An adaptive cut-off for task parallelism", SC 2008), with a
  * time measure instead of their profile of task counts, and with the steal as the reset of
  * TBB's auto_partitioner. Two clock reads per serial run (40 ns), each run about 10 us.
+ *
+ * A depth cuts a tree well only when deeper subtrees are smaller, as in divide and conquer,
+ * where EVERY_SPAWN_DEPTH levels below a steal leave a 2^-48 part of it. In some trees they
+ * are not: in UTS's binomial trees every node's subtree has the same law at any depth (most
+ * are leaves, a few hold a large part of the tree), and a chain of spawns keeps all of its
+ * work at its deepest levels. There any depth lets serial runs hold work that no thief can
+ * take, and going deeper does not shorten them; so when the runs still call for a cutoff that
+ * deep, every worker makes every spawn a task for the rest of the run (the tasks' own cost is
+ * then large beside a spawn's, or the tree would not have gone that deep with long runs): the
+ * first to see it tells the others through the arena, so that none goes on holding work in
+ * serial runs while it learns the same on its own. A
+ * run of a divide-and-conquer tree never gets there (fib(n) halves its work every 1.44 levels):
+ * its figures do not change.
  */
 #include "internal.h"
 
@@ -30,10 +43,13 @@
  * too long (below). */
 #define INITIAL_CUTOFF 10u
 /* A tree's last levels give short runs whatever the cutoff, and so does a small stolen task:
- * only a run of short ones in a row means the cutoff is too deep. One long run is enough to
- * go deeper, as a thief may be waiting. */
+ * only a run of short ones in a row means the cutoff is too deep, and only where no run was
+ * long for a while (a tree whose long runs come among many short ones, UTS's, is not cut too
+ * deep: below). One long run is enough to go deeper, as a thief may be waiting. */
 #define SHORT_RUNS_TO_COARSEN 16u
-#define DEEPEST_CUTOFF 256u
+#define RUNS_SINCE_LONG_TO_COARSEN 256u
+/* Runs that are long this deep below a steal: depth does not cut this tree (above). */
+#define EVERY_SPAWN_DEPTH 48u
 
 void pareng__cutoff_init(pareng__worker *w)
 {
@@ -41,15 +57,42 @@ void pareng__cutoff_init(pareng__worker *w)
     w->learned_cutoff = INITIAL_CUTOFF;
     w->short_runs = 0;
     w->cutoff_adapts = false;
+    w->every_spawn = false;
+    w->run_seen = 0;
+    w->run_first_cutoff = INITIAL_CUTOFF;
+    w->runs_since_long = RUNS_SINCE_LONG_TO_COARSEN;
+}
+
+void pareng__cutoff_begin_run(pareng__arena *a, uint32_t cutoff)
+{
+    a->run_cutoff = cutoff;
+    a->run_seq++;
+}
+
+/* Has another worker found that depth does not cut this run's tree? Relaxed: a hint, read at
+ * the ends of serial runs and at steals; run_seq is this worker's own copy of the run's. */
+static bool told_every_spawn(const pareng__worker *w)
+{
+    return atomic_load_explicit(&w->arena->every_spawn_run, memory_order_relaxed) ==
+           w->run_seen;
 }
 
 void pareng__cutoff_take(pareng__worker *w)
 {
     /* Written by the caller before its release store of the root's READY, which this worker
      * (or the worker it stole from, transitively) acquired: a plain read is ordered. */
-    uint32_t cutoff = w->arena->run_cutoff;
+    pareng__arena *a = w->arena;
+    uint32_t cutoff = a->run_cutoff;
+    if (w->run_seen != a->run_seq) { /* a new run: its tree may be cut by depth again */
+        w->run_seen = a->run_seq;
+        w->every_spawn = false;
+        w->run_first_cutoff = w->learned_cutoff;
+    }
+    w->every_spawn |= told_every_spawn(w);
     w->cutoff_adapts = cutoff == PARENG_CUTOFF_AUTO;
-    w->pub.pareng__cutoff = w->cutoff_adapts ? w->learned_cutoff : cutoff;
+    w->pub.pareng__cutoff = !w->cutoff_adapts ? cutoff
+                            : w->every_spawn  ? PARENG_CUTOFF_NONE
+                                              : w->learned_cutoff;
 }
 
 void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
@@ -64,6 +107,13 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
     if (!w->cutoff_adapts)
         return;
+    if (w->runs_since_long < RUNS_SINCE_LONG_TO_COARSEN)
+        w->runs_since_long++;
+    if (told_every_spawn(w)) {
+        w->every_spawn = true;
+        w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
+        return;
+    }
     /* A thief asked this worker for work while the run went on: it waited for the run's end.
      * Relaxed, as every read of the floor: the request is a hint (deque.c). */
     bool thief_waited = atomic_load_explicit(&w->pub.pareng__private_floor,
@@ -74,13 +124,22 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
         unsigned levels = 1;
         for (uint64_t t = took; t > 2 * SERIAL_RUN_LONG_NS; t /= 2)
             levels++;
-        w->learned_cutoff += levels;
-        if (w->learned_cutoff > DEEPEST_CUTOFF)
-            w->learned_cutoff = DEEPEST_CUTOFF;
         w->short_runs = 0;
+        if (w->learned_cutoff + levels > EVERY_SPAWN_DEPTH) {
+            /* The next run, perhaps of another tree, starts from where this one did. */
+            w->every_spawn = true;
+            w->learned_cutoff = w->run_first_cutoff;
+            w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
+            atomic_store_explicit(&w->arena->every_spawn_run, w->run_seen,
+                                  memory_order_relaxed);
+            return;
+        }
+        w->learned_cutoff += levels;
+        w->runs_since_long = took > SERIAL_RUN_LONG_NS ? 0 : w->runs_since_long;
     } else if (took >= SERIAL_RUN_SHORT_NS) {
         w->short_runs = 0;
-    } else if (++w->short_runs == SHORT_RUNS_TO_COARSEN) {
+    } else if (++w->short_runs >= SHORT_RUNS_TO_COARSEN &&
+               w->runs_since_long >= RUNS_SINCE_LONG_TO_COARSEN) {
         if (w->learned_cutoff > 1)
             w->learned_cutoff--;
         w->short_runs = 0;

@@ -466,9 +466,9 @@ int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t si
     a->root.pareng__run = run;
     memcpy(a->root.pareng__data, data, size);
     /* An IO engine makes every spawn a task, whoever asks: a task may wait on IO anywhere. */
-    a->run_cutoff = a->io_depth                            ? PARENG_CUTOFF_NONE
-                    : cutoff == PARENG__CUTOFF_OF_ENGINE ? e->cutoff
-                                                         : cutoff;
+    pareng__cutoff_begin_run(a, a->io_depth                            ? PARENG_CUTOFF_NONE
+                                : cutoff == PARENG__CUTOFF_OF_ENGINE ? e->cutoff
+                                                                     : cutoff);
     /* Release: the frame is filled before a worker's acquire of READY. */
     atomic_store_explicit(&a->root_state, PARENG__ROOT_READY, memory_order_release);
     pareng__wake(a, true);

@@ -48,7 +48,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 4
+#define PARENG__ARENA_LAYOUT 5 /* 5: the run's cutoff state (run_seq, every_spawn_run) */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -145,10 +145,14 @@ typedef struct pareng__worker {
     pareng__overflow overflow;
     unsigned learned_cutoff; /* the automatic cutoff as adapted so far (cutoff.c) */
     unsigned short_runs;     /* serial runs in a row that were short */
+    unsigned runs_since_long; /* serial runs since the last long one (at most a bound) */
     bool cutoff_adapts;      /* this run's cutoff is automatic */
     unsigned serial_runs_open; /* serial runs under way on this lane (cutoff.c) */
     void *stack;             /* the stack of the lane's fiber in the arena (lowest usable byte) */
     size_t stack_bytes;
+    bool every_spawn;        /* ... and depth does not cut this run's tree (cutoff.c) */
+    uint32_t run_seen;       /* the arena's run_seq when this lane last took a task */
+    unsigned run_first_cutoff; /* learned_cutoff when this lane first took a task of it */
 
     /* line 3+: statistics, owner writes */
     PARENG__ALIGNED pareng__counters counters;
@@ -202,6 +206,10 @@ typedef struct pareng__arena {
     uint32_t pin_workers;      /* bind each worker to its PU (see pareng_start) */
     uint32_t run_cutoff;       /* the running root's cutoff: PARENG_CUTOFF_AUTO, a depth, or
                                 * PARENG_CUTOFF_NONE; written before the root is READY */
+    uint32_t run_seq;          /* counts the roots run; written with run_cutoff (cutoff.c) */
+    /* The run_seq of the run that a worker found depth does not cut: every worker makes
+     * every spawn a task for the rest of it (cutoff.c). Any worker writes it, relaxed. */
+    _Atomic uint32_t every_spawn_run;
     uint64_t owner_start_time; /* 0.1's named segments: the owner's /proc/<pid>/stat
                                 * starttime, which pareng_clean reads to tell pid reuse apart;
                                 * unused since the arena has no name */
@@ -361,6 +369,8 @@ PARENG__INTERNAL void pareng__deque_share_all(pareng__worker *w, pareng_frame *h
 PARENG__INTERNAL bool pareng__deque_has_shared(pareng__worker *w);
 
 /* ---- cutoff.c ---- */
+/* The caller, before it makes a root READY: the run's cutoff (as pareng_config.cutoff_depth). */
+PARENG__INTERNAL void pareng__cutoff_begin_run(pareng__arena *a, uint32_t cutoff);
 /* A lane about to run a root or a stolen task takes the run's cutoff. */
 PARENG__INTERNAL void pareng__cutoff_take(pareng__worker *w);
 /* A new lane: never serial until a run says otherwise. */

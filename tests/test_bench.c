@@ -449,20 +449,52 @@ static void test_spawn(void)
 }
 
 /* --json: the document of --export-json on stdout, instead of the text; bench spawn too. */
+/* The results hold exactly `count` rows, those named as check_row expects them. */
+static void check_rows(const char *results, unsigned count, const char *const *names,
+                       const unsigned *workers, unsigned runs)
+{
+    unsigned rows = 0;
+    element(results, 0, &rows);
+    CU_ASSERT_EQUAL(rows, count);
+    for (unsigned i = 0; i < count && rows == count; i++)
+        if (names[i])
+            check_row(element(results, i, NULL), names[i], workers[i], runs);
+}
+
+/* bench uts: the tree's node count in every row, checked; the peer uts-openmp gets
+ * `openmp TREE WORKERS DEPTH` (a script here, which checks them), the depth of a fixed
+ * --cutoff. */
+static void test_uts(void)
+{
+    write_script("uts-openmp", "[ \"$1 $2 $3 $4\" = \"openmp T1 2 3\" ] || exit 9\n"
+                               "echo '{\"result\":4130071,\"seconds\":0.25}'");
+    setenv("PARENG_PEERS_DIR", scratch, 1);
+    command *c = RUN("bench", "uts", "t1", "--runs", "1", "-w", "0", "--workers", "2",
+                     "--cutoff", "3", "--peers", "-j");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(one_json_value(c->out));
+    const char *context = member(c->out, "context"), *results = member(c->out, "results");
+    CU_ASSERT(context && string_member_is(context, "workload", "uts"));
+    CU_ASSERT(context && string_member_is(context, "tree", "T1"));
+    CU_ASSERT(context && number_member(context, "result") == 4130071);
+    static const char *const names[] = {"serial", "pareng", "openmp"};
+    static const unsigned workers[] = {1, 2, 2};
+    check_rows(results, 3, names, workers, 1);
+    CU_ASSERT(!contains(c->err, "tbb")); /* uts has no tbb peer: not looked for */
+    assert_no_leftover(c);
+    command_free(c);
+    unsetenv("PARENG_PEERS_DIR");
+}
+
 static void test_json_on_stdout(void)
 {
     command *c = RUN("bench", "fib", N, "--runs", "3", "-w", "0", "--workers", "1-2", "-j");
     CU_ASSERT(exited_with(c, 0));
     CU_ASSERT(one_json_value(c->out));
     CU_ASSERT(strncmp(c->out, "{\"context\":{\"schema_version\":3,", 31) == 0);
-    const char *results = member(c->out, "results");
-    unsigned rows = 0;
-    element(results, 0, &rows);
-    CU_ASSERT_EQUAL(rows, 3);
-    if (rows == 3) {
-        check_row(element(results, 0, NULL), "serial", 1, 3);
-        check_row(element(results, 2, NULL), "pareng", 2, 3);
-    }
+    static const char *const names[] = {"serial", NULL, "pareng"}; /* NULL: not checked */
+    static const unsigned workers[] = {1, 0, 2};
+    check_rows(member(c->out, "results"), 3, names, workers, 3);
     CU_ASSERT_PTR_NULL(strstr(c->out, "host:")); /* no text */
     command_free(c);
 
@@ -624,7 +656,10 @@ static void test_progress_on_terminal(void)
 static void test_bad_input(void)
 {
     CHECK_BAD_INPUT({{"bench"}, {"workload"}},
-                    {{"bench", "pi", N}, {"'pi'", "fib, spawn"}},
+                    {{"bench", "pi", N}, {"'pi'", "fib, uts, spawn"}},
+                    {{"bench", "uts"}, {"uts needs a tree", "T3L"}},
+                    {{"bench", "uts", "T4"}, {"no sample tree 'T4'"}},
+                    {{"bench", "uts", "T1", "-g", "3"}, {"bench uts does not take --grain"}},
                     {{"bench", "fib"}, {"fib needs N"}},
                     {{"bench", "fib", "94"}, {"94", "64 bits"}},
                     {{"bench", "fib", "x1"}, {"'x1'"}},
@@ -725,6 +760,7 @@ int main(void)
         {"bench fib: table, JSON, CSV, SVG", test_fib_files},
         {"bench fib N-M: the curve, JSON, CSV, SVG", test_sweep},
         {"--peers: contract, failing and missing peers", test_peers},
+        {"uts: the tree counted, its OpenMP peer", test_uts},
         {"bench spawn: two figures", test_spawn},
         {"--json: the document on stdout", test_json_on_stdout},
         {"FILE -: stdout, no file named -", test_dash_is_stdout},

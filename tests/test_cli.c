@@ -556,6 +556,40 @@ static void test_serial(void)
     command_free(c);
 }
 
+/* pareng run uts: UTS's sample trees, counted exactly on every cutoff and serially. */
+static void test_uts(void)
+{
+    static const char *const cutoffs[] = {"auto", "none", "3"};
+    for (unsigned i = 0; i < sizeof cutoffs / sizeof cutoffs[0]; i++) {
+        command *c = RUN("run", "uts", "T3", "--cores", "2", "--cutoff", cutoffs[i]);
+        CU_ASSERT(exited_with(c, 0));
+        CU_ASSERT(strncmp(c->out, "uts(T3) = 4112897 nodes\n"
+                                  "leaves: 3599034, depth: 1572 (as UTS publishes)\ntime: ",
+                          strlen("uts(T3) = 4112897 nodes\n"
+                                 "leaves: 3599034, depth: 1572 (as UTS publishes)\ntime: ")) == 0);
+        CU_ASSERT(contains(c->out, " s, workers: 2, cutoff: "));
+        command_free(c);
+    }
+    command *c = RUN("run", "uts", "t1", "--json", "--cores", "2");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(is_one_json_object(c->out));
+    CU_ASSERT(json_has(c->out, "\"tree\":\"T1\",\"result\":4130071,\"leaves\":3305118,"
+                               "\"depth\":10"));
+    CU_ASSERT(json_has(c->out, "\"cutoff\":\"auto\""));
+    assert_no_leftover(c);
+    command_free(c);
+    c = RUN("run", "uts", "T3", "--serial", "--json");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(json_has(c->out, "\"result\":4112897"));
+    CU_ASSERT(json_has(c->out, "\"serial\":true"));
+    command_free(c);
+    CHECK_BAD_INPUT({{"run", "uts"}, {"uts needs a tree", "T3L"}},
+                    {{"run", "uts", "T9"}, {"no sample tree 'T9'", "T1L"}},
+                    {{"run", "uts", "T3", "--grain", "4"}, {"run uts does not take --grain"}},
+                    {{"run", "uts", "T3", "-n", "4"}, {"run uts does not take --requests"}},
+                    {{"run", "uts", "T3", "T1"}, {"unexpected argument 'T1'"}});
+}
+
 /* pareng map: the list exactly as Python prints it, then the time line; --json has both. */
 static void test_map_prints_python_list(void)
 {
@@ -1086,6 +1120,7 @@ int main(void)
         {"cutoffs", test_cutoffs},
         {"map: a Python list", test_map_prints_python_list},
         {"--serial", test_serial},
+        {"uts: UTS's sample trees, exactly", test_uts},
         {"clean: stale named segments", test_clean},
         CU_TEST_INFO_NULL,
     };

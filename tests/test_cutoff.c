@@ -4,13 +4,15 @@
  * none, on 1 to 8 workers; a fixed cutoff runs exactly the subtrees it names serially; the
  * automatic one moves both ways on its own; the serial clone keeps results of more unsynced
  * spawns than it has local slots, up to past the deque's end, each in its place (irregular
- * trees whose value changes when a result lands in another spawn's slot); PARENG_SERIAL()
+ * trees whose value changes when a result lands in another spawn's slot); a tree whose runs
+ * stay long at any depth makes every spawn a task for the rest of its run; PARENG_SERIAL()
  * says where the cutoff fell; bad values are refused.
  */
 #include "pareng.h"
 #include "testing.h"
 
 #include <errno.h>
+#include <time.h>
 
 /* fib as a user writes it: no cutoff. */
 PARENG_TASK_1(uint64_t, user_fib, unsigned, n)
@@ -165,6 +167,102 @@ static void test_automatic_cutoff_adapts(void)
         fprintf(stderr, "\nserial runs of a spinning tree: %llu\n", (unsigned long long)most);
     CU_ASSERT(most > 16);
     pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* A tree that depth does not cut: a chain of links, each spawning a leaf that spins 20 us
+ * and calling the next link, so that whatever runs below any depth holds the rest of the
+ * chain. The root runs 60 chains one after the other, in one run, on one worker. Each chain's
+ * serial tail is long, so the automatic cutoff goes deeper chain after chain, until it would
+ * pass 48 levels below the root: from then on, for the rest of the run, every spawn is a task
+ * and the last chains have no serial link at all. The run after, a tree that depth does cut
+ * is cut by depth again (serial runs, as in test_automatic_cutoff_adapts). */
+static void spin_ns(uint64_t ns)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)(t.tv_nsec - t0.tv_nsec) <
+           ns);
+}
+
+PARENG_TASK_1(unsigned, spin_leaf, unsigned, ignored)
+{
+    spin_ns(20000);
+    return ignored;
+}
+
+/* The links of the chain that ran as serial C. */
+PARENG_TASK_1(unsigned, chain, unsigned, links)
+{
+    if (links == 0)
+        return 0;
+    PARENG_SPAWN(spin_leaf, 0);
+    unsigned serial = PARENG_CALL(chain, links - 1) + (PARENG_SERIAL() ? 1 : 0);
+    return serial + PARENG_SYNC(spin_leaf);
+}
+
+#define CHAINS 60
+typedef struct chain_counts {
+    unsigned first, last;
+} chain_counts;
+
+PARENG_TASK_1(chain_counts, chains, unsigned, links)
+{
+    chain_counts counts = {0, 0};
+    for (unsigned c = 0; c < CHAINS; c++) {
+        unsigned serial = PARENG_CALL(chain, links);
+        counts.first = c == 0 ? serial : counts.first;
+        counts.last = serial;
+    }
+    return counts;
+}
+
+static void test_depth_that_does_not_cut(void)
+{
+    pareng_engine *e = start_with_cutoff(1, PARENG_CUTOFF_AUTO, 0);
+    chain_counts counts = {0, 0};
+    CU_ASSERT_EQUAL(PARENG_RUN(e, chains, &counts, 100), 0);
+    if (counts.first == 0 || counts.last != 0)
+        fprintf(stderr, "\nserial links of the first and last chains: %u, %u\n", counts.first,
+                counts.last);
+    CU_ASSERT(counts.first > 0);
+    CU_ASSERT_EQUAL(counts.last, 0);
+    uint64_t before = total_stats(e).serial_runs, got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, leaves, &got, 16), 0);
+    CU_ASSERT_EQUAL(got, 1u << 16);
+    CU_ASSERT(total_stats(e).serial_runs > before);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* A tree deeper than UTS's T3L (17,844 levels): a chain of 60,000 links, each a spawn and a
+ * call with 256 bytes of its own on the stack (a UTS node keeps a few hundred), recurses on
+ * the worker's stack in every clone: 15 MiB and more, where the default 8 MiB did not hold
+ * T3L (engine/worker.c, allow_deep_stack). */
+PARENG_TASK_1(uint64_t, deep_chain, unsigned, links)
+{
+    if (links == 0)
+        return 0;
+    volatile unsigned char own[256];
+    own[links % sizeof own] = (unsigned char)links;
+    PARENG_SPAWN(deep_chain, 0);
+    uint64_t rest = PARENG_CALL(deep_chain, links - 1);
+    return rest + PARENG_SYNC(deep_chain) + 1 + (own[links % sizeof own] != (unsigned char)links);
+}
+
+static void test_deep_trees(void)
+{
+    static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1000, PARENG_CUTOFF_NONE};
+    for (size_t c = 0; c < sizeof cutoffs / sizeof cutoffs[0]; c++)
+        for (unsigned workers = 1; workers <= 2; workers++) {
+            pareng_engine *e = start_with_cutoff(workers, cutoffs[c], 0);
+            uint64_t got = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, deep_chain, &got, 60000), 0);
+            CU_ASSERT_EQUAL(got, 60000);
+            pareng_stop(e);
+        }
     assert_nothing_left();
 }
 
@@ -400,6 +498,8 @@ int main(void)
         USER_FIB_TESTS(USER_FIB_INFO)
         {"fixed cutoff: exactly 2^N serial subtrees", test_fixed_cutoff_cuts_exactly_there},
         {"automatic cutoff adapts", test_automatic_cutoff_adapts},
+        {"a tree that depth does not cut: every spawn a task", test_depth_that_does_not_cut},
+        {"trees 60,000 levels deep, every clone", test_deep_trees},
         {"serial clone: 1000 unsynced spawns on 8 frames", test_serial_clone_keeps_many_spawns},
         {"48-byte results, 6 spawns a task, every clone", test_large_results_in_every_clone},
         {"PARENG_SERIAL(): exactly the nodes below the cutoff", test_serial_is_visible_to_the_task},

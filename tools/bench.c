@@ -7,6 +7,7 @@
  *   pareng bench fib N|N-M [--workers auto|LIST] [--cutoff auto|none|D | -g G] [-r R]
  *                          [-w W] [--peers] [-j] [--export-json FILE] [--export-csv FILE]
  *                          [--plot FILE.svg] [--timeline FILE.svg]
+ *   pareng bench uts TREE [the options of fib N but -g]
  *   pareng bench spawn [-r R] [-j]
  *
  * Each row is printed as soon as it is measured; on a terminal, a progress line on stderr
@@ -60,6 +61,10 @@ static const char bench_help[] =
     "                              [-r R] [-w W] [--peers] [-j] [--export-json FILE]\n"
     "                              [--export-csv FILE] [--plot FILE.svg]\n"
     "                              [--timeline FILE.svg]\n"
+    "       pareng bench uts TREE [--workers auto|LIST] [--cutoff auto|none|D]\n"
+    "                             [-r R] [-w W] [--peers] [-j] [--export-json FILE]\n"
+    "                             [--export-csv FILE] [--plot FILE.svg]\n"
+    "                             [--timeline FILE.svg]\n"
     "       pareng bench spawn [-r R] [-j]\n"
     "\n"
     "Measures as hyperfine does: the machine and the build first, then per row\n"
@@ -72,37 +77,41 @@ static const char bench_help[] =
     "            same fib on OpenMP and oneTBB); N from 0 to 93\n"
     "  fib N-M   the same for each n from N to M, a line per n: serial C's time and\n"
     "            each row's time over it (--plot: against serial C's time)\n"
+    "  uts TREE  as fib N, on UTS, the Unbalanced Tree Search benchmark: TREE one of\n"
+    "            its sample trees, T1, T1L, T2, T5 (geometric), T3, T3L (binomial);\n"
+    "            the peer is UTS on OpenMP tasks (BOTS's)\n"
     "  spawn     the cost of a spawn+sync pair, and the latency of a steal\n"
     "\n"
     "options:\n"
     "      --workers auto|LIST\n"
-    "          (fib) the worker counts, measured in increasing order: auto (the\n"
+    "          (fib, uts) the worker counts, measured in increasing order: auto (the\n"
     "          default) 1, 2, 4, ... up to the cores this process may use, and\n"
     "          that count; LIST counts from 1 to 512, such as 1,2,4 or 1-4\n"
     "      --cutoff auto|none|D\n"
-    "          (fib) pareng's cutoff, as for pareng run (default auto); the peers,\n"
-    "          which have none, get fib's model grain (grain 0 under none)\n"
+    "          (fib, uts) pareng's cutoff, as for pareng run (default auto); fib's\n"
+    "          peers, which have none, get fib's model grain (grain 0 under none);\n"
+    "          uts's OpenMP cuts at depth D, or makes every node a task\n"
     "  -g, --grain G\n"
     "          (fib) fib's own grain, for pareng and the peers, as for pareng run\n"
     "  -r, --runs R\n"
     "          measured runs per row, 1 to 100000; default 10\n"
     "  -w, --warmup W\n"
-    "          (fib) runs before those, not measured, 0 to 100000; default 1\n"
+    "          (fib, uts) runs before those, not measured, 0 to 100000; default 1\n"
     "      --peers\n"
-    "          (fib) add rows for OpenMP and oneTBB (built with -Dpeers=enabled, or\n"
+    "          (fib, uts) add rows for OpenMP and oneTBB (built with -Dpeers=enabled, or\n"
     "          found in $PARENG_PEERS_DIR)\n"
     "  -j, --json\n"
-    "          one JSON document on stdout instead of the text (for fib, what\n"
-    "          --export-json writes)\n"
+    "          one JSON document on stdout instead of the text (for fib and uts,\n"
+    "          what --export-json writes)\n"
     "      --export-json FILE\n"
-    "          (fib) write the context and every row with its run times as JSON\n"
+    "          (fib, uts) write the context and every row with its run times as JSON\n"
     "      --export-csv FILE\n"
-    "          (fib) write the rows as CSV\n"
+    "          (fib, uts) write the rows as CSV\n"
     "      --plot FILE.svg\n"
-    "          (fib) write an SVG plot of the speedup over serial C against workers\n"
+    "          (fib, uts) write an SVG plot of the speedup over serial C against workers\n"
     "          (N-M: of the time over serial C's against serial C's time)\n"
     "      --timeline FILE.svg\n"
-    "          (fib) write an SVG timeline of the last run on the most workers\n"
+    "          (fib, uts) write an SVG timeline of the last run on the most workers\n"
     "          (N-M: of fib(M)): workers as rows, time across, a colour per state,\n"
     "          as pareng run draws it\n"
     "  -h, --help\n"
@@ -180,7 +189,8 @@ static int parse_bench(int argc, char **argv, bench_options *o, bool *help)
     int count;
     char **args = cli_positional(&p, &count);
     if (count == 0)
-        return bad_input("bench needs a workload: pareng bench fib N, or pareng bench spawn");
+        return bad_input("bench needs a workload: pareng bench fib N, pareng bench uts TREE, "
+                         "or pareng bench spawn");
     o->workload = args[0];
     o->n_text = count > 1 ? args[1] : NULL;
     if (count > 2)
@@ -515,12 +525,14 @@ typedef struct peer {
 } peer;
 
 /* Each is an executable `PROGRAM N WORKERS GRAIN` that prints {"result":R,"seconds":S}
- * (benchmarks/peers/). */
+ * (benchmarks/peers/); for bench uts, `uts-openmp openmp TREE WORKERS DEPTH`, the program of
+ * benchmarks/hpc (hpc.h), and no tbb. */
 static peer peers[] = {{.name = "openmp", .program = "fib-openmp"},
                        {.name = "tbb", .program = "fib-tbb"}};
 #define N_PEERS (sizeof peers / sizeof peers[0])
 
 typedef struct fib_bench {
+    const workload_uts_tree *uts; /* bench uts: its tree; NULL for fib */
     unsigned n, runs, warmup;
     unsigned last_n;    /* N-M: a sweep from n to last_n (docs/cli.md, "The short-job curve") */
     bool sweep;         /* N-M given: one line per n, not a table; noisy rows counted */
@@ -547,6 +559,16 @@ typedef struct fib_bench {
     double serial_seconds;
     FILE *timeline;     /* --timeline: the last run of the last count (and n) is traced into it */
 } fib_bench;
+
+/* "fib(40)" or "uts(T3)". */
+static const char *workload_name(const fib_bench *b, char *out, size_t size)
+{
+    if (b->uts)
+        snprintf(out, size, "uts(%s)", b->uts->name);
+    else
+        snprintf(out, size, "fib(%u)", b->n);
+    return out;
+}
 
 /* A new row, not yet counted among the finished ones (finish_row counts it). */
 static bench_row *new_row(fib_bench *b, const char *name, unsigned workers, bool engine)
@@ -622,14 +644,18 @@ static const char *cell(char *buf, size_t size, const char *format, double value
     return buf;
 }
 
-/* "cutoff auto", "cutoff 5", "grain 20", and with peers "; peers: grain 25". */
+/* "cutoff auto", "cutoff 5", "grain 20", and with peers "; peers: grain 25" (uts: "; peers:
+ * depth 5" or "; peers: every node a task"). */
 static void describe_granularity(const fib_bench *b, char *out, size_t size)
 {
     char cutoff[16];
     cli_describe_cutoff(b->base.cutoff_depth, cutoff, sizeof cutoff);
     size_t used = b->grain ? (size_t)snprintf(out, size, "grain %u", b->grain)
                            : (size_t)snprintf(out, size, "cutoff %s", cutoff);
-    if (b->with_peers && !b->grain && used < size)
+    if (b->with_peers && b->uts && used < size)
+        snprintf(out + used, size - used, b->peer_grain ? "; peers: depth %u" :
+                 "; peers: every node a task", b->peer_grain);
+    else if (b->with_peers && !b->grain && used < size)
         snprintf(out + used, size - used, "; peers: grain %u", b->peer_grain);
 }
 
@@ -646,9 +672,11 @@ static void print_table_header(fib_bench *b)
         b->unit = "µs", b->scale = 1e6;
     char granularity[64];
     describe_granularity(b, granularity, sizeof granularity);
-    printf("workload:  fib(%u) = %llu, %s, %u run%s after %u warm-up%s per row; "
+    char name[32];
+    printf("workload:  %s = %llu%s, %s, %u run%s after %u warm-up%s per row; "
            "computation time in %s\n\n",
-           b->n, (unsigned long long)b->result, granularity, b->runs, plural(b->runs),
+           workload_name(b, name, sizeof name), (unsigned long long)b->result,
+           b->uts ? " nodes" : "", granularity, b->runs, plural(b->runs),
            b->warmup, plural(b->warmup), b->unit);
     /* the two groups are literals: printf pads bytes, and ± and … take two or three */
     printf("%-7s %7s %s %s %9s %11s %10s %11s %10s %6s\n", "runtime", "workers",
@@ -719,13 +747,35 @@ static void finish_row(fib_bench *b)
         b->noisy_rows += row_is_noisy(r);
     else
         warn_if_noisy(r);
+    char name[32];
     if (b->n_rows == 1 && r->time.median < SHORT_RUN_SECONDS && !b->sweep)
-        cli_error("warning: fib(%u) takes only %.3g µs: the fixed cost of each run weighs on "
+        cli_error("warning: %s takes only %.3g µs: the fixed cost of each run weighs on "
                   "the speedups; a larger N measures the scheduler",
-                  b->n, r->time.median * 1e6);
+                  workload_name(b, name, sizeof name), r->time.median * 1e6);
 }
 
 /* ---- measuring -------------------------------------------------------------------------- */
+
+/* The workload in plain serial C: fib(n), or the tree's node count. */
+static uint64_t compute_serial(const fib_bench *b)
+{
+    if (!b->uts)
+        return workload_fib_serial(b->n);
+    workload_uts_count count = {0};
+    workload_uts_serial(b->uts, &count); /* the tree was checked when it was named */
+    return count.nodes;
+}
+
+/* The workload on an engine; as workload_fib. */
+static int compute(pareng_engine *e, const fib_bench *b, uint64_t *result)
+{
+    if (!b->uts)
+        return workload_fib(e, b->n, b->grain, result);
+    workload_uts_count count = {0};
+    int rc = workload_uts(e, b->uts, &count);
+    *result = count.nodes;
+    return rc;
+}
 
 /* Serial C in this process: the baseline, timed the same way as the engine's runs. A signal
  * is seen between runs (no engine to cancel, a run goes to its end). */
@@ -742,11 +792,19 @@ static int measure_serial(fib_bench *b)
         }
         show_run(b, "serial C", 0, i);
         uint64_t t0 = now_ns();
-        uint64_t result = workload_fib_serial(b->n);
+        uint64_t result = compute_serial(b);
         double seconds = (double)(now_ns() - t0) * 1e-9;
         if (i == 0) {
             b->result = result;
             b->have_result = true;
+        }
+        if (b->uts && result != b->uts->nodes) {
+            progress_done();
+            drop_row(b);
+            cli_error("serial C counted %llu nodes in uts %s; UTS publishes %llu",
+                      (unsigned long long)result, b->uts->name,
+                      (unsigned long long)b->uts->nodes);
+            return EXIT_RUN_FAILED;
         }
         if (i >= b->warmup)
             row->times[i - b->warmup] = seconds;
@@ -810,18 +868,20 @@ static int measure_pareng(fib_bench *b, unsigned workers)
             break;
         }
         uint64_t t0 = now_ns();
-        rc = workload_fib(e, b->n, b->grain, &result); /* -ECANCELED after ^C */
+        rc = compute(e, b, &result); /* -ECANCELED after ^C */
         uint64_t t1 = now_ns();
         double seconds = (double)(t1 - t0) * 1e-9;
+        char name[32];
+        workload_name(b, name, sizeof name);
         if (trace && rc == 0) {
             char title[96];
-            snprintf(title, sizeof title, "pareng bench fib %u: the last run on %u workers",
-                     b->n, workers);
+            snprintf(title, sizeof title, "pareng bench %s: the last run on %u workers", name,
+                     workers);
             trace_write_timeline(b->timeline, e, t0, t1, title);
         }
         if (rc == 0 && result != b->result) {
             progress_done();
-            cli_error("%u workers computed fib(%u) = %llu, serial C %llu", workers, b->n,
+            cli_error("%u workers computed %s = %llu, serial C %llu", workers, name,
                       (unsigned long long)result, (unsigned long long)b->result);
             rc = -EPROTO;
         }
@@ -866,6 +926,8 @@ static bool find_peers(void)
         return false;
     }
     for (size_t i = 0; i < N_PEERS; i++) {
+        if (!peers[i].program) /* none for this workload */
+            continue;
         snprintf(peers[i].path, sizeof peers[i].path, "%s/%s", dir, peers[i].program);
         peers[i].usable = access(peers[i].path, X_OK) == 0;
         any |= peers[i].usable;
@@ -901,10 +963,15 @@ static void stop_peer_if_interrupted(pid_t pid, bool *killed)
 static int run_peer_once(const peer *p, const fib_bench *b, unsigned workers, double *seconds)
 {
     char n_arg[16], workers_arg[16], grain_arg[16];
-    snprintf(n_arg, sizeof n_arg, "%u", b->n);
+    if (b->uts)
+        snprintf(n_arg, sizeof n_arg, "%s", b->uts->name);
+    else
+        snprintf(n_arg, sizeof n_arg, "%u", b->n);
     snprintf(workers_arg, sizeof workers_arg, "%u", workers);
     snprintf(grain_arg, sizeof grain_arg, "%u", b->peer_grain);
-    char *const argv[] = {(char *)p->path, n_arg, workers_arg, grain_arg, NULL};
+    char *const fib_argv[] = {(char *)p->path, n_arg, workers_arg, grain_arg, NULL};
+    char *const uts_argv[] = {(char *)p->path, "openmp", n_arg, workers_arg, grain_arg, NULL};
+    char *const *argv = b->uts ? uts_argv : fib_argv;
 
     int out[2];
     if (pipe2(out, O_CLOEXEC) < 0) {
@@ -1019,7 +1086,10 @@ static void write_row_cutoff_json(FILE *f, const fib_bench *b, const bench_row *
 static void write_json(FILE *f, const bench_context *c, const fib_bench *b)
 {
     write_context_json(f, c);
-    fprintf(f, ",\"workload\":\"fib\",\"n\":%u,\"result\":", b->n);
+    if (b->uts)
+        fprintf(f, ",\"workload\":\"uts\",\"tree\":\"%s\",\"result\":", b->uts->name);
+    else
+        fprintf(f, ",\"workload\":\"fib\",\"n\":%u,\"result\":", b->n);
     if (b->have_result)
         fprintf(f, "%llu", (unsigned long long)b->result);
     else
@@ -1140,9 +1210,10 @@ static void write_svg(FILE *f, const bench_context *c, const fib_bench *b)
     }
     p.y_max = fmax(p.y_max, p.x_max) * 1.05; /* room for the ideal line's end */
     p.x_max = fmax(p.x_max, 1) * 1.05;
-    char grain_text[64], title[128];
+    char grain_text[64], title[128], name[32];
     describe_granularity(b, grain_text, sizeof grain_text);
-    snprintf(title, sizeof title, "fib(%u): speedup over serial C, %s", b->n, grain_text);
+    snprintf(title, sizeof title, "%s: speedup over serial C, %s",
+             workload_name(b, name, sizeof name), grain_text);
     svg_begin(f, &p, c, title, b->runs);
 
     fprintf(f, "<polyline data-series=\"ideal\" fill=\"none\" stroke=\"#888\" "
@@ -1184,10 +1255,10 @@ static void write_svg(FILE *f, const bench_context *c, const fib_bench *b)
 
 /* ---- bench fib -------------------------------------------------------------------------- */
 
-/* Everything the command line says about fib, checked before anything runs. */
-static int configure_fib(const bench_options *o, fib_bench *b)
+/* bench fib N or N-M. */
+static int configure_fib_n(const bench_options *o, fib_bench *b)
 {
-    unsigned long n, last, grain = 0;
+    unsigned long n, last;
     if (!o->n_text)
         return bad_input("fib needs N, an integer from 0 to %d", WORKLOAD_FIB_MAX);
     char first_text[24] = "";
@@ -1207,7 +1278,31 @@ static int configure_fib(const bench_options *o, fib_bench *b)
                          WORKLOAD_FIB_MAX);
     b->n = (unsigned)n;
     b->last_n = (unsigned)last;
-    int rc;
+    return 0;
+}
+
+/* bench uts TREE: the tree; no grain of its own, no sweep. */
+static int configure_uts(const bench_options *o, fib_bench *b)
+{
+    if (!o->n_text)
+        return bad_input("uts needs a tree: T1, T1L, T2, T3, T3L or T5");
+    if (!(b->uts = workload_uts_find(o->n_text)))
+        return bad_input("uts: no sample tree '%s' (known: T1, T1L, T2, T3, T3L or T5)",
+                         o->n_text);
+    if (o->grain)
+        return bad_input("bench uts does not take --grain: its granularity is --cutoff");
+    peers[0].program = "uts-openmp";
+    peers[1].program = NULL;
+    return 0;
+}
+
+/* Everything the command line says about fib (or uts), checked before anything runs. */
+static int configure_fib(const bench_options *o, fib_bench *b)
+{
+    unsigned long grain = 0;
+    int rc = strcmp(o->workload, "uts") == 0 ? configure_uts(o, b) : configure_fib_n(o, b);
+    if (rc)
+        return rc;
     if ((rc = parse_count_option("--runs", o->runs, 1, DEFAULT_RUNS, &b->runs)) ||
         (rc = parse_count_option("--warmup", o->warmup, 0, DEFAULT_WARMUP, &b->warmup)))
         return rc;
@@ -1474,14 +1569,16 @@ static int command_bench_fib(const bench_options *o)
      * (docs/design.md, "Granularity of the fib workload"). */
     b.peer_grain = b.grain                                     ? b.grain
                    : b.base.cutoff_depth == PARENG_CUTOFF_NONE ? 0
-                                                               : workload_fib_model_grain();
+                   : b.uts /* UTS on OpenMP: pareng's fixed depth, else every node a task */
+                       ? (b.base.cutoff_depth == PARENG_CUTOFF_AUTO ? 0 : b.base.cutoff_depth)
+                       : workload_fib_model_grain();
     for (unsigned i = 0; i < b.n_counts; i++)
         if (b.counts[i] > context.allowed_cores)
             cli_error("warning: %u workers on %u cores: workers share cores", b.counts[i],
                       context.allowed_cores);
     if (o->peers) {
         b.with_peers = find_peers();
-        if (b.with_peers && !b.grain)
+        if (b.with_peers && !b.grain && !b.uts)
             cli_error("bench: the peers get grain %u (they have no cutoff of their own)",
                       b.peer_grain);
     }
@@ -1849,9 +1946,9 @@ int command_bench(int argc, char **argv)
     int rc = parse_bench(argc, argv, &o, &help);
     if (rc || help)
         return rc;
-    if (strcmp(o.workload, "fib") == 0)
+    if (strcmp(o.workload, "fib") == 0 || strcmp(o.workload, "uts") == 0)
         return command_bench_fib(&o);
     if (strcmp(o.workload, "spawn") == 0)
         return command_bench_spawn(&o);
-    return bad_input("unknown bench workload '%s' (known: fib, spawn)", o.workload);
+    return bad_input("unknown bench workload '%s' (known: fib, uts, spawn)", o.workload);
 }

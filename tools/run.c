@@ -1,12 +1,13 @@
 /*
  * run.c - `pareng run` and `pareng map`: one engine, one workload (fib, its IO-bound variant,
- * the http load, or a map of fib items), then the result, the time and the workers. It parses,
+ * UTS, the http load, or a map of fib items), then the result, the time and the workers. It parses,
  * calls the public API (pareng.h) and the workloads (workloads.h), and prints.
  *
  *   pareng run fib N [-c CORES] [--cutoff auto|none|D | -g G] [--serial] [-j] [-s]
  *   pareng run fib N --scale [--burden DUR] [--plot FILE.svg] [-g G] [-c CORES] [-j]
  *   pareng run ... [--trace FILE] [--timeline FILE.svg]
  *   pareng run fib N --io-latency DUR [--io-depth K] [-c CORES] [-j] [-s]
+ *   pareng run uts TREE [-c CORES] [--cutoff auto|none|D] [--serial] [-j] [-s]
  *   pareng run http URL [-n N] [--connections C] [--timeout DUR] [--io-depth K] [-c CORES]
  *   pareng map fib N... [-c CORES] [--cutoff auto|none|D | -g G] [--serial] [-j] [-s]
  */
@@ -29,6 +30,8 @@ static const char run_help[] =
     "       pareng run fib N --scale [--burden DUR] [--plot FILE.svg] [-g G]\n"
     "                        [-c CORES] [-j]\n"
     "       pareng run fib N --io-latency DUR [--io-depth K] [-c CORES] [-j] [-s]\n"
+    "       pareng run uts TREE [-c CORES] [--cutoff auto|none|D] [--serial] [-j] [-s]\n"
+    "                           [--trace FILE] [--timeline FILE.svg]\n"
     "       pareng run http URL [-n N] [--connections C] [--timeout DUR]\n"
     "                           [--io-depth K] [-c CORES] [-j] [-s]\n"
     "                           [--trace FILE] [--timeline FILE.svg]\n"
@@ -39,6 +42,9 @@ static const char run_help[] =
     "workloads:\n"
     "  fib N     fib(N), N from 0 to 93, every call written as a task; the first\n"
     "            line of the output is exactly \"fib(N) = VALUE\"\n"
+    "  uts TREE  UTS, the Unbalanced Tree Search benchmark, on one of its sample\n"
+    "            trees: T1, T1L, T2, T5 (geometric), T3, T3L (binomial); every node\n"
+    "            a task; its node count is checked against the one UTS publishes\n"
     "  http URL  an HTTP/1.1 GET load on http://host[:port][/path] (a host name, an\n"
     "            IPv4 or an [IPv6] address) over keep-alive connections, one task\n"
     "            per connection: requests/s and latency percentiles\n"
@@ -50,7 +56,7 @@ static const char run_help[] =
     "          CPU of a CPU list: 0,2-3 (OS numbers), pu:0-3, core:all, package:0,\n"
     "          numa:1 (docs/cli.md, \"CPU lists\")\n"
     "      --cutoff auto|none|D\n"
-    "          (fib) the engine's cutoff: auto (the default) adapts the depth below\n"
+    "          (fib, uts) the engine's cutoff: auto (the default) adapts the depth below\n"
     "          which a task runs as plain serial C, with all below it; none makes\n"
     "          every call a task; D is a fixed depth\n"
     "  -g, --grain G\n"
@@ -58,7 +64,7 @@ static const char run_help[] =
     "          n < G run as serial C and every call above them is a task; 0 or\n"
     "          auto: no grain of its own (the default)\n"
     "      --serial\n"
-    "          (fib) plain serial C in this process, no engine: the baseline\n"
+    "          (fib, uts) plain serial C in this process, no engine: the baseline\n"
     "      --io-latency DUR\n"
     "          (fib) every leaf call first waits DUR on an io_uring timeout, and\n"
     "          every other call is a task; DUR is a whole number and ns, us, ms\n"
@@ -194,6 +200,7 @@ static const char *const workload_option_names[] = {
 typedef struct run_options {
     bool map;        /* pareng map: many N, a list out */
     bool http;       /* run http */
+    bool uts;        /* run uts */
     const char *workload;
     char **n_texts;  /* the N arguments (run http: the URL), in argv */
     int n_count;
@@ -303,6 +310,8 @@ static int parse_option(run_options *o, int option, const char *value)
     }
 }
 
+#define UTS_TREES "T1, T1L, T2, T3, T3L or T5"
+
 /* The first option of `mask` that was given, or NULL. */
 static const char *given_of(const run_options *o, unsigned mask)
 {
@@ -328,8 +337,11 @@ static int check_workload_options(const run_options *o)
     if (o->serial && (wrong = given_of(o, TRACE_OPTIONS)))
         return bad_input("--serial and %s do not go together: --serial starts no engine",
                          wrong);
+    if (o->uts && (wrong = given_of(o, W(W_GRAIN) | W(W_IO_LATENCY) | W(W_IO_DEPTH) |
+                                           SCALE_OPTIONS)))
+        return bad_input("run uts does not take %s", wrong);
     if (!o->http && (wrong = given_of(o, HTTP_OPTIONS)))
-        return bad_input("run fib does not take %s", wrong);
+        return bad_input("run %s does not take %s", o->workload, wrong);
     if (o->grain && o->cutoff)
         return bad_input("--grain %u and --cutoff do not go together: fib's grain replaces the "
                          "engine's cutoff", o->grain);
@@ -368,17 +380,20 @@ static int parse_run(int argc, char **argv, run_options *o, bool map, bool *help
     char **args = cli_positional(&p, &count);
     if (count == 0)
         return bad_input(map ? "map needs a workload: pareng map fib N..."
-                             : "run needs a workload: pareng run fib N, pareng run http URL");
+                             : "run needs a workload: pareng run fib N, pareng run uts TREE, "
+                               "pareng run http URL");
     o->workload = args[0];
     o->n_texts = args + 1;
     o->n_count = count - 1;
     o->http = !map && strcmp(o->workload, "http") == 0;
-    if (!o->http && strcmp(o->workload, "fib") != 0)
+    o->uts = !map && strcmp(o->workload, "uts") == 0;
+    if (!o->http && !o->uts && strcmp(o->workload, "fib") != 0)
         return bad_input("unknown workload '%s' (known: %s)", o->workload,
-                         map ? "fib" : "fib, http");
+                         map ? "fib" : "fib, uts, http");
     if (o->n_count == 0)
         return o->http ? bad_input("http needs a URL: pareng run http http://host[:port]/path")
-                       : bad_input("fib needs N, an integer from 0 to %d", WORKLOAD_FIB_MAX);
+               : o->uts ? bad_input("uts needs a tree: %s", UTS_TREES)
+                        : bad_input("fib needs N, an integer from 0 to %d", WORKLOAD_FIB_MAX);
     if (!map && o->n_count > 1)
         return bad_input("unexpected argument '%s'", o->n_texts[1]);
     /* the default never asks for more connections than requests */
@@ -917,6 +932,97 @@ static int run_scale(const run_options *o, const pareng_config *cfg, unsigned n,
     return rc ? rc : written;
 }
 
+/* ---- run uts ---------------------------------------------------------------------------- */
+
+/* pareng run uts TREE: the tree's node count, checked against the one UTS publishes. */
+static int run_uts(const run_options *o)
+{
+    const workload_uts_tree *tree = workload_uts_find(o->n_texts[0]);
+    if (!tree)
+        return bad_input("uts: no sample tree '%s' (known: " UTS_TREES ")", o->n_texts[0]);
+    pareng_config cfg;
+    int rc = configure(o, &cfg);
+    if (rc)
+        return rc;
+    workload_uts_count count;
+    struct timespec t0;
+    unsigned workers = 0;
+    pareng_stats *stats = NULL;
+    pareng_engine *e = NULL;
+    run_trace trace;
+    if (o->serial) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = workload_uts_serial(tree, &count);
+    } else {
+        if ((rc = trace_prepare(o, &trace, &cfg)))
+            return rc;
+        cli_catch_signals();
+        if ((rc = start_engine(o, &cfg, &e))) {
+            trace_close(&trace);
+            return rc;
+        }
+        if ((rc = trace_engine(&trace, e)))
+            return rc;
+        workers = pareng_engine_workers(e);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = workload_uts(e, tree, &count);
+    }
+    double seconds = seconds_since(&t0);
+    if (!o->serial) {
+        char title[256];
+        snprintf(title, sizeof title, "pareng run uts %s, %u workers", tree->name, workers);
+        int traced = trace_finish(&trace, e, rc, title);
+        if ((rc = stop_engine(e, rc, &stats)) || (rc = traced)) {
+            free(stats);
+            return rc;
+        }
+    }
+    if (rc == 0 && (count.nodes != tree->nodes || count.leaves != tree->leaves ||
+                    count.depth != tree->depth)) {
+        free(stats);
+        cli_error("run failed: uts %s counted %llu nodes, %llu leaves, depth %llu; UTS "
+                  "publishes %llu, %llu, %u", tree->name, (unsigned long long)count.nodes,
+                  (unsigned long long)count.leaves, (unsigned long long)count.depth,
+                  (unsigned long long)tree->nodes, (unsigned long long)tree->leaves,
+                  tree->depth);
+        return EXIT_RUN_FAILED;
+    }
+    if (o->json) {
+        printf("{\"workload\":\"uts\",\"tree\":\"%s\",\"result\":%llu,\"leaves\":%llu,"
+               "\"depth\":%llu", tree->name, (unsigned long long)count.nodes,
+               (unsigned long long)count.leaves, (unsigned long long)count.depth);
+        if (o->serial) {
+            printf(",\"serial\":true,\"cutoff\":null,\"workers\":0,\"seconds\":%.6f}\n",
+                   seconds);
+        } else {
+            char cutoff[16];
+            cli_describe_cutoff(cfg.cutoff_depth, cutoff, sizeof cutoff);
+            bool named = cfg.cutoff_depth == PARENG_CUTOFF_AUTO ||
+                         cfg.cutoff_depth == PARENG_CUTOFF_NONE;
+            printf(named ? ",\"cutoff\":\"%s\"" : ",\"cutoff\":%s", cutoff);
+            printf(",\"workers\":%u,\"seconds\":%.6f", workers, seconds);
+            print_stats_json(stats, workers, false);
+            printf("}\n");
+        }
+    } else {
+        printf("uts(%s) = %llu nodes\n", tree->name, (unsigned long long)count.nodes);
+        printf("leaves: %llu, depth: %llu (as UTS publishes)\n",
+               (unsigned long long)count.leaves, (unsigned long long)count.depth);
+        if (o->serial) {
+            printf("time: %.6f s, serial C\n", seconds);
+        } else {
+            char cutoff[16];
+            cli_describe_cutoff(cfg.cutoff_depth, cutoff, sizeof cutoff);
+            printf("time: %.6f s, workers: %u, cutoff: %s (%llu serial runs)\n", seconds,
+                   workers, cutoff, (unsigned long long)serial_runs(stats, workers));
+            if (o->stats)
+                print_stats_table(stats, workers, false);
+        }
+    }
+    free(stats);
+    return finish_output();
+}
+
 /* ---- run fib, map fib ------------------------------------------------------------------- */
 
 /* fib(93) is accepted, and would run for centuries: a person at a terminal is told before it
@@ -1038,6 +1144,8 @@ static int run_or_map(int argc, char **argv, bool map)
         return rc;
     if (o.http)
         return run_http(&o);
+    if (o.uts)
+        return run_uts(&o);
     unsigned *ns = calloc((size_t)o.n_count, sizeof *ns);
     uint64_t *results = calloc((size_t)o.n_count, sizeof *results);
     if (!ns || !results)

@@ -50,6 +50,54 @@ unsigned workload_fib_model_grain(void);
  * centuries before it starts. */
 double workload_fib_serial_seconds(unsigned n);
 
+/* ---- uts -------------------------------------------------------------------------------- */
+
+/* UTS, the Unbalanced Tree Search benchmark (Olivier et al., LCPC 2006): count the nodes of a
+ * tree made on the fly by a splittable SHA-1 random number generator, every node a task. Its
+ * trees are the same on every runtime, so the counts check a traversal exactly. */
+enum workload_uts_type { WORKLOAD_UTS_BINOMIAL, WORKLOAD_UTS_GEOMETRIC };
+/* How a geometric tree's expected branching factor changes with depth (UTS's -a). */
+enum workload_uts_shape { WORKLOAD_UTS_LINEAR, WORKLOAD_UTS_EXPDEC, WORKLOAD_UTS_CYCLIC,
+                          WORKLOAD_UTS_FIXED };
+
+typedef struct workload_uts_tree {
+    const char *name;
+    int type;            /* enum workload_uts_type (UTS's -t) */
+    int shape;           /* geometric: enum workload_uts_shape (-a) */
+    double b0;           /* the root's children (binomial) or expected children (-b) */
+    int max_depth;       /* geometric: the depth the shape is scaled to (-d) */
+    double q;            /* binomial: the probability that a node has m children (-q) */
+    int m;               /* binomial: children of an inner node (-m), at most 100 */
+    int seed;            /* the root's seed (-r) */
+    uint64_t nodes, leaves; /* the sizes UTS publishes for its sample trees (0: unknown) */
+    unsigned depth;
+} workload_uts_tree;
+
+typedef struct workload_uts_count {
+    uint64_t nodes, leaves, depth;
+} workload_uts_count;
+
+/* A node: the state of its random number generator (a SHA-1 digest) and its depth. */
+typedef struct workload_uts_node {
+    uint8_t state[20];
+    uint32_t height;
+} workload_uts_node;
+
+/* UTS's sample tree of that name, case-insensitive (T1, T1L, T2, T3, T3L, T5), or NULL. */
+const workload_uts_tree *workload_uts_find(const char *name);
+/* Every sample tree, *count of them. */
+const workload_uts_tree *workload_uts_trees(size_t *count);
+/* Counts tree's nodes on the engine: every node a task, the engine's cutoff deciding which run
+ * as serial C. -EINVAL for parameters out of range (nothing runs), otherwise as PARENG_RUN. */
+int workload_uts(pareng_engine *engine, const workload_uts_tree *tree, workload_uts_count *out);
+/* The same in plain serial C: the baseline. 0, or -EINVAL as workload_uts. */
+int workload_uts_serial(const workload_uts_tree *tree, workload_uts_count *out);
+/* The tree one node at a time, for other runtimes (benchmarks/hpc/uts.c): the root, a node's
+ * number of children, and its child i. tree as workload_uts takes it. */
+workload_uts_node workload_uts_root(const workload_uts_tree *tree);
+unsigned workload_uts_children(const workload_uts_tree *tree, const workload_uts_node *node);
+workload_uts_node workload_uts_child(const workload_uts_node *node, unsigned i);
+
 /* ---- http ------------------------------------------------------------------------------- */
 
 /* HTTP/1.1 GET load (the http workload, docs/cli.md): `requests` requests over `connections`
