@@ -6,7 +6,7 @@ set -u
 pareng=${1:?usage: top_tui.sh PARENG_BIN}
 command -v tmux >/dev/null || { echo "tmux not found: skipped"; exit 77; }
 sock=$(mktemp -u /tmp/pareng-top-tmux.XXXXXX)
-"$pareng" run fib 47 -c 2 >/dev/null 2>&1 &
+"$pareng" run fib 60 -c 2 >/dev/null 2>&1 & # minutes: it outlives the test, which stops it
 run=$!
 cleanup() {
   kill "$run" 2>/dev/null
