@@ -1083,6 +1083,18 @@ static void write_row_cutoff_json(FILE *f, const fib_bench *b, const bench_row *
         fputs("null", f);
 }
 
+/* The context's "cutoff" (null under fib's grain) and "grain" (null without one). */
+static void write_granularity_json(FILE *f, const fib_bench *b)
+{
+    fputs(",\"cutoff\":", f);
+    if (b->grain)
+        fputs("null", f);
+    else
+        write_row_cutoff_json(f, b, NULL);
+    fputs(",\"grain\":", f);
+    json_number(f, b->grain ? b->grain : NAN);
+}
+
 static void write_json(FILE *f, const bench_context *c, const fib_bench *b)
 {
     write_context_json(f, c);
@@ -1094,13 +1106,7 @@ static void write_json(FILE *f, const bench_context *c, const fib_bench *b)
         fprintf(f, "%llu", (unsigned long long)b->result);
     else
         fputs("null", f);
-    fputs(",\"cutoff\":", f);
-    if (b->grain)
-        fputs("null", f);
-    else
-        write_row_cutoff_json(f, b, NULL);
-    fputs(",\"grain\":", f);
-    json_number(f, b->grain ? b->grain : NAN);
+    write_granularity_json(f, b);
     fprintf(f, ",\"peer_grain\":%u,\"runs\":%u,\"warmup\":%u},\n\"results\":[", b->peer_grain,
             b->runs, b->warmup);
     for (unsigned i = 0; i < b->n_rows; i++) {
@@ -1432,14 +1438,8 @@ static void write_sweep_json(FILE *f, const bench_context *c, const fib_bench *b
                              const sweep *w)
 {
     write_context_json(f, c);
-    fprintf(f, ",\"workload\":\"fib\",\"n_first\":%u,\"n_last\":%u,\"cutoff\":", w->first,
-            w->last);
-    if (b->grain)
-        fputs("null", f);
-    else
-        write_row_cutoff_json(f, b, NULL);
-    fputs(",\"grain\":", f);
-    json_number(f, b->grain ? b->grain : NAN);
+    fprintf(f, ",\"workload\":\"fib\",\"n_first\":%u,\"n_last\":%u", w->first, w->last);
+    write_granularity_json(f, b);
     fprintf(f, ",\"runs\":%u,\"warmup\":%u},\n\"sweep\":[", b->runs, b->warmup);
     for (unsigned p = 0; p < w->n_points; p++) {
         const sweep_point *pt = &w->points[p];
