@@ -36,6 +36,14 @@ pareng_engine *pareng__worker_engine(const pareng_worker *w)
     return ((const pareng__worker *)(const void *)w)->arena->engine;
 }
 
+void pareng__share_now(pareng_worker *pub, pareng_frame *h)
+{
+    pareng__worker *w = pareng__self(pub);
+    /* a serial run keeps results, not tasks, in its frames (pareng.h) */
+    if (w->serial_runs_open == 0)
+        pareng__deque_share_all(w, h);
+}
+
 unsigned pareng__worker_index(const pareng_worker *w)
 {
     return ((const pareng__worker *)(const void *)w)->index;

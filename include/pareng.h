@@ -874,6 +874,13 @@ typedef struct pareng__slots {
 /* Inside a task: the running worker's index (0-based) and the engine's worker count. */
 #define PARENG_WORKER_INDEX() pareng__worker_index(pareng__w)
 #define PARENG_WORKER_COUNT() pareng__worker_count(pareng__w)
+/* Inside a task about to run long without spawning or syncing (a call into an interpreter, a
+ * blocking library call, a long loop): makes every frame it spawned and has not synced
+ * stealable now. Frames are shared lazily otherwise, when a thief asks and the task next
+ * spawns or syncs, which such a call delays by its whole length while the thief waits. Nothing
+ * in a serial run (its frames hold results, not tasks). */
+#define PARENG_SHARE() ((void)(PARENG_SERIAL() || (pareng__share_now(pareng__w, pareng__h), 0)))
+PARENG_API void pareng__share_now(pareng_worker *w, pareng_frame *h);
 
 /* ------------------------------------------------------------------------------------------
  * IO from inside a task (engine started with io_depth != 0; docs/io.md)

@@ -297,6 +297,9 @@ PARENG_TASK_3(int, pyblocks, uint64_t *, slots, size_t, lo, size_t, hi)
     }
     if (hi - lo > 1)
         PARENG_SPAWN(pyblocks, slots, lo + 1, hi);
+    /* the rest of the chain to thieves now, not after this block's Python (pareng.map(fib,
+     * [38, 37, ...]): the other worker waited the whole of fib(38)) */
+    PARENG_SHARE();
     slots[2 * lo + 1] = PARENG_CALL(pytask, slots[2 * lo]);
     if (hi - lo > 1)
         PARENG_SYNC(pyblocks);
@@ -440,6 +443,9 @@ static PyObject *task_spawn(PyObject *Py_UNUSED(module), PyObject *args)
     if (!c || !PyArg_ParseTuple(args, "K:task_spawn", &message))
         return NULL;
     *c->h = pytask__spawn(c->w, *c->h, message);
+    /* what PARENG_SHARE() does in a C task: the spawner goes on in Python, which makes no
+     * spawn or sync that would share it when a thief asks */
+    pareng__share_now(c->w, *c->h);
     return PyLong_FromUnsignedLongLong(c->serial);
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1, PARENG_CUTOFF_NONE};
 #define CUTOFFS (sizeof cutoffs / sizeof cutoffs[0])
@@ -393,6 +394,49 @@ static void test_flat_loop_exact_past_the_deque(void)
         }
 }
 
+/* ---- PARENG_SHARE: spawns made stealable before a long stretch without syncs ------------ */
+
+/* The parent spawns 64 children, shares, then waits without a spawn or a sync until the other
+ * worker has run at least half of them. Without the share only what the deque published at once
+ * (its first frame, or the few a quick thief saw) is stealable: the rest is shared lazily, at
+ * the parent's next spawn or sync, and the wait runs out (checked: it does). */
+#define SHARED_CHILDREN 64
+
+PARENG_TASK_2(int, count_if_elsewhere, _Atomic int *, elsewhere, unsigned, parent_worker)
+{
+    if (PARENG_WORKER_INDEX() != parent_worker)
+        atomic_fetch_add(elsewhere, 1);
+    return 0;
+}
+
+PARENG_TASK_1(int, share_then_wait, int, share)
+{
+    _Atomic int elsewhere = 0;
+    for (int k = 0; k < SHARED_CHILDREN; k++)
+        PARENG_SPAWN(count_if_elsewhere, &elsewhere, PARENG_WORKER_INDEX());
+    if (share)
+        PARENG_SHARE();
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int seen = 0;
+    do {
+        seen = atomic_load(&elsewhere);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (seen < SHARED_CHILDREN / 2 && now.tv_sec - start.tv_sec < 2);
+    for (int k = 0; k < SHARED_CHILDREN; k++)
+        PARENG_SYNC(count_if_elsewhere);
+    return seen;
+}
+
+static void test_share_before_a_long_stretch(void)
+{
+    pareng_engine *e = testing_start_cutoff(2, PARENG_CUTOFF_NONE);
+    int seen = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, share_then_wait, &seen, 1), 0);
+    CU_ASSERT(seen >= SHARED_CHILDREN / 2); /* the other worker ran them during the wait */
+    pareng_stop(e);
+}
+
 int main(void)
 {
     CU_TestInfo features[] = {
@@ -404,6 +448,7 @@ int main(void)
         {"pareng_reduce_into: a struct, same bits", test_reduce_a_struct},
         {"arguments of 128 bytes through the parent's stack", test_big_arguments_by_pointer},
         {"a flat loop of spawns past the deque's end: exact", test_flat_loop_exact_past_the_deque},
+        {"PARENG_SHARE: the other worker runs the spawns during a long stretch", test_share_before_a_long_stretch},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
