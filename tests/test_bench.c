@@ -11,6 +11,7 @@
  */
 #include "cli_harness.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pty.h>
 #include <sys/stat.h>
@@ -740,15 +741,17 @@ static int make_scratch(void)
     return mkdtemp(scratch) ? 0 : -1;
 }
 
+/* Everything the tests wrote there, whatever it is called, then the directory. */
 static int remove_scratch(void)
 {
-    const char *names[] = {"bench.json", "bench.csv", "bench.svg", "peers.json", "fib-openmp",
-                           "fib-tbb", "peer-env", "interrupted.csv", "interrupted.json", "-"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char path[128];
-        scratch_path(path, sizeof path, names[i]);
-        unlink(path);
+    DIR *d = opendir(scratch);
+    for (struct dirent *entry; d && (entry = readdir(d));) {
+        if (strcmp(entry->d_name, ".") && strcmp(entry->d_name, "..")) {
+            unlinkat(dirfd(d), entry->d_name, 0);
+        }
     }
+    if (d)
+        closedir(d);
     return rmdir(scratch);
 }
 

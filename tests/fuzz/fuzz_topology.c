@@ -27,13 +27,9 @@
 /* engine/topology.c's limit (MAX_TOPOLOGY_PUS there) */
 #define MAX_TOPOLOGY_PUS 4096u
 
+/* The inputs' file: unlinked as soon as it is made and named through /proc/self/fd, so that
+ * nothing is left in TMPDIR however the fuzzer ends (a finding ends it with _exit). */
 static char xml_path[64] = "";
-
-static void remove_xml(void)
-{
-    if (xml_path[0])
-        unlink(xml_path);
-}
 
 static void setup(void)
 {
@@ -49,14 +45,15 @@ static void setup(void)
     if (hwloc_topology_init(&kept) < 0)
         abort();
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    snprintf(xml_path, sizeof xml_path, "%.40s/pareng-fuzz-XXXXXX", dir);
-    int fd = mkstemp(xml_path);
+    char made[64];
+    snprintf(made, sizeof made, "%.40s/pareng-fuzz-XXXXXX", dir);
+    int fd = mkstemp(made);
     if (fd < 0) {
         perror("mkstemp");
         abort();
     }
-    close(fd);
-    atexit(remove_xml);
+    unlink(made);
+    snprintf(xml_path, sizeof xml_path, "/proc/self/fd/%d", fd);
 }
 
 static void check_plan(const pareng_plan *plan, const char *what)
