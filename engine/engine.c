@@ -46,6 +46,7 @@ struct pareng_engine {
     void *after_fork_arg;
     bool failed;     /* the workers are gone; only pareng_stop remains */
     bool share_globals; /* pareng_config.globals: PARENG_GLOBALS_SHARED */
+    pareng__dist *dist; /* runs are collective over ranks (remote.c), or NULL */
     char failure[200];
     volatile sig_atomic_t cancelled;
 };
@@ -55,6 +56,8 @@ unsigned pareng_engine_io_depth(const pareng_engine *e) { return e->segment.aren
 const char *pareng_engine_segment(const pareng_engine *e) { return e->segment.name; }
 const pareng_plan *pareng_engine_plan(const pareng_engine *e) { return e->plan; }
 pareng__arena *pareng__engine_arena(const pareng_engine *e) { return e->segment.arena; }
+pareng__dist *pareng__engine_dist(const pareng_engine *e) { return e->dist; }
+void pareng__engine_set_dist(pareng_engine *e, pareng__dist *d) { e->dist = d; }
 
 int pareng_engine_worker_pid(const pareng_engine *e, unsigned worker)
 {
@@ -192,6 +195,7 @@ static void release(pareng_engine *e)
     free(e->pids);
     free(e->pidfds);
     free(e->stopped_checks);
+    pareng__dist_free(e->dist);
     free(e);
 }
 
@@ -281,8 +285,10 @@ static bool all_ready(const pareng__arena *a)
 }
 
 /* Sleep until `finished` (checked when the eventfd rings: the root is done, or the last worker
- * is ready), a worker dies, or the run is cancelled. */
-static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *))
+ * is ready), a worker dies, or the run is cancelled. With `serve`, it decides instead, and is
+ * called at every wake-up and after the timeout it asks for. */
+static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
+                 pareng__serve_fn serve, void *ctx)
 {
     pareng__arena *a = e->segment.arena;
     struct pollfd *fds = calloc(e->n_workers + 1, sizeof *fds);
@@ -294,12 +300,17 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *))
     for (unsigned i = 0; i < e->n_workers; i++)
         fds[i + 1] = (struct pollfd){.fd = e->pidfds[i], .events = POLLIN};
     int rc = 1;
+    long timeout_ns = serve ? 0 : STOPPED_CHECK_MS * 1000000L; /* serve from the start */
+    uint64_t stopped_checked_ns = pareng__now_ns();
     while (rc > 0) {
-        int ready = poll(fds, e->n_workers + 1, STOPPED_CHECK_MS);
-        if (ready == 0) {
+        struct timespec timeout = {timeout_ns / 1000000000L, timeout_ns % 1000000000L};
+        int ready = ppoll(fds, e->n_workers + 1, &timeout, NULL);
+        if (pareng__now_ns() - stopped_checked_ns >= STOPPED_CHECK_MS * 1000000ull) {
             say_if_stopped(e);
-            continue;
+            stopped_checked_ns = pareng__now_ns();
         }
+        if (ready == 0 && !serve)
+            continue;
         if (ready < 0 && errno != EINTR) {
             rc = pareng__fail(errno, "poll: %s", strerror(errno));
             fail_engine(e);
@@ -322,8 +333,13 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *))
                 fail_engine(e);
                 rc = pareng__fail(ECHILD, "%s", e->failure);
             }
-        if (rc > 0 && root_signalled && finished(a))
+        if (rc > 0 && serve) {
+            rc = serve(ctx, &timeout_ns);
+            if (rc < 0)
+                fail_engine(e);
+        } else if (rc > 0 && root_signalled && finished(a)) {
             rc = 0;
+        }
     }
     free(fds);
     return rc;
@@ -426,7 +442,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
             madvise(e->segment.arena, e->segment.size, MADV_DONTFORK);
         /* A worker that cannot start (not pinned, no io_uring) fails the start, named */
         if (rc == 0)
-            rc = watch(e, all_ready);
+            rc = watch(e, all_ready, NULL, NULL);
         else {
             char message[256];
             snprintf(message, sizeof message, "%s", pareng_last_error());
@@ -455,6 +471,14 @@ void pareng_cancel(pareng_engine *e)
 int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
                      unsigned cutoff)
 {
+    if (e->dist && !e->failed && !pareng__in_worker())
+        return pareng__dist_run(e->dist, run, data, size, cutoff);
+    return pareng__engine_run(e, run, data, size, cutoff, NULL, NULL);
+}
+
+int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
+                       unsigned cutoff, pareng__serve_fn serve, void *ctx)
+{
     if (e->failed)
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
     if (pareng__in_worker()) /* the coordinator alone hands roots over and watches them */
@@ -463,20 +487,22 @@ int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t si
     if (size > PARENG_FRAME_DATA_SIZE)
         return pareng__fail(EINVAL, "task data of %zu bytes does not fit a frame", size);
     pareng__arena *a = e->segment.arena;
-    a->root.pareng__run = run;
-    memcpy(a->root.pareng__data, data, size);
     /* An IO engine makes every spawn a task, whoever asks: a task may wait on IO anywhere. */
     pareng__cutoff_begin_run(a, a->io_depth                            ? PARENG_CUTOFF_NONE
                                 : cutoff == PARENG__CUTOFF_OF_ENGINE ? e->cutoff
                                                                      : cutoff);
-    /* Release: the frame is filled before a worker's acquire of READY. */
-    atomic_store_explicit(&a->root_state, PARENG__ROOT_READY, memory_order_release);
-    pareng__wake(a, true);
+    if (run) {
+        a->root.pareng__run = run;
+        memcpy(a->root.pareng__data, data, size);
+        /* Release: the frame is filled before a worker's acquire of READY. */
+        atomic_store_explicit(&a->root_state, PARENG__ROOT_READY, memory_order_release);
+        pareng__wake(a, true);
+    }
     if (pareng__cancel_slot_enter(e->cancel_slot)) /* a ^C came before this run */
         pareng_cancel(e);
-    int rc = watch(e, root_done);
+    int rc = watch(e, root_done, serve, ctx);
     pareng__cancel_slot_leave(e->cancel_slot);
-    if (rc == 0) {
+    if (rc == 0 && run) {
         memcpy(data, a->root.pareng__data, size);
         /* Relaxed: no worker acts on EMPTY; the next READY's release publishes the next frame */
         atomic_store_explicit(&a->root_state, PARENG__ROOT_EMPTY, memory_order_relaxed);

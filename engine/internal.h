@@ -48,7 +48,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 5 /* 5: the run's cutoff state (run_seq, every_spawn_run) */
+#define PARENG__ARENA_LAYOUT 6 /* 6: the inbox of tasks from other ranks */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -184,6 +184,19 @@ static inline pareng__worker *pareng__self(pareng_worker *w)
 enum pareng__root_state { PARENG__ROOT_EMPTY, PARENG__ROOT_READY, PARENG__ROOT_TAKEN,
                           PARENG__ROOT_DONE };
 
+/* Tasks that another rank gave this one (remote.c): the coordinator fills a slot and makes it
+ * READY, a worker takes it (an idle one, or one whose child runs on another rank), runs it and
+ * makes it DONE, and the coordinator sends the result back. */
+#define PARENG__INBOX_SLOTS 16
+/* A frame's thief mark while the frame runs on another rank (internal.h's lanes are + 1). */
+#define PARENG__THIEF_REMOTE (UINT32_MAX - 1)
+enum pareng__inbox_state { PARENG__INBOX_EMPTY, PARENG__INBOX_READY, PARENG__INBOX_TAKEN,
+                           PARENG__INBOX_DONE };
+typedef struct pareng__inbox_slot {
+    _Atomic uint32_t state;
+    pareng_frame frame;
+} PARENG__ALIGNED pareng__inbox_slot;
+
 /* The shared heap (heap.c), in the arena after the deques. */
 typedef struct pareng__heap {
     _Atomic uint32_t lock;
@@ -224,6 +237,12 @@ typedef struct pareng__arena {
     int root_done_fd; /* eventfd the root's worker (and the last worker ready) writes */
     _Atomic uint32_t workers_ready; /* workers in their idle loop, pinned: pareng_start waits */
     pareng_frame root;
+
+    /* the inbox (above); remote: the coordinator serves other ranks, so a worker about to
+     * sleep rings root_done_fd (its rank is hungry). Written before the first run. */
+    PARENG__ALIGNED _Atomic uint32_t inbox_ready; /* slots READY: a worker's cheap test */
+    uint32_t remote;
+    pareng__inbox_slot inbox[PARENG__INBOX_SLOTS];
 
     PARENG__ALIGNED pareng__heap heap;
     struct pareng_engine *engine; /* PARENG_ENGINE(): the coordinator's handle, which a worker's
@@ -494,8 +513,102 @@ PARENG__INTERNAL char pareng__process_state(pid_t pid);
 PARENG__INTERNAL int64_t pareng__process_cpu_ticks(pid_t pid);
 PARENG__INTERNAL uint64_t pareng__random(uint64_t *state);
 PARENG__INTERNAL void pareng__cpu_relax(void);
-/* Records the message for pareng_last_error() and returns -err (for `return pareng__fail(...)`). */
-PARENG__INTERNAL int pareng__fail(int err, const char *fmt, ...)
+/* Records the message for pareng_last_error() and returns -err (for `return pareng__fail(...)`);
+ * exported for libpareng-mpi. */
+PARENG_API int pareng__fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- glb.c: which rank asks which for work (no engine, no transport: remote.c and the
+ * simulator give it both) ---- */
+enum pareng__msg_type { PARENG__MSG_STEAL = 1, PARENG__MSG_NO_WORK, PARENG__MSG_WORK,
+                        PARENG__MSG_RESULT, PARENG__MSG_STOP };
+#define PARENG__GLB_LIFELINE 1u /* flags: a lifeline request, or work pushed on one */
+/* Every message between ranks: one fixed size, sent as bytes (docs/distributed.md). */
+typedef struct pareng__glb_msg {
+    uint32_t type;      /* enum pareng__msg_type */
+    uint32_t from;      /* the sender's rank */
+    uint32_t run;       /* the run it belongs to: a message of an earlier run is dropped */
+    uint32_t flags;     /* PARENG__GLB_LIFELINE */
+    uint64_t away;      /* WORK, RESULT: the giver's handle of the frame */
+    uint64_t module;    /* WORK: the module of the task's code (a hash of its path) */
+    uint64_t offset;    /* WORK: the task's address in that module */
+    uint64_t name_hash; /* WORK: the task's name, which the receiver checks */
+    unsigned char data[PARENG_FRAME_DATA_SIZE]; /* WORK: arguments; RESULT, STOP: result */
+} pareng__glb_msg;
+_Static_assert(sizeof(pareng__glb_msg) == 96, "the message format of docs/distributed.md");
+
+typedef struct pareng__glb_ops {
+    /* m is filled but for `run`, which the caller sets; 0 or -errno */
+    int (*send)(void *ctx, unsigned to, pareng__glb_msg *m);
+    /* a task for rank `thief` into m (module .. data, away), or false: none to give now */
+    bool (*take)(void *ctx, unsigned thief, pareng__glb_msg *m);
+    /* a WORK message arrived; 0 or -errno */
+    int (*accept)(void *ctx, const pareng__glb_msg *m);
+} pareng__glb_ops;
+
+#define PARENG__GLB_MAX_BUDDIES 32
+enum pareng__glb_state { PARENG__GLB_WORKING, PARENG__GLB_STEALING, PARENG__GLB_QUIET };
+typedef struct pareng__glb {
+    unsigned rank, ranks;
+    const pareng__glb_ops *ops;
+    void *ctx;
+    uint64_t rng;
+    enum pareng__glb_state state;
+    unsigned attempts;         /* random victims asked in this hungry spell */
+    unsigned buddies[PARENG__GLB_MAX_BUDDIES], n_buddies; /* the lifeline graph's edges */
+    uint32_t armed;            /* bit k: our lifeline request waits at buddies[k] */
+    uint32_t thieves;          /* bit k: buddies[k]'s lifeline request waits here */
+    struct {
+        uint64_t steal_requests, steals_refused, lifeline_pushes;
+    } stats;
+} pareng__glb;
+
+PARENG_API void pareng__glb_init(pareng__glb *g, unsigned rank, unsigned ranks,
+                                 const pareng__glb_ops *ops, void *ctx);
+/* A new run: working, no request out, no lifeline armed or kept. */
+PARENG_API void pareng__glb_reset(pareng__glb *g);
+/* The rank's workers are hungry: start asking, unless it is asking or quiet already. */
+PARENG_API int pareng__glb_hungry(pareng__glb *g);
+/* A STEAL, NO_WORK or WORK message (others are the caller's). */
+PARENG_API int pareng__glb_receive(pareng__glb *g, const pareng__glb_msg *m);
+/* Serve the kept lifeline requests with whatever work there is to give. */
+PARENG_API int pareng__glb_push(pareng__glb *g);
+PARENG_API bool pareng__glb_quiet(const pareng__glb *g);
+
+/* ---- remote.c: frames that cross ranks, the inbox, a distributed run ---- */
+/* A transport between ranks (mpi.c's MPI, a test's pipes): reliable, and ordered between two
+ * ranks. */
+typedef struct pareng__transport {
+    int (*send)(void *ctx, unsigned to, const pareng__glb_msg *m); /* 0 or -errno; never blocks */
+    int (*poll)(void *ctx, pareng__glb_msg *m); /* 1: a message in m, 0: none now, -errno */
+    /* a run failed here: end the job, naming this rank */
+    void (*abort)(void *ctx, const char *message);
+    void *ctx;
+} pareng__transport;
+typedef struct pareng__dist pareng__dist;
+/* Makes runs of e collective over `ranks` ranks; 0 or -errno. */
+PARENG_API int pareng__dist_attach(pareng_engine *e, const pareng__transport *t, unsigned rank,
+                                   unsigned ranks);
+/* This rank's row of pareng_mpi_stats. */
+PARENG_API void pareng__dist_stats(pareng_engine *e, pareng_rank_stats *row);
+PARENG__INTERNAL int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data,
+                                      size_t size, unsigned cutoff);
+PARENG__INTERNAL void pareng__dist_free(pareng__dist *d);
+/* The program's tasks as this process names them (a sum over them): equal on every rank of
+ * one executable. */
+PARENG_API uint64_t pareng__tasks_hash(void);
+/* Where remote.c finds a task by its run function; NULL if it was not registered. */
+PARENG__INTERNAL const pareng__task_info *pareng__task_find(pareng_task_fn run);
+
+/* ---- engine.c, for remote.c ---- */
+/* Called whenever the coordinator wakes (a worker rang, or *timeout_ns passed; it may change
+ * it): > 0 go on, 0 the run is over, < 0 it failed (message set). */
+typedef int (*pareng__serve_fn)(void *ctx, long *timeout_ns);
+/* A run whose end `serve` decides: run NULL hands over no root (a rank that only serves). */
+PARENG__INTERNAL int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data,
+                                        size_t size, unsigned cutoff, pareng__serve_fn serve,
+                                        void *ctx);
+PARENG__INTERNAL pareng__dist *pareng__engine_dist(const pareng_engine *e);
+PARENG__INTERNAL void pareng__engine_set_dist(pareng_engine *e, pareng__dist *d);
 
 #endif /* PARENG_INTERNAL_H */

@@ -77,7 +77,8 @@ static bool work_visible(pareng__worker *w)
     /* Relaxed: the sleeper's re-check; what orders it after a publisher's stores is the RMW on
      * sleepers in pareng__sleep_announce (wake.c), not these loads. */
     if (atomic_load_explicit(&a->stop, memory_order_relaxed) ||
-        atomic_load_explicit(&a->root_state, memory_order_relaxed) == PARENG__ROOT_READY)
+        atomic_load_explicit(&a->root_state, memory_order_relaxed) == PARENG__ROOT_READY ||
+        atomic_load_explicit(&a->inbox_ready, memory_order_relaxed) != 0)
         return true;
     if (worker_has_shared(a, w->index, w))
         return true;
@@ -85,6 +86,13 @@ static bool work_visible(pareng__worker *w)
         if (worker_has_shared(a, w->victims[i], NULL))
             return true;
     return false;
+}
+
+static void ring_coordinator(pareng__arena *a)
+{
+    uint64_t one = 1;
+    while (write(a->root_done_fd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
 }
 
 static void sleep_until_work(pareng__worker *w)
@@ -98,6 +106,8 @@ static void sleep_until_work(pareng__worker *w)
             pareng__deque_request(pareng__lane(a, w->victims[i], k));
     if (!work_visible(w) && !pareng__fiber_wake_joiners()) { /* true when any fiber is ready */
         pareng__count(&w->counters, PARENG__SLEEPS, 1);
+        if (a->remote) /* this rank is hungry: its coordinator asks other ranks (remote.c) */
+            ring_coordinator(a);
         /* relaxed: this worker's own figure (internal.h) */
         bool io_waits = atomic_load_explicit(&pareng__lane(a, w->index, 0)->io_in_flight,
                                              memory_order_relaxed) != 0;
@@ -178,6 +188,40 @@ static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
         pareng__wake(w->arena, true);
 }
 
+/* A task another rank gave this one (remote.c), or NULL. */
+static pareng__inbox_slot *take_inbox(pareng__arena *a)
+{
+    /* Relaxed: a filter; the CAS below acquires the slot's frame */
+    if (atomic_load_explicit(&a->inbox_ready, memory_order_relaxed) == 0)
+        return NULL;
+    for (unsigned k = 0; k < PARENG__INBOX_SLOTS; k++) {
+        pareng__inbox_slot *slot = &a->inbox[k];
+        uint32_t ready = PARENG__INBOX_READY;
+        /* Acquire pairs with the coordinator's release of READY: the frame is filled. */
+        if (atomic_load_explicit(&slot->state, memory_order_relaxed) == ready &&
+            atomic_compare_exchange_strong_explicit(&slot->state, &ready, PARENG__INBOX_TAKEN,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed)) {
+            atomic_fetch_sub_explicit(&a->inbox_ready, 1, memory_order_relaxed);
+            return slot;
+        }
+    }
+    return NULL;
+}
+
+/* Runs an inbox task on top of h, as run_stolen runs a stolen frame, and tells the
+ * coordinator, which sends the result back. */
+static void run_inbox(pareng__worker *w, pareng_frame *h, pareng__inbox_slot *slot)
+{
+    pareng__observe_state(w, PARENG_STATE_RUNNING);
+    slot->frame.pareng__run(&w->pub, h, &slot->frame);
+    pareng__count(&w->counters, PARENG__TASKS, 1);
+    /* Release: the result in the slot's frame happens-before the coordinator's acquire. */
+    atomic_store_explicit(&slot->state, PARENG__INBOX_DONE, memory_order_release);
+    pareng__deque_reset(w);
+    ring_coordinator(w->arena);
+}
+
 static void backoff(unsigned *spins)
 {
     /* pause first (the thief is probably about to finish); then give the core away, which is
@@ -186,6 +230,43 @@ static void backoff(unsigned *spins)
         pareng__cpu_relax();
     else
         sched_yield();
+}
+
+/* The owner's child t runs on another rank, where no worker of this one can help it: until
+ * it is done, run what this rank has (an inbox task, any stolen frame), else sleep as an
+ * idle worker does, which tells the coordinator that this rank is hungry. The stack grows
+ * by whatever the worker takes, as in Cilk's stalling join. */
+static void help_while_away(pareng__worker *w, pareng_frame *h, pareng_frame *t)
+{
+    pareng__arena *a = w->arena;
+    for (unsigned rounds = 0; rounds < SPIN_ROUNDS; rounds++) {
+        /* Acquire: as leapfrog's, the result is visible once DONE is */
+        if (atomic_load_explicit(&t->pareng__thief, memory_order_acquire) == PARENG__DONE)
+            return;
+        pareng__inbox_slot *slot = take_inbox(a);
+        if (slot) {
+            run_inbox(w, h, slot);
+            return;
+        }
+        pareng_frame *f = steal_round(w);
+        if (f) {
+            run_stolen(w, h, f);
+            return;
+        }
+        sched_yield();
+    }
+    uint32_t seen = pareng__sleep_announce(a);
+    /* The coordinator's store of DONE comes before its wake (remote.c), as a publisher's work
+     * comes before its wake (wake.c): checked after the announce, it cannot be missed. */
+    if (atomic_load_explicit(&t->pareng__thief, memory_order_acquire) != PARENG__DONE &&
+        !work_visible(w)) {
+        pareng__count(&w->counters, PARENG__SLEEPS, 1);
+        ring_coordinator(a);
+        pareng__observe_state(w, PARENG_STATE_SLEEPING);
+        pareng__futex_wait(&a->epoch, seen, 0);
+    }
+    pareng__sleep_retract(a);
+    pareng__observe_state(w, PARENG_STATE_STEALING);
 }
 
 /* The owner's child t was stolen: until it is done, steal from its thief (Wagner & Calder's
@@ -200,6 +281,10 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
     while ((thief = atomic_load_explicit(&t->pareng__thief, memory_order_acquire)) !=
            PARENG__DONE) {
         pareng__observe_state(w, PARENG_STATE_STEALING);
+        if (thief == PARENG__THIEF_REMOTE) {
+            help_while_away(w, h, t);
+            continue;
+        }
         pareng__worker *thief_lane = thief ? &w->arena->lanes[thief - 1] : NULL;
         pareng_frame *f = thief_lane ? pareng__deque_steal(thief_lane, w->lane_id)
                                      : NULL; /* 0: the thief has not marked it yet */
@@ -372,10 +457,11 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
             }
         }
         pareng_frame *stolen = NULL;
+        pareng__inbox_slot *given = NULL;
         bool root = take_root(a);
-        if (!root)
+        if (!root && !(given = take_inbox(a)))
             stolen = steal_round(w);
-        if (!root && !stolen) {
+        if (!root && !given && !stolen) {
             /* An IO engine's worker sleeps in its ring at once: a completion or new work ends
              * that sleep, where sched_yield would hand the core to another process. */
             if (!fibers && ++failed_rounds < SPIN_ROUNDS) {
@@ -392,6 +478,9 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
         pareng__cutoff_take(w);
         if (root) {
             idle_since = run_root(w, busy_since);
+        } else if (given) {
+            run_inbox(w, w->base, given);
+            idle_since = account_busy(w, busy_since);
         } else {
             pareng__count(&w->counters, PARENG__STEALS, 1);
             run_stolen(w, w->base, stolen);

@@ -500,6 +500,18 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
            PARENG__LOAD_RELAXED(&w->pareng__private_floor);
 }
 
+/* Every task of a program, registered at load time (a constructor per PARENG_TASK_n): how a
+ * frame stolen for another rank is named there, whose executable is mapped elsewhere, and
+ * whether its data may go (engine/remote.c). */
+typedef struct pareng__task_info {
+    pareng_task_fn run;
+    const char *name;
+    unsigned kinds;          /* PARENG__KIND_* of its arguments and result, or'd */
+    unsigned crosses_ranks;  /* set by PARENG_TASK_CROSSES_RANKS */
+    struct pareng__task_info *next;
+} pareng__task_info;
+PARENG_API void pareng__task_register(pareng__task_info *info);
+
 #define PARENG__EXPAND(...) __VA_ARGS__
 
 /* Results of a serial clone's first unsynced spawns, local to the spawning task so that the
@@ -559,6 +571,27 @@ typedef struct pareng__slots {
     PARENG__STATIC_ASSERT(!PARENG__IS_ARRAY_FIELD(NAME##__args_t, A),                         \
                           "argument " #A " of task " #NAME " has an array type: pass a "      \
                           "pointer, or wrap the array in a struct to copy it");
+/* What may cross ranks (docs/distributed.md): each argument and the result is a plain value
+ * (a number, an enum), an aggregate (a struct or union, which may hold pointers: the task's
+ * author says whether it does, PARENG_TASK_CROSSES_RANKS) or a pointer (never crosses). */
+#define PARENG__KIND_PLAIN 1u
+#define PARENG__KIND_AGGREGATE 2u
+#define PARENG__KIND_POINTER 4u
+#ifdef __cplusplus
+#define PARENG__KIND_OF_TYPE(T)                                                               \
+    (std::is_pointer<T>::value || std::is_member_pointer<T>::value ? PARENG__KIND_POINTER     \
+     : std::is_arithmetic<T>::value || std::is_enum<T>::value      ? PARENG__KIND_PLAIN       \
+                                                                   : PARENG__KIND_AGGREGATE)
+#define PARENG__KIND_OF_FIELD(ARGS_T, A) PARENG__KIND_OF_TYPE(decltype(ARGS_T::A))
+#else
+/* GCC's and Clang's type classes: 5 pointer, 12 struct, 13 union; the rest are numbers. */
+#define PARENG__KIND_OF_CLASS(C)                                                              \
+    ((C) == 5 ? PARENG__KIND_POINTER : (C) == 12 || (C) == 13 ? PARENG__KIND_AGGREGATE        \
+                                                              : PARENG__KIND_PLAIN)
+#define PARENG__KIND_OF_FIELD(ARGS_T, A)                                                      \
+    PARENG__KIND_OF_CLASS(__builtin_classify_type(((ARGS_T *)0)->A))
+#endif
+#define PARENG__KIND_BIT(NAME, A) | PARENG__KIND_OF_FIELD(NAME##__args_t, A)
 #define PARENG__EACH_1(M, X, A) M(X, A)
 #define PARENG__EACH_2(M, X, A, ...) M(X, A) PARENG__EACH_1(M, X, __VA_ARGS__)
 #define PARENG__EACH_3(M, X, A, ...) M(X, A) PARENG__EACH_2(M, X, __VA_ARGS__)
@@ -685,6 +718,13 @@ typedef struct pareng__slots {
             PARENG__STORE(RT, pareng__d->result,                                                   \
                           NAME##__start(pareng__w, pareng__h, PARENG__CLONE_CUT, 0,                \
                                         pareng__d->args));                                         \
+    }                                                                                              \
+    enum { NAME##__kinds = PARENG__KIND_OF_FIELD(NAME##__data_t, result)                           \
+               PARENG__EACH(PARENG__KIND_BIT, NAME, PARENG__EXPAND NAMES) };                       \
+    static pareng__task_info NAME##__info = {NAME##__run, #NAME, NAME##__kinds, 0, 0};             \
+    __attribute__((constructor)) static void NAME##__register(void)                                \
+    {                                                                                              \
+        pareng__task_register(&NAME##__info);                                                      \
     }                                                                                              \
     __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
@@ -817,6 +857,20 @@ typedef struct pareng__slots {
                  (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4, pareng__a.A5,      \
                   pareng__a.A6),                                                             \
                  T1 A1; T2 A2; T3 A3; T4 A4; T5 A5; T6 A6;)
+
+/* After a task whose arguments or result include a struct or a union: says that their bytes
+ * hold no pointer (nor anything else that means something in one process only), so that the
+ * task may run on another rank of an engine started by pareng_mpi_start. A task of numbers
+ * alone crosses without it; one that takes or returns a pointer never does, and is refused
+ * here at compile time. */
+#define PARENG_TASK_CROSSES_RANKS(NAME)                                                       \
+    PARENG__STATIC_ASSERT(!(NAME##__kinds & PARENG__KIND_POINTER),                            \
+                          "task " #NAME " takes or returns a pointer, which means nothing on "  \
+                          "another rank: it runs where it was spawned");                       \
+    __attribute__((constructor)) static void NAME##__crosses_ranks(void)                      \
+    {                                                                                         \
+        NAME##__info.crosses_ranks = 1;                                                       \
+    }
 
 /* Inside a task: push a child that a thief may take. */
 #define PARENG_SPAWN(NAME, ...)                                                               \
@@ -1055,6 +1109,58 @@ PARENG_API int pareng__reduce_nested(pareng_worker *w, pareng_frame *h, int clon
                                      unsigned depth, size_t begin, size_t end, size_t grain,
                                      pareng_map_fn map, pareng_combine_fn combine, void *ctx,
                                      pareng_value *result);
+
+/* ------------------------------------------------------------------------------------------
+ * Across machines: MPI ranks (libpareng-mpi: pkg-config pareng-mpi; docs/distributed.md)
+ *
+ *   pareng_engine *e;
+ *   pareng_mpi_start(&e, &cfg, &argc, &argv, PARENG_MPI_SHARE_WORK);  // on every rank
+ *   PARENG_RUN(e, fib, &r, 48);     // every rank calls it: one tree, on all of them
+ *   pareng_mpi_stop(e);
+ *
+ * pareng_mpi_start forks this rank's workers first and then initializes MPI
+ * (MPI_Init_thread, MPI_THREAD_FUNNELED): workers never call MPI, and no process forks after
+ * MPI_Init (unsafe on RDMA networks). Only the calling thread may call MPI afterwards. With
+ * PARENG_MPI_SHARE_WORK a run (PARENG_RUN and the like) is collective: every rank calls it,
+ * rank 0's arguments start the tree, its tasks are balanced over all ranks (lifeline-based
+ * global load balancing) and every rank gets rank 0's result. A task crosses ranks by value
+ * only if its arguments and result hold no pointers (PARENG_TASK_CROSSES_RANKS); other
+ * tasks, and pareng_alloc's memory, stay on their rank. Without the flag every rank's runs
+ * are its own, and MPI is the caller's to use (docs/examples/ring.c). Without MPI (not
+ * launched by mpirun, or -np 1) both behave as pareng_start, at its speed.
+ * ---------------------------------------------------------------------------------------- */
+
+#define PARENG_MPI_SHARE_WORK 1u
+
+/* 0 or -errno with a message; MPI is initialized only on success (and finalized by a failed
+ * start after it). argc and argv may be NULL. */
+PARENG_API int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc,
+                                char ***argv, unsigned flags);
+/* This process's rank and the number of ranks (0 and 1 for an engine of pareng_start). */
+PARENG_API unsigned pareng_mpi_rank(const pareng_engine *engine);
+PARENG_API unsigned pareng_mpi_ranks(const pareng_engine *engine);
+
+/* One rank's part in the runs so far. */
+typedef struct pareng_rank_stats {
+    uint64_t tasks;           /* tasks its workers ran (as pareng_stats.tasks) */
+    uint64_t tasks_sent;      /* frames it gave other ranks */
+    uint64_t tasks_received;  /* frames other ranks gave it */
+    uint64_t steal_requests;  /* random steal requests it sent */
+    uint64_t steals_refused;  /* of those, answered with no work */
+    uint64_t lifeline_pushes; /* frames it received through a lifeline (it was quiet) */
+    uint64_t messages;        /* messages it sent */
+    uint64_t bytes;           /* bytes it sent and received */
+    uint64_t busy_ns, idle_ns; /* its workers', summed */
+    uint64_t coordinator_cpu_ns; /* CPU time of its coordinator (the MPI loop) during runs */
+} pareng_rank_stats;
+/* Collective: every rank calls it; rank 0 gets one row per rank in rows[0 .. ranks-1] (other
+ * ranks' rows are left alone, and may be NULL). 0 or -errno. */
+PARENG_API int pareng_mpi_stats(pareng_engine *engine, pareng_rank_stats *rows);
+/* Stops the engine, then finalizes MPI (when pareng_mpi_start initialized it). */
+PARENG_API void pareng_mpi_stop(pareng_engine *engine);
+/* In libpareng: 1 if this process was started by an MPI launcher (mpirun, mpiexec, srun) as one
+ * of several ranks, else 0. What pareng run asks before it loads libpareng-mpi. */
+PARENG_API int pareng_mpi_launched(void);
 
 /* ------------------------------------------------------------------------------------------
  * Housekeeping

@@ -164,6 +164,17 @@ void trace_write_timeline(FILE *f, const pareng_engine *e, uint64_t began_ns, ui
 /* ---- commands ------------------------------------------------------------------------- */
 
 /* argv[0] is the command's name: "run", "map", ... */
+/* ---- ranks.c: pareng run under mpirun ---- */
+/* pareng_start, or this rank's engine when an MPI launcher started the process. */
+int ranks_start(pareng_engine **e, const pareng_config *cfg);
+/* pareng_stop, or (MPI) gather each rank's figures at rank 0, stop, finalize MPI. */
+void ranks_stop(pareng_engine *e);
+unsigned ranks_count(void); /* 1 without MPI */
+unsigned ranks_this(void);
+/* With several ranks: their rows, as JSON members or as a table (rank 0). */
+void ranks_print_json(void);
+void ranks_print_table(void);
+
 int command_run(int argc, char **argv);   /* pareng run fib N | run http URL (tools/run.c) */
 int command_map(int argc, char **argv);   /* pareng map fib N... (tools/run.c) */
 int command_topo(int argc, char **argv);  /* pareng topo (tools/topo.c) */

@@ -476,10 +476,11 @@ static void warn_if_sharing(const pareng_plan *plan)
 /* Starts the engine of cfg; 0, or the exit status after saying why. */
 static int start_engine(const run_options *o, const pareng_config *cfg, pareng_engine **e)
 {
-    int rc = pareng_start(e, cfg);
+    int rc = ranks_start(e, cfg);
     if (rc < 0)
         return placement_refused(o, rc);
-    warn_if_sharing(pareng_engine_plan(*e));
+    if (ranks_this() == 0)
+        warn_if_sharing(pareng_engine_plan(*e));
     return 0;
 }
 
@@ -495,7 +496,7 @@ static int stop_engine(pareng_engine *e, int rc, pareng_stats **stats)
     *stats = calloc(workers, sizeof **stats);
     for (unsigned i = 0; *stats && i < workers; i++)
         pareng_engine_stats(e, i, &(*stats)[i]);
-    pareng_stop(e);
+    ranks_stop(e);
     int interrupted = cli_interrupted_status();
     if (rc < 0 || interrupted) {
         free(*stats);
@@ -557,6 +558,16 @@ static void print_stats_table(const pareng_stats *stats, unsigned n, bool io)
     if (overflows) /* each ran where it was spawned, in order: that much of the run was serial */
         printf("%llu spawns found their worker's deque full and ran at once, serially "
                "(pareng_config.deque_capacity)\n", (unsigned long long)overflows);
+}
+
+/* After "workers: W" under mpirun: the workers are this rank's, and every rank has as many. */
+static const char *ranks_of_workers(void)
+{
+    static char text[48];
+    if (ranks_count() < 2)
+        return "";
+    snprintf(text, sizeof text, " on each of %u ranks", ranks_count());
+    return text;
 }
 
 /* Subtrees the cutoff ran as serial C, all workers together. */
@@ -1002,6 +1013,7 @@ static int run_uts(const run_options *o)
             printf(named ? ",\"cutoff\":\"%s\"" : ",\"cutoff\":%s", cutoff);
             printf(",\"workers\":%u,\"seconds\":%.6f", workers, seconds);
             print_stats_json(stats, workers, false);
+            ranks_print_json();
             printf("}\n");
         }
     } else {
@@ -1013,10 +1025,13 @@ static int run_uts(const run_options *o)
         } else {
             char cutoff[16];
             cli_describe_cutoff(cfg.cutoff_depth, cutoff, sizeof cutoff);
-            printf("time: %.6f s, workers: %u, cutoff: %s (%llu serial runs)\n", seconds,
-                   workers, cutoff, (unsigned long long)serial_runs(stats, workers));
-            if (o->stats)
+            printf("time: %.6f s, workers: %u%s, cutoff: %s (%llu serial runs)\n", seconds,
+                   workers, ranks_of_workers(), cutoff,
+                   (unsigned long long)serial_runs(stats, workers));
+            if (o->stats) {
                 print_stats_table(stats, workers, false);
+                ranks_print_table();
+            }
         }
     }
     free(stats);
@@ -1107,10 +1122,11 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
                    (unsigned long long)io_peak(stats, workers));
         printf(",\"workers\":%u,\"seconds\":%.6f", workers, seconds);
         print_stats_json(stats, workers, io);
+        ranks_print_json();
         printf("}\n");
     } else {
         print_results(o, ns, results);
-        printf("time: %.6f s, workers: %u, ", seconds, workers);
+        printf("time: %.6f s, workers: %u%s, ", seconds, workers, ranks_of_workers());
         char cutoff[16];
         cli_describe_cutoff(cfg.cutoff_depth, cutoff, sizeof cutoff);
         if (io) {
@@ -1126,8 +1142,10 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
             printf("cutoff: %s (%llu serial runs)\n", cutoff,
                    (unsigned long long)serial_runs(stats, workers));
         }
-        if (o->stats)
+        if (o->stats) {
             print_stats_table(stats, workers, io);
+            ranks_print_table();
+        }
     }
     free(stats);
     return finish_output();

@@ -1,0 +1,224 @@
+/*
+ * mpi.c - libpareng-mpi: an engine per rank of an MPI job (pareng_mpi_start, _stats, _stop)
+ * and the transport that carries remote.c's messages over MPI. The only file that includes
+ * mpi.h; libpareng itself never links MPI.
+ *
+ * Order is what matters: the workers are forked (pareng_start) before MPI_Init_thread, so no
+ * worker ever holds MPI state and no process forks after MPI is up (which RDMA networks do
+ * not survive). Only the coordinator calls MPI, from the thread that started the engine:
+ * MPI_THREAD_FUNNELED. The messages travel on a duplicate of MPI_COMM_WORLD, so they never
+ * meet the program's own, and every send is non-blocking: the coordinator never waits on a
+ * peer while its workers may need it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TAG 0x7061 /* "pa" */
+
+typedef struct pending_send {
+    MPI_Request request;
+    pareng__glb_msg msg;
+} pending_send;
+
+/* The one MPI engine of this process. */
+static struct {
+    pareng_engine *engine;
+    MPI_Comm comm;
+    int rank, ranks;
+    bool share_work;
+    bool initialized; /* MPI_Init_thread was ours */
+    MPI_Request receive;
+    pareng__glb_msg received;
+    pending_send *sends;
+    size_t n_sends;
+} job = {.comm = MPI_COMM_NULL, .receive = MPI_REQUEST_NULL};
+
+/* Frees the slots of sends that completed. */
+static void reap_sends(void)
+{
+    size_t kept = 0;
+    for (size_t k = 0; k < job.n_sends; k++) {
+        int done = 0;
+        MPI_Test(&job.sends[k].request, &done, MPI_STATUS_IGNORE);
+        if (!done)
+            job.sends[kept++] = job.sends[k];
+    }
+    job.n_sends = kept;
+}
+
+static int mpi_send(void *ctx, unsigned to, const pareng__glb_msg *m)
+{
+    (void)ctx;
+    reap_sends();
+    pending_send *grown = realloc(job.sends, (job.n_sends + 1) * sizeof *grown);
+    if (!grown)
+        return pareng__fail(ENOMEM, "out of memory");
+    job.sends = grown;
+    pending_send *s = &job.sends[job.n_sends];
+    s->msg = *m;
+    if (MPI_Isend(&s->msg, sizeof s->msg, MPI_BYTE, (int)to, TAG, job.comm, &s->request) !=
+        MPI_SUCCESS)
+        return pareng__fail(EIO, "MPI_Isend to rank %u failed", to);
+    job.n_sends++;
+    return 0;
+}
+
+static int post_receive(void)
+{
+    if (MPI_Irecv(&job.received, sizeof job.received, MPI_BYTE, MPI_ANY_SOURCE, TAG, job.comm,
+                  &job.receive) != MPI_SUCCESS)
+        return pareng__fail(EIO, "MPI_Irecv failed");
+    return 0;
+}
+
+static int mpi_poll(void *ctx, pareng__glb_msg *m)
+{
+    (void)ctx;
+    int arrived = 0;
+    MPI_Status status;
+    if (MPI_Test(&job.receive, &arrived, &status) != MPI_SUCCESS)
+        return pareng__fail(EIO, "MPI_Test failed");
+    if (!arrived)
+        return 0;
+    int count = 0;
+    MPI_Get_count(&status, MPI_BYTE, &count);
+    *m = job.received;
+    int rc = post_receive();
+    if (rc < 0)
+        return rc;
+    /* The sender's rank is MPI's word, not the message's */
+    if (count != (int)sizeof *m || (int)m->from != status.MPI_SOURCE)
+        return pareng__fail(EPROTO, "a malformed message from rank %d", status.MPI_SOURCE);
+    return 1;
+}
+
+static void mpi_abort(void *ctx, const char *message)
+{
+    (void)ctx;
+    fprintf(stderr, "pareng: rank %d of %d: %s; ending the job\n", job.rank, job.ranks,
+            message);
+    /* The workers are gone already (engine.c ends them when a run fails); MPI_Abort ends the
+     * other ranks, whose engines end with their coordinators. */
+    MPI_Abort(MPI_COMM_WORLD, 1);
+}
+
+static void finalize(void)
+{
+    if (job.receive != MPI_REQUEST_NULL) {
+        MPI_Cancel(&job.receive);
+        MPI_Wait(&job.receive, MPI_STATUS_IGNORE);
+    }
+    for (size_t k = 0; k < job.n_sends; k++)
+        MPI_Wait(&job.sends[k].request, MPI_STATUS_IGNORE);
+    free(job.sends);
+    job.sends = NULL;
+    job.n_sends = 0;
+    if (job.comm != MPI_COMM_NULL) {
+        /* Messages another rank sent before it saw the end (a refusal racing the STOP):
+         * received here, so that none is left in flight at MPI_Finalize. */
+        MPI_Barrier(job.comm);
+        for (int flag = 1; flag;) {
+            MPI_Status status;
+            MPI_Iprobe(MPI_ANY_SOURCE, TAG, job.comm, &flag, &status);
+            if (flag)
+                MPI_Recv(&job.received, sizeof job.received, MPI_BYTE, status.MPI_SOURCE, TAG,
+                         job.comm, MPI_STATUS_IGNORE);
+        }
+        MPI_Comm_free(&job.comm);
+    }
+    if (job.initialized)
+        MPI_Finalize();
+    job.initialized = false;
+    job.engine = NULL;
+}
+
+int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc, char ***argv,
+                     unsigned flags)
+{
+    *engine = NULL;
+    if (job.engine)
+        return pareng__fail(EBUSY, "this rank has an MPI engine already: one per process");
+    if (flags & ~PARENG_MPI_SHARE_WORK)
+        return pareng__fail(EINVAL, "flags %#x: only PARENG_MPI_SHARE_WORK is known", flags);
+    int up = 0;
+    MPI_Initialized(&up);
+    if (up)
+        return pareng__fail(EALREADY, "MPI is initialized already: pareng_mpi_start forks the "
+                            "workers first and then initializes MPI, so call it instead of "
+                            "MPI_Init");
+    int rc = pareng_start(engine, cfg);
+    if (rc < 0)
+        return rc;
+    int provided = MPI_THREAD_SINGLE;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        pareng_stop(*engine);
+        *engine = NULL;
+        return pareng__fail(EIO, "MPI_Init_thread failed");
+    }
+    job.initialized = true;
+    job.engine = *engine;
+    job.share_work = flags & PARENG_MPI_SHARE_WORK;
+    MPI_Comm_dup(MPI_COMM_WORLD, &job.comm);
+    MPI_Comm_rank(job.comm, &job.rank);
+    MPI_Comm_size(job.comm, &job.ranks);
+    if (job.share_work && job.ranks > 1) {
+        unsigned long long mine = pareng__tasks_hash(), low = 0, high = 0;
+        MPI_Allreduce(&mine, &low, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, job.comm);
+        MPI_Allreduce(&mine, &high, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, job.comm);
+        if (low != high)
+            rc = pareng__fail(EPROTO, "the ranks run different programs (or builds of one): "
+                              "a task of one would mean nothing on another");
+        static const pareng__transport transport = {mpi_send, mpi_poll, mpi_abort, NULL};
+        if (rc == 0)
+            rc = post_receive();
+        if (rc == 0)
+            rc = pareng__dist_attach(*engine, &transport, (unsigned)job.rank,
+                                     (unsigned)job.ranks);
+    }
+    if (rc < 0) {
+        char message[300];
+        snprintf(message, sizeof message, "%s", pareng_last_error());
+        pareng_stop(*engine);
+        *engine = NULL;
+        finalize();
+        return pareng__fail(-rc, "%s", message);
+    }
+    return 0;
+}
+
+unsigned pareng_mpi_rank(const pareng_engine *e)
+{
+    return e && e == job.engine ? (unsigned)job.rank : 0;
+}
+
+unsigned pareng_mpi_ranks(const pareng_engine *e)
+{
+    return e && e == job.engine ? (unsigned)job.ranks : 1;
+}
+
+int pareng_mpi_stats(pareng_engine *e, pareng_rank_stats *rows)
+{
+    pareng_rank_stats mine;
+    pareng__dist_stats(e, &mine);
+    if (e != job.engine || !job.share_work || job.ranks == 1) {
+        if (rows)
+            rows[0] = mine;
+        return 0;
+    }
+    if (MPI_Gather(&mine, sizeof mine, MPI_BYTE, job.rank == 0 ? rows : NULL, sizeof mine,
+                   MPI_BYTE, 0, job.comm) != MPI_SUCCESS)
+        return pareng__fail(EIO, "MPI_Gather failed");
+    return 0;
+}
+
+void pareng_mpi_stop(pareng_engine *e)
+{
+    pareng_stop(e);
+    if (e && e == job.engine)
+        finalize();
+}

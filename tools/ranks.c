@@ -1,0 +1,123 @@
+/*
+ * ranks.c - pareng run under mpirun: this rank's engine from libpareng-mpi, which is loaded
+ * (dlopen) only when an MPI launcher started the process, so that every other run maps no
+ * MPI library and starts as fast as before. Rank 0 prints; the others print only errors.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "pareng.h"
+
+static struct {
+    int (*start)(pareng_engine **, const pareng_config *, int *, char ***, unsigned);
+    unsigned (*rank)(const pareng_engine *);
+    unsigned (*ranks)(const pareng_engine *);
+    int (*stats)(pareng_engine *, pareng_rank_stats *);
+    void (*stop)(pareng_engine *);
+} mpi;
+static unsigned n_ranks = 1, this_rank;
+static pareng_rank_stats *rows;
+
+static bool load_mpi(void)
+{
+    void *lib = dlopen("libpareng-mpi.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        cli_error("started by an MPI launcher, but libpareng-mpi cannot be loaded (%s): "
+                  "this pareng was built without MPI (meson setup -Dmpi=enabled)", dlerror());
+        return false;
+    }
+    *(void **)&mpi.start = dlsym(lib, "pareng_mpi_start");
+    *(void **)&mpi.rank = dlsym(lib, "pareng_mpi_rank");
+    *(void **)&mpi.ranks = dlsym(lib, "pareng_mpi_ranks");
+    *(void **)&mpi.stats = dlsym(lib, "pareng_mpi_stats");
+    *(void **)&mpi.stop = dlsym(lib, "pareng_mpi_stop");
+    if (!mpi.start || !mpi.rank || !mpi.ranks || !mpi.stats || !mpi.stop) {
+        cli_error("libpareng-mpi lacks pareng_mpi_*: another version than this pareng's");
+        return false;
+    }
+    return true;
+}
+
+int ranks_start(pareng_engine **e, const pareng_config *cfg)
+{
+    if (!pareng_mpi_launched())
+        return pareng_start(e, cfg);
+    if (!load_mpi())
+        return -ENOENT;
+    int rc = mpi.start(e, cfg, NULL, NULL, PARENG_MPI_SHARE_WORK);
+    if (rc < 0)
+        return rc;
+    this_rank = mpi.rank(*e);
+    n_ranks = mpi.ranks(*e);
+    /* One answer for the job: the other ranks' results are rank 0's */
+    if (this_rank != 0 && !freopen("/dev/null", "w", stdout))
+        return -errno;
+    return 0;
+}
+
+void ranks_stop(pareng_engine *e)
+{
+    if (!mpi.stop) {
+        pareng_stop(e);
+        return;
+    }
+    free(rows);
+    rows = calloc(n_ranks, sizeof *rows);
+    /* Collective: every rank gives its row, rank 0 keeps them all */
+    if (!rows || mpi.stats(e, rows) < 0) {
+        free(rows);
+        rows = NULL;
+    }
+    mpi.stop(e);
+}
+
+unsigned ranks_count(void) { return n_ranks; }
+unsigned ranks_this(void) { return this_rank; }
+
+#define RANK_FIELDS(X)                                                                        \
+    X(tasks) X(tasks_sent) X(tasks_received) X(steal_requests) X(steals_refused)              \
+    X(lifeline_pushes) X(messages) X(bytes)
+
+void ranks_print_json(void)
+{
+    if (n_ranks < 2)
+        return;
+    printf(",\"ranks\":%u", n_ranks);
+    if (!rows)
+        return;
+    printf(",\"rank_stats\":[");
+    for (unsigned r = 0; r < n_ranks; r++) {
+        const pareng_rank_stats *s = &rows[r];
+        printf("%s{\"rank\":%u", r ? "," : "", r);
+#define FIELD(f) printf(",\"" #f "\":%llu", (unsigned long long)s->f);
+        RANK_FIELDS(FIELD)
+#undef FIELD
+        printf(",\"busy_s\":%.6f,\"idle_s\":%.6f,\"coordinator_cpu_s\":%.6f}",
+               (double)s->busy_ns * 1e-9, (double)s->idle_ns * 1e-9,
+               (double)s->coordinator_cpu_ns * 1e-9);
+    }
+    printf("]");
+}
+
+void ranks_print_table(void)
+{
+    if (n_ranks < 2 || !rows)
+        return;
+    printf("%6s", "rank");
+#define HEAD(f) printf(" %15s", #f);
+    RANK_FIELDS(HEAD)
+#undef HEAD
+    printf(" %10s %10s %10s\n", "busy s", "idle s", "coord. s");
+    for (unsigned r = 0; r < n_ranks; r++) {
+        const pareng_rank_stats *s = &rows[r];
+        printf("%6u", r);
+#define CELL(f) printf(" %15llu", (unsigned long long)s->f);
+        RANK_FIELDS(CELL)
+#undef CELL
+        printf(" %10.6f %10.6f %10.6f\n", (double)s->busy_ns * 1e-9, (double)s->idle_ns * 1e-9,
+               (double)s->coordinator_cpu_ns * 1e-9);
+    }
+}
