@@ -82,6 +82,14 @@ int pareng__glb_hungry(pareng__glb *g)
     return ask(g, random_victim(g), 0);
 }
 
+void pareng__glb_busy(pareng__glb *g)
+{
+    /* Work came from within (a result let a waiting task go on): a later hunger asks afresh.
+     * The armed lifelines stay armed. */
+    if (g->state == PARENG__GLB_QUIET)
+        g->state = PARENG__GLB_WORKING;
+}
+
 /* The last random victim refused: the next one, or the lifelines and quiet. */
 static int refused(pareng__glb *g)
 {

@@ -569,6 +569,8 @@ PARENG_API void pareng__glb_init(pareng__glb *g, unsigned rank, unsigned ranks,
 PARENG_API void pareng__glb_reset(pareng__glb *g);
 /* The rank's workers are hungry: start asking, unless it is asking or quiet already. */
 PARENG_API int pareng__glb_hungry(pareng__glb *g);
+/* The rank's workers are all busy again (a quiet rank: work it made itself). */
+PARENG_API void pareng__glb_busy(pareng__glb *g);
 /* A STEAL, NO_WORK or WORK message (others are the caller's). */
 PARENG_API int pareng__glb_receive(pareng__glb *g, const pareng__glb_msg *m);
 /* Serve the kept lifeline requests with whatever work there is to give. */

@@ -14,9 +14,11 @@
 
 #include <errno.h>
 #include <mpi.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TAG 0x7061 /* "pa" */
 
@@ -137,6 +139,108 @@ static void finalize(void)
     job.engine = NULL;
 }
 
+/* The first of the launchers' variables that is set, as a number; `otherwise` if none is. */
+static unsigned env_number(const char *open_mpi, const char *hydra, unsigned otherwise)
+{
+    const char *v = getenv(open_mpi);
+    if (!v)
+        v = getenv(hydra);
+    return v ? (unsigned)strtoul(v, NULL, 10) : otherwise;
+}
+
+static int by_core(const void *a, const void *b)
+{
+    const pareng_placement *x = a, *y = b;
+    return (x->core_logical > y->core_logical) - (x->core_logical < y->core_logical);
+}
+
+/* Ranks that share a node and that the launcher left unbound (each may use every CPU) split
+ * its cores between them, as `mpirun --map-by slot:PE=n` would have: local rank L of N takes
+ * cores [L*C/N, (L+1)*C/N), at least one. Without this, `--cores auto` on N such ranks would
+ * start N workers on every core. A rank the launcher bound keeps what it was given. */
+static int take_my_share_of_the_node(const pareng_config *cfg)
+{
+    unsigned local = env_number("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", 0);
+    unsigned local_size = env_number("OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", 1);
+    cpu_set_t allowed;
+    if (local_size < 2 || local >= local_size || (cfg && (cfg->cpus || cfg->topology_xml)) ||
+        sched_getaffinity(0, sizeof allowed, &allowed) < 0 ||
+        CPU_COUNT(&allowed) < sysconf(_SC_NPROCESSORS_ONLN))
+        return 0;
+    pareng_config whole;
+    pareng_config_default(&whole);
+    whole.workers = 0; /* one per core: the cores to share */
+    whole.cpus = NULL;
+    pareng_plan *plan;
+    int rc = pareng_plan_create(&plan, &whole);
+    if (rc < 0)
+        return rc;
+    unsigned cores = pareng_plan_workers(plan);
+    pareng_placement *at = calloc(cores, sizeof *at);
+    if (!at) {
+        pareng_plan_destroy(plan);
+        return pareng__fail(ENOMEM, "out of memory");
+    }
+    for (unsigned i = 0; i < cores; i++)
+        pareng_plan_placement(plan, i, &at[i]);
+    pareng_plan_destroy(plan);
+    qsort(at, cores, sizeof *at, by_core);
+    unsigned first = local * cores / local_size, end = (local + 1) * cores / local_size;
+    if (end <= first) /* more ranks than cores: one each, shared in turn */
+        end = first + 1;
+    cpu_set_t mine;
+    CPU_ZERO(&mine);
+    for (unsigned i = first; i < end; i++)
+        CPU_SET(at[i].pu_os, &mine);
+    free(at);
+    if (sched_setaffinity(0, sizeof mine, &mine) < 0)
+        return pareng__fail(errno, "sched_setaffinity: %s", strerror(errno));
+    return 0;
+}
+
+/* Ranks of one node whose workers run on the same CPUs (a launcher that bound several ranks
+ * to one package) slow each other down without a word: the lowest of them says so. */
+static void warn_if_ranks_share_cpus(const pareng_engine *e)
+{
+    enum { WORDS = 64 }; /* CPUs 0 .. 4095 */
+    unsigned long long mine[WORDS] = {0};
+    const pareng_plan *plan = pareng_engine_plan(e);
+    for (unsigned i = 0; i < pareng_plan_workers(plan); i++) {
+        pareng_placement p;
+        if (pareng_plan_placement(plan, i, &p) == 0 && p.pu_os < WORDS * 64)
+            mine[p.pu_os / 64] |= 1ull << (p.pu_os % 64);
+    }
+    MPI_Comm node;
+    if (MPI_Comm_split_type(job.comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) !=
+        MPI_SUCCESS)
+        return;
+    int local, local_size;
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_size(node, &local_size);
+    unsigned long long *all = malloc((size_t)local_size * sizeof mine);
+    int *world = malloc((size_t)local_size * sizeof *world);
+    if (all && world &&
+        MPI_Allgather(mine, WORDS, MPI_UNSIGNED_LONG_LONG, all, WORDS, MPI_UNSIGNED_LONG_LONG,
+                      node) == MPI_SUCCESS &&
+        MPI_Allgather(&job.rank, 1, MPI_INT, world, 1, MPI_INT, node) == MPI_SUCCESS &&
+        local == 0) {
+        for (int a = 0; a < local_size; a++)
+            for (int b = a + 1; b < local_size; b++)
+                for (int k = 0; k < WORDS; k++)
+                    if (all[(size_t)a * WORDS + k] & all[(size_t)b * WORDS + k]) {
+                        fprintf(stderr, "pareng: warning: ranks %d and %d run workers on the "
+                                "same CPUs of this node: give each rank its own (mpirun "
+                                "--map-by slot:PE=N, or --bind-to none and pareng splits "
+                                "the cores)\n", world[a], world[b]);
+                        a = b = local_size;
+                        break;
+                    }
+    }
+    free(all);
+    free(world);
+    MPI_Comm_free(&node);
+}
+
 int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc, char ***argv,
                      unsigned flags)
 {
@@ -151,7 +255,9 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
         return pareng__fail(EALREADY, "MPI is initialized already: pareng_mpi_start forks the "
                             "workers first and then initializes MPI, so call it instead of "
                             "MPI_Init");
-    int rc = pareng_start(engine, cfg);
+    int rc = take_my_share_of_the_node(cfg);
+    if (rc == 0)
+        rc = pareng_start(engine, cfg);
     if (rc < 0)
         return rc;
     int provided = MPI_THREAD_SINGLE;
@@ -166,6 +272,7 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
     MPI_Comm_dup(MPI_COMM_WORLD, &job.comm);
     MPI_Comm_rank(job.comm, &job.rank);
     MPI_Comm_size(job.comm, &job.ranks);
+    warn_if_ranks_share_cpus(*engine);
     if (job.share_work && job.ranks > 1) {
         unsigned long long mine = pareng__tasks_hash(), low = 0, high = 0;
         MPI_Allreduce(&mine, &low, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, job.comm);

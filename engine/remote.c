@@ -53,10 +53,10 @@ const pareng__task_info *pareng__task_find(pareng_task_fn run)
     return NULL;
 }
 
+/* Marked by its author (its result is all it does), and no pointer in its frame. */
 static bool crosses_ranks(const pareng__task_info *t)
 {
-    return t && !(t->kinds & PARENG__KIND_POINTER) &&
-           (t->crosses_ranks || !(t->kinds & PARENG__KIND_AGGREGATE));
+    return t && t->crosses_ranks && !(t->kinds & PARENG__KIND_POINTER);
 }
 
 static uint64_t fnv1a(const char *s)
@@ -430,7 +430,9 @@ static int serve(void *ctx, long *timeout_ns)
             rc = send_msg(d, r, &stop);
         return rc < 0 ? rc : 0;
     }
-    if (hungry(d) && (rc = pareng__glb_hungry(&d->glb)) < 0)
+    if (!hungry(d))
+        pareng__glb_busy(&d->glb);
+    else if ((rc = pareng__glb_hungry(&d->glb)) < 0)
         return rc;
     if ((rc = pareng__glb_push(&d->glb)) < 0)
         return rc;
@@ -456,7 +458,9 @@ int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t siz
 {
     if (d->running) /* a root run inside a task is refused by engine.c's check */
         return pareng__engine_run(d->engine, run, data, size, cutoff, NULL, NULL);
-    if (d->ranks == 1)
+    /* One rank, or a root that may not leave its rank (nor may anything below it that
+     * takes its pointers): every rank runs its own, as without MPI. */
+    if (d->ranks == 1 || !crosses_ranks(pareng__task_find(run)))
         return pareng__engine_run(d->engine, run, data, size, cutoff, NULL, NULL);
     d->run++;
     d->stopped = false;

@@ -858,11 +858,14 @@ typedef struct pareng__slots {
                   pareng__a.A6),                                                             \
                  T1 A1; T2 A2; T3 A3; T4 A4; T5 A5; T6 A6;)
 
-/* After a task whose arguments or result include a struct or a union: says that their bytes
- * hold no pointer (nor anything else that means something in one process only), so that the
- * task may run on another rank of an engine started by pareng_mpi_start. A task of numbers
- * alone crosses without it; one that takes or returns a pointer never does, and is refused
- * here at compile time. */
+/* After a task: says that the task may run on another rank of an engine started by
+ * pareng_mpi_start (docs/distributed.md): what it does is its result, computed from its
+ * arguments (and memory that is the same on every rank: code, constants), and its arguments
+ * and result hold no pointer nor anything else that means something in one process only. A
+ * task that writes memory for others to read (a global, pareng_alloc's memory, a caller's
+ * array) must not be marked: those writes would happen on another machine. Unmarked tasks
+ * run on the rank that spawned them. A task that takes or returns a pointer is refused here
+ * at compile time. */
 #define PARENG_TASK_CROSSES_RANKS(NAME)                                                       \
     PARENG__STATIC_ASSERT(!(NAME##__kinds & PARENG__KIND_POINTER),                            \
                           "task " #NAME " takes or returns a pointer, which means nothing on "  \
@@ -1121,13 +1124,15 @@ PARENG_API int pareng__reduce_nested(pareng_worker *w, pareng_frame *h, int clon
  * pareng_mpi_start forks this rank's workers first and then initializes MPI
  * (MPI_Init_thread, MPI_THREAD_FUNNELED): workers never call MPI, and no process forks after
  * MPI_Init (unsafe on RDMA networks). Only the calling thread may call MPI afterwards. With
- * PARENG_MPI_SHARE_WORK a run (PARENG_RUN and the like) is collective: every rank calls it,
- * rank 0's arguments start the tree, its tasks are balanced over all ranks (lifeline-based
- * global load balancing) and every rank gets rank 0's result. A task crosses ranks by value
- * only if its arguments and result hold no pointers (PARENG_TASK_CROSSES_RANKS); other
- * tasks, and pareng_alloc's memory, stay on their rank. Without the flag every rank's runs
- * are its own, and MPI is the caller's to use (docs/examples/ring.c). Without MPI (not
- * launched by mpirun, or -np 1) both behave as pareng_start, at its speed.
+ * PARENG_MPI_SHARE_WORK a run is collective: every rank calls it with the same task, rank 0's
+ * arguments start the tree, its tasks are balanced over all ranks (lifeline-based global
+ * load balancing) and every rank gets rank 0's result. Only tasks marked with
+ * PARENG_TASK_CROSSES_RANKS leave their rank, by value. A run whose root task is not marked
+ * (pareng_for, pareng_reduce, a task of pointers) is not shared: every rank runs its own, as
+ * it would without MPI. Memory is never shared between ranks (pareng_alloc's is node-local).
+ * Without the flag every rank's runs are its own, and MPI is the caller's to use
+ * (docs/examples/ring.c). Without MPI (not launched by mpirun, or -np 1) both behave as
+ * pareng_start, at its speed.
  * ---------------------------------------------------------------------------------------- */
 
 #define PARENG_MPI_SHARE_WORK 1u

@@ -31,6 +31,8 @@ PARENG_TASK_1(uint64_t, fib_task, unsigned, n)
     uint64_t a = PARENG_SYNC(fib_task);
     return a + b;
 }
+/* Its result is all it does: a subtree may run on another rank (pareng_mpi_start). */
+PARENG_TASK_CROSSES_RANKS(fib_task)
 
 /* Calls below the grain are plain serial C. */
 PARENG_TASK_2(uint64_t, fib_grain_task, unsigned, n, unsigned, grain)
@@ -44,6 +46,7 @@ PARENG_TASK_2(uint64_t, fib_grain_task, unsigned, n, unsigned, grain)
     uint64_t a = PARENG_SYNC(fib_grain_task);
     return a + b;
 }
+PARENG_TASK_CROSSES_RANKS(fib_grain_task)
 
 /* The IO-bound variant: every leaf first waits latency_ns on an io_uring timeout. The first
  * failed wait is kept in *error (shared memory) and reported by workload_fib_io. */

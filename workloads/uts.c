@@ -170,7 +170,8 @@ PARENG_TASK_2(workload_uts_count, uts_task, uts_shape, tree, uts_node, node)
         add_count(&sum, PARENG_SYNC(uts_task));
     return sum;
 }
-/* A shape and a node are numbers and digest bytes: a node's subtree may run on another rank. */
+/* A shape and a node are numbers and digest bytes, and the count is all the task does: a
+ * node's subtree may run on another rank. */
 PARENG_TASK_CROSSES_RANKS(uts_task)
 
 static uts_shape shape_of(const workload_uts_tree *t)
