@@ -22,10 +22,11 @@
 #include <string.h>
 #include <time.h>
 
-/* The coordinator looks for messages this often while something is going on, and backs off
- * to MAX_POLL_NS while nothing is (a message then waits that long at most: MPI gives no file
- * descriptor to sleep on). */
+/* The coordinator looks for messages MIN_POLL_NS after one came, and backs off to
+ * WAITING_POLL_NS while it waits for one, MAX_POLL_NS while nothing is going on (a message
+ * then waits that long at most: MPI gives no file descriptor to sleep on). */
 #define MIN_POLL_NS 10000L
+#define WAITING_POLL_NS 100000L
 #define MAX_POLL_NS 1000000L
 
 /* ---- the registry of tasks ------------------------------------------------------------- */
@@ -436,11 +437,12 @@ static int serve(void *ctx, long *timeout_ns)
         return rc;
     if ((rc = pareng__glb_push(&d->glb)) < 0)
         return rc;
-    /* Quick while messages flow or an answer is awaited, slower and slower while not. */
-    bool waiting_answer = d->glb.state == PARENG__GLB_STEALING || d->glb.thieves;
-    d->poll_ns = d->active || waiting_answer ? MIN_POLL_NS
-                 : d->poll_ns * 2 > MAX_POLL_NS ? MAX_POLL_NS
-                                                : d->poll_ns * 2;
+    /* Quick after a message, slower and slower while none comes; not too slow while an
+     * answer is awaited or quiet ranks wait for this one's work (a worker's share rings
+     * nobody). */
+    long slowest = d->glb.state == PARENG__GLB_STEALING || d->glb.thieves ? WAITING_POLL_NS
+                                                                          : MAX_POLL_NS;
+    d->poll_ns = d->active ? MIN_POLL_NS : d->poll_ns * 2 > slowest ? slowest : d->poll_ns * 2;
     *timeout_ns = d->poll_ns;
     return 1;
 }
