@@ -167,7 +167,6 @@ struct pareng__dist {
     uint32_t run;          /* the current run's number, the same on every rank */
     bool running, stopped;
     unsigned char result[PARENG_FRAME_DATA_SIZE]; /* rank 0's root result, from its STOP */
-    char failure[200];
 
     away_frame *away;
     size_t n_away, away_capacity;
@@ -179,13 +178,14 @@ struct pareng__dist {
     long poll_ns;
     bool active;           /* something happened in this wake-up */
     uint64_t rng;
+    bool *idle_before;     /* [n_workers]: found idle at the last look (hungry) */
     pareng_rank_stats stats;
 };
 
-static int dist_fail(pareng__dist *d, int err, const char *what)
+/* The transport's abort names this rank. */
+static int dist_fail(int err, const char *what)
 {
-    snprintf(d->failure, sizeof d->failure, "%s", what);
-    return pareng__fail(err, "rank %u: %s", d->rank, what);
+    return pareng__fail(err, "%s", what);
 }
 
 /* Grows an array of `size`-byte items to hold one more; false when out of memory. */
@@ -240,7 +240,7 @@ static int run_here(pareng__dist *d, const incoming *in)
     if (inbox_put(d, in))
         return 0;
     if (!room_for_one((void **)&d->waiting, d->n_waiting, &d->waiting_capacity, sizeof *in))
-        return dist_fail(d, ENOMEM, "out of memory");
+        return dist_fail(ENOMEM, "out of memory");
     d->waiting[d->n_waiting++] = *in;
     return 0;
 }
@@ -311,7 +311,7 @@ static int accept(void *ctx, const pareng__glb_msg *m)
         char what[160];
         snprintf(what, sizeof what, "rank %u sent a task this program does not have (or may "
                  "not take from another rank): do all ranks run the same executable?", m->from);
-        return dist_fail(d, EPROTO, what);
+        return dist_fail(EPROTO, what);
     }
     d->stats.tasks_received++;
     incoming in = {.run = t->run, .from = m->from, .away = m->away};
@@ -326,7 +326,7 @@ static int result_in(pareng__dist *d, const pareng__glb_msg *m)
         char what[120];
         snprintf(what, sizeof what, "rank %u returned a result for no task it was given",
                  m->from);
-        return dist_fail(d, EPROTO, what);
+        return dist_fail(EPROTO, what);
     }
     frame_done(d, d->away[m->away].frame, m->data);
     d->away[m->away].frame = NULL;
@@ -338,11 +338,11 @@ static int receive(pareng__dist *d, const pareng__glb_msg *m)
     d->stats.bytes += sizeof *m;
     d->active = true;
     if (m->from >= d->ranks || m->from == d->rank)
-        return dist_fail(d, EPROTO, "a message from no other rank");
+        return dist_fail(EPROTO, "a message from no other rank");
     if (m->run != d->run) { /* an earlier run's is stale; a later one's waits for it */
         if (m->run - d->run < UINT32_MAX / 2) {
             if (!room_for_one((void **)&d->later, d->n_later, &d->later_capacity, sizeof *m))
-                return dist_fail(d, ENOMEM, "out of memory");
+                return dist_fail(ENOMEM, "out of memory");
             d->later[d->n_later++] = *m;
         }
         return 0;
@@ -359,7 +359,7 @@ static int receive(pareng__dist *d, const pareng__glb_msg *m)
     case PARENG__MSG_WORK:
         return pareng__glb_receive(&d->glb, m);
     default:
-        return dist_fail(d, EPROTO, "a message of no known type");
+        return dist_fail(EPROTO, "a message of no known type");
     }
 }
 
@@ -400,12 +400,23 @@ static bool root_done(const pareng__arena *a)
     return atomic_load_explicit(&a->root_state, memory_order_acquire) == PARENG__ROOT_DONE;
 }
 
-/* Some worker sleeps and nothing here waits for one. */
-static bool hungry(const pareng__dist *d)
+/* Some worker found nothing to do, here and now and at the last look too, and no task from
+ * another rank waits for one. Not only sleepers: a worker spins a while before it sleeps,
+ * and on a core it shares, each of those yields may last a time slice. */
+static bool hungry(pareng__dist *d)
 {
-    /* Relaxed: a hint; a wrong guess costs one request or one wake-up's delay */
-    return atomic_load_explicit(&d->arena->sleepers, memory_order_relaxed) != 0 &&
-           atomic_load_explicit(&d->arena->inbox_ready, memory_order_relaxed) == 0 &&
+    pareng__arena *a = d->arena;
+    bool idle_twice = false;
+    for (unsigned i = 0; i < a->n_workers; i++) {
+        /* Relaxed: a hint (observe.c's state); a wrong guess costs one request or one
+         * wake-up's delay */
+        uint32_t state = atomic_load_explicit(&pareng__lane(a, i, 0)->state,
+                                              memory_order_relaxed);
+        bool idle = state == PARENG_STATE_STEALING || state == PARENG_STATE_SLEEPING;
+        idle_twice = idle_twice || (idle && d->idle_before[i]);
+        d->idle_before[i] = idle;
+    }
+    return idle_twice && atomic_load_explicit(&a->inbox_ready, memory_order_relaxed) == 0 &&
            d->n_waiting == 0;
 }
 
@@ -504,8 +515,13 @@ int pareng__dist_attach(pareng_engine *e, const pareng__transport *t, unsigned r
     if (rank >= ranks)
         return pareng__fail(EINVAL, "rank %u of %u", rank, ranks);
     pareng__dist *d = calloc(1, sizeof *d);
-    if (!d)
+    bool *idle_before = calloc(a->n_workers, sizeof *idle_before);
+    if (!d || !idle_before) {
+        free(d);
+        free(idle_before);
         return pareng__fail(ENOMEM, "out of memory");
+    }
+    d->idle_before = idle_before;
     d->engine = e;
     d->arena = a;
     d->transport = *t;
@@ -545,6 +561,7 @@ void pareng__dist_free(pareng__dist *d)
     free(d->away);
     free(d->waiting);
     free(d->later);
+    free(d->idle_before);
     free(d);
 }
 
