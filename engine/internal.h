@@ -21,7 +21,12 @@
  *               pareng_attach, the read-only view of another process's engine
  *   signal.c    ^C: the handler of pareng_cancel_on_signal and the engines' cancel slots
  *   parallel.c  data-parallel loops over index ranges (pareng_for, pareng_reduce)
+ *   glb.c       which rank asks which for work: lifeline-based global load balancing, as
+ *               rules over callbacks (no engine, no transport)
+ *   remote.c    what crosses ranks: the task registry, frames taken for another rank and
+ *               their results, the inbox, the coordinator's loop during a distributed run
  *   sys.c       the OS layer: futex, pidfd, clocks, random numbers, error messages
+ *   mpi.c       libpareng-mpi, not libpareng: pareng_mpi_start and remote.c's transport
  *
  * Calls go one way, from engine.c, which drives them all, down to sys.c, which every file
  * uses (the list is by concern, not in that order: config.c calls places.c, arena.c sets up
