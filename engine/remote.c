@@ -179,6 +179,7 @@ struct pareng__dist {
     bool active;           /* something happened in this wake-up */
     uint64_t rng;
     bool *idle_before;     /* [n_workers]: found idle at the last look (hungry) */
+    bool said_arena_address; /* holds_arena_address's warning, once */
     pareng_rank_stats stats;
 };
 
@@ -255,6 +256,22 @@ static void frame_done(pareng__dist *d, pareng_frame *f, const unsigned char *re
     pareng__wake(d->arena, true);
 }
 
+/* Does a frame's data hold an address inside this engine's arena (pareng_alloc's memory, a
+ * worker's stack)? Then its task was marked by mistake: such an address means nothing on
+ * another rank. A word of random bytes falls in that range with odds of 2^-24 at most (an
+ * arena is at most about a TiB). */
+static bool holds_arena_address(const pareng__dist *d, const pareng_frame *f)
+{
+    uintptr_t begin = (uintptr_t)d->arena, end = begin + d->arena->size;
+    for (size_t k = 0; k + sizeof(uintptr_t) <= sizeof f->pareng__data; k += sizeof(uintptr_t)) {
+        uintptr_t word;
+        memcpy(&word, f->pareng__data + k, sizeof word);
+        if (word >= begin && word < end)
+            return true;
+    }
+    return false;
+}
+
 /* glb.c's take: the oldest shared frame of a task that may cross ranks, from any worker. */
 static bool take(void *ctx, unsigned thief, pareng__glb_msg *m)
 {
@@ -280,9 +297,18 @@ static bool take(void *ctx, unsigned thief, pareng__glb_msg *m)
         if (!f)
             continue;
         const pareng__task_info *t = pareng__task_find(f->pareng__run);
-        if (!crosses_ranks(t) || !name_task(t, m) ||
+        bool sendable = crosses_ranks(t) && !holds_arena_address(d, f);
+        if (crosses_ranks(t) && !sendable && !d->said_arena_address) {
+            fprintf(stderr, "pareng: rank %u: task %s holds an address of this rank's shared "
+                    "memory (pareng_alloc, a task's stack), which means nothing on another "
+                    "rank: it runs here. PARENG_TASK_CROSSES_RANKS is for tasks of values.\n",
+                    d->rank, t->name);
+            d->said_arena_address = true;
+        }
+        if (!sendable || !name_task(t, m) ||
             !room_for_one((void **)&d->away, d->n_away, &d->away_capacity, sizeof *d->away)) {
-            /* another frame took its place since the look: it runs here */
+            /* another frame took its place since the look, or it holds an address: it runs
+             * here */
             incoming in = {.run = f->pareng__run, .local = f};
             memcpy(in.data, f->pareng__data, sizeof in.data);
             run_here(d, &in);
