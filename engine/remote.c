@@ -484,6 +484,17 @@ static int serve(void *ctx, long *timeout_ns)
     return 1;
 }
 
+static uint64_t workers_busy_ns(pareng__arena *a)
+{
+    uint64_t busy = 0;
+    for (unsigned i = 0; i < a->n_workers; i++) {
+        pareng_stats s;
+        pareng__stats_of(a, i, &s);
+        busy += s.busy_ns;
+    }
+    return busy;
+}
+
 /* What the coordinator costs during runs (its workers are other processes). */
 static uint64_t coordinator_cpu_ns(void)
 {
@@ -512,10 +523,17 @@ int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t siz
     int rc = 0;
     for (size_t k = 0; k < n_later && rc == 0; k++)
         rc = receive(d, &d->later[k]);
-    uint64_t cpu_before = coordinator_cpu_ns();
+    uint64_t cpu_before = coordinator_cpu_ns(), busy_before = workers_busy_ns(d->arena),
+             began = pareng__now_ns();
     if (rc == 0)
         rc = pareng__engine_run(d->engine, d->rank == 0 ? run : NULL, data, size, cutoff, serve,
                                 d);
+    /* The run's own: a worker's idle time is counted only when its idleness ends, which
+     * for the last spell of a run is in the next; its busy time, as each task ends. */
+    uint64_t busy = workers_busy_ns(d->arena) - busy_before,
+             capacity = (pareng__now_ns() - began) * d->arena->n_workers;
+    d->stats.busy_ns += busy;
+    d->stats.idle_ns += capacity > busy ? capacity - busy : 0;
     d->stats.coordinator_cpu_ns += coordinator_cpu_ns() - cpu_before;
     d->running = false;
     if (rc < 0) {
@@ -575,8 +593,10 @@ void pareng__dist_stats(pareng_engine *e, pareng_rank_stats *row)
         pareng_stats s;
         pareng__stats_of(a, i, &s);
         row->tasks += s.tasks;
-        row->busy_ns += s.busy_ns;
-        row->idle_ns += s.idle_ns;
+        if (!d) { /* an engine of one rank: its workers' whole lives */
+            row->busy_ns += s.busy_ns;
+            row->idle_ns += s.idle_ns;
+        }
     }
 }
 

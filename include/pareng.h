@@ -1155,7 +1155,7 @@ typedef struct pareng_rank_stats {
     uint64_t lifeline_pushes; /* frames it received through a lifeline (it was quiet) */
     uint64_t messages;        /* messages it sent */
     uint64_t bytes;           /* bytes it sent and received */
-    uint64_t busy_ns, idle_ns; /* its workers', summed */
+    uint64_t busy_ns, idle_ns; /* its workers', summed, during the shared runs */
     uint64_t coordinator_cpu_ns; /* CPU time of its coordinator (the MPI loop) during runs */
 } pareng_rank_stats;
 /* Collective: every rank calls it; rank 0 gets one row per rank in rows[0 .. ranks-1] (other
