@@ -415,8 +415,10 @@ static int collect(pareng__dist *d)
     size_t placed = 0;
     while (placed < d->n_waiting && inbox_put(d, &d->waiting[placed]))
         placed++;
-    memmove(d->waiting, d->waiting + placed, (d->n_waiting - placed) * sizeof *d->waiting);
-    d->n_waiting -= placed;
+    if (placed) {
+        memmove(d->waiting, d->waiting + placed, (d->n_waiting - placed) * sizeof *d->waiting);
+        d->n_waiting -= placed;
+    }
     return 0;
 }
 
