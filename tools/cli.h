@@ -170,6 +170,8 @@ int ranks_start(pareng_engine **e, const pareng_config *cfg);
 /* pareng_stop, or (MPI) gather each rank's figures at rank 0, stop, finalize MPI. */
 void ranks_stop(pareng_engine *e);
 unsigned ranks_count(void); /* 1 without MPI */
+/* The rank the launcher gave this process, known before the engine starts (0 without one). */
+unsigned ranks_launch_rank(void);
 unsigned ranks_this(void);
 /* With several ranks: their rows, as JSON members or as a table (rank 0). */
 void ranks_print_json(void);

@@ -74,6 +74,19 @@ void ranks_stop(pareng_engine *e)
     mpi.stop(e);
 }
 
+unsigned ranks_launch_rank(void)
+{
+    if (!pareng_mpi_launched())
+        return 0;
+    static const char *const ranks[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
+    for (size_t k = 0; k < sizeof ranks / sizeof ranks[0]; k++) {
+        const char *v = getenv(ranks[k]);
+        if (v)
+            return (unsigned)strtoul(v, NULL, 10);
+    }
+    return 0;
+}
+
 unsigned ranks_count(void) { return n_ranks; }
 unsigned ranks_this(void) { return this_rank; }
 

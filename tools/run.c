@@ -669,7 +669,8 @@ static int trace_prepare(const run_options *o, run_trace *t, pareng_config *cfg)
 {
     *t = (run_trace){.files = {{"--trace", o->trace_path, NULL},
                                {"--timeline", o->timeline_path, NULL}}};
-    if (!o->trace_path && !o->timeline_path)
+    /* Under mpirun, rank 0's engine is traced: the ranks would write one file at once */
+    if ((!o->trace_path && !o->timeline_path) || ranks_launch_rank() != 0)
         return 0;
     if (is_stdout(o->trace_path) || is_stdout(o->timeline_path))
         return bad_input("--trace and --timeline write files: stdout (-) has the run's output");
@@ -689,7 +690,7 @@ static int trace_engine(run_trace *t, pareng_engine *e)
 {
     int rc = t->files[0].f || t->files[1].f ? trace_start(e) : 0;
     if (rc) {
-        pareng_stop(e);
+        ranks_stop(e);
         trace_close(t);
     }
     t->began_ns = now_ns();
@@ -1077,6 +1078,8 @@ static int compute(const run_options *o, const unsigned *ns, uint64_t *results)
         return run_serial(o, ns, results);
     }
 
+    if (o->scale && pareng_mpi_launched())
+        return bad_input("--scale measures one engine's tree: run it without mpirun");
     if (o->scale)
         return run_scale(o, &cfg, ns[0], results);
     run_trace trace;
