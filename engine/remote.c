@@ -28,6 +28,9 @@
 #define MIN_POLL_NS 10000L
 #define WAITING_POLL_NS 100000L
 #define MAX_POLL_NS 1000000L
+/* Messages of runs this rank has not begun that it keeps (a run sends a few per frame that
+ * crosses; a rank runs ahead by runs too short to need the others). */
+#define MAX_LATER (1u << 20)
 
 /* ---- the registry of tasks ------------------------------------------------------------- */
 
@@ -367,6 +370,8 @@ static int receive(pareng__dist *d, const pareng__glb_msg *m)
         return dist_fail(EPROTO, "a message from no other rank");
     if (m->run != d->run) { /* an earlier run's is stale; a later one's waits for it */
         if (m->run - d->run < UINT32_MAX / 2) {
+            if (d->n_later == MAX_LATER)
+                return dist_fail(EPROTO, "more messages of later runs than any run sends");
             if (!room_for_one((void **)&d->later, d->n_later, &d->later_capacity, sizeof *m))
                 return dist_fail(ENOMEM, "out of memory");
             d->later[d->n_later++] = *m;
