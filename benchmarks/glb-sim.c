@@ -662,6 +662,18 @@ static int sim_send(void *ctx, unsigned to, pareng__glb_msg *m)
     return 0;
 }
 
+/* remote.c's shared: the frames between tail and split, every worker's. */
+static unsigned sim_shared(void *ctx)
+{
+    glb_ctx *c = ctx;
+    unsigned frames = 0;
+    for (unsigned i = 0; i < c->s->p.workers; i++) {
+        const worker *w = worker_of(c->s, c->rank, i);
+        frames += w->split > w->tail ? w->split - w->tail : 0;
+    }
+    return frames;
+}
+
 /* remote.c's take: the oldest shared frame of some worker, from a random first one; a worker
  * with none is asked to share. */
 static bool sim_take(void *ctx, unsigned thief, pareng__glb_msg *m)
@@ -701,7 +713,7 @@ static int sim_accept(void *ctx, const pareng__glb_msg *m)
     return 0;
 }
 
-static const pareng__glb_ops sim_ops = {sim_send, sim_take, sim_accept};
+static const pareng__glb_ops sim_ops = {sim_send, sim_shared, sim_take, sim_accept};
 
 static void receive(sim *s, unsigned r, const pareng__glb_msg *m)
 {

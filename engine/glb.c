@@ -27,6 +27,8 @@
 
 /* Random victims tried before the lifelines (X10 GLB's w). */
 #define RANDOM_STEALS 2u
+/* The most frames one steal takes (half the inbox of the thief: room for two at once). */
+#define MAX_BATCH 8u
 
 static unsigned random_victim(pareng__glb *g)
 {
@@ -119,14 +121,24 @@ static int buddy_index(const pareng__glb *g, unsigned rank)
     return -1;
 }
 
-/* Work for `thief`, if the engine has some to give: 1 sent, 0 none, or -errno. */
+/* Work for `thief`, if the engine has some to give: half of its shared frames, as X10 GLB's
+ * UTS hands a thief half of its pending nodes. One frame would do for divide and conquer,
+ * whose oldest frame holds the biggest subtree, but not where frames are alike: in UTS's
+ * binomial trees seven nodes in eight are leaves. 1 sent, 0 none, or -errno. */
 static int give(pareng__glb *g, unsigned thief, uint32_t flags)
 {
-    pareng__glb_msg m = {0};
-    if (!g->ops->take(g->ctx, thief, &m))
-        return 0;
-    int rc = send(g, thief, PARENG__MSG_WORK, flags, &m);
-    return rc < 0 ? rc : 1;
+    unsigned half = (g->ops->shared(g->ctx) + 1) / 2, given = 0;
+    if (half > MAX_BATCH)
+        half = MAX_BATCH;
+    for (; given < (half ? half : 1); given++) {
+        pareng__glb_msg m = {0};
+        if (!g->ops->take(g->ctx, thief, &m))
+            break;
+        int rc = send(g, thief, PARENG__MSG_WORK, flags, &m);
+        if (rc < 0)
+            return rc;
+    }
+    return given > 0;
 }
 
 int pareng__glb_receive(pareng__glb *g, const pareng__glb_msg *m)

@@ -545,6 +545,8 @@ _Static_assert(sizeof(pareng__glb_msg) == 96, "the message format of docs/distri
 typedef struct pareng__glb_ops {
     /* m is filled but for `run`, which the caller sets; 0 or -errno */
     int (*send)(void *ctx, unsigned to, pareng__glb_msg *m);
+    /* frames the rank could give now (shared in its workers' deques) */
+    unsigned (*shared)(void *ctx);
     /* a task for rank `thief` into m (module .. data, away), or false: none to give now */
     bool (*take)(void *ctx, unsigned thief, pareng__glb_msg *m);
     /* a WORK message arrived; 0 or -errno */

@@ -275,6 +275,21 @@ static bool holds_arena_address(const pareng__dist *d, const pareng_frame *f)
     return false;
 }
 
+/* glb.c's shared: frames between tail and split, in every worker's deque. */
+static unsigned shared(void *ctx)
+{
+    pareng__dist *d = ctx;
+    unsigned frames = 0;
+    for (unsigned i = 0; i < d->arena->n_workers; i++) {
+        /* Relaxed: a count, for how many to take; the steals decide */
+        uint64_t ts = atomic_load_explicit(&pareng__lane(d->arena, i, 0)->tail_split,
+                                           memory_order_relaxed);
+        if (pareng__ts_tail(ts) < pareng__ts_split(ts))
+            frames += pareng__ts_split(ts) - pareng__ts_tail(ts);
+    }
+    return frames;
+}
+
 /* glb.c's take: the oldest shared frame of a task that may cross ranks, from any worker. */
 static bool take(void *ctx, unsigned thief, pareng__glb_msg *m)
 {
@@ -554,7 +569,7 @@ int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t siz
     return 0;
 }
 
-static const pareng__glb_ops glb_ops = {send_msg, take, accept};
+static const pareng__glb_ops glb_ops = {send_msg, shared, take, accept};
 
 int pareng__dist_attach(pareng_engine *e, const pareng__transport *t, unsigned rank,
                         unsigned ranks)
