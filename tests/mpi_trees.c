@@ -1,9 +1,9 @@
 /*
  * mpi_trees.c - collective runs through libpareng-mpi, as a library user makes them: one
  * engine per rank from pareng_mpi_start(PARENG_MPI_SHARE_WORK), then several runs in a row
- * (fib, a small T1-shaped and a small T3-shaped UTS tree, a task of pointers whose children
- * cross ranks), each checked on every rank against the serial answer, and the rank table of
- * pareng_mpi_stats checked on rank 0. Run under mpirun by tests/mpi_jobs.py; usage:
+ * (fib, a small T1-shaped and a small T3-shaped UTS tree, and a root task of pointers, which
+ * every rank runs on its own items), each checked on every rank against the serial answer,
+ * and the rank table of pareng_mpi_stats checked on rank 0. Run under mpirun by tests/mpi_jobs.py; usage:
  * mpi_trees WORKERS. Exit status 0 when every rank got every answer right, 1 otherwise (one
  * line per wrong answer on stderr, naming the rank), 2 for a bad argument.
  */
@@ -53,9 +53,10 @@ PARENG_TASK_1(uint64_t, fib, unsigned, n)
     uint64_t b = PARENG_CALL(fib, n - 2);
     return PARENG_SYNC(fib) + b;
 }
+PARENG_TASK_CROSSES_RANKS(fib)
 
-/* A task that takes a pointer never leaves its rank (the pointer means nothing elsewhere);
- * the fib tasks it spawns are numbers and may. The sum of fib(ns[k]) over [begin, end). */
+/* A task that takes a pointer never leaves its rank (the pointer means nothing elsewhere),
+ * and a run whose root it is is every rank's own. The sum of fib(ns[k]) over [begin, end). */
 PARENG_TASK_3(uint64_t, sum_fibs, const unsigned *, ns, size_t, begin, size_t, end)
 {
     if (end - begin == 1)
@@ -100,7 +101,8 @@ static void runs(pareng_engine *e)
                    want.nodes, want.leaves, want.depth);
     }
 
-    /* Each rank's own copy of the items, in its own engine's memory */
+    /* Each rank's own items, different on each, in its own engine's memory: the run is not
+     * shared, and each rank gets the sum of its own */
     static const unsigned items[] = {25, 22, 27, 20, 26, 24};
     const size_t n_items = sizeof items / sizeof items[0];
     unsigned *ns = pareng_alloc(e, sizeof items);
@@ -108,13 +110,14 @@ static void runs(pareng_engine *e)
         check_rc(-1, "pareng_alloc");
         return;
     }
-    memcpy(ns, items, sizeof items);
     uint64_t want = 0;
-    for (size_t k = 0; k < n_items; k++)
-        want += workload_fib_serial(items[k]);
+    for (size_t k = 0; k < n_items; k++) {
+        ns[k] = items[k] + rank % 4;
+        want += workload_fib_serial(ns[k]);
+    }
     got = 0;
     check_rc(PARENG_RUN(e, sum_fibs, &got, ns, (size_t)0, n_items), "PARENG_RUN(sum_fibs)");
-    check(got == want, "sum of fibs under a task of pointers", got, want);
+    check(got == want, "this rank's own sum of fibs under a root task of pointers", got, want);
     pareng_free(e, ns);
 }
 
