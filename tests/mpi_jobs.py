@@ -23,9 +23,11 @@ Usage: mpi_jobs.py GROUP [PROGRAM] (library: mpi_trees, refusals: mpi_init_first
 the environment gives MPIRUN (the launcher) and PARENG_BIN (the CLI). Exit status 0 when every
 check passed, 1 otherwise, 77 (skipped) without a launcher that answers --version.
 """
+import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -266,6 +268,12 @@ def shm_files_of(pid):
     return names
 
 
+def session_directories(launcher_pid):
+    """Open MPI's session directory of the mpirun of that pid (its files, and the ranks'
+    when their segments are not in /dev/shm), which mpirun removes when it ends."""
+    return glob.glob(os.path.join(tempfile.gettempdir(), "ompi.*", f"pid.{launcher_pid}"))
+
+
 def pareng_shm_names():
     try:
         return {n for n in os.listdir("/dev/shm") if n.startswith("pareng-")}
@@ -322,20 +330,35 @@ def output_of(job):
 
 
 def one_fault(pareng, ranks, victim, workdir):
-    """Sends one fault to a running job. victim: ("rank", r), ("worker", r) or ("mpirun",)."""
+    """Sends one fault to a running job and checks its end. victim: ("rank", r), ("worker",
+    r) or ("mpirun",). A launcher that itself dies of SIGSEGV gets one more try: Open MPI
+    4.1.4's mpirun does, now and then, while it logs the report of a rank's MPI_Abort
+    (pmix_server_log_fn -> orte_rml_oob_send_buffer_nb; a fault of its own, which leaves its
+    vader segments and its session directory behind, removed here). A second crash fails
+    the test."""
+    global failures
     name = " ".join(map(str, victim))
-    failures_before = failures
-    pareng_shm_before = pareng_shm_names()
-    started = running_job(pareng, ranks, workdir)
-    if not started[0]:
-        check(False, f"{name}: {started[1]}")
-        return
-    job = started[0]
-    try:
-        observe_fault(ranks, victim, name, job, *started[1:], pareng_shm_before)
-    finally:
-        end_job(job)
-        job.output.close()
+    for attempt in (1, 2):
+        failures_before = failures
+        for f in os.listdir(workdir):
+            os.unlink(os.path.join(workdir, f))
+        pareng_shm_before = pareng_shm_names()
+        started = running_job(pareng, ranks, workdir)
+        if not started[0]:
+            check(False, f"{name}: {started[1]}")
+            return
+        job = started[0]
+        try:
+            launcher_crashed = observe_fault(ranks, victim, name, job, *started[1:],
+                                             pareng_shm_before)
+        finally:
+            end_job(job)
+            job.output.close()
+        if not (launcher_crashed and attempt == 1):
+            break
+        print(f"note: {name}: mpirun itself crashed (Open MPI's fault, above); once more",
+              flush=True)
+        failures = failures_before
     print(f"{'ok' if failures == failures_before else 'FAIL'}: {name} of {ranks} ranks",
           flush=True)
 
@@ -372,13 +395,11 @@ def observe_fault(ranks, victim, name, job, pids, workers, pareng_shm_before):
     out = output_of(job)
     check(rc is not None, f"{name}: mpirun did not end within {FAULT_END_S} s: {out[-2000:]!r}")
     check(rc != 0, f"{name}: mpirun ended with status 0 after the fault: {out[-2000:]!r}")
-    # The launcher's own end, when a signal ended it, explains any file of the job left
-    # below: mpirun removes the ranks' segments, and a crashed one does not (Open MPI 4.1.4's
-    # mpirun has been seen to die of SIGSEGV here after "ORTE_ERROR_LOG: Data unpack would
-    # read past end of buffer in file ../../../orte/util/show_help.c", which a plain C
-    # program that calls MPI_Abort also makes it print)
-    check(rc is None or rc >= 0 or victim[0] == "mpirun",
-          f"{name}: mpirun itself ended by signal {-rc if rc else 0}: {out[-2000:]!r}")
+    # The launcher's own end: mpirun removes the ranks' segments, and a crashed one does not
+    launcher_crashed = rc is not None and rc < 0 and victim[0] != "mpirun"
+    check(not launcher_crashed,
+          f"{name}: mpirun itself ended by signal {-rc if launcher_crashed else 0}: "
+          f"{out[-2500:]!r}")
 
     if victim[0] == "rank":
         # Open MPI: "process rank 1 with PID 0 on node vm exited on signal 9 (Killed)";
@@ -402,13 +423,16 @@ def observe_fault(ranks, victim, name, job, pids, workers, pareng_shm_before):
         alive.update(session_members(sid))
         shm_left = {p for p in shm_of_job if os.path.exists(p)}
         pareng_left = pareng_shm_names() - pareng_shm_before
-        if not (alive or shm_left or pareng_left) or time.monotonic() > deadline:
+        session_dirs = session_directories(job.pid)
+        if not (alive or shm_left or pareng_left or session_dirs) or \
+                time.monotonic() > deadline:
             break
         time.sleep(0.05)
     check(not alive, f"{name}: processes of the job alive {LEFTOVER_S:.0f} s after mpirun "
           f"ended: {sorted(alive)}")
     check(not shm_left, f"{name}: files of the job left in /dev/shm: {sorted(shm_left)}")
     check(not pareng_left, f"{name}: new /dev/shm/pareng-* files: {sorted(pareng_left)}")
+    check(not session_dirs, f"{name}: the launcher's session directory is left: {session_dirs}")
     for pid in alive:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -416,14 +440,21 @@ def observe_fault(ranks, victim, name, job, pids, workers, pareng_shm_before):
             pass
     print(f"{name} of {ranks} ranks: mpirun status {rc} after {took:.2f} s; /dev/shm files of "
           f"the job mid-run: {len(shm_of_job)}, left: {len(shm_left)}", flush=True)
+    # Found and said: the test itself leaves nothing behind
+    for path in shm_left:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    for path in session_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+    return launcher_crashed
 
 
 def group_faults(pareng, _):
     with tempfile.TemporaryDirectory(prefix="pareng-mpi-fault-") as workdir:
         for ranks, victim in ((2, ("rank", 1)), (3, ("rank", 0)), (2, ("worker", 1)),
                               (2, ("mpirun",)), (3, ("mpirun",))):
-            for f in os.listdir(workdir):
-                os.unlink(os.path.join(workdir, f))
             one_fault(pareng, ranks, victim, workdir)
 
 
