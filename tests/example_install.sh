@@ -1,13 +1,17 @@
 #!/bin/sh
-# The HPC example as a user builds it: `meson install` into a temporary prefix, then
-# cc $(pkg-config --cflags --libs pareng), then run it.
+# An example of docs/examples as a user builds it: `meson install` into a temporary prefix,
+# then CC EXAMPLE.c $(pkg-config --cflags --libs PACKAGE), then run it, under LAUNCHER when
+# one is given (mpirun -np 3 for the ring).
+# Usage: example_install.sh BUILD EXAMPLE.c PACKAGE CC [LAUNCHER...]
 set -eu
-build=$1 example=$2
+build=$1 example=$2 package=$3 compiler=$4
+shift 4
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 meson install -C "$build" --destdir "$tmp" --quiet --no-rebuild
-pc=$(find "$tmp" -name pareng.pc | head -n 1)
+pc=$(find "$tmp" -name "$package.pc" | head -n 1)
 lib=$(dirname "$(find "$tmp" -name 'libpareng.so*' | head -n 1)")
 export PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$tmp"
-cc -std=c11 -Wall -Wextra -Werror "$example" $(pkg-config --cflags --libs pareng) -o "$tmp/stencil_dot"
-LD_LIBRARY_PATH="$lib" "$tmp/stencil_dot"
+program="$tmp/$(basename "$example" .c)"
+"$compiler" -std=c11 -Wall -Wextra -Werror "$example" $(pkg-config --cflags --libs "$package") -o "$program"
+LD_LIBRARY_PATH="$lib" "$@" "$program"
