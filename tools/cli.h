@@ -165,8 +165,11 @@ void trace_write_timeline(FILE *f, const pareng_engine *e, uint64_t began_ns, ui
 
 /* argv[0] is the command's name: "run", "map", ... */
 /* ---- ranks.c: pareng run under mpirun ---- */
-/* pareng_start, or this rank's engine when an MPI launcher started the process. */
+/* pareng_start, or this rank's engine when an MPI launcher started the process: 0, -errno
+ * (pareng_last_error says why), or an exit status after saying why itself. */
 int ranks_start(pareng_engine **e, const pareng_config *cfg);
+/* Under an MPI launcher, every rank but 0 writes nothing on stdout: 0, or an exit status. */
+int ranks_quiet_but_the_first(void);
 /* pareng_stop, or (MPI) gather each rank's figures at rank 0, stop, finalize MPI. */
 void ranks_stop(pareng_engine *e);
 unsigned ranks_count(void); /* 1 without MPI */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "pareng.h"
@@ -46,15 +47,23 @@ int ranks_start(pareng_engine **e, const pareng_config *cfg)
     if (!pareng_mpi_launched())
         return pareng_start(e, cfg);
     if (!load_mpi())
-        return -ENOENT;
+        return EXIT_RUN_FAILED;
     int rc = mpi.start(e, cfg, NULL, NULL, PARENG_MPI_SHARE_WORK);
     if (rc < 0)
         return rc;
     this_rank = mpi.rank(*e);
     n_ranks = mpi.ranks(*e);
-    /* One answer for the job: the other ranks' results are rank 0's */
-    if (this_rank != 0 && !freopen("/dev/null", "w", stdout))
-        return -errno;
+    return 0;
+}
+
+int ranks_quiet_but_the_first(void)
+{
+    /* One answer for the job (the other ranks' results are rank 0's, or their own equal
+     * ones with --serial); errors still go to stderr. */
+    if (ranks_launch_rank() != 0 && !freopen("/dev/null", "w", stdout)) {
+        cli_error("/dev/null: %s", strerror(errno));
+        return EXIT_RUN_FAILED;
+    }
     return 0;
 }
 

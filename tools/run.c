@@ -477,6 +477,8 @@ static void warn_if_sharing(const pareng_plan *plan)
 static int start_engine(const run_options *o, const pareng_config *cfg, pareng_engine **e)
 {
     int rc = ranks_start(e, cfg);
+    if (rc > 0)
+        return rc;
     if (rc < 0)
         return placement_refused(o, rc);
     if (ranks_this() == 0)
@@ -1161,7 +1163,7 @@ static int run_or_map(int argc, char **argv, bool map)
     run_options o;
     bool help;
     int rc = parse_run(argc, argv, &o, map, &help);
-    if (rc || help)
+    if (rc || help || (rc = ranks_quiet_but_the_first()))
         return rc;
     if (o.http)
         return run_http(&o);
