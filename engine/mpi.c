@@ -99,13 +99,28 @@ static int mpi_poll(void *ctx, pareng__glb_msg *m)
     return 1;
 }
 
+/* Under Open MPI's mpirun, unless its user told it to let a job go on when a rank fails. */
+static bool open_mpi_ends_the_job_on_failure(void)
+{
+    const char *policy = getenv("OMPI_MCA_orte_abort_on_non_zero_status");
+    return getenv("OMPI_COMM_WORLD_SIZE") && !(policy && strcmp(policy, "0") == 0);
+}
+
 static void mpi_abort(void *ctx, const char *message)
 {
     (void)ctx;
     fprintf(stderr, "pareng: rank %d of %d: %s; ending the job\n", job.rank, job.ranks,
             message);
-    /* The workers are gone already (engine.c ends them when a run fails); MPI_Abort ends the
-     * other ranks, whose engines end with their coordinators. */
+    /* The workers are gone already (engine.c ends them when a run fails); the launcher ends
+     * the other ranks, whose engines end with their coordinators. Open MPI 4.1's mpirun
+     * crashes now and then while it logs an MPI_Abort (one run in five here, leaving its
+     * shared memory in /dev/shm: docs/distributed.md, "Failures"), and it ends the job when
+     * a rank exits with a failure anyway; every other launcher gets MPI_Abort, the one call
+     * that ends a job everywhere. */
+    if (open_mpi_ends_the_job_on_failure()) {
+        fflush(NULL);
+        _exit(1);
+    }
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
