@@ -192,9 +192,15 @@ enum pareng__root_state { PARENG__ROOT_EMPTY, PARENG__ROOT_READY, PARENG__ROOT_T
 /* Tasks that another rank gave this one (remote.c): the coordinator fills a slot and makes it
  * READY, a worker takes it (an idle one, or one whose child runs on another rank), runs it and
  * makes it DONE, and the coordinator sends the result back. */
-#define PARENG__INBOX_SLOTS 16
-/* A frame's thief mark while the frame runs on another rank (internal.h's lanes are + 1). */
+/* Every task a worker takes while it waits for a frame away keeps its slot until it returns,
+ * and such waits nest: the slots must outnumber any nesting a run reaches, or the tasks that
+ * would end them could not get in. */
+#define PARENG__INBOX_SLOTS 256
+/* A frame's thief mark while the frame runs on another rank (internal.h's lanes are + 1), and
+ * the mark of one the coordinator took for another rank but could not send: its owner runs
+ * it at its sync, as if it had never been stolen (remote.c). */
 #define PARENG__THIEF_REMOTE (UINT32_MAX - 1)
+#define PARENG__THIEF_RETURNED (UINT32_MAX - 2)
 enum pareng__inbox_state { PARENG__INBOX_EMPTY, PARENG__INBOX_READY, PARENG__INBOX_TAKEN,
                            PARENG__INBOX_DONE };
 typedef struct pareng__inbox_slot {

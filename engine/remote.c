@@ -145,14 +145,12 @@ uint64_t pareng__tasks_hash(void)
 
 /* ---- a distributed run -------------------------------------------------------------------- */
 
-/* A task to run here: from another rank (its result goes back there), or a frame of this
- * rank's own that the coordinator took and may not send (it runs here, as if stolen). */
+/* A task of another rank, to run here: its result goes back there, under its handle. */
 typedef struct incoming {
     pareng_task_fn run;
     unsigned char data[PARENG_FRAME_DATA_SIZE];
     unsigned from;
     uint64_t away;
-    pareng_frame *local;
 } incoming;
 
 /* A frame of this rank running on another: the handle is its index. */
@@ -182,7 +180,6 @@ struct pareng__dist {
     bool active;           /* something happened in this wake-up */
     uint64_t rng;
     bool *idle_before;     /* [n_workers]: found idle at the last look (hungry) */
-    bool said_arena_address; /* holds_arena_address's warning, once */
     pareng_rank_stats stats;
 };
 
@@ -316,20 +313,22 @@ static bool take(void *ctx, unsigned thief, pareng__glb_msg *m)
             continue;
         const pareng__task_info *t = pareng__task_find(f->pareng__run);
         bool sendable = crosses_ranks(t) && !holds_arena_address(d, f);
-        if (crosses_ranks(t) && !sendable && !d->said_arena_address) {
+        if (crosses_ranks(t) && !sendable) {
             fprintf(stderr, "pareng: rank %u: task %s holds an address of this rank's shared "
                     "memory (pareng_alloc, a task's stack), which means nothing on another "
-                    "rank: it runs here. PARENG_TASK_CROSSES_RANKS is for tasks of values.\n",
-                    d->rank, t->name);
-            d->said_arena_address = true;
+                    "rank: it stays on this rank. PARENG_TASK_CROSSES_RANKS is for tasks of "
+                    "values.\n", d->rank, t->name);
+            /* This rank takes no more of them (the workers' copies never look) */
+            ((pareng__task_info *)t)->crosses_ranks = 0;
         }
         if (!sendable || !name_task(t, m) ||
             !room_for_one((void **)&d->away, d->n_away, &d->away_capacity, sizeof *d->away)) {
-            /* another frame took its place since the look, or it holds an address: it runs
-             * here */
-            incoming in = {.run = f->pareng__run, .local = f};
-            memcpy(in.data, f->pareng__data, sizeof in.data);
-            run_here(d, &in);
+            /* Not sent (another frame took its place since the look, it holds an address,
+             * or no memory): its owner runs it at its sync. Release: the owner reads the
+             * frame it wrote; the wake for an owner asleep on it (worker.c). */
+            atomic_store_explicit(&f->pareng__thief, PARENG__THIEF_RETURNED,
+                                  memory_order_release);
+            pareng__wake(a, true);
             continue;
         }
         size_t handle = 0;
@@ -419,14 +418,9 @@ static int collect(pareng__dist *d)
         if (atomic_load_explicit(&slot->state, memory_order_acquire) != PARENG__INBOX_DONE)
             continue;
         const incoming *in = &d->inbox_origin[k];
-        int rc = 0;
-        if (in->local) {
-            frame_done(d, in->local, slot->frame.pareng__data);
-        } else {
-            pareng__glb_msg m = {.type = PARENG__MSG_RESULT, .from = d->rank, .away = in->away};
-            memcpy(m.data, slot->frame.pareng__data, sizeof m.data);
-            rc = send_msg(d, in->from, &m);
-        }
+        pareng__glb_msg m = {.type = PARENG__MSG_RESULT, .from = d->rank, .away = in->away};
+        memcpy(m.data, slot->frame.pareng__data, sizeof m.data);
+        int rc = send_msg(d, in->from, &m);
         /* Relaxed: no worker acts on EMPTY; the next READY publishes the next task */
         atomic_store_explicit(&slot->state, PARENG__INBOX_EMPTY, memory_order_relaxed);
         if (rc < 0)

@@ -240,8 +240,10 @@ static void help_while_away(pareng__worker *w, pareng_frame *h, pareng_frame *t)
 {
     pareng__arena *a = w->arena;
     for (unsigned rounds = 0; rounds < SPIN_ROUNDS; rounds++) {
-        /* Acquire: as leapfrog's, the result is visible once DONE is */
-        if (atomic_load_explicit(&t->pareng__thief, memory_order_acquire) == PARENG__DONE)
+        /* Acquire: as leapfrog's, the result is visible once DONE is (or, RETURNED, the
+         * frame is the owner's again) */
+        if (atomic_load_explicit(&t->pareng__thief, memory_order_acquire) !=
+            PARENG__THIEF_REMOTE)
             return;
         pareng__inbox_slot *slot = take_inbox(a);
         if (slot) {
@@ -258,7 +260,7 @@ static void help_while_away(pareng__worker *w, pareng_frame *h, pareng_frame *t)
     uint32_t seen = pareng__sleep_announce(a);
     /* The coordinator's store of DONE comes before its wake (remote.c), as a publisher's work
      * comes before its wake (wake.c): checked after the announce, it cannot be missed. */
-    if (atomic_load_explicit(&t->pareng__thief, memory_order_acquire) != PARENG__DONE &&
+    if (atomic_load_explicit(&t->pareng__thief, memory_order_acquire) == PARENG__THIEF_REMOTE &&
         !work_visible(w)) {
         pareng__count(&w->counters, PARENG__SLEEPS, 1);
         ring_coordinator(a);
@@ -281,6 +283,14 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
     while ((thief = atomic_load_explicit(&t->pareng__thief, memory_order_acquire)) !=
            PARENG__DONE) {
         pareng__observe_state(w, PARENG_STATE_STEALING);
+        if (thief == PARENG__THIEF_RETURNED) {
+            /* taken for another rank and not sent: the owner's after all, run here on top
+             * of the stack (everything below h is stolen), as run_stolen runs a frame */
+            pareng__observe_state(w, PARENG_STATE_RUNNING);
+            t->pareng__run(&w->pub, h, t);
+            pareng__deque_reset(w);
+            break;
+        }
         if (thief == PARENG__THIEF_REMOTE) {
             help_while_away(w, h, t);
             continue;
