@@ -182,7 +182,7 @@ static void test_attach_refuses_garbage(void)
 {
     int junk = memfd_create("pareng-arena", MFD_CLOEXEC);
     CU_ASSERT_FATAL(junk >= 0);
-    char bytes[8192];
+    static char bytes[1 << 20]; /* more than an arena's header (the inbox is 32 KiB of it) */
     for (size_t k = 0; k < sizeof bytes; k++)
         bytes[k] = (char)(k * 131 + 7);
     CU_ASSERT_EQUAL(write(junk, bytes, sizeof bytes), (ssize_t)sizeof bytes);
