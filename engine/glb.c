@@ -183,8 +183,3 @@ int pareng__glb_push(pareng__glb *g)
     }
     return 0;
 }
-
-bool pareng__glb_quiet(const pareng__glb *g)
-{
-    return g->state == PARENG__GLB_QUIET;
-}

@@ -588,7 +588,6 @@ PARENG_API void pareng__glb_busy(pareng__glb *g);
 PARENG_API int pareng__glb_receive(pareng__glb *g, const pareng__glb_msg *m);
 /* Serve the kept lifeline requests with whatever work there is to give. */
 PARENG_API int pareng__glb_push(pareng__glb *g);
-PARENG_API bool pareng__glb_quiet(const pareng__glb *g);
 
 /* ---- remote.c: frames that cross ranks, the inbox, a distributed run ---- */
 /* A transport between ranks (mpi.c's MPI, a test's pipes): reliable, and ordered between two

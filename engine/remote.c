@@ -166,7 +166,7 @@ struct pareng__dist {
     unsigned rank, ranks;
     pareng__glb glb;
     uint32_t run;          /* the current run's number, the same on every rank */
-    bool running, stopped;
+    bool stopped;
     unsigned char result[PARENG_FRAME_DATA_SIZE]; /* rank 0's root result, from its STOP */
 
     away_frame *away;
@@ -182,12 +182,6 @@ struct pareng__dist {
     bool *idle_before;     /* [n_workers]: found idle at the last look (hungry) */
     pareng_rank_stats stats;
 };
-
-/* The transport's abort names this rank. */
-static int dist_fail(int err, const char *what)
-{
-    return pareng__fail(err, "%s", what);
-}
 
 /* Grows an array of `size`-byte items to hold one more; false when out of memory. */
 static bool room_for_one(void **items, size_t n, size_t *capacity, size_t size)
@@ -241,7 +235,7 @@ static int run_here(pareng__dist *d, const incoming *in)
     if (inbox_put(d, in))
         return 0;
     if (!room_for_one((void **)&d->waiting, d->n_waiting, &d->waiting_capacity, sizeof *in))
-        return dist_fail(ENOMEM, "out of memory");
+        return pareng__fail(ENOMEM, "out of memory");
     d->waiting[d->n_waiting++] = *in;
     return 0;
 }
@@ -350,12 +344,10 @@ static int accept(void *ctx, const pareng__glb_msg *m)
 {
     pareng__dist *d = ctx;
     const pareng__task_info *t = task_named(m);
-    if (!t) {
-        char what[160];
-        snprintf(what, sizeof what, "rank %u sent a task this program does not have (or may "
-                 "not take from another rank): do all ranks run the same executable?", m->from);
-        return dist_fail(EPROTO, what);
-    }
+    if (!t) /* the transport's abort names this rank */
+        return pareng__fail(EPROTO, "rank %u sent a task this program does not have (or may "
+                            "not take from another rank): do all ranks run the same "
+                            "executable?", m->from);
     d->stats.tasks_received++;
     incoming in = {.run = t->run, .from = m->from, .away = m->away};
     memcpy(in.data, m->data, sizeof in.data);
@@ -365,12 +357,9 @@ static int accept(void *ctx, const pareng__glb_msg *m)
 /* A RESULT: the frame it names ran on the rank it was sent to. */
 static int result_in(pareng__dist *d, const pareng__glb_msg *m)
 {
-    if (m->away >= d->n_away || !d->away[m->away].frame || d->away[m->away].rank != m->from) {
-        char what[120];
-        snprintf(what, sizeof what, "rank %u returned a result for no task it was given",
-                 m->from);
-        return dist_fail(EPROTO, what);
-    }
+    if (m->away >= d->n_away || !d->away[m->away].frame || d->away[m->away].rank != m->from)
+        return pareng__fail(EPROTO, "rank %u returned a result for no task it was given",
+                            m->from);
     frame_done(d, d->away[m->away].frame, m->data);
     d->away[m->away].frame = NULL;
     return 0;
@@ -381,13 +370,13 @@ static int receive(pareng__dist *d, const pareng__glb_msg *m)
     d->stats.bytes += sizeof *m;
     d->active = true;
     if (m->from >= d->ranks || m->from == d->rank)
-        return dist_fail(EPROTO, "a message from no other rank");
+        return pareng__fail(EPROTO, "a message from no other rank");
     if (m->run != d->run) { /* an earlier run's is stale; a later one's waits for it */
         if (m->run - d->run < UINT32_MAX / 2) {
             if (d->n_later == MAX_LATER)
-                return dist_fail(EPROTO, "more messages of later runs than any run sends");
+                return pareng__fail(EPROTO, "more messages of later runs than any run sends");
             if (!room_for_one((void **)&d->later, d->n_later, &d->later_capacity, sizeof *m))
-                return dist_fail(ENOMEM, "out of memory");
+                return pareng__fail(ENOMEM, "out of memory");
             d->later[d->n_later++] = *m;
         }
         return 0;
@@ -404,7 +393,7 @@ static int receive(pareng__dist *d, const pareng__glb_msg *m)
     case PARENG__MSG_WORK:
         return pareng__glb_receive(&d->glb, m);
     default:
-        return dist_fail(EPROTO, "a message of no known type");
+        return pareng__fail(EPROTO, "a message of no known type");
     }
 }
 
@@ -522,8 +511,6 @@ static uint64_t coordinator_cpu_ns(void)
 int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t size,
                      unsigned cutoff)
 {
-    if (d->running) /* a root run inside a task is refused by engine.c's check */
-        return pareng__engine_run(d->engine, run, data, size, cutoff, NULL, NULL);
     /* One rank, or a root that may not leave its rank (nor may anything below it that
      * takes its pointers): every rank runs its own, as without MPI. */
     if (d->ranks == 1 || !crosses_ranks(pareng__task_find(run)))
@@ -532,7 +519,6 @@ int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t siz
     d->stopped = false;
     d->poll_ns = MIN_POLL_NS;
     pareng__glb_reset(&d->glb);
-    d->running = true;
     /* Messages that came early, in the last run: now theirs. */
     size_t n_later = d->n_later;
     d->n_later = 0;
@@ -551,7 +537,6 @@ int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t siz
     d->stats.busy_ns += busy;
     d->stats.idle_ns += capacity > busy ? capacity - busy : 0;
     d->stats.coordinator_cpu_ns += coordinator_cpu_ns() - cpu_before;
-    d->running = false;
     if (rc < 0) {
         char message[300];
         snprintf(message, sizeof message, "%s", pareng_last_error());

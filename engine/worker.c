@@ -88,6 +88,8 @@ static bool work_visible(pareng__worker *w)
     return false;
 }
 
+/* The coordinator's eventfd: a root done, the last worker ready, an inbox task done, or (on
+ * a rank of a distributed run) a worker about to sleep. */
 static void ring_coordinator(pareng__arena *a)
 {
     uint64_t one = 1;
@@ -95,7 +97,19 @@ static void ring_coordinator(pareng__arena *a)
     }
 }
 
-static void sleep_until_work(pareng__worker *w)
+/* Is `away` (a frame run by another rank that the caller waits for; NULL: none) back? The
+ * coordinator's store of DONE comes before its wake (remote.c), as a publisher's work comes
+ * before its wake (wake.c): read after the announce, it cannot be missed. Acquire: as
+ * leapfrog's, the result is visible once DONE is (or, RETURNED, the frame is the owner's
+ * again). */
+static bool back_from_away(pareng_frame *away)
+{
+    return away && atomic_load_explicit(&away->pareng__thief, memory_order_acquire) !=
+                       PARENG__THIEF_REMOTE;
+}
+
+/* Sleeps until work appears here, or `away` comes back (see back_from_away). */
+static void sleep_until_work(pareng__worker *w, pareng_frame *away)
 {
     pareng__arena *a = w->arena;
     uint32_t seen = pareng__sleep_announce(a);
@@ -104,7 +118,8 @@ static void sleep_until_work(pareng__worker *w)
     for (unsigned i = 0; i < w->n_victims; i++)
         for (unsigned k = 0, n = lanes_used(a, w->victims[i]); k < n; k++)
             pareng__deque_request(pareng__lane(a, w->victims[i], k));
-    if (!work_visible(w) && !pareng__fiber_wake_joiners()) { /* true when any fiber is ready */
+    if (!work_visible(w) && !back_from_away(away) &&
+        !pareng__fiber_wake_joiners()) { /* true when any fiber is ready */
         pareng__count(&w->counters, PARENG__SLEEPS, 1);
         if (a->remote) /* this rank is hungry: its coordinator asks other ranks (remote.c) */
             ring_coordinator(a);
@@ -238,14 +253,10 @@ static void backoff(unsigned *spins)
  * by whatever the worker takes, as in Cilk's stalling join. */
 static void help_while_away(pareng__worker *w, pareng_frame *h, pareng_frame *t)
 {
-    pareng__arena *a = w->arena;
     for (unsigned rounds = 0; rounds < SPIN_ROUNDS; rounds++) {
-        /* Acquire: as leapfrog's, the result is visible once DONE is (or, RETURNED, the
-         * frame is the owner's again) */
-        if (atomic_load_explicit(&t->pareng__thief, memory_order_acquire) !=
-            PARENG__THIEF_REMOTE)
+        if (back_from_away(t))
             return;
-        pareng__inbox_slot *slot = take_inbox(a);
+        pareng__inbox_slot *slot = take_inbox(w->arena);
         if (slot) {
             run_inbox(w, h, slot);
             return;
@@ -257,18 +268,7 @@ static void help_while_away(pareng__worker *w, pareng_frame *h, pareng_frame *t)
         }
         sched_yield();
     }
-    uint32_t seen = pareng__sleep_announce(a);
-    /* The coordinator's store of DONE comes before its wake (remote.c), as a publisher's work
-     * comes before its wake (wake.c): checked after the announce, it cannot be missed. */
-    if (atomic_load_explicit(&t->pareng__thief, memory_order_acquire) == PARENG__THIEF_REMOTE &&
-        !work_visible(w)) {
-        pareng__count(&w->counters, PARENG__SLEEPS, 1);
-        ring_coordinator(a);
-        pareng__observe_state(w, PARENG_STATE_SLEEPING);
-        pareng__futex_wait(&a->epoch, seen, 0);
-    }
-    pareng__sleep_retract(a);
-    pareng__observe_state(w, PARENG_STATE_STEALING);
+    sleep_until_work(w, t);
 }
 
 /* The owner's child t was stolen: until it is done, steal from its thief (Wagner & Calder's
@@ -429,9 +429,7 @@ static uint64_t run_root(pareng__worker *w, uint64_t busy_since)
     pareng__deque_reset(w);
     /* Release: the root's result is in a->root before the caller reads DONE. */
     atomic_store_explicit(&a->root_state, PARENG__ROOT_DONE, memory_order_release);
-    uint64_t one = 1;
-    while (write(a->root_done_fd, &one, sizeof one) < 0 && errno == EINTR) {
-    }
+    ring_coordinator(a);
     return now;
 }
 
@@ -477,7 +475,7 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
             if (!fibers && ++failed_rounds < SPIN_ROUNDS) {
                 sched_yield();
             } else {
-                sleep_until_work(w);
+                sleep_until_work(w, NULL);
                 failed_rounds = 0;
             }
             continue;
@@ -577,10 +575,7 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
      * finds them all looking for work, none still being forked or pinned. Relaxed: a count,
      * and the eventfd's write and read order it for the coordinator. */
     if (atomic_fetch_add_explicit(&a->workers_ready, 1, memory_order_relaxed) + 1 ==
-        a->n_workers) {
-        uint64_t one = 1;
-        while (write(a->root_done_fd, &one, sizeof one) < 0 && errno == EINTR) {
-        }
-    }
+        a->n_workers)
+        ring_coordinator(a);
     pareng__enter_arena_stack(w);
 }
