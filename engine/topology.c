@@ -10,7 +10,9 @@
 #include <fcntl.h>
 #include <hwloc.h>
 #include <limits.h>
+#include <linux/mempolicy.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -343,6 +345,61 @@ static int this_machine_as_xml(char **xml, size_t *len)
     return rc;
 }
 
+/* Whether this process may use every PU and every NUMA node of the topology just loaded, as
+ * the kernel says now: its affinity (which the kernel keeps inside its cgroup cpuset) and the
+ * memory nodes its cpuset allows (get_mempolicy's MPOL_F_MEMS_ALLOWED). */
+static bool nothing_disallowed(hwloc_topology_t topo)
+{
+    cpu_set_t affinity;
+    unsigned long mems[1024 / (8 * sizeof(unsigned long))] = {0}; /* Linux's most nodes */
+    if (sched_getaffinity(0, sizeof affinity, &affinity) < 0 ||
+        syscall(SYS_get_mempolicy, NULL, mems, 8 * sizeof mems, NULL, MPOL_F_MEMS_ALLOWED) < 0)
+        return false;
+    hwloc_const_bitmap_t pus = hwloc_topology_get_topology_cpuset(topo);
+    if (hwloc_bitmap_weight(pus) != CPU_COUNT(&affinity))
+        return false;
+    unsigned i;
+    hwloc_bitmap_foreach_begin(i, pus) {
+        if (i >= CPU_SETSIZE || !CPU_ISSET(i, &affinity))
+            return false;
+    }
+    hwloc_bitmap_foreach_end();
+    hwloc_bitmap_foreach_begin(i, hwloc_topology_get_topology_nodeset(topo)) {
+        if (i >= 8 * sizeof mems || !(mems[i / (8 * sizeof *mems)] >> (i % (8 * sizeof *mems)) & 1))
+            return false;
+    }
+    hwloc_bitmap_foreach_end();
+    return true;
+}
+
+/* This machine from its XML, cached or just discovered, so that both plan alike. What this
+ * process may use is never taken from the cache. Most processes may use the whole machine:
+ * then the XML with every PU and node kept is what hwloc's THISSYSTEM_ALLOWED_RESOURCES would
+ * give, and the cgroup's files need not be read (/proc/mounts, /proc/self/cpuset, cpuset.cpus,
+ * cpuset.mems: half of the plan here). Otherwise the XML is loaded again with them read. */
+static int load_this_machine_xml(planner *p, const char *xml, size_t len)
+{
+    unsigned long flags = DISCOVERY_FLAGS | HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM;
+    hwloc_topology_set_flags(p->topo, flags | HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+    if (hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0)
+        return hwloc_failure("cannot read the topology's XML");
+    if (hwloc_topology_load(p->topo) < 0)
+        return hwloc_failure("cannot load the topology");
+    /* The XML's own allowed sets are those of the process that discovered it: all, now */
+    if (nothing_disallowed(p->topo))
+        return hwloc_topology_allow(p->topo, NULL, NULL, HWLOC_ALLOW_FLAG_ALL) < 0
+                   ? hwloc_failure("cannot allow the whole topology")
+                   : 0;
+    hwloc_topology_destroy(p->topo);
+    if (hwloc_topology_init(&p->topo) < 0)
+        return p->topo = NULL, hwloc_failure("cannot initialise a topology");
+    keep_only_what_placement_reads(p->topo);
+    hwloc_topology_set_flags(p->topo, flags | HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES);
+    if (hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0)
+        return hwloc_failure("cannot read the topology's XML");
+    return hwloc_topology_load(p->topo) < 0 ? hwloc_failure("cannot load the topology") : 0;
+}
+
 static int load_topology(planner *p, const pareng_config *cfg)
 {
     pthread_once(&plugins_kept, keep_hwloc_plugins);
@@ -359,16 +416,9 @@ static int load_topology(planner *p, const pareng_config *cfg)
     char *xml = NULL;
     size_t len = 0;
     if (this_machine && cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF &&
-        (rc = this_machine_as_xml(&xml, &len)) == 0) {
-        /* Through the XML whether it was cached or just discovered, so that both plan alike;
-         * what this process may use is read from the OS now (THISSYSTEM_ALLOWED_RESOURCES),
-         * never from the cache. */
-        flags |= HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM |
-                 HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES;
-        if (hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0)
-            rc = hwloc_failure("cannot read the topology's XML");
-    }
-    if (rc >= 0) { /* 1: no cache, this machine discovered directly */
+        (rc = this_machine_as_xml(&xml, &len)) == 0)
+        rc = load_this_machine_xml(p, xml, len);
+    else if (rc >= 0) { /* 1: no cache, this machine discovered directly */
         hwloc_topology_set_flags(p->topo, flags);
         rc = hwloc_topology_load(p->topo) < 0 ? hwloc_failure("cannot load the topology") : 0;
     }

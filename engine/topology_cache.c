@@ -3,14 +3,13 @@
  * keyed on, and why a start may trust it.
  *
  * hwloc's discovery of this machine opens some 150 files of /sys and /proc: 1.3 ms of a start
- * here, where loading the same topology from its XML takes 0.13 ms (0.26 ms with the allowed
- * CPUs read from the OS, below). So topology.c discovers the whole machine once, disallowed
- * CPUs included, and keeps hwloc's XML of it in
+ * here, where loading the same topology from its XML takes 0.13 ms. So topology.c discovers
+ * the whole machine once, disallowed CPUs included, and keeps hwloc's XML of it in
  *   $XDG_CACHE_HOME/pareng/topology-HOST.xml   (else ~/.cache/pareng/)
- * Every start loads that XML, whether it was just written or not, with hwloc's
- * THISSYSTEM_ALLOWED_RESOURCES: what this process may use (its cgroup cpuset, its affinity)
- * is always read from the OS at the start, never from the cache, so the cached and the
- * uncached path plan alike by construction.
+ * Every start loads that XML, whether it was just written or not. What this process may use
+ * (its cgroup cpuset, its affinity) is always read from the OS at the start, never from the
+ * cache (topology.c, load_this_machine_xml), so the cached and the uncached path plan alike
+ * by construction.
  *
  * What the cache holds, the hardware, changes only with a reboot or a CPU hotplug (or an SMT
  * switch, which is one): the key is the boot id, /sys/devices/system/cpu/online, hwloc's

@@ -1022,7 +1022,8 @@ static void test_cache_never_widens_the_allowed_cpus(void)
 
 /* The same with a cgroup cpuset, which hwloc reads (not the affinity): where this test may
  * make one (root, cgroup v1's cpuset hierarchy), a process confined to the last CPU plans for
- * it alone from a cache written for the whole machine. Skipped elsewhere, saying so. */
+ * it alone from a cache written for the whole machine; and a cache written by that confined
+ * process gives the whole machine again to one that is not. Skipped elsewhere, saying so. */
 static void test_cache_never_widens_a_cgroup_cpuset(void)
 {
     char group[128], path[192];
@@ -1053,15 +1054,30 @@ static void test_cache_never_widens_a_cgroup_cpuset(void)
         pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 0);
         pareng_plan *cached = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
         expect_same_plan(fresh, cached);
-        _exit(CU_get_number_of_failures() == 0 && pareng_plan_pus(cached) == 1 ? 0 : 1);
+        bool confined = pareng_plan_pus(cached) == 1;
+        pareng_plan_destroy(cached);
+        unlink(cache_file); /* written anew from in here */
+        cached = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+        expect_same_plan(fresh, cached);
+        _exit(CU_get_number_of_failures() == 0 && confined && pareng_plan_pus(cached) == 1 &&
+                      access(cache_file, F_OK) == 0
+                  ? 0
+                  : 1);
     }
     int status;
     CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
     CU_ASSERT(WIFEXITED(status));
     if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
         printf("\n    skipped: cannot confine a process to a cgroup cpuset here\n");
-    else
+    else {
         CU_ASSERT_EQUAL(WEXITSTATUS(status), 0);
+        pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 0);
+        pareng_plan *cached = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+        CU_ASSERT_EQUAL(pareng_plan_pus(cached), pus);
+        expect_same_plan(fresh, cached);
+        pareng_plan_destroy(fresh);
+        pareng_plan_destroy(cached);
+    }
     CU_ASSERT_EQUAL(rmdir(group), 0);
     cache_end();
 }
