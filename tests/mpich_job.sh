@@ -1,5 +1,5 @@
 #!/bin/sh
-# pareng run under MPICH's mpiexec with libpareng-mpi built against MPICH (tests/mpich):
+# pareng run under MPICH's mpiexec with its MPI module built against MPICH (tests/mpich):
 # exact answers on 2 and 3 ranks, and the rank table of 2.
 # usage: mpich_job.sh MPIEXEC PARENG LIBDIR
 set -eu

@@ -1,7 +1,8 @@
 /*
- * ranks.c - pareng run under mpirun: this rank's engine from libpareng-mpi, which is loaded
- * (dlopen) only when an MPI launcher started the process, so that every other run maps no
- * MPI library and starts as fast as before. Rank 0 prints; the others print only errors.
+ * ranks.c - pareng run under mpirun: this rank's engine from libpareng-run-mpi (libpareng-mpi
+ * built as a module over the engine this program carries), which is loaded (dlopen) only when
+ * an MPI launcher started the process, so that every other run maps no MPI library and starts
+ * as fast as before. Rank 0 prints; the others print only errors.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -24,9 +25,9 @@ static pareng_rank_stats *rows;
 
 static bool load_mpi(void)
 {
-    void *lib = dlopen("libpareng-mpi.so.0", RTLD_NOW | RTLD_LOCAL);
+    void *lib = dlopen("libpareng-run-mpi.so", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        cli_error("started by an MPI launcher, but libpareng-mpi cannot be loaded (%s): "
+        cli_error("started by an MPI launcher, but libpareng-run-mpi cannot be loaded (%s): "
                   "this pareng was built without MPI (meson setup -Dmpi=enabled)", dlerror());
         return false;
     }
@@ -36,7 +37,7 @@ static bool load_mpi(void)
     *(void **)&mpi.stats = dlsym(lib, "pareng_mpi_stats");
     *(void **)&mpi.stop = dlsym(lib, "pareng_mpi_stop");
     if (!mpi.start || !mpi.rank || !mpi.ranks || !mpi.stats || !mpi.stop) {
-        cli_error("libpareng-mpi lacks pareng_mpi_*: another version than this pareng's");
+        cli_error("libpareng-run-mpi lacks pareng_mpi_*: another version than this pareng's");
         return false;
     }
     return true;
