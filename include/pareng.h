@@ -93,8 +93,11 @@ typedef struct pareng_config {
      * started on a foreign topology runs unpinned). NULL = this machine, or the topology
      * named by the HWLOC_SYNTHETIC / HWLOC_XMLFILE environment variables. */
     const char *topology_xml;
-    /* Bytes of shared memory for pareng_alloc, visible to every worker at the same address;
-     * 0 = 8 MiB, at most 1 TiB. Memory is taken as it is touched, not at start. */
+    /* Bytes of shared memory for pareng_alloc, visible to every worker at the same address.
+     * 0 = grow as needed, up to the machine's memory and swap (at most 1 TiB); N = grow as
+     * needed up to N, at most 1 TiB, and no further (a budget: pareng_alloc returns NULL past
+     * it). Either way the heap starts at 8 MiB of the memfd and costs address space, not
+     * memory, until it is touched (docs/memory.md, "Sizing"). */
     size_t shared_bytes;
     /* IO from tasks (PARENG_IO_*, docs/io.md). 0 = off: no ring, no fibers, CPU work only.
      * Non-zero: every worker owns an io_uring of io_depth entries and may hold up to io_depth
@@ -430,8 +433,10 @@ PARENG_API int pareng_scale_end(pareng_engine *engine, pareng_scale *out);
  *   uint64_t r; int rc = PARENG_RUN(engine, fib, &r, 30);
  *
  * Spawns must be synced in reverse order, inside the task that spawned them. Arguments and
- * results are copied by value into a 48-byte frame (checked at compile time); larger ones go
- * by pointer to the parent's locals. RT may be void. A task used above its definition is
+ * results are copied by value into the task's 48-byte frame; when they take more (sizeof,
+ * at compile time), they are copied into a block of the spawning worker's spill stack in
+ * shared memory instead and the frame points there (a copy more per spawn; tasks that fit
+ * pay nothing). Large data may also go by pointer to the parent's locals. RT may be void. A task used above its definition is
  * declared first with PARENG_DECLARE_TASK_n. No cutoff is
  * needed: a task deep enough below the root or a stolen task runs as plain serial C, spawns
  * included (pareng_config.cutoff_depth). A task's result must depend only on its arguments
@@ -797,9 +802,9 @@ typedef struct pareng__slots {
     __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        pareng_frame pareng__f;                                                                    \
-        NAME##__place(pareng__w, pareng__f.pareng__data)->args = NAME##__args(PARENG__EXPAND NAMES); \
-        return pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, pareng__f.pareng__data,       \
+        PARENG__ALIGNAS(16) unsigned char pareng__cell[PARENG_FRAME_DATA_SIZE];                    \
+        NAME##__place(pareng__w, pareng__cell)->args = NAME##__args(PARENG__EXPAND NAMES);         \
+        return pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, pareng__cell,                 \
                                   NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t));      \
     }                                                                                              \
     __attribute__((unused)) static inline pareng_frame *NAME##__spawn(                             \
@@ -1127,8 +1132,11 @@ PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_requ
  * process.
  * ---------------------------------------------------------------------------------------- */
 
-/* size bytes (64-byte aligned) of shared memory, or NULL (pareng_last_error() says why) when
- * the engine's shared_bytes are used up. Callable from the caller and from inside tasks. */
+/* size bytes (64-byte aligned) of shared memory, growing it when no free block holds them
+ * (every process sees the new memory at once), or NULL when it cannot grow:
+ * pareng_last_error() names the sizes and the limit reached (shared_bytes, the machine's
+ * memory and swap, the file-size limit RLIMIT_FSIZE). Callable from the caller and from
+ * inside tasks. */
 PARENG_API void *pareng_alloc(pareng_engine *engine, size_t size);
 /* Gives back memory of pareng_alloc: 0 (NULL too), or -EINVAL with a message, the heap left
  * as it was, for an address pareng_alloc did not return or a block freed already. */
