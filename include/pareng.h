@@ -551,8 +551,9 @@ PARENG_API void pareng__task_register(pareng__task_info *info);
 #define PARENG__EXPAND(...) __VA_ARGS__
 
 /* Results of a serial clone's first unsynced spawns, local to the spawning task so that the
- * compiler keeps them in registers, as it keeps `a` in a = fib(n - 1); b = fib(n - 2). The
- * helpers that touch them are always inlined: before that, the compiler sees memory. */
+ * compiler keeps them in registers, as it keeps `a` in a = fib(n - 1); b = fib(n - 2) (a
+ * spilled task's slot holds the address of its block). The helpers that touch them are
+ * always inlined: before that, the compiler sees memory. */
 #define PARENG__LOCAL_SLOTS 4
 typedef struct pareng__slots {
     PARENG__ALIGNAS(16) unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];

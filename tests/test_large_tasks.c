@@ -2,8 +2,8 @@
  * test_large_tasks.c - tasks whose arguments or result do not fit a frame's 48 bytes (spilled,
  * pareng.h): a 200-byte argument and a 104-byte result through a tree that thieves take
  * apart, fans of more unsynced spawns than the serial clone's slots, a deque that overflows,
- * a spill stack that overflows into the heap, void tasks and roots with large data, checked
- * against the same computation in plain C.
+ * a spill stack that overflows into the heap, void tasks, roots with large data, mutual
+ * recursion and an IO engine's fibers, checked against the same computation in plain C.
  */
 #include "pareng.h"
 #include "testing.h"
@@ -104,6 +104,29 @@ PARENG_TASK_2(big_result, fan, big_arg, a, unsigned, depth)
     return acc;
 }
 
+/* Mutually recursive large tasks: each declared before its body uses the other. */
+PARENG_DECLARE_TASK_2(big_result, even_tree, big_arg, a, unsigned, depth);
+
+PARENG_TASK_2(big_result, odd_tree, big_arg, a, unsigned, depth)
+{
+    if (depth == 0)
+        return leaf(&a);
+    PARENG_SPAWN(even_tree, child_arg(&a, 0, depth), depth - 1);
+    big_result r = PARENG_CALL(even_tree, child_arg(&a, 1, depth), depth - 1);
+    big_result l = PARENG_SYNC(even_tree);
+    return joined(&l, &r);
+}
+
+PARENG_TASK_2(big_result, even_tree, big_arg, a, unsigned, depth)
+{
+    if (depth == 0)
+        return leaf(&a);
+    PARENG_SPAWN(odd_tree, child_arg(&a, 0, depth), depth - 1);
+    big_result r = PARENG_CALL(odd_tree, child_arg(&a, 1, depth), depth - 1);
+    big_result l = PARENG_SYNC(odd_tree);
+    return joined(&l, &r);
+}
+
 /* A large argument, a small result; and a void task that writes its parent's local. */
 PARENG_TASK_1(uint64_t, checksum, big_arg, a)
 {
@@ -200,6 +223,28 @@ static void test_tree_stolen_exact(void)
     CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
 }
 
+static void test_mutually_recursive(void)
+{
+    big_result want = tree_serial(first_arg(5), 10), got;
+    pareng_engine *e = engine_of(4, PARENG_CUTOFF_AUTO, 0);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, even_tree, &got, first_arg(5), 10), 0);
+    CU_ASSERT_EQUAL(memcmp(&got, &want, sizeof got), 0);
+    pareng_stop(e);
+}
+
+/* An IO engine: every fiber's lane has a spill stack of its own. */
+static void test_io_engine(void)
+{
+    big_result want = tree_serial(first_arg(9), 11), got;
+    pareng_engine *e = testing_start_engine(2, 0, PARENG_IO_DEPTH_AUTO);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, tree, &got, first_arg(9), 11), 0);
+    CU_ASSERT_EQUAL(memcmp(&got, &want, sizeof got), 0);
+    uint64_t sum = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &sum, 3000, 1), 0);
+    CU_ASSERT_EQUAL(sum, flat_serial(3000));
+    pareng_stop(e);
+}
+
 static void test_fan_past_the_local_slots(void)
 {
     big_result want = fan_serial(first_arg(11), 6);
@@ -279,6 +324,8 @@ int main(void)
         {"large spawns past a full deque", test_deque_overflow},
         {"large spawns past the spill stack: from the heap", test_spill_stack_overflow},
         {"a root with large arguments and results", test_root_with_large_data},
+        {"mutually recursive large tasks", test_mutually_recursive},
+        {"large tasks on an IO engine's fibers", test_io_engine},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
