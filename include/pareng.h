@@ -436,8 +436,8 @@ PARENG_API int pareng_scale_end(pareng_engine *engine, pareng_scale *out);
  * results are copied by value into the task's 48-byte frame; when they take more (sizeof,
  * at compile time), they are copied into a block of the spawning worker's spill stack in
  * shared memory instead and the frame points there (a copy more per spawn; tasks that fit
- * pay nothing). Large data may also go by pointer to the parent's locals. RT may be void. A task used above its definition is
- * declared first with PARENG_DECLARE_TASK_n. No cutoff is
+ * pay nothing). Large data may also go by pointer to the parent's locals. RT may be void. A
+ * task used above its definition is declared first with PARENG_DECLARE_TASK_n. No cutoff is
  * needed: a task deep enough below the root or a stolen task runs as plain serial C, spawns
  * included (pareng_config.cutoff_depth). A task's result must depend only on its arguments
  * and the memory it reads, not on which clone runs it (PARENG_WORKER_INDEX() aside).
@@ -514,7 +514,7 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
            PARENG__LOAD_RELAXED(&w->pareng__private_floor);
 }
 
-/* Spilled task data (pareng.h's tasks whose arguments or result exceed a frame) comes in
+/* The data of a spilled task (one whose arguments or result exceed a frame, below) come in
  * blocks of whole cache lines: a thief writing one result shares no line with its neighbours,
  * and any type aligned to 64 bytes or less fits. */
 #define PARENG__SPILL_BYTES(SIZE) (((SIZE) + 63) / 64 * 64)
@@ -818,7 +818,8 @@ typedef struct pareng__slots {
             PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                                 \
         return pareng__h + 1;                                                                      \
     }                                                                                              \
-    /* A popped frame that nobody stole: its task runs here, its spill block given back. */        \
+    /* A popped frame that nobody stole: its task runs here, its spill block given back first      \
+     * (the arguments are copied into the call before the child runs and spills its own). */      \
     static inline __attribute__((always_inline)) RT NAME##__run_popped(                            \
         pareng_worker *pareng__w, pareng_frame *pareng__t, const int pareng__clone,                \
         unsigned pareng__depth)                                                                    \
@@ -834,7 +835,6 @@ typedef struct pareng__slots {
     {                                                                                              \
         pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
         *pareng__hp = pareng__t;                                                                   \
-        /* Popped first: the child's arguments are copied into its call before it runs. */         \
         if (PARENG__LIKELY(pareng__is_private(pareng__w, pareng__t)))                              \
             PARENG__RETURN(RT, NAME##__run_popped(pareng__w, pareng__t, pareng__clone,             \
                                                   pareng__depth));                                 \

@@ -210,14 +210,15 @@ static void test_tree_stolen_exact(void)
     big_result want = tree_serial(first_arg(7), depth);
     for (size_t c = 0; c < sizeof cutoffs / sizeof *cutoffs; c++) {
         pareng_engine *e = engine_of(4, cutoffs[c], 0);
-        for (int round = 0; round < 3; round++) {
+        /* a few rounds, more until something was stolen: on a busy machine the other
+         * workers may not get a CPU before a short run ends */
+        for (int round = 0; round < 3 || (steals_of(e) == 0 && round < 200); round++) {
             big_result got;
             memset(&got, 0, sizeof got);
             CU_ASSERT_EQUAL(PARENG_RUN(e, tree, &got, first_arg(7), depth), 0);
             CU_ASSERT_EQUAL(memcmp(&got, &want, sizeof got), 0);
         }
-        if (cutoffs[c] == PARENG_CUTOFF_NONE)
-            CU_ASSERT(steals_of(e) > 0);
+        CU_ASSERT(steals_of(e) > 0);
         pareng_stop(e);
     }
     CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
