@@ -4,8 +4,10 @@
  *
  * Layout (docs/design.md has the picture): the header (pareng__arena) at offset 0, then one
  * pareng__worker per worker, then one deque of deque_capacity frames per worker, then one
- * stack per worker (and one per fiber of an IO engine), then the shared heap of pareng_alloc.
- * The memory is mapped MAP_SHARED before any fork, so it sits at the same address in every
+ * stack per worker (and one per fiber of an IO engine), then one spill stack per lane (large
+ * tasks' data, pareng.h), then the shared heap of pareng_alloc,
+ * which grows (heap.c): the memfd holds its first 8 MiB, and the mapping reaches as far as it
+ * may grow. The memory is mapped MAP_SHARED before any fork, so it sits at the same address in every
  * process and pointers into it (frames, workers, task stacks) mean the same thing everywhere.
  *
  * It has no name: it is a memfd, which no other process can open, squat, plant a FIFO in place
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -42,6 +45,11 @@ typedef struct lanes_layout {
 
 /* A fiber's stack (IO engines: lanes 1 and up) and its guard page. */
 #define FIBER_STACK_SPAN (PARENG__FIBER_STACK_BYTES + 4096)
+
+/* Each lane's spill stack (pareng.h: the data of spawned tasks too large for a frame). Address
+ * space until used; a lane that needs more takes blocks from the heap. */
+#define SPILL_BYTES ((size_t)16 << 20)
+#define FIBER_SPILL_BYTES ((size_t)64 << 10)
 
 static size_t deques_offset(const lanes_layout *l)
 {
@@ -70,9 +78,20 @@ static size_t worker_stacks_bytes(const lanes_layout *l)
     return l->stack_bytes + (size_t)(l->per_worker - 1) * FIBER_STACK_SPAN;
 }
 
-static size_t heap_offset(const lanes_layout *l)
+static size_t spills_offset(const lanes_layout *l)
 {
     return stacks_offset(l) + l->n_workers * worker_stacks_bytes(l);
+}
+
+static size_t worker_spills_bytes(const lanes_layout *l)
+{
+    return SPILL_BYTES + (size_t)(l->per_worker - 1) * FIBER_SPILL_BYTES;
+}
+
+/* Last, past every spill stack: pareng.h's pareng__spill_pop tells a heap block by that. */
+static size_t heap_offset(const lanes_layout *l)
+{
+    return spills_offset(l) + l->n_workers * worker_spills_bytes(l);
 }
 
 /* A worker's stack is as large as the caller's main stack may grow (RLIMIT_STACK, at most
@@ -145,19 +164,61 @@ int pareng_clean(void)
     return removed;
 }
 
+/* The heap's first bytes in the file; it grows from there (heap.c). */
+#define HEAP_INITIAL_BYTES ((size_t)8 << 20)
+
+/* How far a heap of shared_bytes 0 may grow: the machine's memory and swap, which no engine can
+ * outgrow anyway, at most PARENG__SHARED_BYTES_MAX. Address space only until it is used. */
+static size_t automatic_heap_limit(void)
+{
+    struct sysinfo si;
+    uint64_t bytes = sysinfo(&si) == 0
+                         ? ((uint64_t)si.totalram + si.totalswap) * (si.mem_unit ? si.mem_unit : 1)
+                         : (uint64_t)HEAP_INITIAL_BYTES;
+    bytes = bytes < PARENG__SHARED_BYTES_MAX ? bytes : PARENG__SHARED_BYTES_MAX;
+    return round_up(bytes > HEAP_INITIAL_BYTES ? bytes : HEAP_INITIAL_BYTES, 4096);
+}
+
+/* Maps `bytes` of fd shared, or fails with the cause named. A limit of shared_bytes 0 that does
+ * not fit the address space is halved until it does (down to what the file holds now). */
+static int map_arena(int fd, size_t fixed, size_t file_bytes, size_t *heap_limit,
+                     bool automatic, void **map)
+{
+    for (;;) {
+        /* Past the file's end the mapping is valid once the file grows: the heap's reserve. */
+        *map = mmap(NULL, fixed + *heap_limit, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                    fd, 0);
+        if (*map != MAP_FAILED)
+            return 0;
+        int err = errno;
+        if (err == ENOMEM && automatic && fixed + *heap_limit / 2 >= file_bytes) {
+            *heap_limit = round_up(*heap_limit / 2, 4096);
+            continue;
+        }
+        struct rlimit as;
+        if (err == ENOMEM && getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+            return pareng__fail(ENOMEM, "cannot map the engine's %zu bytes of shared memory: "
+                                "the address-space limit (ulimit -v, RLIMIT_AS) is %llu bytes",
+                                fixed + *heap_limit, (unsigned long long)as.rlim_cur);
+        return pareng__fail(err, "cannot map the engine's %zu bytes of shared memory: %s",
+                            fixed + *heap_limit, strerror(err));
+    }
+}
+
 int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned deque_capacity,
-                         unsigned io_depth, size_t heap_bytes)
+                         unsigned io_depth, size_t shared_bytes)
 {
     lanes_layout layout = {.n_workers = n_workers,
                            .per_worker = io_depth ? io_depth : 1,
                            .first_capacity = deque_capacity,
                            .other_capacity = PARENG__LANE_CAPACITY,
                            .stack_bytes = worker_stack_bytes()};
-    if (heap_bytes > PARENG__SHARED_BYTES_MAX)
+    if (shared_bytes > PARENG__SHARED_BYTES_MAX)
         return pareng__fail(EINVAL, "shared_bytes %zu is more than the most an engine takes "
-                            "(%llu)", heap_bytes, (unsigned long long)PARENG__SHARED_BYTES_MAX);
-    heap_bytes = round_up(heap_bytes, 4096);
-    size_t size = heap_offset(&layout) + heap_bytes;
+                            "(%llu)", shared_bytes, (unsigned long long)PARENG__SHARED_BYTES_MAX);
+    size_t heap_limit = shared_bytes ? round_up(shared_bytes, 4096) : automatic_heap_limit();
+    size_t heap_bytes = heap_limit < HEAP_INITIAL_BYTES ? heap_limit : HEAP_INITIAL_BYTES;
+    size_t fixed = heap_offset(&layout), size = fixed + heap_bytes;
     /* A memfd's size counts against the file-size limit, and growing past it raises SIGXFSZ,
      * whose default ends the process without a word: say it instead. */
     struct rlimit fsize;
@@ -175,20 +236,15 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
      * than the rest of the start-up. */
     void *map = MAP_FAILED;
     int err = ftruncate(fd, (off_t)size) < 0 ? errno : 0;
-    if (!err) {
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (map == MAP_FAILED)
-            err = errno;
-    }
     if (err) {
         close(fd);
-        struct rlimit as;
-        if (err == ENOMEM && getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
-            return pareng__fail(ENOMEM, "cannot map the engine's %zu bytes of shared memory: "
-                                "the address-space limit (ulimit -v, RLIMIT_AS) is %llu bytes",
-                                size, (unsigned long long)as.rlim_cur);
-        return pareng__fail(err, "cannot map the engine's %zu bytes of shared memory: %s", size,
+        return pareng__fail(err, "cannot size the engine's %zu bytes of shared memory: %s", size,
                             strerror(err));
+    }
+    int rc = map_arena(fd, fixed, size, &heap_limit, shared_bytes == 0, &map);
+    if (rc < 0) {
+        close(fd);
+        return rc;
     }
     seg->fd = fd;
     snprintf(seg->name, sizeof seg->name, "/proc/%d/fd/%d", (int)getpid(), fd);
@@ -228,7 +284,7 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
          * mapping each, in the processes that use them. */
         if (mprotect(stack, 4096, PROT_NONE) < 0) {
             err = errno;
-            munmap(map, size);
+            munmap(map, fixed + heap_limit);
             close(fd);
             return pareng__fail(err, "cannot protect a worker's stack: %s", strerror(err));
         }
@@ -240,9 +296,17 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
             pareng__lane(a, i, k)->stack_bytes = PARENG__FIBER_STACK_BYTES;
         }
     }
-    pareng__heap_init(&a->heap, (char *)map + heap_offset(&layout), heap_bytes);
+    unsigned char *spill = (unsigned char *)map + spills_offset(&layout);
+    for (unsigned i = 0; i < n_workers; i++)
+        for (unsigned k = 0; k < layout.per_worker; k++) {
+            size_t bytes = k ? FIBER_SPILL_BYTES : SPILL_BYTES;
+            pareng__lane(a, i, k)->pub.pareng__spill_top = spill;
+            pareng__lane(a, i, k)->pub.pareng__spill_end = spill + bytes;
+            spill += bytes;
+        }
+    pareng__heap_init(&a->heap, fd, (char *)map + fixed, fixed, heap_bytes, heap_limit);
     seg->arena = a;
-    seg->size = size;
+    seg->size = fixed + heap_limit;
     return 0;
 }
 

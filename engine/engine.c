@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #define MAX_DEQUE_CAPACITY (1u << 24)
-#define DEFAULT_SHARED_BYTES (8u << 20)
 #define STOP_GRACE_MS 1000
 /* While a run is in progress, the coordinator looks this often whether a worker is stopped,
  * and says so after this many looks in a row. */
@@ -106,7 +105,7 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
                                    memory_order_relaxed);
     char cpu[48];
     snprintf(cpu, sizeof cpu, "be pinned to CPU P#%u", e->plan->placement[i].pu_os);
-    const char *what = code == PARENG__EXIT_OUT_OF_MEMORY ? "get memory for overflowed spawns"
+    const char *what = code == PARENG__EXIT_OUT_OF_MEMORY ? "get memory for overflowed or spilled spawns"
                        : code == PARENG__EXIT_NO_IO       ? "set up its io_uring or fibers"
                        : code == PARENG__EXIT_NOT_PINNED  ? cpu
                        : code == PARENG__EXIT_IO_FAILED   ? "submit to its io_uring"
@@ -135,7 +134,8 @@ static void fail_engine(pareng_engine *e)
  * their fork: the life pipe's write end (only the coordinator may hold it open, or an exec
  * would leave the workers running), the arena's memfd and the root's eventfd (a worker of a
  * later engine would keep an earlier engine's memory alive after it stopped). A worker keeps
- * its own engine's eventfd, which it writes when the root is done. */
+ * its own engine's eventfd, which it writes when the root is done, and its memfd, which it
+ * extends when its pareng_alloc grows the heap (heap.c). */
 static struct {
     _Atomic int life_writer, arena, done;
 } inherited[PARENG__MAX_ENGINES];
@@ -176,7 +176,7 @@ static void close_inherited(const pareng_engine *e)
         int fds[3] = {atomic_load(&inherited[k].life_writer), atomic_load(&inherited[k].arena),
                       atomic_load(&inherited[k].done)};
         for (int j = 0; j < 3; j++)
-            if (fds[j] && fds[j] - 1 != e->done_fd)
+            if (fds[j] && fds[j] - 1 != e->done_fd && fds[j] - 1 != e->segment.fd)
                 close(fds[j] - 1);
     }
 }
@@ -408,7 +408,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     }
     memset(e->pidfds, -1, e->n_workers * sizeof *e->pidfds);
     rc = pareng__arena_create(&e->segment, e->n_workers, capacity, cfg->io_depth,
-                              cfg->shared_bytes ? cfg->shared_bytes : DEFAULT_SHARED_BYTES);
+                              cfg->shared_bytes);
     if (rc == 0) {
         e->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (e->done_fd < 0)
@@ -484,16 +484,26 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
     if (pareng__in_worker()) /* the coordinator alone hands roots over and watches them */
         return pareng__fail(EDEADLK, "a root run inside a task: a task runs others with "
                             "PARENG_CALL and PARENG_SPAWN, and loops with PARENG_FOR");
-    if (size > PARENG_FRAME_DATA_SIZE)
-        return pareng__fail(EINVAL, "task data of %zu bytes does not fit a frame", size);
     pareng__arena *a = e->segment.arena;
+    /* Data larger than a frame (pareng.h: spilled) go by pointer, and the caller's stack is
+     * not in the arena: the root's are copied into the heap for the run. */
+    void *spilled = NULL;
+    if (run && size > PARENG_FRAME_DATA_SIZE) {
+        spilled = pareng__heap_alloc(&a->heap, size);
+        if (!spilled)
+            return -ENOMEM;
+        memcpy(spilled, data, size);
+    }
     /* An IO engine makes every spawn a task, whoever asks: a task may wait on IO anywhere. */
     pareng__cutoff_begin_run(a, a->io_depth                            ? PARENG_CUTOFF_NONE
                                 : cutoff == PARENG__CUTOFF_OF_ENGINE ? e->cutoff
                                                                      : cutoff);
     if (run) {
         a->root.pareng__run = run;
-        memcpy(a->root.pareng__data, data, size);
+        if (spilled)
+            memcpy(a->root.pareng__data, &spilled, sizeof spilled);
+        else
+            memcpy(a->root.pareng__data, data, size);
         /* Release: the frame is filled before a worker's acquire of READY. */
         atomic_store_explicit(&a->root_state, PARENG__ROOT_READY, memory_order_release);
         pareng__wake(a, true);
@@ -503,10 +513,12 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
     int rc = watch(e, root_done, serve, ctx);
     pareng__cancel_slot_leave(e->cancel_slot);
     if (rc == 0 && run) {
-        memcpy(data, a->root.pareng__data, size);
+        memcpy(data, spilled ? spilled : (void *)a->root.pareng__data, size);
         /* Relaxed: no worker acts on EMPTY; the next READY's release publishes the next frame */
         atomic_store_explicit(&a->root_state, PARENG__ROOT_EMPTY, memory_order_relaxed);
     }
+    if (spilled && !e->failed) /* a killed worker may have held the heap's lock */
+        pareng__heap_free(&a->heap, spilled);
     return rc;
 }
 
@@ -535,12 +547,7 @@ void *pareng_alloc(pareng_engine *e, size_t size)
 {
     if (e->failed) /* a killed worker may have held the heap's lock */
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure), NULL;
-    void *p = pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
-    if (!p)
-        pareng__fail(ENOMEM, "no %zu bytes left in the engine's shared memory (shared_bytes %zu): "
-                     "pareng_config.shared_bytes sets it, up to 1 TiB, and costs address space, "
-                     "not memory, until it is used", size, (size_t)e->segment.arena->heap.size);
-    return p;
+    return pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
 }
 
 int pareng_free(pareng_engine *e, void *ptr)
@@ -549,7 +556,5 @@ int pareng_free(pareng_engine *e, void *ptr)
         return 0;
     if (e->failed) /* a killed worker may have held the heap's lock; the memory goes anyway */
         return 0;
-    if (!pareng__heap_owns(&e->segment.arena->heap, ptr))
-        return pareng__fail(EINVAL, "pareng_free(%p): not an address pareng_alloc returned", ptr);
     return pareng__heap_free(&e->segment.arena->heap, ptr);
 }

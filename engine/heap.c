@@ -1,9 +1,13 @@
 /*
  * heap.c - the arena's shared heap: pareng_alloc and pareng_free, callable from the caller and
- * from any worker, returning memory every process sees at the same address.
+ * from any worker, returning memory every process sees at the same address, and its growth.
  *
  * A first-fit allocator over one region of the arena, with an address-ordered free list so that
- * neighbours coalesce on free. Every block starts with a 64-byte header (so payloads stay
+ * neighbours coalesce on free. The region is the end of the arena: every process mapped all
+ * the heap may grow to before the fork, so a process that finds no block large enough extends
+ * the memfd, and the new pages are valid at once in every process (a MAP_SHARED mapping of a
+ * file reaches as far as the file does). No byte past the file's end is ever handed out: that
+ * would be SIGBUS. Every block starts with a 64-byte header (so payloads stay
  * cache-line aligned); one lock word in the arena guards it, taken by CAS and waited for with
  * sched_yield: allocations are rare next to tasks, and a process-shared pthread mutex would
  * leave the heap locked forever if its holder were killed, where a spinning waiter here at
@@ -14,6 +18,8 @@
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 typedef struct block {
     uint64_t size;      /* whole block, header included, a multiple of 64 */
@@ -49,7 +55,8 @@ static void heap_unlock(pareng__heap *heap)
     atomic_store_explicit(&heap->lock, 0, memory_order_release);
 }
 
-void pareng__heap_init(pareng__heap *heap, void *base, size_t size)
+void pareng__heap_init(pareng__heap *heap, int fd, void *base, uint64_t file_offset,
+                       size_t size, size_t limit)
 {
     block *all = base;
     all->size = size / sizeof(block) * sizeof(block);
@@ -57,20 +64,99 @@ void pareng__heap_init(pareng__heap *heap, void *base, size_t size)
     all->next = NULL;
     all->seal = sealed(all);
     heap->first_free = all;
+    heap->fd = fd;
     heap->base = base;
+    heap->file_offset = file_offset;
     heap->size = all->size;
+    heap->limit = limit / sizeof(block) * sizeof(block);
     atomic_init(&heap->lock, 0);
+}
+
+/* Grows the heap in steps of GROWTH_QUANTUM at least, doubling it: few truncations for a
+ * program that allocates piece by piece. Pages are taken only when touched, by whichever
+ * worker touches them first (so that first-touch placement works as with malloc). */
+#define GROWTH_QUANTUM ((uint64_t)2 << 20)
+
+/* Under the lock: makes room for a block of `need` bytes at the heap's end, the new space a
+ * free block (merged with the last free one when that reaches the end). false with a
+ * message. */
+static bool heap_grow(pareng__heap *heap, uint64_t need)
+{
+    block **link = &heap->first_free;
+    while (*link && (*link)->next)
+        link = &(*link)->next;
+    block *last = *link;
+    bool last_at_end = last && (char *)last + last->size == (char *)heap->base + heap->size;
+    uint64_t wanted = heap->size + need - (last_at_end ? last->size : 0);
+    if (wanted > heap->limit) {
+        pareng__fail(ENOMEM, "no %llu bytes left in the engine's shared memory: it holds %llu "
+                     "and may grow to %llu (pareng_config.shared_bytes; 0 grows it up to the "
+                     "machine's memory and swap)", (unsigned long long)need,
+                     (unsigned long long)heap->size, (unsigned long long)heap->limit);
+        return false;
+    }
+    uint64_t grown = heap->size * 2 > wanted ? heap->size * 2 : wanted;
+    grown = (grown + GROWTH_QUANTUM - 1) / GROWTH_QUANTUM * GROWTH_QUANTUM;
+    if (grown > heap->limit)
+        grown = heap->limit;
+    /* Extending the file past RLIMIT_FSIZE raises SIGXFSZ, which ends the process without a
+     * word: stay below it, or say so. */
+    struct rlimit fsize;
+    if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY &&
+        heap->file_offset + grown > fsize.rlim_cur) {
+        uint64_t room = fsize.rlim_cur > heap->file_offset ? fsize.rlim_cur - heap->file_offset : 0;
+        grown = room / sizeof(block) * sizeof(block);
+        if (grown < wanted) {
+            pareng__fail(EFBIG, "cannot grow the engine's shared memory to %llu bytes for a "
+                         "block of %llu: the file-size limit (ulimit -f, RLIMIT_FSIZE) is %llu "
+                         "bytes", (unsigned long long)(heap->file_offset + wanted),
+                         (unsigned long long)need, (unsigned long long)fsize.rlim_cur);
+            return false;
+        }
+    }
+    if (ftruncate(heap->fd, (off_t)(heap->file_offset + grown)) < 0) {
+        int err = errno;
+        pareng__fail(err == EFBIG ? EFBIG : ENOMEM, "cannot grow the engine's shared memory "
+                     "from %llu to %llu bytes: %s", (unsigned long long)heap->size,
+                     (unsigned long long)grown, strerror(err));
+        return false;
+    }
+    block *added = (block *)(void *)((char *)heap->base + heap->size);
+    added->size = grown - heap->size;
+    added->free = 1;
+    added->next = NULL;
+    added->seal = sealed(added);
+    heap->size = grown;
+    if (last_at_end)
+        last->size += added->size;
+    else if (last)
+        last->next = added;
+    else
+        heap->first_free = added;
+    return true;
+}
+
+static block **first_fit(pareng__heap *heap, uint64_t need)
+{
+    block **link = &heap->first_free;
+    while (*link && (*link)->size < need)
+        link = &(*link)->next;
+    return link;
 }
 
 void *pareng__heap_alloc(pareng__heap *heap, size_t size)
 {
-    if (size > heap->size)
+    if (size > heap->limit) {
+        pareng__fail(ENOMEM, "no %zu bytes left in the engine's shared memory: it may grow to "
+                     "%llu (pareng_config.shared_bytes; 0 grows it up to the machine's memory "
+                     "and swap)", size, (unsigned long long)heap->limit);
         return NULL;
+    }
     uint64_t need = (size + 2 * sizeof(block) - 1) / sizeof(block) * sizeof(block);
     heap_lock(heap);
-    block **link = &heap->first_free;
-    while (*link && (*link)->size < need)
-        link = &(*link)->next;
+    block **link = first_fit(heap, need);
+    if (!*link && heap_grow(heap, need))
+        link = first_fit(heap, need);
     block *b = *link;
     if (b) {
         if (b->size - need >= MIN_SPLIT) { /* keep the rest free, in place */
@@ -91,13 +177,22 @@ void *pareng__heap_alloc(pareng__heap *heap, size_t size)
     return b ? b + 1 : NULL;
 }
 
+/* Under the lock (the heap's size changes): could ptr be a payload? Its header must lie in the
+ * file, or reading it would be SIGBUS. */
+static bool heap_owns(const pareng__heap *heap, const void *ptr)
+{
+    const char *p = ptr, *base = heap->base;
+    return p >= base + sizeof(block) && p < base + heap->size &&
+           (size_t)(p - base) % sizeof(block) == 0;
+}
+
 int pareng__heap_free(pareng__heap *heap, void *ptr)
 {
     block *b = (block *)ptr - 1;
     heap_lock(heap);
     /* Under the lock: another process may be freeing the same block. */
-    if (b->seal != sealed(b) || b->free) {
-        bool twice = b->seal == sealed(b);
+    if (!heap_owns(heap, ptr) || b->seal != sealed(b) || b->free) {
+        bool twice = heap_owns(heap, ptr) && b->seal == sealed(b);
         heap_unlock(heap);
         return pareng__fail(EINVAL, twice ? "pareng_free(%p): freed already"
                                           : "pareng_free(%p): not an address pareng_alloc "
@@ -124,11 +219,4 @@ int pareng__heap_free(pareng__heap *heap, void *ptr)
     }
     heap_unlock(heap);
     return 0;
-}
-
-bool pareng__heap_owns(const pareng__heap *heap, const void *ptr)
-{
-    const char *p = ptr, *base = heap->base;
-    return p >= base + sizeof(block) && p < base + heap->size &&
-           (size_t)(p - base) % sizeof(block) == 0;
 }

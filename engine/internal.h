@@ -53,7 +53,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 6 /* 6: the inbox of tasks from other ranks */
+#define PARENG__ARENA_LAYOUT 7 /* 7: the heap grows, and a spill stack per lane */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -208,11 +208,16 @@ typedef struct pareng__inbox_slot {
     pareng_frame frame;
 } PARENG__ALIGNED pareng__inbox_slot;
 
-/* The shared heap (heap.c), in the arena after the deques. */
+/* The shared heap (heap.c), the arena's last part: the memfd holds its first `size` bytes,
+ * and every process maps `limit` of them from the start, so growing it is only a matter of
+ * extending the file (docs/memory.md, "Sizing"). All fields but fd under `lock`. */
 typedef struct pareng__heap {
     _Atomic uint32_t lock;
+    int fd;               /* the arena's memfd, open in the caller and in its workers */
     void *base;
-    uint64_t size;
+    uint64_t file_offset; /* base's offset in the memfd */
+    uint64_t size;        /* bytes the file holds now */
+    uint64_t limit;       /* the most it grows to: shared_bytes, or the automatic bound */
     struct block *first_free; /* address-ordered */
 } pareng__heap;
 
@@ -221,7 +226,7 @@ typedef struct pareng__arena {
     _Atomic uint64_t magic; /* written last by the creator (a tool that attaches reads it first) */
     uint32_t layout;
     uint32_t n_workers;
-    uint64_t size;
+    uint64_t size;             /* the memfd's at the start; the heap's growth extends it */
     int32_t owner_pid;
     uint32_t deque_capacity;   /* frames of lane 0 of each worker */
     uint32_t lanes_per_worker; /* 1, or io_depth for IO engines (one per fiber) */
@@ -332,11 +337,14 @@ PARENG__INTERNAL bool pareng__globals_shared(void);
 PARENG__INTERNAL void pareng__globals_forking_workers(bool on);
 
 /* ---- heap.c ---- */
-PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, void *base, size_t size);
+/* A heap of `size` bytes at base (file_offset in fd), which may grow to limit. */
+PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, int fd, void *base,
+                                        uint64_t file_offset, size_t size, size_t limit);
+/* size bytes, growing the heap when no free block holds them; NULL with a message (its
+ * limit, the file-size limit, or the system's refusal) when it cannot. */
 PARENG__INTERNAL void *pareng__heap_alloc(pareng__heap *heap, size_t size);
 /* 0, or -EINVAL (with a message) for a block freed already or not a block at all. */
 PARENG__INTERNAL int pareng__heap_free(pareng__heap *heap, void *ptr);
-PARENG__INTERNAL bool pareng__heap_owns(const pareng__heap *heap, const void *ptr);
 PARENG__INTERNAL void pareng__arena_destroy(pareng__segment *seg);
 
 /* ---- topology.c ---- */

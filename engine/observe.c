@@ -130,10 +130,12 @@ int pareng_trace_begin(pareng_engine *e, size_t events_per_worker)
     size_t bytes = sizeof(pareng__trace) + a->n_workers * sizeof(trace_head) +
                    (size_t)a->n_workers * events_per_worker * sizeof(pareng_trace_event);
     pareng__trace *t = pareng__heap_alloc(&a->heap, bytes);
-    if (!t)
+    if (!t) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", pareng_last_error());
         return pareng__fail(ENOMEM, "a trace of %zu events per worker needs %zu bytes of the "
-                            "engine's shared memory, more than are free (shared_bytes %llu)",
-                            events_per_worker, bytes, (unsigned long long)a->heap.size);
+                            "engine's shared memory: %s", events_per_worker, bytes, why);
+    }
     t->capacity = events_per_worker;
     t->n_workers = a->n_workers;
     for (unsigned i = 0; i < a->n_workers; i++) {
@@ -401,7 +403,7 @@ static int check_arena(int fd, const char *segment, int pid, struct stat *st,
                             "(layout %u, this one reads %u)", segment, head->layout,
                             PARENG__ARENA_LAYOUT);
     size_t lanes = (size_t)head->n_workers * head->lanes_per_worker;
-    if (head->size != (uint64_t)st->st_size || head->n_workers == 0 ||
+    if (head->size > (uint64_t)st->st_size || head->n_workers == 0 ||
         head->n_workers > PARENG_MAX_WORKERS || head->io_depth > PARENG_IO_DEPTH_MAX ||
         head->lanes_per_worker != (head->io_depth ? head->io_depth : 1) ||
         sizeof *head + lanes * sizeof(pareng__worker) > head->size)

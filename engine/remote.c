@@ -253,10 +253,11 @@ static void frame_done(pareng__dist *d, pareng_frame *f, const unsigned char *re
 /* Does a frame's data hold an address inside this engine's arena (pareng_alloc's memory, a
  * worker's stack)? Then its task was marked by mistake: such an address means nothing on
  * another rank. A word of random bytes falls in that range with odds of 2^-24 at most (an
- * arena is at most about a TiB). */
+ * arena is at most about a TiB, its heap's reserve included). */
 static bool holds_arena_address(const pareng__dist *d, const pareng_frame *f)
 {
-    uintptr_t begin = (uintptr_t)d->arena, end = begin + d->arena->size;
+    uintptr_t begin = (uintptr_t)d->arena,
+              end = (uintptr_t)d->arena->heap.base + d->arena->heap.limit;
     for (size_t k = 0; k + sizeof(uintptr_t) <= sizeof f->pareng__data; k += sizeof(uintptr_t)) {
         uintptr_t word;
         memcpy(&word, f->pareng__data + k, sizeof word);

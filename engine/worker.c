@@ -364,6 +364,21 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
     return h + 1;
 }
 
+void *pareng__spill_slow(pareng_worker *pub, size_t bytes)
+{
+    pareng__worker *w = pareng__self(pub);
+    void *block = pareng__heap_alloc(&w->arena->heap, bytes);
+    if (!block)
+        pareng__worker_exit(pareng__lane(w->arena, w->index, 0), PARENG__EXIT_OUT_OF_MEMORY,
+                            ENOMEM);
+    return block;
+}
+
+void pareng__spill_free(pareng_worker *pub, void *block)
+{
+    pareng__heap_free(&pareng__self(pub)->arena->heap, block);
+}
+
 pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
 {
     pareng__worker *w = pareng__self(pub);

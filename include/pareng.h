@@ -93,8 +93,11 @@ typedef struct pareng_config {
      * started on a foreign topology runs unpinned). NULL = this machine, or the topology
      * named by the HWLOC_SYNTHETIC / HWLOC_XMLFILE environment variables. */
     const char *topology_xml;
-    /* Bytes of shared memory for pareng_alloc, visible to every worker at the same address;
-     * 0 = 8 MiB, at most 1 TiB. Memory is taken as it is touched, not at start. */
+    /* Bytes of shared memory for pareng_alloc, visible to every worker at the same address.
+     * 0 = grow as needed, up to the machine's memory and swap (at most 1 TiB); N = grow as
+     * needed up to N, at most 1 TiB, and no further (a budget: pareng_alloc returns NULL past
+     * it). Either way the heap starts at 8 MiB of the memfd and costs address space, not
+     * memory, until it is touched (docs/memory.md, "Sizing"). */
     size_t shared_bytes;
     /* IO from tasks (PARENG_IO_*, docs/io.md). 0 = off: no ring, no fibers, CPU work only.
      * Non-zero: every worker owns an io_uring of io_depth entries and may hold up to io_depth
@@ -430,9 +433,11 @@ PARENG_API int pareng_scale_end(pareng_engine *engine, pareng_scale *out);
  *   uint64_t r; int rc = PARENG_RUN(engine, fib, &r, 30);
  *
  * Spawns must be synced in reverse order, inside the task that spawned them. Arguments and
- * results are copied by value into a 48-byte frame (checked at compile time); larger ones go
- * by pointer to the parent's locals. RT may be void. A task used above its definition is
- * declared first with PARENG_DECLARE_TASK_n. No cutoff is
+ * results are copied by value into the task's 48-byte frame; when they take more (sizeof,
+ * at compile time), they are copied into a block of the spawning worker's spill stack in
+ * shared memory instead and the frame points there (a copy more per spawn; tasks that fit
+ * pay nothing). Large data may also go by pointer to the parent's locals. RT may be void. A
+ * task used above its definition is declared first with PARENG_DECLARE_TASK_n. No cutoff is
  * needed: a task deep enough below the root or a stolen task runs as plain serial C, spawns
  * included (pareng_config.cutoff_depth). A task's result must depend only on its arguments
  * and the memory it reads, not on which clone runs it (PARENG_WORKER_INDEX() aside).
@@ -474,6 +479,11 @@ struct pareng_worker {
     /* owner: a task this many call levels below the root or a stolen task runs serially
      * (UINT32_MAX: never); set for each run and, when automatic, adapted (engine/cutoff.c). */
     unsigned pareng__cutoff;
+    /* owner: the lane's spill stack, in the arena, where the data of tasks too large for a
+     * frame lie while they are spawned (their frame points there): its next free byte, and
+     * its end. Spawns push, syncs pop, in the same order as the deque. */
+    unsigned char *pareng__spill_top;
+    unsigned char *pareng__spill_end;
 };
 
 /* Slow paths of the inline functions below (engine/deque.c, engine/worker.c). */
@@ -482,6 +492,10 @@ PARENG_API pareng_frame *pareng__spawn_slow(pareng_worker *w, pareng_frame *h, p
 /* t: the frame being synced (the head after the pop). Returns NULL when the caller must run t
  * inline, else the frame that holds the finished result. */
 PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
+/* Spill blocks past the lane's spill stack (a deep pile of spawns of large tasks): from the
+ * shared heap; the worker exits with a message when that is exhausted too. */
+PARENG_API void *pareng__spill_slow(pareng_worker *w, size_t bytes);
+PARENG_API void pareng__spill_free(pareng_worker *w, void *block);
 /* Runs `task` with its serial clone `run` and times it, to adapt the cutoff. */
 PARENG_API void pareng__run_serial(pareng_worker *w, pareng_frame *h, pareng_task_fn run,
                                    pareng_frame *task);
@@ -500,6 +514,28 @@ static inline int pareng__is_private(pareng_worker *w, pareng_frame *t)
            PARENG__LOAD_RELAXED(&w->pareng__private_floor);
 }
 
+/* The data of a spilled task (one whose arguments or result exceed a frame, below) come in
+ * blocks of whole cache lines: a thief writing one result shares no line with its neighbours,
+ * and any type aligned to 64 bytes or less fits. */
+#define PARENG__SPILL_BYTES(SIZE) (((SIZE) + 63) / 64 * 64)
+static inline void *pareng__spill_push(pareng_worker *w, size_t bytes)
+{
+    unsigned char *block = w->pareng__spill_top;
+    if (PARENG__UNLIKELY((size_t)(w->pareng__spill_end - block) < bytes))
+        return pareng__spill_slow(w, bytes);
+    w->pareng__spill_top = block + bytes;
+    return block;
+}
+/* The heap lies past every lane's spill stack in the arena: a block at or past the end came
+ * from pareng__spill_slow. */
+static inline void pareng__spill_pop(pareng_worker *w, void *block)
+{
+    if (PARENG__UNLIKELY((unsigned char *)block >= w->pareng__spill_end))
+        pareng__spill_free(w, block);
+    else
+        w->pareng__spill_top = (unsigned char *)block;
+}
+
 /* Every task of a program, registered at load time (a constructor per PARENG_TASK_n): how a
  * frame stolen for another rank is named there, whose executable is mapped elsewhere, and
  * whether its data may go (engine/remote.c). */
@@ -515,8 +551,9 @@ PARENG_API void pareng__task_register(pareng__task_info *info);
 #define PARENG__EXPAND(...) __VA_ARGS__
 
 /* Results of a serial clone's first unsynced spawns, local to the spawning task so that the
- * compiler keeps them in registers, as it keeps `a` in a = fib(n - 1); b = fib(n - 2). The
- * helpers that touch them are always inlined: before that, the compiler sees memory. */
+ * compiler keeps them in registers, as it keeps `a` in a = fib(n - 1); b = fib(n - 2) (a
+ * spilled task's slot holds the address of its block). The helpers that touch them are
+ * always inlined: before that, the compiler sees memory. */
 #define PARENG__LOCAL_SLOTS 4
 typedef struct pareng__slots {
     PARENG__ALIGNAS(16) unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];
@@ -618,7 +655,8 @@ typedef struct pareng__slots {
         pareng_worker *, pareng_frame **, const int, unsigned);                               \
     static inline __attribute__((always_inline)) RT NAME##__sync_serial(pareng_worker *,      \
                                                                         pareng_frame **);     \
-    static inline __attribute__((always_inline)) RT NAME##__kept(const unsigned char *);      \
+    static inline __attribute__((always_inline)) RT NAME##__kept(pareng_worker *,            \
+                                                                 const unsigned char *);      \
     static inline __attribute__((always_inline)) RT NAME##__call(                             \
         pareng_worker *, pareng_frame *, const int, unsigned, PARENG__EXPAND PARAMS);         \
     static inline int NAME##__root(pareng_engine *, unsigned, RT *, PARENG__EXPAND PARAMS)
@@ -626,11 +664,46 @@ typedef struct pareng__slots {
     PARENG__TASK_DECLARE(RT, NAME, PARAMS);                                                        \
     typedef struct { FIELDS } NAME##__args_t;                                                      \
     typedef union { NAME##__args_t args; PARENG__RESULT_T(RT) result; } NAME##__data_t;            \
-    PARENG__STATIC_ASSERT(sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE,                        \
-                   "arguments or result of task " #NAME " take more than the 48 bytes of a "       \
-                   "frame: pass a pointer to them (valid in the child until its parent's sync, "   \
-                   "see docs/memory.md) or return them through one");                              \
     PARENG__EACH(PARENG__NOT_ARRAY, NAME, PARENG__EXPAND NAMES)                                    \
+    /* Data larger than a frame is spilled: it lies in a block of the spawning lane's spill        \
+     * stack (in the arena, at the same address in every process) and the frame holds a           \
+     * pointer to it. Chosen at compile time: a task that fits pays nothing. */                    \
+    enum { NAME##__spilled = sizeof(NAME##__data_t) > PARENG_FRAME_DATA_SIZE };                    \
+    /* The task data of a frame's data area (or of a serial clone's slot). */                      \
+    static inline __attribute__((always_inline)) NAME##__data_t *NAME##__data(                     \
+        const unsigned char *pareng__cell)                                                         \
+    {                                                                                              \
+        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__cell;                        \
+        if (NAME##__spilled)                                                                       \
+            __builtin_memcpy(&pareng__d, pareng__cell, sizeof pareng__d);                          \
+        return pareng__d;                                                                          \
+    }                                                                                              \
+    /* Where the data of a task about to be spawned go: the data area itself, or (spilled)         \
+     * `storage`, which the area then points to. */                                                \
+    static inline __attribute__((always_inline)) NAME##__data_t *NAME##__attach(                   \
+        unsigned char *pareng__cell, NAME##__data_t *pareng__storage)                              \
+    {                                                                                              \
+        if (!NAME##__spilled)                                                                      \
+            return (NAME##__data_t *)(void *)pareng__cell;                                         \
+        __builtin_memcpy(pareng__cell, &pareng__storage, sizeof pareng__storage);                  \
+        return pareng__storage;                                                                    \
+    }                                                                                              \
+    /* attach with a block of the lane's spill stack, which the matching sync gives back. */       \
+    static inline __attribute__((always_inline)) NAME##__data_t *NAME##__place(                    \
+        pareng_worker *pareng__w, unsigned char *pareng__cell)                                     \
+    {                                                                                              \
+        return NAME##__attach(pareng__cell,                                                        \
+                              NAME##__spilled                                                      \
+                                  ? (NAME##__data_t *)pareng__spill_push(                          \
+                                        pareng__w, PARENG__SPILL_BYTES(sizeof(NAME##__data_t)))    \
+                                  : (NAME##__data_t *)0);                                          \
+    }                                                                                              \
+    static inline __attribute__((always_inline)) void NAME##__unspill(pareng_worker *pareng__w,    \
+                                                                      NAME##__data_t *pareng__d)   \
+    {                                                                                              \
+        if (NAME##__spilled)                                                                       \
+            pareng__spill_pop(pareng__w, pareng__d);                                               \
+    }                                                                                              \
     /* A call's arguments, converted as a function call converts them (in C++ too, where a         \
      * braced list would refuse a narrowing). */                                                   \
     __attribute__((unused)) static inline NAME##__args_t NAME##__args(PARENG__EXPAND PARAMS)       \
@@ -668,7 +741,7 @@ typedef struct pareng__slots {
     static void NAME##__run_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
                                    pareng_frame *pareng__t)                                        \
     {                                                                                              \
-        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
+        NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
         NAME##__args_t pareng__a = pareng__d->args;                                                \
         PARENG__STORE(RT, pareng__d->result,                                                       \
                       NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND UNPACK));                \
@@ -677,7 +750,8 @@ typedef struct pareng__slots {
         pareng_worker *pareng__w, pareng_frame *pareng__h, NAME##__args_t pareng__a)               \
     {                                                                                              \
         pareng_frame pareng__f;                                                                    \
-        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__f.pareng__data;              \
+        NAME##__data_t pareng__spilled_data; /* this worker's alone: a serial run is not stolen */ \
+        NAME##__data_t *pareng__d = NAME##__attach(pareng__f.pareng__data, &pareng__spilled_data); \
         pareng__d->args = pareng__a;                                                               \
         pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &pareng__f);                  \
         PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
@@ -709,7 +783,7 @@ typedef struct pareng__slots {
     static void NAME##__run(pareng_worker *pareng__w, pareng_frame *pareng__h,                     \
                             pareng_frame *pareng__t)                                               \
     {                                                                                              \
-        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
+        NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
         if (pareng__w->pareng__cutoff == PARENG_CUTOFF_NONE)                                       \
             PARENG__STORE(RT, pareng__d->result,                                                   \
                           NAME##__start(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0,              \
@@ -729,9 +803,10 @@ typedef struct pareng__slots {
     __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        NAME##__args_t pareng__args = {PARENG__EXPAND NAMES};                                      \
-        return pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, &pareng__args,                \
-                                  sizeof pareng__args);                                            \
+        PARENG__ALIGNAS(16) unsigned char pareng__cell[PARENG_FRAME_DATA_SIZE];                    \
+        NAME##__place(pareng__w, pareng__cell)->args = NAME##__args(PARENG__EXPAND NAMES);         \
+        return pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, pareng__cell,                 \
+                                  NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t));      \
     }                                                                                              \
     __attribute__((unused)) static inline pareng_frame *NAME##__spawn(                             \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
@@ -739,9 +814,20 @@ typedef struct pareng__slots {
         if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__spawn_limit))                         \
             return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
         pareng__h->pareng__run = NAME##__run;                                                      \
-        ((NAME##__data_t *)(void *)pareng__h->pareng__data)->args =                                \
+        NAME##__place(pareng__w, pareng__h->pareng__data)->args =                                  \
             PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                                 \
         return pareng__h + 1;                                                                      \
+    }                                                                                              \
+    /* A popped frame that nobody stole: its task runs here, its spill block given back first      \
+     * (the arguments are copied into the call before the child runs and spills its own). */      \
+    static inline __attribute__((always_inline)) RT NAME##__run_popped(                            \
+        pareng_worker *pareng__w, pareng_frame *pareng__t, const int pareng__clone,                \
+        unsigned pareng__depth)                                                                    \
+    {                                                                                              \
+        NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
+        NAME##__unspill(pareng__w, pareng__d);                                                     \
+        PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,       \
+                                         pareng__d->args));                                        \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync(          \
         pareng_worker *pareng__w, pareng_frame **pareng__hp, const int pareng__clone,              \
@@ -749,15 +835,17 @@ typedef struct pareng__slots {
     {                                                                                              \
         pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
         *pareng__hp = pareng__t;                                                                   \
-        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__t->pareng__data;             \
         if (PARENG__LIKELY(pareng__is_private(pareng__w, pareng__t)))                              \
-            PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,   \
-                                 pareng__d->args));                                                \
+            PARENG__RETURN(RT, NAME##__run_popped(pareng__w, pareng__t, pareng__clone,             \
+                                                  pareng__depth));                                 \
         pareng_frame *pareng__done = pareng__sync_slow(pareng__w, pareng__t);                      \
         if (!pareng__done) /* not stolen after all: run it here */                                 \
-            PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,   \
-                                 pareng__d->args));                                                \
-        PARENG__RETURN_RESULT(RT, ((NAME##__data_t *)(void *)pareng__done->pareng__data)->result); \
+            PARENG__RETURN(RT, NAME##__run_popped(pareng__w, pareng__t, pareng__clone,             \
+                                                  pareng__depth));                                 \
+        /* pareng__t may lie past the deque's end (an overflowed spawn): only done is read */      \
+        NAME##__data_t *pareng__d = NAME##__data(pareng__done->pareng__data);                      \
+        NAME##__unspill(pareng__w, pareng__d);                                                     \
+        PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
     /* Serial clone: the child runs now. The results of a task's first PARENG__LOCAL_SLOTS         \
      * unsynced spawns wait in its local slots (PARENG_SPAWN and PARENG_SYNC count them in the     \
@@ -768,14 +856,26 @@ typedef struct pareng__slots {
         NAME##__serial_keep(unsigned char *pareng__slot, pareng_worker *pareng__w,                 \
                             pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                        \
     {                                                                                              \
+        if (NAME##__spilled) { /* the slot points to the result's block */                         \
+            __attribute__((unused)) /* void tasks */                                               \
+            NAME##__data_t *pareng__d = NAME##__place(pareng__w, pareng__slot);                    \
+            PARENG__STORE(RT, pareng__d->result,                                                   \
+                          NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES));             \
+            return;                                                                                \
+        }                                                                                          \
         PARENG__IF_VOID(RT, (void)pareng__slot;                                                    \
                         NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES),                \
                         RT pareng__r = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES); \
                         __builtin_memcpy(pareng__slot, &pareng__r, sizeof pareng__r));             \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__kept(          \
-        const unsigned char *pareng__slot)                                                         \
+        pareng_worker *pareng__w, const unsigned char *pareng__slot)                               \
     {                                                                                              \
+        if (NAME##__spilled) {                                                                     \
+            NAME##__data_t *pareng__d = NAME##__data(pareng__slot);                                \
+            NAME##__unspill(pareng__w, pareng__d);                                                 \
+            PARENG__RETURN_RESULT(RT, pareng__d->result);                                          \
+        }                                                                                          \
         PARENG__IF_VOID(RT, (void)pareng__slot,                                                    \
                         RT pareng__r;                                                              \
                         __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);              \
@@ -787,7 +887,9 @@ typedef struct pareng__slots {
     {                                                                                              \
         if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end))                                 \
             return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
-        PARENG__STORE(RT, ((NAME##__data_t *)(void *)pareng__h->pareng__data)->result,             \
+        __attribute__((unused)) /* void tasks */                                                   \
+        NAME##__data_t *pareng__d = NAME##__place(pareng__w, pareng__h->pareng__data);             \
+        PARENG__STORE(RT, pareng__d->result,                                                       \
                       NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES));             \
         return pareng__h + 1;                                                                      \
     }                                                                                              \
@@ -798,7 +900,9 @@ typedef struct pareng__slots {
         *pareng__hp = pareng__t;                                                                   \
         if (PARENG__UNLIKELY(pareng__t >= pareng__w->pareng__end))                                 \
             pareng__t = pareng__sync_slow(pareng__w, pareng__t);                                   \
-        PARENG__RETURN_RESULT(RT, ((NAME##__data_t *)(void *)pareng__t->pareng__data)->result);    \
+        NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
+        NAME##__unspill(pareng__w, pareng__d);                                                     \
+        PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
     __attribute__((unused)) static inline int NAME##__root(                                        \
         pareng_engine *pareng__e, unsigned pareng__cutoff, RT *pareng__out, PARENG__EXPAND PARAMS) \
@@ -870,6 +974,10 @@ typedef struct pareng__slots {
     PARENG__STATIC_ASSERT(!(NAME##__kinds & PARENG__KIND_POINTER),                            \
                           "task " #NAME " takes or returns a pointer, which means nothing on "  \
                           "another rank: it runs where it was spawned");                       \
+    PARENG__STATIC_ASSERT(!NAME##__spilled,                                                   \
+                          "arguments or result of task " #NAME " take more than the 48 bytes "  \
+                          "of a frame: they lie in this rank's memory, and the task runs "      \
+                          "where it was spawned");                                             \
     __attribute__((constructor)) static void NAME##__crosses_ranks(void)                      \
     {                                                                                         \
         NAME##__info.crosses_ranks = 1;                                                       \
@@ -889,7 +997,7 @@ typedef struct pareng__slots {
     (pareng__clone != PARENG__CLONE_SERIAL                                                    \
          ? NAME##__sync(pareng__w, &pareng__h, pareng__clone, pareng__depth + 1)              \
      : pareng__h != pareng__h0 ? NAME##__sync_serial(pareng__w, &pareng__h)                   \
-                               : NAME##__kept(pareng__s->slot[--pareng__depth]))
+                               : NAME##__kept(pareng__w, pareng__s->slot[--pareng__depth]))
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
 #define PARENG_CALL(NAME, ...)                                                                \
     NAME##__call(pareng__w, pareng__h, pareng__clone, pareng__depth + 1, __VA_ARGS__)
@@ -1025,8 +1133,11 @@ PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_requ
  * process.
  * ---------------------------------------------------------------------------------------- */
 
-/* size bytes (64-byte aligned) of shared memory, or NULL (pareng_last_error() says why) when
- * the engine's shared_bytes are used up. Callable from the caller and from inside tasks. */
+/* size bytes (64-byte aligned) of shared memory, growing it when no free block holds them
+ * (every process sees the new memory at once), or NULL when it cannot grow:
+ * pareng_last_error() names the sizes and the limit reached (shared_bytes, the machine's
+ * memory and swap, the file-size limit RLIMIT_FSIZE). Callable from the caller and from
+ * inside tasks. */
 PARENG_API void *pareng_alloc(pareng_engine *engine, size_t size);
 /* Gives back memory of pareng_alloc: 0 (NULL too), or -EINVAL with a message, the heap left
  * as it was, for an address pareng_alloc did not return or a block freed already. */

@@ -1,8 +1,8 @@
 /*
  * test_cplusplus.cpp - include/pareng.h in a C++17 translation unit, as HPC codes in C++
  * include it: tasks, spawns from a helper, one run's cutoff, loops, IO from a task, tasks that
- * return nothing, mutually recursive tasks, a child writing its parent's locals, all compiled
- * as C++ and run with exact results. (`'_Atomic' does not name a type` before.)
+ * return nothing, mutually recursive tasks, a child writing its parent's locals, arguments and
+ * results larger than a frame, all compiled as C++ and run with exact results. (`'_Atomic' does not name a type` before.)
  */
 #include <pareng.h>
 
@@ -93,6 +93,26 @@ static void add_ones(void *ctx, size_t begin, size_t end)
         v[i] += 1;
 }
 
+/* Larger than a frame's 48 bytes: spilled (pareng.h). */
+struct vec16 {
+    uint64_t x[16];
+};
+
+PARENG_TASK_2(vec16, powers, vec16, base, unsigned, depth)
+{
+    if (depth == 0)
+        return base;
+    vec16 half = base;
+    for (uint64_t &x : half.x)
+        x += 1;
+    PARENG_SPAWN(powers, half, depth - 1);
+    vec16 right = PARENG_CALL(powers, base, depth - 1);
+    vec16 left = PARENG_SYNC(powers);
+    for (int i = 0; i < 16; i++)
+        right.x[i] += left.x[i];
+    return right;
+}
+
 int main()
 {
     pareng_config cfg;
@@ -114,6 +134,15 @@ int main()
     check(PARENG_RUN(e, leaves_of, &u, 10) == 0 && u == 1024, "a void task, its result by pointer");
     u = 0;
     check(PARENG_RUN(e, down_a, &u, 500) == 0 && u == 500, "mutually recursive tasks");
+    vec16 base{}, sum{};
+    for (int i = 0; i < 16; i++)
+        base.x[i] = uint64_t(i);
+    /* 2^10 leaves; the leaf k steps of `half` below the root adds k to each element: the sum
+     * is 2^10 x[i] + sum over leaves of their halves taken, 10 * 2^9 */
+    bool big = PARENG_RUN(e, powers, &sum, base, 10) == 0;
+    for (int i = 0; big && i < 16; i++)
+        big = sum.x[i] == 1024u * uint64_t(i) + 10u * 512u;
+    check(big, "arguments and results of 128 bytes (spilled)");
     const size_t n = 100000;
     int *v = static_cast<int *>(pareng_alloc(e, n * sizeof(int)));
     for (size_t i = 0; v && i < n; i++)
