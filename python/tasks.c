@@ -34,6 +34,7 @@ typedef struct TaskEngineObject {
     pid_t worker_pid;      /* in a worker of this engine: its pid (0 elsewhere) */
     unsigned worker;       /* in a worker: its index */
     unsigned workers;
+    unsigned posted;       /* tasks posted and not collected (read and written with the GIL) */
     bool busy;             /* a serve is in progress (read and written with the GIL) */
 } TaskEngineObject;
 
@@ -285,50 +286,33 @@ PARENG_TASK_1(uint64_t, pytask, uint64_t, message)
 /* serve(step): what pareng.map and a Pool or an Executor run while they have work
  * (pareng_serve). */
 typedef struct serving {
+    TaskEngineObject *self;
     PyObject *step;
     PyThreadState *thread; /* the serving thread's state while the GIL is released */
-    unsigned posted;       /* posted and not collected */
     bool python_failed;    /* step raised: its exception is pending */
 } serving;
 
-/* With the GIL: the outcomes collected to step, step's posts to the workers. -EIO when step
- * raised or gave something else than it should. */
+/* With the GIL: the outcomes collected to step, which posts (post()) and says whether to go
+ * on. -EIO when step raised. */
 static int serve_with_gil(pareng_engine *e, serving *s)
 {
-    PyObject *done = PyList_New(0), *posts = NULL;
+    PyObject *done = PyList_New(0), *go_on = NULL;
     uint64_t tag, outcome;
     while (done && pareng_collect(e, &tag, &outcome, sizeof outcome)) {
-        s->posted--;
+        s->self->posted--;
         PyObject *pair = Py_BuildValue("KK", (unsigned long long)tag,
                                        (unsigned long long)outcome);
         if (!pair || PyList_Append(done, pair) < 0)
             Py_CLEAR(done);
         Py_XDECREF(pair);
     }
-    unsigned room = PARENG_SERVE_SLOTS - s->posted;
     if (done)
-        posts = PyObject_CallFunction(s->step, "OI", done, room);
+        go_on = PyObject_CallFunction(s->step, "OI", done,
+                                      PARENG_SERVE_SLOTS - s->self->posted);
     Py_XDECREF(done);
-    int rc = posts == Py_None ? 0 : 1;
-    if (posts && posts != Py_None) {
-        PyObject *seq = PySequence_Fast(posts, "serve's step returns a sequence or None");
-        Py_ssize_t n = seq ? PySequence_Fast_GET_SIZE(seq) : 0;
-        if (seq && (size_t)n > room)
-            PyErr_Format(PyExc_ValueError, "serve's step posted %zd tasks, room for %u", n, room);
-        for (Py_ssize_t k = 0; !PyErr_Occurred() && k < n; k++) {
-            unsigned long long message;
-            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "KK", &tag, &message))
-                break;
-            int posted = PARENG_POST(e, tag, pytask, (uint64_t)message);
-            if (posted < 0)
-                PyErr_Format(PyExc_OSError, "pareng_post: %s", pareng_last_error());
-            else
-                s->posted++;
-        }
-        Py_XDECREF(seq);
-    }
-    Py_XDECREF(posts);
-    if (PyErr_Occurred()) {
+    int rc = go_on ? PyObject_IsTrue(go_on) : -1;
+    Py_XDECREF(go_on);
+    if (rc < 0) {
         s->python_failed = true;
         return -EIO;
     }
@@ -344,9 +328,9 @@ static int serve_step(pareng_engine *e, void *arg)
     return rc;
 }
 
-/* serve(step): serves the engine (pareng_serve) until step returns None. step(done, room)
- * gets the (tag, outcome message) of each finished task and returns at most room (tag,
- * message) pairs to run as tasks. Runs in the thread that started the engine. Raises
+/* serve(step): serves the engine (pareng_serve) while step returns true. step(done, room)
+ * gets the (tag, outcome message) of each finished task, and may post() room more. Runs in
+ * the thread that started the engine. Raises
  * WorkerCrashed when a worker died, KeyboardInterrupt after ^C, OSError (BrokenPipeError)
  * on an engine that failed before, or step's exception (the engine is then failed). */
 static PyObject *TaskEngine_serve(TaskEngineObject *self, PyObject *step)
@@ -361,7 +345,7 @@ static PyObject *TaskEngine_serve(TaskEngineObject *self, PyObject *step)
     }
     if (sigint_prepare() < 0)
         return NULL;
-    serving s = {.step = step};
+    serving s = {.self = self, .step = step};
     pareng_engine *e = self->engine;
     char message[256];
     self->busy = true;
@@ -378,6 +362,23 @@ static PyObject *TaskEngine_serve(TaskEngineObject *self, PyObject *step)
         raise_failure(rc, message, false, NULL);
         return NULL;
     }
+    Py_RETURN_NONE;
+}
+
+/* post(tag, message): the message's call or block to the workers now, from serve's step
+ * (which is given the room there is). */
+static PyObject *TaskEngine_post(TaskEngineObject *self, PyObject *args)
+{
+    unsigned long long tag, message;
+    if (!PyArg_ParseTuple(args, "KK:post", &tag, &message))
+        return NULL;
+    if (!self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "post() is serve()'s step's");
+        return NULL;
+    }
+    if (PARENG_POST(self->engine, tag, pytask, (uint64_t)message) < 0)
+        return PyErr_Format(PyExc_OSError, "pareng_post: %s", pareng_last_error());
+    self->posted++;
     Py_RETURN_NONE;
 }
 
@@ -432,8 +433,10 @@ static PyMethodDef TaskEngine_methods[] = {
     {"free", (PyCFunction)TaskEngine_free, METH_O, "free($self, address, /)\n--\n\n"},
     {"serve", (PyCFunction)TaskEngine_serve, METH_O,
      "serve($self, step, /)\n--\n\n"
-     "Serves tasks until step(done, room) returns None: done the (tag, outcome) of each\n"
-     "finished task, the result at most room (tag, message) pairs to run."},
+     "Serves tasks while step(done, room) returns true: done the (tag, outcome) of each\n"
+     "finished task; step may post() room more."},
+    {"post", (PyCFunction)TaskEngine_post, METH_VARARGS,
+     "post($self, tag, message, /)\n--\n\nThe message's task to the workers (in serve's step)."},
     {"wake", (PyCFunction)TaskEngine_wake, METH_NOARGS,
      "wake($self, /)\n--\n\nMakes serve() call its step soon (from any thread)."},
     {"cancel", (PyCFunction)TaskEngine_cancel, METH_NOARGS,

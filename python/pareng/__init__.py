@@ -316,23 +316,24 @@ def spawn(fn, /, *args, **kwargs):
 # ---- the caller's side: blocks, runs, outcomes -------------------------------------------------
 
 class _Job:
-    """Pickled calls or blocks to run (put into the engine's memory as they are handed to the
-    workers: a Pool's engine may be a new one by then), and what to do with each outcome."""
+    """Calls or blocks to run, pickled into the engine's memory as they are handed to the
+    workers (the first go while the rest wait: a map's first blocks start at once; a Pool's
+    engine may be a new one by then), and what to do with each outcome."""
 
-    def __init__(self, payloads, arrive, fail, start=None):
-        self.payloads = payloads  # each a list of segments (_dumps)
-        self.arrive = arrive      # arrive(k, outcome): payload k is done
-        self.fail = fail          # fail(exception): the job's other payloads will not come
+    def __init__(self, tasks, arrive, fail, start=None):
+        self.tasks = tasks        # ("block", fn, items, star) each
+        self.arrive = arrive      # arrive(k, outcome): task k is done
+        self.fail = fail          # fail(exception): the job's other tasks will not come
         self.start = start        # start() -> False when the job was cancelled before it ran
 
 
 def _blocks(workers, fn, items, star):
     """items cut into blocks: one item a block up to BLOCKS_PER_WORKER per worker, else about
-    that many blocks a worker. Returns the blocks' pickles and their sizes."""
+    that many blocks a worker. Returns the blocks' tasks and their sizes."""
     n = len(items)
     per = max(1, n // (BLOCKS_PER_WORKER * workers))
     starts = range(0, n, per)
-    return ([_dumps(("block", fn, items[lo:lo + per], star)) for lo in starts],
+    return ([("block", fn, items[lo:lo + per], star) for lo in starts],
             [min(per, n - lo) for lo in starts])
 
 
@@ -342,18 +343,18 @@ _LOST = ("error", [], RuntimeError("a task failed in pareng's own code (its work
 
 class _Server:
     """An engine served (pareng_serve) by the calling thread until its jobs are done: each
-    payload is handed to an idle worker as a task of its own, and its outcome delivered
+    task of its jobs is handed to an idle worker, pickled then, and its outcome delivered
     (job.arrive) as soon as it is done, in this thread, while the others run. next_job()
-    gives the next job to start, or None; a job is started (job.start) when its first payload
-    is handed over. POSTED_PER_WORKER payloads a worker are handed over ahead: the workers
+    gives the next job to start, or None; a job is started (job.start) when its first task
+    is handed over. POSTED_PER_WORKER tasks a worker are handed over ahead: the workers
     never wait for this thread, and the rest stays where it can be cancelled."""
 
     def __init__(self, engine, next_job):
         self.engine = engine
         self._next_job = next_job
         self._depth = POSTED_PER_WORKER * engine.workers
-        self._feeding = None   # [job, next payload] of a job not all handed over
-        self._in_flight = {}   # tag -> (job, payload index, message)
+        self._feeding = None   # [job, next task] of a job not all handed over
+        self._in_flight = {}   # tag -> (job, task index, message)
         self._tags = itertools.count(1)
 
     def serve(self):
@@ -372,20 +373,12 @@ class _Server:
             raise
 
     def _step(self, done, room):
-        """pareng_serve's callback: outcomes delivered, new payloads handed over (at most
-        room); None when nothing is left, which ends the serve."""
+        """pareng_serve's callback: new tasks handed over first (at most room), so that no
+        worker waits while this thread takes the outcomes in; then the outcomes delivered.
+        False when nothing is left, which ends the serve."""
         engine = self.engine
-        for tag, outcome in done:
-            job, k, message = self._in_flight.pop(tag)
-            engine.free(message)
-            try:
-                outcome = _take(engine, outcome) if outcome else _LOST
-            except Exception as e:  # a result this process cannot unpickle
-                outcome = ("error", [], e, "")
-            job.arrive(k, outcome)
-        posts = []
-        room = min(room, self._depth - len(self._in_flight))
-        while len(posts) < room:
+        room = min(room, self._depth - (len(self._in_flight) - len(done)))
+        while room > 0:
             if self._feeding is None:
                 job = self._next_job()
                 if job is None:
@@ -395,20 +388,27 @@ class _Server:
                 continue
             job, k = self._feeding
             try:
-                message = engine.put(job.payloads[k])
-            except Exception as e:  # no room in the shared memory: this job fails, not others
+                message = engine.put(_dumps(job.tasks[k]))
+            except Exception as e:  # unpicklable, or no room: this job fails, not the others
                 self._feeding = None
                 job.fail(e)
                 continue
             tag = next(self._tags)
             self._in_flight[tag] = (job, k, message)
-            posts.append((tag, message))
+            engine.post(tag, message)
+            room -= 1
             self._feeding[1] += 1
-            if self._feeding[1] == len(job.payloads):
+            if self._feeding[1] == len(job.tasks):
                 self._feeding = None
-        if not posts and not self._in_flight:
-            return None
-        return posts
+        for tag, outcome in done:
+            job, k, message = self._in_flight.pop(tag)
+            engine.free(message)
+            try:
+                outcome = _take(engine, outcome) if outcome else _LOST
+            except Exception as e:  # a result this process cannot unpickle
+                outcome = ("error", [], e, "")
+            job.arrive(k, outcome)
+        return bool(self._in_flight)
 
 
 # A block's outcome: ("ok", values), ("error", the values before the failure, exception,
@@ -426,7 +426,7 @@ class _Gather:
     failed (exception)."""
 
     def __init__(self, sizes):
-        self.values = [None] * sum(sizes)
+        self._values = None  # made at the first arrival, while the workers compute
         self._at = list(itertools.accumulate(sizes, initial=0))
         self._left = len(sizes)
         self._failure = None  # (block, outcome)
@@ -437,7 +437,9 @@ class _Gather:
 
     def arrive(self, k, outcome):
         if outcome[0] == "ok":
-            self.values[self._at[k]:self._at[k + 1]] = outcome[1]
+            if self._values is None:
+                self._values = [None] * self._at[-1]
+            self._values[self._at[k]:self._at[k + 1]] = outcome[1]
         elif self._failure is None or k < self._failure[0]:
             self._failure = (k, outcome)
         self._left -= 1
@@ -453,7 +455,7 @@ class _Gather:
         """The values, or the first failure in item order raised."""
         if self._failure is not None:
             _raise_failure(fn, self._failure[1])
-        return self.values
+        return self._values if self._values is not None else []
 
 
 def _block_stream(fn, outcome):
@@ -497,9 +499,9 @@ def _map_once(fn, iterable, cores, shared_bytes, star):
         return []
     engine = _start(cores, shared_bytes)
     try:
-        payloads, sizes = _blocks(engine.workers, fn, items, star)
+        tasks, sizes = _blocks(engine.workers, fn, items, star)
         gather = _Gather(sizes)
-        jobs = [_Job(payloads, gather.arrive, gather.fail)]
+        jobs = [_Job(tasks, gather.arrive, gather.fail)]
         _Server(engine, lambda: jobs.pop() if jobs else None).serve()
         return gather.result(fn)
     finally:
@@ -659,7 +661,7 @@ class _Driver:
         engine.wake()  # a serve in progress takes it now
 
     def cancel_queued(self):
-        """The jobs not started yet (none of their payloads handed to the workers) get
+        """The jobs not started yet (none of their tasks handed to the workers) get
         CancelledError."""
         with self._cv:
             jobs, self._queue = self._queue, collections.deque()
@@ -727,16 +729,16 @@ class _Waiter(_Gather):
 
 def _submit_map(driver, fn, items, star):
     """Queues a map on the driver's engine; returns its waiter."""
-    payloads, sizes = _blocks(driver.workers, fn, items, star)
+    tasks, sizes = _blocks(driver.workers, fn, items, star)
     waiter = _Waiter(driver, sizes)
-    driver.submit(_Job(payloads, waiter.arrive, waiter.fail))
+    driver.submit(_Job(tasks, waiter.arrive, waiter.fail))
     return waiter
 
 
 def _submit_call(driver, fn, args, kwargs, arrive, fail, start=None):
     """Queues one call: arrive(0, outcome) when it is done."""
-    payload = _dumps(("block", _Call(fn, kwargs) if kwargs else fn, [args], True))
-    driver.submit(_Job([payload], arrive, fail, start))
+    task = ("block", _Call(fn, kwargs) if kwargs else fn, [args], True)
+    driver.submit(_Job([task], arrive, fail, start))
 
 
 class _Stream:
@@ -762,10 +764,10 @@ class _Stream:
         self._wave = IMAP_FIRST_WAVE * driver.workers
 
     def _submit(self, items):
-        payloads, _ = _blocks(self._driver.workers, self._fn, items, self._star)
+        tasks, _ = _blocks(self._driver.workers, self._fn, items, self._star)
         first = self._submitted
-        self._submitted += len(payloads)
-        self._driver.submit(_Job(payloads, lambda k, o: self._arrive(first + k, o), self._fail))
+        self._submitted += len(tasks)
+        self._driver.submit(_Job(tasks, lambda k, o: self._arrive(first + k, o), self._fail))
 
     def _arrive(self, number, outcome):
         with self._cv:
