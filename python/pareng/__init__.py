@@ -8,7 +8,7 @@ chunk sizes and hangs:
     def fib(n):
         return n if n < 2 else fib(n - 1) + fib(n - 2)
 
-    pareng.map(fib, [38, 37, 36, 35, 34, 33])     # uneven items balanced by stealing
+    pareng.map(fib, [38, 37, 36, 35, 34, 33])     # uneven items balanced
 
     def pfib(n):                                  # fork-join inside a task
         if n < 25:
@@ -49,8 +49,9 @@ __all__ = ["map", "starmap", "run", "spawn", "Task", "Pool", "AsyncResult", "Exe
            "WorkerCrashed", "FunctionNotFound", "RemoteTraceback", "fib", "Engine", "FIB_MAX",
            "MAX_WORKERS", "WORKLOADS", "__version__"]
 
-# Blocks of a map per worker: enough for stealing to even out uneven items, few enough that
-# the per-block cost (a task, a pickle, a message) stays small next to a million tiny items.
+# Blocks of a map per worker: enough for idle workers to even out uneven items, few enough
+# that the per-block cost (a task, a pickle, a message) stays small next to a million tiny
+# items.
 BLOCKS_PER_WORKER = 64
 # Blocks or calls handed to the workers ahead, per worker, while a map or a pool serves
 # them: enough that a worker finds the next one waiting, few enough that the rest stays
@@ -517,10 +518,11 @@ def map(fn, items, cores=None, grain=None, *, cutoff=None, shared_bytes=0):
     [fn(x) for x in items], computed by pareng's workers: an engine is started for this
     call (its workers are forked now, so they know every function defined so far) and
     stopped after it. The items are cut into blocks, about 64 per worker (one item each when
-    there are fewer), taken by idle workers in order and balanced by stealing: no chunk size
-    to choose. An exception of fn is re-raised here with the worker's traceback as its
-    __cause__ (the first in item order); a worker that dies raises WorkerCrashed; ^C raises
-    KeyboardInterrupt with every worker stopped.
+    there are fewer), each taken by the next idle worker, in order, as from a shared queue
+    (and the tasks a block spawns balanced by stealing): no chunk size to choose. An
+    exception of fn is re-raised here with the worker's traceback as its __cause__ (the first
+    in item order); a worker that dies raises WorkerCrashed; ^C raises KeyboardInterrupt with
+    every worker stopped.
 
     fn      a function the workers find by reference (module and name, as pickle sends it):
             not a lambda (FunctionNotFound). Inside it, pareng.spawn forks more tasks.
@@ -1062,8 +1064,8 @@ class Executor(concurrent.futures.Executor):
         return _Stream(self._driver, fn, list(zip(*iterables)), True, True).results(deadline)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
-        """As concurrent.futures': cancel_futures cancels the calls not started yet (a run
-        in progress goes on)."""
+        """As concurrent.futures': cancel_futures cancels the calls not handed to the workers
+        yet (those running, and a few per worker handed over ahead, go on)."""
         self._closed = True
         if cancel_futures:
             self._driver.cancel_queued()
