@@ -1045,7 +1045,8 @@ PARENG_API int pareng_serve(pareng_engine *engine, unsigned cutoff, pareng_serve
                             void *ctx);
 /* What PARENG_POST calls: run's frame data (size bytes), tagged with the caller's tag. From
  * the thread that runs the engine (serve, typically). 0; -EAGAIN when PARENG_SERVE_SLOTS posted
- * tasks are unfinished or uncollected (post it after a collect); -EPIPE on a failed engine. */
+ * tasks are unfinished or uncollected (post it after a collect); -EPIPE on a failed engine;
+ * -EINVAL when the data exceed a frame (PARENG_FRAME_DATA_SIZE: post a pointer to them). */
 PARENG_API int pareng_post(pareng_engine *engine, pareng_task_fn run, const void *data,
                            size_t size, uint64_t tag);
 /* One finished posted task: its tag, and the first size bytes of its result (sizeof the
