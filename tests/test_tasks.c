@@ -431,6 +431,32 @@ static void test_killed_worker_fails_the_serve(void)
     assert_nothing_left();
 }
 
+/* A task whose arguments exceed a frame (spilled when spawned) is refused by PARENG_POST, and
+ * the serve goes on. */
+typedef struct wide {
+    uint64_t word[8];
+} wide;
+
+PARENG_TASK_1(uint64_t, wide_sum, wide, w)
+{
+    uint64_t sum = 0;
+    for (unsigned k = 0; k < 8; k++)
+        sum += w.word[k];
+    return sum;
+}
+
+static void test_post_refuses_data_past_a_frame(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    wide w = {{1, 2, 3, 4, 5, 6, 7, 8}};
+    CU_ASSERT_EQUAL(PARENG_POST(e, 0, wide_sum, w), -EINVAL);
+    serve_state st = {0};
+    CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_fibs, &st), 0);
+    CU_ASSERT_EQUAL(st.wrong, 0);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 /* An IO engine's fibers never take posted tasks: refused, not left waiting (where io_uring
  * is available; test_io says when it is not). */
 static void test_io_engine_refuses_to_serve(void)
@@ -878,6 +904,7 @@ int main(void)
         {"pareng_serve: each posted task collected", test_serve_collects_each_posted_task},
         {"killed worker fails the serve", test_killed_worker_fails_the_serve},
         {"an IO engine refuses to serve", test_io_engine_refuses_to_serve},
+        {"PARENG_POST refuses data past a frame", test_post_refuses_data_past_a_frame},
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
         {"pareng_cancel_on_signal", test_cancel_on_signal},
         {"PARENG_DISPLAY_AFFINITY", test_display_affinity},
