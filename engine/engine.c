@@ -46,6 +46,7 @@ struct pareng_engine {
     bool failed;     /* the workers are gone; only pareng_stop remains */
     bool share_globals; /* pareng_config.globals: PARENG_GLOBALS_SHARED */
     pareng__dist *dist; /* runs are collective over ranks (remote.c), or NULL */
+    uint64_t posted_tag[PARENG__INBOX_SLOTS]; /* pareng_post's tag of each inbox slot */
     char failure[200];
     volatile sig_atomic_t cancelled;
 };
@@ -520,6 +521,114 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
     if (spilled && !e->failed) /* a killed worker may have held the heap's lock */
         pareng__heap_free(&a->heap, spilled);
     return rc;
+}
+
+/* pareng_post's tasks wait in the inbox */
+_Static_assert(PARENG__INBOX_SLOTS == PARENG_SERVE_SLOTS, "a posted task is an inbox slot");
+
+int pareng__inbox_put(pareng__arena *a, pareng_task_fn run, const void *data, size_t size)
+{
+    for (unsigned k = 0; k < PARENG__INBOX_SLOTS; k++) {
+        pareng__inbox_slot *slot = &a->inbox[k];
+        /* Relaxed: only the coordinator makes a slot EMPTY or READY */
+        if (atomic_load_explicit(&slot->state, memory_order_relaxed) != PARENG__INBOX_EMPTY)
+            continue;
+        slot->frame.pareng__run = run;
+        atomic_store_explicit(&slot->frame.pareng__thief, 0, memory_order_relaxed);
+        memset(slot->frame.pareng__data, 0, sizeof slot->frame.pareng__data);
+        memcpy(slot->frame.pareng__data, data, size);
+        /* Counted first, so that a worker that takes the slot never makes the count wrap. */
+        atomic_fetch_add_explicit(&a->inbox_ready, 1, memory_order_relaxed);
+        /* Release: the frame is filled before a worker's acquire of READY. */
+        atomic_store_explicit(&slot->state, PARENG__INBOX_READY, memory_order_release);
+        pareng__wake(a, false);
+        return (int)k;
+    }
+    return -1;
+}
+
+/* pareng_serve's callback as watch calls it: also at least every STOPPED_CHECK_MS, so that a
+ * stopped worker is still reported. */
+typedef struct serving {
+    pareng_engine *engine;
+    pareng_serve_fn serve;
+    void *ctx;
+} serving;
+
+static int serve_step(void *ctx, long *timeout_ns)
+{
+    serving *s = ctx;
+    *timeout_ns = STOPPED_CHECK_MS * 1000000L;
+    int rc = s->serve(s->engine, s->ctx);
+    if (rc < 0 && rc != -ECANCELED)
+        pareng__fail(-rc, "the serve callback failed: %s", strerror(-rc));
+    return rc;
+}
+
+/* Posted tasks go through the inbox: an engine of pareng_mpi_start keeps it for other ranks,
+ * and an IO engine's fibers never take from it. */
+static int refuse_posts(const pareng_engine *e)
+{
+    if (e->dist)
+        return pareng__fail(EOPNOTSUPP, "an engine whose runs span ranks takes no posted tasks: "
+                            "its inbox is the other ranks'");
+    if (e->segment.arena->io_depth)
+        return pareng__fail(EOPNOTSUPP, "an engine with IO takes no posted tasks");
+    return 0;
+}
+
+int pareng_serve(pareng_engine *e, unsigned cutoff, pareng_serve_fn serve, void *ctx)
+{
+    int refused = refuse_posts(e);
+    if (refused < 0)
+        return refused;
+    if (cutoff == PARENG__CUTOFF_OF_ENGINE)
+        return pareng__fail(EINVAL, "cutoff %u is not a depth, PARENG_CUTOFF_AUTO or "
+                            "PARENG_CUTOFF_NONE", cutoff);
+    serving s = {e, serve, ctx};
+    return pareng__engine_run(e, NULL, NULL, 0, cutoff, serve_step, &s);
+}
+
+int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t size, uint64_t tag)
+{
+    if (e->failed)
+        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
+    int refused = refuse_posts(e);
+    if (refused < 0)
+        return refused;
+    if (size > PARENG_FRAME_DATA_SIZE)
+        return pareng__fail(EINVAL, "task data of %zu bytes does not fit a frame", size);
+    int k = pareng__inbox_put(e->segment.arena, run, data, size);
+    if (k < 0)
+        return -EAGAIN;
+    e->posted_tag[k] = tag;
+    return 0;
+}
+
+int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
+{
+    if (e->failed || size > PARENG_FRAME_DATA_SIZE)
+        return 0;
+    pareng__arena *a = e->segment.arena;
+    for (unsigned k = 0; k < PARENG__INBOX_SLOTS; k++) {
+        pareng__inbox_slot *slot = &a->inbox[k];
+        /* Acquire pairs with the worker's release of DONE: the result is in the frame. */
+        if (atomic_load_explicit(&slot->state, memory_order_acquire) != PARENG__INBOX_DONE)
+            continue;
+        *tag = e->posted_tag[k];
+        memcpy(result, slot->frame.pareng__data, size);
+        /* Relaxed: no worker acts on EMPTY; the next READY publishes the next task */
+        atomic_store_explicit(&slot->state, PARENG__INBOX_EMPTY, memory_order_relaxed);
+        return 1;
+    }
+    return 0;
+}
+
+void pareng_serve_wake(pareng_engine *e)
+{
+    uint64_t one = 1;
+    ssize_t ignored = write(e->done_fd, &one, sizeof one);
+    (void)ignored;
 }
 
 void pareng_stop(pareng_engine *e)

@@ -623,6 +623,11 @@ PARENG_API uint64_t pareng__tasks_hash(void);
 PARENG__INTERNAL const pareng__task_info *pareng__task_find(pareng_task_fn run);
 
 /* ---- engine.c, for remote.c ---- */
+/* The coordinator's way into the inbox (pareng_post, remote.c): fills a free slot with a task
+ * of `size` bytes of data and wakes a sleeper; the slot's index, or -1 when every slot is
+ * taken. Only the coordinator makes slots EMPTY or READY. */
+PARENG__INTERNAL int pareng__inbox_put(pareng__arena *a, pareng_task_fn run, const void *data,
+                                       size_t size);
 /* Called whenever the coordinator wakes (a worker rang, or *timeout_ns passed; it may change
  * it): > 0 go on, 0 the run is over, < 0 it failed (message set). */
 typedef int (*pareng__serve_fn)(void *ctx, long *timeout_ns);

@@ -210,24 +210,11 @@ static int send_msg(void *ctx, unsigned to, pareng__glb_msg *m)
 /* Fills a free inbox slot with `in`; false when every slot is taken. */
 static bool inbox_put(pareng__dist *d, const incoming *in)
 {
-    pareng__arena *a = d->arena;
-    for (unsigned k = 0; k < PARENG__INBOX_SLOTS; k++) {
-        pareng__inbox_slot *slot = &a->inbox[k];
-        /* Relaxed: only the coordinator makes a slot EMPTY or READY */
-        if (atomic_load_explicit(&slot->state, memory_order_relaxed) != PARENG__INBOX_EMPTY)
-            continue;
-        slot->frame.pareng__run = in->run;
-        atomic_store_explicit(&slot->frame.pareng__thief, 0, memory_order_relaxed);
-        memcpy(slot->frame.pareng__data, in->data, sizeof in->data);
-        d->inbox_origin[k] = *in;
-        /* Counted first, so that a worker that takes the slot never makes the count wrap. */
-        atomic_fetch_add_explicit(&a->inbox_ready, 1, memory_order_relaxed);
-        /* Release: the frame is filled before a worker's acquire of READY. */
-        atomic_store_explicit(&slot->state, PARENG__INBOX_READY, memory_order_release);
-        pareng__wake(a, false);
-        return true;
-    }
-    return false;
+    int k = pareng__inbox_put(d->arena, in->run, in->data, sizeof in->data);
+    if (k < 0)
+        return false;
+    d->inbox_origin[k] = *in;
+    return true;
 }
 
 static int run_here(pareng__dist *d, const incoming *in)

@@ -659,7 +659,8 @@ typedef struct pareng__slots {
                                                                  const unsigned char *);      \
     static inline __attribute__((always_inline)) RT NAME##__call(                             \
         pareng_worker *, pareng_frame *, const int, unsigned, PARENG__EXPAND PARAMS);         \
-    static inline int NAME##__root(pareng_engine *, unsigned, RT *, PARENG__EXPAND PARAMS)
+    static inline int NAME##__root(pareng_engine *, unsigned, RT *, PARENG__EXPAND PARAMS);   \
+    static inline int NAME##__post(pareng_engine *, uint64_t, PARENG__EXPAND PARAMS)
 #define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
     PARENG__TASK_DECLARE(RT, NAME, PARAMS);                                                        \
     typedef struct { FIELDS } NAME##__args_t;                                                      \
@@ -916,6 +917,14 @@ typedef struct pareng__slots {
             PARENG__STORE(RT, *pareng__out, pareng__d.result);                                     \
         return pareng__rc;                                                                         \
     }                                                                                              \
+    __attribute__((unused)) static inline int NAME##__post(                                        \
+        pareng_engine *pareng__e, uint64_t pareng__tag, PARENG__EXPAND PARAMS)                     \
+    {                                                                                              \
+        NAME##__data_t pareng__d;                                                                  \
+        __builtin_memset(&pareng__d, 0, sizeof pareng__d);                                         \
+        pareng__d.args = PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                    \
+        return pareng_post(pareng__e, NAME##__run, &pareng__d, sizeof pareng__d, pareng__tag);     \
+    }                                                                                              \
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
         __attribute__((unused)) pareng_worker *pareng__w,                                          \
         __attribute__((unused)) pareng_frame *pareng__h,                                           \
@@ -1013,6 +1022,40 @@ typedef struct pareng__slots {
  * is given. */
 #define PARENG_RUN_CUTOFF(E, CUTOFF, NAME, OUT, ...) \
     NAME##__root((E), (CUTOFF), (OUT), __VA_ARGS__)
+/* Outside, from pareng_serve's callback: hands NAME(args) to engine E's idle workers, tagged
+ * TAG for pareng_collect. Returns as pareng_post. */
+#define PARENG_POST(E, TAG, NAME, ...) NAME##__post((E), (TAG), __VA_ARGS__)
+
+/* Serving: tasks handed to a running engine one by one, each done on its own, for pools and
+ * executors (a run takes one root task and ends with it). pareng_serve watches the workers
+ * as a run does, with no root: it calls serve(engine, ctx) in the calling thread at the
+ * start, whenever a posted task finishes or pareng_serve_wake is called, and at least once a
+ * second; serve posts tasks (PARENG_POST), collects the finished ones (pareng_collect) and
+ * returns > 0 to go on, 0 to end the serve, or a negative errno to fail it (the engine then
+ * fails as after a crash). An idle worker takes each posted task, in about the order posted,
+ * and runs it as the root of a tree of its own: it may spawn and sync, and thieves share its
+ * work. Posted tasks still running when serve ends go on, and a later serve collects them.
+ * cutoff: as PARENG_RUN_CUTOFF's. Returns 0 when serve ended it, else what a run returns
+ * (-ECHILD, -ECANCELED, -EPIPE), or -EOPNOTSUPP for an engine of pareng_mpi_start or one
+ * with IO (io_depth). */
+typedef int (*pareng_serve_fn)(pareng_engine *engine, void *ctx);
+/* Posted tasks unfinished or uncollected at once, at most. */
+#define PARENG_SERVE_SLOTS 256
+PARENG_API int pareng_serve(pareng_engine *engine, unsigned cutoff, pareng_serve_fn serve,
+                            void *ctx);
+/* What PARENG_POST calls: run's frame data (size bytes), tagged with the caller's tag. From
+ * the thread that runs the engine (serve, typically). 0; -EAGAIN when PARENG_SERVE_SLOTS posted
+ * tasks are unfinished or uncollected (post it after a collect); -EPIPE on a failed engine;
+ * -EINVAL when the data exceed a frame (PARENG_FRAME_DATA_SIZE: post a pointer to them). */
+PARENG_API int pareng_post(pareng_engine *engine, pareng_task_fn run, const void *data,
+                           size_t size, uint64_t tag);
+/* One finished posted task: its tag, and the first size bytes of its result (sizeof the
+ * task's result type) copied to *result. 1, or 0 when none is finished. */
+PARENG_API int pareng_collect(pareng_engine *engine, uint64_t *tag, void *result, size_t size);
+/* Makes pareng_serve call serve soon; from any thread, async-signal-safe. Harmless when no
+ * serve is in progress (the next run or serve wakes once for nothing). */
+PARENG_API void pareng_serve_wake(pareng_engine *engine);
+
 /* A helper function that spawns, syncs, calls tasks or does IO on behalf of the task that
  * calls it takes the task's hidden context: declare it with PARENG_CONTEXT_PARAMS first, and
  * call it from a task (or from another such helper) with PARENG_CONTEXT:

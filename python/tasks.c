@@ -1,15 +1,17 @@
 /*
  * tasks.c - the user's own Python functions as pareng tasks (pareng._pareng.TaskEngine): an
  * engine whose workers carry the interpreter, messages in its shared heap, the task that runs
- * one Python call, the task that runs a map's blocks, and spawn and sync called from Python
- * inside a task. What the messages hold (pickles), how items are cut into blocks, and the
- * interfaces (map, spawn, Pool, Executor) are Python's: pareng/__init__.py.
+ * one call or block of a map (handed to the workers one by one through pareng_serve), and
+ * spawn and sync called from Python inside a task. What the messages hold (pickles), how
+ * items are cut into blocks, and the interfaces (map, spawn, Pool, Executor) are Python's:
+ * pareng/__init__.py.
  *
  * The workers are forked by pareng_start from the thread that holds the GIL, between
  * PyOS_BeforeFork and PyOS_AfterFork_Parent, and each calls PyOS_AfterFork_Child first
  * (pareng_config.after_fork), as os.fork does. A worker is then a one-thread copy of the
  * interpreter that holds its GIL for good: its tasks call Python directly. The caller computes
- * nothing during a run (libpareng's coordinator watches): it releases the GIL meanwhile.
+ * no task while it serves the engine (libpareng's coordinator watches the workers): it holds
+ * the GIL only to hand tasks over and take their outcomes.
  */
 #define PY_SSIZE_T_CLEAN
 #include "module.h"
@@ -22,11 +24,6 @@
 /* Segments of a message start at multiples of this: out-of-band buffers (NumPy arrays) keep
  * the alignment their element types want. */
 #define SEGMENT_ALIGN ((size_t)64)
-/* A map's blocks are run as a chain (each block spawns the rest, then runs itself) below
- * this many: idle workers then take blocks in the order of the items, the largest-first order
- * a user often gives (pareng.map(fib, [38, 37, ...]) balances as a shared queue would); above
- * it the range is halved, so that the chain, and the stack, stay short. */
-#define CHAIN_BLOCKS 8
 
 /* ---- the engine object ------------------------------------------------------------------ */
 
@@ -37,7 +34,8 @@ typedef struct TaskEngineObject {
     pid_t worker_pid;      /* in a worker of this engine: its pid (0 elsewhere) */
     unsigned worker;       /* in a worker: its index */
     unsigned workers;
-    bool busy;             /* a run is in progress (read and written with the GIL) */
+    unsigned posted;       /* tasks posted and not collected (read and written with the GIL) */
+    bool busy;             /* a serve is in progress (read and written with the GIL) */
 } TaskEngineObject;
 
 static PyTypeObject TaskEngineType;
@@ -285,71 +283,109 @@ PARENG_TASK_1(uint64_t, pytask, uint64_t, message)
     return out;
 }
 
-/* Blocks [lo, hi) of a map: slots[2k] holds block k's message, slots[2k + 1] gets its
- * outcome's (0 when pareng's own Python failed). */
-PARENG_TASK_3(int, pyblocks, uint64_t *, slots, size_t, lo, size_t, hi)
+/* serve(step): what pareng.map and a Pool or an Executor run while they have work
+ * (pareng_serve). */
+typedef struct serving {
+    TaskEngineObject *self;
+    PyObject *step;
+    PyThreadState *thread; /* the serving thread's state while the GIL is released */
+    bool python_failed;    /* step raised: its exception is pending */
+} serving;
+
+/* With the GIL: the outcomes collected to step, which posts (post()) and says whether to go
+ * on. -EIO when step raised. */
+static int serve_with_gil(pareng_engine *e, serving *s)
 {
-    if (hi - lo > CHAIN_BLOCKS) {
-        size_t mid = lo + (hi - lo) / 2;
-        PARENG_SPAWN(pyblocks, slots, mid, hi);
-        PARENG_CALL(pyblocks, slots, lo, mid);
-        return PARENG_SYNC(pyblocks);
+    PyObject *done = PyList_New(0), *go_on = NULL;
+    uint64_t tag, outcome;
+    while (done && pareng_collect(e, &tag, &outcome, sizeof outcome)) {
+        s->self->posted--;
+        PyObject *pair = Py_BuildValue("KK", (unsigned long long)tag,
+                                       (unsigned long long)outcome);
+        if (!pair || PyList_Append(done, pair) < 0)
+            Py_CLEAR(done);
+        Py_XDECREF(pair);
     }
-    if (hi - lo > 1)
-        PARENG_SPAWN(pyblocks, slots, lo + 1, hi);
-    /* the rest of the chain to thieves now, not after this block's Python (pareng.map(fib,
-     * [38, 37, ...]): the other worker waited the whole of fib(38)) */
-    PARENG_SHARE();
-    slots[2 * lo + 1] = PARENG_CALL(pytask, slots[2 * lo]);
-    if (hi - lo > 1)
-        PARENG_SYNC(pyblocks);
-    return 0;
+    if (done)
+        go_on = PyObject_CallFunction(s->step, "OI", done,
+                                      PARENG_SERVE_SLOTS - s->self->posted);
+    Py_XDECREF(done);
+    int rc = go_on ? PyObject_IsTrue(go_on) : -1;
+    Py_XDECREF(go_on);
+    if (rc < 0) {
+        s->python_failed = true;
+        return -EIO;
+    }
+    return rc;
 }
 
-/* run(slots, n): the blocks of a map, on the workers, slots the message whose first segment
- * is their array (2n words); the caller waits with the GIL released. WorkerCrashed when a
- * worker died, KeyboardInterrupt after ^C, OSError (BrokenPipeError) on an engine that failed
- * before. */
-static PyObject *TaskEngine_run(TaskEngineObject *self, PyObject *args)
+static int serve_step(pareng_engine *e, void *arg)
 {
-    PyObject *slots_obj;
-    Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "On:run", &slots_obj, &n) || !usable(self))
+    serving *s = arg;
+    PyEval_RestoreThread(s->thread);
+    int rc = serve_with_gil(e, s);
+    s->thread = PyEval_SaveThread();
+    return rc;
+}
+
+/* serve(step): serves the engine (pareng_serve) while step returns true. step(done, room)
+ * gets the (tag, outcome message) of each finished task, and may post() room more. Runs in
+ * the thread that started the engine. Raises
+ * WorkerCrashed when a worker died, KeyboardInterrupt after ^C, OSError (BrokenPipeError)
+ * on an engine that failed before, or step's exception (the engine is then failed). */
+static PyObject *TaskEngine_serve(TaskEngineObject *self, PyObject *step)
+{
+    if (!usable(self))
         return NULL;
     if (self->worker_pid)
-        return PyErr_Format(PyExc_RuntimeError, "a pareng task cannot run a map of its own: "
-                            "pareng.spawn its work");
-    uint64_t *m = message_at(slots_obj), *slots;
-    if (!m)
-        return NULL;
-    slots = (uint64_t *)(void *)first_segment(m);
-    if (m[0] < 1 || (n > 0 && m[1] < 2 * (uint64_t)n * sizeof *slots)) {
-        PyErr_SetString(PyExc_ValueError, "run(): the slots are too few for n blocks");
-        return NULL;
-    }
+        return PyErr_Format(PyExc_RuntimeError, "a pareng task cannot serve an engine");
     if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "the pareng engine is already running a map");
+        PyErr_SetString(PyExc_RuntimeError, "the pareng engine is already running");
         return NULL;
     }
-    if (n <= 0)
-        Py_RETURN_NONE;
     if (sigint_prepare() < 0)
         return NULL;
+    serving s = {.self = self, .step = step};
     pareng_engine *e = self->engine;
-    int rc, ignored;
     char message[256];
     self->busy = true;
     Py_INCREF(self);
-    Py_BEGIN_ALLOW_THREADS
-    rc = PARENG_RUN_CUTOFF(e, PARENG_CUTOFF_NONE, pyblocks, &ignored, slots, 0, (size_t)n);
+    s.thread = PyEval_SaveThread();
+    int rc = pareng_serve(e, PARENG_CUTOFF_NONE, serve_step, &s);
     snprintf(message, sizeof message, "%s", rc < 0 ? pareng_last_error() : "");
-    Py_END_ALLOW_THREADS
+    PyEval_RestoreThread(s.thread);
     self->busy = false;
     Py_DECREF(self);
+    if (s.python_failed)
+        return NULL; /* step's exception */
     if (rc < 0) {
         raise_failure(rc, message, false, NULL);
         return NULL;
     }
+    Py_RETURN_NONE;
+}
+
+/* post(tag, message): the message's call or block to the workers now, from serve's step
+ * (which is given the room there is). */
+static PyObject *TaskEngine_post(TaskEngineObject *self, PyObject *args)
+{
+    unsigned long long tag, message;
+    if (!PyArg_ParseTuple(args, "KK:post", &tag, &message))
+        return NULL;
+    if (!self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "post() is serve()'s step's");
+        return NULL;
+    }
+    if (PARENG_POST(self->engine, tag, pytask, (uint64_t)message) < 0)
+        return PyErr_Format(PyExc_OSError, "pareng_post: %s", pareng_last_error());
+    self->posted++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *TaskEngine_wake(TaskEngineObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->engine && self->owner == getpid() && !self->worker_pid)
+        pareng_serve_wake(self->engine);
     Py_RETURN_NONE;
 }
 
@@ -395,11 +431,16 @@ static PyMethodDef TaskEngine_methods[] = {
      "get($self, address, /)\n--\n\n"
      "The segments of a message, read-only memoryviews valid until free()."},
     {"free", (PyCFunction)TaskEngine_free, METH_O, "free($self, address, /)\n--\n\n"},
-    {"run", (PyCFunction)TaskEngine_run, METH_VARARGS,
-     "run($self, slots, n, /)\n--\n\n"
-     "Runs n blocks: the message slots[2k] of each, its outcome into slots[2k + 1]."},
+    {"serve", (PyCFunction)TaskEngine_serve, METH_O,
+     "serve($self, step, /)\n--\n\n"
+     "Serves tasks while step(done, room) returns true: done the (tag, outcome) of each\n"
+     "finished task; step may post() room more."},
+    {"post", (PyCFunction)TaskEngine_post, METH_VARARGS,
+     "post($self, tag, message, /)\n--\n\nThe message's task to the workers (in serve's step)."},
+    {"wake", (PyCFunction)TaskEngine_wake, METH_NOARGS,
+     "wake($self, /)\n--\n\nMakes serve() call its step soon (from any thread)."},
     {"cancel", (PyCFunction)TaskEngine_cancel, METH_NOARGS,
-     "cancel($self, /)\n--\n\nCancels the run in progress (from any thread)."},
+     "cancel($self, /)\n--\n\nCancels the serve in progress (from any thread)."},
     {"close", (PyCFunction)TaskEngine_close, METH_NOARGS,
      "close($self, /)\n--\n\nStops the workers."},
     {NULL, NULL, 0, NULL},

@@ -9,6 +9,7 @@ import os
 import pickle
 import signal
 import sys
+import tempfile
 import time
 import unittest
 
@@ -43,6 +44,14 @@ def add(a, b=0):
 
 def square(x):
     return x * x
+
+
+def identity(x):
+    return x
+
+
+class Count(int):
+    """An int subclass: it must come back as itself."""
 
 
 def spawn_many(k, order):
@@ -120,6 +129,22 @@ class Results(ParengTest):
     def test_map_a_million_tiny_items(self):
         self.assertEqual(pareng.map(square, range(10**6), cores=CORES),
                          [x * x for x in range(10**6)])
+
+    def test_results_keep_their_types(self):
+        # each block's values land in place, whatever their types
+        items = list(range(-5000, 5000))
+        odd = {100: True, 2000: 2**63 - 1, 3000: -2**63, 4000: 2**63, 5000: -2**64, 6000: 2.0,
+               7000: Count(7), 8000: False}
+        for at, v in odd.items():
+            items[at] = v
+        for pool in (None, pareng.Pool(CORES)):
+            got = pool.map(identity, items) if pool else pareng.map(identity, items, cores=CORES)
+            self.assertEqual(got, items)
+            self.assertEqual([type(v) for v in got], [type(v) for v in items])
+            if pool:
+                self.assertEqual(list(pool.imap(identity, iter(items))), items)
+                self.assertIs(pool.apply(identity, (True,)), True)
+                pool.terminate()
 
     def test_starmap_and_run(self):
         pairs = [(i, i + 1) for i in range(100)]
@@ -313,10 +338,13 @@ class Errors(ParengTest):
         ex = pareng.Executor(CORES)
         first = ex.submit(time.sleep, 0.5)
         time.sleep(0.2)  # running
-        later = [ex.submit(square, i) for i in range(5)]
+        later = [ex.submit(square, i) for i in range(50)]
         ex.shutdown(wait=True, cancel_futures=True)
         self.assertIsNone(first.result())
-        self.assertTrue(all(f.cancelled() for f in later))
+        # those handed to the workers ahead (a few per worker) run; the rest is cancelled
+        ran = [(i, f.result()) for i, f in enumerate(later) if not f.cancelled()]
+        self.assertEqual(ran, [(i, i * i) for i, _ in ran])
+        self.assertLessEqual(len(ran), pareng.POSTED_PER_WORKER * CORES)
 
     def test_shared_memory_is_given_back(self):
         # 1 MiB of shared memory serves any number of maps and nested spawns if every
@@ -325,8 +353,11 @@ class Errors(ParengTest):
             for _ in range(100):
                 self.assertEqual(pool.map(square, range(2000)), [x * x for x in range(2000)])
                 self.assertEqual(pool.apply(pfib, (17,)), fib(17))
+            pids = set(pool.map(worker_pid_slow, range(4)))
             self.assertRaisesRegex(MemoryError, "shared_bytes", pool.map, len, [bytes(2 << 20)])
             self.assertEqual(pool.map(square, [3]), [9])
+            # only that map failed: the workers go on
+            self.assertEqual(set(pool.map(worker_pid_slow, range(4))), pids)
 
     def test_a_task_cannot_start_an_engine(self):
         self.assertRaisesRegex(RuntimeError, "cannot start an engine of its own",
@@ -335,6 +366,7 @@ class Errors(ParengTest):
     def test_ctrl_c(self):
         cases = ["pareng.map(fib, [40, 40], cores=2)",
                  "pool.map(fib, [40, 40])",
+                 "list(pool.imap_unordered(fib, [40, 40]))",
                  "ex.submit(fib, 40).result()"]
         for call in cases:
             with self.subTest(call=call):
@@ -358,6 +390,117 @@ class Errors(ParengTest):
                 self.assertEqual(lines[0], "interrupted", out)
                 self.assertLess(latency, 1.0, "KeyboardInterrupt came late")
                 self.assertEqual(lines[1], f"next {[fib(20)] * 2 if 'map' in call else fib(20)}")
+
+
+def gated(item):
+    """item = (x, gate): x at once when gate is None, else once the file gate exists (or
+    "timed out" after 30 s: then a test waited for a result that only streaming gives)."""
+    x, gate = item
+    deadline = time.monotonic() + 30
+    while gate is not None and not os.path.exists(gate):
+        if time.monotonic() > deadline:
+            return "timed out"
+        time.sleep(0.002)
+    return x
+
+
+def die_at_5(x):
+    return die(x, "kill")
+
+
+class Streaming(ParengTest):
+    """Each result as soon as its item is done: an item that waits for a file the test
+    creates only after it got the others' results must not hold them back."""
+
+    def setUp(self):
+        super().setUp()
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.gate = os.path.join(tmp.name, "gate")
+
+    def open_gate(self):
+        with open(self.gate, "w"):
+            pass
+
+    def items(self, slow, n):
+        return [(x, self.gate if x == slow else None) for x in range(n)]
+
+    def test_imap_unordered_yields_in_completion_order(self):
+        with pareng.Pool(CORES) as pool:
+            it = pool.imap_unordered(gated, self.items(0, 9))
+            fast = [next(it) for _ in range(8)]  # while item 0 waits
+            self.assertEqual(sorted(fast), list(range(1, 9)))
+            self.open_gate()
+            self.assertEqual(list(it), [0])
+            # an iterator (read in waves) streams too
+            os.unlink(self.gate)
+            it = pool.imap_unordered(gated, iter(self.items(0, 30)))
+            fast = [next(it) for _ in range(29)]
+            self.assertEqual(sorted(fast), list(range(1, 30)))
+            self.open_gate()
+            self.assertEqual(list(it), [0])
+
+    def test_imap_yields_each_item_once_those_before_it_are_done(self):
+        with pareng.Pool(CORES) as pool:
+            it = pool.imap(gated, self.items(4, 9))
+            self.assertEqual([next(it) for _ in range(4)], [0, 1, 2, 3])  # while 4 waits
+            self.open_gate()
+            self.assertEqual(list(it), [4, 5, 6, 7, 8])
+
+    def test_a_quick_future_is_done_while_a_long_one_runs(self):
+        with pareng.Executor(CORES) as ex:
+            slow = ex.submit(gated, (0, self.gate))
+            time.sleep(0.05)  # running: the quick one comes while it is
+            quick = ex.submit(square, 3)
+            done, running = cf.wait([slow, quick], timeout=30, return_when=cf.FIRST_COMPLETED)
+            self.assertEqual((done, running), ({quick}, {slow}))
+            self.assertEqual(next(cf.as_completed([slow, quick], timeout=30)), quick)
+            self.assertEqual(quick.result(), 9)
+            self.open_gate()
+            self.assertEqual(slow.result(timeout=30), 0)
+
+    def test_apply_async_is_ready_on_its_own(self):
+        with pareng.Pool(CORES) as pool:
+            slow = pool.apply_async(gated, ((0, self.gate),))
+            time.sleep(0.05)
+            got = []
+            quick = pool.apply_async(square, (4,), callback=got.append)
+            self.assertEqual(quick.get(timeout=30), 16)
+            deadline = time.monotonic() + 30
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.002)
+            self.assertEqual(got, [16])  # its callback too
+            self.assertFalse(slow.ready())
+            self.open_gate()
+            self.assertEqual(slow.get(timeout=30), 0)
+
+    def test_an_exception_mid_stream(self):
+        with pareng.Pool(CORES) as pool:
+            it = pool.imap(boom, range(10))
+            self.assertEqual([next(it) for _ in range(3)], [0, 1, 2])
+            with self.assertRaisesRegex(ValueError, "bad item 3") as cm:
+                next(it)
+            self.assertIn("in boom", str(cm.exception.__cause__))
+            got = []
+            with self.assertRaisesRegex(ValueError, "bad item 3"):
+                for x in pool.imap_unordered(boom, range(10)):
+                    got.append(x)
+            self.assertLessEqual(set(got), set(range(10)) - {3})
+            with pareng.Executor(CORES) as ex:
+                it = ex.map(boom, range(10))
+                self.assertEqual([next(it) for _ in range(3)], [0, 1, 2])
+                self.assertRaisesRegex(ValueError, "bad item 3", next, it)
+
+    def test_a_crash_mid_stream(self):
+        with pareng.Pool(CORES) as pool:
+            with self.assertRaisesRegex(pareng.WorkerCrashed, r"killed by signal 9"):
+                for _ in pool.imap_unordered(die_at_5, range(10)):
+                    pass
+            self.assertEqual(list(pool.imap(square, range(300))), [x * x for x in range(300)])
+        with pareng.Executor(CORES) as ex:
+            futures = [ex.submit(die_at_5, x) for x in (5, 1)]
+            self.assertIsInstance(futures[0].exception(timeout=30), pareng.WorkerCrashed)
+            self.assertEqual(ex.submit(square, 5).result(timeout=30), 25)
 
 
 @unittest.skipIf(numpy is None, "NumPy is not installed (Debian: python3-numpy)")

@@ -340,6 +340,142 @@ static void test_killed_worker_fails_the_run(void)
     assert_nothing_left();
 }
 
+/* Serving (pareng_serve): tasks posted one by one, each collected with its tag and its own
+ * result; a posted task spawns and syncs as any task (thieves share it). */
+PARENG_TASK_1(uint64_t, posted_fib, unsigned, n)
+{
+    if (n < 12)
+        return workload_fib_serial(n);
+    PARENG_SPAWN(posted_fib, n - 1);
+    uint64_t b = PARENG_CALL(posted_fib, n - 2);
+    return PARENG_SYNC(posted_fib) + b;
+}
+
+#define SERVE_TASKS 1000
+typedef struct serve_state {
+    unsigned posted, collected, wrong, refused_when_full;
+    bool filled_once;
+} serve_state;
+
+static unsigned posted_n(uint64_t tag)
+{
+    return (unsigned)(tag % 26);
+}
+
+static int serve_fibs(pareng_engine *e, void *ctx)
+{
+    serve_state *st = ctx;
+    uint64_t tag, result;
+    while (pareng_collect(e, &tag, &result, sizeof result)) {
+        st->collected++;
+        st->wrong += result != workload_fib_serial(posted_n(tag));
+    }
+    while (st->posted < SERVE_TASKS) {
+        int rc = PARENG_POST(e, st->posted, posted_fib, posted_n(st->posted));
+        if (rc == -EAGAIN) {
+            /* every slot holds a task: only after the first fill, and only at 256 */
+            st->refused_when_full += st->posted - st->collected == PARENG_SERVE_SLOTS;
+            break;
+        }
+        CU_ASSERT_EQUAL(rc, 0);
+        st->posted++;
+    }
+    return st->collected < SERVE_TASKS;
+}
+
+static void test_serve_collects_each_posted_task(void)
+{
+    pareng_engine *e = start_engine(3, 0);
+    serve_state st = {0};
+    CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_fibs, &st), 0);
+    CU_ASSERT_EQUAL(st.collected, SERVE_TASKS);
+    CU_ASSERT_EQUAL(st.wrong, 0);
+    CU_ASSERT(st.refused_when_full > 0);
+    /* the engine runs roots and serves again after a serve */
+    uint64_t got;
+    CU_ASSERT_EQUAL(workload_fib(e, 20, 0, &got), 0);
+    CU_ASSERT_EQUAL(got, workload_fib_serial(20));
+    st = (serve_state){0};
+    CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_AUTO, serve_fibs, &st), 0);
+    CU_ASSERT_EQUAL(st.wrong, 0);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+static int serve_forever(pareng_engine *e, void *ctx)
+{
+    unsigned *posted = ctx;
+    if (!*posted)
+        *posted = PARENG_POST(e, 0, posted_fib, 70) == 0; /* would run for hours */
+    return 1;
+}
+
+static void test_killed_worker_fails_the_serve(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    int victim = pareng_engine_worker_pid(e, 0);
+    pid_t killer = fork();
+    if (killer == 0) {
+        usleep(100000);
+        kill(victim, SIGKILL);
+        _exit(0);
+    }
+    unsigned posted = 0;
+    int rc = pareng_serve(e, PARENG_CUTOFF_NONE, serve_forever, &posted);
+    waitpid(killer, NULL, 0);
+    CU_ASSERT_EQUAL(posted, 1);
+    CU_ASSERT_EQUAL(rc, -ECHILD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "SIGKILL"));
+    CU_ASSERT_EQUAL(PARENG_POST(e, 1, posted_fib, 3), -EPIPE);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* A task whose arguments exceed a frame (spilled when spawned) is refused by PARENG_POST, and
+ * the serve goes on. */
+typedef struct wide {
+    uint64_t word[8];
+} wide;
+
+PARENG_TASK_1(uint64_t, wide_sum, wide, w)
+{
+    uint64_t sum = 0;
+    for (unsigned k = 0; k < 8; k++)
+        sum += w.word[k];
+    return sum;
+}
+
+static void test_post_refuses_data_past_a_frame(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    wide w = {{1, 2, 3, 4, 5, 6, 7, 8}};
+    CU_ASSERT_EQUAL(PARENG_POST(e, 0, wide_sum, w), -EINVAL);
+    serve_state st = {0};
+    CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_fibs, &st), 0);
+    CU_ASSERT_EQUAL(st.wrong, 0);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* An IO engine's fibers never take posted tasks: refused, not left waiting (where io_uring
+ * is available; test_io says when it is not). */
+static void test_io_engine_refuses_to_serve(void)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 1;
+    cfg.io_depth = 4;
+    pareng_engine *e;
+    if (pareng_start(&e, &cfg) < 0)
+        return;
+    unsigned posted = 0;
+    CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_forever, &posted), -EOPNOTSUPP);
+    CU_ASSERT_EQUAL(PARENG_POST(e, 0, posted_fib, 3), -EOPNOTSUPP);
+    CU_ASSERT_EQUAL(posted, 0);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 static pareng_engine *to_cancel;
 static void cancel_on_alarm(int sig)
 {
@@ -765,6 +901,10 @@ int main(void)
         {"one engine, many roots", test_engine_runs_many_roots},
         {"after_fork runs in each worker", test_after_fork_runs_in_each_worker},
         {"killed worker fails the run", test_killed_worker_fails_the_run},
+        {"pareng_serve: each posted task collected", test_serve_collects_each_posted_task},
+        {"killed worker fails the serve", test_killed_worker_fails_the_serve},
+        {"an IO engine refuses to serve", test_io_engine_refuses_to_serve},
+        {"PARENG_POST refuses data past a frame", test_post_refuses_data_past_a_frame},
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
         {"pareng_cancel_on_signal", test_cancel_on_signal},
         {"PARENG_DISPLAY_AFFINITY", test_display_affinity},

@@ -8,7 +8,7 @@ chunk sizes and hangs:
     def fib(n):
         return n if n < 2 else fib(n - 1) + fib(n - 2)
 
-    pareng.map(fib, [38, 37, 36, 35, 34, 33])     # uneven items balanced by stealing
+    pareng.map(fib, [38, 37, 36, 35, 34, 33])     # uneven items balanced
 
     def pfib(n):                                  # fork-join inside a task
         if n < 25:
@@ -30,17 +30,17 @@ fib workload. docs/python.md says more, with the differences from multiprocessin
 
 import atexit
 import builtins
+import collections
 import concurrent.futures
 import gc
 import itertools
 import os
 import pickle
-import re
+import time
 import sys
 import threading
 import traceback
 import weakref
-from array import array
 
 from . import _pareng
 from ._pareng import FIB_MAX, MAX_WORKERS, WORKLOADS, Engine, WorkerCrashed, __version__, fib
@@ -49,13 +49,19 @@ __all__ = ["map", "starmap", "run", "spawn", "Task", "Pool", "AsyncResult", "Exe
            "WorkerCrashed", "FunctionNotFound", "RemoteTraceback", "fib", "Engine", "FIB_MAX",
            "MAX_WORKERS", "WORKLOADS", "__version__"]
 
-# Blocks of a map per worker: enough for stealing to even out uneven items, few enough that
-# the per-block cost (a task, a pickle, a message) stays small next to a million tiny items.
+# Blocks of a map per worker: enough for idle workers to even out uneven items, few enough
+# that the per-block cost (a task, a pickle, a message) stays small next to a million tiny
+# items.
 BLOCKS_PER_WORKER = 64
+# Blocks or calls handed to the workers ahead, per worker, while a map or a pool serves
+# them: enough that a worker finds the next one waiting, few enough that the rest stays
+# queued in the caller (imap's order, an Executor's cancel_futures).
+POSTED_PER_WORKER = 4
 # Buffers at least this large travel out of band (their own segment of shared memory).
 OUT_OF_BAND_BYTES = 1 << 16
-# imap's first wave of items per worker, and its largest wave: results come back a run at a
-# time, and the waves grow so that the first come soon and the cost of a run fades.
+# imap's first wave of items per worker, and its largest wave, for an iterable that is not a
+# list, tuple or range: read as the workers need it, in waves that grow so that the first
+# results come soon and the cost per wave fades.
 IMAP_FIRST_WAVE = 4
 IMAP_LARGEST_WAVE = 1 << 16
 
@@ -191,13 +197,15 @@ def _outcome_of_call(fn, args, kwargs):
 
 
 def _outcome_of_block(fn, items, star):
-    """A block's values (map's C loop), or its first exception: that ends the whole map, so
-    the values before it are not needed."""
+    """A block's values (map's C loop), or its first exception with the values before it
+    (list.extend keeps what it took before the iterator raised): imap yields those first."""
     serial = _pareng.task_where()[0]
+    values = []
     try:
-        outcome = ("ok", list(itertools.starmap(fn, items) if star else builtins.map(fn, items)))
+        values.extend(itertools.starmap(fn, items) if star else builtins.map(fn, items))
+        outcome = ("ok", values)
     except BaseException as e:
-        outcome = ("error", 0) + _error(e)
+        outcome = ("error", values) + _error(e)
     _sync_all(serial)
     return outcome
 
@@ -227,7 +235,7 @@ def _execute(message):
                                                  AttributeError)):
             what = "the result" if task[0] == "call" else "a result"
             e = type(e)(f"{what} of {_describe(task[1])} cannot be sent back: {e}")
-        failed = ("error",) + (() if task[0] == "call" else (0,)) + _error(e)
+        failed = ("error",) + (() if task[0] == "call" else ([],)) + _error(e)
         return _put(engine, failed)
 
 
@@ -309,74 +317,154 @@ def spawn(fn, /, *args, **kwargs):
 # ---- the caller's side: blocks, runs, outcomes -------------------------------------------------
 
 class _Job:
-    """Pickled calls or blocks to run (put into the engine's memory by the run that takes
-    them: a Pool's engine may be a new one by then), and what to do with their outcomes."""
+    """Calls or blocks to run, pickled into the engine's memory as they are handed to the
+    workers (the first go while the rest wait: a map's first blocks start at once; a Pool's
+    engine may be a new one by then), and what to do with each outcome."""
 
-    def __init__(self, payloads, deliver, start=None):
-        self.payloads = payloads  # each a list of segments (_dumps)
-        self.deliver = deliver    # deliver(outcomes or None, exception or None)
-        self.start = start        # start() -> False when the job was cancelled before its run
+    def __init__(self, tasks, arrive, fail, start=None):
+        self.tasks = tasks        # ("block", fn, items, star) each
+        self.arrive = arrive      # arrive(k, outcome): task k is done
+        self.fail = fail          # fail(exception): the job's other tasks will not come
+        self.start = start        # start() -> False when the job was cancelled before it ran
 
 
 def _blocks(workers, fn, items, star):
     """items cut into blocks: one item a block up to BLOCKS_PER_WORKER per worker, else about
-    that many blocks a worker. Returns the blocks' pickles."""
+    that many blocks a worker. Returns the blocks' tasks and their sizes."""
     n = len(items)
     per = max(1, n // (BLOCKS_PER_WORKER * workers))
-    return [_dumps(("block", fn, items[lo:lo + per], star)) for lo in range(0, n, per)]
+    starts = range(0, n, per)
+    return ([("block", fn, items[lo:lo + per], star) for lo in starts],
+            [min(per, n - lo) for lo in starts])
 
 
-def _run(engine, jobs):
-    """Runs every job in one run of the engine and delivers each job's outcomes. The
-    exception of a failed run (a crash, ^C) is delivered to every job and raised."""
-    messages = []
-    try:
-        for job in jobs:
-            for payload in job.payloads:
-                messages.append(engine.put(payload))
-        slots = array("Q", [0]) * (2 * len(messages))
-        slots[0::2] = array("Q", messages)
-        address = engine.put([slots])
-    except BaseException as e:
-        for m in messages:
-            engine.free(m)
-        for job in jobs:
-            job.deliver(None, e)
-        raise
-    try:
-        engine.run(address, len(messages))
-    except BaseException as e:
-        # The engine is failed: its memory goes with it, nothing to free.
-        for job in jobs:
-            job.deliver(None, e)
-        raise
-    view = engine.get(address)[0].cast("Q")
-    at = 0
-    for job in jobs:
-        outcomes = []
-        for k in range(at, at + len(job.payloads)):
-            engine.free(view[2 * k])
-            r = view[2 * k + 1]
-            outcomes.append(_take(engine, r) if r else
-                            ("error", 0, RuntimeError("a task failed in pareng's own code (its "
-                                                      "worker printed why on stderr)"), ""))
-        at += len(job.payloads)
-        job.deliver(outcomes, None)
-    view.release()
-    engine.free(address)
+_LOST = ("error", [], RuntimeError("a task failed in pareng's own code (its worker printed why "
+                                   "on stderr)"), "")
 
 
-def _block_results(fn, outcomes):
-    """The values of a map's blocks, in order; the first failure in item order raised."""
-    results = []
-    for outcome in outcomes:
+class _Server:
+    """An engine served (pareng_serve) by the calling thread until its jobs are done: each
+    task of its jobs is handed to an idle worker, pickled then, and its outcome delivered
+    (job.arrive) as soon as it is done, in this thread, while the others run. next_job()
+    gives the next job to start, or None; a job is started (job.start) when its first task
+    is handed over. POSTED_PER_WORKER tasks a worker are handed over ahead: the workers
+    never wait for this thread, and the rest stays where it can be cancelled."""
+
+    def __init__(self, engine, next_job):
+        self.engine = engine
+        self._next_job = next_job
+        self._depth = POSTED_PER_WORKER * engine.workers
+        self._feeding = None   # [job, next task] of a job not all handed over
+        self._in_flight = {}   # tag -> (job, task index, message)
+        self._tags = itertools.count(1)
+
+    def serve(self):
+        """Delivers every outcome of the jobs; a failure (a crash, ^C) goes to each job not
+        done (job.fail), then is raised. The engine is failed then."""
+        try:
+            self.engine.serve(self._step)
+        except BaseException as e:
+            jobs = {id(job): job for job, _, _ in self._in_flight.values()}
+            if self._feeding:
+                jobs[id(self._feeding[0])] = self._feeding[0]
+            self._feeding = None
+            self._in_flight.clear()
+            for job in jobs.values():
+                job.fail(e)
+            raise
+
+    def _step(self, done, room):
+        """pareng_serve's callback: new tasks handed over first (at most room), so that no
+        worker waits while this thread takes the outcomes in; then the outcomes delivered.
+        False when nothing is left, which ends the serve."""
+        engine = self.engine
+        room = min(room, self._depth - (len(self._in_flight) - len(done)))
+        while room > 0:
+            if self._feeding is None:
+                job = self._next_job()
+                if job is None:
+                    break
+                if job.start is None or job.start():
+                    self._feeding = [job, 0]
+                continue
+            job, k = self._feeding
+            try:
+                message = engine.put(_dumps(job.tasks[k]))
+            except Exception as e:  # unpicklable, or no room: this job fails, not the others
+                self._feeding = None
+                job.fail(e)
+                continue
+            tag = next(self._tags)
+            self._in_flight[tag] = (job, k, message)
+            engine.post(tag, message)
+            room -= 1
+            self._feeding[1] += 1
+            if self._feeding[1] == len(job.tasks):
+                self._feeding = None
+        for tag, outcome in done:
+            job, k, message = self._in_flight.pop(tag)
+            engine.free(message)
+            try:
+                outcome = _take(engine, outcome) if outcome else _LOST
+            except Exception as e:  # a result this process cannot unpickle
+                outcome = ("error", [], e, "")
+            job.arrive(k, outcome)
+        return bool(self._in_flight)
+
+
+# A block's outcome: ("ok", values), ("error", the values before the failure, exception,
+# traceback) or ("missing", why).
+
+def _raise_failure(fn, outcome):
+    if outcome[0] == "missing":
+        raise _not_found(fn, outcome[1])
+    _reraise(outcome[2], outcome[3])
+
+
+class _Gather:
+    """A job's values, each block's put in place as it arrives (while the others still run),
+    and its first failure in item order. done is set once every block arrived or the job
+    failed (exception)."""
+
+    def __init__(self, sizes):
+        self._values = None  # made at the first arrival, while the workers compute
+        self._at = list(itertools.accumulate(sizes, initial=0))
+        self._left = len(sizes)
+        self._failure = None  # (block, outcome)
+        self.exception = None
+        self.done = threading.Event()
+        if not sizes:
+            self.done.set()
+
+    def arrive(self, k, outcome):
         if outcome[0] == "ok":
-            results.extend(outcome[1])
-        elif outcome[0] == "missing":
-            raise _not_found(fn, outcome[1])
-        else:
-            _reraise(outcome[2], outcome[3])
-    return results
+            if self._values is None:
+                self._values = [None] * self._at[-1]
+            self._values[self._at[k]:self._at[k + 1]] = outcome[1]
+        elif self._failure is None or k < self._failure[0]:
+            self._failure = (k, outcome)
+        self._left -= 1
+        if self._left == 0:
+            self.done.set()
+
+    def fail(self, exception):
+        if not self.done.is_set():
+            self.exception = exception
+            self.done.set()
+
+    def result(self, fn):
+        """The values, or the first failure in item order raised."""
+        if self._failure is not None:
+            _raise_failure(fn, self._failure[1])
+        return self._values if self._values is not None else []
+
+
+def _block_stream(fn, outcome):
+    """A block's values one by one; its failure raised after the values before it."""
+    if outcome[0] != "missing":
+        yield from outcome[1]
+    if outcome[0] != "ok":
+        _raise_failure(fn, outcome)
 
 
 def _items(iterable):
@@ -412,10 +500,11 @@ def _map_once(fn, iterable, cores, shared_bytes, star):
         return []
     engine = _start(cores, shared_bytes)
     try:
-        got = []
-        job = _Job(_blocks(engine.workers, fn, items, star), lambda o, e: got.append(o))
-        _run(engine, [job])
-        return _block_results(fn, got[0])
+        tasks, sizes = _blocks(engine.workers, fn, items, star)
+        gather = _Gather(sizes)
+        jobs = [_Job(tasks, gather.arrive, gather.fail)]
+        _Server(engine, lambda: jobs.pop() if jobs else None).serve()
+        return gather.result(fn)
     finally:
         engine.close()
 
@@ -429,10 +518,11 @@ def map(fn, items, cores=None, grain=None, *, cutoff=None, shared_bytes=0):
     [fn(x) for x in items], computed by pareng's workers: an engine is started for this
     call (its workers are forked now, so they know every function defined so far) and
     stopped after it. The items are cut into blocks, about 64 per worker (one item each when
-    there are fewer), taken by idle workers in order and balanced by stealing: no chunk size
-    to choose. An exception of fn is re-raised here with the worker's traceback as its
-    __cause__ (the first in item order); a worker that dies raises WorkerCrashed; ^C raises
-    KeyboardInterrupt with every worker stopped.
+    there are fewer), each taken by the next idle worker, in order, as from a shared queue
+    (and the tasks a block spawns balanced by stealing): no chunk size to choose. An
+    exception of fn is re-raised here with the worker's traceback as its __cause__ (the first
+    in item order); a worker that dies raises WorkerCrashed; ^C raises KeyboardInterrupt with
+    every worker stopped.
 
     fn      a function the workers find by reference (module and name, as pickle sends it):
             not a lambda (FunctionNotFound). Inside it, pareng.spawn forks more tasks.
@@ -487,15 +577,16 @@ class _Call:
 # ---- Pool and Executor: an engine kept in a thread of its own ----------------------------------
 
 class _Driver:
-    """An engine and the thread that starts, runs and stops it (libpareng's workers die with
-    the thread that forked them). Jobs queued while a run is in progress are run together in
-    the next run: a run cannot take new tasks from outside once it started."""
+    """An engine and the thread that starts, serves and stops it (libpareng's workers die with
+    the thread that forked them). While it has work, the thread serves the engine
+    (pareng_serve): each block or call is handed to an idle worker as a task of its own, as
+    soon as it is submitted, and its outcome delivered as soon as it is done."""
 
     def __init__(self, cores, shared_bytes):
         self._cores = cores
         self._shared_bytes = shared_bytes
         self._cv = threading.Condition()
-        self._queue = []
+        self._queue = collections.deque()  # jobs submitted, not started yet
         self._closing = False
         self._cancelled = False
         self._engine = None
@@ -534,30 +625,33 @@ class _Driver:
             with self._cv:
                 while not self._queue and not self._closing:
                     self._cv.wait()
-                jobs, self._queue = self._queue, []
-                if not jobs and self._closing:
+                if not self._queue:
                     break
-            self._run([job for job in jobs if job.start is None or job.start()])
+            self._serve()
         self._engine.close()
 
-    def _run(self, jobs):
-        if not jobs:
-            return
-        # A cancel that came while no run was in progress would cancel this one: libpareng
-        # keeps it. Such an engine, or one the last run broke, is replaced by a new one.
+    def _serve(self):
+        # A cancel that came while nothing was served would cancel this serve: libpareng
+        # keeps it. Such an engine, or one that failed, is replaced by a new one.
         if self._engine.closed or self._cancelled:
             self._engine.close()
             self._cancelled = False
             try:
                 self._engine = _start(self._cores, self._shared_bytes)
             except BaseException as e:
+                with self._cv:
+                    jobs, self._queue = self._queue, collections.deque()
                 for job in jobs:
-                    job.deliver(None, e)
+                    job.fail(e)
                 return
         try:
-            _run(self._engine, jobs)
+            _Server(self._engine, self._next_queued).serve()
         except BaseException:
-            self._engine.close()
+            self._engine.close()  # failed: its memory goes with it
+
+    def _next_queued(self):
+        with self._cv:
+            return self._queue.popleft() if self._queue else None
 
     def submit(self, job):
         with self._cv:
@@ -565,17 +659,20 @@ class _Driver:
                 raise ValueError("the pareng Pool or Executor is closed")
             self._queue.append(job)
             self._cv.notify_all()
+            engine = self._engine
+        engine.wake()  # a serve in progress takes it now
 
     def cancel_queued(self):
-        """The jobs not started yet get CancelledError."""
+        """The jobs not started yet (none of their tasks handed to the workers) get
+        CancelledError."""
         with self._cv:
-            jobs, self._queue = self._queue, []
+            jobs, self._queue = self._queue, collections.deque()
         for job in jobs:
-            job.deliver(None, concurrent.futures.CancelledError("the pareng Pool or Executor "
-                                                                "was terminated"))
+            job.fail(concurrent.futures.CancelledError("the pareng Pool or Executor was "
+                                                       "terminated"))
 
     def cancel_run(self):
-        """Ends the run in progress: its workers are killed, its jobs get the exception."""
+        """Ends the serve in progress: its workers are killed, its jobs get the exception."""
         self._cancelled = True
         engine = self._engine
         if engine is not None:
@@ -602,48 +699,127 @@ def _close_all():
         driver.close(wait=True)
 
 
-class _Waiter:
-    """One job's outcomes, waited for by the caller (interruptibly: ^C cancels the run)."""
+def _interruptible(driver, wait):
+    """wait() (a lock's or a condition's, which ^C interrupts); ^C cancels the driver's
+    serve, whose workers are killed."""
+    try:
+        return wait()
+    except KeyboardInterrupt:
+        driver.cancel_run()
+        raise
 
-    def __init__(self, driver):
+
+def _raise_run_failure(e):
+    if isinstance(e, OSError) and e.errno == 125:  # ECANCELED: another thread's ^C
+        raise KeyboardInterrupt("the pareng run was cancelled") from e
+    raise e
+
+
+class _Waiter(_Gather):
+    """A job's values, waited for by the caller."""
+
+    def __init__(self, driver, sizes):
+        super().__init__(sizes)
         self._driver = driver
-        self._event = threading.Event()
-        self.outcomes = None
-        self.exception = None
-
-    def deliver(self, outcomes, exception):
-        self.outcomes, self.exception = outcomes, exception
-        self._event.set()
 
     def wait(self, timeout=None):
-        try:
-            if not self._event.wait(timeout):
-                raise TimeoutError("the pareng job did not finish in time")
-        except KeyboardInterrupt:
-            self._driver.cancel_run()
-            self._event.wait(5)
-            raise
+        if not _interruptible(self._driver, lambda: self.done.wait(timeout)):
+            raise TimeoutError("the pareng job did not finish in time")
         if self.exception is not None:
-            e = self.exception
-            if isinstance(e, OSError) and e.errno == 125:  # ECANCELED: another thread's ^C
-                raise KeyboardInterrupt("the pareng run was cancelled") from e
-            raise e
-        return self.outcomes
+            _raise_run_failure(self.exception)
 
 
 def _submit_map(driver, fn, items, star):
     """Queues a map on the driver's engine; returns its waiter."""
-    waiter = _Waiter(driver)
-    driver.submit(_Job(_blocks(driver.workers, fn, items, star), waiter.deliver))
+    tasks, sizes = _blocks(driver.workers, fn, items, star)
+    waiter = _Waiter(driver, sizes)
+    driver.submit(_Job(tasks, waiter.arrive, waiter.fail))
     return waiter
 
 
-def _submit_call(driver, fn, args, kwargs, deliver=None, start=None):
-    """Queues one call; returns its waiter (or None with a deliver of the caller's)."""
-    waiter = None if deliver else _Waiter(driver)
-    payload = _dumps(("block", _Call(fn, kwargs) if kwargs else fn, [args], True))
-    driver.submit(_Job([payload], deliver or waiter.deliver, start))
-    return waiter
+def _submit_call(driver, fn, args, kwargs, arrive, fail, start=None):
+    """Queues one call: arrive(0, outcome) when it is done."""
+    task = ("block", _Call(fn, kwargs) if kwargs else fn, [args], True)
+    driver.submit(_Job([task], arrive, fail, start))
+
+
+class _Stream:
+    """The blocks of a map as they finish, in the items' order (ordered) or as they come:
+    what imap, imap_unordered and Executor.map yield from. An iterable that is not sized is
+    read in waves of blocks, a new wave when few blocks are left in flight."""
+
+    def __init__(self, driver, fn, iterable, star, ordered):
+        self._driver = driver
+        self._fn = fn
+        self._star = star
+        self._ordered = ordered
+        self._cv = threading.Condition()
+        self._arrived = collections.deque()  # (block number, outcome)
+        self._exception = None
+        self._submitted = 0
+        self._received = 0
+        if isinstance(iterable, (list, tuple, range)):  # all at once, as Pool.map
+            self._items = iter(())
+            self._submit(iterable)
+        else:
+            self._items = iter(iterable)
+        self._wave = IMAP_FIRST_WAVE * driver.workers
+
+    def _submit(self, items):
+        tasks, _ = _blocks(self._driver.workers, self._fn, items, self._star)
+        first = self._submitted
+        self._submitted += len(tasks)
+        self._driver.submit(_Job(tasks, lambda k, o: self._arrive(first + k, o), self._fail))
+
+    def _arrive(self, number, outcome):
+        with self._cv:
+            self._arrived.append((number, outcome))
+            self._cv.notify()
+
+    def _fail(self, exception):
+        with self._cv:
+            if self._exception is None:
+                self._exception = exception
+            self._cv.notify()
+
+    def _next_block(self, deadline):
+        def wait():
+            with self._cv:
+                while not self._arrived and self._exception is None:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise TimeoutError("the pareng results did not come in time")
+                    self._cv.wait(left)
+                if self._arrived:
+                    return self._arrived.popleft()
+                _raise_run_failure(self._exception)
+        return _interruptible(self._driver, wait)
+
+    def results(self, deadline=None):
+        """The values; TimeoutError when one is not there by deadline (time.monotonic())."""
+        waiting = {}
+        wanted = 0
+        while True:
+            # the workers are kept busy: the next wave goes in while this one is read
+            while self._items is not None and \
+                    self._submitted - self._received < 2 * self._driver.workers:
+                wave = list(itertools.islice(self._items, self._wave))
+                if not wave:
+                    self._items = None
+                    break
+                self._wave = min(2 * self._wave, IMAP_LARGEST_WAVE)
+                self._submit(wave)
+            if self._received == self._submitted:
+                return
+            number, outcome = self._next_block(deadline)
+            self._received += 1
+            if not self._ordered:
+                yield from _block_stream(self._fn, outcome)
+                continue
+            waiting[number] = outcome
+            while wanted in waiting:
+                yield from _block_stream(self._fn, waiting.pop(wanted))
+                wanted += 1
 
 
 class AsyncResult:
@@ -664,9 +840,9 @@ class AsyncResult:
     def _settle(self, timeout=None):
         with self._lock:
             if not self._settled:
-                outcomes = self._waiter.wait(timeout)
+                self._waiter.wait(timeout)
                 try:
-                    self._value = self._finish(outcomes)
+                    self._value = self._finish(self._waiter)
                 except BaseException as e:
                     self._exception = e
                 self._settled = True
@@ -694,24 +870,13 @@ class AsyncResult:
             pass
 
     def ready(self):
-        return self._settled or self._waiter._event.is_set()
+        return self._settled or self._waiter.done.is_set()
 
     def successful(self):
         if not self.ready():
             raise ValueError(f"{self!r} not ready")
         self._settle()
         return self._exception is None
-
-
-def _call_result(fn):
-    def finish(outcomes):
-        outcome = outcomes[0]
-        if outcome[0] == "ok":
-            return outcome[1][0]
-        if outcome[0] == "missing":
-            raise _not_found(fn, outcome[1])
-        _reraise(outcome[2], outcome[3])
-    return finish
 
 
 class Pool:
@@ -756,11 +921,9 @@ class Pool:
         _check_function(fn)
         items = _items(iterable)
         if not items:
-            waiter = _Waiter(self._driver)
-            waiter.deliver([], None)
-            return AsyncResult(lambda o: [], waiter, callback, error_callback)
+            return AsyncResult(lambda w: [], _Waiter(self._driver, []), callback, error_callback)
         waiter = _submit_map(self._driver, fn, items, star)
-        return AsyncResult(lambda outcomes: _block_results(fn, outcomes), waiter,
+        return AsyncResult(lambda w: w.result(fn), waiter,
                            callback, error_callback)
 
     def map(self, func, iterable, chunksize=None):
@@ -779,41 +942,29 @@ class Pool:
         return self._map_async(func, iterable, True, callback, error_callback)
 
     def apply_async(self, func, args=(), kwds={}, callback=None, error_callback=None):
-        """func(*args, **kwds) as an AsyncResult. Calls submitted while a run is in progress
-        start together in the next run."""
+        """func(*args, **kwds) as an AsyncResult, ready as soon as the call is done."""
         self._check()
         _check_function(func)
-        waiter = _submit_call(self._driver, func, args, kwds)
-        return AsyncResult(_call_result(func), waiter, callback, error_callback)
+        waiter = _Waiter(self._driver, [1])
+        _submit_call(self._driver, func, args, kwds, waiter.arrive, waiter.fail)
+        return AsyncResult(lambda w: w.result(func)[0], waiter, callback, error_callback)
 
     def apply(self, func, args=(), kwds={}):
         return self.apply_async(func, args, kwds).get()
 
-    def _imap(self, func, iterable, star):
+    def _imap(self, func, iterable, ordered):
         self._check()
         _check_function(func)
-        it = iter(iterable)
-        size = IMAP_FIRST_WAVE * self.workers
-        pending = []
-        while True:
-            while len(pending) < 2:  # one wave runs while the last one's results are read
-                wave = list(itertools.islice(it, size))
-                if not wave:
-                    break
-                size = min(2 * size, IMAP_LARGEST_WAVE)
-                pending.append((wave, self._map_async(func, wave, star)))
-            if not pending:
-                return
-            yield from pending.pop(0)[1].get()
+        return _Stream(self._driver, func, iterable, False, ordered).results()
 
     def imap(self, func, iterable, chunksize=1):
-        """func(x) for x in iterable, lazily and in order. The items run in waves (each
-        wave a run, the next running while this one's results are read): results come a
-        wave at a time, the waves growing from a few items per worker."""
-        return self._imap(func, iterable, False)
+        """func(x) for x in iterable, lazily and in order: each result as soon as it and
+        those before it are done. A list, tuple or range is handed to the workers at once;
+        another iterable is read in waves, growing from a few items per worker."""
+        return self._imap(func, iterable, True)
 
     def imap_unordered(self, func, iterable, chunksize=1):
-        """As imap: results of a wave come together, so in the items' order."""
+        """As imap, but each result as soon as it is done, in the order they finish."""
         return self._imap(func, iterable, False)
 
     def close(self):
@@ -855,9 +1006,9 @@ class Executor(concurrent.futures.Executor):
     """Executor(max_workers=None, *, cores=None, shared_bytes=0)
 
     A concurrent.futures.Executor on a pareng engine: submit, map, shutdown, with
-    as_completed, wait and asyncio's run_in_executor. Calls submitted while a run is in
-    progress start together in the next run, and their futures complete when that run ends.
-    A worker's crash fails the futures of its run with WorkerCrashed; the next run starts new
+    as_completed, wait and asyncio's run_in_executor. Each call is handed to an idle worker
+    as soon as it is submitted, and its future completes as soon as it is done. A worker's
+    crash fails the futures still running with WorkerCrashed; the next call starts new
     workers."""
 
     def __init__(self, max_workers=None, *, cores=None, shared_bytes=0):
@@ -878,9 +1029,16 @@ class Executor(concurrent.futures.Executor):
         self._check()
         _check_function(fn)
         future = concurrent.futures.Future()
-        finish = _call_result(fn)
 
-        def deliver(outcomes, exception):
+        def arrive(k, outcome):
+            try:
+                if outcome[0] != "ok":
+                    _raise_failure(fn, outcome)
+                future.set_result(outcome[1][0])
+            except BaseException as e:
+                future.set_exception(e)
+
+        def fail(exception):
             if future.done():
                 return
             if isinstance(exception, concurrent.futures.CancelledError) and \
@@ -889,34 +1047,25 @@ class Executor(concurrent.futures.Executor):
                 return
             if not future.running() and not future.set_running_or_notify_cancel():
                 return
-            if exception is not None:
-                future.set_exception(exception)
-                return
-            try:
-                future.set_result(finish(outcomes))
-            except BaseException as e:
-                future.set_exception(e)
+            future.set_exception(exception)
 
-        _submit_call(self._driver, fn, args, kwargs, deliver, future.set_running_or_notify_cancel)
+        _submit_call(self._driver, fn, args, kwargs, arrive, fail,
+                     future.set_running_or_notify_cancel)
         return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
-        """fn over the iterables' items (zip), in order, in one run cut into blocks; the
-        iterator raises TimeoutError when the results are not there within timeout."""
+        """fn over the iterables' items (zip), in order, each result as soon as it and those
+        before it are done; all are handed to the workers now (as concurrent.futures does).
+        The iterator raises TimeoutError when a result is not there within timeout of this
+        call."""
         self._check()
         _check_function(fn)
-        items = list(zip(*iterables))
-        if not items:
-            return iter(())
-        waiter = _submit_map(self._driver, fn, items, True)
-
-        def results():
-            yield from _block_results(fn, waiter.wait(timeout))
-        return results()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return _Stream(self._driver, fn, list(zip(*iterables)), True, True).results(deadline)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
-        """As concurrent.futures': cancel_futures cancels the calls not started yet (a run
-        in progress goes on)."""
+        """As concurrent.futures': cancel_futures cancels the calls not handed to the workers
+        yet (those running, and a few per worker handed over ahead, go on)."""
         self._closed = True
         if cancel_futures:
             self._driver.cancel_queued()
