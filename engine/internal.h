@@ -388,8 +388,10 @@ PARENG__INTERNAL pareng_frame *pareng__deque_steal(pareng__worker *victim, unsig
  * share request, then either makes t private again (returns true) or finds it stolen (false;
  * everything below h is then stolen). */
 PARENG__INTERNAL bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h);
-/* Owner: publish the frame just written at h when everything below it was stolen. */
-PARENG__INTERNAL void pareng__deque_publish(pareng__worker *w, pareng_frame *h);
+/* Owner: the frame just written at h is at or above the spawn limit. When everything below
+ * it was stolen, publishes it; else a thief asked for work, and the older half of the private
+ * frames (h included) is shared. */
+PARENG__INTERNAL void pareng__deque_push_slow(pareng__worker *w, pareng_frame *h);
 /* Owner: a thief asked for work; share the older half of the private frames below h (the
  * top one stays private). Returns how many frames were shared. */
 PARENG__INTERNAL uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h);
