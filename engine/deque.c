@@ -123,7 +123,9 @@ bool pareng__deque_has_shared(pareng__worker *w)
     return pareng__ts_tail(ts) < pareng__ts_split(ts);
 }
 
-pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane)
+/* Thief: the oldest shared frame of victim, or NULL; when there is none, asks the owner to
+ * share if `ask`. */
+static pareng_frame *steal(pareng__worker *victim, unsigned thief_lane, bool ask)
 {
     /* Acquire pairs with the owner's release in share/publish: a thief that sees a frame
      * inside [tail, split) also sees the stores that filled it (Le et al.'s steal() reads top
@@ -131,7 +133,8 @@ pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane)
     uint64_t ts = atomic_load_explicit(&victim->tail_split, memory_order_acquire);
     uint32_t tail = pareng__ts_tail(ts), split = pareng__ts_split(ts);
     if (tail >= split) {
-        pareng__deque_request(victim);
+        if (ask)
+            pareng__deque_request(victim);
         return NULL;
     }
     /* The CAS decides ownership of frame `tail` against other thieves and against the
@@ -146,6 +149,16 @@ pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane)
      * ordered by the release store of PARENG__DONE. */
     atomic_store_explicit(&f->pareng__thief, thief_lane + 1, memory_order_relaxed);
     return f;
+}
+
+pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane)
+{
+    return steal(victim, thief_lane, true);
+}
+
+pareng_frame *pareng__deque_steal_shared(pareng__worker *victim, unsigned thief_lane)
+{
+    return steal(victim, thief_lane, false);
 }
 
 /* Owner: one attempt to replace tail_split `*seen` by (its tail, new_split); on failure *seen is

@@ -384,6 +384,9 @@ PARENG__INTERNAL void pareng__deque_reset(pareng__worker *w);
 /* Thief: takes the oldest shared frame of victim; NULL if there is none or a race was lost.
  * On success the frame's thief mark is set to thief_lane + 1 (the lane_id it will run on). */
 PARENG__INTERNAL pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane);
+/* Thief: as pareng__deque_steal, but asks nothing of an owner with no shared frame. */
+PARENG__INTERNAL pareng_frame *pareng__deque_steal_shared(pareng__worker *victim,
+                                                          unsigned thief_lane);
 /* Owner, syncing the top frame t = h - 1 that is below the private floor: serves a pending
  * share request, then either makes t private again (returns true) or finds it stolen (false;
  * everything below h is then stolen). */

@@ -163,13 +163,16 @@ static void took_from(pareng__worker *w, unsigned worker)
     pareng__observe_steal(w, worker);
 }
 
-/* The next frame of the lane the last one came from, or NULL (the lane has asked to share).
- * A loop of spawns leaves its frames side by side there, shared as the thief asks: it takes
- * them one after another without a round over the victims, the clock reads and the changes
- * of state between, which cost a thief of microsecond tasks as much as the tasks. */
+/* The next shared frame of the lane the last one came from, or NULL. A loop of spawns
+ * leaves its frames side by side there, shared as the thief asks: it takes them one after
+ * another without a round over the victims, the clock reads and the changes of state
+ * between, which cost a thief of microsecond tasks as much as the tasks. When there is none
+ * it does not ask: the owner is probably about to publish its next frame (the child just
+ * run was synced), and a request would dirty the line the owner's spawn reads; the round
+ * that follows asks. */
 static pareng_frame *steal_again(pareng__worker *w, pareng__worker *from)
 {
-    pareng_frame *f = pareng__deque_steal(from, w->lane_id);
+    pareng_frame *f = pareng__deque_steal_shared(from, w->lane_id);
     if (f) {
         took_from(w, from->index);
         pareng__cutoff_take(w); /* perhaps of another run */
