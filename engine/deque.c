@@ -16,12 +16,13 @@
  *     no fence, no read-modify-write. That is where a Chase-Lev pop pays its seq_cst fence
  *     (Le et al., Fig. 1, take()); here it is needed only when the owner pops a shared frame.
  *   - A thief that finds no shared frame asks the owner to share (a store to the owner's
- *     private floor). The owner sees it on its next sync and moves split up (share); when it
- *     pops down into the shared part it moves split down again (reclaim). Both moves are a
- *     CAS on tail_split, so a thief's steal and the owner's move are ordered by the word's
- *     modification order: a frame is either stolen or reclaimed, never both. (Lace writes
- *     split with a plain 32-bit store and an mfence; a whole-word CAS costs the same on x86
- *     and stays inside the C11 model, which has no mixed-size atomics.)
+ *     private floor and spawn limit). The owner sees it on its next spawn or sync and moves
+ *     split up (share); when it pops down into the shared part it moves split down again
+ *     (reclaim). Both moves are a CAS on tail_split, so a thief's steal and the owner's move
+ *     are ordered by the word's modification order: a frame is either stolen or reclaimed,
+ *     never both. (Lace writes split with a plain 32-bit store and an mfence; a whole-word
+ *     CAS costs the same on x86 and stays inside the C11 model, which has no mixed-size
+ *     atomics.)
  *   - Frames are reused only after their sync, so there is no resize and no ABA on a frame's
  *     content; Le et al.'s erratum (push must reload the buffer after a resize) cannot arise.
  */
