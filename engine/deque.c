@@ -16,12 +16,13 @@
  *     no fence, no read-modify-write. That is where a Chase-Lev pop pays its seq_cst fence
  *     (Le et al., Fig. 1, take()); here it is needed only when the owner pops a shared frame.
  *   - A thief that finds no shared frame asks the owner to share (a store to the owner's
- *     private floor). The owner sees it on its next sync and moves split up (share); when it
- *     pops down into the shared part it moves split down again (reclaim). Both moves are a
- *     CAS on tail_split, so a thief's steal and the owner's move are ordered by the word's
- *     modification order: a frame is either stolen or reclaimed, never both. (Lace writes
- *     split with a plain 32-bit store and an mfence; a whole-word CAS costs the same on x86
- *     and stays inside the C11 model, which has no mixed-size atomics.)
+ *     private floor and spawn limit). The owner sees it on its next spawn or sync and moves
+ *     split up (share); when it pops down into the shared part it moves split down again
+ *     (reclaim). Both moves are a CAS on tail_split, so a thief's steal and the owner's move
+ *     are ordered by the word's modification order: a frame is either stolen or reclaimed,
+ *     never both. (Lace writes split with a plain 32-bit store and an mfence; a whole-word
+ *     CAS costs the same on x86 and stays inside the C11 model, which has no mixed-size
+ *     atomics.)
  *   - Frames are reused only after their sync, so there is no resize and no ABA on a frame's
  *     content; Le et al.'s erratum (push must reload the buffer after a resize) cannot arise.
  */
@@ -63,10 +64,17 @@ static void floor_set_serving_request(pareng__worker *w, uintptr_t floor)
     atomic_store_explicit(&w->pub.pareng__private_floor, floor, memory_order_relaxed);
 }
 
+/* Owner: where the spawn fast path ends. Relaxed, as the floor: a thief lowers it to ask
+ * (pareng__deque_request), and a request lost to this store is still pending in the floor. */
+static void spawn_limit_set(pareng__worker *w, pareng_frame *limit)
+{
+    __atomic_store_n(&w->pub.pareng__spawn_limit, limit, __ATOMIC_RELAXED);
+}
+
 static void enter_all_stolen(pareng__worker *w)
 {
     w->all_stolen = true;
-    w->pub.pareng__spawn_limit = w->base; /* the next spawn must publish */
+    spawn_limit_set(w, w->base); /* the next spawn must publish */
     floor_set_keeping_request(w, intended_floor(w));
 }
 
@@ -97,11 +105,17 @@ void pareng__deque_unblock_fast_sync(pareng__worker *w)
 
 void pareng__deque_request(pareng__worker *w)
 {
-    /* Read first: a victim's floor line is read on its every sync, so do not dirty it again. */
+    /* Read first: a victim's floor line is read on its every spawn and sync, so do not dirty
+     * it again. The floor sends the owner's next sync to the slow path; the spawn limit its
+     * next spawn, for a loop that spawns many children before it syncs any (the thief would
+     * otherwise wait for the whole loop). base is below every frame, and written before the
+     * fork. */
     if (atomic_load_explicit(&w->pub.pareng__private_floor, memory_order_relaxed) !=
         PARENG__SHARE_REQUEST)
         atomic_store_explicit(&w->pub.pareng__private_floor, PARENG__SHARE_REQUEST,
                               memory_order_relaxed);
+    if (__atomic_load_n(&w->pub.pareng__spawn_limit, __ATOMIC_RELAXED) != w->base)
+        __atomic_store_n(&w->pub.pareng__spawn_limit, w->base, __ATOMIC_RELAXED);
 }
 
 bool pareng__deque_has_shared(pareng__worker *w)
@@ -110,7 +124,9 @@ bool pareng__deque_has_shared(pareng__worker *w)
     return pareng__ts_tail(ts) < pareng__ts_split(ts);
 }
 
-pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane)
+/* Thief: the oldest shared frame of victim, or NULL; when there is none, asks the owner to
+ * share if `ask`. */
+static pareng_frame *steal(pareng__worker *victim, unsigned thief_lane, bool ask)
 {
     /* Acquire pairs with the owner's release in share/publish: a thief that sees a frame
      * inside [tail, split) also sees the stores that filled it (Le et al.'s steal() reads top
@@ -118,7 +134,8 @@ pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane)
     uint64_t ts = atomic_load_explicit(&victim->tail_split, memory_order_acquire);
     uint32_t tail = pareng__ts_tail(ts), split = pareng__ts_split(ts);
     if (tail >= split) {
-        pareng__deque_request(victim);
+        if (ask)
+            pareng__deque_request(victim);
         return NULL;
     }
     /* The CAS decides ownership of frame `tail` against other thieves and against the
@@ -133,6 +150,16 @@ pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane)
      * ordered by the release store of PARENG__DONE. */
     atomic_store_explicit(&f->pareng__thief, thief_lane + 1, memory_order_relaxed);
     return f;
+}
+
+pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane)
+{
+    return steal(victim, thief_lane, true);
+}
+
+pareng_frame *pareng__deque_steal_shared(pareng__worker *victim, unsigned thief_lane)
+{
+    return steal(victim, thief_lane, false);
 }
 
 /* Owner: one attempt to replace tail_split `*seen` by (its tail, new_split); on failure *seen is
@@ -203,7 +230,7 @@ void pareng__deque_share_all(pareng__worker *w, pareng_frame *h)
     floor_set_keeping_request(w, intended_floor(w));
 }
 
-void pareng__deque_publish(pareng__worker *w, pareng_frame *h)
+static void publish(pareng__worker *w, pareng_frame *h)
 {
     uint32_t index = frame_index(w, h);
     /* Everything below h was stolen and tail == split, so no thief can succeed a CAS on the
@@ -213,10 +240,31 @@ void pareng__deque_publish(pareng__worker *w, pareng_frame *h)
     atomic_store_explicit(&w->tail_split, pareng__ts_pack(index, index + 1), memory_order_release);
     w->split = index + 1;
     w->all_stolen = false;
-    w->pub.pareng__spawn_limit = w->pub.pareng__end;
+    spawn_limit_set(w, w->pub.pareng__end);
     floor_set_keeping_request(w, intended_floor(w));
     pareng__count(&w->counters, PARENG__SPAWNS, 1);
     pareng__wake(w->arena, false);
+}
+
+void pareng__deque_push_slow(pareng__worker *w, pareng_frame *h)
+{
+    if (w->all_stolen) {
+        publish(w, h);
+        return;
+    }
+    /* A thief lowered the limit. Back up first: a request that comes after this store lowers
+     * it again. The frame just written counts among the private ones, and the older half
+     * goes, as a sync shares it. Not inside a serial run, whose frames hold results
+     * (pareng.h). A request that gets nothing stays pending for the next spawn too: its thief
+     * may be asleep by now, and will not ask again. */
+    spawn_limit_set(w, w->pub.pareng__end);
+    if (atomic_load_explicit(&w->pub.pareng__private_floor, memory_order_relaxed) !=
+        PARENG__SHARE_REQUEST)
+        return;
+    if (w->serial_runs_open == 0 && pareng__deque_share(w, h + 1) > 0)
+        floor_set_serving_request(w, intended_floor(w));
+    else
+        spawn_limit_set(w, h + 1);
 }
 
 bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h)

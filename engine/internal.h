@@ -384,12 +384,17 @@ PARENG__INTERNAL void pareng__deque_reset(pareng__worker *w);
 /* Thief: takes the oldest shared frame of victim; NULL if there is none or a race was lost.
  * On success the frame's thief mark is set to thief_lane + 1 (the lane_id it will run on). */
 PARENG__INTERNAL pareng_frame *pareng__deque_steal(pareng__worker *victim, unsigned thief_lane);
+/* Thief: as pareng__deque_steal, but asks nothing of an owner with no shared frame. */
+PARENG__INTERNAL pareng_frame *pareng__deque_steal_shared(pareng__worker *victim,
+                                                          unsigned thief_lane);
 /* Owner, syncing the top frame t = h - 1 that is below the private floor: serves a pending
  * share request, then either makes t private again (returns true) or finds it stolen (false;
  * everything below h is then stolen). */
 PARENG__INTERNAL bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h);
-/* Owner: publish the frame just written at h when everything below it was stolen. */
-PARENG__INTERNAL void pareng__deque_publish(pareng__worker *w, pareng_frame *h);
+/* Owner: the frame just written at h is at or above the spawn limit. When everything below
+ * it was stolen, publishes it; else a thief asked for work, and the older half of the private
+ * frames (h included) is shared. */
+PARENG__INTERNAL void pareng__deque_push_slow(pareng__worker *w, pareng_frame *h);
 /* Owner: a thief asked for work; share the older half of the private frames below h (the
  * top one stays private). Returns how many frames were shared. */
 PARENG__INTERNAL uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h);

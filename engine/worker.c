@@ -138,9 +138,9 @@ static void sleep_until_work(pareng__worker *w, pareng_frame *away)
 
 /* ---- stealing ---------------------------------------------------------------------------- */
 
-/* A frame from a lane of `worker` other than `except`, or NULL. */
+/* A frame from a lane of `worker` other than `except`, or NULL; *from: that lane. */
 static pareng_frame *steal_from_worker(pareng__worker *w, unsigned worker,
-                                       const pareng__worker *except)
+                                       const pareng__worker *except, pareng__worker **from)
 {
     pareng__arena *a = w->arena;
     for (unsigned k = 0, n = lanes_used(a, worker); k < n; k++) {
@@ -148,21 +148,46 @@ static pareng_frame *steal_from_worker(pareng__worker *w, unsigned worker,
         if (lane == except)
             continue;
         pareng_frame *f = pareng__deque_steal(lane, w->lane_id);
-        if (f)
+        if (f) {
+            *from = lane;
             return f;
+        }
     }
     return NULL;
 }
 
+/* A steal from `worker` (this one's own other lanes are the nearest of all). */
+static void took_from(pareng__worker *w, unsigned worker)
+{
+    pareng__count(&w->counters, PARENG__NEAR_STEALS, worker == w->index || w->near[worker]);
+    pareng__observe_steal(w, worker);
+}
+
+/* The next shared frame of the lane the last one came from, or NULL. A loop of spawns
+ * leaves its frames side by side there, shared as the thief asks: it takes them one after
+ * another without a round over the victims, the clock reads and the changes of state
+ * between, which cost a thief of microsecond tasks as much as the tasks. When there is none
+ * it does not ask: the owner is probably about to publish its next frame (the child just
+ * run was synced), and a request would dirty the line the owner's spawn reads; the round
+ * that follows asks. */
+static pareng_frame *steal_again(pareng__worker *w, pareng__worker *from)
+{
+    pareng_frame *f = pareng__deque_steal_shared(from, w->lane_id);
+    if (f) {
+        took_from(w, from->index);
+        pareng__cutoff_take(w); /* perhaps of another run */
+    }
+    return f;
+}
+
 /* One pass over the victims, nearest level first (this worker's own suspended lanes are the
  * nearest of all); inside a level, from a random member on, so that thieves of one cache
- * domain do not all queue on the same victim. */
-static pareng_frame *steal_round(pareng__worker *w)
+ * domain do not all queue on the same victim. *from: the lane of the frame returned. */
+static pareng_frame *steal_round(pareng__worker *w, pareng__worker **from)
 {
-    pareng_frame *own = steal_from_worker(w, w->index, w);
+    pareng_frame *own = steal_from_worker(w, w->index, w, from);
     if (own) {
-        pareng__count(&w->counters, PARENG__NEAR_STEALS, 1);
-        pareng__observe_steal(w, w->index);
+        took_from(w, w->index);
         return own;
     }
     unsigned start = 0;
@@ -173,10 +198,9 @@ static pareng_frame *steal_round(pareng__worker *w)
         unsigned len = end - start, first = (unsigned)(pareng__random(&w->rng) % len);
         for (unsigned k = 0; k < len; k++) {
             unsigned victim = w->victims[start + (first + k) % len];
-            pareng_frame *f = steal_from_worker(w, victim, NULL);
+            pareng_frame *f = steal_from_worker(w, victim, NULL, from);
             if (f) {
-                pareng__count(&w->counters, PARENG__NEAR_STEALS, w->near[victim]);
-                pareng__observe_steal(w, victim);
+                took_from(w, victim);
                 return f;
             }
             pareng__count(&w->counters, PARENG__STEAL_FAILS, 1);
@@ -261,7 +285,8 @@ static void help_while_away(pareng__worker *w, pareng_frame *h, pareng_frame *t)
             run_inbox(w, h, slot);
             return;
         }
-        pareng_frame *f = steal_round(w);
+        pareng__worker *from;
+        pareng_frame *f = steal_round(w, &from);
         if (f) {
             run_stolen(w, h, f);
             return;
@@ -357,10 +382,10 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
         return overflow_spawn(w, h, run, args, size);
     if (PARENG__UNLIKELY(w->measuring))
         return pareng__measure_spawn(w, h, run, args, size);
-    /* Only other way here: everything below h was stolen; the new frame starts a shared part. */
+    /* Everything below h was stolen, or a thief asked for work (pareng__deque_push_slow). */
     h->pareng__run = run;
     memcpy(h->pareng__data, args, size);
-    pareng__deque_publish(w, h);
+    pareng__deque_push_slow(w, h);
     return h + 1;
 }
 
@@ -480,10 +505,11 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
             }
         }
         pareng_frame *stolen = NULL;
+        pareng__worker *from = NULL;
         pareng__inbox_slot *given = NULL;
         bool root = take_root(a);
         if (!root && !(given = take_inbox(a)))
-            stolen = steal_round(w);
+            stolen = steal_round(w, &from);
         if (!root && !given && !stolen) {
             /* An IO engine's worker sleeps in its ring at once: a completion or new work ends
              * that sleep, where sched_yield would hand the core to another process. */
@@ -505,8 +531,11 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
             run_inbox(w, w->base, given);
             idle_since = account_busy(w, busy_since);
         } else {
-            pareng__count(&w->counters, PARENG__STEALS, 1);
-            run_stolen(w, w->base, stolen);
+            /* Not for fibers: a fiber whose IO completed must not wait behind a loop. */
+            do {
+                pareng__count(&w->counters, PARENG__STEALS, 1);
+                run_stolen(w, w->base, stolen);
+            } while (!fibers && (stolen = steal_again(w, from)));
             idle_since = account_busy(w, busy_since);
         }
         failed_rounds = 0;

@@ -467,8 +467,14 @@ struct pareng_frame {
 /* The part of a worker that the inline fast path reads; the engine's own state follows it in
  * the arena. Each field has one writer, named beside it. */
 struct pareng_worker {
-    /* owner: a spawn at or above this frame takes the slow path (deque full, or everything
-     * below was stolen and the next frame must be published). */
+    /* owner, and thieves: a spawn at or above this frame takes the slow path (everything
+     * below was stolen and the next frame must be published; or a thief asked for work: it
+     * lowers the limit as it asks, so that a loop that spawns and does not sync yet shares
+     * at its next spawn). Both write it with relaxed atomic stores (engine/deque.c); the
+     * spawn below reads it with a plain load, a deliberate race: an atomic load is not folded
+     * into the compare, which costs fib's every-spawn clone 6%, and a plain one is made again
+     * at every spawn all the same (the slow path it guards is a call). A thief's store is a
+     * hint: one that a spawn misses stays pending in the floor, for the next sync. */
     pareng_frame *pareng__spawn_limit;
     /* owner and thieves: frames at or above this address are private to the owner, so sync
      * pops them with no atomic read-modify-write. A thief stores PARENG__SHARE_REQUEST here

@@ -50,8 +50,8 @@ static pareng_frame *owner_push(pareng__worker *w, pareng_frame *h, uint64_t id)
     if (h >= w->pub.pareng__end)
         return NULL;
     memcpy(h->pareng__data, &id, sizeof id);
-    if (h >= w->pub.pareng__spawn_limit)
-        pareng__deque_publish(w, h);
+    if (h >= __atomic_load_n(&w->pub.pareng__spawn_limit, __ATOMIC_RELAXED))
+        pareng__deque_push_slow(w, h);
     return h + 1;
 }
 
@@ -137,6 +137,30 @@ static void test_thief_takes_oldest_and_owner_shares_on_request(void)
     CU_ASSERT_EQUAL(frame_id(next), 2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(pareng__deque_steal(f.w, 2));
     CU_ASSERT_PTR_NULL(pareng__deque_steal(f.w, 1));
+    fixture_free(&f);
+}
+
+/* A loop that spawns and has not synced yet: a request is served at the owner's next push. */
+static void test_owner_shares_at_push_on_request(void)
+{
+    fixture f = fixture_make(16);
+    pareng_frame *h = f.w->base;
+    for (uint64_t id = 1; id <= 4; id++)
+        h = owner_push(f.w, h, id);
+    CU_ASSERT_EQUAL(frame_id(pareng__deque_steal(f.w, 1)), 1); /* the published one */
+    CU_ASSERT_PTR_NULL(pareng__deque_steal(f.w, 1));            /* asks */
+    /* the next push shares the older half of frames 2..5, with no pop in between */
+    h = owner_push(f.w, h, 5);
+    pareng_frame *next = pareng__deque_steal(f.w, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(next);
+    CU_ASSERT_EQUAL(frame_id(next), 2);
+    CU_ASSERT_EQUAL(frame_id(pareng__deque_steal(f.w, 1)), 3);
+    /* served: the next push shares nothing until a thief asks again */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h = owner_push(f.w, h, 6));
+    CU_ASSERT_FALSE(pareng__deque_has_shared(f.w));
+    /* and the owner pops 6, 5, 4 as its own */
+    for (int i = 0; i < 3; i++, h--)
+        CU_ASSERT_TRUE(owner_pop(f.w, h));
     fixture_free(&f);
 }
 
@@ -325,6 +349,7 @@ int main(void)
         {"full deque refuses a push", test_full_deque_refuses_push},
         {"thief takes oldest; owner shares on request",
          test_thief_takes_oldest_and_owner_shares_on_request},
+        {"a loop that has not synced shares at its next push", test_owner_shares_at_push_on_request},
         {"owner reclaims an unstolen shared frame", test_reclaim_takes_shared_frame_back},
         {"pop of a stolen frame reports it", test_pop_of_stolen_frame_reports_it},
         CU_TEST_INFO_NULL,

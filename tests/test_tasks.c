@@ -147,6 +147,63 @@ static void test_full_deque_runs_spawns_inline(void)
     assert_nothing_left();
 }
 
+/* How many children of a loop other workers ran (in the arena: every worker writes it). */
+typedef struct loop_watch {
+    _Atomic uint64_t run_elsewhere;
+} loop_watch;
+
+PARENG_TASK_2(uint64_t, watched_child, unsigned, loop_worker, loop_watch *, watch)
+{
+    if (PARENG_WORKER_INDEX() != loop_worker)
+        atomic_fetch_add_explicit(&watch->run_elsewhere, 1, memory_order_relaxed);
+    return 1;
+}
+
+static void spin_us(unsigned us)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < us * 1000L);
+}
+
+/* Spawns children 20 us apart, at most `most`, until `wanted` of them ran on other workers,
+ * and only then syncs them: returns how many had run elsewhere when it stopped spawning, or
+ * UINT64_MAX when a sync got a wrong result. */
+PARENG_TASK_3(uint64_t, spawn_until_taken, loop_watch *, watch, unsigned, wanted, unsigned,
+              most)
+{
+    unsigned me = PARENG_WORKER_INDEX(), spawned = 0;
+    while (spawned < most &&
+           atomic_load_explicit(&watch->run_elsewhere, memory_order_relaxed) < wanted) {
+        PARENG_SPAWN(watched_child, me, watch);
+        spawned++;
+        spin_us(20);
+    }
+    uint64_t taken = atomic_load_explicit(&watch->run_elsewhere, memory_order_relaxed);
+    uint64_t results = 0;
+    for (unsigned i = 0; i < spawned; i++)
+        results += PARENG_SYNC(watched_child);
+    return results == spawned ? taken : UINT64_MAX;
+}
+
+/* A loop of spawns feeds a thief while it spawns, before its first sync: without that, a
+ * thief gets the first child (published) and waits for the loop's end for the others. */
+static void test_loop_shares_before_it_syncs(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    loop_watch *watch = pareng_alloc(e, sizeof *watch);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(watch);
+    atomic_init(&watch->run_elsewhere, 0);
+    uint64_t taken = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, spawn_until_taken, &taken, watch, 8, 100000), 0);
+    CU_ASSERT_NOT_EQUAL(taken, UINT64_MAX);
+    CU_ASSERT(taken >= 8);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 /* Every frame a thief took (in the idle loop or while leapfrogging) is found stolen by
  * exactly one sync of its owner. */
 static void test_stats_add_up(void)
@@ -894,6 +951,7 @@ int main(void)
     CU_TestInfo engine[] = {
         {"full deque: spawns run inline", test_full_deque_runs_spawns_inline},
         {"task parameters may use any name", test_parameter_names_are_free},
+        {"a loop of spawns is shared before it syncs", test_loop_shares_before_it_syncs},
         {"stats add up", test_stats_add_up},
         {"work reaches every worker", test_work_spreads_to_every_worker},
         {"idle engine sleeps", test_idle_engine_sleeps},
