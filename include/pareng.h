@@ -705,11 +705,17 @@ typedef struct pareng__slots {
                                         pareng__w, PARENG__SPILL_BYTES(sizeof(NAME##__data_t)))    \
                                   : (NAME##__data_t *)0);                                          \
     }                                                                                              \
-    static inline __attribute__((always_inline)) void NAME##__unspill(pareng_worker *pareng__w,    \
-                                                                      NAME##__data_t *pareng__d)   \
+    /* The data of a task done with, to be read through the pointer returned: a frame's own in     \
+     * place; a spilled task's copied to `copy` first, then its block given back (a block from     \
+     * the shared heap may be another process's allocation as soon as it is freed). */             \
+    static inline __attribute__((always_inline)) NAME##__data_t *NAME##__unspill(                  \
+        pareng_worker *pareng__w, NAME##__data_t *pareng__d, NAME##__data_t *pareng__copy)         \
     {                                                                                              \
-        if (NAME##__spilled)                                                                       \
-            pareng__spill_pop(pareng__w, pareng__d);                                               \
+        if (!NAME##__spilled)                                                                      \
+            return pareng__d;                                                                      \
+        __builtin_memcpy(pareng__copy, pareng__d, sizeof *pareng__copy);                           \
+        pareng__spill_pop(pareng__w, pareng__d);                                                   \
+        return pareng__copy;                                                                       \
     }                                                                                              \
     /* A call's arguments, converted as a function call converts them (in C++ too, where a         \
      * braced list would refuse a narrowing). */                                                   \
@@ -825,14 +831,15 @@ typedef struct pareng__slots {
             PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                                 \
         return pareng__h + 1;                                                                      \
     }                                                                                              \
-    /* A popped frame that nobody stole: its task runs here, its spill block given back first      \
-     * (the arguments are copied into the call before the child runs and spills its own). */      \
+    /* A popped frame that nobody stole: its task runs here, its data copied out of its spill     \
+     * block and the block given back first, before the child runs and spills its own. */        \
     static inline __attribute__((always_inline)) RT NAME##__run_popped(                            \
         pareng_worker *pareng__w, pareng_frame *pareng__t, const int pareng__clone,                \
         unsigned pareng__depth)                                                                    \
     {                                                                                              \
         NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
-        NAME##__unspill(pareng__w, pareng__d);                                                     \
+        NAME##__data_t pareng__copy;                                                               \
+        pareng__d = NAME##__unspill(pareng__w, pareng__d, &pareng__copy);                          \
         PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,       \
                                          pareng__d->args));                                        \
     }                                                                                              \
@@ -851,7 +858,8 @@ typedef struct pareng__slots {
                                                   pareng__depth));                                 \
         /* pareng__t may lie past the deque's end (an overflowed spawn): only done is read */      \
         NAME##__data_t *pareng__d = NAME##__data(pareng__done->pareng__data);                      \
-        NAME##__unspill(pareng__w, pareng__d);                                                     \
+        NAME##__data_t pareng__copy;                                                               \
+        pareng__d = NAME##__unspill(pareng__w, pareng__d, &pareng__copy);                          \
         PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
     /* Serial clone: the child runs now. The results of a task's first PARENG__LOCAL_SLOTS         \
@@ -880,7 +888,8 @@ typedef struct pareng__slots {
     {                                                                                              \
         if (NAME##__spilled) {                                                                     \
             NAME##__data_t *pareng__d = NAME##__data(pareng__slot);                                \
-            NAME##__unspill(pareng__w, pareng__d);                                                 \
+            NAME##__data_t pareng__copy;                                                           \
+            pareng__d = NAME##__unspill(pareng__w, pareng__d, &pareng__copy);                      \
             PARENG__RETURN_RESULT(RT, pareng__d->result);                                          \
         }                                                                                          \
         PARENG__IF_VOID(RT, (void)pareng__slot,                                                    \
@@ -908,7 +917,8 @@ typedef struct pareng__slots {
         if (PARENG__UNLIKELY(pareng__t >= pareng__w->pareng__end))                                 \
             pareng__t = pareng__sync_slow(pareng__w, pareng__t);                                   \
         NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
-        NAME##__unspill(pareng__w, pareng__d);                                                     \
+        NAME##__data_t pareng__copy;                                                               \
+        pareng__d = NAME##__unspill(pareng__w, pareng__d, &pareng__copy);                          \
         PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
     __attribute__((unused)) static inline int NAME##__root(                                        \

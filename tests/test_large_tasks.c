@@ -166,6 +166,32 @@ PARENG_TASK_2(uint64_t, flat, uint64_t, count, unsigned, with_void)
     return total;
 }
 
+/* A child that takes shared memory and writes it (the block it gets may be one its
+ * siblings' spilled data have just left); it keeps it, so that every later allocation
+ * lands in such blocks too: the engine, which the test stops, ends with them. */
+PARENG_TASK_1(big_result, leaf_allocating, big_arg, a)
+{
+    unsigned char *scratch = pareng_alloc(PARENG_ENGINE(), 64);
+    if (scratch)
+        memset(scratch, 0xff, 64);
+    return leaf(&a);
+}
+
+/* Spawns past the spill stack, then syncs: the number of results that differ from leaf's. */
+PARENG_TASK_1(uint64_t, flat_allocating, uint64_t, count)
+{
+    for (uint64_t i = 0; i < count; i++)
+        PARENG_SPAWN(leaf_allocating, first_arg(i));
+    uint64_t wrong = 0;
+    for (uint64_t i = count; i-- > 0;) {
+        big_result got = PARENG_SYNC(leaf_allocating);
+        big_arg a = first_arg(i);
+        big_result want = leaf(&a);
+        wrong += memcmp(&got, &want, sizeof got) != 0;
+    }
+    return wrong;
+}
+
 static uint64_t flat_serial(uint64_t count)
 {
     uint64_t total = 0;
@@ -301,6 +327,20 @@ static void test_spill_stack_overflow(void)
     pareng_stop(e);
 }
 
+/* Spill blocks from the heap go back to it at their syncs, where any process may take them
+ * at once: their data must be read before. Three workers, children that allocate shared
+ * memory meanwhile, 150,000 spawns (28 MiB of blocks, past the 16 MiB spill stack). */
+static void test_spill_blocks_read_before_freed(void)
+{
+    pareng_engine *e = engine_of(3, PARENG_CUTOFF_NONE, 0);
+    for (unsigned round = 0; round < 6; round++) {
+        uint64_t wrong = UINT64_MAX;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, flat_allocating, &wrong, 150000), 0);
+        CU_ASSERT_EQUAL(wrong, 0);
+    }
+    pareng_stop(e);
+}
+
 /* The root's data lie in the caller's memory, which the workers do not share: copied in and
  * out for the run. */
 static void test_root_with_large_data(void)
@@ -324,6 +364,7 @@ int main(void)
         {"more unsynced large spawns than the serial clone's slots", test_fan_past_the_local_slots},
         {"large spawns past a full deque", test_deque_overflow},
         {"large spawns past the spill stack: from the heap", test_spill_stack_overflow},
+        {"spill blocks from the heap are read before they are freed", test_spill_blocks_read_before_freed},
         {"a root with large arguments and results", test_root_with_large_data},
         {"mutually recursive large tasks", test_mutually_recursive},
         {"large tasks on an IO engine's fibers", test_io_engine},
