@@ -607,7 +607,10 @@ int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t s
 
 int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
 {
-    if (e->failed || size > PARENG_FRAME_DATA_SIZE)
+    if (size > PARENG_FRAME_DATA_SIZE) /* a serve that collects until 0 would never end */
+        return pareng__fail(EINVAL, "pareng_collect: a result of %zu bytes, more than a "
+                            "frame's %d (post a pointer to it)", size, PARENG_FRAME_DATA_SIZE);
+    if (e->failed)
         return 0;
     pareng__arena *a = e->segment.arena;
     for (unsigned k = 0; k < PARENG__INBOX_SLOTS; k++) {

@@ -676,6 +676,9 @@ typedef struct pareng__slots {
      * stack (in the arena, at the same address in every process) and the frame holds a           \
      * pointer to it. Chosen at compile time: a task that fits pays nothing. */                    \
     enum { NAME##__spilled = sizeof(NAME##__data_t) > PARENG_FRAME_DATA_SIZE };                    \
+    PARENG__STATIC_ASSERT(!NAME##__spilled || __alignof__(NAME##__data_t) <= 64,                   \
+                          "task " #NAME ": data too large for a frame go to a spill block, "       \
+                          "aligned to 64 bytes, and these are aligned to more");                   \
     /* The task data of a frame's data area (or of a serial clone's slot). */                      \
     static inline __attribute__((always_inline)) NAME##__data_t *NAME##__data(                     \
         const unsigned char *pareng__cell)                                                         \
@@ -1066,7 +1069,8 @@ PARENG_API int pareng_serve(pareng_engine *engine, unsigned cutoff, pareng_serve
 PARENG_API int pareng_post(pareng_engine *engine, pareng_task_fn run, const void *data,
                            size_t size, uint64_t tag);
 /* One finished posted task: its tag, and the first size bytes of its result (sizeof the
- * task's result type) copied to *result. 1, or 0 when none is finished. */
+ * task's result type) copied to *result. 1, or 0 when none is finished; -EINVAL when size
+ * exceeds a frame (PARENG_FRAME_DATA_SIZE). */
 PARENG_API int pareng_collect(pareng_engine *engine, uint64_t *tag, void *result, size_t size);
 /* Makes pareng_serve call serve soon; from any thread, async-signal-safe. Harmless when no
  * serve is in progress (the next run or serve wakes once for nothing). */

@@ -298,7 +298,7 @@ static int serve_with_gil(pareng_engine *e, serving *s)
 {
     PyObject *done = PyList_New(0), *go_on = NULL;
     uint64_t tag, outcome;
-    while (done && pareng_collect(e, &tag, &outcome, sizeof outcome)) {
+    while (done && pareng_collect(e, &tag, &outcome, sizeof outcome) > 0) {
         s->self->posted--;
         PyObject *pair = Py_BuildValue("KK", (unsigned long long)tag,
                                        (unsigned long long)outcome);

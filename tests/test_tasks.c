@@ -423,7 +423,7 @@ static int serve_fibs(pareng_engine *e, void *ctx)
 {
     serve_state *st = ctx;
     uint64_t tag, result;
-    while (pareng_collect(e, &tag, &result, sizeof result)) {
+    while (pareng_collect(e, &tag, &result, sizeof result) > 0) {
         st->collected++;
         st->wrong += result != workload_fib_serial(posted_n(tag));
     }
@@ -507,6 +507,8 @@ static void test_post_refuses_data_past_a_frame(void)
     pareng_engine *e = start_engine(2, 0);
     wide w = {{1, 2, 3, 4, 5, 6, 7, 8}};
     CU_ASSERT_EQUAL(PARENG_POST(e, 0, wide_sum, w), -EINVAL);
+    uint64_t tag;
+    CU_ASSERT_EQUAL(pareng_collect(e, &tag, &w, sizeof w), -EINVAL); /* not "none finished" */
     serve_state st = {0};
     CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_fibs, &st), 0);
     CU_ASSERT_EQUAL(st.wrong, 0);
