@@ -37,6 +37,8 @@ import sys
 import tempfile
 import time
 
+from procs import children, proc_stat, session_members
+
 SIGNALS = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,
            signal.SIGSEGV, signal.SIGSTOP]
 # In a sanitized build, the sanitizer's runtime must stay out of the way. A SIGSEGV that kill()
@@ -105,36 +107,6 @@ def python_with_module():
     except (OSError, subprocess.TimeoutExpired):
         return None
     return python if r.returncode == 0 else None
-
-
-def proc_stat(pid):
-    """(state, ppid, session) of pid, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    return fields[0], int(fields[1]), int(fields[3])
-
-
-def session_members(sid):
-    """Live (not zombie) processes of session sid: {pid: state}."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = proc_stat(int(entry))
-            if st and st[2] == sid and st[0] not in "ZX":
-                out[int(entry)] = st[0]
-    return out
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def holds_arena(pid):
@@ -232,7 +204,7 @@ def one_round(seed, index, all_jobs, workdir):
         proc.wait(timeout=HANG_S)
     except subprocess.TimeoutExpired:
         members = session_members(sid)
-        states = " ".join(f"{p}:{s}" for p, s in sorted(members.items()))
+        states = " ".join(f"{p}:{st[0]}" for p, st in sorted(members.items()))
         problems.append(f"HANG: no end after {HANG_S} s (session: {states})")
         kill_session(sid)
         proc.wait()
@@ -252,15 +224,14 @@ def one_round(seed, index, all_jobs, workdir):
         members = session_members(sid)
     if members:
         described = []
-        for pid, state in sorted(members.items()):
-            st = proc_stat(pid)
+        for pid, st in sorted(members.items()):
             comm = ""
             try:
                 with open(f"/proc/{pid}/comm") as f:
                     comm = f.read().strip()
             except OSError:
                 pass
-            described.append(f"{pid} {comm} state {state} ppid {st[1] if st else '?'}")
+            described.append(f"{pid} {comm} state {st[0]} ppid {st[1]}")
             if holds_arena(pid):
                 problems.append(f"LEFTOVER: process {pid} still holds a memfd pareng-arena")
         problems.append(f"ORPHAN: alive {ORPHAN_S:.0f} s after the coordinator ended: " +

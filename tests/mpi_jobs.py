@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 
+from procs import children, proc_stat, session_members
+
 RANKS = (1, 2, 3, 4)
 WORKERS = (1, 2)
 RUN_TIMEOUT_S = 120
@@ -216,36 +218,6 @@ def group_refusals(pareng, program):
 
 # ---- faults: a rank that dies, Ctrl-C ----------------------------------------------------
 
-def proc_stat(pid):
-    """(state, ppid, session, start time) of pid, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    return fields[0], int(fields[1]), int(fields[3]), int(fields[19])
-
-
-def session_members(sid):
-    """The live (not zombie) processes of session sid: {pid: start time}."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = proc_stat(int(entry))
-            if st and st[2] == sid and st[0] not in "ZX":
-                out[int(entry)] = st[3]
-    return out
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
 def shm_files_of(pid):
     """The /dev/shm files a process maps or holds open, by name (unlinked ones have none)."""
     names = set()
@@ -366,9 +338,10 @@ def one_fault(pareng, ranks, victim, workdir):
 def observe_fault(ranks, victim, name, job, pids, workers, pareng_shm_before):
     """Sends the fault to the running job and checks how it ends and what it leaves."""
     sid = job.pid
-    members = session_members(sid)
+    members = {pid: st[3] for pid, st in session_members(sid).items()}
     for r, pid in pids.items():
-        members.setdefault(pid, proc_stat(pid)[3] if proc_stat(pid) else 0)
+        st = proc_stat(pid)
+        members.setdefault(pid, st[3] if st else 0)
         for w in workers[r]:
             st = proc_stat(w)
             if st:
@@ -420,7 +393,7 @@ def observe_fault(ranks, victim, name, job, pids, workers, pareng_shm_before):
     while True:
         alive = {pid: start for pid, start in members.items()
                  if (st := proc_stat(pid)) and st[3] == start and st[0] not in "ZX"}
-        alive.update(session_members(sid))
+        alive.update({pid: st[3] for pid, st in session_members(sid).items()})
         shm_left = {p for p in shm_of_job if os.path.exists(p)}
         pareng_left = pareng_shm_names() - pareng_shm_before
         session_dirs = session_directories(job.pid)
