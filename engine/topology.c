@@ -377,14 +377,19 @@ static bool nothing_disallowed(hwloc_topology_t topo)
  * then the XML with every PU and node kept is what hwloc's THISSYSTEM_ALLOWED_RESOURCES would
  * give, and the cgroup's files need not be read (/proc/mounts, /proc/self/cpuset, cpuset.cpus,
  * cpuset.mems: half of the plan here). Otherwise the XML is loaded again with them read. */
+static int load_xml(hwloc_topology_t topo, const char *xml, size_t len, unsigned long flags)
+{
+    hwloc_topology_set_flags(topo, DISCOVERY_FLAGS | HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM | flags);
+    if (hwloc_topology_set_xmlbuffer(topo, xml, (int)len) < 0)
+        return hwloc_failure("cannot read the topology's XML");
+    return hwloc_topology_load(topo) < 0 ? hwloc_failure("cannot load the topology") : 0;
+}
+
 static int load_this_machine_xml(planner *p, const char *xml, size_t len)
 {
-    unsigned long flags = DISCOVERY_FLAGS | HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM;
-    hwloc_topology_set_flags(p->topo, flags | HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
-    if (hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0)
-        return hwloc_failure("cannot read the topology's XML");
-    if (hwloc_topology_load(p->topo) < 0)
-        return hwloc_failure("cannot load the topology");
+    int rc = load_xml(p->topo, xml, len, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
+    if (rc < 0)
+        return rc;
     /* The XML's own allowed sets are those of the process that discovered it: all, now */
     if (nothing_disallowed(p->topo))
         return hwloc_topology_allow(p->topo, NULL, NULL, HWLOC_ALLOW_FLAG_ALL) < 0
@@ -394,10 +399,7 @@ static int load_this_machine_xml(planner *p, const char *xml, size_t len)
     if (hwloc_topology_init(&p->topo) < 0)
         return p->topo = NULL, hwloc_failure("cannot initialise a topology");
     keep_only_what_placement_reads(p->topo);
-    hwloc_topology_set_flags(p->topo, flags | HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES);
-    if (hwloc_topology_set_xmlbuffer(p->topo, xml, (int)len) < 0)
-        return hwloc_failure("cannot read the topology's XML");
-    return hwloc_topology_load(p->topo) < 0 ? hwloc_failure("cannot load the topology") : 0;
+    return load_xml(p->topo, xml, len, HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES);
 }
 
 static int load_topology(planner *p, const pareng_config *cfg)
@@ -412,14 +414,13 @@ static int load_topology(planner *p, const pareng_config *cfg)
     if (rc < 0)
         return rc;
     keep_only_what_placement_reads(p->topo);
-    unsigned long flags = DISCOVERY_FLAGS;
     char *xml = NULL;
     size_t len = 0;
     if (this_machine && cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF &&
         (rc = this_machine_as_xml(&xml, &len)) == 0)
         rc = load_this_machine_xml(p, xml, len);
     else if (rc >= 0) { /* 1: no cache, this machine discovered directly */
-        hwloc_topology_set_flags(p->topo, flags);
+        hwloc_topology_set_flags(p->topo, DISCOVERY_FLAGS);
         rc = hwloc_topology_load(p->topo) < 0 ? hwloc_failure("cannot load the topology") : 0;
     }
     free(xml);
