@@ -47,7 +47,7 @@ typedef struct lanes_layout {
 #define FIBER_STACK_SPAN (PARENG__FIBER_STACK_BYTES + 4096)
 
 /* Each lane's spill stack (pareng.h: the data of spawned tasks too large for a frame). Address
- * space until used; a lane that needs more takes blocks from the heap. */
+ * space until used; a lane that needs more goes on in chunks of the heap (spill.c). */
 #define SPILL_BYTES ((size_t)16 << 20)
 #define FIBER_SPILL_BYTES ((size_t)64 << 10)
 
@@ -88,7 +88,7 @@ static size_t worker_spills_bytes(const lanes_layout *l)
     return SPILL_BYTES + (size_t)(l->per_worker - 1) * FIBER_SPILL_BYTES;
 }
 
-/* Last, past every spill stack: pareng.h's pareng__spill_pop tells a heap block by that. */
+/* Last: the heap grows into the mapping past its end (heap.c). */
 static size_t heap_offset(const lanes_layout *l)
 {
     return spills_offset(l) + l->n_workers * worker_spills_bytes(l);

@@ -9,6 +9,7 @@
  *   topology_cache.c  the per-user cache of this machine's topology (topology.c's only)
  *   arena.c     the shared memory (a memfd): create, map, header; pareng_clean
  *   heap.c      the arena's shared heap (pareng_alloc)
+ *   spill.c     a lane's spill stack past its region of the arena: chunks of the heap
  *   globals.c   the program's global variables, shared with the workers as between threads
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
  *   wake.c      the event count workers sleep on and publishers ring
@@ -53,7 +54,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 7 /* 7: the heap grows, and a spill stack per lane */
+#define PARENG__ARENA_LAYOUT 8 /* 8: spill stacks go on in chunks of the heap */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -158,6 +159,7 @@ typedef struct pareng__worker {
     bool every_spawn;        /* ... and depth does not cut this run's tree (cutoff.c) */
     uint32_t run_seen;       /* the arena's run_seq when this lane last took a task */
     unsigned run_first_cutoff; /* learned_cutoff when this lane first took a task of it */
+    struct pareng__spill_chunk *spill_spare; /* an empty chunk of the spill stack (spill.c) */
 
     /* line 3+: statistics, owner writes */
     PARENG__ALIGNED pareng__counters counters;
@@ -346,6 +348,10 @@ PARENG__INTERNAL void *pareng__heap_alloc(pareng__heap *heap, size_t size);
 /* 0, or -EINVAL (with a message) for a block freed already or not a block at all. */
 PARENG__INTERNAL int pareng__heap_free(pareng__heap *heap, void *ptr);
 PARENG__INTERNAL void pareng__arena_destroy(pareng__segment *seg);
+
+/* ---- spill.c ---- */
+/* The lane's task ended: its spare chunk of spill stack, if any, goes back to the heap. */
+PARENG__INTERNAL void pareng__spill_trim(pareng__worker *w);
 
 /* ---- topology.c ---- */
 struct pareng_plan {

@@ -389,21 +389,6 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
     return h + 1;
 }
 
-void *pareng__spill_slow(pareng_worker *pub, size_t bytes)
-{
-    pareng__worker *w = pareng__self(pub);
-    void *block = pareng__heap_alloc(&w->arena->heap, bytes);
-    if (!block)
-        pareng__worker_exit(pareng__lane(w->arena, w->index, 0), PARENG__EXIT_OUT_OF_MEMORY,
-                            ENOMEM);
-    return block;
-}
-
-void pareng__spill_free(pareng_worker *pub, void *block)
-{
-    pareng__heap_free(&pareng__self(pub)->arena->heap, block);
-}
-
 pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
 {
     pareng__worker *w = pareng__self(pub);
@@ -467,6 +452,7 @@ static uint64_t run_root(pareng__worker *w, uint64_t busy_since)
     pareng__count(&w->counters, PARENG__TASKS, 1);
     uint64_t now = account_busy(w, busy_since);
     pareng__deque_reset(w);
+    pareng__spill_trim(w); /* before DONE: the caller's pareng_alloc may want that memory */
     /* Release: the root's result is in a->root before the caller reads DONE. */
     atomic_store_explicit(&a->root_state, PARENG__ROOT_DONE, memory_order_release);
     ring_coordinator(a);
@@ -538,6 +524,7 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
             } while (!fibers && (stolen = steal_again(w, from)));
             idle_since = account_busy(w, busy_since);
         }
+        pareng__spill_trim(w);
         failed_rounds = 0;
     }
 }

@@ -485,23 +485,28 @@ struct pareng_worker {
     /* owner: a task this many call levels below the root or a stolen task runs serially
      * (UINT32_MAX: never); set for each run and, when automatic, adapted (engine/cutoff.c). */
     unsigned pareng__cutoff;
-    /* owner: the lane's spill stack, in the arena, where the data of tasks too large for a
-     * frame lie while they are spawned (their frame points there): its next free byte, and
-     * its end. Spawns push, syncs pop, in the same order as the deque. */
+    /* owner: the lane's spill stack, where the data of tasks too large for a frame lie while
+     * they are spawned (their frame points there): its next free byte and the end of the
+     * region it is in, the lane's own in the arena or, past that, a chunk from the shared heap
+     * (engine/spill.c); and the first block of that chunk, whose pop goes back to the region
+     * below (NULL in the lane's own, which has none). Spawns push, syncs pop, in the same
+     * order as the deque. */
     unsigned char *pareng__spill_top;
     unsigned char *pareng__spill_end;
+    unsigned char *pareng__spill_first;
 };
 
-/* Slow paths of the inline functions below (engine/deque.c, engine/worker.c). */
+/* Slow paths of the inline functions below (engine/deque.c, engine/worker.c, engine/spill.c). */
 PARENG_API pareng_frame *pareng__spawn_slow(pareng_worker *w, pareng_frame *h, pareng_task_fn run,
                                             const void *args, size_t size);
 /* t: the frame being synced (the head after the pop). Returns NULL when the caller must run t
  * inline, else the frame that holds the finished result. */
 PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
-/* Spill blocks past the lane's spill stack (a deep pile of spawns of large tasks): from the
- * shared heap; the worker exits with a message when that is exhausted too. */
-PARENG_API void *pareng__spill_slow(pareng_worker *w, size_t bytes);
-PARENG_API void pareng__spill_free(pareng_worker *w, void *block);
+/* A spill block that does not fit the region in use (a deep pile of spawns of large tasks):
+ * from a new chunk of the shared heap; the worker exits with a message when that is exhausted
+ * too. And the pop of a chunk's first block, which leaves the chunk. */
+PARENG_API void *pareng__spill_push_slow(pareng_worker *w, size_t bytes);
+PARENG_API void pareng__spill_pop_slow(pareng_worker *w, void *first);
 /* Runs `task` with its serial clone `run` and times it, to adapt the cutoff. */
 PARENG_API void pareng__run_serial(pareng_worker *w, pareng_frame *h, pareng_task_fn run,
                                    pareng_frame *task);
@@ -528,16 +533,16 @@ static inline void *pareng__spill_push(pareng_worker *w, size_t bytes)
 {
     unsigned char *block = w->pareng__spill_top;
     if (PARENG__UNLIKELY((size_t)(w->pareng__spill_end - block) < bytes))
-        return pareng__spill_slow(w, bytes);
+        return pareng__spill_push_slow(w, bytes);
     w->pareng__spill_top = block + bytes;
     return block;
 }
-/* The heap lies past every lane's spill stack in the arena: a block at or past the end came
- * from pareng__spill_slow. */
+/* Blocks go back in the reverse order of their pushes: the pop of a chunk's first block is
+ * the last of that chunk's. */
 static inline void pareng__spill_pop(pareng_worker *w, void *block)
 {
-    if (PARENG__UNLIKELY((unsigned char *)block >= w->pareng__spill_end))
-        pareng__spill_free(w, block);
+    if (PARENG__UNLIKELY((unsigned char *)block == w->pareng__spill_first))
+        pareng__spill_pop_slow(w, block);
     else
         w->pareng__spill_top = (unsigned char *)block;
 }
@@ -709,8 +714,9 @@ typedef struct pareng__slots {
                                   : (NAME##__data_t *)0);                                          \
     }                                                                                              \
     /* The data of a task done with, to be read through the pointer returned: a frame's own in     \
-     * place; a spilled task's copied to `copy` first, then its block given back (a block from     \
-     * the shared heap may be another process's allocation as soon as it is freed). */             \
+     * place; a spilled task's copied to `copy` first, then its block given back (the next push    \
+     * takes its place, and a chunk of the shared heap, once freed, may be another process's       \
+     * allocation). */                                                                             \
     static inline __attribute__((always_inline)) NAME##__data_t *NAME##__unspill(                  \
         pareng_worker *pareng__w, NAME##__data_t *pareng__d, NAME##__data_t *pareng__copy)         \
     {                                                                                              \

@@ -2,14 +2,20 @@
  * test_large_tasks.c - tasks whose arguments or result do not fit a frame's 48 bytes (spilled,
  * pareng.h): a 200-byte argument and a 104-byte result through a tree that thieves take
  * apart, fans of more unsynced spawns than the serial clone's slots, a deque that overflows,
- * a spill stack that overflows into the heap, void tasks, roots with large data, mutual
- * recursion and an IO engine's fibers, checked against the same computation in plain C.
+ * a spill stack that goes on in chunks of the heap (piles of 300,000 spawns, blocks of mixed
+ * sizes up and down across the chunks, a block larger than a chunk, the chunks' return to the
+ * heap, a heap too small for them), void tasks, roots with large data, mutual recursion and
+ * an IO engine's fibers, checked against the same computation in plain C.
  */
 #include "pareng.h"
 #include "testing.h"
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define MIB ((size_t)1 << 20)
 
 typedef struct big_arg {
     uint64_t v[25]; /* 200 bytes */
@@ -141,8 +147,8 @@ PARENG_TASK_2(void, store_checksum, big_arg, a, uint64_t *, out)
     *out = PARENG_CALL(checksum, a);
 }
 
-/* `count` spawns before the first sync: past a small deque's end, or past a lane's spill
- * stack (16 MiB: 100,000 blocks of 256 bytes take 25 MiB). */
+/* `count` spawns before the first sync: past a small deque's end, or past a lane's region of
+ * the spill stack (16 MiB: 100,000 blocks of 256 bytes take 25 MiB). */
 PARENG_TASK_2(uint64_t, flat, uint64_t, count, unsigned, with_void)
 {
     uint64_t total = 0, *stored = NULL;
@@ -166,6 +172,17 @@ PARENG_TASK_2(uint64_t, flat, uint64_t, count, unsigned, with_void)
     return total;
 }
 
+/* While this task sleeps on IO, its fiber's lane keeps the pile's frame, and the worker's
+ * next fiber, on a lane of its own, steals and runs it: the pile goes on that lane's spill
+ * stack (64 KiB in the arena, then chunks). */
+PARENG_TASK_1(uint64_t, flat_on_another_fiber, uint64_t, count)
+{
+    PARENG_SPAWN(flat, count, 0);
+    int slept = PARENG_IO_SLEEP(50 * 1000 * 1000);
+    uint64_t total = PARENG_SYNC(flat);
+    return slept == 0 ? total : 0;
+}
+
 /* A child that takes shared memory and writes it (the block it gets may be one its
  * siblings' spilled data have just left); it keeps it, so that every later allocation
  * lands in such blocks too: the engine, which the test stops, ends with them. */
@@ -177,7 +194,8 @@ PARENG_TASK_1(big_result, leaf_allocating, big_arg, a)
     return leaf(&a);
 }
 
-/* Spawns past the spill stack, then syncs: the number of results that differ from leaf's. */
+/* Spawns past the lane's region of the spill stack, then syncs: the number of results that
+ * differ from leaf's. */
 PARENG_TASK_1(uint64_t, flat_allocating, uint64_t, count)
 {
     for (uint64_t i = 0; i < count; i++)
@@ -190,6 +208,174 @@ PARENG_TASK_1(uint64_t, flat_allocating, uint64_t, count)
         wrong += memcmp(&got, &want, sizeof got) != 0;
     }
     return wrong;
+}
+
+/* ---- a pile that goes up and down across the chunks of a spill stack -------------------
+ * Past its region of the arena (16 MiB), a lane's spill stack goes on in chunks of the heap
+ * (1 MiB, then 2, 4...; engine/spill.c), and a block larger than the next chunk in a chunk of
+ * its own. The walk below pushes and pops blocks of four sizes, the pile going up to about
+ * 21 MiB and down to about 15 MiB again and again, and staggering on the way (one step in
+ * four goes back): every boundary between the region and the chunks, and between chunks, is
+ * crossed both ways many times. Each climb starts with a block of 2 MiB, larger than the
+ * chunk that comes next there; one child in four allocates from the heap meanwhile. */
+
+typedef struct small_arg {
+    uint64_t v[7]; /* 56 bytes: a block of 64 */
+} small_arg;
+
+typedef struct wide_arg {
+    uint64_t v[255]; /* 2,040 bytes: a block of 2,048 */
+} wide_arg;
+
+typedef struct huge_arg {
+    uint64_t v[(2 * MIB) / sizeof(uint64_t)];
+} huge_arg;
+
+static uint64_t words_hash(const uint64_t *v, size_t n)
+{
+    uint64_t h = n;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ v[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void words_fill(uint64_t *v, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = seed * (i + 1) ^ 0x9e3779b97f4a7c15ull;
+}
+
+static small_arg small_of(uint64_t seed)
+{
+    small_arg a;
+    words_fill(a.v, 7, seed);
+    return a;
+}
+
+static wide_arg wide_of(uint64_t seed)
+{
+    wide_arg a;
+    words_fill(a.v, 255, seed);
+    return a;
+}
+
+static huge_arg huge_of(uint64_t seed)
+{
+    huge_arg a;
+    words_fill(a.v, sizeof a.v / sizeof *a.v, seed);
+    return a;
+}
+
+PARENG_TASK_1(uint64_t, small_hash, small_arg, a) { return words_hash(a.v, 7); }
+
+/* The hash in a record of the heap, which the parent frees after reading it. */
+PARENG_TASK_1(uint64_t *, wide_record, wide_arg, a)
+{
+    uint64_t *record = pareng_alloc(PARENG_ENGINE(), 3 * sizeof *record);
+    if (record)
+        record[1] = words_hash(a.v, 255);
+    return record;
+}
+
+PARENG_TASK_1(uint64_t, huge_hash, huge_arg, a)
+{
+    return words_hash(a.v, sizeof a.v / sizeof *a.v);
+}
+
+enum { SMALL, BIG, WIDE, HUGE };
+
+static const size_t block_bytes[] = {
+    [SMALL] = 64, [BIG] = 256, [WIDE] = 2048, [HUGE] = sizeof(huge_arg)};
+
+static uint64_t walk_next(uint64_t *rng)
+{
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    return *rng;
+}
+
+/* The number of results that differ from the plain C computation (every spawn's is checked),
+ * or UINT64_MAX when the walk could not keep its book. */
+PARENG_TASK_2(uint64_t, walk, uint64_t, seed, unsigned, sweeps)
+{
+    const size_t most = (size_t)1 << 20; /* blocks in the pile at once: far fewer */
+    unsigned char *kinds = malloc(most);
+    uint64_t *seeds = malloc(most * sizeof *seeds);
+    if (!kinds || !seeds) {
+        free(kinds);
+        free(seeds);
+        return UINT64_MAX;
+    }
+    uint64_t rng = seed | 1, wrong = 0;
+    size_t n = 0, bytes = 0, peak = 0;
+    for (unsigned sweep = 0; sweep <= sweeps; sweep++) {
+        /* up to 20-21 MiB, down to 15-16 MiB; the last sweep goes down to nothing */
+        bool up = sweep % 2 == 0 && sweep < sweeps;
+        size_t goal = sweep == sweeps ? 0 : (up ? 20 : 15) * MIB + walk_next(&rng) % MIB;
+        bool huge_first = up;
+        while (up ? bytes < goal : bytes > goal) {
+            bool push = up ? walk_next(&rng) % 4 != 0 : walk_next(&rng) % 4 == 0;
+            if (push || n == 0) {
+                uint64_t r = walk_next(&rng);
+                unsigned kind = huge_first || r % 4096 == 0 ? HUGE
+                                : r % 2                    ? SMALL
+                                : r % 4 == 0               ? BIG
+                                                           : WIDE;
+                huge_first = false;
+                uint64_t s = walk_next(&rng);
+                switch (kind) {
+                case SMALL: PARENG_SPAWN(small_hash, small_of(s)); break;
+                case BIG: PARENG_SPAWN(tree, first_arg(s), 0); break;
+                case WIDE: PARENG_SPAWN(wide_record, wide_of(s)); break;
+                default: PARENG_SPAWN(huge_hash, huge_of(s)); break;
+                }
+                kinds[n] = (unsigned char)kind;
+                seeds[n++] = s;
+                bytes += block_bytes[kind];
+                peak = bytes > peak ? bytes : peak;
+                continue;
+            }
+            uint64_t s = seeds[--n];
+            bytes -= block_bytes[kinds[n]];
+            switch (kinds[n]) {
+            case SMALL: {
+                small_arg a = small_of(s);
+                wrong += PARENG_SYNC(small_hash) != words_hash(a.v, 7);
+                break;
+            }
+            case BIG: {
+                big_result got = PARENG_SYNC(tree), want;
+                big_arg a = first_arg(s);
+                want = leaf(&a);
+                wrong += memcmp(&got, &want, sizeof got) != 0;
+                break;
+            }
+            case WIDE: {
+                uint64_t *record = PARENG_SYNC(wide_record);
+                wide_arg a = wide_of(s);
+                wrong += !record || record[1] != words_hash(a.v, 255);
+                if (record)
+                    pareng_free(PARENG_ENGINE(), record);
+                break;
+            }
+            default: {
+                huge_arg *a = malloc(sizeof *a);
+                uint64_t got = PARENG_SYNC(huge_hash);
+                if (a) {
+                    words_fill(a->v, sizeof a->v / sizeof *a->v, s);
+                    wrong += got != words_hash(a->v, sizeof a->v / sizeof *a->v);
+                }
+                wrong += !a;
+                free(a);
+                break;
+            }
+            }
+        }
+    }
+    free(kinds);
+    free(seeds);
+    return wrong + (n != 0) + (peak < 20 * MIB);
 }
 
 static uint64_t flat_serial(uint64_t count)
@@ -259,7 +445,8 @@ static void test_mutually_recursive(void)
     pareng_stop(e);
 }
 
-/* An IO engine: every fiber's lane has a spill stack of its own. */
+/* An IO engine: every fiber's lane has a spill stack of its own; on a fiber's lane past lane 0
+ * 10,000 blocks of 256 bytes outgrow its region of the arena (64 KiB) and go on in chunks. */
 static void test_io_engine(void)
 {
     big_result want = tree_serial(first_arg(9), 11), got;
@@ -267,8 +454,15 @@ static void test_io_engine(void)
     CU_ASSERT_EQUAL(PARENG_RUN(e, tree, &got, first_arg(9), 11), 0);
     CU_ASSERT_EQUAL(memcmp(&got, &want, sizeof got), 0);
     uint64_t sum = 0;
-    CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &sum, 3000, 1), 0);
-    CU_ASSERT_EQUAL(sum, flat_serial(3000));
+    CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &sum, 10000, 1), 0);
+    CU_ASSERT_EQUAL(sum, flat_serial(10000));
+    pareng_stop(e);
+    e = testing_start_engine(1, 0, PARENG_IO_DEPTH_AUTO);
+    for (unsigned round = 0; round < 2; round++) {
+        CU_ASSERT_EQUAL(PARENG_RUN(e, flat_on_another_fiber, &sum, 10000), 0);
+        CU_ASSERT_EQUAL(sum, flat_serial(10000));
+    }
+    CU_ASSERT(steals_of(e) > 0); /* the pile ran on another fiber's lane */
     pareng_stop(e);
 }
 
@@ -310,35 +504,113 @@ static void test_deque_overflow(void)
     }
 }
 
-/* 100,000 blocks of 256 bytes outgrow a lane's 16 MiB spill stack: the rest come from the
- * heap, and go back to it at their syncs. */
+/* 300,000 blocks of 256 bytes: 57 MiB past the lane's region of 16 MiB, in chunks of the
+ * heap, on more workers than cores. Each block took a first fit under the heap's lock before
+ * there were chunks. */
 static void test_spill_stack_overflow(void)
 {
-    pareng_engine *e = engine_of(2, PARENG_CUTOFF_NONE, 0);
-    for (unsigned with_void = 0; with_void < 2; with_void++) {
-        uint64_t got = 0;
-        CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &got, 100000, with_void), 0);
-        CU_ASSERT_EQUAL(got, flat_serial(100000));
+    for (size_t c = 0; c < 2; c++) { /* automatic, none */
+        pareng_engine *e = engine_of(3, cutoffs[c], 0);
+        for (unsigned with_void = 0; with_void < 2; with_void++) {
+            uint64_t got = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &got, 300000, with_void), 0);
+            CU_ASSERT_EQUAL(got, flat_serial(300000));
+        }
+        pareng_stop(e);
     }
-    /* every spill block went back: the heap holds one large block again */
-    void *all = pareng_alloc(e, 6u << 20);
-    CU_ASSERT_PTR_NOT_NULL(all);
-    pareng_free(e, all);
+}
+
+/* A heap whose free list starts with 200,000 holes too small for a spill block (192 bytes
+ * with their headers; a 256-byte block takes 320), as the kept allocations of earlier runs'
+ * children leave it: a pile past the lane's region takes a chunk at a time, each a first fit
+ * over the holes, where it took a first fit for every block (minutes for this pile). */
+static void test_spill_over_a_fragmented_heap(void)
+{
+    enum { HOLES = 200000 };
+    pareng_engine *e = engine_of(3, PARENG_CUTOFF_AUTO, 0);
+    void **holes = malloc(HOLES * sizeof *holes);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(holes);
+    size_t failed = 0;
+    for (size_t i = 0; i < HOLES; i++) {
+        holes[i] = pareng_alloc(e, 128);
+        failed += !holes[i] || !pareng_alloc(e, 64); /* kept: the holes stay apart */
+    }
+    /* from the last: each goes to the head of the free list, found at once */
+    for (size_t i = HOLES; i-- > 0;)
+        failed += holes[i] && pareng_free(e, holes[i]) != 0;
+    free(holes);
+    CU_ASSERT_EQUAL(failed, 0);
+    uint64_t got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &got, 300000, 0), 0);
+    CU_ASSERT_EQUAL(got, flat_serial(300000));
     pareng_stop(e);
 }
 
-/* Spill blocks from the heap go back to it at their syncs, where any process may take them
- * at once: their data must be read before. Three workers, children that allocate shared
- * memory meanwhile, 150,000 spawns (28 MiB of blocks, past the 16 MiB spill stack). */
+/* Spill blocks go back at their syncs, and a chunk when its first block does; the data must
+ * be read before (a chunk's memory may then be another process's allocation). Three
+ * workers, children that allocate shared memory meanwhile and keep it, so that the heap is
+ * fragmented between the runs' chunks; 300,000 spawns a run. */
 static void test_spill_blocks_read_before_freed(void)
 {
     pareng_engine *e = engine_of(3, PARENG_CUTOFF_NONE, 0);
-    for (unsigned round = 0; round < 6; round++) {
+    for (unsigned round = 0; round < 3; round++) {
         uint64_t wrong = UINT64_MAX;
-        CU_ASSERT_EQUAL(PARENG_RUN(e, flat_allocating, &wrong, 150000), 0);
+        CU_ASSERT_EQUAL(PARENG_RUN(e, flat_allocating, &wrong, 300000), 0);
         CU_ASSERT_EQUAL(wrong, 0);
     }
     pareng_stop(e);
+}
+
+/* Up and down across the chunks, blocks of four sizes, some larger than a chunk (the walk). */
+static void test_spill_chunk_boundaries(void)
+{
+    for (size_t c = 0; c < 2; c++) { /* automatic, none */
+        pareng_engine *e = engine_of(3, cutoffs[c], 0);
+        for (uint64_t seed = 1; seed <= 2; seed++) {
+            uint64_t wrong = UINT64_MAX;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, walk, &wrong, seed, 8), 0);
+            CU_ASSERT_EQUAL(wrong, 0);
+        }
+        pareng_stop(e);
+    }
+}
+
+/* A heap of 16 MiB: the chunks of a pile 3.5 MiB past the region fit (1, 2 and 4 MiB), and
+ * all of them, the spare included, are back in the heap when the run returns (15 MiB fit in
+ * one block). */
+static void test_spill_chunks_go_back(void)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    cfg.shared_bytes = 16 * MIB;
+    pareng_engine *e = testing_start(&cfg);
+    for (unsigned round = 0; round < 2; round++) {
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &got, 80000, 0), 0);
+        CU_ASSERT_EQUAL(got, flat_serial(80000));
+        void *all = pareng_alloc(e, 15 * MIB);
+        CU_ASSERT_PTR_NOT_NULL(all);
+        pareng_free(e, all);
+    }
+    pareng_stop(e);
+}
+
+/* A heap of 4 MiB cannot hold the chunks of a pile 8.4 MiB past the region: the run fails
+ * with the cause named, nothing waits forever and no process is left. */
+static void test_spill_out_of_memory(void)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    cfg.shared_bytes = 4 * MIB;
+    pareng_engine *e = testing_start(&cfg);
+    uint64_t got = 0;
+    CU_ASSERT(PARENG_RUN(e, flat, &got, 100000, 0) < 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "spilled spawns"));
+    CU_ASSERT(PARENG_RUN(e, flat, &got, 10, 0) < 0); /* the engine is failed for good */
+    pareng_stop(e);
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
 }
 
 /* The root's data lie in the caller's memory, which the workers do not share: copied in and
@@ -363,8 +635,12 @@ int main(void)
         {"200-byte arguments, 104-byte results: a stolen tree, exact", test_tree_stolen_exact},
         {"more unsynced large spawns than the serial clone's slots", test_fan_past_the_local_slots},
         {"large spawns past a full deque", test_deque_overflow},
-        {"large spawns past the spill stack: from the heap", test_spill_stack_overflow},
-        {"spill blocks from the heap are read before they are freed", test_spill_blocks_read_before_freed},
+        {"300,000 large spawns: the spill stack goes on in chunks", test_spill_stack_overflow},
+        {"300,000 large spawns over a fragmented heap", test_spill_over_a_fragmented_heap},
+        {"spill blocks are read before they go back", test_spill_blocks_read_before_freed},
+        {"mixed spill blocks up and down across chunks", test_spill_chunk_boundaries},
+        {"spill chunks go back to the heap when the run ends", test_spill_chunks_go_back},
+        {"a heap too small for the spill chunks fails the run", test_spill_out_of_memory},
         {"a root with large arguments and results", test_root_with_large_data},
         {"mutually recursive large tasks", test_mutually_recursive},
         {"large tasks on an IO engine's fibers", test_io_engine},
