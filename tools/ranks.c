@@ -6,12 +6,16 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "pareng.h"
+
+#define MODULE "libpareng-run-mpi.so"
 
 static struct {
     int (*start)(pareng_engine **, const pareng_config *, int *, char ***, unsigned);
@@ -23,9 +27,29 @@ static struct {
 static unsigned n_ranks = 1, this_rank;
 static pareng_rank_stats *rows;
 
+/* The module where this pareng is: in its build tree (tools/pareng and engine/), else where
+ * it is installed, else wherever the dynamic linker looks. Found by path, not by the
+ * program's run path: one would make the loader look in it for every library of every start
+ * (60 failed opens here, for libc, libm and libudev), MPI or not. */
+static void *open_module(void)
+{
+    char self[PATH_MAX], path[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+    if (slash) {
+        *slash = 0;
+        snprintf(path, sizeof path, "%s/../engine/" MODULE, self);
+        void *lib = access(path, F_OK) == 0 ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+        if (lib)
+            return lib;
+    }
+    void *lib = dlopen(PARENG_MODULE_DIR "/" MODULE, RTLD_NOW | RTLD_LOCAL);
+    return lib ? lib : dlopen(MODULE, RTLD_NOW | RTLD_LOCAL);
+}
+
 static bool load_mpi(void)
 {
-    void *lib = dlopen("libpareng-run-mpi.so", RTLD_NOW | RTLD_LOCAL);
+    void *lib = open_module();
     if (!lib) {
         cli_error("started by an MPI launcher, but libpareng-run-mpi cannot be loaded (%s): "
                   "this pareng was built without MPI (meson setup -Dmpi=enabled)", dlerror());
