@@ -724,8 +724,9 @@ static bool plan_key(const pareng_config *cfg, const allowed_now *now, char *key
 {
     if (cfg->cpus && strchr(cfg->cpus, '\n'))
         return false;
-    int n = snprintf(key, size, "workers %u cpus %s affinity ", cfg->workers,
-                     cfg->cpus ? cfg->cpus : "-");
+    /* the library's version too: another version's plan may mean something else */
+    int n = snprintf(key, size, "workers %u cpus %s pareng %s affinity ", cfg->workers,
+                     cfg->cpus ? cfg->cpus : "-", pareng_version());
     const unsigned char *bytes[2] = {(const unsigned char *)&now->affinity,
                                      (const unsigned char *)now->mems};
     const size_t sizes[2] = {sizeof now->affinity, sizeof now->mems};

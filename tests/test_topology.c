@@ -1227,7 +1227,7 @@ static void test_implausible_kept_plans_are_made_anew(void)
         /* the key line ends at the second newline, the sum line at the third */
         char *key = strchr(text, '\n') + 1, *sum = strchr(key, '\n') + 1;
         char *body = strchr(sum, '\n') + 1;
-        char *record = memmem(text, n, "workers 2 cpus - affinity ", 26), *line = record;
+        char *record = memmem(text, n, "workers 2 cpus - pareng ", 24), *line = record;
         CU_ASSERT_PTR_NOT_NULL_FATAL(record);
         while (line > body && memcmp(line, "plan ", 5)) /* its "plan KEY_LEN PLAN_LEN" line */
             line--;
