@@ -27,23 +27,36 @@ static struct {
 static unsigned n_ranks = 1, this_rank;
 static pareng_rank_stats *rows;
 
-/* The module where this pareng is: in its build tree (tools/pareng and engine/), else where
- * it is installed, else wherever the dynamic linker looks. Found by path, not by the
- * program's run path: one would make the loader look in it for every library of every start
- * (60 failed opens here, for libc, libm and libudev), MPI or not. */
+/* dir/MODULE, if there is such a file and it loads */
+static void *open_in(const char *dir, size_t len)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%.*s/" MODULE, (int)len, dir);
+    return access(path, F_OK) == 0 ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+}
+
+/* The module where the dynamic linker would have found it through a run path: first in
+ * LD_LIBRARY_PATH, then in this pareng's build tree (tools/pareng beside engine/), then where
+ * it was installed, then wherever the linker looks. Found by path, not by the program's run
+ * path: that would make the loader search it for every library of every start (60 failed
+ * opens here, for libc and libm), MPI or not. */
 static void *open_module(void)
 {
-    char self[PATH_MAX], path[PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    void *lib = NULL;
+    for (const char *dir = getenv("LD_LIBRARY_PATH"); dir && *dir && !lib;) {
+        size_t len = strcspn(dir, ":;");
+        lib = len ? open_in(dir, len) : NULL;
+        dir += len + (dir[len] != 0);
+    }
+    char self[PATH_MAX];
+    ssize_t n = lib ? 0 : readlink("/proc/self/exe", self, sizeof self - 1);
     char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
     if (slash) {
-        *slash = 0;
-        snprintf(path, sizeof path, "%s/../engine/" MODULE, self);
-        void *lib = access(path, F_OK) == 0 ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
-        if (lib)
-            return lib;
+        snprintf(slash, sizeof self - (size_t)(slash - self), "/../engine");
+        lib = open_in(self, strlen(self));
     }
-    void *lib = dlopen(PARENG_MODULE_DIR "/" MODULE, RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        lib = open_in(PARENG_MODULE_DIR, strlen(PARENG_MODULE_DIR));
     return lib ? lib : dlopen(MODULE, RTLD_NOW | RTLD_LOCAL);
 }
 
