@@ -278,6 +278,8 @@ static bool append_plan(void *ctx, const char *key, size_t klen, const char *pla
             return false;
     char line[64];
     int n = snprintf(line, sizeof line, "plan %zu %zu\n", klen, plen);
+    if (b->len + (size_t)n + klen + plen > MAX_CACHE_BYTES) /* a huge machine's: not kept */
+        return false;
     append(b, line, (size_t)n);
     append(b, key, klen);
     append(b, plan, plen);
