@@ -372,14 +372,29 @@ PARENG__INTERNAL int pareng__plan_bind(const pareng_plan *plan, unsigned worker)
 
 /* ---- topology_cache.c ---- */
 enum { PARENG__NO_TOPOLOGY_CACHE, PARENG__TOPOLOGY_CACHE_MISS, PARENG__TOPOLOGY_CACHE_HIT };
-/* This machine's hwloc XML as topology.c discovered it with settings `discovery`, when the
- * cache holds a valid one for the hardware as it is now (HIT: *xml, malloc'd, and its length);
- * MISS when there is none but one can be written; NO_TOPOLOGY_CACHE where none can be. */
-PARENG__INTERNAL int pareng__topology_cache_read(const char *discovery, char **xml,
-                                                 size_t *len);
-/* Keeps xml for the next starts, if this process has a cache; failures cost nothing else. */
+/* This machine's cache as read: hwloc's XML (its final NUL counted in xml_len) as topology.c
+ * discovered it, and the plans made on it, each under the key of what else it depends on. */
+typedef struct pareng__topology_cache {
+    char *text; /* malloc'd: the file */
+    const char *xml;
+    size_t xml_len;
+    const char *plans;
+    size_t plans_len;
+} pareng__topology_cache;
+/* HIT when the cache holds this machine as it is now, discovered with settings `discovery`
+ * (fills *c); MISS when there is none but one can be written; NO_TOPOLOGY_CACHE where none can
+ * be. */
+PARENG__INTERNAL int pareng__topology_cache_read(const char *discovery, pareng__topology_cache *c);
+/* The plan kept under key in c, and its length; NULL if none is. */
+PARENG__INTERNAL const void *pareng__topology_cache_plan(const pareng__topology_cache *c,
+                                                         const char *key, size_t *len);
+/* Keeps xml for the next starts with the plan under plan_key (if not NULL), and c's plans of
+ * other keys, if this process has a cache; failures cost nothing else. */
 PARENG__INTERNAL void pareng__topology_cache_write(const char *discovery, const char *xml,
-                                                   size_t len);
+                                                   size_t len, const pareng__topology_cache *c,
+                                                   const char *plan_key, const void *plan,
+                                                   size_t plan_len);
+PARENG__INTERNAL void pareng__topology_cache_free(pareng__topology_cache *c);
 
 /* ---- deque.c ---- */
 /* Makes the deque of w empty, all frames private, with `capacity` frames at base. */

@@ -44,6 +44,12 @@ typedef struct planner {
     hwloc_obj_t *chosen; /* the PU of each worker */
     unsigned n_chosen;
     void *scratch; /* distance[n_chosen] while filling the plan */
+    /* this machine's cache (topology_cache.c), once read, and its XML if just discovered */
+    bool cache_read;
+    int cache_state;
+    pareng__topology_cache cache;
+    char *discovered;
+    size_t discovered_len;
 } planner;
 
 /* A PU's core; a topology without cores (some synthetic ones) makes each PU its own core. */
@@ -312,14 +318,22 @@ static void keep_only_what_placement_reads(hwloc_topology_t topo)
     hwloc_topology_set_type_filter(topo, HWLOC_OBJ_MISC, HWLOC_TYPE_FILTER_KEEP_NONE);
 }
 
-/* The whole of this machine, CPUs this process may not use included, as hwloc's XML (malloc'd),
- * from the cache (topology_cache.c), or discovered and then cached: 0. 1 where there can be
- * no cache: then the caller discovers the machine itself. */
-static int this_machine_as_xml(char **xml, size_t *len)
+/* The whole of this machine, CPUs this process may not use included, as hwloc's XML, from the
+ * cache (topology_cache.c), or discovered (then written with the plan): 0. 1 where there can
+ * be no cache: then the caller discovers the machine itself. */
+static int this_machine_as_xml(planner *p, const char **xml, size_t *len)
 {
-    int cache = pareng__topology_cache_read(DISCOVERY, xml, len);
-    if (cache != PARENG__TOPOLOGY_CACHE_MISS)
-        return cache == PARENG__NO_TOPOLOGY_CACHE;
+    if (!p->cache_read) {
+        p->cache_state = pareng__topology_cache_read(DISCOVERY, &p->cache);
+        p->cache_read = true;
+    }
+    if (p->cache_state == PARENG__TOPOLOGY_CACHE_HIT) {
+        *xml = p->cache.xml;
+        *len = p->cache.xml_len;
+        return 0;
+    }
+    if (p->cache_state == PARENG__NO_TOPOLOGY_CACHE)
+        return 1;
     hwloc_topology_t whole;
     if (hwloc_topology_init(&whole) < 0)
         return hwloc_failure("cannot initialise a topology");
@@ -331,13 +345,13 @@ static int this_machine_as_xml(char **xml, size_t *len)
         rc = hwloc_failure("cannot load the topology");
     else if (hwloc_topology_export_xmlbuffer(whole, &exported, &exported_len, 0) < 0)
         rc = hwloc_failure("cannot export the topology");
-    else if (!(*xml = malloc((size_t)exported_len)))
+    else if (!(p->discovered = malloc((size_t)exported_len)))
         rc = pareng__fail(ENOMEM, "out of memory");
     if (rc == 0) {
         /* hwloc counts the final NUL in the length */
-        memcpy(*xml, exported, (size_t)exported_len);
-        *len = (size_t)exported_len;
-        pareng__topology_cache_write(DISCOVERY, *xml, *len);
+        memcpy(p->discovered, exported, (size_t)exported_len);
+        *xml = p->discovered;
+        *len = p->discovered_len = (size_t)exported_len;
     }
     if (exported)
         hwloc_free_xmlbuffer(whole, exported);
@@ -345,27 +359,40 @@ static int this_machine_as_xml(char **xml, size_t *len)
     return rc;
 }
 
-/* Whether this process may use every PU and every NUMA node of the topology just loaded, as
- * the kernel says now: its affinity (which the kernel keeps inside its cgroup cpuset) and the
- * memory nodes its cpuset allows (get_mempolicy's MPOL_F_MEMS_ALLOWED). */
+/* What this process may use, as the kernel says now: its affinity (which the kernel keeps
+ * inside its cgroup cpuset) and the memory nodes its cpuset allows (get_mempolicy's
+ * MPOL_F_MEMS_ALLOWED). */
+typedef struct allowed_now {
+    cpu_set_t affinity;
+    unsigned long mems[1024 / (8 * sizeof(unsigned long))]; /* Linux's most nodes */
+} allowed_now;
+
+static bool read_allowed_now(allowed_now *now)
+{
+    memset(now, 0, sizeof *now);
+    return sched_getaffinity(0, sizeof now->affinity, &now->affinity) == 0 &&
+           syscall(SYS_get_mempolicy, NULL, now->mems, 8 * sizeof now->mems, NULL,
+                   MPOL_F_MEMS_ALLOWED) == 0;
+}
+
+/* Whether this process may use every PU and every NUMA node of the topology just loaded. */
 static bool nothing_disallowed(hwloc_topology_t topo)
 {
-    cpu_set_t affinity;
-    unsigned long mems[1024 / (8 * sizeof(unsigned long))] = {0}; /* Linux's most nodes */
-    if (sched_getaffinity(0, sizeof affinity, &affinity) < 0 ||
-        syscall(SYS_get_mempolicy, NULL, mems, 8 * sizeof mems, NULL, MPOL_F_MEMS_ALLOWED) < 0)
+    allowed_now now;
+    if (!read_allowed_now(&now))
         return false;
     hwloc_const_bitmap_t pus = hwloc_topology_get_topology_cpuset(topo);
-    if (hwloc_bitmap_weight(pus) != CPU_COUNT(&affinity))
+    if (hwloc_bitmap_weight(pus) != CPU_COUNT(&now.affinity))
         return false;
     unsigned i;
     hwloc_bitmap_foreach_begin(i, pus) {
-        if (i >= CPU_SETSIZE || !CPU_ISSET(i, &affinity))
+        if (i >= CPU_SETSIZE || !CPU_ISSET(i, &now.affinity))
             return false;
     }
     hwloc_bitmap_foreach_end();
+    const unsigned word = 8 * sizeof *now.mems;
     hwloc_bitmap_foreach_begin(i, hwloc_topology_get_topology_nodeset(topo)) {
-        if (i >= 8 * sizeof mems || !(mems[i / (8 * sizeof *mems)] >> (i % (8 * sizeof *mems)) & 1))
+        if (i >= 8 * sizeof now.mems || !(now.mems[i / word] >> (i % word) & 1))
             return false;
     }
     hwloc_bitmap_foreach_end();
@@ -414,16 +441,15 @@ static int load_topology(planner *p, const pareng_config *cfg)
     if (rc < 0)
         return rc;
     keep_only_what_placement_reads(p->topo);
-    char *xml = NULL;
+    const char *xml = NULL;
     size_t len = 0;
     if (this_machine && cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF &&
-        (rc = this_machine_as_xml(&xml, &len)) == 0)
+        (rc = this_machine_as_xml(p, &xml, &len)) == 0)
         rc = load_this_machine_xml(p, xml, len);
     else if (rc >= 0) { /* 1: no cache, this machine discovered directly */
         hwloc_topology_set_flags(p->topo, DISCOVERY_FLAGS);
         rc = hwloc_topology_load(p->topo) < 0 ? hwloc_failure("cannot load the topology") : 0;
     }
-    free(xml);
     if (rc < 0)
         return rc;
     /* what the checks before the load could not see (an XML spelled otherwise) */
@@ -613,22 +639,31 @@ static distance distance_between(hwloc_topology_t topo, hwloc_obj_t a, hwloc_obj
     return d;
 }
 
-static int fill_plan(pareng_plan *plan, planner *p)
+/* The plan's arrays for n workers (each worker's victims: m = n - 1, or 1 for one worker) */
+static int allocate_plan(pareng_plan *plan, unsigned n)
 {
-    unsigned n = p->n_chosen, m = n > 1 ? n - 1 : 1;
+    unsigned m = n > 1 ? n - 1 : 1;
     plan->n_workers = n;
-    plan->n_cores = p->n_cores;
-    plan->n_pus = p->n_pus;
-    plan->this_system = hwloc_topology_is_thissystem(p->topo);
-    plan->oversubscribed = n > p->n_cores;
     plan->placement = calloc(n, sizeof *plan->placement);
     plan->victims = calloc((size_t)n * m, sizeof *plan->victims);
     plan->victim_levels = calloc((size_t)n * m, sizeof *plan->victim_levels);
     plan->victim_groups = calloc((size_t)n * m, sizeof *plan->victim_groups);
     plan->near = calloc((size_t)n * n, sizeof *plan->near);
+    return plan->placement && plan->victims && plan->victim_levels && plan->victim_groups &&
+                   plan->near
+               ? 0
+               : pareng__fail(ENOMEM, "out of memory");
+}
+
+static int fill_plan(pareng_plan *plan, planner *p)
+{
+    unsigned n = p->n_chosen, m = n > 1 ? n - 1 : 1;
+    plan->n_cores = p->n_cores;
+    plan->n_pus = p->n_pus;
+    plan->this_system = hwloc_topology_is_thissystem(p->topo);
+    plan->oversubscribed = n > p->n_cores;
     p->scratch = calloc(n, sizeof(distance));
-    if (!plan->placement || !plan->victims || !plan->victim_levels || !plan->victim_groups ||
-        !plan->near || !p->scratch)
+    if (allocate_plan(plan, n) < 0 || !p->scratch)
         return pareng__fail(ENOMEM, "out of memory");
     for (unsigned i = 0; i < n; i++) {
         hwloc_obj_t pu = p->chosen[i], core = core_of(p->topo, pu);
@@ -676,6 +711,169 @@ static int fill_plan(pareng_plan *plan, planner *p)
     return 0;
 }
 
+/* ---- plans kept in this machine's cache (topology_cache.c) ----
+ * A plan of this machine depends on its XML, which the cache holds, and on nothing else but
+ * what this process may use now (read from the kernel at every start, as for the XML) and the
+ * configuration's workers and CPU list: that is its key. A start that finds it there makes no
+ * topology at all (0.27 ms of the CLI's start here, most of the plan); the topology is loaded
+ * only if asked for (pareng_plan_topology). The cache is this user's and checksummed; a plan
+ * read from it is still checked against what it claims before a worker is pinned by it. */
+#define PLAN_KEY_BYTES 2048
+
+static bool plan_key(const pareng_config *cfg, const allowed_now *now, char *key, size_t size)
+{
+    if (cfg->cpus && strchr(cfg->cpus, '\n'))
+        return false;
+    /* the library's version too: another version's plan may mean something else */
+    int n = snprintf(key, size, "workers %u cpus %s pareng %s affinity ", cfg->workers,
+                     cfg->cpus ? cfg->cpus : "-", pareng_version());
+    const unsigned char *bytes[2] = {(const unsigned char *)&now->affinity,
+                                     (const unsigned char *)now->mems};
+    const size_t sizes[2] = {sizeof now->affinity, sizeof now->mems};
+    static const char hex[] = "0123456789abcdef";
+    for (int k = 0; k < 2 && n > 0; k++) {
+        if ((size_t)n + 2 * sizes[k] + sizeof " mems " >= size)
+            return false;
+        for (size_t i = 0; i < sizes[k]; i++) { /* 512 snprintf calls took 30 us */
+            key[n++] = hex[bytes[k][i] >> 4];
+            key[n++] = hex[bytes[k][i] & 15];
+        }
+        n += snprintf(key + n, size - (size_t)n, k ? "" : " mems ");
+    }
+    return n > 0;
+}
+
+typedef struct plan_record {
+    uint32_t n_workers, n_cores, n_pus, oversubscribed;
+} plan_record;
+
+/* The record's parts, in order: the head, then each array of the plan */
+static size_t record_parts(pareng_plan *plan, unsigned n, void **parts, size_t *sizes)
+{
+    size_t m = n > 1 ? n - 1 : 1;
+    void *p[] = {plan->placement, plan->victims, plan->victim_levels, plan->victim_groups,
+                 plan->near};
+    size_t z[] = {n * sizeof *plan->placement, n * m * sizeof *plan->victims,
+                  n * m * sizeof *plan->victim_levels, n * m * sizeof *plan->victim_groups,
+                  (size_t)n * n * sizeof *plan->near};
+    size_t total = sizeof(plan_record);
+    for (int i = 0; i < 5; i++) {
+        parts[i] = p[i];
+        sizes[i] = z[i];
+        total += z[i];
+    }
+    return total;
+}
+
+static void *plan_to_record(pareng_plan *plan, size_t *len)
+{
+    void *parts[5];
+    size_t sizes[5];
+    *len = record_parts(plan, plan->n_workers, parts, sizes);
+    char *record = malloc(*len), *at = record;
+    if (!record)
+        return NULL;
+    plan_record head = {plan->n_workers, plan->n_cores, plan->n_pus, plan->oversubscribed};
+    memcpy(at, &head, sizeof head);
+    at += sizeof head;
+    for (int i = 0; i < 5; i++) {
+        memcpy(at, parts[i], sizes[i]);
+        at += sizes[i];
+    }
+    return record;
+}
+
+/* Each worker's placement and victims as fill_plan makes them: its PU one this process may use,
+ * its victims every other worker once, nearest first, and levels and flags in their ranges
+ * (the flags of type bool are checked as bytes, before they are copied) */
+static bool plausible(const pareng_plan *plan, const allowed_now *now)
+{
+    unsigned n = plan->n_workers, m = n > 1 ? n - 1 : 1;
+    if (plan->n_cores == 0 || plan->n_pus < plan->n_cores ||
+        plan->oversubscribed != (n > plan->n_cores))
+        return false;
+    for (unsigned i = 0; i < n; i++) {
+        const pareng_placement *pl = &plan->placement[i];
+        if (pl->pu_os >= CPU_SETSIZE || !CPU_ISSET(pl->pu_os, &now->affinity) ||
+            (unsigned)pl->shared_core > 1 || (unsigned)pl->shared_pu > 1)
+            return false;
+        bool seen[PARENG_MAX_WORKERS] = {false};
+        for (unsigned k = 0; k < n - 1; k++) {
+            unsigned v = plan->victims[(size_t)i * m + k];
+            const unsigned *group = &plan->victim_groups[(size_t)i * m + k];
+            if (v >= n || v == i || seen[v] ||
+                plan->victim_levels[(size_t)i * m + k] >= PARENG__LEVELS ||
+                (k > 0 && group[0] < group[-1])) /* nearest first */
+                return false;
+            seen[v] = true;
+        }
+    }
+    return true;
+}
+
+static bool plan_from_record(pareng_plan *plan, const void *record, size_t len,
+                             const allowed_now *now)
+{
+    plan_record head;
+    if (len < sizeof head)
+        return false;
+    memcpy(&head, record, sizeof head);
+    void *parts[5];
+    size_t sizes[5];
+    if (head.n_workers == 0 || head.n_workers > PARENG_MAX_WORKERS ||
+        allocate_plan(plan, head.n_workers) < 0 ||
+        record_parts(plan, head.n_workers, parts, sizes) != len)
+        return false;
+    const unsigned char *at = (const unsigned char *)record + sizeof head;
+    for (size_t i = 0; i < sizes[4]; i++) /* near[], the last part */
+        if (at[len - sizeof head - sizes[4] + i] > 1)
+            return false;
+    for (int i = 0; i < 5; i++) {
+        memcpy(parts[i], at, sizes[i]);
+        at += sizes[i];
+    }
+    if (head.oversubscribed > 1)
+        return false;
+    plan->n_cores = head.n_cores;
+    plan->n_pus = head.n_pus;
+    plan->oversubscribed = head.oversubscribed;
+    plan->this_system = true;
+    return plausible(plan, now);
+}
+
+static void planner_free(planner *p)
+{
+    if (p->topo)
+        hwloc_topology_destroy(p->topo);
+    hwloc_bitmap_free(p->allowed);
+    free(p->pus);
+    free(p->cores);
+    free(p->core_first);
+    free(p->core_size);
+    free(p->chosen);
+    free(p->scratch);
+    free(p->discovered);
+    pareng__topology_cache_free(&p->cache);
+}
+
+static int plan_with_hwloc(pareng_plan *plan, planner *p, const pareng_config *cfg)
+{
+    p->chosen = calloc(PARENG_MAX_WORKERS, sizeof *p->chosen);
+    int rc = !p->chosen ? pareng__fail(ENOMEM, "out of memory") : load_topology(p, cfg);
+    if (rc == 0 && cfg->cpus) {
+        rc = pareng__places_parse(cfg->cpus, choose_place, p);
+        if (rc == 0 && p->n_chosen == 0)
+            rc = pareng__fail(ERANGE, "the CPU list '%s' names no CPU this process may use",
+                              cfg->cpus);
+        if (rc == 0 && cfg->workers && cfg->workers != p->n_chosen)
+            rc = pareng__fail(EINVAL, "%u workers asked for but the CPU list '%s' names %u",
+                              cfg->workers, cfg->cpus, p->n_chosen);
+    } else if (rc == 0) {
+        choose_count(p, cfg->workers ? cfg->workers : p->n_cores);
+    }
+    return rc == 0 ? fill_plan(plan, p) : rc;
+}
+
 int pareng_plan_create(pareng_plan **out, const pareng_config *cfg)
 {
     *out = NULL;
@@ -691,30 +889,33 @@ int pareng_plan_create(pareng_plan **out, const pareng_config *cfg)
                             PARENG_MAX_WORKERS);
     planner p = {0};
     pareng_plan *plan = calloc(1, sizeof *plan);
-    p.chosen = calloc(PARENG_MAX_WORKERS, sizeof *p.chosen);
-    int rc = !plan || !p.chosen ? pareng__fail(ENOMEM, "out of memory") : load_topology(&p, cfg);
-    if (rc == 0 && cfg->cpus) {
-        rc = pareng__places_parse(cfg->cpus, choose_place, &p);
-        if (rc == 0 && p.n_chosen == 0)
-            rc = pareng__fail(ERANGE, "the CPU list '%s' names no CPU this process may use",
-                              cfg->cpus);
-        if (rc == 0 && cfg->workers && cfg->workers != p.n_chosen)
-            rc = pareng__fail(EINVAL, "%u workers asked for but the CPU list '%s' names %u",
-                              cfg->workers, cfg->cpus, p.n_chosen);
-    } else if (rc == 0) {
-        choose_count(&p, cfg->workers ? cfg->workers : p.n_cores);
+    if (!plan)
+        return pareng__fail(ENOMEM, "out of memory");
+    allowed_now now;
+    char key[PLAN_KEY_BYTES];
+    bool keyed = !cfg->topology_xml && cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF &&
+                 read_allowed_now(&now) && plan_key(cfg, &now, key, sizeof key);
+    if (keyed) {
+        p.cache_state = pareng__topology_cache_read(DISCOVERY, &p.cache);
+        p.cache_read = true;
     }
-    if (rc == 0)
-        rc = fill_plan(plan, &p);
-    if (p.topo)
-        hwloc_topology_destroy(p.topo);
-    hwloc_bitmap_free(p.allowed);
-    free(p.pus);
-    free(p.cores);
-    free(p.core_first);
-    free(p.core_size);
-    free(p.chosen);
-    free(p.scratch);
+    size_t len = 0;
+    const void *kept = keyed ? pareng__topology_cache_plan(&p.cache, key, &len) : NULL;
+    int rc = 0;
+    if (!kept || !plan_from_record(plan, kept, len, &now)) {
+        pareng_plan_destroy(plan);
+        plan = calloc(1, sizeof *plan);
+        rc = plan ? plan_with_hwloc(plan, &p, cfg) : pareng__fail(ENOMEM, "out of memory");
+        /* the topology's XML as the cache has it, or just discovered, and this plan of it */
+        const char *xml = p.discovered ? p.discovered : p.cache.xml;
+        size_t xml_len = p.discovered ? p.discovered_len : p.cache.xml_len;
+        void *record = rc == 0 && keyed ? plan_to_record(plan, &len) : NULL;
+        if (rc == 0 && xml && (record || p.discovered))
+            pareng__topology_cache_write(DISCOVERY, xml, xml_len, &p.cache,
+                                         record ? key : NULL, record, len);
+        free(record);
+    }
+    planner_free(&p);
     if (rc < 0) {
         pareng_plan_destroy(plan);
         return rc;
@@ -848,8 +1049,36 @@ static void walk_object(topo_walk *t, hwloc_obj_t obj, unsigned nesting)
         walk_object(t, c, nesting);
 }
 
+/* A plan from the cache has no topology until one is asked for: this machine's, loaded as for
+ * a plan (what this process may use included), once. */
+static int load_plan_topology(pareng_plan *plan)
+{
+    static pthread_mutex_t loading = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&loading);
+    int rc = 0;
+    if (!plan->topology) {
+        pareng_config cfg;
+        pareng_config_default(&cfg);
+        planner p = {0};
+        rc = load_topology(&p, &cfg);
+        if (rc == 0) {
+            plan->topology = p.topo;
+            plan->allowed = p.allowed;
+            p.topo = NULL;
+            p.allowed = NULL;
+        }
+        planner_free(&p);
+    }
+    pthread_mutex_unlock(&loading);
+    return rc;
+}
+
 int pareng_plan_topology(const pareng_plan *plan, pareng_topo_object *out, unsigned max)
 {
+    /* the plan's own lazily loaded topology, not what the caller sees of the plan */
+    int rc = plan->topology ? 0 : load_plan_topology((pareng_plan *)plan);
+    if (rc < 0)
+        return rc;
     topo_walk t = {.plan = plan, .allowed = plan->allowed, .out = out, .max = max};
     walk_object(&t, hwloc_get_root_obj((hwloc_topology_t)plan->topology), 0);
     return (int)t.count;

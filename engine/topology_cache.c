@@ -1,15 +1,18 @@
 /*
- * topology_cache.c - the per-user cache of this machine's topology: where it lives, what it is
- * keyed on, and why a start may trust it.
+ * topology_cache.c - the per-user cache of this machine's topology and of the plans made on
+ * it: where it lives, what it is keyed on, and why a start may trust it.
  *
  * hwloc's discovery of this machine opens some 150 files of /sys and /proc: 1.3 ms of a start
  * here, where loading the same topology from its XML takes 0.13 ms. So topology.c discovers
  * the whole machine once, disallowed CPUs included, and keeps hwloc's XML of it in
  *   $XDG_CACHE_HOME/pareng/topology-HOST.xml   (else ~/.cache/pareng/)
- * Every start loads that XML, whether it was just written or not. What this process may use
- * (its cgroup cpuset, its affinity) is always read from the OS at the start, never from the
+ * Every plan is made on that XML, whether it was just written or not. What this process may
+ * use (its cgroup cpuset, its affinity) is always read from the OS at the start, never from the
  * cache (topology.c, load_this_machine_xml), so the cached and the uncached path plan alike
- * by construction.
+ * by construction. The plans made on the XML are kept in the same file, each under the key of
+ * what else it read (topology.c, plan_key: this process's affinity and memory nodes, the
+ * configuration's workers and CPU list), the newest first and PLANS_KEPT at most: a start that
+ * finds its own loads no topology at all.
  *
  * What the cache holds, the hardware, changes only with a reboot or a CPU hotplug (or an SMT
  * switch, which is one): the key is the boot id, /sys/devices/system/cpu/online, hwloc's
@@ -36,10 +39,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "pareng topology cache 1\n"
+#define CACHE_MAGIC "pareng topology cache 2\n"
 /* hwloc's XML of a 4096-PU machine (topology.c's limit) is about 2 MiB */
 #define MAX_CACHE_BYTES (16u << 20)
 #define KEY_BYTES 512
+/* plans of other configurations or affinities kept beside the newest one */
+#define PLANS_KEPT 8
 
 extern char **environ;
 
@@ -89,6 +94,24 @@ static uint64_t checksum(const char *a, size_t alen, const char *b, size_t blen)
     return h;
 }
 
+/* One "WORD N [M]\n" line of the body at *at, inside end; false if there is none. */
+static bool take_line(const char **at, const char *end, const char *word, size_t *n, size_t *m)
+{
+    const char *nl = memchr(*at, '\n', (size_t)(end - *at));
+    char line[64];
+    size_t len = nl ? (size_t)(nl - *at) : sizeof line;
+    if (len >= sizeof line)
+        return false;
+    memcpy(line, *at, len);
+    line[len] = 0;
+    char format[32];
+    snprintf(format, sizeof format, m ? "%s %%zu %%zu%%c" : "%s %%zu%%c", word);
+    char extra;
+    if (m ? sscanf(line, format, n, m, &extra) != 2 : sscanf(line, format, n, &extra) != 1)
+        return false;
+    *at = nl + 1;
+    return true;
+}
 /* A directory of this user's that nobody else may write, or -1. */
 static int open_private_dir(int at, const char *name, bool create)
 {
@@ -132,10 +155,10 @@ static int open_cache_dir(char *name, size_t size)
     return dir;
 }
 
-int pareng__topology_cache_read(const char *discovery, char **xml, size_t *len)
+int pareng__topology_cache_read(const char *discovery, pareng__topology_cache *c)
 {
     char key[KEY_BYTES], name[300];
-    *xml = NULL;
+    *c = (pareng__topology_cache){0};
     if (!cache_key(discovery, key, sizeof key))
         return PARENG__NO_TOPOLOGY_CACHE;
     int dir = open_cache_dir(name, sizeof name);
@@ -149,28 +172,25 @@ int pareng__topology_cache_read(const char *discovery, char **xml, size_t *len)
     char *text = NULL;
     bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
               !(st.st_mode & 022) && st.st_size > 0 && st.st_size <= MAX_CACHE_BYTES &&
-              (text = malloc((size_t)st.st_size + 1)) &&
+              (text = malloc((size_t)st.st_size)) &&
               read(fd, text, (size_t)st.st_size) == st.st_size;
     close(fd);
-    /* magic, key line, "sum %016llx\n", then the XML */
+    /* magic, key line, "sum %016llx\n", then the body: "xml N\n", the XML, and the plans */
     size_t magic = strlen(CACHE_MAGIC), klen = strlen(key);
     const size_t sum_line = 4 + 16 + 1;
+    ok = ok && (size_t)st.st_size > magic + klen + sum_line &&
+         !memcmp(text, CACHE_MAGIC, magic) && !memcmp(text + magic, key, klen);
     if (ok) {
-        text[st.st_size] = 0;
-        ok = (size_t)st.st_size > magic + klen + sum_line &&
-             !memcmp(text, CACHE_MAGIC, magic) && !memcmp(text + magic, key, klen);
-    }
-    if (ok) {
-        const char *sum = text + magic + klen, *body = sum + sum_line;
-        size_t blen = (size_t)st.st_size - (size_t)(body - text);
+        const char *sum = text + magic + klen, *body = sum + sum_line, *end = text + st.st_size;
         char want[sum_line + 1];
         snprintf(want, sizeof want, "sum %016llx\n",
-                 (unsigned long long)checksum(key, klen, body, blen));
-        ok = !memcmp(sum, want, sum_line);
-        if (ok) {
-            memmove(text, body, blen + 1);
-            *xml = text;
-            *len = blen;
+                 (unsigned long long)checksum(key, klen, body, (size_t)(end - body)));
+        size_t xml_len;
+        if (!memcmp(sum, want, sum_line) && take_line(&body, end, "xml", &xml_len, NULL) &&
+            xml_len > 0 && xml_len <= (size_t)(end - body) && body[xml_len - 1] == 0) {
+            *c = (pareng__topology_cache){.text = text, .xml = body, .xml_len = xml_len,
+                                          .plans = body + xml_len,
+                                          .plans_len = (size_t)(end - body) - xml_len};
             return PARENG__TOPOLOGY_CACHE_HIT;
         }
     }
@@ -178,25 +198,135 @@ int pareng__topology_cache_read(const char *discovery, char **xml, size_t *len)
     return PARENG__TOPOLOGY_CACHE_MISS;
 }
 
-void pareng__topology_cache_write(const char *discovery, const char *xml, size_t len)
+/* Calls each(key, key_len, plan, plan_len) for every plan of c, in the file's order, until it
+ * returns true; what it returned. */
+static bool each_plan(const pareng__topology_cache *c,
+                      bool (*each)(void *, const char *, size_t, const char *, size_t), void *ctx)
+{
+    const char *at = c->plans, *end = c->plans + c->plans_len;
+    size_t klen, plen;
+    while (at < end && take_line(&at, end, "plan", &klen, &plen) &&
+           klen <= (size_t)(end - at) && plen <= (size_t)(end - at) - klen) {
+        if (each(ctx, at, klen, at + klen, plen))
+            return true;
+        at += klen + plen;
+    }
+    return false;
+}
+
+typedef struct plan_lookup {
+    const char *key;
+    const char *plan;
+    size_t len;
+} plan_lookup;
+
+static bool is_the_plan(void *ctx, const char *key, size_t klen, const char *plan, size_t plen)
+{
+    plan_lookup *l = ctx;
+    if (klen != strlen(l->key) || memcmp(key, l->key, klen))
+        return false;
+    l->plan = plan;
+    l->len = plen;
+    return true;
+}
+
+const void *pareng__topology_cache_plan(const pareng__topology_cache *c, const char *key,
+                                        size_t *len)
+{
+    plan_lookup l = {.key = key};
+    if (!c->text || !each_plan(c, is_the_plan, &l))
+        return NULL;
+    *len = l.len;
+    return l.plan;
+}
+
+/* The body being written: plans appended up to PLANS_KEPT, none twice under one key */
+typedef struct body {
+    char *text;
+    size_t len, size;
+    const char *keys[PLANS_KEPT];
+    size_t key_lens[PLANS_KEPT];
+    unsigned plans;
+    bool failed;
+} body;
+
+static void append(body *b, const void *data, size_t len)
+{
+    if (b->failed || len > MAX_CACHE_BYTES || b->len + len > MAX_CACHE_BYTES) {
+        b->failed = true;
+        return;
+    }
+    if (b->len + len > b->size) {
+        size_t size = 2 * (b->len + len);
+        char *text = realloc(b->text, size);
+        if (!text) {
+            b->failed = true;
+            return;
+        }
+        b->text = text;
+        b->size = size;
+    }
+    memcpy(b->text + b->len, data, len);
+    b->len += len;
+}
+
+static bool append_plan(void *ctx, const char *key, size_t klen, const char *plan, size_t plen)
+{
+    body *b = ctx;
+    for (unsigned i = 0; i < b->plans; i++)
+        if (b->key_lens[i] == klen && !memcmp(b->keys[i], key, klen))
+            return false;
+    char line[64];
+    int n = snprintf(line, sizeof line, "plan %zu %zu\n", klen, plen);
+    if (b->len + (size_t)n + klen + plen > MAX_CACHE_BYTES) /* a huge machine's: not kept */
+        return false;
+    append(b, line, (size_t)n);
+    append(b, key, klen);
+    append(b, plan, plen);
+    b->keys[b->plans] = key;
+    b->key_lens[b->plans] = klen;
+    return ++b->plans == PLANS_KEPT;
+}
+
+void pareng__topology_cache_write(const char *discovery, const char *xml, size_t len,
+                                  const pareng__topology_cache *c, const char *plan_key,
+                                  const void *plan, size_t plan_len)
 {
     char key[KEY_BYTES], name[300], temp[340];
     if (len > MAX_CACHE_BYTES / 2 || !cache_key(discovery, key, sizeof key))
         return;
-    int dir = open_cache_dir(name, sizeof name);
-    if (dir < 0)
+    body b = {0};
+    char line[64];
+    int n = snprintf(line, sizeof line, "xml %zu\n", len);
+    append(&b, line, (size_t)n);
+    append(&b, xml, len);
+    if (plan_key)
+        append_plan(&b, plan_key, strlen(plan_key), plan, plan_len);
+    if (c && c->text) /* the plans of other keys, newest first, so the oldest go */
+        each_plan(c, append_plan, &b);
+    int dir = b.failed ? -1 : open_cache_dir(name, sizeof name);
+    if (dir < 0) {
+        free(b.text);
         return;
+    }
     snprintf(temp, sizeof temp, ".%s.%d", name, (int)getpid());
     int fd = openat(dir, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd >= 0) {
         size_t klen = strlen(key);
         char head[sizeof CACHE_MAGIC + KEY_BYTES + 32];
         int hlen = snprintf(head, sizeof head, "%s%ssum %016llx\n", CACHE_MAGIC, key,
-                            (unsigned long long)checksum(key, klen, xml, len));
+                            (unsigned long long)checksum(key, klen, b.text, b.len));
         bool written = write(fd, head, (size_t)hlen) == hlen &&
-                       write(fd, xml, len) == (ssize_t)len;
+                       write(fd, b.text, b.len) == (ssize_t)b.len;
         if (close(fd) < 0 || !written || renameat(dir, temp, dir, name) < 0)
             unlinkat(dir, temp, 0);
     }
     close(dir);
+    free(b.text);
+}
+
+void pareng__topology_cache_free(pareng__topology_cache *c)
+{
+    free(c->text);
+    *c = (pareng__topology_cache){0};
 }

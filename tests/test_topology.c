@@ -1137,6 +1137,126 @@ static void test_planted_cache_files_are_ignored(void)
     cache_end();
 }
 
+/* pareng_plan_topology's objects, field by field */
+static void expect_same_topology(const pareng_plan *a, const pareng_plan *b)
+{
+    int n = pareng_plan_topology(a, NULL, 0);
+    CU_ASSERT_FATAL(n > 0);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_topology(b, NULL, 0), n);
+    pareng_topo_object *x = calloc((size_t)n, sizeof *x), *y = calloc((size_t)n, sizeof *y);
+    CU_ASSERT_FATAL(x && y);
+    CU_ASSERT_EQUAL(pareng_plan_topology(a, x, (unsigned)n), n);
+    CU_ASSERT_EQUAL(pareng_plan_topology(b, y, (unsigned)n), n);
+    for (int i = 0; i < n; i++) {
+        CU_ASSERT_STRING_EQUAL(x[i].type, y[i].type);
+        CU_ASSERT_STRING_EQUAL(x[i].model, y[i].model);
+        CU_ASSERT_EQUAL(x[i].nesting, y[i].nesting);
+        CU_ASSERT_EQUAL(x[i].logical, y[i].logical);
+        CU_ASSERT_EQUAL(x[i].os, y[i].os);
+        CU_ASSERT_EQUAL(x[i].bytes, y[i].bytes);
+        CU_ASSERT_EQUAL(x[i].allowed, y[i].allowed);
+        CU_ASSERT_EQUAL(x[i].worker, y[i].worker);
+    }
+    free(x);
+    free(y);
+}
+
+static size_t read_cache(char *text, size_t size)
+{
+    FILE *f = fopen(cache_file, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    size_t n = fread(text, 1, size, f);
+    fclose(f);
+    return n;
+}
+
+static unsigned plans_in_cache(void)
+{
+    static char text[1 << 20];
+    size_t n = read_cache(text, sizeof text);
+    unsigned count = 0;
+    for (const char *at = text; (at = memmem(at, n - (size_t)(at - text), "workers ", 8)); at++)
+        count++;
+    return count;
+}
+
+/* The plans made on the cached XML are kept with it, each under its key: a start with the
+ * same configuration finds its plan there (the file is not written again), one with another
+ * configuration adds its own, the newest 8 are kept, and every one of them equals a fresh
+ * plan, and so does the topology of a kept plan, loaded when it is asked for. */
+static void test_plans_are_kept_with_the_topology(void)
+{
+    cache_begin();
+    for (unsigned workers = 0; workers <= 12; workers++) {
+        pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, workers);
+        pareng_plan *first = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, workers);
+        ino_t written = cache_inode();
+        CU_ASSERT_NOT_EQUAL(written, 0);
+        pareng_plan *kept = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, workers);
+        CU_ASSERT_EQUAL(cache_inode(), written);
+        expect_same_plan(fresh, first);
+        expect_same_plan(fresh, kept);
+        expect_same_topology(fresh, kept);
+        pareng_plan_destroy(fresh);
+        pareng_plan_destroy(first);
+        pareng_plan_destroy(kept);
+        CU_ASSERT_EQUAL(plans_in_cache(), workers < 8 ? workers + 1 : 8);
+    }
+    cache_end();
+}
+
+/* FNV-1a as topology_cache.c sums its key and body: the test plants a file that passes it */
+static uint64_t fnv1a(const char *a, size_t n, uint64_t h)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)a[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* A kept plan is this user's and checksummed, and still checked before it is used: one whose
+ * worker sits on a CPU this process may not use, or robs itself, with a valid checksum, is made
+ * anew (and the file rewritten), and the plan is right. */
+static void test_implausible_kept_plans_are_made_anew(void)
+{
+    cache_begin();
+    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 2);
+    for (int edit = 0; edit < 2; edit++) {
+        pareng_plan_destroy(plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 2));
+        static char text[1 << 20];
+        size_t n = read_cache(text, sizeof text);
+        /* the key line ends at the second newline, the sum line at the third */
+        char *key = strchr(text, '\n') + 1, *sum = strchr(key, '\n') + 1;
+        char *body = strchr(sum, '\n') + 1;
+        char *record = memmem(text, n, "workers 2 cpus - pareng ", 24), *line = record;
+        CU_ASSERT_PTR_NOT_NULL_FATAL(record);
+        while (line > body && memcmp(line, "plan ", 5)) /* its "plan KEY_LEN PLAN_LEN" line */
+            line--;
+        size_t key_len = 0, plan_len = 0;
+        CU_ASSERT_EQUAL_FATAL(sscanf(line, "plan %zu %zu", &key_len, &plan_len), 2);
+        char *head = record + key_len; /* the plan: 4 uint32_t, the placements, the victims */
+        unsigned bad = edit == 0 ? 999 : 0; /* a PU outside the affinity; worker 0 as its own victim */
+        size_t offset = edit == 0 ? 16 : 16 + 2 * sizeof(pareng_placement);
+        CU_ASSERT_FATAL(offset + sizeof bad <= plan_len);
+        memcpy(head + offset, &bad, sizeof bad);
+        char sum_line[32];
+        snprintf(sum_line, sizeof sum_line, "sum %016llx\n",
+                 (unsigned long long)fnv1a(body, (size_t)(text + n - body),
+                                           fnv1a(key, (size_t)(sum - key), 0xcbf29ce484222325ull)));
+        memcpy(sum, sum_line, strlen(sum_line));
+        FILE *f = fopen(cache_file, "w");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+        fwrite(text, 1, n, f);
+        fclose(f);
+        ino_t planted = cache_inode();
+        pareng_plan *plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 2);
+        expect_same_plan(fresh, plan);
+        pareng_plan_destroy(plan);
+        CU_ASSERT_NOT_EQUAL(cache_inode(), planted);
+    }
+    pareng_plan_destroy(fresh);
+    cache_end();
+}
+
 static void test_level_names(void)
 {
     static const char *const names[] = {"core", "L2", "L3", "NUMA", "package", "machine"};
@@ -1209,6 +1329,8 @@ int main(void)
         {"never widens the allowed CPUs", test_cache_never_widens_the_allowed_cpus},
         {"never widens a cgroup cpuset", test_cache_never_widens_a_cgroup_cpuset},
         {"planted files ignored", test_planted_cache_files_are_ignored},
+        {"plans kept with the topology", test_plans_are_kept_with_the_topology},
+        {"implausible kept plans made anew", test_implausible_kept_plans_are_made_anew},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {

@@ -6,12 +6,16 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "pareng.h"
+
+#define MODULE "libpareng-run-mpi.so"
 
 static struct {
     int (*start)(pareng_engine **, const pareng_config *, int *, char ***, unsigned);
@@ -23,9 +27,42 @@ static struct {
 static unsigned n_ranks = 1, this_rank;
 static pareng_rank_stats *rows;
 
+/* dir/MODULE, if there is such a file and it loads */
+static void *open_in(const char *dir, size_t len)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%.*s/" MODULE, (int)len, dir);
+    return access(path, F_OK) == 0 ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+}
+
+/* The module where the dynamic linker would have found it through a run path: first in
+ * LD_LIBRARY_PATH, then in this pareng's build tree (tools/pareng beside engine/), then where
+ * it was installed, then wherever the linker looks. Found by path, not by the program's run
+ * path: that would make the loader search it for every library of every start (60 failed
+ * opens here, for libc and libm), MPI or not. */
+static void *open_module(void)
+{
+    void *lib = NULL;
+    for (const char *dir = getenv("LD_LIBRARY_PATH"); dir && *dir && !lib;) {
+        size_t len = strcspn(dir, ":;");
+        lib = len ? open_in(dir, len) : NULL;
+        dir += len + (dir[len] != 0);
+    }
+    char self[PATH_MAX];
+    ssize_t n = lib ? 0 : readlink("/proc/self/exe", self, sizeof self - 1);
+    char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+    if (slash) {
+        snprintf(slash, sizeof self - (size_t)(slash - self), "/../engine");
+        lib = open_in(self, strlen(self));
+    }
+    if (!lib)
+        lib = open_in(PARENG_MODULE_DIR, strlen(PARENG_MODULE_DIR));
+    return lib ? lib : dlopen(MODULE, RTLD_NOW | RTLD_LOCAL);
+}
+
 static bool load_mpi(void)
 {
-    void *lib = dlopen("libpareng-run-mpi.so", RTLD_NOW | RTLD_LOCAL);
+    void *lib = open_module();
     if (!lib) {
         cli_error("started by an MPI launcher, but libpareng-run-mpi cannot be loaded (%s): "
                   "this pareng was built without MPI (meson setup -Dmpi=enabled)", dlerror());
