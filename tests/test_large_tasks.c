@@ -391,13 +391,16 @@ static uint64_t flat_serial(uint64_t count)
     return total;
 }
 
-static pareng_engine *engine_of(unsigned workers, unsigned cutoff, unsigned deque_capacity)
+/* 0 for deque_capacity or shared_bytes: the default */
+static pareng_engine *engine_of(unsigned workers, unsigned cutoff, unsigned deque_capacity,
+                                size_t shared_bytes)
 {
     pareng_config cfg;
     pareng_config_default(&cfg);
     cfg.workers = workers;
     cfg.cutoff_depth = cutoff;
     cfg.deque_capacity = deque_capacity;
+    cfg.shared_bytes = shared_bytes;
     return testing_start(&cfg);
 }
 
@@ -421,7 +424,7 @@ static void test_tree_stolen_exact(void)
     const unsigned depth = 13;
     big_result want = tree_serial(first_arg(7), depth);
     for (size_t c = 0; c < sizeof cutoffs / sizeof *cutoffs; c++) {
-        pareng_engine *e = engine_of(4, cutoffs[c], 0);
+        pareng_engine *e = engine_of(4, cutoffs[c], 0, 0);
         /* a few rounds, more until something was stolen: on a busy machine the other
          * workers may not get a CPU before a short run ends */
         for (int round = 0; round < 3 || (steals_of(e) == 0 && round < 200); round++) {
@@ -439,7 +442,7 @@ static void test_tree_stolen_exact(void)
 static void test_mutually_recursive(void)
 {
     big_result want = tree_serial(first_arg(5), 10), got;
-    pareng_engine *e = engine_of(4, PARENG_CUTOFF_AUTO, 0);
+    pareng_engine *e = engine_of(4, PARENG_CUTOFF_AUTO, 0, 0);
     CU_ASSERT_EQUAL(PARENG_RUN(e, even_tree, &got, first_arg(5), 10), 0);
     CU_ASSERT_EQUAL(memcmp(&got, &want, sizeof got), 0);
     pareng_stop(e);
@@ -470,7 +473,7 @@ static void test_fan_past_the_local_slots(void)
 {
     big_result want = fan_serial(first_arg(11), 6);
     for (size_t c = 0; c < sizeof cutoffs / sizeof *cutoffs; c++) {
-        pareng_engine *e = engine_of(4, cutoffs[c], 0);
+        pareng_engine *e = engine_of(4, cutoffs[c], 0, 0);
         big_result got;
         CU_ASSERT_EQUAL(PARENG_RUN(e, fan, &got, first_arg(11), 6), 0);
         CU_ASSERT_EQUAL(memcmp(&got, &want, sizeof got), 0);
@@ -487,7 +490,7 @@ static void test_fan_past_the_local_slots(void)
 static void test_deque_overflow(void)
 {
     for (size_t c = 0; c < sizeof cutoffs / sizeof *cutoffs; c++) {
-        pareng_engine *e = engine_of(2, cutoffs[c], 16);
+        pareng_engine *e = engine_of(2, cutoffs[c], 16, 0);
         for (unsigned with_void = 0; with_void < 2; with_void++) {
             uint64_t got = 0;
             CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &got, 1000, with_void), 0);
@@ -510,7 +513,7 @@ static void test_deque_overflow(void)
 static void test_spill_stack_overflow(void)
 {
     for (size_t c = 0; c < 2; c++) { /* automatic, none */
-        pareng_engine *e = engine_of(3, cutoffs[c], 0);
+        pareng_engine *e = engine_of(3, cutoffs[c], 0, 0);
         for (unsigned with_void = 0; with_void < 2; with_void++) {
             uint64_t got = 0;
             CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &got, 300000, with_void), 0);
@@ -527,7 +530,7 @@ static void test_spill_stack_overflow(void)
 static void test_spill_over_a_fragmented_heap(void)
 {
     enum { HOLES = 200000 };
-    pareng_engine *e = engine_of(3, PARENG_CUTOFF_AUTO, 0);
+    pareng_engine *e = engine_of(3, PARENG_CUTOFF_AUTO, 0, 0);
     void **holes = malloc(HOLES * sizeof *holes);
     CU_ASSERT_PTR_NOT_NULL_FATAL(holes);
     size_t failed = 0;
@@ -552,7 +555,7 @@ static void test_spill_over_a_fragmented_heap(void)
  * fragmented between the runs' chunks; 300,000 spawns a run. */
 static void test_spill_blocks_read_before_freed(void)
 {
-    pareng_engine *e = engine_of(3, PARENG_CUTOFF_NONE, 0);
+    pareng_engine *e = engine_of(3, PARENG_CUTOFF_NONE, 0, 0);
     for (unsigned round = 0; round < 3; round++) {
         uint64_t wrong = UINT64_MAX;
         CU_ASSERT_EQUAL(PARENG_RUN(e, flat_allocating, &wrong, 300000), 0);
@@ -565,7 +568,7 @@ static void test_spill_blocks_read_before_freed(void)
 static void test_spill_chunk_boundaries(void)
 {
     for (size_t c = 0; c < 2; c++) { /* automatic, none */
-        pareng_engine *e = engine_of(3, cutoffs[c], 0);
+        pareng_engine *e = engine_of(3, cutoffs[c], 0, 0);
         for (uint64_t seed = 1; seed <= 2; seed++) {
             uint64_t wrong = UINT64_MAX;
             CU_ASSERT_EQUAL(PARENG_RUN(e, walk, &wrong, seed, 8), 0);
@@ -580,11 +583,7 @@ static void test_spill_chunk_boundaries(void)
  * one block). */
 static void test_spill_chunks_go_back(void)
 {
-    pareng_config cfg;
-    pareng_config_default(&cfg);
-    cfg.workers = 2;
-    cfg.shared_bytes = 16 * MIB;
-    pareng_engine *e = testing_start(&cfg);
+    pareng_engine *e = engine_of(2, PARENG_CUTOFF_AUTO, 0, 16 * MIB);
     for (unsigned round = 0; round < 2; round++) {
         uint64_t got = 0;
         CU_ASSERT_EQUAL(PARENG_RUN(e, flat, &got, 80000, 0), 0);
@@ -600,11 +599,7 @@ static void test_spill_chunks_go_back(void)
  * with the cause named, nothing waits forever and no process is left. */
 static void test_spill_out_of_memory(void)
 {
-    pareng_config cfg;
-    pareng_config_default(&cfg);
-    cfg.workers = 2;
-    cfg.shared_bytes = 4 * MIB;
-    pareng_engine *e = testing_start(&cfg);
+    pareng_engine *e = engine_of(2, PARENG_CUTOFF_AUTO, 0, 4 * MIB);
     uint64_t got = 0;
     CU_ASSERT(PARENG_RUN(e, flat, &got, 100000, 0) < 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "spilled spawns"));
@@ -617,7 +612,7 @@ static void test_spill_out_of_memory(void)
  * out for the run. */
 static void test_root_with_large_data(void)
 {
-    pareng_engine *e = engine_of(2, PARENG_CUTOFF_AUTO, 0);
+    pareng_engine *e = engine_of(2, PARENG_CUTOFF_AUTO, 0, 0);
     uint64_t sum = 0;
     big_arg a = first_arg(3);
     CU_ASSERT_EQUAL(PARENG_RUN(e, checksum, &sum, a), 0);
