@@ -61,6 +61,8 @@ void pareng__cutoff_init(pareng__worker *w)
     w->run_seen = 0;
     w->run_first_cutoff = INITIAL_CUTOFF;
     w->runs_since_long = RUNS_SINCE_LONG_TO_COARSEN;
+    w->cutoff_before_deeper = INITIAL_CUTOFF;
+    w->ran_serial = false;
 }
 
 void pareng__cutoff_begin_run(pareng__arena *a, uint32_t cutoff)
@@ -84,6 +86,15 @@ void pareng__cutoff_take(pareng__worker *w)
     pareng__arena *a = w->arena;
     uint32_t cutoff = a->run_cutoff;
     if (w->run_seen != a->run_seq) { /* a new run: its tree may be cut by depth again */
+        /* The last run this lane took part in, with the cutoff adapting, made no serial run
+         * here: the cutoff lay below every task the lane ran, where nothing moves it again
+         * (only the ends of serial runs do), and the next smaller tree would make every spawn
+         * a task. The last step down went too far: a run long because its worker was
+         * preempted, not because of its subtree, looks the same to the clock (one of 2 ms
+         * that took 13 ms on a loaded machine: 8 levels at once). Undo that step. */
+        if (w->cutoff_adapts && !w->every_spawn && !w->ran_serial)
+            w->learned_cutoff = w->cutoff_before_deeper;
+        w->ran_serial = false;
         w->run_seen = a->run_seq;
         w->every_spawn = false;
         w->run_first_cutoff = w->learned_cutoff;
@@ -105,6 +116,7 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     w->serial_runs_open--;
     uint64_t took = pareng__now_ns() - started;
     pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
+    w->ran_serial = true;
     if (!w->cutoff_adapts)
         return;
     if (w->runs_since_long < RUNS_SINCE_LONG_TO_COARSEN)
@@ -134,6 +146,7 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
                                   memory_order_relaxed);
             return;
         }
+        w->cutoff_before_deeper = w->learned_cutoff;
         w->learned_cutoff += levels;
         w->runs_since_long = took > SERIAL_RUN_LONG_NS ? 0 : w->runs_since_long;
     } else if (took >= SERIAL_RUN_SHORT_NS) {

@@ -152,6 +152,8 @@ typedef struct pareng__worker {
     unsigned learned_cutoff; /* the automatic cutoff as adapted so far (cutoff.c) */
     unsigned short_runs;     /* serial runs in a row that were short */
     unsigned runs_since_long; /* serial runs since the last long one (at most a bound) */
+    unsigned cutoff_before_deeper; /* learned_cutoff before it last went deeper */
+    bool ran_serial;         /* a serial run since this lane took a task of this run */
     bool cutoff_adapts;      /* this run's cutoff is automatic */
     unsigned serial_runs_open; /* serial runs under way on this lane (cutoff.c) */
     void *stack;             /* the stack of the lane's fiber in the arena (lowest usable byte) */

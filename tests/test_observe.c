@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -33,6 +34,28 @@ PARENG_TASK_1(uint64_t, fan, unsigned, width)
     for (unsigned i = 0; i < width; i++)
         sum += PARENG_SYNC(tree);
     return sum;
+}
+
+/* Sets *taken: run by the worker that stole it from `held`. */
+PARENG_TASK_1(int, take, _Atomic int *, taken)
+{
+    atomic_store(taken, 1);
+    return 1;
+}
+
+/* Spawns `take`, then keeps its worker until another worker has run it (at most 10 s): a
+ * root that both workers take part in, however late the second one wakes on a busy machine. */
+PARENG_TASK_1(int, held, _Atomic int *, taken)
+{
+    PARENG_SPAWN(take, taken);
+    PARENG_SHARE();
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while (!atomic_load(taken) && t.tv_sec - t0.tv_sec < 10);
+    int stolen = atomic_load(taken);
+    return PARENG_SYNC(take) + stolen;
 }
 
 static void sleep_ms(long ms)
@@ -219,7 +242,7 @@ static void test_attach_refuses_garbage(void)
     close(not_ours);
 }
 
-/* A trace of a run: per worker, states in time order; one steal event per steal the counters
+/* A trace of runs: per worker, states in time order; one steal event per steal the counters
  * count; then off again. */
 static void test_trace_holds_what_the_counters_count(void)
 {
@@ -229,6 +252,13 @@ static void test_trace_holds_what_the_counters_count(void)
     uint64_t r = 0;
     CU_ASSERT_EQUAL(PARENG_RUN_CUTOFF(e, PARENG_CUTOFF_NONE, tree, &r, 18), 0);
     CU_ASSERT_EQUAL(r, (1u << 18) - 1);
+    _Atomic int *taken = pareng_alloc(e, sizeof *taken);
+    CU_ASSERT_FATAL(taken != NULL);
+    atomic_store(taken, 0);
+    int both = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN_CUTOFF(e, PARENG_CUTOFF_NONE, held, &both, taken), 0);
+    CU_ASSERT_EQUAL(both, 2); /* so each worker's trace holds a run */
+    CU_ASSERT_EQUAL(pareng_free(e, taken), 0);
     pareng_attached *att;
     char pid[16];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
