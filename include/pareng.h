@@ -752,7 +752,7 @@ typedef struct pareng__slots {
             NAME##__body(pareng__w, pareng__h, PARENG__CLONE_CUT, pareng__depth, NULL, NULL,       \
                             PARENG__EXPAND NAMES));                                                \
     }                                                                                              \
-    __attribute__((unused)) static RT NAME##__serial(                                              \
+    __attribute__((unused)) static inline RT NAME##__serial(                                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
         pareng__slots pareng__s;                                                                   \
