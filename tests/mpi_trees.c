@@ -136,8 +136,12 @@ static void check_stats(pareng_engine *e, unsigned ranks)
             sent += rows[r].tasks_sent;
             received += rows[r].tasks_received;
             tasks += rows[r].tasks;
-            check(ranks == 1 || rows[r].messages > 0, "messages of a rank", rows[r].messages, 1);
         }
+        /* Rank 0 ends each run that crossed ranks with a stop to every other rank (fib's
+         * first, at least); another rank sends only when it went hungry before the stop came,
+         * which a short run on a loaded machine may not give it. */
+        check(ranks == 1 || rows[0].messages >= ranks - 1, "messages of rank 0",
+              rows[0].messages, ranks - 1);
         check(sent == received, "frames received by all ranks", received, sent);
         check(tasks > 0, "tasks run by all ranks", tasks, 1);
         printf("%u ranks: %" PRIu64 " tasks, %" PRIu64 " crossed ranks\n", ranks, tasks, sent);
