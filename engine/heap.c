@@ -129,8 +129,10 @@ static bool heap_grow(pareng__heap *heap, uint64_t need)
         return false;
     }
     /* In this process's mapping only: a block grown by another process is missing from a
-     * core of this one (docs/design.md, "Failure handling"). */
-    madvise((char *)heap->base + heap->size, grown - heap->size, MADV_DODUMP);
+     * core of this one (docs/design.md, "Failure handling"). From the page the growth starts
+     * in (below a file-size limit, the heap's end may fall inside one). */
+    uintptr_t from = (uintptr_t)heap->base + heap->size, page = from & ~(uintptr_t)4095;
+    madvise((void *)page, grown - heap->size + (from - page), MADV_DODUMP);
     block *added = (block *)(void *)((char *)heap->base + heap->size);
     added->size = grown - heap->size;
     added->free = 1;
