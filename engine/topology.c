@@ -30,6 +30,14 @@ const char *pareng_plan_level_name(unsigned level)
     return level < PARENG__LEVELS ? level_names[level] : "?";
 }
 
+/* What this process may use, as the kernel says now: its affinity (which the kernel keeps
+ * inside its cgroup cpuset) and the memory nodes its cpuset allows (get_mempolicy's
+ * MPOL_F_MEMS_ALLOWED). */
+typedef struct allowed_now {
+    cpu_set_t affinity;
+    unsigned long mems[1024 / (8 * sizeof(unsigned long))]; /* Linux's most nodes */
+} allowed_now;
+
 /* Everything plan_create needs while it works; only the plan survives it. */
 typedef struct planner {
     hwloc_topology_t topo;
@@ -50,6 +58,7 @@ typedef struct planner {
     pareng__topology_cache cache;
     char *discovered;
     size_t discovered_len;
+    const allowed_now *known_allowed; /* read at this start already, or NULL */
 } planner;
 
 /* A PU's core; a topology without cores (some synthetic ones) makes each PU its own core. */
@@ -359,14 +368,6 @@ static int this_machine_as_xml(planner *p, const char **xml, size_t *len)
     return rc;
 }
 
-/* What this process may use, as the kernel says now: its affinity (which the kernel keeps
- * inside its cgroup cpuset) and the memory nodes its cpuset allows (get_mempolicy's
- * MPOL_F_MEMS_ALLOWED). */
-typedef struct allowed_now {
-    cpu_set_t affinity;
-    unsigned long mems[1024 / (8 * sizeof(unsigned long))]; /* Linux's most nodes */
-} allowed_now;
-
 static bool read_allowed_now(allowed_now *now)
 {
     memset(now, 0, sizeof *now);
@@ -375,24 +376,26 @@ static bool read_allowed_now(allowed_now *now)
                    MPOL_F_MEMS_ALLOWED) == 0;
 }
 
-/* Whether this process may use every PU and every NUMA node of the topology just loaded. */
-static bool nothing_disallowed(hwloc_topology_t topo)
+/* Whether this process may use every PU and every NUMA node of the topology just loaded:
+ * `known`, or read now when the start has not read it yet. */
+static bool nothing_disallowed(hwloc_topology_t topo, const allowed_now *known)
 {
-    allowed_now now;
-    if (!read_allowed_now(&now))
+    allowed_now read;
+    if (!known && !read_allowed_now(&read))
         return false;
+    const allowed_now *now = known ? known : &read;
     hwloc_const_bitmap_t pus = hwloc_topology_get_topology_cpuset(topo);
-    if (hwloc_bitmap_weight(pus) != CPU_COUNT(&now.affinity))
+    if (hwloc_bitmap_weight(pus) != CPU_COUNT(&now->affinity))
         return false;
     unsigned i;
     hwloc_bitmap_foreach_begin(i, pus) {
-        if (i >= CPU_SETSIZE || !CPU_ISSET(i, &now.affinity))
+        if (i >= CPU_SETSIZE || !CPU_ISSET(i, &now->affinity))
             return false;
     }
     hwloc_bitmap_foreach_end();
-    const unsigned word = 8 * sizeof *now.mems;
+    const unsigned word = 8 * sizeof *now->mems;
     hwloc_bitmap_foreach_begin(i, hwloc_topology_get_topology_nodeset(topo)) {
-        if (i >= 8 * sizeof now.mems || !(now.mems[i / word] >> (i % word) & 1))
+        if (i >= 8 * sizeof now->mems || !(now->mems[i / word] >> (i % word) & 1))
             return false;
     }
     hwloc_bitmap_foreach_end();
@@ -418,7 +421,7 @@ static int load_this_machine_xml(planner *p, const char *xml, size_t len)
     if (rc < 0)
         return rc;
     /* The XML's own allowed sets are those of the process that discovered it: all, now */
-    if (nothing_disallowed(p->topo))
+    if (nothing_disallowed(p->topo, p->known_allowed))
         return hwloc_topology_allow(p->topo, NULL, NULL, HWLOC_ALLOW_FLAG_ALL) < 0
                    ? hwloc_failure("cannot allow the whole topology")
                    : 0;
@@ -893,8 +896,10 @@ int pareng_plan_create(pareng_plan **out, const pareng_config *cfg)
         return pareng__fail(ENOMEM, "out of memory");
     allowed_now now;
     char key[PLAN_KEY_BYTES];
-    bool keyed = !cfg->topology_xml && cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF &&
-                 read_allowed_now(&now) && plan_key(cfg, &now, key, sizeof key);
+    if (!cfg->topology_xml && cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF &&
+        read_allowed_now(&now))
+        p.known_allowed = &now;
+    bool keyed = p.known_allowed && plan_key(cfg, &now, key, sizeof key);
     if (keyed) {
         p.cache_state = pareng__topology_cache_read(DISCOVERY, &p.cache);
         p.cache_read = true;

@@ -94,24 +94,37 @@ static uint64_t checksum(const char *a, size_t alen, const char *b, size_t blen)
     return h;
 }
 
+/* " N" at *p, inside end: a number in decimal as written by snprintf's %zu, and *p past it. */
+static bool take_number(const char **p, const char *end, size_t *n)
+{
+    const char *q = *p;
+    if (q == end || *q++ != ' ' || q == end || *q < '0' || *q > '9')
+        return false;
+    size_t v = 0;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        if (v > (SIZE_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (size_t)(*q - '0');
+    }
+    *n = v;
+    *p = q;
+    return true;
+}
+
 /* One "WORD N [M]\n" line of the body at *at, inside end; false if there is none. */
 static bool take_line(const char **at, const char *end, const char *word, size_t *n, size_t *m)
 {
-    const char *nl = memchr(*at, '\n', (size_t)(end - *at));
-    char line[64];
-    size_t len = nl ? (size_t)(nl - *at) : sizeof line;
-    if (len >= sizeof line)
+    size_t word_len = strlen(word);
+    const char *p = *at;
+    if ((size_t)(end - p) < word_len || memcmp(p, word, word_len) != 0)
         return false;
-    memcpy(line, *at, len);
-    line[len] = 0;
-    char format[32];
-    snprintf(format, sizeof format, m ? "%s %%zu %%zu%%c" : "%s %%zu%%c", word);
-    char extra;
-    if (m ? sscanf(line, format, n, m, &extra) != 2 : sscanf(line, format, n, &extra) != 1)
+    p += word_len;
+    if (!take_number(&p, end, n) || (m && !take_number(&p, end, m)) || p == end || *p != '\n')
         return false;
-    *at = nl + 1;
+    *at = p + 1;
     return true;
 }
+
 /* A directory of this user's that nobody else may write, or -1. */
 static int open_private_dir(int at, const char *name, bool create)
 {
