@@ -57,10 +57,22 @@ const pareng__task_info *pareng__task_find(pareng_task_fn run)
     return NULL;
 }
 
+/* pareng__task_info.crosses_ranks: 1 as PARENG_TASK_CROSSES_RANKS sets it; SENT_BY_NONE once
+ * this rank found an address of its arena in one of the task's frames. Then this rank sends
+ * none of them, but still takes them from the others and decides its roots as they do: the
+ * ranks must agree on both, and only this one saw the address (a rank that refused the
+ * others' frames ended the job: "sent a task this program does not have"). */
+#define SENT_BY_NONE 2u
+
 /* Marked by its author (its result is all it does), and no pointer in its frame. */
 static bool crosses_ranks(const pareng__task_info *t)
 {
     return t && t->crosses_ranks && !(t->kinds & PARENG__KIND_POINTER);
+}
+
+static bool sent_from_here(const pareng__task_info *t)
+{
+    return crosses_ranks(t) && t->crosses_ranks != SENT_BY_NONE;
 }
 
 static uint64_t fnv1a(const char *s)
@@ -288,20 +300,20 @@ static bool take(void *ctx, unsigned thief, pareng__glb_msg *m)
          * below). */
         pareng_task_fn run =
             __atomic_load_n(&lane->base[pareng__ts_tail(ts)].pareng__run, __ATOMIC_RELAXED);
-        if (!crosses_ranks(pareng__task_find(run)))
+        if (!sent_from_here(pareng__task_find(run)))
             continue;
         pareng_frame *f = pareng__deque_steal(lane, PARENG__THIEF_REMOTE - 1);
         if (!f)
             continue;
         const pareng__task_info *t = pareng__task_find(f->pareng__run);
-        bool sendable = crosses_ranks(t) && !holds_arena_address(d, f);
-        if (crosses_ranks(t) && !sendable) {
+        bool sendable = sent_from_here(t) && !holds_arena_address(d, f);
+        if (sent_from_here(t) && !sendable) {
             fprintf(stderr, "pareng: rank %u: task %s holds an address of this rank's shared "
                     "memory (pareng_alloc, a task's stack), which means nothing on another "
                     "rank: it stays on this rank. PARENG_TASK_CROSSES_RANKS is for tasks of "
                     "values.\n", d->rank, t->name);
-            /* This rank takes no more of them (the workers' copies never look) */
-            ((pareng__task_info *)t)->crosses_ranks = 0;
+            /* This rank sends no more of them (the workers' copies never look) */
+            ((pareng__task_info *)t)->crosses_ranks = SENT_BY_NONE;
         }
         if (!sendable || !name_task(t, m) ||
             !room_for_one((void **)&d->away, d->n_away, &d->away_capacity, sizeof *d->away)) {
