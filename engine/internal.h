@@ -649,6 +649,14 @@ PARENG__INTERNAL void pareng__dist_free(pareng__dist *d);
 PARENG_API uint64_t pareng__tasks_hash(void);
 /* Where remote.c finds a task by its run function; NULL if it was not registered. */
 PARENG__INTERNAL const pareng__task_info *pareng__task_find(pareng_task_fn run);
+/* Does the part of frame f that task t's spawn wrote hold an address inside arena a
+ * (pareng_alloc's memory, a worker's stack)? Then the task was marked to cross ranks by
+ * mistake: such an address means nothing on another rank. A word of random bytes falls in
+ * that range with odds of 2^-24 at most (an arena is at most about a TiB, its heap's reserve
+ * included). */
+PARENG__INTERNAL bool pareng__frame_holds_arena_address(const pareng__arena *a,
+                                                        const pareng_frame *f,
+                                                        const pareng__task_info *t);
 
 /* ---- engine.c, for remote.c ---- */
 /* The coordinator's way into the inbox (pareng_post, remote.c): fills a free slot with a task

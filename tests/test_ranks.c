@@ -5,7 +5,7 @@
  * every build, the sanitizers' included, where mpirun may not run. Results are exact on 2 to
  * 4 ranks of 1 or 2 workers; frames do cross ranks, and every one that left came back; a
  * root that may not cross runs on every rank, and a frame holding an address of its rank's
- * memory stays there; a rank that dies or sends nonsense ends the others, and nothing is left
+ * memory stays there (and only the bytes its spawn wrote count); a rank that dies or sends nonsense ends the others, and nothing is left
  * behind.
  */
 #include "internal.h"
@@ -302,6 +302,37 @@ static void test_an_unknown_task_is_refused(void)
     CU_ASSERT_EQUAL(processes_left(), 0);
 }
 
+/* A frame holds what its spawn wrote and, past that, whatever an earlier frame left in the
+ * slot: only the written words may make a task look like one that hides an address. */
+static void test_leftover_bytes_are_no_address(void)
+{
+    static struct {
+        pareng__arena arena; /* only its address and its heap's range are read */
+        unsigned char heap[4096];
+    } engine;
+    pareng__arena *a = &engine.arena;
+    unsigned char *heap = engine.heap;
+    a->heap.base = heap;
+    a->heap.limit = sizeof engine.heap;
+    uintptr_t inside = (uintptr_t)heap + 64, outside = (uintptr_t)heap + sizeof engine.heap;
+    pareng_frame f;
+    memset(&f, 0, sizeof f);
+    memcpy(f.pareng__data, &inside, sizeof inside);
+    memcpy(f.pareng__data + 8, &inside, sizeof inside);
+    /* sum_view's 16 bytes of arguments begin with a pointer: they hold the address */
+    CU_ASSERT(pareng__frame_holds_arena_address(a, &f, &sum_view__info));
+    /* rfib writes 4 bytes: the same slot's leftover address is not its own */
+    CU_ASSERT_EQUAL(rfib__info.args_bytes, sizeof(unsigned));
+    CU_ASSERT(!pareng__frame_holds_arena_address(a, &f, &rfib__info));
+    /* the arena's header counts, the first byte past its heap does not */
+    uintptr_t first = (uintptr_t)a;
+    memcpy(f.pareng__data, &first, sizeof first);
+    memcpy(f.pareng__data + 8, &outside, sizeof outside);
+    CU_ASSERT(pareng__frame_holds_arena_address(a, &f, &sum_view__info));
+    memcpy(f.pareng__data, &outside, sizeof outside);
+    CU_ASSERT(!pareng__frame_holds_arena_address(a, &f, &sum_view__info));
+}
+
 int main(void)
 {
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -309,6 +340,7 @@ int main(void)
         {"fib and UTS exact on 2-4 ranks of 1-2 workers", test_exact_on_every_rank},
         {"a rank killed ends the others", test_a_dead_rank_ends_the_others},
         {"a task of no program is refused", test_an_unknown_task_is_refused},
+        {"a frame's leftover bytes are no address", test_leftover_bytes_are_no_address},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
