@@ -299,6 +299,27 @@ static bool running(int pid)
     return state && state != 'Z' && state != 'X';
 }
 
+static void print_proc_file(int pid, const char *name)
+{
+    char path[64], text[2048];
+    snprintf(path, sizeof path, "/proc/%d/%s", pid, name);
+    FILE *f = fopen(path, "re");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose(f);
+    text[n] = '\0';
+    fprintf(stderr, "  %s: %s\n", name, f ? text : "(unreadable)");
+}
+
+static void describe_process(const char *what, int pid)
+{
+    char buf[1024];
+    const char *stat = testing_proc_stat(pid, buf, sizeof buf);
+    fprintf(stderr, "\n%s %d still there: %s\n", what, pid, stat ? stat : "(gone)");
+    print_proc_file(pid, "wchan");
+    print_proc_file(pid, "stack");
+}
+
 /* Starts `child` (which reports its workers' pids), does `then` to it, and checks that the
  * workers are gone within 3 seconds. */
 static void check_workers_end_with(int (*child)(void), int then_signal)
@@ -329,12 +350,13 @@ static void check_workers_end_with(int (*child)(void), int then_signal)
         usleep(10000);
         gone = !running(workers[0]) && !running(workers[1]);
     }
-    for (int i = 0; i < 2 && !gone; i++) /* what kept it: its state, where it waits */
-        if (running(workers[i])) {
-            char buf[1024];
-            const char *stat = testing_proc_stat(workers[i], buf, sizeof buf);
-            fprintf(stderr, "\nworker %d still runs: %s\n", workers[i], stat ? stat : "?");
-        }
+    if (!gone) { /* what kept them: the states of the workers and their coordinator, and where
+                  * each waits in the kernel */
+        describe_process("coordinator", pid);
+        for (int i = 0; i < 2; i++)
+            if (running(workers[i]))
+                describe_process("worker", workers[i]);
+    }
     CU_ASSERT(gone);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
