@@ -332,6 +332,11 @@ static void check_workers_end_with(int (*child)(void), int then_signal)
     if (pid == 0) {
         close(fds[0]);
         alarm(20);
+        /* A coordinator that handles none of them: the suite may have inherited SIGHUP and
+         * SIGQUIT ignored (nohup; a shell's background job without job control), and a
+         * coordinator that ignores a signal rightly lives on, its workers with it. */
+        if (then_signal)
+            signal(then_signal, SIG_DFL);
         _exit(child());
     }
     close(fds[1]);
