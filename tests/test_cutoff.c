@@ -177,19 +177,9 @@ static void test_automatic_cutoff_adapts(void)
  * pass 48 levels below the root: from then on, for the rest of the run, every spawn is a task
  * and the last chains have no serial link at all. The run after, a tree that depth does cut
  * is cut by depth again (serial runs, as in test_automatic_cutoff_adapts). */
-static void spin_ns(uint64_t ns)
-{
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    while ((uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)(t.tv_nsec - t0.tv_nsec) <
-           ns);
-}
-
 PARENG_TASK_1(unsigned, spin_leaf, unsigned, ignored)
 {
-    spin_ns(20000);
+    testing_spin_ns(20000);
     return ignored;
 }
 

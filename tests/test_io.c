@@ -39,13 +39,6 @@ static void stop_and_check(pareng_engine *e)
     CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static uint64_t total_io_ops(pareng_engine *e)
 {
     uint64_t sum = 0;
@@ -155,9 +148,9 @@ static void test_timeouts_overlap_in_deadline_order(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(log);
     atomic_init(&log->next, 0);
     int rc = -1;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = testing_now_ns();
     CU_ASSERT_EQUAL(PARENG_RUN(e, three_sleeps, &rc, log), 0);
-    uint64_t took = now_ns() - t0;
+    uint64_t took = testing_now_ns() - t0;
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_EQUAL(log->order[1], 0); /* 100 ms */
     CU_ASSERT_EQUAL(log->order[2], 1); /* 200 ms */
@@ -191,9 +184,9 @@ static void test_cancel_while_waiting(void)
     struct itimerval in_200ms = {.it_value = {.tv_usec = 200000}};
     setitimer(ITIMER_REAL, &in_200ms, NULL);
     int rc = 0;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = testing_now_ns();
     CU_ASSERT_EQUAL(PARENG_RUN(e, sleep_long, &rc, 30000 * MS), -ECANCELED);
-    CU_ASSERT(now_ns() - t0 < 2000 * MS);
+    CU_ASSERT(testing_now_ns() - t0 < 2000 * MS);
     sigaction(SIGALRM, &old, NULL);
     CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
     stop_and_check(e);
@@ -210,7 +203,7 @@ typedef struct cpu_while_waiting {
 PARENG_TASK_2(int, cpu_work, cpu_while_waiting *, log, unsigned, k)
 {
     log->cpu_result[k] = workload_fib_serial(30);
-    log->cpu_done_ns[k] = now_ns();
+    log->cpu_done_ns[k] = testing_now_ns();
     log->cpu_worker[k] = (int)PARENG_WORKER_INDEX();
     return 0;
 }
@@ -219,11 +212,11 @@ PARENG_TASK_2(int, cpu_work, cpu_while_waiting *, log, unsigned, k)
  * second is private: only the suspension on IO makes it available. */
 PARENG_TASK_1(int, spawn_then_wait, cpu_while_waiting *, log)
 {
-    log->start_ns = now_ns();
+    log->start_ns = testing_now_ns();
     PARENG_SPAWN(cpu_work, log, 0);
     PARENG_SPAWN(cpu_work, log, 1);
     int rc = PARENG_IO_SLEEP(1000 * MS);
-    log->wait_done_ns = now_ns();
+    log->wait_done_ns = testing_now_ns();
     log->wait_worker = (int)PARENG_WORKER_INDEX();
     PARENG_SYNC(cpu_work);
     PARENG_SYNC(cpu_work);
@@ -441,9 +434,9 @@ static void test_worker_killed_while_io_in_flight(void)
         _exit(0);
     }
     uint64_t got;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = testing_now_ns();
     int rc = workload_fib_io(e, 20, 5000 * MS, &got); /* every leaf waits 5 s */
-    uint64_t took = now_ns() - t0;
+    uint64_t took = testing_now_ns() - t0;
     waitpid(killer, NULL, 0);
     CU_ASSERT_EQUAL(rc, -ECHILD);
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "worker 1"));

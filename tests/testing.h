@@ -17,10 +17,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 /* CU_basic_run_tests() reports framework errors only; a failed assertion must also make the
  * program fail, so the exit status counts failures. */
+/* CLOCK_MONOTONIC in nanoseconds: the same clock in every process. */
+static inline uint64_t testing_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Keeps this CPU busy for `ns` nanoseconds: a task of a known length, whatever the compiler
+ * makes of a loop. */
+static inline void testing_spin_ns(uint64_t ns)
+{
+    uint64_t end = testing_now_ns() + ns;
+    while (testing_now_ns() < end) {
+    }
+}
+
 static inline int testing_run(CU_SuiteInfo *suites)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
