@@ -653,7 +653,9 @@ PARENG__INTERNAL const pareng__task_info *pareng__task_find(pareng_task_fn run);
  * (pareng_alloc's memory, a worker's stack)? Then the task was marked to cross ranks by
  * mistake: such an address means nothing on another rank. A word of random bytes falls in
  * that range with odds of 2^-24 at most (an arena is at most about a TiB, its heap's reserve
- * included). */
+ * included). Padding between arguments is not written either: a small value beside four
+ * bytes of an old address can fall inside an arena of more than 4 GiB, and then the task
+ * stays on its rank, with the message, though it did not have to. */
 PARENG__INTERNAL bool pareng__frame_holds_arena_address(const pareng__arena *a,
                                                         const pareng_frame *f,
                                                         const pareng__task_info *t);

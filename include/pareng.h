@@ -555,7 +555,8 @@ typedef struct pareng__task_info {
     const char *name;
     unsigned kinds;          /* PARENG__KIND_* of its arguments and result, or'd */
     unsigned crosses_ranks;  /* set by PARENG_TASK_CROSSES_RANKS */
-    unsigned args_bytes;     /* what a spawn writes of the frame's data; the rest is left over */
+    unsigned args_bytes;     /* what a spawn writes of the frame's data (a spilled task's: the
+                              * pointer to its block); the rest is left over */
     struct pareng__task_info *next;
 } pareng__task_info;
 PARENG_API void pareng__task_register(pareng__task_info *info);
@@ -818,8 +819,9 @@ typedef struct pareng__slots {
     }                                                                                              \
     enum { NAME##__kinds = PARENG__KIND_OF_FIELD(NAME##__data_t, result)                           \
                PARENG__EACH(PARENG__KIND_BIT, NAME, PARENG__EXPAND NAMES) };                       \
-    static pareng__task_info NAME##__info = {NAME##__run, #NAME, NAME##__kinds, 0,                 \
-                                              sizeof(NAME##__args_t), 0};                          \
+    static pareng__task_info NAME##__info = {                                                      \
+        NAME##__run, #NAME, NAME##__kinds, 0,                                                      \
+        NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t), 0};                             \
     __attribute__((constructor)) static void NAME##__register(void)                                \
     {                                                                                              \
         pareng__task_register(&NAME##__info);                                                      \

@@ -5,8 +5,8 @@
  * every build, the sanitizers' included, where mpirun may not run. Results are exact on 2 to
  * 4 ranks of 1 or 2 workers; frames do cross ranks, and every one that left came back; a
  * root that may not cross runs on every rank, and a frame holding an address of its rank's
- * memory stays there (and only the bytes its spawn wrote count); a rank that dies or sends nonsense ends the others, and nothing is left
- * behind.
+ * memory stays there (only the bytes its spawn wrote count); a rank that dies or sends
+ * nonsense ends the others, and nothing is left behind.
  */
 #include "internal.h"
 #include "testing.h"
@@ -302,6 +302,15 @@ static void test_an_unknown_task_is_refused(void)
     CU_ASSERT_EQUAL(processes_left(), 0);
 }
 
+/* Too large for a frame: its spawn writes the address of a spill block there. */
+typedef struct eight {
+    uint64_t v[8];
+} eight;
+PARENG_TASK_1(uint64_t, sum_eight, eight, e)
+{
+    return e.v[0] + e.v[7];
+}
+
 /* A frame holds what its spawn wrote and, past that, whatever an earlier frame left in the
  * slot: only the written words may make a task look like one that hides an address. */
 static void test_leftover_bytes_are_no_address(void)
@@ -323,7 +332,15 @@ static void test_leftover_bytes_are_no_address(void)
     CU_ASSERT(pareng__frame_holds_arena_address(a, &f, &sum_view__info));
     /* rfib writes 4 bytes: the same slot's leftover address is not its own */
     CU_ASSERT_EQUAL(rfib__info.args_bytes, sizeof(unsigned));
+    CU_ASSERT_EQUAL(sum_eight__info.args_bytes, sizeof(void *));
     CU_ASSERT(!pareng__frame_holds_arena_address(a, &f, &rfib__info));
+    /* a written word past the first counts; a word past the written ones does not */
+    uint64_t plain = 12345;
+    memcpy(f.pareng__data, &plain, sizeof plain);
+    CU_ASSERT(pareng__frame_holds_arena_address(a, &f, &sum_view__info));
+    memcpy(f.pareng__data + 8, &plain, sizeof plain);
+    memcpy(f.pareng__data + 16, &inside, sizeof inside);
+    CU_ASSERT(!pareng__frame_holds_arena_address(a, &f, &sum_view__info));
     /* the arena's header counts, the first byte past its heap does not */
     uintptr_t first = (uintptr_t)a;
     memcpy(f.pareng__data, &first, sizeof first);

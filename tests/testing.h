@@ -20,8 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* CU_basic_run_tests() reports framework errors only; a failed assertion must also make the
- * program fail, so the exit status counts failures. */
 /* CLOCK_MONOTONIC in nanoseconds: the same clock in every process. */
 static inline uint64_t testing_now_ns(void)
 {
@@ -39,6 +37,8 @@ static inline void testing_spin_ns(uint64_t ns)
     }
 }
 
+/* CU_basic_run_tests() reports framework errors only; a failed assertion must also make the
+ * program fail, so the exit status counts failures. */
 static inline int testing_run(CU_SuiteInfo *suites)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
