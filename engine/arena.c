@@ -41,6 +41,7 @@ static size_t round_up(size_t n, size_t to)
 typedef struct lanes_layout {
     unsigned n_workers, per_worker, first_capacity, other_capacity;
     size_t stack_bytes; /* each worker's stack, its guard page included */
+    bool fibers;        /* lanes 1 and up have stacks of their own (IO engines) */
 } lanes_layout;
 
 /* A fiber's stack (IO engines: lanes 1 and up) and its guard page. */
@@ -75,7 +76,7 @@ static size_t stacks_offset(const lanes_layout *l)
 
 static size_t worker_stacks_bytes(const lanes_layout *l)
 {
-    return l->stack_bytes + (size_t)(l->per_worker - 1) * FIBER_STACK_SPAN;
+    return l->stack_bytes + (l->fibers ? (size_t)(l->per_worker - 1) * FIBER_STACK_SPAN : 0);
 }
 
 static size_t spills_offset(const lanes_layout *l)
@@ -209,10 +210,14 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
                          unsigned io_depth, size_t shared_bytes)
 {
     lanes_layout layout = {.n_workers = n_workers,
-                           .per_worker = io_depth ? io_depth : 1,
+                           .per_worker = io_depth ? io_depth : PARENG__SPLIT_LANES,
                            .first_capacity = deque_capacity,
-                           .other_capacity = PARENG__LANE_CAPACITY,
-                           .stack_bytes = worker_stack_bytes()};
+                           .other_capacity = io_depth ? PARENG__LANE_CAPACITY
+                                             : deque_capacity < PARENG__SPLIT_LANE_CAPACITY
+                                                 ? deque_capacity
+                                                 : PARENG__SPLIT_LANE_CAPACITY,
+                           .stack_bytes = worker_stack_bytes(),
+                           .fibers = io_depth != 0};
     if (shared_bytes > PARENG__SHARED_BYTES_MAX)
         return pareng__fail(EINVAL, "shared_bytes %zu is more than the most an engine takes "
                             "(%llu)", shared_bytes, (unsigned long long)PARENG__SHARED_BYTES_MAX);
@@ -291,7 +296,8 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
         pareng__lane(a, i, 0)->stack = stack + 4096;
         pareng__lane(a, i, 0)->stack_bytes = layout.stack_bytes - 4096;
         stack += layout.stack_bytes;
-        for (unsigned k = 1; k < layout.per_worker; k++, stack += FIBER_STACK_SPAN) {
+        for (unsigned k = 1; layout.fibers && k < layout.per_worker;
+             k++, stack += FIBER_STACK_SPAN) {
             pareng__lane(a, i, k)->stack = stack + 4096;
             pareng__lane(a, i, k)->stack_bytes = PARENG__FIBER_STACK_BYTES;
         }

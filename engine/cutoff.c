@@ -54,15 +54,10 @@
 void pareng__cutoff_init(pareng__worker *w)
 {
     w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
-    w->learned_cutoff = INITIAL_CUTOFF;
-    w->short_runs = 0;
-    w->cutoff_adapts = false;
-    w->every_spawn = false;
-    w->run_seen = 0;
-    w->run_first_cutoff = INITIAL_CUTOFF;
-    w->runs_since_long = RUNS_SINCE_LONG_TO_COARSEN;
-    w->cutoff_before_deeper = INITIAL_CUTOFF;
-    w->ran_serial = false;
+    w->cut = (pareng__granularity){.learned_cutoff = INITIAL_CUTOFF,
+                                   .runs_since_long = RUNS_SINCE_LONG_TO_COARSEN,
+                                   .cutoff_before_deeper = INITIAL_CUTOFF,
+                                   .run_first_cutoff = INITIAL_CUTOFF};
 }
 
 void pareng__cutoff_begin_run(pareng__arena *a, uint32_t cutoff)
@@ -76,7 +71,7 @@ void pareng__cutoff_begin_run(pareng__arena *a, uint32_t cutoff)
 static bool told_every_spawn(const pareng__worker *w)
 {
     return atomic_load_explicit(&w->arena->every_spawn_run, memory_order_relaxed) ==
-           w->run_seen;
+           w->cut.run_seen;
 }
 
 void pareng__cutoff_take(pareng__worker *w)
@@ -85,77 +80,141 @@ void pareng__cutoff_take(pareng__worker *w)
      * (or the worker it stole from, transitively) acquired: a plain read is ordered. */
     pareng__arena *a = w->arena;
     uint32_t cutoff = a->run_cutoff;
-    if (w->run_seen != a->run_seq) { /* a new run: its tree may be cut by depth again */
+    if (w->cut.run_seen != a->run_seq) { /* a new run: its tree may be cut by depth again */
         /* The last run this lane took part in, with the cutoff adapting, made no serial run
          * here: the cutoff lay below every task the lane ran, where nothing moves it again
          * (only the ends of serial runs do), and the next smaller tree would make every spawn
          * a task. The last step down went too far: a run long because its worker was
          * preempted, not because of its subtree, looks the same to the clock (one of 2 ms
          * that took 13 ms on a loaded machine: 8 levels at once). Undo that step. */
-        if (w->cutoff_adapts && !w->every_spawn && !w->ran_serial)
-            w->learned_cutoff = w->cutoff_before_deeper;
-        w->ran_serial = false;
-        w->run_seen = a->run_seq;
-        w->every_spawn = false;
-        w->run_first_cutoff = w->learned_cutoff;
+        if (w->cut.cutoff_adapts && !w->cut.every_spawn && !w->cut.ran_serial)
+            w->cut.learned_cutoff = w->cut.cutoff_before_deeper;
+        w->cut.ran_serial = false;
+        w->cut.run_seen = a->run_seq;
+        w->cut.every_spawn = false;
+        w->cut.run_first_cutoff = w->cut.learned_cutoff;
     }
-    w->every_spawn |= told_every_spawn(w);
-    w->cutoff_adapts = cutoff == PARENG_CUTOFF_AUTO;
-    w->pub.pareng__cutoff = !w->cutoff_adapts ? cutoff
-                            : w->every_spawn  ? PARENG_CUTOFF_NONE
-                                              : w->learned_cutoff;
+    w->cut.every_spawn |= told_every_spawn(w);
+    w->cut.cutoff_adapts = cutoff == PARENG_CUTOFF_AUTO;
+    w->pub.pareng__cutoff = !w->cut.cutoff_adapts ? cutoff
+                            : w->cut.every_spawn  ? PARENG_CUTOFF_NONE
+                                                  : w->cut.learned_cutoff;
 }
 
 void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
-                        pareng_frame *task)
+                        pareng_task_fn run_splittable, pareng_frame *task)
 {
     pareng__worker *w = pareng__self(pub);
     uint64_t started = pareng__now_ns();
+    pareng_frame *outer_base = w->serial_base;
+    w->serial_base = h;
     w->serial_runs_open++; /* its frames hold results, not tasks: none may be shared */
-    run(pub, h, task);
+    (run_splittable ? run_splittable : run)(pub, h, task);
     w->serial_runs_open--;
+    w->serial_base = outer_base;
     uint64_t took = pareng__now_ns() - started;
     pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
-    w->ran_serial = true;
-    if (!w->cutoff_adapts)
-        return;
-    if (w->runs_since_long < RUNS_SINCE_LONG_TO_COARSEN)
-        w->runs_since_long++;
-    if (told_every_spawn(w)) {
-        w->every_spawn = true;
-        w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
-        return;
-    }
-    /* A thief asked this worker for work while the run went on: it waited for the run's end.
+    w->cut.ran_serial = true;
+    /* A thief asked this lane for work while the run went on: it waited for the run's end.
      * Relaxed, as every read of the floor: the request is a hint (deque.c). */
     bool thief_waited = atomic_load_explicit(&w->pub.pareng__private_floor,
                                              memory_order_relaxed) == PARENG__SHARE_REQUEST;
+    bool split = w->cut.split;
+    w->cut.split = false;
+    /* A split run's time is partly the split task's, run in parallel: it says nothing of
+     * what a serial run below this cutoff costs. */
+    if (!w->cut.cutoff_adapts || split)
+        return;
+    if (w->cut.runs_since_long < RUNS_SINCE_LONG_TO_COARSEN)
+        w->cut.runs_since_long++;
+    if (told_every_spawn(w)) {
+        w->cut.every_spawn = true;
+        w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
+        return;
+    }
     if (took > SERIAL_RUN_LONG_NS || thief_waited) {
         /* A level down halves a binary tree's subtrees (fib's by 1.6): go as many levels down
          * as the run was too long by halvings, at least one. */
         unsigned levels = 1;
         for (uint64_t t = took; t > 2 * SERIAL_RUN_LONG_NS; t /= 2)
             levels++;
-        w->short_runs = 0;
-        if (w->learned_cutoff + levels > EVERY_SPAWN_DEPTH) {
+        w->cut.short_runs = 0;
+        if (w->cut.learned_cutoff + levels > EVERY_SPAWN_DEPTH) {
             /* The next run, perhaps of another tree, starts from where this one did. */
-            w->every_spawn = true;
-            w->learned_cutoff = w->run_first_cutoff;
+            w->cut.every_spawn = true;
+            w->cut.learned_cutoff = w->cut.run_first_cutoff;
             w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
-            atomic_store_explicit(&w->arena->every_spawn_run, w->run_seen,
+            atomic_store_explicit(&w->arena->every_spawn_run, w->cut.run_seen,
                                   memory_order_relaxed);
             return;
         }
-        w->cutoff_before_deeper = w->learned_cutoff;
-        w->learned_cutoff += levels;
-        w->runs_since_long = took > SERIAL_RUN_LONG_NS ? 0 : w->runs_since_long;
+        w->cut.cutoff_before_deeper = w->cut.learned_cutoff;
+        w->cut.learned_cutoff += levels;
+        w->cut.runs_since_long = took > SERIAL_RUN_LONG_NS ? 0 : w->cut.runs_since_long;
     } else if (took >= SERIAL_RUN_SHORT_NS) {
-        w->short_runs = 0;
-    } else if (++w->short_runs >= SHORT_RUNS_TO_COARSEN &&
-               w->runs_since_long >= RUNS_SINCE_LONG_TO_COARSEN) {
-        if (w->learned_cutoff > 1)
-            w->learned_cutoff--;
-        w->short_runs = 0;
+        w->cut.short_runs = 0;
+    } else if (++w->cut.short_runs >= SHORT_RUNS_TO_COARSEN &&
+               w->cut.runs_since_long >= RUNS_SINCE_LONG_TO_COARSEN) {
+        if (w->cut.learned_cutoff > 1)
+            w->cut.learned_cutoff--;
+        w->cut.short_runs = 0;
     }
-    w->pub.pareng__cutoff = w->learned_cutoff;
+    w->pub.pareng__cutoff = w->cut.learned_cutoff;
+}
+
+/* The lane this worker runs on, and its floor for the splittable serial clone (pareng.h). A
+ * worker of a CPU engine changes lanes only here and at its start: a split lane's task runs,
+ * leapfrogs included, on that lane until it ends. Thread-local, as every per-process state
+ * (globals.c); the word outside workers is never written, and constant. */
+static _Thread_local pareng__worker *running_lane;
+static const _Atomic uintptr_t no_request;
+_Thread_local _Atomic uintptr_t *pareng__split_flag = (_Atomic uintptr_t *)&no_request;
+
+void pareng__run_on_lane(pareng__worker *lane)
+{
+    running_lane = lane;
+    pareng__split_flag = &lane->pub.pareng__private_floor;
+}
+
+pareng_worker *pareng__split_begin(pareng_frame **lane_h)
+{
+    pareng__worker *w = running_lane;
+    pareng__arena *a = w->arena;
+    /* Served here, or refused: a thief that is still hungry asks again. A run inside an
+     * overflowed spawn (pareng__spawn_slow) lies past the deque's end. */
+    pareng_frame *base = w->serial_base;
+    pareng__deque_drop_request(w, base > w->pub.pareng__end);
+    /* Tasks that the lane spawned before the run, still private, are older and bigger than
+     * any inside it (the split deque shares the oldest first for the same reason). */
+    if (base <= w->pub.pareng__end && !w->all_stolen && (uint32_t)(base - w->base) > w->split) {
+        pareng__deque_share_all(w, base);
+        return NULL;
+    }
+    unsigned above = w->lane_id % a->lanes_per_worker + 1;
+    if (a->io_depth || above == a->lanes_per_worker)
+        return NULL; /* an IO engine's lanes are its fibers'; or the deepest split */
+    pareng__worker *lane = pareng__lane(a, w->index, above);
+    pareng__worker *lane0 = pareng__lane(a, w->index, 0);
+    /* Relaxed: thieves look at lanes [0, lanes_used); a frame of the new one is published by
+     * its tail_split (internal.h) */
+    if (atomic_load_explicit(&lane0->lanes_used, memory_order_relaxed) <= above)
+        atomic_store_explicit(&lane0->lanes_used, above + 1, memory_order_relaxed);
+    pareng__deque_drop_request(lane, false); /* an old one, made while it was unused */
+    lane->cut = w->cut;
+    lane->pub.pareng__cutoff = w->pub.pareng__cutoff;
+    pareng__count(&w->counters, PARENG__SPLITS, 1);
+    pareng__run_on_lane(lane);
+    *lane_h = lane->base; /* empty, all below stolen: its first spawn is published at once */
+    return &lane->pub;
+}
+
+void pareng__split_end(pareng_worker *lane_pub)
+{
+    pareng__worker *lane = pareng__self(lane_pub), *w = lane - 1; /* a worker's lanes in a row */
+    pareng__deque_reset(lane);
+    /* what the split task's serial runs learned is the lane's below again */
+    w->cut = lane->cut;
+    w->cut.split = true;
+    w->pub.pareng__cutoff = lane->pub.pareng__cutoff;
+    pareng__run_on_lane(w);
 }

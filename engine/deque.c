@@ -118,6 +118,11 @@ void pareng__deque_request(pareng__worker *w)
         __atomic_store_n(&w->pub.pareng__spawn_limit, w->base, __ATOMIC_RELAXED);
 }
 
+void pareng__deque_drop_request(pareng__worker *w, bool overflowing)
+{
+    floor_set_serving_request(w, overflowing ? PARENG__FLOOR_BLOCKED : intended_floor(w));
+}
+
 bool pareng__deque_has_shared(pareng__worker *w)
 {
     uint64_t ts = atomic_load_explicit(&w->tail_split, memory_order_relaxed);

@@ -54,7 +54,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 8 /* 8: spill stacks go on in chunks of the heap */
+#define PARENG__ARENA_LAYOUT 9 /* 9: a CPU engine's worker has lanes to split serial runs into */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -67,6 +67,12 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 /* Frames of a fiber's lane (IO engines): a suspended task's spawns, not a whole computation's;
  * a spawn beyond them runs inline, as on any full deque. */
 #define PARENG__LANE_CAPACITY 512u
+/* Lanes of a CPU engine's worker: lane 0, and one for each split serial run that another
+ * split one runs inside (cutoff.c); the deepest split runs its task serially instead. */
+#define PARENG__SPLIT_LANES 4u
+/* Frames of a lane a serial run was split into (a task tree's frames above the cutoff), or
+ * deque_capacity if that is less. */
+#define PARENG__SPLIT_LANE_CAPACITY (1u << 14)
 /* A fiber's stack (IO engines), in the arena like every task stack (docs/memory.md): room for
  * a task's own frames and whatever it calls; pages are taken only as used. */
 #define PARENG__FIBER_STACK_BYTES (256u << 10)
@@ -102,7 +108,7 @@ enum pareng__counter {
     PARENG__TASKS, PARENG__SPAWNS, PARENG__STEALS, PARENG__STEAL_FAILS, PARENG__LEAPFROGS,
     PARENG__STOLEN_FROM, PARENG__SHARES, PARENG__OVERFLOWS, PARENG__SLEEPS, PARENG__BUSY_NS,
     PARENG__IDLE_NS, PARENG__NEAR_STEALS, PARENG__IO_OPS, PARENG__IO_PEAK, PARENG__IO_SUSPENDS,
-    PARENG__SERIAL_RUNS,
+    PARENG__SERIAL_RUNS, PARENG__SPLITS,
 };
 
 static inline void pareng__count(pareng__counters *c, enum pareng__counter k, uint64_t n)
@@ -120,8 +126,24 @@ typedef struct pareng__overflow {
     size_t capacity;
 } pareng__overflow;
 
+/* What a lane's serial runs taught it (cutoff.c). A lane that a serial run was split into
+ * starts from the splitting lane's and hands it back. */
+typedef struct pareng__granularity {
+    unsigned learned_cutoff; /* the automatic cutoff as adapted so far */
+    unsigned short_runs;     /* serial runs in a row that were short */
+    unsigned runs_since_long; /* serial runs since the last long one (at most a bound) */
+    unsigned cutoff_before_deeper; /* learned_cutoff before it last went deeper */
+    bool ran_serial;         /* a serial run since this lane took a task of this run */
+    bool cutoff_adapts;      /* this run's cutoff is automatic */
+    bool every_spawn;        /* ... and depth does not cut this run's tree */
+    bool split;              /* a task of the serial run under way was split */
+    uint32_t run_seen;       /* the arena's run_seq when this lane last took a task */
+    unsigned run_first_cutoff; /* learned_cutoff when this lane first took a task of it */
+} pareng__granularity;
+
 /* One lane of a worker, in the arena: a deque and the state of its owner. A worker of a CPU
- * engine has one lane. A worker of an IO engine has one lane per fiber (fiber.c): a task
+ * engine has PARENG__SPLIT_LANES: lane 0, and the lanes that serial runs are split into, one
+ * above the other (cutoff.c). A worker of an IO engine has one lane per fiber (fiber.c): a task
  * suspended on IO keeps its frames in its own lane, stealable by everyone (the worker's other
  * fibers included), while the worker's next fiber pushes into another lane. This is the
  * "one deque per suspended task" of latency-hiding work stealing (Muller & Acar, SPAA 2016).
@@ -149,18 +171,11 @@ typedef struct pareng__worker {
     unsigned n_victims;
     uint64_t rng;
     pareng__overflow overflow;
-    unsigned learned_cutoff; /* the automatic cutoff as adapted so far (cutoff.c) */
-    unsigned short_runs;     /* serial runs in a row that were short */
-    unsigned runs_since_long; /* serial runs since the last long one (at most a bound) */
-    unsigned cutoff_before_deeper; /* learned_cutoff before it last went deeper */
-    bool ran_serial;         /* a serial run since this lane took a task of this run */
-    bool cutoff_adapts;      /* this run's cutoff is automatic */
+    pareng__granularity cut;
     unsigned serial_runs_open; /* serial runs under way on this lane (cutoff.c) */
+    pareng_frame *serial_base; /* the head where the innermost of them began */
     void *stack;             /* the stack of the lane's fiber in the arena (lowest usable byte) */
     size_t stack_bytes;
-    bool every_spawn;        /* ... and depth does not cut this run's tree (cutoff.c) */
-    uint32_t run_seen;       /* the arena's run_seq when this lane last took a task */
-    unsigned run_first_cutoff; /* learned_cutoff when this lane first took a task of it */
     struct pareng__spill_chunk *spill_spare; /* an empty chunk of the spill stack (spill.c) */
 
     /* line 3+: statistics, owner writes */
@@ -233,7 +248,7 @@ typedef struct pareng__arena {
     uint64_t size;             /* the memfd's at the start; the heap's growth extends it */
     int32_t owner_pid;
     uint32_t deque_capacity;   /* frames of lane 0 of each worker */
-    uint32_t lanes_per_worker; /* 1, or io_depth for IO engines (one per fiber) */
+    uint32_t lanes_per_worker; /* PARENG__SPLIT_LANES, or io_depth (IO: a fiber each) */
     uint32_t lane_capacity;    /* frames of every other lane */
     uint32_t io_depth;         /* 0: no IO */
     uint32_t pin_workers;      /* bind each worker to its PU (see pareng_start) */
@@ -423,6 +438,11 @@ PARENG__INTERNAL void pareng__deque_push_slow(pareng__worker *w, pareng_frame *h
 PARENG__INTERNAL uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h);
 /* Thief: ask the owner of w to share (idempotent, cheap when already asked). */
 PARENG__INTERNAL void pareng__deque_request(pareng__worker *w);
+/* The worker runs tasks on `lane` from now on (cutoff.c). */
+PARENG__INTERNAL void pareng__run_on_lane(pareng__worker *lane);
+/* Owner: forgets a thief's request (a split served it, or cannot: the thief asks again);
+ * `overflowing`: spawns past the deque's end wait for their syncs (the floor stays blocked). */
+PARENG__INTERNAL void pareng__deque_drop_request(pareng__worker *w, bool overflowing);
 /* Owner: make every sync take the slow path (while spawns overflow), and undo it. */
 PARENG__INTERNAL void pareng__deque_block_fast_sync(pareng__worker *w);
 PARENG__INTERNAL void pareng__deque_unblock_fast_sync(pareng__worker *w);

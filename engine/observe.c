@@ -265,7 +265,7 @@ void pareng__observe_root_begin(pareng__worker *w)
      * stolen): every spawn and every sync takes the slow path, which measures them, as long
      * as nothing is published. */
     w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
-    w->cutoff_adapts = false;
+    w->cut.cutoff_adapts = false;
     measure.clock_cost_ns = clock_cost_ns();
     measure.work = 0;
     measure.path = (measure_mark){.tasks = 1};
@@ -405,7 +405,7 @@ static int check_arena(int fd, const char *segment, int pid, struct stat *st,
     size_t lanes = (size_t)head->n_workers * head->lanes_per_worker;
     if (head->size > (uint64_t)st->st_size || head->n_workers == 0 ||
         head->n_workers > PARENG_MAX_WORKERS || head->io_depth > PARENG_IO_DEPTH_MAX ||
-        head->lanes_per_worker != (head->io_depth ? head->io_depth : 1) ||
+        head->lanes_per_worker != (head->io_depth ? head->io_depth : PARENG__SPLIT_LANES) ||
         sizeof *head + lanes * sizeof(pareng__worker) > head->size)
         return pareng__fail(EPROTO, "%s holds an engine header that does not add up (size "
                             "%llu of %llu, %u workers, io_depth %u)", segment,

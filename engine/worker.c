@@ -296,6 +296,26 @@ static void help_while_away(pareng__worker *w, pareng_frame *h, pareng_frame *t)
     sleep_until_work(w, t);
 }
 
+/* A frame of the thief that runs the caller's stolen child, from the lane it took the child
+ * to or, in a CPU engine, a lane above it: its serial runs split into those (cutoff.c), and
+ * what they hold is the child's too. NULL if none; *from: the lane. */
+static pareng_frame *steal_from_thief(pareng__worker *w, pareng__worker *thief_lane,
+                                      pareng__worker **from)
+{
+    pareng__arena *a = w->arena;
+    unsigned first = thief_lane->lane_id % a->lanes_per_worker;
+    unsigned end = a->io_depth ? first + 1 : lanes_used(a, thief_lane->index);
+    for (unsigned k = first; k < end; k++) {
+        pareng__worker *lane = pareng__lane(a, thief_lane->index, k);
+        pareng_frame *f = pareng__deque_steal(lane, w->lane_id);
+        if (f) {
+            *from = lane;
+            return f;
+        }
+    }
+    return NULL;
+}
+
 /* The owner's child t was stolen: until it is done, steal from its thief (Wagner & Calder's
  * leapfrogging: only from the thief, so the stack grows only by tasks the thief spawned below
  * t, and no worker ever waits idle while the work it waits on can be helped). */
@@ -320,9 +340,9 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
             help_while_away(w, h, t);
             continue;
         }
-        pareng__worker *thief_lane = thief ? &w->arena->lanes[thief - 1] : NULL;
-        pareng_frame *f = thief_lane ? pareng__deque_steal(thief_lane, w->lane_id)
-                                     : NULL; /* 0: the thief has not marked it yet */
+        pareng__worker *thief_lane = NULL;
+        pareng_frame *f = thief ? steal_from_thief(w, &w->arena->lanes[thief - 1], &thief_lane)
+                                : NULL; /* 0: the thief has not marked it yet */
         if (f) {
             pareng__count(&w->counters, PARENG__LEAPFROGS, 1);
             pareng__count(&w->counters, PARENG__NEAR_STEALS,
@@ -608,5 +628,6 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     if (atomic_fetch_add_explicit(&a->workers_ready, 1, memory_order_relaxed) + 1 ==
         a->n_workers)
         ring_coordinator(a);
+    pareng__run_on_lane(w);
     pareng__enter_arena_stack(w);
 }

@@ -302,6 +302,8 @@ typedef struct pareng_stats {
     uint64_t io_peak;      /* most IO operations in flight at once on this worker */
     uint64_t io_suspends;  /* times a task was suspended on IO while the worker went on */
     uint64_t serial_runs;  /* tasks run as plain serial C with everything below them (cutoff) */
+    uint64_t splits;       /* serial runs split for a thief: a task of one went on as a task
+                            * tree in another lane, where thieves take its children */
 } pareng_stats;
 
 PARENG_API int pareng_engine_stats(const pareng_engine *engine, unsigned worker,
@@ -507,9 +509,19 @@ PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
  * too. And the pop of a chunk's first block, which leaves the chunk. */
 PARENG_API void *pareng__spill_push_slow(pareng_worker *w, size_t bytes);
 PARENG_API void pareng__spill_pop_slow(pareng_worker *w, void *first);
-/* Runs `task` with its serial clone `run` and times it, to adapt the cutoff. */
+/* Runs `task` with its serial clone, `run` or (when this lane's serial runs may hold a thief's
+ * work) `run_splittable`, and times it, to adapt the cutoff. */
 PARENG_API void pareng__run_serial(pareng_worker *w, pareng_frame *h, pareng_task_fn run,
-                                   pareng_frame *task);
+                                   pareng_task_fn run_splittable, pareng_frame *task);
+/* In a worker, the private floor of the lane it runs on; elsewhere a word that holds no
+ * request. The splittable serial clone looks at it. Per process, as all of libpareng's own
+ * state (engine/globals.c); __thread, as C and C++ both spell it with no initializer to run. */
+PARENG_API extern __thread PARENG__ATOMIC(uintptr_t) *pareng__split_flag;
+/* A thief asked the running lane for work while it runs the splittable serial clone: the lane
+ * where the task about to run goes on as a task tree, its head in *lane_h; NULL when there is
+ * none (the task then runs in the serial run). pareng__split_end after the task. */
+PARENG_API pareng_worker *pareng__split_begin(pareng_frame **lane_h);
+PARENG_API void pareng__split_end(pareng_worker *lane);
 /* cutoff: as pareng_config.cutoff_depth, or PARENG__CUTOFF_OF_ENGINE for the engine's. */
 PARENG_API int pareng__run_root(pareng_engine *engine, pareng_task_fn run, void *data,
                                 size_t size, unsigned cutoff);
@@ -557,6 +569,7 @@ typedef struct pareng__task_info {
     unsigned crosses_ranks;  /* set by PARENG_TASK_CROSSES_RANKS */
     unsigned args_bytes;     /* what a spawn writes of the frame's data (a spilled task's: the
                               * pointer to its block); the rest is left over */
+    pareng_task_fn run_splittable; /* set by PARENG_TASK_SPLITTABLE, else NULL */
     struct pareng__task_info *next;
 } pareng__task_info;
 PARENG_API void pareng__task_register(pareng__task_info *info);
@@ -583,6 +596,12 @@ typedef struct pareng__slots {
 #define PARENG__CLONE_CUT 0
 #define PARENG__CLONE_SERIAL 1
 #define PARENG__CLONE_EVERY 2
+/* SERIAL that looks, at the entry of each call, whether a thief asked the running lane for
+ * work, and then splits the run there (docs/design.md, "Splitting a serial run"): only for
+ * tasks marked PARENG_TASK_SPLITTABLE, as the look costs fib's serial clone 1.6 times its
+ * time. Both serial clones are odd. */
+#define PARENG__CLONE_SPLITTABLE 3
+#define PARENG__IS_SERIAL(CLONE) ((CLONE) & 1)
 
 /* Tasks that return nothing: RT void is told apart by the preprocessor (a void result has no
  * storage, and cannot be assigned), from the first token of RT, which must be a word (void,
@@ -658,12 +677,13 @@ typedef struct pareng__slots {
  * below it (PARENG_DECLARE_TASK_n). */
 #define PARENG__TASK_DECLARE(RT, NAME, PARAMS)                                                \
     static RT NAME##__serial(pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);         \
+    static RT NAME##__splittable(pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);     \
     static inline pareng_frame *NAME##__spawn(pareng_worker *, pareng_frame *,                \
                                               PARENG__EXPAND PARAMS);                         \
     static inline __attribute__((always_inline)) void NAME##__serial_keep(                    \
-        unsigned char *, pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);             \
+        unsigned char *, pareng_worker *, pareng_frame *, const int, PARENG__EXPAND PARAMS);  \
     static inline __attribute__((always_inline)) pareng_frame *NAME##__spawn_serial(          \
-        pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);                              \
+        pareng_worker *, pareng_frame *, const int, PARENG__EXPAND PARAMS);                   \
     static inline __attribute__((always_inline)) RT NAME##__sync(                             \
         pareng_worker *, pareng_frame **, const int, unsigned);                               \
     static inline __attribute__((always_inline)) RT NAME##__sync_serial(pareng_worker *,      \
@@ -762,6 +782,15 @@ typedef struct pareng__slots {
             NAME##__body(pareng__w, pareng__h, PARENG__CLONE_SERIAL, 0, pareng__h, &pareng__s,     \
                             PARENG__EXPAND NAMES));                                                \
     }                                                                                              \
+    /* The serial clone CLONE names (both are odd). */                                             \
+    static inline __attribute__((always_inline)) RT NAME##__serial_clone(                          \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
+        PARENG__EXPAND PARAMS)                                                                     \
+    {                                                                                              \
+        if (pareng__clone == PARENG__CLONE_SPLITTABLE)                                             \
+            PARENG__RETURN(RT, NAME##__splittable(pareng__w, pareng__h, PARENG__EXPAND NAMES));    \
+        PARENG__RETURN(RT, NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES));            \
+    }                                                                                              \
     static void NAME##__run_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
                                    pareng_frame *pareng__t)                                        \
     {                                                                                              \
@@ -770,6 +799,21 @@ typedef struct pareng__slots {
         PARENG__STORE(RT, pareng__d->result,                                                       \
                       NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND UNPACK));                \
     }                                                                                              \
+    /* Referred to only by PARENG_TASK_SPLITTABLE: a task without it has no splittable clone. */   \
+    __attribute__((unused)) static void NAME##__run_splittable(                                    \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, pareng_frame *pareng__t)                \
+    {                                                                                              \
+        NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
+        NAME##__args_t pareng__a = pareng__d->args;                                                \
+        PARENG__STORE(RT, pareng__d->result,                                                       \
+                      NAME##__splittable(pareng__w, pareng__h, PARENG__EXPAND UNPACK));            \
+    }                                                                                              \
+    static void NAME##__run(pareng_worker *, pareng_frame *, pareng_frame *);                      \
+    enum { NAME##__kinds = PARENG__KIND_OF_FIELD(NAME##__data_t, result)                           \
+               PARENG__EACH(PARENG__KIND_BIT, NAME, PARENG__EXPAND NAMES) };                       \
+    static pareng__task_info NAME##__info = {                                                      \
+        NAME##__run, #NAME, NAME##__kinds, 0,                                                      \
+        NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t), 0, 0};                          \
     __attribute__((noinline, cold)) static RT NAME##__run_below_cutoff(                            \
         pareng_worker *pareng__w, pareng_frame *pareng__h, NAME##__args_t pareng__a)               \
     {                                                                                              \
@@ -777,7 +821,8 @@ typedef struct pareng__slots {
         NAME##__data_t pareng__spilled_data; /* this worker's alone: a serial run is not stolen */ \
         NAME##__data_t *pareng__d = NAME##__attach(pareng__f.pareng__data, &pareng__spilled_data); \
         pareng__d->args = pareng__a;                                                               \
-        pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &pareng__f);                  \
+        pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, NAME##__info.run_splittable,  \
+                           &pareng__f);                                                            \
         PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
     /* A task about to run in a parallel clone: at its depth, which clone runs it. */              \
@@ -792,15 +837,51 @@ typedef struct pareng__slots {
         PARENG__RETURN(RT,                                                                         \
             NAME##__cut(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK));              \
     }                                                                                              \
-    /* PARENG_CALL: the serial clone calls the serial clone, the others start a task. */           \
+    /* PARENG_CALL: a serial clone calls itself, the others start a task. */                       \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__call(          \
         pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
         unsigned pareng__depth, PARENG__EXPAND PARAMS)                                             \
     {                                                                                              \
-        if (pareng__clone == PARENG__CLONE_SERIAL)                                                 \
-            PARENG__RETURN(RT, NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES));        \
+        if (PARENG__IS_SERIAL(pareng__clone))                                                      \
+            PARENG__RETURN(RT, NAME##__serial_clone(pareng__w, pareng__h, pareng__clone,           \
+                                                    PARENG__EXPAND NAMES));                        \
         PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth,       \
                              NAME##__args(PARENG__EXPAND NAMES)));                                 \
+    }                                                                                              \
+    /* A task of a serial run about to run while a thief waits for this lane: it goes on as the    \
+     * root of a task tree in another lane, whose children thieves take (engine/cutoff.c), and     \
+     * its result is stored in *out. False when it did not (the thief was served otherwise, or     \
+     * no lane is left): the caller runs it. */                                                    \
+    __attribute__((noinline, cold)) static int NAME##__split(                                      \
+        __attribute__((unused)) /* void tasks */ PARENG__RESULT_T(RT) *pareng__out,                \
+        NAME##__args_t pareng__a)                                                                  \
+    {                                                                                              \
+        pareng_frame *pareng__lane_h;                                                              \
+        pareng_worker *pareng__lane = pareng__split_begin(&pareng__lane_h);                        \
+        if (!pareng__lane)                                                                         \
+            return 0;                                                                              \
+        PARENG__STORE(RT, *pareng__out,                                                            \
+                      NAME##__start(pareng__lane, pareng__lane_h, PARENG__CLONE_CUT, 0,            \
+                                    pareng__a));                                                   \
+        pareng__split_end(pareng__lane);                                                           \
+        return 1;                                                                                  \
+    }                                                                                              \
+    __attribute__((unused)) static RT NAME##__splittable(                                          \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
+    {                                                                                              \
+        /* The running lane's floor, through a pointer in a global: the worker's handle need       \
+         * not stay live through the recursion for it (which cost fib's serial clone 40%).         \
+         * Relaxed, as every read of the floor: a request is a hint (engine/deque.c). */           \
+        if (PARENG__UNLIKELY(PARENG__LOAD_RELAXED(pareng__split_flag) ==                           \
+                             PARENG__SHARE_REQUEST)) {                                             \
+            PARENG__RESULT_T(RT) pareng__r;                                                        \
+            if (NAME##__split(&pareng__r, NAME##__args(PARENG__EXPAND NAMES)))                     \
+                PARENG__RETURN_RESULT(RT, pareng__r);                                              \
+        }                                                                                          \
+        pareng__slots pareng__s;                                                                   \
+        PARENG__RETURN(RT,                                                                         \
+            NAME##__body(pareng__w, pareng__h, PARENG__CLONE_SPLITTABLE, 0, pareng__h,             \
+                         &pareng__s, PARENG__EXPAND NAMES));                                       \
     }                                                                                              \
     /* A stolen task, the root, or an overflowed spawn: depth 0 again (a thief cuts what it took   \
      * as finely as the root was cut). */                                                          \
@@ -817,11 +898,6 @@ typedef struct pareng__slots {
                           NAME##__start(pareng__w, pareng__h, PARENG__CLONE_CUT, 0,                \
                                         pareng__d->args));                                         \
     }                                                                                              \
-    enum { NAME##__kinds = PARENG__KIND_OF_FIELD(NAME##__data_t, result)                           \
-               PARENG__EACH(PARENG__KIND_BIT, NAME, PARENG__EXPAND NAMES) };                       \
-    static pareng__task_info NAME##__info = {                                                      \
-        NAME##__run, #NAME, NAME##__kinds, 0,                                                      \
-        NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t), 0};                             \
     __attribute__((constructor)) static void NAME##__register(void)                                \
     {                                                                                              \
         pareng__task_register(&NAME##__info);                                                      \
@@ -882,18 +958,22 @@ typedef struct pareng__slots {
      * an overflow slot of pareng__spawn_slow). Frames above the head are the owner's alone. */    \
     __attribute__((unused)) static inline __attribute__((always_inline)) void                      \
         NAME##__serial_keep(unsigned char *pareng__slot, pareng_worker *pareng__w,                 \
-                            pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                        \
+                            pareng_frame *pareng__h, const int pareng__clone,                      \
+                            PARENG__EXPAND PARAMS)                                                 \
     {                                                                                              \
         if (NAME##__spilled) { /* the slot points to the result's block */                         \
             __attribute__((unused)) /* void tasks */                                               \
             NAME##__data_t *pareng__d = NAME##__place(pareng__w, pareng__slot);                    \
             PARENG__STORE(RT, pareng__d->result,                                                   \
-                          NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES));             \
+                          NAME##__serial_clone(pareng__w, pareng__h, pareng__clone,                \
+                                               PARENG__EXPAND NAMES));                             \
             return;                                                                                \
         }                                                                                          \
         PARENG__IF_VOID(RT, (void)pareng__slot;                                                    \
-                        NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES),                \
-                        RT pareng__r = NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES); \
+                        NAME##__serial_clone(pareng__w, pareng__h, pareng__clone,                  \
+                                             PARENG__EXPAND NAMES),                                \
+                        RT pareng__r = NAME##__serial_clone(pareng__w, pareng__h, pareng__clone,   \
+                                                            PARENG__EXPAND NAMES);                 \
                         __builtin_memcpy(pareng__slot, &pareng__r, sizeof pareng__r));             \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__kept(          \
@@ -912,14 +992,15 @@ typedef struct pareng__slots {
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) pareng_frame *            \
         NAME##__spawn_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
-                             PARENG__EXPAND PARAMS)                                                \
+                             const int pareng__clone, PARENG__EXPAND PARAMS)                       \
     {                                                                                              \
         if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end))                                 \
             return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
         __attribute__((unused)) /* void tasks */                                                   \
         NAME##__data_t *pareng__d = NAME##__place(pareng__w, pareng__h->pareng__data);             \
         PARENG__STORE(RT, pareng__d->result,                                                       \
-                      NAME##__serial(pareng__w, pareng__h + 1, PARENG__EXPAND NAMES));             \
+                      NAME##__serial_clone(pareng__w, pareng__h + 1, pareng__clone,                \
+                                           PARENG__EXPAND NAMES));                                 \
         return pareng__h + 1;                                                                      \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_serial(   \
@@ -1021,18 +1102,32 @@ typedef struct pareng__slots {
         NAME##__info.crosses_ranks = 1;                                                       \
     }
 
+/* After a task: its serial runs (the subtrees below the cutoff, docs/design.md) look, at each
+ * call of the task, whether a thief asked for work, and then split: the call goes on as the
+ * root of a task tree in another lane of the worker, whose children the thief takes. For
+ * irregular trees, where one subtree below any depth may hold most of the work (UTS's
+ * binomial trees, branch and bound): without it such a serial run holds that work to its end.
+ * The look costs a load and a branch at each call: a task as small as fib's runs its serial
+ * runs 1.6 times slower with it. */
+#define PARENG_TASK_SPLITTABLE(NAME)                                                          \
+    __attribute__((constructor)) static void NAME##__splittable_runs(void)                    \
+    {                                                                                         \
+        NAME##__info.run_splittable = NAME##__run_splittable;                                 \
+    }
+
 /* Inside a task: push a child that a thief may take. */
 #define PARENG_SPAWN(NAME, ...)                                                               \
-    ((void)(pareng__clone != PARENG__CLONE_SERIAL                                             \
+    ((void)(!PARENG__IS_SERIAL(pareng__clone)                                                 \
                 ? (void)(pareng__h = NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__))        \
             : pareng__depth < PARENG__LOCAL_SLOTS                                             \
                 ? NAME##__serial_keep(pareng__s->slot[pareng__depth++], pareng__w, pareng__h, \
-                                      __VA_ARGS__)                                            \
-                : (void)(pareng__h = NAME##__spawn_serial(pareng__w, pareng__h, __VA_ARGS__))))
+                                      pareng__clone, __VA_ARGS__)                             \
+                : (void)(pareng__h = NAME##__spawn_serial(pareng__w, pareng__h, pareng__clone, \
+                                                          __VA_ARGS__))))
 /* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
  * stole it; otherwise leapfrog on the thief until it is done). */
 #define PARENG_SYNC(NAME)                                                                     \
-    (pareng__clone != PARENG__CLONE_SERIAL                                                    \
+    (!PARENG__IS_SERIAL(pareng__clone)                                                        \
          ? NAME##__sync(pareng__w, &pareng__h, pareng__clone, pareng__depth + 1)              \
      : pareng__h != pareng__h0 ? NAME##__sync_serial(pareng__w, &pareng__h)                   \
                                : NAME##__kept(pareng__w, pareng__s->slot[--pareng__depth]))
@@ -1108,7 +1203,7 @@ PARENG_API void pareng_serve_wake(pareng_engine *engine);
 /* Inside a task: true when this call runs as serial C, with everything below it (the cutoff
  * chose it, docs/design.md). OpenMP's omp_in_final(): a task with a faster serial algorithm
  * than its own recursion may switch to it here. */
-#define PARENG_SERIAL() (pareng__clone == PARENG__CLONE_SERIAL)
+#define PARENG_SERIAL() PARENG__IS_SERIAL(pareng__clone)
 /* Inside a task: the running worker's index (0-based) and the engine's worker count. */
 #define PARENG_WORKER_INDEX() pareng__worker_index(pareng__w)
 #define PARENG_WORKER_COUNT() pareng__worker_count(pareng__w)

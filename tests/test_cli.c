@@ -233,7 +233,7 @@ static void test_stats_table(void)
         for (char *tok = strtok(line, " "); tok; tok = strtok(NULL, " "))
             fields++;
         CU_ASSERT_EQUAL(worker, i);
-        CU_ASSERT_EQUAL(fields, 14); /* index, 11 counters, busy and idle seconds */
+        CU_ASSERT_EQUAL(fields, 15); /* index, 12 counters, busy and idle seconds */
         tasks += row_tasks;
     }
     CU_ASSERT(tasks >= 1);

@@ -1,8 +1,9 @@
 /*
  * test_cplusplus.cpp - include/pareng.h in a C++17 translation unit, as HPC codes in C++
  * include it: tasks, spawns from a helper, one run's cutoff, loops, IO from a task, tasks that
- * return nothing, mutually recursive tasks, a child writing its parent's locals, arguments and
- * results larger than a frame, all compiled as C++ and run with exact results. (`'_Atomic' does not name a type` before.)
+ * return nothing (and split their serial runs), mutually recursive tasks, a child writing its
+ * parent's locals, arguments and results larger than a frame, all compiled as C++ and run
+ * with exact results. (`'_Atomic' does not name a type` before.)
  */
 #include <pareng.h>
 
@@ -64,6 +65,7 @@ PARENG_TASK_2(void, count, unsigned, depth, std::atomic<unsigned> *, leaves)
     PARENG_CALL(count, depth - 1, leaves);
     PARENG_SYNC(count);
 }
+PARENG_TASK_SPLITTABLE(count) /* its serial runs' splittable clone, compiled as C++ */
 
 PARENG_TASK_1(unsigned, leaves_of, unsigned, depth)
 {

@@ -60,6 +60,7 @@ static pareng_stats total_stats(pareng_engine *e)
         sum.tasks += s.tasks;
         sum.overflows += s.overflows;
         sum.serial_runs += s.serial_runs;
+        sum.splits += s.splits;
     }
     return sum;
 }
@@ -480,6 +481,56 @@ static void test_bad_cutoff_starts_nothing(void)
     assert_nothing_left();
 }
 
+/* test_depth_that_does_not_cut's chain, marked: each link spawns a leaf of 20 us and calls
+ * the rest of the chain, so that below a cutoff of 1 the whole chain is one serial run, as a
+ * binomial tree keeps most of its nodes under one spine. Returns the sum of the links. */
+PARENG_TASK_1(uint64_t, spine, unsigned, links)
+{
+    if (links == 0)
+        return 0;
+    PARENG_SPAWN(spin_leaf, links);
+    uint64_t rest = PARENG_CALL(spine, links - 1);
+    return rest + PARENG_SYNC(spin_leaf);
+}
+PARENG_TASK_SPLITTABLE(spine)
+
+PARENG_TASK_1(uint64_t, spine_root, unsigned, links)
+{
+    return PARENG_CALL(spine, links);
+}
+
+/* The unmarked chain below the same cutoff: the links that ran serially */
+PARENG_TASK_1(unsigned, chain_root, unsigned, links)
+{
+    return PARENG_CALL(chain, links);
+}
+
+/* PARENG_TASK_SPLITTABLE: a serial run that holds the whole tree is split for a hungry thief,
+ * and the other workers take the leaves; results exact. Unmarked, the run is never split. */
+static void test_splittable_serial_runs(void)
+{
+    const unsigned links = 5000; /* 100 ms of leaves */
+    const uint64_t sum = (uint64_t)links * (links + 1) / 2;
+    for (unsigned workers = 1; workers <= 4; workers++) {
+        pareng_engine *e = start_with_cutoff(workers, 1, 0);
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, spine_root, &got, links), 0);
+        CU_ASSERT_EQUAL(got, sum);
+        pareng_stats s = total_stats(e);
+        CU_ASSERT(workers == 1 ? s.splits == 0 : s.splits > 0);
+        /* the leaves that a thief took ran as tasks of their own */
+        CU_ASSERT(workers == 1 || s.tasks > 1);
+        unsigned serial_links = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, chain_root, &serial_links, links), 0);
+        CU_ASSERT_EQUAL(serial_links, links);
+        pareng_stats after = total_stats(e);
+        CU_ASSERT_EQUAL(after.splits, s.splits);
+        CU_ASSERT_EQUAL(after.serial_runs, s.serial_runs + 1);
+        pareng_stop(e);
+    }
+    assert_nothing_left();
+}
+
 int main(void)
 {
 #define USER_FIB_INFO(W, C)                                                                   \
@@ -498,6 +549,7 @@ int main(void)
         {"helpers spawn with the task's context, every clone", test_helpers_spawn_with_the_task_context},
         {"PARENG_RUN_CUTOFF: one run's granularity", test_run_with_its_own_cutoff},
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
+        {"PARENG_TASK_SPLITTABLE: a serial run split for thieves", test_splittable_serial_runs},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {

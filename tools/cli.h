@@ -103,7 +103,7 @@ void json_string(FILE *f, const char *text);
 /* The counters of pareng_stats as --stats shows them (busy and idle time apart) */
 #define STAT_FIELDS(X)                                                                        \
     X(tasks) X(spawns) X(steals) X(steal_fails) X(leapfrogs) X(stolen_from) X(shares)         \
-    X(overflows) X(sleeps) X(near_steals) X(serial_runs)
+    X(overflows) X(sleeps) X(near_steals) X(serial_runs) X(splits)
 /* shown for IO engines only: CPU engines have none */
 #define IO_STAT_FIELDS(X) X(io_ops) X(io_peak) X(io_suspends)
 /* "tasks":N,...,"busy_seconds":S,"idle_seconds":S (the IO fields when io) on f */

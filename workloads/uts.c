@@ -173,6 +173,9 @@ PARENG_TASK_2(workload_uts_count, uts_task, uts_shape, tree, uts_node, node)
 /* A shape and a node are numbers and digest bytes, and the count is all the task does: a
  * node's subtree may run on another rank. */
 PARENG_TASK_CROSSES_RANKS(uts_task)
+/* A binomial tree keeps most of its nodes under one spine, and a serial run that enters it
+ * below any cutoff would hold them (docs/performance.md): its serial runs split for thieves. */
+PARENG_TASK_SPLITTABLE(uts_task)
 
 static uts_shape shape_of(const workload_uts_tree *t)
 {
