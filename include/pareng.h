@@ -791,22 +791,27 @@ typedef struct pareng__slots {
             PARENG__RETURN(RT, NAME##__splittable(pareng__w, pareng__h, PARENG__EXPAND NAMES));    \
         PARENG__RETURN(RT, NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND NAMES));            \
     }                                                                                              \
-    static void NAME##__run_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
-                                   pareng_frame *pareng__t)                                        \
+    /* A serial run's task (pareng__run_serial): in the serial clone CLONE names. */               \
+    static inline __attribute__((always_inline)) void NAME##__run_clone(                           \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, pareng_frame *pareng__t,                \
+        const int pareng__clone)                                                                   \
     {                                                                                              \
         NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
         NAME##__args_t pareng__a = pareng__d->args;                                                \
         PARENG__STORE(RT, pareng__d->result,                                                       \
-                      NAME##__serial(pareng__w, pareng__h, PARENG__EXPAND UNPACK));                \
+                      NAME##__serial_clone(pareng__w, pareng__h, pareng__clone,                    \
+                                           PARENG__EXPAND UNPACK));                                \
+    }                                                                                              \
+    static void NAME##__run_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,              \
+                                   pareng_frame *pareng__t)                                        \
+    {                                                                                              \
+        NAME##__run_clone(pareng__w, pareng__h, pareng__t, PARENG__CLONE_SERIAL);                  \
     }                                                                                              \
     /* Referred to only by PARENG_TASK_SPLITTABLE: a task without it has no splittable clone. */   \
     __attribute__((unused)) static void NAME##__run_splittable(                                    \
         pareng_worker *pareng__w, pareng_frame *pareng__h, pareng_frame *pareng__t)                \
     {                                                                                              \
-        NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
-        NAME##__args_t pareng__a = pareng__d->args;                                                \
-        PARENG__STORE(RT, pareng__d->result,                                                       \
-                      NAME##__splittable(pareng__w, pareng__h, PARENG__EXPAND UNPACK));            \
+        NAME##__run_clone(pareng__w, pareng__h, pareng__t, PARENG__CLONE_SPLITTABLE);              \
     }                                                                                              \
     static void NAME##__run(pareng_worker *, pareng_frame *, pareng_frame *);                      \
     enum { NAME##__kinds = PARENG__KIND_OF_FIELD(NAME##__data_t, result)                           \
