@@ -31,6 +31,12 @@
  * serial runs while it learns the same on its own. A
  * run of a divide-and-conquer tree never gets there (fib(n) halves its work every 1.44 levels):
  * its figures do not change.
+ *
+ * Neither rule frees a serial run that has begun: in UTS's binomial trees the one that enters
+ * the spine begins a millisecond into the run and holds the tree. A task marked
+ * PARENG_TASK_SPLITTABLE runs its serial runs in a clone that looks for thieves' requests, and
+ * this file splits them (pareng__split_begin, below; docs/design.md, "Splitting a serial
+ * run"); unmarked tasks have no such clone, as the look costs fib's serial runs 1.6 times.
  */
 #include "internal.h"
 
