@@ -341,7 +341,8 @@ typedef struct pareng__segment {
     size_t size;
 } pareng__segment;
 
-/* io_depth 0: one lane per worker; else io_depth lanes (docs/design.md, arena layout). */
+/* io_depth 0: PARENG__SPLIT_LANES lanes per worker; else io_depth lanes (docs/design.md,
+ * arena layout). */
 PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_workers,
                                           unsigned deque_capacity, unsigned io_depth,
                                           size_t heap_bytes);

@@ -3,8 +3,9 @@
  * nearest first, back off, sleep on the arena futex), running stolen frames, the slow paths of
  * spawn and sync (publish, overflow, leapfrog), and waking sleepers when work appears.
  *
- * Thieves steal from lanes (internal.h): a CPU engine's worker has one; an IO engine's worker
- * has one per fiber, and its idle loop also hands the worker to fibers whose IO completed.
+ * Thieves steal from lanes (internal.h): a CPU engine's worker has lane 0 and the lanes its
+ * split serial runs go on in (cutoff.c); an IO engine's worker has one per fiber, and its idle
+ * loop also hands the worker to fibers whose IO completed.
  */
 #include "internal.h"
 
