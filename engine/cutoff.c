@@ -121,10 +121,6 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     uint64_t took = pareng__now_ns() - started;
     pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
     w->cut.ran_serial = true;
-    /* A thief asked this lane for work while the run went on: it waited for the run's end.
-     * Relaxed, as every read of the floor: the request is a hint (deque.c). */
-    bool thief_waited = atomic_load_explicit(&w->pub.pareng__private_floor,
-                                             memory_order_relaxed) == PARENG__SHARE_REQUEST;
     bool split = w->cut.split;
     w->cut.split = false;
     /* A split run's time is partly the split task's, run in parallel: it says nothing of
@@ -138,6 +134,10 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
         w->pub.pareng__cutoff = PARENG_CUTOFF_NONE;
         return;
     }
+    /* A thief asked this lane for work while the run went on: it waited for the run's end.
+     * Relaxed, as every read of the floor: the request is a hint (deque.c). */
+    bool thief_waited = atomic_load_explicit(&w->pub.pareng__private_floor,
+                                             memory_order_relaxed) == PARENG__SHARE_REQUEST;
     if (took > SERIAL_RUN_LONG_NS || thief_waited) {
         /* A level down halves a binary tree's subtrees (fib's by 1.6): go as many levels down
          * as the run was too long by halvings, at least one. */
@@ -168,23 +168,9 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     w->pub.pareng__cutoff = w->cut.learned_cutoff;
 }
 
-/* The lane this worker runs on, and its floor for the splittable serial clone (pareng.h). A
- * worker of a CPU engine changes lanes only here and at its start: a split lane's task runs,
- * leapfrogs included, on that lane until it ends. Thread-local, as every per-process state
- * (globals.c); the word outside workers is never written, and constant. */
-static _Thread_local pareng__worker *running_lane;
-static const _Atomic uintptr_t no_request;
-_Thread_local _Atomic uintptr_t *pareng__split_flag = (_Atomic uintptr_t *)&no_request;
-
-void pareng__run_on_lane(pareng__worker *lane)
+pareng_worker *pareng__split_begin(pareng_worker *pub, pareng_frame **lane_h)
 {
-    running_lane = lane;
-    pareng__split_flag = &lane->pub.pareng__private_floor;
-}
-
-pareng_worker *pareng__split_begin(pareng_frame **lane_h)
-{
-    pareng__worker *w = running_lane;
+    pareng__worker *w = pareng__self(pub);
     pareng__arena *a = w->arena;
     /* Served here, or refused: a thief that is still hungry asks again. A run inside an
      * overflowed spawn (pareng__spawn_slow) lies past the deque's end. */
@@ -209,7 +195,6 @@ pareng_worker *pareng__split_begin(pareng_frame **lane_h)
     lane->cut = w->cut;
     lane->pub.pareng__cutoff = w->pub.pareng__cutoff;
     pareng__count(&w->counters, PARENG__SPLITS, 1);
-    pareng__run_on_lane(lane);
     *lane_h = lane->base; /* empty, all below stolen: its first spawn is published at once */
     return &lane->pub;
 }
@@ -222,5 +207,4 @@ void pareng__split_end(pareng_worker *lane_pub)
     w->cut = lane->cut;
     w->cut.split = true;
     w->pub.pareng__cutoff = lane->pub.pareng__cutoff;
-    pareng__run_on_lane(w);
 }

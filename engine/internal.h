@@ -439,8 +439,6 @@ PARENG__INTERNAL void pareng__deque_push_slow(pareng__worker *w, pareng_frame *h
 PARENG__INTERNAL uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h);
 /* Thief: ask the owner of w to share (idempotent, cheap when already asked). */
 PARENG__INTERNAL void pareng__deque_request(pareng__worker *w);
-/* The worker runs tasks on `lane` from now on (cutoff.c). */
-PARENG__INTERNAL void pareng__run_on_lane(pareng__worker *lane);
 /* Owner: forgets a thief's request (a split served it, or cannot: the thief asks again);
  * `overflowing`: spawns past the deque's end wait for their syncs (the floor stays blocked). */
 PARENG__INTERNAL void pareng__deque_drop_request(pareng__worker *w, bool overflowing);

@@ -139,12 +139,14 @@ static void sleep_until_work(pareng__worker *w, pareng_frame *away)
 
 /* ---- stealing ---------------------------------------------------------------------------- */
 
-/* A frame from a lane of `worker` other than `except`, or NULL; *from: that lane. */
-static pareng_frame *steal_from_worker(pareng__worker *w, unsigned worker,
-                                       const pareng__worker *except, pareng__worker **from)
+/* A frame from lanes [first, end) of `worker` other than `except`, or NULL; *from: that
+ * lane. */
+static pareng_frame *steal_from_lanes(pareng__worker *w, unsigned worker, unsigned first,
+                                      unsigned end, const pareng__worker *except,
+                                      pareng__worker **from)
 {
     pareng__arena *a = w->arena;
-    for (unsigned k = 0, n = lanes_used(a, worker); k < n; k++) {
+    for (unsigned k = first; k < end; k++) {
         pareng__worker *lane = pareng__lane(a, worker, k);
         if (lane == except)
             continue;
@@ -186,7 +188,7 @@ static pareng_frame *steal_again(pareng__worker *w, pareng__worker *from)
  * domain do not all queue on the same victim. *from: the lane of the frame returned. */
 static pareng_frame *steal_round(pareng__worker *w, pareng__worker **from)
 {
-    pareng_frame *own = steal_from_worker(w, w->index, w, from);
+    pareng_frame *own = steal_from_lanes(w, w->index, 0, lanes_used(w->arena, w->index), w, from);
     if (own) {
         took_from(w, w->index);
         return own;
@@ -199,7 +201,8 @@ static pareng_frame *steal_round(pareng__worker *w, pareng__worker **from)
         unsigned len = end - start, first = (unsigned)(pareng__random(&w->rng) % len);
         for (unsigned k = 0; k < len; k++) {
             unsigned victim = w->victims[start + (first + k) % len];
-            pareng_frame *f = steal_from_worker(w, victim, NULL, from);
+            pareng_frame *f =
+                steal_from_lanes(w, victim, 0, lanes_used(w->arena, victim), NULL, from);
             if (f) {
                 took_from(w, victim);
                 return f;
@@ -306,15 +309,7 @@ static pareng_frame *steal_from_thief(pareng__worker *w, pareng__worker *thief_l
     pareng__arena *a = w->arena;
     unsigned first = thief_lane->lane_id % a->lanes_per_worker;
     unsigned end = a->io_depth ? first + 1 : lanes_used(a, thief_lane->index);
-    for (unsigned k = first; k < end; k++) {
-        pareng__worker *lane = pareng__lane(a, thief_lane->index, k);
-        pareng_frame *f = pareng__deque_steal(lane, w->lane_id);
-        if (f) {
-            *from = lane;
-            return f;
-        }
-    }
-    return NULL;
+    return steal_from_lanes(w, thief_lane->index, first, end, NULL, from);
 }
 
 /* The owner's child t was stolen: until it is done, steal from its thief (Wagner & Calder's
@@ -629,6 +624,5 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     if (atomic_fetch_add_explicit(&a->workers_ready, 1, memory_order_relaxed) + 1 ==
         a->n_workers)
         ring_coordinator(a);
-    pareng__run_on_lane(w);
     pareng__enter_arena_stack(w);
 }

@@ -509,18 +509,14 @@ PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
  * too. And the pop of a chunk's first block, which leaves the chunk. */
 PARENG_API void *pareng__spill_push_slow(pareng_worker *w, size_t bytes);
 PARENG_API void pareng__spill_pop_slow(pareng_worker *w, void *first);
-/* Runs `task` with its serial clone, `run` or (when this lane's serial runs may hold a thief's
- * work) `run_splittable`, and times it, to adapt the cutoff. */
+/* Runs `task` with its serial clone, `run`, or `run_splittable` when the task has one
+ * (PARENG_TASK_SPLITTABLE; else NULL), and times it, to adapt the cutoff. */
 PARENG_API void pareng__run_serial(pareng_worker *w, pareng_frame *h, pareng_task_fn run,
                                    pareng_task_fn run_splittable, pareng_frame *task);
-/* In a worker, the private floor of the lane it runs on; elsewhere a word that holds no
- * request. The splittable serial clone looks at it. Per process, as all of libpareng's own
- * state (engine/globals.c); __thread, as C and C++ both spell it with no initializer to run. */
-PARENG_API extern __thread PARENG__ATOMIC(uintptr_t) *pareng__split_flag;
-/* A thief asked the running lane for work while it runs the splittable serial clone: the lane
- * where the task about to run goes on as a task tree, its head in *lane_h; NULL when there is
- * none (the task then runs in the serial run). pareng__split_end after the task. */
-PARENG_API pareng_worker *pareng__split_begin(pareng_frame **lane_h);
+/* A thief asked lane w for work while it runs the splittable serial clone: the lane where the
+ * task about to run goes on as a task tree, its head in *lane_h; NULL when there is none (the
+ * task then runs in the serial run). pareng__split_end after the task. */
+PARENG_API pareng_worker *pareng__split_begin(pareng_worker *w, pareng_frame **lane_h);
 PARENG_API void pareng__split_end(pareng_worker *lane);
 /* cutoff: as pareng_config.cutoff_depth, or PARENG__CUTOFF_OF_ENGINE for the engine's. */
 PARENG_API int pareng__run_root(pareng_engine *engine, pareng_task_fn run, void *data,
@@ -858,11 +854,11 @@ typedef struct pareng__slots {
      * its result is stored in *out. False when it did not (the thief was served otherwise, or     \
      * no lane is left): the caller runs it. */                                                    \
     __attribute__((noinline, cold)) static int NAME##__split(                                      \
-        __attribute__((unused)) /* void tasks */ PARENG__RESULT_T(RT) *pareng__out,                \
-        NAME##__args_t pareng__a)                                                                  \
+        pareng_worker *pareng__w, __attribute__((unused)) /* void tasks */                         \
+        PARENG__RESULT_T(RT) *pareng__out, NAME##__args_t pareng__a)                               \
     {                                                                                              \
         pareng_frame *pareng__lane_h;                                                              \
-        pareng_worker *pareng__lane = pareng__split_begin(&pareng__lane_h);                        \
+        pareng_worker *pareng__lane = pareng__split_begin(pareng__w, &pareng__lane_h);             \
         if (!pareng__lane)                                                                         \
             return 0;                                                                              \
         PARENG__STORE(RT, *pareng__out,                                                            \
@@ -874,13 +870,11 @@ typedef struct pareng__slots {
     __attribute__((unused)) static RT NAME##__splittable(                                          \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        /* The running lane's floor, through a pointer in a global: the worker's handle need       \
-         * not stay live through the recursion for it (which cost fib's serial clone 40%).         \
-         * Relaxed, as every read of the floor: a request is a hint (engine/deque.c). */           \
-        if (PARENG__UNLIKELY(PARENG__LOAD_RELAXED(pareng__split_flag) ==                           \
+        /* Relaxed, as every read of the floor: a request is a hint (engine/deque.c) */            \
+        if (PARENG__UNLIKELY(PARENG__LOAD_RELAXED(&pareng__w->pareng__private_floor) ==            \
                              PARENG__SHARE_REQUEST)) {                                             \
             PARENG__RESULT_T(RT) pareng__r;                                                        \
-            if (NAME##__split(&pareng__r, NAME##__args(PARENG__EXPAND NAMES)))                     \
+            if (NAME##__split(pareng__w, &pareng__r, NAME##__args(PARENG__EXPAND NAMES)))          \
                 PARENG__RETURN_RESULT(RT, pareng__r);                                              \
         }                                                                                          \
         pareng__slots pareng__s;                                                                   \
