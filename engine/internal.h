@@ -413,6 +413,9 @@ PARENG__INTERNAL void pareng__topology_cache_write(const char *discovery, const 
                                                    const char *plan_key, const void *plan,
                                                    size_t plan_len);
 PARENG__INTERNAL void pareng__topology_cache_free(pareng__topology_cache *c);
+/* The checksum the file carries of its key line and body (tests plant files that pass it). */
+PARENG__INTERNAL uint64_t pareng__topology_cache_sum(const char *key, size_t key_len,
+                                                     const char *body, size_t body_len);
 
 /* ---- deque.c ---- */
 /* Makes the deque of w empty, all frames private, with `capacity` frames at base. */

@@ -39,7 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "pareng topology cache 2\n"
+#define CACHE_MAGIC "pareng topology cache 3\n"
 /* hwloc's XML of a 4096-PU machine (topology.c's limit) is about 2 MiB */
 #define MAX_CACHE_BYTES (16u << 20)
 #define KEY_BYTES 512
@@ -83,15 +83,26 @@ static bool cache_key(const char *discovery, char *key, size_t size)
     return n > 0 && (size_t)n < size;
 }
 
-/* FNV-1a, 64 bits: catches truncation and damage; the file's owner is trusted (above). */
-static uint64_t checksum(const char *a, size_t alen, const char *b, size_t blen)
+/* FNV-1a's step over 64-bit words, then over the last bytes: catches truncation and damage
+ * (each step is a bijection of the sum, so one damaged word always changes it); the file's
+ * owner is trusted (above). Words, not bytes: a start sums the whole file, and bytewise that
+ * was 20 us of a 10 KB file here, a fifth of the plan's time. */
+static uint64_t sum_words(uint64_t h, const char *p, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < alen; i++)
-        h = (h ^ (unsigned char)a[i]) * 0x100000001b3ull;
-    for (size_t i = 0; i < blen; i++)
-        h = (h ^ (unsigned char)b[i]) * 0x100000001b3ull;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t word;
+        memcpy(&word, p, sizeof word);
+        h = (h ^ word) * 0x100000001b3ull;
+    }
+    for (; n; p++, n--)
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
     return h;
+}
+
+uint64_t pareng__topology_cache_sum(const char *key, size_t key_len, const char *body,
+                                   size_t body_len)
+{
+    return sum_words(sum_words(0xcbf29ce484222325ull, key, key_len), body, body_len);
 }
 
 /* " N" at *p, inside end: a number in decimal as written by snprintf's %zu, and *p past it. */
@@ -125,12 +136,13 @@ static bool take_line(const char **at, const char *end, const char *word, size_t
     return true;
 }
 
-/* A directory of this user's that nobody else may write, or -1. */
+/* A directory of this user's that nobody else may write, or -1; made first if create and
+ * there is none (asked only then: a start finds it there). */
 static int open_private_dir(int at, const char *name, bool create)
 {
-    if (create && mkdirat(at, name, 0700) < 0 && errno != EEXIST)
-        return -1;
     int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create && (mkdirat(at, name, 0700) == 0 || errno == EEXIST))
+        fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022))) {
         close(fd);
@@ -197,7 +209,8 @@ int pareng__topology_cache_read(const char *discovery, pareng__topology_cache *c
         const char *sum = text + magic + klen, *body = sum + sum_line, *end = text + st.st_size;
         char want[sum_line + 1];
         snprintf(want, sizeof want, "sum %016llx\n",
-                 (unsigned long long)checksum(key, klen, body, (size_t)(end - body)));
+                 (unsigned long long)pareng__topology_cache_sum(key, klen, body,
+                                                                    (size_t)(end - body)));
         size_t xml_len;
         if (!memcmp(sum, want, sum_line) && take_line(&body, end, "xml", &xml_len, NULL) &&
             xml_len > 0 && xml_len <= (size_t)(end - body) && body[xml_len - 1] == 0) {
@@ -328,7 +341,7 @@ void pareng__topology_cache_write(const char *discovery, const char *xml, size_t
         size_t klen = strlen(key);
         char head[sizeof CACHE_MAGIC + KEY_BYTES + 32];
         int hlen = snprintf(head, sizeof head, "%s%ssum %016llx\n", CACHE_MAGIC, key,
-                            (unsigned long long)checksum(key, klen, b.text, b.len));
+                            (unsigned long long)pareng__topology_cache_sum(key, klen, b.text, b.len));
         bool written = write(fd, head, (size_t)hlen) == hlen &&
                        write(fd, b.text, b.len) == (ssize_t)b.len;
         if (close(fd) < 0 || !written || renameat(dir, temp, dir, name) < 0)

@@ -1,10 +1,9 @@
 #!/bin/sh
-# pareng run under MPICH's mpiexec with its MPI module built against MPICH (tests/mpich):
-# exact answers on 2 and 3 ranks, and the rank table of 2.
-# usage: mpich_job.sh MPIEXEC PARENG LIBDIR
+# pareng run under MPICH's mpiexec, as pareng-mpi built against MPICH (tests/mpich): exact
+# answers on 2 and 3 ranks, and the rank table of 2.
+# usage: mpich_job.sh MPIEXEC PARENG_MPI
 set -eu
-mpiexec=$1 pareng=$2 libdir=$3
-export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+mpiexec=$1 pareng=$2
 fail() { echo "mpich: $*" >&2; exit 1; }
 for ranks in 2 3; do
   out=$(timeout 60 "$mpiexec" -np "$ranks" "$pareng" run fib 32 --cores 1) || fail "fib 32 on $ranks ranks failed"

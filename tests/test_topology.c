@@ -8,6 +8,7 @@
  * and cgroup: every PU of the description is allowed. The last suite plans for this machine,
  * through the topology cache, against a fresh discovery of it.
  */
+#include "internal.h" /* the cache's checksum, to plant a file that passes it */
 #include "pareng.h"
 #include "testing.h"
 
@@ -1205,14 +1206,6 @@ static void test_plans_are_kept_with_the_topology(void)
     cache_end();
 }
 
-/* FNV-1a as topology_cache.c sums its key and body: the test plants a file that passes it */
-static uint64_t fnv1a(const char *a, size_t n, uint64_t h)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)a[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* A kept plan is this user's and checksummed, and still checked before it is used: one whose
  * worker sits on a CPU this process may not use, or robs itself, with a valid checksum, is made
  * anew (and the file rewritten), and the plan is right. */
@@ -1240,8 +1233,8 @@ static void test_implausible_kept_plans_are_made_anew(void)
         memcpy(head + offset, &bad, sizeof bad);
         char sum_line[32];
         snprintf(sum_line, sizeof sum_line, "sum %016llx\n",
-                 (unsigned long long)fnv1a(body, (size_t)(text + n - body),
-                                           fnv1a(key, (size_t)(sum - key), 0xcbf29ce484222325ull)));
+                 (unsigned long long)pareng__topology_cache_sum(key, (size_t)(sum - key), body,
+                                                                (size_t)(text + n - body)));
         memcpy(sum, sum_line, strlen(sum_line));
         FILE *f = fopen(cache_file, "w");
         CU_ASSERT_PTR_NOT_NULL_FATAL(f);

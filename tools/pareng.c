@@ -134,6 +134,9 @@ static int command_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    int rc = ranks_hand_over_to_mpi(argv);
+    if (rc)
+        return rc;
     /* hwloc loads its plugins at every topology load; pareng needs none of these (PCI
      * devices, OpenCL, OpenGL, libxml2's XML reader: the built-in one reads --topology
      * files), and skipping them saves about 3 ms of each start. The library may not set a

@@ -1,10 +1,11 @@
 /*
- * ranks.c - pareng run under mpirun: this rank's engine from libpareng-run-mpi (libpareng-mpi
- * built as a module over the engine this program carries), which is loaded (dlopen) only when
- * an MPI launcher started the process, so that every other run maps no MPI library and starts
- * as fast as before. Rank 0 prints; the others print only errors.
+ * ranks.c - pareng run under mpirun. It is built twice: into `pareng`, which carries the
+ * engine and links no MPI (statically where the build can, for its start-up: docs/performance.md,
+ * Short jobs) and, started by an MPI launcher, hands itself over to its twin before it reads
+ * anything; and into that twin, `pareng-mpi` (PARENG_CLI_MPI), the same CLI linked with
+ * engine/mpi.c and MPI, which starts this rank's engine. Rank 0 prints; the others print only
+ * errors.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,84 +16,78 @@
 #include "cli.h"
 #include "pareng.h"
 
-#define MODULE "libpareng-run-mpi.so"
-
-static struct {
-    int (*start)(pareng_engine **, const pareng_config *, int *, char ***, unsigned);
-    unsigned (*rank)(const pareng_engine *);
-    unsigned (*ranks)(const pareng_engine *);
-    int (*stats)(pareng_engine *, pareng_rank_stats *);
-    void (*stop)(pareng_engine *);
-} mpi;
 static unsigned n_ranks = 1, this_rank;
 static pareng_rank_stats *rows;
 
-/* dir/MODULE, if there is such a file and it loads */
-static void *open_in(const char *dir, size_t len)
-{
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%.*s/" MODULE, (int)len, dir);
-    return access(path, F_OK) == 0 ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
-}
+#ifdef PARENG_CLI_MPI
 
-/* The module where the dynamic linker would have found it through a run path: first in
- * LD_LIBRARY_PATH, then in this pareng's build tree (tools/pareng beside engine/), then where
- * it was installed, then wherever the linker looks. Found by path, not by the program's run
- * path: that would make the loader search it for every library of every start (60 failed
- * opens here, for libc and libm), MPI or not. */
-static void *open_module(void)
+int ranks_hand_over_to_mpi(char **argv)
 {
-    void *lib = NULL;
-    for (const char *dir = getenv("LD_LIBRARY_PATH"); dir && *dir && !lib;) {
-        size_t len = strcspn(dir, ":;");
-        lib = len ? open_in(dir, len) : NULL;
-        dir += len + (dir[len] != 0);
-    }
-    char self[PATH_MAX];
-    ssize_t n = lib ? 0 : readlink("/proc/self/exe", self, sizeof self - 1);
-    char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
-    if (slash) {
-        snprintf(slash, sizeof self - (size_t)(slash - self), "/../engine");
-        lib = open_in(self, strlen(self));
-    }
-    if (!lib)
-        lib = open_in(PARENG_MODULE_DIR, strlen(PARENG_MODULE_DIR));
-    return lib ? lib : dlopen(MODULE, RTLD_NOW | RTLD_LOCAL);
-}
-
-static bool load_mpi(void)
-{
-    void *lib = open_module();
-    if (!lib) {
-        cli_error("started by an MPI launcher, but libpareng-run-mpi cannot be loaded (%s): "
-                  "this pareng was built without MPI (meson setup -Dmpi=enabled)", dlerror());
-        return false;
-    }
-    *(void **)&mpi.start = dlsym(lib, "pareng_mpi_start");
-    *(void **)&mpi.rank = dlsym(lib, "pareng_mpi_rank");
-    *(void **)&mpi.ranks = dlsym(lib, "pareng_mpi_ranks");
-    *(void **)&mpi.stats = dlsym(lib, "pareng_mpi_stats");
-    *(void **)&mpi.stop = dlsym(lib, "pareng_mpi_stop");
-    if (!mpi.start || !mpi.rank || !mpi.ranks || !mpi.stats || !mpi.stop) {
-        cli_error("libpareng-run-mpi lacks pareng_mpi_*: another version than this pareng's");
-        return false;
-    }
-    return true;
+    (void)argv; /* this is the program that runs ranks */
+    return 0;
 }
 
 int ranks_start(pareng_engine **e, const pareng_config *cfg)
 {
     if (!pareng_mpi_launched())
         return pareng_start(e, cfg);
-    if (!load_mpi())
-        return EXIT_RUN_FAILED;
-    int rc = mpi.start(e, cfg, NULL, NULL, PARENG_MPI_SHARE_WORK);
+    int rc = pareng_mpi_start(e, cfg, NULL, NULL, PARENG_MPI_SHARE_WORK);
     if (rc < 0)
         return rc;
-    this_rank = mpi.rank(*e);
-    n_ranks = mpi.ranks(*e);
+    this_rank = pareng_mpi_rank(*e);
+    n_ranks = pareng_mpi_ranks(*e);
     return 0;
 }
+
+void ranks_stop(pareng_engine *e)
+{
+    if (!pareng_mpi_launched()) {
+        pareng_stop(e);
+        return;
+    }
+    free(rows);
+    rows = calloc(n_ranks, sizeof *rows);
+    /* Collective: every rank gives its row, rank 0 keeps them all */
+    if (!rows || pareng_mpi_stats(e, rows) < 0) {
+        free(rows);
+        rows = NULL;
+    }
+    pareng_mpi_stop(e);
+}
+
+#else
+
+#define TWIN "pareng-mpi"
+
+/* The twin is installed beside pareng (tools/ in the build tree, the bin directory, a wheel's
+ * scripts): found there by path, never through PATH, which could give another version's. */
+int ranks_hand_over_to_mpi(char **argv)
+{
+    if (!pareng_mpi_launched())
+        return 0;
+    char path[PATH_MAX + sizeof TWIN];
+    ssize_t n = readlink("/proc/self/exe", path, PATH_MAX - 1);
+    char *slash = n > 0 ? memrchr(path, '/', (size_t)n) : NULL;
+    if (slash) {
+        memcpy(slash + 1, TWIN, sizeof TWIN);
+        execv(path, argv);
+    }
+    cli_error("started by an MPI launcher, but %s: %s (this pareng was built without MPI? "
+              "meson setup -Dmpi=enabled)", slash ? path : "/proc/self/exe", strerror(errno));
+    return EXIT_RUN_FAILED;
+}
+
+int ranks_start(pareng_engine **e, const pareng_config *cfg)
+{
+    return pareng_start(e, cfg);
+}
+
+void ranks_stop(pareng_engine *e)
+{
+    pareng_stop(e);
+}
+
+#endif
 
 int ranks_quiet_but_the_first(void)
 {
@@ -103,22 +98,6 @@ int ranks_quiet_but_the_first(void)
         return EXIT_RUN_FAILED;
     }
     return 0;
-}
-
-void ranks_stop(pareng_engine *e)
-{
-    if (!mpi.stop) {
-        pareng_stop(e);
-        return;
-    }
-    free(rows);
-    rows = calloc(n_ranks, sizeof *rows);
-    /* Collective: every rank gives its row, rank 0 keeps them all */
-    if (!rows || mpi.stats(e, rows) < 0) {
-        free(rows);
-        rows = NULL;
-    }
-    mpi.stop(e);
 }
 
 unsigned ranks_launch_rank(void)
