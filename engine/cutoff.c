@@ -33,10 +33,16 @@
  * its figures do not change.
  *
  * Neither rule frees a serial run that has begun: in UTS's binomial trees the one that enters
- * the spine begins a millisecond into the run and holds the tree. A task marked
- * PARENG_TASK_SPLITTABLE runs its serial runs in a clone that looks for thieves' requests, and
- * this file splits them (pareng__split_begin, below; docs/design.md, "Splitting a serial
- * run"); unmarked tasks have no such clone, as the look costs fib's serial runs 1.6 times.
+ * the spine begins a millisecond into the run and holds the tree. So serial runs may run in a
+ * clone that looks, at each call, for thieves' requests, and this file splits them
+ * (pareng__split_begin, below; docs/design.md, "Splitting a serial run"). The look costs a
+ * load and a branch a call: fib's serial runs take 1.4 times as long with it, UTS's, whose
+ * calls hash a node, nothing visible. So the automatic cutoff learns, per task and worker, what
+ * a call costs, from the task's first SAMPLED_RUNS serial runs, which look and count their
+ * calls; the task's later runs look only if a call took SPLIT_MIN_CALL_NS or more. That is
+ * heartbeat scheduling's amortisation (Acar et al., PLDI 2018: a poll costs little beside the
+ * work between polls) with the work between polls measured instead of assumed. A task marked
+ * PARENG_TASK_SPLITTABLE looks whatever its calls and the cutoff.
  */
 #include "internal.h"
 
@@ -56,6 +62,14 @@
 #define RUNS_SINCE_LONG_TO_COARSEN 256u
 /* Runs that are long this deep below a steal: depth does not cut this tree (above). */
 #define EVERY_SPAWN_DEPTH 48u
+/* What a task's calls cost is learned from this many of its serial runs of SERIAL_RUN_SHORT_NS
+ * or more (in a shorter one the run's own entry and its two clock reads, 50 to 100 ns here,
+ * would count as the calls'; runs that were split do not count either: part of their time is
+ * the split task's, run in parallel). */
+#define SAMPLED_RUNS 8u
+/* Calls at least this long keep looking for thieves: the look (a load, a branch and the count,
+ * under 1 ns) is then at most 2% of them. fib's take 2 ns, UTS's 100 ns. */
+#define SPLIT_MIN_CALL_NS 50u
 
 void pareng__cutoff_init(pareng__worker *w)
 {
@@ -107,15 +121,28 @@ void pareng__cutoff_take(pareng__worker *w)
                                                   : w->cut.learned_cutoff;
 }
 
+/* A sampled run of `info`'s task, of `calls` calls: one whose calls were short is enough to
+ * stop looking (a preempted run only looks longer); SAMPLED_RUNS of long calls keep it. */
+static void learn_split(pareng__task_info *info, unsigned calls, uint64_t took)
+{
+    if (took < (uint64_t)SPLIT_MIN_CALL_NS * calls)
+        info->split = PARENG__SPLIT_NO;
+    else if (++info->sampled_runs == SAMPLED_RUNS)
+        info->split = PARENG__SPLIT_YES;
+}
+
 void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
-                        pareng_task_fn run_splittable, pareng_frame *task)
+                        pareng__task_info *info, pareng_frame *task)
 {
     pareng__worker *w = pareng__self(pub);
+    bool splittable = info->split == PARENG__SPLIT_MARKED ||
+                      (w->cut.cutoff_adapts && info->split != PARENG__SPLIT_NO);
+    unsigned calls_before = pub->pareng__splittable_calls;
     uint64_t started = pareng__now_ns();
     pareng_frame *outer_base = w->serial_base;
     w->serial_base = h;
     w->serial_runs_open++; /* its frames hold results, not tasks: none may be shared */
-    (run_splittable ? run_splittable : run)(pub, h, task);
+    (splittable ? info->run_splittable : run)(pub, h, task);
     w->serial_runs_open--;
     w->serial_base = outer_base;
     uint64_t took = pareng__now_ns() - started;
@@ -124,9 +151,11 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     bool split = w->cut.split;
     w->cut.split = false;
     /* A split run's time is partly the split task's, run in parallel: it says nothing of
-     * what a serial run below this cutoff costs. */
+     * what a serial run below this cutoff costs, nor of what a call costs. */
     if (!w->cut.cutoff_adapts || split)
         return;
+    if (info->split == PARENG__SPLIT_LEARNING && took >= SERIAL_RUN_SHORT_NS)
+        learn_split(info, pub->pareng__splittable_calls - calls_before, took);
     if (w->cut.runs_since_long < RUNS_SINCE_LONG_TO_COARSEN)
         w->cut.runs_since_long++;
     if (told_every_spawn(w)) {

@@ -487,6 +487,9 @@ struct pareng_worker {
     /* owner: a task this many call levels below the root or a stolen task runs serially
      * (UINT32_MAX: never); set for each run and, when automatic, adapted (engine/cutoff.c). */
     unsigned pareng__cutoff;
+    /* owner: the calls of splittable serial clones so far, modulo 2^32 (engine/cutoff.c
+     * learns from it what a call of a task costs; in the word the cutoff's alignment left) */
+    unsigned pareng__splittable_calls;
     /* owner: the lane's spill stack, where the data of tasks too large for a frame lie while
      * they are spawned (their frame points there): its next free byte and the end of the
      * region it is in, the lane's own in the arena or, past that, a chunk from the shared heap
@@ -509,10 +512,12 @@ PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
  * too. And the pop of a chunk's first block, which leaves the chunk. */
 PARENG_API void *pareng__spill_push_slow(pareng_worker *w, size_t bytes);
 PARENG_API void pareng__spill_pop_slow(pareng_worker *w, void *first);
-/* Runs `task` with its serial clone, `run`, or `run_splittable` when the task has one
- * (PARENG_TASK_SPLITTABLE; else NULL), and times it, to adapt the cutoff. */
+/* Runs `task`, of the task `info` describes, with its serial clone, `run`, or with its
+ * splittable one (marked PARENG_TASK_SPLITTABLE, or chosen by the automatic cutoff), and
+ * times it, to adapt the cutoff. */
+struct pareng__task_info;
 PARENG_API void pareng__run_serial(pareng_worker *w, pareng_frame *h, pareng_task_fn run,
-                                   pareng_task_fn run_splittable, pareng_frame *task);
+                                   struct pareng__task_info *info, pareng_frame *task);
 /* A thief asked lane w for work while it runs the splittable serial clone: the lane where the
  * task about to run goes on as a task tree, its head in *lane_h; NULL when there is none (the
  * task then runs in the serial run). pareng__split_end after the task. */
@@ -565,9 +570,18 @@ typedef struct pareng__task_info {
     unsigned crosses_ranks;  /* set by PARENG_TASK_CROSSES_RANKS */
     unsigned args_bytes;     /* what a spawn writes of the frame's data (a spilled task's: the
                               * pointer to its block); the rest is left over */
-    pareng_task_fn run_splittable; /* set by PARENG_TASK_SPLITTABLE, else NULL */
+    pareng_task_fn run_splittable; /* its serial runs in the splittable clone */
     struct pareng__task_info *next;
+    /* Whether its serial runs are splittable (PARENG__SPLIT_*), and, while the automatic cutoff
+     * learns it, how many of them had long calls so far: per process, so per worker
+     * (engine/cutoff.c). */
+    unsigned split;
+    unsigned sampled_runs;
 } pareng__task_info;
+#define PARENG__SPLIT_LEARNING 0 /* automatic cutoff: measuring what a call costs */
+#define PARENG__SPLIT_YES 1      /* automatic cutoff: its calls are long enough */
+#define PARENG__SPLIT_NO 2       /* automatic cutoff: its calls are too short (fib's) */
+#define PARENG__SPLIT_MARKED 3   /* PARENG_TASK_SPLITTABLE: whatever the cutoff */
 PARENG_API void pareng__task_register(pareng__task_info *info);
 
 #define PARENG__EXPAND(...) __VA_ARGS__
@@ -593,9 +607,10 @@ typedef struct pareng__slots {
 #define PARENG__CLONE_SERIAL 1
 #define PARENG__CLONE_EVERY 2
 /* SERIAL that looks, at the entry of each call, whether a thief asked the running lane for
- * work, and then splits the run there (docs/design.md, "Splitting a serial run"): only for
- * tasks marked PARENG_TASK_SPLITTABLE, as the look costs fib's serial clone 1.6 times its
- * time. Both serial clones are odd. */
+ * work, and then splits the run there (docs/design.md, "Splitting a serial run"): for tasks
+ * marked PARENG_TASK_SPLITTABLE, and, under the automatic cutoff, for tasks whose calls are
+ * long beside the look (it costs fib's serial clone 1.4 times its time). Both serial clones
+ * are odd. */
 #define PARENG__CLONE_SPLITTABLE 3
 #define PARENG__IS_SERIAL(CLONE) ((CLONE) & 1)
 
@@ -803,8 +818,7 @@ typedef struct pareng__slots {
     {                                                                                              \
         NAME##__run_clone(pareng__w, pareng__h, pareng__t, PARENG__CLONE_SERIAL);                  \
     }                                                                                              \
-    /* Referred to only by PARENG_TASK_SPLITTABLE: a task without it has no splittable clone. */   \
-    __attribute__((unused)) static void NAME##__run_splittable(                                    \
+    static void NAME##__run_splittable(                                                            \
         pareng_worker *pareng__w, pareng_frame *pareng__h, pareng_frame *pareng__t)                \
     {                                                                                              \
         NAME##__run_clone(pareng__w, pareng__h, pareng__t, PARENG__CLONE_SPLITTABLE);              \
@@ -814,7 +828,8 @@ typedef struct pareng__slots {
                PARENG__EACH(PARENG__KIND_BIT, NAME, PARENG__EXPAND NAMES) };                       \
     static pareng__task_info NAME##__info = {                                                      \
         NAME##__run, #NAME, NAME##__kinds, 0,                                                      \
-        NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t), 0, 0};                          \
+        NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t), NAME##__run_splittable, 0,      \
+        PARENG__SPLIT_LEARNING, 0};                                                                \
     __attribute__((noinline, cold)) static RT NAME##__run_below_cutoff(                            \
         pareng_worker *pareng__w, pareng_frame *pareng__h, NAME##__args_t pareng__a)               \
     {                                                                                              \
@@ -822,8 +837,7 @@ typedef struct pareng__slots {
         NAME##__data_t pareng__spilled_data; /* this worker's alone: a serial run is not stolen */ \
         NAME##__data_t *pareng__d = NAME##__attach(pareng__f.pareng__data, &pareng__spilled_data); \
         pareng__d->args = pareng__a;                                                               \
-        pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, NAME##__info.run_splittable,  \
-                           &pareng__f);                                                            \
+        pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &NAME##__info, &pareng__f);    \
         PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
     /* A task about to run in a parallel clone: at its depth, which clone runs it. */              \
@@ -867,9 +881,10 @@ typedef struct pareng__slots {
         pareng__split_end(pareng__lane);                                                           \
         return 1;                                                                                  \
     }                                                                                              \
-    __attribute__((unused)) static RT NAME##__splittable(                                          \
+    static RT NAME##__splittable(                                                                  \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
+        pareng__w->pareng__splittable_calls++;                                                     \
         /* Relaxed, as every read of the floor: a request is a hint (engine/deque.c) */            \
         if (PARENG__UNLIKELY(PARENG__LOAD_RELAXED(&pareng__w->pareng__private_floor) ==            \
                              PARENG__SHARE_REQUEST)) {                                             \
@@ -1106,12 +1121,13 @@ typedef struct pareng__slots {
  * root of a task tree in another lane of the worker, whose children the thief takes. For
  * irregular trees, where one subtree below any depth may hold most of the work (UTS's
  * binomial trees, branch and bound): without it such a serial run holds that work to its end.
- * The look costs a load and a branch at each call: a task as small as fib's runs its serial
- * runs 1.6 times slower with it. */
+ * The automatic cutoff does so on its own for a task whose calls are long beside the look (a
+ * load and a branch at each call: a task as small as fib's runs its serial runs 1.4 times
+ * slower with it); the mark makes it do so whatever the calls and the cutoff. */
 #define PARENG_TASK_SPLITTABLE(NAME)                                                          \
     __attribute__((constructor)) static void NAME##__splittable_runs(void)                    \
     {                                                                                         \
-        NAME##__info.run_splittable = NAME##__run_splittable;                                 \
+        NAME##__info.split = PARENG__SPLIT_MARKED;                                            \
     }
 
 /* Inside a task: push a child that a thief may take. */

@@ -231,7 +231,15 @@ static void test_depth_that_does_not_cut(void)
 /* A tree deeper than UTS's T3L (17,844 levels): a chain of 60,000 links, each a spawn and a
  * call with 256 bytes of its own on the stack (a UTS node keeps a few hundred), recurses on
  * the worker's stack in every clone: 15 MiB and more, where the default 8 MiB did not hold
- * T3L (engine/worker.c, allow_deep_stack). */
+ * T3L (engine/arena.c, WORKER_STACK_LEAST). Under AddressSanitizer a frame of the splittable
+ * clone, which the automatic cutoff runs first, takes 6,984 bytes (264 without: redzones, and a
+ * slot for each scope's locals), and 60,000 links overflowed the worker's 64 MiB: there the
+ * chain is 20,000 links, still deeper than T3L. */
+#ifdef __SANITIZE_ADDRESS__
+#define DEEP_LINKS 20000u
+#else
+#define DEEP_LINKS 60000u
+#endif
 PARENG_TASK_1(uint64_t, deep_chain, unsigned, links)
 {
     if (links == 0)
@@ -250,8 +258,8 @@ static void test_deep_trees(void)
         for (unsigned workers = 1; workers <= 2; workers++) {
             pareng_engine *e = start_with_cutoff(workers, cutoffs[c], 0);
             uint64_t got = 0;
-            CU_ASSERT_EQUAL(PARENG_RUN(e, deep_chain, &got, 60000), 0);
-            CU_ASSERT_EQUAL(got, 60000);
+            CU_ASSERT_EQUAL(PARENG_RUN(e, deep_chain, &got, DEEP_LINKS), 0);
+            CU_ASSERT_EQUAL(got, DEEP_LINKS);
             pareng_stop(e);
         }
     assert_nothing_left();
@@ -531,6 +539,54 @@ static void test_splittable_serial_runs(void)
     assert_nothing_left();
 }
 
+/* An unmarked task with long calls (each spins 1 us): a balanced tree of them (depth > 0),
+ * or a spine of `links` whose links spawn a 20 us leaf (depth 0), which below any cutoff is
+ * one serial run. Returns the calls. */
+PARENG_TASK_2(uint64_t, long_calls, unsigned, depth, unsigned, links)
+{
+    testing_spin_ns(1000);
+    if (depth > 0) {
+        PARENG_SPAWN(long_calls, depth - 1, 0);
+        uint64_t b = PARENG_CALL(long_calls, depth - 1, 0);
+        return 1 + b + PARENG_SYNC(long_calls);
+    }
+    if (links == 0)
+        return 1;
+    PARENG_SPAWN(spin_leaf, links);
+    uint64_t rest = PARENG_CALL(long_calls, 0, links - 1);
+    PARENG_SYNC(spin_leaf);
+    return 1 + rest;
+}
+
+/* The automatic cutoff learns from a task's first serial runs what its calls cost: long calls
+ * (1 us) keep the splittable clone, and a spine that one serial run holds is split for the
+ * thieves with no mark; short ones (fib's) drop it, and nothing of theirs is split after. */
+static void test_automatic_split_follows_the_calls(void)
+{
+    for (unsigned workers = 2; workers <= 4; workers += 2) {
+        pareng_engine *e = start_with_cutoff(workers, PARENG_CUTOFF_AUTO, 0);
+        uint64_t got = 0;
+        /* 32,767 calls of 1 us: hundreds of serial runs, on every worker */
+        CU_ASSERT_EQUAL(PARENG_RUN(e, long_calls, &got, 14, 0), 0);
+        CU_ASSERT_EQUAL(got, (1u << 15) - 1);
+        uint64_t before = total_stats(e).splits;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, long_calls, &got, 0, 3000), 0); /* 66 ms of leaves */
+        CU_ASSERT_EQUAL(got, 3001);
+        CU_ASSERT(total_stats(e).splits > before);
+
+        CU_ASSERT_EQUAL(PARENG_RUN(e, user_fib, &got, 27), 0); /* learns: fib's calls are short */
+        CU_ASSERT_EQUAL(got, 196418);
+        before = total_stats(e).splits;
+        for (unsigned run = 0; run < 10; run++) {
+            CU_ASSERT_EQUAL(PARENG_RUN(e, user_fib, &got, 30), 0);
+            CU_ASSERT_EQUAL(got, 832040);
+        }
+        CU_ASSERT_EQUAL(total_stats(e).splits, before);
+        pareng_stop(e);
+    }
+    assert_nothing_left();
+}
+
 int main(void)
 {
 #define USER_FIB_INFO(W, C)                                                                   \
@@ -550,6 +606,7 @@ int main(void)
         {"PARENG_RUN_CUTOFF: one run's granularity", test_run_with_its_own_cutoff},
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
         {"PARENG_TASK_SPLITTABLE: a serial run split for thieves", test_splittable_serial_runs},
+        {"automatic cutoff: split where calls are long, not fib's", test_automatic_split_follows_the_calls},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
