@@ -308,6 +308,13 @@ static inline pareng__worker *pareng__lane(pareng__arena *a, unsigned worker, un
     return &a->lanes[(size_t)worker * a->lanes_per_worker + k];
 }
 
+/* How many of the worker's lanes, from 0, may hold frames: its split lanes or its fibers' */
+static inline unsigned pareng__lanes_used(pareng__arena *a, unsigned worker)
+{
+    /* Relaxed: a frame in a new lane is published by that lane's tail_split (above) */
+    return atomic_load_explicit(&pareng__lane(a, worker, 0)->lanes_used, memory_order_relaxed);
+}
+
 /* The deepest fixed cutoff pareng_config_set_cutoff takes: far below PARENG__CUTOFF_OF_ENGINE
  * and PARENG_CUTOFF_NONE, and beyond any recursion a stack holds. */
 #define PARENG__CUTOFF_DEPTH_MAX 1000000u

@@ -266,75 +266,88 @@ bool pareng__frame_holds_arena_address(const pareng__arena *a, const pareng_fram
     return false;
 }
 
-/* glb.c's shared: frames between tail and split, in every worker's deque. */
+/* glb.c's shared: frames between tail and split, in every lane of every worker (take). */
 static unsigned shared(void *ctx)
 {
     pareng__dist *d = ctx;
     unsigned frames = 0;
-    for (unsigned i = 0; i < d->arena->n_workers; i++) {
-        /* Relaxed: a count, for how many to take; the steals decide */
-        uint64_t ts = atomic_load_explicit(&pareng__lane(d->arena, i, 0)->tail_split,
-                                           memory_order_relaxed);
-        if (pareng__ts_tail(ts) < pareng__ts_split(ts))
-            frames += pareng__ts_split(ts) - pareng__ts_tail(ts);
-    }
+    for (unsigned i = 0; i < d->arena->n_workers; i++)
+        for (unsigned k = 0, n = pareng__lanes_used(d->arena, i); k < n; k++) {
+            /* Relaxed: a count, for how many to take; the steals decide */
+            uint64_t ts = atomic_load_explicit(&pareng__lane(d->arena, i, k)->tail_split,
+                                               memory_order_relaxed);
+            if (pareng__ts_tail(ts) < pareng__ts_split(ts))
+                frames += pareng__ts_split(ts) - pareng__ts_tail(ts);
+        }
     return frames;
 }
 
-/* glb.c's take: the oldest shared frame of a task that may cross ranks, from any worker. */
+/* The oldest shared frame of `lane`, if its task may cross ranks, in m for `thief`: true; else
+ * false, the frame left (or given back) to this rank. */
+static bool take_from_lane(pareng__dist *d, pareng__worker *lane, unsigned thief,
+                           pareng__glb_msg *m)
+{
+    pareng__arena *a = d->arena;
+    /* Acquire: as a thief's (deque.c), the frames below split are filled */
+    uint64_t ts = atomic_load_explicit(&lane->tail_split, memory_order_acquire);
+    if (pareng__ts_tail(ts) >= pareng__ts_split(ts)) {
+        pareng__deque_request(lane); /* its owner shares at its next sync */
+        return false;
+    }
+    /* A look before the steal: a frame whose task may not cross stays for this rank's
+     * thieves. Atomic, as the owner may reclaim and rewrite it meanwhile (checked again
+     * below). */
+    pareng_task_fn run =
+        __atomic_load_n(&lane->base[pareng__ts_tail(ts)].pareng__run, __ATOMIC_RELAXED);
+    if (!sent_from_here(pareng__task_find(run)))
+        return false;
+    pareng_frame *f = pareng__deque_steal(lane, PARENG__THIEF_REMOTE - 1);
+    if (!f)
+        return false;
+    const pareng__task_info *t = pareng__task_find(f->pareng__run);
+    bool sendable = sent_from_here(t) && !pareng__frame_holds_arena_address(a, f, t);
+    if (sent_from_here(t) && !sendable) {
+        fprintf(stderr, "pareng: rank %u: task %s holds an address of this rank's shared "
+                "memory (pareng_alloc, a task's stack), which means nothing on another "
+                "rank: it stays on this rank. PARENG_TASK_CROSSES_RANKS is for tasks of "
+                "values.\n", d->rank, t->name);
+        /* This rank sends no more of them (the workers' copies never look) */
+        ((pareng__task_info *)t)->crosses_ranks = SENT_BY_NONE;
+    }
+    if (!sendable || !name_task(t, m) ||
+        !room_for_one((void **)&d->away, d->n_away, &d->away_capacity, sizeof *d->away)) {
+        /* Not sent (another frame took its place since the look, it holds an address,
+         * or no memory): its owner runs it at its sync. Release: the owner reads the
+         * frame it wrote; the wake for an owner asleep on it (worker.c). */
+        atomic_store_explicit(&f->pareng__thief, PARENG__THIEF_RETURNED,
+                              memory_order_release);
+        pareng__wake(a, true);
+        return false;
+    }
+    size_t handle = 0;
+    while (handle < d->n_away && d->away[handle].frame)
+        handle++;
+    if (handle == d->n_away)
+        d->n_away++;
+    d->away[handle] = (away_frame){.frame = f, .rank = thief};
+    m->away = handle;
+    memcpy(m->data, f->pareng__data, sizeof m->data);
+    d->stats.tasks_sent++;
+    return true;
+}
+
+/* glb.c's take: the oldest shared frame of a task that may cross ranks, from any lane of any
+ * worker (a serial run split for a hungry thief, this rank's or another's, goes on in a split
+ * lane: cutoff.c). */
 static bool take(void *ctx, unsigned thief, pareng__glb_msg *m)
 {
     pareng__dist *d = ctx;
-    pareng__arena *a = d->arena;
-    unsigned n = a->n_workers, first = (unsigned)(pareng__random(&d->rng) % n);
+    unsigned n = d->arena->n_workers, first = (unsigned)(pareng__random(&d->rng) % n);
     for (unsigned i = 0; i < n; i++) {
-        pareng__worker *lane = pareng__lane(a, (first + i) % n, 0);
-        /* Acquire: as a thief's (deque.c), the frames below split are filled */
-        uint64_t ts = atomic_load_explicit(&lane->tail_split, memory_order_acquire);
-        if (pareng__ts_tail(ts) >= pareng__ts_split(ts)) {
-            pareng__deque_request(lane); /* its owner shares at its next sync */
-            continue;
-        }
-        /* A look before the steal: a frame whose task may not cross stays for this rank's
-         * thieves. Atomic, as the owner may reclaim and rewrite it meanwhile (checked again
-         * below). */
-        pareng_task_fn run =
-            __atomic_load_n(&lane->base[pareng__ts_tail(ts)].pareng__run, __ATOMIC_RELAXED);
-        if (!sent_from_here(pareng__task_find(run)))
-            continue;
-        pareng_frame *f = pareng__deque_steal(lane, PARENG__THIEF_REMOTE - 1);
-        if (!f)
-            continue;
-        const pareng__task_info *t = pareng__task_find(f->pareng__run);
-        bool sendable = sent_from_here(t) && !pareng__frame_holds_arena_address(a, f, t);
-        if (sent_from_here(t) && !sendable) {
-            fprintf(stderr, "pareng: rank %u: task %s holds an address of this rank's shared "
-                    "memory (pareng_alloc, a task's stack), which means nothing on another "
-                    "rank: it stays on this rank. PARENG_TASK_CROSSES_RANKS is for tasks of "
-                    "values.\n", d->rank, t->name);
-            /* This rank sends no more of them (the workers' copies never look) */
-            ((pareng__task_info *)t)->crosses_ranks = SENT_BY_NONE;
-        }
-        if (!sendable || !name_task(t, m) ||
-            !room_for_one((void **)&d->away, d->n_away, &d->away_capacity, sizeof *d->away)) {
-            /* Not sent (another frame took its place since the look, it holds an address,
-             * or no memory): its owner runs it at its sync. Release: the owner reads the
-             * frame it wrote; the wake for an owner asleep on it (worker.c). */
-            atomic_store_explicit(&f->pareng__thief, PARENG__THIEF_RETURNED,
-                                  memory_order_release);
-            pareng__wake(a, true);
-            continue;
-        }
-        size_t handle = 0;
-        while (handle < d->n_away && d->away[handle].frame)
-            handle++;
-        if (handle == d->n_away)
-            d->n_away++;
-        d->away[handle] = (away_frame){.frame = f, .rank = thief};
-        m->away = handle;
-        memcpy(m->data, f->pareng__data, sizeof m->data);
-        d->stats.tasks_sent++;
-        return true;
+        unsigned worker = (first + i) % n;
+        for (unsigned k = 0, lanes = pareng__lanes_used(d->arena, worker); k < lanes; k++)
+            if (take_from_lane(d, pareng__lane(d->arena, worker, k), thief, m))
+                return true;
     }
     return false;
 }

@@ -55,16 +55,11 @@ unsigned pareng__worker_count(const pareng_worker *w)
     return ((const pareng__worker *)(const void *)w)->arena->n_workers;
 }
 
-static unsigned lanes_used(pareng__arena *a, unsigned worker)
-{
-    /* Relaxed: a frame in a new lane is published by that lane's tail_split (internal.h) */
-    return atomic_load_explicit(&pareng__lane(a, worker, 0)->lanes_used, memory_order_relaxed);
-}
 
 /* Is there a shared frame in a lane of `worker` (other than `except`)? */
 static bool worker_has_shared(pareng__arena *a, unsigned worker, const pareng__worker *except)
 {
-    for (unsigned k = 0, n = lanes_used(a, worker); k < n; k++) {
+    for (unsigned k = 0, n = pareng__lanes_used(a, worker); k < n; k++) {
         pareng__worker *lane = pareng__lane(a, worker, k);
         if (lane != except && pareng__deque_has_shared(lane))
             return true;
@@ -117,7 +112,7 @@ static void sleep_until_work(pareng__worker *w, pareng_frame *away)
     /* Ask every owner to share: the one with private frames shares at its next sync and,
      * seeing us counted, wakes us. */
     for (unsigned i = 0; i < w->n_victims; i++)
-        for (unsigned k = 0, n = lanes_used(a, w->victims[i]); k < n; k++)
+        for (unsigned k = 0, n = pareng__lanes_used(a, w->victims[i]); k < n; k++)
             pareng__deque_request(pareng__lane(a, w->victims[i], k));
     if (!work_visible(w) && !back_from_away(away) &&
         !pareng__fiber_wake_joiners()) { /* true when any fiber is ready */
@@ -188,7 +183,8 @@ static pareng_frame *steal_again(pareng__worker *w, pareng__worker *from)
  * domain do not all queue on the same victim. *from: the lane of the frame returned. */
 static pareng_frame *steal_round(pareng__worker *w, pareng__worker **from)
 {
-    pareng_frame *own = steal_from_lanes(w, w->index, 0, lanes_used(w->arena, w->index), w, from);
+    pareng_frame *own =
+        steal_from_lanes(w, w->index, 0, pareng__lanes_used(w->arena, w->index), w, from);
     if (own) {
         took_from(w, w->index);
         return own;
@@ -202,7 +198,7 @@ static pareng_frame *steal_round(pareng__worker *w, pareng__worker **from)
         for (unsigned k = 0; k < len; k++) {
             unsigned victim = w->victims[start + (first + k) % len];
             pareng_frame *f =
-                steal_from_lanes(w, victim, 0, lanes_used(w->arena, victim), NULL, from);
+                steal_from_lanes(w, victim, 0, pareng__lanes_used(w->arena, victim), NULL, from);
             if (f) {
                 took_from(w, victim);
                 return f;
@@ -308,7 +304,7 @@ static pareng_frame *steal_from_thief(pareng__worker *w, pareng__worker *thief_l
 {
     pareng__arena *a = w->arena;
     unsigned first = thief_lane->lane_id % a->lanes_per_worker;
-    unsigned end = a->io_depth ? first + 1 : lanes_used(a, thief_lane->index);
+    unsigned end = a->io_depth ? first + 1 : pareng__lanes_used(a, thief_lane->index);
     return steal_from_lanes(w, thief_lane->index, first, end, NULL, from);
 }
 
