@@ -63,9 +63,9 @@
 /* Runs that are long this deep below a steal: depth does not cut this tree (above). */
 #define EVERY_SPAWN_DEPTH 48u
 /* What a task's calls cost is learned from this many of its serial runs of SERIAL_RUN_SHORT_NS
- * or more (in a shorter one the run's own entry and its two clock reads, 50 to 100 ns here,
- * would count as the calls'; runs that were split do not count either: part of their time is
- * the split task's, run in parallel). */
+ * or more, their time split left out (in a shorter one the run's own entry and its two clock
+ * reads, 50 to 100 ns here, would count as the calls'; the split tasks' calls are another
+ * lane's, which thieves share). */
 #define SAMPLED_RUNS 8u
 /* Calls at least this long keep looking for thieves: the look (a load, a branch and the count,
  * under 1 ns) is then at most 2% of them. fib's take 2 ns, UTS's 100 ns. */
@@ -138,7 +138,7 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     bool splittable = info->split == PARENG__SPLIT_MARKED ||
                       (w->cut.cutoff_adapts && info->split != PARENG__SPLIT_NO);
     unsigned calls_before = pub->pareng__splittable_calls;
-    uint64_t started = pareng__now_ns();
+    uint64_t split_before = w->split_ns, started = pareng__now_ns();
     pareng_frame *outer_base = w->serial_base;
     w->serial_base = h;
     w->serial_runs_open++; /* its frames hold results, not tasks: none may be shared */
@@ -150,12 +150,14 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     w->cut.ran_serial = true;
     bool split = w->cut.split;
     w->cut.split = false;
+    uint64_t own_ns = took - (w->split_ns - split_before); /* its calls', not its splits' */
+    if (w->cut.cutoff_adapts && info->split == PARENG__SPLIT_LEARNING &&
+        own_ns >= SERIAL_RUN_SHORT_NS)
+        learn_split(info, pub->pareng__splittable_calls - calls_before, own_ns);
     /* A split run's time is partly the split task's, run in parallel: it says nothing of
-     * what a serial run below this cutoff costs, nor of what a call costs. */
+     * what a serial run below this cutoff costs. */
     if (!w->cut.cutoff_adapts || split)
         return;
-    if (info->split == PARENG__SPLIT_LEARNING && took >= SERIAL_RUN_SHORT_NS)
-        learn_split(info, pub->pareng__splittable_calls - calls_before, took);
     if (w->cut.runs_since_long < RUNS_SINCE_LONG_TO_COARSEN)
         w->cut.runs_since_long++;
     if (told_every_spawn(w)) {
@@ -224,6 +226,7 @@ pareng_worker *pareng__split_begin(pareng_worker *pub, pareng_frame **lane_h)
     lane->cut = w->cut;
     lane->pub.pareng__cutoff = w->pub.pareng__cutoff;
     pareng__count(&w->counters, PARENG__SPLITS, 1);
+    lane->split_began_ns = pareng__now_ns();
     *lane_h = lane->base; /* empty, all below stolen: its first spawn is published at once */
     return &lane->pub;
 }
@@ -235,5 +238,6 @@ void pareng__split_end(pareng_worker *lane_pub)
     /* what the split task's serial runs learned is the lane's below again */
     w->cut = lane->cut;
     w->cut.split = true;
+    w->split_ns += pareng__now_ns() - lane->split_began_ns;
     w->pub.pareng__cutoff = lane->pub.pareng__cutoff;
 }

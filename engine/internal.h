@@ -54,7 +54,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 10 /* 10: a lane counts the calls of splittable serial clones */
+#define PARENG__ARENA_LAYOUT 11 /* 11: a lane counts its splittable calls and its time split */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -174,6 +174,9 @@ typedef struct pareng__worker {
     pareng__granularity cut;
     unsigned serial_runs_open; /* serial runs under way on this lane (cutoff.c) */
     pareng_frame *serial_base; /* the head where the innermost of them began */
+    /* the time this lane's serial runs spent split, so far (their calls' own time is the rest),
+     * and, in a split lane, when its split began (cutoff.c) */
+    uint64_t split_ns, split_began_ns;
     void *stack;             /* the stack of the lane's fiber in the arena (lowest usable byte) */
     size_t stack_bytes;
     struct pareng__spill_chunk *spill_spare; /* an empty chunk of the spill stack (spill.c) */
