@@ -55,7 +55,6 @@ unsigned pareng__worker_count(const pareng_worker *w)
     return ((const pareng__worker *)(const void *)w)->arena->n_workers;
 }
 
-
 /* Is there a shared frame in a lane of `worker` (other than `except`)? */
 static bool worker_has_shared(pareng__arena *a, unsigned worker, const pareng__worker *except)
 {

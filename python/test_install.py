@@ -1,7 +1,8 @@
 """pip install . from the checkout into a fresh virtual environment, offline, as a Python user
 installs pareng (pyproject.toml, meson-python); then `import pareng` there, with no PYTHONPATH,
-runs a function of its own on the workers; and the pareng command runs. Run by `meson test` (argument: the source root);
-exit 77 (skipped) without meson-python (Debian: python3-mesonpy) or venv (python3-venv).
+runs a function of its own on the workers, and the pareng command runs. Run by `meson test`
+(argument: the source root); exit 77 (skipped) without meson-python (Debian: python3-mesonpy)
+or venv (python3-venv).
 """
 import os
 import subprocess
@@ -42,7 +43,7 @@ print(pareng.map("fib", [10], cores=1))
     if r.returncode != 0 or len(lines) != 3 or not lines[0].startswith(expected[0]) \
             or lines[1:] != expected[1:]:
         sys.exit(f"the installed package did not work:\n{r.stdout}\n{r.stderr}")
-    # the pareng command the wheel carries (a static program where the build makes one)
+    # the pareng command the wheel carries (linked dynamically: pyproject.toml)
     r = subprocess.run([os.path.join(venv, "bin", "pareng"), "run", "fib", "20", "--cores", "1"],
                        env=env, cwd=tmp, capture_output=True, text=True, timeout=60)
     if r.returncode != 0 or r.stdout.splitlines()[:1] != ["fib(20) = 6765"]:

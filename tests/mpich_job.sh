@@ -1,7 +1,7 @@
 #!/bin/sh
-# pareng run under MPICH's mpiexec, as pareng-mpi built against MPICH (tests/mpich): exact
-# answers on 2 and 3 ranks, and the rank table of 2.
-# usage: mpich_job.sh MPIEXEC PARENG_MPI
+# pareng run under MPICH's mpiexec, handed over to pareng-mpi built against MPICH beside it
+# (tests/mpich): exact answers on 2 and 3 ranks, and the rank table of 2.
+# usage: mpich_job.sh MPIEXEC PARENG
 set -eu
 mpiexec=$1 pareng=$2
 fail() { echo "mpich: $*" >&2; exit 1; }

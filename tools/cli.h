@@ -165,9 +165,9 @@ void trace_write_timeline(FILE *f, const pareng_engine *e, uint64_t began_ns, ui
 
 /* argv[0] is the command's name: "run", "map", ... */
 /* ---- ranks.c: pareng run under mpirun ---- */
-/* Started by an MPI launcher, pareng replaces itself by pareng-mpi, its twin that links MPI,
- * with the same arguments: returns 0 where there is nothing to hand over (no launcher, or this
- * is the twin), or an exit status after saying why it could not. */
+/* Started by an MPI launcher, pareng run and map replace themselves by pareng-mpi, the twin
+ * that links MPI, with the same arguments: returns 0 where there is nothing to hand over (no
+ * launcher, or this is the twin), or an exit status after saying why it could not. */
 int ranks_hand_over_to_mpi(char **argv);
 /* pareng_start, or this rank's engine when an MPI launcher started the process: 0, -errno
  * (pareng_last_error says why), or an exit status after saying why itself. */

@@ -134,7 +134,11 @@ static int command_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    int rc = ranks_hand_over_to_mpi(argv);
+    /* Only run and map start engines across ranks (tools/ranks.c); the other commands work
+     * under a launcher as they do without one. */
+    int rc = argc >= 2 && (!strcmp(argv[1], "run") || !strcmp(argv[1], "map"))
+                 ? ranks_hand_over_to_mpi(argv)
+                 : 0;
     if (rc)
         return rc;
     /* hwloc loads its plugins at every topology load; pareng needs none of these (PCI

@@ -66,11 +66,13 @@ int ranks_hand_over_to_mpi(char **argv)
     if (!pareng_mpi_launched())
         return 0;
     char path[PATH_MAX + sizeof TWIN];
-    ssize_t n = readlink("/proc/self/exe", path, PATH_MAX - 1);
-    char *slash = n > 0 ? memrchr(path, '/', (size_t)n) : NULL;
+    ssize_t n = readlink("/proc/self/exe", path, PATH_MAX);
+    char *slash = n > 0 && n < PATH_MAX ? memrchr(path, '/', (size_t)n) : NULL;
     if (slash) {
         memcpy(slash + 1, TWIN, sizeof TWIN);
         execv(path, argv);
+    } else {
+        errno = n < 0 ? errno : ENAMETOOLONG; /* a cut-off path names another directory */
     }
     cli_error("started by an MPI launcher, but %s: %s (this pareng was built without MPI? "
               "meson setup -Dmpi=enabled)", slash ? path : "/proc/self/exe", strerror(errno));
