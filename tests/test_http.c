@@ -78,6 +78,26 @@ static void test_bad_urls(void)
     http_url u;
     const char *why;
     CU_ASSERT_EQUAL(http_parse_url(long_path, &u, &why), -EINVAL);
+    /* The longest target that fits parses, whether its '/' was written or is added before a
+     * query alone, and so does the URL its parts make again (fuzz_url found a query alone
+     * whose parts were refused); one byte more is refused. */
+    static const char *const starts[] = {"http://host/", "http://host?"};
+    for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
+        char url[HTTP_TARGET_MAX + 32], again[HTTP_TARGET_MAX + 32];
+        size_t head = strlen(starts[i]), fill = HTTP_TARGET_MAX - 1 - (i == 0 ? 1 : 2);
+        memcpy(url, starts[i], head);
+        memset(url + head, 'a', fill + 1);
+        url[head + fill] = '\0';
+        CU_ASSERT_EQUAL(http_parse_url(url, &u, &why), 0);
+        CU_ASSERT_EQUAL(strlen(u.target), HTTP_TARGET_MAX - 1);
+        snprintf(again, sizeof again, "http://%s%s", u.authority, u.target);
+        http_url v;
+        CU_ASSERT_EQUAL(http_parse_url(again, &v, &why), 0);
+        CU_ASSERT_STRING_EQUAL(v.target, u.target);
+        url[head + fill] = 'a';
+        url[head + fill + 1] = '\0';
+        CU_ASSERT_EQUAL(http_parse_url(url, &u, &why), -EINVAL);
+    }
 }
 
 /* ---- the response parser ---------------------------------------------------------------- */

@@ -315,15 +315,16 @@ PARENG_TASK_1(uint64_t, sum_eight, eight, e)
  * slot: only the written words may make a task look like one that hides an address. */
 static void test_leftover_bytes_are_no_address(void)
 {
-    static struct {
-        pareng__arena arena; /* only its address and its heap's range are read */
-        unsigned char heap[4096];
-    } engine;
-    pareng__arena *a = &engine.arena;
-    unsigned char *heap = engine.heap;
+    /* an arena and its heap after it, as in the segment: only the arena's address and the
+     * heap's range are read (bytes, not a struct holding the arena: it ends in a flexible
+     * array, which clang refuses before another member) */
+    enum { HEAP_BYTES = 4096 };
+    static _Alignas(pareng__arena) unsigned char engine[sizeof(pareng__arena) + HEAP_BYTES];
+    pareng__arena *a = (pareng__arena *)(void *)engine;
+    unsigned char *heap = engine + sizeof(pareng__arena);
     a->heap.base = heap;
-    a->heap.limit = sizeof engine.heap;
-    uintptr_t inside = (uintptr_t)heap + 64, outside = (uintptr_t)heap + sizeof engine.heap;
+    a->heap.limit = HEAP_BYTES;
+    uintptr_t inside = (uintptr_t)heap + 64, outside = (uintptr_t)heap + HEAP_BYTES;
     pareng_frame f;
     memset(&f, 0, sizeof f);
     memcpy(f.pareng__data, &inside, sizeof inside);

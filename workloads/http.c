@@ -103,8 +103,8 @@ int http_parse_url(const char *url, http_url *out, const char **why)
              (!copy_part(out->port, sizeof out->port, port, authority_end) ||
               !valid_port(out->port)))
         *why = "the port must be a number from 1 to 65535";
-    else if (path_end - path + 2 > (ptrdiff_t)sizeof out->target)
-        *why = "the path is too long";
+    else if (path_end - path + (*path == '/' ? 1 : 2) > (ptrdiff_t)sizeof out->target)
+        *why = "the path is too long"; /* with the '/' added before a query alone, and the NUL */
     if (*why)
         return -EINVAL;
     if (!port || port == authority_end) /* "http://host:/" is port 80 too (RFC 3986) */
