@@ -148,15 +148,13 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     uint64_t took = pareng__now_ns() - started;
     pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
     w->cut.ran_serial = true;
-    bool split = w->cut.split;
-    w->cut.split = false;
-    uint64_t own_ns = took - (w->split_ns - split_before); /* its calls', not its splits' */
+    uint64_t split_ns = w->split_ns - split_before, own_ns = took - split_ns; /* its calls' */
     if (w->cut.cutoff_adapts && info->split == PARENG__SPLIT_LEARNING &&
         own_ns >= SERIAL_RUN_SHORT_NS)
         learn_split(info, pub->pareng__splittable_calls - calls_before, own_ns);
     /* A split run's time is partly the split task's, run in parallel: it says nothing of
      * what a serial run below this cutoff costs. */
-    if (!w->cut.cutoff_adapts || split)
+    if (!w->cut.cutoff_adapts || split_ns)
         return;
     if (w->cut.runs_since_long < RUNS_SINCE_LONG_TO_COARSEN)
         w->cut.runs_since_long++;
@@ -237,7 +235,6 @@ void pareng__split_end(pareng_worker *lane_pub)
     pareng__deque_reset(lane);
     /* what the split task's serial runs learned is the lane's below again */
     w->cut = lane->cut;
-    w->cut.split = true;
     w->split_ns += pareng__now_ns() - lane->split_began_ns;
     w->pub.pareng__cutoff = lane->pub.pareng__cutoff;
 }

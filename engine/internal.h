@@ -136,7 +136,6 @@ typedef struct pareng__granularity {
     bool ran_serial;         /* a serial run since this lane took a task of this run */
     bool cutoff_adapts;      /* this run's cutoff is automatic */
     bool every_spawn;        /* ... and depth does not cut this run's tree */
-    bool split;              /* a task of the serial run under way was split */
     uint32_t run_seen;       /* the arena's run_seq when this lane last took a task */
     unsigned run_first_cutoff; /* learned_cutoff when this lane first took a task of it */
 } pareng__granularity;
