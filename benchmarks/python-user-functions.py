@@ -18,6 +18,11 @@ stop included, medians of runs in which the configurations alternate (serial, pa
   pfib    pfib(--pfib) below (pareng.spawn above n = 25, serial fib under it): serial pfib
           (a spawn outside a task runs at once) against pareng.run(pfib, n). No Pool can
           run it: a Pool's task cannot submit to its own pool and wait.
+  floor   (in seed and pfib) the speed-up no K processes can pass on this machine: K forked
+          copies of the serial call run at once, each timing its own call; their mean time
+          over K is what a perfect split would take at the speed Python runs while K processes
+          compute. Speed-ups are printed as ratios of medians and as the median of each
+          round's own ratio ("paired"), which a slow phase of the machine shifts less.
   start   an engine's start and stop (pareng.Pool(...) then terminate) against
           multiprocessing.Pool's (Pool(...) then terminate and join), no work.
 
@@ -27,6 +32,7 @@ stop included, medians of runs in which the configurations alternate (serial, pa
   PYTHONPATH=build/python python3 benchmarks/python-user-functions.py --only seed --items 32 31 30
 """
 import argparse
+import ast
 import concurrent.futures
 import multiprocessing
 import os
@@ -64,25 +70,67 @@ def timed(call):
     return time.perf_counter() - t0, value
 
 
+class Measured:
+    """A configuration's value with the seconds it measured itself (at_once)."""
+
+    def __init__(self, seconds, value):
+        self.seconds, self.value = seconds, value
+
+
+def at_once(k, call):
+    """What a perfect k-way split of call would take at the speed Python runs while k
+    processes compute at once: k forked copies of call run together, each times its own call
+    (fork and exit left out), and the mean over k is returned, Measured, with the first
+    copy's result. The ceiling of any k-process speed-up on this machine, as the workers of
+    pareng, Pool and ProcessPoolExecutor are such copies."""
+    r, w = os.pipe()
+    pids = []
+    for _ in range(k):
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                os.close(r)
+                seconds, value = timed(call)
+                os.write(w, f"{seconds} {value!r}\n".encode())
+                status = 0
+            finally:
+                os._exit(status)
+        pids.append(pid)
+    os.close(w)
+    with os.fdopen(r) as f:
+        lines = f.read().split("\n")[:k]
+    failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
+    if failed or len(lines) != k:
+        sys.exit(f"a copy of the serial run failed ({len(failed)} of {k})")
+    seconds = [float(line.split(" ", 1)[0]) for line in lines]
+    return Measured(sum(seconds) / k / k, ast.literal_eval(lines[0].split(" ", 1)[1]))
+
+
 def alternate(configs, runs, check):
     """{name: [seconds...]}: each run times every configuration once, in turn."""
     times = {name: [] for name, _ in configs}
     for _ in range(runs):
         for name, call in configs:
             seconds, value = timed(call)
+            if isinstance(value, Measured):
+                seconds, value = value.seconds, value.value
             if not check(value):
                 sys.exit(f"{name}: a wrong result")
             times[name].append(seconds)
     return {name: statistics.median(t) for name, t in times.items()}, times
 
 
-def report(title, medians, times, base=None, base_is_faster_when_smaller=True):
+def report(title, medians, times, base=None):
+    """With base: each configuration's speed-up over it, as the ratio of the medians and as
+    the median of each round's own ratio (a round's configurations ran one after another, so
+    a slow phase of the machine hits them alike)."""
     print(f"\n{title}")
     for name, m in medians.items():
         extra = ""
         if base and name != base:
-            extra = f"   {medians[base] / m:5.2f}x of {base}" if base_is_faster_when_smaller \
-                else ""
+            paired = statistics.median(b / t for b, t in zip(times[base], times[name]))
+            extra = f"   {medians[base] / m:5.2f}x of {base} (paired {paired:.2f}x)"
         spread = ", ".join(f"{t:.3f}" for t in times[name])
         print(f"  {name:28s} median {m:8.3f} s{extra}   (runs: {spread})")
 
@@ -116,6 +164,8 @@ def main():
         items = a.items
         expected = [fib(n) for n in items]
         configs = [("serial Python", lambda: [fib(n) for n in items]),
+                   (f"floor: {k} copies at once", lambda: at_once(k, lambda: [
+                       fib(n) for n in items])),
                    ("pareng.map", lambda: pareng.map(fib, items, cores=k)),
                    ("multiprocessing.Pool.map", lambda: pool_map(k, fib, items)),
                    ("ProcessPoolExecutor.map", lambda: executor_map(k, fib, items))]
@@ -153,6 +203,7 @@ def main():
         n = a.pfib
         expected = fib(n)
         configs = [("serial pfib", lambda: pfib(n)),
+                   (f"floor: {k} copies at once", lambda: at_once(k, lambda: pfib(n))),
                    ("pareng.run(pfib)", lambda: pareng.run(pfib, n, cores=k))]
         medians, times = alternate(configs, a.runs, lambda v: v == expected)
         report(f"pfib({n}): nested spawn, speed-up over serial Python", medians, times,

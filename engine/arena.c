@@ -206,16 +206,23 @@ static int map_arena(int fd, size_t fixed, size_t file_bytes, size_t *heap_limit
     }
 }
 
+/* The deque of a worker's lanes past the first: a fiber's (IO engines), or a split serial
+ * run's, which holds one task tree and never more than lane 0 may. */
+static unsigned other_lane_capacity(unsigned io_depth, unsigned deque_capacity)
+{
+    if (io_depth)
+        return PARENG__LANE_CAPACITY;
+    return deque_capacity < PARENG__SPLIT_LANE_CAPACITY ? deque_capacity
+                                                        : PARENG__SPLIT_LANE_CAPACITY;
+}
+
 int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned deque_capacity,
                          unsigned io_depth, size_t shared_bytes)
 {
     lanes_layout layout = {.n_workers = n_workers,
                            .per_worker = io_depth ? io_depth : PARENG__SPLIT_LANES,
                            .first_capacity = deque_capacity,
-                           .other_capacity = io_depth ? PARENG__LANE_CAPACITY
-                                             : deque_capacity < PARENG__SPLIT_LANE_CAPACITY
-                                                 ? deque_capacity
-                                                 : PARENG__SPLIT_LANE_CAPACITY,
+                           .other_capacity = other_lane_capacity(io_depth, deque_capacity),
                            .stack_bytes = worker_stack_bytes(),
                            .fibers = io_depth != 0};
     if (shared_bytes > PARENG__SHARED_BYTES_MAX)

@@ -153,6 +153,13 @@ static pareng_frame *steal_from_lanes(pareng__worker *w, unsigned worker, unsign
     return NULL;
 }
 
+/* A frame from any lane of `worker` in use other than `except`, or NULL; *from: its lane. */
+static pareng_frame *steal_from_worker(pareng__worker *w, unsigned worker,
+                                       const pareng__worker *except, pareng__worker **from)
+{
+    return steal_from_lanes(w, worker, 0, pareng__lanes_used(w->arena, worker), except, from);
+}
+
 /* A steal from `worker` (this one's own other lanes are the nearest of all). */
 static void took_from(pareng__worker *w, unsigned worker)
 {
@@ -182,8 +189,7 @@ static pareng_frame *steal_again(pareng__worker *w, pareng__worker *from)
  * domain do not all queue on the same victim. *from: the lane of the frame returned. */
 static pareng_frame *steal_round(pareng__worker *w, pareng__worker **from)
 {
-    pareng_frame *own =
-        steal_from_lanes(w, w->index, 0, pareng__lanes_used(w->arena, w->index), w, from);
+    pareng_frame *own = steal_from_worker(w, w->index, w, from);
     if (own) {
         took_from(w, w->index);
         return own;
@@ -196,8 +202,7 @@ static pareng_frame *steal_round(pareng__worker *w, pareng__worker **from)
         unsigned len = end - start, first = (unsigned)(pareng__random(&w->rng) % len);
         for (unsigned k = 0; k < len; k++) {
             unsigned victim = w->victims[start + (first + k) % len];
-            pareng_frame *f =
-                steal_from_lanes(w, victim, 0, pareng__lanes_used(w->arena, victim), NULL, from);
+            pareng_frame *f = steal_from_worker(w, victim, NULL, from);
             if (f) {
                 took_from(w, victim);
                 return f;
