@@ -531,7 +531,45 @@ static PyObject *set_executor(PyObject *Py_UNUSED(module), PyObject *fn)
     Py_RETURN_NONE;
 }
 
+/* values.append(fn(item)) for each item (fn(*item) with star), in a C loop as fast as
+ * map's. An exception of fn ends it as it is, with the values before it in place: map's
+ * iteration would take a StopIteration of fn for its own end and drop the item. */
+static PyObject *call_each(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *fn, *items, *values;
+    int star;
+    if (!PyArg_ParseTuple(args, "OOpO!:call_each", &fn, &items, &star, &PyList_Type, &values))
+        return NULL;
+    PyObject *it = PyObject_GetIter(items);
+    if (!it)
+        return NULL;
+    PyObject *item;
+    while ((item = PyIter_Next(it))) {
+        PyObject *value;
+        if (star) {
+            PyObject *positional = PySequence_Tuple(item);
+            value = positional ? PyObject_Call(fn, positional, NULL) : NULL;
+            Py_XDECREF(positional);
+        } else {
+            value = PyObject_CallOneArg(fn, item);
+        }
+        Py_DECREF(item);
+        int appended = value ? PyList_Append(values, value) : -1;
+        Py_XDECREF(value);
+        if (appended < 0)
+            break;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef task_functions[] = {
+    {"call_each", (PyCFunction)call_each, METH_VARARGS,
+     "call_each(fn, items, star, values, /)\n--\n\n"
+     "values.append(fn(item)), or fn(*item) with star, for each item; an exception of fn\n"
+     "(StopIteration too) is raised as it is, the values before it appended."},
     {"task_spawn", (PyCFunction)task_spawn, METH_VARARGS,
      "task_spawn(message, /)\n--\n\n"
      "Pushes a task of the message on this worker's deque; returns the task's serial."},

@@ -5,6 +5,7 @@ with serial Python. After every test no child process and no shared memory may b
 import asyncio
 import concurrent.futures as cf
 import gc
+import multiprocessing
 import os
 import pickle
 import signal
@@ -113,6 +114,36 @@ def use_pool():
 
 def array_stats(a):
     return a.sum(), a * 2
+
+
+def stop_at_3(x):
+    """A StopIteration out of the user's function: the end of nothing but that call."""
+    if x == 3:
+        raise StopIteration
+    return x
+
+
+class ReadsBadly:
+    """Pickled fine here; its unpickling raises ValueError in the worker."""
+
+    def __reduce__(self):
+        return (int, ("not a number",))
+
+
+def chain(n):
+    """n nested spawns, each waiting for the next."""
+    return 0 if n == 0 else pareng.spawn(chain, n - 1).result() + 1
+
+
+def fail_at_the_bottom(n):
+    if n == 0:
+        raise ValueError("the bottom")
+    return pareng.spawn(fail_at_the_bottom, n - 1).result()
+
+
+def sleep_then(x):
+    time.sleep(x)
+    return x
 
 
 class Results(ParengTest):
@@ -297,6 +328,45 @@ class Errors(ParengTest):
         del defined_later
         self.assertRaises(TypeError, pareng.map, 3, [1])
 
+    def test_an_item_that_cannot_be_sent_fails_the_map(self):
+        # the map's other items are not returned as if that one had no result
+        self.assertRaisesRegex(AttributeError, "pickle", pareng.map, square,
+                               [1, 2, lambda: 3], cores=CORES)
+        self.assertRaisesRegex(AttributeError, "pickle", pareng.map, square, [lambda: 3],
+                               cores=CORES)
+        self.assertRaisesRegex(AttributeError, "pickle", pareng.run, square, lambda: 1,
+                               cores=CORES)
+        self.assertRaisesRegex(MemoryError, "shared_bytes", pareng.map, len,
+                               [b"x", bytes(2 << 20)], cores=CORES, shared_bytes=1 << 20)
+        with pareng.Pool(CORES) as pool:
+            self.assertRaisesRegex(AttributeError, "pickle", pool.map, square, [1, lambda: 3])
+
+    def test_stop_iteration_is_an_exception_like_any_other(self):
+        # map's own loop would take it for the end of the block and drop the item
+        self.assertRaises(StopIteration, pareng.map, stop_at_3, range(10), cores=CORES)
+        self.assertRaises(StopIteration, pareng.run, stop_at_3, 3, cores=CORES)
+        self.assertEqual(pareng.map(stop_at_3, [1, 2, 4]), [1, 2, 4])
+        with pareng.Pool(CORES) as pool:
+            self.assertRaises(StopIteration, pool.map, stop_at_3, range(10))
+            # a generator's rule (PEP 479): not a silent end
+            self.assertRaises(RuntimeError, list, pool.imap(stop_at_3, range(10)))
+        with pareng.Executor(CORES) as ex:
+            self.assertRaises(StopIteration, ex.submit(stop_at_3, 3).result, 30)
+
+    def test_an_argument_the_worker_cannot_unpickle(self):
+        with self.assertRaisesRegex(ValueError, "not a number") as cm:
+            pareng.map(identity, [ReadsBadly()], cores=CORES)
+        self.assertNotIsInstance(cm.exception, pareng.FunctionNotFound)
+        self.assertIn("pickle.loads", str(cm.exception.__cause__))
+
+    def test_a_failure_through_serial_spawns_is_raised_at_once(self):
+        # outside a task a spawn runs at once: its exception passes through as in plain
+        # Python, not formatted again at each level (500 levels took minutes)
+        started = time.monotonic()
+        self.assertRaisesRegex(ValueError, "the bottom", fail_at_the_bottom, 400)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual(pareng.run(chain, 100, cores=CORES), 100)
+
     def test_a_crash_mid_map(self):
         for how, why in (("exit", "exited unexpectedly with status 7"),
                          ("segv", r"was killed by signal 11 \(SIGSEGV\)"),
@@ -312,6 +382,89 @@ class Errors(ParengTest):
                     # usable again, on new workers
                     self.assertEqual(pool.map(fib, range(15)), [fib(n) for n in range(15)])
                     self.assertTrue(set(pool.map(worker_pid_slow, range(4))).isdisjoint(before))
+
+    def test_async_results_of_a_failed_job(self):
+        # wait() returns and successful() says False, as multiprocessing's
+        with pareng.Pool(CORES) as pool:
+            r = pool.apply_async(die, (5, "exit"))
+            r.wait(30)
+            self.assertTrue(r.ready())
+            self.assertFalse(r.successful())
+            self.assertRaises(pareng.WorkerCrashed, r.get)
+        # terminate cancels what runs: CancelledError, not a KeyboardInterrupt nobody made
+        pool = pareng.Pool(CORES)
+        r = pool.map_async(sleep_then, [2, 2])
+        time.sleep(0.2)
+        pool.terminate()
+        self.assertRaisesRegex(cf.CancelledError, "terminated", r.get, 5)
+
+    def test_get_with_a_timeout_and_a_callback(self):
+        # the callback's thread waits too, and must not hold the result's lock meanwhile
+        with pareng.Pool(CORES) as pool:
+            r = pool.apply_async(sleep_then, (3,), callback=lambda v: None)
+            time.sleep(0.1)
+            started = time.monotonic()
+            self.assertRaises(multiprocessing.TimeoutError, r.get, 0.5)
+            self.assertLess(time.monotonic() - started, 2)
+            self.assertRaises(TimeoutError, r.get, 0.1)  # the built-in one too
+            self.assertIs(pareng.TimeoutError, type(cm_exception(r.get, 0.1)))
+            self.assertEqual(r.get(30), 3)
+
+    def test_imap_of_an_iterator_outlives_its_pool_and_close(self):
+        # as multiprocessing's feeder: what was asked before close() is done
+        items = (x for x in range(1000))
+        self.assertEqual(list(pareng.Pool(CORES).imap(square, items)),
+                         [x * x for x in range(1000)])
+        pool = pareng.Pool(CORES)
+        it = pool.imap(square, iter(range(300)))
+        self.assertEqual(next(it), 0)
+        pool.close()
+        pool.join()
+        self.assertEqual(list(it), [x * x for x in range(1, 300)])
+
+    def test_executor_map_left_early_cancels_the_rest(self):
+        with pareng.Executor(CORES) as ex:
+            for _ in ex.map(sleep_then, [0.2] * 60):
+                break
+            started = time.monotonic()
+            self.assertEqual(ex.submit(square, 3).result(30), 9)
+            # those handed over ahead run on (0.2 s each); not the other 50 (5 s)
+            self.assertLess(time.monotonic() - started, 2.5)
+
+    def test_executor_finishes_its_work_at_exit(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "written")
+            r = run_python(f"""
+                import time, pareng
+                def write(path):
+                    time.sleep(0.5)
+                    open(path, "w").write("done")
+                ex = pareng.Executor(2)
+                ex.submit(write, {out + '_1'!r})
+                ex.shutdown(wait=False)
+                pareng.Executor(2).submit(write, {out + '_2'!r})  # never shut down
+            """)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            for k in (1, 2):
+                with open(f"{out}_{k}") as f:
+                    self.assertEqual(f.read(), "done")
+
+    def test_ctrl_c_while_a_pool_starts(self):
+        # the engine the driver's thread was starting is stopped, not left running
+        r = run_python("""
+            import os, signal, threading, time, pareng
+            start = pareng._start
+            pareng._start = lambda *a: (time.sleep(0.5), start(*a))[1]  # a slow start
+            threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+            try:
+                pareng.Pool(2)
+            except KeyboardInterrupt:
+                print("interrupted")
+            time.sleep(1)
+            print([c for t in os.listdir("/proc/self/task")
+                   for c in open(f"/proc/self/task/{t}/children").read().split()])
+        """)
+        self.assertEqual(r.stdout.split("\n")[:2], ["interrupted", "[]"], r.stderr)
 
     def test_a_task_cannot_use_the_callers_pool(self):
         global POOL
@@ -406,6 +559,15 @@ def gated(item):
 
 def die_at_5(x):
     return die(x, "kill")
+
+
+def cm_exception(call, *args):
+    """The exception call(*args) raises."""
+    try:
+        call(*args)
+    except BaseException as e:
+        return e
+    raise AssertionError(f"{call} raised nothing")
 
 
 class Streaming(ParengTest):

@@ -29,9 +29,9 @@ fib workload. docs/python.md says more, with the differences from multiprocessin
 """
 
 import atexit
-import builtins
 import collections
 import concurrent.futures
+import errno
 import gc
 import itertools
 import os
@@ -64,6 +64,32 @@ OUT_OF_BAND_BYTES = 1 << 16
 # results come soon and the cost per wave fades.
 IMAP_FIRST_WAVE = 4
 IMAP_LARGEST_WAVE = 1 << 16
+
+
+_timeout_error = None
+
+
+def _timeout_class():
+    """pareng.TimeoutError: a result that did not come within the time asked for, both
+    multiprocessing's TimeoutError (AsyncResult.get) and the built-in one (concurrent.futures').
+    Made at its first use: importing multiprocessing costs `import pareng` about half of its
+    time."""
+    global _timeout_error
+    if _timeout_error is None:
+        import multiprocessing
+        _timeout_error = type("TimeoutError", (multiprocessing.TimeoutError, TimeoutError),
+                              {"__module__": __name__, "__doc__": _timeout_class.__doc__})
+    return _timeout_error
+
+
+def _timeout(text):
+    return _timeout_class()(text)
+
+
+def __getattr__(name):
+    if name == "TimeoutError":
+        return _timeout_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class FunctionNotFound(LookupError):
@@ -157,7 +183,10 @@ def _not_found(fn, text):
 
 
 def _reraise(exc, tb):
-    exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
+    """exc raised again here; tb: the worker's traceback, its __cause__ (None: raised in this
+    process, where exc keeps its own)."""
+    if tb is not None:
+        exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
     raise exc
 
 
@@ -197,12 +226,12 @@ def _outcome_of_call(fn, args, kwargs):
 
 
 def _outcome_of_block(fn, items, star):
-    """A block's values (map's C loop), or its first exception with the values before it
-    (list.extend keeps what it took before the iterator raised): imap yields those first."""
+    """A block's values, or its first exception with the values before it: imap yields those
+    first."""
     serial = _pareng.task_where()[0]
     values = []
     try:
-        values.extend(itertools.starmap(fn, items) if star else builtins.map(fn, items))
+        _pareng.call_each(fn, items, star, values)
         outcome = ("ok", values)
     except BaseException as e:
         outcome = ("error", values) + _error(e)
@@ -220,8 +249,12 @@ def _execute(message):
         finally:
             for s in segments:
                 s.release()
-    except Exception as e:
+    except (AttributeError, ImportError) as e:  # pickle's lookup of a function by reference
         task, outcome = None, ("missing", f"{type(e).__name__}: {e}")
+    except Exception as e:  # an argument whose unpickling failed
+        if hasattr(e, "add_note"):  # Python 3.11
+            e.add_note("raised while a pareng worker unpickled the task's arguments")
+        task, outcome = None, ("unreadable",) + _error(e)
     else:
         if task[0] == "call":
             outcome = _outcome_of_call(*task[1:])
@@ -299,7 +332,7 @@ def spawn(fn, /, *args, **kwargs):
         try:
             t._value = fn(*args, **kwargs)
         except BaseException as e:
-            t._error = (e, "".join(traceback.format_exception(type(e), e, e.__traceback__)))
+            t._error = (e, None)
         t._done = True
         return t
     _check_function(fn)
@@ -326,6 +359,7 @@ class _Job:
         self.arrive = arrive      # arrive(k, outcome): task k is done
         self.fail = fail          # fail(exception): the job's other tasks will not come
         self.start = start        # start() -> False when the job was cancelled before it ran
+        self.cancelled = False    # its tasks not handed over yet are dropped
 
 
 def _blocks(workers, fn, items, star):
@@ -384,10 +418,13 @@ class _Server:
                 job = self._next_job()
                 if job is None:
                     break
-                if job.start is None or job.start():
+                if not job.cancelled and (job.start is None or job.start()):
                     self._feeding = [job, 0]
                 continue
             job, k = self._feeding
+            if job.cancelled:
+                self._feeding = None
+                continue
             try:
                 message = engine.put(_dumps(job.tasks[k]))
             except Exception as e:  # unpicklable, or no room: this job fails, not the others
@@ -413,11 +450,14 @@ class _Server:
 
 
 # A block's outcome: ("ok", values), ("error", the values before the failure, exception,
-# traceback) or ("missing", why).
+# traceback), ("missing", why) or ("unreadable", exception, traceback): its arguments could not
+# be unpickled (a call's outcome: ("ok", value) and ("error", exception, traceback) instead).
 
 def _raise_failure(fn, outcome):
     if outcome[0] == "missing":
         raise _not_found(fn, outcome[1])
+    if outcome[0] == "unreadable":
+        _reraise(outcome[1], outcome[2])
     _reraise(outcome[2], outcome[3])
 
 
@@ -453,7 +493,10 @@ class _Gather:
             self.done.set()
 
     def result(self, fn):
-        """The values, or the first failure in item order raised."""
+        """The values, or the job's failure (a block that could not be handed over), or the
+        first failure in item order, raised."""
+        if self.exception is not None:
+            raise self.exception
         if self._failure is not None:
             _raise_failure(fn, self._failure[1])
         return self._values if self._values is not None else []
@@ -461,7 +504,7 @@ class _Gather:
 
 def _block_stream(fn, outcome):
     """A block's values one by one; its failure raised after the values before it."""
-    if outcome[0] != "missing":
+    if outcome[0] not in ("missing", "unreadable"):
         yield from outcome[1]
     if outcome[0] != "ok":
         _raise_failure(fn, outcome)
@@ -582,23 +625,31 @@ class _Driver:
     (pareng_serve): each block or call is handed to an idle worker as a task of its own, as
     soon as it is submitted, and its outcome delivered as soon as it is done."""
 
-    def __init__(self, cores, shared_bytes):
+    def __init__(self, cores, shared_bytes, finish_at_exit):
         self._cores = cores
+        self.finish_at_exit = finish_at_exit  # else what runs at the interpreter's exit is cancelled
         self._shared_bytes = shared_bytes
         self._cv = threading.Condition()
         self._queue = collections.deque()  # jobs submitted, not started yet
         self._closing = False
         self._cancelled = False
+        self.terminated = False  # by Pool.terminate: what it cancels gets CancelledError
+        self.streams = weakref.WeakSet()  # imap's streams with items not handed over yet
         self._engine = None
         self.workers = 0
         self.pid = os.getpid()
         started = []
         self._thread = threading.Thread(target=self._loop, args=(started,), daemon=True,
                                         name="pareng-driver")
-        with self._cv:
-            self._thread.start()
-            while not started:
-                self._cv.wait()
+        try:
+            with self._cv:
+                self._thread.start()
+                while not started:
+                    self._cv.wait()
+        except BaseException:  # ^C: the engine the thread starts is stopped again
+            if self._thread.ident is not None:
+                self.close(wait=True)
+            raise
         if isinstance(started[0], BaseException):
             self._thread.join()
             raise started[0]
@@ -629,6 +680,7 @@ class _Driver:
                     break
             self._serve()
         self._engine.close()
+        _drivers.discard(self)
 
     def _serve(self):
         # A cancel that came while nothing was served would cancel this serve: libpareng
@@ -671,6 +723,12 @@ class _Driver:
             job.fail(concurrent.futures.CancelledError("the pareng Pool or Executor was "
                                                        "terminated"))
 
+    def terminate(self):
+        """Cancels what is queued and what runs (Pool.terminate)."""
+        self.terminated = True
+        self.cancel_queued()
+        self.cancel_run()
+
     def cancel_run(self):
         """Ends the serve in progress: its workers are killed, its jobs get the exception."""
         self._cancelled = True
@@ -679,23 +737,29 @@ class _Driver:
             engine.cancel()
 
     def close(self, wait=True):
-        """Runs what is queued, then stops the workers (wait: returns once they are)."""
+        """Runs what is queued, then stops the workers (wait: returns once they are). The items
+        an imap has not read yet are handed over first, as multiprocessing's feeder would have
+        (unless terminated)."""
+        if not self.terminated:
+            for stream in list(self.streams):
+                stream.feed_rest()
         with self._cv:
             self._closing = True
             self._cv.notify_all()
-        _drivers.discard(self)
         if wait and self._thread is not threading.current_thread():
             self._thread.join()
 
 
-_drivers = set()  # open drivers, closed at exit
+_drivers = set()  # drivers whose thread runs, closed at exit
 
 
 @atexit.register
 def _close_all():
+    """At the interpreter's exit, as multiprocessing and concurrent.futures do: a Pool's work
+    is cancelled (its finalizer terminates it), an Executor's is done first."""
     for driver in list(_drivers):
-        driver.cancel_queued()
-        driver.cancel_run()
+        if not driver.finish_at_exit:
+            driver.terminate()
         driver.close(wait=True)
 
 
@@ -709,9 +773,16 @@ def _interruptible(driver, wait):
         raise
 
 
-def _raise_run_failure(e):
-    if isinstance(e, OSError) and e.errno == 125:  # ECANCELED: another thread's ^C
-        raise KeyboardInterrupt("the pareng run was cancelled") from e
+def _raise_run_failure(e, driver):
+    """A job's failure, raised in a thread that waits for it. A cancelled run (ECANCELED):
+    the Pool's terminate gives CancelledError. Else it was ^C, which becomes the main
+    thread's KeyboardInterrupt (its SIGINT handler raises one as soon as the call returns: not
+    after an OSError first), and another thread's OSError ECANCELED, as pareng.map's."""
+    if isinstance(e, OSError) and e.errno == errno.ECANCELED:
+        if driver.terminated:
+            raise concurrent.futures.CancelledError("the pareng Pool was terminated") from e
+        if threading.current_thread() is threading.main_thread():
+            raise KeyboardInterrupt("the pareng run was cancelled") from e
     raise e
 
 
@@ -724,9 +795,9 @@ class _Waiter(_Gather):
 
     def wait(self, timeout=None):
         if not _interruptible(self._driver, lambda: self.done.wait(timeout)):
-            raise TimeoutError("the pareng job did not finish in time")
+            raise _timeout("the pareng job did not finish in time")
         if self.exception is not None:
-            _raise_run_failure(self.exception)
+            _raise_run_failure(self.exception, self._driver)
 
 
 def _submit_map(driver, fn, items, star):
@@ -748,8 +819,10 @@ class _Stream:
     what imap, imap_unordered and Executor.map yield from. An iterable that is not sized is
     read in waves of blocks, a new wave when few blocks are left in flight."""
 
-    def __init__(self, driver, fn, iterable, star, ordered):
+    def __init__(self, driver, fn, iterable, star, ordered, cancel_when_left=False):
         self._driver = driver
+        self._cancel_when_left = cancel_when_left  # concurrent.futures': Pool.imap's run on
+        self._jobs = []
         self._fn = fn
         self._star = star
         self._ordered = ordered
@@ -758,18 +831,38 @@ class _Stream:
         self._exception = None
         self._submitted = 0
         self._received = 0
+        self._feeding = threading.Lock()  # the items are read by the consumer, or by close
+        self._wave = IMAP_FIRST_WAVE * driver.workers
         if isinstance(iterable, (list, tuple, range)):  # all at once, as Pool.map
-            self._items = iter(())
+            self._items = None
             self._submit(iterable)
         else:
             self._items = iter(iterable)
-        self._wave = IMAP_FIRST_WAVE * driver.workers
+            driver.streams.add(self)
 
     def _submit(self, items):
         tasks, _ = _blocks(self._driver.workers, self._fn, items, self._star)
         first = self._submitted
         self._submitted += len(tasks)
-        self._driver.submit(_Job(tasks, lambda k, o: self._arrive(first + k, o), self._fail))
+        job = _Job(tasks, lambda k, o: self._arrive(first + k, o), self._fail)
+        self._jobs.append(job)
+        self._driver.submit(job)
+
+    def _feed(self, waves):
+        """Hands over up to `waves` waves of the items not read yet (None: all of them)."""
+        with self._feeding:
+            while self._items is not None and (waves is None or waves > 0):
+                wave = list(itertools.islice(self._items, self._wave))
+                if not wave:
+                    self._items = None
+                    self._driver.streams.discard(self)
+                    break
+                self._wave = min(2 * self._wave, IMAP_LARGEST_WAVE)
+                self._submit(wave)
+                waves = None if waves is None else waves - 1
+
+    def feed_rest(self):
+        self._feed(None)
 
     def _arrive(self, number, outcome):
         with self._cv:
@@ -788,28 +881,33 @@ class _Stream:
                 while not self._arrived and self._exception is None:
                     left = None if deadline is None else deadline - time.monotonic()
                     if left is not None and left <= 0:
-                        raise TimeoutError("the pareng results did not come in time")
+                        raise _timeout("the pareng results did not come in time")
                     self._cv.wait(left)
                 if self._arrived:
                     return self._arrived.popleft()
-                _raise_run_failure(self._exception)
+                _raise_run_failure(self._exception, self._driver)
         return _interruptible(self._driver, wait)
 
     def results(self, deadline=None):
-        """The values; TimeoutError when one is not there by deadline (time.monotonic())."""
+        """The values; TimeoutError when one is not there by deadline (time.monotonic()). Left
+        before its end (closed, collected, or a timeout), with cancel_when_left, its tasks not
+        handed to the workers yet are dropped, as concurrent.futures' map cancels its futures."""
+        try:
+            yield from self._results(deadline)
+        finally:
+            if self._cancel_when_left:
+                for job in self._jobs:
+                    job.cancelled = True
+
+    def _results(self, deadline):
         waiting = {}
         wanted = 0
         while True:
             # the workers are kept busy: the next wave goes in while this one is read
             while self._items is not None and \
                     self._submitted - self._received < 2 * self._driver.workers:
-                wave = list(itertools.islice(self._items, self._wave))
-                if not wave:
-                    self._items = None
-                    break
-                self._wave = min(2 * self._wave, IMAP_LARGEST_WAVE)
-                self._submit(wave)
-            if self._received == self._submitted:
+                self._feed(1)
+            if self._received == self._submitted and self._items is None:
                 return
             number, outcome = self._next_block(deadline)
             self._received += 1
@@ -838,10 +936,15 @@ class AsyncResult:
             threading.Thread(target=self._callbacks, daemon=True).start()
 
     def _settle(self, timeout=None):
+        """Waits for the job (TimeoutError when it is not done in time; ^C raises) without the
+        lock, which another thread's wait must not hold longer than its own timeout; then keeps
+        its value or its exception, once."""
+        if not _interruptible(self._waiter._driver, lambda: self._waiter.done.wait(timeout)):
+            raise _timeout("the pareng job did not finish in time")
         with self._lock:
             if not self._settled:
-                self._waiter.wait(timeout)
                 try:
+                    self._waiter.wait()  # done: raises the job's failure, if any
                     self._value = self._finish(self._waiter)
                 except BaseException as e:
                     self._exception = e
@@ -850,7 +953,7 @@ class AsyncResult:
     def _callbacks(self):
         try:
             self._settle()
-        except BaseException as e:
+        except BaseException as e:  # ^C cannot come to this thread: defensive only
             self._exception, self._settled = e, True
         if self._exception is None and self._callback:
             self._callback(self._value)
@@ -901,7 +1004,8 @@ class Pool:
             raise ValueError("maxtasksperchild: pareng's workers live as long as the pool")
         if initializer is not None:
             initializer(*initargs)
-        self._driver = _Driver(processes if processes is not None else cores, shared_bytes)
+        self._driver = _Driver(processes if processes is not None else cores, shared_bytes,
+                               finish_at_exit=False)
         self._state = "RUN"
         # Collected unclosed: its workers stop once what it queued has run
         weakref.finalize(self, self._driver.close, False)
@@ -984,8 +1088,7 @@ class Pool:
     def _shutdown(self, wait, cancel):
         self._state = "TERMINATE" if cancel else "CLOSE"
         if cancel:
-            self._driver.cancel_queued()
-            self._driver.cancel_run()
+            self._driver.terminate()
         self._driver.close(wait=wait)
 
     def __enter__(self):
@@ -1016,7 +1119,8 @@ class Executor(concurrent.futures.Executor):
             raise TypeError("give max_workers or cores, not both")
         if max_workers is not None and max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
-        self._driver = _Driver(max_workers if max_workers is not None else cores, shared_bytes)
+        self._driver = _Driver(max_workers if max_workers is not None else cores, shared_bytes,
+                               finish_at_exit=True)
         self._closed = False
         weakref.finalize(self, self._driver.close, False)
 
@@ -1061,7 +1165,8 @@ class Executor(concurrent.futures.Executor):
         self._check()
         _check_function(fn)
         deadline = None if timeout is None else time.monotonic() + timeout
-        return _Stream(self._driver, fn, list(zip(*iterables)), True, True).results(deadline)
+        return _Stream(self._driver, fn, list(zip(*iterables)), True, True,
+                       cancel_when_left=True).results(deadline)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """As concurrent.futures': cancel_futures cancels the calls not handed to the workers
