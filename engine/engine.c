@@ -49,6 +49,8 @@ struct pareng_engine {
     uint64_t posted_tag[PARENG__INBOX_SLOTS]; /* pareng_post's tag of each inbox slot */
     char failure[200];
     volatile sig_atomic_t cancelled;
+    pid_t coordinator;  /* the process that started it: a forked copy of this handle is not */
+    atomic_bool in_run; /* a root or a serve runs: one at a time */
 };
 
 unsigned pareng_engine_workers(const pareng_engine *e) { return e->n_workers; }
@@ -64,8 +66,25 @@ int pareng_engine_worker_pid(const pareng_engine *e, unsigned worker)
     return worker < e->n_workers ? (int)e->pids[worker] : -EINVAL;
 }
 
+/* A handle copied into a process forked from the coordinator, other than the engine's own
+ * workers: the engine's memory is not there (MADV_DONTFORK), nor are its workers that
+ * process's. It may only be stopped, which releases the copy. */
+static bool forked_copy(const pareng_engine *e)
+{
+    return !pareng__in_worker() && getpid() != e->coordinator;
+}
+
+static int refuse_forked_copy(const pareng_engine *e)
+{
+    return pareng__fail(EPERM, "this engine belongs to process %d, which started it: a process "
+                        "forked from it cannot use it (start an engine of its own)",
+                        (int)e->coordinator);
+}
+
 int pareng_engine_stats(const pareng_engine *e, unsigned worker, pareng_stats *out)
 {
+    if (forked_copy(e))
+        return refuse_forked_copy(e);
     if (worker >= e->n_workers)
         return pareng__fail(EINVAL, "no worker %u (the engine has %u)", worker, e->n_workers);
     pareng__stats_of(e->segment.arena, worker, out);
@@ -310,7 +329,9 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
             say_if_stopped(e);
             stopped_checked_ns = pareng__now_ns();
         }
-        if (ready == 0 && !serve)
+        /* A timeout looks too: a task may have closed its worker's descriptors, and with
+         * them the eventfd that rings when the root is done. */
+        if (ready == 0 && !serve && !finished(a))
             continue;
         if (ready < 0 && errno != EINTR) {
             rc = pareng__fail(errno, "poll: %s", strerror(errno));
@@ -320,7 +341,8 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
         /* Drain the eventfd before looking at the flags, so that a cancel arriving in
          * between leaves its count for the next poll. */
         uint64_t count;
-        bool root_signalled = read(e->done_fd, &count, sizeof count) == sizeof count;
+        ssize_t drained = read(e->done_fd, &count, sizeof count);
+        (void)drained; /* nothing to drain is fine: finished() decides */
         /* A cancel first: a signal sent to the whole process group (a service manager's
          * SIGTERM) may kill a worker in the same instant, and that is not its failure. */
         if (e->cancelled || pareng__cancel_slot_cancelled(e->cancel_slot)) {
@@ -338,7 +360,7 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
             rc = serve(ctx, &timeout_ns);
             if (rc < 0)
                 fail_engine(e);
-        } else if (rc > 0 && root_signalled && finished(a)) {
+        } else if (rc > 0 && finished(a)) {
             rc = 0;
         }
     }
@@ -385,6 +407,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         return pareng__fail(ENOMEM, "out of memory");
     e->done_fd = -1;
     e->life[0] = e->life[1] = -1;
+    e->coordinator = getpid();
+    atomic_init(&e->in_run, false);
     e->cutoff = cfg->cutoff_depth;
     e->after_fork = cfg->after_fork;
     e->share_globals = cfg->globals == PARENG_GLOBALS_SHARED;
@@ -477,6 +501,9 @@ int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t si
     return pareng__engine_run(e, run, data, size, cutoff, NULL, NULL);
 }
 
+static int run_alone(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
+                     unsigned cutoff, pareng__serve_fn serve, void *ctx);
+
 int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
                        unsigned cutoff, pareng__serve_fn serve, void *ctx)
 {
@@ -485,6 +512,21 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
     if (pareng__in_worker()) /* the coordinator alone hands roots over and watches them */
         return pareng__fail(EDEADLK, "a root run inside a task: a task runs others with "
                             "PARENG_CALL and PARENG_SPAWN, and loops with PARENG_FOR");
+    if (forked_copy(e))
+        return refuse_forked_copy(e);
+    /* Acquire and release: what one thread's run left in the arena is seen by the next's. */
+    if (atomic_exchange_explicit(&e->in_run, true, memory_order_acquire))
+        return pareng__fail(EBUSY, "another thread is running a task on this engine: an engine "
+                            "runs one root at a time (pareng_serve and pareng_post run many)");
+    int rc = run_alone(e, run, data, size, cutoff, serve, ctx);
+    atomic_store_explicit(&e->in_run, false, memory_order_release);
+    return rc;
+}
+
+/* pareng__engine_run, the engine's only run now */
+static int run_alone(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
+                     unsigned cutoff, pareng__serve_fn serve, void *ctx)
+{
     pareng__arena *a = e->segment.arena;
     /* Data larger than a frame (pareng.h: spilled) go by pointer, and the caller's stack is
      * not in the arena: the root's are copied into the heap for the run. */
@@ -591,6 +633,8 @@ int pareng_serve(pareng_engine *e, unsigned cutoff, pareng_serve_fn serve, void 
 
 int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t size, uint64_t tag)
 {
+    if (forked_copy(e))
+        return refuse_forked_copy(e);
     if (e->failed)
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
     int refused = refuse_posts(e);
@@ -610,6 +654,8 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
     if (size > PARENG_FRAME_DATA_SIZE) /* a serve that collects until 0 would never end */
         return pareng__fail(EINVAL, "pareng_collect: a result of %zu bytes, more than a "
                             "frame's %d (post a pointer to it)", size, PARENG_FRAME_DATA_SIZE);
+    if (forked_copy(e))
+        return refuse_forked_copy(e);
     if (e->failed)
         return 0;
     pareng__arena *a = e->segment.arena;
@@ -638,7 +684,7 @@ void pareng_stop(pareng_engine *e)
 {
     if (!e)
         return;
-    if (!e->failed && e->segment.arena) {
+    if (!e->failed && e->segment.arena && !forked_copy(e)) {
         pareng__arena *a = e->segment.arena;
         /* Release pairs with the idle loop's acquire (worker.c) */
         atomic_store_explicit(&a->stop, 1, memory_order_release);
@@ -651,12 +697,15 @@ void pareng_stop(pareng_engine *e)
             reap(e, i, NULL, 0);
         }
     }
-    fail_engine(e); /* reaps anything left; harmless when all are gone */
+    if (!forked_copy(e)) /* a copy's workers are its coordinator's, not to be killed */
+        fail_engine(e); /* reaps anything left; harmless when all are gone */
     release(e);
 }
 
 void *pareng_alloc(pareng_engine *e, size_t size)
 {
+    if (forked_copy(e))
+        return refuse_forked_copy(e), NULL;
     if (e->failed) /* a killed worker may have held the heap's lock */
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure), NULL;
     return pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
@@ -666,6 +715,8 @@ int pareng_free(pareng_engine *e, void *ptr)
 {
     if (!ptr)
         return 0;
+    if (forked_copy(e))
+        return refuse_forked_copy(e);
     if (e->failed) /* a killed worker may have held the heap's lock; the memory goes anyway */
         return 0;
     return pareng__heap_free(&e->segment.arena->heap, ptr);

@@ -3,7 +3,9 @@
  * engine must do instead of blocking, breaking or leaking: names planted in /dev/shm (FIFOs,
  * squatters, a hundred thousand of them), signals the caller ignores, a coordinator killed or
  * replaced by exec, a stopped worker, address-space limits, absurd sizes, bad frees, topology
- * input that is not a file or far too large, and an io_uring that seccomp denies.
+ * input that is not a file or far too large, an io_uring that seccomp denies, and a careless
+ * program's own mistakes: two threads' runs on one engine, a task that closes every
+ * descriptor, an engine used by a process forked from its coordinator.
  *
  * Checks that could hang run in a child process under an alarm, so that a regression fails
  * the test instead of stalling the suite. What the test plants in /dev/shm goes, where the
@@ -16,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -600,6 +603,105 @@ static void test_huge_topologies_are_refused(void)
     unlink(big);
 }
 
+/* ---- careless programs: two threads on one engine, a task closing descriptors, a fork ---- */
+
+typedef struct other_run {
+    pareng_engine *e;
+    uint64_t got;
+    int rc;
+} other_run;
+
+static void *run_fib_25(void *arg)
+{
+    other_run *o = arg;
+    o->rc = workload_fib(o->e, 25, 0, &o->got);
+    return NULL;
+}
+
+static bool right_or_busy(int rc, uint64_t got, unsigned n)
+{
+    return rc == 0 ? got == workload_fib_serial(n) : rc == -EBUSY;
+}
+
+static int threads_run_on_one_engine(void)
+{
+    pareng_engine *e = child_start(2, 0);
+    if (!e)
+        return 10;
+    bool right = true;
+    for (int round = 0; round < 20 && right; round++) {
+        other_run o = {.e = e};
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, run_fib_25, &o) != 0)
+            return 11;
+        uint64_t got = 0;
+        int rc = workload_fib(e, 30, 0, &got);
+        pthread_join(thread, NULL);
+        right = right_or_busy(rc, got, 30) && right_or_busy(o.rc, o.got, 25);
+    }
+    pareng_stop(e);
+    return right ? 0 : 1;
+}
+
+/* Two threads' runs on one engine shared its root frame: results swapped, exit 0, or a hang.
+ * Each is now right, or refused as busy. */
+static void test_two_threads_runs_are_right_or_refused(void)
+{
+    CU_ASSERT_EQUAL(in_child(threads_run_on_one_engine, 20), 0);
+}
+
+PARENG_TASK_1(int, close_descriptors_from, int, first)
+{
+    for (int fd = first; fd < 1024; fd++)
+        close(fd);
+    return 1;
+}
+
+static int a_task_closes_every_descriptor(void)
+{
+    pareng_engine *e = child_start(2, 0);
+    int closed = 0;
+    bool ok = e && PARENG_RUN(e, close_descriptors_from, &closed, 3) == 0 && closed == 1 &&
+              fib_ok(e, 22);
+    pareng_stop(e);
+    return ok ? 0 : 1;
+}
+
+/* A task that closed its worker's descriptors closed the eventfd that rings when the root is
+ * done: the run waited for ever. The coordinator also looks at each of its timeouts now. */
+static void test_a_task_closing_its_descriptors_ends_its_run(void)
+{
+    CU_ASSERT_EQUAL(in_child(a_task_closes_every_descriptor, 20), 0);
+}
+
+static int a_forked_copy_is_refused(void)
+{
+    pareng_engine *e = child_start(2, 0);
+    if (!e)
+        return 10;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int spun = 0;
+        bool refused = PARENG_RUN(e, spin_ms, &spun, 0) == -EPERM &&
+                       strstr(pareng_last_error(), "forked") && !pareng_alloc(e, 64);
+        pareng_stop(e); /* releases this copy; the coordinator's workers go on */
+        _exit(refused ? 0 : 1);
+    }
+    int status = -1;
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && fib_ok(e, 22);
+    pareng_stop(e);
+    return ok ? 0 : 1;
+}
+
+/* A process forked from a coordinator that ran the engine died of SIGSEGV (the engine's
+ * memory is not forked), and its pareng_stop would have killed the coordinator's workers. */
+static void test_a_forked_copy_of_an_engine_is_refused(void)
+{
+    CU_ASSERT_EQUAL(in_child(a_forked_copy_is_refused, 20), 0);
+}
+
 /* ---- io_uring denied ---------------------------------------------------------------------- */
 
 static int io_with_enter_denied(void)
@@ -662,6 +764,10 @@ int main(void)
         {"topology input must be a regular file", test_topology_input_must_be_a_regular_file},
         {"huge topologies refused at once", test_huge_topologies_are_refused},
         {"io_uring_enter denied ends the run", test_io_uring_enter_denied_ends_the_run},
+        {"two threads' runs: right or refused", test_two_threads_runs_are_right_or_refused},
+        {"a task closing its descriptors ends its run",
+         test_a_task_closing_its_descriptors_ends_its_run},
+        {"a forked copy of an engine is refused", test_a_forked_copy_of_an_engine_is_refused},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
