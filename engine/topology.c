@@ -432,6 +432,22 @@ static int load_this_machine_xml(planner *p, const char *xml, size_t len)
     return load_xml(p->topo, xml, len, HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES);
 }
 
+/* The cache's XML that hwloc would not load (damaged inside a right checksum): a cache costs
+ * only its speed, so the machine is discovered, and the cache written again with it. */
+static int load_discovered_instead(planner *p)
+{
+    p->cache_state = PARENG__TOPOLOGY_CACHE_MISS;
+    if (p->topo)
+        hwloc_topology_destroy(p->topo);
+    if (hwloc_topology_init(&p->topo) < 0)
+        return p->topo = NULL, hwloc_failure("cannot initialise a topology");
+    keep_only_what_placement_reads(p->topo);
+    const char *xml;
+    size_t len;
+    int rc = this_machine_as_xml(p, &xml, &len);
+    return rc == 0 ? load_this_machine_xml(p, xml, len) : rc;
+}
+
 static int load_topology(planner *p, const pareng_config *cfg)
 {
     pthread_once(&plugins_kept, keep_hwloc_plugins);
@@ -447,9 +463,11 @@ static int load_topology(planner *p, const pareng_config *cfg)
     const char *xml = NULL;
     size_t len = 0;
     if (this_machine && cfg->topology_cache != PARENG_TOPOLOGY_CACHE_OFF &&
-        (rc = this_machine_as_xml(p, &xml, &len)) == 0)
+        (rc = this_machine_as_xml(p, &xml, &len)) == 0) {
         rc = load_this_machine_xml(p, xml, len);
-    else if (rc >= 0) { /* 1: no cache, this machine discovered directly */
+        if (rc < 0 && p->cache_state == PARENG__TOPOLOGY_CACHE_HIT)
+            rc = load_discovered_instead(p);
+    } else if (rc >= 0) { /* 1: no cache, this machine discovered directly */
         hwloc_topology_set_flags(p->topo, DISCOVERY_FLAGS);
         rc = hwloc_topology_load(p->topo) < 0 ? hwloc_failure("cannot load the topology") : 0;
     }
@@ -815,7 +833,7 @@ static bool plausible(const pareng_plan *plan, const allowed_now *now)
 }
 
 static bool plan_from_record(pareng_plan *plan, const void *record, size_t len,
-                             const allowed_now *now)
+                             const allowed_now *now, unsigned workers_asked)
 {
     plan_record head;
     if (len < sizeof head)
@@ -824,6 +842,7 @@ static bool plan_from_record(pareng_plan *plan, const void *record, size_t len,
     void *parts[5];
     size_t sizes[5];
     if (head.n_workers == 0 || head.n_workers > PARENG_MAX_WORKERS ||
+        (workers_asked && head.n_workers != workers_asked) ||
         allocate_plan(plan, head.n_workers) < 0 ||
         record_parts(plan, head.n_workers, parts, sizes) != len)
         return false;
@@ -907,7 +926,7 @@ int pareng_plan_create(pareng_plan **out, const pareng_config *cfg)
     size_t len = 0;
     const void *kept = keyed ? pareng__topology_cache_plan(&p.cache, key, &len) : NULL;
     int rc = 0;
-    if (!kept || !plan_from_record(plan, kept, len, &now)) {
+    if (!kept || !plan_from_record(plan, kept, len, &now, cfg->workers)) {
         pareng_plan_destroy(plan);
         plan = calloc(1, sizeof *plan);
         rc = plan ? plan_with_hwloc(plan, &p, cfg) : pareng__fail(ENOMEM, "out of memory");

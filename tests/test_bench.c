@@ -733,6 +733,34 @@ static void test_fifo_without_reader(void)
     rmdir(dir);
 }
 
+/* Two outputs naming one file (or two links to it) wrote one over the other, exit 0: the file
+ * held neither document. Refused before anything runs, status 2, the first file kept. */
+static void test_two_outputs_in_one_file(void)
+{
+    char dir[] = "/tmp/pareng-test-same-XXXXXX", json[64], second[64];
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    snprintf(json, sizeof json, "%s/one.json", dir);
+    snprintf(second, sizeof second, "%s/one-link.json", dir);
+    const char *other[][2] = {{"--export-csv", json}, {"--plot", json}, {"--export-csv", second}};
+    for (unsigned i = 0; i < 3; i++) {
+        unlink(json);
+        unlink(second);
+        int fd = open(json, O_WRONLY | O_CREAT, 0600);
+        CU_ASSERT_FATAL(fd >= 0 && close(fd) == 0 && link(json, second) == 0);
+        command *c = RUN("bench", "fib", N, "--runs", "1", "--export-json", json, other[i][0],
+                         other[i][1]);
+        CU_ASSERT(exited_with(c, 2));
+        CU_ASSERT(contains(c->err, "the same file as --export-json") &&
+                  contains(c->err, other[i][0]));
+        CU_ASSERT_EQUAL(c->out_len, 0);
+        assert_no_leftover(c);
+        command_free(c);
+    }
+    unlink(json);
+    unlink(second);
+    rmdir(dir);
+}
+
 /* ---- the scratch directory -------------------------------------------------------------- */
 
 static int make_scratch(void)
@@ -775,6 +803,7 @@ int main(void)
         {"bad input: status 2", test_bad_input},
         {"unwritable output: status 1", test_unwritable_output},
         {"a FIFO nobody reads: refused, not waited on", test_fifo_without_reader},
+        {"two outputs in one file refused", test_two_outputs_in_one_file},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo last[] = {

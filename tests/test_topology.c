@@ -1206,6 +1206,23 @@ static void test_plans_are_kept_with_the_topology(void)
     cache_end();
 }
 
+/* The cache's text written back with the checksum its edited text has, as a planted file would
+ * be (the key line ends at the second newline, the sum line at the third). */
+static void write_cache_summed(char *text, size_t n)
+{
+    char *key = strchr(text, '\n') + 1, *sum = strchr(key, '\n') + 1;
+    char *body = strchr(sum, '\n') + 1;
+    char sum_line[32];
+    snprintf(sum_line, sizeof sum_line, "sum %016llx\n",
+             (unsigned long long)pareng__topology_cache_sum(key, (size_t)(sum - key), body,
+                                                            (size_t)(text + n - body)));
+    memcpy(sum, sum_line, strlen(sum_line));
+    FILE *f = fopen(cache_file, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fwrite(text, 1, n, f);
+    fclose(f);
+}
+
 /* A kept plan is this user's and checksummed, and still checked before it is used: one whose
  * worker sits on a CPU this process may not use, or robs itself, with a valid checksum, is made
  * anew (and the file rewritten), and the plan is right. */
@@ -1217,9 +1234,7 @@ static void test_implausible_kept_plans_are_made_anew(void)
         pareng_plan_destroy(plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 2));
         static char text[1 << 20];
         size_t n = read_cache(text, sizeof text);
-        /* the key line ends at the second newline, the sum line at the third */
-        char *key = strchr(text, '\n') + 1, *sum = strchr(key, '\n') + 1;
-        char *body = strchr(sum, '\n') + 1;
+        char *body = strchr(strchr(strchr(text, '\n') + 1, '\n') + 1, '\n') + 1;
         char *record = memmem(text, n, "workers 2 cpus - pareng ", 24), *line = record;
         CU_ASSERT_PTR_NOT_NULL_FATAL(record);
         while (line > body && memcmp(line, "plan ", 5)) /* its "plan KEY_LEN PLAN_LEN" line */
@@ -1231,21 +1246,66 @@ static void test_implausible_kept_plans_are_made_anew(void)
         size_t offset = edit == 0 ? 16 : 16 + 2 * sizeof(pareng_placement);
         CU_ASSERT_FATAL(offset + sizeof bad <= plan_len);
         memcpy(head + offset, &bad, sizeof bad);
-        char sum_line[32];
-        snprintf(sum_line, sizeof sum_line, "sum %016llx\n",
-                 (unsigned long long)pareng__topology_cache_sum(key, (size_t)(sum - key), body,
-                                                                (size_t)(text + n - body)));
-        memcpy(sum, sum_line, strlen(sum_line));
-        FILE *f = fopen(cache_file, "w");
-        CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-        fwrite(text, 1, n, f);
-        fclose(f);
+        write_cache_summed(text, n);
         ino_t planted = cache_inode();
         pareng_plan *plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 2);
         expect_same_plan(fresh, plan);
         pareng_plan_destroy(plan);
         CU_ASSERT_NOT_EQUAL(cache_inode(), planted);
     }
+    pareng_plan_destroy(fresh);
+    cache_end();
+}
+
+/* A kept plan under another request's key (a 1-worker plan kept as the plan for 2 workers,
+ * with a valid checksum) was used as it was: `-c 2` ran 1 worker. Its worker count is checked
+ * against the request's, and a plan made anew. */
+static void test_a_kept_plan_for_another_request_is_made_anew(void)
+{
+    cache_begin();
+    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 2);
+    pareng_plan_destroy(plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 1));
+    static char text[1 << 20];
+    size_t n = read_cache(text, sizeof text);
+    char *key = memmem(text, n, "workers 1 cpus - pareng ", 24);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+    key[8] = '2';
+    write_cache_summed(text, n);
+    pareng_plan *plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 2);
+    CU_ASSERT_EQUAL(pareng_plan_workers(plan), 2);
+    expect_same_plan(fresh, plan);
+    pareng_plan_destroy(plan);
+    pareng_plan_destroy(fresh);
+    cache_end();
+}
+
+/* XML that hwloc will not load, inside a valid checksum: the machine is discovered instead
+ * (the start failed with hwloc's error, which did not name the cache), and the cache is
+ * written again. */
+static void test_a_cache_hwloc_cannot_load_is_discovered_anew(void)
+{
+    cache_begin();
+    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 0);
+    pareng_plan_destroy(plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0));
+    static char text[1 << 20];
+    size_t n = read_cache(text, sizeof text);
+    char *root = memmem(text, n, "<topology", 9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    memcpy(root, "<topolxgy", 9);
+    /* and no kept plan (the records follow the XML): this one must come from the topology */
+    char *end = memmem(text, n, "</topology>", 11);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+    char *plans = memmem(end, (size_t)(text + n - end), "plan ", 5);
+    if (plans)
+        n = (size_t)(plans - text);
+    write_cache_summed(text, n);
+    ino_t planted = cache_inode();
+    pareng_plan *plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    CU_ASSERT_PTR_NOT_NULL(plan);
+    if (plan)
+        expect_same_plan(fresh, plan);
+    pareng_plan_destroy(plan);
+    CU_ASSERT_NOT_EQUAL(cache_inode(), planted);
     pareng_plan_destroy(fresh);
     cache_end();
 }
@@ -1323,6 +1383,10 @@ int main(void)
         {"never widens a cgroup cpuset", test_cache_never_widens_a_cgroup_cpuset},
         {"planted files ignored", test_planted_cache_files_are_ignored},
         {"plans kept with the topology", test_plans_are_kept_with_the_topology},
+        {"a kept plan for another request made anew",
+         test_a_kept_plan_for_another_request_is_made_anew},
+        {"a cache hwloc cannot load: discovered anew",
+         test_a_cache_hwloc_cannot_load_is_discovered_anew},
         {"implausible kept plans made anew", test_implausible_kept_plans_are_made_anew},
         CU_TEST_INFO_NULL,
     };

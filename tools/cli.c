@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* The command being parsed, for the hint of bad_input ("try 'pareng run --help'"). */
@@ -356,6 +357,27 @@ FILE *open_for_writing(const char *path)
     return f;
 }
 
+static void close_opened(output_file *files, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (files[k].f && files[k].f != stdout)
+            fclose(files[k].f);
+}
+
+/* The earlier of files[0..i) that is the same regular file as files[i] (one written over
+ * the other would be neither), or NULL. */
+static const output_file *same_file_before(const output_file *files, size_t i)
+{
+    struct stat this, other;
+    if (fstat(fileno(files[i].f), &this) < 0 || !S_ISREG(this.st_mode))
+        return NULL;
+    for (size_t k = 0; k < i; k++)
+        if (files[k].f && fstat(fileno(files[k].f), &other) == 0 &&
+            other.st_dev == this.st_dev && other.st_ino == this.st_ino)
+            return &files[k];
+    return NULL;
+}
+
 /* Opened before anything runs: a path that cannot be written fails at once, not after a
  * benchmark of many minutes. "-" is stdout, never a file of that name. */
 int open_outputs(output_file *files, size_t n)
@@ -367,10 +389,15 @@ int open_outputs(output_file *files, size_t n)
         if (!files[i].f) {
             cli_error("%s %s: cannot write: %s", files[i].option, files[i].path,
                       errno == ENXIO ? "a FIFO that nobody reads" : strerror(errno));
-            for (size_t k = 0; k < i; k++)
-                if (files[k].f && files[k].f != stdout)
-                    fclose(files[k].f);
+            close_opened(files, i);
             return EXIT_RUN_FAILED;
+        }
+        const output_file *same = same_file_before(files, i);
+        if (same) {
+            cli_error("%s %s: the same file as %s %s: each output needs a file of its own",
+                      files[i].option, files[i].path, same->option, same->path);
+            close_opened(files, i + 1);
+            return EXIT_BAD_INPUT;
         }
     }
     return 0;
