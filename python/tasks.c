@@ -262,8 +262,13 @@ typedef struct task_context {
 static task_context *current_task;
 static unsigned long long task_serial;
 
-/* One call or block, pickled in the message; returns its outcome's message, 0 when pareng's
- * own Python failed (it printed why). Arguments and results are copies whoever runs the task,
+/* A task's outcome when its Python went past the recursion limit (each level of nested spawns
+ * adds a few of pareng's calls to the user's): no message's address, which is never 1. The
+ * task that waits for it gets a RecursionError, as plain Python would, and has more room. */
+#define OUTCOME_TOO_DEEP 1
+
+/* One call or block, pickled in the message; returns its outcome's message, OUTCOME_TOO_DEEP,
+ * or 0 when pareng's own Python failed (it printed why). Arguments and results are copies whoever runs the task,
  * its spawner's worker or a thief: a program's answer never depends on who stole what. */
 PARENG_TASK_1(uint64_t, pytask, uint64_t, message)
 {
@@ -276,7 +281,10 @@ PARENG_TASK_1(uint64_t, pytask, uint64_t, message)
     current_task = ctx.outer;
     uint64_t out = r ? PyLong_AsUnsignedLongLong(r) : 0;
     Py_XDECREF(r);
-    if (PyErr_Occurred()) {
+    if (PyErr_ExceptionMatches(PyExc_RecursionError)) {
+        PyErr_Clear(); /* too deep to print it, as to report it */
+        out = OUTCOME_TOO_DEEP;
+    } else if (PyErr_Occurred()) {
         PyErr_Print();
         out = 0;
     }
@@ -502,6 +510,11 @@ static PyObject *task_sync(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(igno
         return NULL;
     }
     uint64_t outcome = pytask__sync(c->w, c->h, PARENG__CLONE_EVERY, 0);
+    if (outcome == OUTCOME_TOO_DEEP) {
+        PyErr_SetString(PyExc_RecursionError, "maximum recursion depth exceeded in a spawned "
+                        "task (each level of pareng.spawn nests a few of pareng's own calls)");
+        return NULL;
+    }
     if (outcome)
         return PyLong_FromUnsignedLongLong(outcome);
     PyErr_SetString(PyExc_RuntimeError, "pareng: a spawned task failed in pareng's own code "
@@ -595,5 +608,7 @@ int tasks_init(PyObject *module)
         "killer's SIGKILL); the message names the worker and how it ended. The engine's\n"
         "other workers are stopped; a Pool starts new ones for its next call.",
         PyExc_ChildProcessError, NULL);
-    return WorkerCrashed ? PyModule_AddObjectRef(module, "WorkerCrashed", WorkerCrashed) : -1;
+    if (!WorkerCrashed || PyModule_AddIntConstant(module, "OUTCOME_TOO_DEEP", OUTCOME_TOO_DEEP) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "WorkerCrashed", WorkerCrashed);
 }

@@ -367,6 +367,22 @@ class Errors(ParengTest):
         self.assertLess(time.monotonic() - started, 5)
         self.assertEqual(pareng.run(chain, 100, cores=CORES), 100)
 
+    def test_spawns_nested_too_deep_raise_recursion_error(self):
+        # as plain Python does at its limit: it was a RuntimeError of "pareng's own code",
+        # with hundreds of lines of tracebacks on the workers' stderr
+        r = run_python("""
+            import pareng
+            def chain(n):
+                return 0 if n == 0 else pareng.spawn(chain, n - 1).result() + 1
+            try:
+                pareng.run(chain, 2000, cores=2)
+            except RecursionError:
+                print("RecursionError")
+            print(pareng.run(chain, 50, cores=2))
+        """)
+        self.assertEqual(r.stdout.split(), ["RecursionError", "50"], r.stderr)
+        self.assertEqual(r.stderr, "")
+
     def test_a_crash_mid_map(self):
         for how, why in (("exit", "exited unexpectedly with status 7"),
                          ("segv", r"was killed by signal 11 \(SIGSEGV\)"),

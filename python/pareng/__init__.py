@@ -57,6 +57,8 @@ BLOCKS_PER_WORKER = 64
 # them: enough that a worker finds the next one waiting, few enough that the rest stays
 # queued in the caller (imap's order, an Executor's cancel_futures).
 POSTED_PER_WORKER = 4
+# A task's traceback keeps this many characters at its start and at its end (_error).
+TRACEBACK_KEPT = 1 << 15
 # Buffers at least this large travel out of band (their own segment of shared memory).
 OUT_OF_BAND_BYTES = 1 << 16
 # imap's first wave of items per worker, and its largest wave, for an iterable that is not a
@@ -195,7 +197,17 @@ class _RemoteError(Exception):
 
 
 def _error(exc):
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """exc as it travels back: picklable, and its traceback's text. The text of a task that
+    waited for nested spawns holds theirs (their __cause__), so a failure through a chain of n
+    levels would cost n^2 text: it keeps its first and last TRACEBACK_KEPT characters. Too deep
+    to format at all (a RecursionError raised near the limit), it is the exception alone."""
+    try:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except RecursionError:
+        tb = f"{type(exc).__name__}: {exc} (too deep for its traceback to be formatted)\n"
+    if len(tb) > 2 * TRACEBACK_KEPT:
+        tb = (f"{tb[:TRACEBACK_KEPT]}\n... {len(tb) - 2 * TRACEBACK_KEPT} characters of nested "
+              f"tracebacks left out ...\n{tb[-TRACEBACK_KEPT:]}")
     try:
         pickle.loads(pickle.dumps(exc, protocol=5))
     except Exception:
@@ -208,10 +220,22 @@ def _error(exc):
 _pending = {}  # in a worker: task serial -> its unsynced Task handles, oldest first
 
 
+def _sync_next(stack):
+    """Syncs the newest unsynced spawn of stack: its Task is done after, with its outcome, or
+    with the error that kept it from coming (a RecursionError: too deep to send it)."""
+    task = stack.pop()
+    try:
+        outcome = _pareng.task_sync()
+    except Exception as e:
+        task._finish_failed(e)
+    else:
+        task._finish(outcome)
+
+
 def _sync_all(serial):
     stack = _pending.pop(serial, None)
     while stack:
-        stack.pop()._finish(_pareng.task_sync())
+        _sync_next(stack)
 
 
 def _outcome_of_call(fn, args, kwargs):
@@ -296,7 +320,7 @@ class Task:
                 raise RuntimeError("a pareng.spawn is waited for by the task that spawned it")
             stack = _pending[self._serial]
             while not self._done:
-                stack.pop()._finish(_pareng.task_sync())
+                _sync_next(stack)
         if self._error:
             _reraise(*self._error)
         return self._value
@@ -314,6 +338,11 @@ class Task:
             self._error = (_not_found(self._fn, outcome[1]), "")
         else:
             self._error = (outcome[1], outcome[2])
+        self._done = True
+
+    def _finish_failed(self, exc):
+        _pareng.worker_engine().free(self._message)
+        self._error = (exc, None)
         self._done = True
 
     def __reduce__(self):
@@ -372,6 +401,7 @@ def _blocks(workers, fn, items, star):
             [min(per, n - lo) for lo in starts])
 
 
+_TOO_DEEP = ("error", [], RecursionError("maximum recursion depth exceeded in a task"), None)
 _LOST = ("error", [], RuntimeError("a task failed in pareng's own code (its worker printed why "
                                    "on stderr)"), "")
 
@@ -442,7 +472,8 @@ class _Server:
             job, k, message = self._in_flight.pop(tag)
             engine.free(message)
             try:
-                outcome = _take(engine, outcome) if outcome else _LOST
+                outcome = (_take(engine, outcome) if outcome > _pareng.OUTCOME_TOO_DEEP else
+                           _TOO_DEEP if outcome else _LOST)
             except Exception as e:  # a result this process cannot unpickle
                 outcome = ("error", [], e, "")
             job.arrive(k, outcome)
