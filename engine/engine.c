@@ -66,12 +66,17 @@ int pareng_engine_worker_pid(const pareng_engine *e, unsigned worker)
     return worker < e->n_workers ? (int)e->pids[worker] : -EINVAL;
 }
 
+/* In a worker: the arena of the engine it was forked for. Process-wide, not per thread: a
+ * thread that a task starts is in that engine too, and so is the after_fork callback. */
+static const pareng__arena *arena_of_this_worker;
+
 /* A handle copied into a process forked from the coordinator, other than the engine's own
- * workers: the engine's memory is not there (MADV_DONTFORK), nor are its workers that
- * process's. It may only be stopped, which releases the copy. */
+ * workers (another engine's worker is such a process): the engine's memory is not there
+ * (MADV_DONTFORK), nor are its workers that process's. It may only be stopped, which releases
+ * the copy. */
 static bool forked_copy(const pareng_engine *e)
 {
-    return !pareng__in_worker() && getpid() != e->coordinator;
+    return arena_of_this_worker != e->segment.arena && getpid() != e->coordinator;
 }
 
 static int refuse_forked_copy(const pareng_engine *e)
@@ -225,6 +230,7 @@ static int fork_one(pareng_engine *e, unsigned i)
     if (pid < 0)
         return pareng__fail(errno, "cannot fork worker %u: %s", i, strerror(errno));
     if (pid == 0) {
+        arena_of_this_worker = e->segment.arena;
         close_inherited(e);
         if (e->after_fork)
             e->after_fork(e, i, e->after_fork_arg);
@@ -493,19 +499,10 @@ void pareng_cancel(pareng_engine *e)
     (void)ignored;
 }
 
-int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
-                     unsigned cutoff)
-{
-    if (e->dist && !e->failed && !pareng__in_worker())
-        return pareng__dist_run(e->dist, run, data, size, cutoff);
-    return pareng__engine_run(e, run, data, size, cutoff, NULL, NULL);
-}
-
-static int run_alone(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
-                     unsigned cutoff, pareng__serve_fn serve, void *ctx);
-
-int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
-                       unsigned cutoff, pareng__serve_fn serve, void *ctx)
+/* A root run or a serve, asked for by the program: refused inside a task, in a process
+ * forked from the coordinator, and while another thread's runs (the root frame is the
+ * engine's one), before anything of the run (a multi-rank run's state too) is touched. */
+static int claim_the_run(pareng_engine *e)
 {
     if (e->failed)
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
@@ -518,15 +515,31 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
     if (atomic_exchange_explicit(&e->in_run, true, memory_order_acquire))
         return pareng__fail(EBUSY, "another thread is running a task on this engine: an engine "
                             "runs one root at a time (pareng_serve and pareng_post run many)");
-    int rc = run_alone(e, run, data, size, cutoff, serve, ctx);
+    return 0;
+}
+
+static void end_the_run(pareng_engine *e)
+{
     atomic_store_explicit(&e->in_run, false, memory_order_release);
+}
+
+int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
+                     unsigned cutoff)
+{
+    int rc = claim_the_run(e);
+    if (rc < 0)
+        return rc;
+    rc = e->dist ? pareng__dist_run(e->dist, run, data, size, cutoff)
+                 : pareng__engine_run(e, run, data, size, cutoff, NULL, NULL);
+    end_the_run(e);
     return rc;
 }
 
-/* pareng__engine_run, the engine's only run now */
-static int run_alone(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
-                     unsigned cutoff, pareng__serve_fn serve, void *ctx)
+int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
+                       unsigned cutoff, pareng__serve_fn serve, void *ctx)
 {
+    if (e->failed) /* a multi-rank run's later steps */
+        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
     pareng__arena *a = e->segment.arena;
     /* Data larger than a frame (pareng.h: spilled) go by pointer, and the caller's stack is
      * not in the arena: the root's are copied into the heap for the run. */
@@ -621,14 +634,18 @@ static int refuse_posts(const pareng_engine *e)
 
 int pareng_serve(pareng_engine *e, unsigned cutoff, pareng_serve_fn serve, void *ctx)
 {
-    int refused = refuse_posts(e);
-    if (refused < 0)
-        return refused;
     if (cutoff == PARENG__CUTOFF_OF_ENGINE)
         return pareng__fail(EINVAL, "cutoff %u is not a depth, PARENG_CUTOFF_AUTO or "
                             "PARENG_CUTOFF_NONE", cutoff);
-    serving s = {e, serve, ctx};
-    return pareng__engine_run(e, NULL, NULL, 0, cutoff, serve_step, &s);
+    int rc = claim_the_run(e);
+    if (rc < 0)
+        return rc;
+    if ((rc = refuse_posts(e)) == 0) {
+        serving s = {e, serve, ctx};
+        rc = pareng__engine_run(e, NULL, NULL, 0, cutoff, serve_step, &s);
+    }
+    end_the_run(e);
+    return rc;
 }
 
 int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t size, uint64_t tag)
@@ -697,8 +714,14 @@ void pareng_stop(pareng_engine *e)
             reap(e, i, NULL, 0);
         }
     }
-    if (!forked_copy(e)) /* a copy's workers are its coordinator's, not to be killed */
+    if (forked_copy(e)) {
+        /* Its workers are the coordinator's, not to be killed; the arena's range is not mapped
+         * here (MADV_DONTFORK), and this process's own memory may lie there now. */
+        close(e->segment.fd);
+        e->segment.arena = NULL;
+    } else {
         fail_engine(e); /* reaps anything left; harmless when all are gone */
+    }
     release(e);
 }
 

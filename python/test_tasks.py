@@ -438,6 +438,41 @@ class Errors(ParengTest):
         pool.join()
         self.assertEqual(list(it), [x * x for x in range(1, 300)])
 
+    def test_close_does_not_wait_for_an_imaps_iterator(self):
+        # close() returns at once, as multiprocessing's, though the items wait on a queue
+        import queue
+        q = queue.Queue()
+        for x in range(50):
+            q.put(x)
+        pool = pareng.Pool(CORES)
+        it = pool.imap(square, iter(q.get, None))
+        self.assertEqual(next(it), 0)
+        started = time.monotonic()
+        pool.close()
+        self.assertLess(time.monotonic() - started, 1)
+        q.put(None)
+        self.assertEqual(list(it), [x * x for x in range(1, 50)])
+        pool.join()
+
+    def test_an_imaps_iterator_that_fails(self):
+        # its exception comes after the results of the items before it, also when close()
+        # read them: not a shorter list and no error
+        def items():
+            yield from range(300)
+            raise ValueError("the source failed")
+        for close_early in (False, True):
+            with self.subTest(close_early=close_early):
+                pool = pareng.Pool(CORES)
+                it = pool.imap(square, items())
+                got = [next(it)]
+                if close_early:
+                    pool.close()
+                with self.assertRaisesRegex(ValueError, "the source failed"):
+                    for value in it:
+                        got.append(value)
+                self.assertEqual(got, [x * x for x in range(300)])
+                pool.terminate()
+
     def test_executor_map_left_early_cancels_the_rest(self):
         with pareng.Executor(CORES) as ex:
             for _ in ex.map(sleep_then, [0.2] * 60):

@@ -734,7 +734,7 @@ static void test_fifo_without_reader(void)
 }
 
 /* Two outputs naming one file (or two links to it) wrote one over the other, exit 0: the file
- * held neither document. Refused before anything runs, status 2, the first file kept. */
+ * held neither document. Refused before anything runs, status 2, the file as it was. */
 static void test_two_outputs_in_one_file(void)
 {
     char dir[] = "/tmp/pareng-test-same-XXXXXX", json[64], second[64];
@@ -746,13 +746,17 @@ static void test_two_outputs_in_one_file(void)
         unlink(json);
         unlink(second);
         int fd = open(json, O_WRONLY | O_CREAT, 0600);
-        CU_ASSERT_FATAL(fd >= 0 && close(fd) == 0 && link(json, second) == 0);
+        CU_ASSERT_FATAL(fd >= 0 && write(fd, "kept", 4) == 4 && close(fd) == 0 &&
+                        link(json, second) == 0);
         command *c = RUN("bench", "fib", N, "--runs", "1", "--export-json", json, other[i][0],
                          other[i][1]);
         CU_ASSERT(exited_with(c, 2));
         CU_ASSERT(contains(c->err, "the same file as --export-json") &&
                   contains(c->err, other[i][0]));
         CU_ASSERT_EQUAL(c->out_len, 0);
+        char *kept = harness_read_file(json);
+        CU_ASSERT(kept && strcmp(kept, "kept") == 0);
+        free(kept);
         assert_no_leftover(c);
         command_free(c);
     }

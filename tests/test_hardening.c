@@ -674,29 +674,53 @@ static void test_a_task_closing_its_descriptors_ends_its_run(void)
     CU_ASSERT_EQUAL(in_child(a_task_closes_every_descriptor, 20), 0);
 }
 
+/* Another engine, started before the one whose task uses it: its memory is not in that
+ * task's worker either. */
+static pareng_engine *other_engine;
+
+PARENG_TASK_1(int, allocate_in_the_other_engine, int, bytes)
+{
+    return pareng_alloc(other_engine, (size_t)bytes) == NULL &&
+           strstr(pareng_last_error(), "forked") != NULL;
+}
+
 static int a_forked_copy_is_refused(void)
 {
+    other_engine = child_start(1, 0);
     pareng_engine *e = child_start(2, 0);
-    if (!e)
+    if (!e || !other_engine)
         return 10;
+    int refused_in_a_task = 0;
+    if (PARENG_RUN(e, allocate_in_the_other_engine, &refused_in_a_task, 64) != 0 ||
+        !refused_in_a_task)
+        return 11;
     pid_t pid = fork();
     if (pid == 0) {
         int spun = 0;
         bool refused = PARENG_RUN(e, spin_ms, &spun, 0) == -EPERM &&
                        strstr(pareng_last_error(), "forked") && !pareng_alloc(e, 64);
-        pareng_stop(e); /* releases this copy; the coordinator's workers go on */
-        _exit(refused ? 0 : 1);
+        /* memory of this process's own where the arena is in the coordinator (not here) */
+        char *own = mmap(pareng__engine_arena(e), 4096, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (own == MAP_FAILED)
+            _exit(2);
+        own[0] = 1;
+        pareng_stop(e); /* releases this copy alone: the coordinator's workers go on */
+        _exit(refused && own[0] == 1 ? 0 : 1);
     }
     int status = -1;
     while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0 && fib_ok(e, 22);
     pareng_stop(e);
+    pareng_stop(other_engine);
     return ok ? 0 : 1;
 }
 
 /* A process forked from a coordinator that ran the engine died of SIGSEGV (the engine's
- * memory is not forked), and its pareng_stop would have killed the coordinator's workers. */
+ * memory is not forked), and its pareng_stop would have killed the coordinator's workers and
+ * unmapped what its own allocations had put where the arena was; the worker of another engine
+ * is such a process. */
 static void test_a_forked_copy_of_an_engine_is_refused(void)
 {
     CU_ASSERT_EQUAL(in_child(a_forked_copy_is_refused, 20), 0);

@@ -364,24 +364,46 @@ static void close_opened(output_file *files, size_t n)
             fclose(files[k].f);
 }
 
-/* The earlier of files[0..i) that is the same regular file as files[i] (one written over
- * the other would be neither), or NULL. */
-static const output_file *same_file_before(const output_file *files, size_t i)
+/* The earlier of files[0..i) that is the regular file `this` (`known`: their stats where
+ * they had one, else they are open), or NULL: one written over the other would be neither. */
+static const output_file *same_file_before(const output_file *files, size_t i,
+                                           const struct stat *this, const struct stat *known)
 {
-    struct stat this, other;
-    if (fstat(fileno(files[i].f), &this) < 0 || !S_ISREG(this.st_mode))
+    if (!S_ISREG(this->st_mode))
         return NULL;
-    for (size_t k = 0; k < i; k++)
-        if (files[k].f && fstat(fileno(files[k].f), &other) == 0 &&
-            other.st_dev == this.st_dev && other.st_ino == this.st_ino)
+    for (size_t k = 0; k < i; k++) {
+        struct stat other;
+        bool have = known ? known[k].st_nlink > 0
+                          : files[k].f && fstat(fileno(files[k].f), &other) == 0;
+        const struct stat *o = known ? &known[k] : &other;
+        if (have && o->st_dev == this->st_dev && o->st_ino == this->st_ino)
             return &files[k];
+    }
     return NULL;
 }
 
+static int refuse_same_file(output_file *files, size_t opened, size_t i,
+                            const output_file *same)
+{
+    cli_error("%s %s: the same file as %s %s: each output needs a file of its own",
+              files[i].option, files[i].path, same->option, same->path);
+    close_opened(files, opened);
+    return EXIT_BAD_INPUT;
+}
+
 /* Opened before anything runs: a path that cannot be written fails at once, not after a
- * benchmark of many minutes. "-" is stdout, never a file of that name. */
+ * benchmark of many minutes. "-" is stdout, never a file of that name. Two outputs in one
+ * file are refused before any is emptied (and, named alike, once created). */
 int open_outputs(output_file *files, size_t n)
 {
+    struct stat known[n ? n : 1];
+    memset(known, 0, sizeof known);
+    for (size_t i = 0; i < n; i++) {
+        const output_file *same = NULL;
+        if (files[i].path && !is_stdout(files[i].path) && stat(files[i].path, &known[i]) == 0 &&
+            (same = same_file_before(files, i, &known[i], known)))
+            return refuse_same_file(files, 0, i, same);
+    }
     for (size_t i = 0; i < n; i++) {
         if (!files[i].path)
             continue;
@@ -392,13 +414,11 @@ int open_outputs(output_file *files, size_t n)
             close_opened(files, i);
             return EXIT_RUN_FAILED;
         }
-        const output_file *same = same_file_before(files, i);
-        if (same) {
-            cli_error("%s %s: the same file as %s %s: each output needs a file of its own",
-                      files[i].option, files[i].path, same->option, same->path);
-            close_opened(files, i + 1);
-            return EXIT_BAD_INPUT;
-        }
+        struct stat st;
+        const output_file *same = NULL;
+        if (fstat(fileno(files[i].f), &st) == 0 &&
+            (same = same_file_before(files, i, &st, NULL)))
+            return refuse_same_file(files, i + 1, i, same);
     }
     return 0;
 }

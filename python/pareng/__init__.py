@@ -69,6 +69,7 @@ IMAP_LARGEST_WAVE = 1 << 16
 
 
 _timeout_error = None
+_timeout_error_made = threading.Lock()
 
 
 def _timeout_class():
@@ -77,10 +78,11 @@ def _timeout_class():
     Made at its first use: importing multiprocessing costs `import pareng` about half of its
     time."""
     global _timeout_error
-    if _timeout_error is None:
-        import multiprocessing
-        _timeout_error = type("TimeoutError", (multiprocessing.TimeoutError, TimeoutError),
-                              {"__module__": __name__, "__doc__": _timeout_class.__doc__})
+    with _timeout_error_made:
+        if _timeout_error is None:
+            import multiprocessing
+            _timeout_error = type("TimeoutError", (multiprocessing.TimeoutError, TimeoutError),
+                                  {"__module__": __name__, "__doc__": _timeout_class.__doc__})
     return _timeout_error
 
 
@@ -665,7 +667,8 @@ class _Driver:
         self._closing = False
         self._cancelled = False
         self.terminated = False  # by Pool.terminate: what it cancels gets CancelledError
-        self.streams = weakref.WeakSet()  # imap's streams with items not handed over yet
+        self._streams = weakref.WeakSet()  # imaps with items not read yet (under _cv)
+        self._feeders = 0  # threads that read the rest of an imap's items after close()
         self._engine = None
         self.workers = 0
         self.pid = os.getpid()
@@ -705,7 +708,8 @@ class _Driver:
             return
         while True:
             with self._cv:
-                while not self._queue and not self._closing:
+                while not self._queue and (not self._closing or
+                                           (self._feeders and not self.terminated)):
                     self._cv.wait()
                 if not self._queue:
                     break
@@ -736,9 +740,10 @@ class _Driver:
         with self._cv:
             return self._queue.popleft() if self._queue else None
 
-    def submit(self, job):
+    def submit(self, job, stream=False):
+        """Queues job; after close() only an imap's (stream) may, until terminate()."""
         with self._cv:
-            if self._closing:
+            if self._closing and (not stream or self.terminated):
                 raise ValueError("the pareng Pool or Executor is closed")
             self._queue.append(job)
             self._cv.notify_all()
@@ -767,18 +772,40 @@ class _Driver:
         if engine is not None:
             engine.cancel()
 
+    def add_stream(self, stream):
+        with self._cv:
+            self._streams.add(stream)
+
+    def forget_stream(self, stream):
+        with self._cv:
+            self._streams.discard(stream)
+
     def close(self, wait=True):
         """Runs what is queued, then stops the workers (wait: returns once they are). The items
-        an imap has not read yet are handed over first, as multiprocessing's feeder would have
-        (unless terminated)."""
-        if not self.terminated:
-            for stream in list(self.streams):
-                stream.feed_rest()
+        an imap has not read yet are read by a thread of their own, as multiprocessing's task
+        handler reads them, and run before the workers stop (unless terminated): close() does
+        not wait for an iterator that may block."""
         with self._cv:
+            if not self._closing and not self.terminated:
+                for stream in list(self._streams):
+                    self._feeders += 1
+                    threading.Thread(target=self._feed_after_close, args=(stream,), daemon=True,
+                                     name="pareng-imap-feeder").start()
             self._closing = True
             self._cv.notify_all()
         if wait and self._thread is not threading.current_thread():
             self._thread.join()
+
+
+    def _feed_after_close(self, stream):
+        try:
+            stream.feed_rest()
+        except Exception as e:  # terminated meanwhile: the imap's reader hears of it
+            stream.fail(e)
+        finally:
+            with self._cv:
+                self._feeders -= 1
+                self._cv.notify_all()
 
 
 _drivers = set()  # drivers whose thread runs, closed at exit
@@ -860,6 +887,7 @@ class _Stream:
         self._cv = threading.Condition()
         self._arrived = collections.deque()  # (block number, outcome)
         self._exception = None
+        self._source_error = None  # the items' iterator raised: after the items before it
         self._submitted = 0
         self._received = 0
         self._feeding = threading.Lock()  # the items are read by the consumer, or by close
@@ -869,27 +897,33 @@ class _Stream:
             self._submit(iterable)
         else:
             self._items = iter(iterable)
-            driver.streams.add(self)
+            driver.add_stream(self)
 
     def _submit(self, items):
         tasks, _ = _blocks(self._driver.workers, self._fn, items, self._star)
         first = self._submitted
         self._submitted += len(tasks)
-        job = _Job(tasks, lambda k, o: self._arrive(first + k, o), self._fail)
+        job = _Job(tasks, lambda k, o: self._arrive(first + k, o), self.fail)
         self._jobs.append(job)
-        self._driver.submit(job)
+        self._driver.submit(job, stream=True)
 
     def _feed(self, waves):
-        """Hands over up to `waves` waves of the items not read yet (None: all of them)."""
+        """Hands over up to `waves` waves of the items not read yet (None: all of them). An
+        exception of the items' iterator ends them, kept for after the results of the items
+        before it (list.extend keeps what it took before the iterator raised)."""
         with self._feeding:
             while self._items is not None and (waves is None or waves > 0):
-                wave = list(itertools.islice(self._items, self._wave))
-                if not wave:
+                wave = []
+                try:
+                    wave.extend(itertools.islice(self._items, self._wave))
+                except Exception as e:
+                    self._source_error = e
+                if not wave or self._source_error is not None:
                     self._items = None
-                    self._driver.streams.discard(self)
-                    break
-                self._wave = min(2 * self._wave, IMAP_LARGEST_WAVE)
-                self._submit(wave)
+                    self._driver.forget_stream(self)
+                if wave:
+                    self._wave = min(2 * self._wave, IMAP_LARGEST_WAVE)
+                    self._submit(wave)
                 waves = None if waves is None else waves - 1
 
     def feed_rest(self):
@@ -900,7 +934,7 @@ class _Stream:
             self._arrived.append((number, outcome))
             self._cv.notify()
 
-    def _fail(self, exception):
+    def fail(self, exception):
         with self._cv:
             if self._exception is None:
                 self._exception = exception
@@ -939,6 +973,8 @@ class _Stream:
                     self._submitted - self._received < 2 * self._driver.workers:
                 self._feed(1)
             if self._received == self._submitted and self._items is None:
+                if self._source_error is not None:
+                    raise self._source_error
                 return
             number, outcome = self._next_block(deadline)
             self._received += 1
@@ -1038,8 +1074,9 @@ class Pool:
         self._driver = _Driver(processes if processes is not None else cores, shared_bytes,
                                finish_at_exit=False)
         self._state = "RUN"
-        # Collected unclosed: its workers stop once what it queued has run
-        weakref.finalize(self, self._driver.close, False)
+        # Collected unclosed: its workers stop once what it queued has run. Not at exit, where
+        # _close_all terminates it (a finalizer runs first, and would wait for its work)
+        weakref.finalize(self, self._driver.close, False).atexit = False
 
     @property
     def workers(self):
@@ -1153,7 +1190,7 @@ class Executor(concurrent.futures.Executor):
         self._driver = _Driver(max_workers if max_workers is not None else cores, shared_bytes,
                                finish_at_exit=True)
         self._closed = False
-        weakref.finalize(self, self._driver.close, False)
+        weakref.finalize(self, self._driver.close, False).atexit = False  # _close_all's
 
     def _check(self):
         self._driver.check()
