@@ -1257,57 +1257,66 @@ static void test_implausible_kept_plans_are_made_anew(void)
     cache_end();
 }
 
-/* A kept plan under another request's key (a 1-worker plan kept as the plan for 2 workers,
- * with a valid checksum) was used as it was: `-c 2` ran 1 worker. Its worker count is checked
- * against the request's, and a plan made anew. */
-static void test_a_kept_plan_for_another_request_is_made_anew(void)
+/* The plan for `workers` from the cache that a plan for `written_for` workers wrote and `edit`
+ * changed (returning the text's new length), its checksum made valid again, as a planted file
+ * would be: the same as a fresh plan, and the file rewritten. */
+static void expect_a_planted_cache_planned_anew(unsigned written_for, unsigned workers,
+                                               size_t (*edit)(char *text, size_t n))
 {
     cache_begin();
-    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 2);
-    pareng_plan_destroy(plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 1));
+    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, workers);
+    pareng_plan_destroy(plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, written_for));
     static char text[1 << 20];
-    size_t n = read_cache(text, sizeof text);
-    char *key = memmem(text, n, "workers 1 cpus - pareng ", 24);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(key);
-    key[8] = '2';
-    write_cache_summed(text, n);
-    pareng_plan *plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 2);
-    CU_ASSERT_EQUAL(pareng_plan_workers(plan), 2);
-    expect_same_plan(fresh, plan);
-    pareng_plan_destroy(plan);
-    pareng_plan_destroy(fresh);
-    cache_end();
-}
-
-/* XML that hwloc will not load, inside a valid checksum: the machine is discovered instead
- * (the start failed with hwloc's error, which did not name the cache), and the cache is
- * written again. */
-static void test_a_cache_hwloc_cannot_load_is_discovered_anew(void)
-{
-    cache_begin();
-    pareng_plan *fresh = plan_this_machine(PARENG_TOPOLOGY_CACHE_OFF, 0);
-    pareng_plan_destroy(plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0));
-    static char text[1 << 20];
-    size_t n = read_cache(text, sizeof text);
-    char *root = memmem(text, n, "<topology", 9);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
-    memcpy(root, "<topolxgy", 9);
-    /* and no kept plan (the records follow the XML): this one must come from the topology */
-    char *end = memmem(text, n, "</topology>", 11);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
-    char *plans = memmem(end, (size_t)(text + n - end), "plan ", 5);
-    if (plans)
-        n = (size_t)(plans - text);
+    size_t n = edit(text, read_cache(text, sizeof text));
     write_cache_summed(text, n);
     ino_t planted = cache_inode();
-    pareng_plan *plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, 0);
+    pareng_plan *plan = plan_this_machine(PARENG_TOPOLOGY_CACHE_AUTO, workers);
     CU_ASSERT_PTR_NOT_NULL(plan);
-    if (plan)
+    if (plan) {
+        CU_ASSERT_EQUAL(pareng_plan_workers(plan), pareng_plan_workers(fresh));
         expect_same_plan(fresh, plan);
+    }
     pareng_plan_destroy(plan);
     CU_ASSERT_NOT_EQUAL(cache_inode(), planted);
     pareng_plan_destroy(fresh);
     cache_end();
+}
+
+/* The 1-worker plan's key made the 2-worker one's. */
+static size_t keep_under_another_request(char *text, size_t n)
+{
+    char *key = memmem(text, n, "workers 1 cpus - pareng ", 24);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+    key[8] = '2';
+    return n;
+}
+
+/* A root element hwloc refuses, and no kept plan (the records follow the XML), so that the
+ * plan must come from the topology. */
+static size_t break_the_xml(char *text, size_t n)
+{
+    char *root = memmem(text, n, "<topology", 9);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    memcpy(root, "<topolxgy", 9);
+    char *end = memmem(text, n, "</topology>", 11);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
+    char *plans = memmem(end, (size_t)(text + n - end), "plan ", 5);
+    return plans ? (size_t)(plans - text) : n;
+}
+
+/* A kept plan under another request's key (a 1-worker plan kept as the plan for 2 workers)
+ * was used as it was: `-c 2` ran 1 worker. Its worker count is checked against the
+ * request's. */
+static void test_a_kept_plan_for_another_request_is_made_anew(void)
+{
+    expect_a_planted_cache_planned_anew(1, 2, keep_under_another_request);
+}
+
+/* XML that hwloc will not load: the start failed with hwloc's error, which did not name the
+ * cache, until the file was deleted. The machine is discovered instead. */
+static void test_a_cache_hwloc_cannot_load_is_discovered_anew(void)
+{
+    expect_a_planted_cache_planned_anew(0, 0, break_the_xml);
 }
 
 static void test_level_names(void)
