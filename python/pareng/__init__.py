@@ -57,6 +57,8 @@ BLOCKS_PER_WORKER = 64
 # them: enough that a worker finds the next one waiting, few enough that the rest stays
 # queued in the caller (imap's order, an Executor's cancel_futures).
 POSTED_PER_WORKER = 4
+# A worker keeps the functions of this many maps loaded (_Function).
+FUNCTIONS_KEPT = 2
 # A task's traceback keeps this many characters at its start and at its end (_error).
 TRACEBACK_KEPT = 1 << 15
 # Buffers at least this large travel out of band (their own segment of shared memory).
@@ -145,15 +147,50 @@ def _put(engine, obj):
     return engine.put(_dumps(obj))
 
 
-def _take(engine, address):
-    """The object of a message, copied out of shared memory; the message freed."""
+def _load(engine, address):
+    """The object of a message, copied out of shared memory."""
     segments = engine.get(address)
     try:
         return pickle.loads(segments[0], buffers=[bytearray(b) for b in segments[1:]])
     finally:
         for s in segments:
             s.release()
+
+
+def _take(engine, address):
+    """The object of a message, copied out of shared memory; the message freed."""
+    try:
+        return _load(engine, address)
+    finally:
         engine.free(address)
+
+
+class _Function:
+    """A map's function as its blocks carry it: pickled once into the engine's memory for the
+    whole map, and loaded once by each worker. A bound method's object or a partial's arguments
+    (20 MiB, say) were pickled, copied and loaded again for each of a map's 128 blocks."""
+
+    def __init__(self, address, serial):
+        self.address, self.serial = address, serial
+
+    def __reduce__(self):
+        return (_function_at, (self.address, self.serial))
+
+
+_function_serials = itertools.count(1)
+_functions_loaded = collections.OrderedDict()  # in a worker: (address, serial) -> function
+
+
+def _function_at(address, serial):
+    """In a worker: the function of the map numbered serial, whose message is at address
+    (serial tells it from a later map's at the same address)."""
+    key = (address, serial)
+    fn = _functions_loaded.get(key)
+    if fn is None:
+        fn = _functions_loaded[key] = _load(_pareng.worker_engine(), address)
+        while len(_functions_loaded) > FUNCTIONS_KEPT:
+            _functions_loaded.popitem(last=False)
+    return fn
 
 
 def _describe(fn):
@@ -269,12 +306,7 @@ def _execute(message):
     """Runs one task in a worker (called by tasks.c): the message of its outcome."""
     engine = _pareng.worker_engine()
     try:
-        segments = engine.get(message)
-        try:
-            task = pickle.loads(segments[0], buffers=[bytearray(b) for b in segments[1:]])
-        finally:
-            for s in segments:
-                s.release()
+        task = _load(engine, message)
     except (AttributeError, ImportError) as e:  # pickle's lookup of a function by reference
         task, outcome = None, ("missing", f"{type(e).__name__}: {e}")
     except Exception as e:  # an argument whose unpickling failed
@@ -391,6 +423,9 @@ class _Job:
         self.fail = fail          # fail(exception): the job's other tasks will not come
         self.start = start        # start() -> False when the job was cancelled before it ran
         self.cancelled = False    # its tasks not handed over yet are dropped
+        self.function = None      # its blocks' _Function, while they run
+        self.in_flight = 0        # tasks handed over, their outcomes not delivered
+        self.handed_all = False   # no more tasks will be handed over
 
 
 def _blocks(workers, fn, items, star):
@@ -455,24 +490,33 @@ class _Server:
                 continue
             job, k = self._feeding
             if job.cancelled:
-                self._feeding = None
+                self._stop_feeding(job)
                 continue
             try:
-                message = engine.put(_dumps(job.tasks[k]))
+                if k == 0 and len(job.tasks) > 1:
+                    job.function = _Function(engine.put(_dumps(job.tasks[0][1])),
+                                             next(_function_serials))
+                task = job.tasks[k]
+                if job.function:
+                    task = (task[0], job.function) + task[2:]
+                message = engine.put(_dumps(task))
             except Exception as e:  # unpicklable, or no room: this job fails, not the others
-                self._feeding = None
+                self._stop_feeding(job)
                 job.fail(e)
                 continue
             tag = next(self._tags)
             self._in_flight[tag] = (job, k, message)
             engine.post(tag, message)
+            job.in_flight += 1
             room -= 1
             self._feeding[1] += 1
             if self._feeding[1] == len(job.tasks):
-                self._feeding = None
+                self._stop_feeding(job)
         for tag, outcome in done:
             job, k, message = self._in_flight.pop(tag)
             engine.free(message)
+            job.in_flight -= 1
+            self._free_function_when_done(job)
             try:
                 outcome = (_take(engine, outcome) if outcome > _pareng.OUTCOME_TOO_DEEP else
                            _TOO_DEEP if outcome else _LOST)
@@ -480,6 +524,16 @@ class _Server:
                 outcome = ("error", [], e, "")
             job.arrive(k, outcome)
         return bool(self._in_flight)
+
+    def _stop_feeding(self, job):
+        self._feeding = None
+        job.handed_all = True
+        self._free_function_when_done(job)
+
+    def _free_function_when_done(self, job):
+        if job.function and job.handed_all and job.in_flight == 0:
+            self.engine.free(job.function.address)
+            job.function = None
 
 
 # A block's outcome: ("ok", values), ("error", the values before the failure, exception,
