@@ -39,16 +39,21 @@ static uint64_t relaxed(const _Atomic uint64_t *p)
     return atomic_load_explicit(p, memory_order_relaxed);
 }
 
-void pareng__stats_of(pareng__arena *a, unsigned worker, pareng_stats *out)
+/* The sum over a worker's n lanes (the IO counters live in lane 0 alone). */
+static void sum_counters(const pareng__worker *lanes, unsigned n, pareng_stats *out)
 {
-    /* The sum over the worker's lanes (the IO counters live in lane 0 alone). */
     uint64_t *fields = (uint64_t *)(void *)out;
     memset(out, 0, sizeof *out);
-    for (unsigned lane = 0; lane < a->lanes_per_worker; lane++) {
-        const pareng__counters *c = &pareng__lane(a, worker, lane)->counters;
+    for (unsigned lane = 0; lane < n; lane++) {
+        const pareng__counters *c = &lanes[lane].counters;
         for (size_t k = 0; k < sizeof c->v / sizeof c->v[0]; k++)
             fields[k] += relaxed(&c->v[k]);
     }
+}
+
+void pareng__stats_of(pareng__arena *a, unsigned worker, pareng_stats *out)
+{
+    sum_counters(pareng__lane(a, worker, 0), a->lanes_per_worker, out);
 }
 
 void pareng__observe_start(pareng__arena *a, const pareng_plan *plan)
@@ -354,6 +359,9 @@ int pareng_scale_end(pareng_engine *e, pareng_scale *out)
 struct pareng_attached {
     pareng__arena *arena; /* PROT_READ: the header and the lanes, not the deques or the heap */
     size_t mapped;
+    /* As checked at the attach, never read again from the mapping: a process of this user
+     * that poses as an engine may change its header afterwards */
+    unsigned n_workers, lanes_per_worker;
     pareng_engine_ref ref;
     ino_t ino;              /* the memfd: the engine stopped when the descriptor names another */
     uint64_t owner_start;   /* the coordinator's start time: its pid may be reused */
@@ -549,6 +557,8 @@ int pareng_attach(pareng_attached **out, const char *target)
     }
     att->arena = map;
     att->mapped = mapped;
+    att->n_workers = head.n_workers;
+    att->lanes_per_worker = head.lanes_per_worker;
     att->ref = ref;
     att->ino = st.st_ino;
     att->owner_start = pareng__process_start_time(ref.pid);
@@ -599,35 +609,40 @@ int pareng_snapshot(pareng_attached *att, pareng_engine_view *engine, pareng_wor
     if (stat(att->ref.segment, &st) < 0 || st.st_ino != att->ino ||
         pareng__process_start_time(att->ref.pid) != att->owner_start)
         return pareng__fail(ESRCH, "the engine of process %d has stopped", att->ref.pid);
+    /* An engine's memory only grows: one that shrank below the mapping is no engine, and
+     * reading past its end would be SIGBUS */
+    if ((uint64_t)st.st_size < att->mapped)
+        return pareng__fail(EPROTO, "%s is no engine's memory any more: it shrank to %lld "
+                            "bytes", att->ref.segment, (long long)st.st_size);
+    unsigned n_workers = att->n_workers, per_worker = att->lanes_per_worker;
     uint64_t now = pareng__now_ns();
     /* Relaxed, here and below: figures, each with one writer (observe.c's banner) */
     uint64_t began = relaxed(&a->run_began_ns), ended = relaxed(&a->run_ended_ns);
     uint64_t runs = relaxed(&a->runs);
     *engine = (pareng_engine_view){
-        .pid = att->ref.pid, .workers = a->n_workers, .io_depth = a->io_depth,
+        .pid = att->ref.pid, .workers = n_workers, .io_depth = a->io_depth,
         .age_seconds = (double)(now - relaxed(&a->started_ns)) * 1e-9, .runs = runs,
         .running = runs && !ended,
         .run_seconds = runs ? (double)((ended ? ended : now) - began) * 1e-9 : 0};
     snprintf(engine->segment, sizeof engine->segment, "%s", att->ref.segment);
     snprintf(engine->command, sizeof engine->command, "%s", att->command);
-    for (unsigned i = 0; i < a->n_workers && i < max; i++) {
-        pareng__worker *w = pareng__lane(a, i, 0);
+    for (unsigned i = 0; i < n_workers && i < max; i++) {
+        pareng__worker *w = &a->lanes[(size_t)i * per_worker];
         pareng_worker_view *v = &workers[i];
         v->pid = atomic_load_explicit(&w->pid, memory_order_relaxed);
         v->pu_os = w->pu_os;
         v->core_logical = w->core_logical;
         v->state = atomic_load_explicit(&w->state, memory_order_relaxed);
         v->io_in_flight = atomic_load_explicit(&w->io_in_flight, memory_order_relaxed);
-        pareng__stats_of(a, i, &v->stats);
+        sum_counters(w, per_worker, &v->stats);
         v->shared_frames = 0;
         unsigned used = atomic_load_explicit(&w->lanes_used, memory_order_relaxed);
-        for (unsigned k = 0; k < used && k < a->lanes_per_worker; k++) {
-            uint64_t ts = atomic_load_explicit(&pareng__lane(a, i, k)->tail_split,
-                                               memory_order_relaxed);
+        for (unsigned k = 0; k < used && k < per_worker; k++) {
+            uint64_t ts = atomic_load_explicit(&w[k].tail_split, memory_order_relaxed);
             uint32_t tail = pareng__ts_tail(ts), split = pareng__ts_split(ts);
             v->shared_frames += split > tail ? split - tail : 0;
         }
         v->cpu_percent = cpu_percent(v->pid, &att->cpu[i]);
     }
-    return (int)a->n_workers;
+    return (int)n_workers;
 }

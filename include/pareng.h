@@ -374,8 +374,10 @@ typedef struct pareng_worker_view {
                              * since the worker started); 100 is one CPU */
 } pareng_worker_view;
 
-/* A snapshot of the engine and of up to max workers; returns the engine's worker count, or
- * -ESRCH when the engine has stopped since (a snapshot is then meaningless). */
+/* A snapshot of the engine and of up to max workers; returns the engine's worker count (as
+ * it was at the attach), -ESRCH when the engine has stopped since (a snapshot is then
+ * meaningless), or -EPROTO when its memory shrank below what the attach mapped (no engine's
+ * does: a process posing as one). */
 PARENG_API int pareng_snapshot(pareng_attached *att, pareng_engine_view *engine,
                                pareng_worker_view *workers, unsigned max);
 

@@ -3,15 +3,19 @@
  * refuses a dead, foreign or garbage target; a trace holds the events the counters count;
  * the measuring mode gives the work and span of trees of known shape.
  */
+#include "internal.h" /* the arena's header, to change it as a process posing as an engine */
 #include "testing.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A binary tree of depth d: 2^d - 1 tasks, d on every path from the root to a leaf. */
 PARENG_TASK_1(uint64_t, tree, unsigned, depth)
@@ -125,6 +129,59 @@ static void test_attached_view_matches_the_engines_own(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "stopped"));
     pareng_detach(att);
     CU_ASSERT_EQUAL(testing_segments_of(getpid()), 0);
+}
+
+/* A process of this user that poses as an engine (here: a real engine's memory, changed from
+ * outside under the watcher) must not crash the watcher. Counts raised past the mapping after
+ * the attach were read: pareng top wrote past its array, then died of SIGBUS. So was memory
+ * shrunk below the mapping: SIGBUS. */
+static void test_a_watched_engine_changed_under_the_watcher(void)
+{
+    int ready[2];
+    CU_ASSERT_FATAL(pipe(ready) == 0);
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        alarm(20);
+        pareng_config cfg;
+        pareng_config_default(&cfg);
+        cfg.workers = 2;
+        pareng_engine *e = NULL;
+        char segment[64] = "";
+        if (pareng_start(&e, &cfg) == 0)
+            snprintf(segment, sizeof segment, "%s", pareng_engine_segment(e));
+        if (write(ready[1], segment, sizeof segment) != (ssize_t)sizeof segment)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char segment[64] = "";
+    bool started = read(ready[0], segment, sizeof segment) == (ssize_t)sizeof segment &&
+                   segment[0];
+    close(ready[0]);
+    close(ready[1]);
+    pareng_attached *att = NULL;
+    int fd = started ? open(segment, O_RDWR | O_CLOEXEC) : -1;
+    if (fd >= 0 && pareng_attach(&att, segment) == 0) {
+        static pareng_worker_view v[PARENG_MAX_WORKERS];
+        pareng_engine_view engine;
+        uint32_t many = PARENG_MAX_WORKERS, lanes = 64;
+        CU_ASSERT(pwrite(fd, &many, sizeof many, offsetof(pareng__arena, n_workers)) == 4);
+        CU_ASSERT(pwrite(fd, &lanes, sizeof lanes, offsetof(pareng__arena, lanes_per_worker)) ==
+                  4);
+        CU_ASSERT_EQUAL(pareng_snapshot(att, &engine, v, PARENG_MAX_WORKERS), 2);
+        CU_ASSERT_EQUAL(engine.workers, 2);
+        CU_ASSERT_EQUAL(ftruncate(fd, 4096), 0);
+        CU_ASSERT_EQUAL(pareng_snapshot(att, &engine, v, PARENG_MAX_WORKERS), -EPROTO);
+        CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "shrank"));
+        pareng_detach(att);
+    } else {
+        CU_FAIL("no engine to watch");
+    }
+    if (fd >= 0)
+        close(fd);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
 }
 
 static void test_attach_refuses_the_dead_and_the_engineless(void)
@@ -355,6 +412,7 @@ int main(void)
          test_attach_refuses_the_dead_and_the_engineless},
         {"attach refuses another user's engine", test_attach_refuses_another_users_engine},
         {"attach refuses garbage", test_attach_refuses_garbage},
+        {"an engine changed under the watcher", test_a_watched_engine_changed_under_the_watcher},
         {"a trace holds what the counters count", test_trace_holds_what_the_counters_count},
         {"scale: tasks and depth of known trees", test_scale_counts_tasks_and_depth},
         CU_TEST_INFO_NULL,
