@@ -66,9 +66,34 @@ int pareng_engine_worker_pid(const pareng_engine *e, unsigned worker)
     return worker < e->n_workers ? (int)e->pids[worker] : -EINVAL;
 }
 
-/* In a worker: the arena of the engine it was forked for. Process-wide, not per thread: a
- * thread that a task starts is in that engine too, and so is the after_fork callback. */
-static const pareng__arena *arena_of_this_worker;
+/* What this process is, in a page of its own (MAP_PRIVATE): a program's globals may be shared
+ * with its workers (PARENG_GLOBALS_SHARED, globals.c), and this library's statics with them
+ * where it is linked into the program; what one process writes here, no other sees. */
+static struct process_identity {
+    /* getpid is a system call (135 ns here), and pareng_alloc, pareng_free and pareng_collect
+     * ask on every call (forked_copy): kept, refreshed in each fork's child (pthread_atfork);
+     * 0 where that could not be registered, and getpid is asked each time */
+    pid_t pid;
+    /* In a worker: the arena of the engine it was forked for. Process-wide, not per thread: a
+     * thread that a task starts is in that engine too, and so is the after_fork callback. */
+    const pareng__arena *worker_of;
+} *identity, identity_in_globals; /* the latter where no page could be had */
+static pthread_once_t identity_made = PTHREAD_ONCE_INIT;
+
+static void identity_refresh_pid(void)
+{
+    identity->pid = getpid();
+}
+
+static void identity_make(void)
+{
+    void *page = mmap(NULL, sizeof *identity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    identity = page != MAP_FAILED ? page : &identity_in_globals;
+    identity_refresh_pid();
+    if (pthread_atfork(NULL, NULL, identity_refresh_pid) != 0)
+        identity->pid = 0;
+}
 
 /* A handle copied into a process forked from the coordinator, other than the engine's own
  * workers (another engine's worker is such a process): the engine's memory is not there
@@ -76,7 +101,8 @@ static const pareng__arena *arena_of_this_worker;
  * the copy. */
 static bool forked_copy(const pareng_engine *e)
 {
-    return arena_of_this_worker != e->segment.arena && getpid() != e->coordinator;
+    return identity->worker_of != e->segment.arena &&
+           (identity->pid ? identity->pid : getpid()) != e->coordinator;
 }
 
 static int refuse_forked_copy(const pareng_engine *e)
@@ -230,7 +256,7 @@ static int fork_one(pareng_engine *e, unsigned i)
     if (pid < 0)
         return pareng__fail(errno, "cannot fork worker %u: %s", i, strerror(errno));
     if (pid == 0) {
-        arena_of_this_worker = e->segment.arena;
+        identity->worker_of = e->segment.arena;
         close_inherited(e);
         if (e->after_fork)
             e->after_fork(e, i, e->after_fork_arg);
@@ -413,6 +439,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         return pareng__fail(ENOMEM, "out of memory");
     e->done_fd = -1;
     e->life[0] = e->life[1] = -1;
+    pthread_once(&identity_made, identity_make);
     e->coordinator = getpid();
     atomic_init(&e->in_run, false);
     e->cutoff = cfg->cutoff_depth;
@@ -701,7 +728,8 @@ void pareng_stop(pareng_engine *e)
 {
     if (!e)
         return;
-    if (!e->failed && e->segment.arena && !forked_copy(e)) {
+    bool copy = forked_copy(e);
+    if (!e->failed && e->segment.arena && !copy) {
         pareng__arena *a = e->segment.arena;
         /* Release pairs with the idle loop's acquire (worker.c) */
         atomic_store_explicit(&a->stop, 1, memory_order_release);
@@ -714,7 +742,7 @@ void pareng_stop(pareng_engine *e)
             reap(e, i, NULL, 0);
         }
     }
-    if (forked_copy(e)) {
+    if (copy) {
         /* Its workers are the coordinator's, not to be killed; the arena's range is not mapped
          * here (MADV_DONTFORK), and this process's own memory may lie there now. */
         close(e->segment.fd);

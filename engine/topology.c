@@ -415,6 +415,17 @@ static int load_xml(hwloc_topology_t topo, const char *xml, size_t len, unsigned
     return hwloc_topology_load(topo) < 0 ? hwloc_failure("cannot load the topology") : 0;
 }
 
+/* p's topology emptied again, filtered as placement reads it, for another load. */
+static int topology_anew(planner *p)
+{
+    if (p->topo)
+        hwloc_topology_destroy(p->topo);
+    if (hwloc_topology_init(&p->topo) < 0)
+        return p->topo = NULL, hwloc_failure("cannot initialise a topology");
+    keep_only_what_placement_reads(p->topo);
+    return 0;
+}
+
 static int load_this_machine_xml(planner *p, const char *xml, size_t len)
 {
     int rc = load_xml(p->topo, xml, len, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
@@ -425,11 +436,9 @@ static int load_this_machine_xml(planner *p, const char *xml, size_t len)
         return hwloc_topology_allow(p->topo, NULL, NULL, HWLOC_ALLOW_FLAG_ALL) < 0
                    ? hwloc_failure("cannot allow the whole topology")
                    : 0;
-    hwloc_topology_destroy(p->topo);
-    if (hwloc_topology_init(&p->topo) < 0)
-        return p->topo = NULL, hwloc_failure("cannot initialise a topology");
-    keep_only_what_placement_reads(p->topo);
-    return load_xml(p->topo, xml, len, HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES);
+    rc = topology_anew(p);
+    return rc < 0 ? rc
+                  : load_xml(p->topo, xml, len, HWLOC_TOPOLOGY_FLAG_THISSYSTEM_ALLOWED_RESOURCES);
 }
 
 /* The cache's XML that hwloc would not load (damaged inside a right checksum): a cache costs
@@ -437,14 +446,11 @@ static int load_this_machine_xml(planner *p, const char *xml, size_t len)
 static int load_discovered_instead(planner *p)
 {
     p->cache_state = PARENG__TOPOLOGY_CACHE_MISS;
-    if (p->topo)
-        hwloc_topology_destroy(p->topo);
-    if (hwloc_topology_init(&p->topo) < 0)
-        return p->topo = NULL, hwloc_failure("cannot initialise a topology");
-    keep_only_what_placement_reads(p->topo);
     const char *xml;
     size_t len;
-    int rc = this_machine_as_xml(p, &xml, &len);
+    int rc = topology_anew(p);
+    if (rc == 0)
+        rc = this_machine_as_xml(p, &xml, &len);
     return rc == 0 ? load_this_machine_xml(p, xml, len) : rc;
 }
 

@@ -364,21 +364,17 @@ static void close_opened(output_file *files, size_t n)
             fclose(files[k].f);
 }
 
-/* The earlier of files[0..i) that is the regular file `this` (`known`: their stats where
- * they had one, else they are open), or NULL: one written over the other would be neither. */
-static const output_file *same_file_before(const output_file *files, size_t i,
-                                           const struct stat *this, const struct stat *known)
+/* The earlier of files[0..i) whose stat in known[] is the regular file known[i] (one written
+ * over the other would be neither), or NULL; a zeroed stat is no file. */
+static const output_file *same_file_before(const output_file *files, const struct stat *known,
+                                           size_t i)
 {
-    if (!S_ISREG(this->st_mode))
+    if (!S_ISREG(known[i].st_mode))
         return NULL;
-    for (size_t k = 0; k < i; k++) {
-        struct stat other;
-        bool have = known ? known[k].st_nlink > 0
-                          : files[k].f && fstat(fileno(files[k].f), &other) == 0;
-        const struct stat *o = known ? &known[k] : &other;
-        if (have && o->st_dev == this->st_dev && o->st_ino == this->st_ino)
+    for (size_t k = 0; k < i; k++)
+        if (known[k].st_nlink > 0 && known[k].st_dev == known[i].st_dev &&
+            known[k].st_ino == known[i].st_ino)
             return &files[k];
-    }
     return NULL;
 }
 
@@ -393,7 +389,8 @@ static int refuse_same_file(output_file *files, size_t opened, size_t i,
 
 /* Opened before anything runs: a path that cannot be written fails at once, not after a
  * benchmark of many minutes. "-" is stdout, never a file of that name. Two outputs in one
- * file are refused before any is emptied (and, named alike, once created). */
+ * file are refused before any is emptied (and, named alike, once created: known[] then holds
+ * the stats of the files opened). */
 int open_outputs(output_file *files, size_t n)
 {
     struct stat known[n ? n : 1];
@@ -401,7 +398,7 @@ int open_outputs(output_file *files, size_t n)
     for (size_t i = 0; i < n; i++) {
         const output_file *same = NULL;
         if (files[i].path && !is_stdout(files[i].path) && stat(files[i].path, &known[i]) == 0 &&
-            (same = same_file_before(files, i, &known[i], known)))
+            (same = same_file_before(files, known, i)))
             return refuse_same_file(files, 0, i, same);
     }
     for (size_t i = 0; i < n; i++) {
@@ -414,10 +411,8 @@ int open_outputs(output_file *files, size_t n)
             close_opened(files, i);
             return EXIT_RUN_FAILED;
         }
-        struct stat st;
         const output_file *same = NULL;
-        if (fstat(fileno(files[i].f), &st) == 0 &&
-            (same = same_file_before(files, i, &st, NULL)))
+        if (fstat(fileno(files[i].f), &known[i]) == 0 && (same = same_file_before(files, known, i)))
             return refuse_same_file(files, i + 1, i, same);
     }
     return 0;

@@ -867,8 +867,8 @@ _drivers = set()  # drivers whose thread runs, closed at exit
 
 @atexit.register
 def _close_all():
-    """At the interpreter's exit, as multiprocessing and concurrent.futures do: a Pool's work
-    is cancelled (its finalizer terminates it), an Executor's is done first."""
+    """At the interpreter's exit, as multiprocessing and concurrent.futures do: a Pool is
+    terminated (its work cancelled), an Executor's work is done first."""
     for driver in list(_drivers):
         if not driver.finish_at_exit:
             driver.terminate()
@@ -906,8 +906,16 @@ class _Waiter(_Gather):
         self._driver = driver
 
     def wait(self, timeout=None):
+        self.wait_done(timeout)
+        self.raise_failure()
+
+    def wait_done(self, timeout=None):
+        """Until every block arrived or the job failed: TimeoutError past timeout; ^C raises."""
         if not _interruptible(self._driver, lambda: self.done.wait(timeout)):
             raise _timeout("the pareng job did not finish in time")
+
+    def raise_failure(self):
+        """The job's failure (not a block's), if it failed."""
         if self.exception is not None:
             _raise_run_failure(self.exception, self._driver)
 
@@ -1060,12 +1068,11 @@ class AsyncResult:
         """Waits for the job (TimeoutError when it is not done in time; ^C raises) without the
         lock, which another thread's wait must not hold longer than its own timeout; then keeps
         its value or its exception, once."""
-        if not _interruptible(self._waiter._driver, lambda: self._waiter.done.wait(timeout)):
-            raise _timeout("the pareng job did not finish in time")
+        self._waiter.wait_done(timeout)
         with self._lock:
             if not self._settled:
                 try:
-                    self._waiter.wait()  # done: raises the job's failure, if any
+                    self._waiter.raise_failure()
                     self._value = self._finish(self._waiter)
                 except BaseException as e:
                     self._exception = e
