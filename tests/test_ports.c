@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -175,6 +176,33 @@ static void test_a_programs_own_fork_keeps_globals_private(void)
     pareng_stop(e);
 }
 
+/* The engine's memory is not forked, and with the globals shared the library's own statics
+ * are shared too (linked into the program, as here): a process the caller forked after a run
+ * passed the forked-copy check and died of SIGSEGV. Its runs and allocations are refused;
+ * its pareng_stop releases its copy alone, and the caller's engine goes on. */
+static void test_a_programs_own_fork_cannot_run_a_shared_globals_engine(void)
+{
+    pareng_engine *e = start_sharing_globals(2);
+    long sum = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        long got = 0;
+        bool refused = PARENG_RUN(e, fill, &got, 0, 1000) == -EPERM &&
+                       strstr(pareng_last_error(), "forked") && pareng_alloc(e, 64) == NULL;
+        pareng_stop(e);
+        _exit(refused ? 0 : 1);
+    }
+    int status;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    scale = 4;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 4000);
+    pareng_stop(e);
+}
+
 /* PARENG_GLOBALS_PRIVATE, the default: the engine's workers get the globals as they were at
  * their fork, each its own copy, even in a process whose globals other engines share. */
 static void test_private_globals_by_default(void)
@@ -281,6 +309,8 @@ int main(void)
         {"nqueens (BOTS): board on the parent's stack", test_nqueens_board_on_the_parents_stack},
         {"shared globals: set after start, written by tasks", test_globals_are_shared_both_ways},
         {"a program's own fork: globals private", test_a_programs_own_fork_keeps_globals_private},
+        {"a program's own fork cannot run the engine",
+         test_a_programs_own_fork_cannot_run_a_shared_globals_engine},
         {"PARENG_GLOBALS_PRIVATE by default: a copy per worker", test_private_globals_by_default},
         {"by default a table made on first use is per worker", test_per_worker_globals_by_default},
         {"an engine handle in a global", test_engine_handle_in_a_global},
