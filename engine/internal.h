@@ -159,6 +159,7 @@ typedef struct pareng__worker {
     /* line 2: owner-only state, set up before the fork or by the owner itself */
     PARENG__ALIGNED pareng_frame *base;       /* the deque: [base, pub.pareng__end) */
     uint32_t split;                           /* owner's copy of the split index */
+    uint32_t populated; /* frames from base whose pages the owner has mapped (deque.c) */
     bool all_stolen;                          /* every frame below the head was stolen */
     bool measuring;                           /* the root runs in the measuring mode */
     unsigned index;                           /* the worker's index */
@@ -442,6 +443,8 @@ PARENG__INTERNAL pareng_frame *pareng__deque_steal_shared(pareng__worker *victim
  * share request, then either makes t private again (returns true) or finds it stolen (false;
  * everything below h is then stolen). */
 PARENG__INTERNAL bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h);
+/* Owner: about to write the frame at h, past the pages it populated: maps the next ones. */
+PARENG__INTERNAL void pareng__deque_populate(pareng__worker *w, pareng_frame *h);
 /* Owner: the frame just written at h is at or above the spawn limit. When everything below
  * it was stolen, publishes it; else a thief asked for work, and the older half of the private
  * frames (h included) is shared. */

@@ -474,7 +474,8 @@ struct pareng_worker {
     /* owner, and thieves: a spawn at or above this frame takes the slow path (everything
      * below was stolen and the next frame must be published; or a thief asked for work: it
      * lowers the limit as it asks, so that a loop that spawns and does not sync yet shares
-     * at its next spawn). Both write it with relaxed atomic stores (engine/deque.c); the
+     * at its next spawn; else the deque's pages mapped so far end there, and the slow path
+     * maps the next ones). Both write it with relaxed atomic stores (engine/deque.c); the
      * spawn below reads it with a plain load, a deliberate race: an atomic load is not folded
      * into the compare, which costs fib's every-spawn clone 6%, and a plain one is made again
      * at every spawn all the same (the slow path it guards is a call). A thief's store is a
