@@ -105,6 +105,14 @@ static bool forked_copy(const pareng_engine *e)
            (identity->pid ? identity->pid : getpid()) != e->coordinator;
 }
 
+/* Per process, not per thread: a thread that a task starts is in the worker too, and its
+ * loops run in it as the task's would (a thread-local mark let such a thread hand a second
+ * root to the engine over the running one: a wrong result, or a hang). */
+bool pareng__in_worker(void)
+{
+    return identity && identity->worker_of;
+}
+
 static int refuse_forked_copy(const pareng_engine *e)
 {
     return pareng__fail(EPERM, "this engine belongs to process %d, which started it: a process "

@@ -530,7 +530,7 @@ PARENG__INTERNAL bool pareng__cancel_slot_cancelled(const pareng__cancel_slot *s
  * whose write end only the coordinator holds (engine.c). */
 PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsigned index,
                                                    const pareng_plan *plan, int life_fd);
-/* Is this process a worker (of any engine)? */
+/* Is this process a worker (of any engine), or one forked from a worker? (engine.c) */
 PARENG__INTERNAL bool pareng__in_worker(void);
 /* A worker that cannot go on: records err for the coordinator's report and exits with
  * status (PARENG__EXIT_*). */

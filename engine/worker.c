@@ -24,14 +24,6 @@
  * sleeps until it is woken (wake.c), with no timeout: an idle engine costs nothing. */
 #define SPIN_ROUNDS 64
 
-/* Set once after the fork; thread-local, as every per-process state (globals.c). */
-static _Thread_local bool in_worker;
-
-bool pareng__in_worker(void)
-{
-    return in_worker;
-}
-
 pareng_engine *pareng__worker_engine(const pareng_worker *w)
 {
     return ((const pareng__worker *)(const void *)w)->arena->engine;
@@ -578,7 +570,6 @@ static void die_with_the_coordinators_image(pareng__worker *lane0, int life_fd)
 _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan,
                                    int life_fd)
 {
-    in_worker = true;
     /* Die with the parent; it may have died between fork() and prctl(), so check once. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != a->owner_pid)

@@ -9,6 +9,7 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -219,6 +220,54 @@ static void check_engine_inside(pareng_engine *e)
 }
 
 static void test_engine_inside_a_task(void) { on_every_engine(check_engine_inside); }
+
+/* A thread that a task starts is in the task's worker: its loops run in it, its root runs
+ * are refused. It handed a second root to the engine over the running one: the caller got
+ * the thread's result instead of the task's, or both hung. */
+typedef struct thread_job {
+    pareng_engine *engine;
+    uint64_t *squares;
+    size_t n;
+    int for_rc, run_rc;
+    uint64_t sum;
+} thread_job;
+
+static void *loop_in_a_thread(void *arg)
+{
+    thread_job *job = arg;
+    job->for_rc = pareng_for(job->engine, 0, job->n, 0, square_range, job->squares);
+    pareng_value sum = {.u = 0};
+    job->for_rc |= pareng_reduce(job->engine, 0, job->n, 16, sum_range, add, job->squares, &sum);
+    job->sum = sum.u;
+    uint64_t got;
+    job->run_rc = PARENG_RUN(job->engine, fib, &got, 3);
+    return NULL;
+}
+
+PARENG_TASK_1(uint64_t, start_a_looping_thread, size_t, n)
+{
+    thread_job job = {.engine = PARENG_ENGINE(), .n = n};
+    job.squares = pareng_alloc(job.engine, n * sizeof *job.squares);
+    pthread_t thread;
+    if (!job.squares || pthread_create(&thread, NULL, loop_in_a_thread, &job) != 0)
+        return 0;
+    pthread_join(thread, NULL);
+    pareng_free(job.engine, job.squares);
+    return job.for_rc == 0 && job.run_rc == -EDEADLK ? job.sum : 1;
+}
+
+static void check_thread_of_a_task(pareng_engine *e)
+{
+    const size_t n = 100000;
+    const uint64_t want = (uint64_t)(n - 1) * n * (2 * n - 1) / 6;
+    for (int round = 0; round < 5; round++) {
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, start_a_looping_thread, &got, n), 0);
+        CU_ASSERT_EQUAL(got, want);
+    }
+}
+
+static void test_thread_of_a_task(void) { on_every_engine(check_thread_of_a_task); }
 
 /* ---- a pareng_for body that spawns -------------------------------------------------------- */
 
@@ -442,6 +491,7 @@ int main(void)
         {"mutually recursive tasks (PARENG_DECLARE_TASK)", test_mutual_recursion},
         {"a helper spawns with the task's context", test_helper_spawns},
         {"the engine inside a task", test_engine_inside_a_task},
+        {"a thread a task starts: loops in it, runs refused", test_thread_of_a_task},
         {"a pareng_for body that spawns", test_for_body_spawns},
         {"pareng_reduce_into: a struct, same bits", test_reduce_a_struct},
         {"arguments of 128 bytes through the parent's stack", test_big_arguments_by_pointer},
