@@ -239,7 +239,7 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
         return pareng__fail(EFBIG, "the engine needs %zu bytes of shared memory, more than the "
                             "file-size limit (ulimit -f, RLIMIT_FSIZE) of %llu bytes", size,
                             (unsigned long long)fsize.rlim_cur);
-    int fd = memfd_create(PARENG__SEGMENT_PREFIX "arena", MFD_CLOEXEC);
+    int fd = pareng__fd_above_stdio(memfd_create(PARENG__SEGMENT_PREFIX "arena", MFD_CLOEXEC));
     if (fd < 0)
         return pareng__fail(errno, "cannot create the engine's shared memory (memfd_create): %s",
                             strerror(errno));

@@ -132,7 +132,7 @@ int pareng_engine_stats(const pareng_engine *e, unsigned worker, pareng_stats *o
 
 static int pidfd_open(pid_t pid)
 {
-    return (int)syscall(SYS_pidfd_open, pid, 0);
+    return pareng__fd_above_stdio((int)syscall(SYS_pidfd_open, pid, 0));
 }
 
 /* Reaps worker i (blocking) and describes how it ended. */
@@ -203,6 +203,15 @@ static int life_pipe_open(pareng_engine *e)
 {
     if (pipe2(e->life, O_CLOEXEC) < 0)
         return e->life[0] = e->life[1] = -1, pareng__fail(errno, "pipe: %s", strerror(errno));
+    e->life[0] = pareng__fd_above_stdio(e->life[0]);
+    e->life[1] = pareng__fd_above_stdio(e->life[1]);
+    if (e->life[0] < 0 || e->life[1] < 0) {
+        int err = errno;
+        close(e->life[0]);
+        close(e->life[1]);
+        e->life[0] = e->life[1] = -1;
+        return pareng__fail(err, "pipe: %s", strerror(err));
+    }
     for (int k = 0; k < PARENG__MAX_ENGINES; k++) {
         int empty = 0;
         if (atomic_compare_exchange_strong(&inherited[k].life_writer, &empty, e->life[1] + 1)) {
@@ -476,7 +485,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     rc = pareng__arena_create(&e->segment, e->n_workers, capacity, cfg->io_depth,
                               cfg->shared_bytes);
     if (rc == 0) {
-        e->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        e->done_fd = pareng__fd_above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (e->done_fd < 0)
             rc = pareng__fail(errno, "eventfd: %s", strerror(errno));
         else if (!(e->cancel_slot = pareng__cancel_slot_take(e->done_fd)))

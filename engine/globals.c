@@ -177,7 +177,7 @@ int pareng__globals_share(void)
         return 0; /* without them, a fork of the program's own would share them: keep private */
     handlers_installed = true;
     range = r;
-    int fd = memfd_create(PARENG__SEGMENT_PREFIX "globals", MFD_CLOEXEC);
+    int fd = pareng__fd_above_stdio(memfd_create(PARENG__SEGMENT_PREFIX "globals", MFD_CLOEXEC));
     if (fd < 0)
         return pareng__fail(errno, "cannot create shared memory for the program's globals "
                             "(memfd_create): %s", strerror(errno));

@@ -583,6 +583,11 @@ PARENG__INTERNAL void pareng__io_wait(long timeout_ns);
 PARENG__INTERNAL void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen);
 
 /* ---- sys.c ---- */
+/* fd moved above 0, 1 and 2 (close-on-exec), or -1 with errno, fd closed. A program that
+ * closed stderr gets its next descriptor there: what it, or this library's own warnings, then
+ * wrote to "stderr" went over the engine's memory. Every descriptor the engine keeps goes
+ * through here. */
+PARENG__INTERNAL int pareng__fd_above_stdio(int fd);
 PARENG__INTERNAL int pareng__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
                                         long timeout_ns);
 PARENG__INTERNAL void pareng__futex_wake(_Atomic uint32_t *addr, int count);

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -108,6 +109,16 @@ void pareng__cpu_relax(void)
 }
 
 static _Thread_local char last_error[256];
+
+int pareng__fd_above_stdio(int fd)
+{
+    if (fd < 0 || fd > STDERR_FILENO)
+        return fd;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1), err = errno;
+    close(fd);
+    errno = err;
+    return moved;
+}
 
 int pareng__fail(int err, const char *fmt, ...)
 {

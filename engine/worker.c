@@ -554,7 +554,7 @@ static void die_with_the_coordinators_image(pareng__worker *lane0, int life_fd)
 {
     char path[48];
     snprintf(path, sizeof path, "/proc/self/fd/%d", life_fd);
-    int mine = open(path, O_RDONLY | O_CLOEXEC);
+    int mine = pareng__fd_above_stdio(open(path, O_RDONLY | O_CLOEXEC));
     if (mine < 0)
         pareng__worker_exit(lane0, PARENG__EXIT_SETUP_FAILED, errno);
     close(life_fd);

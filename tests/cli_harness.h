@@ -301,6 +301,16 @@ static inline command *command_run(command *c)
     return c;
 }
 
+/* The exit status of `pareng ARGS` started by the shell with its standard descriptors as
+ * REDIRECTIONS say (">&-" closes stdout), under `timeout`; -1 when it did not exit. */
+static inline int shell_run(const char *args, const char *redirections)
+{
+    char line[4096];
+    snprintf(line, sizeof line, "exec timeout 60 '%s' %s %s", pareng_bin, args, redirections);
+    int status = system(line);
+    return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* True when the command exited with `code`; says what happened instead otherwise. */
 static inline bool exited_with(const command *c, int code)
 {

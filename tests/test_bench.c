@@ -765,6 +765,26 @@ static void test_two_outputs_in_one_file(void)
     rmdir(dir);
 }
 
+/* With stdout closed, the export file was opened as descriptor 1 and got the table before its
+ * JSON, exit 0. Writing the table now fails (status 1) and the file holds the JSON alone. */
+static void test_closed_stdout_is_not_an_output(void)
+{
+    char json[128], args[256], err[128];
+    snprintf(json, sizeof json, "%s/closed-stdout.json", scratch);
+    snprintf(err, sizeof err, ">&- 2>'%s/closed-stdout.err'", scratch);
+    snprintf(args, sizeof args, "bench fib %s --runs 3 --warmup 0 --workers 1,2 --export-json '%s'",
+             N, json);
+    CU_ASSERT_EQUAL(shell_run(args, err), 1);
+    char *doc = harness_read_file(json);
+    CU_ASSERT(doc && strncmp(doc, "{", 1) == 0 && !contains(doc, "host:"));
+    free(doc);
+    check_json(json);
+    snprintf(err, sizeof err, "%s/closed-stdout.err", scratch);
+    char *said = harness_read_file(err);
+    CU_ASSERT(said && contains(said, "cannot write the output"));
+    free(said);
+}
+
 /* ---- the scratch directory -------------------------------------------------------------- */
 
 static int make_scratch(void)
@@ -801,6 +821,7 @@ int main(void)
         {"FILE -: stdout, no file named -", test_dash_is_stdout},
         {"^C keeps the rows measured, status 130", test_interrupt_keeps_rows},
         {"progress and time left on a terminal", test_progress_on_terminal},
+        {"a closed stdout is no output file", test_closed_stdout_is_not_an_output},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo bad[] = {

@@ -457,6 +457,23 @@ static void test_more_workers_than_cores(void)
     command_free(c);
 }
 
+/* With stderr closed, the engine's memory was descriptor 2 and the warning above went over
+ * it: the workers exited and the CLI died of SIGSEGV. The run goes on, its answer printed. */
+static void test_closed_stderr_is_not_the_engines(void)
+{
+    char args[96], out[] = "/tmp/pareng-test-closed-XXXXXX", redirections[64];
+    int fd = mkstemp(out);
+    CU_ASSERT_FATAL(fd >= 0);
+    close(fd);
+    snprintf(args, sizeof args, "run fib 25 --cores %ld", allowed_cores() + 1);
+    snprintf(redirections, sizeof redirections, "2>&- >'%s'", out);
+    CU_ASSERT_EQUAL(shell_run(args, redirections), 0);
+    char *printed = harness_read_file(out);
+    CU_ASSERT(printed && contains(printed, "fib(25) = 75025"));
+    free(printed);
+    unlink(out);
+}
+
 static bool cpus_0_and_1_allowed(void)
 {
     cpu_set_t set;
@@ -1156,6 +1173,7 @@ int main(void)
         {"--json: one object, stats per worker", test_json},
         {"--stats: one row per worker", test_stats_table},
         {"more workers than cores: warning", test_more_workers_than_cores},
+        {"closed stderr: the run goes on", test_closed_stderr_is_not_the_engines},
         {"CPU lists", test_cpu_lists},
         {"grains", test_grains},
         {"cutoffs", test_cutoffs},

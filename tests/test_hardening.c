@@ -726,6 +726,29 @@ static void test_a_forked_copy_of_an_engine_is_refused(void)
     CU_ASSERT_EQUAL(in_child(a_forked_copy_is_refused, 20), 0);
 }
 
+static int stderr_closed(void)
+{
+    close(STDERR_FILENO);
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 3; /* more than the cores: the engine warns on stderr */
+    cfg.display_affinity = 1;
+    pareng_engine *e = NULL;
+    if (pareng_start(&e, &cfg) < 0)
+        return 10;
+    bool ok = fib_ok(e, 24) && fib_ok(e, 20);
+    pareng_stop(e);
+    return ok ? 0 : 1;
+}
+
+/* A program that closed stderr got the engine's memory as descriptor 2: the engine's own
+ * warnings went over its header, the workers exited and the run failed (a stats read then
+ * crashed the CLI). */
+static void test_a_closed_stderr_is_not_the_engines(void)
+{
+    CU_ASSERT_EQUAL(in_child(stderr_closed, 20), 0);
+}
+
 /* ---- io_uring denied ---------------------------------------------------------------------- */
 
 static int io_with_enter_denied(void)
@@ -792,6 +815,7 @@ int main(void)
         {"a task closing its descriptors ends its run",
          test_a_task_closing_its_descriptors_ends_its_run},
         {"a forked copy of an engine is refused", test_a_forked_copy_of_an_engine_is_refused},
+        {"a closed stderr is not the engine's", test_a_closed_stderr_is_not_the_engines},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {

@@ -13,6 +13,8 @@
  * Exit status: 0 success, 1 the run failed (a worker died, no memory), 2 bad input (nothing
  * was started), 128+signal when interrupted by SIGINT or SIGTERM. docs/cli.md has it all.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,8 +134,24 @@ static int command_help(int argc, char **argv)
     return c->run(2, help_argv);
 }
 
+/* A closed standard descriptor would be the next file opened (an --export-json file got the
+ * table meant for stdout, exit 0): each closed one is held by /dev/null opened the other way
+ * round, so that writing to a closed stdout still fails (EBADF: "cannot write the output")
+ * and reading a closed stdin too. */
+static void hold_closed_standard_descriptors(void)
+{
+    for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        int held = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY);
+        if (held >= 0 && held != fd) /* the lowest free one is fd itself, unless raced */
+            close(held);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    hold_closed_standard_descriptors();
     /* Only run and map start engines across ranks (tools/ranks.c); the other commands work
      * under a launcher as they do without one. */
     int rc = argc >= 2 && (!strcmp(argv[1], "run") || !strcmp(argv[1], "map"))
