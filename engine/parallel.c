@@ -57,13 +57,14 @@ PARENG_TASK_5(int, for_tasks_range, size_t, begin, size_t, end, size_t, grain,
 
 /* pareng_reduce_into: results of any size. Each task gets where its result goes; the right
  * half's goes to a buffer on the parent's stack, which a thief may write (worker stacks are in
- * the arena, docs/memory.md). */
+ * the arena, docs/memory.md). Both are aligned as a frame is, to 64 bytes: a result of
+ * vector types (__m256d, alignment 32) in a buffer aligned to 16 crashed the worker. */
 typedef struct reduce_into_job {
     size_t grain, size;
     pareng_map_into_fn map;
     pareng_combine_into_fn combine;
     void *ctx;
-    PARENG__ALIGNAS(16) unsigned char result[];
+    PARENG__ALIGNAS(64) unsigned char result[];
 } reduce_into_job;
 
 PARENG_TASK_4(int, reduce_into_range, size_t, begin, size_t, end, const reduce_into_job *, job,
@@ -74,7 +75,7 @@ PARENG_TASK_4(int, reduce_into_range, size_t, begin, size_t, end, const reduce_i
         return 0;
     }
     size_t mid = begin + (end - begin) / 2;
-    _Alignas(16) unsigned char right[job->size];
+    _Alignas(64) unsigned char right[job->size];
     PARENG_SPAWN(reduce_into_range, mid, end, job, right);
     PARENG_CALL(reduce_into_range, begin, mid, job, out);
     PARENG_SYNC(reduce_into_range);

@@ -1371,9 +1371,11 @@ PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, si
  * as TBB's parallel_reduce and Cilk's reducers take): map(ctx, i, j, out) writes the result of
  * [i, j) to out; combine(left, right) makes left the combination of left with right, in place.
  * The pieces and the order of every combine are those of pareng_reduce: the same bits on any
- * number of workers. *result (size bytes) gets the combination of [begin, end). Returns as
- * PARENG_RUN; -EINVAL for an empty range or a size of 0 or above the limit, -ENOMEM when the
- * engine's shared memory has no room for the size (it takes size + 64 bytes while it runs). */
+ * number of workers. *result (size bytes) gets the combination of [begin, end). The out,
+ * left and right that map and combine get are aligned to 64 bytes (any type's alignment up to
+ * a cache line, as a task's frame). Returns as PARENG_RUN; -EINVAL for an empty range or a
+ * size of 0 or above the limit, -ENOMEM when the engine's shared memory has no room for the
+ * size (it takes size + 128 bytes while it runs). */
 /* Each level of the split holds one result on its task's stack: 4 KiB keeps 20 levels within
  * the 256 KiB of an IO engine's fiber stack. */
 #define PARENG_REDUCE_INTO_MAX 4096u
