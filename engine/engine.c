@@ -705,7 +705,8 @@ int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t s
         return pareng__fail(EINVAL, "task data of %zu bytes does not fit a frame", size);
     int k = pareng__inbox_put(e->segment.arena, run, data, size);
     if (k < 0)
-        return -EAGAIN;
+        return pareng__fail(EAGAIN, "%u tasks posted and not collected yet: collect one first",
+                            PARENG_SERVE_SLOTS);
     e->posted_tag[k] = tag;
     return 0;
 }

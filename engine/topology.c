@@ -108,10 +108,12 @@ static int hwloc_failure(const char *what)
 #define MAX_TOPOLOGY_BYTES (64u << 20)
 #define MAX_OS_INDEX (1u << 20)
 
-static int too_many_pus(const char *what, uint64_t pus)
+/* The count stops at the limit (a product of arities may overflow): not said, as it is not
+ * the description's. */
+static int too_many_pus(const char *what)
 {
-    return pareng__fail(EIO, "%s describes %llu PUs; pareng plans for at most %u", what,
-                        (unsigned long long)pus, MAX_TOPOLOGY_PUS);
+    return pareng__fail(EIO, "%s describes more than %u PUs, which pareng plans for at most",
+                        what, MAX_TOPOLOGY_PUS);
 }
 
 /* The XML of `path` into *xml (to free), checked as above; 0 or -errno with a message. */
@@ -165,7 +167,7 @@ static int read_topology_file(const char *path, char **xml, size_t *len)
         *xml = NULL;
         char what[PATH_MAX + 16];
         snprintf(what, sizeof what, "topology file %s", path);
-        return too_many_pus(what, pus);
+        return too_many_pus(what);
     }
     return 0;
 }
@@ -282,7 +284,7 @@ static int choose_topology_source(planner *p, const pareng_config *cfg, bool *th
     if (synthetic) {
         uint64_t pus = synthetic_pus(synthetic);
         if (pus > MAX_TOPOLOGY_PUS)
-            return too_many_pus("HWLOC_SYNTHETIC", pus);
+            return too_many_pus("HWLOC_SYNTHETIC");
         /* (indexes=...) names OS indexes, which size hwloc's bitmaps as in an XML file */
         for (const char *at = synthetic; (at = strstr(at, "indexes=")); at++)
             for (const char *n = at + 8; *n && *n != ')'; n++)
@@ -482,7 +484,7 @@ static int load_topology(planner *p, const pareng_config *cfg)
     /* what the checks before the load could not see (an XML spelled otherwise) */
     int n = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_PU);
     if (n > (int)MAX_TOPOLOGY_PUS)
-        return too_many_pus("the topology", (uint64_t)n);
+        return too_many_pus("the topology");
     p->allowed = hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(p->topo));
     if (!p->allowed)
         return pareng__fail(ENOMEM, "out of memory");

@@ -587,7 +587,10 @@ static void test_huge_topologies_are_refused(void)
 {
     uint64_t t0 = testing_now_ns();
     CU_ASSERT_EQUAL(plan_rc(NULL, "package:64 core:64 pu:64"), -EIO);
-    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "262144 PUs"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "more than 4096 PUs"));
+    /* the count stops at the limit: "pu:5000" was said to describe 4097 PUs */
+    CU_ASSERT_EQUAL(plan_rc(NULL, "pu:5000"), -EIO);
+    CU_ASSERT_PTR_NULL(strstr(pareng_last_error(), "4097"));
     CU_ASSERT_EQUAL(plan_rc(NULL, "package:2 [numa] core:4096 pu:2"), -EIO);
     CU_ASSERT(testing_now_ns() - t0 < 6000000000u);
     /* 600 cores (more than the most workers) still plan */
