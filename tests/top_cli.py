@@ -95,6 +95,32 @@ def test_top_refusals():
               "top with no engine: an empty list")
 
 
+def failed_run_keeps(trace, svg):
+    """Runs with --trace and --timeline and kills a worker: True for status 1. A failed run
+    writes neither file (the files were emptied as the run started, and lost)."""
+    run = subprocess.Popen([PARENG, "run", "fib", "50", "-c", "2", "--trace", trace,
+                            "--timeline", svg], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    children = f"/proc/{run.pid}/task/{run.pid}/children"
+    workers = []
+    for _ in range(500):
+        try:
+            with open(children) as f:
+                workers = f.read().split()
+        except OSError:
+            break
+        if len(workers) == 2:
+            break
+        time.sleep(0.01)
+    if len(workers) != 2:
+        run.kill()
+        run.communicate()
+        return False
+    time.sleep(0.1)
+    os.kill(int(workers[1]), 9)
+    run.communicate(timeout=30)
+    return run.returncode == 1
+
+
 def test_trace_and_timeline():
     with tempfile.TemporaryDirectory() as d:
         trace, svg = os.path.join(d, "t.json"), os.path.join(d, "t.svg")
@@ -130,6 +156,16 @@ def test_trace_and_timeline():
         rows = [g for g in root.iter("{http://www.w3.org/2000/svg}g")
                 if g.get("data-worker") is not None]
         check(len(rows) == 2, "the timeline has a row per worker")
+        with open(trace, "rb") as f:
+            kept = f.read()
+        check(failed_run_keeps(trace, svg), "a failed run leaves the files as they were")
+        with open(trace, "rb") as f:
+            check(f.read() == kept, "the trace of the run before is kept whole")
+        r = pareng("run", "fib", "5", "-c", "2", "--trace", trace)
+        with open(trace) as f:
+            shorter = f.read()
+        check(r.returncode == 0 and len(shorter) < len(kept) and json.loads(shorter),
+              "a shorter trace written over a longer one is cut to its own length")
         r = pareng("run", "fib", "10", "--trace", "-")
         check(r.returncode == 2, "--trace - is refused (stdout has the result)")
         r = pareng("run", "fib", "10", "--trace", os.path.join(d, "no", "such", "dir"))

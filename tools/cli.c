@@ -344,10 +344,12 @@ bool is_stdout(const char *path)
 }
 
 /* path for writing, without blocking on a FIFO nobody reads (ENXIO), then blocking again:
- * a FIFO with a reader is a fine place for the figures. */
+ * a FIFO with a reader is a fine place for the figures. Not emptied: a file is cut to what
+ * was written when it is closed (close_output), so a run that fails before writing it leaves
+ * it as it was. */
 FILE *open_for_writing(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
+    int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
     if (fd < 0)
         return NULL;
     int flags = fcntl(fd, F_GETFL);
@@ -423,6 +425,12 @@ int close_output(output_file *file)
     if (!file->f || file->f == stdout)
         return 0; /* stdout: finish_output says whether it was written */
     bool failed = fflush(file->f) != 0 || ferror(file->f);
+    /* Written from its start over what it held: cut there. Nothing written (no output is
+     * empty) means the run failed first, and the file keeps what it held. */
+    struct stat st;
+    off_t written = ftello(file->f);
+    if (!failed && written > 0 && fstat(fileno(file->f), &st) == 0 && S_ISREG(st.st_mode))
+        failed = ftruncate(fileno(file->f), written) != 0;
     failed |= fclose(file->f) != 0;
     if (!failed)
         return 0;
