@@ -519,7 +519,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         if (rc == 0)
             rc = watch(e, all_ready, NULL, NULL);
         else {
-            char message[256];
+            char message[PARENG__MESSAGE_MAX];
             snprintf(message, sizeof message, "%s", pareng_last_error());
             fail_engine(e);
             pareng__fail(-rc, "%s", message);

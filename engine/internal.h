@@ -599,6 +599,9 @@ PARENG__INTERNAL char pareng__process_state(pid_t pid);
 PARENG__INTERNAL int64_t pareng__process_cpu_ticks(pid_t pid);
 PARENG__INTERNAL uint64_t pareng__random(uint64_t *state);
 PARENG__INTERNAL void pareng__cpu_relax(void);
+/* The longest message pareng_last_error() gives, its terminating NUL included; a longer one
+ * keeps both its ends (sys.c). Copies of it are this long. */
+#define PARENG__MESSAGE_MAX 512
 /* Records the message for pareng_last_error() and returns -err (for `return pareng__fail(...)`);
  * exported for libpareng-mpi. */
 PARENG_API int pareng__fail(int err, const char *fmt, ...)

@@ -9,6 +9,7 @@
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -108,7 +109,7 @@ void pareng__cpu_relax(void)
 #endif
 }
 
-static _Thread_local char last_error[256];
+static _Thread_local char last_error[PARENG__MESSAGE_MAX];
 
 int pareng__fd_above_stdio(int fd)
 {
@@ -120,11 +121,40 @@ int pareng__fd_above_stdio(int fd)
     return moved;
 }
 
+static bool continues_a_character(const char *p)
+{
+    return ((unsigned char)*p & 0xc0) == 0x80; /* a UTF-8 continuation byte */
+}
+
+/* whole (len bytes) into out, its middle left out when it does not fit: a message quotes the
+ * user's value first and says what is wrong with it last (--cores with 260 digits lost the
+ * reason). Cut at characters, marked with an ellipsis. */
+static void keep_both_ends(char *out, size_t size, const char *whole, size_t len)
+{
+    static const char ellipsis[] = "\xe2\x80\xa6";
+    size_t head = (size - sizeof ellipsis) / 2, rest = size - sizeof ellipsis - head;
+    while (head > 0 && continues_a_character(whole + head))
+        head--;
+    const char *tail = whole + len - rest;
+    while (*tail && continues_a_character(tail))
+        tail++;
+    rest = len - (size_t)(tail - whole);
+    memcpy(out, whole, head);
+    memcpy(out + head, ellipsis, sizeof ellipsis - 1);
+    memcpy(out + head + sizeof ellipsis - 1, tail, rest + 1);
+}
+
 int pareng__fail(int err, const char *fmt, ...)
 {
-    va_list ap;
+    va_list ap, again;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_copy(again, ap);
+    int len = vsnprintf(last_error, sizeof last_error, fmt, ap);
+    char *whole = len >= (int)sizeof last_error ? malloc((size_t)len + 1) : NULL;
+    if (whole && vsnprintf(whole, (size_t)len + 1, fmt, again) == len)
+        keep_both_ends(last_error, sizeof last_error, whole, (size_t)len);
+    free(whole);
+    va_end(again);
     va_end(ap);
     return -err;
 }

@@ -735,6 +735,21 @@ static void test_cpus_outside_allowed_set(void)
     check_bad_input(cases, sizeof cases / sizeof cases[0]);
 }
 
+/* A long value quoted first pushed the reason out of the message (600 digits: only digits);
+ * the message now leaves out the value's middle. */
+static void test_long_values_keep_the_reason(void)
+{
+    char digits[601], url[2048];
+    memset(digits, '0', sizeof digits - 1);
+    digits[sizeof digits - 1] = '\0';
+    snprintf(url, sizeof url, "http://%01900d/", 0);
+    bad_case cases[] = {
+        {{"run", "fib", "5", "--cores", digits}, {"--cores", "1 to 512"}},
+        {{"run", "http", url}, {"bad URL 'http://000", "too long"}},
+    };
+    check_bad_input(cases, sizeof cases / sizeof cases[0]);
+}
+
 static void test_bad_grain(void)
 {
     CHECK_BAD_INPUT({{"run", "fib", "35", "--grain", "-1"}, {"--grain", "'-1'"}},
@@ -1206,6 +1221,7 @@ int main(void)
         {"refused CPU list forms", test_refused_list_forms},
         {"CPUs outside the allowed set", test_cpus_outside_allowed_set},
         {"bad grain", test_bad_grain},
+        {"long values: the reason kept", test_long_values_keep_the_reason},
         {"control characters escaped", test_control_characters_escaped},
         CU_TEST_INFO_NULL,
     };

@@ -359,6 +359,15 @@ typedef struct http_target {
     struct addrinfo *addresses;
 } http_target;
 
+/* A URL or host quoted in a message, at most this long: the reason after it must fit the
+ * message (error.c), and a 2 KB URL pushed it out. */
+#define QUOTED_MOST 160
+
+static const char *cut_mark(const char *quoted)
+{
+    return strlen(quoted) > QUOTED_MOST ? "..." : "";
+}
+
 static int prepare(const workload_http_config *cfg, http_target *t)
 {
     t->addresses = NULL;
@@ -366,7 +375,8 @@ static int prepare(const workload_http_config *cfg, http_target *t)
     if (!cfg->url)
         return workload__fail(EINVAL, "no URL");
     if (http_parse_url(cfg->url, &t->url, &why) < 0)
-        return workload__fail(EINVAL, "bad URL '%s': %s", cfg->url, why);
+        return workload__fail(EINVAL, "bad URL '%.*s%s': %s", QUOTED_MOST, cfg->url,
+                              cut_mark(cfg->url), why);
     if (cfg->requests == 0 || cfg->connections == 0)
         return workload__fail(EINVAL, "at least one request and one connection are needed");
     if (cfg->connections > cfg->requests)
@@ -375,8 +385,9 @@ static int prepare(const workload_http_config *cfg, http_target *t)
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     int rc = getaddrinfo(t->url.host, t->url.port, &hints, &t->addresses);
     if (rc != 0)
-        return workload__fail(EHOSTUNREACH, "cannot resolve '%s': %s", t->url.host,
-                            rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        return workload__fail(EHOSTUNREACH, "cannot resolve '%.*s%s': %s", QUOTED_MOST,
+                              t->url.host, cut_mark(t->url.host),
+                              rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
     return 0;
 }
 
