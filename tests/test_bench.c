@@ -785,6 +785,27 @@ static void test_closed_stdout_is_not_an_output(void)
     free(said);
 }
 
+/* An output naming the file stdout is (/dev/stdout, or the file it was redirected to) got the
+ * text and the document mixed, exit 0: refused, status 2, like two outputs in one file. */
+static void test_an_output_in_stdouts_file_is_refused(void)
+{
+    const char *outputs[] = {"--export-json /dev/stdout", "--export-csv '%s/stdout.txt'",
+                             "--plot '%s/stdout.txt'"};
+    for (unsigned i = 0; i < 3; i++) {
+        char output[160], args[256], redirections[256];
+        snprintf(output, sizeof output, outputs[i], scratch);
+        snprintf(args, sizeof args, "bench fib %s --runs 1 --workers 1 %s", N, output);
+        snprintf(redirections, sizeof redirections, ">'%s/stdout.txt' 2>'%s/stdout.err'",
+                 scratch, scratch);
+        CU_ASSERT_EQUAL(shell_run(args, redirections), 2);
+        char path[128];
+        snprintf(path, sizeof path, "%s/stdout.err", scratch);
+        char *said = harness_read_file(path);
+        CU_ASSERT(said && contains(said, "the same file as stdout"));
+        free(said);
+    }
+}
+
 /* ---- the scratch directory -------------------------------------------------------------- */
 
 static int make_scratch(void)
@@ -822,6 +843,7 @@ int main(void)
         {"^C keeps the rows measured, status 130", test_interrupt_keeps_rows},
         {"progress and time left on a terminal", test_progress_on_terminal},
         {"a closed stdout is no output file", test_closed_stdout_is_not_an_output},
+        {"an output in stdout's file refused", test_an_output_in_stdouts_file_is_refused},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo bad[] = {

@@ -380,6 +380,22 @@ static const output_file *same_file_before(const output_file *files, const struc
     return NULL;
 }
 
+/* stdout, when it is a regular file or a pipe, counts among the files: the text or the
+ * document that goes there would be written over by, or mixed with, an output naming it
+ * (/dev/stdout: "--export-json -" puts the document there instead of the text). */
+static const output_file standard_output = {.option = "stdout", .path = "(the output)"};
+
+/* The output that the file of known[i] already is: one of files[0..i), or stdout; or NULL. */
+static const output_file *taken_by(const output_file *files, const struct stat *known, size_t i)
+{
+    struct stat out;
+    if (files[i].f != stdout && (S_ISREG(known[i].st_mode) || S_ISFIFO(known[i].st_mode)) &&
+        fstat(STDOUT_FILENO, &out) == 0 &&
+        out.st_dev == known[i].st_dev && out.st_ino == known[i].st_ino)
+        return &standard_output;
+    return same_file_before(files, known, i);
+}
+
 static int refuse_same_file(output_file *files, size_t opened, size_t i,
                             const output_file *same)
 {
@@ -400,7 +416,7 @@ int open_outputs(output_file *files, size_t n)
     for (size_t i = 0; i < n; i++) {
         const output_file *same = NULL;
         if (files[i].path && !is_stdout(files[i].path) && stat(files[i].path, &known[i]) == 0 &&
-            (same = same_file_before(files, known, i)))
+            (same = taken_by(files, known, i)))
             return refuse_same_file(files, 0, i, same);
     }
     for (size_t i = 0; i < n; i++) {
@@ -414,7 +430,7 @@ int open_outputs(output_file *files, size_t n)
             return EXIT_RUN_FAILED;
         }
         const output_file *same = NULL;
-        if (fstat(fileno(files[i].f), &known[i]) == 0 && (same = same_file_before(files, known, i)))
+        if (fstat(fileno(files[i].f), &known[i]) == 0 && (same = taken_by(files, known, i)))
             return refuse_same_file(files, i + 1, i, same);
     }
     return 0;
