@@ -82,7 +82,7 @@ static int parse_boolean(const char *s, unsigned *out)
 /* The message of the parse that just failed, as the variable's. */
 static int fail_in_variable(const char *variable)
 {
-    char why[PARENG__MESSAGE_MAX];
+    char why[PARENG_ERROR_MAX];
     strncpy(why, pareng_last_error(), sizeof why - 1);
     why[sizeof why - 1] = '\0';
     return pareng__fail(EINVAL, "%s: %s", variable, why);

@@ -91,7 +91,8 @@ void pareng__deque_populate(pareng__worker *w, pareng_frame *h)
      * with the deque's depth, so a shallow tree maps no page it does not use and a loop maps
      * at most 2 MiB ahead, which is charged to shared memory only as the deque reaches it.
      * Where the kernel has no MADV_POPULATE_WRITE (before 5.14), or the memory is short,
-     * pages are left to fault as they are written, which reports the same shortage. */
+     * pages are left to fault as they are written, which reports the same shortage; the lane
+     * then stops populating for good (a hint lost costs only the faults). */
     uint32_t capacity = (uint32_t)(w->pub.pareng__end - w->base);
     uint32_t at = frame_index(w, h);
     uint32_t span = w->populated < 64 ? 64 : w->populated;
@@ -298,8 +299,8 @@ void pareng__deque_push_slow(pareng__worker *w, pareng_frame *h)
         publish(w, h);
         return;
     }
-    /* A thief lowered the limit. Back up first: a request that comes after this store lowers
-     * it again. The frame just written counts among the private ones, and the older half
+    /* A thief lowered the limit, or h reached the end of the mapped pages. Back up first: a
+     * request that comes after this store lowers it again. The frame just written counts among the private ones, and the older half
      * goes, as a sync shares it. Not inside a serial run, whose frames hold results
      * (pareng.h). A request that gets nothing stays pending for the next spawn too: its thief
      * may be asleep by now, and will not ask again. */

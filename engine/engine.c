@@ -47,7 +47,7 @@ struct pareng_engine {
     bool share_globals; /* pareng_config.globals: PARENG_GLOBALS_SHARED */
     pareng__dist *dist; /* runs are collective over ranks (remote.c), or NULL */
     uint64_t posted_tag[PARENG__INBOX_SLOTS]; /* pareng_post's tag of each inbox slot */
-    char failure[200];
+    char failure[PARENG_ERROR_MAX];
     volatile sig_atomic_t cancelled;
     pid_t coordinator;  /* the process that started it: a forked copy of this handle is not */
     atomic_bool in_run; /* a root or a serve runs: one at a time */
@@ -203,12 +203,14 @@ static int life_pipe_open(pareng_engine *e)
 {
     if (pipe2(e->life, O_CLOEXEC) < 0)
         return e->life[0] = e->life[1] = -1, pareng__fail(errno, "pipe: %s", strerror(errno));
-    e->life[0] = pareng__fd_above_stdio(e->life[0]);
-    e->life[1] = pareng__fd_above_stdio(e->life[1]);
-    if (e->life[0] < 0 || e->life[1] < 0) {
-        int err = errno;
-        close(e->life[0]);
-        close(e->life[1]);
+    int err = 0;
+    for (int end = 0; end < 2; end++)
+        if ((e->life[end] = pareng__fd_above_stdio(e->life[end])) < 0)
+            err = errno;
+    if (err) {
+        for (int end = 0; end < 2; end++)
+            if (e->life[end] >= 0)
+                close(e->life[end]);
         e->life[0] = e->life[1] = -1;
         return pareng__fail(err, "pipe: %s", strerror(err));
     }
@@ -519,7 +521,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         if (rc == 0)
             rc = watch(e, all_ready, NULL, NULL);
         else {
-            char message[PARENG__MESSAGE_MAX];
+            char message[PARENG_ERROR_MAX];
             snprintf(message, sizeof message, "%s", pareng_last_error());
             fail_engine(e);
             pareng__fail(-rc, "%s", message);

@@ -446,8 +446,9 @@ PARENG__INTERNAL bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h);
 /* Owner: about to write the frame at h, past the pages it populated: maps the next ones. */
 PARENG__INTERNAL void pareng__deque_populate(pareng__worker *w, pareng_frame *h);
 /* Owner: the frame just written at h is at or above the spawn limit. When everything below
- * it was stolen, publishes it; else a thief asked for work, and the older half of the private
- * frames (h included) is shared. */
+ * it was stolen, publishes it; else, when a thief asked for work, the older half of the
+ * private frames (h included) is shared; else h was past the pages mapped before (populated
+ * just now) and the limit moves to the new end. */
 PARENG__INTERNAL void pareng__deque_push_slow(pareng__worker *w, pareng_frame *h);
 /* Owner: a thief asked for work; share the older half of the private frames below h (the
  * top one stays private). Returns how many frames were shared. */
@@ -586,7 +587,7 @@ PARENG__INTERNAL void pareng__io_sleep(_Atomic uint32_t *epoch, uint32_t seen);
 /* fd moved above 0, 1 and 2 (close-on-exec), or -1 with errno, fd closed. A program that
  * closed stderr gets its next descriptor there: what it, or this library's own warnings, then
  * wrote to "stderr" went over the engine's memory. Every descriptor the engine keeps goes
- * through here. */
+ * through here but an IO worker's io_uring ring, which liburing holds (a write to it fails). */
 PARENG__INTERNAL int pareng__fd_above_stdio(int fd);
 PARENG__INTERNAL int pareng__futex_wait(_Atomic uint32_t *addr, uint32_t expected,
                                         long timeout_ns);
@@ -599,9 +600,6 @@ PARENG__INTERNAL char pareng__process_state(pid_t pid);
 PARENG__INTERNAL int64_t pareng__process_cpu_ticks(pid_t pid);
 PARENG__INTERNAL uint64_t pareng__random(uint64_t *state);
 PARENG__INTERNAL void pareng__cpu_relax(void);
-/* The longest message pareng_last_error() gives, its terminating NUL included; a longer one
- * keeps both its ends (sys.c). Copies of it are this long. */
-#define PARENG__MESSAGE_MAX 512
 /* Records the message for pareng_last_error() and returns -err (for `return pareng__fail(...)`);
  * exported for libpareng-mpi. */
 PARENG_API int pareng__fail(int err, const char *fmt, ...)

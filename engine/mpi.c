@@ -303,7 +303,7 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
                                      (unsigned)job.ranks);
     }
     if (rc < 0) {
-        char message[PARENG__MESSAGE_MAX];
+        char message[PARENG_ERROR_MAX];
         snprintf(message, sizeof message, "%s", pareng_last_error());
         pareng_stop(*engine);
         *engine = NULL;

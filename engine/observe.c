@@ -136,7 +136,7 @@ int pareng_trace_begin(pareng_engine *e, size_t events_per_worker)
                    (size_t)a->n_workers * events_per_worker * sizeof(pareng_trace_event);
     pareng__trace *t = pareng__heap_alloc(&a->heap, bytes);
     if (!t) {
-        char why[PARENG__MESSAGE_MAX];
+        char why[PARENG_ERROR_MAX];
         snprintf(why, sizeof why, "%s", pareng_last_error());
         return pareng__fail(ENOMEM, "a trace of %zu events per worker needs %zu bytes of the "
                             "engine's shared memory: %s", events_per_worker, bytes, why);

@@ -551,7 +551,7 @@ int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t siz
     d->stats.idle_ns += capacity > busy ? capacity - busy : 0;
     d->stats.coordinator_cpu_ns += coordinator_cpu_ns() - cpu_before;
     if (rc < 0) {
-        char message[PARENG__MESSAGE_MAX];
+        char message[PARENG_ERROR_MAX];
         snprintf(message, sizeof message, "%s", pareng_last_error());
         d->transport.abort(d->transport.ctx, message);
         return rc;

@@ -109,7 +109,7 @@ void pareng__cpu_relax(void)
 #endif
 }
 
-static _Thread_local char last_error[PARENG__MESSAGE_MAX];
+static _Thread_local char last_error[PARENG_ERROR_MAX];
 
 int pareng__fd_above_stdio(int fd)
 {

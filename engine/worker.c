@@ -392,7 +392,8 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
         pareng__deque_populate(w, h);
     if (PARENG__UNLIKELY(w->measuring))
         return pareng__measure_spawn(w, h, run, args, size);
-    /* Everything below h was stolen, or a thief asked for work (pareng__deque_push_slow). */
+    /* Everything below h was stolen, a thief asked for work, or h was past the mapped pages
+     * (pareng__deque_push_slow). */
     h->pareng__run = run;
     memcpy(h->pareng__data, args, size);
     pareng__deque_push_slow(w, h);

@@ -180,8 +180,11 @@ PARENG_API int pareng_config_set_cores(pareng_config *cfg, const char *cores);
  * CLI's --cutoff and PARENG_CUTOFF take it. 0, or -EINVAL with a message. */
 PARENG_API int pareng_config_set_cutoff(pareng_config *cfg, const char *cutoff);
 
-/* Message for the last call that failed in this thread ("" if none). */
+/* Message for the last call that failed in this thread ("" if none), at most
+ * PARENG_ERROR_MAX bytes with its NUL: a longer one keeps its start and its end (the reason),
+ * with an ellipsis between. A copy of it needs no more. */
 PARENG_API const char *pareng_last_error(void);
+#define PARENG_ERROR_MAX 512
 PARENG_API const char *pareng_version(void);
 
 /* ------------------------------------------------------------------------------------------
@@ -1375,7 +1378,7 @@ PARENG_API int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, si
  * left and right that map and combine get are aligned to 64 bytes (any type's alignment up to
  * a cache line, as a task's frame). Returns as PARENG_RUN; -EINVAL for an empty range or a
  * size of 0 or above the limit, -ENOMEM when the engine's shared memory has no room for the
- * size (it takes size + 128 bytes while it runs). */
+ * size (it takes at most size + 192 bytes while it runs). */
 /* Each level of the split holds one result on its task's stack: 4 KiB keeps 20 levels within
  * the 256 KiB of an IO engine's fiber stack. */
 #define PARENG_REDUCE_INTO_MAX 4096u

@@ -309,7 +309,7 @@ typedef struct job {
     uint64_t *results;       /* map: count results */
     int rc;                  /* 0 or a negative errno */
     bool at_start;           /* rc came from pareng_start */
-    char message[256];       /* the message of the failure */
+    char message[PARENG_ERROR_MAX];       /* the message of the failure */
 } job;
 
 /* ^C, before each job (with the GIL: Python's signal.signal changes the handler with it held

@@ -355,7 +355,7 @@ static PyObject *TaskEngine_serve(TaskEngineObject *self, PyObject *step)
         return NULL;
     serving s = {.self = self, .step = step};
     pareng_engine *e = self->engine;
-    char message[256];
+    char message[PARENG_ERROR_MAX];
     self->busy = true;
     Py_INCREF(self);
     s.thread = PyEval_SaveThread();

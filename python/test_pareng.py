@@ -407,6 +407,9 @@ class Errors(ParengTest):
         self.check(ValueError, "cores='x'", lambda: pareng.Engine("x"))
         self.check(TypeError, "not bool", lambda: pareng.Engine(False))
         self.check(ValueError, "cores=0", lambda: pareng.map("fib", [1], cores=0))
+        # a long value keeps the reason at the end of the message (it was cut off at 256 bytes)
+        self.check(ValueError, r"\u2026.*a worker count is 1 to 512$",
+                   lambda: pareng.fib(10, cores="0" * 600))
 
     def test_cpu_list_grammar_is_the_librarys(self):
         # What the library refuses, with its message: nothing of the module's own.

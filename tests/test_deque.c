@@ -44,13 +44,17 @@ static void fixture_free(fixture *f)
     munmap(f->region, f->size);
 }
 
-/* The owner's push as the inline spawn does it; NULL when full. */
+/* The owner's push as the inline spawn and its slow path (pareng__spawn_slow) do it; NULL
+ * when full. */
 static pareng_frame *owner_push(pareng__worker *w, pareng_frame *h, uint64_t id)
 {
     if (h >= w->pub.pareng__end)
         return NULL;
+    bool slow = h >= __atomic_load_n(&w->pub.pareng__spawn_limit, __ATOMIC_RELAXED);
+    if (slow && h >= w->base + w->populated)
+        pareng__deque_populate(w, h);
     memcpy(h->pareng__data, &id, sizeof id);
-    if (h >= __atomic_load_n(&w->pub.pareng__spawn_limit, __ATOMIC_RELAXED))
+    if (slow)
         pareng__deque_push_slow(w, h);
     return h + 1;
 }

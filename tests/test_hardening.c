@@ -590,7 +590,8 @@ static void test_huge_topologies_are_refused(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "more than 4096 PUs"));
     /* the count stops at the limit: "pu:5000" was said to describe 4097 PUs */
     CU_ASSERT_EQUAL(plan_rc(NULL, "pu:5000"), -EIO);
-    CU_ASSERT_PTR_NULL(strstr(pareng_last_error(), "4097"));
+    CU_ASSERT(strstr(pareng_last_error(), "more than 4096 PUs") &&
+              !strstr(pareng_last_error(), "4097"));
     CU_ASSERT_EQUAL(plan_rc(NULL, "package:2 [numa] core:4096 pu:2"), -EIO);
     CU_ASSERT(testing_now_ns() - t0 < 6000000000u);
     /* 600 cores (more than the most workers) still plan */
@@ -734,8 +735,8 @@ static int stderr_closed(void)
     close(STDERR_FILENO);
     pareng_config cfg;
     pareng_config_default(&cfg);
-    cfg.workers = 3; /* more than the cores: the engine warns on stderr */
-    cfg.display_affinity = 1;
+    cfg.workers = 3;
+    cfg.display_affinity = 1; /* the engine writes to stderr */
     pareng_engine *e = NULL;
     if (pareng_start(&e, &cfg) < 0)
         return 10;

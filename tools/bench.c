@@ -889,7 +889,7 @@ static int measure_pareng(fib_bench *b, unsigned workers)
             row->times[i - b->warmup] = seconds;
     }
     counter_totals after = read_counters(e);
-    char failure[256];
+    char failure[PARENG_ERROR_MAX];
     snprintf(failure, sizeof failure, "%s", workload_error());
     pareng_stop(e);
     if (rc < 0 || interrupted()) {
@@ -1747,7 +1747,7 @@ static int measure_spawn_cost(const pareng_config *base, unsigned runs, double *
         }
         ns_per_pair[r] = (double)elapsed / SPAWN_PAIRS;
     }
-    char failure[256];
+    char failure[PARENG_ERROR_MAX];
     snprintf(failure, sizeof failure, "%s", pareng_last_error());
     pareng_stop(e);
     progress_done();
@@ -1801,7 +1801,7 @@ static int measure_steal_latency(const pareng_config *base, unsigned runs, steal
         out->trials += trials;
         out->medians[r] = n ? summarize(run_latencies, n).median : NAN;
     }
-    char failure[256];
+    char failure[PARENG_ERROR_MAX];
     snprintf(failure, sizeof failure, "%s", pareng_last_error());
     pareng_stop(e);
     progress_done();

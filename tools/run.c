@@ -492,7 +492,7 @@ static int start_engine(const run_options *o, const pareng_config *cfg, pareng_e
  * the signal when ^C or SIGTERM came (nothing printed then). */
 static int stop_engine(pareng_engine *e, int rc, pareng_stats **stats)
 {
-    char failure[256];
+    char failure[PARENG_ERROR_MAX];
     snprintf(failure, sizeof failure, "%s", workload_error());
     unsigned workers = pareng_engine_workers(e);
     *stats = calloc(workers, sizeof **stats);

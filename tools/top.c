@@ -126,7 +126,7 @@ static bool watch(top_state *t, const char *segment, char *why, size_t size)
  * segment is attached once. 0, or the exit status after saying why. */
 static int find_engines(top_state *t)
 {
-    char why[256] = "";
+    char why[PARENG_ERROR_MAX] = "";
     if (t->target && !t->target_pid) {
         if (t->n_engines == 0 && !watch(t, t->target, why, sizeof why)) {
             cli_error("top: %s", why);

@@ -363,9 +363,22 @@ typedef struct http_target {
  * message (error.c), and a 2 KB URL pushed it out. */
 #define QUOTED_MOST 160
 
-static const char *cut_mark(const char *quoted)
+/* How much of s a message quotes: all of it, or QUOTED_MOST bytes cut at a character. */
+static int quoted_length(const char *s)
 {
-    return strlen(quoted) > QUOTED_MOST ? "..." : "";
+    size_t n = strlen(s);
+    if (n <= QUOTED_MOST)
+        return (int)n;
+    n = QUOTED_MOST;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) /* a UTF-8 continuation byte */
+        n--;
+    return (int)n;
+}
+
+/* After the quoted part of s: an ellipsis where it was cut, as pareng_last_error() marks it. */
+static const char *cut_mark(const char *s)
+{
+    return s[quoted_length(s)] ? "\xe2\x80\xa6" : "";
 }
 
 static int prepare(const workload_http_config *cfg, http_target *t)
@@ -375,7 +388,7 @@ static int prepare(const workload_http_config *cfg, http_target *t)
     if (!cfg->url)
         return workload__fail(EINVAL, "no URL");
     if (http_parse_url(cfg->url, &t->url, &why) < 0)
-        return workload__fail(EINVAL, "bad URL '%.*s%s': %s", QUOTED_MOST, cfg->url,
+        return workload__fail(EINVAL, "bad URL '%.*s%s': %s", quoted_length(cfg->url), cfg->url,
                               cut_mark(cfg->url), why);
     if (cfg->requests == 0 || cfg->connections == 0)
         return workload__fail(EINVAL, "at least one request and one connection are needed");
@@ -385,8 +398,8 @@ static int prepare(const workload_http_config *cfg, http_target *t)
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     int rc = getaddrinfo(t->url.host, t->url.port, &hints, &t->addresses);
     if (rc != 0)
-        return workload__fail(EHOSTUNREACH, "cannot resolve '%.*s%s': %s", QUOTED_MOST,
-                              t->url.host, cut_mark(t->url.host),
+        return workload__fail(EHOSTUNREACH, "cannot resolve '%.*s%s': %s",
+                              quoted_length(t->url.host), t->url.host, cut_mark(t->url.host),
                               rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
     return 0;
 }
