@@ -173,6 +173,24 @@ class Results(ParengTest):
         self.assertEqual(pareng.map(fib_mod20, (x for x in range(50)), cores=CORES),
                          [fib(x % 20) for x in range(50)])
 
+    def test_a_subclass_iterates_its_own_way(self):
+        # A list or tuple subclass with its own __iter__ was sliced as a list: other items
+        # than Python's map and multiprocessing's take, silently.
+        class Hundreds(list):
+            def __iter__(self):
+                return (x * 100 for x in list.__iter__(self))
+
+        class Letters(tuple):
+            def __iter__(self):
+                return iter("ab")
+
+        want = [100, 200, 300]
+        self.assertEqual(pareng.map(identity, Hundreds([1, 2, 3]), cores=CORES), want)
+        self.assertEqual(pareng.map(identity, Letters((1, 2)), cores=CORES), ["a", "b"])
+        with pareng.Pool(CORES) as pool:
+            self.assertEqual(pool.map(identity, Hundreds([1, 2, 3])), want)
+            self.assertEqual(list(pool.imap(identity, Hundreds([1, 2, 3]))), want)
+
     def test_map_a_million_tiny_items(self):
         self.assertEqual(pareng.map(square, range(10**6), cores=CORES),
                          [x * x for x in range(10**6)])

@@ -38,16 +38,26 @@ void cli_escape(FILE *f, const char *text)
     }
 }
 
-/* "pareng: " and the message, escaped, then `suffix` (not escaped: ours) and a newline. */
+/* "pareng: " and the message, escaped, then `suffix` (not escaped: ours) and a newline, in
+ * one write: stderr is unbuffered, and the ranks of an MPI job share it (a message put
+ * together byte by byte was spliced with another rank's). */
 static void vmessage(const char *suffix, const char *fmt, va_list ap)
 {
     char text[2048];
     vsnprintf(text, sizeof text, fmt, ap);
     fflush(stdout); /* what was printed before comes before the message, also in one file */
-    fputs("pareng: ", stderr);
-    cli_escape(stderr, text);
-    fputs(suffix, stderr);
-    fputc('\n', stderr);
+    char line[4 * sizeof text + 128]; /* every byte escaped as \xHH, and the rest */
+    FILE *whole = fmemopen(line, sizeof line, "w");
+    FILE *out = whole ? whole : stderr;
+    fputs("pareng: ", out);
+    cli_escape(out, text);
+    fputs(suffix, out);
+    fputc('\n', out);
+    if (whole) {
+        long len = ftell(whole);
+        fclose(whole);
+        fwrite(line, 1, len > 0 ? (size_t)len : 0, stderr);
+    }
 }
 
 void cli_error(const char *fmt, ...)

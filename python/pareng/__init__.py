@@ -597,8 +597,14 @@ def _block_stream(fn, outcome):
         _raise_failure(fn, outcome)
 
 
+def _sliceable(iterable):
+    """Sliced as it is, not iterated: a list, tuple or range itself. A subclass may iterate
+    otherwise than its slices (its own __iter__), which map must follow, as Python's does."""
+    return type(iterable) in (list, tuple, range)
+
+
 def _items(iterable):
-    if isinstance(iterable, (list, tuple, range)):
+    if _sliceable(iterable):
         return iterable
     return list(iterable)
 
@@ -954,7 +960,7 @@ class _Stream:
         self._received = 0
         self._feeding = threading.Lock()  # the items are read by the consumer, or by close
         self._wave = IMAP_FIRST_WAVE * driver.workers
-        if isinstance(iterable, (list, tuple, range)):  # all at once, as Pool.map
+        if _sliceable(iterable):  # all at once, as Pool.map
             self._items = None
             self._submit(iterable)
         else:
