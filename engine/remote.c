@@ -521,13 +521,27 @@ static uint64_t coordinator_cpu_ns(void)
     return (uint64_t)cpu.tv_sec * 1000000000ull + (uint64_t)cpu.tv_nsec;
 }
 
+/* A run failed on this rank: the job cannot give its answer (docs/distributed.md,
+ * "Failures"). Returns rc. */
+static int end_the_job(pareng__dist *d, int rc)
+{
+    char message[PARENG_ERROR_MAX];
+    snprintf(message, sizeof message, "%s", pareng_last_error());
+    d->transport.abort(d->transport.ctx, message);
+    return rc;
+}
+
 int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t size,
                      unsigned cutoff)
 {
     /* One rank, or a root that may not leave its rank (nor may anything below it that
-     * takes its pointers): every rank runs its own, as without MPI. */
-    if (d->ranks == 1 || !crosses_ranks(pareng__task_find(run)))
-        return pareng__engine_run(d->engine, run, data, size, cutoff, NULL, NULL);
+     * takes its pointers): every rank runs its own, as without MPI. Its failure ends the job
+     * as well (a map's rank whose worker died waited in the stop's barrier for the others to
+     * finish the whole map). */
+    if (d->ranks == 1 || !crosses_ranks(pareng__task_find(run))) {
+        int rc = pareng__engine_run(d->engine, run, data, size, cutoff, NULL, NULL);
+        return rc < 0 && d->ranks > 1 ? end_the_job(d, rc) : rc;
+    }
     d->run++;
     d->stopped = false;
     d->poll_ns = MIN_POLL_NS;
@@ -550,12 +564,8 @@ int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t siz
     d->stats.busy_ns += busy;
     d->stats.idle_ns += capacity > busy ? capacity - busy : 0;
     d->stats.coordinator_cpu_ns += coordinator_cpu_ns() - cpu_before;
-    if (rc < 0) {
-        char message[PARENG_ERROR_MAX];
-        snprintf(message, sizeof message, "%s", pareng_last_error());
-        d->transport.abort(d->transport.ctx, message);
-        return rc;
-    }
+    if (rc < 0)
+        return end_the_job(d, rc);
     if (d->rank != 0)
         memcpy(data, d->result, size);
     return 0;

@@ -281,14 +281,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def running_job(pareng, ranks, workdir):
-    """Starts `pareng run fib 60` on `ranks` ranks of 1 worker (minutes of work) and waits
-    until every rank takes part in the run (each rank's worker has computed for a while):
-    (mpirun's Popen, {rank: pid}, {rank: [worker pids]}), or (None, the reason)."""
+def running_job(pareng, ranks, workdir, command):
+    """Starts `pareng COMMAND` (minutes of work) on `ranks` ranks of 1 worker and waits until
+    every rank takes part in the run (each rank's worker has computed for a while): (mpirun's
+    Popen, {rank: pid}, {rank: [worker pids]}), or (None, the reason)."""
     rank_var = "${OMPI_COMM_WORLD_RANK:-$PMI_RANK}"
     script = (f'echo $$ > "{workdir}/pid.{rank_var}.tmp" && '
               f'mv "{workdir}/pid.{rank_var}.tmp" "{workdir}/pid.{rank_var}" && '
-              f'exec "{pareng}" run fib 60 --cores 1')
+              f'exec "{pareng}" {command} --cores 1')
     out = open(os.path.join(workdir, "out"), "w+")
     job = subprocess.Popen(LAUNCHER + ["-np", str(ranks), "sh", "-c", script], stdout=out,
                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -318,21 +318,21 @@ def output_of(job):
     return job.output.read()
 
 
-def one_fault(pareng, ranks, victim, workdir):
-    """Sends one fault to a running job and checks its end. victim: ("rank", r), ("worker",
-    r) or ("mpirun",). A launcher that itself dies of SIGSEGV gets one more try: Open MPI
+def one_fault(pareng, ranks, victim, workdir, command="run fib 60"):
+    """Sends one fault to a running job of `pareng COMMAND` and checks its end. victim:
+    ("rank", r), ("worker", r) or ("mpirun",). A launcher that itself dies of SIGSEGV gets one more try: Open MPI
     4.1.4's mpirun does, now and then, while it logs the report of a rank's MPI_Abort
     (pmix_server_log_fn -> orte_rml_oob_send_buffer_nb; a fault of its own, which leaves its
     vader segments and its session directory behind, removed here). A second crash fails
     the test."""
     global failures
-    name = " ".join(map(str, victim))
+    name = " ".join(map(str, victim)) + f" ({command})"
     for attempt in (1, 2):
         failures_before = failures
         for f in os.listdir(workdir):
             os.unlink(os.path.join(workdir, f))
         pareng_shm_before = pareng_shm_names()
-        started = running_job(pareng, ranks, workdir)
+        started = running_job(pareng, ranks, workdir, command)
         if not started[0]:
             check(False, f"{name}: {started[1]}")
             return
@@ -446,6 +446,9 @@ def group_faults(pareng, _):
         for ranks, victim in ((2, ("rank", 1)), (3, ("rank", 0)), (2, ("worker", 1)),
                               (2, ("mpirun",)), (3, ("mpirun",))):
             one_fault(pareng, ranks, victim, workdir)
+        # A map's items run on their ranks without crossing: its failed rank waited in the
+        # stop's barrier until the others had finished the whole map
+        one_fault(pareng, 2, ("worker", 1), workdir, "map fib 60 60")
 
 
 # ---- ring: docs/examples/ring.c ----------------------------------------------------------
