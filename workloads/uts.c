@@ -52,12 +52,17 @@ typedef workload_uts_node uts_node;
 _Static_assert(sizeof ((uts_node *)0)->state == SHA1_DIGEST_SIZE, "a node's state is a digest");
 
 /* What the tasks need of a tree, by value in their frames (a caller's tree may be anywhere in
- * its memory, which the workers do not see): with a node, the 48 bytes a frame carries. */
+ * its memory, which the workers do not see): with a node, the 48 bytes a frame carries. No
+ * padding: a copy's padding bytes are whatever the stack held, and with the fields beside
+ * them they once made a word that looked like an address in the arena, which the check of
+ * tasks that cross ranks took for a pointer (a false warning, and the rank kept its tree). */
 typedef struct uts_shape {
     double b0, q;
     uint16_t max_depth;
     uint8_t type, shape, m;
+    uint8_t zero[3];
 } uts_shape;
+_Static_assert(sizeof(uts_shape) == 24, "a shape has no padding");
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
