@@ -24,9 +24,16 @@ static bool parse_count(const char *s, unsigned long least, unsigned long most,
     return true;
 }
 
+static int refuse_no_config(void)
+{
+    return pareng__fail(EINVAL, "no configuration (NULL)");
+}
+
 int pareng_config_set_cores(pareng_config *cfg, const char *cores)
 {
     unsigned long k;
+    if (!cfg)
+        return refuse_no_config();
     if (!cores)
         return pareng__fail(EINVAL, "no cores given: auto, a worker count or a CPU list");
     if (strcmp(cores, "auto") == 0) {
@@ -53,6 +60,8 @@ int pareng_config_set_cores(pareng_config *cfg, const char *cores)
 int pareng_config_set_cutoff(pareng_config *cfg, const char *cutoff)
 {
     unsigned long depth;
+    if (!cfg)
+        return refuse_no_config();
     if (cutoff && (strcmp(cutoff, "auto") == 0 || strcmp(cutoff, "0") == 0))
         cfg->cutoff_depth = PARENG_CUTOFF_AUTO;
     else if (cutoff && strcmp(cutoff, "none") == 0)
@@ -159,6 +168,8 @@ static const struct {
 
 int pareng_config_default(pareng_config *cfg)
 {
+    if (!cfg)
+        return refuse_no_config();
     memset(cfg, 0, sizeof *cfg);
     int first = 0;
     for (unsigned k = 0; k < sizeof variables / sizeof variables[0]; k++) {

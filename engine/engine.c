@@ -53,17 +53,21 @@ struct pareng_engine {
     atomic_bool in_run; /* a root or a serve runs: one at a time */
 };
 
-unsigned pareng_engine_workers(const pareng_engine *e) { return e->n_workers; }
-unsigned pareng_engine_io_depth(const pareng_engine *e) { return e->segment.arena->io_depth; }
-const char *pareng_engine_segment(const pareng_engine *e) { return e->segment.name; }
-const pareng_plan *pareng_engine_plan(const pareng_engine *e) { return e->plan; }
+/* A NULL handle (an unchecked failed pareng_start) has nothing: 0, NULL, -EINVAL. */
+unsigned pareng_engine_workers(const pareng_engine *e) { return e ? e->n_workers : 0; }
+unsigned pareng_engine_io_depth(const pareng_engine *e)
+{
+    return e ? e->segment.arena->io_depth : 0;
+}
+const char *pareng_engine_segment(const pareng_engine *e) { return e ? e->segment.name : NULL; }
+const pareng_plan *pareng_engine_plan(const pareng_engine *e) { return e ? e->plan : NULL; }
 pareng__arena *pareng__engine_arena(const pareng_engine *e) { return e->segment.arena; }
 pareng__dist *pareng__engine_dist(const pareng_engine *e) { return e->dist; }
 void pareng__engine_set_dist(pareng_engine *e, pareng__dist *d) { e->dist = d; }
 
 int pareng_engine_worker_pid(const pareng_engine *e, unsigned worker)
 {
-    return worker < e->n_workers ? (int)e->pids[worker] : -EINVAL;
+    return e && worker < e->n_workers ? (int)e->pids[worker] : -EINVAL;
 }
 
 /* What this process is, in a page of its own (MAP_PRIVATE): a program's globals may be shared
@@ -120,10 +124,18 @@ static int refuse_forked_copy(const pareng_engine *e)
                         (int)e->coordinator);
 }
 
+int pareng__refuse_unusable(const pareng_engine *e)
+{
+    if (!e) /* pareng_start failed (its handle is NULL then) and its return was not looked at */
+        return pareng__fail(EINVAL, "no engine (NULL): pareng_start failed, or was not called");
+    return forked_copy(e) ? refuse_forked_copy(e) : 0;
+}
+
 int pareng_engine_stats(const pareng_engine *e, unsigned worker, pareng_stats *out)
 {
-    if (forked_copy(e))
-        return refuse_forked_copy(e);
+    int unusable = pareng__refuse_unusable(e);
+    if (unusable)
+        return unusable;
     if (worker >= e->n_workers)
         return pareng__fail(EINVAL, "no worker %u (the engine has %u)", worker, e->n_workers);
     pareng__stats_of(e->segment.arena, worker, out);
@@ -421,6 +433,9 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
 
 int pareng_start(pareng_engine **out, const pareng_config *cfg)
 {
+    if (!out)
+        return pareng__fail(EINVAL, "pareng_start needs somewhere for the engine's handle "
+                            "(out is NULL)");
     *out = NULL;
     pareng_config defaults;
     if (!cfg) {
@@ -539,6 +554,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
 
 void pareng_cancel(pareng_engine *e)
 {
+    if (!e)
+        return;
     e->cancelled = 1;
     uint64_t one = 1;
     ssize_t ignored = write(e->done_fd, &one, sizeof one);
@@ -550,13 +567,14 @@ void pareng_cancel(pareng_engine *e)
  * engine's one), before anything of the run (a multi-rank run's state too) is touched. */
 static int claim_the_run(pareng_engine *e)
 {
-    if (e->failed)
-        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
     if (pareng__in_worker()) /* the coordinator alone hands roots over and watches them */
         return pareng__fail(EDEADLK, "a root run inside a task: a task runs others with "
                             "PARENG_CALL and PARENG_SPAWN, and loops with PARENG_FOR");
-    if (forked_copy(e))
-        return refuse_forked_copy(e);
+    int unusable = pareng__refuse_unusable(e);
+    if (unusable)
+        return unusable;
+    if (e->failed)
+        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
     /* Acquire and release: what one thread's run left in the arena is seen by the next's. */
     if (atomic_exchange_explicit(&e->in_run, true, memory_order_acquire))
         return pareng__fail(EBUSY, "another thread is running a task on this engine: an engine "
@@ -696,8 +714,9 @@ int pareng_serve(pareng_engine *e, unsigned cutoff, pareng_serve_fn serve, void 
 
 int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t size, uint64_t tag)
 {
-    if (forked_copy(e))
-        return refuse_forked_copy(e);
+    int unusable = pareng__refuse_unusable(e);
+    if (unusable)
+        return unusable;
     if (e->failed)
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
     int refused = refuse_posts(e);
@@ -718,8 +737,9 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
     if (size > PARENG_FRAME_DATA_SIZE) /* a serve that collects until 0 would never end */
         return pareng__fail(EINVAL, "pareng_collect: a result of %zu bytes, more than a "
                             "frame's %d (post a pointer to it)", size, PARENG_FRAME_DATA_SIZE);
-    if (forked_copy(e))
-        return refuse_forked_copy(e);
+    int unusable = pareng__refuse_unusable(e);
+    if (unusable)
+        return unusable;
     if (e->failed)
         return 0;
     pareng__arena *a = e->segment.arena;
@@ -739,6 +759,8 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
 
 void pareng_serve_wake(pareng_engine *e)
 {
+    if (!e)
+        return;
     uint64_t one = 1;
     ssize_t ignored = write(e->done_fd, &one, sizeof one);
     (void)ignored;
@@ -775,8 +797,8 @@ void pareng_stop(pareng_engine *e)
 
 void *pareng_alloc(pareng_engine *e, size_t size)
 {
-    if (forked_copy(e))
-        return refuse_forked_copy(e), NULL;
+    if (pareng__refuse_unusable(e))
+        return NULL;
     if (e->failed) /* a killed worker may have held the heap's lock */
         return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure), NULL;
     return pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
@@ -786,8 +808,9 @@ int pareng_free(pareng_engine *e, void *ptr)
 {
     if (!ptr)
         return 0;
-    if (forked_copy(e))
-        return refuse_forked_copy(e);
+    int unusable = pareng__refuse_unusable(e);
+    if (unusable)
+        return unusable;
     if (e->failed) /* a killed worker may have held the heap's lock; the memory goes anyway */
         return 0;
     return pareng__heap_free(&e->segment.arena->heap, ptr);

@@ -533,6 +533,9 @@ PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsign
                                                    const pareng_plan *plan, int life_fd);
 /* Is this process a worker (of any engine), or one forked from a worker? (engine.c) */
 PARENG__INTERNAL bool pareng__in_worker(void);
+/* A handle this process may not use: NULL (an unchecked failed pareng_start) gives -EINVAL,
+ * a forked copy of the coordinator's -EPERM, each said; 0 for a usable one. (engine.c) */
+PARENG__INTERNAL int pareng__refuse_unusable(const pareng_engine *e);
 /* A worker that cannot go on: records err for the coordinator's report and exits with
  * status (PARENG__EXIT_*). */
 PARENG__INTERNAL _Noreturn void pareng__worker_exit(pareng__worker *lane0, int status, int err);

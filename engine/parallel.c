@@ -85,8 +85,8 @@ PARENG_TASK_4(int, reduce_into_range, size_t, begin, size_t, end, const reduce_i
 
 static size_t for_grain(size_t begin, size_t end, size_t grain, unsigned workers)
 {
-    if (grain == 0)
-        grain = (end - begin) / (PIECES_PER_WORKER * (size_t)workers);
+    if (grain == 0) /* no engine has 0 workers: its run is refused after this */
+        grain = (end - begin) / (PIECES_PER_WORKER * (size_t)(workers ? workers : 1));
     return grain ? grain : 1;
 }
 
@@ -172,8 +172,8 @@ int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t end, size_t g
                             "with its own spawns (or pareng_reduce, which runs in the task)");
     /* The job goes where every worker reads it; the root's result is the job's own buffer */
     reduce_into_job *job = pareng_alloc(engine, sizeof *job + size);
-    if (!job)
-        return -ENOMEM;
+    if (!job) /* said by pareng_alloc: no room, or no engine */
+        return engine ? -ENOMEM : -EINVAL;
     *job = (reduce_into_job){.grain = reduce_grain(begin, end, grain), .size = size,
                              .map = map, .combine = combine, .ctx = ctx};
     int ignored;

@@ -753,6 +753,59 @@ static void test_a_closed_stderr_is_not_the_engines(void)
     CU_ASSERT_EQUAL(in_child(stderr_closed, 20), 0);
 }
 
+static void ignore_range(void *ctx, size_t begin, size_t end)
+{
+    (void)ctx, (void)begin, (void)end;
+}
+
+static void ignore_into(void *ctx, size_t begin, size_t end, void *out)
+{
+    (void)ctx, (void)begin, (void)end, (void)out;
+}
+
+static void ignore_combine(void *left, const void *right)
+{
+    (void)left, (void)right;
+}
+
+static bool said_no_engine(int rc)
+{
+    return rc == -EINVAL && strstr(pareng_last_error(), "NULL") != NULL;
+}
+
+static int calls_on_a_null_engine(void)
+{
+    pareng_engine *none = NULL;
+    int spun = 0, bad = 0;
+    uint64_t tag, result;
+    pareng_stats stats;
+    char out[8];
+    bad |= !said_no_engine(PARENG_RUN(none, spin_ms, &spun, 0)) << 0;
+    bad |= (pareng_alloc(none, 64) != NULL || !said_no_engine(-EINVAL)) << 1;
+    bad |= !said_no_engine(pareng_free(none, out)) << 2;
+    bad |= !said_no_engine(pareng_for(none, 0, 100, 0, ignore_range, NULL)) << 3;
+    bad |= !said_no_engine(pareng_reduce_into(none, 0, 100, 0, ignore_into, ignore_combine,
+                                              NULL, out, sizeof out)) << 4;
+    bad |= !said_no_engine(pareng_engine_stats(none, 0, &stats)) << 5;
+    bad |= !said_no_engine(PARENG_POST(none, 1, spin_ms, 0)) << 6;
+    bad |= !said_no_engine(pareng_collect(none, &tag, &result, sizeof result)) << 7;
+    bad |= (pareng_engine_workers(none) != 0 || pareng_engine_segment(none) != NULL) << 8;
+    pareng_cancel(none);
+    pareng_serve_wake(none);
+    pareng_stop(none);
+    bad |= !said_no_engine(pareng_start(NULL, NULL)) << 9;
+    bad |= !said_no_engine(pareng_config_default(NULL)) << 10;
+    bad |= !said_no_engine(pareng_config_set_cores(NULL, "2")) << 11;
+    return bad ? 1 : 0;
+}
+
+/* A handle left NULL by a failed pareng_start that nobody checked crashed every call; each
+ * is refused now, saying so (-EINVAL). */
+static void test_a_null_engine_is_refused(void)
+{
+    CU_ASSERT_EQUAL(in_child(calls_on_a_null_engine, 20), 0);
+}
+
 /* ---- io_uring denied ---------------------------------------------------------------------- */
 
 static int io_with_enter_denied(void)
@@ -820,6 +873,7 @@ int main(void)
          test_a_task_closing_its_descriptors_ends_its_run},
         {"a forked copy of an engine is refused", test_a_forked_copy_of_an_engine_is_refused},
         {"a closed stderr is not the engine's", test_a_closed_stderr_is_not_the_engines},
+        {"a NULL engine is refused", test_a_null_engine_is_refused},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
