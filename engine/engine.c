@@ -124,7 +124,15 @@ static int refuse_forked_copy(const pareng_engine *e)
                         (int)e->coordinator);
 }
 
-int pareng__refuse_unusable(const pareng_engine *e)
+/* An engine that failed (fail_engine: its workers are gone) runs nothing more. */
+static int refuse_failed(const pareng_engine *e)
+{
+    return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
+}
+
+/* A handle this process may not use: NULL (an unchecked failed pareng_start) gives -EINVAL,
+ * a forked copy of the coordinator's -EPERM, each said; 0 for a usable one. */
+static int refuse_unusable(const pareng_engine *e)
 {
     if (!e) /* pareng_start failed (its handle is NULL then) and its return was not looked at */
         return pareng__fail(EINVAL, "no engine (NULL): pareng_start failed, or was not called");
@@ -133,7 +141,7 @@ int pareng__refuse_unusable(const pareng_engine *e)
 
 int pareng_engine_stats(const pareng_engine *e, unsigned worker, pareng_stats *out)
 {
-    int unusable = pareng__refuse_unusable(e);
+    int unusable = refuse_unusable(e);
     if (unusable)
         return unusable;
     if (worker >= e->n_workers)
@@ -570,11 +578,11 @@ static int claim_the_run(pareng_engine *e)
     if (pareng__in_worker()) /* the coordinator alone hands roots over and watches them */
         return pareng__fail(EDEADLK, "a root run inside a task: a task runs others with "
                             "PARENG_CALL and PARENG_SPAWN, and loops with PARENG_FOR");
-    int unusable = pareng__refuse_unusable(e);
+    int unusable = refuse_unusable(e);
     if (unusable)
         return unusable;
     if (e->failed)
-        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
+        return refuse_failed(e);
     /* Acquire and release: what one thread's run left in the arena is seen by the next's. */
     if (atomic_exchange_explicit(&e->in_run, true, memory_order_acquire))
         return pareng__fail(EBUSY, "another thread is running a task on this engine: an engine "
@@ -603,7 +611,7 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
                        unsigned cutoff, pareng__serve_fn serve, void *ctx)
 {
     if (e->failed) /* a multi-rank run's later steps */
-        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
+        return refuse_failed(e);
     pareng__arena *a = e->segment.arena;
     /* Data larger than a frame (pareng.h: spilled) go by pointer, and the caller's stack is
      * not in the arena: the root's are copied into the heap for the run. */
@@ -714,11 +722,11 @@ int pareng_serve(pareng_engine *e, unsigned cutoff, pareng_serve_fn serve, void 
 
 int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t size, uint64_t tag)
 {
-    int unusable = pareng__refuse_unusable(e);
+    int unusable = refuse_unusable(e);
     if (unusable)
         return unusable;
     if (e->failed)
-        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure);
+        return refuse_failed(e);
     int refused = refuse_posts(e);
     if (refused < 0)
         return refused;
@@ -737,7 +745,7 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
     if (size > PARENG_FRAME_DATA_SIZE) /* a serve that collects until 0 would never end */
         return pareng__fail(EINVAL, "pareng_collect: a result of %zu bytes, more than a "
                             "frame's %d (post a pointer to it)", size, PARENG_FRAME_DATA_SIZE);
-    int unusable = pareng__refuse_unusable(e);
+    int unusable = refuse_unusable(e);
     if (unusable)
         return unusable;
     if (e->failed)
@@ -797,10 +805,10 @@ void pareng_stop(pareng_engine *e)
 
 void *pareng_alloc(pareng_engine *e, size_t size)
 {
-    if (pareng__refuse_unusable(e))
+    if (refuse_unusable(e))
         return NULL;
     if (e->failed) /* a killed worker may have held the heap's lock */
-        return pareng__fail(EPIPE, "the engine failed earlier: %s", e->failure), NULL;
+        return refuse_failed(e), NULL;
     return pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
 }
 
@@ -808,7 +816,7 @@ int pareng_free(pareng_engine *e, void *ptr)
 {
     if (!ptr)
         return 0;
-    int unusable = pareng__refuse_unusable(e);
+    int unusable = refuse_unusable(e);
     if (unusable)
         return unusable;
     if (e->failed) /* a killed worker may have held the heap's lock; the memory goes anyway */

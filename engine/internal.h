@@ -443,7 +443,8 @@ PARENG__INTERNAL pareng_frame *pareng__deque_steal_shared(pareng__worker *victim
  * share request, then either makes t private again (returns true) or finds it stolen (false;
  * everything below h is then stolen). */
 PARENG__INTERNAL bool pareng__deque_reclaim(pareng__worker *w, pareng_frame *h);
-/* Owner: about to write the frame at h, past the pages it populated: maps the next ones. */
+/* Owner: about to write the frame at h on the spawn's slow path: when h lies past the pages
+ * it populated, maps the next ones. */
 PARENG__INTERNAL void pareng__deque_populate(pareng__worker *w, pareng_frame *h);
 /* Owner: the frame just written at h is at or above the spawn limit. When everything below
  * it was stolen, publishes it; else, when a thief asked for work, the older half of the
@@ -533,9 +534,6 @@ PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsign
                                                    const pareng_plan *plan, int life_fd);
 /* Is this process a worker (of any engine), or one forked from a worker? (engine.c) */
 PARENG__INTERNAL bool pareng__in_worker(void);
-/* A handle this process may not use: NULL (an unchecked failed pareng_start) gives -EINVAL,
- * a forked copy of the coordinator's -EPERM, each said; 0 for a usable one. (engine.c) */
-PARENG__INTERNAL int pareng__refuse_unusable(const pareng_engine *e);
 /* A worker that cannot go on: records err for the coordinator's report and exits with
  * status (PARENG__EXIT_*). */
 PARENG__INTERNAL _Noreturn void pareng__worker_exit(pareng__worker *lane0, int status, int err);

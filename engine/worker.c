@@ -388,8 +388,7 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
     pareng__worker *w = pareng__self(pub);
     if (h >= w->pub.pareng__end)
         return overflow_spawn(w, h, run, args, size);
-    if (h >= w->base + w->populated)
-        pareng__deque_populate(w, h);
+    pareng__deque_populate(w, h);
     if (PARENG__UNLIKELY(w->measuring))
         return pareng__measure_spawn(w, h, run, args, size);
     /* Everything below h was stolen, a thief asked for work, or h was past the mapped pages

@@ -51,7 +51,7 @@ static pareng_frame *owner_push(pareng__worker *w, pareng_frame *h, uint64_t id)
     if (h >= w->pub.pareng__end)
         return NULL;
     bool slow = h >= __atomic_load_n(&w->pub.pareng__spawn_limit, __ATOMIC_RELAXED);
-    if (slow && h >= w->base + w->populated)
+    if (slow)
         pareng__deque_populate(w, h);
     memcpy(h->pareng__data, &id, sizeof id);
     if (slow)

@@ -395,13 +395,13 @@ static const output_file *same_file_before(const output_file *files, const struc
  * (/dev/stdout: "--export-json -" puts the document there instead of the text). */
 static const output_file standard_output = {.option = "stdout", .path = "(the output)"};
 
-/* The output that the file of known[i] already is: one of files[0..i), or stdout; or NULL. */
-static const output_file *taken_by(const output_file *files, const struct stat *known, size_t i)
+/* The output that the file of known[i] already is: one of files[0..i), or stdout (whose stat
+ * is `out`, NULL when it is no regular file or pipe); or NULL. */
+static const output_file *taken_by(const output_file *files, const struct stat *known, size_t i,
+                                   const struct stat *out)
 {
-    struct stat out;
-    if (files[i].f != stdout && (S_ISREG(known[i].st_mode) || S_ISFIFO(known[i].st_mode)) &&
-        fstat(STDOUT_FILENO, &out) == 0 &&
-        out.st_dev == known[i].st_dev && out.st_ino == known[i].st_ino)
+    if (out && files[i].f != stdout && out->st_dev == known[i].st_dev &&
+        out->st_ino == known[i].st_ino)
         return &standard_output;
     return same_file_before(files, known, i);
 }
@@ -421,12 +421,16 @@ static int refuse_same_file(output_file *files, size_t opened, size_t i,
  * the stats of the files opened). */
 int open_outputs(output_file *files, size_t n)
 {
-    struct stat known[n ? n : 1];
+    struct stat known[n ? n : 1], stdout_stat;
     memset(known, 0, sizeof known);
+    const struct stat *out = NULL;
+    if (fstat(STDOUT_FILENO, &stdout_stat) == 0 &&
+        (S_ISREG(stdout_stat.st_mode) || S_ISFIFO(stdout_stat.st_mode)))
+        out = &stdout_stat;
     for (size_t i = 0; i < n; i++) {
         const output_file *same = NULL;
         if (files[i].path && !is_stdout(files[i].path) && stat(files[i].path, &known[i]) == 0 &&
-            (same = taken_by(files, known, i)))
+            (same = taken_by(files, known, i, out)))
             return refuse_same_file(files, 0, i, same);
     }
     for (size_t i = 0; i < n; i++) {
@@ -440,7 +444,8 @@ int open_outputs(output_file *files, size_t n)
             return EXIT_RUN_FAILED;
         }
         const output_file *same = NULL;
-        if (fstat(fileno(files[i].f), &known[i]) == 0 && (same = taken_by(files, known, i)))
+        if (fstat(fileno(files[i].f), &known[i]) == 0 &&
+            (same = taken_by(files, known, i, out)))
             return refuse_same_file(files, i + 1, i, same);
     }
     return 0;
