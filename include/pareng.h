@@ -645,13 +645,22 @@ typedef struct pareng__slots {
 
 /* An argument of an array type (a typedef'd array) would be a pointer in the task's functions,
  * as every C parameter of array type is, and could not initialize the frame's copy: refused at
- * compile time, one check per argument. */
+ * compile time, one check per argument. An argument's field in the frame's data drops the
+ * argument type's const or volatile, which would make the data unassignable (and in C++
+ * without a default constructor). */
 #ifdef __cplusplus
 #define PARENG__IS_ARRAY_FIELD(ARGS_T, A) std::is_array<decltype(ARGS_T::A)>::value
+#define PARENG__FIELD(T) std::remove_cv<T>::type
 #else
 #define PARENG__IS_ARRAY_FIELD(ARGS_T, A)                                                     \
     (!__builtin_types_compatible_p(__typeof__(((ARGS_T *)0)->A),                              \
                                    __typeof__(((void)0, ((ARGS_T *)0)->A))))
+/* T's value after lvalue conversion: T without const or volatile (an array type is kept) */
+#define PARENG__VALUE_OF(T) ((void)0, *(__typeof__(T) *)0)
+#define PARENG__FIELD(T)                                                                      \
+    __typeof__(__builtin_choose_expr(                                                         \
+        __builtin_types_compatible_p(T, __typeof__(PARENG__VALUE_OF(T))), PARENG__VALUE_OF(T), \
+        *(__typeof__(T) *)0))
 #endif
 #define PARENG__NOT_ARRAY(NAME, A)                                                            \
     PARENG__STATIC_ASSERT(!PARENG__IS_ARRAY_FIELD(NAME##__args_t, A),                         \
@@ -1078,28 +1087,32 @@ typedef struct pareng__slots {
     PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5, T6 A6))
 
 #define PARENG_TASK_1(RT, NAME, T1, A1) \
-    PARENG__TASK(RT, NAME, (T1 A1), (A1), (pareng__a.A1), T1 A1;)
-#define PARENG_TASK_2(RT, NAME, T1, A1, T2, A2)                                \
+    PARENG__TASK(RT, NAME, (T1 A1), (A1), (pareng__a.A1), PARENG__FIELD(T1) A1;)
+#define PARENG_TASK_2(RT, NAME, T1, A1, T2, A2)                                    \
     PARENG__TASK(RT, NAME, (T1 A1, T2 A2), (A1, A2), (pareng__a.A1, pareng__a.A2), \
-                 T1 A1; T2 A2;)
+                 PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2;)
 #define PARENG_TASK_3(RT, NAME, T1, A1, T2, A2, T3, A3)                                      \
     PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3), (A1, A2, A3),                              \
-                 (pareng__a.A1, pareng__a.A2, pareng__a.A3), T1 A1; T2 A2; T3 A3;)
+                 (pareng__a.A1, pareng__a.A2, pareng__a.A3),                                 \
+                 PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2; PARENG__FIELD(T3) A3;)
 #define PARENG_TASK_4(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4)                              \
     PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4), (A1, A2, A3, A4),                   \
                  (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4),                   \
-                 T1 A1; T2 A2; T3 A3; T4 A4;)
+                 PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2; PARENG__FIELD(T3) A3;           \
+                 PARENG__FIELD(T4) A4;)
 
 #define PARENG_TASK_5(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5)                      \
     PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5), (A1, A2, A3, A4, A5),        \
                  (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4, pareng__a.A5),     \
-                 T1 A1; T2 A2; T3 A3; T4 A4; T5 A5;)
+                 PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2; PARENG__FIELD(T3) A3;           \
+                 PARENG__FIELD(T4) A4; PARENG__FIELD(T5) A5;)
 #define PARENG_TASK_6(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5, T6, A6)              \
     PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5, T6 A6),                       \
                  (A1, A2, A3, A4, A5, A6),                                                   \
                  (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4, pareng__a.A5,      \
                   pareng__a.A6),                                                             \
-                 T1 A1; T2 A2; T3 A3; T4 A4; T5 A5; T6 A6;)
+                 PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2; PARENG__FIELD(T3) A3;           \
+                 PARENG__FIELD(T4) A4; PARENG__FIELD(T5) A5; PARENG__FIELD(T6) A6;)
 
 /* After a task: says that the task may run on another rank of an engine started by
  * pareng_mpi_start (docs/distributed.md): what it does is its result, computed from its

@@ -95,12 +95,13 @@ static void add_ones(void *ctx, size_t begin, size_t end)
         v[i] += 1;
 }
 
-/* Larger than a frame's 48 bytes: spilled (pareng.h). */
+/* Larger than a frame's 48 bytes: spilled (pareng.h); const-qualified, as C++ code often
+ * declares parameters. */
 struct vec16 {
     uint64_t x[16];
 };
 
-PARENG_TASK_2(vec16, powers, vec16, base, unsigned, depth)
+PARENG_TASK_2(vec16, powers, const vec16, base, const unsigned, depth)
 {
     if (depth == 0)
         return base;
@@ -144,7 +145,7 @@ int main()
     bool big = PARENG_RUN(e, powers, &sum, base, 10) == 0;
     for (int i = 0; big && i < 16; i++)
         big = sum.x[i] == 1024u * uint64_t(i) + 10u * 512u;
-    check(big, "arguments and results of 128 bytes (spilled)");
+    check(big, "const arguments and results of 128 bytes (spilled)");
     const size_t n = 100000;
     int *v = static_cast<int *>(pareng_alloc(e, n * sizeof(int)));
     for (size_t i = 0; v && i < n; i++)

@@ -3,7 +3,8 @@
  * workers with every granularity: tasks that return nothing, mutually recursive tasks, helpers
  * that spawn with the task's context, the engine inside a task (PARENG_ENGINE, pareng_alloc,
  * nested loops), a pareng_for body that spawns, reductions of a user's struct, arguments
- * behind a pointer to the parent's stack when they do not fit a frame; a flat loop of spawns.
+ * behind a pointer to the parent's stack when they do not fit a frame, const-qualified
+ * arguments; a flat loop of spawns.
  */
 #include "pareng.h"
 #include "testing.h"
@@ -441,6 +442,39 @@ static void check_big_arguments(pareng_engine *e)
 
 static void test_big_arguments_by_pointer(void) { on_every_engine(check_big_arguments); }
 
+/* ---- const-qualified arguments, in a frame and spilled ------------------------------------ */
+
+static const double doubled = 2.0; /* a global: the same in every worker */
+
+/* What a user who marks parameters const writes; the big one is more than a frame holds */
+PARENG_TASK_3(double, sum_const, const big, in, const unsigned, depth, const double *const, scale)
+{
+    if (depth == 0) {
+        double s = 0;
+        for (int i = 0; i < 16; i++)
+            s += in.v[i] * *scale;
+        return s;
+    }
+    big half = in;
+    for (int i = 0; i < 16; i++)
+        half.v[i] /= 2;
+    PARENG_SPAWN(sum_const, half, depth - 1, scale);
+    double right = PARENG_CALL(sum_const, half, depth - 1, scale);
+    return PARENG_SYNC(sum_const) + right;
+}
+
+static void check_const_arguments(pareng_engine *e)
+{
+    big b;
+    for (int i = 0; i < 16; i++)
+        b.v[i] = (double)(i << 20);
+    double got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, sum_const, &got, b, 12, &doubled), 0);
+    CU_ASSERT_DOUBLE_EQUAL(got, 2 * 120.0 * (1 << 20), 1e-6);
+}
+
+static void test_const_arguments(void) { on_every_engine(check_const_arguments); }
+
 /* ---- a flat loop of spawns, past the end of small deques ----------------------------------- */
 
 PARENG_TASK_1(uint64_t, squared, uint64_t, i) { return i * i; }
@@ -537,6 +571,7 @@ int main(void)
         {"pareng_reduce_into: a struct, same bits", test_reduce_a_struct},
         {"pareng_reduce_into: an over-aligned result", test_reduce_over_aligned},
         {"arguments of 128 bytes through the parent's stack", test_big_arguments_by_pointer},
+        {"const-qualified arguments, in a frame and spilled", test_const_arguments},
         {"a flat loop of spawns past the deque's end: exact", test_flat_loop_exact_past_the_deque},
         {"PARENG_SHARE: the other worker runs the spawns during a long stretch", test_share_before_a_long_stretch},
         CU_TEST_INFO_NULL,
