@@ -297,6 +297,7 @@ static int fork_one(pareng_engine *e, unsigned i)
     if (pid == 0) {
         identity->worker_of = e->segment.arena;
         close_inherited(e);
+        pareng__worker_take_signals();
         if (e->after_fork)
             e->after_fork(e, i, e->after_fork_arg);
         pareng__worker_main(e->segment.arena, i, e->plan, e->life[0]);
@@ -318,6 +319,9 @@ static int fork_workers(pareng_engine *e)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* What the caller printed and stdio still holds would be printed again by every worker
+     * that flushes its copy (worker.c flushes what tasks print). */
+    fflush(NULL);
     int rc = 0;
     /* A private engine's workers are forked as any other child: a copy of their own */
     pareng__globals_forking_workers(e->share_globals);

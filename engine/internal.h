@@ -528,6 +528,9 @@ PARENG__INTERNAL void pareng__cancel_slot_leave(pareng__cancel_slot *slot);
 PARENG__INTERNAL bool pareng__cancel_slot_cancelled(const pareng__cancel_slot *slot);
 
 /* ---- worker.c ---- */
+/* In a worker just forked, every signal blocked: the caller's handlers reset to the default
+ * (what it ignores stays ignored), SIGINT and SIGPIPE ignored. */
+PARENG__INTERNAL void pareng__worker_take_signals(void);
 /* Body of a worker process after the fork; never returns. life_fd: the read end of the pipe
  * whose write end only the coordinator holds (engine.c). */
 PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsigned index,

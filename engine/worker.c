@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -206,6 +207,18 @@ static pareng_frame *steal_round(pareng__worker *w, pareng__worker **from)
     return NULL;
 }
 
+/* What a task handed back printed with stdio is written before whoever waits for it goes on,
+ * as it would be by a thread sharing the caller's stdout: a worker's stdio is its own, fully
+ * buffered into a file or pipe, and a worker ends with _exit. Only when something waits:
+ * most tasks print nothing, and __fpending reads two pointers. */
+static void flush_task_output(void)
+{
+    if (__fpending(stdout) > 0)
+        fflush(stdout);
+    if (__fpending(stderr) > 0)
+        fflush(stderr);
+}
+
 /* Runs a stolen frame on top of h, publishes its result, and leaves the deque as it found it:
  * empty above h, everything below stolen. */
 static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
@@ -213,6 +226,7 @@ static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
     pareng__observe_state(w, PARENG_STATE_RUNNING);
     f->pareng__run(&w->pub, h, f);
     pareng__count(&w->counters, PARENG__TASKS, 1); /* counted before the owner can go on */
+    flush_task_output();
     /* Release: the result stored in the frame happens-before the owner's acquire of DONE. */
     atomic_store_explicit(&f->pareng__thief, PARENG__DONE, memory_order_release);
     pareng__deque_reset(w);
@@ -251,6 +265,7 @@ static void run_inbox(pareng__worker *w, pareng_frame *h, pareng__inbox_slot *sl
     pareng__observe_state(w, PARENG_STATE_RUNNING);
     slot->frame.pareng__run(&w->pub, h, &slot->frame);
     pareng__count(&w->counters, PARENG__TASKS, 1);
+    flush_task_output();
     /* Release: the result in the slot's frame happens-before the coordinator's acquire. */
     atomic_store_explicit(&slot->state, PARENG__INBOX_DONE, memory_order_release);
     pareng__deque_reset(w);
@@ -463,6 +478,7 @@ static uint64_t run_root(pareng__worker *w, uint64_t busy_since)
     uint64_t now = account_busy(w, busy_since);
     pareng__deque_reset(w);
     pareng__spill_trim(w); /* before DONE: the caller's pareng_alloc may want that memory */
+    flush_task_output();
     /* Release: the root's result is in a->root before the caller reads DONE. */
     atomic_store_explicit(&a->root_state, PARENG__ROOT_DONE, memory_order_release);
     ring_coordinator(a);
@@ -489,8 +505,10 @@ _Noreturn void pareng__idle_loop(pareng__worker *w)
         pareng__observe_state(w, PARENG_STATE_STEALING);
         /* Acquire pairs with pareng_stop's release: nothing the caller wrote before asking is
          * lost (the worker only exits, but a checker cannot tell that). */
-        if (atomic_load_explicit(&a->stop, memory_order_acquire))
+        if (atomic_load_explicit(&a->stop, memory_order_acquire)) {
+            fflush(NULL); /* the streams tasks opened or were handed, as exit would */
             _exit(0);
+        }
         if (fibers) { /* tasks whose IO or join completed go first: they hold lanes and stacks */
             pareng__io_poll();
             if (pareng__fiber_any_ready()) {
@@ -567,17 +585,12 @@ static void die_with_the_coordinators_image(pareng__worker *lane0, int life_fd)
         _exit(0);
 }
 
-_Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan,
-                                   int life_fd)
+void pareng__worker_take_signals(void)
 {
-    /* Die with the parent; it may have died between fork() and prctl(), so check once. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != a->owner_pid)
-        _exit(0);
-    die_with_the_coordinators_image(pareng__lane(a, index, 0), life_fd);
     /* The caller's handlers are not ours (a SIGTERM sent to a worker must kill it), but what
      * the caller chose to ignore stays ignored (SIGHUP under nohup). ^C goes to the whole
-     * process group and the parent decides what it means. */
+     * process group and the parent decides what it means. Before after_fork, so that a
+     * handler the caller's after_fork installs stays. */
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
         if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 &&
@@ -587,7 +600,25 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     }
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
-    /* Only now: a signal the caller had blocked must not reach the caller's handler here. */
+}
+
+_Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan,
+                                   int life_fd)
+{
+    /* Die with the parent; it may have died between fork() and prctl(), so check once. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != a->owner_pid)
+        _exit(0);
+    die_with_the_coordinators_image(pareng__lane(a, index, 0), life_fd);
+    /* Lines that tasks print go out whole, as through the one stdout that threads share: each
+     * worker has a buffer of its own, whose full 4 KiB would end mid-line amid the others'.
+     * A buffer given anew: glibc keeps a stream that has written in its old mode otherwise.
+     * Without one, stdout stays as it was. */
+    char *line_buffer = malloc(BUFSIZ);
+    if (line_buffer)
+        setvbuf(stdout, line_buffer, _IOLBF, BUFSIZ);
+    /* Only now, the caller's handlers reset (pareng__worker_take_signals): a signal the caller
+     * had blocked must not reach the caller's handler here. */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

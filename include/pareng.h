@@ -119,7 +119,8 @@ typedef struct pareng_config {
      * engine, the worker's index and after_fork_arg: what the caller's process carries and a
      * child must set up again lives here (Python's PyOS_AfterFork_Child: a Python caller
      * forks with PyOS_BeforeFork before pareng_start and PyOS_AfterFork_Parent after it).
-     * Every signal is blocked while it runs. NULL: nothing is called. */
+     * Every signal is blocked while it runs, and the caller's handlers are reset already:
+     * a handler it installs stays. NULL: nothing is called. */
     void (*after_fork)(pareng_engine *engine, unsigned worker, void *arg);
     void *after_fork_arg;
     /* Set by pareng_config_default when a PARENG_* environment variable is malformed:

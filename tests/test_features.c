@@ -4,7 +4,7 @@
  * that spawn with the task's context, the engine inside a task (PARENG_ENGINE, pareng_alloc,
  * nested loops), a pareng_for body that spawns, reductions of a user's struct, arguments
  * behind a pointer to the parent's stack when they do not fit a frame, const-qualified
- * arguments; a flat loop of spawns.
+ * arguments; what tasks print; a flat loop of spawns.
  */
 #include "pareng.h"
 #include "testing.h"
@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -475,6 +476,91 @@ static void check_const_arguments(pareng_engine *e)
 
 static void test_const_arguments(void) { on_every_engine(check_const_arguments); }
 
+/* ---- what tasks print with stdio --------------------------------------------------------- */
+
+#define PRINTED_LEAVES 600
+
+PARENG_TASK_2(int, print_leaves, int, first, int, n)
+{
+    if (n > 1) {
+        PARENG_SPAWN(print_leaves, first, n / 2);
+        int right = PARENG_CALL(print_leaves, first + n / 2, n - n / 2);
+        return PARENG_SYNC(print_leaves) + right;
+    }
+    testing_spin_ns(2000); /* long enough to be stolen */
+    printf("leaf %d of the tree\n", first);
+    return 1;
+}
+
+/* A line of the file is a leaf's line, whole: *leaf is which. */
+static bool leaf_line(const char *line, int *leaf)
+{
+    char expected[64];
+    return sscanf(line, "leaf %d", leaf) == 1 && *leaf >= 0 && *leaf < PRINTED_LEAVES &&
+           snprintf(expected, sizeof expected, "leaf %d of the tree\n", *leaf) > 0 &&
+           strcmp(line, expected) == 0;
+}
+
+/* Into a file, as a batch job's output goes: each line a task printed is there once and whole
+ * by the time the run returns, and what the caller printed before the start once. (Each
+ * worker's copy of the caller's buffer printed it again, tasks' lines were lost in the
+ * workers' buffers at stop, and 4 KiB blocks of different workers split lines.) */
+static void check_task_output(unsigned workers)
+{
+    FILE *file = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fflush(stdout);
+    int saved = dup(1);
+    CU_ASSERT_FATAL(saved >= 0 && dup2(fileno(file), 1) == 1);
+    /* Buffered as a program's stdout into a file is (CUnit makes it unbuffered) */
+    static char buffer[BUFSIZ];
+    setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
+    printf("before the start\n");
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = workers;
+    cfg.cutoff_depth = PARENG_CUTOFF_NONE;
+    pareng_engine *e = NULL;
+    int started = pareng_start(&e, &cfg), leaves = 0, rc = -1;
+    if (started == 0)
+        rc = PARENG_RUN(e, print_leaves, &leaves, 0, PRINTED_LEAVES);
+    fflush(stdout);
+    off_t at_return = lseek(fileno(file), 0, SEEK_END);
+    if (started == 0)
+        pareng_stop(e);
+    setvbuf(stdout, NULL, _IONBF, 0);
+    dup2(saved, 1);
+    close(saved);
+    CU_ASSERT_EQUAL_FATAL(started, 0);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(leaves, PRINTED_LEAVES);
+    CU_ASSERT_EQUAL(lseek(fileno(file), 0, SEEK_END), at_return); /* nothing came later */
+    rewind(file);
+    static unsigned char seen[PRINTED_LEAVES];
+    memset(seen, 0, sizeof seen);
+    unsigned headers = 0, leaves_seen = 0, other = 0;
+    char line[64];
+    int leaf;
+    while (fgets(line, sizeof line, file)) {
+        if (strcmp(line, "before the start\n") == 0)
+            headers++;
+        else if (leaf_line(line, &leaf))
+            leaves_seen += seen[leaf]++ == 0;
+        else
+            other++;
+    }
+    fclose(file);
+    CU_ASSERT_EQUAL(headers, 1);
+    CU_ASSERT_EQUAL(leaves_seen, PRINTED_LEAVES);
+    CU_ASSERT_EQUAL(other, 0);
+}
+
+static void test_task_output(void)
+{
+    for (unsigned workers = 1; workers <= 3; workers++)
+        check_task_output(workers);
+}
+
 /* ---- a flat loop of spawns, past the end of small deques ----------------------------------- */
 
 PARENG_TASK_1(uint64_t, squared, uint64_t, i) { return i * i; }
@@ -572,6 +658,7 @@ int main(void)
         {"pareng_reduce_into: an over-aligned result", test_reduce_over_aligned},
         {"arguments of 128 bytes through the parent's stack", test_big_arguments_by_pointer},
         {"const-qualified arguments, in a frame and spilled", test_const_arguments},
+        {"what tasks print reaches a file whole, once, before the run returns", test_task_output},
         {"a flat loop of spawns past the deque's end: exact", test_flat_loop_exact_past_the_deque},
         {"PARENG_SHARE: the other worker runs the spawns during a long stretch", test_share_before_a_long_stretch},
         CU_TEST_INFO_NULL,

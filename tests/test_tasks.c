@@ -314,8 +314,24 @@ static void test_engine_runs_many_roots(void)
 }
 
 /* pareng_config.after_fork: called once in each worker, with its engine, index and argument
- * (each reports through a pipe the workers inherit; a record is one atomic write). */
+ * (each reports through a pipe the workers inherit; a record is one atomic write); a signal
+ * handler it installs stays (the worker reset the caller's handlers before, not after). */
 static int fork_reports[2];
+static volatile sig_atomic_t usr1_handled;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    usr1_handled = 1;
+}
+
+PARENG_TASK_1(int, raise_usr1, int, unused)
+{
+    (void)unused;
+    raise(SIGUSR1);
+    return usr1_handled;
+}
+
 typedef struct fork_report {
     unsigned worker;
     bool arg_ok;
@@ -325,6 +341,8 @@ typedef struct fork_report {
 static void report_fork(pareng_engine *engine, unsigned worker, void *arg)
 {
     fork_report r = {worker, arg == fork_reports, engine};
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &sa, NULL);
     ssize_t ignored = write(fork_reports[1], &r, sizeof r);
     (void)ignored;
 }
@@ -352,6 +370,9 @@ static void test_after_fork_runs_in_each_worker(void)
     uint64_t got;
     CU_ASSERT_EQUAL(workload_fib(e, 20, 0, &got), 0);
     CU_ASSERT_EQUAL(got, 6765u);
+    int handled = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, raise_usr1, &handled, 0), 0);
+    CU_ASSERT_EQUAL(handled, 1);
     pareng_stop(e);
     close(fork_reports[0]);
     close(fork_reports[1]);
@@ -949,7 +970,7 @@ int main(void)
         {"idle engine sleeps", test_idle_engine_sleeps},
         {"idle engine never wakes", test_idle_engine_never_wakes},
         {"one engine, many roots", test_engine_runs_many_roots},
-        {"after_fork runs in each worker", test_after_fork_runs_in_each_worker},
+        {"after_fork runs in each worker; a handler it installs stays", test_after_fork_runs_in_each_worker},
         {"killed worker fails the run", test_killed_worker_fails_the_run},
         {"pareng_serve: each posted task collected", test_serve_collects_each_posted_task},
         {"killed worker fails the serve", test_killed_worker_fails_the_serve},
