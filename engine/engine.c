@@ -734,8 +734,11 @@ int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t s
     int refused = refuse_posts(e);
     if (refused < 0)
         return refused;
-    if (size > PARENG_FRAME_DATA_SIZE)
-        return pareng__fail(EINVAL, "task data of %zu bytes does not fit a frame", size);
+    if (size > PARENG_FRAME_DATA_SIZE) /* pareng.h gives spilled data as larger */
+        return pareng__fail(EINVAL,
+                            "a posted task's arguments and result must fit a frame (%d bytes, "
+                            "aligned to %d): post a pointer to larger or more aligned data",
+                            PARENG_FRAME_DATA_SIZE, PARENG__FRAME_DATA_ALIGN);
     int k = pareng__inbox_put(e->segment.arena, run, data, size);
     if (k < 0)
         return pareng__fail(EAGAIN, "%u tasks posted and not collected yet: collect one first",

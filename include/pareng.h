@@ -69,6 +69,8 @@ extern "C" {
 #define PARENG_MAX_WORKERS 512
 /* Bytes of arguments (and of result) one task frame carries. */
 #define PARENG_FRAME_DATA_SIZE 48
+/* Their alignment: data that want more go to a spill block, as larger data do. */
+#define PARENG__FRAME_DATA_ALIGN 16
 
 /* ------------------------------------------------------------------------------------------
  * Configuration
@@ -463,7 +465,7 @@ struct pareng_frame {
      * by the thief, read by the owner; the owner puts it back to 0 after a stolen child. */
     PARENG__ATOMIC(uint32_t) pareng__thief;
     uint32_t pareng__pad;
-    PARENG__ALIGNAS(16) unsigned char pareng__data[PARENG_FRAME_DATA_SIZE];
+    PARENG__ALIGNAS(PARENG__FRAME_DATA_ALIGN) unsigned char pareng__data[PARENG_FRAME_DATA_SIZE];
 } __attribute__((aligned(64)));
 
 #define PARENG__DONE UINT32_MAX
@@ -599,7 +601,8 @@ PARENG_API void pareng__task_register(pareng__task_info *info);
  * always inlined: before that, the compiler sees memory. */
 #define PARENG__LOCAL_SLOTS 4
 typedef struct pareng__slots {
-    PARENG__ALIGNAS(16) unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];
+    PARENG__ALIGNAS(PARENG__FRAME_DATA_ALIGN)
+    unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];
 } pareng__slots;
 
 /* One task definition. The user's body is written once and inlined into three clones:
@@ -652,10 +655,23 @@ typedef struct pareng__slots {
 #ifdef __cplusplus
 #define PARENG__IS_ARRAY_FIELD(ARGS_T, A) std::is_array<decltype(ARGS_T::A)>::value
 #define PARENG__FIELD(T) std::remove_cv<T>::type
+/* A union of members without trivial constructors (std::complex, a struct with default
+ * member initializers) has none unless given one. */
+#define PARENG__DATA_CONSTRUCTOR(UNION) \
+    UNION() {}
+/* Frames, spill blocks and messages are copied as bytes, between processes. */
+#define PARENG__COPIED_AS_BYTES(NAME)                                                          \
+    static_assert(std::is_trivially_copyable<NAME##__data_t>::value &&                        \
+                      std::is_trivially_destructible<NAME##__data_t>::value,                  \
+                  "task " #NAME ": its arguments and result are copied as bytes between "     \
+                  "processes, so their types must be trivially copyable (pass a pointer to "  \
+                  "pareng_alloc memory for others)");
 #else
 #define PARENG__IS_ARRAY_FIELD(ARGS_T, A)                                                     \
     (!__builtin_types_compatible_p(__typeof__(((ARGS_T *)0)->A),                              \
                                    __typeof__(((void)0, ((ARGS_T *)0)->A))))
+#define PARENG__DATA_CONSTRUCTOR(UNION)
+#define PARENG__COPIED_AS_BYTES(NAME)
 /* T's value after lvalue conversion: T without const or volatile (an array type is kept) */
 #define PARENG__VALUE_OF(T) ((void)0, *(__typeof__(T) *)0)
 #define PARENG__FIELD(T)                                                                      \
@@ -724,14 +740,23 @@ typedef struct pareng__slots {
 #define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
     PARENG__TASK_DECLARE(RT, NAME, PARAMS);                                                        \
     typedef struct { FIELDS } NAME##__args_t;                                                      \
-    typedef union { NAME##__args_t args; PARENG__RESULT_T(RT) result; } NAME##__data_t;            \
+    typedef union NAME##__data_u {                                                                 \
+        NAME##__args_t args;                                                                       \
+        PARENG__RESULT_T(RT) result;                                                               \
+        PARENG__DATA_CONSTRUCTOR(NAME##__data_u)                                                   \
+    } NAME##__data_t;                                                                              \
     PARENG__EACH(PARENG__NOT_ARRAY, NAME, PARENG__EXPAND NAMES)                                    \
-    /* Data larger than a frame is spilled: it lies in a block of the spawning lane's spill        \
-     * stack (in the arena, at the same address in every process) and the frame holds a           \
-     * pointer to it. Chosen at compile time: a task that fits pays nothing. */                    \
-    enum { NAME##__spilled = sizeof(NAME##__data_t) > PARENG_FRAME_DATA_SIZE };                    \
+    PARENG__COPIED_AS_BYTES(NAME)                                                                  \
+    /* Data larger than a frame, or aligned to more than its data (a __m256d), are spilled: they   \
+     * lie in a block of the spawning lane's spill stack (in the arena, at the same address in     \
+     * every process) and the frame holds a pointer to it. Chosen at compile time: a task that     \
+     * fits pays nothing. */                                                                       \
+    enum {                                                                                         \
+        NAME##__spilled = sizeof(NAME##__data_t) > PARENG_FRAME_DATA_SIZE ||                       \
+                          __alignof__(NAME##__data_t) > PARENG__FRAME_DATA_ALIGN                   \
+    };                                                                                             \
     PARENG__STATIC_ASSERT(!NAME##__spilled || __alignof__(NAME##__data_t) <= 64,                   \
-                          "task " #NAME ": data too large for a frame go to a spill block, "       \
+                          "task " #NAME ": data that do not fit a frame go to a spill block, "     \
                           "aligned to 64 bytes, and these are aligned to more");                   \
     /* The task data of a frame's data area (or of a serial clone's slot). */                      \
     static inline __attribute__((always_inline)) NAME##__data_t *NAME##__data(                     \
@@ -935,7 +960,7 @@ typedef struct pareng__slots {
     __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        PARENG__ALIGNAS(16) unsigned char pareng__cell[PARENG_FRAME_DATA_SIZE];                    \
+        PARENG__ALIGNAS(PARENG__FRAME_DATA_ALIGN) unsigned char pareng__cell[PARENG_FRAME_DATA_SIZE]; \
         NAME##__place(pareng__w, pareng__cell)->args = NAME##__args(PARENG__EXPAND NAMES);         \
         return pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, pareng__cell,                 \
                                   NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t));      \
@@ -1045,25 +1070,44 @@ typedef struct pareng__slots {
         pareng__d = NAME##__unspill(pareng__w, pareng__d, &pareng__copy);                          \
         PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
+    /* A root's or a posted task's data, in `buffer`, and their size as the engine takes them:    \
+     * more than a frame's bytes exactly when spilled (the engine then copies them into its      \
+     * heap for the run and hands the task a pointer; a post refuses them). */                     \
+    typedef struct NAME##__handed {                                                                \
+        PARENG__ALIGNAS(__alignof__(NAME##__data_t))                                               \
+        unsigned char buffer[NAME##__spilled && sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE  \
+                                 ? PARENG_FRAME_DATA_SIZE + 1                                      \
+                                 : sizeof(NAME##__data_t)];                                        \
+    } NAME##__handed_t;                                                                            \
+    static inline NAME##__data_t *NAME##__hand(NAME##__handed_t *pareng__x,                        \
+                                               PARENG__EXPAND PARAMS)                              \
+    {                                                                                              \
+        __builtin_memset(pareng__x, 0, sizeof *pareng__x);                                         \
+        NAME##__data_t *pareng__d = (NAME##__data_t *)(void *)pareng__x->buffer;                   \
+        pareng__d->args = PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                   \
+        return pareng__d;                                                                          \
+    }                                                                                              \
     __attribute__((unused)) static inline int NAME##__root(                                        \
         pareng_engine *pareng__e, unsigned pareng__cutoff, RT *pareng__out, PARENG__EXPAND PARAMS) \
     {                                                                                              \
-        NAME##__data_t pareng__d;                                                                  \
-        __builtin_memset(&pareng__d, 0, sizeof pareng__d);                                         \
-        pareng__d.args = PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                    \
-        int pareng__rc = pareng__run_root(pareng__e, NAME##__run, &pareng__d, sizeof pareng__d,    \
+        NAME##__handed_t pareng__x;                                                                \
+        NAME##__data_t *pareng__d = NAME##__hand(&pareng__x, PARENG__EXPAND NAMES);                \
+        int pareng__rc = pareng__run_root(pareng__e, NAME##__run, pareng__x.buffer,                \
+                                          NAME##__spilled ? sizeof pareng__x                       \
+                                                          : sizeof(NAME##__data_t),                \
                                           pareng__cutoff);                                         \
         if (pareng__rc == 0 && pareng__out)                                                        \
-            PARENG__STORE(RT, *pareng__out, pareng__d.result);                                     \
+            PARENG__STORE(RT, *pareng__out, pareng__d->result);                                    \
         return pareng__rc;                                                                         \
     }                                                                                              \
     __attribute__((unused)) static inline int NAME##__post(                                        \
         pareng_engine *pareng__e, uint64_t pareng__tag, PARENG__EXPAND PARAMS)                     \
     {                                                                                              \
-        NAME##__data_t pareng__d;                                                                  \
-        __builtin_memset(&pareng__d, 0, sizeof pareng__d);                                         \
-        pareng__d.args = PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                    \
-        return pareng_post(pareng__e, NAME##__run, &pareng__d, sizeof pareng__d, pareng__tag);     \
+        NAME##__handed_t pareng__x;                                                                \
+        NAME##__hand(&pareng__x, PARENG__EXPAND NAMES);                                            \
+        return pareng_post(pareng__e, NAME##__run, pareng__x.buffer,                               \
+                           NAME##__spilled ? sizeof pareng__x : sizeof(NAME##__data_t),            \
+                           pareng__tag);                                                           \
     }                                                                                              \
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
         __attribute__((unused)) pareng_worker *pareng__w,                                          \

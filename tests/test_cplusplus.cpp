@@ -2,12 +2,14 @@
  * test_cplusplus.cpp - include/pareng.h in a C++17 translation unit, as HPC codes in C++
  * include it: tasks, spawns from a helper, one run's cutoff, loops, IO from a task, tasks that
  * return nothing (and split their serial runs), mutually recursive tasks, a child writing its
- * parent's locals, arguments and results larger than a frame, all compiled as C++ and run
- * with exact results. (`'_Atomic' does not name a type` before.)
+ * parent's locals, arguments and results larger than a frame, std::complex and structs with
+ * default member initializers, all compiled as C++ and run with exact results. (`'_Atomic'
+ * does not name a type` before.)
  */
 #include <pareng.h>
 
 #include <atomic>
+#include <complex>
 #include <cstdio>
 #include <vector>
 
@@ -116,6 +118,32 @@ PARENG_TASK_2(vec16, powers, const vec16, base, const unsigned, depth)
     return right;
 }
 
+/* Types without a trivial default constructor, as C++ code passes them: std::complex (an FFT's
+ * values), a struct with default member initializers. */
+PARENG_TASK_2(std::complex<double>, power, std::complex<double>, z, unsigned, n)
+{
+    if (n == 0)
+        return 1.0;
+    PARENG_SPAWN(power, z, n / 2);
+    std::complex<double> h = PARENG_SYNC(power);
+    return n % 2 ? h * h * z : h * h;
+}
+
+struct defaults {
+    int count = 3;
+    double scale = 0.5;
+};
+
+PARENG_TASK_2(defaults, doubled, defaults, d, unsigned, depth)
+{
+    if (depth == 0)
+        return defaults{d.count * 2, d.scale * 2};
+    PARENG_SPAWN(doubled, d, depth - 1);
+    defaults right = PARENG_CALL(doubled, d, depth - 1);
+    defaults left = PARENG_SYNC(doubled);
+    return defaults{left.count + right.count, left.scale + right.scale};
+}
+
 int main()
 {
     pareng_config cfg;
@@ -146,6 +174,13 @@ int main()
     for (int i = 0; big && i < 16; i++)
         big = sum.x[i] == 1024u * uint64_t(i) + 10u * 512u;
     check(big, "const arguments and results of 128 bytes (spilled)");
+    std::complex<double> z;
+    check(PARENG_RUN(e, power, &z, std::complex<double>(0, 1), 13) == 0 &&
+              z == std::complex<double>(0, 1),
+          "std::complex arguments and results: i^13 = i");
+    defaults d;
+    check(PARENG_RUN(e, doubled, &d, defaults{}, 6) == 0 && d.count == 6 * 64 && d.scale == 64.0,
+          "a struct with default member initializers");
     const size_t n = 100000;
     int *v = static_cast<int *>(pareng_alloc(e, n * sizeof(int)));
     for (size_t i = 0; v && i < n; i++)

@@ -5,11 +5,13 @@
  * a spill stack that goes on in chunks of the heap (piles of 300,000 spawns, blocks of mixed
  * sizes up and down across the chunks, a block larger than a chunk, the chunks' return to the
  * heap, a heap too small for them), void tasks, roots with large data, mutual recursion and
- * an IO engine's fibers, checked against the same computation in plain C.
+ * an IO engine's fibers, data aligned to more than a frame's (__m256d), checked against the
+ * same computation in plain C.
  */
 #include "pareng.h"
 #include "testing.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -469,6 +471,55 @@ static void test_io_engine(void)
     pareng_stop(e);
 }
 
+/* ---- data aligned to more than a frame's 16 bytes: spilled too ----------------------------- */
+
+#if defined(__x86_64__) && !defined(__clang__)
+/* __m256d: the compiler reads and writes it with 32-byte aligned AVX moves, which fault on a
+ * frame's data (16-byte aligned): such data go to a spill block, aligned to 64. Only these
+ * functions are compiled for AVX; the test runs them where the CPU has it. */
+#pragma GCC push_options
+#pragma GCC target("avx")
+#include <immintrin.h>
+
+/* Halves x until its first element is 1, and sums the halves back: x again, exactly. 32 bytes
+ * of data, which the size alone would keep in the frame. */
+PARENG_TASK_1(__m256d, halves, __m256d, x)
+{
+    if (_mm256_cvtsd_f64(x) <= 1)
+        return x;
+    __m256d half = _mm256_mul_pd(x, _mm256_set1_pd(0.5));
+    PARENG_SPAWN(halves, half);
+    __m256d right = PARENG_CALL(halves, half);
+    return _mm256_add_pd(PARENG_SYNC(halves), right);
+}
+
+static void check_halves(pareng_engine *e)
+{
+    __m256d got = _mm256_setzero_pd();
+    CU_ASSERT_EQUAL(PARENG_RUN(e, halves, &got, _mm256_set_pd(4096, 3072, 2048, 1024)), 0);
+    double v[4];
+    _mm256_storeu_pd(v, got);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_DOUBLE_EQUAL(v[i], 1024.0 * (i + 1), 1e-9);
+    /* a posted task's data must fit a frame: refused, not crashed */
+    CU_ASSERT_EQUAL(PARENG_POST(e, 1, halves, _mm256_set1_pd(1)), -EINVAL);
+}
+#pragma GCC pop_options
+
+static void test_over_aligned(void)
+{
+    if (!__builtin_cpu_supports("avx"))
+        return;
+    for (size_t c = 0; c < sizeof cutoffs / sizeof *cutoffs; c++) {
+        pareng_engine *e = engine_of(3, cutoffs[c], 0, 0);
+        check_halves(e);
+        pareng_stop(e);
+    }
+}
+#else
+static void test_over_aligned(void) {} /* no AVX to compile the test for */
+#endif
+
 static void test_fan_past_the_local_slots(void)
 {
     big_result want = fan_serial(first_arg(11), 6);
@@ -639,6 +690,7 @@ int main(void)
         {"a root with large arguments and results", test_root_with_large_data},
         {"mutually recursive large tasks", test_mutually_recursive},
         {"large tasks on an IO engine's fibers", test_io_engine},
+        {"__m256d arguments and results (aligned to 32): spilled", test_over_aligned},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
