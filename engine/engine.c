@@ -78,9 +78,11 @@ static struct process_identity {
      * ask on every call (forked_copy): kept, refreshed in each fork's child (pthread_atfork);
      * 0 where that could not be registered, and getpid is asked each time */
     pid_t pid;
-    /* In a worker: the arena of the engine it was forked for. Process-wide, not per thread: a
-     * thread that a task starts is in that engine too, and so is the after_fork callback. */
+    /* In a worker: the arena of the engine it was forked for, and its index there.
+     * Process-wide, not per thread: a thread that a task starts is in that engine too, and so
+     * is the after_fork callback. */
     const pareng__arena *worker_of;
+    unsigned worker_index;
 } *identity, identity_in_globals; /* the latter where no page could be had */
 static pthread_once_t identity_made = PTHREAD_ONCE_INIT;
 
@@ -89,13 +91,28 @@ static void identity_refresh_pid(void)
     identity->pid = getpid();
 }
 
+/* A fork from a task: the task runs on a stack in the arena, shared memory, which the child
+ * would go on sharing with the worker, both writing the same frames from the moment the
+ * fork returns (a wrong pid in one of them, a smashed stack, a child that falls into the
+ * worker's loop). Nothing can take that back after the fork, and fork cannot be made to fail:
+ * the worker ends here, with a status that engine.c names, and the run fails. A thread of the
+ * worker's own has a private stack, and posix_spawn, vfork and system do not call this. */
+static void refuse_fork_on_a_task_stack(void)
+{
+    const pareng__arena *a = identity->worker_of;
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    if (a && here >= (uintptr_t)a && here < (uintptr_t)a->heap.base + a->heap.limit)
+        pareng__worker_exit(pareng__lane((pareng__arena *)a, identity->worker_index, 0),
+                            PARENG__EXIT_FORKED, ENOTSUP);
+}
+
 static void identity_make(void)
 {
     void *page = mmap(NULL, sizeof *identity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                       -1, 0);
     identity = page != MAP_FAILED ? page : &identity_in_globals;
     identity_refresh_pid();
-    if (pthread_atfork(NULL, NULL, identity_refresh_pid) != 0)
+    if (pthread_atfork(refuse_fork_on_a_task_stack, NULL, identity_refresh_pid) != 0)
         identity->pid = 0;
 }
 
@@ -189,7 +206,12 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
                        : code == PARENG__EXIT_NOT_PINNED  ? cpu
                        : code == PARENG__EXIT_IO_FAILED   ? "submit to its io_uring"
                        : code == PARENG__EXIT_SETUP_FAILED ? "set up its link to this process"
-                                                           : NULL;
+                       : code == PARENG__EXIT_FORKED
+                           ? "fork a process from a task, whose stack is the engine's shared "
+                             "memory and would be the child's too (start programs with "
+                             "posix_spawn, system or vfork; in Python, subprocess without "
+                             "preexec_fn)"
+                           : NULL;
     if (what && err)
         snprintf(why, len, "worker %u (pid %d) could not %s: %s", i, (int)pid, what,
                  strerror(err));
@@ -296,6 +318,7 @@ static int fork_one(pareng_engine *e, unsigned i)
         return pareng__fail(errno, "cannot fork worker %u: %s", i, strerror(errno));
     if (pid == 0) {
         identity->worker_of = e->segment.arena;
+        identity->worker_index = i;
         close_inherited(e);
         pareng__worker_take_signals();
         if (e->after_fork)

@@ -83,6 +83,7 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 #define PARENG__EXIT_NOT_PINNED 73
 #define PARENG__EXIT_IO_FAILED 74
 #define PARENG__EXIT_SETUP_FAILED 75
+#define PARENG__EXIT_FORKED 76
 /* Engines one process may have at once (cancel slots, life pipes). */
 #define PARENG__MAX_ENGINES 1024
 

@@ -5,7 +5,7 @@
  * replaced by exec, a stopped worker, address-space limits, absurd sizes, bad frees, topology
  * input that is not a file or far too large, an io_uring that seccomp denies, and a careless
  * program's own mistakes: two threads' runs on one engine, a task that closes every
- * descriptor, an engine used by a process forked from its coordinator.
+ * descriptor, an engine used by a process forked from its coordinator, a fork from a task.
  *
  * Checks that could hang run in a child process under an alarm, so that a regression fails
  * the test instead of stalling the suite. What the test plants in /dev/shm goes, where the
@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -806,6 +807,50 @@ static void test_a_null_engine_is_refused(void)
     CU_ASSERT_EQUAL(in_child(calls_on_a_null_engine, 20), 0);
 }
 
+/* ---- a fork from a task ------------------------------------------------------------------- */
+
+/* The exit status of a program the task starts: with fork(), or with posix_spawn, which does
+ * not share the caller's stack. */
+PARENG_TASK_1(int, start_a_program, int, by_fork)
+{
+    pid_t pid;
+    if (by_fork) {
+        pid = fork();
+        if (pid == 0)
+            _exit(7);
+    } else {
+        char *argv[] = {"sh", "-c", "exit 7", NULL};
+        if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0)
+            return -1;
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int fork_from_a_task(void)
+{
+    pareng_engine *e = child_start(2, 0);
+    if (!e)
+        return 10;
+    int status = 0, bad = 0;
+    bad |= (PARENG_RUN(e, start_a_program, &status, 0) != 0 || status != 7) << 0;
+    bad |= (PARENG_RUN(e, start_a_program, &status, 1) != -ECHILD) << 1;
+    bad |= !strstr(pareng_last_error(), "could not fork a process from a task") << 2;
+    pareng_stop(e);
+    return bad;
+}
+
+/* A task's stack is the arena's shared memory, so a child forked from a task shared it with
+ * the worker: a wrong pid in one of them, a smashed stack, a child left in the worker's idle
+ * loop (Python's subprocess with preexec_fn got '' for a program's output, or a crash). Such
+ * a fork now ends the worker and the run fails saying why; posix_spawn works as before. */
+static void test_a_fork_from_a_task_is_refused(void)
+{
+    CU_ASSERT_EQUAL(in_child(fork_from_a_task, 20), 0);
+}
+
 /* ---- io_uring denied ---------------------------------------------------------------------- */
 
 static int io_with_enter_denied(void)
@@ -874,6 +919,7 @@ int main(void)
         {"a forked copy of an engine is refused", test_a_forked_copy_of_an_engine_is_refused},
         {"a closed stderr is not the engine's", test_a_closed_stderr_is_not_the_engines},
         {"a NULL engine is refused", test_a_null_engine_is_refused},
+        {"a fork from a task is refused", test_a_fork_from_a_task_is_refused},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
