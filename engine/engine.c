@@ -835,11 +835,17 @@ void pareng_stop(pareng_engine *e)
 
 void *pareng_alloc(pareng_engine *e, size_t size)
 {
-    if (refuse_unusable(e))
+    int refused = refuse_unusable(e);
+    if (!refused && e->failed) /* a killed worker may have held the heap's lock */
+        refused = refuse_failed(e);
+    if (refused) {
+        errno = -refused; /* set last: the message's own calls may change it */
         return NULL;
-    if (e->failed) /* a killed worker may have held the heap's lock */
-        return refuse_failed(e), NULL;
-    return pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
+    }
+    void *block = pareng__heap_alloc(&e->segment.arena->heap, size ? size : 1);
+    if (!block)
+        errno = ENOMEM;
+    return block;
 }
 
 int pareng_free(pareng_engine *e, void *ptr)

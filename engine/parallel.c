@@ -172,8 +172,8 @@ int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t end, size_t g
                             "with its own spawns (or pareng_reduce, which runs in the task)");
     /* The job goes where every worker reads it; the root's result is the job's own buffer */
     reduce_into_job *job = pareng_alloc(engine, sizeof *job + size);
-    if (!job) /* said by pareng_alloc: no room, or no engine */
-        return engine ? -ENOMEM : -EINVAL;
+    if (!job) /* said by pareng_alloc, errno too: no room, no engine, a failed engine */
+        return -errno;
     *job = (reduce_into_job){.grain = reduce_grain(begin, end, grain), .size = size,
                              .map = map, .combine = combine, .ctx = ctx};
     int ignored;

@@ -1383,7 +1383,9 @@ PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_requ
 /* size bytes (64-byte aligned) of shared memory, growing it when no free block holds them
  * (every process sees the new memory at once), or NULL when it cannot grow:
  * pareng_last_error() names the sizes and the limit reached (shared_bytes, the machine's
- * memory and swap, the file-size limit RLIMIT_FSIZE). Callable from the caller and from
+ * memory and swap, the file-size limit RLIMIT_FSIZE), and errno is ENOMEM. NULL too, with
+ * errno as the other calls' codes, for no engine (EINVAL), a process forked from the
+ * coordinator (EPERM) and an engine that failed (EPIPE). Callable from the caller and from
  * inside tasks. */
 PARENG_API void *pareng_alloc(pareng_engine *engine, size_t size);
 /* Gives back memory of pareng_alloc: 0 (NULL too), or -EINVAL with a message, the heap left

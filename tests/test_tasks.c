@@ -379,6 +379,19 @@ static void test_after_fork_runs_in_each_worker(void)
     assert_nothing_left();
 }
 
+/* pareng_reduce_into's map and combine: a sum of the indices, for a reduction that is refused */
+static void add_index(void *ctx, size_t begin, size_t end, void *out)
+{
+    (void)ctx;
+    for (size_t i = begin; i < end; i++)
+        *(uint64_t *)out += i;
+}
+
+static void add_into(void *left, const void *right)
+{
+    *(uint64_t *)left += *(const uint64_t *)right;
+}
+
 static void test_killed_worker_fails_the_run(void)
 {
     pareng_engine *e = start_engine(2, 0);
@@ -402,6 +415,12 @@ static void test_killed_worker_fails_the_run(void)
      * pareng_stop (assert_nothing_left) */
     CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
     CU_ASSERT_EQUAL(workload_fib(e, 10, 0, &got), -EPIPE);
+    errno = 0;
+    CU_ASSERT_PTR_NULL(pareng_alloc(e, 64));
+    CU_ASSERT_EQUAL(errno, EPIPE);
+    uint64_t sum;
+    CU_ASSERT_EQUAL(pareng_reduce_into(e, 0, 10, 0, add_index, add_into, NULL, &sum, sizeof sum),
+                    -EPIPE); /* was -ENOMEM */
     pareng_stop(e);
     assert_nothing_left();
 }
