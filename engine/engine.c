@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -185,9 +186,9 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
     e->pids[i] = 0;
     if (!why)
         return;
-    if (reaped < 0) { /* SIGCHLD ignored: the kernel reaped it, and its end is unknown */
+    if (reaped < 0) { /* SIGCHLD ignored, or a handler's waitpid(-1) took it: its end is unknown */
         snprintf(why, len, "worker %u (pid %d) ended (how is unknown: this process ignores "
-                 "SIGCHLD)", i, (int)pid);
+                 "SIGCHLD, or reaped the worker itself with waitpid)", i, (int)pid);
         return;
     }
     if (WIFSIGNALED(status)) {
@@ -329,8 +330,15 @@ static int fork_one(pareng_engine *e, unsigned i)
     /* Relaxed: read by attached tools after the fork returned; it publishes nothing else */
     atomic_store_explicit(&pareng__lane(e->segment.arena, i, 0)->pid, pid, memory_order_relaxed);
     e->pidfds[i] = pidfd_open(pid);
-    if (e->pidfds[i] < 0)
-        return pareng__fail(errno, "pidfd_open (Linux 5.3 or later) failed: %s", strerror(errno));
+    if (e->pidfds[i] < 0) {
+        int err = errno;
+        struct rlimit files;
+        if (err == EMFILE && getrlimit(RLIMIT_NOFILE, &files) == 0)
+            return pareng__fail(err, "no file descriptor left to watch worker %u: an engine "
+                                "holds one per worker and a few more, and this process may "
+                                "open %llu (ulimit -n)", i, (unsigned long long)files.rlim_cur);
+        return pareng__fail(err, "pidfd_open (Linux 5.3 or later) failed: %s", strerror(err));
+    }
     return 0;
 }
 

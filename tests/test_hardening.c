@@ -480,6 +480,26 @@ static void test_file_size_limit_is_named(void)
     CU_ASSERT_EQUAL(in_child(start_under_a_file_size_limit, 20), 0);
 }
 
+static int start_under_a_descriptor_limit(void)
+{
+    struct rlimit files = {16, 16};
+    if (setrlimit(RLIMIT_NOFILE, &files) < 0)
+        return 2;
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 24;
+    pareng_engine *e = NULL;
+    int rc = pareng_start(&e, &cfg);
+    return rc == -EMFILE && !e && strstr(pareng_last_error(), "(ulimit -n)") ? 0 : 1;
+}
+
+/* An engine holds a descriptor per worker: past `ulimit -n` the start said "pidfd_open (Linux
+ * 5.3 or later) failed: Too many open files", as if the kernel were too old. */
+static void test_descriptor_limit_is_named(void)
+{
+    CU_ASSERT_EQUAL(in_child(start_under_a_descriptor_limit, 20), 0);
+}
+
 /* RLIMIT_AS read "cannot reserve ... in /dev/shm", the wrong cause. */
 static void test_address_space_limit_is_named(void)
 {
@@ -908,6 +928,7 @@ int main(void)
     CU_TestInfo input[] = {
         {"address-space limit named", test_address_space_limit_is_named},
         {"file-size limit named, no SIGXFSZ", test_file_size_limit_is_named},
+        {"descriptor limit named", test_descriptor_limit_is_named},
         {"absurd shared_bytes refused", test_absurd_shared_bytes_are_refused},
         {"bad frees refused, heap intact", test_bad_frees_are_refused},
         {"topology input must be a regular file", test_topology_input_must_be_a_regular_file},
