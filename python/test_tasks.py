@@ -253,6 +253,24 @@ class Results(ParengTest):
         pids = set(pareng.map(worker_pid_slow, range(8), cores=CORES))
         self.assertEqual(len(pids), CORES)
 
+    def test_the_programs_gc_freeze_stays(self):
+        # pareng freezes the objects of the moment while it forks the workers, and thaws them
+        # after, unless the program had frozen some itself
+        self.assertEqual(gc.get_freeze_count(), 0)
+        self.assertEqual(pareng.map(square, range(4), cores=CORES), [0, 1, 4, 9])
+        self.assertEqual(gc.get_freeze_count(), 0)
+        gc.freeze()
+        try:
+            frozen = gc.get_freeze_count()
+            self.assertGreater(frozen, 0)
+            self.assertEqual(pareng.map(square, range(4), cores=CORES), [0, 1, 4, 9])
+            self.assertGreaterEqual(gc.get_freeze_count(), frozen)
+            with pareng.Pool(CORES) as pool:
+                self.assertEqual(pool.apply(square, (3,)), 9)
+            self.assertGreaterEqual(gc.get_freeze_count(), frozen)
+        finally:
+            gc.unfreeze()
+
     def test_pool(self):
         with pareng.Pool(CORES) as pool:
             self.assertEqual(pool.workers, CORES)

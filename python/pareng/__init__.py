@@ -621,12 +621,16 @@ def _start(cores, shared_bytes):
     # What this process buffered must not be written again by the workers, its copies
     _flush_std_streams()
     # The objects of the moment out of the collector's reach in the workers: its passes would
-    # write to every one of them, copying the pages they share with this process
+    # write to every one of them, copying the pages they share with this process. gc.unfreeze
+    # thaws every frozen object: a program that froze its own keeps them frozen, and with them
+    # these (the gc module cannot thaw only these).
+    thaw = gc.get_freeze_count() == 0
     gc.freeze()
     try:
         return _pareng.TaskEngine(cores, shared_bytes or _shared_bytes_default())
     finally:
-        gc.unfreeze()
+        if thaw:
+            gc.unfreeze()
 
 
 def _map_once(fn, iterable, cores, shared_bytes, star):
