@@ -333,6 +333,17 @@ def worker_pid_slow(x):
 
 
 class Errors(ParengTest):
+    def test_sizes_of_other_types(self):
+        # a TypeError naming the type, as multiprocessing's and concurrent.futures' (theirs
+        # from deeper down); an integer of another type (__index__) is one
+        self.assertRaisesRegex(TypeError, "processes must be an integer, not float",
+                               pareng.Pool, 3.0)
+        self.assertRaisesRegex(TypeError, "max_workers must be an integer, not str",
+                               pareng.Executor, "2")
+        self.assertRaisesRegex(ValueError, "at least 1", pareng.Pool, 0)
+        with pareng.Pool(Count(2)) as pool:
+            self.assertEqual(pool.workers, 2)
+
     def test_exception_with_remote_traceback(self):
         with self.assertRaisesRegex(ValueError, "bad item 3") as cm:
             pareng.map(boom, range(10), cores=CORES)

@@ -34,6 +34,7 @@ import concurrent.futures
 import errno
 import gc
 import itertools
+import operator
 import os
 import pickle
 import time
@@ -1120,6 +1121,14 @@ class AsyncResult:
         return self._exception is None
 
 
+def _count(name, n):
+    """n as an int (an int, or what has __index__), else TypeError naming its type."""
+    try:
+        return operator.index(n)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, not {type(n).__name__}") from None
+
+
 class Pool:
     """Pool(processes=None, initializer=None, initargs=(), *, cores=None, shared_bytes=0)
 
@@ -1136,8 +1145,10 @@ class Pool:
                  *, cores=None, shared_bytes=0):
         if processes is not None and cores is not None:
             raise TypeError("give processes or cores, not both")
-        if processes is not None and (not isinstance(processes, int) or processes < 1):
-            raise ValueError("Number of processes must be at least 1")
+        if processes is not None:
+            processes = _count("processes", processes)
+            if processes < 1:
+                raise ValueError("Number of processes must be at least 1")
         if maxtasksperchild is not None:
             raise ValueError("maxtasksperchild: pareng's workers live as long as the pool")
         if initializer is not None:
@@ -1256,8 +1267,10 @@ class Executor(concurrent.futures.Executor):
     def __init__(self, max_workers=None, *, cores=None, shared_bytes=0):
         if max_workers is not None and cores is not None:
             raise TypeError("give max_workers or cores, not both")
-        if max_workers is not None and max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
+        if max_workers is not None:
+            max_workers = _count("max_workers", max_workers)
+            if max_workers <= 0:
+                raise ValueError("max_workers must be greater than 0")
         self._driver = _Driver(max_workers if max_workers is not None else cores, shared_bytes,
                                finish_at_exit=True)
         self._closed = False
