@@ -11,6 +11,7 @@ import pickle
 import signal
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -287,10 +288,7 @@ class Results(ParengTest):
             r = pool.map_async(square, range(10), callback=got.append)
             r.wait(30)
             self.assertEqual(r.get(), [x * x for x in range(10)])
-            deadline = time.monotonic() + 10
-            while not got and time.monotonic() < deadline:
-                time.sleep(0.01)
-            self.assertEqual(got, [[x * x for x in range(10)]])
+            self.assertEqual(got, [[x * x for x in range(10)]])  # ready after its callback
             self.assertEqual(pool.starmap_async(add, [(1, 1)]).get(), [2])
             self.assertEqual(pool.apply(pfib, (20,)), fib(20))
         self.assertRaisesRegex(ValueError, "Pool not running", pool.map, fib, [1])
@@ -478,7 +476,7 @@ class Errors(ParengTest):
         self.assertRaisesRegex(cf.CancelledError, "terminated", r.get, 5)
 
     def test_get_with_a_timeout_and_a_callback(self):
-        # the callback's thread waits too, and must not hold the result's lock meanwhile
+        # a callback does not delay a get's TimeoutError
         with pareng.Pool(CORES) as pool:
             r = pool.apply_async(sleep_then, (3,), callback=lambda v: None)
             time.sleep(0.1)
@@ -699,9 +697,8 @@ def cm_exception(call, *args):
     raise AssertionError(f"{call} raised nothing")
 
 
-class Streaming(ParengTest):
-    """Each result as soon as its item is done: an item that waits for a file the test
-    creates only after it got the others' results must not hold them back."""
+class Gated(ParengTest):
+    """Tests whose calls may wait (gated) for a file the test creates."""
 
     def setUp(self):
         super().setUp()
@@ -712,6 +709,11 @@ class Streaming(ParengTest):
     def open_gate(self):
         with open(self.gate, "w"):
             pass
+
+
+class Streaming(Gated):
+    """Each result as soon as its item is done: an item that waits for a file the test
+    creates only after it got the others' results must not hold them back."""
 
     def items(self, slow, n):
         return [(x, self.gate if x == slow else None) for x in range(n)]
@@ -757,9 +759,6 @@ class Streaming(ParengTest):
             got = []
             quick = pool.apply_async(square, (4,), callback=got.append)
             self.assertEqual(quick.get(timeout=30), 16)
-            deadline = time.monotonic() + 30
-            while not got and time.monotonic() < deadline:
-                time.sleep(0.002)
             self.assertEqual(got, [16])  # its callback too
             self.assertFalse(slow.ready())
             self.open_gate()
@@ -792,6 +791,143 @@ class Streaming(ParengTest):
             futures = [ex.submit(die_at_5, x) for x in (5, 1)]
             self.assertIsInstance(futures[0].exception(timeout=30), pareng.WorkerCrashed)
             self.assertEqual(ex.submit(square, 5).result(timeout=30), 25)
+
+
+class CallbackLog:
+    """A callback that keeps its arguments, in the order of its calls, after a pause; and
+    how many of its calls ran at once, at most."""
+
+    def __init__(self, pause=0.0):
+        self.got = []
+        self.most_at_once = 0
+        self._pause = pause
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, value):
+        with self._lock:
+            self._running += 1
+            self.most_at_once = max(self.most_at_once, self._running)
+        time.sleep(self._pause)
+        self.got.append(value)
+        with self._lock:
+            self._running -= 1
+
+
+def raise_in_callback(value):
+    raise RuntimeError(f"callback failed on {value}")
+
+
+class Callbacks(Gated):
+    """A Pool's callbacks run one at a time, in one thread of the pool's, as multiprocessing's
+    result handler runs them; a result is ready once its callback ran, and join() returns
+    once every callback ran. Each test fails on a module that ran each callback in a thread
+    of its own."""
+
+    def test_join_waits_for_every_callback(self):
+        log, mapped = CallbackLog(pause=0.05), CallbackLog()
+        pool = pareng.Pool(CORES)
+        for x in range(10):
+            pool.apply_async(boom, (x,), callback=log, error_callback=log)
+        pool.map_async(square, range(5), callback=mapped)
+        pool.close()
+        pool.join()
+        self.assertEqual(sorted(map(str, log.got)),
+                         sorted([str(x) for x in range(10) if x != 3] + ["bad item 3"]))
+        self.assertEqual(log.most_at_once, 1)
+        self.assertEqual(mapped.got, [[x * x for x in range(5)]])
+
+    def test_terminate_waits_for_the_error_callbacks(self):
+        log = CallbackLog(pause=0.05)
+        pool = pareng.Pool(CORES)
+        for x in range(CORES + 2):  # running, and queued
+            pool.apply_async(gated, ((x, self.gate),), error_callback=log)
+        time.sleep(0.05)
+        pool.terminate()
+        self.assertEqual([type(e) for e in log.got], [cf.CancelledError] * (CORES + 2))
+
+    def test_callbacks_before_the_exit(self):
+        r = run_python("""
+            import pareng, time
+            def half(x):
+                if x == 3:
+                    raise ValueError(x)
+                return x / 2
+            def say(what):
+                time.sleep(0.05)
+                print(what)
+            pool = pareng.Pool(2)
+            for x in range(6):
+                pool.apply_async(half, (x,), callback=lambda v: say(f"value {v}"),
+                                 error_callback=lambda e: say(f"error {e}"))
+            pool.close()
+            pool.join()
+            """)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(r.stdout.splitlines()),
+                         ["error 3"] + [f"value {x / 2}" for x in (0, 1, 2, 4, 5)])
+
+    def test_a_result_is_ready_once_its_callback_ran(self):
+        log = CallbackLog(pause=0.1)
+        with pareng.Pool(CORES) as pool:
+            self.assertEqual(pool.apply_async(square, (3,), callback=log).get(timeout=30), 9)
+            self.assertEqual(log.got, [9])
+            r = pool.apply_async(boom, (3,), error_callback=log)
+            r.wait(30)
+            self.assertEqual(len(log.got), 2)
+            self.assertFalse(r.successful())
+            r = pool.apply_async(square, (4,), callback=log)
+            deadline = time.monotonic() + 30
+            while not r.ready() and time.monotonic() < deadline:
+                time.sleep(0.002)
+            self.assertEqual(log.got[2:], [16])
+            self.assertTrue(r.successful())
+            self.assertEqual(pool.map_async(square, [], callback=log).get(timeout=30), [])
+            self.assertEqual(log.got[3:], [[]])
+
+    def test_one_thread_runs_them_one_at_a_time(self):
+        threads = threading.active_count()
+        log = CallbackLog(pause=0.001)
+        with pareng.Pool(CORES) as pool:
+            results = [pool.apply_async(gated, ((x, self.gate),), callback=log)
+                       for x in range(CORES)]
+            results += [pool.apply_async(square, (x,), callback=log) for x in range(300)]
+            # pending (the gated calls hold the workers): the pool's driver and at most its
+            # callback thread, not a thread a result
+            self.assertLessEqual(threading.active_count(), threads + 2)
+            self.open_gate()
+            for r in results:
+                r.get(timeout=30)
+        self.assertEqual(sorted(log.got), sorted(list(range(CORES)) +
+                                                 [x * x for x in range(300)]))
+        self.assertEqual(log.most_at_once, 1)
+
+    def test_a_callback_that_raises_is_logged(self):
+        log = CallbackLog()
+        with pareng.Pool(CORES) as pool, self.assertLogs("pareng", "ERROR") as logged:
+            r = pool.apply_async(square, (2,), callback=raise_in_callback)
+            self.assertEqual(r.get(timeout=30), 4)
+            r = pool.apply_async(boom, (3,), error_callback=raise_in_callback)
+            r.wait(30)
+            self.assertTrue(r.ready())
+            self.assertEqual(pool.apply_async(square, (3,), callback=log).get(timeout=30), 9)
+            self.assertEqual(log.got, [9])  # the thread goes on
+        self.assertEqual(len(logged.records), 2)
+        self.assertIn("RuntimeError: callback failed on 4", logged.output[0])
+        self.assertIn("RuntimeError: callback failed on bad item 3", logged.output[1])
+
+    def test_executor_done_callbacks(self):
+        # as concurrent.futures specifies: each once, a raising one logged and ignored; all
+        # run when shutdown(wait=True) returns
+        log = CallbackLog(pause=0.01)
+        with self.assertLogs("concurrent.futures", "ERROR") as logged:
+            with pareng.Executor(CORES) as ex:
+                futures = [ex.submit(square, x) for x in range(10)]
+                futures[0].add_done_callback(raise_in_callback)
+                for f in futures:
+                    f.add_done_callback(log)
+        self.assertEqual(sorted(f.result() for f in log.got), [x * x for x in range(10)])
+        self.assertEqual(len(logged.records), 1)
 
 
 @unittest.skipIf(numpy is None, "NumPy is not installed (Debian: python3-numpy)")

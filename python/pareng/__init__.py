@@ -551,8 +551,8 @@ def _raise_failure(fn, outcome):
 
 class _Gather:
     """A job's values, each block's put in place as it arrives (while the others still run),
-    and its first failure in item order. done is set once every block arrived or the job
-    failed (exception)."""
+    and its first failure in item order. It is finished once every block arrived or the job
+    failed (exception), and done is set then, unless on_done takes it over."""
 
     def __init__(self, sizes):
         self._values = None  # made at the first arrival, while the workers compute
@@ -560,9 +560,9 @@ class _Gather:
         self._left = len(sizes)
         self._failure = None  # (block, outcome)
         self.exception = None
+        self.finished = False
         self.done = threading.Event()
-        if not sizes:
-            self.done.set()
+        self.on_done = None  # called once finished, instead of setting done (it sets it later)
 
     def arrive(self, k, outcome):
         if outcome[0] == "ok":
@@ -573,12 +573,21 @@ class _Gather:
             self._failure = (k, outcome)
         self._left -= 1
         if self._left == 0:
-            self.done.set()
+            self.finish()
 
     def fail(self, exception):
-        if not self.done.is_set():
+        if not self.finished:
             self.exception = exception
-            self.done.set()
+            self.finish()
+
+    def finish(self):
+        """Once the job is done (its owner calls it for a job of no blocks)."""
+        if not self.finished:
+            self.finished = True
+            if self.on_done:
+                self.on_done()
+            else:
+                self.done.set()
 
     def result(self, fn):
         """The values, or the job's failure (a block that could not be handed over), or the
@@ -723,8 +732,9 @@ class _Driver:
     (pareng_serve): each block or call is handed to an idle worker as a task of its own, as
     soon as it is submitted, and its outcome delivered as soon as it is done."""
 
-    def __init__(self, cores, shared_bytes, finish_at_exit):
+    def __init__(self, cores, shared_bytes, finish_at_exit, stopped=None):
         self._cores = cores
+        self._stopped = stopped  # called by the thread once every job is done
         self.finish_at_exit = finish_at_exit  # else what runs at the interpreter's exit is cancelled
         self._shared_bytes = shared_bytes
         self._cv = threading.Condition()
@@ -781,6 +791,8 @@ class _Driver:
             self._serve()
         self._engine.close()
         _drivers.discard(self)
+        if self._stopped:
+            self._stopped()
 
     def _serve(self):
         # A cancel that came while nothing was served would cancel this serve: libpareng
@@ -910,33 +922,16 @@ def _raise_run_failure(e, driver):
 
 
 class _Waiter(_Gather):
-    """A job's values, waited for by the caller."""
+    """A job's values, waited for by the caller (an AsyncResult)."""
 
     def __init__(self, driver, sizes):
         super().__init__(sizes)
-        self._driver = driver
-
-    def wait(self, timeout=None):
-        self.wait_done(timeout)
-        self.raise_failure()
-
-    def wait_done(self, timeout=None):
-        """Until every block arrived or the job failed: TimeoutError past timeout; ^C raises."""
-        if not _interruptible(self._driver, lambda: self.done.wait(timeout)):
-            raise _timeout("the pareng job did not finish in time")
+        self.driver = driver
 
     def raise_failure(self):
-        """The job's failure (not a block's), if it failed."""
+        """The job's failure (not a block's), if it failed, raised in this thread."""
         if self.exception is not None:
-            _raise_run_failure(self.exception, self._driver)
-
-
-def _submit_map(driver, fn, items, star):
-    """Queues a map on the driver's engine; returns its waiter."""
-    tasks, sizes = _blocks(driver.workers, fn, items, star)
-    waiter = _Waiter(driver, sizes)
-    driver.submit(_Job(tasks, waiter.arrive, waiter.fail))
-    return waiter
+            _raise_run_failure(self.exception, self.driver)
 
 
 def _submit_call(driver, fn, args, kwargs, arrive, fail, start=None):
@@ -1060,10 +1055,58 @@ class _Stream:
                 wanted += 1
 
 
-class AsyncResult:
-    """multiprocessing.pool.AsyncResult: the result of Pool.apply_async and map_async."""
+class _Callbacks:
+    """A Pool's callbacks, run one at a time in the order their results are done, in a thread
+    of their own (as multiprocessing's result handler runs them): started at the first,
+    ended once the pool's driver stopped and none is left. The driver's thread only queues
+    them: a slow callback does not keep the workers waiting."""
 
-    def __init__(self, finish, waiter, callback, error_callback):
+    def __init__(self):
+        self._cv = threading.Condition()
+        self._queue = collections.deque()  # AsyncResults done, their callback not run yet
+        self._thread = None
+        self._closed = False
+
+    def put(self, result):
+        with self._cv:
+            self._queue.append(result)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="pareng-callbacks")
+                self._thread.start()
+            self._cv.notify()
+
+    def close(self):
+        """No more results will come (the driver stopped): the thread ends once it ran the
+        callbacks queued."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+
+    def join(self):
+        """Until every callback queued ran (not from a callback, which would wait for itself)."""
+        with self._cv:
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _loop(self):
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if not self._queue:
+                    self._thread = None
+                    return
+                result = self._queue.popleft()
+            result._run_callback()
+
+
+class AsyncResult:
+    """multiprocessing.pool.AsyncResult: the result of Pool.apply_async and map_async. With a
+    callback or error_callback, it is ready (get, wait, ready, successful) once that ran."""
+
+    def __init__(self, finish, waiter, callback, error_callback, callbacks):
         self._finish = finish
         self._waiter = waiter
         self._callback = callback
@@ -1072,53 +1115,71 @@ class AsyncResult:
         self._value = None
         self._exception = None
         self._settled = False
-        if callback or error_callback:
-            threading.Thread(target=self._callbacks, daemon=True).start()
+        if callback or error_callback:  # ready (waiter.done) once the callback ran
+            waiter.on_done = lambda: callbacks.put(self)
 
-    def _settle(self, timeout=None):
-        """Waits for the job (TimeoutError when it is not done in time; ^C raises) without the
-        lock, which another thread's wait must not hold longer than its own timeout; then keeps
-        its value or its exception, once."""
-        self._waiter.wait_done(timeout)
+    def _settle(self):
+        """Keeps the job's value or a block's exception, once; the job is done. The job's own
+        failure is raised by each thread that asks (_raise_run_failure: a ^C in the main
+        thread's)."""
         with self._lock:
             if not self._settled:
-                try:
-                    self._waiter.raise_failure()
-                    self._value = self._finish(self._waiter)
-                except BaseException as e:
-                    self._exception = e
+                if self._waiter.exception is None:
+                    try:
+                        self._value = self._finish(self._waiter)
+                    except BaseException as e:
+                        self._exception = e
                 self._settled = True
 
-    def _callbacks(self):
-        try:
-            self._settle()
-        except BaseException as e:  # ^C cannot come to this thread: defensive only
-            self._exception, self._settled = e, True
-        if self._exception is None and self._callback:
-            self._callback(self._value)
-        elif self._exception is not None and self._error_callback:
-            self._error_callback(self._exception)
-
-    def get(self, timeout=None):
-        self._settle(timeout)
+    def _outcome(self):
+        """The value, or the exception raised; the job is done."""
+        self._settle()
+        self._waiter.raise_failure()
         if self._exception is not None:
             raise self._exception
         return self._value
 
-    def wait(self, timeout=None):
+    def _wait(self, timeout):
+        """Until ready, or False past timeout; ^C raises."""
+        return _interruptible(self._waiter.driver, lambda: self._waiter.done.wait(timeout))
+
+    def _run_callback(self):
+        """In the pool's callback thread. A callback's exception is logged (the logger
+        "pareng", as concurrent.futures logs a future's): the result is ready all the same,
+        and the next callbacks run."""
         try:
-            self._settle(timeout)
-        except TimeoutError:
-            pass
+            value = self._outcome()
+        except BaseException as e:
+            if self._error_callback:
+                self._call(self._error_callback, e)
+        else:
+            if self._callback:
+                self._call(self._callback, value)
+        self._waiter.done.set()
+
+    def _call(self, callback, argument):
+        try:
+            callback(argument)
+        except BaseException:
+            import logging  # here: it would add to every `import pareng`
+            logging.getLogger(__name__).exception("exception calling %r for %r", callback, self)
+
+    def get(self, timeout=None):
+        if not self._wait(timeout):
+            raise _timeout("the pareng job did not finish in time")
+        return self._outcome()
+
+    def wait(self, timeout=None):
+        self._wait(timeout)
 
     def ready(self):
-        return self._settled or self._waiter.done.is_set()
+        return self._waiter.done.is_set()
 
     def successful(self):
         if not self.ready():
             raise ValueError(f"{self!r} not ready")
         self._settle()
-        return self._exception is None
+        return self._waiter.exception is None and self._exception is None
 
 
 def _count(name, n):
@@ -1139,7 +1200,9 @@ class Pool:
     Items are blocked automatically: chunksize is accepted and ignored. A worker's crash
     raises WorkerCrashed from the calls it hits; the pool starts new workers for the next
     call (they know the functions defined by then). initializer(*initargs) runs here, in
-    this process, before the workers are forked: they inherit what it set up."""
+    this process, before the workers are forked: they inherit what it set up. Callbacks run
+    one at a time in a thread of the pool's, in the order their results are done; a result
+    is ready once its callback ran, and join() returns once every callback ran."""
 
     def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None,
                  *, cores=None, shared_bytes=0):
@@ -1153,8 +1216,9 @@ class Pool:
             raise ValueError("maxtasksperchild: pareng's workers live as long as the pool")
         if initializer is not None:
             initializer(*initargs)
+        self._callbacks = _Callbacks()
         self._driver = _Driver(processes if processes is not None else cores, shared_bytes,
-                               finish_at_exit=False)
+                               finish_at_exit=False, stopped=self._callbacks.close)
         self._state = "RUN"
         # Collected unclosed: its workers stop once what it queued has run. Not at exit, where
         # _close_all terminates it (a finalizer runs first, and would wait for its work)
@@ -1173,12 +1237,16 @@ class Pool:
     def _map_async(self, fn, iterable, star, callback=None, error_callback=None):
         self._check()
         _check_function(fn)
-        items = _items(iterable)
-        if not items:
-            return AsyncResult(lambda w: [], _Waiter(self._driver, []), callback, error_callback)
-        waiter = _submit_map(self._driver, fn, items, star)
-        return AsyncResult(lambda w: w.result(fn), waiter,
-                           callback, error_callback)
+        tasks, sizes = _blocks(self._driver.workers, fn, _items(iterable), star)
+        waiter = _Waiter(self._driver, sizes)
+        # made before the job is queued: its callback is queued when the job is done
+        result = AsyncResult(lambda w: w.result(fn), waiter, callback, error_callback,
+                             self._callbacks)
+        if tasks:
+            self._driver.submit(_Job(tasks, waiter.arrive, waiter.fail))
+        else:
+            waiter.finish()
+        return result
 
     def map(self, func, iterable, chunksize=None):
         """[func(x) for x in iterable] on the pool's workers (see pareng.map)."""
@@ -1200,8 +1268,10 @@ class Pool:
         self._check()
         _check_function(func)
         waiter = _Waiter(self._driver, [1])
+        result = AsyncResult(lambda w: w.result(func)[0], waiter, callback, error_callback,
+                             self._callbacks)
         _submit_call(self._driver, func, args, kwds, waiter.arrive, waiter.fail)
-        return AsyncResult(lambda w: w.result(func)[0], waiter, callback, error_callback)
+        return result
 
     def apply(self, func, args=(), kwds={}):
         return self.apply_async(func, args, kwds).get()
@@ -1227,13 +1297,17 @@ class Pool:
         self._driver.close(wait=False)
 
     def terminate(self):
-        """Stops the workers now; pending results get an exception."""
+        """Stops the workers now; pending results get an exception, and their error_callback
+        has run when it returns."""
         self._shutdown(wait=True, cancel=True)
+        self._callbacks.join()
 
     def join(self):
+        """Waits for the workers to stop and every callback to have run."""
         if self._state == "RUN":
             raise ValueError("Pool is still running")
         self._driver.close(wait=True)
+        self._callbacks.join()
 
     def _shutdown(self, wait, cancel):
         self._state = "TERMINATE" if cancel else "CLOSE"
