@@ -424,6 +424,48 @@ static void test_peers(void)
     command_free(c);
 }
 
+/* Whether every number in the SVG's tags is finite: what lies between the tags (the title,
+ * the host's name) may spell "inf", a coordinate may not. */
+static bool svg_numbers_finite(const char *svg)
+{
+    char *tags = calloc(1, strlen(svg) + 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tags);
+    size_t n = 0;
+    bool in_tag = false;
+    for (const char *p = svg; *p; p++) {
+        in_tag = *p == '<' || (in_tag && *p != '>');
+        if (in_tag)
+            tags[n++] = *p;
+    }
+    bool finite = !strstr(tags, "nan") && !strstr(tags, "inf");
+    if (!finite)
+        fprintf(stderr, "\nnot a number in the SVG: %s\n", svg);
+    free(tags);
+    return finite;
+}
+
+/* A peer that reports a time of 1e-320 s: its speedups are infinite, the table says "inf",
+ * and the plot leaves its points out (they were drawn at cy="-inf"). */
+static void test_peer_of_no_time(void)
+{
+    write_script("fib-openmp", "echo '{\"result\":6765,\"seconds\":1e-320}'");
+    char svg_path[96];
+    scratch_path(svg_path, sizeof svg_path, "no-time.svg");
+    setenv("PARENG_PEERS_DIR", scratch, 1);
+    command *c = RUN("bench", "fib", N, "--runs", "1", "-w", "0", "--workers", "1", "--peers",
+                     "--plot", svg_path);
+    unsetenv("PARENG_PEERS_DIR");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->out, "\nopenmp        1 ") && contains(c->out, " inf "));
+    command_free(c);
+    char *svg = harness_read_file(svg_path);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(svg);
+    CU_ASSERT(contains(svg, "</svg>\n") && svg_numbers_finite(svg));
+    CU_ASSERT(contains(svg, "<title>pareng, 1 worker: "));
+    CU_ASSERT(!contains(svg, "<title>openmp, 1 worker: "));
+    free(svg);
+}
+
 /* ---- bench spawn ------------------------------------------------------------------------ */
 
 /* The number after `label` at the start of a line of text, or -1. */
@@ -587,6 +629,48 @@ static void test_interrupt_keeps_rows(void)
     CU_ASSERT_EQUAL(rows, printed);
     CU_ASSERT(number_member(member(json, "context"), "result") == 196418);
     free(json);
+}
+
+/* Whether pid catches sig (/proc/PID/status, SigCgt) within timeout_ms: a signal sent before
+ * would end the CLI by its default action instead. */
+static bool await_caught(pid_t pid, int sig, int timeout_ms)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    for (double deadline = now_ms() + timeout_ms; now_ms() < deadline; usleep(1000)) {
+        FILE *f = fopen(path, "re");
+        unsigned long long caught = 0;
+        while (f && fgets(line, sizeof line, f))
+            sscanf(line, "SigCgt: %llx", &caught);
+        if (f)
+            fclose(f);
+        if (caught >> (sig - 1) & 1)
+            return true;
+    }
+    return false;
+}
+
+/* ^C before any row is measured: status 130, and the plot is a finished picture with no
+ * points (its empty axes made a tick step of 0, and the axis was written for ever). */
+static void test_interrupt_before_any_row(void)
+{
+    /* the serial row alone takes seconds: ^C comes inside it */
+    command *c = command_start("bench", "fib", "27", "--runs", "20000", "--workers", "1",
+                               "--plot", "-", (const char *)NULL);
+    CU_ASSERT(await_caught(c->pid, SIGINT, COMMAND_TIMEOUT_MS));
+    CU_ASSERT_EQUAL(kill(c->pid, SIGINT), 0);
+    bool ended = command_await(c, COMMAND_TIMEOUT_MS, false);
+    CU_ASSERT(ended);
+    if (!ended) {
+        command_free(c); /* killed */
+        return;
+    }
+    CU_ASSERT(exited_with(c, 130));
+    CU_ASSERT(contains(c->err, "pareng: bench: interrupted by SIGINT: 0 rows measured, kept"));
+    CU_ASSERT(strncmp(c->out, "<svg", 4) == 0 && contains(c->out, "</svg>\n"));
+    CU_ASSERT(svg_numbers_finite(c->out));
+    assert_no_leftover(c);
+    command_free(c);
 }
 
 /* On a terminal, stderr shows what is measured and about how long is left, redrawn in place
@@ -836,11 +920,13 @@ int main(void)
         {"bench fib: table, JSON, CSV, SVG", test_fib_files},
         {"bench fib N-M: the curve, JSON, CSV, SVG", test_sweep},
         {"--peers: contract, failing and missing peers", test_peers},
+        {"a peer of 0 s: no infinite point in the plot", test_peer_of_no_time},
         {"uts: the tree counted, its OpenMP peer", test_uts},
         {"bench spawn: two figures", test_spawn},
         {"--json: the document on stdout", test_json_on_stdout},
         {"FILE -: stdout, no file named -", test_dash_is_stdout},
         {"^C keeps the rows measured, status 130", test_interrupt_keeps_rows},
+        {"^C before any row: a plot of no points", test_interrupt_before_any_row},
         {"progress and time left on a terminal", test_progress_on_terminal},
         {"a closed stdout is no output file", test_closed_stdout_is_not_an_output},
         {"an output in stdout's file refused", test_an_output_in_stdouts_file_is_refused},

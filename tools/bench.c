@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
@@ -1214,7 +1215,9 @@ static void write_svg(FILE *f, const bench_context *c, const fib_bench *b)
         if (isfinite(b->rows[i].speedup_serial))
             p.y_max = fmax(p.y_max, b->rows[i].speedup_serial);
     }
-    p.y_max = fmax(p.y_max, p.x_max) * 1.05; /* room for the ideal line's end */
+    /* room for the ideal line's end and serial C's line, also with no row measured (^C);
+     * a speedup near DBL_MAX still leaves the axis finite */
+    p.y_max = fmin(fmax(fmax(p.y_max, p.x_max), 1) * 1.05, DBL_MAX);
     p.x_max = fmax(p.x_max, 1) * 1.05;
     char grain_text[64], title[128], name[32];
     describe_granularity(b, grain_text, sizeof grain_text);
@@ -1242,12 +1245,14 @@ static void write_svg(FILE *f, const bench_context *c, const fib_bench *b)
                    "stroke-width=\"2\" points=\"",
                 name, colour);
         for (unsigned i = 0; i < b->n_rows; i++)
-            if (strcmp(b->rows[i].name, name) == 0)
+            if (strcmp(b->rows[i].name, name) == 0 &&
+                plottable(&p, b->rows[i].workers, b->rows[i].speedup_serial))
                 fprintf(f, "%.1f,%.1f ", plot_x(&p, b->rows[i].workers),
                         plot_y(&p, b->rows[i].speedup_serial));
         fputs("\"/>\n", f);
         for (unsigned i = 0; i < b->n_rows; i++)
-            if (strcmp(b->rows[i].name, name) == 0)
+            if (strcmp(b->rows[i].name, name) == 0 &&
+                plottable(&p, b->rows[i].workers, b->rows[i].speedup_serial))
                 fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\"><title>%s, %u "
                            "worker%s: %.2fx serial C</title></circle>\n",
                         plot_x(&p, b->rows[i].workers), plot_y(&p, b->rows[i].speedup_serial),
@@ -1492,7 +1497,7 @@ static void write_sweep_svg(FILE *f, const bench_context *c, const fib_bench *b,
         p.x_max = fmax(p.x_max, ceil(x));
         for (unsigned k = 0; k < w->points[i].n_rows; k++)
             if (isfinite(w->points[i].rows[k].ratio))
-                p.y_max = fmax(p.y_max, w->points[i].rows[k].ratio * 1.05);
+                p.y_max = fmin(fmax(p.y_max, w->points[i].rows[k].ratio * 1.05), DBL_MAX);
     }
     if (!w->n_points)
         p.x_min = -1, p.x_max = 3;
@@ -1522,15 +1527,17 @@ static void write_sweep_svg(FILE *f, const bench_context *c, const fib_bench *b,
                    "stroke-width=\"2\" points=\"",
                 first->rows[k].name, workers, colour);
         for (unsigned i = 0; i < w->n_points; i++)
-            fprintf(f, "%.1f,%.1f ", plot_x(&p, log10(w->points[i].serial * 1e3)),
-                    plot_y(&p, w->points[i].rows[k].ratio));
+            if (plottable(&p, log10(w->points[i].serial * 1e3), w->points[i].rows[k].ratio))
+                fprintf(f, "%.1f,%.1f ", plot_x(&p, log10(w->points[i].serial * 1e3)),
+                        plot_y(&p, w->points[i].rows[k].ratio));
         fputs("\"/>\n", f);
         for (unsigned i = 0; i < w->n_points; i++)
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>fib(%u), "
-                       "%s: %.3f x serial C's %.3g ms</title></circle>\n",
-                    plot_x(&p, log10(w->points[i].serial * 1e3)),
-                    plot_y(&p, w->points[i].rows[k].ratio), colour, w->points[i].n, label,
-                    w->points[i].rows[k].ratio, w->points[i].serial * 1e3);
+            if (plottable(&p, log10(w->points[i].serial * 1e3), w->points[i].rows[k].ratio))
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>"
+                           "fib(%u), %s: %.3f x serial C's %.3g ms</title></circle>\n",
+                        plot_x(&p, log10(w->points[i].serial * 1e3)),
+                        plot_y(&p, w->points[i].rows[k].ratio), colour, w->points[i].n, label,
+                        w->points[i].rows[k].ratio, w->points[i].serial * 1e3);
         fputs("</g>\n", f);
         legend_entry(f, &p, legend++, colour, "none", label);
     }

@@ -488,15 +488,21 @@ void svg_text(FILE *f, const char *s)
 }
 
 /* A tick step of 1, 2 or 5 times a power of ten giving at most max_ticks ticks over range
- * (at least `least`: workers are whole). */
+ * (at least `least`: workers are whole). Always a positive finite number, so that a loop over
+ * the ticks ends: an empty range (a plot of no rows) gets a step of 1. */
 double tick_step(double range, unsigned max_ticks, double least)
 {
-    double raw = range / max_ticks, magnitude = pow(10, floor(log10(raw)));
+    double raw = range / (max_ticks ? max_ticks : 1), fallback = fmax(least, 1);
+    if (!(raw > 0) || !isfinite(raw))
+        return fallback;
+    double magnitude = pow(10, floor(log10(raw)));
     double step = 10 * magnitude;
     for (double m = 5; m >= 1; m = m == 5 ? 2 : m == 2 ? 1 : 0)
         if (m * magnitude >= raw)
             step = m * magnitude;
-    return fmax(step, least);
+    /* the magnitude of a subnormal range underflows to 0, 2 or 10 times that of the largest
+     * overflows: raw itself is a step that fits */
+    return fmax(step > 0 && isfinite(step) ? step : raw, least);
 }
 
 double plot_x(const plot_area *p, double x)
@@ -509,6 +515,11 @@ double plot_y(const plot_area *p, double speedup)
     return p->top + p->height - speedup / p->y_max * p->height;
 }
 
+bool plottable(const plot_area *p, double x, double y)
+{
+    return isfinite(plot_x(p, x)) && isfinite(plot_y(p, y));
+}
+
 void plot_axes(FILE *f, const plot_area *p)
 {
     double bottom = p->top + p->height, right = p->left + p->width;
@@ -519,12 +530,15 @@ void plot_axes(FILE *f, const plot_area *p)
     double x_step = p->log_x ? 1 : tick_step(p->x_max - p->x_min, 10, 1);
     double y_step = tick_step(p->y_max, 8, 0);
     fputs("<g font-size=\"12\" fill=\"#000\">\n", f);
-    for (double x = p->log_x ? ceil(p->x_min) : p->x_min; x <= p->x_max + 1e-9; x += x_step)
+    /* The ticks counted, not summed, and the slack a fraction of a step: an axis of a tiny
+     * range still gets its few ticks. */
+    double x_first = p->log_x ? ceil(p->x_min) : p->x_min;
+    for (double k = 0, x = x_first; x <= p->x_max + x_step * 1e-9; x = x_first + ++k * x_step)
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n",
                 plot_x(p, x), bottom, plot_x(p, x), bottom + 5, plot_x(p, x), bottom + 19,
                 p->log_x ? pow(10, x) : x);
-    for (double y = 0; y <= p->y_max + 1e-9; y += y_step)
+    for (double k = 0, y = 0; y <= p->y_max + y_step * 1e-9; y = ++k * y_step)
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                    "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\"/>"
                    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",

@@ -131,7 +131,7 @@ int close_output(output_file *file);
 void svg_text(FILE *f, const char *s);
 
 /* A tick step of 1, 2 or 5 times a power of ten giving at most max_ticks ticks over range
- * (at least `least`) */
+ * (at least `least`); positive and finite whatever the range, 1 for an empty one */
 double tick_step(double range, unsigned max_ticks, double least);
 
 /* A plot against workers or a time (bench --plot, run --scale --plot): the plotting area
@@ -144,6 +144,9 @@ typedef struct plot_area {
 } plot_area;
 double plot_x(const plot_area *p, double x);
 double plot_y(const plot_area *p, double speedup);
+/* Whether (x, y) lands at finite coordinates: a figure that is no number or infinite (a peer
+ * that reports 0 s) has no place on the plot, and an SVG reader refuses "nan" and "inf". */
+bool plottable(const plot_area *p, double x, double y);
 /* The axes, their ticks and labels */
 void plot_axes(FILE *f, const plot_area *p);
 /* Entry k of the legend, right of the plot: a line sample and its name. */
