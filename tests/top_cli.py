@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The watching commands from outside, as a user runs them: `pareng top --once --json`
 against a running engine (counters that grow, never past what the run's --stats says at its
-end), top's refusals, `run --trace` and `--timeline` files for a small fib, and `run --scale`
-counting fib's tasks and depth. Usage: top_cli.py (PARENG_BIN names the program)."""
-import json, os, subprocess, sys, tempfile, time
+end), top ending when the process it watches has ended, top's refusals, `run --trace` and
+`--timeline` files for a small fib, and `run --scale` counting fib's tasks and depth.
+Usage: top_cli.py (PARENG_BIN names the program)."""
+import json, os, signal, subprocess, sys, tempfile, time
 import xml.etree.ElementTree as ET
 
 PARENG = os.environ.get("PARENG_BIN", "build/tools/pareng")
@@ -93,6 +94,34 @@ def test_top_refusals():
     else:
         check(r.returncode == 0 and json.loads(r.stdout) == {"engines": []},
               "top with no engine: an empty list")
+
+
+def test_top_until_the_process_ends():
+    """top PID ends with status 0 when the process has ended and been reaped, as for a
+    segment: the engine has stopped (it said "no process PID" and exited 1)."""
+    run = subprocess.Popen([PARENG, "run", "fib", "60", "-c", "1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while time.time() < deadline and run.poll() is None and not top_json(str(run.pid)):
+        time.sleep(0.02)
+    top = subprocess.Popen([PARENG, "top", str(run.pid), "-d", "50ms"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        check(top.stdout.readline().startswith("engine %d " % run.pid), "top sees the run")
+        # top held still while the run ends and is reaped: its next refresh finds no process,
+        # not a zombie that still has a /proc entry
+        top.send_signal(signal.SIGSTOP)
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=60)
+        top.send_signal(signal.SIGCONT)
+        out, err = top.communicate(timeout=60)
+        check(top.returncode == 0 and "the engine has stopped" in out and not err,
+              f"top ends with status 0 when the process has ended ({err.strip()})")
+    finally:
+        for p in (top, run):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
 
 
 def failed_run_keeps(trace, svg):
@@ -224,6 +253,7 @@ def test_scale():
 
 test_top_refusals()
 test_top_against_a_running_engine()
+test_top_until_the_process_ends()
 test_trace_and_timeline()
 test_scale()
 sys.exit(1 if failures else 0)

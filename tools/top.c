@@ -136,6 +136,10 @@ static int find_engines(top_state *t)
     }
     pareng_engine_ref refs[MAX_ENGINES];
     int n = pareng_engines_find(t->target_pid, refs, MAX_ENGINES);
+    /* the process seen at the start has ended since: its engines have stopped, as when it
+     * lives on without them */
+    if (n == -ESRCH && t->refresh > 0)
+        n = 0;
     if (n < 0) {
         cli_error("top: %s", pareng_last_error());
         return EXIT_RUN_FAILED;
