@@ -424,6 +424,41 @@ static void test_peers(void)
     command_free(c);
 }
 
+/* bench killed while a peer runs (SIGKILL: no handler of bench's runs): the peer dies with it
+ * instead of running on, reparented to init. */
+static void test_peer_dies_with_bench(void)
+{
+    char pid_path[96], script[256];
+    scratch_path(pid_path, sizeof pid_path, "peer.pid");
+    snprintf(script, sizeof script, "echo $$ > %s\nexec sleep 60", pid_path);
+    write_script("fib-openmp", script);
+    setenv("PARENG_PEERS_DIR", scratch, 1);
+    command *c = command_start("bench", "fib", N, "--runs", "1", "-w", "0", "--workers", "1",
+                               "--peers", (const char *)NULL);
+    unsetenv("PARENG_PEERS_DIR");
+    char *said = NULL;
+    for (double deadline = now_ms() + COMMAND_TIMEOUT_MS;
+         now_ms() < deadline && !(said && strchr(said, '\n')); usleep(1000)) {
+        free(said);
+        said = harness_read_file(pid_path);
+    }
+    bool peer_started = said && strchr(said, '\n');
+    free(said);
+    CU_ASSERT(peer_started);
+    if (!peer_started) {
+        command_free(c);
+        return;
+    }
+    CU_ASSERT_EQUAL(kill(c->pid, SIGKILL), 0);
+    CU_ASSERT(command_await(c, COMMAND_TIMEOUT_MS, false));
+    /* the peer is of bench's process group: the group empties */
+    double deadline = now_ms() + COMMAND_TIMEOUT_MS;
+    while (now_ms() < deadline && live_members_in(c->pid, false) > 0)
+        usleep(1000);
+    assert_no_leftover(c);
+    command_free(c);
+}
+
 /* Whether every number in the SVG's tags is finite: what lies between the tags (the title,
  * the host's name) may spell "inf", a coordinate may not. */
 static bool svg_numbers_finite(const char *svg)
@@ -921,6 +956,7 @@ int main(void)
         {"bench fib N-M: the curve, JSON, CSV, SVG", test_sweep},
         {"--peers: contract, failing and missing peers", test_peers},
         {"a peer of 0 s: no infinite point in the plot", test_peer_of_no_time},
+        {"a peer dies with a killed bench", test_peer_dies_with_bench},
         {"uts: the tree counted, its OpenMP peer", test_uts},
         {"bench spawn: two figures", test_spawn},
         {"--json: the document on stdout", test_json_on_stdout},

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -981,9 +982,12 @@ static int run_peer_once(const peer *p, const fib_bench *b, unsigned workers, do
         return -1;
     }
     fflush(stdout); /* nothing buffered that the child could write a second time */
-    pid_t pid = fork();
+    pid_t bench = getpid(), pid = fork();
     if (pid == 0) {
-        if (dup2(out[1], STDOUT_FILENO) < 0)
+        /* A bench ended by a signal it cannot handle (SIGKILL, SIGHUP) takes its peer along
+         * instead of leaving it running; one that died before the request has no peer. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != bench ||
+            dup2(out[1], STDOUT_FILENO) < 0)
             _exit(126);
         execv(p->path, argv); /* the handlers are reset to the default by exec */
         progress_done();
