@@ -435,6 +435,10 @@ static void test_getopt_features(void)
                     {{"map", "fib", "20", "--c", "1"}, {"--cores, --cutoff"}},
                     {{"run", "fib", "20", "--json=yes"}, {"--json takes no value", "'yes'"}},
                     {{"run", "fib", "20", "-jx"}, {"unknown option '-x'"}},
+                    /* getopt reads "é" byte by byte: the argument is named whole, not the
+                     * one before it */
+                    {{"run", "fib", "20", "-\u00e9"}, {"unknown option '-\u00e9'"}},
+                    {{"run", "fib", "20", "--json", "-j\u00e9"}, {"unknown option '-j\u00e9'"}},
                     {{"run", "fib", "20", "-c"}, {"option --cores needs a value"}},
                     {{"run", "fib", "20", "--cut"}, {"option --cutoff needs a value"}},
                     {{"map", "fib", "20", "--requests", "5"}, {"unknown option '--requests'"}},

@@ -178,11 +178,17 @@ static bool names_option(const cli_parser *p, const char *arg, int val)
 
 int cli_next_option(cli_parser *p, const char **value)
 {
-    int c;
+    int c, element;
     /* Each argument is moved to argv[1 + its rank]: a slot getopt has gone past (in this
      * order it permutes nothing), so the arguments end up in order at the front of argv. */
-    while ((c = getopt_long(p->argc, p->argv, p->optstring, p->longs, NULL)) == 1)
-        p->argv[1 + p->n_positional++] = optarg;
+    do {
+        /* what getopt reads next: a long option, or the group of short ones it is inside
+         * (optind passes a group after its last letter only); 0 is glibc's fresh start */
+        element = optind ? optind : 1;
+        c = getopt_long(p->argc, p->argv, p->optstring, p->longs, NULL);
+        if (c == 1)
+            p->argv[1 + p->n_positional++] = optarg;
+    } while (c == 1);
     *value = optarg;
     if (c == -1) { /* after "--", the rest are arguments */
         while (optind < p->argc)
@@ -197,16 +203,17 @@ int cli_next_option(cli_parser *p, const char **value)
     }
     if (c != '?')
         return c;
-    /* getopt leaves the element it refused at optind - 1 for a long option; a short one
-     * (unknown letter) may be inside a group ("-jx"), named by optopt alone */
-    const char *arg = optind > 0 && optind <= p->argc ? p->argv[optind - 1] : "";
+    /* An unknown ASCII letter is named alone, also inside a group ("-jx"); getopt reads a
+     * character of several bytes ("-é") byte by byte, so that one is named by its whole
+     * argument, as written. */
+    const char *arg = p->argv[element];
     bool long_option = strncmp(arg, "--", 2) == 0 && arg[2];
     if (optopt == 0 && long_option) {
         refuse_long(p, arg);
     } else if (optopt != 0 && long_option && strchr(arg, '=') && names_option(p, arg, optopt)) {
         option_name(p, optopt, name, sizeof name);
         bad_input("option %s takes no value, not '%s'", name, strchr(arg, '=') + 1);
-    } else if (optopt > 0 && optopt < 256) {
+    } else if (optopt > 0 && optopt < 0x80) {
         bad_input("unknown option '-%c'", optopt);
     } else {
         bad_input("unknown option '%s'", arg);
