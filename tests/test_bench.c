@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <pty.h>
+#include <sched.h>
 #include <sys/stat.h>
 
 /* fib(20), small enough that every command here takes milliseconds. */
@@ -501,6 +502,24 @@ static void test_peer_of_no_time(void)
     free(svg);
 }
 
+/* On one core the warning says "1 core" (it said "1 cores"): this program is pinned to its
+ * first CPU while bench starts, which inherits the mask. */
+static void test_more_workers_than_one_core(void)
+{
+    cpu_set_t all, one;
+    CU_ASSERT_FATAL(sched_getaffinity(0, sizeof all, &all) == 0);
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE && !CPU_COUNT(&one); cpu++)
+        if (CPU_ISSET(cpu, &all))
+            CPU_SET(cpu, &one);
+    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof one, &one) == 0);
+    command *c = RUN("bench", "fib", N, "--runs", "1", "-w", "0", "--workers", "2");
+    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof all, &all) == 0);
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->err, "pareng: warning: 2 workers on 1 core: workers share cores"));
+    command_free(c);
+}
+
 /* ---- bench spawn ------------------------------------------------------------------------ */
 
 /* The number after `label` at the start of a line of text, or -1. */
@@ -957,6 +976,7 @@ int main(void)
         {"--peers: contract, failing and missing peers", test_peers},
         {"a peer of 0 s: no infinite point in the plot", test_peer_of_no_time},
         {"a peer dies with a killed bench", test_peer_dies_with_bench},
+        {"more workers than one core: warning", test_more_workers_than_one_core},
         {"uts: the tree counted, its OpenMP peer", test_uts},
         {"bench spawn: two figures", test_spawn},
         {"--json: the document on stdout", test_json_on_stdout},

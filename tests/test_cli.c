@@ -461,6 +461,24 @@ static void test_more_workers_than_cores(void)
     command_free(c);
 }
 
+/* On one core the warning says "1 core" (it said "1 cores"): this program is pinned to its
+ * first CPU while the CLI starts, which inherits the mask. */
+static void test_more_workers_than_one_core(void)
+{
+    cpu_set_t all, one;
+    CU_ASSERT_FATAL(sched_getaffinity(0, sizeof all, &all) == 0);
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE && !CPU_COUNT(&one); cpu++)
+        if (CPU_ISSET(cpu, &all))
+            CPU_SET(cpu, &one);
+    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof one, &one) == 0);
+    command *c = RUN("run", "fib", "20", "--cores", "2");
+    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof all, &all) == 0);
+    assert_fib_printed(c, "20", "6765");
+    CU_ASSERT(contains(c->err, "pareng: warning: 2 workers on 1 core: workers share cores"));
+    command_free(c);
+}
+
 /* With stderr closed, the engine's memory was descriptor 2 and the warning above went over
  * it: the workers exited and the CLI died of SIGSEGV. The run goes on, its answer printed. */
 static void test_closed_stderr_is_not_the_engines(void)
@@ -1192,6 +1210,7 @@ int main(void)
         {"--json: one object, stats per worker", test_json},
         {"--stats: one row per worker", test_stats_table},
         {"more workers than cores: warning", test_more_workers_than_cores},
+        {"more workers than one core: warning", test_more_workers_than_one_core},
         {"closed stderr: the run goes on", test_closed_stderr_is_not_the_engines},
         {"CPU lists", test_cpu_lists},
         {"grains", test_grains},

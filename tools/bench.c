@@ -1585,8 +1585,8 @@ static int command_bench_fib(const bench_options *o)
                        : workload_fib_model_grain();
     for (unsigned i = 0; i < b.n_counts; i++)
         if (b.counts[i] > context.allowed_cores)
-            cli_error("warning: %u workers on %u cores: workers share cores", b.counts[i],
-                      context.allowed_cores);
+            cli_error("warning: %u workers on %u core%s: workers share cores", b.counts[i],
+                      context.allowed_cores, plural(context.allowed_cores));
     if (o->peers) {
         b.with_peers = find_peers();
         if (b.with_peers && !b.grain && !b.uts)

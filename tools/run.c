@@ -468,7 +468,8 @@ static void warn_if_sharing(const pareng_plan *plan)
         shared_pu |= pl.shared_pu != 0;
     }
     if (workers > cores)
-        cli_error("warning: %u workers on %u cores: workers share cores", workers, cores);
+        cli_error("warning: %u workers on %u core%s: workers share cores", workers, cores,
+                  cores == 1 ? "" : "s");
     else if (shared_pu)
         cli_error("warning: the CPU list puts several workers on one CPU");
 }
