@@ -727,6 +727,20 @@ static void test_interrupt_before_any_row(void)
     command_free(c);
 }
 
+/* ^C during bench spawn: status 130 and the line that says so, as for the other workloads
+ * (it ended with 130 and said nothing). */
+static void test_interrupt_spawn(void)
+{
+    command *c = command_start("bench", "spawn", "--runs", "100000", (const char *)NULL);
+    CU_ASSERT(await_caught(c->pid, SIGINT, COMMAND_TIMEOUT_MS));
+    CU_ASSERT_EQUAL(kill(c->pid, SIGINT), 0);
+    CU_ASSERT(command_await(c, COMMAND_TIMEOUT_MS, false));
+    CU_ASSERT(exited_with(c, 130));
+    CU_ASSERT(contains(c->err, "pareng: bench: interrupted by SIGINT: no figure printed"));
+    assert_no_leftover(c);
+    command_free(c);
+}
+
 /* On a terminal, stderr shows what is measured and about how long is left, redrawn in place
  * and cleared at the end; the table on stdout is the same as without it. */
 static void test_progress_on_terminal(void)
@@ -983,6 +997,7 @@ int main(void)
         {"FILE -: stdout, no file named -", test_dash_is_stdout},
         {"^C keeps the rows measured, status 130", test_interrupt_keeps_rows},
         {"^C before any row: a plot of no points", test_interrupt_before_any_row},
+        {"^C during bench spawn: said, status 130", test_interrupt_spawn},
         {"progress and time left on a terminal", test_progress_on_terminal},
         {"a closed stdout is no output file", test_closed_stdout_is_not_an_output},
         {"an output in stdout's file refused", test_an_output_in_stdouts_file_is_refused},

@@ -1947,6 +1947,10 @@ static int command_bench_spawn(const bench_options *o)
     free(steal.all);
     int written = finish_output();
     int interrupted_status = cli_interrupted_status(); /* also after the last run */
+    if (interrupted_status)
+        cli_error("bench: interrupted by SIG%s: %s", sigabbrev_np(interrupted_status - 128),
+                  rc ? "no figure printed (each needs all its runs)"
+                     : "after the last run, the figures printed");
     return interrupted_status ? interrupted_status : rc ? rc : written;
 }
 
