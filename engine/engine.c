@@ -96,13 +96,12 @@ static void identity_refresh_pid(void)
  * would go on sharing with the worker, both writing the same frames from the moment the
  * fork returns (a wrong pid in one of them, a smashed stack, a child that falls into the
  * worker's loop). Nothing can take that back after the fork, and fork cannot be made to fail:
- * the worker ends here, with a status that engine.c names, and the run fails. A thread of the
+ * the worker ends here, with a status that reap() names, and the run fails. A thread of the
  * worker's own has a private stack, and posix_spawn, vfork and system do not call this. */
 static void refuse_fork_on_a_task_stack(void)
 {
     const pareng__arena *a = identity->worker_of;
-    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
-    if (a && here >= (uintptr_t)a && here < (uintptr_t)a->heap.base + a->heap.limit)
+    if (a && pareng__arena_holds(a, (uintptr_t)__builtin_frame_address(0)))
         pareng__worker_exit(pareng__lane((pareng__arena *)a, identity->worker_index, 0),
                             PARENG__EXIT_FORKED, ENOTSUP);
 }
@@ -210,8 +209,9 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
                        : code == PARENG__EXIT_FORKED
                            ? "fork a process from a task, whose stack is the engine's shared "
                              "memory and would be the child's too (start programs with "
-                             "posix_spawn, system or vfork; in Python, subprocess without "
-                             "preexec_fn)"
+                             "posix_spawn or vfork, or system and popen with glibc 2.29 or "
+                             "later; in Python, subprocess without preexec_fn, user, group or "
+                             "extra_groups)"
                            : NULL;
     if (what && err)
         snprintf(why, len, "worker %u (pid %d) could not %s: %s", i, (int)pid, what,
@@ -347,12 +347,13 @@ static int fork_workers(pareng_engine *e)
     /* Every signal blocked across the forks: until a worker has reset the caller's handlers,
      * a ^C to the process group must not run the caller's handler in the worker (Python's
      * writes to a wakeup fd it shares with the caller). The worker unblocks them itself. */
+    /* What the caller printed and stdio still holds would be printed again by every worker
+     * that flushes its copy (worker.c flushes what tasks print). Before the signals are
+     * blocked: a pipe nobody reads may block this, and ^C must still end it. */
+    fflush(NULL);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    /* What the caller printed and stdio still holds would be printed again by every worker
-     * that flushes its copy (worker.c flushes what tasks print). */
-    fflush(NULL);
     int rc = 0;
     /* A private engine's workers are forked as any other child: a copy of their own */
     pareng__globals_forking_workers(e->share_globals);
@@ -480,6 +481,9 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         return pareng__fail(EINVAL, "pareng_start needs somewhere for the engine's handle "
                             "(out is NULL)");
     *out = NULL;
+    if (pareng__in_worker()) /* it would fork its workers from the task's stack */
+        return pareng__fail(EPERM, "pareng_start called by a task: a task runs its work on "
+                            "the engine it runs on (PARENG_SPAWN, PARENG_FOR)");
     pareng_config defaults;
     if (!cfg) {
         pareng_config_default(&defaults);

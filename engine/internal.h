@@ -306,6 +306,13 @@ typedef struct pareng__arena {
     PARENG__ALIGNED pareng__worker lanes[];
 } pareng__arena;
 
+/* Does the address lie in the arena's mapping (header, lanes, task stacks, heap as far as it
+ * may grow)? */
+static inline bool pareng__arena_holds(const pareng__arena *a, uintptr_t address)
+{
+    return address >= (uintptr_t)a && address < (uintptr_t)a->heap.base + a->heap.limit;
+}
+
 /* Lane k of worker i; lane 0 is the worker's own (its pid, its IO counters). */
 static inline pareng__worker *pareng__lane(pareng__arena *a, unsigned worker, unsigned k)
 {

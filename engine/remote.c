@@ -256,11 +256,10 @@ bool pareng__frame_holds_arena_address(const pareng__arena *a, const pareng_fram
      * task of plain values after one that held a pointer looked like a mistake (UTS after a
      * sum over pareng_alloc's memory, once in about 20 runs of the suite). args_bytes is at
      * most a frame's 48 (a spilled task's spawn writes a pointer). */
-    uintptr_t begin = (uintptr_t)a, end = (uintptr_t)a->heap.base + a->heap.limit;
     for (size_t k = 0; k + sizeof(uintptr_t) <= t->args_bytes; k += sizeof(uintptr_t)) {
         uintptr_t word;
         memcpy(&word, f->pareng__data + k, sizeof word);
-        if (word >= begin && word < end)
+        if (pareng__arena_holds(a, word))
             return true;
     }
     return false;

@@ -208,9 +208,10 @@ static pareng_frame *steal_round(pareng__worker *w, pareng__worker **from)
 }
 
 /* What a task handed back printed with stdio is written before whoever waits for it goes on,
- * as it would be by a thread sharing the caller's stdout: a worker's stdio is its own, fully
- * buffered into a file or pipe, and a worker ends with _exit. Only when something waits:
- * most tasks print nothing, and __fpending reads two pointers. */
+ * as it would be by a thread sharing the caller's stdout: a worker's stdio is its own (stdout
+ * line-buffered, so what waits is a line not ended yet, or a buffered stderr), and a worker
+ * ends with _exit. Only when something waits: most tasks print nothing, and __fpending reads
+ * two pointers. */
 static void flush_task_output(void)
 {
     if (__fpending(stdout) > 0)
@@ -613,8 +614,9 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     /* Lines that tasks print go out whole, as through the one stdout that threads share: each
      * worker has a buffer of its own, whose full 4 KiB would end mid-line amid the others'.
      * A buffer given anew: glibc keeps a stream that has written in its old mode otherwise.
-     * Without one, stdout stays as it was. */
-    char *line_buffer = malloc(BUFSIZ);
+     * Without one, or when the caller made stdout unbuffered (glibc's buffer of 1 byte), it
+     * stays as it was. */
+    char *line_buffer = __fbufsize(stdout) == 1 ? NULL : malloc(BUFSIZ);
     if (line_buffer)
         setvbuf(stdout, line_buffer, _IOLBF, BUFSIZ);
     /* Only now, the caller's handlers reset (pareng__worker_take_signals): a signal the caller

@@ -661,8 +661,7 @@ typedef struct pareng__slots {
     UNION() {}
 /* Frames, spill blocks and messages are copied as bytes, between processes. */
 #define PARENG__COPIED_AS_BYTES(NAME)                                                          \
-    static_assert(std::is_trivially_copyable<NAME##__data_t>::value &&                        \
-                      std::is_trivially_destructible<NAME##__data_t>::value,                  \
+    static_assert(std::is_trivially_copyable<NAME##__data_t>::value,                          \
                   "task " #NAME ": its arguments and result are copied as bytes between "     \
                   "processes, so their types must be trivially copyable (pass a pointer to "  \
                   "pareng_alloc memory for others)");
@@ -1172,9 +1171,9 @@ typedef struct pareng__slots {
                           "task " #NAME " takes or returns a pointer, which means nothing on "  \
                           "another rank: it runs where it was spawned");                       \
     PARENG__STATIC_ASSERT(!NAME##__spilled,                                                   \
-                          "arguments or result of task " #NAME " take more than the 48 bytes "  \
-                          "of a frame: they lie in this rank's memory, and the task runs "      \
-                          "where it was spawned");                                             \
+                          "arguments or result of task " #NAME " do not fit a frame (more "     \
+                          "than 48 bytes, or aligned to more than 16): they lie in this "       \
+                          "rank's memory, and the task runs where it was spawned");             \
     __attribute__((constructor)) static void NAME##__crosses_ranks(void)                      \
     {                                                                                         \
         NAME##__info.crosses_ranks = 1;                                                       \

@@ -206,6 +206,15 @@ PARENG_TASK_1(int, root_inside, int, unused)
     return PARENG_RUN(PARENG_ENGINE(), fib, &got, 3);
 }
 
+/* An engine of a task's own would fork its workers from the task's stack (the arena's) */
+PARENG_TASK_1(int, start_inside, int, unused)
+{
+    (void)unused;
+    pareng_engine *inner = NULL;
+    int rc = pareng_start(&inner, NULL);
+    return rc == -EPERM && !inner && strstr(pareng_last_error(), "called by a task") ? 1 : rc;
+}
+
 static void check_engine_inside(pareng_engine *e)
 {
     CU_ASSERT_PTR_EQUAL(e, global_engine);
@@ -219,6 +228,8 @@ static void check_engine_inside(pareng_engine *e)
     int rc = 0;
     CU_ASSERT_EQUAL(PARENG_RUN(e, root_inside, &rc, 0), 0);
     CU_ASSERT_EQUAL(rc, -EDEADLK);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, start_inside, &rc, 0), 0);
+    CU_ASSERT_EQUAL(rc, 1);
 }
 
 static void test_engine_inside_a_task(void) { on_every_engine(check_engine_inside); }
@@ -538,20 +549,21 @@ static void check_task_output(unsigned workers)
     rewind(file);
     static unsigned char seen[PRINTED_LEAVES];
     memset(seen, 0, sizeof seen);
-    unsigned headers = 0, leaves_seen = 0, other = 0;
+    unsigned headers = 0, leaves_seen = 0, twice = 0, other = 0;
     char line[64];
     int leaf;
     while (fgets(line, sizeof line, file)) {
         if (strcmp(line, "before the start\n") == 0)
             headers++;
         else if (leaf_line(line, &leaf))
-            leaves_seen += seen[leaf]++ == 0;
+            leaves_seen += seen[leaf]++ == 0, twice += seen[leaf] > 1;
         else
             other++;
     }
     fclose(file);
     CU_ASSERT_EQUAL(headers, 1);
     CU_ASSERT_EQUAL(leaves_seen, PRINTED_LEAVES);
+    CU_ASSERT_EQUAL(twice, 0);
     CU_ASSERT_EQUAL(other, 0);
 }
 
