@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -312,6 +313,24 @@ static inline int shell_run(const char *args, const char *redirections)
 }
 
 /* True when the command exited with `code`; says what happened instead otherwise. */
+/* Pins this program to its first CPU, keeping its mask in *all for harness_unpin: a CLI started
+ * meanwhile inherits the mask, a machine of one core. */
+static inline void harness_pin_to_one_cpu(cpu_set_t *all)
+{
+    cpu_set_t one;
+    CU_ASSERT_FATAL(sched_getaffinity(0, sizeof *all, all) == 0);
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE && !CPU_COUNT(&one); cpu++)
+        if (CPU_ISSET(cpu, all))
+            CPU_SET(cpu, &one);
+    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof one, &one) == 0);
+}
+
+static inline void harness_unpin(const cpu_set_t *all)
+{
+    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof *all, all) == 0);
+}
+
 static inline bool exited_with(const command *c, int code)
 {
     if (c->reaped && WIFEXITED(c->status) && WEXITSTATUS(c->status) == code)

@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <math.h>
 #include <pty.h>
-#include <sched.h>
 #include <sys/stat.h>
 
 /* fib(20), small enough that every command here takes milliseconds. */
@@ -506,15 +505,10 @@ static void test_peer_of_no_time(void)
  * first CPU while bench starts, which inherits the mask. */
 static void test_more_workers_than_one_core(void)
 {
-    cpu_set_t all, one;
-    CU_ASSERT_FATAL(sched_getaffinity(0, sizeof all, &all) == 0);
-    CPU_ZERO(&one);
-    for (int cpu = 0; cpu < CPU_SETSIZE && !CPU_COUNT(&one); cpu++)
-        if (CPU_ISSET(cpu, &all))
-            CPU_SET(cpu, &one);
-    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof one, &one) == 0);
+    cpu_set_t all;
+    harness_pin_to_one_cpu(&all);
     command *c = RUN("bench", "fib", N, "--runs", "1", "-w", "0", "--workers", "2");
-    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof all, &all) == 0);
+    harness_unpin(&all);
     CU_ASSERT(exited_with(c, 0));
     CU_ASSERT(contains(c->err, "pareng: warning: 2 workers on 1 core: workers share cores"));
     command_free(c);

@@ -465,15 +465,10 @@ static void test_more_workers_than_cores(void)
  * first CPU while the CLI starts, which inherits the mask. */
 static void test_more_workers_than_one_core(void)
 {
-    cpu_set_t all, one;
-    CU_ASSERT_FATAL(sched_getaffinity(0, sizeof all, &all) == 0);
-    CPU_ZERO(&one);
-    for (int cpu = 0; cpu < CPU_SETSIZE && !CPU_COUNT(&one); cpu++)
-        if (CPU_ISSET(cpu, &all))
-            CPU_SET(cpu, &one);
-    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof one, &one) == 0);
+    cpu_set_t all;
+    harness_pin_to_one_cpu(&all);
     command *c = RUN("run", "fib", "20", "--cores", "2");
-    CU_ASSERT_FATAL(sched_setaffinity(0, sizeof all, &all) == 0);
+    harness_unpin(&all);
     assert_fib_printed(c, "20", "6765");
     CU_ASSERT(contains(c->err, "pareng: warning: 2 workers on 1 core: workers share cores"));
     command_free(c);
