@@ -52,6 +52,7 @@ struct pareng_engine {
     volatile sig_atomic_t cancelled;
     pid_t coordinator;  /* the process that started it: a forked copy of this handle is not */
     atomic_bool in_run; /* a root or a serve runs: one at a time */
+    const pareng__task_info *tasks_at_start; /* the workers have the code of these */
 };
 
 /* A NULL handle (an unchecked failed pareng_start) has nothing: 0, NULL, -EINVAL. */
@@ -522,6 +523,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     e->life[0] = e->life[1] = -1;
     pthread_once(&identity_made, identity_make);
     e->coordinator = getpid();
+    e->tasks_at_start = pareng__task_newest();
     atomic_init(&e->in_run, false);
     e->cutoff = cfg->cutoff_depth;
     e->after_fork = cfg->after_fork;
@@ -634,14 +636,27 @@ static void end_the_run(pareng_engine *e)
     atomic_store_explicit(&e->in_run, false, memory_order_release);
 }
 
+/* A task of a library opened (dlopen) after the start: the workers, forked before, do not
+ * have its code, and died of SIGSEGV at its first call. */
+static int refuse_task_loaded_later(const pareng_engine *e, pareng_task_fn run)
+{
+    const pareng__task_info *t = pareng__task_registered_since(run, e->tasks_at_start);
+    return t ? pareng__fail(EINVAL, "task %s was loaded after pareng_start (a library opened "
+                            "since): the workers, forked at the start, do not have its code; "
+                            "open the library before pareng_start", t->name)
+             : 0;
+}
+
 int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
                      unsigned cutoff)
 {
     int rc = claim_the_run(e);
     if (rc < 0)
         return rc;
-    rc = e->dist ? pareng__dist_run(e->dist, run, data, size, cutoff)
-                 : pareng__engine_run(e, run, data, size, cutoff, NULL, NULL);
+    rc = refuse_task_loaded_later(e, run);
+    if (rc == 0)
+        rc = e->dist ? pareng__dist_run(e->dist, run, data, size, cutoff)
+                     : pareng__engine_run(e, run, data, size, cutoff, NULL, NULL);
     end_the_run(e);
     return rc;
 }
@@ -767,6 +782,8 @@ int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t s
     if (e->failed)
         return refuse_failed(e);
     int refused = refuse_posts(e);
+    if (refused == 0)
+        refused = refuse_task_loaded_later(e, run);
     if (refused < 0)
         return refused;
     if (size > PARENG_FRAME_DATA_SIZE) /* pareng.h gives spilled data as larger */

@@ -701,6 +701,12 @@ PARENG__INTERNAL void pareng__dist_free(pareng__dist *d);
 PARENG_API uint64_t pareng__tasks_hash(void);
 /* Where remote.c finds a task by its run function; NULL if it was not registered. */
 PARENG__INTERNAL const pareng__task_info *pareng__task_find(pareng_task_fn run);
+/* The task registered last (the registry is a stack: older ones follow it). */
+PARENG__INTERNAL const pareng__task_info *pareng__task_newest(void);
+/* run's task when it registered after `since` (pareng__task_newest() at some moment), as a
+ * library's tasks do when it is opened later; else NULL. */
+PARENG__INTERNAL const pareng__task_info *pareng__task_registered_since(
+    pareng_task_fn run, const pareng__task_info *since);
 /* Does the part of frame f that task t's spawn wrote hold an address inside arena a
  * (pareng_alloc's memory, a worker's stack)? Then the task was marked to cross ranks by
  * mistake: such an address means nothing on another rank. A word of random bytes falls in

@@ -47,6 +47,21 @@ void pareng__task_register(pareng__task_info *info)
                                                   memory_order_relaxed));
 }
 
+const pareng__task_info *pareng__task_newest(void)
+{
+    /* Acquire pairs with the register's release */
+    return atomic_load_explicit(&registry, memory_order_acquire);
+}
+
+const pareng__task_info *pareng__task_registered_since(pareng_task_fn run,
+                                                       const pareng__task_info *since)
+{
+    for (const pareng__task_info *t = pareng__task_newest(); t && t != since; t = t->next)
+        if (t->run == run)
+            return t;
+    return NULL;
+}
+
 const pareng__task_info *pareng__task_find(pareng_task_fn run)
 {
     /* Acquire pairs with the register's release */
