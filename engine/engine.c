@@ -53,6 +53,7 @@ struct pareng_engine {
     pid_t coordinator;  /* the process that started it: a forked copy of this handle is not */
     atomic_bool in_run; /* a root or a serve runs: one at a time */
     const pareng__task_info *tasks_at_start; /* the workers have the code of these */
+    bool stop_after_run; /* pareng_stop came during a run (a serve's callback): at its end */
 };
 
 /* A NULL handle (an unchecked failed pareng_start) has nothing: 0, NULL, -EINVAL. */
@@ -442,7 +443,8 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
         if (ready == 0 && !serve && !finished(a))
             continue;
         if (ready < 0 && errno != EINTR) {
-            rc = pareng__fail(errno, "poll: %s", strerror(errno));
+            snprintf(e->failure, sizeof e->failure, "poll: %s", strerror(errno));
+            rc = pareng__fail(errno, "%s", e->failure);
             fail_engine(e);
             break;
         }
@@ -466,8 +468,10 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
             }
         if (rc > 0 && serve) {
             rc = serve(ctx, &timeout_ns);
-            if (rc < 0)
+            if (rc < 0) { /* what later calls say: "the engine failed earlier: ..." */
+                snprintf(e->failure, sizeof e->failure, "%s", pareng_last_error());
                 fail_engine(e);
+            }
         } else if (rc > 0 && finished(a)) {
             rc = 0;
         }
@@ -634,6 +638,16 @@ static int claim_the_run(pareng_engine *e)
 static void end_the_run(pareng_engine *e)
 {
     atomic_store_explicit(&e->in_run, false, memory_order_release);
+    if (e->stop_after_run)
+        pareng_stop(e);
+}
+
+/* The caller's side of a serve, asked for in a task: the worker has a copy of the handle,
+ * and its posts and collects would go past the serve (a result under another tag). */
+static int refuse_in_a_task(const char *call)
+{
+    return pareng__fail(EDEADLK, "%s called by a task: only the caller posts and collects "
+                        "(a task spawns its work with PARENG_SPAWN)", call);
 }
 
 /* A task of a library opened (dlopen) after the start: the workers, forked before, do not
@@ -776,6 +790,8 @@ int pareng_serve(pareng_engine *e, unsigned cutoff, pareng_serve_fn serve, void 
 
 int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t size, uint64_t tag)
 {
+    if (pareng__in_worker())
+        return refuse_in_a_task("pareng_post");
     int unusable = refuse_unusable(e);
     if (unusable)
         return unusable;
@@ -804,6 +820,8 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
     if (size > PARENG_FRAME_DATA_SIZE) /* a serve that collects until 0 would never end */
         return pareng__fail(EINVAL, "pareng_collect: a result of %zu bytes, more than a "
                             "frame's %d (post a pointer to it)", size, PARENG_FRAME_DATA_SIZE);
+    if (pareng__in_worker())
+        return refuse_in_a_task("pareng_collect");
     int unusable = refuse_unusable(e);
     if (unusable)
         return unusable;
@@ -838,6 +856,13 @@ void pareng_stop(pareng_engine *e)
     if (!e)
         return;
     bool copy = forked_copy(e);
+    /* From a serve's callback, the serve and its run still use the engine: they end now
+     * (cancelled), and the engine stops when they return. */
+    if (!copy && !pareng__in_worker() && atomic_load_explicit(&e->in_run, memory_order_acquire)) {
+        e->stop_after_run = true;
+        pareng_cancel(e);
+        return;
+    }
     if (!e->failed && e->segment.arena && !copy) {
         pareng__arena *a = e->segment.arena;
         /* Release pairs with the idle loop's acquire (worker.c) */

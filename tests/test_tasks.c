@@ -518,6 +518,55 @@ static void test_killed_worker_fails_the_serve(void)
     assert_nothing_left();
 }
 
+/* pareng_stop from a serve's callback: the serve ends, cancelled, and the engine stops when it
+ * returns (it was freed under the serve: a use after free). */
+static int serve_then_stop(pareng_engine *e, void *ctx)
+{
+    unsigned *rounds = ctx;
+    if (++*rounds == 1)
+        return PARENG_POST(e, 0, posted_fib, 70) == 0 ? 1 : -EIO; /* would run for hours */
+    pareng_stop(e);
+    return 1;
+}
+
+/* A task that posts or collects: refused, where its post ran under another tag */
+PARENG_TASK_1(int, post_from_a_task, int, unused)
+{
+    (void)unused;
+    uint64_t tag, result;
+    int posted = PARENG_POST(PARENG_ENGINE(), 999, posted_fib, 10);
+    int collected = pareng_collect(PARENG_ENGINE(), &tag, &result, sizeof result);
+    return posted == -EDEADLK && collected == -EDEADLK ? 1 : 0;
+}
+
+static int serve_failing(pareng_engine *e, void *ctx)
+{
+    (void)e;
+    (void)ctx;
+    return -EIO;
+}
+
+static void test_serve_callbacks_misuse(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    unsigned rounds = 0;
+    CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_then_stop, &rounds), -ECANCELED);
+    CU_ASSERT_EQUAL(rounds, 2);
+    assert_nothing_left(); /* stopped: no worker, no memory */
+
+    e = start_engine(2, 0);
+    int ok = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, post_from_a_task, &ok, 0), 0);
+    CU_ASSERT_EQUAL(ok, 1);
+    /* a callback that fails ends the engine, and later calls say why */
+    CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_failing, NULL), -EIO);
+    uint64_t got;
+    CU_ASSERT_EQUAL(workload_fib(e, 10, 0, &got), -EPIPE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "failed earlier: the serve callback failed"));
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 /* A task whose arguments exceed a frame (spilled when spawned) is refused by PARENG_POST, and
  * the serve goes on. */
 typedef struct wide {
@@ -993,6 +1042,7 @@ int main(void)
         {"killed worker fails the run", test_killed_worker_fails_the_run},
         {"pareng_serve: each posted task collected", test_serve_collects_each_posted_task},
         {"killed worker fails the serve", test_killed_worker_fails_the_serve},
+        {"serve: stop from the callback, posts from a task, a failed callback", test_serve_callbacks_misuse},
         {"an IO engine refuses to serve", test_io_engine_refuses_to_serve},
         {"PARENG_POST refuses data past a frame", test_post_refuses_data_past_a_frame},
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
