@@ -243,6 +243,11 @@ int pareng_io(pareng_worker *pub, pareng_frame *h, const pareng_io_request *req)
         return -ENOTSUP;
     if ((unsigned)req->op > PARENG_IO_OP_CLOSE)
         return -EINVAL;
+    /* io_uring takes an offset of -1 for the file's own position, which the caller shares:
+     * pread and pwrite refuse a negative offset, and so does this */
+    if ((req->op == PARENG_IO_OP_READ || req->op == PARENG_IO_OP_WRITE) &&
+        req->offset > (uint64_t)INT64_MAX)
+        return -EINVAL;
     bool timed = req->timeout_ns && req->op != PARENG_IO_OP_SLEEP;
     struct __kernel_timespec duration = timespec_of(req->timeout_ns);
     if (io_uring_sq_space_left(&io.ring) < 2u) /* the operation and its linked timeout */

@@ -1330,7 +1330,7 @@ typedef struct pareng_io_request {
     int fd;
     void *buf;            /* READ/WRITE/SEND/RECV data; CONNECT/ACCEPT: struct sockaddr * */
     size_t len;           /* bytes; CONNECT: the address length */
-    uint64_t offset;      /* READ/WRITE: the file offset */
+    uint64_t offset;      /* READ/WRITE: the file offset (above INT64_MAX: -EINVAL) */
     void *addrlen;        /* ACCEPT: socklen_t * (may be NULL with buf NULL) */
     uint64_t timeout_ns;  /* SLEEP: how long; others: give up after (0 = never) */
 } pareng_io_request;

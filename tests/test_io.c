@@ -344,6 +344,7 @@ typedef struct error_codes {
     struct sockaddr_in refused;
     int silent_fd;       /* one end of a socket pair nobody writes to */
     int bad_fd, refused_rc, timeout_rc, sleep_rc, unknown_op;
+    int file_fd, negative_offset; /* a file whose own position must not move */
 } error_codes;
 
 PARENG_TASK_1(int, collect_errors, error_codes *, out)
@@ -356,6 +357,8 @@ PARENG_TASK_1(int, collect_errors, error_codes *, out)
     out->timeout_rc = PARENG_IO_RECV(out->silent_fd, buf, sizeof buf, 50 * MS);
     out->sleep_rc = PARENG_IO_SLEEP(0);
     out->unknown_op = PARENG__IO(.op = (enum pareng_io_opcode)99);
+    /* -1 is io_uring's "the file's position": as pwrite, refused */
+    out->negative_offset = PARENG_IO_WRITE(out->file_fd, "XY", 2, -1);
     return 0;
 }
 
@@ -369,10 +372,13 @@ static void test_errors_are_values(void)
     CU_ASSERT_FATAL(bind(refused_fd, (struct sockaddr *)&address, sizeof address) == 0);
     CU_ASSERT_FATAL(getsockname(refused_fd, (struct sockaddr *)&address, &len) == 0);
 
+    FILE *file = tmpfile(); /* before the start: the workers have it */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    CU_ASSERT_FATAL(write(fileno(file), "abcdef", 6) == 6 && lseek(fileno(file), 2, SEEK_SET) == 2);
     pareng_engine *e = start_io_engine(1, 8);
     error_codes *codes = pareng_alloc(e, sizeof *codes);
     CU_ASSERT_PTR_NOT_NULL_FATAL(codes);
-    *codes = (error_codes){.refused = address, .silent_fd = pair[0]};
+    *codes = (error_codes){.refused = address, .silent_fd = pair[0], .file_fd = fileno(file)};
     int rc = -1;
     CU_ASSERT_EQUAL(PARENG_RUN(e, collect_errors, &rc, codes), 0);
     CU_ASSERT_EQUAL(codes->bad_fd, -EBADF);
@@ -380,6 +386,12 @@ static void test_errors_are_values(void)
     CU_ASSERT_EQUAL(codes->timeout_rc, -ETIMEDOUT);
     CU_ASSERT_EQUAL(codes->sleep_rc, 0);
     CU_ASSERT_EQUAL(codes->unknown_op, -EINVAL);
+    CU_ASSERT_EQUAL(codes->negative_offset, -EINVAL);
+    char content[8] = {0};
+    CU_ASSERT_EQUAL(pread(fileno(file), content, 6, 0), 6);
+    CU_ASSERT_STRING_EQUAL(content, "abcdef"); /* it wrote "XY" at the position, 2 */
+    CU_ASSERT_EQUAL(lseek(fileno(file), 0, SEEK_CUR), 2);
+    fclose(file);
     pareng_free(e, codes);
     stop_and_check(e);
     close(pair[0]);
