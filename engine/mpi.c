@@ -301,6 +301,13 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
         if (rc == 0)
             rc = pareng__dist_attach(*engine, &transport, (unsigned)job.rank,
                                      (unsigned)job.ranks);
+        /* A refusal of this rank's own (an engine with IO) ends every rank's start: the
+         * others would go on and wait for this one in their first collective, for ever. */
+        int failed_here = rc < 0, failed_anywhere = 0;
+        MPI_Allreduce(&failed_here, &failed_anywhere, 1, MPI_INT, MPI_MAX, job.comm);
+        if (failed_anywhere && rc == 0)
+            rc = pareng__fail(ECONNABORTED, "another rank could not start its engine (its "
+                              "message says why): no rank starts one");
     }
     if (rc < 0) {
         char message[PARENG_ERROR_MAX];

@@ -230,6 +230,14 @@ def group_refusals(pareng, program):
         rc, out, err = mpirun(ranks, [pareng, "map", "fib", *ns, "--cores", "1"])
         check(rc == 0 and out.splitlines()[:1] == [want],
               f"map fib on {ranks} ranks: want {want}: {described(rc, out, err)}")
+    # One rank refuses its engine (IO does not share work across ranks), the other starts one:
+    # both end, saying why, where the other waited for it in a collective for ever
+    rc, out, err = mpirun(1, [pareng, "run", "fib", "20", "--cores", "1", ":", "-np", "1",
+                              pareng, "run", "fib", "20", "--io-latency", "1ms", "--cores", "1"],
+                          timeout=60)
+    check(rc not in (0, None) and "does not share work across ranks" in err and
+          "another rank could not start its engine" in err,
+          f"one rank's engine refused: {described(rc, out, err)}")
     print("ok: refusals", flush=True)
 
 
