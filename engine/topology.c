@@ -639,30 +639,35 @@ typedef struct distance {
     unsigned level; /* 0 core, 1 L2, 2 L3, 3 NUMA, 4 package, 5 machine */
 } distance;
 
+/* The level that names what lies under `o`: its own, or for a kind without a name of its own
+ * (a die, a group, an L4) the nearest named one above it, which everything under `o` shares
+ * too (two cores of one die are of one package). */
+static unsigned level_of(hwloc_obj_t o)
+{
+    for (; o->parent; o = o->parent) /* the root is the machine */
+        switch (o->type) {
+        case HWLOC_OBJ_PU:
+        case HWLOC_OBJ_CORE:
+        case HWLOC_OBJ_L1CACHE:
+            return 0;
+        case HWLOC_OBJ_L2CACHE:
+            return 1;
+        case HWLOC_OBJ_L3CACHE:
+            return 2;
+        case HWLOC_OBJ_PACKAGE:
+            return 4;
+        default:
+            if (o->memory_arity > 0)
+                return 3;
+            break;
+        }
+    return 5;
+}
+
 static distance distance_between(hwloc_topology_t topo, hwloc_obj_t a, hwloc_obj_t b)
 {
     hwloc_obj_t common = hwloc_get_common_ancestor_obj(topo, a, b);
-    distance d = {.depth = common->depth, .level = 5};
-    switch (common->type) {
-    case HWLOC_OBJ_PU:
-    case HWLOC_OBJ_CORE:
-    case HWLOC_OBJ_L1CACHE:
-        d.level = 0;
-        break;
-    case HWLOC_OBJ_L2CACHE:
-        d.level = 1;
-        break;
-    case HWLOC_OBJ_L3CACHE:
-        d.level = 2;
-        break;
-    case HWLOC_OBJ_PACKAGE:
-        d.level = 4;
-        break;
-    default:
-        if (common->memory_arity > 0 && common->parent)
-            d.level = 3;
-        break;
-    }
+    distance d = {.depth = common->depth, .level = level_of(common)};
     if (core_of(topo, a) == core_of(topo, b)) /* the same PU is no nearer than its core */
         d = (distance){.depth = core_of(topo, a)->depth, .level = 0};
     return d;

@@ -583,6 +583,29 @@ static void test_victims_by_l3_package_machine(void)
     pareng_plan_destroy(plan);
 }
 
+/* Dies and groups, which have no level of their own: a victim of the same die is of the same
+ * package, and is labelled so (it was labelled "machine", farther than the package), and
+ * still comes first, in a group of its own. */
+static void test_victims_in_a_die_are_of_the_package(void)
+{
+    static const char *const descriptions[] = {"pack:2 die:2 core:2 pu:1",
+                                               "pack:2 group:2 core:2 pu:1"};
+    for (size_t k = 0; k < sizeof descriptions / sizeof *descriptions; k++) {
+        pareng_plan *plan = plan_workers(descriptions[k], 0);
+        CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 8);
+        static const unsigned victims_of_0[] = {1, 2, 3, 4, 5, 6, 7};
+        static const unsigned levels_of_0[] = {4, 4, 4, 5, 5, 5, 5};
+        expect_victims(plan, 0, victims_of_0, levels_of_0, 7);
+        /* the die first, then the package from 2 upwards: two groups of one level (the
+         * invariants' one order per level does not hold here) */
+        static const unsigned victims_of_1[] = {0, 2, 3, 4, 5, 6, 7};
+        expect_victims(plan, 1, victims_of_1, levels_of_0, 7);
+        static const unsigned victims_of_6[] = {7, 4, 5, 0, 1, 2, 3};
+        expect_victims(plan, 6, victims_of_6, levels_of_0, 7);
+        pareng_plan_destroy(plan);
+    }
+}
+
 static void test_victims_smt_sibling_first(void)
 {
     pareng_plan *plan = plan_workers(SMALL_MACHINE, 20);
@@ -1383,6 +1406,7 @@ int main(void)
     CU_TestInfo misc[] = {
         {"topology_xml", test_topology_xml},
         {"level names", test_level_names},
+        {"victims in a die or group are of the package", test_victims_in_a_die_are_of_the_package},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo cache[] = {
