@@ -520,8 +520,15 @@ class Failures(ParengTest):
     def test_worker_killed_between_calls(self):
         e = pareng.Engine(cores=2)
         self.assertEqual(e.fib(25), py_fib(25))
-        os.kill(e.worker_pids[0], signal.SIGKILL)
-        time.sleep(0.05)
+        victim = e.worker_pids[0]
+        os.kill(victim, signal.SIGKILL)
+        # until it has exited (a zombie): the exit of a large process (AddressSanitizer's
+        # shadow memory) takes longer than the next call on a loaded machine
+        for _ in range(500):
+            with open(f"/proc/{victim}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.01)
         with self.assertRaises(OSError) as caught:
             e.fib(25)
         self.assertEqual(caught.exception.errno, errno.ECHILD)
