@@ -49,7 +49,6 @@ struct pareng_engine {
     pareng__dist *dist; /* runs are collective over ranks (remote.c), or NULL */
     uint64_t posted_tag[PARENG__INBOX_SLOTS]; /* pareng_post's tag of each inbox slot */
     char failure[PARENG_ERROR_MAX];
-    volatile sig_atomic_t cancelled;
     pid_t coordinator;  /* the process that started it: a forked copy of this handle is not */
     atomic_bool in_run; /* a root or a serve runs: one at a time */
     const pareng__task_info *tasks_at_start; /* the workers have the code of these */
@@ -413,6 +412,24 @@ static bool all_ready(const pareng__arena *a)
     return atomic_load_explicit(&a->workers_ready, memory_order_relaxed) == a->n_workers;
 }
 
+/* Who cancelled a run (the arena's `cancelled`): what the run's failure says. */
+enum { CANCELLED_BY_CALLER = 1, CANCELLED_BY_TASK, STOPPED_BY_TASK };
+
+static uint32_t cancelled_by(const pareng__arena *a)
+{
+    /* Relaxed: it publishes nothing else, and the eventfd's write and read, between the
+     * canceller's store and this load, order the two (the kernel takes the eventfd's lock) */
+    return atomic_load_explicit(&a->cancelled, memory_order_relaxed);
+}
+
+static const char *cancelled_why(uint32_t by)
+{
+    return by == CANCELLED_BY_TASK ? "run cancelled by a task (pareng_cancel)"
+           : by == STOPPED_BY_TASK ? "run cancelled by a task's pareng_stop (only the caller "
+                                     "stops the engine, after the run)"
+                                   : "run cancelled";
+}
+
 /* Sleep until `finished` (checked when the eventfd rings: the root is done, or the last worker
  * is ready), a worker dies, or the run is cancelled. With `serve`, it decides instead, and is
  * called at every wake-up and after the timeout it asks for. */
@@ -439,8 +456,8 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
             stopped_checked_ns = pareng__now_ns();
         }
         /* A timeout looks too: a task may have closed its worker's descriptors, and with
-         * them the eventfd that rings when the root is done. */
-        if (ready == 0 && !serve && !finished(a))
+         * them the eventfd that rings when the root is done or a task cancels. */
+        if (ready == 0 && !serve && !finished(a) && !cancelled_by(a))
             continue;
         if (ready < 0 && errno != EINTR) {
             snprintf(e->failure, sizeof e->failure, "poll: %s", strerror(errno));
@@ -455,8 +472,9 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
         (void)drained; /* nothing to drain is fine: finished() decides */
         /* A cancel first: a signal sent to the whole process group (a service manager's
          * SIGTERM) may kill a worker in the same instant, and that is not its failure. */
-        if (e->cancelled || pareng__cancel_slot_cancelled(e->cancel_slot)) {
-            snprintf(e->failure, sizeof e->failure, "run cancelled");
+        uint32_t by = cancelled_by(a);
+        if (by || pareng__cancel_slot_cancelled(e->cancel_slot)) {
+            snprintf(e->failure, sizeof e->failure, "%s", cancelled_why(by));
             fail_engine(e);
             rc = pareng__fail(ECANCELED, "%s", e->failure);
         }
@@ -605,14 +623,31 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     return 0;
 }
 
-void pareng_cancel(pareng_engine *e)
+/* The coordinator sleeps in watch() on done_fd; a write wakes it, from any thread or
+ * process that has the descriptor (a worker keeps its engine's). Async-signal-safe. */
+static void wake_coordinator(const pareng_engine *e)
 {
-    if (!e)
-        return;
-    e->cancelled = 1;
     uint64_t one = 1;
     ssize_t ignored = write(e->done_fd, &one, sizeof one);
     (void)ignored;
+}
+
+/* The run ends, cancelled, as the coordinator wakes (watch). Async-signal-safe: a lock-free
+ * atomic and a write. */
+static void cancel_run(pareng_engine *e, uint32_t by)
+{
+    uint32_t none = 0;
+    /* Relaxed: see cancelled_by; the first canceller's reason is kept */
+    atomic_compare_exchange_strong_explicit(&e->segment.arena->cancelled, &none, by,
+                                            memory_order_relaxed, memory_order_relaxed);
+    wake_coordinator(e);
+}
+
+void pareng_cancel(pareng_engine *e)
+{
+    /* A forked copy has neither the engine's memory nor its workers: nothing to cancel */
+    if (e && !forked_copy(e))
+        cancel_run(e, pareng__in_worker() ? CANCELLED_BY_TASK : CANCELLED_BY_CALLER);
 }
 
 /* A root run or a serve, asked for by the program: refused inside a task, in a process
@@ -844,11 +879,8 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
 
 void pareng_serve_wake(pareng_engine *e)
 {
-    if (!e)
-        return;
-    uint64_t one = 1;
-    ssize_t ignored = write(e->done_fd, &one, sizeof one);
-    (void)ignored;
+    if (e)
+        wake_coordinator(e);
 }
 
 void pareng_stop(pareng_engine *e)
@@ -856,9 +888,16 @@ void pareng_stop(pareng_engine *e)
     if (!e)
         return;
     bool copy = forked_copy(e);
+    /* From a task, the worker has a copy of the handle, and runs on the engine's memory,
+     * which stopping would unmap under it: the task's run ends (cancelled), and the caller,
+     * whose run returns -ECANCELED, stops the engine. */
+    if (!copy && pareng__in_worker()) {
+        cancel_run(e, STOPPED_BY_TASK);
+        return;
+    }
     /* From a serve's callback, the serve and its run still use the engine: they end now
      * (cancelled), and the engine stops when they return. */
-    if (!copy && !pareng__in_worker() && atomic_load_explicit(&e->in_run, memory_order_acquire)) {
+    if (!copy && atomic_load_explicit(&e->in_run, memory_order_acquire)) {
         e->stop_after_run = true;
         pareng_cancel(e);
         return;

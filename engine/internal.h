@@ -54,7 +54,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 11 /* 11: a lane counts its splittable calls and its time split */
+#define PARENG__ARENA_LAYOUT 12 /* 12: the run's cancel is in the arena (a task's pareng_cancel) */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -274,6 +274,10 @@ typedef struct pareng__arena {
 
     PARENG__ALIGNED _Atomic uint32_t root_state;
     int root_done_fd; /* eventfd the root's worker (and the last worker ready) writes */
+    /* Who cancelled the run (engine.c's CANCELLED_BY_*), or 0: here, not in the handle,
+     * since a task's pareng_cancel runs in a worker, whose copy of the handle the
+     * coordinator never sees. The first to cancel writes it, then rings root_done_fd. */
+    _Atomic uint32_t cancelled;
     _Atomic uint32_t workers_ready; /* workers in their idle loop, pinned: pareng_start waits */
     pareng_frame root;
 

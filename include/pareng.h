@@ -259,7 +259,11 @@ PARENG_API int pareng_plan_is_this_system(const pareng_plan *plan);
  * an address-space limit), -ECANCELED when a signal came through pareng_cancel_on_signal's
  * handler (then nothing is started). */
 PARENG_API int pareng_start(pareng_engine **engine, const pareng_config *cfg);
-/* Stops and reaps every worker, unmaps the arena and frees the engine. Always succeeds. */
+/* Stops and reaps every worker, unmaps the arena and frees the engine. Always succeeds.
+ * From a pareng_serve callback it cancels the serve, and the engine stops as the serve
+ * returns. From a task (or a thread a task started) it cannot stop the engine, on whose
+ * memory the task runs: it cancels the task's run as pareng_cancel does (the run returns
+ * -ECANCELED, saying a task's pareng_stop did it), and the caller still stops the engine. */
 PARENG_API void pareng_stop(pareng_engine *engine);
 PARENG_API unsigned pareng_engine_workers(const pareng_engine *engine);
 /* The engine's io_depth: 0 when it was started without IO. */
@@ -272,9 +276,13 @@ PARENG_API const char *pareng_engine_segment(const pareng_engine *engine);
 PARENG_API const pareng_plan *pareng_engine_plan(const pareng_engine *engine);
 /* Process id of a worker (for tests and tools; < 0 if out of range). */
 PARENG_API int pareng_engine_worker_pid(const pareng_engine *engine, unsigned worker);
-/* Asks a run in progress (PARENG_RUN, pareng_for, ...) to stop: it kills the workers and
- * returns -ECANCELED.
- * Async-signal-safe: meant to be called from a SIGINT/SIGTERM handler. */
+/* Asks a run in progress (PARENG_RUN, pareng_for, a serve, ...) to stop: its workers are
+ * killed and it returns -ECANCELED; the engine is then failed (later runs -EPIPE, only
+ * pareng_stop remains). Called by the caller's program (any thread; async-signal-safe, for
+ * a SIGINT/SIGTERM handler), or by a task of the run with PARENG_ENGINE() or a handle kept
+ * in a global: a search that found what it looks for ends its run, which says "run
+ * cancelled by a task". Between runs, it cancels the next. In a process forked from the
+ * coordinator it does nothing. */
 PARENG_API void pareng_cancel(pareng_engine *engine);
 /* ^C for programs that run engines, one protocol for the CLI, the benchmarks and the Python
  * module: installs a handler for sig (SIGINT, SIGTERM, ...) that cancels the run in progress

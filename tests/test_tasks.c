@@ -637,6 +637,78 @@ static void test_cancel_from_a_signal_handler(void)
     assert_nothing_left();
 }
 
+/* A search that ends when a task finds what it looks for, as TBB's cancel_group_execution or
+ * OpenMP's cancel do: the SEARCH_FOUND_AT-th leaf to start, of a tree that would spin for
+ * SEARCH_LEAVES * SEARCH_LEAF_NS (20 s of CPU), calls pareng_cancel, or pareng_stop, which a
+ * task cannot stop the engine with and ends the run by instead. The run returns -ECANCELED,
+ * said to be a task's, with most of the tree undone (it went on to the end: the cancel was
+ * kept in the worker's copy of the handle; a task's pareng_stop unmapped the engine under
+ * the task, which died of SIGSEGV). */
+#define SEARCH_DEPTH 10
+#define SEARCH_LEAVES (1u << SEARCH_DEPTH)
+#define SEARCH_LEAF_NS 20000000u
+#define SEARCH_FOUND_AT 8
+
+typedef struct search_progress {
+    _Atomic unsigned started, done;
+} search_progress;
+
+/* Set by pareng_start before it forks the workers: tasks may use it (library.md) */
+static pareng_engine *searched;
+
+PARENG_TASK_3(unsigned, search, unsigned, depth, int, stop, search_progress *, progress)
+{
+    if (depth == 0) {
+        if (atomic_fetch_add(&progress->started, 1) == SEARCH_FOUND_AT) {
+            if (stop)
+                pareng_stop(searched);
+            else
+                pareng_cancel(PARENG_ENGINE());
+            return 1;
+        }
+        testing_spin_ns(SEARCH_LEAF_NS);
+        atomic_fetch_add(&progress->done, 1);
+        return 0;
+    }
+    PARENG_SPAWN(search, depth - 1, stop, progress);
+    unsigned found = PARENG_CALL(search, depth - 1, stop, progress);
+    return found + PARENG_SYNC(search);
+}
+
+static void check_a_task_ends_the_run(int stop, const char *said)
+{
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    CU_ASSERT_EQUAL_FATAL(pareng_start(&searched, &cfg), 0);
+    search_progress *progress = pareng_alloc(searched, sizeof *progress);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(progress);
+    atomic_store(&progress->started, 0);
+    atomic_store(&progress->done, 0);
+    unsigned found = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(searched, search, &found, SEARCH_DEPTH, stop, progress),
+                    -ECANCELED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), said));
+    unsigned done = atomic_load(&progress->done);
+    if (done >= SEARCH_LEAVES / 2)
+        fprintf(stderr, "\n  %u of %u leaves done after the cancel\n", done, SEARCH_LEAVES);
+    CU_ASSERT(done < SEARCH_LEAVES / 2);
+    /* as after the caller's cancel: workers gone at once, the engine failed, saying why */
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
+    uint64_t got;
+    CU_ASSERT_EQUAL(workload_fib(searched, 10, 0, &got), -EPIPE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), said));
+    pareng_stop(searched);
+    searched = NULL;
+    assert_nothing_left();
+}
+
+static void test_cancel_from_a_task(void)
+{
+    check_a_task_ends_the_run(0, "run cancelled by a task (pareng_cancel)");
+    check_a_task_ends_the_run(1, "run cancelled by a task's pareng_stop");
+}
+
 /* pareng_cancel_on_signal, in a child process of its own (the handler is for the life of a
  * process): the signal cancels the run, the program's own handler still runs, the signal is
  * remembered and cancels the next run until cleared, and an ignored signal stays ignored. The
@@ -1046,6 +1118,7 @@ int main(void)
         {"an IO engine refuses to serve", test_io_engine_refuses_to_serve},
         {"PARENG_POST refuses data past a frame", test_post_refuses_data_past_a_frame},
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
+        {"pareng_cancel or pareng_stop from a task ends the run", test_cancel_from_a_task},
         {"pareng_cancel_on_signal", test_cancel_on_signal},
         {"PARENG_DISPLAY_AFFINITY", test_display_affinity},
         {"workers are pinned to their PU", test_workers_are_pinned_to_their_pu},
