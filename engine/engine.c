@@ -44,9 +44,15 @@ struct pareng_engine {
     unsigned cutoff; /* pareng_config.cutoff_depth */
     void (*after_fork)(pareng_engine *engine, unsigned worker, void *arg); /* pareng_config's */
     void *after_fork_arg;
-    bool failed;     /* the workers are gone; only pareng_stop remains */
+    /* The workers are gone; only pareng_stop remains. Atomic: a post or collect of another
+     * thread reads it while a serve's failure sets it (sequentially consistent, the default:
+     * it publishes nothing, a post that misses it fills a slot no worker will run). */
+    atomic_bool failed;
     bool share_globals; /* pareng_config.globals: PARENG_GLOBALS_SHARED */
     pareng__dist *dist; /* runs are collective over ranks (remote.c), or NULL */
+    /* pareng_post and pareng_collect may come from any thread of this process, several at
+     * once: the slot each takes, its frame and its tag are theirs while they hold it. */
+    pthread_mutex_t inbox_lock;
     uint64_t posted_tag[PARENG__INBOX_SLOTS]; /* pareng_post's tag of each inbox slot */
     char failure[PARENG_ERROR_MAX];
     pid_t coordinator;  /* the process that started it: a forked copy of this handle is not */
@@ -310,6 +316,7 @@ static void release(pareng_engine *e)
     free(e->pidfds);
     free(e->stopped_checks);
     pareng__dist_free(e->dist);
+    pthread_mutex_destroy(&e->inbox_lock);
     free(e);
 }
 
@@ -547,6 +554,8 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     e->coordinator = getpid();
     e->tasks_at_start = pareng__task_newest();
     atomic_init(&e->in_run, false);
+    atomic_init(&e->failed, false);
+    pthread_mutex_init(&e->inbox_lock, NULL); /* default attributes: it cannot fail */
     e->cutoff = cfg->cutoff_depth;
     e->after_fork = cfg->after_fork;
     e->share_globals = cfg->globals == PARENG_GLOBALS_SHARED;
@@ -756,25 +765,29 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
 /* pareng_post's tasks wait in the inbox */
 _Static_assert(PARENG__INBOX_SLOTS == PARENG_SERVE_SLOTS, "a posted task is an inbox slot");
 
-int pareng__inbox_put(pareng__arena *a, pareng_task_fn run, const void *data, size_t size)
+int pareng__inbox_free(const pareng__arena *a)
 {
-    for (unsigned k = 0; k < PARENG__INBOX_SLOTS; k++) {
-        pareng__inbox_slot *slot = &a->inbox[k];
-        /* Relaxed: only the coordinator makes a slot EMPTY or READY */
-        if (atomic_load_explicit(&slot->state, memory_order_relaxed) != PARENG__INBOX_EMPTY)
-            continue;
-        slot->frame.pareng__run = run;
-        atomic_store_explicit(&slot->frame.pareng__thief, 0, memory_order_relaxed);
-        memset(slot->frame.pareng__data, 0, sizeof slot->frame.pareng__data);
-        memcpy(slot->frame.pareng__data, data, size);
-        /* Counted first, so that a worker that takes the slot never makes the count wrap. */
-        atomic_fetch_add_explicit(&a->inbox_ready, 1, memory_order_relaxed);
-        /* Release: the frame is filled before a worker's acquire of READY. */
-        atomic_store_explicit(&slot->state, PARENG__INBOX_READY, memory_order_release);
-        pareng__wake(a, false);
-        return (int)k;
-    }
+    for (unsigned k = 0; k < PARENG__INBOX_SLOTS; k++)
+        /* Relaxed: a slot becomes EMPTY only by a collect of the coordinator's, which the
+         * caller's lock (pareng_post) or thread (remote.c) orders before this look */
+        if (atomic_load_explicit(&a->inbox[k].state, memory_order_relaxed) == PARENG__INBOX_EMPTY)
+            return (int)k;
     return -1;
+}
+
+void pareng__inbox_put(pareng__arena *a, unsigned k, pareng_task_fn run, const void *data,
+                       size_t size)
+{
+    pareng__inbox_slot *slot = &a->inbox[k];
+    slot->frame.pareng__run = run;
+    atomic_store_explicit(&slot->frame.pareng__thief, 0, memory_order_relaxed);
+    memset(slot->frame.pareng__data, 0, sizeof slot->frame.pareng__data);
+    memcpy(slot->frame.pareng__data, data, size);
+    /* Counted first, so that a worker that takes the slot never makes the count wrap. */
+    atomic_fetch_add_explicit(&a->inbox_ready, 1, memory_order_relaxed);
+    /* Release: the frame is filled before a worker's acquire of READY. */
+    atomic_store_explicit(&slot->state, PARENG__INBOX_READY, memory_order_release);
+    pareng__wake(a, false);
 }
 
 /* pareng_serve's callback as watch calls it: also at least every STOPPED_CHECK_MS, so that a
@@ -842,11 +855,20 @@ int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t s
                             "a posted task's arguments and result must fit a frame (%d bytes, "
                             "aligned to %d): post a pointer to larger or more aligned data",
                             PARENG_FRAME_DATA_SIZE, PARENG__FRAME_DATA_ALIGN);
-    int k = pareng__inbox_put(e->segment.arena, run, data, size);
+    /* The slot is chosen, tagged and filled under the lock: two threads that found the same
+     * one free would both fill it (one task lost, its tag never collected), and a collect
+     * would take a result under the tag being written. An uncontended lock is two atomic
+     * operations, next to a post's wake of a worker. */
+    pthread_mutex_lock(&e->inbox_lock);
+    int k = pareng__inbox_free(e->segment.arena);
+    if (k >= 0) {
+        e->posted_tag[k] = tag;
+        pareng__inbox_put(e->segment.arena, (unsigned)k, run, data, size);
+    }
+    pthread_mutex_unlock(&e->inbox_lock);
     if (k < 0)
         return pareng__fail(EAGAIN, "%u tasks posted and not collected yet: collect one first",
                             PARENG_SERVE_SLOTS);
-    e->posted_tag[k] = tag;
     return 0;
 }
 
@@ -863,18 +885,23 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
     if (e->failed)
         return 0;
     pareng__arena *a = e->segment.arena;
-    for (unsigned k = 0; k < PARENG__INBOX_SLOTS; k++) {
+    int collected = 0;
+    /* Under the lock: two threads would take the same result, and a post would reuse the slot
+     * while its result is copied out. */
+    pthread_mutex_lock(&e->inbox_lock);
+    for (unsigned k = 0; k < PARENG__INBOX_SLOTS && !collected; k++) {
         pareng__inbox_slot *slot = &a->inbox[k];
         /* Acquire pairs with the worker's release of DONE: the result is in the frame. */
         if (atomic_load_explicit(&slot->state, memory_order_acquire) != PARENG__INBOX_DONE)
             continue;
         *tag = e->posted_tag[k];
         memcpy(result, slot->frame.pareng__data, size);
-        /* Relaxed: no worker acts on EMPTY; the next READY publishes the next task */
+        /* Relaxed: no worker acts on EMPTY, and the next post finds it under the lock */
         atomic_store_explicit(&slot->state, PARENG__INBOX_EMPTY, memory_order_relaxed);
-        return 1;
+        collected = 1;
     }
-    return 0;
+    pthread_mutex_unlock(&e->inbox_lock);
+    return collected;
 }
 
 void pareng_serve_wake(pareng_engine *e)

@@ -723,11 +723,14 @@ PARENG__INTERNAL bool pareng__frame_holds_arena_address(const pareng__arena *a,
                                                         const pareng__task_info *t);
 
 /* ---- engine.c, for remote.c ---- */
-/* The coordinator's way into the inbox (pareng_post, remote.c): fills a free slot with a task
- * of `size` bytes of data and wakes a sleeper; the slot's index, or -1 when every slot is
- * taken. Only the coordinator makes slots EMPTY or READY. */
-PARENG__INTERNAL int pareng__inbox_put(pareng__arena *a, pareng_task_fn run, const void *data,
-                                       size_t size);
+/* The coordinator's way into the inbox (pareng_post, remote.c): an EMPTY slot's index, or -1
+ * when every slot is taken; then the caller notes whose task it is (a tag, another rank's
+ * handle) and puts it there: the frame filled with `size` bytes of data, READY, a sleeper
+ * woken. Only the coordinator makes slots EMPTY or READY, from one thread at a time
+ * (pareng_post's and pareng_collect's lock; a distributed run's one coordinator thread). */
+PARENG__INTERNAL int pareng__inbox_free(const pareng__arena *a);
+PARENG__INTERNAL void pareng__inbox_put(pareng__arena *a, unsigned k, pareng_task_fn run,
+                                        const void *data, size_t size);
 /* Called whenever the coordinator wakes (a worker rang, or *timeout_ns passed; it may change
  * it): > 0 go on, 0 the run is over, < 0 it failed (message set). */
 typedef int (*pareng__serve_fn)(void *ctx, long *timeout_ns);

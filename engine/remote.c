@@ -237,10 +237,11 @@ static int send_msg(void *ctx, unsigned to, pareng__glb_msg *m)
 /* Fills a free inbox slot with `in`; false when every slot is taken. */
 static bool inbox_put(pareng__dist *d, const incoming *in)
 {
-    int k = pareng__inbox_put(d->arena, in->run, in->data, sizeof in->data);
+    int k = pareng__inbox_free(d->arena);
     if (k < 0)
         return false;
     d->inbox_origin[k] = *in;
+    pareng__inbox_put(d->arena, (unsigned)k, in->run, in->data, sizeof in->data);
     return true;
 }
 

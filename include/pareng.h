@@ -11,7 +11,9 @@
  * Life cycle:  pareng_config_default() -> pareng_start() -> PARENG_RUN(), pareng_for(),
  * pareng_reduce() ... -> pareng_stop().
  * Call pareng_start() before creating threads of your own and call start, run and stop from
- * the same thread: workers are forked from it and die with it (PR_SET_PDEATHSIG).
+ * the same thread: workers are forked from it and die with it (PR_SET_PDEATHSIG). Other
+ * threads of the process may post and collect tasks (pareng_post, pareng_collect) and wake a
+ * serve (pareng_serve_wake), until stop.
  *
  * What a worker sees (docs/memory.md): the program's global variables, shared as between
  * threads; the task stacks (a child may use its parent's locals until the parent syncs it);
@@ -259,7 +261,8 @@ PARENG_API int pareng_plan_is_this_system(const pareng_plan *plan);
  * an address-space limit), -ECANCELED when a signal came through pareng_cancel_on_signal's
  * handler (then nothing is started). */
 PARENG_API int pareng_start(pareng_engine **engine, const pareng_config *cfg);
-/* Stops and reaps every worker, unmaps the arena and frees the engine. Always succeeds.
+/* Stops and reaps every worker, unmaps the arena and frees the engine. Always succeeds. The
+ * handle is gone after it: other threads that post or collect must be done first (joined).
  * From a pareng_serve callback it cancels the serve, and the engine stops as the serve
  * returns. From a task (or a thread a task started) it cannot stop the engine, on whose
  * memory the task runs: it cancels the task's run as pareng_cancel does (the run returns
@@ -1232,8 +1235,8 @@ typedef struct pareng__slots {
  * is given. */
 #define PARENG_RUN_CUTOFF(E, CUTOFF, NAME, OUT, ...) \
     NAME##__root((E), (CUTOFF), (OUT), __VA_ARGS__)
-/* Outside, from pareng_serve's callback: hands NAME(args) to engine E's idle workers, tagged
- * TAG for pareng_collect. Returns as pareng_post. */
+/* Outside (pareng_serve's callback, or any thread of the caller's process): hands NAME(args)
+ * to engine E's idle workers, tagged TAG for pareng_collect. Returns as pareng_post. */
 #define PARENG_POST(E, TAG, NAME, ...) NAME##__post((E), (TAG), __VA_ARGS__)
 
 /* Serving: tasks handed to a running engine one by one, each done on its own, for pools and
@@ -1254,14 +1257,20 @@ typedef int (*pareng_serve_fn)(pareng_engine *engine, void *ctx);
 PARENG_API int pareng_serve(pareng_engine *engine, unsigned cutoff, pareng_serve_fn serve,
                             void *ctx);
 /* What PARENG_POST calls: run's frame data (size bytes), tagged with the caller's tag. From
- * the thread that runs the engine (serve, typically). 0; -EAGAIN when PARENG_SERVE_SLOTS posted
- * tasks are unfinished or uncollected (post it after a collect); -EPIPE on a failed engine;
- * -EINVAL when the data exceed a frame (PARENG_FRAME_DATA_SIZE: post a pointer to them). */
+ * any thread of the process that started the engine, several at once (each post takes a slot
+ * of its own; -EDEADLK in a task, -EPERM in a forked process). 0; -EAGAIN when
+ * PARENG_SERVE_SLOTS posted tasks are unfinished or uncollected (post it after a collect);
+ * -EPIPE on a failed engine; -EINVAL when the data exceed a frame (PARENG_FRAME_DATA_SIZE: post
+ * a pointer to them). A post in the instant the engine fails (a crash, a cancel, a failed
+ * serve callback, in the serving thread) may return 0: its task never runs, and the serve
+ * returns the failure. */
 PARENG_API int pareng_post(pareng_engine *engine, pareng_task_fn run, const void *data,
                            size_t size, uint64_t tag);
 /* One finished posted task: its tag, and the first size bytes of its result (sizeof the
- * task's result type) copied to *result. 1, or 0 when none is finished; -EINVAL when size
- * exceeds a frame (PARENG_FRAME_DATA_SIZE). */
+ * task's result type) copied to *result. 1, or 0 when none is finished (or the engine
+ * failed); -EINVAL when size exceeds a frame (PARENG_FRAME_DATA_SIZE). From any thread of the
+ * process that started the engine, several at once: each finished task is collected once,
+ * by one of them, with its own tag. */
 PARENG_API int pareng_collect(pareng_engine *engine, uint64_t *tag, void *result, size_t size);
 /* Makes pareng_serve call serve soon; from any thread, async-signal-safe. Harmless when no
  * serve is in progress (the next run or serve wakes once for nothing). */

@@ -722,8 +722,11 @@ static int a_forked_copy_is_refused(void)
     pid_t pid = fork();
     if (pid == 0) {
         int spun = 0;
+        uint64_t tag, result;
         bool refused = PARENG_RUN(e, spin_ms, &spun, 0) == -EPERM &&
-                       strstr(pareng_last_error(), "forked") && !pareng_alloc(e, 64);
+                       strstr(pareng_last_error(), "forked") && !pareng_alloc(e, 64) &&
+                       PARENG_POST(e, 1, spin_ms, 0) == -EPERM &&
+                       pareng_collect(e, &tag, &result, sizeof result) == -EPERM;
         /* memory of this process's own where the arena is in the coordinator (not here) */
         char *own = mmap(pareng__engine_arena(e), 4096, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);

@@ -10,6 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/prctl.h>
@@ -485,6 +488,123 @@ static void test_serve_collects_each_posted_task(void)
     st = (serve_state){0};
     CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_AUTO, serve_fibs, &st), 0);
     CU_ASSERT_EQUAL(st.wrong, 0);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* Posts and collects from several threads at once, while a serve collects too: every tag
+ * comes back once, with its own task's result, where two posters took the same inbox slot
+ * (a task lost: its tag never came back, and the serve waited for ever) and two collectors the
+ * same result (a tag twice), and a result came with a tag another post was writing. */
+PARENG_TASK_1(uint64_t, scrambled, uint64_t, x)
+{
+    return x * 0x9E3779B97F4A7C15u ^ (x >> 7);
+}
+
+#define THREADED_POSTERS 4
+#define THREADED_POSTS 3000
+#define THREADED_TOTAL (THREADED_POSTERS * THREADED_POSTS)
+/* No tag collected for this long: one is lost. Trivial tasks on a loaded machine come back in
+ * milliseconds, so a slow machine does not reach it. */
+#define THREADED_STALL_NS (30 * 1000000000ull)
+
+typedef struct threaded_serve {
+    pareng_engine *engine;
+    _Atomic unsigned seen[THREADED_TOTAL];
+    _Atomic unsigned collected, wrong, unknown, post_errors;
+    _Atomic bool give_up;
+    uint64_t last_progress_ns;
+    unsigned last_collected;
+    bool stalled;
+} threaded_serve;
+
+typedef struct poster {
+    threaded_serve *ts;
+    unsigned first_tag;
+} poster;
+
+static void threaded_take(threaded_serve *ts)
+{
+    uint64_t tag, result;
+    while (pareng_collect(ts->engine, &tag, &result, sizeof result) > 0) {
+        if (tag >= THREADED_TOTAL) {
+            atomic_fetch_add(&ts->unknown, 1);
+            continue;
+        }
+        atomic_fetch_add(&ts->seen[tag], 1);
+        atomic_fetch_add(&ts->wrong, result != (tag * 0x9E3779B97F4A7C15u ^ (tag >> 7)));
+        atomic_fetch_add(&ts->collected, 1);
+    }
+}
+
+static void *post_from_a_thread(void *arg)
+{
+    poster *p = arg;
+    threaded_serve *ts = p->ts;
+    for (unsigned i = 0; i < THREADED_POSTS && !atomic_load(&ts->give_up);) {
+        uint64_t tag = p->first_tag + i;
+        int rc = PARENG_POST(ts->engine, tag, scrambled, tag);
+        if (rc == 0) {
+            i++;
+        } else if (rc == -EAGAIN) { /* every slot taken: this thread collects too */
+            threaded_take(ts);
+            sched_yield();
+        } else {
+            atomic_fetch_add(&ts->post_errors, 1);
+            break;
+        }
+    }
+    pareng_serve_wake(ts->engine);
+    return NULL;
+}
+
+static int serve_threaded(pareng_engine *e, void *ctx)
+{
+    (void)e;
+    threaded_serve *ts = ctx;
+    threaded_take(ts);
+    unsigned collected = atomic_load(&ts->collected);
+    uint64_t now = testing_now_ns();
+    if (collected != ts->last_collected || !ts->last_progress_ns) {
+        ts->last_collected = collected;
+        ts->last_progress_ns = now;
+    } else if (now - ts->last_progress_ns > THREADED_STALL_NS) {
+        ts->stalled = true;
+        return 0;
+    }
+    return collected < THREADED_TOTAL;
+}
+
+static void test_post_and_collect_from_threads(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    threaded_serve *ts = calloc(1, sizeof *ts);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ts);
+    ts->engine = e;
+    pthread_t threads[THREADED_POSTERS];
+    poster posters[THREADED_POSTERS];
+    for (unsigned t = 0; t < THREADED_POSTERS; t++) {
+        posters[t] = (poster){ts, t * THREADED_POSTS};
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&threads[t], NULL, post_from_a_thread, &posters[t]), 0);
+    }
+    CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_threaded, ts), 0);
+    atomic_store(&ts->give_up, true);
+    for (unsigned t = 0; t < THREADED_POSTERS; t++)
+        pthread_join(threads[t], NULL);
+    CU_ASSERT_FALSE(ts->stalled);
+    CU_ASSERT_EQUAL(atomic_load(&ts->post_errors), 0);
+    CU_ASSERT_EQUAL(atomic_load(&ts->unknown), 0);
+    CU_ASSERT_EQUAL(atomic_load(&ts->wrong), 0);
+    CU_ASSERT_EQUAL(atomic_load(&ts->collected), THREADED_TOTAL);
+    unsigned not_once = 0;
+    for (unsigned tag = 0; tag < THREADED_TOTAL; tag++)
+        not_once += atomic_load(&ts->seen[tag]) != 1;
+    CU_ASSERT_EQUAL(not_once, 0);
+    if (ts->stalled || not_once || atomic_load(&ts->wrong))
+        fprintf(stderr, "\n%u of %u collected, %u wrong, %u tags not once%s\n",
+                atomic_load(&ts->collected), THREADED_TOTAL, atomic_load(&ts->wrong), not_once,
+                ts->stalled ? ", stalled" : "");
+    free(ts);
     pareng_stop(e);
     assert_nothing_left();
 }
@@ -1113,6 +1233,7 @@ int main(void)
         {"after_fork runs in each worker; a handler it installs stays", test_after_fork_runs_in_each_worker},
         {"killed worker fails the run", test_killed_worker_fails_the_run},
         {"pareng_serve: each posted task collected", test_serve_collects_each_posted_task},
+        {"post and collect from several threads at once", test_post_and_collect_from_threads},
         {"killed worker fails the serve", test_killed_worker_fails_the_serve},
         {"serve: stop from the callback, posts from a task, a failed callback", test_serve_callbacks_misuse},
         {"an IO engine refuses to serve", test_io_engine_refuses_to_serve},
