@@ -11,7 +11,10 @@
  * Every fiber runs the idle loop (worker.c). Fiber 0 is the worker's stack in the arena
  * (pareng__enter_arena_stack, which every worker enters, IO or not) on lane 0;
  * the others are made on demand, up to one per lane, and never freed: one that finds its lane
- * empty and another fiber ready parks itself, and is the next one reused.
+ * empty and another fiber ready parks itself, and is the next one reused. The first io_depth
+ * lanes take fibers whenever one is wanted; the io_depth lanes past them only when the worker
+ * is stuck (io.c, pareng__io_wait_for_fiber): every fiber waits, no completion frees one,
+ * and a task is runnable, which the waits may be waiting for.
  *
  * Scheduling is cooperative and happens only at these points: a task suspends on IO
  * (pareng__fiber_suspend), a joiner waits for a stolen child that is not done
@@ -126,6 +129,7 @@ static _Thread_local struct {
     unsigned worker;
     pareng__fiber *fibers; /* [lanes_per_worker]: fiber k runs on lane k */
     unsigned created;      /* fibers [0, created) exist */
+    unsigned depth;        /* io_depth: fibers past it are made only when stuck */
     pareng__fiber *current;
     pareng__fiber *switched_from; /* the fiber whose switch_to resumed the current one */
     pareng__fiber *ready_head, *ready_tail;
@@ -147,6 +151,7 @@ int pareng__fibers_init(pareng__arena *a, unsigned worker)
     sched.arena = a;
     sched.worker = worker;
     sched.fibers = fibers;
+    sched.depth = a->io_depth;
     sched.fibers[0].lane = pareng__lane(a, worker, 0);
     sched.created = 1;
     sched.current = &sched.fibers[0];
@@ -212,10 +217,11 @@ static void fiber_start(void)
     pareng__idle_loop(sched.current->lane);
 }
 
-/* A fiber on the next unused lane, or NULL when every lane has one (or no stack is left). */
-static pareng__fiber *fiber_create(void)
+/* A fiber on the next unused lane, or NULL when every lane it may take has one (the first
+ * io_depth, or all of them when `stuck`), or no stack is left. */
+static pareng__fiber *fiber_create(bool stuck)
 {
-    if (sched.created == sched.arena->lanes_per_worker)
+    if (sched.created >= (stuck ? sched.arena->lanes_per_worker : sched.depth))
         return NULL;
     unsigned k = sched.created;
     pareng__worker *lane = pareng__lane(sched.arena, sched.worker, k);
@@ -273,29 +279,35 @@ bool pareng__fiber_park_if_others_ready(void)
 }
 
 /* Who runs when the current fiber waits: a ready fiber first (its IO is done, and finishing
- * tasks frees lanes), else a parked one, else a new one; NULL when every lane has a fiber. */
-static pareng__fiber *next_to_run(void)
+ * tasks frees lanes), else a parked one, else a new one; NULL when every lane it may take
+ * has a fiber. */
+static pareng__fiber *next_to_run(bool stuck)
 {
     pareng__fiber *next = ready_pop();
     if (!next && sched.parked) {
         next = sched.parked;
         sched.parked = next->next;
     }
-    return next ? next : fiber_create();
+    return next ? next : fiber_create(stuck);
 }
 
-bool pareng__fiber_suspend(void)
+bool pareng__fiber_spare_left(void)
 {
-    pareng__fiber *next = next_to_run();
+    return sched.created < sched.arena->lanes_per_worker;
+}
+
+bool pareng__fiber_suspend(bool stuck)
+{
+    pareng__fiber *next = next_to_run(stuck);
     if (!next)
         return false;
     switch_to(next);
     return true;
 }
 
-bool pareng__fiber_join_wait(_Atomic uint32_t *thief_mark)
+bool pareng__fiber_join_wait(_Atomic uint32_t *thief_mark, bool stuck)
 {
-    pareng__fiber *next = next_to_run();
+    pareng__fiber *next = next_to_run(stuck);
     if (!next)
         return false;
     pareng__fiber *self = sched.current;

@@ -54,7 +54,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 12 /* 12: the run's cancel is in the arena (a task's pareng_cancel) */
+#define PARENG__ARENA_LAYOUT 13 /* 13: an IO engine's worker has 2 x io_depth lanes */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -70,6 +70,10 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 /* Lanes of a CPU engine's worker: lane 0, and one for each split serial run that another
  * split one runs inside (cutoff.c); the deepest split runs its task serially instead. */
 #define PARENG__SPLIT_LANES 4u
+/* Lanes of an IO engine's worker, one per fiber: io_depth for the fibers made whenever one is
+ * wanted, and as many again for the fibers made only when every other waits on IO or a join
+ * while a task is runnable (fiber.c), which their waits may be waiting for. */
+#define PARENG__IO_LANES(io_depth) (2u * (io_depth))
 /* Frames of a lane a serial run was split into (a task tree's frames above the cutoff), or
  * deque_capacity if that is less. */
 #define PARENG__SPLIT_LANE_CAPACITY (1u << 14)
@@ -252,7 +256,7 @@ typedef struct pareng__arena {
     uint64_t size;             /* the memfd's at the start; the heap's growth extends it */
     int32_t owner_pid;
     uint32_t deque_capacity;   /* frames of lane 0 of each worker */
-    uint32_t lanes_per_worker; /* PARENG__SPLIT_LANES, or io_depth (IO: a fiber each) */
+    uint32_t lanes_per_worker; /* PARENG__SPLIT_LANES, or PARENG__IO_LANES (a fiber each) */
     uint32_t lane_capacity;    /* frames of every other lane */
     uint32_t io_depth;         /* 0: no IO */
     uint32_t pin_workers;      /* bind each worker to its PU (see pareng_start) */
@@ -363,8 +367,8 @@ typedef struct pareng__segment {
     size_t size;
 } pareng__segment;
 
-/* io_depth 0: PARENG__SPLIT_LANES lanes per worker; else io_depth lanes (docs/design.md,
- * arena layout). */
+/* io_depth 0: PARENG__SPLIT_LANES lanes per worker; else PARENG__IO_LANES(io_depth)
+ * (docs/design.md, arena layout). */
 PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_workers,
                                           unsigned deque_capacity, unsigned io_depth,
                                           size_t heap_bytes);
@@ -552,6 +556,9 @@ PARENG__INTERNAL bool pareng__in_worker(void);
 /* A worker that cannot go on: records err for the coordinator's report and exits with
  * status (PARENG__EXIT_*). */
 PARENG__INTERNAL _Noreturn void pareng__worker_exit(pareng__worker *lane0, int status, int err);
+/* Is a task runnable: a root handed over, an inbox task, or a shared frame in a lane of this
+ * worker or of its victims (other than `except`, which may be NULL)? */
+PARENG__INTERNAL bool pareng__work_visible(pareng__worker *w, const pareng__worker *except);
 /* The idle loop of one lane: root task, steal, run, sleep. Every fiber runs one. */
 PARENG__INTERNAL _Noreturn void pareng__idle_loop(pareng__worker *lane);
 
@@ -568,12 +575,16 @@ PARENG__INTERNAL pareng__fiber *pareng__fiber_current(void);
  * and waits to be reused: true when it did (and has been reused since). */
 PARENG__INTERNAL bool pareng__fiber_park_if_others_ready(void);
 /* The running fiber waits for pareng__fiber_wake: the worker goes on with a ready fiber, a
- * parked one, or a new one. false (not suspended) when every fiber is in use. */
-PARENG__INTERNAL bool pareng__fiber_suspend(void);
+ * parked one, or a new one, on one of the first io_depth lanes or, when `stuck`
+ * (pareng__io_wait_for_fiber), on any. false (not suspended) when every fiber it may use is
+ * in use. */
+PARENG__INTERNAL bool pareng__fiber_suspend(bool stuck);
 /* The running fiber waits until *thief_mark is PARENG__DONE (a stolen child it joins); the
- * worker goes on with other fibers meanwhile. false (did not wait) when every fiber is in
- * use. */
-PARENG__INTERNAL bool pareng__fiber_join_wait(_Atomic uint32_t *thief_mark);
+ * worker goes on with other fibers meanwhile, as pareng__fiber_suspend chooses them. false
+ * (did not wait) when every fiber it may use is in use. */
+PARENG__INTERNAL bool pareng__fiber_join_wait(_Atomic uint32_t *thief_mark, bool stuck);
+/* Is a lane past io_depth still without a fiber? */
+PARENG__INTERNAL bool pareng__fiber_spare_left(void);
 /* Makes the fibers whose join is done ready; true if any fiber is ready. */
 PARENG__INTERNAL bool pareng__fiber_wake_joiners(void);
 /* Makes a suspended fiber ready; it runs at the worker's next scheduling point. */
@@ -594,6 +605,13 @@ PARENG__INTERNAL void pareng__io_poll(void);
 /* Waits in the ring for a completion, at most timeout_ns (< 0: no limit), and hands out what
  * arrived. */
 PARENG__INTERNAL void pareng__io_wait(long timeout_ns);
+/* The running fiber of `lane` waits (on its IO, or on a join) and every fiber it may use is
+ * taken: waits in the ring for a completion, at most ALL_FIBERS_BUSY_WAIT_NS. Returns true
+ * when the worker is stuck: no fiber became ready and a task is runnable, which the waits may
+ * be waiting for (a pipe's reader whose writer is that task), so the caller's next try may
+ * make a fiber past io_depth. Stuck with none left past io_depth for STUCK_WARN_NS, it says so
+ * on stderr, once. */
+PARENG__INTERNAL bool pareng__io_wait_for_fiber(pareng__worker *lane);
 /* Sleeps in the ring until a completion arrives or epoch moves away from seen (the futex
  * wake of pareng__wake); on kernels without IORING_OP_FUTEX_WAIT (before 6.7) it looks again
  * every millisecond. */

@@ -20,7 +20,9 @@
 #include <limits.h>
 #include <liburing.h>
 #include <linux/futex.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* liburing 2.3 (Debian 12) predates the futex operations; the kernel ABI is fixed. */
 #define IORING_OP_FUTEX_WAIT_ 51
@@ -33,12 +35,15 @@
 #define SUBMIT_BATCH 32
 /* Without IORING_OP_FUTEX_WAIT a sleeping worker looks for new work this often. */
 #define FALLBACK_POLL_NS 1000000L
+/* A worker stuck this long with no spare fiber left says so (pareng__io_wait_for_fiber). */
+#define STUCK_WARN_NS 2000000000ull
 
 /* One operation of one task, on the task's stack; the completion's user_data points here. */
 typedef struct io_waiter {
     pareng__fiber *fiber;
     int result;
     bool done;
+    bool timed; /* a sleep, or linked to a timeout: it ends by itself */
 } io_waiter;
 
 /* Per process, thread-local: see fiber.c's sched */
@@ -46,8 +51,12 @@ static _Thread_local struct {
     struct io_uring ring;
     bool ready;
     pareng__worker *lane0; /* the worker's IO counters */
-    unsigned in_flight;
+    unsigned in_flight, timed_in_flight;
     bool futex_armed, futex_unsupported;
+    uint64_t completions;            /* of tasks' operations, ever */
+    uint64_t stuck_since_ns;         /* 0: not stuck without spares */
+    uint64_t completions_when_stuck; /* completions then */
+    bool said_stuck;
 } io;
 
 int pareng__io_probe(void)
@@ -62,18 +71,23 @@ int pareng__io_probe(void)
 
 int pareng__io_init(pareng__worker *lane0, unsigned depth)
 {
-    /* Room in the completion ring for every operation and its linked timeout at once. Only
-     * this process uses the ring (SINGLE_ISSUER), and completions wait for its next entry
-     * into the kernel instead of interrupting it (COOP_TASKRUN), which the TASKRUN flag
-     * tells it about: measured, the HTTP load went from 58,000 to about 90,000 requests/s.
-     * Kernels before 6.0 refuse these flags; the ring then works without them. */
+    /* Room in the completion ring for the operation and linked timeout of every fiber (its
+     * spares past io_depth too) and the futex wait at once: the ring never overflows, so
+     * nothing depends on the kernel keeping what did not fit (IORING_FEAT_NODROP). The
+     * submission queue holds only what is not submitted yet (pareng_io submits when fewer
+     * than two entries are left): io_depth entries, however many are in flight. Only this
+     * process uses the ring (SINGLE_ISSUER), and completions wait for its next entry into
+     * the kernel instead of interrupting it (COOP_TASKRUN), which the TASKRUN flag tells it
+     * about: measured, the HTTP load went from 58,000 to about 90,000 requests/s. Kernels
+     * before 6.0 refuse these flags; the ring then works without them. */
+    unsigned cq_entries = 2 * PARENG__IO_LANES(depth) + 1; /* the kernel rounds it up */
     struct io_uring_params params = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
                                               IORING_SETUP_TASKRUN_FLAG |
                                               IORING_SETUP_SINGLE_ISSUER,
-                                     .cq_entries = 4 * depth};
+                                     .cq_entries = cq_entries};
     int rc = io_uring_queue_init_params(depth, &io.ring, &params);
     if (rc == -EINVAL) {
-        params = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE, .cq_entries = 4 * depth};
+        params = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE, .cq_entries = cq_entries};
         rc = io_uring_queue_init_params(depth, &io.ring, &params);
     }
     if (rc < 0)
@@ -126,6 +140,8 @@ static void reap(void)
         waiter->result = cqe->res;
         waiter->done = true;
         io.in_flight--;
+        io.timed_in_flight -= waiter->timed;
+        io.completions++;
         /* relaxed: a figure for observers, with this worker its one writer */
         atomic_store_explicit(&io.lane0->io_in_flight, io.in_flight, memory_order_relaxed);
         pareng__count(&io.lane0->counters, PARENG__IO_OPS, 1);
@@ -223,17 +239,56 @@ static void prepare(struct io_uring_sqe *sqe, const pareng_io_request *req,
     }
 }
 
+/* Stuck with no spare fiber left: after STUCK_WARN_NS with no completion, and none of the
+ * waits sure to end (a sleep, a timeout), the run may never end, and nothing else would tell
+ * why. Said once per worker; the run goes on, since the waits may yet end (a slow server). */
+static void say_if_stuck_long(void)
+{
+    uint64_t now = pareng__now_ns();
+    if (!io.stuck_since_ns || io.completions != io.completions_when_stuck ||
+        io.timed_in_flight) {
+        io.stuck_since_ns = now;
+        io.completions_when_stuck = io.completions;
+        return;
+    }
+    if (io.said_stuck || now - io.stuck_since_ns < STUCK_WARN_NS)
+        return;
+    io.said_stuck = true;
+    pareng__arena *a = io.lane0->arena;
+    fprintf(stderr, "pareng: worker %u (pid %d): all %u fibers have waited on IO for %llu s "
+            "while tasks are runnable, and no IO completed: if those IOs wait for those tasks "
+            "(the other end of a pipe or a socket), the run can never end; raise io_depth (now "
+            "%u: io_depth fibers, and as many more when stuck)\n", io.lane0->index,
+            (int)getpid(), a->lanes_per_worker, (unsigned long long)(STUCK_WARN_NS / 1000000000u),
+            a->io_depth);
+}
+
+bool pareng__io_wait_for_fiber(pareng__worker *lane)
+{
+    pareng__io_wait(ALL_FIBERS_BUSY_WAIT_NS);
+    /* The lane's own shared frames count: another fiber may run them. */
+    if (pareng__fiber_any_ready() || !pareng__work_visible(lane, NULL)) {
+        io.stuck_since_ns = 0;
+        return false;
+    }
+    if (!pareng__fiber_spare_left())
+        say_if_stuck_long();
+    return true;
+}
+
 /* The task waits for its operation: its fiber is suspended while the worker runs other work,
  * or, when every fiber of the worker is in use, the worker waits for any completion. */
 static void wait_for(io_waiter *waiter, pareng__worker *lane, pareng_frame *h)
 {
     pareng__deque_share_all(lane, h);
+    bool stuck = false; /* pareng__io_wait_for_fiber said so: the next fiber may be a spare */
     while (!waiter->done) {
-        if (pareng__fiber_suspend()) {
+        if (pareng__fiber_suspend(stuck)) {
             pareng__count(&io.lane0->counters, PARENG__IO_SUSPENDS, 1);
+            stuck = false;
             continue;
         }
-        pareng__io_wait(ALL_FIBERS_BUSY_WAIT_NS);
+        stuck = pareng__io_wait_for_fiber(lane);
     }
 }
 
@@ -256,7 +311,8 @@ int pareng_io(pareng_worker *pub, pareng_frame *h, const pareng_io_request *req)
     if (!sqe)
         return -EBUSY;
     prepare(sqe, req, &duration);
-    io_waiter waiter = {.fiber = pareng__fiber_current()};
+    io_waiter waiter = {.fiber = pareng__fiber_current(),
+                        .timed = req->op == PARENG_IO_OP_SLEEP};
     io_uring_sqe_set_data(sqe, &waiter);
     if (timed) {
         struct io_uring_sqe *timeout = get_sqe();
@@ -264,8 +320,10 @@ int pareng_io(pareng_worker *pub, pareng_frame *h, const pareng_io_request *req)
             sqe->flags |= IOSQE_IO_LINK;
             io_uring_prep_link_timeout(timeout, &duration, 0);
             io_uring_sqe_set_data64(timeout, TAG_LINKED_TIMEOUT);
+            waiter.timed = true;
         }
     }
+    io.timed_in_flight += waiter.timed;
     _Atomic uint64_t *peak = &io.lane0->counters.v[PARENG__IO_PEAK];
     if (++io.in_flight > atomic_load_explicit(peak, memory_order_relaxed))
         atomic_store_explicit(peak, io.in_flight, memory_order_relaxed);

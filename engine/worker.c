@@ -59,16 +59,17 @@ static bool worker_has_shared(pareng__arena *a, unsigned worker, const pareng__w
     return false;
 }
 
-static bool work_visible(pareng__worker *w)
+bool pareng__work_visible(pareng__worker *w, const pareng__worker *except)
 {
     pareng__arena *a = w->arena;
     /* Relaxed: the sleeper's re-check; what orders it after a publisher's stores is the RMW on
-     * sleepers in pareng__sleep_announce (wake.c), not these loads. */
+     * sleepers in pareng__sleep_announce (wake.c), not these loads. A stuck IO worker's look
+     * (io.c) is a hint: a frame it misses now it sees a millisecond later. */
     if (atomic_load_explicit(&a->stop, memory_order_relaxed) ||
         atomic_load_explicit(&a->root_state, memory_order_relaxed) == PARENG__ROOT_READY ||
         atomic_load_explicit(&a->inbox_ready, memory_order_relaxed) != 0)
         return true;
-    if (worker_has_shared(a, w->index, w))
+    if (worker_has_shared(a, w->index, except))
         return true;
     for (unsigned i = 0; i < w->n_victims; i++)
         if (worker_has_shared(a, w->victims[i], NULL))
@@ -106,7 +107,7 @@ static void sleep_until_work(pareng__worker *w, pareng_frame *away)
     for (unsigned i = 0; i < w->n_victims; i++)
         for (unsigned k = 0, n = pareng__lanes_used(a, w->victims[i]); k < n; k++)
             pareng__deque_request(pareng__lane(a, w->victims[i], k));
-    if (!work_visible(w) && !back_from_away(away) &&
+    if (!pareng__work_visible(w, w) && !back_from_away(away) &&
         !pareng__fiber_wake_joiners()) { /* true when any fiber is ready */
         pareng__count(&w->counters, PARENG__SLEEPS, 1);
         if (a->remote) /* this rank is hungry: its coordinator asks other ranks (remote.c) */
@@ -327,6 +328,7 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
 {
     pareng__count(&w->counters, PARENG__STOLEN_FROM, 1);
     unsigned spins = 0;
+    bool stuck = false; /* pareng__io_wait_for_fiber said so: the next fiber may be a spare */
     uint32_t thief;
     /* Acquire pairs with the thief's release of DONE: then the result is visible. */
     while ((thief = atomic_load_explicit(&t->pareng__thief, memory_order_acquire)) !=
@@ -356,11 +358,10 @@ static void leapfrog(pareng__worker *w, pareng_frame *h, pareng_frame *t)
             spins = 0;
         } else if (pareng__fibers_enabled()) {
             /* The thief may be one of this worker's fibers, suspended on IO: spinning would
-             * not help it, so this fiber waits and the worker goes on with others; when every
-             * fiber is taken, only a completion can free one. */
+             * not help it, so this fiber waits and the worker goes on with others. */
             pareng__io_poll();
-            if (!pareng__fiber_join_wait(&t->pareng__thief))
-                pareng__io_wait(ALL_FIBERS_BUSY_WAIT_NS);
+            stuck = !pareng__fiber_join_wait(&t->pareng__thief, stuck) &&
+                    pareng__io_wait_for_fiber(w);
         } else {
             backoff(&spins);
         }

@@ -106,7 +106,8 @@ typedef struct pareng_config {
     /* IO from tasks (PARENG_IO_*, docs/io.md). 0 = off: no ring, no fibers, CPU work only.
      * Non-zero: every worker owns an io_uring of io_depth entries and may hold up to io_depth
      * tasks suspended on IO at once (PARENG_IO_DEPTH_AUTO is a good value), at most
-     * PARENG_IO_DEPTH_MAX. */
+     * PARENG_IO_DEPTH_MAX; up to twice as many when all of them wait while other tasks are
+     * runnable, which their IO may be waiting for (a pipe's writer: docs/io.md). */
     unsigned io_depth;
     /* Granularity of tasks written with PARENG_SPAWN (docs/design.md, "Automatic
      * granularity"): a task that many levels (of calls and inline syncs) below the root or a

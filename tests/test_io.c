@@ -2,9 +2,11 @@
  * test_io.c - IO tasks on io_uring through the public API: files written, synced and read back,
  * timeouts that overlap and complete in deadline order, sockets against a loopback server made
  * of tasks, errors as values, the no-blocking rule (CPU work on the same worker finishes while
- * a task waits), fib with IO latency exact on 1, 2 and 8 workers, a worker killed while IO is
- * in flight, cancellation of a long wait, and engines without IO saying so. After each test no
- * worker process and no segment of this process is left.
+ * a task waits), IO that waits for tasks spawned later (a relay on pipes: more waits at once
+ * than io_depth end; past the spares the worker says why the run waits), fib with IO latency
+ * exact on 1, 2 and 8 workers, a worker killed while IO is in flight, cancellation of a long
+ * wait, and engines without IO saying so. After each test no worker process and no segment of
+ * this process is left.
  */
 #include "pareng.h"
 #include "testing.h"
@@ -15,6 +17,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -433,6 +436,128 @@ static void test_fib_io_8_workers(void) { check_fib_io(8, PARENG_IO_DEPTH_AUTO);
 /* Two fibers per worker: most waits find every fiber busy and wait in the ring. */
 static void test_fib_io_shallow_depth(void) { check_fib_io(2, 2); }
 
+/* ---- tasks whose IO waits for other tasks ---------------------------------------------- */
+
+/* A relay on pipes: stage 0 writes a token to pipe 0, stage k reads it from pipe k - 1 and
+ * writes it, plus one, to pipe k, and the root reads the last pipe. The root spawns the last
+ * stage first, so each reader is spawned before its writer, and the pipes are the root's
+ * (one worker: a descriptor is its worker's, docs/io.md). When the root waits, the worker's
+ * next fiber takes the oldest stage, whose read waits for a stage not yet run: with io_depth 2
+ * both fibers wait on reads that only later stages can end. */
+#define RELAY_MAX_STAGES 8
+
+PARENG_TASK_3(int, relay_stage, int, in, int, out, unsigned, k)
+{
+    uint32_t token = 0;
+    if (k > 0 && PARENG_IO_READ(in, &token, sizeof token, 0) != (int)sizeof token)
+        return -EIO;
+    token++;
+    return PARENG_IO_WRITE(out, &token, sizeof token, 0) == (int)sizeof token ? 0 : -EIO;
+}
+
+PARENG_TASK_1(int, relay, unsigned, stages)
+{
+    int fds[RELAY_MAX_STAGES][2];
+    for (unsigned k = 0; k < stages; k++)
+        if (pipe2(fds[k], O_CLOEXEC) < 0)
+            return -errno;
+    for (unsigned k = stages; k-- > 0;)
+        PARENG_SPAWN(relay_stage, k ? fds[k - 1][0] : -1, fds[k][1], k);
+    uint32_t token = 0;
+    int got = PARENG_IO_READ(fds[stages - 1][0], &token, sizeof token, 0);
+    int failed = 0;
+    for (unsigned k = 0; k < stages; k++)
+        failed |= PARENG_SYNC(relay_stage);
+    for (unsigned k = 0; k < stages; k++) {
+        close(fds[k][0]);
+        close(fds[k][1]);
+    }
+    return got == (int)sizeof token && !failed ? (int)token : -EIO;
+}
+
+/* A hung run fails the test instead of the suite's timeout: cancelled after 20 s. */
+static int run_relay(pareng_engine *e, unsigned stages, int *token)
+{
+    to_cancel = e;
+    struct sigaction sa = {.sa_handler = cancel_on_alarm}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, &old);
+    alarm(20);
+    int rc = PARENG_RUN(e, relay, token, stages);
+    alarm(0);
+    sigaction(SIGALRM, &old, NULL);
+    return rc;
+}
+
+/* Three stages and the root wait at once on one worker of io_depth 2: the worker makes fibers
+ * beyond io_depth for the stages that are runnable, and the token comes through. */
+static void test_io_waiting_for_later_tasks(void)
+{
+    pareng_engine *e = start_io_engine(1, 2);
+    int token = 0;
+    CU_ASSERT_EQUAL(run_relay(e, 3, &token), 0);
+    CU_ASSERT_EQUAL(token, 3);
+    /* the root's and two stages' reads, and the first stage's write */
+    pareng_stats s;
+    CU_ASSERT_EQUAL(pareng_engine_stats(e, 0, &s), 0);
+    CU_ASSERT_EQUAL(s.io_peak, 4);
+    /* and again, on the fibers made the first time */
+    token = 0;
+    CU_ASSERT_EQUAL(run_relay(e, 3, &token), 0);
+    CU_ASSERT_EQUAL(token, 3);
+    stop_and_check(e);
+}
+
+/* Past the bound (2 x io_depth fibers: four stages and the root need five) the worker says
+ * on stderr, after 2 s without a completion, why the run may never end and what to do; the
+ * test cancels the run once it has read that, or after 20 s. */
+static int stuck_stderr = -1;
+static char stuck_said[1024];
+static size_t stuck_len;
+static unsigned stuck_ticks;
+static bool stuck_cancelled;
+
+static void cancel_once_said(int sig)
+{
+    (void)sig;
+    if (stuck_cancelled)
+        return;
+    ssize_t n = read(stuck_stderr, stuck_said + stuck_len, sizeof stuck_said - 1 - stuck_len);
+    stuck_len += n > 0 ? (size_t)n : 0;
+    if (strstr(stuck_said, "raise io_depth") || ++stuck_ticks == 400) {
+        stuck_cancelled = true;
+        pareng_cancel(to_cancel);
+    }
+}
+
+static void test_io_stuck_past_the_bound_says_so(void)
+{
+    int out[2], saved = dup(2);
+    CU_ASSERT_FATAL(saved >= 0 && pipe2(out, O_CLOEXEC | O_NONBLOCK) == 0);
+    dup2(out[1], 2); /* the workers' stderr */
+    pareng_engine *e = start_io_engine(1, 2);
+    dup2(saved, 2);
+    close(saved);
+    close(out[1]);
+    stuck_stderr = out[0];
+    to_cancel = e;
+    struct sigaction sa = {.sa_handler = cancel_once_said}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, &old);
+    struct itimerval every_50ms = {.it_interval = {.tv_usec = 50000},
+                                   .it_value = {.tv_usec = 50000}};
+    setitimer(ITIMER_REAL, &every_50ms, NULL);
+    int token = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, relay, &token, 4), -ECANCELED);
+    setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
+    sigaction(SIGALRM, &old, NULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(stuck_said, "pareng: worker 0 (pid "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(stuck_said, "all 4 fibers have waited on IO for 2 s"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(stuck_said, "raise io_depth (now 2"));
+    close(out[0]);
+    stop_and_check(e);
+}
+
 /* ---- failures and engines without IO --------------------------------------------------- */
 
 static void test_worker_killed_while_io_in_flight(void)
@@ -589,6 +714,10 @@ int main(void)
         {"sockets: 16 clients against a loopback echo server",
          test_sockets_against_a_loopback_server},
         {"errors reach the task as values", test_errors_are_values},
+        {"IO that waits for tasks spawned later (more than io_depth)",
+         test_io_waiting_for_later_tasks},
+        {"... past 2 x io_depth: the worker says why the run waits",
+         test_io_stuck_past_the_bound_says_so},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo fib[] = {
