@@ -45,7 +45,7 @@ typedef struct lanes_layout {
 } lanes_layout;
 
 /* A fiber's stack (IO engines: lanes 1 and up) and its guard page. */
-#define FIBER_STACK_SPAN (PARENG__FIBER_STACK_BYTES + 4096)
+#define FIBER_STACK_SPAN (PARENG__FIBER_STACK_BYTES + PARENG__GUARD_BYTES)
 
 /* Each lane's spill stack (pareng.h: the data of spawned tasks too large for a frame). Address
  * space until used; a lane that needs more goes on in chunks of the heap (spill.c). */
@@ -96,20 +96,36 @@ static size_t heap_offset(const lanes_layout *l)
 }
 
 /* A worker's stack is as large as the caller's main stack may grow (RLIMIT_STACK, at most
- * 256 MiB; 8 MiB when it has none), at least WORKER_STACK_LEAST, plus a guard page. It lives
- * in the arena so that a child a thief took may use a pointer to its parent's locals, as under
- * Cilk (docs/memory.md); pages are taken only as the stack deepens. Work-first execution makes it
+ * WORKER_STACK_MOST; 8 MiB when it has none), at least WORKER_STACK_LEAST, plus a guard page.
+ * It lives in the arena so that a child a thief took may use a pointer to its parent's locals,
+ * as under Cilk (docs/memory.md); pages are taken only as the stack deepens. Work-first execution makes it
  * as deep as the user's tree: UTS's T3L, 17,844 levels of tasks, outgrew the usual 8 MiB and
  * died of SIGSEGV (tests/test_cutoff.c runs a tree of 60,000 levels). */
 #define WORKER_STACK_LEAST (64u << 20)
+#define WORKER_STACK_MOST (256u << 20)
 
 static size_t worker_stack_bytes(void)
 {
     struct rlimit stack;
     size_t bytes = 8u << 20;
     if (getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY)
-        bytes = stack.rlim_cur < (256u << 20) ? (size_t)stack.rlim_cur : (256u << 20);
-    return round_up(bytes < WORKER_STACK_LEAST ? WORKER_STACK_LEAST : bytes, 4096) + 4096;
+        bytes = stack.rlim_cur < WORKER_STACK_MOST ? (size_t)stack.rlim_cur : WORKER_STACK_MOST;
+    return round_up(bytes < WORKER_STACK_LEAST ? WORKER_STACK_LEAST : bytes, 4096) +
+           PARENG__GUARD_BYTES;
+}
+
+_Static_assert(WORKER_STACK_LEAST == 64u << 20 && WORKER_STACK_MOST == 256u << 20 &&
+                   PARENG__FIBER_STACK_BYTES == 256u << 10,
+               "pareng__stack_sizing says these sizes");
+
+const char *pareng__stack_sizing(unsigned k)
+{
+    return k == 0 ? "a worker's: the larger of 64 MiB and ulimit -s at pareng_start, at most "
+                    "256 MiB; raise ulimit -s for a deeper one, or keep large arrays off the "
+                    "stack"
+                  : "a fiber's, in an IO engine: a fixed size; keep deep recursion and large "
+                    "arrays out of an IO engine's tasks, or run them in an engine without IO, "
+                    "whose stacks are 64 MiB or more";
 }
 
 /* Named segments (pareng 0.1 made one per engine in /dev/shm): one is stale when the process
@@ -292,21 +308,21 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
     char *stack = (char *)map + stacks_offset(&layout);
     for (unsigned i = 0; i < n_workers; i++) {
         /* The guard page: a task that overflows its stack dies with SIGSEGV, reported as a
-         * crash, instead of writing into the next worker's stack. Inherited by the fork.
-         * Fibers protect theirs as they are made, in their worker alone (fiber.c): one
+         * stack overflow (worker.c), instead of writing into the next worker's stack.
+         * Inherited by the fork. Fibers protect theirs as they are made, in their worker alone (fiber.c): one
          * mapping each, in the processes that use them. */
-        if (mprotect(stack, 4096, PROT_NONE) < 0) {
+        if (mprotect(stack, PARENG__GUARD_BYTES, PROT_NONE) < 0) {
             err = errno;
             munmap(map, fixed + heap_limit);
             close(fd);
             return pareng__fail(err, "cannot protect a worker's stack: %s", strerror(err));
         }
-        pareng__lane(a, i, 0)->stack = stack + 4096;
-        pareng__lane(a, i, 0)->stack_bytes = layout.stack_bytes - 4096;
+        pareng__lane(a, i, 0)->stack = stack + PARENG__GUARD_BYTES;
+        pareng__lane(a, i, 0)->stack_bytes = layout.stack_bytes - PARENG__GUARD_BYTES;
         stack += layout.stack_bytes;
         for (unsigned k = 1; layout.fibers && k < layout.per_worker;
              k++, stack += FIBER_STACK_SPAN) {
-            pareng__lane(a, i, k)->stack = stack + 4096;
+            pareng__lane(a, i, k)->stack = stack + PARENG__GUARD_BYTES;
             pareng__lane(a, i, k)->stack_bytes = PARENG__FIBER_STACK_BYTES;
         }
     }

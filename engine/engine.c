@@ -141,6 +141,13 @@ bool pareng__in_worker(void)
     return identity && identity->worker_of;
 }
 
+/* Plain reads of this process's own page: a signal handler may ask (worker.c). */
+pareng__worker *pareng__worker_lane0(void)
+{
+    const pareng__arena *a = identity ? identity->worker_of : NULL;
+    return a ? pareng__lane((pareng__arena *)a, identity->worker_index, 0) : NULL;
+}
+
 static int refuse_forked_copy(const pareng_engine *e)
 {
     return pareng__fail(EPERM, "this engine belongs to process %d, which started it: a process "
@@ -197,15 +204,25 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
                  "SIGCHLD, or reaped the worker itself with waitpid)", i, (int)pid);
         return;
     }
+    pareng__worker *lane0 = pareng__lane(e->segment.arena, i, 0);
     if (WIFSIGNALED(status)) {
-        snprintf(why, len, "worker %u (pid %d) was killed by signal %d (SIG%s)", i, (int)pid,
-                 WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ?: "?");
+        int n = snprintf(why, len, "worker %u (pid %d) was killed by signal %d (SIG%s)", i,
+                         (int)pid, WTERMSIG(status), sigabbrev_np(WTERMSIG(status)) ?: "?");
+        /* Relaxed: the handler stored it before the worker died, and the reap follows that */
+        unsigned overflowed = atomic_load_explicit(&lane0->stack_overflowed,
+                                                   memory_order_relaxed);
+        if (WTERMSIG(status) == SIGSEGV && overflowed &&
+            overflowed <= e->segment.arena->lanes_per_worker && n > 0 && (size_t)n < len) {
+            const pareng__worker *lane = pareng__lane(e->segment.arena, i, overflowed - 1);
+            snprintf(why + n, len - (size_t)n, ": task stack overflow: the task stack is "
+                     "%zu KiB (%s)", lane->stack_bytes >> 10,
+                     pareng__stack_sizing(overflowed - 1));
+        }
         return;
     }
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     /* Relaxed: the worker stored it before exiting, and the reap above follows the exit */
-    int err = atomic_load_explicit(&pareng__lane(e->segment.arena, i, 0)->exit_errno,
-                                   memory_order_relaxed);
+    int err = atomic_load_explicit(&lane0->exit_errno, memory_order_relaxed);
     char cpu[48];
     snprintf(cpu, sizeof cpu, "be pinned to CPU P#%u", e->plan->placement[i].pu_os);
     const char *what = code == PARENG__EXIT_OUT_OF_MEMORY ? "get memory for overflowed or spilled spawns"
@@ -330,6 +347,7 @@ static int fork_one(pareng_engine *e, unsigned i)
         identity->worker_index = i;
         close_inherited(e);
         pareng__worker_take_signals();
+        pareng__worker_catch_stack_overflow();
         if (e->after_fork)
             e->after_fork(e, i, e->after_fork_arg);
         pareng__worker_main(e->segment.arena, i, e->plan, e->life[0]);

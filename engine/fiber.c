@@ -226,8 +226,9 @@ static pareng__fiber *fiber_create(bool stuck)
     unsigned k = sched.created;
     pareng__worker *lane = pareng__lane(sched.arena, sched.worker, k);
     /* The lane's stack in the arena (a child a thief runs may use its parent's locals), with
-     * one guard page below it: an overflow is a SIGSEGV, reported as a crash. */
-    if (mprotect((char *)lane->stack - 4096, 4096, PROT_NONE) < 0)
+     * one guard page below it: an overflow is a SIGSEGV, reported as a stack overflow
+     * (worker.c). */
+    if (mprotect((char *)lane->stack - PARENG__GUARD_BYTES, PARENG__GUARD_BYTES, PROT_NONE) < 0)
         return NULL;
     pareng__fiber *f = &sched.fibers[k];
     f->lane = lane;

@@ -80,6 +80,10 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 /* A fiber's stack (IO engines), in the arena like every task stack (docs/memory.md): room for
  * a task's own frames and whatever it calls; pages are taken only as used. */
 #define PARENG__FIBER_STACK_BYTES (256u << 10)
+/* Below every task stack (a worker's, a fiber's): a page without access, where a task that
+ * overflows its stack dies of SIGSEGV, named as an overflow (worker.c), instead of writing
+ * into whatever lies below. */
+#define PARENG__GUARD_BYTES 4096u
 
 /* Exit statuses of a worker that could not go on; engine.c names them in its report. */
 #define PARENG__EXIT_OUT_OF_MEMORY 71
@@ -205,6 +209,11 @@ typedef struct pareng__worker {
     _Atomic uint32_t io_in_flight;
     /* lane 0 only: where the worker runs (-1: not pinned), written before the fork */
     int32_t pu_os, core_logical;
+    /* lane 0 only: k + 1 when a task overflowed the stack of the worker's lane k into its
+     * guard page (0: none), stored by the worker's SIGSEGV handler before it dies and read by
+     * the coordinator after reaping it (relaxed: the death and the reap order them). Last, so
+     * that what attached tools read stays where it was. */
+    _Atomic uint32_t stack_overflowed;
 } PARENG__ALIGNED pareng__worker;
 
 static inline pareng__worker *pareng__self(pareng_worker *w)
@@ -372,6 +381,9 @@ typedef struct pareng__segment {
 PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_workers,
                                           unsigned deque_capacity, unsigned io_depth,
                                           size_t heap_bytes);
+/* What sizes lane k's task stack and how a larger one is had, for the report of its overflow:
+ * "a worker's: ..." (k 0) or "a fiber's: ..." (IO engines). */
+PARENG__INTERNAL const char *pareng__stack_sizing(unsigned k);
 
 /* ---- globals.c ---- */
 /* In the caller, before its first fork: the main program's globals move into shared memory
@@ -547,6 +559,13 @@ PARENG__INTERNAL bool pareng__cancel_slot_cancelled(const pareng__cancel_slot *s
 /* In a worker just forked, every signal blocked: the caller's handlers reset to the default
  * (what it ignores stays ignored), SIGINT and SIGPIPE ignored. */
 PARENG__INTERNAL void pareng__worker_take_signals(void);
+/* In a worker just forked, after pareng__worker_take_signals: a SIGSEGV in a guard page of
+ * one of its task stacks is recorded as an overflow (stack_overflowed) before the worker dies
+ * of it as before. */
+PARENG__INTERNAL void pareng__worker_catch_stack_overflow(void);
+/* Lane 0 of the worker this process is (or was forked from), or NULL: async-signal-safe
+ * (engine.c). */
+PARENG__INTERNAL pareng__worker *pareng__worker_lane0(void);
 /* Body of a worker process after the fork; never returns. life_fd: the read end of the pipe
  * whose write end only the coordinator holds (engine.c). */
 PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsigned index,

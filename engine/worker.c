@@ -18,6 +18,7 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -602,6 +603,60 @@ void pareng__worker_take_signals(void)
     }
     signal(SIGINT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* ---- a task stack that overflows -------------------------------------------------------
+ * A task that recurses too deep, or keeps too large an array on its stack, runs into the guard
+ * page below its stack (arena.c, fiber.c) and dies of SIGSEGV, which alone reads as any bad
+ * pointer. The handler below only looks: a fault in a guard page of this worker's lanes is
+ * recorded in lane 0 for the coordinator's report (engine.c's reap), and then the signal takes
+ * its default course, so the worker dies of SIGSEGV as before, with the same exit status and
+ * core dump. It runs on a stack of its own (sigaltstack), since the task's has no room left;
+ * the worker's one thread runs every fiber, so one such stack serves them all. */
+#define SIGNAL_STACK_BYTES ((size_t)64 << 10)
+
+/* Async-signal-safe: reads of memory, a relaxed atomic store and raise. */
+static void on_segv(int sig, siginfo_t *info, void *context)
+{
+    (void)context;
+    pareng__worker *lane0 = pareng__worker_lane0();
+    /* si_code > 0: a fault the kernel raised, whose si_addr means something (a kill's holds
+     * the sender's pid and uid) */
+    if (lane0 && info->si_code > 0) {
+        pareng__arena *a = lane0->arena;
+        uintptr_t at = (uintptr_t)info->si_addr;
+        for (unsigned k = 0; k < a->lanes_per_worker; k++) {
+            /* lanes without a stack of their own (a CPU engine's split lanes) hold NULL */
+            uintptr_t stack = (uintptr_t)pareng__lane(a, lane0->index, k)->stack;
+            if (stack && at >= stack - PARENG__GUARD_BYTES && at < stack) {
+                atomic_store_explicit(&lane0->stack_overflowed, k + 1, memory_order_relaxed);
+                break;
+            }
+        }
+    }
+    /* SA_RESETHAND made the action the default again. The signal stays blocked until the
+     * handler returns: then it is delivered, in the context of the fault, and ends the worker
+     * (a fault would recur anyway; a kill's would not). */
+    raise(sig);
+}
+
+void pareng__worker_catch_stack_overflow(void)
+{
+    /* Process-private: mmap rather than malloc, so that no allocator state is touched. Where
+     * it cannot be had, a SIGSEGV reads as any other, as it did before. */
+    void *stack = mmap(NULL, SIGNAL_STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (stack == MAP_FAILED)
+        return;
+    stack_t alt = {.ss_sp = stack, .ss_size = SIGNAL_STACK_BYTES};
+    struct sigaction sa = {.sa_sigaction = on_segv,
+                           .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND};
+    sigemptyset(&sa.sa_mask);
+    if (sigaltstack(&alt, NULL) < 0) {
+        munmap(stack, SIGNAL_STACK_BYTES);
+        return;
+    }
+    sigaction(SIGSEGV, &sa, NULL); /* fails only for a signal that does not exist */
 }
 
 _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan,

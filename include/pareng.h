@@ -1226,7 +1226,8 @@ typedef struct pareng__slots {
     NAME##__call(pareng__w, pareng__h, pareng__clone, pareng__depth + 1, __VA_ARGS__)
 /* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
  * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
- * died (see pareng_last_error()), -ECANCELED after pareng_cancel(), -EPIPE if the engine
+ * died (see pareng_last_error(): the signal, and "task stack overflow" with the stack's size
+ * when a task overflowed its stack), -ECANCELED after pareng_cancel(), -EPIPE if the engine
  * already failed. */
 #define PARENG_RUN(E, NAME, OUT, ...) \
     NAME##__root((E), PARENG__CUTOFF_OF_ENGINE, (OUT), __VA_ARGS__)

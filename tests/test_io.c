@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -583,6 +584,28 @@ static void test_worker_killed_while_io_in_flight(void)
     stop_and_check(e); /* the engine's memory goes with pareng_stop */
 }
 
+/* The only worker's root spawns a recursion without end and waits on IO: the spawn can run
+ * only on another fiber (the root's waits on the sleep), whose 256 KiB stack it overflows.
+ * The run fails at once, the message naming the fiber's stack, where it said only SIGSEGV. */
+PARENG_TASK_1(int, overflow_a_fiber, unsigned, unused)
+{
+    (void)unused;
+    PARENG_SPAWN(overflow_the_stack, UINT_MAX);
+    int rc = PARENG_IO_SLEEP(600000 * MS);
+    return rc + (int)PARENG_SYNC(overflow_the_stack);
+}
+
+static void test_fiber_stack_overflow_is_named(void)
+{
+    pareng_engine *e = start_io_engine(1, PARENG_IO_DEPTH_AUTO);
+    int rc = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, overflow_a_fiber, &rc, 0), -ECHILD);
+    const char *why = pareng_last_error();
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "killed by signal 11 (SIGSEGV): task stack overflow"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "256 KiB"));
+    stop_and_check(e);
+}
+
 /* Idle after IO work (fibers made, a futex wait armed in each ring): no CPU used. */
 static void test_idle_io_engine_sleeps(void)
 {
@@ -729,6 +752,7 @@ int main(void)
     };
     CU_TestInfo failures[] = {
         {"a worker killed while IO is in flight", test_worker_killed_while_io_in_flight},
+        {"a fiber's stack overflow is named", test_fiber_stack_overflow_is_named},
         {"an idle IO engine sleeps in its rings", test_idle_io_engine_sleeps},
         {"IO workers are pinned only on an explicit list", test_io_workers_pinned_only_on_a_list},
         {"an engine without IO says so", test_engine_without_io_says_so},

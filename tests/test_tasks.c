@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -1177,7 +1178,11 @@ static void test_private_memory_mistake_fails_cleanly(void)
         x[i] = 1;
     pareng_value v;
     CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_doubles, add_double, x, &v), -ECHILD);
-    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "SIGSEGV"));
+    /* a bad pointer, said as before: not taken for a stack overflow */
+    const char *why = pareng_last_error();
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "SIGSEGV"));
+    CU_ASSERT(strlen(why) >= 9 && strcmp(why + strlen(why) - 9, "(SIGSEGV)") == 0);
+    CU_ASSERT_PTR_NULL(strstr(why, "overflow"));
     free(x);
     pareng_stop(e);
     /* the fix: the same array from pareng_alloc */
@@ -1188,6 +1193,29 @@ static void test_private_memory_mistake_fails_cleanly(void)
         x[i] = 1;
     CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_doubles, add_double, x, &v), 0);
     CU_ASSERT_EQUAL(v.d, (double)n);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* A task that recurses until its stack runs out hits the guard page below it: the run fails
+ * as after any crash, and the message says it was the stack, how large it is and what sizes
+ * it, where it said only SIGSEGV. */
+static void test_stack_overflow_is_named(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    unsigned got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, overflow_the_stack, &got, UINT_MAX), -ECHILD);
+    const char *why = pareng_last_error();
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "killed by signal 11 (SIGSEGV): task stack overflow"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "ulimit -s"));
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, overflow_the_stack, &got, 10), -EPIPE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "task stack overflow"));
+    pareng_stop(e);
+    /* a recursion that fits runs as ever */
+    e = start_engine(2, 0);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, overflow_the_stack, &got, 1000), 0);
+    CU_ASSERT_EQUAL(got, testing_descend(1000));
     pareng_stop(e);
     assert_nothing_left();
 }
@@ -1254,6 +1282,7 @@ int main(void)
         {"pareng_reduce: exact, same bits on 1/3/8 workers", test_reduce_is_exact_and_reproducible},
         {"workload_fib_map: every item exact", test_fib_map_matches_serial},
         {"private memory mistake fails cleanly", test_private_memory_mistake_fails_cleanly},
+        {"a task stack overflow is named", test_stack_overflow_is_named},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {

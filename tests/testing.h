@@ -194,6 +194,25 @@ PARENG_TASK_1(uint64_t, sum_of_squares, unsigned, count)
     }
     return sum;
 }
+
+/* A recursion as deep as `depth` calls (pass UINT_MAX: until the stack runs out), each call
+ * holding 1 KiB of its own: the buffer is volatile and read after the call returns, so the
+ * compiler can neither drop it nor make the call a jump. Less than the 4 KiB guard page below
+ * a task stack, so one of its stores lands there. */
+__attribute__((noinline)) static unsigned testing_descend(unsigned depth)
+{
+    volatile unsigned char frame[1024];
+    frame[0] = (unsigned char)depth;
+    frame[sizeof frame - 1] = (unsigned char)depth;
+    if (depth == 0)
+        return 0;
+    return testing_descend(depth - 1) + frame[0] + frame[sizeof frame - 1];
+}
+
+PARENG_TASK_1(unsigned, overflow_the_stack, unsigned, depth)
+{
+    return testing_descend(depth);
+}
 #endif
 
 /* The fields of /proc/<pid>/stat from the state letter on, read into buf; NULL when the
