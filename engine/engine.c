@@ -900,8 +900,6 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
     int unusable = refuse_unusable(e);
     if (unusable)
         return unusable;
-    if (e->failed)
-        return 0;
     pareng__arena *a = e->segment.arena;
     int collected = 0;
     /* Under the lock: two threads would take the same result, and a post would reuse the slot
@@ -919,6 +917,11 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
         collected = 1;
     }
     pthread_mutex_unlock(&e->inbox_lock);
+    /* Results finished before a failure are still in the arena, mapped until pareng_stop;
+     * past them, nothing will ever finish, and a caller that collects until it gets one
+     * would wait for ever on "none yet". */
+    if (!collected && e->failed)
+        return refuse_failed(e);
     return collected;
 }
 
