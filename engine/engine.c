@@ -455,6 +455,14 @@ static const char *cancelled_why(uint32_t by)
                                    : "run cancelled";
 }
 
+/* The run ends cancelled: its workers killed, the engine failed; -ECANCELED. */
+static int end_cancelled(pareng_engine *e, uint32_t by)
+{
+    snprintf(e->failure, sizeof e->failure, "%s", cancelled_why(by));
+    fail_engine(e);
+    return pareng__fail(ECANCELED, "%s", e->failure);
+}
+
 /* Sleep until `finished` (checked when the eventfd rings: the root is done, or the last worker
  * is ready), a worker dies, or the run is cancelled. With `serve`, it decides instead, and is
  * called at every wake-up and after the timeout it asks for. */
@@ -498,11 +506,8 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
         /* A cancel first: a signal sent to the whole process group (a service manager's
          * SIGTERM) may kill a worker in the same instant, and that is not its failure. */
         uint32_t by = cancelled_by(a);
-        if (by || pareng__cancel_slot_cancelled(e->cancel_slot)) {
-            snprintf(e->failure, sizeof e->failure, "%s", cancelled_why(by));
-            fail_engine(e);
-            rc = pareng__fail(ECANCELED, "%s", e->failure);
-        }
+        if (by || pareng__cancel_slot_cancelled(e->cancel_slot))
+            rc = end_cancelled(e, by);
         for (unsigned i = 0; i < e->n_workers && rc > 0; i++)
             if (fds[i + 1].revents) {
                 reap(e, i, e->failure, sizeof e->failure);
@@ -519,6 +524,13 @@ static int watch(pareng_engine *e, bool (*finished)(const pareng__arena *),
             rc = 0;
         }
     }
+    /* A cancel that came as the run ended (a task's, just before its root returned or while
+     * the serve's callback ended the serve) is this run's: it says so, rather than leave the
+     * flag to cancel the next run at its start. The acquire that saw the end orders the
+     * canceller's store before this load. */
+    uint32_t by = rc == 0 ? cancelled_by(a) : 0;
+    if (by)
+        rc = end_cancelled(e, by);
     free(fds);
     return rc;
 }
@@ -900,6 +912,12 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
     int unusable = refuse_unusable(e);
     if (unusable)
         return unusable;
+    int refused = refuse_posts(e); /* their inbox holds other ranks' tasks, or none */
+    if (refused < 0)
+        return refused;
+    /* Read before the scan: a failure after it may follow a result finished during it, which
+     * the next call collects before it says the engine failed. */
+    bool failed_before = e->failed;
     pareng__arena *a = e->segment.arena;
     int collected = 0;
     /* Under the lock: two threads would take the same result, and a post would reuse the slot
@@ -920,7 +938,7 @@ int pareng_collect(pareng_engine *e, uint64_t *tag, void *result, size_t size)
     /* Results finished before a failure are still in the arena, mapped until pareng_stop;
      * past them, nothing will ever finish, and a caller that collects until it gets one
      * would wait for ever on "none yet". */
-    if (!collected && e->failed)
+    if (!collected && failed_before)
         return refuse_failed(e);
     return collected;
 }

@@ -1271,7 +1271,9 @@ PARENG_API int pareng_post(pareng_engine *engine, pareng_task_fn run, const void
 /* One finished posted task: its tag, and the first size bytes of its result (sizeof the
  * task's result type) copied to *result. 1, or 0 when none is finished yet; -EPIPE when none
  * is and the engine failed (tasks finished before the failure are still collected first);
- * -EINVAL when size exceeds a frame (PARENG_FRAME_DATA_SIZE). From any thread of the
+ * -EINVAL when size exceeds a frame (PARENG_FRAME_DATA_SIZE); -EOPNOTSUPP where posts are
+ * refused (an engine of pareng_mpi_start, whose inbox holds other ranks' tasks, or with IO).
+ * From any thread of the
  * process that started the engine, several at once: each finished task is collected once,
  * by one of them, with its own tag. */
 PARENG_API int pareng_collect(pareng_engine *engine, uint64_t *tag, void *result, size_t size);

@@ -743,6 +743,8 @@ static void test_io_engine_refuses_to_serve(void)
     unsigned posted = 0;
     CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_forever, &posted), -EOPNOTSUPP);
     CU_ASSERT_EQUAL(PARENG_POST(e, 0, posted_fib, 3), -EOPNOTSUPP);
+    uint64_t tag, result;
+    CU_ASSERT_EQUAL(pareng_collect(e, &tag, &result, sizeof result), -EOPNOTSUPP);
     CU_ASSERT_EQUAL(posted, 0);
     pareng_stop(e);
     assert_nothing_left();
@@ -841,6 +843,40 @@ static void test_cancel_from_a_task(void)
 {
     check_a_task_ends_the_run(0, "run cancelled by a task (pareng_cancel)");
     check_a_task_ends_the_run(1, "run cancelled by a task's pareng_stop");
+}
+
+/* A posted task that cancels and returns at once, while the serve's callback is still at work:
+ * the callback collects its result and ends the serve, and the cancel is still that serve's
+ * (-ECANCELED), not left over to cancel the next run (which it did: the serve returned 0 and
+ * the next run -ECANCELED at its start). */
+PARENG_TASK_1(uint64_t, found_and_cancels, uint64_t, x)
+{
+    pareng_cancel(PARENG_ENGINE());
+    return x + 1;
+}
+
+static int serve_until_found(pareng_engine *e, void *ctx)
+{
+    int *posted = ctx;
+    if (!*posted) {
+        *posted = PARENG_POST(e, 7, found_and_cancels, 41) == 0;
+        usleep(200000); /* the callback's own work, long beside the task's: it cancels now */
+    }
+    uint64_t tag, result;
+    return pareng_collect(e, &tag, &result, sizeof result) == 1 ? 0 : 1;
+}
+
+static void test_cancel_as_the_serve_ends(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    int posted = 0;
+    CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_until_found, &posted), -ECANCELED);
+    CU_ASSERT_EQUAL(posted, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "run cancelled by a task"));
+    uint64_t got;
+    CU_ASSERT_EQUAL(workload_fib(e, 10, 0, &got), -EPIPE);
+    pareng_stop(e);
+    assert_nothing_left();
 }
 
 /* pareng_cancel_on_signal, in a child process of its own (the handler is for the life of a
@@ -1281,6 +1317,7 @@ int main(void)
         {"PARENG_POST refuses data past a frame", test_post_refuses_data_past_a_frame},
         {"pareng_cancel from a signal handler", test_cancel_from_a_signal_handler},
         {"pareng_cancel or pareng_stop from a task ends the run", test_cancel_from_a_task},
+        {"a task's cancel as the serve ends is the serve's", test_cancel_as_the_serve_ends},
         {"pareng_cancel_on_signal", test_cancel_on_signal},
         {"PARENG_DISPLAY_AFFINITY", test_display_affinity},
         {"workers are pinned to their PU", test_workers_are_pinned_to_their_pu},
