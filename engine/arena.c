@@ -108,7 +108,9 @@ static size_t worker_stack_bytes(void)
 {
     struct rlimit stack;
     size_t bytes = 8u << 20;
-    if (getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY)
+    /* `ulimit -s unlimited` (RLIM_INFINITY, the largest value) asks for the most, as the
+     * overflow report's advice to raise it expects */
+    if (getrlimit(RLIMIT_STACK, &stack) == 0)
         bytes = stack.rlim_cur < WORKER_STACK_MOST ? (size_t)stack.rlim_cur : WORKER_STACK_MOST;
     return round_up(bytes < WORKER_STACK_LEAST ? WORKER_STACK_LEAST : bytes, 4096) +
            PARENG__GUARD_BYTES;
@@ -121,7 +123,7 @@ _Static_assert(WORKER_STACK_LEAST == 64u << 20 && WORKER_STACK_MOST == 256u << 2
 const char *pareng__stack_sizing(unsigned k)
 {
     return k == 0 ? "a worker's: the larger of 64 MiB and ulimit -s at pareng_start, at most "
-                    "256 MiB; raise ulimit -s for a deeper one, or keep large arrays off the "
+                    "256 MiB (unlimited: 256); raise ulimit -s for a deeper one, or keep large arrays off the "
                     "stack"
                   : "a fiber's, in an IO engine: a fixed size; keep deep recursion and large "
                     "arrays out of an IO engine's tasks, or run them in an engine without IO, "
