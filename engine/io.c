@@ -37,6 +37,9 @@
 #define FALLBACK_POLL_NS 1000000L
 /* A worker stuck this long with no spare fiber left says so (pareng__io_wait_for_fiber). */
 #define STUCK_WARN_NS 2000000000ull
+/* Looks further apart than this belong to different stuck spells (each look follows a wait of
+ * ALL_FIBERS_BUSY_WAIT_NS). */
+#define STUCK_GAP_NS (20ull * ALL_FIBERS_BUSY_WAIT_NS)
 
 /* One operation of one task, on the task's stack; the completion's user_data points here. */
 typedef struct io_waiter {
@@ -55,6 +58,7 @@ static _Thread_local struct {
     bool futex_armed, futex_unsupported;
     uint64_t completions;            /* of tasks' operations, ever */
     uint64_t stuck_since_ns;         /* 0: not stuck without spares */
+    uint64_t stuck_seen_ns;          /* the last look that found it stuck */
     uint64_t completions_when_stuck; /* completions then */
     bool said_stuck;
 } io;
@@ -244,9 +248,13 @@ static void prepare(struct io_uring_sqe *sqe, const pareng_io_request *req,
  * why. Said once per worker; the run goes on, since the waits may yet end (a slow server). */
 static void say_if_stuck_long(void)
 {
-    uint64_t now = pareng__now_ns();
-    if (!io.stuck_since_ns || io.completions != io.completions_when_stuck ||
-        io.timed_in_flight) {
+    uint64_t now = pareng__now_ns(), seen = io.stuck_seen_ns;
+    io.stuck_seen_ns = now;
+    /* The looks of one stuck spell come a wait apart: a gap means the last one ended without a
+     * completion of a task's IO (a join that ended, the waiting fiber's own operation reaped
+     * elsewhere), and this one starts now. */
+    if (!io.stuck_since_ns || now - seen > STUCK_GAP_NS ||
+        io.completions != io.completions_when_stuck || io.timed_in_flight) {
         io.stuck_since_ns = now;
         io.completions_when_stuck = io.completions;
         return;
