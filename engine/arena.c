@@ -96,11 +96,12 @@ static size_t heap_offset(const lanes_layout *l)
 }
 
 /* A worker's stack is as large as the caller's main stack may grow (RLIMIT_STACK, at most
- * WORKER_STACK_MOST; 8 MiB when it has none), at least WORKER_STACK_LEAST, plus a guard page.
- * It lives in the arena so that a child a thief took may use a pointer to its parent's locals,
- * as under Cilk (docs/memory.md); pages are taken only as the stack deepens. Work-first execution makes it
- * as deep as the user's tree: UTS's T3L, 17,844 levels of tasks, outgrew the usual 8 MiB and
- * died of SIGSEGV (tests/test_cutoff.c runs a tree of 60,000 levels). */
+ * WORKER_STACK_MOST, which unlimited gives; 8 MiB when it cannot be read), at least
+ * WORKER_STACK_LEAST, plus a guard page. It lives in the arena so that a child a thief took
+ * may use a pointer to its parent's locals, as under Cilk (docs/memory.md); pages are taken
+ * only as the stack deepens. Work-first execution makes it as deep as the user's tree: UTS's
+ * T3L, 17,844 levels of tasks, outgrew the usual 8 MiB and died of SIGSEGV
+ * (tests/test_cutoff.c runs a tree of 60,000 levels). */
 #define WORKER_STACK_LEAST (64u << 20)
 #define WORKER_STACK_MOST (256u << 20)
 
@@ -123,8 +124,8 @@ _Static_assert(WORKER_STACK_LEAST == 64u << 20 && WORKER_STACK_MOST == 256u << 2
 const char *pareng__stack_sizing(unsigned k)
 {
     return k == 0 ? "a worker's: the larger of 64 MiB and ulimit -s at pareng_start, at most "
-                    "256 MiB (unlimited: 256); raise ulimit -s for a deeper one, or keep large arrays off the "
-                    "stack"
+                    "256 MiB (unlimited: 256); raise ulimit -s for a deeper one, or keep large "
+                    "arrays off the stack"
                   : "a fiber's, in an IO engine: a fixed size; keep deep recursion and large "
                     "arrays out of an IO engine's tasks, or run them in an engine without IO, "
                     "whose stacks are 64 MiB or more";
@@ -311,8 +312,8 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
     for (unsigned i = 0; i < n_workers; i++) {
         /* The guard page: a task that overflows its stack dies with SIGSEGV, reported as a
          * stack overflow (worker.c), instead of writing into the next worker's stack.
-         * Inherited by the fork. Fibers protect theirs as they are made, in their worker alone (fiber.c): one
-         * mapping each, in the processes that use them. */
+         * Inherited by the fork. Fibers protect theirs as they are made, in their worker alone
+         * (fiber.c): one mapping each, in the processes that use them. */
         if (mprotect(stack, PARENG__GUARD_BYTES, PROT_NONE) < 0) {
             err = errno;
             munmap(map, fixed + heap_limit);
