@@ -177,21 +177,35 @@ static void cancel_on_alarm(int sig)
     pareng_cancel(to_cancel);
 }
 
+/* For the run that follows: SIGALRM calls `handler`, which cancels e (to_cancel) when it
+ * decides, from `when` on (setitimer's); disarm_cancel with what this returns ends it. */
+static struct sigaction arm_cancel(pareng_engine *e, void (*handler)(int), struct itimerval when)
+{
+    to_cancel = e;
+    struct sigaction sa = {.sa_handler = handler}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, &old);
+    setitimer(ITIMER_REAL, &when, NULL);
+    return old;
+}
+
+static void disarm_cancel(const struct sigaction *old)
+{
+    setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
+    sigaction(SIGALRM, old, NULL);
+}
+
 /* A run waiting on a 30 s timeout is cancelled at once, workers and ring gone with it. */
 static void test_cancel_while_waiting(void)
 {
     pareng_engine *e = start_io_engine(2, PARENG_IO_DEPTH_AUTO);
-    to_cancel = e;
-    struct sigaction sa = {.sa_handler = cancel_on_alarm}, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, &old);
-    struct itimerval in_200ms = {.it_value = {.tv_usec = 200000}};
-    setitimer(ITIMER_REAL, &in_200ms, NULL);
+    struct sigaction old =
+        arm_cancel(e, cancel_on_alarm, (struct itimerval){.it_value = {.tv_usec = 200000}});
     int rc = 0;
     uint64_t t0 = testing_now_ns();
     CU_ASSERT_EQUAL(PARENG_RUN(e, sleep_long, &rc, 30000 * MS), -ECANCELED);
     CU_ASSERT(testing_now_ns() - t0 < 2000 * MS);
-    sigaction(SIGALRM, &old, NULL);
+    disarm_cancel(&old);
     CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
     stop_and_check(e);
 }
@@ -479,14 +493,10 @@ PARENG_TASK_1(int, relay, unsigned, stages)
 /* A hung run fails the test instead of the suite's timeout: cancelled after 20 s. */
 static int run_relay(pareng_engine *e, unsigned stages, int *token)
 {
-    to_cancel = e;
-    struct sigaction sa = {.sa_handler = cancel_on_alarm}, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, &old);
-    alarm(20);
+    struct sigaction old =
+        arm_cancel(e, cancel_on_alarm, (struct itimerval){.it_value = {.tv_sec = 20}});
     int rc = PARENG_RUN(e, relay, token, stages);
-    alarm(0);
-    sigaction(SIGALRM, &old, NULL);
+    disarm_cancel(&old);
     return rc;
 }
 
@@ -541,17 +551,12 @@ static void test_io_stuck_past_the_bound_says_so(void)
     close(saved);
     close(out[1]);
     stuck_stderr = out[0];
-    to_cancel = e;
-    struct sigaction sa = {.sa_handler = cancel_once_said}, old;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, &old);
     struct itimerval every_50ms = {.it_interval = {.tv_usec = 50000},
                                    .it_value = {.tv_usec = 50000}};
-    setitimer(ITIMER_REAL, &every_50ms, NULL);
+    struct sigaction old = arm_cancel(e, cancel_once_said, every_50ms);
     int token = 0;
     CU_ASSERT_EQUAL(PARENG_RUN(e, relay, &token, 4), -ECANCELED);
-    setitimer(ITIMER_REAL, &(struct itimerval){0}, NULL);
-    sigaction(SIGALRM, &old, NULL);
+    disarm_cancel(&old);
     CU_ASSERT_PTR_NOT_NULL(strstr(stuck_said, "pareng: worker 0 (pid "));
     CU_ASSERT_PTR_NOT_NULL(strstr(stuck_said, "all 4 fibers have waited on IO for 2 s"));
     CU_ASSERT_PTR_NOT_NULL(strstr(stuck_said, "raise io_depth (now 2"));

@@ -497,9 +497,14 @@ static void test_serve_collects_each_posted_task(void)
  * comes back once, with its own task's result, where two posters took the same inbox slot
  * (a task lost: its tag never came back, and the serve waited for ever) and two collectors the
  * same result (a tag twice), and a result came with a tag another post was writing. */
-PARENG_TASK_1(uint64_t, scrambled, uint64_t, x)
+static uint64_t scramble(uint64_t x)
 {
     return x * 0x9E3779B97F4A7C15u ^ (x >> 7);
+}
+
+PARENG_TASK_1(uint64_t, scrambled, uint64_t, x)
+{
+    return scramble(x);
 }
 
 #define THREADED_POSTERS 4
@@ -533,7 +538,7 @@ static void threaded_take(threaded_serve *ts)
             continue;
         }
         atomic_fetch_add(&ts->seen[tag], 1);
-        atomic_fetch_add(&ts->wrong, result != (tag * 0x9E3779B97F4A7C15u ^ (tag >> 7)));
+        atomic_fetch_add(&ts->wrong, result != scramble(tag));
         atomic_fetch_add(&ts->collected, 1);
     }
 }
@@ -586,7 +591,8 @@ static void test_post_and_collect_from_threads(void)
     poster posters[THREADED_POSTERS];
     for (unsigned t = 0; t < THREADED_POSTERS; t++) {
         posters[t] = (poster){ts, t * THREADED_POSTS};
-        CU_ASSERT_EQUAL_FATAL(pthread_create(&threads[t], NULL, post_from_a_thread, &posters[t]), 0);
+        CU_ASSERT_EQUAL_FATAL(
+            pthread_create(&threads[t], NULL, post_from_a_thread, &posters[t]), 0);
     }
     CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_NONE, serve_threaded, ts), 0);
     atomic_store(&ts->give_up, true);
@@ -615,7 +621,8 @@ static int serve_forever(pareng_engine *e, void *ctx)
 {
     unsigned *posted = ctx;
     if (!*posted)
-        *posted = (PARENG_POST(e, 0, posted_fib, 70) == 0) + (PARENG_POST(e, 1, posted_fib, 10) == 0);
+        *posted = (PARENG_POST(e, 0, posted_fib, 70) == 0) +
+                  (PARENG_POST(e, 1, posted_fib, 10) == 0);
     return 1;
 }
 
