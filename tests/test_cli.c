@@ -1014,10 +1014,13 @@ static void test_sigterm(void)
  * the run went on. It now ends the start: status 143, nothing started. */
 static void test_sigterm_during_start(void)
 {
-    setenv("HWLOC_SYNTHETIC", "package:2 core:1024 pu:2", 1); /* 4096 PUs: over a second */
+    /* 4096 PUs in one package: 0.6 s to start on a fast host (2026-12-04; two packages of
+     * 1024 cores took over a second on an older one, and 0.27 to 0.38 s here, so the signal
+     * came after the start) */
+    setenv("HWLOC_SYNTHETIC", "package:1 core:2048 pu:2", 1);
     command *c = command_start("run", "fib", "25", "--cores", "2", (const char *)NULL);
     unsetenv("HWLOC_SYNTHETIC");
-    usleep(300000);
+    usleep(200000);
     CU_ASSERT_EQUAL(kill(c->pid, SIGTERM), 0);
     CU_ASSERT(command_await(c, COMMAND_TIMEOUT_MS, false));
     CU_ASSERT(exited_with(c, 143));
