@@ -37,12 +37,19 @@
  * clone that looks, at each call, for thieves' requests, and this file splits them
  * (pareng__split_begin, below; docs/design.md, "Splitting a serial run"). The look costs a
  * load and a branch a call: fib's serial runs take 1.4 times as long with it, UTS's, whose
- * calls hash a node, nothing visible. So the automatic cutoff learns, per task and worker, what
+ * calls hash a node, 1.1 times. So the automatic cutoff learns, per task and worker, what
  * a call costs, from the task's first SAMPLED_RUNS serial runs, which look and count their
  * calls; the task's later runs look only if a call took SPLIT_MIN_CALL_NS or more. That is
  * heartbeat scheduling's amortisation (Acar et al., PLDI 2018: a poll costs little beside the
  * work between polls) with the work between polls measured instead of assumed. A task marked
  * PARENG_TASK_SPLITTABLE looks whatever its calls and the cutoff.
+ *
+ * Calls that long are also where a serial run gains nothing: a spawn and its sync cost such a
+ * call 3% at most, while the look costs UTS's serial runs 10% and a serial run may hold work
+ * that a thief waits for. So once a task's calls are learned long, the worker makes every
+ * spawn a task where that task would start a serial run, and for the rest of the run (the
+ * cutoff 0 sends the parallel clone's next calls here too), unless the task's sampled runs
+ * asked PARENG_SERIAL(): it may switch to other code there, which only a serial clone runs.
  */
 #include "internal.h"
 
@@ -67,8 +74,9 @@
  * reads, 50 to 100 ns here, would count as the calls'; the split tasks' calls are another
  * lane's, which thieves share). */
 #define SAMPLED_RUNS 8u
-/* Calls at least this long keep looking for thieves: the look (a load, a branch and the count,
- * under 1 ns) is then at most 2% of them. fib's take 2 ns, UTS's 100 ns. */
+/* Calls at least this long keep looking for thieves while learning, and then make every spawn
+ * a task: the look (a load, a branch and the count, under 1 ns) is at most 2% of them, a spawn
+ * and its sync 3%. fib's take 2 ns, UTS's 80 ns, BOTS nqueens' 120 ns. */
 #define SPLIT_MIN_CALL_NS 50u
 
 void pareng__cutoff_init(pareng__worker *w)
@@ -123,20 +131,38 @@ void pareng__cutoff_take(pareng__worker *w)
 
 /* A sampled run of `info`'s task, of `calls` calls: one whose calls were short is enough to
  * stop looking (a preempted run only looks longer); SAMPLED_RUNS of long calls keep it. */
-static void learn_split(pareng__task_info *info, unsigned calls, uint64_t took)
+static void learn_split(pareng__task_info *info, unsigned calls, uint64_t took, bool serial_asked)
 {
+    info->serial_asked |= serial_asked;
     if (took < (uint64_t)SPLIT_MIN_CALL_NS * calls)
         info->split = PARENG__SPLIT_NO;
     else if (++info->sampled_runs == SAMPLED_RUNS)
         info->split = PARENG__SPLIT_YES;
 }
 
+/* PARENG_SERIAL() in the splittable clone (pareng.h) */
+int pareng__serial_asked(pareng_worker *pub)
+{
+    pareng__self(pub)->cut.serial_asked = true;
+    return 1;
+}
+
 void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
                         pareng__task_info *info, pareng_frame *task)
 {
     pareng__worker *w = pareng__self(pub);
-    bool splittable = info->split == PARENG__SPLIT_MARKED ||
-                      (w->cut.cutoff_adapts && info->split != PARENG__SPLIT_NO);
+    if (w->cut.cutoff_adapts &&
+        (w->cut.every_spawn || (info->split == PARENG__SPLIT_YES && !info->serial_asked))) {
+        w->cut.every_spawn = true;
+        pub->pareng__cutoff = PARENG_CUTOFF_NONE;
+        info->run(pub, h, task);
+        /* The parallel clone's tasks still under way on this lane come here with their next
+         * calls, each to run every spawn a task too. */
+        pub->pareng__cutoff = 0;
+        return;
+    }
+    bool splittable = info->marked || (w->cut.cutoff_adapts && info->split != PARENG__SPLIT_NO);
+    w->cut.serial_asked = false;
     unsigned calls_before = pub->pareng__splittable_calls;
     uint64_t split_before = w->split_ns, started = pareng__now_ns();
     pareng_frame *outer_base = w->serial_base;
@@ -151,7 +177,8 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     uint64_t split_ns = w->split_ns - split_before, own_ns = took - split_ns; /* its calls' */
     if (w->cut.cutoff_adapts && info->split == PARENG__SPLIT_LEARNING &&
         own_ns >= SERIAL_RUN_SHORT_NS)
-        learn_split(info, pub->pareng__splittable_calls - calls_before, own_ns);
+        learn_split(info, pub->pareng__splittable_calls - calls_before, own_ns,
+                    w->cut.serial_asked);
     /* A split run's time is partly the split task's, run in parallel: it says nothing of
      * what a serial run below this cutoff costs. */
     if (!w->cut.cutoff_adapts || split_ns)
@@ -233,8 +260,11 @@ void pareng__split_end(pareng_worker *lane_pub)
 {
     pareng__worker *lane = pareng__self(lane_pub), *w = lane - 1; /* a worker's lanes in a row */
     pareng__deque_reset(lane);
-    /* what the split task's serial runs learned is the lane's below again */
+    /* what the split task's serial runs learned is the lane's below again; the run it was split
+     * from asked PARENG_SERIAL() if it did before the split, or the split task did */
+    bool serial_asked = w->cut.serial_asked;
     w->cut = lane->cut;
+    w->cut.serial_asked |= serial_asked;
     w->split_ns += pareng__now_ns() - lane->split_began_ns;
     w->pub.pareng__cutoff = lane->pub.pareng__cutoff;
 }

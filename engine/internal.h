@@ -144,7 +144,9 @@ typedef struct pareng__granularity {
     unsigned cutoff_before_deeper; /* learned_cutoff before it last went deeper */
     bool ran_serial;         /* a serial run since this lane took a task of this run */
     bool cutoff_adapts;      /* this run's cutoff is automatic */
-    bool every_spawn;        /* ... and depth does not cut this run's tree */
+    bool every_spawn;        /* ... and depth does not cut this run's tree, or its calls are
+                              * long: every spawn a task for the rest of the run */
+    bool serial_asked;       /* the serial run under way asked PARENG_SERIAL() */
     uint32_t run_seen;       /* the arena's run_seq when this lane last took a task */
     unsigned run_first_cutoff; /* learned_cutoff when this lane first took a task of it */
 } pareng__granularity;

@@ -506,7 +506,9 @@ struct pareng_worker {
     /* owner: the end of the deque (the serial clone's spawns check it: past it they overflow) */
     pareng_frame *pareng__end;
     /* owner: a task this many call levels below the root or a stolen task runs serially
-     * (UINT32_MAX: never); set for each run and, when automatic, adapted (engine/cutoff.c). */
+     * (UINT32_MAX: never; 0 under the automatic cutoff once every spawn is to be a task: the
+     * parallel clone's calls then go where that is done); set for each run and, when
+     * automatic, adapted (engine/cutoff.c). */
     unsigned pareng__cutoff;
     /* owner: the calls of splittable serial clones so far, modulo 2^32 (engine/cutoff.c
      * learns from it what a call of a task costs; in the word the cutoff's alignment left) */
@@ -544,6 +546,9 @@ PARENG_API void pareng__run_serial(pareng_worker *w, pareng_frame *h, pareng_tas
  * task then runs in the serial run). pareng__split_end after the task. */
 PARENG_API pareng_worker *pareng__split_begin(pareng_worker *w, pareng_frame **lane_h);
 PARENG_API void pareng__split_end(pareng_worker *lane);
+/* PARENG_SERIAL() in a splittable serial run: true, and the run's task may switch to other
+ * code there, which the automatic cutoff must not take from it (engine/cutoff.c). */
+PARENG_API int pareng__serial_asked(pareng_worker *w);
 /* cutoff: as pareng_config.cutoff_depth, or PARENG__CUTOFF_OF_ENGINE for the engine's. */
 PARENG_API int pareng__run_root(pareng_engine *engine, pareng_task_fn run, void *data,
                                 size_t size, unsigned cutoff);
@@ -598,11 +603,12 @@ typedef struct pareng__task_info {
      * (engine/cutoff.c). */
     unsigned split;
     unsigned sampled_runs;
+    unsigned marked;       /* PARENG_TASK_SPLITTABLE */
+    unsigned serial_asked; /* a sampled serial run asked PARENG_SERIAL() (engine/cutoff.c) */
 } pareng__task_info;
 #define PARENG__SPLIT_LEARNING 0 /* automatic cutoff: measuring what a call costs */
 #define PARENG__SPLIT_YES 1      /* automatic cutoff: its calls are long enough */
 #define PARENG__SPLIT_NO 2       /* automatic cutoff: its calls are too short (fib's) */
-#define PARENG__SPLIT_MARKED 3   /* PARENG_TASK_SPLITTABLE: whatever the cutoff */
 PARENG_API void pareng__task_register(pareng__task_info *info);
 
 #define PARENG__EXPAND(...) __VA_ARGS__
@@ -630,9 +636,9 @@ typedef struct pareng__slots {
 #define PARENG__CLONE_EVERY 2
 /* SERIAL that looks, at the entry of each call, whether a thief asked the running lane for
  * work, and then splits the run there (docs/design.md, "Splitting a serial run"): for tasks
- * marked PARENG_TASK_SPLITTABLE, and, under the automatic cutoff, for tasks whose calls are
- * long beside the look (it costs fib's serial clone 1.4 times its time). Both serial clones
- * are odd. */
+ * marked PARENG_TASK_SPLITTABLE, and, under the automatic cutoff, while it learns what a
+ * task's calls cost and for tasks whose calls are long beside the look (it costs fib's serial
+ * clone 1.4 times its time) that asked PARENG_SERIAL(). Both serial clones are odd. */
 #define PARENG__CLONE_SPLITTABLE 3
 #define PARENG__IS_SERIAL(CLONE) ((CLONE) & 1)
 
@@ -881,7 +887,7 @@ typedef struct pareng__slots {
     static pareng__task_info NAME##__info = {                                                      \
         NAME##__run, #NAME, NAME##__kinds, 0,                                                      \
         NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t), NAME##__run_splittable, 0,      \
-        PARENG__SPLIT_LEARNING, 0};                                                                \
+        PARENG__SPLIT_LEARNING, 0, 0, 0};                                                          \
     __attribute__((noinline, cold)) static RT NAME##__run_below_cutoff(                            \
         pareng_worker *pareng__w, pareng_frame *pareng__h, NAME##__args_t pareng__a)               \
     {                                                                                              \
@@ -1196,13 +1202,14 @@ typedef struct pareng__slots {
  * root of a task tree in another lane of the worker, whose children the thief takes. For
  * irregular trees, where one subtree below any depth may hold most of the work (UTS's
  * binomial trees, branch and bound): without it such a serial run holds that work to its end.
- * The automatic cutoff does so on its own for a task whose calls are long beside the look (a
- * load and a branch at each call: a task as small as fib's runs its serial runs 1.4 times
- * slower with it); the mark makes it do so whatever the calls and the cutoff. */
+ * The automatic cutoff does so on its own while it learns what a task's calls cost, and then
+ * makes every spawn of a task whose calls are long a task instead (engine/cutoff.c); the mark
+ * makes the serial runs look whatever the calls and the cutoff, a fixed one too (the look, a
+ * load and a branch at each call, makes a task as small as fib's 1.4 times slower). */
 #define PARENG_TASK_SPLITTABLE(NAME)                                                          \
     __attribute__((constructor)) static void NAME##__splittable_runs(void)                    \
     {                                                                                         \
-        NAME##__info.split = PARENG__SPLIT_MARKED;                                            \
+        NAME##__info.marked = 1;                                                              \
     }
 
 /* Inside a task: push a child that a thief may take. */
@@ -1302,8 +1309,11 @@ PARENG_API void pareng_serve_wake(pareng_engine *engine);
 #define PARENG_CONTEXT pareng__w, pareng__h, pareng__clone, pareng__depth, pareng__h0, pareng__s
 /* Inside a task: true when this call runs as serial C, with everything below it (the cutoff
  * chose it, docs/design.md). OpenMP's omp_in_final(): a task with a faster serial algorithm
- * than its own recursion may switch to it here. */
-#define PARENG_SERIAL() PARENG__IS_SERIAL(pareng__clone)
+ * than its own recursion may switch to it here. A task that asks it keeps its serial runs
+ * under the automatic cutoff, whatever its calls cost. */
+#define PARENG_SERIAL()                                                                       \
+    (pareng__clone == PARENG__CLONE_SPLITTABLE ? pareng__serial_asked(pareng__w)              \
+                                               : PARENG__IS_SERIAL(pareng__clone))
 /* Inside a task: the running worker's index (0-based) and the engine's worker count. */
 #define PARENG_WORKER_INDEX() pareng__worker_index(pareng__w)
 #define PARENG_WORKER_COUNT() pareng__worker_count(pareng__w)

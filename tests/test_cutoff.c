@@ -5,8 +5,9 @@
  * automatic one moves both ways on its own; the serial clone keeps results of more unsynced
  * spawns than it has local slots, up to past the deque's end, each in its place (irregular
  * trees whose value changes when a result lands in another spawn's slot); a tree whose runs
- * stay long at any depth makes every spawn a task for the rest of its run; PARENG_SERIAL()
- * says where the cutoff fell; bad values are refused.
+ * stay long at any depth makes every spawn a task for the rest of its run, and so do calls
+ * that are long, unless their task asks PARENG_SERIAL(); PARENG_SERIAL() says where the
+ * cutoff fell; bad values are refused.
  */
 #include "pareng.h"
 #include "testing.h"
@@ -124,11 +125,13 @@ static void test_fixed_cutoff_cuts_exactly_there(void)
  * sanitizers. Runs go on until one has 4 or fewer, 40 at most, and the fewest must be at
  * most 128: on a loaded machine a preempted serial run counts as long and holds the cutoff
  * where it is for a while, which delays the climb but cannot stop it; without adaptation no
- * run would ever have fewer than 2^10. Finer: then a tree whose leaves spin, about 8 ms in
- * all, makes its first serial run (half the tree) far too long, and the cutoff goes down by
- * several levels at once: many serial runs instead of as many as the last free tree made
- * (the same 2^cutoff): runs go on until one has more than 16 and 4 times the last, 10 at
- * most. */
+ * run would ever have fewer than 2^10. Finer: then a tree of 2^18 leaves that spin a little,
+ * 3 to 10 ms in all, makes its first serial run (a quarter of the tree or more) far too long,
+ * and the cutoff goes down by several levels at once: many serial runs instead of as many as
+ * the last free tree made (the same 2^cutoff): runs go on until one has more than 16 and 4
+ * times the last, 10 at most. Its calls stay short (a leaf's spin, tens of nanoseconds, and
+ * an inner node's split): calls of 50 ns or more would make every spawn a task instead
+ * (test_long_calls_every_spawn). */
 PARENG_TASK_2(uint64_t, spinning_leaves, unsigned, height, unsigned, spin)
 {
     if (height == 0) {
@@ -161,8 +164,8 @@ static void test_automatic_cutoff_adapts(void)
     uint64_t most = 0, enough = last * 4 > 16 ? last * 4 : 16;
     for (int run = 0; run < 10 && most <= enough; run++) {
         uint64_t before = total_stats(e).serial_runs;
-        CU_ASSERT_EQUAL(PARENG_RUN(e, spinning_leaves, &got, 12, 2000), 0);
-        CU_ASSERT_EQUAL(got, 1u << 12);
+        CU_ASSERT_EQUAL(PARENG_RUN(e, spinning_leaves, &got, 18, 10), 0);
+        CU_ASSERT_EQUAL(got, 1u << 18);
         uint64_t runs = total_stats(e).serial_runs - before;
         most = runs > most ? runs : most;
     }
@@ -542,40 +545,85 @@ static void test_splittable_serial_runs(void)
     assert_nothing_left();
 }
 
-/* An unmarked task with long calls (each spins 1 us): a balanced tree of them (depth > 0),
- * or a spine of `links` whose links spawn a 20 us leaf (depth 0), which below any cutoff is
- * one serial run. Returns the calls. */
-PARENG_TASK_2(uint64_t, long_calls, unsigned, depth, unsigned, links)
+/* A task with long calls (each spins 1 us): a balanced tree of them. Returns the calls. */
+PARENG_TASK_1(uint64_t, long_calls, unsigned, depth)
 {
     testing_spin_ns(1000);
-    if (depth > 0) {
-        PARENG_SPAWN(long_calls, depth - 1, 0);
-        uint64_t b = PARENG_CALL(long_calls, depth - 1, 0);
-        return 1 + b + PARENG_SYNC(long_calls);
-    }
-    if (links == 0)
+    if (depth == 0)
         return 1;
-    PARENG_SPAWN(spin_leaf, links);
-    uint64_t rest = PARENG_CALL(long_calls, 0, links - 1);
-    PARENG_SYNC(spin_leaf);
-    return 1 + rest;
+    PARENG_SPAWN(long_calls, depth - 1);
+    uint64_t b = PARENG_CALL(long_calls, depth - 1);
+    return 1 + b + PARENG_SYNC(long_calls);
 }
 
-/* The automatic cutoff learns from a task's first serial runs what its calls cost: long calls
- * (1 us) keep the splittable clone, and a spine that one serial run holds is split for the
- * thieves with no mark; short ones (fib's) drop it, and nothing of theirs is split after. */
-static void test_automatic_split_follows_the_calls(void)
+/* A chain of long calls (1 us each) with PARENG_SERIAL(), as a task that switches to other
+ * code in its serial runs asks it: the links that the cutoff made serial. Deeper than any
+ * automatic cutoff (48 levels at most, engine/cutoff.c), each chain has its serial run. */
+PARENG_TASK_1(uint64_t, long_chain_asking, unsigned, links)
+{
+    testing_spin_ns(1000);
+    uint64_t serial = PARENG_SERIAL() ? 1 : 0;
+    return links == 0 ? serial : serial + PARENG_CALL(long_chain_asking, links - 1);
+}
+
+/* 16 such chains of 64 links, one after the other */
+PARENG_TASK_1(uint64_t, long_chains_asking, unsigned, links)
+{
+    uint64_t serial = 0;
+    for (unsigned chain = 0; chain < 16; chain++)
+        serial += PARENG_CALL(long_chain_asking, links);
+    return serial;
+}
+
+/* The automatic cutoff learns from a task's first serial runs what its calls cost. Long calls
+ * (1 us), where a spawn costs a task 1% or less and a serial run may hold work that thieves
+ * want: on one worker (where learning is certain), once learned, the tree's runs make every
+ * spawn a task, no serial run; with PARENG_SERIAL() in the task, its serial runs stay; under a
+ * fixed cutoff, as the cutoff says. */
+static void test_long_calls_every_spawn(void)
+{
+    pareng_engine *e = start_with_cutoff(1, PARENG_CUTOFF_AUTO, 0);
+    uint64_t got = 0, before = 0;
+    for (unsigned run = 0; run < 3; run++) { /* 4,095 calls: hundreds of sampled runs */
+        before = total_stats(e).serial_runs;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, long_calls, &got, 11), 0);
+        CU_ASSERT_EQUAL(got, (1u << 12) - 1);
+    }
+    CU_ASSERT_EQUAL(total_stats(e).serial_runs, before);
+    for (unsigned run = 0; run < 3; run++) { /* 48 serial runs, 8 of them enough to learn */
+        before = total_stats(e).serial_runs;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, long_chains_asking, &got, 64), 0);
+        CU_ASSERT(got > 0);
+    }
+    CU_ASSERT(total_stats(e).serial_runs > before);
+    pareng_stop(e);
+
+    e = start_with_cutoff(1, 4, 0);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, long_calls, &got, 11), 0);
+    CU_ASSERT_EQUAL(got, (1u << 12) - 1);
+    CU_ASSERT_EQUAL(total_stats(e).serial_runs, 16u);
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
+/* On 2 and 4 workers: every worker learns that long calls make every spawn a task (a run of
+ * them with no serial run), and that fib's are short: it drops the splittable clone, and
+ * nothing of fib's is split after. */
+static void test_learned_on_every_worker(void)
 {
     for (unsigned workers = 2; workers <= 4; workers += 2) {
         pareng_engine *e = start_with_cutoff(workers, PARENG_CUTOFF_AUTO, 0);
-        uint64_t got = 0;
-        /* 32,767 calls of 1 us: hundreds of serial runs, on every worker */
-        CU_ASSERT_EQUAL(PARENG_RUN(e, long_calls, &got, 14, 0), 0);
-        CU_ASSERT_EQUAL(got, (1u << 15) - 1);
-        uint64_t before = total_stats(e).splits;
-        CU_ASSERT_EQUAL(PARENG_RUN(e, long_calls, &got, 0, 3000), 0); /* 66 ms of leaves */
-        CU_ASSERT_EQUAL(got, 3001);
-        CU_ASSERT(total_stats(e).splits > before);
+        uint64_t got = 0, serial_runs = UINT64_MAX;
+        /* 32,767 calls of 1 us: hundreds of serial runs, on every worker, until a run makes
+         * none (every worker has learned; one that the suite's other tests kept off the cores
+         * learns in a later run) */
+        for (unsigned run = 0; run < 10 && serial_runs; run++) {
+            uint64_t before = total_stats(e).serial_runs;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, long_calls, &got, 14), 0);
+            CU_ASSERT_EQUAL(got, (1u << 15) - 1);
+            serial_runs = total_stats(e).serial_runs - before;
+        }
+        CU_ASSERT_EQUAL(serial_runs, 0);
 
         /* every worker learns that fib's calls are short, from one serial run of 5 us or more
          * (a worker that has not learned yet still runs the splittable clone): rounds of runs
@@ -589,7 +637,7 @@ static void test_automatic_split_follows_the_calls(void)
                 CU_ASSERT_EQUAL(PARENG_RUN(e, user_fib, &got, 32), 0);
                 CU_ASSERT_EQUAL(got, 2178309);
             }
-            before = total_stats(e).splits;
+            uint64_t before = total_stats(e).splits;
             for (unsigned run = 0; run < 10; run++) {
                 CU_ASSERT_EQUAL(PARENG_RUN(e, user_fib, &got, 30), 0);
                 CU_ASSERT_EQUAL(got, 832040);
@@ -621,7 +669,9 @@ int main(void)
         {"PARENG_RUN_CUTOFF: one run's granularity", test_run_with_its_own_cutoff},
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
         {"PARENG_TASK_SPLITTABLE: a serial run split for thieves", test_splittable_serial_runs},
-        {"automatic cutoff: split where calls are long, not fib's", test_automatic_split_follows_the_calls},
+        {"automatic cutoff: every spawn a task where calls are long", test_long_calls_every_spawn},
+        {"automatic cutoff: long calls and fib's learned on every worker",
+         test_learned_on_every_worker},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {

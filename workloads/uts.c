@@ -180,8 +180,9 @@ PARENG_TASK_2(workload_uts_count, uts_task, uts_shape, tree, uts_node, node)
 PARENG_TASK_CROSSES_RANKS(uts_task)
 /* A binomial tree keeps most of its nodes under one spine, and a serial run that enters it
  * below any cutoff would hold them (docs/performance.md): its serial runs split for thieves.
- * The automatic cutoff does so unmarked too (a call hashes a node: 100 ns); the mark makes a
- * fixed cutoff (--cutoff D) do it as well. */
+ * The automatic cutoff does so unmarked too while it learns what a call costs (a call hashes a
+ * node: about 80 ns), and then makes every spawn a task; the mark makes a fixed cutoff
+ * (--cutoff D) split its serial runs as well. */
 PARENG_TASK_SPLITTABLE(uts_task)
 
 static uts_shape shape_of(const workload_uts_tree *t)
