@@ -165,6 +165,10 @@ static int refuse_failed(const pareng_engine *e)
  * a forked copy of the coordinator's -EPERM, each said; 0 for a usable one. */
 static int refuse_unusable(const pareng_engine *e)
 {
+    if (!e && pareng__in_worker()) /* a global the program set after pareng_start forked */
+        return pareng__fail(EINVAL, "no engine (NULL) in a task: a handle stored after "
+                            "pareng_start is not in the workers' copies of the program's "
+                            "memory; a task gets its engine with PARENG_ENGINE()");
     if (!e) /* pareng_start failed (its handle is NULL then) and its return was not looked at */
         return pareng__fail(EINVAL, "no engine (NULL): pareng_start failed, or was not called");
     return forked_copy(e) ? refuse_forked_copy(e) : 0;
@@ -684,6 +688,10 @@ static void cancel_run(pareng_engine *e, uint32_t by)
 
 void pareng_cancel(pareng_engine *e)
 {
+    /* NULL in a task: a handle kept in a global set after the fork, where the task can mean
+     * only the engine it runs in */
+    if (!e && pareng__in_worker())
+        e = identity->worker_of->engine;
     /* A forked copy has neither the engine's memory nor its workers: nothing to cancel */
     if (e && !forked_copy(e))
         cancel_run(e, pareng__in_worker() ? CANCELLED_BY_TASK : CANCELLED_BY_CALLER);

@@ -285,8 +285,9 @@ PARENG_API int pareng_engine_worker_pid(const pareng_engine *engine, unsigned wo
  * pareng_stop remains). Called by the caller's program (any thread; async-signal-safe, for
  * a SIGINT/SIGTERM handler), or by a task of the run with PARENG_ENGINE() or a handle kept
  * in a global: a search that found what it looks for ends its run, which says "run
- * cancelled by a task". Between runs, it cancels the next. In a process forked from the
- * coordinator it does nothing. */
+ * cancelled by a task". NULL in a task (a global set after pareng_start is NULL in the
+ * workers) is the task's engine. Between runs, it cancels the next. In a process forked from
+ * the coordinator it does nothing. */
 PARENG_API void pareng_cancel(pareng_engine *engine);
 /* ^C for programs that run engines, one protocol for the CLI, the benchmarks and the Python
  * module: installs a handler for sig (SIGINT, SIGTERM, ...) that cancels the run in progress

@@ -798,14 +798,22 @@ typedef struct search_progress {
 
 /* Set by pareng_start before it forks the workers: tasks may use it (library.md) */
 static pareng_engine *searched;
+/* Set by the program after pareng_start: NULL in the workers */
+static pareng_engine *searched_set_late;
 
-PARENG_TASK_3(unsigned, search, unsigned, depth, int, stop, search_progress *, progress)
+typedef enum ending { CANCEL, STOP, CANCEL_WITH_LATE_GLOBAL } ending;
+
+PARENG_TASK_3(unsigned, search, unsigned, depth, int, how, search_progress *, progress)
 {
     if (depth == 0) {
         if (atomic_fetch_add(&progress->started, 1) == SEARCH_FOUND_AT) {
-            if (stop)
+            if (how == STOP)
                 pareng_stop(searched);
-            else
+            else if (how == CANCEL_WITH_LATE_GLOBAL) {
+                void *block = pareng_alloc(searched_set_late, 64); /* refused, saying why */
+                if (!block && errno == EINVAL && strstr(pareng_last_error(), "PARENG_ENGINE()"))
+                    pareng_cancel(searched_set_late);
+            } else
                 pareng_cancel(PARENG_ENGINE());
             return 1;
         }
@@ -813,23 +821,24 @@ PARENG_TASK_3(unsigned, search, unsigned, depth, int, stop, search_progress *, p
         atomic_fetch_add(&progress->done, 1);
         return 0;
     }
-    PARENG_SPAWN(search, depth - 1, stop, progress);
-    unsigned found = PARENG_CALL(search, depth - 1, stop, progress);
+    PARENG_SPAWN(search, depth - 1, how, progress);
+    unsigned found = PARENG_CALL(search, depth - 1, how, progress);
     return found + PARENG_SYNC(search);
 }
 
-static void check_a_task_ends_the_run(int stop, const char *said)
+static void check_a_task_ends_the_run(ending how, const char *said)
 {
     pareng_config cfg;
     pareng_config_default(&cfg);
     cfg.workers = 2;
     CU_ASSERT_EQUAL_FATAL(pareng_start(&searched, &cfg), 0);
+    searched_set_late = searched;
     search_progress *progress = pareng_alloc(searched, sizeof *progress);
     CU_ASSERT_PTR_NOT_NULL_FATAL(progress);
     atomic_store(&progress->started, 0);
     atomic_store(&progress->done, 0);
     unsigned found = 0;
-    CU_ASSERT_EQUAL(PARENG_RUN(searched, search, &found, SEARCH_DEPTH, stop, progress),
+    CU_ASSERT_EQUAL(PARENG_RUN(searched, search, &found, SEARCH_DEPTH, (int)how, progress),
                     -ECANCELED);
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), said));
     unsigned done = atomic_load(&progress->done);
@@ -842,14 +851,18 @@ static void check_a_task_ends_the_run(int stop, const char *said)
     CU_ASSERT_EQUAL(workload_fib(searched, 10, 0, &got), -EPIPE);
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), said));
     pareng_stop(searched);
-    searched = NULL;
+    searched = searched_set_late = NULL;
     assert_nothing_left();
 }
 
 static void test_cancel_from_a_task(void)
 {
-    check_a_task_ends_the_run(0, "run cancelled by a task (pareng_cancel)");
-    check_a_task_ends_the_run(1, "run cancelled by a task's pareng_stop");
+    check_a_task_ends_the_run(CANCEL, "run cancelled by a task (pareng_cancel)");
+    check_a_task_ends_the_run(STOP, "run cancelled by a task's pareng_stop");
+    /* a handle the program stored after the start: NULL in the workers, refused by
+     * pareng_alloc with a message that names PARENG_ENGINE(), and the task's own engine to
+     * pareng_cancel */
+    check_a_task_ends_the_run(CANCEL_WITH_LATE_GLOBAL, "run cancelled by a task (pareng_cancel)");
 }
 
 /* A posted task that cancels and returns at once, while the serve's callback is still at work:
