@@ -38,7 +38,9 @@ def activity(engine):
 
 def test_top_against_a_running_engine():
     # the automatic cutoff runs subtrees as serial C all along, and counts each
-    run = subprocess.Popen([PARENG, "run", "fib", "44", "-c", "2", "--stats", "--json"],
+    # fib(46): about a second on a fast host, several under the sanitizers (fib(44) ended
+    # after one look of top there)
+    run = subprocess.Popen([PARENG, "run", "fib", "46", "-c", "2", "--stats", "--json"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     snapshots = []
     deadline = time.time() + 20
@@ -57,7 +59,7 @@ def test_top_against_a_running_engine():
     first, last = snapshots[0], snapshots[-1]
     check(first["pid"] == run.pid and first["workers"] == 2 and first["runs"] == 1,
           "top names the engine: pid, 2 workers, 1 run")
-    check("run fib 44" in first["command"], "top shows the command")
+    check("run fib 46" in first["command"], "top shows the command")
     check(activity(last) > activity(first), "the counters grow between snapshots")
     check(all(w["state"] in ("running", "stealing", "sleeping", "io")
               for w in last["worker_stats"]), "each worker has a state")
