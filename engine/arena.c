@@ -40,12 +40,12 @@ static size_t round_up(size_t n, size_t to)
 /* What the arena holds beside the header and the heap: lanes, frames and worker stacks. */
 typedef struct lanes_layout {
     unsigned n_workers, per_worker, first_capacity, other_capacity;
-    size_t stack_bytes; /* each worker's stack, its guard page included */
+    size_t stack_bytes; /* each worker's stack, its guard region included */
     bool fibers;        /* lanes 1 and up have stacks of their own (IO engines) */
 } lanes_layout;
 
 /* A fiber's stack (IO engines: lanes 1 and up) and its guard page. */
-#define FIBER_STACK_SPAN (PARENG__FIBER_STACK_BYTES + PARENG__GUARD_BYTES)
+#define FIBER_STACK_SPAN (PARENG__FIBER_STACK_BYTES + PARENG__FIBER_GUARD_BYTES)
 
 /* Each lane's spill stack (pareng.h: the data of spawned tasks too large for a frame). Address
  * space until used; a lane that needs more goes on in chunks of the heap (spill.c). */
@@ -97,7 +97,7 @@ static size_t heap_offset(const lanes_layout *l)
 
 /* A worker's stack is as large as the caller's main stack may grow (RLIMIT_STACK, at most
  * WORKER_STACK_MOST, which unlimited gives; 8 MiB when it cannot be read), at least
- * WORKER_STACK_LEAST, plus a guard page. It lives in the arena so that a child a thief took
+ * WORKER_STACK_LEAST, plus its guard. It lives in the arena so that a child a thief took
  * may use a pointer to its parent's locals, as under Cilk (docs/memory.md); pages are taken
  * only as the stack deepens. Work-first execution makes it as deep as the user's tree: UTS's
  * T3L, 17,844 levels of tasks, outgrew the usual 8 MiB and died of SIGSEGV
@@ -114,7 +114,7 @@ static size_t worker_stack_bytes(void)
     if (getrlimit(RLIMIT_STACK, &stack) == 0)
         bytes = stack.rlim_cur < WORKER_STACK_MOST ? (size_t)stack.rlim_cur : WORKER_STACK_MOST;
     return round_up(bytes < WORKER_STACK_LEAST ? WORKER_STACK_LEAST : bytes, 4096) +
-           PARENG__GUARD_BYTES;
+           PARENG__WORKER_GUARD_BYTES;
 }
 
 _Static_assert(WORKER_STACK_LEAST == 64u << 20 && WORKER_STACK_MOST == 256u << 20 &&
@@ -310,22 +310,22 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
     }
     char *stack = (char *)map + stacks_offset(&layout);
     for (unsigned i = 0; i < n_workers; i++) {
-        /* The guard page: a task that overflows its stack dies with SIGSEGV, reported as a
-         * stack overflow (worker.c), instead of writing into the next worker's stack.
+        /* The guard (internal.h): a task that overflows its stack dies with SIGSEGV, reported
+         * as a stack overflow (worker.c), instead of writing into the next worker's stack.
          * Inherited by the fork. Fibers protect theirs as they are made, in their worker alone
          * (fiber.c): one mapping each, in the processes that use them. */
-        if (mprotect(stack, PARENG__GUARD_BYTES, PROT_NONE) < 0) {
+        if (mprotect(stack, PARENG__WORKER_GUARD_BYTES, PROT_NONE) < 0) {
             err = errno;
             munmap(map, fixed + heap_limit);
             close(fd);
             return pareng__fail(err, "cannot protect a worker's stack: %s", strerror(err));
         }
-        pareng__lane(a, i, 0)->stack = stack + PARENG__GUARD_BYTES;
-        pareng__lane(a, i, 0)->stack_bytes = layout.stack_bytes - PARENG__GUARD_BYTES;
+        pareng__lane(a, i, 0)->stack = stack + PARENG__WORKER_GUARD_BYTES;
+        pareng__lane(a, i, 0)->stack_bytes = layout.stack_bytes - PARENG__WORKER_GUARD_BYTES;
         stack += layout.stack_bytes;
         for (unsigned k = 1; layout.fibers && k < layout.per_worker;
              k++, stack += FIBER_STACK_SPAN) {
-            pareng__lane(a, i, k)->stack = stack + PARENG__GUARD_BYTES;
+            pareng__lane(a, i, k)->stack = stack + PARENG__FIBER_GUARD_BYTES;
             pareng__lane(a, i, k)->stack_bytes = PARENG__FIBER_STACK_BYTES;
         }
     }

@@ -228,7 +228,8 @@ static pareng__fiber *fiber_create(bool stuck)
     /* The lane's stack in the arena (a child a thief runs may use its parent's locals), with
      * one guard page below it: an overflow is a SIGSEGV, reported as a stack overflow
      * (worker.c). */
-    if (mprotect((char *)lane->stack - PARENG__GUARD_BYTES, PARENG__GUARD_BYTES, PROT_NONE) < 0)
+    if (mprotect((char *)lane->stack - PARENG__FIBER_GUARD_BYTES, PARENG__FIBER_GUARD_BYTES,
+                 PROT_NONE) < 0)
         return NULL;
     pareng__fiber *f = &sched.fibers[k];
     f->lane = lane;

@@ -80,10 +80,14 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 /* A fiber's stack (IO engines), in the arena like every task stack (docs/memory.md): room for
  * a task's own frames and whatever it calls; pages are taken only as used. */
 #define PARENG__FIBER_STACK_BYTES (256u << 10)
-/* Below every task stack (a worker's, a fiber's): a page without access, where a task that
+/* Below every task stack (a worker's, a fiber's): a region without access, where a task that
  * overflows its stack dies of SIGSEGV, named as an overflow (worker.c), instead of writing
- * into whatever lies below. */
-#define PARENG__GUARD_BYTES 4096u
+ * into whatever lies below. A worker's is 1 MiB, what Linux leaves below a program's main
+ * stack (stack_guard_gap): a task with a large frame of its own (an array of 64 KiB) would
+ * step over a page into the next worker's stack and write there. A fiber's, one of thousands,
+ * is a page, as pthreads' guard. Address space only: no page of either is ever taken. */
+#define PARENG__WORKER_GUARD_BYTES (1u << 20)
+#define PARENG__FIBER_GUARD_BYTES 4096u
 
 /* Exit statuses of a worker that could not go on; engine.c names them in its report. */
 #define PARENG__EXIT_OUT_OF_MEMORY 71

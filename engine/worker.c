@@ -627,7 +627,8 @@ static void on_segv(int sig, siginfo_t *info, void *context)
         for (unsigned k = 0; k < a->lanes_per_worker; k++) {
             /* lanes without a stack of their own (a CPU engine's split lanes) hold NULL */
             uintptr_t stack = (uintptr_t)pareng__lane(a, lane0->index, k)->stack;
-            if (stack && at >= stack - PARENG__GUARD_BYTES && at < stack) {
+            uintptr_t guard = k == 0 ? PARENG__WORKER_GUARD_BYTES : PARENG__FIBER_GUARD_BYTES;
+            if (stack && at >= stack - guard && at < stack) {
                 atomic_store_explicit(&lane0->stack_overflowed, k + 1, memory_order_relaxed);
                 break;
             }

@@ -1286,6 +1286,12 @@ static void test_stack_overflow_is_named(void)
     CU_ASSERT_EQUAL(PARENG_RUN(e, overflow_the_stack, &got, 1000), 0);
     CU_ASSERT_EQUAL(got, testing_descend(1000));
     pareng_stop(e);
+    /* frames of 64 KiB, each written from its low end first: named too, where a guard of a
+     * page let them step over it into the next worker's stack */
+    e = start_engine(2, 0);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, overflow_the_stack_by_64_kib, &got, UINT_MAX), -ECHILD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "task stack overflow"));
+    pareng_stop(e);
     assert_nothing_left();
 }
 

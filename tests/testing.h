@@ -196,22 +196,33 @@ PARENG_TASK_1(uint64_t, sum_of_squares, unsigned, count)
 }
 
 /* A recursion as deep as `depth` calls (pass UINT_MAX: until the stack runs out), each call
- * holding 1 KiB of its own: the buffer is volatile and read after the call returns, so the
- * compiler can neither drop it nor make the call a jump. Less than the 4 KiB guard page below
- * a task stack, so one of its stores lands there. */
-__attribute__((noinline)) static unsigned testing_descend(unsigned depth)
+ * holding `bytes` of its own, written from its low end first: the buffer is volatile and read
+ * after the call returns, so the compiler can neither drop it nor make the call a jump. 1 KiB
+ * is less than any guard below a task stack, so one of its stores lands there; 64 KiB steps
+ * over a page. */
+__attribute__((noinline)) static unsigned testing_descend_by(unsigned depth, size_t bytes)
 {
-    volatile unsigned char frame[1024];
+    volatile unsigned char frame[bytes];
     frame[0] = (unsigned char)depth;
-    frame[sizeof frame - 1] = (unsigned char)depth;
+    frame[bytes - 1] = (unsigned char)depth;
     if (depth == 0)
         return 0;
-    return testing_descend(depth - 1) + frame[0] + frame[sizeof frame - 1];
+    return testing_descend_by(depth - 1, bytes) + frame[0] + frame[bytes - 1];
+}
+
+static inline unsigned testing_descend(unsigned depth)
+{
+    return testing_descend_by(depth, 1024);
 }
 
 PARENG_TASK_1(unsigned, overflow_the_stack, unsigned, depth)
 {
     return testing_descend(depth);
+}
+
+PARENG_TASK_1(unsigned, overflow_the_stack_by_64_kib, unsigned, depth)
+{
+    return testing_descend_by(depth, 64u << 10);
 }
 #endif
 
