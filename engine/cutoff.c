@@ -47,9 +47,10 @@
  * Calls that long are also where a serial run gains nothing: a spawn and its sync cost such a
  * call 3% at most, while the look costs UTS's serial runs 10% and a serial run may hold work
  * that a thief waits for. So once a task's calls are learned long, the worker makes every
- * spawn a task where that task would start a serial run, and for the rest of the run (the
- * cutoff 0 sends the parallel clone's next calls here too), unless the task's sampled runs
- * asked PARENG_SERIAL(): it may switch to other code there, which only a serial clone runs.
+ * spawn a task where that task would start a serial run, and, when it is the run's root task,
+ * for the rest of the run (the cutoff 0 sends the parallel clone's next calls here too),
+ * unless the task's sampled runs asked PARENG_SERIAL(): it may switch to other code there,
+ * which only a serial clone runs.
  */
 #include "internal.h"
 
@@ -153,12 +154,16 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     pareng__worker *w = pareng__self(pub);
     if (w->cut.cutoff_adapts &&
         (w->cut.every_spawn || (info->split == PARENG__SPLIT_YES && !info->serial_asked))) {
-        w->cut.every_spawn = true;
+        /* The run's own task: every spawn a task for the rest of the run on this lane, and the
+         * parallel clone's tasks still under way here come back with their next calls (the
+         * cutoff 0). Another task, which the run's calls among others: this subtree alone, so
+         * that the others keep their cutoff (and their PARENG_SERIAL()). */
+        bool rest_of_run = w->cut.every_spawn || info->run == w->arena->root.pareng__run;
+        unsigned cutoff = pub->pareng__cutoff;
+        w->cut.every_spawn = rest_of_run;
         pub->pareng__cutoff = PARENG_CUTOFF_NONE;
         info->run(pub, h, task);
-        /* The parallel clone's tasks still under way on this lane come here with their next
-         * calls, each to run every spawn a task too. */
-        pub->pareng__cutoff = 0;
+        pub->pareng__cutoff = rest_of_run ? 0 : cutoff;
         return;
     }
     bool splittable = info->marked || (w->cut.cutoff_adapts && info->split != PARENG__SPLIT_NO);

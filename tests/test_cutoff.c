@@ -575,11 +575,20 @@ PARENG_TASK_1(uint64_t, long_chains_asking, unsigned, links)
     return serial;
 }
 
+/* A run of another task that calls a tree of long calls, then a tree of short ones: the serial
+ * nodes of the second (serial_nodes, above) */
+PARENG_TASK_1(uint64_t, long_then_short, unsigned, height)
+{
+    PARENG_CALL(long_calls, 11);
+    return PARENG_CALL(serial_nodes, height);
+}
+
 /* The automatic cutoff learns from a task's first serial runs what its calls cost. Long calls
  * (1 us), where a spawn costs a task 1% or less and a serial run may hold work that thieves
  * want: on one worker (where learning is certain), once learned, the tree's runs make every
- * spawn a task, no serial run; with PARENG_SERIAL() in the task, its serial runs stay; under a
- * fixed cutoff, as the cutoff says. */
+ * spawn a task, no serial run; with PARENG_SERIAL() in the task, its serial runs stay; a run
+ * that calls the tree among other work keeps the cutoff for that work (it was lost for the
+ * rest of the run); under a fixed cutoff, as the cutoff says. */
 static void test_long_calls_every_spawn(void)
 {
     pareng_engine *e = start_with_cutoff(1, PARENG_CUTOFF_AUTO, 0);
@@ -596,6 +605,16 @@ static void test_long_calls_every_spawn(void)
         CU_ASSERT(got > 0);
     }
     CU_ASSERT(total_stats(e).serial_runs > before);
+    pareng_stop(e);
+
+    /* a fresh engine (the chains took the cutoff deep): learned, then the mixed run */
+    e = start_with_cutoff(1, PARENG_CUTOFF_AUTO, 0);
+    for (unsigned run = 0; run < 3; run++)
+        CU_ASSERT_EQUAL(PARENG_RUN(e, long_calls, &got, 11), 0);
+    for (unsigned run = 0; run < 3; run++) {
+        CU_ASSERT_EQUAL(PARENG_RUN(e, long_then_short, &got, 16), 0);
+        CU_ASSERT(got > 0);
+    }
     pareng_stop(e);
 
     e = start_with_cutoff(1, 4, 0);
