@@ -167,6 +167,8 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
         return;
     }
     bool splittable = info->marked || (w->cut.cutoff_adapts && info->split != PARENG__SPLIT_NO);
+    /* a run inside an overflowed spawn of another run is that one's too (worker.c) */
+    bool outer_asked = w->cut.serial_asked;
     w->cut.serial_asked = false;
     unsigned calls_before = pub->pareng__splittable_calls;
     uint64_t split_before = w->split_ns, started = pareng__now_ns();
@@ -184,6 +186,7 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
         own_ns >= SERIAL_RUN_SHORT_NS)
         learn_split(info, pub->pareng__splittable_calls - calls_before, own_ns,
                     w->cut.serial_asked);
+    w->cut.serial_asked |= outer_asked;
     /* A split run's time is partly the split task's, run in parallel: it says nothing of
      * what a serial run below this cutoff costs. */
     if (!w->cut.cutoff_adapts || split_ns)
