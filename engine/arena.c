@@ -239,8 +239,7 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
                          unsigned io_depth, size_t shared_bytes)
 {
     lanes_layout layout = {.n_workers = n_workers,
-                           .per_worker = io_depth ? PARENG__IO_LANES(io_depth)
-                                                  : PARENG__SPLIT_LANES,
+                           .per_worker = PARENG__LANES_PER_WORKER(io_depth),
                            .first_capacity = deque_capacity,
                            .other_capacity = other_lane_capacity(io_depth, deque_capacity),
                            .stack_bytes = worker_stack_bytes(),

@@ -156,7 +156,7 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
         (w->cut.every_spawn || (info->split == PARENG__SPLIT_YES && !info->serial_asked))) {
         /* The run's own task: every spawn a task for the rest of the run on this lane, and the
          * parallel clone's tasks still under way here come back with their next calls (the
-         * cutoff 0). Another task, which the run's calls among others: this subtree alone, so
+         * cutoff 0). Another task, which the run calls among others: this subtree alone, so
          * that the others keep their cutoff (and their PARENG_SERIAL()). */
         bool rest_of_run = w->cut.every_spawn || info->run == w->arena->root.pareng__run;
         unsigned cutoff = pub->pareng__cutoff;

@@ -74,6 +74,9 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
  * wanted, and as many again for the fibers made only when every other waits on IO or a join
  * while a task is runnable (fiber.c), which their waits may be waiting for. */
 #define PARENG__IO_LANES(io_depth) (2u * (io_depth))
+/* A worker's lanes: the arena's layout (arena.c), and what a tool that attaches checks of it */
+#define PARENG__LANES_PER_WORKER(io_depth)                                                    \
+    ((io_depth) ? PARENG__IO_LANES(io_depth) : PARENG__SPLIT_LANES)
 /* Frames of a lane a serial run was split into (a task tree's frames above the cutoff), or
  * deque_capacity if that is less. */
 #define PARENG__SPLIT_LANE_CAPACITY (1u << 14)
@@ -382,8 +385,7 @@ typedef struct pareng__segment {
     size_t size;
 } pareng__segment;
 
-/* io_depth 0: PARENG__SPLIT_LANES lanes per worker; else PARENG__IO_LANES(io_depth)
- * (docs/design.md, arena layout). */
+/* PARENG__LANES_PER_WORKER(io_depth) lanes per worker (docs/design.md, arena layout). */
 PARENG__INTERNAL int pareng__arena_create(pareng__segment *seg, unsigned n_workers,
                                           unsigned deque_capacity, unsigned io_depth,
                                           size_t heap_bytes);

@@ -413,8 +413,7 @@ static int check_arena(int fd, const char *segment, int pid, struct stat *st,
     size_t lanes = (size_t)head->n_workers * head->lanes_per_worker;
     if (head->size > (uint64_t)st->st_size || head->n_workers == 0 ||
         head->n_workers > PARENG_MAX_WORKERS || head->io_depth > PARENG_IO_DEPTH_MAX ||
-        head->lanes_per_worker !=
-            (head->io_depth ? PARENG__IO_LANES(head->io_depth) : PARENG__SPLIT_LANES) ||
+        head->lanes_per_worker != PARENG__LANES_PER_WORKER(head->io_depth) ||
         sizeof *head + lanes * sizeof(pareng__worker) > head->size)
         return pareng__fail(EPROTO, "%s holds an engine header that does not add up (size "
                             "%llu of %llu, %u workers, io_depth %u)", segment,

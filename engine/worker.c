@@ -606,8 +606,8 @@ void pareng__worker_take_signals(void)
 
 /* ---- a task stack that overflows -------------------------------------------------------
  * A task that recurses too deep, or keeps too large an array on its stack, runs into the guard
- * page below its stack (arena.c, fiber.c) and dies of SIGSEGV, which alone reads as any bad
- * pointer. The handler below only looks: a fault in a guard page of this worker's lanes is
+ * below its stack (internal.h; arena.c, fiber.c) and dies of SIGSEGV, which alone reads as any
+ * bad pointer. The handler below only looks: a fault in a guard of this worker's lanes is
  * recorded in lane 0 for the coordinator's report (engine.c's reap), and then the signal takes
  * its default course, so the worker dies of SIGSEGV as before, with the same exit status and
  * core dump. It runs on a stack of its own (sigaltstack), since the task's has no room left;
