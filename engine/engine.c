@@ -225,6 +225,21 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
         return;
     }
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    /* Relaxed: the worker stored them before exiting, and the reap follows the exit; a task
+     * of the program's own that exits with this status stored nothing */
+    long unsynced = atomic_load_explicit(&lane0->unsynced_spawns, memory_order_relaxed);
+    if (code == PARENG__EXIT_UNSYNCED && unsynced && lane0->unsynced_task[0]) {
+        if (unsynced > 0)
+            snprintf(why, len, "%.64s returned with %ld spawn%s not synced (on worker %u, "
+                     "pid %d): a task must PARENG_SYNC each of its PARENG_SPAWNs before it "
+                     "returns; pareng has no implicit sync at a task's end",
+                     lane0->unsynced_task, unsynced, unsynced == 1 ? "" : "s", i, (int)pid);
+        else
+            snprintf(why, len, "%.64s synced more than it spawned (on worker %u, pid %d): each "
+                     "PARENG_SYNC takes the result of its task's own most recent unsynced "
+                     "PARENG_SPAWN, and there was none left", lane0->unsynced_task, i, (int)pid);
+        return;
+    }
     /* Relaxed: the worker stored it before exiting, and the reap above follows the exit */
     int err = atomic_load_explicit(&lane0->exit_errno, memory_order_relaxed);
     char cpu[48];

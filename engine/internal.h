@@ -54,7 +54,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 13 /* 13: an IO engine's worker has 2 x io_depth lanes */
+#define PARENG__ARENA_LAYOUT 14 /* 14: lane 0 names a task that left spawns unsynced */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -99,6 +99,7 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 #define PARENG__EXIT_IO_FAILED 74
 #define PARENG__EXIT_SETUP_FAILED 75
 #define PARENG__EXIT_FORKED 76
+#define PARENG__EXIT_UNSYNCED 77
 /* Engines one process may have at once (cancel slots, life pipes). */
 #define PARENG__MAX_ENGINES 1024
 
@@ -223,6 +224,12 @@ typedef struct pareng__worker {
      * the coordinator after reaping it (relaxed: the death and the reap order them). Last, so
      * that what attached tools read stays where it was. */
     _Atomic uint32_t stack_overflowed;
+    /* lane 0 only: how many spawns a task left unsynced (-1: it synced one more than it
+     * spawned), and who ("task NAME", or the helper that synced), stored by the worker before
+     * it exits with PARENG__EXIT_UNSYNCED and read by the coordinator after reaping it
+     * (worker.c's pareng__unsynced). */
+    _Atomic long unsynced_spawns;
+    char unsynced_task[64];
 } PARENG__ALIGNED pareng__worker;
 
 static inline pareng__worker *pareng__self(pareng_worker *w)

@@ -41,8 +41,9 @@ PARENG_TASK_6(pareng_value, reduce_range, size_t, begin, size_t, end, size_t, gr
     return combine(left, right);
 }
 
-/* A body that may spawn: for_range's shape, with the task's context passed on. */
-PARENG_TASK_5(int, for_tasks_range, size_t, begin, size_t, end, size_t, grain,
+/* A body that may spawn: for_range's shape, with the task's context passed on. Named for
+ * the user, whose body's unsynced spawns fail the run with this task's name. */
+PARENG_TASK_5(int, pareng_for_tasks_body, size_t, begin, size_t, end, size_t, grain,
               pareng_range_task_fn, body, void *, ctx)
 {
     if (end - begin <= grain) {
@@ -50,9 +51,9 @@ PARENG_TASK_5(int, for_tasks_range, size_t, begin, size_t, end, size_t, grain,
         return 0;
     }
     size_t mid = begin + (end - begin) / 2;
-    PARENG_SPAWN(for_tasks_range, mid, end, grain, body, ctx);
-    PARENG_CALL(for_tasks_range, begin, mid, grain, body, ctx);
-    return PARENG_SYNC(for_tasks_range);
+    PARENG_SPAWN(pareng_for_tasks_body, mid, end, grain, body, ctx);
+    PARENG_CALL(pareng_for_tasks_body, begin, mid, grain, body, ctx);
+    return PARENG_SYNC(pareng_for_tasks_body);
 }
 
 /* pareng_reduce_into: results of any size. Each task gets where its result goes; the right
@@ -125,7 +126,7 @@ int pareng_for_tasks(pareng_engine *engine, size_t begin, size_t end, size_t gra
     if (end == begin)
         return 0;
     int ignored;
-    return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, for_tasks_range, &ignored, begin, end,
+    return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, pareng_for_tasks_body, &ignored, begin, end,
                              for_grain(begin, end, grain, pareng_engine_workers(engine)), body,
                              ctx);
 }

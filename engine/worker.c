@@ -433,6 +433,30 @@ pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
     return t;
 }
 
+/* A task that returned with spawns it did not sync, or that was about to sync more than it
+ * spawned (pareng.h's PARENG__RETURN_SYNCED and PARENG_SYNC): its frames are left in the
+ * deque, or its parent's would be taken, and nothing after that can be trusted, so the worker
+ * ends here and the coordinator names the task in the run's failure (engine.c's reap). What
+ * its stdio holds is written first: a port being debugged prints. */
+void pareng__unsynced(pareng_worker *pub, const char *task, pareng_frame *entry,
+                      pareng_frame *exit, long kept)
+{
+    pareng__worker *w = pareng__self(pub);
+    pareng__worker *lane0 = pareng__lane(w->arena, w->index, 0);
+    /* frames left above the head the task began with, and results left in its local slots */
+    long count = (long)(exit - entry) + kept;
+    /* a sync names the function it is in: a task's body, NAME__body, or a helper */
+    size_t len = strlen(task);
+    bool body = len > 6 && strcmp(task + len - 6, "__body") == 0;
+    snprintf(lane0->unsynced_task, sizeof lane0->unsynced_task, "%s %.*s",
+             count < 0 && !body ? "helper" : "task", (int)(body ? len - 6 : len),
+             task);
+    /* Relaxed: the exit and the reap order them, as exit_errno */
+    atomic_store_explicit(&lane0->unsynced_spawns, count, memory_order_relaxed);
+    fflush(NULL);
+    pareng__worker_exit(lane0, PARENG__EXIT_UNSYNCED, 0);
+}
+
 /* ---- the worker process ---------------------------------------------------------------- */
 
 /* Busy and idle time. In a CPU engine a task runs from its steal to its end, so each lane adds

@@ -455,7 +455,9 @@ PARENG_API int pareng_scale_end(pareng_engine *engine, pareng_scale *out);
  *   }
  *   uint64_t r; int rc = PARENG_RUN(engine, fib, &r, 30);
  *
- * Spawns must be synced in reverse order, inside the task that spawned them. Arguments and
+ * Spawns must be synced in reverse order, inside the task that spawned them, before it
+ * returns: there is no implicit sync at a task's end, and a task that leaves a spawn unsynced
+ * (or syncs more than it spawned) fails the run with -ECHILD, naming it. Arguments and
  * results are copied by value into the task's 48-byte frame; when they take more (sizeof,
  * at compile time), they are copied into a block of the spawning worker's spill stack in
  * shared memory instead and the frame points there (a copy more per spawn; tasks that fit
@@ -531,6 +533,15 @@ PARENG_API pareng_frame *pareng__spawn_slow(pareng_worker *w, pareng_frame *h, p
 /* t: the frame being synced (the head after the pop). Returns NULL when the caller must run t
  * inline, else the frame that holds the finished result. */
 PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
+/* A task returned with spawns it did not sync: its head was `entry` when it began and `exit`
+ * at its return, and `kept` results were left in its local slots (a serial clone's); or it
+ * was about to sync one more than it spawned (entry == exit, kept -1; `task` is then the
+ * function that syncs, NAME__body or a helper). Ends the worker, and the run fails naming
+ * the task (engine/worker.c). */
+PARENG_API __attribute__((noreturn, cold)) void pareng__unsynced(pareng_worker *w,
+                                                                 const char *task,
+                                                                 pareng_frame *entry,
+                                                                 pareng_frame *exit, long kept);
 /* A spill block that does not fit the region in use (a deep pile of spawns of large tasks):
  * from a new chunk of the shared heap; the worker exits with a message when that is exhausted
  * too. And the pop of a chunk's first block, which leaves the chunk. */
@@ -665,6 +676,38 @@ typedef struct pareng__slots {
     PARENG__IF_VOID(RT, do { EXPR; return; } while (0), return EXPR)
 #define PARENG__RETURN_RESULT(RT, LVALUE)                                                     \
     PARENG__IF_VOID(RT, do { (void)(LVALUE); return; } while (0), return (LVALUE))
+/* A clone's wrapper: runs the task's body in clone CLONE from deque head HEAD and DEPTH (a
+ * parallel clone's call depth, a serial clone's count of results in its local slots), returns
+ * its result, and refuses the run when the body did not leave both as it found them: a spawn
+ * it did not sync (a parallel clone would never run it, and a thief could be running it while
+ * the next spawn reuses its frame), or a sync of a spawn it did not make. The body moves HEAD
+ * and DEPTH through pointers, which its inlining makes registers again. A spawn moves the
+ * head by one frame whatever its path, so that in straight code (fib's) the compiler sees
+ * the head and the counter come back and drops the test early enough to keep its tail-call
+ * optimizations; a loop of spawns pays a compare. The head is compared as an integer: as
+ * pointers, gcc's loop analysis took a loop that spawns large tasks for an out-of-bounds walk
+ * ("iteration 3 invokes undefined behavior", tests/test_large_tasks.c). */
+#define PARENG__RETURN_SYNCED(RT, NAME, NAMES, HEAD, DEPTH, CLONE, H0, SLOTS)                 \
+    pareng_frame *pareng__top = (HEAD);                                                       \
+    unsigned pareng__level = (DEPTH);                                                         \
+    PARENG__IF_VOID(                                                                          \
+        RT,                                                                                   \
+        do {                                                                                  \
+            NAME##__body(pareng__w, &pareng__top, (CLONE), &pareng__level, (H0), (SLOTS),     \
+                         PARENG__EXPAND NAMES);                                               \
+            PARENG__CHECK_SYNCED(NAME, HEAD, DEPTH);                                          \
+            return;                                                                           \
+        } while (0),                                                                          \
+        do {                                                                                  \
+            RT pareng__r = NAME##__body(pareng__w, &pareng__top, (CLONE), &pareng__level,     \
+                                        (H0), (SLOTS), PARENG__EXPAND NAMES);                 \
+            PARENG__CHECK_SYNCED(NAME, HEAD, DEPTH);                                          \
+            return pareng__r;                                                                 \
+        } while (0))
+#define PARENG__CHECK_SYNCED(NAME, HEAD, DEPTH)                                               \
+    if (PARENG__UNLIKELY((uintptr_t)pareng__top != (uintptr_t)(HEAD) ||                      \
+                         pareng__level != (DEPTH)))                                           \
+    pareng__unsynced(pareng__w, #NAME, (HEAD), pareng__top, (long)(int)(pareng__level - (DEPTH)))
 
 /* An argument of an array type (a typedef'd array) would be a pointer in the task's functions,
  * as every C parameter of array type is, and could not initialize the frame's copy: refused at
@@ -739,11 +782,10 @@ typedef struct pareng__slots {
 #define PARENG__TASK_DECLARE(RT, NAME, PARAMS)                                                \
     static RT NAME##__serial(pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);         \
     static RT NAME##__splittable(pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS);     \
-    static inline pareng_frame *NAME##__spawn(pareng_worker *, pareng_frame *,                \
-                                              PARENG__EXPAND PARAMS);                         \
+    static inline void NAME##__spawn(pareng_worker *, pareng_frame *, PARENG__EXPAND PARAMS); \
     static inline __attribute__((always_inline)) void NAME##__serial_keep(                    \
         unsigned char *, pareng_worker *, pareng_frame *, const int, PARENG__EXPAND PARAMS);  \
-    static inline __attribute__((always_inline)) pareng_frame *NAME##__spawn_serial(          \
+    static inline __attribute__((always_inline)) void NAME##__spawn_serial(                   \
         pareng_worker *, pareng_frame *, const int, PARENG__EXPAND PARAMS);                   \
     static inline __attribute__((always_inline)) RT NAME##__sync(                             \
         pareng_worker *, pareng_frame **, const int, unsigned);                               \
@@ -826,31 +868,28 @@ typedef struct pareng__slots {
         return pareng__a;                                                                          \
     }                                                                                              \
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
-        pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
-        unsigned pareng__depth, pareng_frame *pareng__h0, pareng__slots *pareng__s,                \
+        pareng_worker *pareng__w, pareng_frame **pareng__hp, const int pareng__clone,              \
+        unsigned *pareng__dp, pareng_frame *pareng__h0, pareng__slots *pareng__s,                  \
         PARENG__EXPAND PARAMS);                                                                    \
     /* the three clones */                                                                         \
     __attribute__((unused)) static inline RT NAME##__every(                                        \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        PARENG__RETURN(RT, NAME##__body(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0, NULL, NULL,  \
-                            PARENG__EXPAND NAMES));                                                \
+        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, 0, PARENG__CLONE_EVERY, pareng__h, NULL); \
     }                                                                                              \
     __attribute__((unused)) static inline RT NAME##__cut(                                          \
         pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,                 \
         PARENG__EXPAND PARAMS)                                                                     \
     {                                                                                              \
-        PARENG__RETURN(RT,                                                                         \
-            NAME##__body(pareng__w, pareng__h, PARENG__CLONE_CUT, pareng__depth, NULL, NULL,       \
-                            PARENG__EXPAND NAMES));                                                \
+        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, pareng__depth, PARENG__CLONE_CUT,        \
+                              pareng__h, NULL);                                                    \
     }                                                                                              \
     __attribute__((unused)) static inline RT NAME##__serial(                                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
         pareng__slots pareng__s;                                                                   \
-        PARENG__RETURN(RT,                                                                         \
-            NAME##__body(pareng__w, pareng__h, PARENG__CLONE_SERIAL, 0, pareng__h, &pareng__s,     \
-                            PARENG__EXPAND NAMES));                                                \
+        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, 0, PARENG__CLONE_SERIAL, pareng__h,      \
+                              &pareng__s);                                                         \
     }                                                                                              \
     /* The serial clone CLONE names (both are odd). */                                             \
     static inline __attribute__((always_inline)) RT NAME##__serial_clone(                          \
@@ -952,9 +991,8 @@ typedef struct pareng__slots {
                 PARENG__RETURN_RESULT(RT, pareng__r);                                              \
         }                                                                                          \
         pareng__slots pareng__s;                                                                   \
-        PARENG__RETURN(RT,                                                                         \
-            NAME##__body(pareng__w, pareng__h, PARENG__CLONE_SPLITTABLE, 0, pareng__h,             \
-                         &pareng__s, PARENG__EXPAND NAMES));                                       \
+        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, 0, PARENG__CLONE_SPLITTABLE, pareng__h,  \
+                              &pareng__s);                                                         \
     }                                                                                              \
     /* A stolen task, the root, or an overflowed spawn: depth 0 again (a thief cuts what it took   \
      * as finely as the root was cut). */                                                          \
@@ -975,23 +1013,25 @@ typedef struct pareng__slots {
     {                                                                                              \
         pareng__task_register(&NAME##__info);                                                      \
     }                                                                                              \
-    __attribute__((noinline, cold)) static pareng_frame *NAME##__spawn_slow(                       \
+    __attribute__((noinline, cold)) static void NAME##__spawn_slow(                                \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
         PARENG__ALIGNAS(PARENG__FRAME_DATA_ALIGN) unsigned char pareng__cell[PARENG_FRAME_DATA_SIZE]; \
         NAME##__place(pareng__w, pareng__cell)->args = NAME##__args(PARENG__EXPAND NAMES);         \
-        return pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, pareng__cell,                 \
-                                  NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t));      \
+        (void)pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, pareng__cell,                  \
+                                 NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t));       \
     }                                                                                              \
-    __attribute__((unused)) static inline pareng_frame *NAME##__spawn(                             \
+    /* Fills frame h; the caller's head then moves to h + 1 (PARENG_SPAWN), whichever path. */    \
+    __attribute__((unused)) static inline void NAME##__spawn(                                      \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__spawn_limit))                         \
-            return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
+        if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__spawn_limit)) {                       \
+            NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                        \
+            return;                                                                                \
+        }                                                                                          \
         pareng__h->pareng__run = NAME##__run;                                                      \
         NAME##__place(pareng__w, pareng__h->pareng__data)->args =                                  \
             PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                                 \
-        return pareng__h + 1;                                                                      \
     }                                                                                              \
     /* A popped frame that nobody stole: its task runs here, its data copied out of its spill     \
      * block and the block given back first, before the child runs and spills its own. */        \
@@ -1063,18 +1103,19 @@ typedef struct pareng__slots {
                         __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);              \
                         return pareng__r);                                                         \
     }                                                                                              \
-    __attribute__((unused)) static inline __attribute__((always_inline)) pareng_frame *            \
+    __attribute__((unused)) static inline __attribute__((always_inline)) void                      \
         NAME##__spawn_serial(pareng_worker *pareng__w, pareng_frame *pareng__h,                    \
                              const int pareng__clone, PARENG__EXPAND PARAMS)                       \
     {                                                                                              \
-        if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end))                                 \
-            return NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                 \
+        if (PARENG__UNLIKELY(pareng__h >= pareng__w->pareng__end)) {                               \
+            NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                        \
+            return;                                                                                \
+        }                                                                                          \
         __attribute__((unused)) /* void tasks */                                                   \
         NAME##__data_t *pareng__d = NAME##__place(pareng__w, pareng__h->pareng__data);             \
         PARENG__STORE(RT, pareng__d->result,                                                       \
                       NAME##__serial_clone(pareng__w, pareng__h + 1, pareng__clone,                \
                                            PARENG__EXPAND NAMES));                                 \
-        return pareng__h + 1;                                                                      \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_serial(   \
         pareng_worker *pareng__w, pareng_frame **pareng__hp)                                       \
@@ -1129,9 +1170,9 @@ typedef struct pareng__slots {
     }                                                                                              \
     static inline __attribute__((always_inline)) RT NAME##__body(                                  \
         __attribute__((unused)) pareng_worker *pareng__w,                                          \
-        __attribute__((unused)) pareng_frame *pareng__h,                                           \
+        __attribute__((unused)) pareng_frame **pareng__hp,                                         \
         __attribute__((unused)) const int pareng__clone,                                           \
-        __attribute__((unused)) unsigned pareng__depth,                                            \
+        __attribute__((unused)) unsigned *pareng__dp,                                              \
         __attribute__((unused)) pareng_frame *pareng__h0,                                          \
         __attribute__((unused)) pareng__slots *pareng__s, PARENG__EXPAND PARAMS)
 
@@ -1213,30 +1254,45 @@ typedef struct pareng__slots {
         NAME##__info.marked = 1;                                                              \
     }
 
+/* A task's deque head and its depth (pareng__body's, through the pointers its wrapper
+ * passes: PARENG__RETURN_SYNCED). */
+#define PARENG__H (*pareng__hp)
+#define PARENG__DEPTH (*pareng__dp)
 /* Inside a task: push a child that a thief may take. */
 #define PARENG_SPAWN(NAME, ...)                                                               \
     ((void)(!PARENG__IS_SERIAL(pareng__clone)                                                 \
-                ? (void)(pareng__h = NAME##__spawn(pareng__w, pareng__h, __VA_ARGS__))        \
-            : pareng__depth < PARENG__LOCAL_SLOTS                                             \
-                ? NAME##__serial_keep(pareng__s->slot[pareng__depth++], pareng__w, pareng__h, \
+                ? (NAME##__spawn(pareng__w, PARENG__H, __VA_ARGS__), (void)++PARENG__H)       \
+            : PARENG__DEPTH < PARENG__LOCAL_SLOTS                                             \
+                ? NAME##__serial_keep(pareng__s->slot[PARENG__DEPTH++], pareng__w, PARENG__H, \
                                       pareng__clone, __VA_ARGS__)                             \
-                : (void)(pareng__h = NAME##__spawn_serial(pareng__w, pareng__h, pareng__clone, \
-                                                          __VA_ARGS__))))
+                : (NAME##__spawn_serial(pareng__w, PARENG__H, pareng__clone, __VA_ARGS__),     \
+                   (void)++PARENG__H)))
 /* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
- * stole it; otherwise leapfrog on the thief until it is done). */
+ * stole it; otherwise leapfrog on the thief until it is done). A sync with none of the task's
+ * own spawns left would take its parent's child, or read past its local slots: it ends the
+ * run first, naming the task by its body (__func__: NAME__body, or a helper's name). In
+ * straight code the compiler folds the test away. (As an equality, that test of the head
+ * brought back gcc's false "iteration 3 invokes undefined behavior" of PARENG__CHECK_SYNCED.) */
 #define PARENG_SYNC(NAME)                                                                     \
     (!PARENG__IS_SERIAL(pareng__clone)                                                        \
-         ? NAME##__sync(pareng__w, &pareng__h, pareng__clone, pareng__depth + 1)              \
-     : pareng__h != pareng__h0 ? NAME##__sync_serial(pareng__w, &pareng__h)                   \
-                               : NAME##__kept(pareng__w, pareng__s->slot[--pareng__depth]))
+         ? (PARENG__SYNCED_ONE_TOO_MANY(PARENG__H <= pareng__h0),                             \
+            NAME##__sync(pareng__w, pareng__hp, pareng__clone, PARENG__DEPTH + 1))            \
+     : PARENG__H != pareng__h0                                                                \
+         ? NAME##__sync_serial(pareng__w, pareng__hp)                                         \
+         : (PARENG__SYNCED_ONE_TOO_MANY(PARENG__DEPTH == 0),                                  \
+            NAME##__kept(pareng__w, pareng__s->slot[--PARENG__DEPTH])))
+#define PARENG__SYNCED_ONE_TOO_MANY(NONE_LEFT)                                                \
+    ((void)(PARENG__UNLIKELY(NONE_LEFT) &&                                                    \
+            (pareng__unsynced(pareng__w, __func__, PARENG__H, PARENG__H, -1), 0)))
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
 #define PARENG_CALL(NAME, ...)                                                                \
-    NAME##__call(pareng__w, pareng__h, pareng__clone, pareng__depth + 1, __VA_ARGS__)
+    NAME##__call(pareng__w, PARENG__H, pareng__clone, PARENG__DEPTH + 1, __VA_ARGS__)
 /* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
  * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
  * died (see pareng_last_error(): the signal, and "task stack overflow" with the stack's size
- * when a task overflowed its stack), -ECANCELED after pareng_cancel(), -EPIPE if the engine
- * already failed. */
+ * when a task overflowed its stack) or a task returned with spawns it did not sync (the
+ * message names it), -ECANCELED after pareng_cancel(), -EPIPE if the engine already
+ * failed. */
 #define PARENG_RUN(E, NAME, OUT, ...) \
     NAME##__root((E), PARENG__CUTOFF_OF_ENGINE, (OUT), __VA_ARGS__)
 /* PARENG_RUN with the granularity of this run given rather than the engine's: CUTOFF as
@@ -1298,16 +1354,16 @@ PARENG_API void pareng_serve_wake(pareng_engine *engine);
  *   }
  *   PARENG_TASK_1(int, serve, int, fd) { return send_all(PARENG_CONTEXT, fd, "hi", 2); }
  *
- * As in a task, a helper syncs what it spawned before it returns. Declared static inline,
- * the helper is compiled into each clone of its caller. */
+ * A helper's spawns are its task's: it or the task syncs them, before the task returns.
+ * Declared static inline, the helper is compiled into each clone of its caller. */
 #define PARENG_CONTEXT_PARAMS                                                                 \
     __attribute__((unused)) pareng_worker *pareng__w,                                         \
-        __attribute__((unused)) pareng_frame *pareng__h,                                      \
+        __attribute__((unused)) pareng_frame **pareng__hp,                                    \
         __attribute__((unused)) const int pareng__clone,                                      \
-        __attribute__((unused)) unsigned pareng__depth,                                       \
+        __attribute__((unused)) unsigned *pareng__dp,                                         \
         __attribute__((unused)) pareng_frame *pareng__h0,                                     \
         __attribute__((unused)) pareng__slots *pareng__s
-#define PARENG_CONTEXT pareng__w, pareng__h, pareng__clone, pareng__depth, pareng__h0, pareng__s
+#define PARENG_CONTEXT pareng__w, pareng__hp, pareng__clone, pareng__dp, pareng__h0, pareng__s
 /* Inside a task: true when this call runs as serial C, with everything below it (the cutoff
  * chose it, docs/design.md). OpenMP's omp_in_final(): a task with a faster serial algorithm
  * than its own recursion may switch to it here. A task that asks it keeps its serial runs
@@ -1323,7 +1379,7 @@ PARENG_API void pareng_serve_wake(pareng_engine *engine);
  * stealable now. Frames are shared lazily otherwise, when a thief asks and the task next
  * spawns or syncs, which such a call delays by its whole length while the thief waits. Nothing
  * in a serial run (its frames hold results, not tasks). */
-#define PARENG_SHARE() ((void)(PARENG_SERIAL() || (pareng__share_now(pareng__w, pareng__h), 0)))
+#define PARENG_SHARE() ((void)(PARENG_SERIAL() || (pareng__share_now(pareng__w, PARENG__H), 0)))
 PARENG_API void pareng__share_now(pareng_worker *w, pareng_frame *h);
 
 /* ------------------------------------------------------------------------------------------
@@ -1376,7 +1432,7 @@ PARENG_API int pareng_io(pareng_worker *w, pareng_frame *h, const pareng_io_requ
         _Pragma("GCC diagnostic ignored \"-Wmissing-field-initializers\"")                    \
         const pareng_io_request pareng__request = {__VA_ARGS__};                              \
         _Pragma("GCC diagnostic pop")                                                         \
-        pareng_io(pareng__w, pareng__h, &pareng__request);                                    \
+        pareng_io(pareng__w, PARENG__H, &pareng__request);                                    \
     })
 /* Macro parameters are upper case: they must not match the request's field names. Fields a
  * request leaves out are zero (C++ warns of them: not here). */
@@ -1435,9 +1491,10 @@ PARENG_API int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_
 /* A loop body that may spawn, sync and call tasks (and use PARENG_ENGINE(), PARENG_FOR):
  * declare it with the hidden context first, as a helper of a task,
  *   static void body(PARENG_CONTEXT_PARAMS, void *ctx, size_t begin, size_t end) { ... }
- * and it syncs what it spawned before it returns. */
+ * and it syncs what it spawned before it returns (the run fails otherwise, naming the task
+ * pareng_for_tasks_body). */
 typedef struct pareng__slots pareng__slots;
-typedef void (*pareng_range_task_fn)(pareng_worker *, pareng_frame *, int, unsigned,
+typedef void (*pareng_range_task_fn)(pareng_worker *, pareng_frame **, int, unsigned *,
                                      pareng_frame *, pareng__slots *, void *ctx, size_t begin,
                                      size_t end);
 /* pareng_for with a body that spawns tasks of its own. Returns as PARENG_RUN. */
@@ -1493,10 +1550,10 @@ PARENG_API int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t en
  * pareng_reduce_into called by a task fail with -EDEADLK. */
 #define PARENG_ENGINE() pareng__worker_engine(pareng__w)
 #define PARENG_FOR(BEGIN, END, GRAIN, BODY, CTX)                                              \
-    pareng__for_nested(pareng__w, pareng__h, pareng__clone, pareng__depth, (BEGIN), (END),    \
+    pareng__for_nested(pareng__w, PARENG__H, pareng__clone, PARENG__DEPTH, (BEGIN), (END),    \
                        (GRAIN), (BODY), (CTX))
 #define PARENG_REDUCE(BEGIN, END, GRAIN, MAP, COMBINE, CTX, RESULT)                           \
-    pareng__reduce_nested(pareng__w, pareng__h, pareng__clone, pareng__depth, (BEGIN), (END), \
+    pareng__reduce_nested(pareng__w, PARENG__H, pareng__clone, PARENG__DEPTH, (BEGIN), (END), \
                           (GRAIN), (MAP), (COMBINE), (CTX), (RESULT))
 PARENG_API pareng_engine *pareng__worker_engine(const pareng_worker *w);
 PARENG_API int pareng__for_nested(pareng_worker *w, pareng_frame *h, int clone, unsigned depth,

@@ -272,12 +272,12 @@ static unsigned long long task_serial;
  * its spawner's worker or a thief: a program's answer never depends on who stole what. */
 PARENG_TASK_1(uint64_t, pytask, uint64_t, message)
 {
-    task_context ctx = {pareng__w, &pareng__h, pareng__h, ++task_serial, current_task};
+    task_context ctx = {pareng__w, pareng__hp, PARENG__H, ++task_serial, current_task};
     current_task = &ctx;
     PyObject *r = PyObject_CallFunction(executor, "K", (unsigned long long)message);
     /* The executor syncs its spawns; only a failure of its own leaves some. */
-    while (pareng__h > ctx.base)
-        (void)pytask__sync(pareng__w, &pareng__h, PARENG__CLONE_EVERY, 0);
+    while (PARENG__H > ctx.base)
+        (void)pytask__sync(pareng__w, pareng__hp, PARENG__CLONE_EVERY, 0);
     current_task = ctx.outer;
     uint64_t out = r ? PyLong_AsUnsignedLongLong(r) : 0;
     Py_XDECREF(r);
@@ -491,7 +491,8 @@ static PyObject *task_spawn(PyObject *Py_UNUSED(module), PyObject *args)
     task_context *c = inside_task();
     if (!c || !PyArg_ParseTuple(args, "K:task_spawn", &message))
         return NULL;
-    *c->h = pytask__spawn(c->w, *c->h, message);
+    pytask__spawn(c->w, *c->h, message);
+    ++*c->h;
     /* what PARENG_SHARE() does in a C task: the spawner goes on in Python, which makes no
      * spawn or sync that would share it when a thief asks */
     pareng__share_now(c->w, *c->h);

@@ -4,7 +4,8 @@
  * (docs/memory.md): children that get pointers to their parent's locals (the board of
  * nqueens, the array their counts go to); with PARENG_GLOBALS_SHARED, a global the caller
  * sets after pareng_start and globals that tasks write and the caller reads; by default, the
- * per-process globals that thread code keeps per thread (a table each makes on first use).
+ * per-process globals that thread code keeps per thread (a table each makes on first use);
+ * and Cilk code that leans on the implicit sync at a function's end must be refused loudly.
  */
 #include "pareng.h"
 #include "testing.h"
@@ -97,6 +98,206 @@ static void test_nqueens_board_on_the_parents_stack(void)
             pareng_stop(e);
         }
     }
+}
+
+/* ---- Cilk's implicit sync -----------------------------------------------------------------
+ * A Cilk function syncs its children when it returns, and Cilk code leans on that: a tree
+ * walk spawns one half, walks the other and returns. Ported literally, the pareng task returns
+ * with a spawn it did not sync, which a parallel clone would never run. pareng has no
+ * implicit sync; such a task fails the run with a message that names it, on any number of
+ * workers and with any cutoff (serial runs included), and so does a task that syncs more than
+ * it spawned. */
+PARENG_TASK_1(void, walk, unsigned, depth)
+{
+    if (depth == 0)
+        return;
+    PARENG_SPAWN(walk, depth - 1); /* cilk_spawn walk(depth - 1); */
+    PARENG_CALL(walk, depth - 1);  /* walk(depth - 1); and Cilk's implicit sync */
+}
+
+PARENG_TASK_1(int, value_of, int, i) { return i; }
+
+/* Spawns n children and syncs none: more than a serial run's local slots hold. */
+PARENG_TASK_1(int, scatter, int, n)
+{
+    for (int i = 0; i < n; i++)
+        PARENG_SPAWN(value_of, i);
+    return n;
+}
+
+/* scatter one level down: below a cutoff of 1, in a serial run */
+PARENG_TASK_1(int, scatter_below, int, n) { return PARENG_CALL(scatter, n); }
+
+PARENG_TASK_1(int, one_spawn_two_syncs, int, i)
+{
+    PARENG_SPAWN(value_of, i);
+    int a = PARENG_SYNC(value_of);
+    return a + PARENG_SYNC(value_of); /* would take its parent's spawn */
+}
+
+/* Syncs first, then spawns: its head comes back to where it began, as if balanced. */
+PARENG_TASK_1(int, sync_then_spawn, int, i)
+{
+    int a = PARENG_SYNC(value_of); /* would take its parent's spawn */
+    PARENG_SPAWN(value_of, i + 100);
+    return a;
+}
+
+static void sync_for_the_task(PARENG_CONTEXT_PARAMS, int *sum)
+{
+    *sum += PARENG_SYNC(value_of);
+}
+
+/* Its helper syncs twice for one spawn. */
+PARENG_TASK_1(int, helper_syncs_twice, int, i)
+{
+    int sum = 0;
+    PARENG_SPAWN(value_of, i);
+    sync_for_the_task(PARENG_CONTEXT, &sum);
+    sync_for_the_task(PARENG_CONTEXT, &sum);
+    return sum;
+}
+
+/* The parent of each of those: one spawn of its own, synced after the child returned. */
+PARENG_TASK_2(int, parent_of_extra_syncs, int, i, int, which)
+{
+    PARENG_SPAWN(value_of, i);
+    int r = which == 0   ? PARENG_CALL(one_spawn_two_syncs, i)
+            : which == 1 ? PARENG_CALL(sync_then_spawn, i)
+                         : PARENG_CALL(helper_syncs_twice, i);
+    return r + PARENG_SYNC(value_of);
+}
+
+PARENG_TASK_1(int, exit_with, int, status)
+{
+    _exit(status);
+}
+
+/* A helper spawns on behalf of its task (PARENG_CONTEXT); whoever syncs, the task's spawns
+ * are counted together. */
+static void spawn_for_the_task(PARENG_CONTEXT_PARAMS, int from, int to)
+{
+    for (int i = from; i < to; i++)
+        PARENG_SPAWN(value_of, i);
+}
+
+PARENG_TASK_2(int, sum_of_helpers_spawns, int, n, int, synced)
+{
+    spawn_for_the_task(PARENG_CONTEXT, 0, n);
+    int sum = 0;
+    for (int i = 0; i < synced; i++)
+        sum += PARENG_SYNC(value_of);
+    return sum;
+}
+
+PARENG_TASK_1(int, helpers_spawns_below, int, synced)
+{
+    PARENG_SPAWN(sum_of_helpers_spawns, 6, synced);
+    int here = PARENG_CALL(sum_of_helpers_spawns, 6, synced);
+    return here + PARENG_SYNC(sum_of_helpers_spawns);
+}
+
+/* A loop body of pareng_for_tasks that spawns a child per index and syncs only the first. */
+static void spawn_per_index(PARENG_CONTEXT_PARAMS, void *ctx, size_t begin, size_t end)
+{
+    (void)ctx;
+    for (size_t i = begin; i < end; i++)
+        PARENG_SPAWN(value_of, (int)i);
+    if (end > begin)
+        (void)PARENG_SYNC(value_of);
+}
+
+/* The run failed (-ECHILD), with a message that says `said`; the engine is failed for good. */
+static void assert_refused(pareng_engine *e, int rc, const char *said, unsigned workers,
+                           unsigned cutoff)
+{
+    CU_ASSERT_EQUAL(rc, -ECHILD);
+    if (rc != -ECHILD || !strstr(pareng_last_error(), said))
+        fprintf(stderr, "\n%u workers, cutoff %u: rc %d, \"%s\", expected \"%s\"\n", workers,
+                cutoff, rc, rc ? pareng_last_error() : "", said);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), said));
+    CU_ASSERT(strstr(pareng_last_error(), "no implicit sync") != NULL ||
+              strstr(pareng_last_error(), "there was none left") != NULL);
+    int got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, value_of, &got, 1), -EPIPE);
+    pareng_stop(e);
+}
+
+static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, PARENG_CUTOFF_NONE, 1};
+#define CUTOFFS (sizeof cutoffs / sizeof cutoffs[0])
+
+static void test_cilk_implicit_sync_refused(void)
+{
+    for (size_t w = 0; w < WORKER_COUNTS; w++)
+        for (size_t c = 0; c < CUTOFFS; c++) {
+            pareng_engine *e = testing_start_cutoff(worker_counts[w], cutoffs[c]);
+            assert_refused(e, PARENG_RUN(e, walk, NULL, 12),
+                           "task walk returned with 1 spawn not synced", worker_counts[w],
+                           cutoffs[c]);
+        }
+}
+
+static void test_spawns_left_in_a_loop_refused(void)
+{
+    for (size_t w = 0; w < WORKER_COUNTS; w++)
+        for (size_t c = 0; c < CUTOFFS; c++) {
+            pareng_engine *e = testing_start_cutoff(worker_counts[w], cutoffs[c]);
+            int got = 0;
+            assert_refused(e, PARENG_RUN(e, scatter_below, &got, 6),
+                           "task scatter returned with 6 spawns not synced", worker_counts[w],
+                           cutoffs[c]);
+        }
+}
+
+/* Caught at the sync, before it takes the parent's child: in every clone (a cutoff of 1 runs
+ * the children of the root in serial runs), and when a spawn after it would balance the
+ * count at the task's end. */
+static void test_more_syncs_than_spawns_refused(void)
+{
+    static const char *const said[] = {"task one_spawn_two_syncs synced more than it spawned",
+                                       "task sync_then_spawn synced more than it spawned",
+                                       "helper sync_for_the_task synced more than it spawned"};
+    for (size_t w = 0; w < WORKER_COUNTS; w++)
+        for (size_t c = 0; c < CUTOFFS; c++)
+            for (int which = 0; which < 3; which++) {
+                pareng_engine *e = testing_start_cutoff(worker_counts[w], cutoffs[c]);
+                int got = 0;
+                assert_refused(e, PARENG_RUN(e, parent_of_extra_syncs, &got, 3, which),
+                               said[which], worker_counts[w], cutoffs[c]);
+            }
+}
+
+/* A task of the program's that exits with the status pareng uses for an unsynced spawn is
+ * reported as any exit. */
+static void test_a_tasks_own_exit_status(void)
+{
+    pareng_engine *e = testing_start_cutoff(2, PARENG_CUTOFF_AUTO);
+    int got = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, exit_with, &got, 77), -ECHILD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "exited unexpectedly with status 77"));
+    pareng_stop(e);
+}
+
+static void test_a_loop_bodys_spawns_refused(void)
+{
+    pareng_engine *e = testing_start_cutoff(2, PARENG_CUTOFF_AUTO);
+    assert_refused(e, pareng_for_tasks(e, 0, 64, 2, spawn_per_index, NULL),
+                   "task pareng_for_tasks_body returned with 1 spawn not synced", 2,
+                   PARENG_CUTOFF_AUTO);
+}
+
+static void test_a_helpers_spawns_are_its_tasks(void)
+{
+    for (size_t w = 0; w < WORKER_COUNTS; w++)
+        for (size_t c = 0; c < CUTOFFS; c++) {
+            pareng_engine *e = testing_start_cutoff(worker_counts[w], cutoffs[c]);
+            int got = -1;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, helpers_spawns_below, &got, 6), 0);
+            CU_ASSERT_EQUAL(got, 2 * (0 + 1 + 2 + 3 + 4 + 5));
+            assert_refused(e, PARENG_RUN(e, helpers_spawns_below, &got, 4),
+                           "task sum_of_helpers_spawns returned with 2 spawns not synced",
+                           worker_counts[w], cutoffs[c]);
+        }
 }
 
 /* ---- globals -------------------------------------------------------------------------- */
@@ -314,6 +515,12 @@ int main(void)
         {"PARENG_GLOBALS_PRIVATE by default: a copy per worker", test_private_globals_by_default},
         {"by default a table made on first use is per worker", test_per_worker_globals_by_default},
         {"an engine handle in a global", test_engine_handle_in_a_global},
+        {"Cilk's implicit sync, ported literally: refused", test_cilk_implicit_sync_refused},
+        {"spawns a loop leaves unsynced: refused", test_spawns_left_in_a_loop_refused},
+        {"more syncs than spawns: refused", test_more_syncs_than_spawns_refused},
+        {"a task's own exit status 77", test_a_tasks_own_exit_status},
+        {"a helper's spawns are its task's", test_a_helpers_spawns_are_its_tasks},
+        {"a pareng_for_tasks body's unsynced spawns: refused", test_a_loop_bodys_spawns_refused},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
