@@ -445,12 +445,13 @@ void pareng__unsynced(pareng_worker *pub, const char *task, pareng_frame *entry,
     pareng__worker *lane0 = pareng__lane(w->arena, w->index, 0);
     /* frames left above the head the task began with, and results left in its local slots */
     long count = (long)(exit - entry) + kept;
-    /* a sync names the function it is in: a task's body, NAME__body, or a helper */
+    /* a serial clone's sync names the function it is in (entry == exit, kept -1): a task's
+     * body, NAME__body, or a helper; a task's end names the task */
     size_t len = strlen(task);
     bool body = len > 6 && strcmp(task + len - 6, "__body") == 0;
+    bool helper = !body && entry == exit && kept < 0;
     snprintf(lane0->unsynced_task, sizeof lane0->unsynced_task, "%s %.*s",
-             count < 0 && !body ? "helper" : "task", (int)(body ? len - 6 : len),
-             task);
+             helper ? "helper" : "task", (int)(body ? len - 6 : len), task);
     /* Relaxed: the exit and the reap order them, as exit_errno */
     atomic_store_explicit(&lane0->unsynced_spawns, count, memory_order_relaxed);
     fflush(NULL);

@@ -533,11 +533,11 @@ PARENG_API pareng_frame *pareng__spawn_slow(pareng_worker *w, pareng_frame *h, p
 /* t: the frame being synced (the head after the pop). Returns NULL when the caller must run t
  * inline, else the frame that holds the finished result. */
 PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
-/* A task returned with spawns it did not sync: its head was `entry` when it began and `exit`
- * at its return, and `kept` results were left in its local slots (a serial clone's); or it
- * was about to sync one more than it spawned (entry == exit, kept -1; `task` is then the
- * function that syncs, NAME__body or a helper). Ends the worker, and the run fails naming
- * the task (engine/worker.c). */
+/* A task returned with spawns it did not sync (or synced more than it spawned): its head was
+ * `entry` when it began and `exit` at its return, and `kept` results were left in its local
+ * slots (a serial clone's); or a serial clone was about to sync with none left (entry ==
+ * exit, kept -1; `task` is then the function that syncs, NAME__body or a helper). Ends the
+ * worker, and the run fails naming the task (engine/worker.c). */
 PARENG_API __attribute__((noreturn, cold)) void pareng__unsynced(pareng_worker *w,
                                                                  const char *task,
                                                                  pareng_frame *entry,
@@ -875,14 +875,14 @@ typedef struct pareng__slots {
     __attribute__((unused)) static inline RT NAME##__every(                                        \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, 0, PARENG__CLONE_EVERY, pareng__h, NULL); \
+        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, 0, PARENG__CLONE_EVERY, NULL, NULL);     \
     }                                                                                              \
     __attribute__((unused)) static inline RT NAME##__cut(                                          \
         pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,                 \
         PARENG__EXPAND PARAMS)                                                                     \
     {                                                                                              \
-        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, pareng__depth, PARENG__CLONE_CUT,        \
-                              pareng__h, NULL);                                                    \
+        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, pareng__depth, PARENG__CLONE_CUT, NULL,  \
+                              NULL);                                                               \
     }                                                                                              \
     __attribute__((unused)) static inline RT NAME##__serial(                                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
@@ -1268,22 +1268,20 @@ typedef struct pareng__slots {
                 : (NAME##__spawn_serial(pareng__w, PARENG__H, pareng__clone, __VA_ARGS__),     \
                    (void)++PARENG__H)))
 /* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
- * stole it; otherwise leapfrog on the thief until it is done). A sync with none of the task's
- * own spawns left would take its parent's child, or read past its local slots: it ends the
- * run first, naming the task by its body (__func__: NAME__body, or a helper's name). In
- * straight code the compiler folds the test away. (As an equality, that test of the head
- * brought back gcc's false "iteration 3 invokes undefined behavior" of PARENG__CHECK_SYNCED.) */
+ * stole it; otherwise leapfrog on the thief until it is done). In a serial clone, a sync with
+ * none of the task's own spawns left would read past its local slots: it ends the run first,
+ * naming the task by its body (__func__: NAME__body, or a helper's name); the compiler folds
+ * the test away in straight code. A parallel clone's sync too many takes its parent's child,
+ * and the task's end refuses the run (PARENG__RETURN_SYNCED): the same test at each of its
+ * syncs cost nqueens' loop of syncs 4%. */
 #define PARENG_SYNC(NAME)                                                                     \
     (!PARENG__IS_SERIAL(pareng__clone)                                                        \
-         ? (PARENG__SYNCED_ONE_TOO_MANY(PARENG__H <= pareng__h0),                             \
-            NAME##__sync(pareng__w, pareng__hp, pareng__clone, PARENG__DEPTH + 1))            \
+         ? NAME##__sync(pareng__w, pareng__hp, pareng__clone, PARENG__DEPTH + 1)              \
      : PARENG__H != pareng__h0                                                                \
          ? NAME##__sync_serial(pareng__w, pareng__hp)                                         \
-         : (PARENG__SYNCED_ONE_TOO_MANY(PARENG__DEPTH == 0),                                  \
+         : ((void)(PARENG__UNLIKELY(PARENG__DEPTH == 0) &&                                    \
+                   (pareng__unsynced(pareng__w, __func__, PARENG__H, PARENG__H, -1), 0)),     \
             NAME##__kept(pareng__w, pareng__s->slot[--PARENG__DEPTH])))
-#define PARENG__SYNCED_ONE_TOO_MANY(NONE_LEFT)                                                \
-    ((void)(PARENG__UNLIKELY(NONE_LEFT) &&                                                    \
-            (pareng__unsynced(pareng__w, __func__, PARENG__H, PARENG__H, -1), 0)))
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
 #define PARENG_CALL(NAME, ...)                                                                \
     NAME##__call(pareng__w, PARENG__H, pareng__clone, PARENG__DEPTH + 1, __VA_ARGS__)
