@@ -1273,7 +1273,7 @@ typedef struct pareng__slots {
  * naming the task by its body (__func__: NAME__body, or a helper's name); the compiler folds
  * the test away in straight code. A parallel clone's sync too many takes its parent's child,
  * and the task's end refuses the run (PARENG__RETURN_SYNCED): the same test at each of its
- * syncs cost nqueens' loop of syncs 4%. */
+ * syncs cost nqueens' loop of syncs 3 to 4%. */
 #define PARENG_SYNC(NAME)                                                                     \
     (!PARENG__IS_SERIAL(pareng__clone)                                                        \
          ? NAME##__sync(pareng__w, pareng__hp, pareng__clone, PARENG__DEPTH + 1)              \
