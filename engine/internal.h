@@ -100,6 +100,8 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 #define PARENG__EXIT_SETUP_FAILED 75
 #define PARENG__EXIT_FORKED 76
 #define PARENG__EXIT_UNSYNCED 77
+#define PARENG__SYNCED_TOO_MANY (-1)
+#define PARENG__HELPER_SYNCED_TOO_MANY (-2)
 /* Engines one process may have at once (cancel slots, life pipes). */
 #define PARENG__MAX_ENGINES 1024
 
@@ -224,12 +226,13 @@ typedef struct pareng__worker {
      * the coordinator after reaping it (relaxed: the death and the reap order them). Last, so
      * that what attached tools read stays where it was. */
     _Atomic uint32_t stack_overflowed;
-    /* lane 0 only: how many spawns a task left unsynced (-1: it synced one more than it
-     * spawned), and who ("task NAME", or the helper that synced), stored by the worker before
-     * it exits with PARENG__EXIT_UNSYNCED and read by the coordinator after reaping it
-     * (worker.c's pareng__unsynced). */
-    _Atomic long unsynced_spawns;
-    char unsynced_task[64];
+    /* lane 0 only: how many spawns a task left unsynced (PARENG__SYNCED_TOO_MANY: it synced
+     * more than it spawned; PARENG__HELPER_SYNCED_TOO_MANY: a helper of it did), and the
+     * task's or the helper's name, cut to fit the line that the fields above leave (a lane
+     * stays 9 lines), stored by the worker before it exits with PARENG__EXIT_UNSYNCED and read
+     * by the coordinator after reaping it (worker.c's pareng__unsynced). */
+    _Atomic int32_t unsynced_spawns;
+    char unsynced_name[28];
 } PARENG__ALIGNED pareng__worker;
 
 static inline pareng__worker *pareng__self(pareng_worker *w)

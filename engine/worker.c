@@ -450,10 +450,13 @@ void pareng__unsynced(pareng_worker *pub, const char *task, pareng_frame *entry,
     size_t len = strlen(task);
     bool body = len > 6 && strcmp(task + len - 6, "__body") == 0;
     bool helper = !body && entry == exit && kept < 0;
-    snprintf(lane0->unsynced_task, sizeof lane0->unsynced_task, "%s %.*s",
-             helper ? "helper" : "task", (int)(body ? len - 6 : len), task);
+    snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s",
+             (int)(body ? len - 6 : len), task);
+    int32_t told = count > 0 ? (int32_t)(count < INT32_MAX ? count : INT32_MAX)
+                   : helper  ? PARENG__HELPER_SYNCED_TOO_MANY
+                             : PARENG__SYNCED_TOO_MANY;
     /* Relaxed: the exit and the reap order them, as exit_errno */
-    atomic_store_explicit(&lane0->unsynced_spawns, count, memory_order_relaxed);
+    atomic_store_explicit(&lane0->unsynced_spawns, told, memory_order_relaxed);
     fflush(NULL);
     pareng__worker_exit(lane0, PARENG__EXIT_UNSYNCED, 0);
 }
