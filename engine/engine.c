@@ -229,22 +229,18 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
      * of the program's own that exits with this status stored nothing */
     int32_t unsynced = atomic_load_explicit(&lane0->unsynced_spawns, memory_order_relaxed);
     const char *name = lane0->unsynced_name;
-    /* a name that filled the field was cut */
-    const char *cut = strnlen(name, sizeof lane0->unsynced_name) >= sizeof lane0->unsynced_name - 1
-                          ? "..."
-                          : "";
     if (code == PARENG__EXIT_UNSYNCED && unsynced && name[0]) {
         if (unsynced > 0)
-            snprintf(why, len, "task %.28s%s returned with %d spawn%s not synced (on worker %u, "
+            snprintf(why, len, "task %.28s returned with %d spawn%s not synced (on worker %u, "
                      "pid %d): a task must PARENG_SYNC each of its PARENG_SPAWNs before it "
                      "returns; pareng has no implicit sync at a task's end",
-                     name, cut, (int)unsynced, unsynced == 1 ? "" : "s", i, (int)pid);
+                     name, (int)unsynced, unsynced == 1 ? "" : "s", i, (int)pid);
         else
-            snprintf(why, len, "%s %.28s%s synced more than it spawned (on worker %u, pid %d): "
+            snprintf(why, len, "%s %.28s synced more than it spawned (on worker %u, pid %d): "
                      "each PARENG_SYNC takes the result of its task's own most recent "
                      "unsynced PARENG_SPAWN, and there was none left",
-                     unsynced == PARENG__HELPER_SYNCED_TOO_MANY ? "helper" : "task", name, cut,
-                     i, (int)pid);
+                     unsynced == PARENG__HELPER_SYNCED_TOO_MANY ? "helper" : "task", name, i,
+                     (int)pid);
         return;
     }
     /* Relaxed: the worker stored it before exiting, and the reap above follows the exit */

@@ -223,14 +223,15 @@ typedef struct pareng__worker {
     int32_t pu_os, core_logical;
     /* lane 0 only: k + 1 when a task overflowed the stack of the worker's lane k into its
      * guard page (0: none), stored by the worker's SIGSEGV handler before it dies and read by
-     * the coordinator after reaping it (relaxed: the death and the reap order them). Last, so
-     * that what attached tools read stays where it was. */
+     * the coordinator after reaping it (relaxed: the death and the reap order them). After
+     * the fields attached tools read, so that those stay where they were. */
     _Atomic uint32_t stack_overflowed;
     /* lane 0 only: how many spawns a task left unsynced (PARENG__SYNCED_TOO_MANY: it synced
      * more than it spawned; PARENG__HELPER_SYNCED_TOO_MANY: a helper of it did), and the
-     * task's or the helper's name, cut to fit the line that the fields above leave (a lane
-     * stays 9 lines), stored by the worker before it exits with PARENG__EXIT_UNSYNCED and read
-     * by the coordinator after reaping it (worker.c's pareng__unsynced). */
+     * task's or the helper's name, cut (ending "...") to fit the line that the fields above
+     * leave (a lane stays 9 lines), stored by the worker before it exits with
+     * PARENG__EXIT_UNSYNCED and read by the coordinator after reaping it (worker.c's
+     * pareng__unsynced). */
     _Atomic int32_t unsynced_spawns;
     char unsynced_name[28];
 } PARENG__ALIGNED pareng__worker;

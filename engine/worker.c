@@ -450,8 +450,11 @@ void pareng__unsynced(pareng_worker *pub, const char *task, pareng_frame *entry,
     size_t len = strlen(task);
     bool body = len > 6 && strcmp(task + len - 6, "__body") == 0;
     bool helper = !body && entry == exit && kept < 0;
-    snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s",
-             (int)(body ? len - 6 : len), task);
+    int name_len = (int)(body ? len - 6 : len), room = (int)sizeof lane0->unsynced_name - 1;
+    if (name_len <= room)
+        snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s", name_len, task);
+    else
+        snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s...", room - 3, task);
     int32_t told = count > 0 ? (int32_t)(count < INT32_MAX ? count : INT32_MAX)
                    : helper  ? PARENG__HELPER_SYNCED_TOO_MANY
                              : PARENG__SYNCED_TOO_MANY;

@@ -117,6 +117,13 @@ PARENG_TASK_1(void, walk, unsigned, depth)
 
 PARENG_TASK_1(int, value_of, int, i) { return i; }
 
+/* A name longer than the message keeps: cut, and said so. */
+PARENG_TASK_1(int, a_task_whose_name_is_longer_than_the_room_kept, int, i)
+{
+    PARENG_SPAWN(value_of, i);
+    return i;
+}
+
 /* Spawns n children and syncs none: more than a serial run's local slots hold. */
 PARENG_TASK_1(int, scatter, int, n)
 {
@@ -239,6 +246,12 @@ static void test_cilk_implicit_sync_refused(void)
 
 static void test_spawns_left_in_a_loop_refused(void)
 {
+    pareng_engine *long_named = testing_start_cutoff(2, PARENG_CUTOFF_AUTO);
+    int v = 0;
+    assert_refused(long_named,
+                   PARENG_RUN(long_named, a_task_whose_name_is_longer_than_the_room_kept, &v, 1),
+                   "task a_task_whose_name_is_lon... returned with 1 spawn not synced", 2,
+                   PARENG_CUTOFF_AUTO);
     for (size_t w = 0; w < WORKER_COUNTS; w++)
         for (size_t c = 0; c < CUTOFFS; c++) {
             pareng_engine *e = testing_start_cutoff(worker_counts[w], cutoffs[c]);
