@@ -126,9 +126,9 @@ int pareng_for_tasks(pareng_engine *engine, size_t begin, size_t end, size_t gra
     if (end == begin)
         return 0;
     int ignored;
-    return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, pareng_for_tasks_body, &ignored, begin, end,
-                             for_grain(begin, end, grain, pareng_engine_workers(engine)), body,
-                             ctx);
+    return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, pareng_for_tasks_body, &ignored, begin,
+                             end, for_grain(begin, end, grain, pareng_engine_workers(engine)),
+                             body, ctx);
 }
 
 /* The serial reduction of a task that calls pareng_reduce: the same pieces, combined in the

@@ -436,32 +436,42 @@ pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
 /* A task that returned with spawns it did not sync, or that was about to sync more than it
  * spawned (pareng.h's PARENG__RETURN_SYNCED and PARENG_SYNC): its frames are left in the
  * deque, or its parent's would be taken, and nothing after that can be trusted, so the worker
- * ends here and the coordinator names the task in the run's failure (engine.c's reap). What
- * its stdio holds is written first: a port being debugged prints. */
-void pareng__unsynced(pareng_worker *pub, const char *task, pareng_frame *entry,
-                      pareng_frame *exit, long kept)
+ * ends here and the coordinator names the task (or the helper) in the run's failure
+ * (engine.c's reap): `told` is the count left unsynced, or PARENG__*SYNCED_TOO_MANY. What its
+ * stdio holds is written first: a port being debugged prints. */
+static _Noreturn void refuse_unsynced(pareng_worker *pub, const char *name, size_t len,
+                                      int32_t told)
 {
     pareng__worker *w = pareng__self(pub);
     pareng__worker *lane0 = pareng__lane(w->arena, w->index, 0);
-    /* frames left above the head the task began with, and results left in its local slots */
-    long count = (long)(exit - entry) + kept;
-    /* a serial clone's sync names the function it is in (entry == exit, kept -1): a task's
-     * body, NAME__body, or a helper; a task's end names the task */
-    size_t len = strlen(task);
-    bool body = len > 6 && strcmp(task + len - 6, "__body") == 0;
-    bool helper = !body && entry == exit && kept < 0;
-    int name_len = (int)(body ? len - 6 : len), room = (int)sizeof lane0->unsynced_name - 1;
-    if (name_len <= room)
-        snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s", name_len, task);
+    int room = (int)sizeof lane0->unsynced_name - 1;
+    if (len <= (size_t)room)
+        snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s", (int)len, name);
     else
-        snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s...", room - 3, task);
-    int32_t told = count > 0 ? (int32_t)(count < INT32_MAX ? count : INT32_MAX)
-                   : helper  ? PARENG__HELPER_SYNCED_TOO_MANY
-                             : PARENG__SYNCED_TOO_MANY;
+        snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s...", room - 3, name);
     /* Relaxed: the exit and the reap order them, as exit_errno */
     atomic_store_explicit(&lane0->unsynced_spawns, told, memory_order_relaxed);
     fflush(NULL);
     pareng__worker_exit(lane0, PARENG__EXIT_UNSYNCED, 0);
+}
+
+void pareng__unsynced(pareng_worker *pub, const char *task, pareng_frame *entry,
+                      pareng_frame *exit, long kept)
+{
+    /* frames left above the head the task began with, and results left in its local slots */
+    long count = (long)(exit - entry) + kept;
+    refuse_unsynced(pub, task, strlen(task),
+                    count < 0 ? PARENG__SYNCED_TOO_MANY : count < INT32_MAX ? (int32_t)count
+                                                                            : INT32_MAX);
+}
+
+void pareng__synced_too_many(pareng_worker *pub, const char *function)
+{
+    /* a task's body is NAME__body; any other function is a helper of the task */
+    size_t len = strlen(function);
+    bool body = len > 6 && strcmp(function + len - 6, "__body") == 0;
+    refuse_unsynced(pub, function, body ? len - 6 : len,
+                    body ? PARENG__SYNCED_TOO_MANY : PARENG__HELPER_SYNCED_TOO_MANY);
 }
 
 /* ---- the worker process ---------------------------------------------------------------- */

@@ -535,13 +535,16 @@ PARENG_API pareng_frame *pareng__spawn_slow(pareng_worker *w, pareng_frame *h, p
 PARENG_API pareng_frame *pareng__sync_slow(pareng_worker *w, pareng_frame *t);
 /* A task returned with spawns it did not sync (or synced more than it spawned): its head was
  * `entry` when it began and `exit` at its return, and `kept` results were left in its local
- * slots (a serial clone's); or a serial clone was about to sync with none left (entry ==
- * exit, kept -1; `task` is then the function that syncs, NAME__body or a helper). Ends the
- * worker, and the run fails naming the task (engine/worker.c). */
+ * slots (a serial clone's). Ends the worker, and the run fails naming the task
+ * (engine/worker.c). */
 PARENG_API __attribute__((noreturn, cold)) void pareng__unsynced(pareng_worker *w,
                                                                  const char *task,
                                                                  pareng_frame *entry,
                                                                  pareng_frame *exit, long kept);
+/* A serial clone was about to sync with none of its task's spawns left, in `function`
+ * (__func__: NAME__body, or a helper of the task): as pareng__unsynced. */
+PARENG_API __attribute__((noreturn, cold)) void pareng__synced_too_many(pareng_worker *w,
+                                                                        const char *function);
 /* A spill block that does not fit the region in use (a deep pile of spawns of large tasks):
  * from a new chunk of the shared heap; the worker exits with a message when that is exhausted
  * too. And the pop of a chunk's first block, which leaves the chunk. */
@@ -1280,7 +1283,7 @@ typedef struct pareng__slots {
      : PARENG__H != pareng__h0                                                                \
          ? NAME##__sync_serial(pareng__w, pareng__hp)                                         \
          : ((void)(PARENG__UNLIKELY(PARENG__DEPTH == 0) &&                                    \
-                   (pareng__unsynced(pareng__w, __func__, PARENG__H, PARENG__H, -1), 0)),     \
+                   (pareng__synced_too_many(pareng__w, __func__), 0)),                        \
             NAME##__kept(pareng__w, pareng__s->slot[--PARENG__DEPTH])))
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
 #define PARENG_CALL(NAME, ...)                                                                \
