@@ -38,8 +38,9 @@
  * (pareng__split_begin, below; docs/design.md, "Splitting a serial run"). The look costs a
  * load and a branch a call: fib's serial runs take 1.4 times as long with it, UTS's, whose
  * calls hash a node, 1.1 times. So the automatic cutoff learns, per task and worker, what
- * a call costs, from the task's first SAMPLED_RUNS serial runs, which look and count their
- * calls; the task's later runs look only if a call took SPLIT_MIN_CALL_NS or more. That is
+ * a call costs, from SAMPLED_RUNS windows of the task's first serial runs, which look and
+ * count their calls down (WINDOW_CALLS, then the clock: pareng__split_begin); the task's later
+ * runs look only if a call took SPLIT_MIN_CALL_NS or more. That is
  * heartbeat scheduling's amortisation (Acar et al., PLDI 2018: a poll costs little beside the
  * work between polls) with the work between polls measured instead of assumed. A task marked
  * PARENG_TASK_SPLITTABLE looks whatever its calls and the cutoff.
@@ -50,9 +51,13 @@
  * spawn a task where that task would start a serial run, and, when it is the run's root task,
  * for the rest of the run (the cutoff 0 sends the parallel clone's next calls here too),
  * unless the task's sampled runs asked PARENG_SERIAL(): it may switch to other code there,
- * which only a serial clone runs.
+ * which only a serial clone runs. The run that learned it, begun before the worker knew the
+ * task and perhaps holding the tree (UTS's spine), goes on call by call as task trees: each of
+ * its next calls is split (window_end, below).
  */
 #include "internal.h"
+
+#include <limits.h>
 
 /* Between these, a serial run is left alone (docs/design.md, "Automatic granularity"). */
 #define SERIAL_RUN_SHORT_NS 5000u
@@ -70,15 +75,22 @@
 #define RUNS_SINCE_LONG_TO_COARSEN 256u
 /* Runs that are long this deep below a steal: depth does not cut this tree (above). */
 #define EVERY_SPAWN_DEPTH 48u
-/* What a task's calls cost is learned from this many of its serial runs of SERIAL_RUN_SHORT_NS
- * or more, their time split left out (in a shorter one the run's own entry and its two clock
- * reads, 50 to 100 ns here, would count as the calls'; the split tasks' calls are another
- * lane's, which thieves share). */
+/* What a task's calls cost is learned from this many windows of its serial runs, each of
+ * SERIAL_RUN_SHORT_NS or more, their time split left out (in a shorter one the run's own entry
+ * and the clock's reads, 50 to 100 ns here, would count as the calls'; the split tasks' calls
+ * are another lane's, which thieves share). */
 #define SAMPLED_RUNS 8u
 /* Calls at least this long keep looking for thieves while learning, and then make every spawn
  * a task: the look (a load, a branch and the count, under 1 ns) is at most 2% of them, a spawn
  * and its sync 3%. fib's take 2 ns, UTS's 80 ns, BOTS nqueens' 120 ns. */
 #define SPLIT_MIN_CALL_NS 50u
+
+/* Calls of a learning serial run between two looks at the clock. A window shorter than
+ * SERIAL_RUN_SHORT_NS goes on for as many calls again (fib's 128 calls take 0.3 us). */
+#define WINDOW_CALLS 128u
+/* ... up to this many: a window whose time went to its splits (another lane's) is not timed
+ * for ever (its calls then count as short). */
+#define WINDOW_CALLS_MOST (1u << 24)
 
 void pareng__cutoff_init(pareng__worker *w)
 {
@@ -141,6 +153,67 @@ static void learn_split(pareng__task_info *info, unsigned calls, uint64_t took, 
         info->split = PARENG__SPLIT_YES;
 }
 
+/* The lane a serial run of lane w is split into: NULL in an IO engine, whose lanes are its
+ * fibers', and above the deepest split. */
+static pareng__worker *next_lane(pareng__worker *w)
+{
+    pareng__arena *a = w->arena;
+    unsigned above = w->lane_id % a->lanes_per_worker + 1;
+    return a->io_depth || above == a->lanes_per_worker ? NULL : pareng__lane(a, w->index, above);
+}
+
+static bool learning(const pareng__worker *w, const pareng__task_info *info)
+{
+    return w->cut.cutoff_adapts && info->split == PARENG__SPLIT_LEARNING;
+}
+
+static void window_open(pareng__worker *w, uint64_t now)
+{
+    w->window.earlier_calls += w->window.calls;
+    w->window.calls = 0;
+    w->window.started_ns = now;
+    w->window.split_ns = w->split_ns;
+}
+
+/* The splittable clone counts `calls` down, then calls pareng__split_begin. */
+static void window_arm(pareng__worker *w, unsigned calls)
+{
+    w->window.armed = calls;
+    w->pub.pareng__splittable_left = calls;
+}
+
+/* The time of the window's own calls: what the tasks split from it took is another lane's. */
+static uint64_t window_own_ns(const pareng__worker *w, uint64_t now)
+{
+    return now - w->window.started_ns - (w->split_ns - w->window.split_ns);
+}
+
+/* The splittable clone counted a window's calls down: learn what the task's calls cost once
+ * the window is long enough to time (else it goes on), and, once they are learned long, split
+ * the rest of the run call by call. A serial run begun before the worker knew the task may hold
+ * most of its tree (UTS's binomial trees: the run that enters the spine begins a millisecond
+ * into the run); learning within it, not at its end, frees what it has not called yet. */
+static void window_end(pareng__worker *w)
+{
+    pareng__window *window = &w->window;
+    pareng__task_info *info = window->info;
+    window->calls += window->armed;
+    if (window->split_every_call || !learning(w, info)) {
+        window_arm(w, window->split_every_call ? 1 : UINT_MAX);
+        return;
+    }
+    uint64_t now = pareng__now_ns(), own_ns = window_own_ns(w, now);
+    if (own_ns < SERIAL_RUN_SHORT_NS && window->calls < WINDOW_CALLS_MOST) {
+        window_arm(w, window->calls);
+        return;
+    }
+    learn_split(info, window->calls, own_ns, w->cut.serial_asked);
+    window_open(w, now);
+    window->split_every_call = info->split == PARENG__SPLIT_YES && !info->serial_asked &&
+                               next_lane(w) != NULL;
+    window_arm(w, window->split_every_call ? 1 : learning(w, info) ? WINDOW_CALLS : UINT_MAX);
+}
+
 /* PARENG_SERIAL() in the splittable clone (pareng.h) */
 int pareng__serial_asked(pareng_worker *pub)
 {
@@ -170,23 +243,38 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     /* a run inside an overflowed spawn of another run is that one's too (worker.c) */
     bool outer_asked = w->cut.serial_asked;
     w->cut.serial_asked = false;
-    unsigned calls_before = pub->pareng__splittable_calls;
+    pareng__window outer_window = w->window;
+    unsigned outer_left = pub->pareng__splittable_left;
     uint64_t split_before = w->split_ns, started = pareng__now_ns();
+    if (splittable) {
+        w->window = (pareng__window){.info = info};
+        window_open(w, started);
+        window_arm(w, learning(w, info) ? WINDOW_CALLS : UINT_MAX);
+    }
     pareng_frame *outer_base = w->serial_base;
     w->serial_base = h;
     w->serial_runs_open++; /* its frames hold results, not tasks: none may be shared */
     (splittable ? info->run_splittable : run)(pub, h, task);
     w->serial_runs_open--;
     w->serial_base = outer_base;
-    uint64_t took = pareng__now_ns() - started;
+    uint64_t ended = pareng__now_ns(), took = ended - started;
     pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
     w->cut.ran_serial = true;
-    uint64_t split_ns = w->split_ns - split_before, own_ns = took - split_ns; /* its calls' */
-    if (w->cut.cutoff_adapts && info->split == PARENG__SPLIT_LEARNING &&
-        own_ns >= SERIAL_RUN_SHORT_NS)
-        learn_split(info, pub->pareng__splittable_calls - calls_before, own_ns,
-                    w->cut.serial_asked);
+    /* the calls of the window the run ended in, and of the whole run */
+    unsigned window_calls = w->window.calls + w->window.armed - pub->pareng__splittable_left;
+    unsigned run_calls = splittable ? window_calls + w->window.earlier_calls : 0;
+    if (splittable && learning(w, info) && window_calls) {
+        uint64_t own_ns = window_own_ns(w, ended);
+        if (own_ns >= SERIAL_RUN_SHORT_NS)
+            learn_split(info, window_calls, own_ns, w->cut.serial_asked);
+    }
+    w->window = outer_window;
+    /* a run inside an overflowed spawn of another run (worker.c): its calls are the outer
+     * window's too, as its time is */
+    w->window.calls += run_calls;
+    pub->pareng__splittable_left = outer_left;
     w->cut.serial_asked |= outer_asked;
+    uint64_t split_ns = w->split_ns - split_before;
     /* A split run's time is partly the split task's, run in parallel: it says nothing of
      * what a serial run below this cutoff costs. */
     if (!w->cut.cutoff_adapts || split_ns)
@@ -232,24 +320,34 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     w->pub.pareng__cutoff = w->cut.learned_cutoff;
 }
 
-pareng_worker *pareng__split_begin(pareng_worker *pub, pareng_frame **lane_h)
+pareng_worker *pareng__split_begin(pareng_worker *pub, pareng_frame **lane_h,
+                                   const pareng__task_info *task)
 {
     pareng__worker *w = pareng__self(pub);
     pareng__arena *a = w->arena;
-    /* Served here, or refused: a thief that is still hungry asks again. A run inside an
-     * overflowed spawn (pareng__spawn_slow) lies past the deque's end. */
-    pareng_frame *base = w->serial_base;
-    pareng__deque_drop_request(w, base > w->pub.pareng__end);
-    /* Tasks that the lane spawned before the run, still private, are older and bigger than
-     * any inside it (the split deque shares the oldest first for the same reason). */
-    if (base <= w->pub.pareng__end && !w->all_stolen && (uint32_t)(base - w->base) > w->split) {
-        pareng__deque_share_all(w, base);
-        return NULL;
+    if (!pub->pareng__splittable_left)
+        window_end(w);
+    /* Relaxed, as every read of the floor: the request is a hint (deque.c) */
+    if (atomic_load_explicit(&pub->pareng__private_floor, memory_order_relaxed) ==
+        PARENG__SHARE_REQUEST) {
+        /* Served here, or refused: a thief that is still hungry asks again. A run inside an
+         * overflowed spawn (pareng__spawn_slow) lies past the deque's end. */
+        pareng_frame *base = w->serial_base;
+        pareng__deque_drop_request(w, base > w->pub.pareng__end);
+        /* Tasks that the lane spawned before the run, still private, are older and bigger
+         * than any inside it (the split deque shares the oldest first for the same reason). */
+        if (base <= w->pub.pareng__end && !w->all_stolen &&
+            (uint32_t)(base - w->base) > w->split) {
+            pareng__deque_share_all(w, base);
+            return NULL;
+        }
+    } else if (!w->window.split_every_call || task != w->window.info) {
+        return NULL; /* only the calls of the task learned long: others may be short */
     }
-    unsigned above = w->lane_id % a->lanes_per_worker + 1;
-    if (a->io_depth || above == a->lanes_per_worker)
-        return NULL; /* an IO engine's lanes are its fibers'; or the deepest split */
-    pareng__worker *lane = pareng__lane(a, w->index, above);
+    pareng__worker *lane = next_lane(w);
+    if (!lane)
+        return NULL;
+    unsigned above = lane->lane_id % a->lanes_per_worker;
     pareng__worker *lane0 = pareng__lane(a, w->index, 0);
     /* Relaxed: thieves look at lanes [0, lanes_used); a frame of the new one is published by
      * its tail_split (internal.h) */

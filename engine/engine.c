@@ -229,6 +229,20 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
      * of the program's own that exits with this status stored nothing */
     int32_t unsynced = atomic_load_explicit(&lane0->unsynced_spawns, memory_order_relaxed);
     const char *name = lane0->unsynced_name;
+    if (code == PARENG__EXIT_UNSYNCED && unsynced == PARENG__SYNCED_OTHER_TASK) {
+        const char *names[3]; /* the worker's pointers are ours too: it is our fork */
+        memcpy(names, name, sizeof names);
+        size_t len_function = strlen(names[0]);
+        bool body = len_function > 6 && strcmp(names[0] + len_function - 6, "__body") == 0;
+        snprintf(why, len, "PARENG_SYNC(%s) in %s %.*s took a spawn of %s%s (on worker %u, pid "
+                 "%d): a sync takes its task's most recent unsynced spawn, so syncs go in the "
+                 "reverse order of the spawns, each naming the task of its spawn",
+                 names[1], body ? "task" : "helper",
+                 (int)(body ? len_function - 6 : len_function), names[0],
+                 names[2] ? names[2] : "another task", names[2] ? "" : " (not a PARENG_TASK)", i,
+                 (int)pid);
+        return;
+    }
     if (code == PARENG__EXIT_UNSYNCED && unsynced && name[0]) {
         if (unsynced > 0)
             snprintf(why, len, "task %.28s returned with %d spawn%s not synced (on worker %u, "

@@ -14,9 +14,12 @@
  * silently (docs/memory.md, "Globals").
  *
  * The move copies the segment into a memfd and maps that over it (MAP_FIXED): a write by
- * another thread between the copy and the map would be lost, so a process that already runs
- * threads keeps its globals private (the documented rule is pareng_start before any thread).
- * The segment's read-only part after relocation (RELRO) is left alone. libpareng's own
+ * another thread between the copy and the map would be lost, so in a process that already runs
+ * threads pareng_start fails (the documented rule is pareng_start before any thread): the
+ * globals the program asked to share would otherwise stay private, and its tasks read stale
+ * values without an error. The read-only part after relocation (RELRO) is left alone: GNU ld
+ * puts it at the start of the one writable segment, lld in a writable segment of its own before
+ * the data's (so the writable part may span segments, which must then touch). libpareng's own
  * per-process state is thread-local (never in .data or .bss), so a program that links
  * libpareng statically shares only its own globals.
  */
@@ -34,6 +37,7 @@
 
 typedef struct segment_range {
     uintptr_t begin, end; /* page-aligned */
+    bool scattered;       /* writable parts with a gap between them */
 } segment_range;
 
 static bool shared; /* the caller's globals are shared already (written by the caller only) */
@@ -43,7 +47,7 @@ static segment_range range; /* where they are */
  * Thread-local: per process whatever the linking (see the banner). */
 static _Thread_local bool forking_workers;
 
-/* The writable part of the main program's data segment, after its RELRO part. */
+/* The writable part of the main program's data, past its RELRO part. */
 static int main_program(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
@@ -59,29 +63,32 @@ static int main_program(struct dl_phdr_info *info, size_t size, void *data)
             continue;
         uintptr_t begin = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
         uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(page - 1);
-        if (relro_end > begin && relro_end <= end)
-            begin = relro_end;
-        if (begin < end) {
+        if (relro_end > begin)
+            begin = relro_end < end ? relro_end : end;
+        if (begin == end)
+            continue; /* RELRO alone (lld's first writable segment) */
+        if (r->begin == r->end)
             r->begin = begin;
-            r->end = end;
-        }
-        break; /* one writable segment: the linkers' layout */
+        else if (begin != r->end)
+            r->scattered = true;
+        r->end = end;
     }
     return 1; /* the first object is the main program */
 }
 
-static bool single_threaded(void)
+/* How many threads the process runs; 0 when /proc does not say. */
+static int threads_running(void)
 {
     FILE *f = fopen("/proc/self/status", "re");
     if (!f)
-        return false;
+        return 0;
     char line[128];
     int threads = 0;
     while (fgets(line, sizeof line, f))
         if (sscanf(line, "Threads: %d", &threads) == 1)
             break;
     fclose(f);
-    return threads == 1;
+    return threads;
 }
 
 /* Until the globals are back, no call may go through the program's PLT: its GOT is among
@@ -167,14 +174,31 @@ int pareng__globals_share(void)
 {
     if (shared)
         return 0;
-    segment_range r = {0, 0};
+    segment_range r = {0, 0, false};
     dl_iterate_phdr(main_program, &r);
-    if (r.begin == r.end || !single_threaded())
-        return 0; /* nothing to share, or not safely: the globals stay private (docs/memory.md) */
+    if (r.begin == r.end)
+        return 0; /* no globals */
+    if (r.scattered)
+        return pareng__fail(ENOTSUP, "cannot share the program's globals "
+                            "(PARENG_GLOBALS_SHARED): its writable data lie in segments apart "
+                            "(a linker's layout that pareng does not know)");
+    int threads = threads_running();
+    if (threads == 0)
+        return pareng__fail(ENOTSUP, "cannot share the program's globals "
+                            "(PARENG_GLOBALS_SHARED): /proc/self/status does not say whether "
+                            "the process runs other threads");
+    if (threads > 1)
+        return pareng__fail(EBUSY, "cannot share the program's globals "
+                            "(PARENG_GLOBALS_SHARED): the process already runs %d threads, and "
+                            "a write of theirs during the move would be lost; call "
+                            "pareng_start before starting any thread (docs/memory.md)",
+                            threads);
     static bool handlers_installed;
     if (!handlers_installed &&
         pthread_atfork(snapshot_before_fork, snapshot_drop_in_parent, unshare_in_child) != 0)
-        return 0; /* without them, a fork of the program's own would share them: keep private */
+        return pareng__fail(ENOMEM, "cannot share the program's globals "
+                            "(PARENG_GLOBALS_SHARED): pthread_atfork failed, and a fork of the "
+                            "program's own would share them with its child");
     handlers_installed = true;
     range = r;
     int fd = pareng__fd_above_stdio(memfd_create(PARENG__SEGMENT_PREFIX "globals", MFD_CLOEXEC));

@@ -54,7 +54,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 14 /* 14: lane 0 names a task that left spawns unsynced */
+#define PARENG__ARENA_LAYOUT 15 /* 15: a lane's learning window (10 lines a lane) */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -102,6 +102,10 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 #define PARENG__EXIT_UNSYNCED 77
 #define PARENG__SYNCED_TOO_MANY (-1)
 #define PARENG__HELPER_SYNCED_TOO_MANY (-2)
+/* A sync took a spawn of another task: unsynced_name holds three pointers to names in the
+ * program (the same in the coordinator, forked from it): the function, the task synced and
+ * the task spawned (NULL when it is not a registered task's). */
+#define PARENG__SYNCED_OTHER_TASK (-3)
 /* Engines one process may have at once (cancel slots, life pipes). */
 #define PARENG__MAX_ENGINES 1024
 
@@ -161,6 +165,17 @@ typedef struct pareng__granularity {
     unsigned run_first_cutoff; /* learned_cutoff when this lane first took a task of it */
 } pareng__granularity;
 
+/* The calls of a splittable serial run since the clock was last read (cutoff.c): the run's
+ * task, the calls counted down by pareng_worker.pareng__splittable_left from `armed`, those of
+ * earlier parts of the window and of the run's earlier windows, and the clock and the lane's
+ * split time at its start. */
+typedef struct pareng__window {
+    struct pareng__task_info *info;
+    unsigned armed, calls, earlier_calls;
+    bool split_every_call; /* its calls are long: each goes on as a task tree (cutoff.c) */
+    uint64_t started_ns, split_ns;
+} pareng__window;
+
 /* One lane of a worker, in the arena: a deque and the state of its owner. A worker of a CPU
  * engine has PARENG__SPLIT_LANES: lane 0, and the lanes that serial runs are split into, one
  * above the other (cutoff.c). A worker of an IO engine has one lane per fiber (fiber.c): a task
@@ -198,6 +213,8 @@ typedef struct pareng__worker {
     /* the time this lane's serial runs spent split, so far (their calls' own time is the rest),
      * and, in a split lane, when its split began (cutoff.c) */
     uint64_t split_ns, split_began_ns;
+    pareng__window window; /* the innermost serial run's, while it learns (cutoff.c) */
+    pareng_task_fn base_task; /* the task begun at base (root, stolen, posted), or NULL */
     void *stack;             /* the stack of the lane's fiber in the arena (lowest usable byte) */
     size_t stack_bytes;
     struct pareng__spill_chunk *spill_spare; /* an empty chunk of the spill stack (spill.c) */
@@ -229,9 +246,9 @@ typedef struct pareng__worker {
     /* lane 0 only: how many spawns a task left unsynced (PARENG__SYNCED_TOO_MANY: it synced
      * more than it spawned; PARENG__HELPER_SYNCED_TOO_MANY: a helper of it did), and the
      * task's or the helper's name, cut (ending "...") to fit the line that the fields above
-     * leave (a lane stays 9 lines), stored by the worker before it exits with
-     * PARENG__EXIT_UNSYNCED and read by the coordinator after reaping it (worker.c's
-     * pareng__unsynced). */
+     * leave, stored by the worker before it exits with PARENG__EXIT_UNSYNCED and read by the
+     * coordinator after reaping it (worker.c's pareng__unsynced; PARENG__SYNCED_OTHER_TASK:
+     * three pointers instead of the name). */
     _Atomic int32_t unsynced_spawns;
     char unsynced_name[28];
 } PARENG__ALIGNED pareng__worker;

@@ -223,9 +223,18 @@ static void flush_task_output(void)
 
 /* Runs a stolen frame on top of h, publishes its result, and leaves the deque as it found it:
  * empty above h, everything below stolen. */
+/* A task about to run from h: at the lane's base, it is the one a sync below the base belongs
+ * to (synced_below_base, below). */
+static void note_base_task(pareng__worker *w, pareng_frame *h, pareng_task_fn run)
+{
+    if (h == w->base)
+        w->base_task = run;
+}
+
 static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
 {
     pareng__observe_state(w, PARENG_STATE_RUNNING);
+    note_base_task(w, h, f->pareng__run);
     f->pareng__run(&w->pub, h, f);
     pareng__count(&w->counters, PARENG__TASKS, 1); /* counted before the owner can go on */
     flush_task_output();
@@ -265,6 +274,7 @@ static pareng__inbox_slot *take_inbox(pareng__arena *a)
 static void run_inbox(pareng__worker *w, pareng_frame *h, pareng__inbox_slot *slot)
 {
     pareng__observe_state(w, PARENG_STATE_RUNNING);
+    note_base_task(w, h, slot->frame.pareng__run);
     slot->frame.pareng__run(&w->pub, h, &slot->frame);
     pareng__count(&w->counters, PARENG__TASKS, 1);
     flush_task_output();
@@ -391,6 +401,7 @@ static pareng_frame *overflow_spawn(pareng__worker *w, pareng_frame *h, pareng_t
         pareng__deque_block_fast_sync(w);
     pareng__deque_serve_while_full(w);
     pareng__count(&w->counters, PARENG__OVERFLOWS, 1);
+    ov->slots[slot].pareng__run = run; /* a sync checks whose result the slot holds */
     pareng_frame local = {.pareng__run = run};
     memcpy(local.pareng__data, args, size);
     /* Spawns inside run above h + 1, so they take the next slots and give them back. */
@@ -416,6 +427,8 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
     return h + 1;
 }
 
+static _Noreturn void synced_below_base(pareng_worker *pub);
+
 pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
 {
     pareng__worker *w = pareng__self(pub);
@@ -425,6 +438,8 @@ pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
             pareng__deque_unblock_fast_sync(w);
         return &w->overflow.slots[t - w->pub.pareng__end];
     }
+    if (PARENG__UNLIKELY(t < w->base))
+        synced_below_base(pub);
     if (PARENG__UNLIKELY(w->measuring))
         return pareng__measure_sync(w, t);
     if (pareng__deque_reclaim(w, t + 1))
@@ -451,6 +466,34 @@ static _Noreturn void refuse_unsynced(pareng_worker *pub, const char *name, size
         snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s...", room - 3, name);
     /* Relaxed: the exit and the reap order them, as exit_errno */
     atomic_store_explicit(&lane0->unsynced_spawns, told, memory_order_relaxed);
+    fflush(NULL);
+    pareng__worker_exit(lane0, PARENG__EXIT_UNSYNCED, 0);
+}
+
+/* A parallel clone's sync too many in the task at the bottom of a lane: it would take a frame
+ * below the deque (a hang, or garbage run as a task), where one higher up takes its parent's
+ * child and its end refuses the run. The task is named when this lane began it at its base
+ * (the root, a stolen or a posted task); one split from a serial run is not. */
+static _Noreturn void synced_below_base(pareng_worker *pub)
+{
+    pareng__worker *w = pareng__self(pub);
+    const pareng__task_info *info = w->base_task ? pareng__task_find(w->base_task) : NULL;
+    const char *name = info ? info->name : "(split from a serial run, or a fiber's)";
+    refuse_unsynced(pub, name, strlen(name), PARENG__SYNCED_TOO_MANY);
+}
+
+void pareng__synced_other_task(pareng_worker *pub, const char *function, const char *synced,
+                               pareng_task_fn spawned)
+{
+    pareng__worker *w = pareng__self(pub);
+    pareng__worker *lane0 = pareng__lane(w->arena, w->index, 0);
+    const pareng__task_info *info = pareng__task_find(spawned);
+    const char *names[3] = {function, synced, info ? info->name : NULL};
+    _Static_assert(sizeof names <= sizeof lane0->unsynced_name, "three pointers fit");
+    memcpy(lane0->unsynced_name, names, sizeof names);
+    /* Relaxed: the exit and the reap order them, as exit_errno */
+    atomic_store_explicit(&lane0->unsynced_spawns, PARENG__SYNCED_OTHER_TASK,
+                          memory_order_relaxed);
     fflush(NULL);
     pareng__worker_exit(lane0, PARENG__EXIT_UNSYNCED, 0);
 }
@@ -515,6 +558,7 @@ static uint64_t run_root(pareng__worker *w, uint64_t busy_since)
 {
     pareng__arena *a = w->arena;
     pareng__observe_root_begin(w);
+    note_base_task(w, w->base, a->root.pareng__run);
     a->root.pareng__run(&w->pub, w->base, &a->root);
     pareng__observe_root_end(w);
     pareng__count(&w->counters, PARENG__TASKS, 1);

@@ -513,9 +513,10 @@ struct pareng_worker {
      * parallel clone's calls then go where that is done); set for each run and, when
      * automatic, adapted (engine/cutoff.c). */
     unsigned pareng__cutoff;
-    /* owner: the calls of splittable serial clones so far, modulo 2^32 (engine/cutoff.c
-     * learns from it what a call of a task costs; in the word the cutoff's alignment left) */
-    unsigned pareng__splittable_calls;
+    /* owner: calls of the splittable serial clone left before the engine looks at the clock
+     * (engine/cutoff.c learns from it what a call of a task costs, and may split the run from
+     * there on; in the word the cutoff's alignment left) */
+    unsigned pareng__splittable_left;
     /* owner: the lane's spill stack, where the data of tasks too large for a frame lie while
      * they are spawned (their frame points there): its next free byte and the end of the
      * region it is in, the lane's own in the arena or, past that, a chunk from the shared heap
@@ -545,6 +546,12 @@ PARENG_API __attribute__((noreturn, cold)) void pareng__unsynced(pareng_worker *
  * (__func__: NAME__body, or a helper of the task): as pareng__unsynced. */
 PARENG_API __attribute__((noreturn, cold)) void pareng__synced_too_many(pareng_worker *w,
                                                                         const char *function);
+/* PARENG_SYNC(synced) in `function` found its task's most recent unsynced spawn to be of
+ * another task, whose frame runs `spawned`: as pareng__unsynced. */
+PARENG_API __attribute__((noreturn, cold)) void pareng__synced_other_task(pareng_worker *w,
+                                                                          const char *function,
+                                                                          const char *synced,
+                                                                          pareng_task_fn spawned);
 /* A spill block that does not fit the region in use (a deep pile of spawns of large tasks):
  * from a new chunk of the shared heap; the worker exits with a message when that is exhausted
  * too. And the pop of a chunk's first block, which leaves the chunk. */
@@ -556,10 +563,12 @@ PARENG_API void pareng__spill_pop_slow(pareng_worker *w, void *first);
 struct pareng__task_info;
 PARENG_API void pareng__run_serial(pareng_worker *w, pareng_frame *h, pareng_task_fn run,
                                    struct pareng__task_info *info, pareng_frame *task);
-/* A thief asked lane w for work while it runs the splittable serial clone: the lane where the
- * task about to run goes on as a task tree, its head in *lane_h; NULL when there is none (the
- * task then runs in the serial run). pareng__split_end after the task. */
-PARENG_API pareng_worker *pareng__split_begin(pareng_worker *w, pareng_frame **lane_h);
+/* A thief asked lane w for work while it runs the splittable serial clone, or the clone counted
+ * its calls down (engine/cutoff.c): the lane where the task about to run, of `task`, goes on
+ * as a task tree, its head in *lane_h; NULL when there is none (the task then runs in the
+ * serial run). pareng__split_end after the task. */
+PARENG_API pareng_worker *pareng__split_begin(pareng_worker *w, pareng_frame **lane_h,
+                                              const struct pareng__task_info *task);
 PARENG_API void pareng__split_end(pareng_worker *lane);
 /* PARENG_SERIAL() in a splittable serial run: true, and the run's task may switch to other
  * code there, which the automatic cutoff must not take from it (engine/cutoff.c). */
@@ -636,6 +645,7 @@ PARENG_API void pareng__task_register(pareng__task_info *info);
 typedef struct pareng__slots {
     PARENG__ALIGNAS(PARENG__FRAME_DATA_ALIGN)
     unsigned char slot[PARENG__LOCAL_SLOTS][PARENG_FRAME_DATA_SIZE];
+    pareng_task_fn task[PARENG__LOCAL_SLOTS]; /* whose result each holds: a sync checks it */
 } pareng__slots;
 
 /* One task definition. The user's body is written once and inlined into three clones:
@@ -791,13 +801,21 @@ typedef struct pareng__slots {
     static inline __attribute__((always_inline)) void NAME##__spawn_serial(                   \
         pareng_worker *, pareng_frame *, const int, PARENG__EXPAND PARAMS);                   \
     static inline __attribute__((always_inline)) RT NAME##__sync(                             \
-        pareng_worker *, pareng_frame **, const int, unsigned);                               \
-    static inline __attribute__((always_inline)) RT NAME##__sync_serial(pareng_worker *,      \
-                                                                        pareng_frame **);     \
+        pareng_worker *, pareng_frame **, const int, unsigned, const char *);                 \
+    static inline __attribute__((always_inline)) RT NAME##__sync_serial(                      \
+        pareng_worker *, pareng_frame **, const char *);                                      \
     static inline __attribute__((always_inline)) RT NAME##__kept(pareng_worker *,            \
                                                                  const unsigned char *);      \
     static inline __attribute__((always_inline)) RT NAME##__call(                             \
         pareng_worker *, pareng_frame *, const int, unsigned, PARENG__EXPAND PARAMS);         \
+    static inline __attribute__((always_inline)) void NAME##__spawn_at(                       \
+        pareng_worker *, pareng_frame **, unsigned *, pareng__slots *, const int,             \
+        PARENG__EXPAND PARAMS);                                                               \
+    static inline __attribute__((always_inline)) RT NAME##__sync_at(                          \
+        pareng_worker *, pareng_frame **, unsigned *, pareng__slots *, pareng_frame *,        \
+        const int, const char *);                                                             \
+    static inline __attribute__((always_inline)) RT NAME##__call_at(                          \
+        pareng_worker *, pareng_frame **, unsigned *, const int, PARENG__EXPAND PARAMS);      \
     static inline int NAME##__root(pareng_engine *, unsigned, RT *, PARENG__EXPAND PARAMS);   \
     static inline int NAME##__post(pareng_engine *, uint64_t, PARENG__EXPAND PARAMS)
 #define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
@@ -973,7 +991,8 @@ typedef struct pareng__slots {
         PARENG__RESULT_T(RT) *pareng__out, NAME##__args_t pareng__a)                               \
     {                                                                                              \
         pareng_frame *pareng__lane_h;                                                              \
-        pareng_worker *pareng__lane = pareng__split_begin(pareng__w, &pareng__lane_h);             \
+        pareng_worker *pareng__lane = pareng__split_begin(pareng__w, &pareng__lane_h,              \
+                                                          &NAME##__info);                          \
         if (!pareng__lane)                                                                         \
             return 0;                                                                              \
         PARENG__STORE(RT, *pareng__out,                                                            \
@@ -985,10 +1004,10 @@ typedef struct pareng__slots {
     static RT NAME##__splittable(                                                                  \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
-        pareng__w->pareng__splittable_calls++;                                                     \
         /* Relaxed, as every read of the floor: a request is a hint (engine/deque.c) */            \
-        if (PARENG__UNLIKELY(PARENG__LOAD_RELAXED(&pareng__w->pareng__private_floor) ==            \
-                             PARENG__SHARE_REQUEST)) {                                             \
+        if (PARENG__UNLIKELY(--pareng__w->pareng__splittable_left == 0 ||                          \
+                             PARENG__LOAD_RELAXED(&pareng__w->pareng__private_floor) ==            \
+                                 PARENG__SHARE_REQUEST)) {                                         \
             PARENG__RESULT_T(RT) pareng__r;                                                        \
             if (NAME##__split(pareng__w, &pareng__r, NAME##__args(PARENG__EXPAND NAMES)))          \
                 PARENG__RETURN_RESULT(RT, pareng__r);                                              \
@@ -1048,16 +1067,30 @@ typedef struct pareng__slots {
         PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,       \
                                          pareng__d->args));                                        \
     }                                                                                              \
+    /* The frame a sync of NAME in `function` took must be a spawn of NAME: syncs take a task's  \
+     * spawns in the reverse order (a task that spawns f then g and syncs f first would get g's   \
+     * result, or run g's arguments as f's). */                                                   \
+    static inline __attribute__((always_inline)) void NAME##__check_synced(                        \
+        pareng_worker *pareng__w, const pareng_frame *pareng__t, const char *pareng__function)     \
+    {                                                                                              \
+        if (PARENG__UNLIKELY(pareng__t->pareng__run != NAME##__run))                               \
+            pareng__synced_other_task(pareng__w, pareng__function, #NAME, pareng__t->pareng__run); \
+    }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync(          \
         pareng_worker *pareng__w, pareng_frame **pareng__hp, const int pareng__clone,              \
-        unsigned pareng__depth)                                                                    \
+        unsigned pareng__depth, const char *pareng__function)                                      \
     {                                                                                              \
         pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
         *pareng__hp = pareng__t;                                                                   \
-        if (PARENG__LIKELY(pareng__is_private(pareng__w, pareng__t)))                              \
+        if (PARENG__LIKELY(pareng__is_private(pareng__w, pareng__t) &&                             \
+                           pareng__t->pareng__run == NAME##__run))                                 \
             PARENG__RETURN(RT, NAME##__run_popped(pareng__w, pareng__t, pareng__clone,             \
                                                   pareng__depth));                                 \
+        if (pareng__is_private(pareng__w, pareng__t))                                              \
+            NAME##__check_synced(pareng__w, pareng__t, pareng__function);                          \
         pareng_frame *pareng__done = pareng__sync_slow(pareng__w, pareng__t);                      \
+        NAME##__check_synced(pareng__w, pareng__done ? pareng__done : pareng__t,                   \
+                             pareng__function);                                                    \
         if (!pareng__done) /* not stolen after all: run it here */                                 \
             PARENG__RETURN(RT, NAME##__run_popped(pareng__w, pareng__t, pareng__clone,             \
                                                   pareng__depth));                                 \
@@ -1114,6 +1147,7 @@ typedef struct pareng__slots {
             NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                        \
             return;                                                                                \
         }                                                                                          \
+        pareng__h->pareng__run = NAME##__run; /* whose result it holds: a sync checks it */      \
         __attribute__((unused)) /* void tasks */                                                   \
         NAME##__data_t *pareng__d = NAME##__place(pareng__w, pareng__h->pareng__data);             \
         PARENG__STORE(RT, pareng__d->result,                                                       \
@@ -1121,16 +1155,67 @@ typedef struct pareng__slots {
                                            PARENG__EXPAND NAMES));                                 \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_serial(   \
-        pareng_worker *pareng__w, pareng_frame **pareng__hp)                                       \
+        pareng_worker *pareng__w, pareng_frame **pareng__hp, const char *pareng__function)         \
     {                                                                                              \
         pareng_frame *pareng__t = *pareng__hp - 1;                                                 \
         *pareng__hp = pareng__t;                                                                   \
         if (PARENG__UNLIKELY(pareng__t >= pareng__w->pareng__end))                                 \
             pareng__t = pareng__sync_slow(pareng__w, pareng__t);                                   \
+        NAME##__check_synced(pareng__w, pareng__t, pareng__function);                              \
         NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
         NAME##__data_t pareng__copy;                                                               \
         pareng__d = NAME##__unspill(pareng__w, pareng__d, &pareng__copy);                          \
         PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
+    }                                                                                              \
+    /* What PARENG_SPAWN, PARENG_SYNC and PARENG_CALL do, as functions: the task's arguments,      \
+     * which may themselves sync (PARENG_SPAWN(f, PARENG_SYNC(f))) or call, are evaluated          \
+     * before the head and the depth are read, and one sync's moves are not unsequenced with       \
+     * another's in the same expression (PARENG_SYNC(f) + PARENG_SYNC(f)): as macros, the          \
+     * compiler may read the head before a sync in an argument moved it (clang did: the child      \
+     * went into the frame the sync had just popped). */                                           \
+    __attribute__((unused)) static inline __attribute__((always_inline)) void NAME##__spawn_at(    \
+        pareng_worker *pareng__w, pareng_frame **pareng__hp, unsigned *pareng__dp,                 \
+        pareng__slots *pareng__s, const int pareng__clone, PARENG__EXPAND PARAMS)                  \
+    {                                                                                              \
+        if (!PARENG__IS_SERIAL(pareng__clone)) {                                                   \
+            NAME##__spawn(pareng__w, *pareng__hp, PARENG__EXPAND NAMES);                           \
+            ++*pareng__hp;                                                                         \
+        } else if (*pareng__dp < PARENG__LOCAL_SLOTS) {                                            \
+            pareng__s->task[*pareng__dp] = NAME##__run;                                            \
+            NAME##__serial_keep(pareng__s->slot[(*pareng__dp)++], pareng__w, *pareng__hp,          \
+                                pareng__clone, PARENG__EXPAND NAMES);                              \
+        } else {                                                                                   \
+            NAME##__spawn_serial(pareng__w, *pareng__hp, pareng__clone, PARENG__EXPAND NAMES);     \
+            ++*pareng__hp;                                                                         \
+        }                                                                                          \
+    }                                                                                              \
+    /* In a serial clone, a sync with none of the task's own spawns left would read past its       \
+     * local slots: it ends the run first, naming `function` (the compiler folds the test away     \
+     * in straight code). */                                                                       \
+    __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync_at(       \
+        pareng_worker *pareng__w, pareng_frame **pareng__hp, unsigned *pareng__dp,                 \
+        pareng__slots *pareng__s, pareng_frame *pareng__h0, const int pareng__clone,               \
+        const char *pareng__function)                                                              \
+    {                                                                                              \
+        if (!PARENG__IS_SERIAL(pareng__clone))                                                     \
+            PARENG__RETURN(RT, NAME##__sync(pareng__w, pareng__hp, pareng__clone,                  \
+                                            *pareng__dp + 1, pareng__function));                   \
+        if (*pareng__hp != pareng__h0)                                                             \
+            PARENG__RETURN(RT, NAME##__sync_serial(pareng__w, pareng__hp, pareng__function));      \
+        if (PARENG__UNLIKELY(*pareng__dp == 0))                                                    \
+            pareng__synced_too_many(pareng__w, pareng__function);                                  \
+        --*pareng__dp;                                                                             \
+        if (PARENG__UNLIKELY(pareng__s->task[*pareng__dp] != NAME##__run))                         \
+            pareng__synced_other_task(pareng__w, pareng__function, #NAME,                          \
+                                      pareng__s->task[*pareng__dp]);                               \
+        PARENG__RETURN(RT, NAME##__kept(pareng__w, pareng__s->slot[*pareng__dp]));                 \
+    }                                                                                              \
+    __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__call_at(       \
+        pareng_worker *pareng__w, pareng_frame **pareng__hp, unsigned *pareng__dp,                 \
+        const int pareng__clone, PARENG__EXPAND PARAMS)                                            \
+    {                                                                                              \
+        PARENG__RETURN(RT, NAME##__call(pareng__w, *pareng__hp, pareng__clone, *pareng__dp + 1,    \
+                                        PARENG__EXPAND NAMES));                                    \
     }                                                                                              \
     /* A root's or a posted task's data, in `buffer`, and their size as the engine takes them:    \
      * more than a frame's bytes exactly when spilled (the engine then copies them into its      \
@@ -1263,31 +1348,20 @@ typedef struct pareng__slots {
 #define PARENG__DEPTH (*pareng__dp)
 /* Inside a task: push a child that a thief may take. */
 #define PARENG_SPAWN(NAME, ...)                                                               \
-    ((void)(!PARENG__IS_SERIAL(pareng__clone)                                                 \
-                ? (NAME##__spawn(pareng__w, PARENG__H, __VA_ARGS__), (void)++PARENG__H)       \
-            : PARENG__DEPTH < PARENG__LOCAL_SLOTS                                             \
-                ? NAME##__serial_keep(pareng__s->slot[PARENG__DEPTH++], pareng__w, PARENG__H, \
-                                      pareng__clone, __VA_ARGS__)                             \
-                : (NAME##__spawn_serial(pareng__w, PARENG__H, pareng__clone, __VA_ARGS__),     \
-                   (void)++PARENG__H)))
+    NAME##__spawn_at(pareng__w, pareng__hp, pareng__dp, pareng__s, pareng__clone, __VA_ARGS__)
 /* Inside a task: the result of the most recent unsynced spawn of NAME (run inline if nobody
- * stole it; otherwise leapfrog on the thief until it is done). In a serial clone, a sync with
- * none of the task's own spawns left would read past its local slots: it ends the run first,
- * naming the task by its body (__func__: NAME__body, or a helper's name); the compiler folds
- * the test away in straight code. A parallel clone's sync too many takes its parent's child,
+ * stole it; otherwise leapfrog on the thief until it is done). Two syncs in one expression
+ * take their results in an unspecified order, as two calls do. In a serial clone, a sync with
+ * none of the task's own spawns left ends the run, naming the task by its body (__func__:
+ * NAME__body, or a helper's name). A parallel clone's sync too many takes its parent's child,
  * and the task's end refuses the run (PARENG__RETURN_SYNCED): the same test at each of its
  * syncs cost nqueens' loop of syncs 3 to 4%. */
 #define PARENG_SYNC(NAME)                                                                     \
-    (!PARENG__IS_SERIAL(pareng__clone)                                                        \
-         ? NAME##__sync(pareng__w, pareng__hp, pareng__clone, PARENG__DEPTH + 1)              \
-     : PARENG__H != pareng__h0                                                                \
-         ? NAME##__sync_serial(pareng__w, pareng__hp)                                         \
-         : ((void)(PARENG__UNLIKELY(PARENG__DEPTH == 0) &&                                    \
-                   (pareng__synced_too_many(pareng__w, __func__), 0)),                        \
-            NAME##__kept(pareng__w, pareng__s->slot[--PARENG__DEPTH])))
+    NAME##__sync_at(pareng__w, pareng__hp, pareng__dp, pareng__s, pareng__h0, pareng__clone,  \
+                    __func__)
 /* Inside a task: a plain call that keeps the hidden worker arguments. */
 #define PARENG_CALL(NAME, ...)                                                                \
-    NAME##__call(pareng__w, PARENG__H, pareng__clone, PARENG__DEPTH + 1, __VA_ARGS__)
+    NAME##__call_at(pareng__w, pareng__hp, pareng__dp, pareng__clone, __VA_ARGS__)
 /* Outside: run NAME(args) as the root task of engine E, store its result in *OUT. Blocks the
  * caller (which does not compute; it watches the workers). Returns 0, -ECHILD when a worker
  * died (see pareng_last_error(): the signal, and "task stack overflow" with the stack's size
@@ -1551,11 +1625,11 @@ PARENG_API int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t en
  * pareng_reduce_into called by a task fail with -EDEADLK. */
 #define PARENG_ENGINE() pareng__worker_engine(pareng__w)
 #define PARENG_FOR(BEGIN, END, GRAIN, BODY, CTX)                                              \
-    pareng__for_nested(pareng__w, PARENG__H, pareng__clone, PARENG__DEPTH, (BEGIN), (END),    \
-                       (GRAIN), (BODY), (CTX))
+    pareng__for_at(pareng__w, pareng__hp, pareng__clone, pareng__dp, (BEGIN), (END), (GRAIN), \
+                   (BODY), (CTX))
 #define PARENG_REDUCE(BEGIN, END, GRAIN, MAP, COMBINE, CTX, RESULT)                           \
-    pareng__reduce_nested(pareng__w, PARENG__H, pareng__clone, PARENG__DEPTH, (BEGIN), (END), \
-                          (GRAIN), (MAP), (COMBINE), (CTX), (RESULT))
+    pareng__reduce_at(pareng__w, pareng__hp, pareng__clone, pareng__dp, (BEGIN), (END),       \
+                      (GRAIN), (MAP), (COMBINE), (CTX), (RESULT))
 PARENG_API pareng_engine *pareng__worker_engine(const pareng_worker *w);
 PARENG_API int pareng__for_nested(pareng_worker *w, pareng_frame *h, int clone, unsigned depth,
                                   size_t begin, size_t end, size_t grain, pareng_range_fn body,
@@ -1564,6 +1638,21 @@ PARENG_API int pareng__reduce_nested(pareng_worker *w, pareng_frame *h, int clon
                                      unsigned depth, size_t begin, size_t end, size_t grain,
                                      pareng_map_fn map, pareng_combine_fn combine, void *ctx,
                                      pareng_value *result);
+/* The head and depth read after the arguments, which may sync (as NAME##__spawn_at). */
+static inline __attribute__((always_inline)) int
+pareng__for_at(pareng_worker *w, pareng_frame **hp, int clone, unsigned *dp, size_t begin,
+               size_t end, size_t grain, pareng_range_fn body, void *ctx)
+{
+    return pareng__for_nested(w, *hp, clone, *dp, begin, end, grain, body, ctx);
+}
+static inline __attribute__((always_inline)) int
+pareng__reduce_at(pareng_worker *w, pareng_frame **hp, int clone, unsigned *dp, size_t begin,
+                  size_t end, size_t grain, pareng_map_fn map, pareng_combine_fn combine,
+                  void *ctx, pareng_value *result)
+{
+    return pareng__reduce_nested(w, *hp, clone, *dp, begin, end, grain, map, combine, ctx,
+                                 result);
+}
 
 /* ------------------------------------------------------------------------------------------
  * Across machines: MPI ranks (libpareng-mpi: pkg-config pareng-mpi; docs/distributed.md)

@@ -277,7 +277,7 @@ PARENG_TASK_1(uint64_t, pytask, uint64_t, message)
     PyObject *r = PyObject_CallFunction(executor, "K", (unsigned long long)message);
     /* The executor syncs its spawns; only a failure of its own leaves some. */
     while (PARENG__H > ctx.base)
-        (void)pytask__sync(pareng__w, pareng__hp, PARENG__CLONE_EVERY, 0);
+        (void)pytask__sync(pareng__w, pareng__hp, PARENG__CLONE_EVERY, 0, __func__);
     current_task = ctx.outer;
     uint64_t out = r ? PyLong_AsUnsignedLongLong(r) : 0;
     Py_XDECREF(r);
@@ -510,7 +510,7 @@ static PyObject *task_sync(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(igno
         PyErr_SetString(PyExc_RuntimeError, "pareng: nothing left to sync in this task");
         return NULL;
     }
-    uint64_t outcome = pytask__sync(c->w, c->h, PARENG__CLONE_EVERY, 0);
+    uint64_t outcome = pytask__sync(c->w, c->h, PARENG__CLONE_EVERY, 0, __func__);
     if (outcome == OUTCOME_TOO_DEEP) {
         PyErr_SetString(PyExc_RecursionError, "maximum recursion depth exceeded in a spawned "
                         "task (each level of pareng.spawn nests a few of pareng's own calls)");

@@ -545,6 +545,26 @@ static void test_splittable_serial_runs(void)
     assert_nothing_left();
 }
 
+/* The automatic cutoff's first serial run of a task it does not know yet may hold the whole
+ * tree, as the spine's does (under the automatic cutoff a marked task learns as any other):
+ * once that run has learned that the task's calls are long (from its first thousand calls),
+ * it goes on as tasks, on one worker too (where no thief asked for a split); exact on any
+ * number of workers. A fixed cutoff leaves the run serial (test_splittable_serial_runs). */
+static void test_learning_run_goes_on_as_tasks(void)
+{
+    const unsigned links = 5000;
+    const uint64_t sum = (uint64_t)links * (links + 1) / 2;
+    for (unsigned workers = 1; workers <= 4; workers++) {
+        pareng_engine *e = start_with_cutoff(workers, PARENG_CUTOFF_AUTO, 0);
+        uint64_t got = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, spine_root, &got, links), 0);
+        CU_ASSERT_EQUAL(got, sum);
+        CU_ASSERT(total_stats(e).splits > 0);
+        pareng_stop(e);
+    }
+    assert_nothing_left();
+}
+
 /* A task with long calls (each spins 1 us): a balanced tree of them. Returns the calls. */
 PARENG_TASK_1(uint64_t, long_calls, unsigned, depth)
 {
@@ -688,6 +708,7 @@ int main(void)
         {"PARENG_RUN_CUTOFF: one run's granularity", test_run_with_its_own_cutoff},
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
         {"PARENG_TASK_SPLITTABLE: a serial run split for thieves", test_splittable_serial_runs},
+        {"a learning serial run of long calls goes on as tasks", test_learning_run_goes_on_as_tasks},
         {"automatic cutoff: every spawn a task where calls are long", test_long_calls_every_spawn},
         {"automatic cutoff: long calls and fib's learned on every worker",
          test_learned_on_every_worker},

@@ -611,6 +611,40 @@ static void test_fiber_stack_overflow_is_named(void)
     stop_and_check(e);
 }
 
+/* A frame larger than a fiber's stack and its guard page, written at its low end only: the
+ * write stepped over the guard into the next fiber's stack, where it overwrote another task's
+ * locals (a wrong answer, exit 0). Compiled with -fstack-clash-protection (meson.build, and
+ * pkg-config's flags for programs), the frame's pages are probed from the top, and the first
+ * in the guard names the overflow. */
+static __attribute__((noinline)) int write_far_below(size_t bytes)
+{
+    char buf[bytes];
+    buf[0] = 1;
+    __asm__ volatile("" : : "r"(buf) : "memory");
+    return buf[0];
+}
+
+PARENG_TASK_1(int, large_frame, unsigned, kib)
+{
+    return write_far_below((size_t)kib << 10);
+}
+
+PARENG_TASK_1(int, large_frame_on_a_fiber, unsigned, kib)
+{
+    PARENG_SPAWN(large_frame, kib);
+    int rc = PARENG_IO_SLEEP(2000 * MS);
+    return rc + PARENG_SYNC(large_frame);
+}
+
+static void test_fiber_large_frame_is_named(void)
+{
+    pareng_engine *e = start_io_engine(1, PARENG_IO_DEPTH_AUTO);
+    int rc = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, large_frame_on_a_fiber, &rc, 300), -ECHILD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "task stack overflow"));
+    stop_and_check(e);
+}
+
 /* Idle after IO work (fibers made, a futex wait armed in each ring): no CPU used. */
 static void test_idle_io_engine_sleeps(void)
 {
@@ -758,6 +792,7 @@ int main(void)
     CU_TestInfo failures[] = {
         {"a worker killed while IO is in flight", test_worker_killed_while_io_in_flight},
         {"a fiber's stack overflow is named", test_fiber_stack_overflow_is_named},
+        {"a fiber's frame beyond its guard is named", test_fiber_large_frame_is_named},
         {"an idle IO engine sleeps in its rings", test_idle_io_engine_sleeps},
         {"IO workers are pinned only on an explicit list", test_io_workers_pinned_only_on_a_list},
         {"an engine without IO says so", test_engine_without_io_says_so},

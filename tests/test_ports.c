@@ -11,6 +11,7 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -175,6 +176,33 @@ PARENG_TASK_2(int, parent_of_extra_syncs, int, i, int, which)
     return r + PARENG_SYNC(value_of);
 }
 
+PARENG_TASK_1(long, doubled, long, i)
+{
+    return 2 * i;
+}
+
+/* Syncs in the order of the spawns, as if each sync named its spawn by position: the first
+ * sync takes the most recent spawn, doubled's, as value_of's (after `kept` spawns of value_of:
+ * with more than 4, the serial clone keeps the results in frames rather than in its slots). */
+PARENG_TASK_1(int, synced_in_spawn_order, int, kept)
+{
+    for (int i = 0; i < kept; i++)
+        PARENG_SPAWN(value_of, i);
+    PARENG_SPAWN(doubled, kept);
+    int sum = 0;
+    for (int i = 0; i < kept; i++)
+        sum += PARENG_SYNC(value_of);
+    return sum + (int)PARENG_SYNC(doubled);
+}
+
+/* The root syncs once more than it spawned: there is no parent's child to take. */
+PARENG_TASK_1(int, root_syncs_twice, int, i)
+{
+    PARENG_SPAWN(value_of, i);
+    int sum = PARENG_SYNC(value_of);
+    return sum + PARENG_SYNC(value_of);
+}
+
 PARENG_TASK_1(int, exit_with, int, status)
 {
     _exit(status);
@@ -214,6 +242,69 @@ static void spawn_per_index(PARENG_CONTEXT_PARAMS, void *ctx, size_t begin, size
         (void)PARENG_SYNC(value_of);
 }
 
+/* ---- Syncs inside the arguments of other operations -----------------------------------
+ * A pipeline that spawns each step with the result of the one before
+ * (PARENG_SPAWN(step, PARENG_SYNC(step))), calls a step with a sync as its argument, adds two
+ * syncs in one expression and gives a sync's result to PARENG_FOR: each sync must be done
+ * before the operation around it reads the task's head (with clang, a spawn once took the
+ * head from before its argument's sync: wrong numbers, crashes, hangs). A step spawns and
+ * calls a part, so that the steps have frames of their own to steal. */
+#define STEP_MODULUS 1000003u
+static uint64_t part_value(uint64_t x)
+{
+    return (x * 31 + 7) % STEP_MODULUS;
+}
+
+static uint64_t step_value(uint64_t x)
+{
+    return (part_value(x) * 7 + part_value(x + 1)) % STEP_MODULUS;
+}
+
+PARENG_TASK_1(uint64_t, step_part, uint64_t, x)
+{
+    return part_value(x);
+}
+
+PARENG_TASK_1(uint64_t, step, uint64_t, x)
+{
+    PARENG_SPAWN(step_part, x);
+    uint64_t second = PARENG_CALL(step_part, x + 1);
+    return (PARENG_SYNC(step_part) * 7 + second) % STEP_MODULUS;
+}
+
+static void add_indices(void *ctx, size_t begin, size_t end)
+{
+    for (size_t i = begin; i < end; i++)
+        atomic_fetch_add((_Atomic uint64_t *)ctx, i);
+}
+
+PARENG_TASK_1(uint64_t, pipeline, unsigned, steps)
+{
+    PARENG_SPAWN(step, 1);
+    for (unsigned i = 1; i < steps; i++)
+        PARENG_SPAWN(step, PARENG_SYNC(step));
+    PARENG_SPAWN(step, PARENG_SYNC(step) + 1);
+    uint64_t called = PARENG_CALL(step, PARENG_SYNC(step));
+    PARENG_SPAWN(step, called);
+    PARENG_SPAWN(step, called + 1);
+    uint64_t both = PARENG_SYNC(step) + PARENG_SYNC(step);
+    _Atomic uint64_t indices = 0;
+    PARENG_SPAWN(step, both);
+    if (PARENG_FOR(0, PARENG_SYNC(step) % 1000, 7, add_indices, &indices) < 0)
+        return 0;
+    return both * 1000003u + atomic_load(&indices);
+}
+
+static uint64_t pipeline_value(unsigned steps)
+{
+    uint64_t x = step_value(1);
+    for (unsigned i = 1; i < steps; i++)
+        x = step_value(x);
+    uint64_t called = step_value(step_value(x + 1));
+    uint64_t both = step_value(called) + step_value(called + 1), n = step_value(both) % 1000;
+    return both * 1000003u + n * (n - 1) / 2;
+}
+
 /* The run failed (-ECHILD), with a message that says `said`; the engine is failed for good. */
 static void assert_refused(pareng_engine *e, int rc, const char *said, unsigned workers,
                            unsigned cutoff)
@@ -232,6 +323,21 @@ static void assert_refused(pareng_engine *e, int rc, const char *said, unsigned 
 
 static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, PARENG_CUTOFF_NONE, 1};
 #define CUTOFFS (sizeof cutoffs / sizeof cutoffs[0])
+
+static void test_syncs_inside_arguments(void)
+{
+    const uint64_t want = pipeline_value(200);
+    for (size_t w = 0; w < WORKER_COUNTS; w++)
+        for (size_t c = 0; c < CUTOFFS; c++) {
+            pareng_engine *e = testing_start_cutoff(worker_counts[w], cutoffs[c]);
+            for (int run = 0; run < 5; run++) {
+                uint64_t got = 0;
+                CU_ASSERT_EQUAL(PARENG_RUN(e, pipeline, &got, 200), 0);
+                CU_ASSERT_EQUAL(got, want);
+            }
+            pareng_stop(e);
+        }
+}
 
 static void test_cilk_implicit_sync_refused(void)
 {
@@ -282,11 +388,41 @@ static void test_more_syncs_than_spawns_refused(void)
                                             : "synced more than it spawned",
                                worker_counts[w], cutoffs[c]);
             }
+    /* the root's, which took a frame below the deque: a hang, on more than one worker */
+    for (size_t w = 0; w < WORKER_COUNTS; w++)
+        for (size_t c = 0; c < CUTOFFS; c++) {
+            pareng_engine *e = testing_start_cutoff(worker_counts[w], cutoffs[c]);
+            int got = 0;
+            assert_refused(e, PARENG_RUN(e, root_syncs_twice, &got, 3),
+                           "task root_syncs_twice synced more than it spawned",
+                           worker_counts[w], cutoffs[c]);
+        }
     /* a helper's sync too many, in a serial run, names the helper */
     pareng_engine *e = testing_start_cutoff(1, 1);
     int got = 0;
     assert_refused(e, PARENG_RUN(e, parent_of_extra_syncs, &got, 3, 2),
                    "helper sync_for_the_task synced more than it spawned", 1, 1);
+}
+
+/* A sync that names another task than its spawn's fails the run, naming both: it read the
+ * other's result as its own, or ran the other's arguments as its own task's. */
+static void test_syncs_out_of_order_refused(void)
+{
+    for (int kept = 1; kept <= 6; kept += 5)
+        for (size_t w = 0; w < WORKER_COUNTS; w++)
+            for (size_t c = 0; c < CUTOFFS; c++) {
+                pareng_engine *e = testing_start_cutoff(worker_counts[w], cutoffs[c]);
+                int got = 0;
+                int rc = PARENG_RUN(e, synced_in_spawn_order, &got, kept);
+                CU_ASSERT_EQUAL(rc, -ECHILD);
+                CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(),
+                                              "PARENG_SYNC(value_of) in task "
+                                              "synced_in_spawn_order took a spawn of doubled"));
+                if (rc != -ECHILD)
+                    fprintf(stderr, "\n%d kept, %u workers, cutoff %u: rc %d\n", kept,
+                            worker_counts[w], cutoffs[c], rc);
+                pareng_stop(e);
+            }
 }
 
 /* A task of the program's that exits with the status pareng uses for an unsynced spawn is
@@ -374,6 +510,42 @@ static void test_globals_are_shared_both_ways(void)
         }
         pareng_stop(e);
     }
+}
+
+static void *sleep_for_good(void *unused)
+{
+    (void)unused;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* A process that already runs a thread cannot share its globals safely (a write of the thread
+ * during the move would be lost): pareng_start refuses, saying why, where the globals once
+ * stayed private without a word and the tasks read stale values. In a child of the test, which
+ * runs the thread. */
+static void test_shared_globals_refused_after_a_thread(void)
+{
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, sleep_for_good, NULL) != 0)
+            _exit(2);
+        pareng_config cfg;
+        pareng_config_default(&cfg);
+        cfg.workers = 2;
+        cfg.globals = PARENG_GLOBALS_SHARED;
+        pareng_engine *e = NULL;
+        int rc = pareng_start(&e, &cfg);
+        _exit(rc == -EBUSY && e == NULL &&
+                      strstr(pareng_last_error(), "already runs 2 threads") != NULL
+                  ? 0
+                  : 1);
+    }
+    int status;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 /* A fork of the program's own after pareng_start: its child gets the globals as they were at
@@ -532,14 +704,17 @@ int main(void)
         {"nqueens (BOTS): board on the parent's stack", test_nqueens_board_on_the_parents_stack},
         {"shared globals: set after start, written by tasks", test_globals_are_shared_both_ways},
         {"a program's own fork: globals private", test_a_programs_own_fork_keeps_globals_private},
+        {"shared globals refused once a thread runs", test_shared_globals_refused_after_a_thread},
         {"a program's own fork cannot run the engine",
          test_a_programs_own_fork_cannot_run_a_shared_globals_engine},
         {"PARENG_GLOBALS_PRIVATE by default: a copy per worker", test_private_globals_by_default},
         {"by default a table made on first use is per worker", test_per_worker_globals_by_default},
         {"an engine handle in a global", test_engine_handle_in_a_global},
+        {"syncs inside a spawn's, a call's, a loop's arguments", test_syncs_inside_arguments},
         {"Cilk's implicit sync, ported literally: refused", test_cilk_implicit_sync_refused},
         {"spawns a loop leaves unsynced: refused", test_spawns_left_in_a_loop_refused},
         {"more syncs than spawns: refused", test_more_syncs_than_spawns_refused},
+        {"syncs in the order of the spawns: refused", test_syncs_out_of_order_refused},
         {"a task's own exit status 77", test_a_tasks_own_exit_status},
         {"a helper's spawns are its task's", test_a_helpers_spawns_are_its_tasks},
         {"a pareng_for_tasks body's unsynced spawns: refused", test_a_loop_bodys_spawns_refused},
