@@ -424,13 +424,11 @@ static void test_peers(void)
     command_free(c);
 }
 
-/* bench killed while a peer runs (SIGKILL: no handler of bench's runs): the peer dies with it
- * instead of running on, reparented to init. */
-static void test_peer_dies_with_bench(void)
+/* bench fib on 1 worker with the peer fib-openmp running `script`, which writes a pid and a
+ * newline to pid_path: the pid, once written (0 when it was not in time) */
+static command *start_bench_with_peer(const char *script, const char *pid_path, pid_t *pid)
 {
-    char pid_path[96], script[256];
-    scratch_path(pid_path, sizeof pid_path, "peer.pid");
-    snprintf(script, sizeof script, "echo $$ > %s\nexec sleep 60", pid_path);
+    unlink(pid_path);
     write_script("fib-openmp", script);
     setenv("PARENG_PEERS_DIR", scratch, 1);
     command *c = command_start("bench", "fib", N, "--runs", "1", "-w", "0", "--workers", "1",
@@ -442,10 +440,22 @@ static void test_peer_dies_with_bench(void)
         free(said);
         said = harness_read_file(pid_path);
     }
-    bool peer_started = said && strchr(said, '\n');
+    *pid = said && strchr(said, '\n') ? (pid_t)atoi(said) : 0;
     free(said);
-    CU_ASSERT(peer_started);
-    if (!peer_started) {
+    return c;
+}
+
+/* bench killed while a peer runs (SIGKILL: no handler of bench's runs): the peer dies with it
+ * instead of running on, reparented to init. */
+static void test_peer_dies_with_bench(void)
+{
+    char pid_path[96], script[256];
+    scratch_path(pid_path, sizeof pid_path, "peer.pid");
+    snprintf(script, sizeof script, "echo $$ > %s\nexec sleep 60", pid_path);
+    pid_t peer;
+    command *c = start_bench_with_peer(script, pid_path, &peer);
+    CU_ASSERT(peer > 0);
+    if (peer <= 0) {
         command_free(c);
         return;
     }
@@ -456,6 +466,32 @@ static void test_peer_dies_with_bench(void)
     while (now_ms() < deadline && live_members_in(c->pid, false) > 0)
         usleep(1000);
     assert_no_leftover(c);
+    command_free(c);
+}
+
+/* A peer that leaves a process behind holding its stdout (a helper it started, which outlives
+ * it): ^C killed the peer, then waited on the pipe until that process ended (30 s here). It
+ * ends the bench at once, status 130. */
+static void test_interrupt_with_a_peers_leftover(void)
+{
+    char pid_path[96], script[320];
+    scratch_path(pid_path, sizeof pid_path, "leftover.pid");
+    snprintf(script, sizeof script,
+             "sleep 30 &\necho $! > %s\necho '{\"result\":%llu,\"seconds\":0.1}'\nwait", pid_path,
+             (unsigned long long)FIB_N);
+    pid_t leftover;
+    command *c = start_bench_with_peer(script, pid_path, &leftover);
+    CU_ASSERT(leftover > 0);
+    if (leftover <= 0) {
+        command_free(c);
+        return;
+    }
+    double sent = now_ms();
+    CU_ASSERT_EQUAL(kill(c->pid, SIGINT), 0);
+    CU_ASSERT(command_await(c, 10000, false));
+    CU_ASSERT(now_ms() - sent < 10000);
+    CU_ASSERT(exited_with(c, 130));
+    kill(leftover, SIGKILL);
     command_free(c);
 }
 
@@ -911,6 +947,74 @@ static void test_two_outputs_in_one_file(void)
     rmdir(dir);
 }
 
+/* The files in dir, "." and ".." left out */
+static unsigned files_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    unsigned n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A run that fails after its outputs were opened (here, its engine does not start) left a new
+ * empty file where there was none, and in the same way a benchmark killed after its last row
+ * emptied a file it was to replace. It leaves no new file, the old one as it was, nothing
+ * written beside it; one that succeeds replaces it, mode kept. */
+static void test_failed_run_leaves_outputs_as_they_were(void)
+{
+    char dir[] = "/tmp/pareng-test-failed-XXXXXX", trace[64], timeline[64];
+    CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+    snprintf(trace, sizeof trace, "%s/new.json", dir);
+    snprintf(timeline, sizeof timeline, "%s/old.svg", dir);
+    int fd = open(timeline, O_WRONLY | O_CREAT, 0640);
+    CU_ASSERT_FATAL(fd >= 0 && write(fd, "kept", 4) == 4 && close(fd) == 0);
+    setenv("HWLOC_SYNTHETIC", "not a topology", 1);
+    command *c = RUN("run", "fib", N, "--trace", trace, "--timeline", timeline);
+    unsetenv("HWLOC_SYNTHETIC");
+    CU_ASSERT(exited_with(c, 1));
+    CU_ASSERT_EQUAL(access(trace, F_OK), -1);
+    char *kept = harness_read_file(timeline);
+    CU_ASSERT(kept && strcmp(kept, "kept") == 0);
+    free(kept);
+    CU_ASSERT_EQUAL(files_in(dir), 1);
+    assert_no_leftover(c);
+    command_free(c);
+
+    c = RUN("run", "fib", N, "--trace", trace, "--timeline", timeline);
+    CU_ASSERT(exited_with(c, 0));
+    char *doc = harness_read_file(trace);
+    CU_ASSERT(doc && doc[0] == '{' && contains(doc, "traceEvents"));
+    free(doc);
+    char *svg = harness_read_file(timeline);
+    CU_ASSERT(svg && contains(svg, "<svg"));
+    free(svg);
+    struct stat st;
+    CU_ASSERT(stat(timeline, &st) == 0 && (st.st_mode & 0777) == 0640);
+    CU_ASSERT_EQUAL(files_in(dir), 2);
+    assert_no_leftover(c);
+    command_free(c);
+
+    /* through a symbolic link: its target replaced, the link kept */
+    char link[64];
+    snprintf(link, sizeof link, "%s/link.json", dir);
+    CU_ASSERT_FATAL(symlink("new.json", link) == 0);
+    c = RUN("run", "fib", N, "--trace", link);
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    doc = harness_read_file(trace);
+    CU_ASSERT(doc && contains(doc, "traceEvents"));
+    free(doc);
+    CU_ASSERT_EQUAL(files_in(dir), 3);
+    command_free(c);
+    unlink(link);
+    unlink(trace);
+    unlink(timeline);
+    rmdir(dir);
+}
+
 /* With stdout closed, the export file was opened as descriptor 1 and got the table before its
  * JSON, exit 0. Writing the table now fails (status 1) and the file holds the JSON alone. */
 static void test_closed_stdout_is_not_an_output(void)
@@ -984,6 +1088,7 @@ int main(void)
         {"--peers: contract, failing and missing peers", test_peers},
         {"a peer of 0 s: no infinite point in the plot", test_peer_of_no_time},
         {"a peer dies with a killed bench", test_peer_dies_with_bench},
+        {"^C with a peer's leftover holding the pipe", test_interrupt_with_a_peers_leftover},
         {"more workers than one core: warning", test_more_workers_than_one_core},
         {"uts: the tree counted, its OpenMP peer", test_uts},
         {"bench spawn: two figures", test_spawn},
@@ -1002,6 +1107,7 @@ int main(void)
         {"unwritable output: status 1", test_unwritable_output},
         {"a FIFO nobody reads: refused, not waited on", test_fifo_without_reader},
         {"two outputs in one file refused", test_two_outputs_in_one_file},
+        {"a failed run leaves its outputs as they were", test_failed_run_leaves_outputs_as_they_were},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo last[] = {

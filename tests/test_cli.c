@@ -617,6 +617,17 @@ static void test_uts(void)
     CU_ASSERT(json_has(c->out, "\"result\":4112897"));
     CU_ASSERT(json_has(c->out, "\"serial\":true"));
     command_free(c);
+    /* The serial baseline's recursion is 1,572 levels deep: under `ulimit -s 128` it died of a
+     * bare SIGSEGV on the command's own stack */
+    struct rlimit saved, small = {128 << 10, 128 << 10};
+    CU_ASSERT_FATAL(getrlimit(RLIMIT_STACK, &saved) == 0);
+    small.rlim_max = saved.rlim_max;
+    CU_ASSERT_FATAL(setrlimit(RLIMIT_STACK, &small) == 0);
+    c = RUN("run", "uts", "T3", "--serial");
+    setrlimit(RLIMIT_STACK, &saved);
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->out, "uts(T3) = 4112897 nodes"));
+    command_free(c);
     CHECK_BAD_INPUT({{"run", "uts"}, {"uts needs a tree", "T3L"}},
                     {{"run", "uts", "T9"}, {"no sample tree 'T9'", "T1L"}},
                     {{"run", "uts", "T3", "--grain", "4"}, {"run uts does not take --grain"}},

@@ -1008,7 +1008,9 @@ static int run_peer_once(const peer *p, const fib_bench *b, unsigned workers, do
     size_t len = 0;
     ssize_t got;
     stop_peer_if_interrupted(pid, &killed); /* a signal before the read blocks */
-    while ((got = read(out[0], chunk, sizeof chunk)) != 0) {
+    /* Killed, the peer's output no longer matters: a process it left behind may hold the pipe
+     * open for as long as it likes, and the bench must end at once. */
+    while (!killed && (got = read(out[0], chunk, sizeof chunk)) != 0) {
         if (got < 0 && errno != EINTR)
             break;
         stop_peer_if_interrupted(pid, &killed);
@@ -1558,12 +1560,12 @@ static int command_bench_fib(const bench_options *o)
     b.allowed_cores = context.allowed_cores;
     if (!o->workers || strcmp(o->workers, "auto") == 0)
         b.n_counts = default_counts(context.allowed_cores, b.counts);
-    output_file files[] = {{"--export-json", o->json ? "-" : o->json_path, NULL},
+    output_file files[] = {{"--export-json", o->json ? "-" : o->json_path, NULL, 0},
                            {"--export-json", o->json && !is_stdout(o->json_path) ? o->json_path
-                                                                                 : NULL, NULL},
-                           {"--export-csv", o->csv_path, NULL},
-                           {"--plot", o->plot_path, NULL},
-                           {"--timeline", o->timeline_path, NULL}};
+                                                                                 : NULL, NULL, 0},
+                           {"--export-csv", o->csv_path, NULL, 0},
+                           {"--plot", o->plot_path, NULL, 0},
+                           {"--timeline", o->timeline_path, NULL, 0}};
     const size_t n_files = sizeof files / sizeof files[0];
     if ((rc = open_outputs(files, n_files)))
         return rc;

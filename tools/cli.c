@@ -360,27 +360,185 @@ bool is_stdout(const char *path)
     return path && strcmp(path, "-") == 0;
 }
 
-/* path for writing, without blocking on a FIFO nobody reads (ENXIO), then blocking again:
- * a FIFO with a reader is a fine place for the figures. Not emptied: a file is cut to what
- * was written when it is closed (close_output), so a run that fails before writing it leaves
- * it as it was. */
-FILE *open_for_writing(const char *path)
+/* The output files opened and not yet written whole: a run that fails, a refusal after they
+ * were opened, an interruption or an exit from anywhere leaves no new empty file, and a file
+ * the output was to replace as it was (docs/cli.md), since what is pending is removed at exit.
+ * A regular file that exists (a link's target) is replaced: its replacement is written beside
+ * it, unnamed where the file system allows (O_TMPFILE: nothing is left if the command dies),
+ * else as `temp`, and renamed over it once written whole. One that did not exist was
+ * `created`, and is written in place. */
+typedef struct pending_output {
+    char *path, *temp;
+    bool unnamed, created;
+} pending_output;
+static pending_output pending[8];
+
+static void drop_pending(output_file *file, bool remove)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
+    if (!file->pending)
+        return;
+    pending_output *p = &pending[file->pending - 1];
+    if (remove && p->temp)
+        unlink(p->temp);
+    else if (remove && p->created)
+        unlink(p->path);
+    free(p->path);
+    free(p->temp);
+    *p = (pending_output){0};
+    file->pending = 0;
+}
+
+static void remove_pending_at_exit(void)
+{
+    for (size_t k = 0; k < sizeof pending / sizeof pending[0]; k++) {
+        if (pending[k].path)
+            drop_pending(&(output_file){.pending = (int)k + 1}, true);
+    }
+}
+
+/* Takes path and temp (malloc'd) when it returns true. */
+static bool add_pending(output_file *file, pending_output entry)
+{
+    static bool registered;
+    if (!registered && atexit(remove_pending_at_exit) != 0)
+        return false;
+    registered = true;
+    for (size_t k = 0; k < sizeof pending / sizeof pending[0]; k++)
+        if (!pending[k].path) {
+            pending[k] = entry;
+            file->pending = (int)k + 1;
+            return true;
+        }
+    return false;
+}
+
+/* A name beside path for its replacement: path.XXXXXX, to be filled in (mkstemp) */
+static char *name_beside(const char *path)
+{
+    size_t len = strlen(path);
+    char *name = malloc(len + sizeof ".XXXXXX");
+    if (name) {
+        memcpy(name, path, len);
+        memcpy(name + len, ".XXXXXX", sizeof ".XXXXXX");
+    }
+    return name;
+}
+
+/* The replacement of the regular file `path` (st), in its directory (the same file system, for
+ * the rename), with its mode and, where allowed, its owner; -1 when the directory cannot be
+ * written (the file is then written in place, as a FIFO or a device is). */
+static int open_beside(const char *path, const struct stat *st, pending_output *entry)
+{
+    char *dir = strdup(path);
+    int fd = -1;
+    if (dir) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            strcpy(dir, ".");
+        else
+            slash[slash == dir] = '\0'; /* "/f": the root */
+        fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, st->st_mode & 07777);
+        free(dir);
+    }
+    entry->unnamed = fd >= 0;
+    if (fd < 0 && (entry->temp = name_beside(path)) &&
+        (fd = mkostemp(entry->temp, O_CLOEXEC)) < 0) {
+        free(entry->temp);
+        entry->temp = NULL;
+    }
     if (fd < 0)
-        return NULL;
-    int flags = fcntl(fd, F_GETFL);
-    FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "w");
-    if (!f)
+        return -1;
+    if (fchmod(fd, st->st_mode & 07777) < 0 && errno != EPERM) {
         close(fd);
-    return f;
+        if (entry->temp)
+            unlink(entry->temp);
+        free(entry->temp);
+        entry->temp = NULL;
+        return -1;
+    }
+    (void)!fchown(fd, st->st_uid, st->st_gid); /* as root: the owner stays; else ours */
+    return fd;
+}
+
+/* file->path for writing (see pending_output), without blocking on a FIFO nobody reads
+ * (ENXIO), then blocking again: a FIFO with a reader is a fine place for the figures. NULL
+ * with errno set. */
+static FILE *open_output(output_file *file)
+{
+    struct stat st;
+    pending_output entry = {0};
+    int fd = -1;
+    /* a link is followed: its target is replaced, the link kept; a link to nothing creates
+     * its target, in place */
+    bool link = lstat(file->path, &st) == 0 && S_ISLNK(st.st_mode);
+    char *path = link ? realpath(file->path, NULL) : strdup(file->path);
+    if (!path && (!link || errno != ENOENT))
+        return NULL;
+    if (path && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (access(path, W_OK) != 0) {
+            free(path);
+            return NULL;
+        }
+        fd = open_beside(path, &st, &entry);
+    }
+    if (fd < 0 && path) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY | O_CLOEXEC, 0666);
+        entry.created = fd >= 0;
+    }
+    if (fd < 0 && (!path || errno == EEXIST))
+        fd = open(file->path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
+    int flags = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+    FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? NULL : fdopen(fd, "w");
+    entry.path = path;
+    if (f && (!path || add_pending(file, entry)))
+        return f; /* a link to nothing: its target written in place, as it could be */
+    int err = f || fd >= 0 ? ENOMEM : errno;
+    if (f)
+        fclose(f);
+    else if (fd >= 0)
+        close(fd);
+    if (entry.temp)
+        unlink(entry.temp);
+    else if (entry.created)
+        unlink(path);
+    free(entry.temp);
+    free(path);
+    errno = err;
+    return NULL;
+}
+
+/* The replacement written whole takes the file's place: named first if it had no name. */
+static int replace_with(pending_output *p, int fd)
+{
+    if (p->unnamed) {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (!(p->temp = name_beside(p->path)))
+            return -1;
+        int tries = 0;
+        do { /* a free name, as mkstemp finds one, for linkat, which makes none */
+            memcpy(p->temp + strlen(p->path) + 1, "XXXXXX", 6);
+            int probe = mkstemp(p->temp);
+            if (probe < 0)
+                return -1;
+            close(probe);
+            unlink(p->temp);
+        } while (linkat(AT_FDCWD, proc, AT_FDCWD, p->temp, AT_SYMLINK_FOLLOW) < 0 &&
+                 errno == EEXIST && ++tries < 100);
+        if (tries == 100 || access(p->temp, F_OK) != 0)
+            return -1;
+    }
+    return rename(p->temp, p->path);
 }
 
 static void close_opened(output_file *files, size_t n)
 {
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < n; k++) {
         if (files[k].f && files[k].f != stdout)
             fclose(files[k].f);
+        files[k].f = NULL;
+        drop_pending(&files[k], true);
+    }
 }
 
 /* The earlier of files[0..i) whose stat in known[] is the regular file known[i] (one written
@@ -443,15 +601,17 @@ int open_outputs(output_file *files, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!files[i].path)
             continue;
-        files[i].f = is_stdout(files[i].path) ? stdout : open_for_writing(files[i].path);
+        files[i].f = is_stdout(files[i].path) ? stdout : open_output(&files[i]);
         if (!files[i].f) {
             cli_error("%s %s: cannot write: %s", files[i].option, files[i].path,
                       errno == ENXIO ? "a FIFO that nobody reads" : strerror(errno));
             close_opened(files, i);
             return EXIT_RUN_FAILED;
         }
+        /* the file named, not the one written beside it (open_output) */
         const output_file *same = NULL;
-        if (fstat(fileno(files[i].f), &known[i]) == 0 &&
+        if ((files[i].f == stdout ? fstat(STDOUT_FILENO, &known[i])
+                                  : stat(files[i].path, &known[i])) == 0 &&
             (same = taken_by(files, known, i, out)))
             return refuse_same_file(files, i + 1, i, same);
     }
@@ -463,16 +623,32 @@ int close_output(output_file *file)
     if (!file->f || file->f == stdout)
         return 0; /* stdout: finish_output says whether it was written */
     bool failed = fflush(file->f) != 0 || ferror(file->f);
-    /* Written from its start over what it held: cut there. Nothing written (no output is
-     * empty) means the run failed first, and the file keeps what it held. */
-    struct stat st;
     off_t written = ftello(file->f);
-    if (!failed && written > 0 && fstat(fileno(file->f), &st) == 0 && S_ISREG(st.st_mode))
-        failed = ftruncate(fileno(file->f), written) != 0;
-    failed |= fclose(file->f) != 0;
+    int err = errno;
+    pending_output *p = file->pending ? &pending[file->pending - 1] : NULL;
+    bool replaced = p && (p->unnamed || p->temp);
+    /* Written in place over what a FIFO or a device held, or a file whose directory cannot
+     * be written: cut there. */
+    struct stat st;
+    if (!failed && written > 0 && !replaced && fstat(fileno(file->f), &st) == 0 &&
+        S_ISREG(st.st_mode) && ftruncate(fileno(file->f), written) != 0) {
+        failed = true;
+        err = errno;
+    }
+    /* Nothing written (no output is empty): the run failed first, and the file is as it was */
+    if (!failed && written > 0 && replaced && replace_with(p, fileno(file->f)) != 0) {
+        failed = true;
+        err = errno;
+    }
+    if (fclose(file->f) != 0 && !failed) {
+        failed = true;
+        err = errno;
+    }
+    file->f = NULL;
+    drop_pending(file, failed || written <= 0);
     if (!failed)
         return 0;
-    cli_error("%s %s: cannot write: %s", file->option, file->path, strerror(errno));
+    cli_error("%s %s: cannot write: %s", file->option, file->path, strerror(err));
     return EXIT_RUN_FAILED;
 }
 

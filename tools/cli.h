@@ -115,17 +115,17 @@ void json_stats_fields(FILE *f, const pareng_stats *s, bool io);
 typedef struct output_file {
     const char *option, *path;
     FILE *f;
+    int pending; /* its entry among the files not yet written whole, + 1 (cli.c) */
 } output_file;
 
 bool is_stdout(const char *path);
-/* path for writing, not blocking on a FIFO nobody reads, not emptied (close_output cuts it to
- * what was written); NULL with errno set. */
-FILE *open_for_writing(const char *path);
 /* Opens every file of files that has a path, before anything runs: 0, or EXIT_RUN_FAILED
- * after saying which cannot be written (those opened are closed again). */
+ * after saying which cannot be written (those opened are closed again). A regular file that
+ * exists is written beside it and renamed over it when closed; one that did not exist is
+ * removed unless it was written whole; either way at the latest when the program exits. */
 int open_outputs(output_file *files, size_t n);
-/* Closes one (not stdout), cut to what was written, or left as it was when nothing was: 0, or
- * EXIT_RUN_FAILED after saying it could not be written. */
+/* Closes one (not stdout): in place when it was written, or left as it was (or not there) when
+ * nothing was: 0, or EXIT_RUN_FAILED after saying it could not be written. */
 int close_output(output_file *file);
 /* text inside an SVG element, XML-escaped, control characters left out */
 void svg_text(FILE *f, const char *s);

@@ -671,8 +671,8 @@ static uint64_t now_ns(void)
  * after the run) and room made for the buffers. 0, or the exit status after saying why. */
 static int trace_prepare(const run_options *o, run_trace *t, pareng_config *cfg)
 {
-    *t = (run_trace){.files = {{"--trace", o->trace_path, NULL},
-                               {"--timeline", o->timeline_path, NULL}}};
+    *t = (run_trace){.files = {{"--trace", o->trace_path, NULL, 0},
+                               {"--timeline", o->timeline_path, NULL, 0}}};
     /* Under mpirun, rank 0's engine is traced: the ranks would write one file at once */
     if ((!o->trace_path && !o->timeline_path) || ranks_launch_rank() != 0)
         return 0;
@@ -899,7 +899,7 @@ static int run_scale(const run_options *o, const pareng_config *cfg, unsigned n,
         return placement_refused(o, rc);
     unsigned workers = pareng_plan_workers(plan);
     pareng_plan_destroy(plan);
-    output_file plot = {"--plot", o->plot_path, NULL};
+    output_file plot = {"--plot", o->plot_path, NULL, 0};
     if (is_stdout(o->plot_path))
         return bad_input("--plot writes a file: stdout (-) has the run's output");
     if ((rc = open_outputs(&plot, 1)))

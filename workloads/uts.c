@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <math.h>
 #include <nettle/sha1.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -208,14 +209,45 @@ static int check_tree(const workload_uts_tree *t, uts_shape *shape)
     return 0;
 }
 
+/* The serial recursion is as deep as the tree (1,572 levels for T3, 17,844 for T3L), deeper
+ * than a small `ulimit -s` allows the caller's stack (a bare SIGSEGV under `ulimit -s 128`):
+ * it runs on a thread with the engine's least worker stack, and on the caller's stack only
+ * when no such thread can be made. */
+#define SERIAL_STACK_BYTES ((size_t)64 << 20)
+
+typedef struct serial_visit {
+    uts_shape shape;
+    uts_node root;
+    workload_uts_count count;
+} serial_visit;
+
+static void *visit_whole_tree(void *arg)
+{
+    serial_visit *v = arg;
+    v->count = visit_serial(&v->shape, v->root);
+    return NULL;
+}
+
 int workload_uts_serial(const workload_uts_tree *tree, workload_uts_count *out)
 {
     workload__begin();
-    uts_shape shape = {0};
-    int rc = check_tree(tree, &shape);
-    if (rc == 0)
-        *out = visit_serial(&shape, root_node(tree));
-    return rc;
+    serial_visit v = {.root = root_node(tree)};
+    int rc = check_tree(tree, &v.shape);
+    if (rc)
+        return rc;
+    pthread_attr_t attr;
+    pthread_t thread;
+    bool own_stack = pthread_attr_init(&attr) == 0;
+    bool on_thread = own_stack && pthread_attr_setstacksize(&attr, SERIAL_STACK_BYTES) == 0 &&
+                     pthread_create(&thread, &attr, visit_whole_tree, &v) == 0;
+    if (own_stack)
+        pthread_attr_destroy(&attr);
+    if (on_thread)
+        pthread_join(thread, NULL);
+    else
+        visit_whole_tree(&v);
+    *out = v.count;
+    return 0;
 }
 
 int workload_uts(pareng_engine *engine, const workload_uts_tree *tree, workload_uts_count *out)
