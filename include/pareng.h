@@ -734,12 +734,21 @@ typedef struct pareng__slots {
  * member initializers) has none unless given one. */
 #define PARENG__DATA_CONSTRUCTOR(UNION) \
     UNION() {}
-/* Frames, spill blocks and messages are copied as bytes, between processes. */
+/* Frames, spill blocks and messages are copied as bytes, between processes; the arguments
+ * and the result are assigned into them, and a result is declared before it is stored. Said
+ * before the errors a type without these would cause further down the header. */
 #define PARENG__COPIED_AS_BYTES(NAME)                                                          \
     static_assert(std::is_trivially_copyable<NAME##__data_t>::value,                          \
                   "task " #NAME ": its arguments and result are copied as bytes between "     \
                   "processes, so their types must be trivially copyable (pass a pointer to "  \
-                  "pareng_alloc memory for others)");
+                  "pareng_alloc memory for others)");                                          \
+    static_assert(std::is_copy_assignable<NAME##__args_t>::value &&                           \
+                      std::is_copy_assignable<decltype(NAME##__data_t::result)>::value,       \
+                  "task " #NAME ": its arguments and result are assigned into frames, so "     \
+                  "their types must be assignable (a struct with a const member is not)");    \
+    static_assert(std::is_default_constructible<decltype(NAME##__data_t::result)>::value,     \
+                  "task " #NAME ": its result type needs a default constructor (the result "   \
+                  "is declared before a sync stores it)");
 #else
 #define PARENG__IS_ARRAY_FIELD(ARGS_T, A)                                                     \
     (!__builtin_types_compatible_p(__typeof__(((ARGS_T *)0)->A),                              \
