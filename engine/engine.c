@@ -232,13 +232,12 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
     if (code == PARENG__EXIT_UNSYNCED && unsynced == PARENG__SYNCED_OTHER_TASK) {
         const char *names[3]; /* the worker's pointers are ours too: it is our fork */
         memcpy(names, name, sizeof names);
-        size_t len_function = strlen(names[0]);
-        bool body = len_function > 6 && strcmp(names[0] + len_function - 6, "__body") == 0;
+        bool body;
+        size_t function_len = pareng__synced_in(names[0], &body);
         snprintf(why, len, "PARENG_SYNC(%s) in %s %.*s took a spawn of %s%s (on worker %u, pid "
                  "%d): a sync takes its task's most recent unsynced spawn, so syncs go in the "
                  "reverse order of the spawns, each naming the task of its spawn",
-                 names[1], body ? "task" : "helper",
-                 (int)(body ? len_function - 6 : len_function), names[0],
+                 names[1], body ? "task" : "helper", (int)function_len, names[0],
                  names[2] ? names[2] : "another task", names[2] ? "" : " (not a PARENG_TASK)", i,
                  (int)pid);
         return;

@@ -43,6 +43,7 @@
 #include "pareng.h"
 
 #include <stdbool.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define PARENG__CACHE_LINE 64
@@ -106,6 +107,14 @@ _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
  * program (the same in the coordinator, forked from it): the function, the task synced and
  * the task spawned (NULL when it is not a registered task's). */
 #define PARENG__SYNCED_OTHER_TASK (-3)
+/* How a refusal names the function that synced (__func__): a task's body, NAME__body, as task
+ * NAME (*body true); any other function as a helper of its task. The length to print. */
+static inline size_t pareng__synced_in(const char *function, bool *body)
+{
+    size_t len = strlen(function);
+    *body = len > 6 && strcmp(function + len - 6, "__body") == 0;
+    return *body ? len - 6 : len;
+}
 /* Engines one process may have at once (cancel slots, life pipes). */
 #define PARENG__MAX_ENGINES 1024
 

@@ -221,8 +221,6 @@ static void flush_task_output(void)
         fflush(stderr);
 }
 
-/* Runs a stolen frame on top of h, publishes its result, and leaves the deque as it found it:
- * empty above h, everything below stolen. */
 /* A task about to run from h: at the lane's base, it is the one a sync below the base belongs
  * to (synced_below_base, below). */
 static void note_base_task(pareng__worker *w, pareng_frame *h, pareng_task_fn run)
@@ -231,6 +229,8 @@ static void note_base_task(pareng__worker *w, pareng_frame *h, pareng_task_fn ru
         w->base_task = run;
 }
 
+/* Runs a stolen frame on top of h, publishes its result, and leaves the deque as it found it:
+ * empty above h, everything below stolen. */
 static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
 {
     pareng__observe_state(w, PARENG_STATE_RUNNING);
@@ -448,12 +448,22 @@ pareng_frame *pareng__sync_slow(pareng_worker *pub, pareng_frame *t)
     return t;
 }
 
-/* A task that returned with spawns it did not sync, or that was about to sync more than it
- * spawned (pareng.h's PARENG__RETURN_SYNCED and PARENG_SYNC): its frames are left in the
- * deque, or its parent's would be taken, and nothing after that can be trusted, so the worker
- * ends here and the coordinator names the task (or the helper) in the run's failure
- * (engine.c's reap): `told` is the count left unsynced, or PARENG__*SYNCED_TOO_MANY. What its
- * stdio holds is written first: a port being debugged prints. */
+/* A task that returned with spawns it did not sync, or that synced more than it spawned or
+ * another task's spawn (pareng.h's PARENG__RETURN_SYNCED and PARENG_SYNC): its frames are left
+ * in the deque, or its parent's or another task's would be taken, and nothing after that can
+ * be trusted, so the worker ends here and the coordinator names the task (or the helper) in
+ * the run's failure (engine.c's reap), from lane 0's unsynced_name: `told` is the count left
+ * unsynced, or PARENG__*SYNCED_*. What its stdio holds is written first: a port being
+ * debugged prints. */
+static _Noreturn void exit_unsynced(pareng__worker *lane0, int32_t told)
+{
+    /* Relaxed: the exit and the reap order them, as exit_errno */
+    atomic_store_explicit(&lane0->unsynced_spawns, told, memory_order_relaxed);
+    fflush(NULL);
+    pareng__worker_exit(lane0, PARENG__EXIT_UNSYNCED, 0);
+}
+
+/* exit_unsynced with `name` (len bytes of it), cut to fit with "..." */
 static _Noreturn void refuse_unsynced(pareng_worker *pub, const char *name, size_t len,
                                       int32_t told)
 {
@@ -464,10 +474,7 @@ static _Noreturn void refuse_unsynced(pareng_worker *pub, const char *name, size
         snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s", (int)len, name);
     else
         snprintf(lane0->unsynced_name, sizeof lane0->unsynced_name, "%.*s...", room - 3, name);
-    /* Relaxed: the exit and the reap order them, as exit_errno */
-    atomic_store_explicit(&lane0->unsynced_spawns, told, memory_order_relaxed);
-    fflush(NULL);
-    pareng__worker_exit(lane0, PARENG__EXIT_UNSYNCED, 0);
+    exit_unsynced(lane0, told);
 }
 
 /* A parallel clone's sync too many in the task at the bottom of a lane: it would take a frame
@@ -491,11 +498,7 @@ void pareng__synced_other_task(pareng_worker *pub, const char *function, const c
     const char *names[3] = {function, synced, info ? info->name : NULL};
     _Static_assert(sizeof names <= sizeof lane0->unsynced_name, "three pointers fit");
     memcpy(lane0->unsynced_name, names, sizeof names);
-    /* Relaxed: the exit and the reap order them, as exit_errno */
-    atomic_store_explicit(&lane0->unsynced_spawns, PARENG__SYNCED_OTHER_TASK,
-                          memory_order_relaxed);
-    fflush(NULL);
-    pareng__worker_exit(lane0, PARENG__EXIT_UNSYNCED, 0);
+    exit_unsynced(lane0, PARENG__SYNCED_OTHER_TASK);
 }
 
 void pareng__unsynced(pareng_worker *pub, const char *task, pareng_frame *entry,
@@ -510,10 +513,9 @@ void pareng__unsynced(pareng_worker *pub, const char *task, pareng_frame *entry,
 
 void pareng__synced_too_many(pareng_worker *pub, const char *function)
 {
-    /* a task's body is NAME__body; any other function is a helper of the task */
-    size_t len = strlen(function);
-    bool body = len > 6 && strcmp(function + len - 6, "__body") == 0;
-    refuse_unsynced(pub, function, body ? len - 6 : len,
+    bool body;
+    size_t len = pareng__synced_in(function, &body);
+    refuse_unsynced(pub, function, len,
                     body ? PARENG__SYNCED_TOO_MANY : PARENG__HELPER_SYNCED_TOO_MANY);
 }
 

@@ -1076,14 +1076,15 @@ typedef struct pareng__slots {
         PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,       \
                                          pareng__d->args));                                        \
     }                                                                                              \
-    /* The frame a sync of NAME in `function` took must be a spawn of NAME: syncs take a task's  \
-     * spawns in the reverse order (a task that spawns f then g and syncs f first would get g's   \
-     * result, or run g's arguments as f's). */                                                   \
+    /* What a sync of NAME in `function` took, a frame's or a local slot's, must come from a       \
+     * spawn of NAME (`spawned`: the task it holds): syncs take a task's spawns in the reverse     \
+     * order (a task that spawns f then g and syncs f first would get g's result, or run g's       \
+     * arguments as f's). */                                                                       \
     static inline __attribute__((always_inline)) void NAME##__check_synced(                        \
-        pareng_worker *pareng__w, const pareng_frame *pareng__t, const char *pareng__function)     \
+        pareng_worker *pareng__w, pareng_task_fn pareng__spawned, const char *pareng__function)    \
     {                                                                                              \
-        if (PARENG__UNLIKELY(pareng__t->pareng__run != NAME##__run))                               \
-            pareng__synced_other_task(pareng__w, pareng__function, #NAME, pareng__t->pareng__run); \
+        if (PARENG__UNLIKELY(pareng__spawned != NAME##__run))                                      \
+            pareng__synced_other_task(pareng__w, pareng__function, #NAME, pareng__spawned);        \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__sync(          \
         pareng_worker *pareng__w, pareng_frame **pareng__hp, const int pareng__clone,              \
@@ -1096,9 +1097,9 @@ typedef struct pareng__slots {
             PARENG__RETURN(RT, NAME##__run_popped(pareng__w, pareng__t, pareng__clone,             \
                                                   pareng__depth));                                 \
         if (pareng__is_private(pareng__w, pareng__t))                                              \
-            NAME##__check_synced(pareng__w, pareng__t, pareng__function);                          \
+            NAME##__check_synced(pareng__w, pareng__t->pareng__run, pareng__function);             \
         pareng_frame *pareng__done = pareng__sync_slow(pareng__w, pareng__t);                      \
-        NAME##__check_synced(pareng__w, pareng__done ? pareng__done : pareng__t,                   \
+        NAME##__check_synced(pareng__w, (pareng__done ? pareng__done : pareng__t)->pareng__run,    \
                              pareng__function);                                                    \
         if (!pareng__done) /* not stolen after all: run it here */                                 \
             PARENG__RETURN(RT, NAME##__run_popped(pareng__w, pareng__t, pareng__clone,             \
@@ -1156,7 +1157,7 @@ typedef struct pareng__slots {
             NAME##__spawn_slow(pareng__w, pareng__h, PARENG__EXPAND NAMES);                        \
             return;                                                                                \
         }                                                                                          \
-        pareng__h->pareng__run = NAME##__run; /* whose result it holds: a sync checks it */      \
+        pareng__h->pareng__run = NAME##__run; /* whose result it holds: a sync checks it */        \
         __attribute__((unused)) /* void tasks */                                                   \
         NAME##__data_t *pareng__d = NAME##__place(pareng__w, pareng__h->pareng__data);             \
         PARENG__STORE(RT, pareng__d->result,                                                       \
@@ -1170,7 +1171,7 @@ typedef struct pareng__slots {
         *pareng__hp = pareng__t;                                                                   \
         if (PARENG__UNLIKELY(pareng__t >= pareng__w->pareng__end))                                 \
             pareng__t = pareng__sync_slow(pareng__w, pareng__t);                                   \
-        NAME##__check_synced(pareng__w, pareng__t, pareng__function);                              \
+        NAME##__check_synced(pareng__w, pareng__t->pareng__run, pareng__function);                 \
         NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
         NAME##__data_t pareng__copy;                                                               \
         pareng__d = NAME##__unspill(pareng__w, pareng__d, &pareng__copy);                          \
@@ -1214,9 +1215,7 @@ typedef struct pareng__slots {
         if (PARENG__UNLIKELY(*pareng__dp == 0))                                                    \
             pareng__synced_too_many(pareng__w, pareng__function);                                  \
         --*pareng__dp;                                                                             \
-        if (PARENG__UNLIKELY(pareng__s->task[*pareng__dp] != NAME##__run))                         \
-            pareng__synced_other_task(pareng__w, pareng__function, #NAME,                          \
-                                      pareng__s->task[*pareng__dp]);                               \
+        NAME##__check_synced(pareng__w, pareng__s->task[*pareng__dp], pareng__function);           \
         PARENG__RETURN(RT, NAME##__kept(pareng__w, pareng__s->slot[*pareng__dp]));                 \
     }                                                                                              \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__call_at(       \
