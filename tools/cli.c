@@ -513,20 +513,21 @@ static int replace_with(pending_output *p, int fd)
     if (p->unnamed) {
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-        if (!(p->temp = name_beside(p->path)))
+        size_t size = strlen(p->path) + sizeof ".4294967295-100";
+        if (!(p->temp = malloc(size)))
             return -1;
-        int tries = 0;
-        do { /* a free name, as mkstemp finds one, for linkat, which makes none */
-            memcpy(p->temp + strlen(p->path) + 1, "XXXXXX", 6);
-            int probe = mkstemp(p->temp);
-            if (probe < 0)
+        /* linkat makes no name of its own: names of this process's, in turn (one left by a
+         * process that had its pid is taken) */
+        for (unsigned n = 0;; n++) {
+            snprintf(p->temp, size, "%s.%d-%u", p->path, (int)getpid(), n);
+            if (linkat(AT_FDCWD, proc, AT_FDCWD, p->temp, AT_SYMLINK_FOLLOW) == 0)
+                break;
+            if (errno != EEXIST || n == 100) {
+                free(p->temp); /* not ours to remove */
+                p->temp = NULL;
                 return -1;
-            close(probe);
-            unlink(p->temp);
-        } while (linkat(AT_FDCWD, proc, AT_FDCWD, p->temp, AT_SYMLINK_FOLLOW) < 0 &&
-                 errno == EEXIST && ++tries < 100);
-        if (tries == 100 || access(p->temp, F_OK) != 0)
-            return -1;
+            }
+        }
     }
     return rename(p->temp, p->path);
 }
