@@ -337,6 +337,11 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
             spill += bytes;
         }
     pareng__heap_init(&a->heap, fd, (char *)map + fixed, fixed, heap_bytes, heap_limit);
+    if ((err = pareng__malloc_track(&a->heap)) < 0) {
+        munmap(map, fixed + heap_limit);
+        close(fd);
+        return err;
+    }
     seg->arena = a;
     seg->size = fixed + heap_limit;
     return 0;
@@ -346,6 +351,7 @@ void pareng__arena_destroy(pareng__segment *seg)
 {
     if (!seg->arena)
         return;
+    pareng__malloc_untrack(&seg->arena->heap);
     munmap(seg->arena, seg->size);
     close(seg->fd);
     seg->arena = NULL;

@@ -40,6 +40,8 @@ static uint64_t sealed(const block *b)
     return (uint64_t)(uintptr_t)b * 0x9e3779b97f4a7c15ull ^ 0x706172656e676865ull;
 }
 
+__thread bool pareng__heap_locked_here;
+
 static void heap_lock(pareng__heap *heap)
 {
     uint32_t unlocked = 0;
@@ -49,10 +51,12 @@ static void heap_lock(pareng__heap *heap)
         unlocked = 0;
         sched_yield();
     }
+    pareng__heap_locked_here = true;
 }
 
 static void heap_unlock(pareng__heap *heap)
 {
+    pareng__heap_locked_here = false;
     atomic_store_explicit(&heap->lock, 0, memory_order_release);
 }
 

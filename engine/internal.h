@@ -448,7 +448,22 @@ PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, int fd, void *base,
 PARENG__INTERNAL void *pareng__heap_alloc(pareng__heap *heap, size_t size);
 /* 0, or -EINVAL (with a message) for a block freed already or not a block at all. */
 PARENG__INTERNAL int pareng__heap_free(pareng__heap *heap, void *ptr);
+/* This thread holds a heap's lock: what it allocates meanwhile (a long message, strerror's
+ * translation) must come from the C library (malloc.c), or it would wait for itself. */
+PARENG__INTERNAL extern __thread __attribute__((tls_model("initial-exec"))) bool
+    pareng__heap_locked_here;
 PARENG__INTERNAL void pareng__arena_destroy(pareng__segment *seg);
+
+/* ---- malloc.c ---- */
+/* From now on, this process's malloc returns blocks of heap (a worker's, after its fork). */
+PARENG__INTERNAL void pareng__malloc_in_worker(pareng__heap *heap);
+/* The caller's free and realloc recognise the workers' blocks in heap while it is tracked:
+ * from the arena's mapping to its unmapping. 0, or -EMFILE with a message. */
+PARENG__INTERNAL int pareng__malloc_track(const pareng__heap *heap);
+PARENG__INTERNAL void pareng__malloc_untrack(const pareng__heap *heap);
+/* heap's engine failed: a killed worker may have held its lock, so frees that would take it
+ * leave their blocks (engine.c's fail_engine). */
+PARENG__INTERNAL void pareng__malloc_heap_failed(const pareng__heap *heap);
 
 /* ---- spill.c ---- */
 /* The lane's task ended: its spare chunk of spill stack, if any, goes back to the heap. */

@@ -758,6 +758,8 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
     char *line_buffer = __fbufsize(stdout) == 1 ? NULL : malloc(BUFSIZ);
     if (line_buffer)
         setvbuf(stdout, line_buffer, _IOLBF, BUFSIZ);
+    /* What tasks allocate, every process sees (malloc.c); the line buffer is this one's. */
+    pareng__malloc_in_worker(&a->heap);
     /* Only now, the caller's handlers reset (pareng__worker_take_signals): a signal the caller
      * had blocked must not reach the caller's handler here. */
     sigset_t none;

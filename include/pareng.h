@@ -17,10 +17,10 @@
  *
  * What a worker sees (docs/memory.md): the program's global variables, shared as between
  * threads; the task stacks (a child may use its parent's locals until the parent syncs it);
- * pareng_alloc memory; the task frames; and the rest of the caller's memory (its heap, its
- * stack, shared libraries' data) as it was at pareng_start() (copy-on-write: writes after the
- * fork are not seen, on either side). Pointers into the caller's heap made after
- * pareng_start() are meaningless in a worker.
+ * pareng_alloc memory; what tasks malloc (shared, until pareng_stop); the task frames; and the
+ * rest of the caller's memory (its heap, its stack, shared libraries' data) as it was at
+ * pareng_start() (copy-on-write: writes after the fork are not seen, on either side).
+ * Pointers into the caller's heap made after pareng_start() are meaningless in a worker.
  */
 #ifndef PARENG_H
 #define PARENG_H
@@ -1562,6 +1562,14 @@ PARENG_API void *pareng_alloc(pareng_engine *engine, size_t size);
 /* Gives back memory of pareng_alloc: 0 (NULL too), or -EINVAL with a message, the heap left
  * as it was, for an address pareng_alloc did not return or a block freed already. */
 PARENG_API int pareng_free(pareng_engine *engine, void *ptr);
+
+/* 1 when what tasks malloc (calloc, realloc, the aligned ones, C++'s new) is memory of the
+ * engine's shared heap, seen at the same address by the caller and every worker until
+ * pareng_stop, as between threads: libpareng's malloc is the one the program calls. 0 when
+ * another comes first (AddressSanitizer, ThreadSanitizer, valgrind, an allocator the program
+ * links or preloads): a task's malloc is then its worker's alone, as the caller's after
+ * pareng_start (docs/memory.md, "A task's malloc"). */
+PARENG_API int pareng_task_malloc_shared(void);
 
 /* Runs body(ctx, i, j) over [begin, end) cut into pieces of at most grain indexes, in
  * parallel; grain 0 lets the engine choose (end - begin split into 8 pieces per worker). ctx

@@ -15,6 +15,36 @@
 
 static int passed, failed;
 
+/* A tree of std::vectors that tasks make with new, read and deleted by the caller. */
+struct branch {
+    std::vector<unsigned> labels;
+    branch *left = nullptr, *right = nullptr;
+};
+
+PARENG_TASK_2(branch *, grow, unsigned, depth, unsigned, label)
+{
+    branch *b = new branch;
+    b->labels.assign(label % 7 + 1, label);
+    if (depth > 0) {
+        PARENG_SPAWN(grow, depth - 1, 2 * label);
+        b->right = PARENG_CALL(grow, depth - 1, 2 * label + 1);
+        b->left = PARENG_SYNC(grow);
+    }
+    return b;
+}
+
+static uint64_t weigh_and_delete(branch *b)
+{
+    if (!b)
+        return 0;
+    uint64_t sum = 0;
+    for (unsigned l : b->labels)
+        sum += l;
+    sum += weigh_and_delete(b->left) + weigh_and_delete(b->right);
+    delete b;
+    return sum;
+}
+
 static void check(bool ok, const char *what)
 {
     std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
@@ -190,6 +220,14 @@ int main()
         loop = v[i] == int(i) + 1;
     check(loop, "pareng_for on pareng_alloc memory");
     check(pareng_free(e, v) == 0, "pareng_free");
+    branch *tree = nullptr;
+    uint64_t expected = 0;
+    for (unsigned label = 1; label < 1u << 11; label++)
+        expected += uint64_t(label) * (label % 7 + 1);
+    bool shared = pareng_task_malloc_shared();
+    check(!shared || (PARENG_RUN(e, grow, &tree, 10, 1) == 0 && weigh_and_delete(tree) == expected),
+          shared ? "a tree of std::vectors made with new in tasks, read and deleted by the caller"
+                 : "(a sanitizer's malloc: tasks' new is per worker)");
     pareng_stop(e);
 
     cfg.io_depth = PARENG_IO_DEPTH_AUTO;

@@ -11,6 +11,7 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -698,6 +699,414 @@ static void test_engine_handle_in_a_global(void)
     pareng_stop(engine_in_a_global);
 }
 
+/* ---- a task's malloc ---------------------------------------------------------------------
+ * Cilk code builds its trees with malloc in the tasks and hands the pointers up; BOTS's
+ * sparselu and health allocate in tasks what other tasks then read. Each must give the exact
+ * answer on any number of workers, and the caller must read and free what the tasks made. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+/* A sanitizer's malloc comes first, and a task's malloc is then per worker, as documented:
+ * the tests below need the engine's. */
+static bool task_malloc_is_shared(void)
+{
+    CU_ASSERT_EQUAL(pareng_task_malloc_shared(), !SANITIZED);
+    if (SANITIZED)
+        fprintf(stderr, "(not under a sanitizer) ");
+    return !SANITIZED;
+}
+
+typedef struct tree_node {
+    struct tree_node *left, *right;
+    uint64_t label;
+} tree_node;
+
+PARENG_TASK_2(tree_node *, build_tree, int, depth, uint64_t, label)
+{
+    tree_node *n = malloc(sizeof *n);
+    if (!n)
+        return NULL;
+    n->label = label;
+    n->left = n->right = NULL;
+    if (depth == 0)
+        return n;
+    PARENG_SPAWN(build_tree, depth - 1, 2 * label);
+    n->right = PARENG_CALL(build_tree, depth - 1, 2 * label + 1);
+    n->left = PARENG_SYNC(build_tree);
+    return n;
+}
+
+/* The sum of the labels, or 0 for a node missing (malloc failed). */
+PARENG_TASK_2(uint64_t, sum_tree, tree_node *, n, int, depth)
+{
+    if (!n)
+        return 0;
+    if (depth == 0)
+        return n->label;
+    PARENG_SPAWN(sum_tree, n->left, depth - 1);
+    uint64_t right = PARENG_CALL(sum_tree, n->right, depth - 1);
+    uint64_t left = PARENG_SYNC(sum_tree);
+    return left && right ? n->label + left + right : 0;
+}
+
+PARENG_TASK_1(uint64_t, free_tree, tree_node *, n)
+{
+    if (!n)
+        return 0;
+    PARENG_SPAWN(free_tree, n->left);
+    uint64_t freed = PARENG_CALL(free_tree, n->right);
+    freed += PARENG_SYNC(free_tree);
+    free(n);
+    return freed + 1;
+}
+
+static uint64_t sum_in_the_caller(const tree_node *n)
+{
+    return n ? n->label + sum_in_the_caller(n->left) + sum_in_the_caller(n->right) : 0;
+}
+
+static uint64_t free_in_the_caller(tree_node *n)
+{
+    if (!n)
+        return 0;
+    uint64_t freed = free_in_the_caller(n->left) + free_in_the_caller(n->right);
+    free(n);
+    return freed + 1;
+}
+
+static void test_a_tree_that_tasks_malloc(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    enum { DEPTH = 14 };
+    uint64_t nodes = ((uint64_t)2 << DEPTH) - 1, labels = nodes * (nodes + 1) / 2;
+    for (size_t k = 0; k < WORKER_COUNTS; k++)
+        for (unsigned cutoff = 0; cutoff < 2; cutoff++) {
+            pareng_engine *e = cutoff ? testing_start_cutoff(worker_counts[k], PARENG_CUTOFF_NONE)
+                                      : testing_start_engine(worker_counts[k], 0, 0);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+            /* Twice: the second tree takes the blocks that the first one's frees gave back,
+             * the caller's to the workers that made them. */
+            for (int round = 0; round < 2; round++) {
+                tree_node *root = NULL;
+                uint64_t sum = 0, freed = 0;
+                CU_ASSERT_EQUAL(PARENG_RUN(e, build_tree, &root, DEPTH, 1), 0);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+                CU_ASSERT_EQUAL(PARENG_RUN(e, sum_tree, &sum, root, DEPTH), 0);
+                CU_ASSERT_EQUAL(sum, labels);
+                CU_ASSERT_EQUAL(sum_in_the_caller(root), labels);
+                /* half freed by tasks, on any worker; the rest by the caller */
+                CU_ASSERT_EQUAL(PARENG_RUN(e, free_tree, &freed, root->left), 0);
+                freed += free_in_the_caller(root->right);
+                root->left = root->right = NULL;
+                freed += free_in_the_caller(root);
+                CU_ASSERT_EQUAL(freed, nodes);
+            }
+            pareng_stop(e);
+        }
+}
+
+typedef struct square_table {
+    uint64_t *values;
+} square_table;
+
+static void square_each(void *ctx, size_t begin, size_t end)
+{
+    const square_table *s = ctx;
+    for (size_t i = begin; i < end; i++)
+        s->values[i] = (uint64_t)i * i;
+}
+
+/* A task mallocs an array (and the loop's context), a nested loop fills it on every worker. */
+PARENG_TASK_1(uint64_t, sum_of_square_table, size_t, n)
+{
+    square_table *s = malloc(sizeof *s);
+    uint64_t *values = calloc(n, sizeof *values);
+    if (!s || !values)
+        return 0;
+    s->values = values;
+    if (pareng_for(PARENG_ENGINE(), 0, n, 1000, square_each, s) < 0)
+        return 0;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += values[i];
+    free(values);
+    free(s);
+    return sum;
+}
+
+static void test_a_tasks_array_given_to_a_loop(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    const size_t n = 200000;
+    uint64_t expected = 0;
+    for (size_t i = 0; i < n; i++)
+        expected += (uint64_t)i * i;
+    for (size_t k = 0; k < WORKER_COUNTS; k++) {
+        pareng_engine *e = testing_start_engine(worker_counts[k], 0, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        uint64_t sum = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, sum_of_square_table, &sum, n), 0);
+        CU_ASSERT_EQUAL(sum, expected);
+        pareng_stop(e);
+    }
+}
+
+/* What the C library allocates for a task (strdup, open_memstream's buffer), grown with
+ * realloc, and an aligned block: the caller reads them all. */
+typedef struct made {
+    char *name, *text;
+    double *aligned;
+    size_t text_size;
+} made;
+
+PARENG_TASK_1(made, make_things, int, k)
+{
+    made m = {0};
+    char line[32];
+    snprintf(line, sizeof line, "item %d", k);
+    m.name = strdup(line);
+    if (m.name && (m.name = realloc(m.name, 4096)))
+        strcat(m.name, " grown");
+    FILE *f = open_memstream(&m.text, &m.text_size);
+    if (f) {
+        for (int i = 0; i < 1000; i++)
+            fprintf(f, "%d,", i);
+        fclose(f);
+    }
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, 8 * sizeof(double)) == 0) {
+        m.aligned = p;
+        for (int i = 0; i < 8; i++)
+            m.aligned[i] = k + i / 8.0;
+    }
+    return m;
+}
+
+static void test_what_the_c_library_allocates_in_a_task(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    pareng_engine *e = testing_start_engine(2, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    made m = {0};
+    CU_ASSERT_EQUAL(PARENG_RUN(e, make_things, &m, 7), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.name);
+    CU_ASSERT_STRING_EQUAL(m.name, "item 7 grown");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.text);
+    CU_ASSERT_EQUAL(strlen(m.text), m.text_size);
+    CU_ASSERT_EQUAL(strncmp(m.text, "0,1,2,", 6), 0);
+    CU_ASSERT_EQUAL(strcmp(m.text + m.text_size - 4, "999,"), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m.aligned);
+    CU_ASSERT_EQUAL((uintptr_t)m.aligned % 4096, 0);
+    CU_ASSERT_EQUAL(m.aligned[7], 7 + 7 / 8.0);
+    /* The caller's realloc of a task's block gives a block of its own, the contents kept. */
+    char *name = realloc(m.name, 100000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(name);
+    CU_ASSERT_STRING_EQUAL(name, "item 7 grown");
+    free(name);
+    free(m.text);
+    free(m.aligned);
+    pareng_stop(e);
+}
+
+/* Whether a child of the test that starts an engine and misuses free on its memory (the
+ * engine's memory is not in a fork's child: it must make its own) is aborted, saying `says`. */
+static bool aborted_saying(void (*misuse)(pareng_engine *), const char *says)
+{
+    int out[2];
+    if (pipe(out) < 0)
+        return false;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], STDERR_FILENO);
+        close(out[0]);
+        pareng_engine *e = testing_start_engine(2, 0, 0);
+        if (!e)
+            _exit(2);
+        misuse(e);
+        pareng_stop(e);
+        _exit(0);
+    }
+    close(out[1]);
+    char said[512] = "";
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(out[0], said + len, sizeof said - 1 - len)) > 0)
+        len += (size_t)n;
+    said[len] = 0;
+    close(out[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!strstr(said, says))
+        fprintf(stderr, "(said: %s) ", said);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(said, says);
+}
+
+/* pareng_alloc's block goes to pareng_free: free refuses it, as the C library refuses what
+ * it did not allocate, rather than take it into a list. */
+static void free_a_shared_block(pareng_engine *e)
+{
+    free(pareng_alloc(e, 1000));
+}
+
+static void free_a_tasks_block_twice(pareng_engine *e)
+{
+    tree_node *leaf = NULL;
+    if (PARENG_RUN(e, build_tree, &leaf, 0, 5) < 0 || !leaf)
+        _exit(3);
+    void *volatile freed = leaf; /* the compiler would see the second free */
+    free(leaf);
+    free(freed);
+}
+
+static void test_free_of_what_malloc_did_not_give(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    CU_ASSERT(aborted_saying(free_a_shared_block, "not a block that malloc returned in a task"));
+    CU_ASSERT(aborted_saying(free_a_tasks_block_twice, "a task's block freed already"));
+}
+
+/* A fork's child has pointers to what tasks built, not the engine's memory: its free of one
+ * does nothing, where the C library's read unmapped memory. The parent's tree is intact. */
+static void test_a_forks_free_of_a_tasks_block(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    pareng_engine *e = testing_start_engine(2, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    enum { DEPTH = 8 };
+    uint64_t nodes = ((uint64_t)2 << DEPTH) - 1;
+    tree_node *root = NULL;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, build_tree, &root, DEPTH, 1), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(root);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *own = malloc(32); /* the C library's again */
+        strcpy(own, "mine");
+        free(own);
+        free(root);
+        _exit(0);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CU_ASSERT_EQUAL(sum_in_the_caller(root), nodes * (nodes + 1) / 2);
+    CU_ASSERT_EQUAL(free_in_the_caller(root), nodes);
+    pareng_stop(e);
+}
+
+/* A thread of a task forks: the child's malloc is the C library's, its own. */
+static void *fork_and_allocate(void *unused)
+{
+    (void)unused;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *a = malloc(32), *b = strdup("from the child");
+        bool fine = a && b && strcmp(b, "from the child") == 0;
+        free(a);
+        free(b);
+        _exit(fine ? 0 : 1);
+    }
+    int status = -1;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0)
+        return (void *)0;
+    return (void *)(uintptr_t)(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+PARENG_TASK_1(int, fork_from_a_thread, int, unused)
+{
+    (void)unused;
+    pthread_t t;
+    void *fine = NULL;
+    if (pthread_create(&t, NULL, fork_and_allocate, NULL) != 0 || pthread_join(t, &fine) != 0)
+        return -1;
+    return fine != NULL;
+}
+
+static void test_a_fork_from_a_tasks_thread(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    pareng_engine *e = testing_start_engine(1, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    int fine = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fork_from_a_thread, &fine, 0), 0);
+    CU_ASSERT_EQUAL(fine, 1);
+    pareng_stop(e);
+}
+
+/* A worker killed while it held the heap's lock leaves it taken: the caller's free of a task's
+ * large block must not wait for it. One task allocates and frees large blocks without end
+ * while another crashes its worker; then the caller frees one it got before. */
+PARENG_TASK_1(char *, large_block, size_t, size)
+{
+    char *p = malloc(size);
+    if (p)
+        memset(p, 7, size);
+    return p;
+}
+
+/* Keeps 1,000 large blocks of varied sizes and replaces one at a time, for ever: the heap's
+ * free list grows long, and its lock is held most of the time. */
+PARENG_TASK_1(int, churn_large_blocks, unsigned, seed)
+{
+    enum { KEPT = 1000 };
+    void **kept = calloc(KEPT, sizeof *kept);
+    for (unsigned s = seed; kept;) {
+        s = s * 1103515245u + 12345u;
+        unsigned i = (s >> 8) % KEPT;
+        free(kept[i]);
+        kept[i] = malloc(33000 + (s >> 12) % 200000);
+    }
+    return 0;
+}
+
+PARENG_TASK_1(int, crash_after, unsigned, us)
+{
+    usleep(us);
+    raise(SIGSEGV);
+    return 0;
+}
+
+PARENG_TASK_1(int, churn_while_one_crashes, int, unused)
+{
+    (void)unused;
+    for (unsigned k = 0; k < 3; k++)
+        PARENG_SPAWN(churn_large_blocks, k + 1);
+    int r = PARENG_CALL(crash_after, 200000);
+    for (unsigned k = 0; k < 3; k++)
+        r += PARENG_SYNC(churn_large_blocks);
+    return r;
+}
+
+static void test_free_after_a_worker_died(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    for (int round = 0; round < 3; round++) {
+        pareng_engine *e = testing_start_engine(4, 0, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        char *big = NULL;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, large_block, &big, (size_t)1 << 20), 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+        CU_ASSERT_EQUAL(big[12345], 7);
+        int r = 0;
+        CU_ASSERT(PARENG_RUN(e, churn_while_one_crashes, &r, 0) < 0);
+        alarm(30); /* a hang ends the test, failed */
+        free(big);
+        alarm(0);
+        pareng_stop(e);
+    }
+}
+
 int main(void)
 {
     CU_TestInfo ports[] = {
@@ -718,6 +1127,15 @@ int main(void)
         {"a task's own exit status 77", test_a_tasks_own_exit_status},
         {"a helper's spawns are its task's", test_a_helpers_spawns_are_its_tasks},
         {"a pareng_for_tasks body's unsynced spawns: refused", test_a_loop_bodys_spawns_refused},
+        {"a tree that tasks malloc: read and freed anywhere", test_a_tree_that_tasks_malloc},
+        {"a task's malloc'd array given to a nested loop", test_a_tasks_array_given_to_a_loop},
+        {"what the C library allocates in a task", test_what_the_c_library_allocates_in_a_task},
+        {"free of what a task's malloc did not give: refused",
+         test_free_of_what_malloc_did_not_give},
+        {"a fork's free of a task's block does nothing", test_a_forks_free_of_a_tasks_block},
+        {"a fork from a task's thread mallocs its own", test_a_fork_from_a_tasks_thread},
+        {"the caller's free after a worker died holding the heap",
+         test_free_after_a_worker_died},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
