@@ -290,7 +290,7 @@ static void fail_engine(pareng_engine *e)
         reap(e, i, NULL, 0);
     e->failed = true;
     if (e->segment.arena)
-        pareng__malloc_heap_failed(&e->segment.arena->heap);
+        pareng__heap_fail(&e->segment.arena->heap);
 }
 
 /* Descriptors of every engine of this process, + 1 (0: none), that its workers close after

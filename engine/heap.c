@@ -42,16 +42,31 @@ static uint64_t sealed(const block *b)
 
 __thread bool pareng__heap_locked_here;
 
-static void heap_lock(pareng__heap *heap)
+/* false, without the lock, once the engine failed: a worker killed while it held the lock
+ * would leave every later taker waiting for ever (a thread of the caller's that frees a task's
+ * block, say). */
+static bool heap_lock(pareng__heap *heap)
 {
     uint32_t unlocked = 0;
     /* Acquire: what the previous holder wrote to the free list is visible once we hold it. */
     while (!atomic_compare_exchange_weak_explicit(&heap->lock, &unlocked, 1, memory_order_acquire,
                                                   memory_order_relaxed)) {
         unlocked = 0;
+        if (atomic_load_explicit(&heap->failed, memory_order_relaxed))
+            return false;
         sched_yield();
     }
+    if (atomic_load_explicit(&heap->failed, memory_order_relaxed)) {
+        atomic_store_explicit(&heap->lock, 0, memory_order_relaxed);
+        return false;
+    }
     pareng__heap_locked_here = true;
+    return true;
+}
+
+void pareng__heap_fail(pareng__heap *heap)
+{
+    atomic_store_explicit(&heap->failed, 1, memory_order_relaxed);
 }
 
 static void heap_unlock(pareng__heap *heap)
@@ -75,6 +90,7 @@ void pareng__heap_init(pareng__heap *heap, int fd, void *base, uint64_t file_off
     heap->size = all->size;
     heap->limit = limit / sizeof(block) * sizeof(block);
     atomic_init(&heap->lock, 0);
+    atomic_init(&heap->failed, 0);
     /* A core dump walks every page of a mapping, present or not: the reserve past the file's
      * end (up to the machine's memory) took 3 s to dump per engine, while the workers of a
      * dying coordinator lived on until the dump was done. It holds nothing until the heap
@@ -169,7 +185,10 @@ void *pareng__heap_alloc(pareng__heap *heap, size_t size)
         return NULL;
     }
     uint64_t need = (size + 2 * sizeof(block) - 1) / sizeof(block) * sizeof(block);
-    heap_lock(heap);
+    if (!heap_lock(heap)) {
+        pareng__fail(EPIPE, "the engine failed: its shared memory gives no more blocks");
+        return NULL;
+    }
     block **link = first_fit(heap, need);
     if (!*link && heap_grow(heap, need))
         link = first_fit(heap, need);
@@ -205,7 +224,8 @@ static bool heap_owns(const pareng__heap *heap, const void *ptr)
 int pareng__heap_free(pareng__heap *heap, void *ptr)
 {
     block *b = (block *)ptr - 1;
-    heap_lock(heap);
+    if (!heap_lock(heap))
+        return 0;
     /* Under the lock: another process may be freeing the same block. */
     if (!heap_owns(heap, ptr) || b->seal != sealed(b) || b->free) {
         bool twice = heap_owns(heap, ptr) && b->seal == sealed(b);

@@ -55,7 +55,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 15 /* 15: a lane's learning window (10 lines a lane) */
+#define PARENG__ARENA_LAYOUT 16 /* 16: the heap says its engine failed */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -295,6 +295,9 @@ typedef struct pareng__inbox_slot {
  * extending the file (docs/memory.md, "Sizing"). All fields but fd under `lock`. */
 typedef struct pareng__heap {
     _Atomic uint32_t lock;
+    /* 1 once the engine failed (engine.c's fail_engine, after killing the workers): one may
+     * have died holding the lock, so whoever waits for it gives up (heap.c). */
+    _Atomic uint32_t failed;
     int fd;               /* the arena's memfd, open in the caller and in its workers */
     void *base;
     uint64_t file_offset; /* base's offset in the memfd */
@@ -446,8 +449,11 @@ PARENG__INTERNAL void pareng__heap_init(pareng__heap *heap, int fd, void *base,
 /* size bytes, growing the heap when no free block holds them; NULL with a message (its
  * limit, the file-size limit, or the system's refusal) when it cannot. */
 PARENG__INTERNAL void *pareng__heap_alloc(pareng__heap *heap, size_t size);
-/* 0, or -EINVAL (with a message) for a block freed already or not a block at all. */
+/* 0, or -EINVAL (with a message) for a block freed already or not a block at all; 0 and
+ * nothing done once the engine failed (its lock may be held for good). */
 PARENG__INTERNAL int pareng__heap_free(pareng__heap *heap, void *ptr);
+/* The heap's engine failed: waiters for its lock give up, and it is taken no more. */
+PARENG__INTERNAL void pareng__heap_fail(pareng__heap *heap);
 /* This thread holds a heap's lock: what it allocates meanwhile (a long message, strerror's
  * translation) must come from the C library (malloc.c), or it would wait for itself. */
 PARENG__INTERNAL extern __thread __attribute__((tls_model("initial-exec"))) bool
@@ -461,9 +467,7 @@ PARENG__INTERNAL void pareng__malloc_in_worker(pareng__heap *heap);
  * from the arena's mapping to its unmapping. 0, or -EMFILE with a message. */
 PARENG__INTERNAL int pareng__malloc_track(const pareng__heap *heap);
 PARENG__INTERNAL void pareng__malloc_untrack(const pareng__heap *heap);
-/* heap's engine failed: a killed worker may have held its lock, so frees that would take it
- * leave their blocks (engine.c's fail_engine). */
-PARENG__INTERNAL void pareng__malloc_heap_failed(const pareng__heap *heap);
+
 
 /* ---- spill.c ---- */
 /* The lane's task ended: its spare chunk of spill stack, if any, goes back to the heap. */

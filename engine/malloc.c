@@ -89,6 +89,7 @@ typedef struct cache {
     free_block *local[CLASSES];
     char *bump, *bump_end; /* the chunk's part not carved yet */
     size_t next_chunk;
+    struct cache *next_abandoned;
 } cache;
 
 /* A large block: the heap's payload starts LARGE_PAD before ours; its size lies below our
@@ -100,20 +101,27 @@ typedef struct cache {
  * libpareng statically may share them, globals.c): the pointer is the same in every process,
  * the page is not. */
 #define LIVE_MOST PARENG__MAX_ENGINES
-enum heap_state { HEAP_LIVE = 1, HEAP_FAILED, HEAP_GONE };
+enum heap_state { HEAP_LIVE = 1, HEAP_GONE };
 typedef struct process_state {
     /* the heap of this process's engine, in a worker; NULL in the caller */
     pareng__heap *task_heap;
     /* The heaps of running engines: a pointer in one may be a worker's block. A fork's child
-     * keeps them as gone: it has none of their memory (engine.c maps it MADV_DONTFORK once
-     * the workers are forked), and its free of a block it inherited a pointer to does
-     * nothing, where the C library's would read unmapped memory. */
+     * has none of their memory (engine.c maps it MADV_DONTFORK once the workers are forked):
+     * it keeps them as gone, their range reserved (PROT_NONE), so that its free of a block it
+     * inherited a pointer to does nothing, where the C library's would read unmapped memory,
+     * and no mapping of its own lands there. */
     struct {
         _Atomic(pareng__heap *) heap;
         _Atomic uintptr_t begin, end;
         _Atomic uint32_t state; /* enum heap_state, 0 for a free slot */
     } live[LIVE_MOST];
     _Atomic unsigned live_count; /* slots ever used */
+    /* caches of a worker's threads that ended, for its next threads (no lock-free list: the
+     * thread that starts takes the lock anyway, to make a cache) */
+    pthread_mutex_t abandoned_lock;
+    struct cache *abandoned;
+    pthread_key_t cache_key; /* its destructor abandons an ending thread's cache */
+    bool cache_key_made;     /* under abandoned_lock */
 } process_state;
 static process_state *process;
 
@@ -155,14 +163,35 @@ static unsigned class_of(size_t bytes)
     return 8 + (b - 7) * 4 + (unsigned)((n >> (b - 2)) & 3);
 }
 
+/* A thread's cache goes to the abandoned ones when it ends: a worker whose tasks start short
+ * threads would otherwise leave a cache and its chunk behind each, taking the heap. */
+static void abandon_cache(void *ended)
+{
+    cache *c = ended;
+    pthread_mutex_lock(&process->abandoned_lock);
+    c->next_abandoned = process->abandoned;
+    process->abandoned = c;
+    pthread_mutex_unlock(&process->abandoned_lock);
+}
+
 static cache *make_cache(void)
 {
-    cache *c = pareng__heap_alloc(task_heap_here(), sizeof *c);
-    if (c) {
+    pthread_mutex_lock(&process->abandoned_lock);
+    cache *c = process->abandoned;
+    if (c)
+        process->abandoned = c->next_abandoned;
+    if (!process->cache_key_made)
+        process->cache_key_made = pthread_key_create(&process->cache_key, abandon_cache) == 0;
+    pthread_mutex_unlock(&process->abandoned_lock);
+    if (!c) {
+        if (!(c = pareng__heap_alloc(task_heap_here(), sizeof *c)))
+            return NULL;
         memset(c, 0, sizeof *c);
         c->next_chunk = CHUNK_LEAST;
-        thread_cache = c;
     }
+    thread_cache = c;
+    if (process->cache_key_made) /* else caches stay with their threads */
+        pthread_setspecific(process->cache_key, c);
     return c;
 }
 
@@ -288,18 +317,17 @@ static size_t usable(header *h)
     return usable((header *)(void *)outer - 1) - (size_t)((char *)(h + 1) - outer);
 }
 
-static void task_free(pareng__heap *heap, uint32_t state, header *h)
+static void task_free(pareng__heap *heap, header *h)
 {
     if (h->class == CLASS_ALIGNED) {
         header *outer = (header *)(void *)outer_of(h) - 1;
         h->seal = 0; /* a second free of the aligned pointer is refused */
-        task_free(heap, state, outer);
+        task_free(heap, outer);
         return;
     }
     if (h->class == CLASS_LARGE) {
         h->seal = 0;
-        if (state != HEAP_FAILED) /* else its lock may be held for good */
-            pareng__heap_free(heap, (char *)(h + 1) - LARGE_PAD);
+        pareng__heap_free(heap, (char *)(h + 1) - LARGE_PAD); /* nothing once the engine failed */
         return;
     }
     unsigned class = h->class;
@@ -347,7 +375,7 @@ PARENG_REPLACES void free(void *p)
     uint32_t state;
     header *h = task_header(p, &heap, &state, "free");
     if (h)
-        task_free(heap, state, h);
+        task_free(heap, h);
     else if (state != HEAP_GONE)
         __libc_free(p);
 }
@@ -477,28 +505,46 @@ PARENG_REPLACES void *realloc(void *p, size_t size)
         return NULL;
     }
     size_t had = h ? usable(h) : libc_usable_size(p);
-    if (h && h->class < CLASSES && size <= had && size > had / 2)
+    if (h && h->class != CLASS_ALIGNED && size <= had && size > had / 2)
         return p;
-    /* In the caller, a worker's block becomes the C library's; in a worker, what the caller
-     * allocated before the start becomes shared. */
-    void *q = shared_here() ? shared_malloc(size) : __libc_malloc(size);
-    if (!q)
+    /* A task's block stays shared, in the caller too (a block of the heap itself: the caller
+     * has no cache); what the caller allocated before the start becomes shared in a worker.
+     * A large block grows by half at least, so that appends do not copy it every time. */
+    size_t want = h && size > had && size - had < had / 2 && had > SMALL_MOST ? had + had / 2 : size;
+    void *q = shared_here() ? shared_malloc(want) : large_alloc(heap, want);
+    if (!q && want > size)
+        q = shared_here() ? shared_malloc(size) : large_alloc(heap, size);
+    if (!q) {
+        errno = ENOMEM;
         return NULL;
+    }
     memcpy(q, p, had < size ? had : size);
     free(p);
     return q;
 }
 
 /* A fork's child: its malloc is the C library's (a worker's fork tracks its own heap again,
- * pareng__malloc_in_worker), and the heaps are gone (process_state). */
+ * pareng__malloc_in_worker), and the heaps are gone (process_state), their ranges reserved;
+ * one that cannot be (an address-space limit) is forgotten instead. */
 static void forget_heaps_in_child(void)
 {
     process->task_heap = NULL;
     thread_cache = NULL;
+    process->abandoned = NULL;
+    pthread_mutex_init(&process->abandoned_lock, NULL);
     unsigned n = atomic_load_explicit(&process->live_count, memory_order_relaxed);
-    for (unsigned i = 0; i < n; i++)
-        if (atomic_load_explicit(&process->live[i].state, memory_order_relaxed))
-            atomic_store_explicit(&process->live[i].state, HEAP_GONE, memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++) {
+        if (atomic_load_explicit(&process->live[i].state, memory_order_relaxed) != HEAP_LIVE)
+            continue;
+        uintptr_t begin = atomic_load_explicit(&process->live[i].begin, memory_order_relaxed);
+        size_t bytes = atomic_load_explicit(&process->live[i].end, memory_order_relaxed) - begin;
+        void *hole = mmap((void *)begin, bytes, PROT_NONE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (hole != (void *)begin && hole != MAP_FAILED)
+            munmap(hole, bytes); /* a kernel before 4.17 took it for a hint */
+        atomic_store_explicit(&process->live[i].state, hole == (void *)begin ? HEAP_GONE : 0,
+                              memory_order_relaxed);
+    }
 }
 
 static int track(const pareng__heap *heap)
@@ -539,35 +585,20 @@ int pareng__malloc_track(const pareng__heap *heap)
             return pareng__fail(err, "cannot watch forks for malloc: %s", strerror(err));
         }
         process = page;
+        pthread_mutex_init(&process->abandoned_lock, NULL);
     }
     return track(heap);
 }
 
-/* The slot where this process tracks heap as live or failed, or -1. */
-static int tracked(const pareng__heap *heap)
-{
-    unsigned n = process ? atomic_load_explicit(&process->live_count, memory_order_relaxed) : 0;
-    for (unsigned i = 0; i < n; i++) {
-        uint32_t state = atomic_load_explicit(&process->live[i].state, memory_order_relaxed);
-        if ((state == HEAP_LIVE || state == HEAP_FAILED) &&
-            atomic_load_explicit(&process->live[i].heap, memory_order_relaxed) == heap)
-            return (int)i;
-    }
-    return -1;
-}
-
 void pareng__malloc_untrack(const pareng__heap *heap)
 {
-    int i = tracked(heap);
-    if (i >= 0)
-        atomic_store_explicit(&process->live[i].state, 0, memory_order_release);
-}
-
-void pareng__malloc_heap_failed(const pareng__heap *heap)
-{
-    int i = tracked(heap);
-    if (i >= 0)
-        atomic_store_explicit(&process->live[i].state, HEAP_FAILED, memory_order_relaxed);
+    unsigned n = process ? atomic_load_explicit(&process->live_count, memory_order_relaxed) : 0;
+    for (unsigned i = 0; i < n; i++)
+        if (atomic_load_explicit(&process->live[i].state, memory_order_relaxed) == HEAP_LIVE &&
+            atomic_load_explicit(&process->live[i].heap, memory_order_relaxed) == heap) {
+            atomic_store_explicit(&process->live[i].state, 0, memory_order_release);
+            return;
+        }
 }
 
 PARENG_API int pareng_task_malloc_shared(void)
@@ -590,11 +621,6 @@ int pareng__malloc_track(const pareng__heap *heap)
 }
 
 void pareng__malloc_untrack(const pareng__heap *heap)
-{
-    (void)heap;
-}
-
-void pareng__malloc_heap_failed(const pareng__heap *heap)
 {
     (void)heap;
 }

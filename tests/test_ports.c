@@ -11,6 +11,7 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -989,17 +990,114 @@ static void test_a_forks_free_of_a_tasks_block(void)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        char *own = malloc(32); /* the C library's again */
-        strcpy(own, "mine");
-        free(own);
+        /* the C library's again, large ones too (which it maps where it likes) */
+        bool fine = true;
+        for (size_t size = 32; size <= (8u << 20); size *= 4) {
+            char *own = malloc(size);
+            fine = fine && own && malloc_usable_size(own) >= size;
+            if (own)
+                memset(own, 1, size);
+            own = realloc(own, 2 * size);
+            fine = fine && own && own[size - 1] == 1;
+            free(own);
+        }
         free(root);
-        _exit(0);
+        _exit(fine ? 0 : 1);
     }
     int status = -1;
     waitpid(pid, &status, 0);
     CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     CU_ASSERT_EQUAL(sum_in_the_caller(root), nodes * (nodes + 1) / 2);
     CU_ASSERT_EQUAL(free_in_the_caller(root), nodes);
+    pareng_stop(e);
+}
+
+/* The caller grows a task's array with realloc and appends to it: the next run's tasks read
+ * it all (it stays a block of the engine's heap), even grown past its size class. */
+PARENG_TASK_1(uint64_t *, count_up, size_t, n)
+{
+    uint64_t *a = malloc(n * sizeof *a);
+    for (size_t i = 0; a && i < n; i++)
+        a[i] = i;
+    return a;
+}
+
+PARENG_TASK_2(uint64_t, sum_up, const uint64_t *, a, size_t, n)
+{
+    if (n <= 1024) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += a[i];
+        return sum;
+    }
+    PARENG_SPAWN(sum_up, a, n / 2);
+    uint64_t right = PARENG_CALL(sum_up, a + n / 2, n - n / 2);
+    return right + PARENG_SYNC(sum_up);
+}
+
+static void test_the_callers_realloc_of_a_tasks_block(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    pareng_engine *e = testing_start_engine(2, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    const size_t sizes[] = {5000, 100000};
+    for (size_t k = 0; k < 2; k++) {
+        size_t n = sizes[k], more = 10;
+        uint64_t *a = NULL, sum = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, count_up, &a, n), 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+        a = realloc(a, (n + more) * sizeof *a);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+        for (size_t i = n; i < n + more; i++)
+            a[i] = i;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, sum_up, &sum, a, n + more), 0);
+        CU_ASSERT_EQUAL(sum, (uint64_t)(n + more) * (n + more - 1) / 2);
+        free(a);
+    }
+    pareng_stop(e);
+}
+
+/* Short threads that tasks start, each with a malloc: an ended thread's cache serves the next
+ * one, so that 2,000 of them fit a heap of 16 MiB (each took a chunk of 64 KiB for good). */
+static void *malloc_once(void *unused)
+{
+    (void)unused;
+    char *volatile p = malloc(100);
+    if (p)
+        p[0] = 1;
+    free(p);
+    return p;
+}
+
+PARENG_TASK_1(int, short_threads, int, count)
+{
+    for (int i = 0; i < count; i++) {
+        pthread_t t;
+        void *got = NULL;
+        if (pthread_create(&t, NULL, malloc_once, NULL) != 0 || pthread_join(t, &got) != 0 ||
+            !got)
+            return i;
+    }
+    return count;
+}
+
+static void test_a_tasks_threads_give_their_caches_back(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 1;
+    cfg.shared_bytes = 16u << 20;
+    pareng_engine *e = testing_start(&cfg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    int done = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, short_threads, &done, 2000), 0);
+    CU_ASSERT_EQUAL(done, 2000);
+    void *room = pareng_alloc(e, 1u << 20);
+    CU_ASSERT_PTR_NOT_NULL(room);
+    pareng_free(e, room);
     pareng_stop(e);
 }
 
@@ -1134,6 +1232,9 @@ int main(void)
          test_free_of_what_malloc_did_not_give},
         {"a fork's free of a task's block does nothing", test_a_forks_free_of_a_tasks_block},
         {"a fork from a task's thread mallocs its own", test_a_fork_from_a_tasks_thread},
+        {"the caller's realloc of a task's block stays shared",
+         test_the_callers_realloc_of_a_tasks_block},
+        {"a task's short threads give their caches back", test_a_tasks_threads_give_their_caches_back},
         {"the caller's free after a worker died holding the heap",
          test_free_after_a_worker_died},
         CU_TEST_INFO_NULL,
