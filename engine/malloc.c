@@ -168,6 +168,9 @@ static unsigned class_of(size_t bytes)
 static void abandon_cache(void *ended)
 {
     cache *c = ended;
+    /* The thread's later destructors may still allocate and free: not in a cache that the
+     * next thread may own by then (they make or take another, given back in turn). */
+    thread_cache = NULL;
     pthread_mutex_lock(&process->abandoned_lock);
     c->next_abandoned = process->abandoned;
     process->abandoned = c;
@@ -540,9 +543,12 @@ static void forget_heaps_in_child(void)
         size_t bytes = atomic_load_explicit(&process->live[i].end, memory_order_relaxed) - begin;
         void *hole = mmap((void *)begin, bytes, PROT_NONE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        /* EEXIST: the heap is still mapped here, inherited (a worker's fork, or a fork from a
+         * thread a task started): gone all the same, the child's malloc is not its. */
+        bool gone = hole == (void *)begin || (hole == MAP_FAILED && errno == EEXIST);
         if (hole != (void *)begin && hole != MAP_FAILED)
             munmap(hole, bytes); /* a kernel before 4.17 took it for a hint */
-        atomic_store_explicit(&process->live[i].state, hole == (void *)begin ? HEAP_GONE : 0,
+        atomic_store_explicit(&process->live[i].state, gone ? HEAP_GONE : 0,
                               memory_order_relaxed);
     }
 }
@@ -568,7 +574,16 @@ static int track(const pareng__heap *heap)
 void pareng__malloc_in_worker(pareng__heap *heap)
 {
     process->task_heap = heap;
-    track(heap); /* the fork left it gone; a slot is free in a process that tracks no more */
+    /* The fork left the engine's heap gone (still mapped: MADV_DONTFORK comes after the
+     * workers' forks): live again. */
+    unsigned n = atomic_load_explicit(&process->live_count, memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++)
+        if (atomic_load_explicit(&process->live[i].heap, memory_order_relaxed) == heap &&
+            atomic_load_explicit(&process->live[i].state, memory_order_relaxed) == HEAP_GONE) {
+            atomic_store_explicit(&process->live[i].state, HEAP_LIVE, memory_order_release);
+            return;
+        }
+    track(heap); /* not reserved as gone (an address-space limit): a slot of its own */
 }
 
 /* The caller tracks (and untracks) from the thread that starts and stops its engines. */
@@ -579,13 +594,14 @@ int pareng__malloc_track(const pareng__heap *heap)
                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (page == MAP_FAILED)
             return pareng__fail(errno, "cannot map a page for malloc: %s", strerror(errno));
+        process = page; /* before the fork handler, which needs it */
+        pthread_mutex_init(&process->abandoned_lock, NULL);
         int err = pthread_atfork(NULL, NULL, forget_heaps_in_child);
         if (err) {
+            process = NULL;
             munmap(page, sizeof *process);
             return pareng__fail(err, "cannot watch forks for malloc: %s", strerror(err));
         }
-        process = page;
-        pthread_mutex_init(&process->abandoned_lock, NULL);
     }
     return track(heap);
 }

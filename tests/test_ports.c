@@ -1101,18 +1101,24 @@ static void test_a_tasks_threads_give_their_caches_back(void)
     pareng_stop(e);
 }
 
-/* A thread of a task forks: the child's malloc is the C library's, its own. */
+/* A thread of a task forks: the child's malloc is the C library's, its own, and its free of
+ * the thread's blocks (the worker's heap, still mapped in the child) does nothing. */
 static void *fork_and_allocate(void *unused)
 {
     (void)unused;
+    char *small = malloc(100), *large = malloc(1u << 20);
     pid_t pid = fork();
     if (pid == 0) {
         char *a = malloc(32), *b = strdup("from the child");
         bool fine = a && b && strcmp(b, "from the child") == 0;
         free(a);
         free(b);
+        free(small);
+        free(large);
         _exit(fine ? 0 : 1);
     }
+    free(small);
+    free(large);
     int status = -1;
     if (pid < 0 || waitpid(pid, &status, 0) < 0)
         return (void *)0;
