@@ -128,8 +128,8 @@ static void test_fixed_cutoff_cuts_exactly_there(void)
  * run would ever have fewer than 2^10. Finer: then a tree of 2^18 leaves that spin a little,
  * 3 to 10 ms in all, makes its first serial run (a quarter of the tree or more) far too long,
  * and the cutoff goes down by several levels at once: many serial runs instead of as many as
- * the last free tree made (the same 2^cutoff): runs go on until one has more than 16 and 4
- * times the last, 10 at most. Its calls stay short (a leaf's spin, tens of nanoseconds, and
+ * the last free tree made (the same 2^cutoff): runs go on until one has at least 16 and 4
+ * times the last (two levels down), 10 at most. Its calls stay short (a leaf's spin, tens of nanoseconds, and
  * an inner node's split): calls of 50 ns or more would make every spawn a task instead
  * (test_long_calls_every_spawn). */
 PARENG_TASK_2(uint64_t, spinning_leaves, unsigned, height, unsigned, spin)
@@ -165,17 +165,17 @@ static void test_automatic_cutoff_adapts(void)
 
     /* without adaptation every run makes as many as the last above */
     uint64_t most = 0, enough = last * 4 > 16 ? last * 4 : 16;
-    for (int run = 0; run < 10 && most <= enough; run++) {
+    for (int run = 0; run < 10 && most < enough; run++) {
         uint64_t before = total_stats(e).serial_runs;
         CU_ASSERT_EQUAL(PARENG_RUN(e, spinning_leaves, &got, 18, 10), 0);
         CU_ASSERT_EQUAL(got, 1u << 18);
         uint64_t runs = total_stats(e).serial_runs - before;
         most = runs > most ? runs : most;
     }
-    if (most <= enough)
+    if (most < enough)
         fprintf(stderr, "\nserial runs of a spinning tree: %llu, after %llu\n",
                 (unsigned long long)most, (unsigned long long)last);
-    CU_ASSERT(most > enough);
+    CU_ASSERT(most >= enough); /* CI under ASan once had exactly 4 times: 512 after 128 */
     pareng_stop(e);
     assert_nothing_left();
 }
