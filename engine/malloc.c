@@ -89,6 +89,7 @@ typedef struct cache {
     free_block *local[CLASSES];
     char *bump, *bump_end; /* the chunk's part not carved yet */
     size_t next_chunk;
+    uint64_t where; /* its offset from the heap's base, as its blocks' headers hold it */
     struct cache *next_abandoned;
 } cache;
 
@@ -187,10 +188,12 @@ static cache *make_cache(void)
         process->cache_key_made = pthread_key_create(&process->cache_key, abandon_cache) == 0;
     pthread_mutex_unlock(&process->abandoned_lock);
     if (!c) {
-        if (!(c = pareng__heap_alloc(task_heap_here(), sizeof *c)))
+        pareng__heap *heap = task_heap_here();
+        if (!(c = pareng__heap_alloc(heap, sizeof *c)))
             return NULL;
         memset(c, 0, sizeof *c);
         c->next_chunk = CHUNK_LEAST;
+        c->where = (uint64_t)((char *)c - (char *)heap->base) / 64;
     }
     thread_cache = c;
     if (process->cache_key_made) /* else caches stay with their threads */
@@ -230,7 +233,7 @@ static void *carve(cache *c, unsigned class)
     }
     header *h = (header *)(void *)c->bump;
     c->bump += bytes;
-    return seal(h, (uint64_t)((char *)c - (char *)task_heap_here()->base) / 64, class);
+    return seal(h, c->where, class);
 }
 
 static void *task_malloc(size_t size)
@@ -252,9 +255,11 @@ static void *task_malloc(size_t size)
     return b;
 }
 
-/* The slot of the tracked heap that holds p (the latest, where a gone one lay), or -1. */
-static int slot_of(const void *p)
+/* The slot of the tracked heap that holds p (the latest, where a gone one lay), or -1; its
+ * state in *state (0 for none). */
+static int slot_of(const void *p, uint32_t *state)
 {
+    *state = 0;
     if (!process)
         return -1;
     uintptr_t a = (uintptr_t)p;
@@ -262,11 +267,13 @@ static int slot_of(const void *p)
     unsigned n = atomic_load_explicit(&process->live_count, memory_order_acquire);
     for (unsigned i = 0; i < n; i++) {
         /* Acquire: the slot's heap and end, stored before its state. */
-        uint32_t state = atomic_load_explicit(&process->live[i].state, memory_order_acquire);
-        if (state && a >= atomic_load_explicit(&process->live[i].begin, memory_order_relaxed) &&
+        uint32_t seen = atomic_load_explicit(&process->live[i].state, memory_order_acquire);
+        if (seen && a >= atomic_load_explicit(&process->live[i].begin, memory_order_relaxed) &&
             a < atomic_load_explicit(&process->live[i].end, memory_order_relaxed) &&
-            (found < 0 || state != HEAP_GONE))
+            (found < 0 || seen != HEAP_GONE)) {
             found = (int)i;
+            *state = seen;
+        }
     }
     return found;
 }
@@ -290,8 +297,8 @@ static _Noreturn void refuse(const char *function, const void *p, bool twice)
  * *state HEAP_GONE. */
 static header *task_header(void *p, pareng__heap **heap, uint32_t *state, const char *function)
 {
-    int slot = p ? slot_of(p) : -1;
-    *state = slot < 0 ? 0 : atomic_load_explicit(&process->live[slot].state, memory_order_relaxed);
+    *state = 0;
+    int slot = p ? slot_of(p, state) : -1;
     if (slot < 0 || *state == HEAP_GONE)
         return NULL;
     *heap = atomic_load_explicit(&process->live[slot].heap, memory_order_relaxed);
@@ -571,19 +578,27 @@ static int track(const pareng__heap *heap)
     return pareng__fail(EMFILE, "more than %d engines running at once in one process", LIVE_MOST);
 }
 
+/* The slot where this process tracks heap in `state`, or -1. */
+static int slot_holding(const pareng__heap *heap, uint32_t state)
+{
+    unsigned n = process ? atomic_load_explicit(&process->live_count, memory_order_relaxed) : 0;
+    for (unsigned i = 0; i < n; i++)
+        if (atomic_load_explicit(&process->live[i].state, memory_order_relaxed) == state &&
+            atomic_load_explicit(&process->live[i].heap, memory_order_relaxed) == heap)
+            return (int)i;
+    return -1;
+}
+
 void pareng__malloc_in_worker(pareng__heap *heap)
 {
     process->task_heap = heap;
     /* The fork left the engine's heap gone (still mapped: MADV_DONTFORK comes after the
      * workers' forks): live again. */
-    unsigned n = atomic_load_explicit(&process->live_count, memory_order_relaxed);
-    for (unsigned i = 0; i < n; i++)
-        if (atomic_load_explicit(&process->live[i].heap, memory_order_relaxed) == heap &&
-            atomic_load_explicit(&process->live[i].state, memory_order_relaxed) == HEAP_GONE) {
-            atomic_store_explicit(&process->live[i].state, HEAP_LIVE, memory_order_release);
-            return;
-        }
-    track(heap); /* not reserved as gone (an address-space limit): a slot of its own */
+    int i = slot_holding(heap, HEAP_GONE);
+    if (i >= 0)
+        atomic_store_explicit(&process->live[i].state, HEAP_LIVE, memory_order_release);
+    else
+        track(heap); /* not reserved as gone (an address-space limit): a slot of its own */
 }
 
 /* The caller tracks (and untracks) from the thread that starts and stops its engines. */
@@ -608,13 +623,9 @@ int pareng__malloc_track(const pareng__heap *heap)
 
 void pareng__malloc_untrack(const pareng__heap *heap)
 {
-    unsigned n = process ? atomic_load_explicit(&process->live_count, memory_order_relaxed) : 0;
-    for (unsigned i = 0; i < n; i++)
-        if (atomic_load_explicit(&process->live[i].state, memory_order_relaxed) == HEAP_LIVE &&
-            atomic_load_explicit(&process->live[i].heap, memory_order_relaxed) == heap) {
-            atomic_store_explicit(&process->live[i].state, 0, memory_order_release);
-            return;
-        }
+    int i = slot_holding(heap, HEAP_LIVE);
+    if (i >= 0)
+        atomic_store_explicit(&process->live[i].state, 0, memory_order_release);
 }
 
 PARENG_API int pareng_task_malloc_shared(void)
