@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -59,6 +60,11 @@ struct pareng_engine {
     atomic_bool in_run; /* a root or a serve runs: one at a time */
     const pareng__task_info *tasks_at_start; /* the workers have the code of these */
     bool stop_after_run; /* pareng_stop came during a run (a serve's callback): at its end */
+    /* pareng_start's frame, thread and that thread's stack: below the frame, the stack held only
+     * the start's own frames, so a variable there now is one the workers never had
+     * (pareng__caller_local). */
+    uintptr_t start_frame, start_stack_low;
+    pthread_t starter;
 };
 
 /* A NULL handle (an unchecked failed pareng_start) has nothing: 0, NULL, -EINVAL. */
@@ -72,6 +78,21 @@ const pareng_plan *pareng_engine_plan(const pareng_engine *e) { return e ? e->pl
 pareng__arena *pareng__engine_arena(const pareng_engine *e) { return e->segment.arena; }
 pareng__dist *pareng__engine_dist(const pareng_engine *e) { return e->dist; }
 void pareng__engine_set_dist(pareng_engine *e, pareng__dist *d) { e->dist = d; }
+
+int pareng__caller_local(const pareng_engine *e, const void *p, const char *function)
+{
+    uintptr_t at = (uintptr_t)p, here = (uintptr_t)__builtin_frame_address(0);
+    /* on that stack still, not a coroutine's or a signal stack's */
+    if (!e || !pthread_equal(pthread_self(), e->starter) || here < e->start_stack_low ||
+        here >= e->start_frame || at <= here || at >= e->start_frame)
+        return 0;
+    return pareng__fail(EINVAL, "%s: ctx (%p) is a local variable of a function called after "
+                        "pareng_start (on the caller's stack, below the function that started "
+                        "the engine): workers have the caller's stack as it was at the start, "
+                        "when it did not exist. Give tasks such data in pareng_alloc memory, or "
+                        "make it before the start (docs/memory.md, \"The caller's memory\")",
+                        function, p);
+}
 
 int pareng_engine_worker_pid(const pareng_engine *e, unsigned worker)
 {
@@ -215,6 +236,22 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
         /* Relaxed: the handler stored it before the worker died, and the reap follows that */
         unsigned overflowed = atomic_load_explicit(&lane0->stack_overflowed,
                                                    memory_order_relaxed);
+        uint32_t kind = atomic_load_explicit(&lane0->caller_fault_kind, memory_order_relaxed);
+        uint64_t at = atomic_load_explicit(&lane0->caller_fault_at, memory_order_relaxed);
+        if (WTERMSIG(status) == SIGSEGV && kind == PARENG__CALLER_STACK_AFTER && n > 0 &&
+            (size_t)n < len)
+            snprintf(why + n, len - (size_t)n, ": a task used %#" PRIx64 ", in %s: workers "
+                     "have the caller's stack as it was at the start, when that variable did "
+                     "not exist. Give tasks such data in pareng_alloc memory, or make it before "
+                     "the start (docs/memory.md, \"The caller's memory\")", at,
+                     pareng__caller_memory_name(kind));
+        else if (WTERMSIG(status) == SIGSEGV && kind && n > 0 && (size_t)n < len)
+            snprintf(why + n, len - (size_t)n, ": a task wrote to %#" PRIx64 ", in %s, which "
+                     "workers have as a copy made at the start, read-only: the caller would "
+                     "never see the write. Make what tasks write with pareng_alloc, or malloc "
+                     "it in a task; per-worker scratch there wants PARENG_CALLER_MEMORY_WRITABLE "
+                     "(docs/memory.md, \"The caller's memory\")", at,
+                     pareng__caller_memory_name(kind));
         if (WTERMSIG(status) == SIGSEGV && overflowed &&
             overflowed <= e->segment.arena->lanes_per_worker && n > 0 && (size_t)n < len) {
             const pareng__worker *lane = pareng__lane(e->segment.arena, i, overflowed - 1);
@@ -382,6 +419,9 @@ static int fork_one(pareng_engine *e, unsigned i)
     if (pid == 0) {
         identity->worker_of = e->segment.arena;
         identity->worker_index = i;
+        /* From the first: what after_fork and the worker allocate is out of the caller's
+         * heap, which the worker seals (caller_memory.c). */
+        pareng__malloc_in_worker(&e->segment.arena->heap);
         close_inherited(e);
         pareng__worker_take_signals();
         pareng__worker_catch_stack_overflow();
@@ -595,6 +635,9 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (cfg->globals > PARENG_GLOBALS_SHARED)
         return pareng__fail(EINVAL, "globals %u is neither PARENG_GLOBALS_PRIVATE nor "
                             "PARENG_GLOBALS_SHARED", cfg->globals);
+    if (cfg->caller_memory > PARENG_CALLER_MEMORY_WRITABLE)
+        return pareng__fail(EINVAL, "caller_memory %u is neither PARENG_CALLER_MEMORY_READONLY "
+                            "nor PARENG_CALLER_MEMORY_WRITABLE", cfg->caller_memory);
     if (cfg->io_depth > PARENG_IO_DEPTH_MAX)
         return pareng__fail(EINVAL, "io_depth %u is outside 0..%u", cfg->io_depth,
                             PARENG_IO_DEPTH_MAX);
@@ -626,6 +669,18 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     e->cutoff = cfg->cutoff_depth;
     e->after_fork = cfg->after_fork;
     e->share_globals = cfg->globals == PARENG_GLOBALS_SHARED;
+    e->start_frame = (uintptr_t)__builtin_frame_address(0);
+    e->starter = pthread_self();
+    pthread_attr_t attributes;
+    void *stack_low = NULL;
+    size_t stack_bytes;
+    if (pthread_getattr_np(e->starter, &attributes) == 0) {
+        if (pthread_attr_getstack(&attributes, &stack_low, &stack_bytes) != 0)
+            stack_low = NULL;
+        pthread_attr_destroy(&attributes);
+    }
+    /* unknown: nothing is refused */
+    e->start_stack_low = stack_low ? (uintptr_t)stack_low : e->start_frame;
     e->after_fork_arg = cfg->after_fork_arg;
     int rc = pareng_plan_create(&e->plan, cfg);
     /* The topology may take long to load: a ^C meanwhile ends the start, not a later run */
@@ -665,6 +720,11 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
          * processes they talk to, which the kernel then balances (measured on 2 vCPUs with a
          * local nginx: 77,000 requests/s pinned, 110,000 not). */
         e->segment.arena->pin_workers = !cfg->io_depth || cfg->cpus;
+        /* Only where tasks' malloc is libpareng's: a worker's glibc malloc writes the heap. */
+        if (cfg->caller_memory == PARENG_CALLER_MEMORY_READONLY && pareng_task_malloc_shared()) {
+            pareng__caller_memory_prepare(e->start_frame);
+            e->segment.arena->seal_caller_memory = 1;
+        }
         pareng__observe_start(e->segment.arena, e->plan);
         /* Before the fork: the workers must inherit the shared globals (globals.c), and the
          * handle, wherever the caller keeps it (a global: the workers' copy has it too). */

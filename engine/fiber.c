@@ -195,6 +195,10 @@ static void arena_stack_start(void)
 #ifdef FIBER_ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
+    /* The stack the worker was forked on is left for good: it can be sealed with the rest.
+     * Not under a SIGSEGV handler of the caller's, which would not let libraries write. */
+    if (arena_stack_lane->arena->seal_caller_memory && pareng__worker_catches_segv())
+        pareng__caller_memory_seal();
     pareng__idle_loop(arena_stack_lane);
 }
 

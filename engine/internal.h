@@ -55,7 +55,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 16 /* 16: the heap says its engine failed */
+#define PARENG__ARENA_LAYOUT 17 /* 17: the caller's memory sealed, and a write there said */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -260,6 +260,12 @@ typedef struct pareng__worker {
      * three pointers instead of the name). */
     _Atomic int32_t unsynced_spawns;
     char unsynced_name[28];
+    /* lane 0 only: where a task wrote into the caller's memory that this worker sealed (or
+     * touched its dead stack), and what memory it is (enum pareng__caller_memory_kind; 0:
+     * none), stored by the worker's SIGSEGV handler before it dies and read by the
+     * coordinator after reaping it (relaxed, as stack_overflowed). */
+    _Atomic uint64_t caller_fault_at;
+    _Atomic uint32_t caller_fault_kind;
 } PARENG__ALIGNED pareng__worker;
 
 static inline pareng__worker *pareng__self(pareng_worker *w)
@@ -318,6 +324,7 @@ typedef struct pareng__arena {
     uint32_t lane_capacity;    /* frames of every other lane */
     uint32_t io_depth;         /* 0: no IO */
     uint32_t pin_workers;      /* bind each worker to its PU (see pareng_start) */
+    uint32_t seal_caller_memory; /* workers make the caller's memory read-only (caller_memory.c) */
     uint32_t run_cutoff;       /* the running root's cutoff: PARENG_CUTOFF_AUTO, a depth, or
                                 * PARENG_CUTOFF_NONE; written before the root is READY */
     uint32_t run_seq;          /* counts the roots run; written with run_cutoff (cutoff.c) */
@@ -460,6 +467,31 @@ PARENG__INTERNAL extern __thread __attribute__((tls_model("initial-exec"))) bool
     pareng__heap_locked_here;
 PARENG__INTERNAL void pareng__arena_destroy(pareng__segment *seg);
 
+/* ---- caller_memory.c ---- */
+enum pareng__caller_memory_kind {
+    PARENG__CALLER_HEAP = 1,     /* [heap]: what malloc gave the caller in small blocks */
+    PARENG__CALLER_STACK,        /* [stack]: the locals of main and of its callees */
+    PARENG__CALLER_BLOCK,        /* a block that malloc mapped for itself (128 KiB or more) */
+    PARENG__CALLER_THREAD_HEAP,  /* the first heap of one of the caller's threads' arenas */
+    PARENG__CALLER_STACK_AFTER,  /* [stack] below pareng_start's frame: not even readable */
+};
+/* In the caller, before it forks workers that will seal: the private mapping each process's
+ * list of sealed ranges lives in, the frame of pareng_start, below which the stack is dead,
+ * and glibc's count of the blocks it mapped. */
+PARENG__INTERNAL void pareng__caller_memory_prepare(uintptr_t start_frame);
+/* In a worker, off the stack it was forked on, before it runs a task: the caller's private
+ * memory becomes read-only in this process. */
+PARENG__INTERNAL void pareng__caller_memory_seal(void);
+/* In the SIGSEGV handler of an access fault at `at` (context: its ucontext_t),
+ * async-signal-safe: the kind of caller's memory it is when the program's code wrote there, or
+ * anyone touched the dead stack; -1 when the fault is to go on (a library wrote its own state
+ * there, whose page is writable now; or this is a process a worker forked, unsealed now):
+ * return, and the write runs again; 0 when the seal does not explain the fault (not sealed
+ * here, a read or an instruction fetch, a page that cannot be opened). */
+PARENG__INTERNAL int pareng__caller_memory_fault(uintptr_t at, void *context);
+/* What the kind is, for a message. */
+PARENG__INTERNAL const char *pareng__caller_memory_name(uint32_t kind);
+
 /* ---- malloc.c ---- */
 /* From now on, this process's malloc returns blocks of heap (a worker's, after its fork). */
 PARENG__INTERNAL void pareng__malloc_in_worker(pareng__heap *heap);
@@ -467,7 +499,6 @@ PARENG__INTERNAL void pareng__malloc_in_worker(pareng__heap *heap);
  * from the arena's mapping to its unmapping. 0, or -EMFILE with a message. */
 PARENG__INTERNAL int pareng__malloc_track(const pareng__heap *heap);
 PARENG__INTERNAL void pareng__malloc_untrack(const pareng__heap *heap);
-
 
 /* ---- spill.c ---- */
 /* The lane's task ended: its spare chunk of spill stack, if any, goes back to the heap. */
@@ -605,6 +636,10 @@ PARENG__INTERNAL pareng_frame *pareng__measure_sync(pareng__worker *w, pareng_fr
 
 /* ---- engine.c ---- */
 PARENG__INTERNAL pareng__arena *pareng__engine_arena(const pareng_engine *e);
+/* p (a ctx the caller hands to tasks) on the stack of the thread that started e, in a frame
+ * made after pareng_start, which the workers never had: -EINVAL naming function, else 0. */
+PARENG__INTERNAL int pareng__caller_local(const pareng_engine *e, const void *p,
+                                          const char *function);
 
 /* ---- signal.c ---- */
 typedef struct pareng__cancel_slot pareng__cancel_slot;
@@ -627,6 +662,9 @@ PARENG__INTERNAL void pareng__worker_take_signals(void);
  * one of its task stacks is recorded as an overflow (stack_overflowed) before the worker dies
  * of it as before. */
 PARENG__INTERNAL void pareng__worker_catch_stack_overflow(void);
+/* The SIGSEGV handler is still that one (an after_fork of the caller's may have put its own):
+ * what lets the caller's memory be sealed (caller_memory.c). */
+PARENG__INTERNAL bool pareng__worker_catches_segv(void);
 /* Lane 0 of the worker this process is (or was forked from), or NULL: async-signal-safe
  * (engine.c). */
 PARENG__INTERNAL pareng__worker *pareng__worker_lane0(void);

@@ -386,7 +386,9 @@ PARENG_REPLACES void free(void *p)
     header *h = task_header(p, &heap, &state, "free");
     if (h)
         task_free(heap, h);
-    else if (state != HEAP_GONE)
+    /* In a worker, a block of the C library's is the caller's, whose copy the worker may have
+     * sealed (caller_memory.c): freeing the copy would give the caller nothing back. */
+    else if (state != HEAP_GONE && !task_heap_here())
         __libc_free(p);
 }
 

@@ -113,6 +113,8 @@ int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
             body(ctx, i, end - i < grain ? end : i + grain);
         return 0;
     }
+    if (pareng__caller_local(engine, ctx, "pareng_for") < 0)
+        return -EINVAL;
     int ignored;
     return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, for_range, &ignored, begin, end, grain,
                              body, ctx);
@@ -125,6 +127,8 @@ int pareng_for_tasks(pareng_engine *engine, size_t begin, size_t end, size_t gra
         return pareng__fail(EINVAL, "pareng_for_tasks needs begin <= end and a body");
     if (end == begin)
         return 0;
+    if (pareng__caller_local(engine, ctx, "pareng_for_tasks") < 0)
+        return -EINVAL;
     int ignored;
     return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, pareng_for_tasks_body, &ignored, begin,
                              end, for_grain(begin, end, grain, pareng_engine_workers(engine)),
@@ -155,6 +159,8 @@ int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
         *result = reduce_here(begin, end, grain, map, combine, ctx);
         return 0;
     }
+    if (pareng__caller_local(engine, ctx, "pareng_reduce") < 0)
+        return -EINVAL;
     return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, reduce_range, result, begin, end, grain,
                              map, combine, ctx);
 }
@@ -171,6 +177,8 @@ int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t end, size_t g
     if (pareng__in_worker())
         return pareng__fail(EDEADLK, "pareng_reduce_into called by a task: a task reduces "
                             "with its own spawns (or pareng_reduce, which runs in the task)");
+    if (pareng__caller_local(engine, ctx, "pareng_reduce_into") < 0)
+        return -EINVAL;
     /* The job goes where every worker reads it; the root's result is the job's own buffer */
     reduce_into_job *job = pareng_alloc(engine, sizeof *job + size);
     if (!job) /* said by pareng_alloc, errno too: no room, no engine, a failed engine */

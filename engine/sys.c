@@ -150,10 +150,17 @@ int pareng__fail(int err, const char *fmt, ...)
     va_start(ap, fmt);
     va_copy(again, ap);
     int len = vsnprintf(last_error, sizeof last_error, fmt, ap);
-    char *whole = len >= (int)sizeof last_error ? malloc((size_t)len + 1) : NULL;
+    /* On the stack when it fits: a worker may fail while it holds the heap's lock, when its
+     * malloc is the C library's, whose heap is the caller's copy, sealed (caller_memory.c):
+     * every write there would cost a fault, and the block would never be freed (malloc.c). */
+    char on_stack[4096];
+    char *whole = len < (int)sizeof last_error ? NULL
+                  : len < (int)sizeof on_stack  ? on_stack
+                                                : malloc((size_t)len + 1);
     if (whole && vsnprintf(whole, (size_t)len + 1, fmt, again) == len)
         keep_both_ends(last_error, sizeof last_error, whole, (size_t)len);
-    free(whole);
+    if (whole != on_stack)
+        free(whole);
     va_end(again);
     va_end(ap);
     return -err;

@@ -694,23 +694,32 @@ void pareng__worker_take_signals(void)
 /* ---- a task stack that overflows -------------------------------------------------------
  * A task that recurses too deep, or keeps too large an array on its stack, runs into the guard
  * below its stack (internal.h; arena.c, fiber.c) and dies of SIGSEGV, which alone reads as any
- * bad pointer. The handler below only looks: a fault in a guard of this worker's lanes is
- * recorded in lane 0 for the coordinator's report (engine.c's reap), and then the signal takes
- * its default course, so the worker dies of SIGSEGV as before, with the same exit status and
- * core dump. It runs on a stack of its own (sigaltstack), since the task's has no room left;
- * the worker's one thread runs every fiber, so one such stack serves them all. */
+ * bad pointer. So does a task's write into the caller's memory, which the worker sealed
+ * (caller_memory.c). The handler below looks: a fault in a guard of this worker's lanes, or
+ * the program's write to what it sealed, is recorded in lane 0 for the coordinator's report
+ * (engine.c's reap), and then the signal takes its default course, so the worker dies of
+ * SIGSEGV as before, with the same exit status and core dump. Only a library's write of its
+ * own state to what the worker sealed is let go on (caller_memory.c). It runs on a stack of
+ * its own (sigaltstack), since the task's has no room left; the worker's one thread runs
+ * every fiber, so one such stack serves them all. */
 #define SIGNAL_STACK_BYTES ((size_t)64 << 10)
 
-/* Async-signal-safe: reads of memory, a relaxed atomic store and raise. */
+/* Async-signal-safe: reads of memory, relaxed atomic stores, mprotect, sigaction and raise. */
 static void on_segv(int sig, siginfo_t *info, void *context)
 {
-    (void)context;
     pareng__worker *lane0 = pareng__worker_lane0();
     /* si_code > 0: a fault the kernel raised, whose si_addr means something (a kill's holds
      * the sender's pid and uid) */
     if (lane0 && info->si_code > 0) {
         pareng__arena *a = lane0->arena;
         uintptr_t at = (uintptr_t)info->si_addr;
+        int kind = info->si_code == SEGV_ACCERR ? pareng__caller_memory_fault(at, context) : 0;
+        if (kind < 0)
+            return; /* a library's write into its own state: the page is writable now */
+        if (kind) {
+            atomic_store_explicit(&lane0->caller_fault_at, at, memory_order_relaxed);
+            atomic_store_explicit(&lane0->caller_fault_kind, kind, memory_order_relaxed);
+        }
         for (unsigned k = 0; k < a->lanes_per_worker; k++) {
             /* lanes without a stack of their own (a CPU engine's split lanes) hold NULL */
             uintptr_t stack = (uintptr_t)pareng__lane(a, lane0->index, k)->stack;
@@ -721,10 +730,19 @@ static void on_segv(int sig, siginfo_t *info, void *context)
             }
         }
     }
-    /* SA_RESETHAND made the action the default again. The signal stays blocked until the
-     * handler returns: then it is delivered, in the context of the fault, and ends the worker
-     * (a fault would recur anyway; a kill's would not). */
+    /* The action the default again (sigaction is async-signal-safe). The signal stays blocked
+     * until the handler returns: then it is delivered, in the context of the fault, and ends
+     * the worker (a fault would recur anyway; a kill's would not). */
+    struct sigaction by_default = {.sa_handler = SIG_DFL};
+    sigaction(sig, &by_default, NULL);
     raise(sig);
+}
+
+bool pareng__worker_catches_segv(void)
+{
+    struct sigaction now;
+    return sigaction(SIGSEGV, NULL, &now) == 0 && (now.sa_flags & SA_SIGINFO) &&
+           now.sa_sigaction == on_segv;
 }
 
 void pareng__worker_catch_stack_overflow(void)
@@ -737,8 +755,10 @@ void pareng__worker_catch_stack_overflow(void)
     if (sigaltstack(&alt, NULL) < 0)
         return;
     struct sigaction sa = {.sa_sigaction = on_segv,
-                           .sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND};
-    sigemptyset(&sa.sa_mask);
+                           .sa_flags = SA_SIGINFO | SA_ONSTACK};
+    /* Nothing on top of it: a handler of the program's that ran inside it would fault, with
+     * SIGSEGV blocked, where a library's write should have gone on (caller_memory.c). */
+    sigfillset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, NULL); /* fails only for a signal that does not exist */
 }
 
@@ -754,12 +774,11 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
      * worker has a buffer of its own, whose full 4 KiB would end mid-line amid the others'.
      * A buffer given anew: glibc keeps a stream that has written in its old mode otherwise.
      * Without one, or when the caller made stdout unbuffered (glibc's buffer of 1 byte), it
-     * stays as it was. */
+     * stays as it was. From the shared heap (the fork made malloc the task's): the caller's
+     * heap is sealed later (caller_memory.c). */
     char *line_buffer = __fbufsize(stdout) == 1 ? NULL : malloc(BUFSIZ);
     if (line_buffer)
         setvbuf(stdout, line_buffer, _IOLBF, BUFSIZ);
-    /* What tasks allocate, every process sees (malloc.c); the line buffer is this one's. */
-    pareng__malloc_in_worker(&a->heap);
     /* Only now, the caller's handlers reset (pareng__worker_take_signals): a signal the caller
      * had blocked must not reach the caller's handler here. */
     sigset_t none;

@@ -147,8 +147,17 @@ typedef struct pareng_config {
      * per-process state: a pointer to a worker's malloc, an allocator linked statically, an
      * interpreter (docs/memory.md, "Globals"). */
     unsigned char globals;
+    /* The caller's heap, the blocks it malloc'd and its stack, as the workers have them: a
+     * copy made at their fork (docs/memory.md, "The caller's memory"). PARENG_CALLER_MEMORY_
+     * READONLY (0): read-only for the program's code in the workers wherever tasks' malloc
+     * is libpareng's (pareng_task_malloc_shared), so that a task's write there, which the
+     * caller would never see, fails the run with a message naming it, instead of a wrong
+     * result; the C library and the compilers' runtimes still write their own state there.
+     * PARENG_CALLER_MEMORY_WRITABLE: each worker may write its own copy, as fork gives (for a
+     * program that uses memory allocated before the start as per-worker scratch). */
+    unsigned char caller_memory;
     /* Room to grow without breaking the ABI; keep zeroed. */
-    unsigned char reserved[9];
+    unsigned char reserved[8];
 } pareng_config;
 
 #define PARENG_CUTOFF_AUTO 0u
@@ -157,6 +166,8 @@ typedef struct pareng_config {
 #define PARENG_TOPOLOGY_CACHE_OFF 1
 #define PARENG_GLOBALS_PRIVATE 0
 #define PARENG_GLOBALS_SHARED 1
+#define PARENG_CALLER_MEMORY_READONLY 0
+#define PARENG_CALLER_MEMORY_WRITABLE 1
 
 /* The defaults, 0 (auto) everywhere, then the environment, as OpenMP programs read OMP_*
  * (docs/cli.md, "Environment"; a field the caller sets afterwards wins):
@@ -1573,8 +1584,9 @@ PARENG_API int pareng_task_malloc_shared(void);
 
 /* Runs body(ctx, i, j) over [begin, end) cut into pieces of at most grain indexes, in
  * parallel; grain 0 lets the engine choose (end - begin split into 8 pieces per worker). ctx
- * must point into shared memory (pareng_alloc) or to data that existed before pareng_start.
- * Returns as PARENG_RUN. */
+ * must point into shared memory (pareng_alloc) or to data that existed before pareng_start: a
+ * local variable of a function called after pareng_start is refused (-EINVAL), since workers
+ * never had it (docs/memory.md, "The caller's memory"). Returns as PARENG_RUN. */
 typedef void (*pareng_range_fn)(void *ctx, size_t begin, size_t end);
 PARENG_API int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
                           pareng_range_fn body, void *ctx);

@@ -159,6 +159,9 @@ int make_config(PyObject *cores, PyObject *cutoff, config *c)
      * Python: each must have its own copy, as after os.fork (the default, said here because
      * it must stay so). */
     c->cfg.globals = PARENG_GLOBALS_PRIVATE;
+    /* and every task writes the objects the caller made (their reference counts), in its
+     * worker's copy, as after os.fork: that memory must stay writable there. */
+    c->cfg.caller_memory = PARENG_CALLER_MEMORY_WRITABLE;
     if (cores && cores != Py_None) {
         if (argument_text(cores, "cores", CORES_HELP, &c->cpus) < 0)
             return -1;

@@ -14,6 +14,8 @@
 #include <malloc.h>
 #include <signal.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <regex.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -1211,6 +1213,406 @@ static void test_free_after_a_worker_died(void)
     }
 }
 
+/* ---- the caller's memory: read in tasks, refused when written --------------------------
+ * BOTS's sparselu and health build their data in main, before the parallel region, and their
+ * tasks change it in place; a matrix product writes a result the caller allocated. Each
+ * worker has a copy of that memory made at the fork, and a write there reached no other
+ * process: the caller read the old values, with exit 0. The copies are read-only in the
+ * workers now, and such a write fails the run, naming the write and the memory. */
+typedef struct doubles {
+    double *x;
+    size_t n;
+} doubles;
+
+static void fill_with_indexes(void *ctx, size_t begin, size_t end)
+{
+    const doubles *d = ctx;
+    for (size_t i = begin; i < end; i++)
+        d->x[i] = (double)i;
+}
+
+static pareng_value sum_of(void *ctx, size_t begin, size_t end)
+{
+    const doubles *d = ctx;
+    pareng_value s = {.d = 0};
+    for (size_t i = begin; i < end; i++)
+        s.d += d->x[i];
+    return s;
+}
+
+static pareng_value add_sums(pareng_value left, pareng_value right)
+{
+    return (pareng_value){.d = left.d + right.d};
+}
+
+static void *malloc_in_a_thread(void *bytes)
+{
+    return malloc((size_t)(uintptr_t)bytes);
+}
+
+/* Tasks read x (n ones, made before the start) and then try to fill it. */
+static void assert_read_then_refused(double *x, size_t n, const char *memory)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = 1;
+    doubles d = {x, n};
+    pareng_engine *e = testing_start_engine(2, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    pareng_value total = {.d = 0};
+    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_of, add_sums, &d, &total), 0);
+    CU_ASSERT_EQUAL(total.d, (double)n);
+    CU_ASSERT_EQUAL(pareng_for(e, 0, n, 0, fill_with_indexes, &d), -ECHILD);
+    const char *why = pareng_last_error();
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "killed by signal 11 (SIGSEGV): a task wrote to 0x"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, memory));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "pareng_alloc"));
+    if (!strstr(why, memory))
+        fprintf(stderr, "\n%s\n", why);
+    CU_ASSERT_EQUAL(testing_children_of(getpid(), NULL, 0), 0);
+    pareng_stop(e);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_EQUAL_FATAL(x[i], 1);
+}
+
+static void test_a_write_into_the_callers_memory_refused(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    double *small = malloc(1000 * sizeof *small);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(small);
+    assert_read_then_refused(small, 1000, "in the caller's heap");
+    free(small);
+    /* past glibc's largest mmap threshold (32 MiB): a block mapped for itself */
+    size_t large = (size_t)40 << 20;
+    double *big = malloc(large);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+    assert_read_then_refused(big + (large / sizeof *big) - 4096, 4096,
+                             "in a block the caller malloc'd");
+    free(big);
+    double on_the_stack[512];
+    assert_read_then_refused(on_the_stack, 512, "in the caller's stack");
+    pthread_t t;
+    void *theirs = NULL;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, malloc_in_a_thread,
+                                         (void *)(uintptr_t)(1000 * sizeof(double))), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_join(t, &theirs), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(theirs);
+    assert_read_then_refused(theirs, 1000, "in the heap of one of the caller's threads");
+    free(theirs);
+}
+
+/* A copy by the C library's memcpy, called by the program, is the program's write. */
+static void copy_indexes(void *ctx, size_t begin, size_t end)
+{
+    const doubles *d = ctx;
+    double row[64];
+    for (size_t i = begin; i < end; i += 64) {
+        size_t count = end - i < 64 ? end - i : 64;
+        for (size_t k = 0; k < count; k++)
+            row[k] = (double)(i + k);
+        memcpy(d->x + i, row, count * sizeof *row);
+    }
+}
+
+static void test_a_memcpy_into_the_callers_memory_refused(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    size_t n = 100000;
+    double *x = calloc(n, sizeof *x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    doubles d = {x, n};
+    pareng_engine *e = testing_start_engine(2, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(pareng_for(e, 0, n, 4096, copy_indexes, &d), -ECHILD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "a task wrote to 0x"));
+    pareng_stop(e);
+    CU_ASSERT_EQUAL(x[n - 1], 0);
+    free(x);
+}
+
+/* A library's write into the caller's memory goes on, and the page is sealed again right after
+ * it: the program's own write next to it is refused as any other (it was let through, and
+ * lost, while the page stayed open). */
+typedef struct keys_and_flag {
+    int keys[64];
+    int sorted;
+} keys_and_flag;
+
+static int ascending(const void *a, const void *b)
+{
+    return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+PARENG_TASK_1(int, sort_then_flag, keys_and_flag *, block)
+{
+    qsort(block->keys, 64, sizeof block->keys[0], ascending);
+    block->sorted = 1;
+    return 1;
+}
+
+/* A buggy task that calls into the caller's heap dies as before (the page is not made
+ * writable for a fault of an instruction fetch, which would fault for ever). */
+typedef void (*code_fn)(void);
+
+PARENG_TASK_1(int, call_into_the_heap, code_fn, code)
+{
+    code();
+    return 1;
+}
+
+static void test_a_pages_library_write_then_the_programs(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    keys_and_flag *block = malloc(sizeof *block);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(block);
+    for (int i = 0; i < 64; i++)
+        block->keys[i] = 64 - i;
+    block->sorted = 0;
+    pareng_engine *e = testing_start_engine(1, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    int fine = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, sort_then_flag, &fine, block), -ECHILD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "a task wrote to 0x"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "in the caller's heap"));
+    pareng_stop(e);
+    CU_ASSERT_EQUAL(block->sorted, 0);
+    e = testing_start_engine(1, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    alarm(30); /* a worker that faults for ever ends the test, failed */
+    CU_ASSERT_EQUAL(PARENG_RUN(e, call_into_the_heap, &fine, (code_fn)(void *)block),
+                    -ECHILD);
+    alarm(0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "killed by signal 11 (SIGSEGV)"));
+    CU_ASSERT_PTR_NULL(strstr(pareng_last_error(), "a task wrote to"));
+    pareng_stop(e);
+    free(block);
+}
+
+/* The C library's state that the caller made before the start is written by the library in
+ * tasks, as after any fork: a compiled regex, a thread's cached stack, NSS's, the environment;
+ * from a thread that blocks every signal too (libpareng's pthread_sigmask keeps SIGSEGV). */
+static regex_t digits;
+
+/* as a thread pool's thread starts: every signal blocked */
+static void *use_the_c_librarys_state_with_signals_blocked(void *unused)
+{
+    (void)unused;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    bool fine = regexec(&digits, "abc 1234", 0, NULL, 0) == 0 && getpwuid(getuid()) &&
+                setenv("PARENG_TEST_THREAD", "set by a task's thread", 1) == 0;
+    return (void *)(uintptr_t)fine;
+}
+
+PARENG_TASK_1(int, use_the_c_librarys_state, int, unused)
+{
+    (void)unused;
+    pthread_t t;
+    void *fine = NULL;
+    if (pthread_create(&t, NULL, malloc_in_a_thread, (void *)(uintptr_t)64) != 0 ||
+        pthread_join(t, &fine) != 0 || !fine)
+        return -1;
+    free(fine);
+    if (regexec(&digits, "abc 1234", 0, NULL, 0) != 0 || regexec(&digits, "abc", 0, NULL, 0) == 0)
+        return -2;
+    if (!getpwuid(getuid()))
+        return -3;
+    if (setenv("PARENG_TEST_TASK", "set by a task", 1) != 0 ||
+        strcmp(getenv("PARENG_TEST_TASK"), "set by a task") != 0)
+        return -4;
+    if (pthread_create(&t, NULL, use_the_c_librarys_state_with_signals_blocked, NULL) != 0 ||
+        pthread_join(t, &fine) != 0 || !fine)
+        return -5;
+    return 1;
+}
+
+static void test_the_c_librarys_state_in_a_task(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    CU_ASSERT_EQUAL_FATAL(regcomp(&digits, "[0-9]+", REG_EXTENDED | REG_NOSUB), 0);
+    pthread_t t;
+    void *block = NULL;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, malloc_in_a_thread, (void *)(uintptr_t)64), 0);
+    CU_ASSERT_EQUAL_FATAL(pthread_join(t, &block), 0); /* its stack cached for the next */
+    free(block);
+    CU_ASSERT_PTR_NOT_NULL(getpwuid(getuid()));
+    CU_ASSERT_EQUAL(setenv("PARENG_TEST_CALLER", "set by the caller", 1), 0);
+    for (unsigned workers = 1; workers <= 2; workers++) {
+        pareng_engine *e = testing_start_engine(workers, 0, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        int fine = 0;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, use_the_c_librarys_state, &fine, 0), 0);
+        CU_ASSERT_EQUAL(fine, 1);
+        pareng_stop(e);
+    }
+    CU_ASSERT_PTR_NULL(getenv("PARENG_TEST_TASK"));
+    regfree(&digits);
+}
+
+/* A function the caller calls after pareng_start keeps its locals where the workers' copy of
+ * the stack holds the start's own frames: a ctx there is refused before anything runs, and a
+ * task that reads such a local another way dies, named, where it read the start's leftovers. */
+typedef struct scaled {
+    double *x;
+    size_t n;
+    double scale;
+} scaled;
+
+static pareng_value sum_scaled(void *ctx, size_t begin, size_t end)
+{
+    const scaled *s = ctx;
+    pareng_value v = {.d = 0};
+    for (size_t i = begin; i < end; i++)
+        v.d += s->x[i] * s->scale;
+    return v;
+}
+
+static void scale_in_place(void *ctx, size_t begin, size_t end)
+{
+    const scaled *s = ctx;
+    for (size_t i = begin; i < end; i++)
+        s->x[i] *= s->scale;
+}
+
+__attribute__((noinline)) static int reduce_with_a_local_ctx(pareng_engine *e, double *x,
+                                                               size_t n, pareng_value *out)
+{
+    scaled job = {x, n, 2.0};
+    return pareng_reduce(e, 0, n, 0, sum_scaled, add_sums, &job, out);
+}
+
+__attribute__((noinline)) static int loop_with_a_local_ctx(pareng_engine *e, double *x, size_t n)
+{
+    scaled job = {x, n, 2.0};
+    return pareng_for(e, 0, n, 0, scale_in_place, &job);
+}
+
+PARENG_TASK_1(double, first_of, const double *, values)
+{
+    return values[0];
+}
+
+__attribute__((noinline)) static int run_on_a_local_array(pareng_engine *e, double *got)
+{
+    double values[4096]; /* 32 KiB: its start is pages below pareng_start's frame */
+    for (size_t i = 0; i < 4096; i++)
+        values[i] = (double)i + 1;
+    return PARENG_RUN(e, first_of, got, values);
+}
+
+static void test_locals_made_after_the_start_refused(void)
+{
+    /* started here, not in a helper: the functions below are called from this frame */
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    pareng_engine *e;
+    CU_ASSERT_EQUAL_FATAL(pareng_start(&e, &cfg), 0);
+    size_t n = 1000;
+    double *x = pareng_alloc(e, n * sizeof *x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = 1;
+    pareng_value sum = {.d = -1};
+    CU_ASSERT_EQUAL(reduce_with_a_local_ctx(e, x, n, &sum), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "pareng_reduce: ctx (0x"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "a local variable of a function called "
+                                                       "after pareng_start"));
+    CU_ASSERT_EQUAL(sum.d, -1);
+    CU_ASSERT_EQUAL(loop_with_a_local_ctx(e, x, n), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "pareng_for: ctx (0x"));
+    CU_ASSERT_EQUAL(x[0], 1);
+    /* the engine runs on, with the ctx where the fix puts it */
+    scaled *job = pareng_alloc(e, sizeof *job);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(job);
+    *job = (scaled){x, n, 2.0};
+    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_scaled, add_sums, job, &sum), 0);
+    CU_ASSERT_EQUAL(sum.d, 2.0 * (double)n);
+    if (task_malloc_is_shared()) {
+        double got = 0;
+        CU_ASSERT_EQUAL(run_on_a_local_array(e, &got), -ECHILD);
+        const char *why = pareng_last_error();
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, "a task used 0x"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(why, "below the function that called pareng_start"));
+        CU_ASSERT_EQUAL(got, 0);
+    }
+    pareng_stop(e);
+}
+
+/* What a program that wants per-worker scratch asks for: the copies stay writable, and the
+ * caller's stays as it was. */
+static void test_writable_copies_when_asked(void)
+{
+    size_t n = 1000;
+    double *x = malloc(n * sizeof *x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = -1;
+    doubles d = {x, n};
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    cfg.caller_memory = 2;
+    pareng_engine *e;
+    CU_ASSERT_EQUAL(pareng_start(&e, &cfg), -EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "caller_memory 2 is neither"));
+    cfg.caller_memory = PARENG_CALLER_MEMORY_WRITABLE;
+    e = testing_start(&cfg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_EQUAL(pareng_for(e, 0, n, 0, fill_with_indexes, &d), 0);
+    pareng_stop(e);
+    CU_ASSERT_EQUAL(x[n - 1], -1);
+    free(x);
+}
+
+/* What the C library writes for a task in the caller's heap stays writable: a stream the
+ * caller opened (the task's lines reach the file when its worker ends), and a task's free
+ * and realloc of the caller's blocks (a new block; the caller's stays its own). */
+PARENG_TASK_3(int, log_and_grow, FILE *, log, char *, callers, int, line)
+{
+    fprintf(log, "line %d from a task\n", line);
+    char *grown = realloc(callers, 1 << 16);
+    if (!grown || strcmp(grown, "the caller's") != 0)
+        return -1;
+    grown[1000] = 1;
+    free(grown);
+    return 1;
+}
+
+static void test_a_callers_stream_and_blocks_in_a_task(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    char path[] = "/tmp/pareng-test-log-XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    FILE *log = fdopen(fd, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(log);
+    fprintf(log, "from the caller\n");
+    char *callers = strdup("the caller's");
+    pareng_engine *e = testing_start_engine(1, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    int fine = 0;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, log_and_grow, &fine, log, callers, 7), 0);
+    CU_ASSERT_EQUAL(fine, 1);
+    pareng_stop(e);
+    CU_ASSERT_STRING_EQUAL(callers, "the caller's");
+    free(callers);
+    fclose(log);
+    char got[200] = {0};
+    FILE *in = fopen(path, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+    CU_ASSERT(fread(got, 1, sizeof got - 1, in) > 0);
+    fclose(in);
+    unlink(path);
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "from the caller\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(got, "line 7 from a task\n"));
+}
+
 int main(void)
 {
     CU_TestInfo ports[] = {
@@ -1243,6 +1645,15 @@ int main(void)
         {"a task's short threads give their caches back", test_a_tasks_threads_give_their_caches_back},
         {"the caller's free after a worker died holding the heap",
          test_free_after_a_worker_died},
+        {"a write into the caller's memory: refused, named",
+         test_a_write_into_the_callers_memory_refused},
+        {"a memcpy into the caller's memory: refused", test_a_memcpy_into_the_callers_memory_refused},
+        {"the C library's state in a task", test_the_c_librarys_state_in_a_task},
+        {"a library's write, then the program's on its page",
+         test_a_pages_library_write_then_the_programs},
+        {"locals made after the start: refused", test_locals_made_after_the_start_refused},
+        {"the caller's memory writable when asked", test_writable_copies_when_asked},
+        {"a caller's stream and blocks in a task", test_a_callers_stream_and_blocks_in_a_task},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {

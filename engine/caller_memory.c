@@ -1,0 +1,734 @@
+/*
+ * caller_memory.c - the caller's private memory, read-only for the program's code in every
+ * worker.
+ *
+ * A worker is a fork: the caller's heap, the blocks it allocated and its stack are copies
+ * there, as they were at pareng_start. A task that writes into one writes its worker's copy,
+ * which the caller never sees: a port of thread code that fills an array the caller allocated
+ * (BOTS's sparselu and health, a matrix product into a malloc'd result, counters in main's
+ * locals) returns the old contents, with no error. So each worker, once it has left the stack
+ * it was forked on, makes those copies read-only, and a write there faults. Whose write it
+ * is decides what follows (pareng__caller_memory_fault, in worker.c's SIGSEGV handler):
+ *   - the program's code (the main program and every library but those that keep state of
+ *     their own), or a leaf function of the C library that it called (memcpy, memset): the
+ *     worker dies, and the coordinator reports the write and the memory (engine.c's reap);
+ *   - a library that keeps state of its own (the C library's locale, NSS and regex state,
+ *     the exit list, libstdc++'s locale, libgomp, the dynamic linker), writing that state,
+ *     which the caller made before the start and is the worker's as after any fork (its
+ *     thread-local blocks too, whoever writes them): the page opens for that one instruction
+ *     and closes behind it (the trap flag, on x86-64), up to REOPENS_MOST times;
+ *   - a process the worker forked: everything opens, as fork gives.
+ * The handlers must run for that: libpareng's pthread_sigmask and sigprocmask keep SIGSEGV
+ * and SIGTRAP unblocked in a worker that sealed.
+ * Reading stays as it was: data ready before the start need not move. Below the frame of
+ * pareng_start the stack held only the start's own frames, dead since: not even readable
+ * (docs/memory.md, "The caller's memory").
+ *
+ * What is sealed is found in /proc/self/maps: the heap ([heap]), the stack ([stack]), and
+ * anonymous private mappings that the C library's malloc made (a large block, whose header it
+ * writes at the mapping's start; the heap of another thread's arena). Shared mappings (the
+ * arena, the task heap, shared globals) are never private; objects' segments (a .bss is
+ * anonymous past its file) are left out; the pages of the caller's streams stay writable (the
+ * kernel fills their buffers). It is done
+ * only where tasks' malloc is libpareng's (malloc.c), since a worker's glibc malloc would write
+ * that heap, and where the caller did not ask for the copies to stay writable
+ * (PARENG_CALLER_MEMORY_WRITABLE).
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <link.h>
+#include <malloc.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#ifdef __GLIBC__
+/* glibc's list of open streams (libio), exported since 2.2.5 */
+extern FILE *_IO_list_all;
+#endif
+
+#define SEALED_MOST 16384
+#define SEALED_FOR_BLOCKS (SEALED_MOST - 16) /* the rest kept for the heaps and the stack */
+#define CODE_MOST 1024
+#define EXEMPT_MOST 1024
+#define ANONYMOUS_MOST 8192
+#define TLS_MOST 256
+/* pages one thread has open at once: those its writing instruction touches (two, for a store
+ * across pages), with room */
+#define REOPENED_MOST 4
+/* A page that libraries write this many times stays open: each write costs a fault and a trap
+ * (some 5 us), and a qsort of the caller's array in a task took seconds. */
+#define REOPENS_MOST 1024
+#define OPENED_SLOTS 4096 /* pages counted, a power of two */
+/* glibc's arenas of other threads are heaps of at most 64 MiB, aligned to it (arena.c) */
+#define THREAD_HEAP_ALIGN ((uintptr_t)64 << 20)
+#define MMAPPED_BIT 2 /* glibc's IS_MMAPPED, in a chunk's size */
+
+typedef struct range {
+    uintptr_t begin, end;
+    uint32_t kind;      /* enum pareng__caller_memory_kind */
+    uint32_t execution; /* PROT_EXEC when the mapping had it (the stack of -z execstack) */
+} range;
+
+/* Mapped privately by the caller before its first fork, so that the pointer is the same in
+ * every process and the page is each one's (the program's globals may be shared). */
+static struct sealed_list {
+    unsigned n;
+    range sealed[SEALED_MOST];
+    unsigned n_code, n_libc;
+    range program_code[CODE_MOST]; /* the program's executable segments (kind unused) */
+    range libc_code[4];            /* the C library's, whose string functions are leaves */
+    unsigned n_tls;
+    range tls[TLS_MOST]; /* this thread's blocks of libraries' thread-locals, from its heap */
+    unsigned n_excluded;
+    range excluded[CODE_MOST]; /* this list, and the objects' segments (their .bss too) */
+    unsigned n_exempt;
+    range exempt[EXEMPT_MOST]; /* pages of the caller's streams: not sealed */
+    unsigned n_anonymous;
+    range anonymous[ANONYMOUS_MOST]; /* the caller's anonymous private mappings */
+    uintptr_t page;       /* for the handler (sysconf is not async-signal-safe) */
+    uintptr_t start_frame; /* pareng_start's frame, in the caller: what is below it is dead */
+    pid_t sealed_by;       /* the worker: a process it forks has no seal of its own */
+    size_t blocks;         /* glibc's count of the blocks it mapped, at the start */
+    /* under a debugger, which keeps the trap's SIGTRAP to itself, or a SIGTRAP handler of the
+     * program's: no trap flag, pages that libraries open stay open */
+    bool traced;
+    /* how often libraries opened each page (any thread: atomics), the key 0 for a free slot */
+    struct {
+        _Atomic uintptr_t page;
+        _Atomic uint32_t reopens;
+    } opened[OPENED_SLOTS];
+} *seals;
+static pthread_once_t seals_made = PTHREAD_ONCE_INIT;
+
+/* A fork of a worker's (from a task, or a thread a task started) is a process of its own, whose
+ * malloc is the C library's again (malloc.c): its copies are its own to write, as fork gives. */
+static void unseal_in_child(void)
+{
+    for (unsigned i = 0; i < seals->n; i++)
+        mprotect((void *)seals->sealed[i].begin, seals->sealed[i].end - seals->sealed[i].begin,
+                 PROT_READ | PROT_WRITE | (int)seals->sealed[i].execution);
+    seals->n = 0;
+}
+
+static void seals_make(void)
+{
+    void *page = mmap(NULL, sizeof *seals, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (page == MAP_FAILED)
+        return; /* the workers leave the copies writable, as before */
+    seals = page;
+    if (pthread_atfork(NULL, NULL, unseal_in_child) != 0) {
+        seals = NULL;
+        munmap(page, sizeof *seals);
+    }
+}
+
+void pareng__caller_memory_prepare(uintptr_t start_frame)
+{
+    pthread_once(&seals_made, seals_make);
+    if (!seals)
+        return;
+    seals->start_frame = start_frame;
+    /* Once, in the caller: mallinfo walks every free chunk. */
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
+    seals->blocks = mallinfo2().hblks;
+#elif defined(__GLIBC__)
+    seals->blocks = (size_t)mallinfo().hblks;
+#else
+    seals->blocks = SIZE_MAX;
+#endif
+}
+
+/* Blocks next to each other (the kernel gives mappings downwards, one against the next) make
+ * one range: one mprotect. */
+static void add_seal(uintptr_t begin, uintptr_t end, uint32_t kind, uint32_t execution)
+{
+    range *last = seals->n ? &seals->sealed[seals->n - 1] : NULL;
+    if (last && last->kind == kind && last->execution == execution && last->end == begin)
+        last->end = end;
+    else if (seals->n < (kind == PARENG__CALLER_BLOCK ? SEALED_FOR_BLOCKS : SEALED_MOST))
+        seals->sealed[seals->n++] = (range){begin, end, kind, execution};
+}
+
+/* Whether a block that glibc's malloc mapped for itself starts at `at` (resident, read): its
+ * chunk's header, with no alignment gap before it (prev_size 0) and a size of whole pages,
+ * marked mmapped, within the mapping. */
+static size_t mmapped_block_at(uintptr_t at, uintptr_t end, uintptr_t page)
+{
+    const size_t *chunk = (const size_t *)at;
+    size_t size = chunk[1] & ~(size_t)7;
+    return chunk[0] == 0 && (chunk[1] & 7) == MMAPPED_BIT && size && size % page == 0 &&
+                   size <= end - at
+               ? size
+               : 0;
+}
+
+static bool resident(uintptr_t at, uintptr_t page)
+{
+    unsigned char in_core;
+    return mincore((void *)at, page, &in_core) == 0 && (in_core & 1);
+}
+
+/* The blocks, one after the other, from the start of an anonymous mapping (the kernel merges
+ * neighbouring ones, blocks with blocks): where the run ends, the mapping is not known. */
+static unsigned seal_blocks_from_start(range *mapping, uintptr_t page)
+{
+    unsigned found = 0;
+    size_t size;
+    while (mapping->begin < mapping->end && resident(mapping->begin, page) &&
+           (size = mmapped_block_at(mapping->begin, mapping->end, page))) {
+        add_seal(mapping->begin, mapping->begin + size, PARENG__CALLER_BLOCK, mapping->execution);
+        mapping->begin += size;
+        found++;
+    }
+    return found;
+}
+
+/* The blocks in the rest of a mapping, where something else of the caller's lies before them
+ * (its own mmap, merged): each resident page is read (mincore), none faulted in, until
+ * `wanted` are found. */
+static size_t seal_blocks_within(const range *mapping, uintptr_t page, size_t wanted)
+{
+    unsigned char in_core[4096];
+    size_t found = 0;
+    uintptr_t at = mapping->begin, end = mapping->end;
+    while (at < end && found < wanted) {
+        size_t pages = (end - at) / page < sizeof in_core ? (end - at) / page : sizeof in_core;
+        if (mincore((void *)at, pages * page, in_core) < 0)
+            return found;
+        size_t i = 0, size;
+        while (i < pages && found < wanted) {
+            uintptr_t here = at + i * page;
+            if ((in_core[i] & 1) && (size = mmapped_block_at(here, end, page))) {
+                add_seal(here, here + size, PARENG__CALLER_BLOCK, mapping->execution);
+                found++;
+                i += size / page;
+            } else {
+                i++;
+            }
+        }
+        at += i * page;
+    }
+    return found;
+}
+
+/* glibc counts the blocks it mapped (mallinfo's hblks): the runs from the mappings' starts
+ * find them all unless the caller's own mappings lie in between, and only then are pages
+ * read one by one, and only until the count is reached. */
+static void seal_blocks(uintptr_t page)
+{
+    size_t wanted = seals->blocks, found = 0;
+    for (unsigned i = 0; i < seals->n_anonymous && found < wanted; i++)
+        found += seal_blocks_from_start(&seals->anonymous[i], page);
+    for (unsigned i = 0; i < seals->n_anonymous && found < wanted; i++)
+        found += seal_blocks_within(&seals->anonymous[i], page, wanted - found);
+}
+
+/* The first heaps of glibc's thread arenas in [begin, end): each at a multiple of 64 MiB, its
+ * heap_info first (the arena, right after it; no previous heap; the size in use; the size
+ * made writable; the page size). A resident page only, as above. */
+static void seal_thread_heaps(uintptr_t begin, uintptr_t end, uintptr_t page,
+                              uint32_t execution)
+{
+    for (uintptr_t at = (begin + THREAD_HEAP_ALIGN - 1) & ~(THREAD_HEAP_ALIGN - 1); at < end;
+         at += THREAD_HEAP_ALIGN) {
+        const uintptr_t *info = (const uintptr_t *)at;
+        /* heap_info is 32 bytes, 48 since glibc 2.35 (which added the page size) */
+        if (resident(at, page) &&
+            (info[0] == at + 32 || (info[0] == at + 48 && info[4] == page)) && info[1] == 0 &&
+            info[2] >= page && info[3] >= info[2] && info[3] <= end - at && info[3] % page == 0)
+            add_seal(at, at + info[3], PARENG__CALLER_THREAD_HEAP, execution);
+    }
+}
+
+/* An anonymous private mapping, less what is not the caller's data (this list; a program's or
+ * library's .bss, anonymous past its file), piece by piece: its thread heaps sealed now, the
+ * pieces kept for seal_blocks, once the map is read. */
+static void note_anonymous(uintptr_t begin, uintptr_t end, uintptr_t page, uint32_t execution)
+{
+    while (begin < end) {
+        uintptr_t stop = end, resume = end;
+        for (unsigned k = 0; k < seals->n_excluded; k++) {
+            const range *ex = &seals->excluded[k];
+            if (ex->end > begin && ex->begin < stop) {
+                stop = ex->begin > begin ? ex->begin : begin;
+                resume = ex->end;
+            }
+        }
+        if (stop > begin) {
+            seal_thread_heaps(begin, stop, page, execution);
+            if (seals->n_anonymous < ANONYMOUS_MOST)
+                seals->anonymous[seals->n_anonymous++] = (range){begin, stop, 0, execution};
+        }
+        begin = resume > stop ? resume : stop;
+    }
+}
+
+/* One line of /proc/self/maps: "begin-end perms offset dev inode   path". */
+static void take_mapping(const char *line, uintptr_t page)
+{
+    unsigned long begin, end, inode;
+    char perms[5];
+    int path_at = 0;
+    if (sscanf(line, "%lx-%lx %4s %*x %*x:%*x %lu %n", &begin, &end, perms, &inode,
+               &path_at) < 4 || (strcmp(perms, "rw-p") != 0 && strcmp(perms, "rwxp") != 0))
+        return;
+    /* an executable stack (-z execstack, a nested function's trampoline) stays executable */
+    uint32_t execution = perms[2] == 'x' ? PROT_EXEC : 0;
+    const char *path = line + path_at;
+    if (strcmp(path, "[heap]") == 0)
+        add_seal(begin, end, PARENG__CALLER_HEAP, execution);
+    else if (strcmp(path, "[stack]") == 0) {
+        /* Below pareng_start's frame lie only the frames of the start itself, which returned:
+         * a function the caller called afterwards has its locals there, which workers do not
+         * have. Not even readable, then. */
+        uintptr_t dead = seals->start_frame & ~(page - 1);
+        if (dead > begin && dead < end) {
+            add_seal(begin, dead, PARENG__CALLER_STACK_AFTER, execution);
+            begin = dead;
+        }
+        add_seal(begin, end, PARENG__CALLER_STACK, execution);
+    } else if (inode == 0 && !*path) {
+        note_anonymous(begin, end, page, execution);
+    }
+}
+
+/* Reads the whole map before any mprotect, which would split the mappings it reads. */
+static void find_caller_memory(uintptr_t page)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return; /* no /proc: the copies stay writable, as before */
+    char buffer[8192];
+    size_t held = 0;
+    for (;;) {
+        ssize_t got = read(fd, buffer + held, sizeof buffer - 1 - held);
+        if (got <= 0)
+            break;
+        held += (size_t)got;
+        buffer[held] = 0;
+        char *line = buffer, *newline;
+        while ((newline = strchr(line, '\n'))) {
+            *newline = 0;
+            take_mapping(line, page);
+            line = newline + 1;
+        }
+        held = (size_t)(buffer + held - line);
+        memmove(buffer, line, held);
+        if (held == sizeof buffer - 1)
+            held = 0; /* a line longer than the buffer: a path, of no mapping sealed */
+    }
+    close(fd);
+}
+
+/* A library that keeps state of its own, which the caller's process may have made before the
+ * start and a task's call then writes, as after any fork: the C library's (and the dynamic
+ * linker's), the compilers' runtimes, and those the engine itself links, wherever they are
+ * installed (a module tree, a conda prefix). Every other library is the program's: BLAS
+ * writing a result into the caller's array is the program writing it. */
+static bool keeps_its_own_state(const char *name)
+{
+    static const char *const names[] = {
+        "libc.so", "ld-linux", "ld64.so", "libm.so", "libmvec.so", "libpthread.so", "libdl.so",
+        "librt.so", "libresolv.so", "libnss_", "libanl.so", "libutil.so", "libcrypt.so",
+        "libstdc++.so", "libgcc_s.so", "libgomp.so", "libgfortran.so", "libquadmath.so",
+        "libatomic.so", "libc++.so", "libc++abi.so", "libunwind.so", "libomp.so", "libiomp5.so",
+        "libtbb.so", "libtbbmalloc.so", "libpareng.so", "libhwloc.so", "liburing.so",
+        "linux-vdso.so", "linux-gate.so"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strncmp(name, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Each object's executable segments: the program's, and the C library's; all its segments
+ * are excluded from what is scanned for blocks (a .bss is anonymous past its file). */
+static int note_code(struct dl_phdr_info *object, size_t size, void *unused)
+{
+    (void)size;
+    (void)unused;
+    const char *path = object->dlpi_name ? object->dlpi_name : "";
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    /* the main program has no name; glibc's charset modules live in a gconv directory */
+    bool program = !*path || !(keeps_its_own_state(name) || strstr(path, "/gconv/")),
+         libc = strncmp(name, "libc.so", 7) == 0;
+    for (unsigned i = 0; i < object->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &object->dlpi_phdr[i];
+        if (segment->p_type != PT_LOAD)
+            continue;
+        uintptr_t begin = object->dlpi_addr + segment->p_vaddr;
+        range loaded = {begin, begin + segment->p_memsz, 0, 0};
+        if (seals->n_excluded < CODE_MOST)
+            seals->excluded[seals->n_excluded++] = loaded;
+        if (!(segment->p_flags & PF_X))
+            continue;
+        if (program && seals->n_code < CODE_MOST)
+            seals->program_code[seals->n_code++] = loaded;
+        if (libc && seals->n_libc < sizeof seals->libc_code / sizeof seals->libc_code[0])
+            seals->libc_code[seals->n_libc++] = loaded;
+    }
+    return 0;
+}
+
+/* The blocks that glibc's __tls_get_addr allocated for the thread-locals of libraries loaded
+ * with dlopen, which the caller's thread (this worker's) made before the start, in its heap:
+ * what any code writes there is the worker's own. Found in the thread's dynamic thread vector
+ * (glibc's dtv_t entries of 16 bytes, {value, block to free}; entry -1 counts the modules),
+ * which the thread control block points to. */
+static void note_thread_locals(void)
+{
+    const uintptr_t *dtv = NULL;
+#if defined(__x86_64__)
+    __asm__("mov %%fs:8, %0" : "=r"(dtv)); /* tcbhead_t: tcb, dtv */
+#elif defined(__aarch64__)
+    const uintptr_t *const *thread_pointer = __builtin_thread_pointer();
+    dtv = thread_pointer[0]; /* tcbhead_t: dtv, private */
+#endif
+    if (!dtv)
+        return;
+    size_t modules = dtv[-2];
+    for (size_t i = 1; i <= modules && seals->n_tls < TLS_MOST; i++) {
+        uintptr_t block = dtv[2 * i + 1];
+        if (block)
+            seals->tls[seals->n_tls++] =
+                (range){block, block + malloc_usable_size((void *)block), 0, 0};
+    }
+}
+
+/* The pages of the streams the caller opened, and of their buffers: left writable, since the
+ * kernel fills a stream's buffer (a task's fgets on the caller's FILE: read(2) into sealed
+ * memory would fail with EFAULT, not fault), and the program's code writes them too
+ * (putc_unlocked, inline). */
+static void exempt_streams(uintptr_t page)
+{
+#ifdef __GLIBC__
+    for (FILE *f = _IO_list_all; f && seals->n_exempt + 2 <= EXEMPT_MOST; f = f->_chain) {
+        /* the FILE with glibc's lock and wide data after it (locked_FILE) */
+        seals->exempt[seals->n_exempt++] = (range){(uintptr_t)f & ~(page - 1),
+                                                   ((uintptr_t)f + 1024 + page - 1) & ~(page - 1),
+                                                   0, 0};
+        if (f->_IO_buf_base)
+            seals->exempt[seals->n_exempt++] =
+                (range){(uintptr_t)f->_IO_buf_base & ~(page - 1),
+                        ((uintptr_t)f->_IO_buf_end + page - 1) & ~(page - 1), 0, 0};
+    }
+#else
+    (void)page;
+#endif
+}
+
+static void seal_range(const range *r, int protection)
+{
+    /* the range less the exempt pages in it, piece by piece in address order */
+    uintptr_t at = r->begin;
+    while (at < r->end) {
+        uintptr_t stop = r->end, resume = r->end;
+        for (unsigned k = 0; k < seals->n_exempt; k++) {
+            const range *ex = &seals->exempt[k];
+            if (ex->end > at && ex->begin < stop) {
+                stop = ex->begin > at ? ex->begin : at;
+                resume = ex->end;
+            }
+        }
+        if (stop > at)
+            mprotect((void *)at, stop - at, protection);
+        at = resume > stop ? resume : stop;
+    }
+}
+
+#if defined(__x86_64__)
+static void on_trap(int sig, siginfo_t *info, void *context);
+#endif
+
+/* Under a debugger (/proc/self/status's TracerPid), which takes the trap's SIGTRAP itself. */
+static bool traced(void)
+{
+    char status[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd < 0 ? -1 : read(fd, status, sizeof status - 1);
+    if (fd >= 0)
+        close(fd);
+    if (got <= 0)
+        return false;
+    status[got] = 0;
+    const char *tracer = strstr(status, "TracerPid:");
+    return tracer && atoi(tracer + strlen("TracerPid:")) != 0;
+}
+
+void pareng__caller_memory_seal(void)
+{
+    if (!seals)
+        return;
+    uintptr_t page = seals->page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    seals->n = seals->n_code = seals->n_libc = seals->n_tls = seals->n_exempt = 0;
+    seals->n_anonymous = 0;
+    seals->excluded[0] = (range){(uintptr_t)seals, (uintptr_t)seals + sizeof *seals, 0, 0};
+    seals->n_excluded = 1;
+    seals->sealed_by = getpid();
+    /* A SIGTRAP handler of the program's (after_fork's) stays: pages then stay open. */
+    struct sigaction had;
+    seals->traced = traced() || (sigaction(SIGTRAP, NULL, &had) == 0 &&
+                                 ((had.sa_flags & SA_SIGINFO) || had.sa_handler != SIG_DFL));
+    dl_iterate_phdr(note_code, NULL);
+    note_thread_locals();
+    exempt_streams(page);
+    find_caller_memory(page);
+    seal_blocks(page);
+#if defined(__x86_64__)
+    struct sigaction trap = {.sa_sigaction = on_trap, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+    sigfillset(&trap.sa_mask);
+    if (!seals->traced)
+        sigaction(SIGTRAP, &trap, NULL);
+#endif
+    for (unsigned i = 0; i < seals->n; i++) {
+        const range *r = &seals->sealed[i];
+        if (r->kind == PARENG__CALLER_STACK_AFTER)
+            mprotect((void *)r->begin, r->end - r->begin, PROT_NONE);
+        else
+            seal_range(r, PROT_READ | (int)r->execution);
+    }
+}
+
+static bool in(const range *ranges, unsigned n, uintptr_t at)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (at >= ranges[i].begin && at < ranges[i].end)
+            return true;
+    return false;
+}
+
+static bool program_code(uintptr_t at)
+{
+    return in(seals->program_code, seals->n_code, at);
+}
+
+static uintptr_t instruction_at(const ucontext_t *context)
+{
+#if defined(__x86_64__)
+    return (uintptr_t)context->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)context->uc_mcontext.pc;
+#else
+    (void)context;
+    return 0;
+#endif
+}
+
+/* The program wrote, or a leaf function of the C library that it called (memcpy, memset,
+ * strcpy), whose return address is where the call left it: at the stack pointer on x86-64
+ * (they push nothing), in the link register on AArch64. */
+static bool the_programs_write(const ucontext_t *context)
+{
+    uintptr_t at = instruction_at(context);
+#if defined(__x86_64__)
+    uintptr_t returns_to = *(const uintptr_t *)context->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    uintptr_t returns_to = (uintptr_t)context->uc_mcontext.regs[30];
+#else
+    return true;
+#endif
+    return program_code(at) ||
+           (in(seals->libc_code, seals->n_libc, at) && program_code(returns_to));
+}
+
+/* A write, not a read or an instruction fetch (the x86 page fault's error code; elsewhere
+ * the fault is taken for one). */
+static bool a_write(const ucontext_t *context)
+{
+#if defined(__x86_64__)
+    return (context->uc_mcontext.gregs[REG_ERR] & 0x12) == 0x2; /* W set, instruction fetch not */
+#else
+    (void)context;
+    return true;
+#endif
+}
+
+/* The slot counting how often libraries opened `page` (taken if new), or NULL when none is
+ * left near its hash. Any thread of the worker, in its handler: atomics. */
+static _Atomic uint32_t *reopens_of(uintptr_t page, bool take)
+{
+    unsigned first = (unsigned)(page / seals->page) & (OPENED_SLOTS - 1);
+    for (unsigned probe = 0; probe < 16; probe++) {
+        unsigned i = (first + probe) & (OPENED_SLOTS - 1);
+        uintptr_t key = atomic_load_explicit(&seals->opened[i].page, memory_order_relaxed);
+        if (key == page)
+            return &seals->opened[i].reopens;
+        if (key == 0 && take &&
+            (atomic_compare_exchange_strong_explicit(&seals->opened[i].page, &key, page,
+                                                     memory_order_relaxed,
+                                                     memory_order_relaxed) ||
+             key == page))
+            return &seals->opened[i].reopens;
+    }
+    return NULL;
+}
+
+#if defined(__x86_64__)
+/* A page libraries opened more than REOPENS_MOST times stays open. */
+static bool kept_open(uintptr_t page)
+{
+    _Atomic uint32_t *reopens = reopens_of(page, false);
+    return reopens && atomic_load_explicit(reopens, memory_order_relaxed) > REOPENS_MOST;
+}
+
+/* The pages a library's write opened, this thread's, sealed again once the writing instruction
+ * has run: on x86-64 the trap flag stops the thread after it (SIGTRAP), so that the program's
+ * own next write on the page faults as the first did. Elsewhere, under a debugger (which takes
+ * the SIGTRAP) and past REOPENS_MOST, they stay open, and a later write of the program's there
+ * goes unseen. Thread-local: each thread of a worker writes and traps on its own; one that
+ * seals a page another thread opened makes that one fault again, and open it again. */
+static __thread __attribute__((tls_model("initial-exec"))) struct {
+    unsigned n;
+    uintptr_t page[REOPENED_MOST];
+    uint32_t execution[REOPENED_MOST];
+} reopened;
+
+static bool in_reopened(uintptr_t page)
+{
+    for (unsigned i = 0; i < reopened.n; i++)
+        if (reopened.page[i] == page)
+            return true;
+    return false;
+}
+
+#define TRAP_FLAG 0x100 /* EFLAGS.TF */
+static void on_trap(int sig, siginfo_t *info, void *context)
+{
+    ucontext_t *stopped = context;
+    if (info->si_code != TRAP_TRACE || !reopened.n) { /* not ours: what a SIGTRAP did before */
+        struct sigaction by_default = {.sa_handler = SIG_DFL};
+        sigaction(sig, &by_default, NULL);
+        raise(sig);
+        return;
+    }
+    for (unsigned i = 0; i < reopened.n; i++)
+        if (!kept_open(reopened.page[i]))
+            mprotect((void *)reopened.page[i], seals->page,
+                     PROT_READ | (int)reopened.execution[i]);
+    reopened.n = 0;
+    stopped->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)TRAP_FLAG;
+}
+#endif
+
+int pareng__caller_memory_fault(uintptr_t at, void *context)
+{
+    unsigned n = seals ? seals->n : 0;
+    if (n && getpid() != seals->sealed_by) {
+        /* A process a task forked, before its fork handler unsealed (the program's own child
+         * handlers run first): its copies are its own to write. */
+        unseal_in_child();
+        return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const range *r = &seals->sealed[i];
+        if (at < r->begin || at >= r->end)
+            continue;
+        if (r->kind == PARENG__CALLER_STACK_AFTER)
+            return (int)r->kind;
+        /* A read of a page the program protected itself, or a jump into the heap: no write
+         * of a library's to let go on (opening the page would fault for ever). */
+        uintptr_t page = at & ~(seals->page - 1);
+        if (!a_write(context) || instruction_at(context) - page < seals->page)
+            return 0;
+        if (the_programs_write(context) && !in(seals->tls, seals->n_tls, at))
+            return (int)r->kind;
+        _Atomic uint32_t *reopens = reopens_of(page, true);
+        uint32_t times = reopens ? atomic_fetch_add_explicit(reopens, 1, memory_order_relaxed) + 1
+                                 : REOPENS_MOST + 1;
+        /* open for good already, and still a fault: something else than the seal */
+        if (times > REOPENS_MOST + 64 ||
+            mprotect((void *)page, seals->page, PROT_READ | PROT_WRITE | (int)r->execution) < 0)
+            return 0;
+#if defined(__x86_64__)
+        /* a task that took SIGTRAP for itself (or ignores it) would get the trap instead */
+        struct sigaction trap;
+        if (times <= REOPENS_MOST && !seals->traced && sigaction(SIGTRAP, NULL, &trap) == 0 &&
+            (trap.sa_flags & SA_SIGINFO) && trap.sa_sigaction == on_trap) {
+            if (!in_reopened(page) && reopened.n < REOPENED_MOST) {
+                reopened.page[reopened.n] = page;
+                reopened.execution[reopened.n++] = r->execution;
+            }
+            if (in_reopened(page))
+                ((ucontext_t *)context)->uc_mcontext.gregs[REG_EFL] |= TRAP_FLAG;
+        }
+#endif
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- SIGSEGV and SIGTRAP stay deliverable in a worker that sealed ----
+ * A thread that blocks every signal (a thread pool's first line, started by a task) would be
+ * killed by the kernel at a library's write to what is sealed, where the handlers let it go
+ * on: libpareng's pthread_sigmask and sigprocmask, which replace the C library's as its malloc
+ * does (malloc.c), block neither there. Elsewhere (the caller, a process of the program's own)
+ * they are the C library's. */
+static int (*libc_pthread_sigmask)(int, const sigset_t *, sigset_t *);
+static int (*libc_sigprocmask)(int, const sigset_t *, sigset_t *);
+
+__attribute__((constructor)) static void find_the_c_librarys_masks(void)
+{
+    libc_pthread_sigmask = (int (*)(int, const sigset_t *, sigset_t *))dlsym(RTLD_NEXT,
+                                                                             "pthread_sigmask");
+    libc_sigprocmask = (int (*)(int, const sigset_t *, sigset_t *))dlsym(RTLD_NEXT,
+                                                                         "sigprocmask");
+}
+
+/* set, or a copy of it without SIGSEGV and SIGTRAP when this process sealed */
+static const sigset_t *keeping_the_seals_signals(int how, const sigset_t *set, sigset_t *copy)
+{
+    if (how == SIG_UNBLOCK || !set || !seals || !seals->n || getpid() != seals->sealed_by)
+        return set;
+    *copy = *set;
+    sigdelset(copy, SIGSEGV);
+    sigdelset(copy, SIGTRAP);
+    return copy;
+}
+
+PARENG_API __attribute__((weak)) int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+    sigset_t copy;
+    if (!libc_pthread_sigmask)
+        return ENOSYS;
+    return libc_pthread_sigmask(how, keeping_the_seals_signals(how, set, &copy), old);
+}
+
+PARENG_API __attribute__((weak)) int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    sigset_t copy;
+    if (!libc_sigprocmask) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return libc_sigprocmask(how, keeping_the_seals_signals(how, set, &copy), old);
+}
+
+const char *pareng__caller_memory_name(uint32_t kind)
+{
+    switch (kind) {
+    case PARENG__CALLER_HEAP:
+        return "the caller's heap (what it malloc'd before pareng_start)";
+    case PARENG__CALLER_STACK:
+        return "the caller's stack (a local variable of main or of a function it called)";
+    case PARENG__CALLER_STACK_AFTER:
+        return "the caller's stack below the function that called pareng_start (a local "
+               "variable of a function called after the start)";
+    case PARENG__CALLER_BLOCK:
+        return "a block the caller malloc'd before pareng_start";
+    case PARENG__CALLER_THREAD_HEAP:
+        return "the heap of one of the caller's threads (what it malloc'd before pareng_start)";
+    default:
+        return "the caller's memory";
+    }
+}
