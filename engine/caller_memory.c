@@ -36,7 +36,6 @@
  */
 #include "internal.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -48,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -672,46 +672,45 @@ int pareng__caller_memory_fault(uintptr_t at, void *context)
  * A thread that blocks every signal (a thread pool's first line, started by a task) would be
  * killed by the kernel at a library's write to what is sealed, where the handlers let it go
  * on: libpareng's pthread_sigmask and sigprocmask, which replace the C library's as its malloc
- * does (malloc.c), block neither there. Elsewhere (the caller, a process of the program's own)
- * they are the C library's. */
-static int (*libc_pthread_sigmask)(int, const sigset_t *, sigset_t *);
-static int (*libc_sigprocmask)(int, const sigset_t *, sigset_t *);
+ * does (malloc.c), block neither there. Elsewhere (the caller, a process of the program's own,
+ * a program linked statically, where libc.a's are not even looked up) they do what glibc 2.36
+ * does: the system call, less the two signals glibc keeps for itself (its SIGCANCEL and
+ * SIGSETXID, 32 and 33), which must stay deliverable. */
+#define GLIBC_INTERNAL_SIGNALS ((1ull << (32 - 1)) | (1ull << (33 - 1)))
 
-__attribute__((constructor)) static void find_the_c_librarys_masks(void)
+static int set_mask(int how, const sigset_t *set, sigset_t *old)
 {
-    libc_pthread_sigmask = (int (*)(int, const sigset_t *, sigset_t *))dlsym(RTLD_NEXT,
-                                                                             "pthread_sigmask");
-    libc_sigprocmask = (int (*)(int, const sigset_t *, sigset_t *))dlsym(RTLD_NEXT,
-                                                                         "sigprocmask");
-}
-
-/* set, or a copy of it without SIGSEGV and SIGTRAP when this process sealed */
-static const sigset_t *keeping_the_seals_signals(int how, const sigset_t *set, sigset_t *copy)
-{
-    if (how == SIG_UNBLOCK || !set || !seals || !seals->n || getpid() != seals->sealed_by)
-        return set;
-    *copy = *set;
-    sigdelset(copy, SIGSEGV);
-    sigdelset(copy, SIGTRAP);
-    return copy;
+    sigset_t copy;
+    if (set && how != SIG_UNBLOCK) {
+        copy = *set;
+        /* sigdelset refuses glibc's own signals: the first word of the set, as the kernel
+         * reads it */
+        unsigned long long first;
+        memcpy(&first, &copy, sizeof first);
+        first &= ~GLIBC_INTERNAL_SIGNALS;
+        memcpy(&copy, &first, sizeof first);
+        if (seals && seals->n && getpid() == seals->sealed_by) {
+            sigdelset(&copy, SIGSEGV);
+            sigdelset(&copy, SIGTRAP);
+        }
+        set = &copy;
+    }
+    return (int)syscall(SYS_rt_sigprocmask, how, set, old, (size_t)_NSIG / 8);
 }
 
 PARENG_API __attribute__((weak)) int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-    sigset_t copy;
-    if (!libc_pthread_sigmask)
-        return ENOSYS;
-    return libc_pthread_sigmask(how, keeping_the_seals_signals(how, set, &copy), old);
+    int saved = errno;
+    if (set_mask(how, set, old) == 0)
+        return 0;
+    int err = errno;
+    errno = saved;
+    return err;
 }
 
 PARENG_API __attribute__((weak)) int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-    sigset_t copy;
-    if (!libc_sigprocmask) {
-        errno = ENOSYS;
-        return -1;
-    }
-    return libc_sigprocmask(how, keeping_the_seals_signals(how, set, &copy), old);
+    return set_mask(how, set, old);
 }
 
 const char *pareng__caller_memory_name(uint32_t kind)

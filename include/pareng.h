@@ -1585,8 +1585,9 @@ PARENG_API int pareng_task_malloc_shared(void);
 /* Runs body(ctx, i, j) over [begin, end) cut into pieces of at most grain indexes, in
  * parallel; grain 0 lets the engine choose (end - begin split into 8 pieces per worker). ctx
  * must point into shared memory (pareng_alloc) or to data that existed before pareng_start: a
- * local variable of a function called after pareng_start is refused (-EINVAL), since workers
- * never had it (docs/memory.md, "The caller's memory"). Returns as PARENG_RUN. */
+ * local variable on the main thread's stack below the frame of pareng_start (of a function
+ * called after it by the one that started the engine) is refused (-EINVAL), since workers never
+ * had it (docs/memory.md, "The caller's memory"). Returns as PARENG_RUN. */
 typedef void (*pareng_range_fn)(void *ctx, size_t begin, size_t end);
 PARENG_API int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
                           pareng_range_fn body, void *ctx);

@@ -1543,6 +1543,28 @@ static void test_locals_made_after_the_start_refused(void)
     pareng_stop(e);
 }
 
+/* libpareng's pthread_sigmask and sigprocmask, in the caller: the C library's behaviour, its
+ * own two signals never blocked, errors as it returns them. */
+static void test_signal_masks_as_the_c_librarys(void)
+{
+    sigset_t all, before, now;
+    sigfillset(&all);
+    CU_ASSERT_EQUAL(pthread_sigmask(SIG_SETMASK, NULL, &before), 0);
+    CU_ASSERT_EQUAL(pthread_sigmask(99, &all, NULL), EINVAL);
+    errno = 0;
+    CU_ASSERT_EQUAL(sigprocmask(99, &all, NULL), -1);
+    CU_ASSERT_EQUAL(errno, EINVAL);
+    CU_ASSERT_EQUAL(pthread_sigmask(SIG_BLOCK, &all, NULL), 0);
+    CU_ASSERT_EQUAL(sigprocmask(SIG_SETMASK, NULL, &now), 0);
+    CU_ASSERT(sigismember(&now, SIGINT));
+    CU_ASSERT(sigismember(&now, SIGSEGV)); /* no engine sealed this process */
+    CU_ASSERT(sigismember(&now, SIGRTMIN));
+    CU_ASSERT(!sigismember(&now, SIGKILL));
+    CU_ASSERT_EQUAL(sigprocmask(SIG_SETMASK, &before, NULL), 0);
+    CU_ASSERT_EQUAL(pthread_sigmask(SIG_SETMASK, NULL, &now), 0);
+    CU_ASSERT_EQUAL(sigismember(&now, SIGINT), sigismember(&before, SIGINT));
+}
+
 /* What a program that wants per-worker scratch asks for: the copies stay writable, and the
  * caller's stays as it was. */
 static void test_writable_copies_when_asked(void)
@@ -1653,6 +1675,7 @@ int main(void)
          test_a_pages_library_write_then_the_programs},
         {"locals made after the start: refused", test_locals_made_after_the_start_refused},
         {"the caller's memory writable when asked", test_writable_copies_when_asked},
+        {"signal masks as the C library's", test_signal_masks_as_the_c_librarys},
         {"a caller's stream and blocks in a task", test_a_callers_stream_and_blocks_in_a_task},
         CU_TEST_INFO_NULL,
     };
