@@ -29,20 +29,19 @@
  * writes at the mapping's start; the heap of another thread's arena). Shared mappings (the
  * arena, the task heap, shared globals) are never private; objects' segments (a .bss is
  * anonymous past its file) are left out; the pages of the caller's streams stay writable (the
- * kernel fills their buffers). It is done
- * only where tasks' malloc is libpareng's (malloc.c), since a worker's glibc malloc would write
- * that heap, and where the caller did not ask for the copies to stay writable
- * (PARENG_CALLER_MEMORY_WRITABLE).
+ * kernel fills their buffers). It is done only where tasks' malloc is libpareng's (malloc.c),
+ * since a worker's glibc malloc would write that heap, and where the caller did not ask for
+ * the copies to stay writable (PARENG_CALLER_MEMORY_WRITABLE).
  */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <link.h>
 #include <malloc.h>
-#include <stdatomic.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +146,30 @@ void pareng__caller_memory_prepare(uintptr_t start_frame)
 #else
     seals->blocks = SIZE_MAX;
 #endif
+}
+
+/* The whole pages around [begin, end). */
+static range pages_around(uintptr_t begin, uintptr_t end, uintptr_t page)
+{
+    return (range){begin & ~(page - 1), (end + page - 1) & ~(page - 1), 0, 0};
+}
+
+/* [at, end) less the ranges `cut`, one piece at a time in address order: the end of the piece
+ * that begins at `at` (at itself when a cut covers it), and in *resume where to look for the
+ * next. */
+static uintptr_t piece_end(uintptr_t at, uintptr_t end, const range *cut, unsigned n,
+                           uintptr_t *resume)
+{
+    uintptr_t stop = end;
+    *resume = end;
+    for (unsigned k = 0; k < n; k++)
+        if (cut[k].end > at && cut[k].begin < stop) {
+            stop = cut[k].begin > at ? cut[k].begin : at;
+            *resume = cut[k].end;
+        }
+    if (*resume < stop)
+        *resume = stop;
+    return stop;
 }
 
 /* Blocks next to each other (the kernel gives mappings downwards, one against the next) make
@@ -256,21 +279,13 @@ static void seal_thread_heaps(uintptr_t begin, uintptr_t end, uintptr_t page,
  * pieces kept for seal_blocks, once the map is read. */
 static void note_anonymous(uintptr_t begin, uintptr_t end, uintptr_t page, uint32_t execution)
 {
-    while (begin < end) {
-        uintptr_t stop = end, resume = end;
-        for (unsigned k = 0; k < seals->n_excluded; k++) {
-            const range *ex = &seals->excluded[k];
-            if (ex->end > begin && ex->begin < stop) {
-                stop = ex->begin > begin ? ex->begin : begin;
-                resume = ex->end;
-            }
-        }
+    for (uintptr_t resume; begin < end; begin = resume) {
+        uintptr_t stop = piece_end(begin, end, seals->excluded, seals->n_excluded, &resume);
         if (stop > begin) {
             seal_thread_heaps(begin, stop, page, execution);
             if (seals->n_anonymous < ANONYMOUS_MOST)
                 seals->anonymous[seals->n_anonymous++] = (range){begin, stop, 0, execution};
         }
-        begin = resume > stop ? resume : stop;
     }
 }
 
@@ -415,35 +430,23 @@ static void exempt_streams(uintptr_t page)
 #ifdef __GLIBC__
     for (FILE *f = _IO_list_all; f && seals->n_exempt + 2 <= EXEMPT_MOST; f = f->_chain) {
         /* the FILE with glibc's lock and wide data after it (locked_FILE) */
-        seals->exempt[seals->n_exempt++] = (range){(uintptr_t)f & ~(page - 1),
-                                                   ((uintptr_t)f + 1024 + page - 1) & ~(page - 1),
-                                                   0, 0};
+        seals->exempt[seals->n_exempt++] = pages_around((uintptr_t)f, (uintptr_t)f + 1024, page);
         if (f->_IO_buf_base)
             seals->exempt[seals->n_exempt++] =
-                (range){(uintptr_t)f->_IO_buf_base & ~(page - 1),
-                        ((uintptr_t)f->_IO_buf_end + page - 1) & ~(page - 1), 0, 0};
+                pages_around((uintptr_t)f->_IO_buf_base, (uintptr_t)f->_IO_buf_end, page);
     }
 #else
     (void)page;
 #endif
 }
 
+/* the range less the exempt pages in it */
 static void seal_range(const range *r, int protection)
 {
-    /* the range less the exempt pages in it, piece by piece in address order */
-    uintptr_t at = r->begin;
-    while (at < r->end) {
-        uintptr_t stop = r->end, resume = r->end;
-        for (unsigned k = 0; k < seals->n_exempt; k++) {
-            const range *ex = &seals->exempt[k];
-            if (ex->end > at && ex->begin < stop) {
-                stop = ex->begin > at ? ex->begin : at;
-                resume = ex->end;
-            }
-        }
+    for (uintptr_t at = r->begin, resume; at < r->end; at = resume) {
+        uintptr_t stop = piece_end(at, r->end, seals->exempt, seals->n_exempt, &resume);
         if (stop > at)
             mprotect((void *)at, stop - at, protection);
-        at = resume > stop ? resume : stop;
     }
 }
 
@@ -607,9 +610,7 @@ static void on_trap(int sig, siginfo_t *info, void *context)
 {
     ucontext_t *stopped = context;
     if (info->si_code != TRAP_TRACE || !reopened.n) { /* not ours: what a SIGTRAP did before */
-        struct sigaction by_default = {.sa_handler = SIG_DFL};
-        sigaction(sig, &by_default, NULL);
-        raise(sig);
+        pareng__worker_signal_by_default(sig);
         return;
     }
     for (unsigned i = 0; i < reopened.n; i++)
@@ -655,11 +656,13 @@ int pareng__caller_memory_fault(uintptr_t at, void *context)
         struct sigaction trap;
         if (times <= REOPENS_MOST && !seals->traced && sigaction(SIGTRAP, NULL, &trap) == 0 &&
             (trap.sa_flags & SA_SIGINFO) && trap.sa_sigaction == on_trap) {
-            if (!in_reopened(page) && reopened.n < REOPENED_MOST) {
+            bool listed = in_reopened(page);
+            if (!listed && reopened.n < REOPENED_MOST) {
                 reopened.page[reopened.n] = page;
                 reopened.execution[reopened.n++] = r->execution;
+                listed = true;
             }
-            if (in_reopened(page))
+            if (listed)
                 ((ucontext_t *)context)->uc_mcontext.gregs[REG_EFL] |= TRAP_FLAG;
         }
 #endif

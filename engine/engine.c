@@ -62,7 +62,8 @@ struct pareng_engine {
     bool stop_after_run; /* pareng_stop came during a run (a serve's callback): at its end */
     /* pareng_start's frame, thread and that thread's stack: below the frame, the stack held only
      * the start's own frames, so a variable there now is one the workers never had
-     * (pareng__caller_local). */
+     * (pareng__caller_local, which finds the stack's low end, 0 until then, on its first
+     * call: pthread_getattr_np reads /proc/self/maps for the main thread). */
     uintptr_t start_frame, start_stack_low;
     pthread_t starter;
 };
@@ -79,12 +80,30 @@ pareng__arena *pareng__engine_arena(const pareng_engine *e) { return e->segment.
 pareng__dist *pareng__engine_dist(const pareng_engine *e) { return e->dist; }
 void pareng__engine_set_dist(pareng_engine *e, pareng__dist *d) { e->dist = d; }
 
-int pareng__caller_local(const pareng_engine *e, const void *p, const char *function)
+/* The low end of the starting thread's stack, from that thread (unknown: the start frame,
+ * below which nothing is then refused). */
+static uintptr_t start_stack_low(pareng_engine *e)
+{
+    if (!e->start_stack_low) {
+        pthread_attr_t attributes;
+        void *low = NULL;
+        size_t bytes;
+        if (pthread_getattr_np(e->starter, &attributes) == 0) {
+            if (pthread_attr_getstack(&attributes, &low, &bytes) != 0)
+                low = NULL;
+            pthread_attr_destroy(&attributes);
+        }
+        e->start_stack_low = low ? (uintptr_t)low : e->start_frame;
+    }
+    return e->start_stack_low;
+}
+
+int pareng__caller_local(pareng_engine *e, const void *p, const char *function)
 {
     uintptr_t at = (uintptr_t)p, here = (uintptr_t)__builtin_frame_address(0);
     /* on that stack still, not a coroutine's or a signal stack's */
-    if (!e || !pthread_equal(pthread_self(), e->starter) || here < e->start_stack_low ||
-        here >= e->start_frame || at <= here || at >= e->start_frame)
+    if (!e || !pthread_equal(pthread_self(), e->starter) || at <= here ||
+        at >= e->start_frame || here >= e->start_frame || here < start_stack_low(e))
         return 0;
     return pareng__fail(EINVAL, "%s: ctx (%p) is a local variable of a function called after "
                         "pareng_start (on the caller's stack, below the function that started "
@@ -238,20 +257,19 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
                                                    memory_order_relaxed);
         uint32_t kind = atomic_load_explicit(&lane0->caller_fault_kind, memory_order_relaxed);
         uint64_t at = atomic_load_explicit(&lane0->caller_fault_at, memory_order_relaxed);
-        if (WTERMSIG(status) == SIGSEGV && kind == PARENG__CALLER_STACK_AFTER && n > 0 &&
-            (size_t)n < len)
-            snprintf(why + n, len - (size_t)n, ": a task used %#" PRIx64 ", in %s: workers "
-                     "have the caller's stack as it was at the start, when that variable did "
-                     "not exist. Give tasks such data in pareng_alloc memory, or make it before "
-                     "the start (docs/memory.md, \"The caller's memory\")", at,
-                     pareng__caller_memory_name(kind));
-        else if (WTERMSIG(status) == SIGSEGV && kind && n > 0 && (size_t)n < len)
-            snprintf(why + n, len - (size_t)n, ": a task wrote to %#" PRIx64 ", in %s, which "
-                     "workers have as a copy made at the start, read-only: the caller would "
-                     "never see the write. Make what tasks write with pareng_alloc, or malloc "
-                     "it in a task; per-worker scratch there wants PARENG_CALLER_MEMORY_WRITABLE "
-                     "(docs/memory.md, \"The caller's memory\")", at,
-                     pareng__caller_memory_name(kind));
+        if (WTERMSIG(status) == SIGSEGV && kind && n > 0 && (size_t)n < len)
+            snprintf(why + n, len - (size_t)n,
+                     kind == PARENG__CALLER_STACK_AFTER
+                         ? ": a task used %#" PRIx64 ", in %s: workers have the caller's stack "
+                           "as it was at the start, when that variable did not exist. Give "
+                           "tasks such data in pareng_alloc memory, or make it before the start "
+                           "(docs/memory.md, \"The caller's memory\")"
+                         : ": a task wrote to %#" PRIx64 ", in %s, which workers have as a copy "
+                           "made at the start, read-only: the caller would never see the write. "
+                           "Make what tasks write with pareng_alloc, or malloc it in a task; "
+                           "per-worker scratch there wants PARENG_CALLER_MEMORY_WRITABLE "
+                           "(docs/memory.md, \"The caller's memory\")",
+                     at, pareng__caller_memory_name(kind));
         if (WTERMSIG(status) == SIGSEGV && overflowed &&
             overflowed <= e->segment.arena->lanes_per_worker && n > 0 && (size_t)n < len) {
             const pareng__worker *lane = pareng__lane(e->segment.arena, i, overflowed - 1);
@@ -671,16 +689,6 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     e->share_globals = cfg->globals == PARENG_GLOBALS_SHARED;
     e->start_frame = (uintptr_t)__builtin_frame_address(0);
     e->starter = pthread_self();
-    pthread_attr_t attributes;
-    void *stack_low = NULL;
-    size_t stack_bytes;
-    if (pthread_getattr_np(e->starter, &attributes) == 0) {
-        if (pthread_attr_getstack(&attributes, &stack_low, &stack_bytes) != 0)
-            stack_low = NULL;
-        pthread_attr_destroy(&attributes);
-    }
-    /* unknown: nothing is refused */
-    e->start_stack_low = stack_low ? (uintptr_t)stack_low : e->start_frame;
     e->after_fork_arg = cfg->after_fork_arg;
     int rc = pareng_plan_create(&e->plan, cfg);
     /* The topology may take long to load: a ^C meanwhile ends the start, not a later run */

@@ -638,7 +638,7 @@ PARENG__INTERNAL pareng_frame *pareng__measure_sync(pareng__worker *w, pareng_fr
 PARENG__INTERNAL pareng__arena *pareng__engine_arena(const pareng_engine *e);
 /* p (a ctx the caller hands to tasks) on the stack of the thread that started e, in a frame
  * made after pareng_start, which the workers never had: -EINVAL naming function, else 0. */
-PARENG__INTERNAL int pareng__caller_local(const pareng_engine *e, const void *p,
+PARENG__INTERNAL int pareng__caller_local(pareng_engine *e, const void *p,
                                           const char *function);
 
 /* ---- signal.c ---- */
@@ -665,6 +665,9 @@ PARENG__INTERNAL void pareng__worker_catch_stack_overflow(void);
 /* The SIGSEGV handler is still that one (an after_fork of the caller's may have put its own):
  * what lets the caller's memory be sealed (caller_memory.c). */
 PARENG__INTERNAL bool pareng__worker_catches_segv(void);
+/* In a worker's handler of sig, which it does not explain: the default action, delivered when
+ * the handler returns (async-signal-safe). */
+PARENG__INTERNAL void pareng__worker_signal_by_default(int sig);
 /* Lane 0 of the worker this process is (or was forked from), or NULL: async-signal-safe
  * (engine.c). */
 PARENG__INTERNAL pareng__worker *pareng__worker_lane0(void);

@@ -730,6 +730,11 @@ static void on_segv(int sig, siginfo_t *info, void *context)
             }
         }
     }
+    pareng__worker_signal_by_default(sig);
+}
+
+void pareng__worker_signal_by_default(int sig)
+{
     /* The action the default again (sigaction is async-signal-safe). The signal stays blocked
      * until the handler returns: then it is delivered, in the context of the fault, and ends
      * the worker (a fault would recur anyway; a kill's would not). */
