@@ -9,6 +9,8 @@
  */
 #include "internal.h"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -463,6 +465,38 @@ static int fork_one(pareng_engine *e, unsigned i)
     return 0;
 }
 
+/* GNU OpenMP keeps the threads that ran the calling thread's parallel regions in a pool, and a
+ * fork copies the pool but not its threads: a task's first parallel region then waits forever
+ * for them at the pool's barrier (GCC bug 60035, where a fix in libgomp was proposed and never
+ * merged). Releasing that pool before the forks, with OpenMP 5.0's omp_pause_resource_all as
+ * OpenBLAS does at its fork, lets each worker start a pool of its own at its first region and
+ * the caller a new one at its next. LLVM's libomp makes a new pool in a forked child itself. */
+static int find_libgomp(struct dl_phdr_info *object, size_t size, void *found)
+{
+    (void)size;
+    /* By file name, wherever installed: a Python wheel's copy is libgomp-<hash>.so.1 */
+    const char *slash = strrchr(object->dlpi_name, '/');
+    if (!slash || strncmp(slash + 1, "libgomp", strlen("libgomp")) != 0)
+        return 0;
+    *(const char **)found = object->dlpi_name;
+    return 1;
+}
+
+static void release_openmp_threads(void)
+{
+    const char *path = NULL;
+    dl_iterate_phdr(find_libgomp, &path);
+    /* Its own handle, in whichever namespace it was opened (RTLD_NOLOAD: it is loaded). Not
+     * from find_libgomp: dlopen within dl_iterate_phdr waits for the lock the walk holds. */
+    void *gomp = path ? dlopen(path, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+    if (!gomp)
+        return;
+    int (*pause_all)(int) = (int (*)(int))dlsym(gomp, "omp_pause_resource_all");
+    if (pause_all)
+        pause_all(1 /* omp_pause_soft: the threads go, the program's OpenMP state stays */);
+    dlclose(gomp);
+}
+
 static int fork_workers(pareng_engine *e)
 {
     /* Every signal blocked across the forks: until a worker has reset the caller's handlers,
@@ -472,6 +506,7 @@ static int fork_workers(pareng_engine *e)
      * that flushes its copy (worker.c flushes what tasks print). Before the signals are
      * blocked: a pipe nobody reads may block this, and ^C must still end it. */
     fflush(NULL);
+    release_openmp_threads();
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
