@@ -694,7 +694,9 @@ typedef struct pareng__slots {
 #define PARENG__IF_VOID_1(YES, NO) YES
 #define PARENG__IF_VOID_0(YES, NO) NO
 /* The frame's room for the result, storing one, returning one. */
-#define PARENG__RESULT_T(RT) PARENG__IF_VOID(RT, unsigned char, RT)
+#define PARENG__RESULT_T(RT) PARENG__IF_VOID(RT, unsigned char, PARENG__FIELD(RT))
+/* Where PARENG_RUN stores the result: RT less const or volatile, as a function call's value */
+#define PARENG__OUT_T(RT) PARENG__IF_VOID(RT, void, PARENG__FIELD(RT))
 #define PARENG__STORE(RT, LVALUE, EXPR) PARENG__IF_VOID(RT, (void)(EXPR), (LVALUE) = (EXPR))
 #define PARENG__RETURN(RT, EXPR)                                                              \
     PARENG__IF_VOID(RT, do { EXPR; return; } while (0), return EXPR)
@@ -836,7 +838,8 @@ typedef struct pareng__slots {
         const int, const char *);                                                             \
     static inline __attribute__((always_inline)) RT NAME##__call_at(                          \
         pareng_worker *, pareng_frame **, unsigned *, const int, PARENG__EXPAND PARAMS);      \
-    static inline int NAME##__root(pareng_engine *, unsigned, RT *, PARENG__EXPAND PARAMS);   \
+    static inline int NAME##__root(pareng_engine *, unsigned, PARENG__OUT_T(RT) *,            \
+                                   PARENG__EXPAND PARAMS);                                    \
     static inline int NAME##__post(pareng_engine *, uint64_t, PARENG__EXPAND PARAMS)
 #define PARENG__TASK(RT, NAME, PARAMS, NAMES, UNPACK, FIELDS)                                      \
     PARENG__TASK_DECLARE(RT, NAME, PARAMS);                                                        \
@@ -1156,7 +1159,7 @@ typedef struct pareng__slots {
             PARENG__RETURN_RESULT(RT, pareng__d->result);                                          \
         }                                                                                          \
         PARENG__IF_VOID(RT, (void)pareng__slot,                                                    \
-                        RT pareng__r;                                                              \
+                        PARENG__RESULT_T(RT) pareng__r;                                            \
                         __builtin_memcpy(&pareng__r, pareng__slot, sizeof pareng__r);              \
                         return pareng__r);                                                         \
     }                                                                                              \
@@ -1254,7 +1257,8 @@ typedef struct pareng__slots {
         return pareng__d;                                                                          \
     }                                                                                              \
     __attribute__((unused)) static inline int NAME##__root(                                        \
-        pareng_engine *pareng__e, unsigned pareng__cutoff, RT *pareng__out, PARENG__EXPAND PARAMS) \
+        pareng_engine *pareng__e, unsigned pareng__cutoff, PARENG__OUT_T(RT) *pareng__out,         \
+        PARENG__EXPAND PARAMS)                                                                     \
     {                                                                                              \
         NAME##__handed_t pareng__x;                                                                \
         NAME##__data_t *pareng__d = NAME##__hand(&pareng__x, PARENG__EXPAND NAMES);                \

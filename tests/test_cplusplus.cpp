@@ -128,12 +128,12 @@ static void add_ones(void *ctx, size_t begin, size_t end)
 }
 
 /* Larger than a frame's 48 bytes: spilled (pareng.h); const-qualified, as C++ code often
- * declares parameters. */
+ * declares parameters and results. */
 struct vec16 {
     uint64_t x[16];
 };
 
-PARENG_TASK_2(vec16, powers, const vec16, base, const unsigned, depth)
+PARENG_TASK_2(const vec16, powers, const vec16, base, const unsigned, depth)
 {
     if (depth == 0)
         return base;
