@@ -32,10 +32,15 @@
 #include <ucontext.h>
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
-#define FIBER_ASAN 1
-#endif
+/* AddressSanitizer must know which stack is in use, or an exception unwinding a task's frames
+ * ("ignoring requested __asan_handle_no_return") leaves their poison behind, and later correct
+ * code is reported as a stack-buffer-overflow. Its runtime is in the process when libpareng was
+ * built with it, and also when only the program was (-fsanitize=address linking this library
+ * as installed): weak, so found at run time, and NULL without it. */
+extern void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
+                                           size_t size) __attribute__((weak));
+extern void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                            size_t *size_old) __attribute__((weak));
 
 /* ---- the switch -------------------------------------------------------------------------
  * On x86-64 a switch saves what the System V ABI makes callee-saved (rbx, rbp, r12-r15, the
@@ -158,11 +163,12 @@ int pareng__fibers_init(pareng__arena *a, unsigned worker)
     return 0;
 }
 
-/* AddressSanitizer must know which stack is in use; fiber 0's bounds are learnt from it the
- * first time another fiber is entered from fiber 0. */
+/* Fiber 0's bounds are learnt from AddressSanitizer the first time another fiber is entered
+ * from fiber 0. */
 static void finish_switch(void *fake_stack)
 {
-#ifdef FIBER_ASAN
+    if (!__sanitizer_finish_switch_fiber)
+        return;
     const void *from_stack;
     size_t from_bytes;
     __sanitizer_finish_switch_fiber(fake_stack, &from_stack, &from_bytes);
@@ -170,9 +176,6 @@ static void finish_switch(void *fake_stack)
         sched.switched_from->stack = (void *)(uintptr_t)from_stack;
         sched.switched_from->stack_bytes = from_bytes;
     }
-#else
-    (void)fake_stack;
-#endif
 }
 
 static void switch_to(pareng__fiber *next)
@@ -181,9 +184,8 @@ static void switch_to(pareng__fiber *next)
     sched.current = next;
     sched.switched_from = prev;
     void *fake_stack = NULL;
-#ifdef FIBER_ASAN
-    __sanitizer_start_switch_fiber(&fake_stack, next->stack, next->stack_bytes);
-#endif
+    if (__sanitizer_start_switch_fiber)
+        __sanitizer_start_switch_fiber(&fake_stack, next->stack, next->stack_bytes);
     context_switch(&prev->context, &next->context);
     finish_switch(fake_stack);
 }
@@ -192,9 +194,8 @@ static _Thread_local pareng__worker *arena_stack_lane; /* per process: see sched
 
 static void arena_stack_start(void)
 {
-#ifdef FIBER_ASAN
-    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
-#endif
+    if (__sanitizer_finish_switch_fiber)
+        __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
     /* The stack the worker was forked on is left for good: it can be sealed with the rest.
      * Not under a SIGSEGV handler of the caller's, which would not let libraries write. */
     if (arena_stack_lane->arena->seal_caller_memory && pareng__worker_catches_segv())
@@ -207,10 +208,9 @@ _Noreturn void pareng__enter_arena_stack(pareng__worker *lane0)
     fiber_context origin, arena;
     arena_stack_lane = lane0;
     context_make(&arena, lane0->stack, lane0->stack_bytes, arena_stack_start);
-#ifdef FIBER_ASAN
     /* NULL: the original stack is left for good, its fake frames with it */
-    __sanitizer_start_switch_fiber(NULL, lane0->stack, lane0->stack_bytes);
-#endif
+    if (__sanitizer_start_switch_fiber)
+        __sanitizer_start_switch_fiber(NULL, lane0->stack, lane0->stack_bytes);
     context_switch(&origin, &arena);
     __builtin_unreachable();
 }
