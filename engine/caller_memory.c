@@ -50,11 +50,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#ifdef __GLIBC__
-/* glibc's list of open streams (libio), exported since 2.2.5 */
-extern FILE *_IO_list_all;
-#endif
-
 #define SEALED_MOST 16384
 #define SEALED_FOR_BLOCKS (SEALED_MOST - 16) /* the rest kept for the heaps and the stack */
 #define CODE_MOST 1024

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -497,15 +498,34 @@ static void release_openmp_threads(void)
     dlclose(gomp);
 }
 
+/* What the caller's streams hold and have not written yet is written now: before the forks,
+ * or every worker that flushes its copy (worker.c flushes what tasks print) would write it
+ * again; before each run, or the tasks' lines, which their workers write as each task ends,
+ * would come out before what the caller printed earlier (with stdout a file or a pipe).
+ * Not fflush(NULL): it locks every stream, and so waited for as long as another thread of
+ * the caller's sat in fgets on stdin. Only a stream with output pending is locked, under the
+ * list's lock taken first, as glibc's own flush and fclose take them. */
+static void flush_caller_streams(void)
+{
+#ifdef __GLIBC__
+    _IO_list_lock();
+    for (FILE *f = _IO_list_all; f; f = f->_chain)
+        if (__fpending(f) > 0)
+            fflush(f);
+    _IO_list_unlock();
+#else
+    fflush(NULL);
+#endif
+}
+
 static int fork_workers(pareng_engine *e)
 {
     /* Every signal blocked across the forks: until a worker has reset the caller's handlers,
      * a ^C to the process group must not run the caller's handler in the worker (Python's
      * writes to a wakeup fd it shares with the caller). The worker unblocks them itself. */
-    /* What the caller printed and stdio still holds would be printed again by every worker
-     * that flushes its copy (worker.c flushes what tasks print). Before the signals are
-     * blocked: a pipe nobody reads may block this, and ^C must still end it. */
-    fflush(NULL);
+    /* Before the signals are blocked: a pipe nobody reads may block this, and ^C must still
+     * end it. */
+    flush_caller_streams();
     release_openmp_threads();
     sigset_t all, old;
     sigfillset(&all);
@@ -898,6 +918,7 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
 {
     if (e->failed) /* a multi-rank run's later steps */
         return refuse_failed(e);
+    flush_caller_streams();
     pareng__arena *a = e->segment.arena;
     /* Data larger than a frame (pareng.h: spilled) go by pointer, and the caller's stack is
      * not in the arena: the root's are copied into the heap for the run. */

@@ -46,6 +46,13 @@
 #include <string.h>
 #include <sys/types.h>
 
+#ifdef __GLIBC__
+/* glibc's list of open streams (libio) and the lock its own flush takes, exported since 2.2.5 */
+extern struct _IO_FILE *_IO_list_all;
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+#endif
+
 #define PARENG__CACHE_LINE 64
 #define PARENG__ALIGNED __attribute__((aligned(PARENG__CACHE_LINE)))
 #define PARENG__INTERNAL __attribute__((visibility("hidden")))

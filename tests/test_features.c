@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const unsigned cutoffs[] = {PARENG_CUTOFF_AUTO, 1, PARENG_CUTOFF_NONE};
 #define CUTOFFS (sizeof cutoffs / sizeof cutoffs[0])
@@ -534,9 +535,11 @@ static bool leaf_line(const char *line, int *leaf)
 }
 
 /* Into a file, as a batch job's output goes: each line a task printed is there once and whole
- * by the time the run returns, and what the caller printed before the start once. (Each
- * worker's copy of the caller's buffer printed it again, tasks' lines were lost in the
- * workers' buffers at stop, and 4 KiB blocks of different workers split lines.) */
+ * by the time the run returns, what the caller printed before the start once, and the
+ * caller's lines and the tasks' in the program's order. (Each worker's copy of the caller's
+ * buffer printed it again, tasks' lines were lost in the workers' buffers at stop, 4 KiB
+ * blocks of different workers split lines, and what the caller printed between the start
+ * and a run came out after the run's lines.) */
 static void check_task_output(unsigned workers)
 {
     FILE *file = tmpfile();
@@ -554,8 +557,10 @@ static void check_task_output(unsigned workers)
     cfg.cutoff_depth = PARENG_CUTOFF_NONE;
     pareng_engine *e = NULL;
     int started = pareng_start(&e, &cfg), leaves = 0, rc = -1;
+    printf("before the run\n");
     if (started == 0)
         rc = PARENG_RUN(e, print_leaves, &leaves, 0, PRINTED_LEAVES);
+    printf("after the run\n");
     fflush(stdout);
     off_t at_return = lseek(fileno(file), 0, SEEK_END);
     if (started == 0)
@@ -570,19 +575,20 @@ static void check_task_output(unsigned workers)
     rewind(file);
     static unsigned char seen[PRINTED_LEAVES];
     memset(seen, 0, sizeof seen);
-    unsigned headers = 0, leaves_seen = 0, twice = 0, other = 0;
+    unsigned lines = 0, leaves_seen = 0, twice = 0, other = 0;
     char line[64];
     int leaf;
-    while (fgets(line, sizeof line, file)) {
-        if (strcmp(line, "before the start\n") == 0)
-            headers++;
-        else if (leaf_line(line, &leaf))
+    for (; fgets(line, sizeof line, file); lines++) {
+        if (leaf_line(line, &leaf))
             leaves_seen += seen[leaf]++ == 0, twice += seen[leaf] > 1;
         else
-            other++;
+            other += strcmp(line, lines == 0   ? "before the start\n"
+                                  : lines == 1 ? "before the run\n"
+                                               : "after the run\n") != 0 ||
+                     (lines > 1 && lines != PRINTED_LEAVES + 2);
     }
     fclose(file);
-    CU_ASSERT_EQUAL(headers, 1);
+    CU_ASSERT_EQUAL(lines, PRINTED_LEAVES + 3);
     CU_ASSERT_EQUAL(leaves_seen, PRINTED_LEAVES);
     CU_ASSERT_EQUAL(twice, 0);
     CU_ASSERT_EQUAL(other, 0);
@@ -592,6 +598,39 @@ static void test_task_output(void)
 {
     for (unsigned workers = 1; workers <= 3; workers++)
         check_task_output(workers);
+}
+
+static void *read_a_line(void *stream)
+{
+    char line[64];
+    return fgets(line, sizeof line, stream);
+}
+
+/* Another thread of the caller's waits in fgets on a stream, holding its lock, as a program
+ * reading commands does: the start and runs go on (fflush(NULL) waited for that lock). */
+static void test_streams_of_other_threads(void)
+{
+    int ends[2];
+    CU_ASSERT_FATAL(pipe(ends) == 0);
+    FILE *commands = fdopen(ends[0], "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(commands);
+    pthread_t reader;
+    CU_ASSERT_FATAL(pthread_create(&reader, NULL, read_a_line, commands) == 0);
+    testing_spin_ns(20 * 1000 * 1000); /* the reader is in fgets */
+    unsigned alarm_before = alarm(60); /* a hang fails the test, not the suite's timeout */
+    pareng_engine *e = NULL;
+    uint64_t leaves = 0;
+    CU_ASSERT_EQUAL_FATAL(pareng_start(&e, NULL), 0);
+    CU_ASSERT_EQUAL(PARENG_RUN(e, const_tree, &leaves, 2), 0);
+    CU_ASSERT_EQUAL(leaves, 64);
+    pareng_stop(e);
+    alarm(alarm_before);
+    CU_ASSERT(write(ends[1], "go on\n", 6) == 6);
+    void *got = NULL;
+    pthread_join(reader, &got);
+    CU_ASSERT_PTR_NOT_NULL(got);
+    fclose(commands);
+    close(ends[1]);
 }
 
 /* ---- a flat loop of spawns, past the end of small deques ----------------------------------- */
@@ -691,7 +730,10 @@ int main(void)
         {"pareng_reduce_into: an over-aligned result", test_reduce_over_aligned},
         {"arguments of 128 bytes through the parent's stack", test_big_arguments_by_pointer},
         {"const-qualified arguments and results, in a frame and spilled", test_const_arguments},
-        {"what tasks print reaches a file whole, once, before the run returns", test_task_output},
+        {"what tasks print reaches a file whole, once, before the run returns, in order with "
+         "the caller's", test_task_output},
+        {"another thread waiting in fgets on a stream does not hold up a start or a run",
+         test_streams_of_other_threads},
         {"a flat loop of spawns past the deque's end: exact", test_flat_loop_exact_past_the_deque},
         {"PARENG_SHARE: the other worker runs the spawns during a long stretch", test_share_before_a_long_stretch},
         CU_TEST_INFO_NULL,
