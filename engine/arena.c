@@ -258,7 +258,8 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
         return pareng__fail(EFBIG, "the engine needs %zu bytes of shared memory, more than the "
                             "file-size limit (ulimit -f, RLIMIT_FSIZE) of %llu bytes", size,
                             (unsigned long long)fsize.rlim_cur);
-    int fd = pareng__fd_above_stdio(memfd_create(PARENG__SEGMENT_PREFIX "arena", MFD_CLOEXEC));
+    int fd = pareng__fd_above_stdio(
+        memfd_create(PARENG__SEGMENT_PREFIX "arena", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (fd < 0)
         return pareng__fail(errno, "cannot create the engine's shared memory (memfd_create): %s",
                             strerror(errno));
@@ -271,6 +272,16 @@ int pareng__arena_create(pareng__segment *seg, unsigned n_workers, unsigned dequ
         close(fd);
         return pareng__fail(err, "cannot size the engine's %zu bytes of shared memory: %s", size,
                             strerror(err));
+    }
+    /* It only grows (heap.c). Sealed against shrinking, and against any other seal: another
+     * process of the user's may open it (/proc/PID/fd), and a shrink would end every process
+     * that maps it, the engine's and the tools' that watch it, with SIGBUS (an observer trusts
+     * only a sealed memory: observe.c); a seal against growing would stop the heap. */
+    if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) < 0) {
+        err = errno;
+        close(fd);
+        return pareng__fail(err, "cannot seal the engine's shared memory against shrinking "
+                            "(F_ADD_SEALS): %s", strerror(err));
     }
     int rc = map_arena(fd, fixed, size, &heap_limit, shared_bytes == 0, &map);
     if (rc < 0) {

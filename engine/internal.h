@@ -62,7 +62,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 17 /* 17: the caller's memory sealed, and a write there said */
+#define PARENG__ARENA_LAYOUT 18 /* 18: sealed against shrinking, which observers require */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full

@@ -397,6 +397,12 @@ static int check_arena(int fd, const char *segment, int pid, struct stat *st,
     link[n < 0 ? 0 : n] = '\0';
     if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode) || strcmp(link, ARENA_LINK) != 0)
         return pareng__fail(EPROTO, "%s is not a pareng engine's memory", segment);
+    /* An engine seals its memory against shrinking (arena.c); one that may shrink could end
+     * this process with SIGBUS at a read of the mapping */
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK))
+        return pareng__fail(EPROTO, "%s is not a pareng engine's memory: it is not sealed "
+                            "against shrinking", segment);
     if (st->st_uid != geteuid())
         return pareng__fail(EACCES, "%s belongs to another user (uid %u)", segment,
                             (unsigned)st->st_uid);
@@ -531,7 +537,8 @@ int pareng_attach(pareng_attached **out, const char *target)
     int rc = parse_target(target, &ref);
     if (rc < 0)
         return rc;
-    int fd = open(ref.segment, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: the target may name a FIFO, whose open would wait for a writer */
+    int fd = open(ref.segment, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0)
         return errno == ENOENT ? pareng__fail(ENOENT, "process %d has no %s", ref.pid,
                                               ref.segment)
@@ -609,11 +616,6 @@ int pareng_snapshot(pareng_attached *att, pareng_engine_view *engine, pareng_wor
     if (stat(att->ref.segment, &st) < 0 || st.st_ino != att->ino ||
         pareng__process_start_time(att->ref.pid) != att->owner_start)
         return pareng__fail(ESRCH, "the engine of process %d has stopped", att->ref.pid);
-    /* An engine's memory only grows: one that shrank below the mapping is no engine, and
-     * reading past its end would be SIGBUS */
-    if ((uint64_t)st.st_size < att->mapped)
-        return pareng__fail(EPROTO, "%s is no engine's memory any more: it shrank to %lld "
-                            "bytes", att->ref.segment, (long long)st.st_size);
     unsigned n_workers = att->n_workers, per_worker = att->lanes_per_worker;
     uint64_t now = pareng__now_ns();
     /* Relaxed, here and below: figures, each with one writer (observe.c's banner) */

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,9 +172,11 @@ static void test_a_watched_engine_changed_under_the_watcher(void)
                   4);
         CU_ASSERT_EQUAL(pareng_snapshot(att, &engine, v, PARENG_MAX_WORKERS), 2);
         CU_ASSERT_EQUAL(engine.workers, 2);
-        CU_ASSERT_EQUAL(ftruncate(fd, 4096), 0);
-        CU_ASSERT_EQUAL(pareng_snapshot(att, &engine, v, PARENG_MAX_WORKERS), -EPROTO);
-        CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "shrank"));
+        /* sealed: a shrink would end the engine and its watchers with SIGBUS */
+        CU_ASSERT_EQUAL(ftruncate(fd, 4096), -1);
+        CU_ASSERT_EQUAL(errno, EPERM);
+        CU_ASSERT_EQUAL(fcntl(fd, F_ADD_SEALS, F_SEAL_GROW), -1); /* nor stop its heap */
+        CU_ASSERT_EQUAL(pareng_snapshot(att, &engine, v, PARENG_MAX_WORKERS), 2);
         pareng_detach(att);
     } else {
         CU_FAIL("no engine to watch");
@@ -253,32 +256,50 @@ static void test_attach_refuses_another_users_engine(void)
     }
 }
 
+/* A memfd named as an engine's, sealed against shrinking as an engine's is */
+static int posing_memfd(void)
+{
+    int fd = memfd_create("pareng-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+    return fd;
+}
+
 /* What is not an engine's memory, or not of this version, is refused before anything in it is
- * believed: a memfd of the same name full of junk, one with the magic but another layout, a
- * plain file. */
+ * believed: a memfd of the same name full of junk, one with the magic but another layout, one
+ * that may shrink under the watcher (which a process posing as an engine did, for a SIGBUS), a
+ * plain file, a FIFO (whose open waited for a writer). */
 static void test_attach_refuses_garbage(void)
 {
-    int junk = memfd_create("pareng-arena", MFD_CLOEXEC);
-    CU_ASSERT_FATAL(junk >= 0);
+    int junk = posing_memfd();
     static char bytes[1 << 20]; /* more than an arena's header (the inbox is 32 KiB of it) */
     for (size_t k = 0; k < sizeof bytes; k++)
         bytes[k] = (char)(k * 131 + 7);
     CU_ASSERT_EQUAL(write(junk, bytes, sizeof bytes), (ssize_t)sizeof bytes);
-    int other_layout = memfd_create("pareng-arena", MFD_CLOEXEC);
+    int other_layout = posing_memfd();
     uint64_t magic = 0x676e657261706170ull;
     uint32_t layout = 1;
     memcpy(bytes, &magic, sizeof magic);
     memcpy(bytes + sizeof magic, &layout, sizeof layout);
     CU_ASSERT_EQUAL(write(other_layout, bytes, sizeof bytes), (ssize_t)sizeof bytes);
-    int small = memfd_create("pareng-arena", MFD_CLOEXEC);
+    int small = posing_memfd();
     CU_ASSERT_EQUAL(write(small, bytes, 16), 16);
+    int unsealed = memfd_create("pareng-arena", MFD_CLOEXEC);
+    CU_ASSERT_EQUAL(write(unsealed, bytes, sizeof bytes), (ssize_t)sizeof bytes);
+    char fifo_path[] = "/tmp/pareng-test-fifo-XXXXXX";
+    CU_ASSERT_FATAL(mkdtemp(fifo_path) != NULL);
+    char fifo_file[64];
+    snprintf(fifo_file, sizeof fifo_file, "%s/fifo", fifo_path);
+    CU_ASSERT_FATAL(mkfifo(fifo_file, 0600) == 0);
+    int fifo = open(fifo_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* no writer */
     int not_ours = memfd_create("something-else", MFD_CLOEXEC);
     CU_ASSERT_EQUAL(write(not_ours, bytes, sizeof bytes), (ssize_t)sizeof bytes);
     struct {
         int fd;
         const char *says;
     } cases[] = {{junk, "no magic"},  {other_layout, "layout"}, {small, "too small"},
-                 {not_ours, "not a pareng"}, {STDIN_FILENO, "not a pareng"}};
+                 {unsealed, "not sealed against shrinking"}, {not_ours, "not a pareng"},
+                 {STDIN_FILENO, "not a pareng"}, {fifo, "not a pareng"}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         char target[64];
         snprintf(target, sizeof target, "/proc/%d/fd/%d", (int)getpid(), cases[k].fd);
@@ -294,7 +315,11 @@ static void test_attach_refuses_garbage(void)
     close(junk);
     close(other_layout);
     close(small);
+    close(unsealed);
     close(not_ours);
+    close(fifo);
+    unlink(fifo_file);
+    rmdir(fifo_path);
 }
 
 /* A trace of runs: per worker, states in time order; one steal event per steal the counters
