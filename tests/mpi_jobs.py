@@ -242,6 +242,17 @@ def group_refusals(pareng, program):
     check(rc not in (0, None) and "does not share work across ranks" in err and
           "another rank could not start its engine" in err,
           f"one rank's engine refused: {described(rc, out, err)}")
+    # A launcher's variables in a shell no launcher started: MPI starts one rank, which the
+    # variables had silenced (no answer, exit status 0); now it says so and fails
+    for stray in ({"PMI_SIZE": "2", "PMI_RANK": "1"},
+                  {"OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1"}):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_COMM", "PMI"))}
+        env.update(stray)
+        alone = subprocess.run([pareng, "run", "fib", "20", "--cores", "1"], env=env,
+                               capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+                               stdin=subprocess.DEVNULL)
+        check(alone.returncode == 2 and "but MPI started rank 0 of 1" in alone.stderr,
+              f"stray {stray}: {alone.returncode} {alone.stdout!r} {alone.stderr!r}")
     print("ok: refusals", flush=True)
 
 

@@ -19,6 +19,27 @@
 static unsigned n_ranks = 1, this_rank;
 static pareng_rank_stats *rows;
 
+/* What the launchers set (Open MPI's mpirun; MPICH's Hydra and srun; PMIx) */
+static const char *const launch_ranks[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
+static const char *const launch_sizes[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+
+static unsigned launch_value(const char *name)
+{
+    const char *v = getenv(name);
+    long value = v ? strtol(v, NULL, 10) : 0;
+    return value > 0 && value <= INT_MAX ? (unsigned)value : 0;
+}
+
+/* The launcher whose job this is, as pareng_mpi_launched finds it (a size above 1): its index
+ * in the tables above, or -1 when none started this process */
+static int launcher(void)
+{
+    for (int k = 0; k < 3; k++)
+        if (launch_value(launch_sizes[k]) > 1)
+            return k;
+    return -1;
+}
+
 #ifdef PARENG_CLI_MPI
 
 int ranks_hand_over_to_mpi(char **argv)
@@ -36,6 +57,20 @@ int ranks_start(pareng_engine **e, const pareng_config *cfg)
         return rc;
     this_rank = pareng_mpi_rank(*e);
     n_ranks = pareng_mpi_ranks(*e);
+    /* The launcher's variables chose who prints (ranks_quiet_but_the_first), before MPI could
+     * say: stray ones, in a shell that no launcher started, left the only rank silent, with
+     * exit status 0 */
+    int k = launcher(); /* one: pareng_mpi_launched() */
+    if (this_rank != launch_value(launch_ranks[k]) || n_ranks != launch_value(launch_sizes[k])) {
+        fprintf(stderr, "pareng: the environment says rank %u of %u (%s, %s), but MPI started "
+                "rank %u of %u: unset the MPI launcher's variables, or start the job with its "
+                "launcher (mpirun)\n", launch_value(launch_ranks[k]),
+                launch_value(launch_sizes[k]), launch_ranks[k], launch_sizes[k], this_rank,
+                n_ranks);
+        pareng_mpi_stop(*e);
+        *e = NULL;
+        return EXIT_BAD_INPUT;
+    }
     return 0;
 }
 
@@ -104,15 +139,8 @@ int ranks_quiet_but_the_first(void)
 
 unsigned ranks_launch_rank(void)
 {
-    if (!pareng_mpi_launched())
-        return 0;
-    static const char *const ranks[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
-    for (size_t k = 0; k < sizeof ranks / sizeof ranks[0]; k++) {
-        const char *v = getenv(ranks[k]);
-        if (v)
-            return (unsigned)strtoul(v, NULL, 10);
-    }
-    return 0;
+    int k = launcher();
+    return k < 0 ? 0 : launch_value(launch_ranks[k]);
 }
 
 unsigned ranks_count(void) { return n_ranks; }
