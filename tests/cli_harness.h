@@ -30,7 +30,7 @@
 #define COMMAND_TIMEOUT_MS 20000
 /* Output kept per stream: `pareng topo --json` on 128 workers writes about 600 KB. */
 #define OUTPUT_MAX (1 << 20)
-#define MAX_COMMANDS 256
+#define MAX_COMMANDS 1024
 
 typedef struct command {
     char line[512]; /* "pareng run fib 35 ...", for messages */

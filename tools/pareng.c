@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "pareng.h"
@@ -149,14 +151,38 @@ static void hold_closed_standard_descriptors(void)
     }
 }
 
+/* What a command's deepest call (hwloc's topology load, the plan's messages) takes of the
+ * main thread's stack, with room to spare: under a smaller limit a command died of SIGSEGV
+ * at random, as the arguments and environment above main took more or less of it. */
+#define STACK_NEEDED_BYTES (64 * 1024)
+
+static int refuse_a_tiny_stack(void)
+{
+    struct rlimit stack;
+    if (getrlimit(RLIMIT_STACK, &stack) < 0 || stack.rlim_cur == RLIM_INFINITY ||
+        stack.rlim_cur >= STACK_NEEDED_BYTES)
+        return 0;
+    /* Not cli_error, whose buffers alone take 10 KiB of this stack */
+    char message[128];
+    int n = snprintf(message, sizeof message, "pareng: the stack size limit (ulimit -s) is %llu "
+                     "KiB, less than the %d KiB pareng needs\n",
+                     (unsigned long long)stack.rlim_cur / 1024, STACK_NEEDED_BYTES / 1024);
+    ssize_t ignored = write(STDERR_FILENO, message, (size_t)n);
+    (void)ignored; /* nowhere else to say it */
+    return EXIT_RUN_FAILED;
+}
+
 int main(int argc, char **argv)
 {
     hold_closed_standard_descriptors();
+    int rc = refuse_a_tiny_stack();
+    if (rc)
+        return rc;
     /* Only run and map start engines across ranks (tools/ranks.c); the other commands work
      * under a launcher as they do without one. */
-    int rc = argc >= 2 && (!strcmp(argv[1], "run") || !strcmp(argv[1], "map"))
-                 ? ranks_hand_over_to_mpi(argv)
-                 : 0;
+    rc = argc >= 2 && (!strcmp(argv[1], "run") || !strcmp(argv[1], "map"))
+             ? ranks_hand_over_to_mpi(argv)
+             : 0;
     if (rc)
         return rc;
     /* hwloc loads its plugins at every topology load; pareng needs none of these (PCI
