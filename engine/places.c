@@ -28,6 +28,12 @@ const char *pareng__place_type_name(enum pareng__place_type type)
     return "CPU";
 }
 
+static bool ends_with(const char *item, size_t len, const char *suffix)
+{
+    size_t suffix_len = strlen(suffix);
+    return len >= suffix_len && strncmp(item + len - suffix_len, suffix, suffix_len) == 0;
+}
+
 /* What a user coming from hwloc-calc, taskset or likwid may try, and why it is refused. */
 static int refuse(const char *text, const char *item, size_t len)
 {
@@ -40,8 +46,7 @@ static int refuse(const char *text, const char *item, size_t len)
         why = "bitmasks (0x3) are not accepted: list the CPUs (0,1)";
     else if (item[0] == '~')
         why = "exclusions (~) are not accepted: list what to use";
-    else if (len >= 4 && (strncmp(item + len - 4, "even", 4) == 0 ||
-                          (len >= 3 && strncmp(item + len - 3, "odd", 3) == 0)))
+    else if (ends_with(item, len, "even") || ends_with(item, len, "odd"))
         why = "even and odd are not accepted: list the indexes";
     else if (len >= 2 && memchr(item, ':', len) && strchr("SNMCD", item[0]) &&
              (item[1] == ':' || (item[1] >= '0' && item[1] <= '9')))

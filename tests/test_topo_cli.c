@@ -481,7 +481,8 @@ static void test_cpu_list_types(void)
                     {{"topo", "--cores", "package:0.core:1"}, {"'package:0.core:1'", "nested"}},
                     {{"topo", "--cores", "0x3"}, {"'0x3'", "bitmasks"}},
                     {{"topo", "--cores", "S0:0-1"}, {"'S0:0-1'", "likwid"}},
-                    {{"topo", "--cores", "N:0"}, {"'N:0'", "likwid"}});
+                    {{"topo", "--cores", "N:0"}, {"'N:0'", "likwid"}},
+                    {{"topo", "--cores", "odd"}, {"'odd'", "even and odd"}});
     synthetic_end(NULL);
 }
 

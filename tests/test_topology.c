@@ -442,7 +442,8 @@ static void test_other_tools_forms_are_refused_by_name(void)
     } refused[] = {
         {"package:0.core:1", "nested"}, {"0x3", "bitmask"},   {"S0:0-1", "likwid"},
         {"N:0-3", "likwid"},            {"core:even", "even"}, {"pu:odd", "odd"},
-        {"~0", "exclusion"},            {"l3:0", "TYPE"},
+        {"~0", "exclusion"},            {"l3:0", "TYPE"},      {"odd", "even and odd"},
+        {"even", "even and odd"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, refused[i].list, 0), -EINVAL);
