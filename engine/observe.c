@@ -490,28 +490,52 @@ int pareng_engines_find(int pid, pareng_engine_ref *out, unsigned max)
     return (int)count;
 }
 
+/* Moves *s past prefix: false, and *s unchanged, when it does not start with it. */
+static bool skip_prefix(const char **s, const char *prefix)
+{
+    size_t len = strlen(prefix);
+    if (strncmp(*s, prefix, len) != 0)
+        return false;
+    *s += len;
+    return true;
+}
+
+/* The decimal number of digits alone (no sign, no space: strtol takes both) at *s, from min
+ * to max, into *value and *s past it: false when there is none or it is out of range. */
+static bool take_number(const char **s, long min, long max, long *value)
+{
+    if (**s < '0' || **s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    *value = strtol(*s, &end, 10);
+    *s = end;
+    return errno == 0 && *value >= min && *value <= max;
+}
+
 /* target as a pid ("4242") or a segment ("/proc/4242/fd/5") into ref; 0, or -errno. */
 static int parse_target(const char *target, pareng_engine_ref *ref)
 {
-    int pid, fd, end = 0;
-    if (sscanf(target, "/proc/%d/fd/%d%n", &pid, &fd, &end) == 2 && !target[end] && fd >= 0) {
-        int rc = check_process(pid);
-        if (rc < 0)
-            return rc;
-        ref->pid = pid;
-        snprintf(ref->segment, sizeof ref->segment, "/proc/%d/fd/%d", pid, fd);
-        return 0;
-    }
-    char *rest;
-    long p = strtol(target, &rest, 10);
-    if (!*target || *rest || p <= 0 || p > INT32_MAX)
+    const char *s = target;
+    long pid, fd;
+    bool is_segment = skip_prefix(&s, "/proc/");
+    if (!take_number(&s, 1, INT32_MAX, &pid) ||
+        (is_segment && !(skip_prefix(&s, "/fd/") && take_number(&s, 0, INT32_MAX, &fd))) || *s)
         return pareng__fail(EINVAL, "'%s' is neither a process id nor an engine's segment "
                             "(/proc/PID/fd/N)", target);
-    int n = pareng_engines_find((int)p, ref, 1);
+    if (is_segment) {
+        int rc = check_process((int)pid);
+        if (rc < 0)
+            return rc;
+        ref->pid = (int)pid;
+        snprintf(ref->segment, sizeof ref->segment, "/proc/%ld/fd/%ld", pid, fd);
+        return 0;
+    }
+    int n = pareng_engines_find((int)pid, ref, 1);
     if (n < 0)
         return n;
     if (n == 0)
-        return pareng__fail(ENOENT, "process %ld runs no pareng engine", p);
+        return pareng__fail(ENOENT, "process %ld runs no pareng engine", pid);
     return 0;
 }
 

@@ -208,7 +208,13 @@ static void test_attach_refuses_the_dead_and_the_engineless(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "runs no pareng engine"));
     snprintf(target, sizeof target, "/proc/%d/fd/999999", (int)getpid());
     CU_ASSERT_EQUAL(pareng_attach(&att, target), -ENOENT);
-    static const char *const malformed[] = {"", "abc", "-1", "0", "12x", "/proc/1/fd/", "/tmp"};
+    /* pids past an int wrapped to another process (4294967297 read as 1) */
+    static const char *const malformed[] = {
+        "", "abc", "-1", "0", "12x", " 1", "+1", "99999999999", "/tmp", "/proc/x",
+        "/proc/1/fd/", "/proc/-1/fd/3", "/proc/0/fd/3", "/proc/ 1/fd/3", "/proc/1/fd/-3",
+        "/proc/1/fd/3x", "/proc/99999999999/fd/3", "/proc/4294967297/fd/3",
+        "/proc/1/fd/99999999999",
+    };
     for (size_t k = 0; k < sizeof malformed / sizeof malformed[0]; k++)
         CU_ASSERT_EQUAL(pareng_attach(&att, malformed[k]), -EINVAL);
 }

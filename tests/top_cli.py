@@ -80,8 +80,11 @@ def test_top_refusals():
           "top refuses a process without an engine")
     r = pareng("top", "/proc/%d/fd/0" % os.getpid(), "--once")
     check(r.returncode == 1 and "not a pareng engine" in r.stderr, "top refuses garbage")
-    r = pareng("top", "nonsense")
-    check(r.returncode == 2 and "process id" in r.stderr, "top refuses a malformed target")
+    for malformed in ("nonsense", "/proc/x", "/proc/%d/fd/" % os.getpid(), "/proc/-1/fd/3",
+                      "/proc/4294967297/fd/3"):
+        r = pareng("top", malformed, "--once")
+        check(r.returncode == 2 and "process id" in r.stderr,
+              f"top refuses a malformed target: {malformed}")
     if os.geteuid() != 0:
         r = pareng("top", "1", "--once")
         check(r.returncode == 1 and "another user" in r.stderr, "top refuses another user's")

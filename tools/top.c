@@ -105,21 +105,23 @@ static void forget(watched *w)
     *w = (watched){0};
 }
 
-/* Attaches to segment; false (with the library's message in *why) when it cannot. */
-static bool watch(top_state *t, const char *segment, char *why, size_t size)
+/* Attaches to segment: 0, or pareng_attach's -errno (with the library's message in *why);
+ * a segment past MAX_ENGINES is not watched. */
+static int watch(top_state *t, const char *segment, char *why, size_t size)
 {
     if (t->n_engines == MAX_ENGINES)
-        return false;
+        return 0;
     watched *w = &t->engines[t->n_engines];
     *w = (watched){0};
-    if (pareng_attach(&w->att, segment) < 0) {
+    int rc = pareng_attach(&w->att, segment);
+    if (rc < 0) {
         snprintf(why, size, "%s", pareng_last_error());
-        return false;
+        return rc;
     }
     snprintf(w->segment, sizeof w->segment, "%s", segment);
     w->seen = true;
     t->n_engines++;
-    return true;
+    return 0;
 }
 
 /* Which engines there are now: new ones attached, stopped ones forgotten. A target that is a
@@ -128,7 +130,10 @@ static int find_engines(top_state *t)
 {
     char why[PARENG_ERROR_MAX] = "";
     if (t->target && !t->target_pid) {
-        if (t->n_engines == 0 && !watch(t, t->target, why, sizeof why)) {
+        int rc = t->n_engines ? 0 : watch(t, t->target, why, sizeof why);
+        if (rc == -EINVAL)
+            return bad_input("%s", why);
+        if (rc < 0) {
             cli_error("top: %s", why);
             return EXIT_RUN_FAILED;
         }
