@@ -60,6 +60,8 @@ expect "top's options" "--delay --iterations --once --json" -- top --
 expect "bench's --timeline" "--timeline" -- bench fib 30 --
 expect "--trace takes a file" "$1" -- run fib 30 --trace "${1%-completion}"
 expect "topo's options" "--cores --topology --json" -- topo --
+refuse "only options, not what the help's prose names" "--of" -- topo --
+refuse "only top's options, not run's it mentions" "--stats" -- top --
 expect "--cutoff values" "auto none" -- run fib 30 --cutoff ""
 expect "--cores values" "auto core:all" -- run fib 30 --cores ""
 echo "$passed passed, $failed failed"
