@@ -980,10 +980,26 @@ unsigned pareng_plan_workers(const pareng_plan *plan) { return plan->n_workers; 
 unsigned pareng_plan_cores(const pareng_plan *plan) { return plan->n_cores; }
 unsigned pareng_plan_pus(const pareng_plan *plan) { return plan->n_pus; }
 
+static int check_worker(const pareng_plan *plan, unsigned worker)
+{
+    return worker < plan->n_workers ? 0
+                                    : pareng__fail(EINVAL, "no worker %u (the plan has %u)",
+                                                   worker, plan->n_workers);
+}
+
+/* Worker's row of one of the plan's victim tables (n_workers rows of n_workers - 1). */
+static const unsigned *victim_row(const pareng_plan *plan, const unsigned *table,
+                                  unsigned worker)
+{
+    unsigned m = plan->n_workers - 1;
+    return table + (size_t)worker * (m ? m : 1);
+}
+
 int pareng_plan_placement(const pareng_plan *plan, unsigned worker, pareng_placement *out)
 {
-    if (worker >= plan->n_workers)
-        return pareng__fail(EINVAL, "no worker %u (the plan has %u)", worker, plan->n_workers);
+    int rc = check_worker(plan, worker);
+    if (rc < 0)
+        return rc;
     *out = plan->placement[worker];
     return 0;
 }
@@ -991,13 +1007,32 @@ int pareng_plan_placement(const pareng_plan *plan, unsigned worker, pareng_place
 int pareng_plan_victims(const pareng_plan *plan, unsigned worker, unsigned *victims,
                         unsigned *levels, unsigned max)
 {
-    if (worker >= plan->n_workers)
-        return pareng__fail(EINVAL, "no worker %u (the plan has %u)", worker, plan->n_workers);
-    unsigned m = plan->n_workers - 1, stride = m ? m : 1;
+    int rc = check_worker(plan, worker);
+    if (rc < 0)
+        return rc;
+    const unsigned *row = victim_row(plan, plan->victims, worker);
+    const unsigned *level_row = victim_row(plan, plan->victim_levels, worker);
+    unsigned m = plan->n_workers - 1;
     for (unsigned i = 0; i < m && i < max; i++) {
-        victims[i] = plan->victims[(size_t)worker * stride + i];
+        victims[i] = row[i];
         if (levels)
-            levels[i] = plan->victim_levels[(size_t)worker * stride + i];
+            levels[i] = level_row[i];
+    }
+    return (int)m;
+}
+
+int pareng_plan_victim_groups(const pareng_plan *plan, unsigned worker, unsigned *groups,
+                              unsigned max)
+{
+    int rc = check_worker(plan, worker);
+    if (rc < 0)
+        return rc;
+    /* the plan numbers a group by its distance, with gaps where no victim is: counted here */
+    const unsigned *row = victim_row(plan, plan->victim_groups, worker);
+    unsigned m = plan->n_workers - 1, group = 0;
+    for (unsigned i = 0; i < m && i < max; i++) {
+        group += i > 0 && row[i] != row[i - 1];
+        groups[i] = group;
     }
     return (int)m;
 }

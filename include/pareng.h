@@ -240,6 +240,13 @@ PARENG_API int pareng_plan_placement(const pareng_plan *plan, unsigned worker,
  * 3 a NUMA node, 4 the package, 5 only the machine (see pareng_plan_level_name). */
 PARENG_API int pareng_plan_victims(const pareng_plan *plan, unsigned worker, unsigned *victims,
                                    unsigned *levels, unsigned max);
+/* The group of each of `worker`'s victims, in pareng_plan_victims' order (fills at most max
+ * entries, returns how many there are): victims of one group are equally near, and a steal
+ * round starts each group at a random member; groups count from 0, the nearest. Two groups
+ * may have one level: a die's or an hwloc group's victims come before the rest of the
+ * package, and are named "package" too. */
+PARENG_API int pareng_plan_victim_groups(const pareng_plan *plan, unsigned worker,
+                                         unsigned *groups, unsigned max);
 /* Name of a victim distance level ("core", "L2", "L3", "NUMA", "package", "machine"). */
 PARENG_API const char *pareng_plan_level_name(unsigned level);
 

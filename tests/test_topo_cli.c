@@ -191,6 +191,21 @@ static void test_small_sharing(void)
     command_free(c);
 }
 
+/* A die (or an hwloc group) has no level of its own: its victims are named package, and
+ * still form a group before the rest of the package (they were printed as one). */
+static void test_die_victims(void)
+{
+    command *c = RUN_ON("pack:2 die:2 core:2 pu:1", "topo");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(has_line(c->out, "worker 0: package: 1 | package: 2 3 | machine: 4 5 6 7"));
+    CU_ASSERT(has_line(c->out, "worker 6: package: 7 | package: 4 5 | machine: 0 1 2 3"));
+    command_free(c);
+    c = RUN_ON("group:2 pack:2 core:2 pu:1", "topo");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(has_line(c->out, "worker 0: package: 1 | machine: 2 3 | machine: 4 5 6 7"));
+    command_free(c);
+}
+
 static void test_large(void)
 {
     command *c = RUN_ON(LARGE, "topo");
@@ -241,18 +256,19 @@ static void test_json_small(void)
                                "\"os\":30,\"bytes\":0,\"allowed\":true,\"worker\":15}"));
     CU_ASSERT(contains(c->out, "{\"type\":\"PU\",\"model\":null,\"nesting\":4,\"logical\":31,"
                                "\"os\":31,\"bytes\":0,\"allowed\":true,\"worker\":null}"));
-    /* one object per worker, victims nearest first with their level */
+    /* one object per worker, victims nearest first with their level and group */
     CU_ASSERT_EQUAL(occurrences(c->out, "{\"worker\":15,\"pu_logical\":30,\"pu_os\":30,"
                                         "\"core\":15,\"package\":1,\"shared_core\":false,"
                                         "\"shared_pu\":false,\"victims\":["),
                     1);
     CU_ASSERT(contains(c->out, "{\"worker\":0,\"pu_logical\":0,\"pu_os\":0,\"core\":0,"
                                "\"package\":0,\"shared_core\":false,\"shared_pu\":false,"
-                               "\"victims\":[{\"worker\":1,\"level\":\"L3\"},"
-                               "{\"worker\":2,\"level\":\"L3\"},{\"worker\":3,\"level\":\"L3\"},"
-                               "{\"worker\":4,\"level\":\"package\"}"));
-    CU_ASSERT(contains(c->out, "{\"worker\":7,\"level\":\"package\"},"
-                               "{\"worker\":8,\"level\":\"machine\"}"));
+                               "\"victims\":[{\"worker\":1,\"level\":\"L3\",\"group\":0},"
+                               "{\"worker\":2,\"level\":\"L3\",\"group\":0},"
+                               "{\"worker\":3,\"level\":\"L3\",\"group\":0},"
+                               "{\"worker\":4,\"level\":\"package\",\"group\":1}"));
+    CU_ASSERT(contains(c->out, "{\"worker\":7,\"level\":\"package\",\"group\":1},"
+                               "{\"worker\":8,\"level\":\"machine\",\"group\":2}"));
     CU_ASSERT_EQUAL(occurrences(c->out, "\"pu_logical\":"), 16);
     /* each worker has the 15 others as victims */
     CU_ASSERT_EQUAL(occurrences(c->out, "\"level\":"), 16 * 15);
@@ -544,6 +560,7 @@ int main(void)
         {"synthetic, auto: tree, placement, victims", test_small_auto},
         {"--cores 4 and --cores core:0-3", test_small_four_workers},
         {"shared cores and PUs", test_small_sharing},
+        {"a die's victims, then its package's", test_die_victims},
         {"128 workers", test_large},
         {"--help names topo", test_help_names_topo},
         {"CPU lists by type: package, numa, core, pu", test_cpu_list_types},

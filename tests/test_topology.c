@@ -291,6 +291,7 @@ static void test_out_of_range_worker_is_refused(void)
     CU_ASSERT_EQUAL(pareng_plan_placement(plan, 4, &pl), -EINVAL);
     CU_ASSERT_EQUAL(pareng_plan_victims(plan, 4, victims, NULL, 4), -EINVAL);
     CU_ASSERT_EQUAL(pareng_plan_victims(plan, UINT32_MAX, victims, NULL, 4), -EINVAL);
+    CU_ASSERT_EQUAL(pareng_plan_victim_groups(plan, 4, victims, 4), -EINVAL);
     pareng_plan_destroy(plan);
 }
 
@@ -603,6 +604,11 @@ static void test_victims_in_a_die_are_of_the_package(void)
         expect_victims(plan, 1, victims_of_1, levels_of_0, 7);
         static const unsigned victims_of_6[] = {7, 4, 5, 0, 1, 2, 3};
         expect_victims(plan, 6, victims_of_6, levels_of_0, 7);
+        /* the groups tell the die's from the package's (pareng topo merged them) */
+        unsigned groups[7];
+        static const unsigned groups_of_0[] = {0, 1, 1, 2, 2, 2, 2};
+        CU_ASSERT_EQUAL(pareng_plan_victim_groups(plan, 0, groups, 7), 7);
+        CU_ASSERT_EQUAL(memcmp(groups, groups_of_0, sizeof groups), 0);
         pareng_plan_destroy(plan);
     }
 }
@@ -735,6 +741,11 @@ static void test_victims_respect_max_and_null_levels(void)
     CU_ASSERT_EQUAL(all[14], 7);
     /* max 0: only the count. */
     CU_ASSERT_EQUAL(pareng_plan_victims(plan, 9, NULL, NULL, 0), 15);
+    unsigned groups[6] = {99, 99, 99, 99, 99, 99};
+    CU_ASSERT_EQUAL(pareng_plan_victim_groups(plan, 9, groups, 4), 15);
+    static const unsigned first_groups[] = {0, 0, 0, 1, 99, 99};
+    CU_ASSERT_EQUAL(memcmp(groups, first_groups, sizeof groups), 0);
+    CU_ASSERT_EQUAL(pareng_plan_victim_groups(plan, 9, NULL, 0), 15);
     pareng_plan_destroy(plan);
 }
 

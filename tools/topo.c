@@ -125,7 +125,7 @@ typedef struct topo_view {
     unsigned n_objects;
     pareng_placement *placements;
     unsigned n_workers;
-    unsigned *victims, *levels; /* scratch for one worker's victims: n_workers each */
+    unsigned *victims, *levels, *groups; /* scratch for one worker's victims: n_workers each */
 } topo_view;
 
 static void view_free(topo_view *v)
@@ -134,6 +134,7 @@ static void view_free(topo_view *v)
     free(v->placements);
     free(v->victims);
     free(v->levels);
+    free(v->groups);
 }
 
 static int view_load(topo_view *v, const pareng_plan *plan)
@@ -149,7 +150,8 @@ static int view_load(topo_view *v, const pareng_plan *plan)
     v->placements = calloc(v->n_workers, sizeof *v->placements);
     v->victims = calloc(v->n_workers, sizeof *v->victims);
     v->levels = calloc(v->n_workers, sizeof *v->levels);
-    if (!v->objects || !v->placements || !v->victims || !v->levels) {
+    v->groups = calloc(v->n_workers, sizeof *v->groups);
+    if (!v->objects || !v->placements || !v->victims || !v->levels || !v->groups) {
         view_free(v);
         cli_error("out of memory");
         return EXIT_RUN_FAILED;
@@ -160,11 +162,13 @@ static int view_load(topo_view *v, const pareng_plan *plan)
     return 0;
 }
 
-/* Victims of worker w into v->victims and v->levels; returns how many. */
+/* Victims of worker w into v->victims, v->levels and v->groups; returns how many. */
 static unsigned view_victims(topo_view *v, unsigned w)
 {
     int n = pareng_plan_victims(v->plan, w, v->victims, v->levels, v->n_workers);
-    return n < 0 ? 0 : (unsigned)n;
+    if (n < 0 || pareng_plan_victim_groups(v->plan, w, v->groups, v->n_workers) < 0)
+        return 0;
+    return (unsigned)n;
 }
 
 /* ---- text ----------------------------------------------------------------------------- */
@@ -324,8 +328,9 @@ static void print_placement_table(const topo_view *v, const topo_options *o)
     }
 }
 
-/* `worker 0: L3: 1 2 3 | package: 4 5 6 7 | machine: 8 9`: consecutive victims at the same
- * distance form one group, named by what they share with the worker. */
+/* `worker 0: L3: 1 2 3 | package: 4 5 6 7 | machine: 8 9`: each group of equally near victims,
+ * named by what they share with the worker (`package: 1 | package: 2 3`: a die, then the rest
+ * of its package). */
 static void print_victim_lines(topo_view *v)
 {
     printf("victims, nearest first:\n");
@@ -335,7 +340,7 @@ static void print_victim_lines(topo_view *v)
         if (n == 0)
             printf(" none");
         for (unsigned i = 0; i < n; i++) {
-            if (i == 0 || v->levels[i] != v->levels[i - 1])
+            if (i == 0 || v->groups[i] != v->groups[i - 1])
                 printf("%s %s:", i ? " |" : "", pareng_plan_level_name(v->levels[i]));
             printf(" %u", v->victims[i]);
         }
@@ -396,8 +401,8 @@ static void print_json_worker(topo_view *v, unsigned w)
            json_bool(p->shared_core), json_bool(p->shared_pu));
     unsigned n = view_victims(v, w);
     for (unsigned i = 0; i < n; i++)
-        printf("%s{\"worker\":%u,\"level\":\"%s\"}", i ? "," : "", v->victims[i],
-               pareng_plan_level_name(v->levels[i]));
+        printf("%s{\"worker\":%u,\"level\":\"%s\",\"group\":%u}", i ? "," : "",
+               v->victims[i], pareng_plan_level_name(v->levels[i]), v->groups[i]);
     printf("]}");
 }
 
