@@ -547,10 +547,13 @@ static void display_affinity(const pareng_engine *e)
     bool pinned = e->segment.arena->pin_workers && e->plan->this_system;
     for (unsigned i = 0; i < e->n_workers; i++) {
         const pareng_placement *pl = &e->plan->placement[i];
+        char package[32] = ""; /* a machine without packages has none to say */
+        if (pl->package_logical != PARENG_NO_PACKAGE)
+            snprintf(package, sizeof package, ", package L#%u", pl->package_logical);
         if (pinned)
             fprintf(stderr, "pareng: engine %s worker %u pid %d bound to PU P#%u (L#%u, core "
-                    "L#%u, package L#%u)\n", e->segment.name, i, (int)e->pids[i], pl->pu_os,
-                    pl->pu_logical, pl->core_logical, pl->package_logical);
+                    "L#%u%s)\n", e->segment.name, i, (int)e->pids[i], pl->pu_os,
+                    pl->pu_logical, pl->core_logical, package);
         else
             fprintf(stderr, "pareng: engine %s worker %u pid %d not bound (%s)\n",
                     e->segment.name, i, (int)e->pids[i],

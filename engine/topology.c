@@ -706,7 +706,7 @@ static int fill_plan(pareng_plan *plan, planner *p)
         pl->pu_os = pu->os_index;
         pl->pu_logical = pu->logical_index;
         pl->core_logical = core->logical_index;
-        pl->package_logical = pkg ? pkg->logical_index : 0;
+        pl->package_logical = pkg ? pkg->logical_index : PARENG_NO_PACKAGE;
         for (unsigned j = 0; j < n; j++) {
             if (j == i)
                 continue;

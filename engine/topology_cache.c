@@ -39,7 +39,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "pareng topology cache 3\n"
+/* 4: a plan's package is PARENG_NO_PACKAGE on a machine without packages (it was 0) */
+#define CACHE_MAGIC "pareng topology cache 4\n"
 /* hwloc's XML of a 4096-PU machine (topology.c's limit) is about 2 MiB */
 #define MAX_CACHE_BYTES (16u << 20)
 #define KEY_BYTES 512

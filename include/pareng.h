@@ -213,11 +213,14 @@ typedef struct pareng_plan pareng_plan;
 typedef struct pareng_placement {
     unsigned pu_os;      /* OS index of the PU the worker is pinned to (P#) */
     unsigned pu_logical; /* hwloc logical index of that PU (L#) */
-    unsigned core_logical;
-    unsigned package_logical;
+    unsigned core_logical;    /* its core's L#; a topology without cores (some synthetic
+                               * ones) makes each PU its own core: the PU's L# */
+    unsigned package_logical; /* its package's L#, or PARENG_NO_PACKAGE on a topology without
+                               * packages (some synthetic ones) */
     int shared_core;     /* another worker of this plan is on the same core */
     int shared_pu;       /* another worker of this plan is on the same PU */
 } pareng_placement;
+#define PARENG_NO_PACKAGE (~0u)
 
 /* Builds the plan of cfg: loads the topology with hwloc (the caller's environment is left as
  * it is: HWLOC_PLUGINS_BLACKLIST=hwloc_pci,hwloc_opencl,hwloc_gl,hwloc_xml_libxml, set by the

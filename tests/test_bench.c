@@ -259,6 +259,19 @@ static void test_fib_files(void)
     check_svg(svg);
 }
 
+/* The context of a topology without packages or cores (HWLOC_SYNTHETIC="pu:4"; hwloc-calc
+ * calls both unavailable there): none counted, each PU its own core. It said "0 packages, 0
+ * cores, 4 PUs; this process may use 4 cores". */
+static void test_context_without_packages_or_cores(void)
+{
+    setenv("HWLOC_SYNTHETIC", "pu:4", 1);
+    command *c = RUN("bench", "fib", "10", "--runs", "1", "--warmup", "0", "--workers", "1");
+    unsetenv("HWLOC_SYNTHETIC");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->out, "\ntopology:  4 PUs; this process may use 4 cores, 4 PUs\n"));
+    command_free(c);
+}
+
 /* bench fib N-M: a line per n, and files with a point per n whose results are fib's, whose
  * ratios are the medians' quotients, and a plot with a series per worker count. */
 static void test_sweep(void)
@@ -1084,6 +1097,7 @@ int main(void)
         return 99;
     CU_TestInfo happy[] = {
         {"bench fib: table, JSON, CSV, SVG", test_fib_files},
+        {"context without packages or cores", test_context_without_packages_or_cores},
         {"bench fib N-M: the curve, JSON, CSV, SVG", test_sweep},
         {"--peers: contract, failing and missing peers", test_peers},
         {"a peer of 0 s: no infinite point in the plot", test_peer_of_no_time},

@@ -206,6 +206,27 @@ static void test_die_victims(void)
     command_free(c);
 }
 
+/* No Core and no Package objects (hwloc-calc calls both types unavailable): each PU is its
+ * own core, as for --cores, and no worker has a package (it showed package 0, which
+ * --cores package:0 refused). */
+static void test_without_packages_or_cores(void)
+{
+    command *c = RUN_ON("pu:4", "topo");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(has_line(c->out, "4 PUs (4 cores / 4 PUs allowed)"));
+    CU_ASSERT(has_line(c->out, "placement (--cores auto): 4 workers"));
+    CU_ASSERT(has_line(c->out, "     2      2      2        2           -  -"));
+    command_free(c);
+    c = RUN_ON("pu:4", "topo", "--json");
+    CU_ASSERT(exited_with(c, 0));
+    CU_ASSERT(contains(c->out, "{\"worker\":3,\"pu_logical\":3,\"pu_os\":3,\"core\":3,"
+                               "\"package\":null,"));
+    command_free(c);
+    synthetic_begin("pu:4");
+    CHECK_BAD_INPUT({{"topo", "--cores", "package:0"}, {"no package objects"}});
+    synthetic_end(NULL);
+}
+
 static void test_large(void)
 {
     command *c = RUN_ON(LARGE, "topo");
@@ -561,6 +582,7 @@ int main(void)
         {"--cores 4 and --cores core:0-3", test_small_four_workers},
         {"shared cores and PUs", test_small_sharing},
         {"a die's victims, then its package's", test_die_victims},
+        {"no packages, no cores", test_without_packages_or_cores},
         {"128 workers", test_large},
         {"--help names topo", test_help_names_topo},
         {"CPU lists by type: package, numa, core, pu", test_cpu_list_types},

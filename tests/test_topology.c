@@ -548,14 +548,15 @@ static void test_os_indexes_with_holes(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "CPU 1 "));
     pareng_plan *plan = plan_cpus(even_machine, "14,2");
     CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 2);
-    expect_placement(plan, 0, 14, 7, 3, 0, false, false);
-    expect_placement(plan, 1, 2, 1, 0, 0, false, false);
+    /* a machine of no packages */
+    expect_placement(plan, 0, 14, 7, 3, PARENG_NO_PACKAGE, false, false);
+    expect_placement(plan, 1, 2, 1, 0, PARENG_NO_PACKAGE, false, false);
     pareng_plan_destroy(plan);
 
     plan = plan_workers(even_machine, 0);
     CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 4);
     for (unsigned w = 0; w < 4; w++)
-        expect_placement(plan, w, 4 * w, 2 * w, w, 0, false, false);
+        expect_placement(plan, w, 4 * w, 2 * w, w, PARENG_NO_PACKAGE, false, false);
     pareng_plan_destroy(plan);
 }
 
@@ -721,6 +722,18 @@ static void test_victims_without_cores(void)
     static const unsigned levels_of_5[] = {4, 4, 4, 5, 5, 5, 5};
     expect_victims(plan, 5, victims_of_5, levels_of_5, 7);
     pareng_plan_destroy(plan);
+}
+
+/* Nor packages: a worker has none (it had package 0, which package:0 refuses). */
+static void test_placement_without_packages(void)
+{
+    pareng_plan *plan = plan_workers("pu:4", 0);
+    CU_ASSERT_EQUAL_FATAL(pareng_plan_workers(plan), 4);
+    for (unsigned w = 0; w < 4; w++)
+        expect_placement(plan, w, w, w, w, PARENG_NO_PACKAGE, false, false);
+    pareng_plan_destroy(plan);
+    CU_ASSERT_EQUAL(plan_cpus_rc("pu:4", "package:0", 0), -ERANGE);
+    CU_ASSERT_EQUAL(plan_cpus_rc("pu:4", "core:3", 0), 0);
 }
 
 static void test_victims_respect_max_and_null_levels(void)
@@ -1407,6 +1420,7 @@ int main(void)
         {"NUMA node inside an L3", test_victims_numa_node_inside_l3},
         {"NUMA node spanning packages", test_victims_numa_node_spanning_packages},
         {"topology without cores", test_victims_without_cores},
+        {"topology without packages", test_placement_without_packages},
         {"max and NULL levels", test_victims_respect_max_and_null_levels},
         CU_TEST_INFO_NULL,
     };

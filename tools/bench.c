@@ -400,11 +400,10 @@ static void print_context(const bench_context *c)
     cli_escape(stdout, c->host);
     printf("\nCPU:       ");
     cli_escape(stdout, c->cpu_model);
-    printf("\ntopology:  %u package%s, %u core%s, %u PU%s; this process may use %u core%s, "
-           "%u PU%s\n",
-           c->packages, plural(c->packages), c->cores, plural(c->cores), c->pus,
-           plural(c->pus), c->allowed_cores, plural(c->allowed_cores), c->allowed_pus,
-           plural(c->allowed_pus));
+    printf("\ntopology:  ");
+    cli_print_machine_counts(stdout, c->packages, c->cores, c->pus);
+    printf("; this process may use %u core%s, %u PU%s\n", c->allowed_cores,
+           plural(c->allowed_cores), c->allowed_pus, plural(c->allowed_pus));
     printf("build:     pareng %s, %s, %s\n", pareng_version(), PARENG_BUILD_COMPILER,
            PARENG_BUILD_FLAGS);
     printf("date:      %s\n", c->date);

@@ -338,6 +338,22 @@ void json_string(FILE *f, const char *text)
     fputc('"', f);
 }
 
+void cli_print_machine_counts(FILE *f, unsigned packages, unsigned cores, unsigned pus)
+{
+    const struct {
+        const char *kind;
+        unsigned n;
+    } counts[] = {{"package", packages}, {"core", cores}, {"PU", pus}};
+    const char *separator = "";
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+        if (counts[k].n == 0) /* never the PUs: a topology has one at least */
+            continue;
+        fprintf(f, "%s%u %s%s", separator, counts[k].n, counts[k].kind,
+                counts[k].n == 1 ? "" : "s");
+        separator = ", ";
+    }
+}
+
 void json_stats_fields(FILE *f, const pareng_stats *s, bool io)
 {
     const char *sep = "";

@@ -100,6 +100,10 @@ int cli_interrupted_status(void);
  * JSON string writer of the tools. */
 void json_string(FILE *f, const char *text);
 
+/* "2 packages, 16 cores, 32 PUs" on f: the objects hwloc shows, a kind the topology has none
+ * of (a synthetic one may lack packages or cores) left out */
+void cli_print_machine_counts(FILE *f, unsigned packages, unsigned cores, unsigned pus);
+
 /* The counters of pareng_stats as --stats shows them (busy and idle time apart) */
 #define STAT_FIELDS(X)                                                                        \
     X(tasks) X(spawns) X(steals) X(steal_fails) X(leapfrogs) X(stolen_from) X(shares)         \

@@ -217,19 +217,14 @@ static const char *plural(unsigned n)
 }
 
 /* "2 packages, 16 cores, 32 PUs (16 cores / 32 PUs allowed)": what hwloc shows, then what this
- * process may use. Packages and cores are left out of topologies that have none (synthetic
- * ones may lack them). */
+ * process may use (where the topology has no cores, each PU is one). */
 static void print_summary(const topo_view *v)
 {
-    unsigned packages = count_type(v, "Package"), cores = count_type(v, "Core");
-    unsigned pus = count_type(v, "PU");
     unsigned allowed_cores = pareng_plan_cores(v->plan), allowed_pus = pareng_plan_pus(v->plan);
-    if (packages)
-        printf("%u package%s, ", packages, plural(packages));
-    if (cores)
-        printf("%u core%s, ", cores, plural(cores));
-    printf("%u PU%s (%u core%s / %u PU%s allowed)\n", pus, plural(pus), allowed_cores,
-           plural(allowed_cores), allowed_pus, plural(allowed_pus));
+    cli_print_machine_counts(stdout, count_type(v, "Package"), count_type(v, "Core"),
+                             count_type(v, "PU"));
+    printf(" (%u core%s / %u PU%s allowed)\n", allowed_cores, plural(allowed_cores),
+           allowed_pus, plural(allowed_pus));
     if (!pareng_plan_is_this_system(v->plan))
         printf("not this machine (HWLOC_SYNTHETIC, HWLOC_XMLFILE or --topology): an engine "
                "would run unpinned\n");
@@ -323,8 +318,11 @@ static void print_placement_table(const topo_view *v, const topo_options *o)
         const pareng_placement *p = &v->placements[w];
         /* a worker that shares its PU shares its core too: the narrower is the news */
         const char *shared = p->shared_pu ? "PU" : p->shared_core ? "core" : "-";
-        printf("%6u %6u %6u %8u %11u  %s\n", w, p->pu_logical, p->pu_os, p->core_logical,
-               p->package_logical, shared);
+        char package[16] = "-";
+        if (p->package_logical != PARENG_NO_PACKAGE)
+            snprintf(package, sizeof package, "%u", p->package_logical);
+        printf("%6u %6u %6u %8u %11s  %s\n", w, p->pu_logical, p->pu_os, p->core_logical,
+               package, shared);
     }
 }
 
@@ -395,10 +393,11 @@ static void print_json_object(const pareng_topo_object *o)
 static void print_json_worker(topo_view *v, unsigned w)
 {
     const pareng_placement *p = &v->placements[w];
-    printf("{\"worker\":%u,\"pu_logical\":%u,\"pu_os\":%u,\"core\":%u,\"package\":%u,"
-           "\"shared_core\":%s,\"shared_pu\":%s,\"victims\":[",
-           w, p->pu_logical, p->pu_os, p->core_logical, p->package_logical,
-           json_bool(p->shared_core), json_bool(p->shared_pu));
+    printf("{\"worker\":%u,\"pu_logical\":%u,\"pu_os\":%u,\"core\":%u,\"package\":", w,
+           p->pu_logical, p->pu_os, p->core_logical);
+    print_json_index(p->package_logical == PARENG_NO_PACKAGE ? -1 : (int)p->package_logical);
+    printf(",\"shared_core\":%s,\"shared_pu\":%s,\"victims\":[", json_bool(p->shared_core),
+           json_bool(p->shared_pu));
     unsigned n = view_victims(v, w);
     for (unsigned i = 0; i < n; i++)
         printf("%s{\"worker\":%u,\"level\":\"%s\",\"group\":%u}", i ? "," : "",
