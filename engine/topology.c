@@ -550,6 +550,33 @@ static int choose_cores_in(planner *p, hwloc_obj_t obj)
     return 0;
 }
 
+/* obj (a package or a NUMA node) gave no worker: none of its PUs is allowed, or it holds no
+ * whole core, only part of one (a synthetic topology may split a core between NUMA nodes).
+ * -ERANGE saying which, or 0 for `all`, which skips what this process may not use. */
+static int nothing_inside(planner *p, const char *name, hwloc_obj_t obj, bool all)
+{
+    hwloc_bitmap_t inside = hwloc_bitmap_alloc();
+    if (!inside)
+        return pareng__fail(ENOMEM, "out of memory");
+    hwloc_bitmap_and(inside, obj->cpuset, p->allowed);
+    int rc = 0;
+    if (hwloc_bitmap_iszero(inside)) {
+        rc = all ? 0 : allowed_error(p, name, obj->logical_index);
+    } else {
+        hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(p->topo,
+                                                      (unsigned)hwloc_bitmap_first(inside));
+        unsigned core = core_of(p->topo, pu)->logical_index;
+        char *cpus = NULL;
+        hwloc_bitmap_list_asprintf(&cpus, inside);
+        rc = pareng__fail(ERANGE, "%s L#%u holds no whole core, only part of core L#%u: name "
+                          "its CPUs (%s) or the core (core:%u)", name, obj->logical_index, core,
+                          cpus ? cpus : "?", core);
+        free(cpus);
+    }
+    hwloc_bitmap_free(inside);
+    return rc;
+}
+
 static hwloc_obj_type_t hwloc_type_of(const planner *p, enum pareng__place_type type)
 {
     switch (type) {
@@ -601,8 +628,8 @@ static int choose_place(void *ctx, const pareng__place *place)
         } else {
             unsigned before = p->n_chosen;
             rc = choose_cores_in(p, obj);
-            if (rc == 0 && p->n_chosen == before && !place->all)
-                rc = allowed_error(p, name, v);
+            if (rc == 0 && p->n_chosen == before)
+                rc = nothing_inside(p, name, obj, place->all);
         }
         if (rc < 0)
             return rc;

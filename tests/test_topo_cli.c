@@ -521,6 +521,10 @@ static void test_cpu_list_types(void)
                     {{"topo", "--cores", "N:0"}, {"'N:0'", "likwid"}},
                     {{"topo", "--cores", "odd"}, {"'odd'", "even and odd"}});
     synthetic_end(NULL);
+    /* a NUMA node inside a core holds no whole core, though every CPU is allowed */
+    synthetic_begin("core:2 numa:2 pu:2");
+    CHECK_BAD_INPUT({{"topo", "--cores", "numa:1"}, {"numa L#1 holds no whole core", "(2-3)"}});
+    synthetic_end(NULL);
 }
 
 /* ---- bad input ------------------------------------------------------------------------- */

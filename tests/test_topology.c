@@ -461,6 +461,29 @@ static void test_whole_objects_beyond_the_machine(void)
     CU_ASSERT_EQUAL(plan_cpus_rc("core:4 pu:2", "numa:1", 0), -ERANGE);
 }
 
+/* A NUMA node or a package smaller than a core (synthetic topologies may split one) gives no
+ * worker, one per whole core inside: the message says so, and what to name instead (it said
+ * the node was not one this process may use, though all CPUs were). */
+static void test_objects_inside_a_core(void)
+{
+    static const struct {
+        const char *topology, *list, *said;
+    } split[] = {
+        {"core:2 numa:2 pu:2", "numa:1", "numa L#1 holds no whole core, only part of core L#0: "
+                                         "name its CPUs (2-3) or the core (core:0)"},
+        {"core:2 numa:2 pu:2", "numa:all", "numa L#0 holds no whole core"},
+        {"core:2 pack:2 pu:2", "package:3", "package L#3 holds no whole core, only part of "
+                                            "core L#1: name its CPUs (6-7) or the core (core:1)"},
+    };
+    for (size_t i = 0; i < sizeof split / sizeof *split; i++) {
+        CU_ASSERT_EQUAL(plan_cpus_rc(split[i].topology, split[i].list, 0), -ERANGE);
+        if (!strstr(pareng_last_error(), split[i].said))
+            fprintf(stderr, "\n  %s on %s: %s\n", split[i].list, split[i].topology,
+                    pareng_last_error());
+        CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), split[i].said));
+    }
+}
+
 /* More cores than PARENG_MAX_WORKERS: auto takes the most it may, never more. */
 static void test_more_cores_than_the_most_workers(void)
 {
@@ -1421,6 +1444,7 @@ int main(void)
         {"NUMA node spanning packages", test_victims_numa_node_spanning_packages},
         {"topology without cores", test_victims_without_cores},
         {"topology without packages", test_placement_without_packages},
+        {"NUMA nodes and packages inside a core", test_objects_inside_a_core},
         {"max and NULL levels", test_victims_respect_max_and_null_levels},
         CU_TEST_INFO_NULL,
     };
