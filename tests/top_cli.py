@@ -21,8 +21,8 @@ def pareng(*args, timeout=60):
     return subprocess.run([PARENG, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def top_json(target):
-    r = pareng("top", target, "--once", "--json")
+def top_json(target, delay="50ms"):
+    r = pareng("top", target, "--once", "--delay", delay, "--json")
     if r.returncode != 0:
         return None
     doc = json.loads(r.stdout)
@@ -99,6 +99,30 @@ def test_top_refusals():
     else:
         check(r.returncode == 0 and json.loads(r.stdout) == {"engines": []},
               "top with no engine: an empty list")
+
+
+def test_top_once_measures_rates():
+    """--once shows the rates of one delay, not 0: its one refresh comes one delay after a
+    first snapshot. An IO-bound fib counts tens of thousands of tasks a second."""
+    run = subprocess.Popen([PARENG, "run", "fib", "30", "--io-latency", "1ms", "-c", "2"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        engine = None
+        while time.time() < deadline and run.poll() is None and not (engine and
+                                                                     engine["running"]):
+            engine = top_json(str(run.pid), delay="300ms")
+        check(engine is not None and engine["running"], "top --once saw the IO-bound run")
+        if engine:
+            rates = [w["tasks_per_second"] for w in engine["worker_stats"]]
+            check(sum(rates) > 0, f"top --once shows tasks per second ({rates})")
+        start = time.time()
+        r = pareng("top", str(run.pid), "--once", "--delay", "500ms")
+        check(r.returncode == 0 and time.time() - start >= 0.5,
+              "top --once takes one delay")
+    finally:
+        run.kill()
+        run.wait()
 
 
 def test_top_until_the_process_ends():
@@ -258,6 +282,7 @@ def test_scale():
 
 test_top_refusals()
 test_top_against_a_running_engine()
+test_top_once_measures_rates()
 test_top_until_the_process_ends()
 test_trace_and_timeline()
 test_scale()

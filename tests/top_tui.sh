@@ -23,7 +23,7 @@ check() { # check WHAT COMMAND...
 screen() { tmux -S "$sock" capture-pane -p -t top; }
 has() { grep -q -- "$1" <<<"$2"; }
 
-for _ in $(seq 200); do "$pareng" top "$run" --once >/dev/null 2>&1 && break; sleep 0.05; done
+for _ in $(seq 200); do "$pareng" top "$run" --once -d 10ms >/dev/null 2>&1 && break; sleep 0.05; done
 TERM=xterm tmux -S "$sock" new-session -d -s top -x 150 -y 30 \
   "'$pareng' top $run --delay 200ms; echo TOP-EXITED \$?; sleep 60"
 sleep 1.5

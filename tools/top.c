@@ -49,8 +49,10 @@ static const char top_help[] =
     "  -h, --help\n"
     "          this help\n"
     "\n"
-    "tasks counts what --stats counts: tasks that left the fast path (the root,\n"
-    "stolen, shared or overflowed ones). More: docs/cli.md (man pareng).\n";
+    "Rates (tasks/s, CPU%) are over the delay before each refresh: the first one\n"
+    "comes one delay after the start (--once too). tasks counts what --stats\n"
+    "counts: tasks that left the fast path (the root, stolen, shared or\n"
+    "overflowed ones). More: docs/cli.md (man pareng).\n";
 
 #define MIN_DELAY_NS 10000000ull
 #define DEFAULT_DELAY_NS 1000000000ull
@@ -199,7 +201,8 @@ static void sample(top_state *t)
     t->refresh++;
 }
 
-/* tasks per second of worker i since the previous snapshot (0 at the first) */
+/* tasks per second of worker i since the previous snapshot (0 for an engine first seen at
+ * this one) */
 static double tasks_per_second(const watched *w, unsigned i)
 {
     if (!w->before || !w->before_ns || w->at_ns <= w->before_ns)
@@ -505,8 +508,19 @@ int command_top(int argc, char **argv)
     if ((rc = find_engines(&t)))
         return rc;
     t.screen = t.screen && screen_open();
-    for (unsigned long n = 0; !stop_signal; n++) {
-        if (n && (rc = find_engines(&t)))
+    /* A first snapshot, one delay before the first refresh: every refresh shows the rates
+     * of the delay before it, as vmstat's and top's later lines do (a refresh at once would
+     * have nothing to measure them against: --once showed 0 tasks/s) */
+    sample(&t);
+    bool quit = false;
+    if (t.screen) {
+        screen_draw(&t, o.delay_ns);
+        quit = screen_wait(o.delay_ns);
+    } else {
+        plain_wait(o.delay_ns);
+    }
+    for (unsigned long n = 0; !stop_signal && !quit; n++) {
+        if ((rc = find_engines(&t)))
             break;
         sample(&t);
         bool last = o.iterations && n + 1 == o.iterations;
