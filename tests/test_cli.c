@@ -302,6 +302,57 @@ static const struct {
     {"clean", "## `pareng clean`"},
 };
 
+/* The usage forms of text, one a line: each `pareng ...` with its continuation lines joined
+ * and its runs of spaces collapsed, from the start of text (less "usage: ") up to its first
+ * empty line. Appended to forms. */
+static void append_usage_forms(const char *text, char *forms, size_t size)
+{
+    if (strncmp(text, "usage: ", 7) == 0)
+        text += 7;
+    size_t used = strlen(forms);
+    for (const char *line = text; *line && *line != '\n';) {
+        size_t len = strcspn(line, "\n");
+        const char *p = line + strspn(line, " ");
+        if (used > 0 && used + 1 < size)
+            forms[used++] = strncmp(p, "pareng ", 7) == 0 ? '\n' : ' ';
+        for (; p < line + len && used + 1 < size; p++)
+            if (*p != ' ' || forms[used - 1] != ' ')
+                forms[used++] = *p;
+        line += len + (line[len] == '\n');
+    }
+    forms[used] = '\0';
+}
+
+/* The synopsis that opens docs/cli.md (and the man page's SYNOPSIS) lists the usage forms of
+ * every command's --help, in order, then help's: it had `bench fib N` where --help says
+ * N|N-M, and `run http` without --trace and --timeline. */
+static void test_synopsis_matches_help(void)
+{
+    char *doc = read_cli_doc();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    const char *open = strstr(doc, "```\n"), *close = open ? strstr(open, "\n```\n") : NULL;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(close);
+    char *block = strndup(open + 4, (size_t)(close - open - 4) + 1);
+    static char synopsis[8192], helps[8192];
+    synopsis[0] = helps[0] = '\0';
+    append_usage_forms(block, synopsis, sizeof synopsis);
+    for (size_t i = 0; i < sizeof help_pages / sizeof help_pages[0]; i++) {
+        if (!help_pages[i].command)
+            continue;
+        command *c = RUN(help_pages[i].command, "--help");
+        append_usage_forms(c->out, helps, sizeof helps);
+        command_free(c);
+    }
+    size_t len = strlen(helps);
+    bool same = strncmp(synopsis, helps, len) == 0 &&
+                strncmp(synopsis + len, "\npareng help ", 13) == 0;
+    CU_ASSERT(same);
+    if (!same)
+        report_difference("the commands' usage", helps, synopsis);
+    free(block);
+    free(doc);
+}
+
 /* `pareng CMD --help`, `-h`, `pareng help CMD` and `pareng --help CMD` print the block of
  * docs/cli.md, on stdout, with status 0; so do `pareng --help`, `-h` and `help` for the
  * overview. */
@@ -1249,6 +1300,7 @@ int main(void)
     };
     CU_TestInfo options[] = {
         {"--help of every command = docs/cli.md", test_help_matches_docs},
+        {"the synopsis = every command's usage", test_synopsis_matches_help},
         {"every option named in a help is taken", test_help_explains_every_option},
         {"--version", test_version},
         {"getopt_long: short, abbreviated, --, permuted", test_getopt_features},

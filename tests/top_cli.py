@@ -238,6 +238,11 @@ def test_trace_and_timeline():
             shorter = f.read()
         check(r.returncode == 0 and len(shorter) < len(kept) and json.loads(shorter),
               "a shorter trace written over a longer one is cut to its own length")
+        # docs/cli.md names the workloads they work for: uts is one
+        r = pareng("run", "uts", "T1", "-c", "2", "--trace", trace, "--timeline", svg)
+        with open(trace) as f:
+            check(r.returncode == 0 and json.load(f)["traceEvents"] and
+                  ET.parse(svg).getroot().tag.endswith("svg"), "run uts --trace --timeline")
         r = pareng("run", "fib", "10", "--trace", "-")
         check(r.returncode == 2, "--trace - is refused (stdout has the result)")
         r = pareng("run", "fib", "10", "--trace", os.path.join(d, "no", "such", "dir"))
