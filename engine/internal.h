@@ -643,9 +643,10 @@ PARENG__INTERNAL pareng_frame *pareng__measure_sync(pareng__worker *w, pareng_fr
 
 /* ---- engine.c ---- */
 PARENG__INTERNAL pareng__arena *pareng__engine_arena(const pareng_engine *e);
-/* p (a ctx the caller hands to tasks) on the stack of the thread that started e, in a frame
- * made after pareng_start, which the workers never had: -EINVAL naming function, else 0. */
-PARENG__INTERNAL int pareng__caller_local(pareng_engine *e, const void *p,
+/* p, a ctx the caller hands to tasks, where the workers would not read what the caller has
+ * there (a frame made after pareng_start, memory made or written since): -EINVAL naming
+ * function, else 0. */
+PARENG__INTERNAL int pareng__check_ctx(pareng_engine *e, const void *p,
                                           const char *function);
 
 /* ---- signal.c ---- */

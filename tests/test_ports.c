@@ -1543,6 +1543,54 @@ static void test_locals_made_after_the_start_refused(void)
     pareng_stop(e);
 }
 
+/* A ctx in memory the caller had at the start (main's locals, its heap) is in each worker as
+ * a copy made then: what the caller writes there later, no worker sees, and the loop ran on the
+ * old bytes with exit 0 (a C++ lambda's captures, its trampoline inlined into main: the rest of
+ * the sum 0). Refused where the workers' view differs; as it was, it runs. */
+static pareng_value sum_of_factor(void *ctx, size_t begin, size_t end)
+{
+    return (pareng_value){.d = (double)(end - begin) * *(const double *)ctx};
+}
+
+static void test_ctx_written_after_the_start_refused(void)
+{
+    if (!task_malloc_is_shared()) /* nothing sealed: the workers' copies are theirs */
+        return;
+    const size_t n = 1000;
+    double factor = 3.0;                     /* main's local, as it was at the start */
+    double *block = malloc(sizeof *block);   /* the caller's heap, before the start */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(block);
+    *block = 1.0;
+    pareng_config cfg;
+    pareng_config_default(&cfg);
+    cfg.workers = 2;
+    pareng_engine *e;
+    CU_ASSERT_EQUAL_FATAL(pareng_start(&e, &cfg), 0);
+    pareng_value sum = {.d = -1};
+    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_of_factor, add_sums, &factor, &sum), 0);
+    CU_ASSERT_EQUAL(sum.d, 3.0 * (double)n);
+    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_of_factor, add_sums, block, &sum), 0);
+    CU_ASSERT_EQUAL(sum.d, (double)n);
+    *(volatile double *)&factor = 4.0;
+    *(volatile double *)block = 5.0;
+    double *later = malloc(sizeof *later); /* after the start: the workers never had it */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(later);
+    *later = 6.0;
+    double *const ctxs[] = {&factor, block, later};
+    for (size_t k = 0; k < 3; k++) {
+        sum.d = -1;
+        CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_of_factor, add_sums, ctxs[k], &sum),
+                        -EINVAL);
+        CU_ASSERT_EQUAL(sum.d, -1);
+        const char *why = pareng_last_error();
+        CU_ASSERT(strstr(why, "after pareng_start") && strstr(why, "pareng_reduce: ctx (0x"));
+    }
+    CU_ASSERT_EQUAL(pareng_for(e, 0, n, 0, scale_in_place, &factor), -EINVAL);
+    pareng_stop(e);
+    free(block);
+    free(later);
+}
+
 /* libpareng's pthread_sigmask and sigprocmask, in the caller: the C library's behaviour, its
  * own two signals never blocked, errors as it returns them. */
 static void test_signal_masks_as_the_c_librarys(void)
@@ -1674,6 +1722,7 @@ int main(void)
         {"a library's write, then the program's on its page",
          test_a_pages_library_write_then_the_programs},
         {"locals made after the start: refused", test_locals_made_after_the_start_refused},
+        {"a ctx written after the start: refused", test_ctx_written_after_the_start_refused},
         {"the caller's memory writable when asked", test_writable_copies_when_asked},
         {"signal masks as the C library's", test_signal_masks_as_the_c_librarys},
         {"a caller's stream and blocks in a task", test_a_callers_stream_and_blocks_in_a_task},
