@@ -70,6 +70,7 @@ struct pareng_engine {
      * call: pthread_getattr_np reads /proc/self/maps for the main thread). */
     uintptr_t start_frame, start_stack_low;
     pthread_t starter;
+    pareng__sealed_copy worker_seals; /* what the first worker sealed (pareng__check_ctx) */
 };
 
 /* A NULL handle (an unchecked failed pareng_start) has nothing: 0, NULL, -EINVAL. */
@@ -100,69 +101,6 @@ static uintptr_t start_stack_low(pareng_engine *e)
         e->start_stack_low = low ? (uintptr_t)low : e->start_frame;
     }
     return e->start_stack_low;
-}
-
-/* A ctx on the starting thread's stack below pareng_start's frame: there, the workers' copy
- * holds only the start's own frames (their stack is unreadable in a sealed worker). */
-static int refuse_local_of_later_call(pareng_engine *e, const void *p, const char *function)
-{
-    uintptr_t at = (uintptr_t)p, here = (uintptr_t)__builtin_frame_address(0);
-    /* on that stack still, not a coroutine's or a signal stack's */
-    if (!pthread_equal(pthread_self(), e->starter) || at <= here || at >= e->start_frame ||
-        here >= e->start_frame || here < start_stack_low(e))
-        return 0;
-    return pareng__fail(EINVAL, "%s: ctx (%p) is a local variable of a function called after "
-                        "pareng_start (on the caller's stack, below the function that started "
-                        "the engine): workers have the caller's stack as it was at the start, "
-                        "when it did not exist. Give tasks such data in pareng_alloc memory, or "
-                        "make it before the start (docs/memory.md, \"The caller's memory\")",
-                        function, p);
-}
-
-/* Any other ctx, as the workers will read it: memory the caller had before the start (a local
- * of main's, a block it malloc'd, a global of a private engine) is in each worker as a copy
- * made at the fork, and what the caller wrote there since, no worker sees: the loop ran on
- * the old bytes with exit 0 (a C++ lambda's captures, its trampoline inlined into main). So
- * the first worker's view of the ctx's first bytes is read (process_vm_readv: a parent may
- * read its children under Yama's default) and compared with the caller's: 8 bytes at an
- * address aligned to 8, which lie within the ctx of any struct that holds a pointer, a long
- * or a double; else 4, or 1. Where the workers' copies are theirs to write (not sealed), or
- * the read is refused (a stricter Yama, seccomp), nothing is said. */
-static int refuse_ctx_the_workers_see_otherwise(pareng_engine *e, const void *p,
-                                                const char *function)
-{
-    uintptr_t at = (uintptr_t)p, arena = (uintptr_t)e->segment.arena;
-    /* pareng_alloc memory is the same in every process: nothing to compare (nor the 1.5 us of
-     * the read, 6% of a small loop's run) */
-    if (!e->segment.arena->seal_caller_memory || !e->pids[0] ||
-        (at >= arena && at - arena < e->segment.size))
-        return 0;
-    size_t n = at % 8 == 0 ? 8 : at % 4 == 0 ? 4 : 1; /* within p's page either way */
-    unsigned char theirs[8];
-    struct iovec into = {theirs, n}, from = {(void *)p, n};
-    ssize_t got = process_vm_readv(e->pids[0], &into, 1, &from, 1, 0);
-    if (got < 0 && errno == EFAULT)
-        return pareng__fail(EINVAL, "%s: ctx (%p) is not in the workers' memory: the caller "
-                            "made it after pareng_start (workers have the caller's memory as "
-                            "it was at the start). Give tasks such data in pareng_alloc memory, "
-                            "or make it before the start (docs/memory.md, \"The caller's "
-                            "memory\")", function, p);
-    if (got != (ssize_t)n || memcmp(theirs, p, n) == 0)
-        return 0;
-    return pareng__fail(EINVAL, "%s: ctx (%p) holds what the caller wrote there after "
-                        "pareng_start, which workers do not see: they have the caller's memory "
-                        "(its stack, its heap, its globals) as it was at the start, and would "
-                        "read other bytes. Give tasks such data in pareng_alloc memory, or write "
-                        "it before the start (docs/memory.md, \"The caller's memory\")",
-                        function, p);
-}
-
-int pareng__check_ctx(pareng_engine *e, const void *p, const char *function)
-{
-    if (!e || !p)
-        return 0;
-    int rc = refuse_local_of_later_call(e, p, function);
-    return rc < 0 ? rc : refuse_ctx_the_workers_see_otherwise(e, p, function);
 }
 
 int pareng_engine_worker_pid(const pareng_engine *e, unsigned worker)
@@ -238,6 +176,77 @@ pareng__worker *pareng__worker_lane0(void)
 {
     const pareng__arena *a = identity ? identity->worker_of : NULL;
     return a ? pareng__lane((pareng__arena *)a, identity->worker_index, 0) : NULL;
+}
+
+/* A ctx on the starting thread's stack below pareng_start's frame: there, the workers' copy
+ * holds only the start's own frames (their stack is unreadable in a sealed worker). */
+static int refuse_local_of_later_call(pareng_engine *e, const void *p, const char *function)
+{
+    uintptr_t at = (uintptr_t)p, here = (uintptr_t)__builtin_frame_address(0);
+    /* on that stack still, not a coroutine's or a signal stack's */
+    if (!pthread_equal(pthread_self(), e->starter) || at <= here || at >= e->start_frame ||
+        here >= e->start_frame || here < start_stack_low(e))
+        return 0;
+    return pareng__fail(EINVAL, "%s: ctx (%p) is a local variable of a function called after "
+                        "pareng_start (on the caller's stack, below the function that started "
+                        "the engine): workers have the caller's stack as it was at the start, "
+                        "when it did not exist. Give tasks such data in pareng_alloc memory, or "
+                        "make it before the start (docs/memory.md, \"The caller's memory\")",
+                        function, p);
+}
+
+/* The first worker seals after it is counted ready: its list is read once it is final. A
+ * worker that died first (the run will say so) or never gets there within a second: no list. */
+static bool first_worker_sealed(pareng_engine *e)
+{
+    const struct timespec pause = {0, 50 * 1000};
+    for (int looks = 0; looks < 20000; looks++) {
+        /* Acquire: pairs with the worker's release once its list is final (fiber.c) */
+        if (atomic_load_explicit(&e->segment.arena->first_worker_sealed, memory_order_acquire))
+            return true;
+        nanosleep(&pause, NULL);
+    }
+    return false;
+}
+
+/* Any other ctx in memory the workers sealed (the caller's heap, the blocks it malloc'd, its
+ * main thread's stack above the start): only the caller can have written there since the
+ * fork, which no worker sees, and the loop ran on the old bytes with exit 0 (a C++ lambda's
+ * captures in main's frame, its trampoline inlined; a struct filled after the start; a block
+ * malloc'd after it). The ctx's first bytes are compared, the caller's now with the first
+ * worker's, both read with process_vm_readv (the caller may have unmapped them since): 8 at
+ * an address aligned to 8, which lie within any struct that holds a pointer, a long or a
+ * double; else 4, or 1. Not compared: where the workers' copies are theirs to write (not
+ * sealed: globals, streams' pages, WRITABLE), or where a read is refused (a stricter Yama,
+ * seccomp). */
+static int refuse_ctx_the_workers_see_otherwise(pareng_engine *e, const void *p,
+                                                const char *function)
+{
+    uintptr_t at = (uintptr_t)p;
+    if (!e->segment.arena->seal_caller_memory || !e->pids[0] || !first_worker_sealed(e) ||
+        !pareng__caller_memory_sealed_in(e->pids[0], at, &e->worker_seals))
+        return 0;
+    size_t n = at % 8 == 0 ? 8 : at % 4 == 0 ? 4 : 1; /* within p's page either way */
+    unsigned char theirs[8], ours[8];
+    struct iovec into_theirs = {theirs, n}, into_ours = {ours, n}, from = {(void *)p, n};
+    if (process_vm_readv(e->pids[0], &into_theirs, 1, &from, 1, 0) != (ssize_t)n ||
+        process_vm_readv(getpid(), &into_ours, 1, &from, 1, 0) != (ssize_t)n ||
+        memcmp(theirs, ours, n) == 0)
+        return 0;
+    return pareng__fail(EINVAL, "%s: ctx (%p) holds what the caller wrote there after "
+                        "pareng_start, which workers do not see: they have the caller's memory "
+                        "(its stack, its heap) as it was at the start, and would read other "
+                        "bytes. Give tasks such data in pareng_alloc memory, or write it before "
+                        "the start (docs/memory.md, \"The caller's memory\")", function, p);
+}
+
+int pareng__check_ctx(pareng_engine *e, const void *p, const char *function)
+{
+    /* a forked copy has not the engine's memory: the run refuses it (-EPERM) */
+    if (!e || !p || forked_copy(e))
+        return 0;
+    int rc = refuse_local_of_later_call(e, p, function);
+    return rc < 0 ? rc : refuse_ctx_the_workers_see_otherwise(e, p, function);
 }
 
 static int refuse_forked_copy(const pareng_engine *e)
@@ -476,6 +485,7 @@ static void release(pareng_engine *e)
     free(e->pids);
     free(e->pidfds);
     free(e->stopped_checks);
+    free(e->worker_seals.ranges);
     pareng__dist_free(e->dist);
     pthread_mutex_destroy(&e->inbox_lock);
     free(e);
@@ -552,19 +562,31 @@ static void release_openmp_threads(void)
  * again; before each run, or the tasks' lines, which their workers write as each task ends,
  * would come out before what the caller printed earlier (with stdout a file or a pipe).
  * Not fflush(NULL): it locks every stream, and so waited for as long as another thread of
- * the caller's sat in fgets on stdin. Only a stream with output pending is locked, under the
- * list's lock taken first, as glibc's own flush and fclose take them. */
+ * the caller's sat in fgets on stdin. Only a stream with output pending, and not in another
+ * thread's hands at that moment (whose output is in that thread's order, not the run's), is
+ * flushed: waiting for its lock under the list's could deadlock with a thread that holds it
+ * and opens a file (fopen takes the list's lock). Before a run is claimed and once at a time
+ * per thread: a stream whose own writing (fopencookie) runs a loop would otherwise have that
+ * loop refused as a second run, or flush itself within its flush. */
+static _Thread_local bool flushing_caller_streams;
+
 static void flush_caller_streams(void)
 {
+    if (flushing_caller_streams)
+        return;
+    flushing_caller_streams = true;
 #ifdef __GLIBC__
     _IO_list_lock();
     for (FILE *f = _IO_list_all; f; f = f->_chain)
-        if (__fpending(f) > 0)
-            fflush(f);
+        if (__fpending(f) > 0 && ftrylockfile(f) == 0) {
+            fflush_unlocked(f);
+            funlockfile(f);
+        }
     _IO_list_unlock();
 #else
     fflush(NULL);
 #endif
+    flushing_caller_streams = false;
 }
 
 static int fork_workers(pareng_engine *e)
@@ -954,6 +976,7 @@ static int refuse_task_loaded_later(const pareng_engine *e, pareng_task_fn run)
 int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
                      unsigned cutoff)
 {
+    flush_caller_streams();
     int rc = claim_the_run(e);
     if (rc < 0)
         return rc;
@@ -970,7 +993,6 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
 {
     if (e->failed) /* a multi-rank run's later steps */
         return refuse_failed(e);
-    flush_caller_streams();
     pareng__arena *a = e->segment.arena;
     /* Data larger than a frame (pareng.h: spilled) go by pointer, and the caller's stack is
      * not in the arena: the root's are copied into the heap for the run. */
@@ -1072,6 +1094,7 @@ int pareng_serve(pareng_engine *e, unsigned cutoff, pareng_serve_fn serve, void 
     if (cutoff == PARENG__CUTOFF_OF_ENGINE)
         return pareng__fail(EINVAL, "cutoff %u is not a depth, PARENG_CUTOFF_AUTO or "
                             "PARENG_CUTOFF_NONE", cutoff);
+    flush_caller_streams();
     int rc = claim_the_run(e);
     if (rc < 0)
         return rc;

@@ -448,7 +448,8 @@ static void find_in_process(int pid, pareng_engine_ref *out, unsigned max, unsig
         ssize_t n = readlink(segment, link, sizeof link - 1);
         if (n < 0 || (link[n] = '\0', strcmp(link, ARENA_LINK) != 0))
             continue;
-        int fd = open(segment, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: the descriptor may have become a FIFO since its link was read */
+        int fd = open(segment, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct stat st;
         pareng__arena head;
         bool engine = fd >= 0 && check_arena(fd, segment, pid, &st, &head) == 0;

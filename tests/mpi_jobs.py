@@ -251,8 +251,14 @@ def group_refusals(pareng, program):
         alone = subprocess.run([pareng, "run", "fib", "20", "--cores", "1"], env=env,
                                capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
                                stdin=subprocess.DEVNULL)
-        check(alone.returncode == 2 and "but MPI started rank 0 of 1" in alone.stderr,
+        check(alone.returncode == 2 and "ranks (" in alone.stderr and
+              "but MPI started 1:" in alone.stderr,
               f"stray {stray}: {alone.returncode} {alone.stdout!r} {alone.stderr!r}")
+    # A rank whose variable says another rank than MPI's: MPI's rank 0 prints the answer
+    rc, out, err = mpirun(2, ["sh", "-c", f"OMPI_COMM_WORLD_RANK=1 PMI_RANK=1 exec {pareng} run "
+                              "fib 25 --cores 1"])
+    check(rc == 0 and out.startswith("fib(25) = 75025"),
+          f"a rank's variable overridden: {described(rc, out, err)}")
     print("ok: refusals", flush=True)
 
 

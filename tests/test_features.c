@@ -600,23 +600,58 @@ static void test_task_output(void)
         check_task_output(workers);
 }
 
-static void *read_a_line(void *stream)
+typedef struct stream_holder {
+    FILE *stream;
+    _Atomic pid_t tid;
+    int go_on; /* the read end of a pipe: a byte there lets the thread go on */
+} stream_holder;
+
+static void *read_a_line(void *arg)
 {
+    stream_holder *h = arg;
+    atomic_store(&h->tid, gettid());
     char line[64];
-    return fgets(line, sizeof line, stream);
+    return fgets(line, sizeof line, h->stream);
 }
 
-/* Another thread of the caller's waits in fgets on a stream, holding its lock, as a program
- * reading commands does: the start and runs go on (fflush(NULL) waited for that lock). */
-static void test_streams_of_other_threads(void)
+static void *hold_the_stream(void *arg)
 {
-    int ends[2];
-    CU_ASSERT_FATAL(pipe(ends) == 0);
-    FILE *commands = fdopen(ends[0], "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(commands);
-    pthread_t reader;
-    CU_ASSERT_FATAL(pthread_create(&reader, NULL, read_a_line, commands) == 0);
-    testing_spin_ns(20 * 1000 * 1000); /* the reader is in fgets */
+    stream_holder *h = arg;
+    flockfile(h->stream); /* as a thread that prints a record of several calls */
+    atomic_store(&h->tid, gettid());
+    char byte;
+    bool told = read(h->go_on, &byte, 1) == 1; /* blocked here, the stream's lock held */
+    funlockfile(h->stream);
+    return told ? h : NULL;
+}
+
+/* Until the thread sleeps in a system call (its read of an empty pipe), or 10 s */
+static bool blocked_in_read(stream_holder *h)
+{
+    for (int looks = 0; looks < 10000; looks++) {
+        char path[64], stat[256] = "";
+        pid_t tid = atomic_load(&h->tid);
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+        FILE *f = tid ? fopen(path, "re") : NULL;
+        if (f) {
+            size_t n = fread(stat, 1, sizeof stat - 1, f);
+            stat[n] = '\0';
+            fclose(f);
+            const char *state = strrchr(stat, ')');
+            if (state && state[1] == ' ' && state[2] == 'S')
+                return true;
+        }
+        testing_spin_ns(1000 * 1000);
+    }
+    return false;
+}
+
+/* A start and a run while another thread of the caller's holds a stream's lock */
+static void start_and_run_beside(void *(*thread)(void *), stream_holder *h, int go_on_writer)
+{
+    pthread_t other;
+    CU_ASSERT_FATAL(pthread_create(&other, NULL, thread, h) == 0);
+    CU_ASSERT(blocked_in_read(h));
     unsigned alarm_before = alarm(60); /* a hang fails the test, not the suite's timeout */
     pareng_engine *e = NULL;
     uint64_t leaves = 0;
@@ -625,11 +660,34 @@ static void test_streams_of_other_threads(void)
     CU_ASSERT_EQUAL(leaves, 64);
     pareng_stop(e);
     alarm(alarm_before);
-    CU_ASSERT(write(ends[1], "go on\n", 6) == 6);
+    CU_ASSERT(write(go_on_writer, "go on\n", 6) == 6);
     void *got = NULL;
-    pthread_join(reader, &got);
+    pthread_join(other, &got);
     CU_ASSERT_PTR_NOT_NULL(got);
-    fclose(commands);
+}
+
+/* Another thread of the caller's waits in fgets on a stream, holding its lock, as a program
+ * reading commands does; another holds the lock of a stream with output pending, as one
+ * printing a record does: the start and runs go on (fflush(NULL) waited for every stream's
+ * lock, and waiting for a busy one under glibc's list lock could deadlock with its holder's
+ * next fopen). */
+static void test_streams_of_other_threads(void)
+{
+    int ends[2];
+    CU_ASSERT_FATAL(pipe(ends) == 0);
+    stream_holder reader = {.stream = fdopen(ends[0], "r")};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(reader.stream);
+    start_and_run_beside(read_a_line, &reader, ends[1]);
+    fclose(reader.stream);
+    close(ends[1]);
+
+    CU_ASSERT_FATAL(pipe(ends) == 0);
+    stream_holder printer = {.stream = tmpfile(), .go_on = ends[0]};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(printer.stream);
+    CU_ASSERT(fputs("pending\n", printer.stream) >= 0); /* in its buffer: to be flushed */
+    start_and_run_beside(hold_the_stream, &printer, ends[1]);
+    fclose(printer.stream);
+    close(ends[0]);
     close(ends[1]);
 }
 

@@ -7,6 +7,7 @@
  * errors.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,21 +24,38 @@ static pareng_rank_stats *rows;
 static const char *const launch_ranks[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
 static const char *const launch_sizes[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
 
-static unsigned launch_value(const char *name)
+/* A launcher's number, as pareng_mpi_launched reads it (strtol: a size above 1 is a job) */
+static long launch_value(const char *name)
 {
     const char *v = getenv(name);
-    long value = v ? strtol(v, NULL, 10) : 0;
-    return value > 0 && value <= INT_MAX ? (unsigned)value : 0;
+    return v ? strtol(v, NULL, 10) : 0;
 }
 
-/* The launcher whose job this is, as pareng_mpi_launched finds it (a size above 1): its index
- * in the tables above, or -1 when none started this process */
+/* The launcher whose job this is, as pareng_mpi_launched finds it: its index in the tables
+ * above, or -1 when none started this process */
 static int launcher(void)
 {
     for (int k = 0; k < 3; k++)
         if (launch_value(launch_sizes[k]) > 1)
             return k;
     return -1;
+}
+
+/* stdout as it was before quiet_stdout made it /dev/null, or -1 */
+static int loud_stdout = -1;
+
+/* stdout to /dev/null, what it was kept: 0, or EXIT_RUN_FAILED after saying why */
+static int quiet_stdout(void)
+{
+    if (loud_stdout >= 0)
+        return 0;
+    fflush(stdout);
+    loud_stdout = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (!freopen("/dev/null", "w", stdout)) {
+        cli_error("/dev/null: %s", strerror(errno));
+        return EXIT_RUN_FAILED;
+    }
+    return 0;
 }
 
 #ifdef PARENG_CLI_MPI
@@ -57,19 +75,25 @@ int ranks_start(pareng_engine **e, const pareng_config *cfg)
         return rc;
     this_rank = pareng_mpi_rank(*e);
     n_ranks = pareng_mpi_ranks(*e);
-    /* The launcher's variables chose who prints (ranks_quiet_but_the_first), before MPI could
-     * say: stray ones, in a shell that no launcher started, left the only rank silent, with
-     * exit status 0 */
+    /* The launcher's size must be MPI's: stray variables in a shell that no launcher started
+     * (MPI starts one rank) had that rank take itself for another and print nothing, with
+     * exit status 0. Every rank of a real job sees the same size, and so decides alike: none
+     * waits in a collective for one that left. */
     int k = launcher(); /* one: pareng_mpi_launched() */
-    if (this_rank != launch_value(launch_ranks[k]) || n_ranks != launch_value(launch_sizes[k])) {
-        fprintf(stderr, "pareng: the environment says rank %u of %u (%s, %s), but MPI started "
-                "rank %u of %u: unset the MPI launcher's variables, or start the job with its "
-                "launcher (mpirun)\n", launch_value(launch_ranks[k]),
-                launch_value(launch_sizes[k]), launch_ranks[k], launch_sizes[k], this_rank,
-                n_ranks);
+    if (k >= 0 && launch_value(launch_sizes[k]) != (long)n_ranks) {
+        fprintf(stderr, "pareng: the environment says a job of %ld ranks (%s), but MPI "
+                "started %u: unset the MPI launcher's variables, or start the job with its "
+                "launcher (mpirun)\n", launch_value(launch_sizes[k]), launch_sizes[k], n_ranks);
         pareng_mpi_stop(*e);
         *e = NULL;
         return EXIT_BAD_INPUT;
+    }
+    /* Who prints is MPI's rank 0, whatever the variables said before MPI could */
+    if (this_rank == 0 && loud_stdout >= 0) {
+        fflush(stdout);
+        dup2(loud_stdout, STDOUT_FILENO);
+    } else if (this_rank != 0 && (rc = quiet_stdout()) != 0) {
+        return rc;
     }
     return 0;
 }
@@ -129,18 +153,16 @@ void ranks_stop(pareng_engine *e)
 int ranks_quiet_but_the_first(void)
 {
     /* One answer for the job (the other ranks' results are rank 0's, or their own equal
-     * ones with --serial); errors still go to stderr. */
-    if (ranks_launch_rank() != 0 && !freopen("/dev/null", "w", stdout)) {
-        cli_error("/dev/null: %s", strerror(errno));
-        return EXIT_RUN_FAILED;
-    }
-    return 0;
+     * ones with --serial); errors still go to stderr. What the launcher said is checked
+     * against MPI's rank once MPI runs (ranks_start). */
+    return ranks_launch_rank() != 0 ? quiet_stdout() : 0;
 }
 
 unsigned ranks_launch_rank(void)
 {
     int k = launcher();
-    return k < 0 ? 0 : launch_value(launch_ranks[k]);
+    long rank = k < 0 ? 0 : launch_value(launch_ranks[k]);
+    return rank > 0 && rank <= INT_MAX ? (unsigned)rank : 0;
 }
 
 unsigned ranks_count(void) { return n_ranks; }
