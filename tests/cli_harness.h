@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -289,6 +290,25 @@ static inline bool command_await_output(command *c, const char *text, int timeou
     }
     return true;
 }
+
+/* The soft limit of `resource` lowered to `soft` (the hard one kept): what it was, to put back */
+static inline struct rlimit harness_lower_limit(int resource, rlim_t soft)
+{
+    struct rlimit saved, lowered;
+    CU_ASSERT_FATAL(getrlimit(resource, &saved) == 0);
+    lowered = (struct rlimit){soft, saved.rlim_max};
+    CU_ASSERT_FATAL(setrlimit(resource, &lowered) == 0);
+    return saved;
+}
+
+/* RUN under a soft limit of RESOURCE, which this process has again once the command started */
+#define RUN_LIMITED(RESOURCE, SOFT, ...)                                                      \
+    ({                                                                                        \
+        struct rlimit harness_saved_ = harness_lower_limit(RESOURCE, SOFT);                  \
+        command *harness_c_ = command_start(__VA_ARGS__, (const char *)NULL);                 \
+        setrlimit(RESOURCE, &harness_saved_);                                                 \
+        command_run(harness_c_);                                                              \
+    })
 
 /* Runs `pareng ARGS...` to its end; a command that hangs is killed and fails the test. */
 #define RUN(...) command_run(command_start(__VA_ARGS__, (const char *)NULL))

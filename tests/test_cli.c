@@ -670,12 +670,7 @@ static void test_uts(void)
     command_free(c);
     /* The serial baseline's recursion is 1,572 levels deep: under `ulimit -s 128` it died of a
      * bare SIGSEGV on the command's own stack */
-    struct rlimit saved, small = {128 << 10, 128 << 10};
-    CU_ASSERT_FATAL(getrlimit(RLIMIT_STACK, &saved) == 0);
-    small.rlim_max = saved.rlim_max;
-    CU_ASSERT_FATAL(setrlimit(RLIMIT_STACK, &small) == 0);
-    c = RUN("run", "uts", "T3", "--serial");
-    setrlimit(RLIMIT_STACK, &saved);
+    c = RUN_LIMITED(RLIMIT_STACK, 128 << 10, "run", "uts", "T3", "--serial");
     CU_ASSERT(exited_with(c, 0));
     CU_ASSERT(contains(c->out, "uts(T3) = 4112897 nodes"));
     command_free(c);
@@ -1248,12 +1243,7 @@ static void test_launcher_without_mpi_twin(void)
  * the engine's shared memory counts against the limit, and is now refused with a message. */
 static void test_file_size_limit(void)
 {
-    struct rlimit saved, small = {1000000, 1000000};
-    CU_ASSERT_FATAL(getrlimit(RLIMIT_FSIZE, &saved) == 0);
-    small.rlim_max = saved.rlim_max;
-    CU_ASSERT_FATAL(setrlimit(RLIMIT_FSIZE, &small) == 0);
-    command *c = RUN("run", "fib", "30");
-    setrlimit(RLIMIT_FSIZE, &saved);
+    command *c = RUN_LIMITED(RLIMIT_FSIZE, 1000000, "run", "fib", "30");
     CU_ASSERT(exited_with(c, 1));
     CU_ASSERT(contains(c->err, "file-size limit"));
     assert_no_leftover(c);
@@ -1265,12 +1255,7 @@ static void test_file_size_limit(void)
  * own stack, mapped beyond that at its exec, may keep. */
 static void test_stack_size_limit(void)
 {
-    struct rlimit saved, tiny = {32 << 10, 32 << 10};
-    CU_ASSERT_FATAL(getrlimit(RLIMIT_STACK, &saved) == 0);
-    tiny.rlim_max = saved.rlim_max;
-    CU_ASSERT_FATAL(setrlimit(RLIMIT_STACK, &tiny) == 0);
-    command *c = RUN("run", "fib", "5");
-    setrlimit(RLIMIT_STACK, &saved);
+    command *c = RUN_LIMITED(RLIMIT_STACK, 32 << 10, "run", "fib", "5");
     CU_ASSERT(exited_with(c, 1));
     CU_ASSERT(contains(c->err, "the stack size limit (ulimit -s) is 32 KiB, less than the 64"));
     assert_no_leftover(c);
