@@ -796,7 +796,7 @@ typedef struct pareng__glb_msg {
     uint64_t away;      /* WORK, RESULT: the giver's handle of the frame */
     uint64_t module;    /* WORK: the module of the task's code (a hash of its path) */
     uint64_t offset;    /* WORK: the task's address in that module */
-    uint64_t name_hash; /* WORK: the task's name, which the receiver checks */
+    uint64_t name_hash; /* WORK: the task's name, which the receiver checks; STOP: the root's */
     unsigned char data[PARENG_FRAME_DATA_SIZE]; /* WORK: arguments; RESULT, STOP: result */
 } pareng__glb_msg;
 _Static_assert(sizeof(pareng__glb_msg) == 96, "the message format of docs/distributed.md");

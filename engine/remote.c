@@ -193,6 +193,10 @@ struct pareng__dist {
     unsigned rank, ranks;
     pareng__glb glb;
     uint32_t run;          /* the current run's number, the same on every rank */
+    /* The name of the run's root task as this rank called it, hashed: each rank checks it
+     * against rank 0's STOP (a rank that ran another task, uts where rank 0 ran fib, took
+     * rank 0's result for its own; the arguments are rank 0's by design) */
+    uint64_t root_name_hash;
     bool stopped;
     unsigned char result[PARENG_FRAME_DATA_SIZE]; /* rank 0's root result, from its STOP */
 
@@ -413,6 +417,11 @@ static int receive(pareng__dist *d, const pareng__glb_msg *m)
     case PARENG__MSG_RESULT:
         return result_in(d, m);
     case PARENG__MSG_STOP:
+        if (m->name_hash != d->root_name_hash)
+            return pareng__fail(EPROTO, "rank %u's run %u is not rank 0's: rank 0 ran another "
+                                "task. Every rank makes the same runs of tasks that cross "
+                                "ranks, in the same order (docs/distributed.md)", d->rank,
+                                (unsigned)d->run);
         memcpy(d->result, m->data, sizeof d->result);
         d->stopped = true;
         return 0;
@@ -495,7 +504,8 @@ static int serve(void *ctx, long *timeout_ns)
     if (d->stopped)
         return 0;
     if (d->rank == 0 && root_done(d->arena)) {
-        pareng__glb_msg stop = {.type = PARENG__MSG_STOP, .from = 0};
+        pareng__glb_msg stop = {.type = PARENG__MSG_STOP, .from = 0,
+                                .name_hash = d->root_name_hash};
         memcpy(stop.data, d->arena->root.pareng__data, sizeof stop.data);
         for (unsigned r = 1; r < d->ranks && rc == 0; r++)
             rc = send_msg(d, r, &stop);
@@ -553,11 +563,13 @@ int pareng__dist_run(pareng__dist *d, pareng_task_fn run, void *data, size_t siz
      * takes its pointers): every rank runs its own, as without MPI. Its failure ends the job
      * as well (a map's rank whose worker died waited in the stop's barrier for the others to
      * finish the whole map). */
-    if (d->ranks == 1 || !crosses_ranks(pareng__task_find(run))) {
+    const pareng__task_info *root = pareng__task_find(run);
+    if (d->ranks == 1 || !crosses_ranks(root)) {
         int rc = pareng__engine_run(d->engine, run, data, size, cutoff, NULL, NULL);
         return rc < 0 && d->ranks > 1 ? end_the_job(d, rc) : rc;
     }
     d->run++;
+    d->root_name_hash = fnv1a(root->name);
     d->stopped = false;
     d->poll_ns = MIN_POLL_NS;
     pareng__glb_reset(&d->glb);

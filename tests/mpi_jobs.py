@@ -254,6 +254,12 @@ def group_refusals(pareng, program):
         check(alone.returncode == 2 and "ranks (" in alone.stderr and
               "but MPI started 1:" in alone.stderr,
               f"stray {stray}: {alone.returncode} {alone.stdout!r} {alone.stderr!r}")
+    # Ranks that run different tasks (MPMD): a rank took rank 0's fib for its uts and failed
+    # on the count; now the run is refused as not rank 0's
+    rc, out, err = mpirun(1, [pareng, "run", "fib", "25", "--cores", "1", ":", "-np", "1",
+                              pareng, "run", "uts", "T1", "--cores", "1"], timeout=60)
+    check(rc not in (0, None) and "rank 1's run 1 is not rank 0's" in err,
+          f"different tasks on the ranks: {described(rc, out, err)}")
     # A rank whose variable says another rank than MPI's: MPI's rank 0 prints the answer
     rc, out, err = mpirun(2, ["sh", "-c", f"OMPI_COMM_WORLD_RANK=1 PMI_RANK=1 exec {pareng} run "
                               "fib 25 --cores 1"])
