@@ -47,7 +47,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -729,55 +728,4 @@ const char *pareng__caller_memory_name(uint32_t kind)
     default:
         return "the caller's memory";
     }
-}
-
-/* ---- a worker's seals, seen from the caller ------------------------------------------------
- * The list is at the same address in every process (seals_make), filled in each worker: the
- * caller reads the first worker's (process_vm_readv: a parent may read its children under
- * Yama's default), once, and keeps it sorted. */
-
-static int by_begin(const void *a, const void *b)
-{
-    uintptr_t x = ((const range *)a)->begin, y = ((const range *)b)->begin;
-    return (x > y) - (x < y);
-}
-
-static bool read_sealed_list(pid_t worker, pareng__sealed_copy *copy)
-{
-    unsigned n = 0;
-    struct iovec into = {&n, sizeof n}, from = {&seals->n, sizeof n};
-    if (process_vm_readv(worker, &into, 1, &from, 1, 0) != (ssize_t)sizeof n || n > SEALED_MOST)
-        return false;
-    range *ranges = malloc((n ? n : 1) * sizeof *ranges);
-    into = (struct iovec){ranges, n * sizeof *ranges};
-    from = (struct iovec){seals->sealed, n * sizeof *ranges};
-    if (!ranges || (n && process_vm_readv(worker, &into, 1, &from, 1, 0) != (ssize_t)into.iov_len)) {
-        free(ranges);
-        return false;
-    }
-    qsort(ranges, n, sizeof *ranges, by_begin);
-    copy->ranges = ranges;
-    copy->n = n;
-    return true;
-}
-
-bool pareng__caller_memory_sealed_in(pid_t worker, uintptr_t at, pareng__sealed_copy *copy)
-{
-    if (!seals)
-        return false;
-    if (!copy->read) {
-        copy->read = true;
-        if (!read_sealed_list(worker, copy))
-            return false;
-    }
-    const range *ranges = copy->ranges;
-    unsigned low = 0, high = copy->n; /* the last range that begins at or below `at` */
-    while (low < high) {
-        unsigned mid = low + (high - low) / 2;
-        if (ranges[mid].begin <= at)
-            low = mid + 1;
-        else
-            high = mid;
-    }
-    return low > 0 && at < ranges[low - 1].end && ranges[low - 1].kind != PARENG__CALLER_STACK_AFTER;
 }

@@ -25,7 +25,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,7 +69,6 @@ struct pareng_engine {
      * call: pthread_getattr_np reads /proc/self/maps for the main thread). */
     uintptr_t start_frame, start_stack_low;
     pthread_t starter;
-    pareng__sealed_copy worker_seals; /* what the first worker sealed (pareng__check_ctx) */
 };
 
 /* A NULL handle (an unchecked failed pareng_start) has nothing: 0, NULL, -EINVAL. */
@@ -195,58 +193,12 @@ static int refuse_local_of_later_call(pareng_engine *e, const void *p, const cha
                         function, p);
 }
 
-/* The first worker seals after it is counted ready: its list is read once it is final. A
- * worker that died first (the run will say so) or never gets there within a second: no list. */
-static bool first_worker_sealed(pareng_engine *e)
-{
-    const struct timespec pause = {0, 50 * 1000};
-    for (int looks = 0; looks < 20000; looks++) {
-        /* Acquire: pairs with the worker's release once its list is final (fiber.c) */
-        if (atomic_load_explicit(&e->segment.arena->first_worker_sealed, memory_order_acquire))
-            return true;
-        nanosleep(&pause, NULL);
-    }
-    return false;
-}
-
-/* Any other ctx in memory the workers sealed (the caller's heap, the blocks it malloc'd, its
- * main thread's stack above the start): only the caller can have written there since the
- * fork, which no worker sees, and the loop ran on the old bytes with exit 0 (a C++ lambda's
- * captures in main's frame, its trampoline inlined; a struct filled after the start; a block
- * malloc'd after it). The ctx's first bytes are compared, the caller's now with the first
- * worker's, both read with process_vm_readv (the caller may have unmapped them since): 8 at
- * an address aligned to 8, which lie within any struct that holds a pointer, a long or a
- * double; else 4, or 1. Not compared: where the workers' copies are theirs to write (not
- * sealed: globals, streams' pages, WRITABLE), or where a read is refused (a stricter Yama,
- * seccomp). */
-static int refuse_ctx_the_workers_see_otherwise(pareng_engine *e, const void *p,
-                                                const char *function)
-{
-    uintptr_t at = (uintptr_t)p;
-    if (!e->segment.arena->seal_caller_memory || !e->pids[0] || !first_worker_sealed(e) ||
-        !pareng__caller_memory_sealed_in(e->pids[0], at, &e->worker_seals))
-        return 0;
-    size_t n = at % 8 == 0 ? 8 : at % 4 == 0 ? 4 : 1; /* within p's page either way */
-    unsigned char theirs[8], ours[8];
-    struct iovec into_theirs = {theirs, n}, into_ours = {ours, n}, from = {(void *)p, n};
-    if (process_vm_readv(e->pids[0], &into_theirs, 1, &from, 1, 0) != (ssize_t)n ||
-        process_vm_readv(getpid(), &into_ours, 1, &from, 1, 0) != (ssize_t)n ||
-        memcmp(theirs, ours, n) == 0)
-        return 0;
-    return pareng__fail(EINVAL, "%s: ctx (%p) holds what the caller wrote there after "
-                        "pareng_start, which workers do not see: they have the caller's memory "
-                        "(its stack, its heap) as it was at the start, and would read other "
-                        "bytes. Give tasks such data in pareng_alloc memory, or write it before "
-                        "the start (docs/memory.md, \"The caller's memory\")", function, p);
-}
-
 int pareng__check_ctx(pareng_engine *e, const void *p, const char *function)
 {
     /* a forked copy has not the engine's memory: the run refuses it (-EPERM) */
     if (!e || !p || forked_copy(e))
         return 0;
-    int rc = refuse_local_of_later_call(e, p, function);
-    return rc < 0 ? rc : refuse_ctx_the_workers_see_otherwise(e, p, function);
+    return refuse_local_of_later_call(e, p, function);
 }
 
 static int refuse_forked_copy(const pareng_engine *e)
@@ -485,7 +437,6 @@ static void release(pareng_engine *e)
     free(e->pids);
     free(e->pidfds);
     free(e->stopped_checks);
-    free(e->worker_seals.ranges);
     pareng__dist_free(e->dist);
     pthread_mutex_destroy(&e->inbox_lock);
     free(e);
@@ -577,8 +528,11 @@ static void flush_caller_streams(void)
     flushing_caller_streams = true;
 #ifdef __GLIBC__
     _IO_list_lock();
+    /* Not a stream without a lock of its own (_IO_USER_LOCK: the one dprintf makes on its
+     * thread's stack, listed while it writes; no lock to try, and none to flush from here) */
     for (FILE *f = _IO_list_all; f; f = f->_chain)
-        if (__fpending(f) > 0 && ftrylockfile(f) == 0) {
+        if (!(f->_flags & _IO_USER_LOCK) && f->_lock && __fpending(f) > 0 &&
+            ftrylockfile(f) == 0) {
             fflush_unlocked(f);
             funlockfile(f);
         }

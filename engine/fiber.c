@@ -198,13 +198,8 @@ static void arena_stack_start(void)
         __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
     /* The stack the worker was forked on is left for good: it can be sealed with the rest.
      * Not under a SIGSEGV handler of the caller's, which would not let libraries write. */
-    pareng__arena *a = arena_stack_lane->arena;
-    if (a->seal_caller_memory && pareng__worker_catches_segv())
+    if (arena_stack_lane->arena->seal_caller_memory && pareng__worker_catches_segv())
         pareng__caller_memory_seal();
-    /* Release: the caller reads the first worker's list of seals once it sees this (engine.c,
-     * pareng__check_ctx); the worker was counted ready before, to start sooner */
-    if (arena_stack_lane->index == 0)
-        atomic_store_explicit(&a->first_worker_sealed, 1, memory_order_release);
     pareng__idle_loop(arena_stack_lane);
 }
 

@@ -332,7 +332,6 @@ typedef struct pareng__arena {
     uint32_t io_depth;         /* 0: no IO */
     uint32_t pin_workers;      /* bind each worker to its PU (see pareng_start) */
     uint32_t seal_caller_memory; /* workers make the caller's memory read-only (caller_memory.c) */
-    _Atomic uint32_t first_worker_sealed; /* its list of seals is final (pareng__check_ctx) */
     uint32_t run_cutoff;       /* the running root's cutoff: PARENG_CUTOFF_AUTO, a depth, or
                                 * PARENG_CUTOFF_NONE; written before the root is READY */
     uint32_t run_seq;          /* counts the roots run; written with run_cutoff (cutoff.c) */
@@ -499,16 +498,6 @@ PARENG__INTERNAL void pareng__caller_memory_seal(void);
 PARENG__INTERNAL int pareng__caller_memory_fault(uintptr_t at, void *context);
 /* What the kind is, for a message. */
 PARENG__INTERNAL const char *pareng__caller_memory_name(uint32_t kind);
-/* In the caller: a worker's list of what it sealed, read once (free ranges with free()) */
-typedef struct pareng__sealed_copy {
-    void *ranges;
-    unsigned n;
-    bool read;
-} pareng__sealed_copy;
-/* In the caller: whether `at` lies in what worker `pid` sealed readable (its dead stack is
- * not), from its list, read into *copy at the first call; false where it cannot be read. */
-PARENG__INTERNAL bool pareng__caller_memory_sealed_in(pid_t worker, uintptr_t at,
-                                                      pareng__sealed_copy *copy);
 
 /* ---- malloc.c ---- */
 /* From now on, this process's malloc returns blocks of heap (a worker's, after its fork). */
@@ -654,9 +643,8 @@ PARENG__INTERNAL pareng_frame *pareng__measure_sync(pareng__worker *w, pareng_fr
 
 /* ---- engine.c ---- */
 PARENG__INTERNAL pareng__arena *pareng__engine_arena(const pareng_engine *e);
-/* p, a ctx the caller hands to tasks, where the workers would not read what the caller has
- * there (a frame made after pareng_start, memory made or written since): -EINVAL naming
- * function, else 0. */
+/* p (a ctx the caller hands to tasks) on the stack of the thread that started e, in a frame
+ * made after pareng_start, which the workers never had: -EINVAL naming function, else 0. */
 PARENG__INTERNAL int pareng__check_ctx(pareng_engine *e, const void *p,
                                           const char *function);
 

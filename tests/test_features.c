@@ -10,6 +10,7 @@
 #include "testing.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -666,6 +667,44 @@ static void start_and_run_beside(void *(*thread)(void *), stream_holder *h, int 
     CU_ASSERT_PTR_NOT_NULL(got);
 }
 
+static char dprinted[1 << 16];
+static atomic_bool stop_printing;
+
+static void *dprintf_until_told(void *unused)
+{
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    while (fd >= 0 && !atomic_load(&stop_printing))
+        dprintf(fd, "%s%s", dprinted, dprinted);
+    if (fd >= 0)
+        close(fd);
+    return unused;
+}
+
+static void nothing_to_do(void *ctx, size_t begin, size_t end)
+{
+    (void)ctx, (void)begin, (void)end;
+}
+
+/* dprintf lists a stream of its own while it writes, on its thread's stack, with no lock
+ * (_IO_USER_LOCK): a run's flush that tried to lock it crashed the caller (NULL). A race:
+ * within 50,000 loops it did. */
+static void test_runs_beside_dprintf(void)
+{
+    memset(dprinted, 'x', sizeof dprinted - 1);
+    pareng_engine *e = NULL;
+    CU_ASSERT_EQUAL_FATAL(pareng_start(&e, NULL), 0);
+    atomic_store(&stop_printing, false);
+    pthread_t printer;
+    CU_ASSERT_FATAL(pthread_create(&printer, NULL, dprintf_until_told, NULL) == 0);
+    int rc = 0;
+    for (int loop = 0; loop < 100000 && rc == 0; loop++)
+        rc = pareng_for(e, 0, 2, 0, nothing_to_do, NULL);
+    CU_ASSERT_EQUAL(rc, 0);
+    atomic_store(&stop_printing, true);
+    pthread_join(printer, NULL);
+    pareng_stop(e);
+}
+
 /* Another thread of the caller's waits in fgets on a stream, holding its lock, as a program
  * reading commands does; another holds the lock of a stream with output pending, as one
  * printing a record does: the start and runs go on (fflush(NULL) waited for every stream's
@@ -792,6 +831,7 @@ int main(void)
          "the caller's", test_task_output},
         {"another thread waiting in fgets on a stream does not hold up a start or a run",
          test_streams_of_other_threads},
+        {"runs beside a thread's dprintf", test_runs_beside_dprintf},
         {"a flat loop of spawns past the deque's end: exact", test_flat_loop_exact_past_the_deque},
         {"PARENG_SHARE: the other worker runs the spawns during a long stretch", test_share_before_a_long_stretch},
         CU_TEST_INFO_NULL,

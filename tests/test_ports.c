@@ -20,7 +20,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1544,82 +1543,6 @@ static void test_locals_made_after_the_start_refused(void)
     pareng_stop(e);
 }
 
-/* A ctx in memory the caller had at the start (main's locals, its heap) is in each worker as
- * a copy made then: what the caller writes there later, no worker sees, and the loop ran on the
- * old bytes with exit 0 (a C++ lambda's captures, its trampoline inlined into main: the rest of
- * the sum 0). Refused where the workers' view differs; as it was, it runs. */
-static pareng_value sum_of_factor(void *ctx, size_t begin, size_t end)
-{
-    return (pareng_value){.d = (double)(end - begin) * *(const double *)ctx};
-}
-
-/* Whether this process may read a child's memory (Yama's ptrace_scope 2 or 3, a seccomp
- * filter: no), as the check does */
-static bool may_read_a_child(void)
-{
-    static double value = 1.0;
-    pid_t child = fork();
-    if (child == 0) {
-        pause();
-        _exit(0);
-    }
-    double seen = 0;
-    struct iovec into = {&seen, sizeof seen}, from = {&value, sizeof value};
-    bool may = child > 0 && process_vm_readv(child, &into, 1, &from, 1, 0) == sizeof seen;
-    if (child > 0) {
-        kill(child, SIGKILL);
-        waitpid(child, NULL, 0);
-    }
-    return may && seen == 1.0;
-}
-
-/* A loop whose ctx is not memory the loop reads (a stream, a cookie) */
-static void print_nothing(void *ctx, size_t begin, size_t end)
-{
-    (void)ctx, (void)begin, (void)end;
-}
-
-static void test_ctx_written_after_the_start_refused(void)
-{
-    /* nothing sealed: the workers' copies are theirs; or nothing to compare with */
-    if (!task_malloc_is_shared() || !may_read_a_child())
-        return;
-    const size_t n = 1000;
-    double factor = 3.0; /* main's local, as it was at the start */
-    /* the caller's heap, before the start: pages of its own, apart from the streams' (which
-     * stay writable in the workers, unsealed, and so are not compared) */
-    double *block = malloc(64 << 10);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(block);
-    *block = 1.0;
-    pareng_config cfg;
-    pareng_config_default(&cfg);
-    cfg.workers = 2;
-    pareng_engine *e;
-    CU_ASSERT_EQUAL_FATAL(pareng_start(&e, &cfg), 0);
-    pareng_value sum = {.d = -1};
-    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_of_factor, add_sums, &factor, &sum), 0);
-    CU_ASSERT_EQUAL(sum.d, 3.0 * (double)n);
-    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_of_factor, add_sums, block, &sum), 0);
-    CU_ASSERT_EQUAL(sum.d, (double)n);
-    *(volatile double *)&factor = 4.0;
-    *(volatile double *)block = 5.0;
-    double *const ctxs[] = {&factor, block};
-    for (size_t k = 0; k < 2; k++) {
-        sum.d = -1;
-        CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_of_factor, add_sums, ctxs[k], &sum),
-                        -EINVAL);
-        CU_ASSERT_EQUAL(sum.d, -1);
-        const char *why = pareng_last_error();
-        CU_ASSERT(strstr(why, "after pareng_start") && strstr(why, "pareng_reduce: ctx (0x"));
-    }
-    CU_ASSERT_EQUAL(pareng_for(e, 0, n, 0, scale_in_place, &factor), -EINVAL);
-    /* what the workers may write themselves, and the caller's integers: not compared */
-    CU_ASSERT_EQUAL(pareng_for(e, 0, n, 0, print_nothing, stdout), 0);
-    CU_ASSERT_EQUAL(pareng_for(e, 0, n, 0, print_nothing, (void *)7), 0);
-    pareng_stop(e);
-    free(block);
-}
-
 /* libpareng's pthread_sigmask and sigprocmask, in the caller: the C library's behaviour, its
  * own two signals never blocked, errors as it returns them. */
 static void test_signal_masks_as_the_c_librarys(void)
@@ -1751,7 +1674,6 @@ int main(void)
         {"a library's write, then the program's on its page",
          test_a_pages_library_write_then_the_programs},
         {"locals made after the start: refused", test_locals_made_after_the_start_refused},
-        {"a ctx written after the start: refused", test_ctx_written_after_the_start_refused},
         {"the caller's memory writable when asked", test_writable_copies_when_asked},
         {"signal masks as the C library's", test_signal_masks_as_the_c_librarys},
         {"a caller's stream and blocks in a task", test_a_callers_stream_and_blocks_in_a_task},
