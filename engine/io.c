@@ -319,6 +319,9 @@ int pareng_io(pareng_worker *pub, pareng_frame *h, const pareng_io_request *req)
     struct __kernel_timespec duration = timespec_of(req->timeout_ns);
     if (io_uring_sq_space_left(&io.ring) < 2u) /* the operation and its linked timeout */
         submit();
+    /* both entries or neither: an operation without its timeout would wait unbounded */
+    if (timed && io_uring_sq_space_left(&io.ring) < 2u)
+        return -EBUSY;
     struct io_uring_sqe *sqe = get_sqe();
     if (!sqe)
         return -EBUSY;
@@ -326,14 +329,12 @@ int pareng_io(pareng_worker *pub, pareng_frame *h, const pareng_io_request *req)
     io_waiter waiter = {.fiber = pareng__fiber_current(),
                         .timed = req->op == PARENG_IO_OP_SLEEP};
     io_uring_sqe_set_data(sqe, &waiter);
-    if (timed) {
-        struct io_uring_sqe *timeout = get_sqe();
-        if (timeout) {
-            sqe->flags |= IOSQE_IO_LINK;
-            io_uring_prep_link_timeout(timeout, &duration, 0);
-            io_uring_sqe_set_data64(timeout, TAG_LINKED_TIMEOUT);
-            waiter.timed = true;
-        }
+    if (timed) { /* its entry is there: checked above */
+        struct io_uring_sqe *timeout = io_uring_get_sqe(&io.ring);
+        sqe->flags |= IOSQE_IO_LINK;
+        io_uring_prep_link_timeout(timeout, &duration, 0);
+        io_uring_sqe_set_data64(timeout, TAG_LINKED_TIMEOUT);
+        waiter.timed = true;
     }
     io.timed_in_flight += waiter.timed;
     _Atomic uint64_t *peak = &io.lane0->counters.v[PARENG__IO_PEAK];

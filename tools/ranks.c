@@ -88,13 +88,21 @@ int ranks_start(pareng_engine **e, const pareng_config *cfg)
         *e = NULL;
         return EXIT_BAD_INPUT;
     }
-    /* Who prints is MPI's rank 0, whatever the variables said before MPI could */
+    /* Who prints is MPI's rank 0, whatever the variables said before MPI could; the stdout of
+     * before is not kept past that (a worker forked later would hold it) */
+    if (this_rank != 0 && (rc = quiet_stdout()) != 0) {
+        pareng_mpi_stop(*e);
+        *e = NULL;
+        return rc;
+    }
     if (this_rank == 0 && loud_stdout >= 0) {
         fflush(stdout);
         dup2(loud_stdout, STDOUT_FILENO);
-    } else if (this_rank != 0 && (rc = quiet_stdout()) != 0) {
-        return rc;
+        setvbuf(stdout, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, BUFSIZ);
     }
+    if (loud_stdout >= 0)
+        close(loud_stdout);
+    loud_stdout = -1;
     return 0;
 }
 
