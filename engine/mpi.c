@@ -264,8 +264,13 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
         return pareng__fail(EBUSY, "this rank has an MPI engine already: one per process");
     if (flags & ~PARENG_MPI_SHARE_WORK)
         return pareng__fail(EINVAL, "flags %#x: only PARENG_MPI_SHARE_WORK is known", flags);
-    int up = 0;
+    int up = 0, over = 0;
     MPI_Initialized(&up);
+    MPI_Finalized(&over);
+    if (over)
+        return pareng__fail(EALREADY, "MPI was finalized in this process (by pareng_mpi_stop, or "
+                            "MPI_Finalize), and MPI cannot start again: one MPI engine a process, "
+                            "or pareng_start for a local one");
     if (up)
         return pareng__fail(EALREADY, "MPI is initialized already: pareng_mpi_start forks the "
                             "workers first and then initializes MPI, so call it instead of "

@@ -1,8 +1,9 @@
 /*
  * mpi_init_first.c - pareng_mpi_start refuses what it cannot do right: unknown flags (before
  * anything starts), and a program that initialized MPI itself, whose workers would be forked
- * after MPI_Init (-EALREADY, with a message that says what to do). Run under mpirun by
- * tests/mpi_jobs.py; exit status 0 when both were refused as documented, 1 otherwise.
+ * after MPI_Init (-EALREADY, with a message that says what to do), and a start after MPI
+ * was finalized, which cannot start again. Run under mpirun by tests/mpi_jobs.py; exit status
+ * 0 when each was refused as documented, 1 otherwise.
  */
 #include "pareng.h"
 
@@ -50,5 +51,8 @@ int main(int argc, char **argv)
     rc = pareng_mpi_start(&e, &cfg, NULL, NULL, PARENG_MPI_SHARE_WORK);
     expect_refusal("after MPI_Init", rc, EALREADY, e, "MPI is initialized already");
     MPI_Finalize();
+    /* After MPI_Finalize (as after pareng_mpi_stop), which it called "initialized already" */
+    rc = pareng_mpi_start(&e, &cfg, NULL, NULL, PARENG_MPI_SHARE_WORK);
+    expect_refusal("after MPI_Finalize", rc, EALREADY, e, "MPI was finalized");
     return failures ? 1 : 0;
 }
