@@ -33,6 +33,7 @@
  * both languages, with the same layout. */
 #ifdef __cplusplus
 #include <atomic>
+#include <cerrno>
 #include <type_traits>
 #define PARENG__ATOMIC(T) std::atomic<T>
 #define PARENG__ALIGNAS(N) alignas(N)
@@ -1763,5 +1764,41 @@ PARENG_API int pareng_clean(void);
 
 #ifdef __cplusplus
 }
+
+namespace pareng {
+/* pareng_for with a C++ callable, as TBB's parallel_for(first, last, f): body(i) for each index
+ * of [begin, end), in pieces of at most grain indexes (0: the engine's choice), in parallel.
+ * The body is copied into the engine's shared memory for the run, so what it captured by
+ * value is what the caller has now: a lambda whose own address went to pareng_for as its ctx
+ * was read by the workers as it was at pareng_start, unseen once inlined into main
+ * (docs/memory.md, "The caller's memory"). What it captures by reference it reads where it
+ * lies (a local of main's written after the start: its value at the start). It must be
+ * trivially copyable: values, and pointers into shared memory. Returns as pareng_for, or
+ * -errno where pareng_alloc found no room. */
+template <class Body>
+inline int parallel_for(pareng_engine *engine, size_t begin, size_t end, const Body &body,
+                        size_t grain = 0)
+{
+    static_assert(std::is_trivially_copyable<Body>::value,
+                  "pareng::parallel_for: the body is copied into shared memory for the "
+                  "workers, so it must be trivially copyable (capture values, and pointers "
+                  "into pareng_alloc memory)");
+    static_assert(alignof(Body) <= 64, "pareng::parallel_for: pareng_alloc aligns to 64 bytes");
+    void *copy = pareng_alloc(engine, sizeof(Body));
+    if (!copy)
+        return -errno;
+    __builtin_memcpy(copy, static_cast<const void *>(&body), sizeof(Body));
+    int rc = pareng_for(
+        engine, begin, end, grain,
+        [](void *ctx, size_t first, size_t last) {
+            const Body &f = *static_cast<const Body *>(ctx);
+            for (size_t i = first; i < last; i++)
+                f(i);
+        },
+        copy);
+    pareng_free(engine, copy);
+    return rc;
+}
+} // namespace pareng
 #endif
 #endif /* PARENG_H */

@@ -219,6 +219,15 @@ int main()
     for (size_t i = 0; loop && i < n; i++)
         loop = v[i] == int(i) + 1;
     check(loop, "pareng_for on pareng_alloc memory");
+    /* A lambda made after the start, capturing by value a value written after it: the
+     * workers see it as the caller has it (its address as pareng_for's ctx, inlined into
+     * main, was read as at the start: 0 where 3 was written) */
+    volatile int written_late = 3;
+    const int step = written_late;
+    loop = v && pareng::parallel_for(e, 0, n, [=](size_t i) { v[i] += step; }) == 0;
+    for (size_t i = 0; loop && i < n; i++)
+        loop = v[i] == int(i) + 1 + step;
+    check(loop, "pareng::parallel_for: a lambda's captures, written after the start");
     check(pareng_free(e, v) == 0, "pareng_free");
     branch *tree = nullptr;
     uint64_t expected = 0;
