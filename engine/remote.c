@@ -272,6 +272,11 @@ static void frame_done(pareng__dist *d, pareng_frame *f, const unsigned char *re
 bool pareng__frame_holds_arena_address(const pareng__arena *a, const pareng_frame *f,
                                        const pareng__task_info *t)
 {
+    /* Plain values (numbers, enums) hold no address, whatever their bytes: the padding
+     * between them is what the spawn's stack held there (a long double's six bytes, an
+     * arena stack's address: a task of values taken for a mistake and kept on its rank) */
+    if (!(t->kinds & PARENG__KIND_AGGREGATE))
+        return false;
     /* The bytes past the arguments hold whatever an earlier frame in this slot left there: a
      * task of plain values after one that held a pointer looked like a mistake (UTS after a
      * sum over pareng_alloc's memory, once in about 20 runs of the suite). args_bytes is at

@@ -62,6 +62,13 @@ PARENG_TASK_1(uint64_t, sum_view, view, v)
 }
 PARENG_TASK_CROSSES_RANKS(sum_view)
 
+/* Plain values with padding between them: a long double's six bytes, an unsigned's four */
+PARENG_TASK_2(long double, scaled_by, long double, x, unsigned, times)
+{
+    return x * (long double)times;
+}
+PARENG_TASK_CROSSES_RANKS(scaled_by)
+
 /* ---- a transport of sockets between forked ranks ---------------------------------------- */
 
 typedef struct mesh {
@@ -312,7 +319,8 @@ PARENG_TASK_1(uint64_t, sum_eight, eight, e)
 }
 
 /* A frame holds what its spawn wrote and, past that, whatever an earlier frame left in the
- * slot: only the written words may make a task look like one that hides an address. */
+ * slot: only the written words of a task that may hold an address (an aggregate) make it look
+ * like one that hides one. */
 static void test_leftover_bytes_are_no_address(void)
 {
     /* an arena and its heap after it, as in the segment: only the arena's address and the
@@ -349,6 +357,11 @@ static void test_leftover_bytes_are_no_address(void)
     CU_ASSERT(pareng__frame_holds_arena_address(a, &f, &sum_view__info));
     memcpy(f.pareng__data, &outside, sizeof outside);
     CU_ASSERT(!pareng__frame_holds_arena_address(a, &f, &sum_view__info));
+    /* plain values hold no address, whatever their padding holds (a spawn's stack left an
+     * arena stack's address there: a task of values was kept on its rank, with a warning) */
+    CU_ASSERT(scaled_by__info.args_bytes >= 32);
+    memcpy(f.pareng__data + 24, &inside, sizeof inside);
+    CU_ASSERT(!pareng__frame_holds_arena_address(a, &f, &scaled_by__info));
 }
 
 int main(void)
