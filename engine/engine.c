@@ -65,7 +65,7 @@ struct pareng_engine {
     bool stop_after_run; /* pareng_stop came during a run (a serve's callback): at its end */
     /* pareng_start's frame, thread and that thread's stack: below the frame, the stack held only
      * the start's own frames, so a variable there now is one the workers never had
-     * (refuse_local_of_later_call, which finds the stack's low end, 0 until then, on its first
+     * (pareng__caller_local, which finds the stack's low end, 0 until then, on its first
      * call: pthread_getattr_np reads /proc/self/maps for the main thread). */
     uintptr_t start_frame, start_stack_low;
     pthread_t starter;
@@ -176,14 +176,13 @@ pareng__worker *pareng__worker_lane0(void)
     return a ? pareng__lane((pareng__arena *)a, identity->worker_index, 0) : NULL;
 }
 
-/* A ctx on the starting thread's stack below pareng_start's frame: there, the workers' copy
- * holds only the start's own frames (their stack is unreadable in a sealed worker). */
-static int refuse_local_of_later_call(pareng_engine *e, const void *p, const char *function)
+int pareng__caller_local(pareng_engine *e, const void *p, const char *function)
 {
     uintptr_t at = (uintptr_t)p, here = (uintptr_t)__builtin_frame_address(0);
-    /* on that stack still, not a coroutine's or a signal stack's */
-    if (!pthread_equal(pthread_self(), e->starter) || at <= here || at >= e->start_frame ||
-        here >= e->start_frame || here < start_stack_low(e))
+    /* on that stack still, not a coroutine's or a signal stack's; not in a forked copy, which
+     * has not the engine's memory (its run refuses it, -EPERM) */
+    if (!e || forked_copy(e) || !pthread_equal(pthread_self(), e->starter) || at <= here ||
+        at >= e->start_frame || here >= e->start_frame || here < start_stack_low(e))
         return 0;
     return pareng__fail(EINVAL, "%s: ctx (%p) is a local variable of a function called after "
                         "pareng_start (on the caller's stack, below the function that started "
@@ -191,14 +190,6 @@ static int refuse_local_of_later_call(pareng_engine *e, const void *p, const cha
                         "when it did not exist. Give tasks such data in pareng_alloc memory, or "
                         "make it before the start (docs/memory.md, \"The caller's memory\")",
                         function, p);
-}
-
-int pareng__check_ctx(pareng_engine *e, const void *p, const char *function)
-{
-    /* a forked copy has not the engine's memory: the run refuses it (-EPERM) */
-    if (!e || !p || forked_copy(e))
-        return 0;
-    return refuse_local_of_later_call(e, p, function);
 }
 
 static int refuse_forked_copy(const pareng_engine *e)

@@ -645,7 +645,7 @@ PARENG__INTERNAL pareng_frame *pareng__measure_sync(pareng__worker *w, pareng_fr
 PARENG__INTERNAL pareng__arena *pareng__engine_arena(const pareng_engine *e);
 /* p (a ctx the caller hands to tasks) on the stack of the thread that started e, in a frame
  * made after pareng_start, which the workers never had: -EINVAL naming function, else 0. */
-PARENG__INTERNAL int pareng__check_ctx(pareng_engine *e, const void *p,
+PARENG__INTERNAL int pareng__caller_local(pareng_engine *e, const void *p,
                                           const char *function);
 
 /* ---- signal.c ---- */

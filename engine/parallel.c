@@ -113,7 +113,7 @@ int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
             body(ctx, i, end - i < grain ? end : i + grain);
         return 0;
     }
-    if (pareng__check_ctx(engine, ctx, "pareng_for") < 0)
+    if (pareng__caller_local(engine, ctx, "pareng_for") < 0)
         return -EINVAL;
     int ignored;
     return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, for_range, &ignored, begin, end, grain,
@@ -127,7 +127,7 @@ int pareng_for_tasks(pareng_engine *engine, size_t begin, size_t end, size_t gra
         return pareng__fail(EINVAL, "pareng_for_tasks needs begin <= end and a body");
     if (end == begin)
         return 0;
-    if (pareng__check_ctx(engine, ctx, "pareng_for_tasks") < 0)
+    if (pareng__caller_local(engine, ctx, "pareng_for_tasks") < 0)
         return -EINVAL;
     int ignored;
     return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, pareng_for_tasks_body, &ignored, begin,
@@ -159,7 +159,7 @@ int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
         *result = reduce_here(begin, end, grain, map, combine, ctx);
         return 0;
     }
-    if (pareng__check_ctx(engine, ctx, "pareng_reduce") < 0)
+    if (pareng__caller_local(engine, ctx, "pareng_reduce") < 0)
         return -EINVAL;
     return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, reduce_range, result, begin, end, grain,
                              map, combine, ctx);
@@ -177,7 +177,7 @@ int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t end, size_t g
     if (pareng__in_worker())
         return pareng__fail(EDEADLK, "pareng_reduce_into called by a task: a task reduces "
                             "with its own spawns (or pareng_reduce, which runs in the task)");
-    if (pareng__check_ctx(engine, ctx, "pareng_reduce_into") < 0)
+    if (pareng__caller_local(engine, ctx, "pareng_reduce_into") < 0)
         return -EINVAL;
     /* The job goes where every worker reads it; the root's result is the job's own buffer */
     reduce_into_job *job = pareng_alloc(engine, sizeof *job + size);
