@@ -423,6 +423,15 @@ static void plain_wait(uint64_t delay_ns)
     }
 }
 
+/* One delay between two snapshots: true when the screen's keys asked to quit */
+static bool wait_a_delay(const top_state *t, uint64_t delay_ns)
+{
+    if (t->screen)
+        return screen_wait(delay_ns);
+    plain_wait(delay_ns);
+    return false;
+}
+
 /* ---- the command ------------------------------------------------------------------------- */
 
 typedef struct top_options {
@@ -512,13 +521,9 @@ int command_top(int argc, char **argv)
      * of the delay before it, as vmstat's and top's later lines do (a refresh at once would
      * have nothing to measure them against: --once showed 0 tasks/s) */
     sample(&t);
-    bool quit = false;
-    if (t.screen) {
+    if (t.screen)
         screen_draw(&t, o.delay_ns);
-        quit = screen_wait(o.delay_ns);
-    } else {
-        plain_wait(o.delay_ns);
-    }
+    bool quit = wait_a_delay(&t, o.delay_ns);
     for (unsigned long n = 0; !stop_signal && !quit; n++) {
         if ((rc = find_engines(&t)))
             break;
@@ -542,7 +547,7 @@ int command_top(int argc, char **argv)
             break;
         if (last || gone)
             break;
-        if (t.screen ? screen_wait(o.delay_ns) : (plain_wait(o.delay_ns), false))
+        if (wait_a_delay(&t, o.delay_ns))
             break;
     }
     if (t.screen)
