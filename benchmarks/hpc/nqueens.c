@@ -2,8 +2,9 @@
  * nqueens.c - the N queens problem: how many ways N queens fit on an N x N board with no two
  * attacking each other, by trying every safe square of each row in turn (BOTS's nqueens).
  * Each child gets its board by value: the pareng task's frame carries it, an OpenMP task
- * copies it (firstprivate). Usage and output: hpc.h; the count is checked against the known
- * one.
+ * copies it (firstprivate). Below its cutoff each version runs the serial C, which changes
+ * one board in place (BOTS's manual cutoff; pareng's cutoff is the engine's, PARENG_SERIAL()).
+ * Usage and output: hpc.h; the count is checked against the known one.
  */
 #include "hpc.h"
 
@@ -43,8 +44,13 @@ static uint64_t queens_serial(board *b, int n, int row)
     return count;
 }
 
+/* Where the engine's cutoff makes this call serial C, the serial code itself: the task's own
+ * recursion, run serially, keeps each child's count until the sum and copies the board at
+ * each call, and took 1.13 to 1.17 times queens_serial on one worker. */
 PARENG_TASK_3(uint64_t, queens, board, b, int, n, int, row)
 {
+    if (PARENG_SERIAL())
+        return queens_serial(&b, n, row);
     if (row == n)
         return 1;
     int spawned = 0;
