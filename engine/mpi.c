@@ -293,16 +293,24 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
     MPI_Comm_rank(job.comm, &job.rank);
     MPI_Comm_size(job.comm, &job.ranks);
     warn_if_ranks_share_cpus(*engine);
-    if (job.share_work && job.ranks > 1) {
-        unsigned long long mine = pareng__tasks_hash(), low = 0, high = 0;
-        MPI_Allreduce(&mine, &low, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, job.comm);
-        MPI_Allreduce(&mine, &high, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, job.comm);
-        if (low != high)
+    if (job.ranks > 1) {
+        /* Every rank, whatever its flags: ranks that differ in them would wait for each other
+         * in different collectives (these, a run's, the stop's), for ever. */
+        unsigned long long mine[2] = {flags, job.share_work ? pareng__tasks_hash() : 0};
+        unsigned long long low[2] = {0, 0}, high[2] = {0, 0};
+        MPI_Allreduce(mine, low, 2, MPI_UNSIGNED_LONG_LONG, MPI_MIN, job.comm);
+        MPI_Allreduce(mine, high, 2, MPI_UNSIGNED_LONG_LONG, MPI_MAX, job.comm);
+        if (low[0] != high[0])
+            rc = pareng__fail(EPROTO, "the ranks passed different flags to pareng_mpi_start "
+                              "(PARENG_MPI_SHARE_WORK on some, not on others): every rank "
+                              "passes the same");
+        else if (low[1] != high[1])
             rc = pareng__fail(EPROTO, "the ranks run different programs (or builds of one): "
                               "a task of one would mean nothing on another");
+    }
+    if (rc == 0 && job.share_work && job.ranks > 1) {
         static const pareng__transport transport = {mpi_send, mpi_poll, mpi_abort, NULL};
-        if (rc == 0)
-            rc = post_receive();
+        rc = post_receive();
         if (rc == 0)
             rc = pareng__dist_attach(*engine, &transport, (unsigned)job.rank,
                                      (unsigned)job.ranks);

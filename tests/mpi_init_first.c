@@ -2,14 +2,17 @@
  * mpi_init_first.c - pareng_mpi_start refuses what it cannot do right: unknown flags (before
  * anything starts), and a program that initialized MPI itself, whose workers would be forked
  * after MPI_Init (-EALREADY, with a message that says what to do), and a start after MPI
- * was finalized, which cannot start again. Run under mpirun by tests/mpi_jobs.py; exit status
- * 0 when each was refused as documented, 1 otherwise.
+ * was finalized, which cannot start again. `mpi_init_first mixed-flags`: rank 0 passes
+ * PARENG_MPI_SHARE_WORK and the others no flag, and every rank's start is refused (-EPROTO),
+ * where rank 0 waited in a collective the others never called. Run under mpirun by
+ * tests/mpi_jobs.py; exit status 0 when each was refused as documented, 1 otherwise.
  */
 #include "pareng.h"
 
 #include <errno.h>
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int failures;
@@ -27,11 +30,34 @@ static void expect_refusal(const char *what, int rc, int want, pareng_engine *e,
             "(expected one with \"%s\")\n", what, rc, -want, (void *)e, message, message_part);
 }
 
+/* The rank is read from the launcher's environment (Open MPI's, MPICH's): MPI has not
+ * started yet when the flags are chosen. */
+static int mixed_flags(const pareng_config *cfg)
+{
+    const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+    if (!rank)
+        rank = getenv("PMI_RANK");
+    if (!rank) {
+        fprintf(stderr, "mpi_init_first: mixed-flags: no rank in the environment (not under "
+                        "Open MPI's or MPICH's launcher)\n");
+        return 1;
+    }
+    pareng_engine *e = NULL;
+    int rc = pareng_mpi_start(&e, cfg, NULL, NULL,
+                              strcmp(rank, "0") == 0 ? PARENG_MPI_SHARE_WORK : 0);
+    expect_refusal("mixed flags", rc, EPROTO, e, "different flags");
+    if (rc == 0)
+        pareng_mpi_stop(e);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     pareng_config cfg;
     pareng_config_default(&cfg);
     cfg.workers = 1;
+    if (argc > 1 && strcmp(argv[1], "mixed-flags") == 0)
+        return mixed_flags(&cfg);
     pareng_engine *e = NULL;
 
     int rc = pareng_mpi_start(&e, &cfg, &argc, &argv, 0x80);

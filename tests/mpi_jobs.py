@@ -8,7 +8,8 @@ it. One group of checks per invocation, each a meson test of its own (tests/meso
              through libpareng-mpi, every rank against the serial answer) on 1 to 4 ranks
   stats      --json on 2 ranks: a row per rank, every frame sent is received, and a run long
              enough that the idle rank surely steals makes tasks cross
-  refusals   tests/mpi_init_first.c (pareng_mpi_start after MPI_Init: -EALREADY), and a map
+  refusals   tests/mpi_init_first.c (pareng_mpi_start after MPI_Init: -EALREADY; ranks that
+             pass different flags: -EPROTO on each, where one waited for ever), and a map
              whose items are a task of pointers (which stays on its rank) gives the list
              that the same map gives without mpirun
   faults     a rank's coordinator or one of its workers killed (SIGKILL) mid-run, and Ctrl-C
@@ -41,6 +42,7 @@ WORKERS = (1, 2)
 RUN_TIMEOUT_S = 120
 FAULT_END_S = 20
 START_S = 60
+MIXED_FLAGS_S = 30  # a refusal at start, where a hang was
 LEFTOVER_S = 3.0
 failures = 0
 
@@ -224,6 +226,9 @@ def group_refusals(pareng, program):
         rc, out, err = mpirun(ranks, [program])
         check(rc == 0 and out.count("after MPI_Init: refused") == ranks,
               f"mpi_init_first on {ranks} ranks: {described(rc, out, err)}")
+    rc, out, err = mpirun(2, [program, "mixed-flags"], timeout=MIXED_FLAGS_S)
+    check(rc == 0 and out.count("mixed flags: refused") == 2,
+          f"ranks that pass different flags to pareng_mpi_start: {described(rc, out, err)}")
     ns = ["20", "21", "22", "30", "18"]
     alone = subprocess.run([pareng, "map", "fib", *ns, "--cores", "2"], capture_output=True,
                            text=True, timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)
