@@ -102,6 +102,7 @@ def mpirun_once(ranks, argv, timeout):
     cmd = LAUNCHER + ["-np", str(ranks)] + argv
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL, text=True, start_new_session=True) as p:
+        jobs_started.append(p)
         try:
             out, err = p.communicate(timeout=timeout)
             return p.returncode, out, err
@@ -109,6 +110,18 @@ def mpirun_once(ranks, argv, timeout):
             end_job(p)
             out, err = p.communicate()
             return None, out, err + f"\n(killed after {timeout} s)"
+
+
+# Every job this script started: meson ends an overrunning test with SIGTERM, and a job (a
+# session of its own) would outlive the script, its ranks spinning for ever (a rank waiting
+# in a collective polls).
+jobs_started = []
+
+
+def end_jobs_and_exit(signum, frame):
+    for job in jobs_started:
+        end_job(job)
+    sys.exit(128 + signum)
 
 
 def end_job(job):
@@ -333,6 +346,7 @@ def running_job(pareng, ranks, workdir, command):
     job = subprocess.Popen(LAUNCHER + ["-np", str(ranks), "sh", "-c", script], stdout=out,
                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                            start_new_session=True)
+    jobs_started.append(job)
     job.output = out
     deadline = time.monotonic() + START_S
     while time.monotonic() < deadline and job.poll() is None:
@@ -514,6 +528,7 @@ def main():
     if len(sys.argv) < 2 or sys.argv[1] not in GROUPS:
         print(f"usage: mpi_jobs.py {'|'.join(GROUPS)} [PROGRAM]", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, end_jobs_and_exit)
     LAUNCHER = launcher()
     if not LAUNCHER:
         print("no MPI launcher (MPIRUN): skipped")
