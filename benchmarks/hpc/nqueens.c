@@ -46,7 +46,7 @@ static uint64_t queens_serial(board *b, int n, int row)
 
 /* Where the engine's cutoff makes this call serial C, the serial code itself: the task's own
  * recursion, run serially, keeps each child's count until the sum and copies the board at
- * each call, and took 1.13 to 1.17 times queens_serial on one worker. */
+ * each call, and took 1.12 to 1.19 times queens_serial on one worker. */
 PARENG_TASK_3(uint64_t, queens, board, b, int, n, int, row)
 {
     if (PARENG_SERIAL())
