@@ -256,6 +256,12 @@ static void warn_if_ranks_share_cpus(const pareng_engine *e)
     MPI_Comm_free(&node);
 }
 
+static int another_rank_failed(void)
+{
+    return pareng__fail(ECONNABORTED, "another rank could not start its engine (its message "
+                        "says why): no rank starts one");
+}
+
 int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc, char ***argv,
                      unsigned flags)
 {
@@ -278,13 +284,14 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
     int rc = take_my_share_of_the_node(cfg);
     if (rc == 0)
         rc = pareng_start(engine, cfg);
-    if (rc < 0)
-        return rc;
+    /* A rank whose engine did not start starts MPI all the same, to tell the others (below),
+     * which would wait for it in MPI_Init for ever while it went on without MPI (a local
+     * engine instead, or an exit with status 0). */
     int provided = MPI_THREAD_SINGLE;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         pareng_stop(*engine);
         *engine = NULL;
-        return pareng__fail(EIO, "MPI_Init_thread failed");
+        return rc < 0 ? rc : pareng__fail(EIO, "MPI_Init_thread failed");
     }
     job.initialized = true;
     job.engine = *engine;
@@ -292,22 +299,26 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
     MPI_Comm_dup(MPI_COMM_WORLD, &job.comm);
     MPI_Comm_rank(job.comm, &job.rank);
     MPI_Comm_size(job.comm, &job.ranks);
-    warn_if_ranks_share_cpus(*engine);
     if (job.ranks > 1) {
-        /* Every rank, whatever its flags: ranks that differ in them would wait for each other
-         * in different collectives (these, a run's, the stop's), for ever. */
-        unsigned long long mine[2] = {flags, job.share_work ? pareng__tasks_hash() : 0};
-        unsigned long long low[2] = {0, 0}, high[2] = {0, 0};
-        MPI_Allreduce(mine, low, 2, MPI_UNSIGNED_LONG_LONG, MPI_MIN, job.comm);
-        MPI_Allreduce(mine, high, 2, MPI_UNSIGNED_LONG_LONG, MPI_MAX, job.comm);
-        if (low[0] != high[0])
+        /* Every rank, whatever its flags and whether its engine started: ranks that differ in
+         * them would wait for each other in different collectives (these, a run's, the
+         * stop's), for ever. */
+        unsigned long long mine[3] = {rc < 0, flags, job.share_work ? pareng__tasks_hash() : 0};
+        unsigned long long low[3] = {0, 0, 0}, high[3] = {0, 0, 0};
+        MPI_Allreduce(mine, low, 3, MPI_UNSIGNED_LONG_LONG, MPI_MIN, job.comm);
+        MPI_Allreduce(mine, high, 3, MPI_UNSIGNED_LONG_LONG, MPI_MAX, job.comm);
+        if (rc == 0 && high[0])
+            rc = another_rank_failed();
+        else if (rc == 0 && low[1] != high[1])
             rc = pareng__fail(EPROTO, "the ranks passed different flags to pareng_mpi_start "
                               "(PARENG_MPI_SHARE_WORK on some, not on others): every rank "
                               "passes the same");
-        else if (low[1] != high[1])
+        else if (rc == 0 && low[2] != high[2])
             rc = pareng__fail(EPROTO, "the ranks run different programs (or builds of one): "
                               "a task of one would mean nothing on another");
     }
+    if (rc == 0) /* on every rank or none, as are the collectives it makes */
+        warn_if_ranks_share_cpus(*engine);
     if (rc == 0 && job.share_work && job.ranks > 1) {
         static const pareng__transport transport = {mpi_send, mpi_poll, mpi_abort, NULL};
         rc = post_receive();
@@ -319,8 +330,7 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
         int failed_here = rc < 0, failed_anywhere = 0;
         MPI_Allreduce(&failed_here, &failed_anywhere, 1, MPI_INT, MPI_MAX, job.comm);
         if (failed_anywhere && rc == 0)
-            rc = pareng__fail(ECONNABORTED, "another rank could not start its engine (its "
-                              "message says why): no rank starts one");
+            rc = another_rank_failed();
     }
     if (rc < 0) {
         char message[PARENG_ERROR_MAX];

@@ -4,7 +4,9 @@
  * after MPI_Init (-EALREADY, with a message that says what to do), and a start after MPI
  * was finalized, which cannot start again. `mpi_init_first mixed-flags`: rank 0 passes
  * PARENG_MPI_SHARE_WORK and the others no flag, and every rank's start is refused (-EPROTO),
- * where rank 0 waited in a collective the others never called. Run under mpirun by
+ * where rank 0 waited in a collective the others never called. `mpi_init_first one-fails`:
+ * rank 1's engine cannot start (a deque of 1 frame), and it says why while every other rank's
+ * start is refused with -ECONNABORTED, where they waited in MPI_Init. Run under mpirun by
  * tests/mpi_jobs.py; exit status 0 when each was refused as documented, 1 otherwise.
  */
 #include "pareng.h"
@@ -30,22 +32,25 @@ static void expect_refusal(const char *what, int rc, int want, pareng_engine *e,
             "(expected one with \"%s\")\n", what, rc, -want, (void *)e, message, message_part);
 }
 
-/* The rank is read from the launcher's environment (Open MPI's, MPICH's): MPI has not
- * started yet when the flags are chosen. */
-static int mixed_flags(const pareng_config *cfg)
+/* The rank, read from the launcher's environment (Open MPI's, MPICH's): MPI has not started
+ * yet when a rank chooses what it passes; -1 when there is none. */
+static int launcher_rank(void)
 {
     const char *rank = getenv("OMPI_COMM_WORLD_RANK");
     if (!rank)
         rank = getenv("PMI_RANK");
-    if (!rank) {
-        fprintf(stderr, "mpi_init_first: mixed-flags: no rank in the environment (not under "
-                        "Open MPI's or MPICH's launcher)\n");
-        return 1;
-    }
+    if (!rank)
+        fprintf(stderr, "mpi_init_first: no rank in the environment (not under Open MPI's or "
+                        "MPICH's launcher)\n");
+    return rank ? atoi(rank) : -1;
+}
+
+static int start_refused(const char *what, pareng_config *cfg, unsigned flags, int want,
+                         const char *message_part)
+{
     pareng_engine *e = NULL;
-    int rc = pareng_mpi_start(&e, cfg, NULL, NULL,
-                              strcmp(rank, "0") == 0 ? PARENG_MPI_SHARE_WORK : 0);
-    expect_refusal("mixed flags", rc, EPROTO, e, "different flags");
+    int rc = pareng_mpi_start(&e, cfg, NULL, NULL, flags);
+    expect_refusal(what, rc, want, e, message_part);
     if (rc == 0)
         pareng_mpi_stop(e);
     return failures ? 1 : 0;
@@ -56,8 +61,20 @@ int main(int argc, char **argv)
     pareng_config cfg;
     pareng_config_default(&cfg);
     cfg.workers = 1;
+    int rank = argc > 1 ? launcher_rank() : 0;
+    if (rank < 0)
+        return 1;
     if (argc > 1 && strcmp(argv[1], "mixed-flags") == 0)
-        return mixed_flags(&cfg);
+        return start_refused("mixed flags", &cfg, rank == 0 ? PARENG_MPI_SHARE_WORK : 0, EPROTO,
+                             "different flags");
+    if (argc > 1 && strcmp(argv[1], "one-fails") == 0) {
+        if (rank != 1)
+            return start_refused("another rank failed", &cfg, PARENG_MPI_SHARE_WORK,
+                                 ECONNABORTED, "another rank could not start");
+        cfg.deque_capacity = 1;
+        return start_refused("this rank failed", &cfg, PARENG_MPI_SHARE_WORK, EINVAL,
+                             "deque capacity");
+    }
     pareng_engine *e = NULL;
 
     int rc = pareng_mpi_start(&e, &cfg, &argc, &argv, 0x80);

@@ -9,7 +9,8 @@ it. One group of checks per invocation, each a meson test of its own (tests/meso
   stats      --json on 2 ranks: a row per rank, every frame sent is received, and a run long
              enough that the idle rank surely steals makes tasks cross
   refusals   tests/mpi_init_first.c (pareng_mpi_start after MPI_Init: -EALREADY; ranks that
-             pass different flags: -EPROTO on each, where one waited for ever), and a map
+             pass different flags: -EPROTO on each; one rank's engine that cannot start: its
+             message, -ECONNABORTED on the others; where ranks waited for ever), and a map
              whose items are a task of pointers (which stays on its rank) gives the list
              that the same map gives without mpirun
   faults     a rank's coordinator or one of its workers killed (SIGKILL) mid-run, and Ctrl-C
@@ -42,7 +43,7 @@ WORKERS = (1, 2)
 RUN_TIMEOUT_S = 120
 FAULT_END_S = 20
 START_S = 60
-MIXED_FLAGS_S = 30  # a refusal at start, where a hang was
+REFUSED_START_S = 30  # a refusal at start, where a hang was
 LEFTOVER_S = 3.0
 failures = 0
 
@@ -119,8 +120,21 @@ jobs_started = []
 
 
 def end_jobs_and_exit(signum, frame):
-    for job in jobs_started:
-        end_job(job)
+    """meson's SIGTERM: meson sends SIGKILL half a second later, so the launchers get
+    SIGTERM and 0.3 s, and then their sessions SIGKILL (not end_job, which may wait 5 s).
+    Only jobs not reaped before it: a pid reaped long ago may be another process's now."""
+    live = [job for job in jobs_started if job.poll() is None]
+    for job in live:
+        job.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline and any(job.poll() is None for job in live):
+        time.sleep(0.02)
+    for job in live:
+        for pid in session_members(job.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
     sys.exit(128 + signum)
 
 
@@ -239,9 +253,13 @@ def group_refusals(pareng, program):
         rc, out, err = mpirun(ranks, [program])
         check(rc == 0 and out.count("after MPI_Init: refused") == ranks,
               f"mpi_init_first on {ranks} ranks: {described(rc, out, err)}")
-    rc, out, err = mpirun(2, [program, "mixed-flags"], timeout=MIXED_FLAGS_S)
+    rc, out, err = mpirun(2, [program, "mixed-flags"], timeout=REFUSED_START_S)
     check(rc == 0 and out.count("mixed flags: refused") == 2,
           f"ranks that pass different flags to pareng_mpi_start: {described(rc, out, err)}")
+    rc, out, err = mpirun(3, [program, "one-fails"], timeout=REFUSED_START_S)
+    check(rc == 0 and out.count("this rank failed: refused") == 1 and
+          out.count("another rank failed: refused") == 2,
+          f"rank 1's engine cannot start: {described(rc, out, err)}")
     ns = ["20", "21", "22", "30", "18"]
     alone = subprocess.run([pareng, "map", "fib", *ns, "--cores", "2"], capture_output=True,
                            text=True, timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL)

@@ -277,8 +277,8 @@ workload_uts_node workload_uts_root(const workload_uts_tree *tree)
 
 unsigned workload_uts_children(const workload_uts_tree *tree, const workload_uts_node *node)
 {
-    uts_shape shape = shape_of(tree);
-    return children(&shape, node);
+    uts_shape shape;
+    return check_tree(tree, &shape) ? 0 : children(&shape, node); /* shape_of needs a valid one */
 }
 
 workload_uts_node workload_uts_child(const workload_uts_node *node, unsigned i)

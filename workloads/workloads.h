@@ -93,7 +93,7 @@ int workload_uts(pareng_engine *engine, const workload_uts_tree *tree, workload_
 /* The same in plain serial C: the baseline. 0, or -EINVAL as workload_uts. */
 int workload_uts_serial(const workload_uts_tree *tree, workload_uts_count *out);
 /* The tree one node at a time, for other runtimes (benchmarks/hpc/uts.c): the root, a node's
- * number of children, and its child i. tree as workload_uts takes it. */
+ * number of children (none in a tree workload_uts refuses), and its child i. */
 workload_uts_node workload_uts_root(const workload_uts_tree *tree);
 unsigned workload_uts_children(const workload_uts_tree *tree, const workload_uts_node *node);
 workload_uts_node workload_uts_child(const workload_uts_node *node, unsigned i);
