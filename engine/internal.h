@@ -682,8 +682,9 @@ PARENG__INTERNAL pareng__worker *pareng__worker_lane0(void);
  * whose write end only the coordinator holds (engine.c). */
 PARENG__INTERNAL _Noreturn void pareng__worker_main(pareng__arena *arena, unsigned index,
                                                    const pareng_plan *plan, int life_fd);
-/* Is this process a worker (of any engine), or one forked from a worker? (engine.c) */
-PARENG__INTERNAL bool pareng__in_worker(void);
+/* Is this process a worker (of any engine), or one forked from a worker? (engine.c; and
+ * libpareng-mpi's pareng_mpi_start) */
+PARENG_API bool pareng__in_worker(void);
 /* A worker that cannot go on: records err for the coordinator's report and exits with
  * status (PARENG__EXIT_*). */
 PARENG__INTERNAL _Noreturn void pareng__worker_exit(pareng__worker *lane0, int status, int err);

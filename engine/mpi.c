@@ -266,6 +266,9 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
                      unsigned flags)
 {
     *engine = NULL;
+    if (pareng__in_worker()) /* a worker has no MPI of its own, and must not start one */
+        return pareng__fail(EPERM, "pareng_mpi_start called by a task: MPI and the engine "
+                            "start in the program's own process, before its runs");
     if (job.engine)
         return pareng__fail(EBUSY, "this rank has an MPI engine already: one per process");
     if (flags & ~PARENG_MPI_SHARE_WORK)
@@ -286,7 +289,9 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
         rc = pareng_start(engine, cfg);
     /* A rank whose engine did not start starts MPI all the same, to tell the others (below),
      * which would wait for it in MPI_Init for ever while it went on without MPI (a local
-     * engine instead, or an exit with status 0). */
+     * engine instead, or an exit with status 0); alone, it has no one to tell. */
+    if (rc < 0 && env_number("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1) <= 1)
+        return rc;
     int provided = MPI_THREAD_SINGLE;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         pareng_stop(*engine);

@@ -1722,8 +1722,10 @@ pareng__reduce_at(pareng_worker *w, pareng_frame **hp, int clone, unsigned *dp, 
 
 #define PARENG_MPI_SHARE_WORK 1u
 
-/* 0 or -errno with a message; MPI is initialized only on success (and finalized by a failed
- * start after it). argc and argv may be NULL. */
+/* 0 or -errno with a message. A refusal of a bad call (a task's, a second engine, unknown
+ * flags, MPI initialized or finalized already) leaves MPI as it was; every other failure on a
+ * rank of a job of several finalizes MPI (after telling the other ranks, whose starts fail
+ * too), and alone leaves it as it was. argc and argv may be NULL. */
 PARENG_API int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc,
                                 char ***argv, unsigned flags);
 /* This process's rank and the number of ranks (0 and 1 for an engine of pareng_start). */

@@ -1,6 +1,7 @@
 /*
  * mpi_init_first.c - pareng_mpi_start refuses what it cannot do right: unknown flags (before
- * anything starts), and a program that initialized MPI itself, whose workers would be forked
+ * anything starts), a call from a task (-EPERM: a worker has no MPI, and starting one there
+ * killed it), a program that initialized MPI itself, whose workers would be forked
  * after MPI_Init (-EALREADY, with a message that says what to do), and a start after MPI
  * was finalized, which cannot start again. `mpi_init_first mixed-flags`: rank 0 passes
  * PARENG_MPI_SHARE_WORK and the others no flag, and every rank's start is refused (-EPROTO),
@@ -56,6 +57,16 @@ static int start_refused(const char *what, pareng_config *cfg, unsigned flags, i
     return failures ? 1 : 0;
 }
 
+/* 1 when the start was refused as documented: the worker's message stays in the worker. */
+PARENG_TASK_1(int, start_mpi_here, int, unused)
+{
+    (void)unused;
+    pareng_engine *e = NULL;
+    int rc = pareng_mpi_start(&e, NULL, NULL, NULL, PARENG_MPI_SHARE_WORK);
+    return rc == -EPERM && !e &&
+           strstr(pareng_last_error(), "pareng_mpi_start called by a task") != NULL;
+}
+
 int main(int argc, char **argv)
 {
     pareng_config cfg;
@@ -76,8 +87,20 @@ int main(int argc, char **argv)
                              "deque capacity");
     }
     pareng_engine *e = NULL;
+    int rc = pareng_start(&e, &cfg);
+    int in_task = 0;
+    if (rc == 0)
+        rc = PARENG_RUN(e, start_mpi_here, &in_task, 0);
+    pareng_stop(e);
+    e = NULL;
+    if (rc < 0 || in_task != 1) {
+        fprintf(stderr, "mpi_init_first: the run of a task that starts MPI: %d (%s); the "
+                        "task's start refused as documented: %d\n", rc, pareng_last_error(),
+                in_task);
+        return 1;
+    }
 
-    int rc = pareng_mpi_start(&e, &cfg, &argc, &argv, 0x80);
+    rc = pareng_mpi_start(&e, &cfg, &argc, &argv, 0x80);
     expect_refusal("unknown flags", rc, EINVAL, e, "flags");
     int up = 1;
     MPI_Initialized(&up);

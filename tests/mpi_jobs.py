@@ -122,8 +122,9 @@ jobs_started = []
 def end_jobs_and_exit(signum, frame):
     """meson's SIGTERM: meson sends SIGKILL half a second later, so the launchers get
     SIGTERM and 0.3 s, and then their sessions SIGKILL (not end_job, which may wait 5 s).
-    Only jobs not reaped before it: a pid reaped long ago may be another process's now."""
-    live = [job for job in jobs_started if job.poll() is None]
+    Only jobs not reaped before it (a pid reaped long ago may be another process's now); one
+    whose launcher is gone may still have processes in its session."""
+    live = [job for job in jobs_started if job.returncode is None]
     for job in live:
         job.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 0.3
