@@ -362,8 +362,12 @@ void pareng__arena_destroy(pareng__segment *seg)
 {
     if (!seg->arena)
         return;
-    pareng__malloc_untrack(&seg->arena->heap);
-    munmap(seg->arena, seg->size);
+    /* The start of the heap, the arena's last part, may stay reserved (pareng__malloc_untrack). */
+    char *begin = (char *)seg->arena, *heap = seg->arena->heap.base, *end = begin + seg->size;
+    size_t kept = pareng__malloc_untrack(&seg->arena->heap, (size_t)(end - heap));
+    munmap(begin, (size_t)(heap - begin));
+    if (heap + kept < end)
+        munmap(heap + kept, (size_t)(end - (heap + kept)));
     close(seg->fd);
     seg->arena = NULL;
 }

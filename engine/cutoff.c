@@ -330,14 +330,14 @@ pareng_worker *pareng__split_begin(pareng_worker *pub, pareng_frame **lane_h,
     /* Relaxed, as every read of the floor: the request is a hint (deque.c) */
     if (atomic_load_explicit(&pub->pareng__private_floor, memory_order_relaxed) ==
         PARENG__SHARE_REQUEST) {
-        /* Served here, or refused: a thief that is still hungry asks again. A run inside an
-         * overflowed spawn (pareng__spawn_slow) lies past the deque's end. */
+        /* Served here, or refused: a thief that is still hungry asks again. */
         pareng_frame *base = w->serial_base;
-        pareng__deque_drop_request(w, base > w->pub.pareng__end);
+        pareng__deque_drop_request(w);
         /* Tasks that the lane spawned before the run, still private, are older and bigger
-         * than any inside it (the split deque shares the oldest first for the same reason). */
-        if (base <= w->pub.pareng__end && !w->all_stolen &&
-            (uint32_t)(base - w->base) > w->split) {
+         * than any inside it (the split deque shares the oldest first for the same reason).
+         * Not while spawns overflow: a run inside an overflowed spawn (pareng__spawn_slow)
+         * lies past the deque's end, and their results wait there (deque.c). */
+        if (!w->overflowing && !w->all_stolen && (uint32_t)(base - w->base) > w->split) {
             pareng__deque_share_all(w, base);
             return NULL;
         }
@@ -353,7 +353,7 @@ pareng_worker *pareng__split_begin(pareng_worker *pub, pareng_frame **lane_h,
      * its tail_split (internal.h) */
     if (atomic_load_explicit(&lane0->lanes_used, memory_order_relaxed) <= above)
         atomic_store_explicit(&lane0->lanes_used, above + 1, memory_order_relaxed);
-    pareng__deque_drop_request(lane, false); /* an old one, made while it was unused */
+    pareng__deque_drop_request(lane); /* an old one, made while it was unused */
     lane->cut = w->cut;
     lane->pub.pareng__cutoff = w->pub.pareng__cutoff;
     pareng__count(&w->counters, PARENG__SPLITS, 1);

@@ -41,9 +41,15 @@ static inline uintptr_t frame_address(const pareng__worker *w, uint32_t index)
 }
 
 /* Owner: where private frames start, or past the end when none may be popped on the fast path
- * (everything below was stolen). */
+ * (everything below was stolen), or blocked while spawns overflow: every sync then takes the
+ * slow path, which knows the frames past the end. Whoever sets the floor again (a share, a
+ * served request) keeps it blocked so: a serial run that began below the end and whose
+ * spawns then overflowed served a request with the floor it would have had, and the next
+ * sync popped a "frame" past the end, garbage, refused as another task's spawn. */
 static uintptr_t intended_floor(const pareng__worker *w)
 {
+    if (w->overflowing)
+        return PARENG__FLOOR_BLOCKED;
     return w->all_stolen ? (uintptr_t)w->pub.pareng__end : frame_address(w, w->split);
 }
 
@@ -122,6 +128,7 @@ void pareng__deque_init(pareng__worker *w, pareng_frame *base, unsigned capacity
     w->pub.pareng__end = base + capacity;
     w->split = 0;
     w->populated = 0;
+    w->overflowing = false;
     atomic_init(&w->tail_split, pareng__ts_pack(0, 0));
     atomic_init(&w->pub.pareng__private_floor, (uintptr_t)w->pub.pareng__end);
     enter_all_stolen(w);
@@ -134,11 +141,13 @@ void pareng__deque_reset(pareng__worker *w)
 
 void pareng__deque_block_fast_sync(pareng__worker *w)
 {
-    floor_set_keeping_request(w, PARENG__FLOOR_BLOCKED);
+    w->overflowing = true;
+    floor_set_keeping_request(w, intended_floor(w));
 }
 
 void pareng__deque_unblock_fast_sync(pareng__worker *w)
 {
+    w->overflowing = false;
     floor_set_keeping_request(w, intended_floor(w));
 }
 
@@ -157,9 +166,9 @@ void pareng__deque_request(pareng__worker *w)
         __atomic_store_n(&w->pub.pareng__spawn_limit, w->base, __ATOMIC_RELAXED);
 }
 
-void pareng__deque_drop_request(pareng__worker *w, bool overflowing)
+void pareng__deque_drop_request(pareng__worker *w)
 {
-    floor_set_serving_request(w, overflowing ? PARENG__FLOOR_BLOCKED : intended_floor(w));
+    floor_set_serving_request(w, intended_floor(w));
 }
 
 bool pareng__deque_has_shared(pareng__worker *w)
@@ -262,14 +271,14 @@ void pareng__deque_serve_while_full(pareng__worker *w)
         atomic_load_explicit(&w->pub.pareng__private_floor, memory_order_relaxed) ==
             PARENG__SHARE_REQUEST &&
         pareng__deque_share(w, w->pub.pareng__end) > 0)
-        floor_set_serving_request(w, PARENG__FLOOR_BLOCKED);
+        floor_set_serving_request(w, intended_floor(w));
 }
 
 void pareng__deque_share_all(pareng__worker *w, pareng_frame *h)
 {
-    /* Overflowed spawns (h beyond the end) keep the floor blocked until they are synced;
-     * sharing would unblock it, so such a lane keeps its frames until it resumes. */
-    if (w->all_stolen || h > w->pub.pareng__end)
+    /* Overflowed spawns wait for their syncs beyond the end (h there, or above a serial
+     * run that began below it): such a lane keeps its frames until it resumes. */
+    if (w->all_stolen || w->overflowing)
         return;
     uint32_t top = frame_index(w, h);
     if (top == w->split)

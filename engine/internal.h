@@ -124,6 +124,8 @@ static inline size_t pareng__synced_in(const char *function, bool *body)
 }
 /* Engines one process may have at once (cancel slots, life pipes). */
 #define PARENG__MAX_ENGINES 1024
+/* The longest line a task prints to stdout that reaches it whole (a worker's buffer). */
+#define PARENG__TASK_LINE_MOST (64u << 10)
 
 /* ---- the deque's shared word ----------------------------------------------------------
  * Lace's split deque (van Dijk & van de Pol, 2014): frames [tail, split) are shared and may be
@@ -213,6 +215,7 @@ typedef struct pareng__worker {
     uint32_t split;                           /* owner's copy of the split index */
     uint32_t populated; /* frames from base whose pages the owner has mapped (deque.c) */
     bool all_stolen;                          /* every frame below the head was stolen */
+    bool overflowing; /* spawns past the deque's end wait for their syncs (the floor blocked) */
     bool measuring;                           /* the root runs in the measuring mode */
     unsigned index;                           /* the worker's index */
     unsigned lane_id;                         /* index in arena->lanes; thief marks hold it + 1 */
@@ -505,7 +508,10 @@ PARENG__INTERNAL void pareng__malloc_in_worker(pareng__heap *heap);
 /* The caller's free and realloc recognise the workers' blocks in heap while it is tracked:
  * from the arena's mapping to its unmapping. 0, or -EMFILE with a message. */
 PARENG__INTERNAL int pareng__malloc_track(const pareng__heap *heap);
-PARENG__INTERNAL void pareng__malloc_untrack(const pareng__heap *heap);
+/* Before the arena's unmapping: the first of the `mapped` bytes of the arena from heap->base,
+ * those the heap grew to, are replaced by a reservation where a free of the heap's blocks
+ * does nothing; returns how many (the unmapping must leave them), 0 if the heap is forgotten. */
+PARENG__INTERNAL size_t pareng__malloc_untrack(const pareng__heap *heap, size_t mapped);
 
 /* ---- spill.c ---- */
 /* The lane's task ended: its spare chunk of spill stack, if any, goes back to the heap. */
@@ -586,9 +592,8 @@ PARENG__INTERNAL void pareng__deque_push_slow(pareng__worker *w, pareng_frame *h
 PARENG__INTERNAL uint32_t pareng__deque_share(pareng__worker *w, pareng_frame *h);
 /* Thief: ask the owner of w to share (idempotent, cheap when already asked). */
 PARENG__INTERNAL void pareng__deque_request(pareng__worker *w);
-/* Owner: forgets a thief's request (a split served it, or cannot: the thief asks again);
- * `overflowing`: spawns past the deque's end wait for their syncs (the floor stays blocked). */
-PARENG__INTERNAL void pareng__deque_drop_request(pareng__worker *w, bool overflowing);
+/* Owner: forgets a thief's request (a split served it, or cannot: the thief asks again). */
+PARENG__INTERNAL void pareng__deque_drop_request(pareng__worker *w);
 /* Owner: make every sync take the slow path (while spawns overflow), and undo it. */
 PARENG__INTERNAL void pareng__deque_block_fast_sync(pareng__worker *w);
 PARENG__INTERNAL void pareng__deque_unblock_fast_sync(pareng__worker *w);

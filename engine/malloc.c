@@ -115,8 +115,11 @@ typedef struct process_state {
         _Atomic(pareng__heap *) heap;
         _Atomic uintptr_t begin, end;
         _Atomic uint32_t state; /* enum heap_state, 0 for a free slot */
+        uint64_t stopped;       /* the caller's: when its engine stopped (stops counts them) */
+        size_t reserved;        /* and the bytes from begin it keeps reserved since */
     } live[LIVE_MOST];
     _Atomic unsigned live_count; /* slots ever used */
+    uint64_t stops;
     /* caches of a worker's threads that ended, for its next threads (no lock-free list: the
      * thread that starts takes the lock anyway, to make a cache) */
     pthread_mutex_t abandoned_lock;
@@ -580,13 +583,17 @@ static int track(const pareng__heap *heap)
     return pareng__fail(EMFILE, "more than %d engines running at once in one process", LIVE_MOST);
 }
 
-/* The slot where this process tracks heap in `state`, or -1. */
+/* The slot where this process tracks heap in `state`, or -1. The heap's address alone could
+ * be a stopped engine's too (its arena unmapped but its heap's range kept), not with its
+ * range. */
 static int slot_holding(const pareng__heap *heap, uint32_t state)
 {
     unsigned n = process ? atomic_load_explicit(&process->live_count, memory_order_relaxed) : 0;
     for (unsigned i = 0; i < n; i++)
         if (atomic_load_explicit(&process->live[i].state, memory_order_relaxed) == state &&
-            atomic_load_explicit(&process->live[i].heap, memory_order_relaxed) == heap)
+            atomic_load_explicit(&process->live[i].heap, memory_order_relaxed) == heap &&
+            atomic_load_explicit(&process->live[i].begin, memory_order_relaxed) ==
+                (uintptr_t)heap->base)
             return (int)i;
     return -1;
 }
@@ -623,11 +630,59 @@ int pareng__malloc_track(const pareng__heap *heap)
     return track(heap);
 }
 
-void pareng__malloc_untrack(const pareng__heap *heap)
+/* The stopped engines whose heaps the caller keeps reserved as gone: a free of one of their
+ * blocks after the stop (a C++ global's destructor at exit, the block a task grew it into)
+ * then does nothing, where the C library's free read the unmapped memory and the program
+ * died with its buffered output; and no later engine's heap lands there, whose block such a
+ * free would take. A few: every free in the caller looks at each slot. */
+#define STOPPED_KEPT 8
+
+/* The oldest stopped engine's slot and reservation given back while more than `kept` are. */
+static void release_stopped_beyond(unsigned kept)
+{
+    for (;;) {
+        unsigned n = atomic_load_explicit(&process->live_count, memory_order_relaxed);
+        unsigned count = 0;
+        int oldest = -1;
+        for (unsigned i = 0; i < n; i++) {
+            if (atomic_load_explicit(&process->live[i].state, memory_order_relaxed) != HEAP_GONE ||
+                !process->live[i].stopped)
+                continue;
+            count++;
+            if (oldest < 0 || process->live[i].stopped < process->live[oldest].stopped)
+                oldest = (int)i;
+        }
+        if (count <= kept)
+            return;
+        atomic_store_explicit(&process->live[oldest].state, 0, memory_order_release);
+        munmap((void *)atomic_load_explicit(&process->live[oldest].begin, memory_order_relaxed),
+               process->live[oldest].reserved);
+    }
+}
+
+size_t pareng__malloc_untrack(const pareng__heap *heap, size_t mapped)
 {
     int i = slot_holding(heap, HEAP_LIVE);
-    if (i >= 0)
+    if (i < 0)
+        return 0;
+    /* What the heap grew to holds every block; the rest of its bound (the address space's
+     * share an automatic one takes) goes back with the arena, and out of the slot's range. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), kept = (heap->size + page - 1) & ~(page - 1);
+    kept = kept < mapped ? kept : mapped;
+    /* One call puts the reservation in the place of the heap's pages: nothing can be mapped
+     * there in between. No memory for the mapping: forgotten. */
+    if (mmap(heap->base, kept, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+             -1, 0) == MAP_FAILED) {
         atomic_store_explicit(&process->live[i].state, 0, memory_order_release);
+        return 0;
+    }
+    process->live[i].stopped = ++process->stops;
+    process->live[i].reserved = kept;
+    atomic_store_explicit(&process->live[i].end, (uintptr_t)heap->base + kept,
+                          memory_order_relaxed);
+    atomic_store_explicit(&process->live[i].state, HEAP_GONE, memory_order_release);
+    release_stopped_beyond(STOPPED_KEPT);
+    return kept;
 }
 
 PARENG_API int pareng_task_malloc_shared(void)
@@ -649,9 +704,11 @@ int pareng__malloc_track(const pareng__heap *heap)
     return 0;
 }
 
-void pareng__malloc_untrack(const pareng__heap *heap)
+size_t pareng__malloc_untrack(const pareng__heap *heap, size_t mapped)
 {
     (void)heap;
+    (void)mapped;
+    return 0;
 }
 
 PARENG_API int pareng_task_malloc_shared(void)

@@ -776,14 +776,15 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
         _exit(0);
     die_with_the_coordinators_image(pareng__lane(a, index, 0), life_fd);
     /* Lines that tasks print go out whole, as through the one stdout that threads share: each
-     * worker has a buffer of its own, whose full 4 KiB would end mid-line amid the others'.
+     * worker has a buffer of its own, and a line longer than it is written in pieces, amid
+     * the others' (the 4 KiB a file's stdout has; BUFSIZ's 8 KiB cut lines of 10,000 bytes).
      * A buffer given anew: glibc keeps a stream that has written in its old mode otherwise.
      * Without one, or when the caller made stdout unbuffered (glibc's buffer of 1 byte), it
      * stays as it was. From the shared heap (the fork made malloc the task's): the caller's
      * heap is sealed later (caller_memory.c). */
-    char *line_buffer = __fbufsize(stdout) == 1 ? NULL : malloc(BUFSIZ);
+    char *line_buffer = __fbufsize(stdout) == 1 ? NULL : malloc(PARENG__TASK_LINE_MOST);
     if (line_buffer)
-        setvbuf(stdout, line_buffer, _IOLBF, BUFSIZ);
+        setvbuf(stdout, line_buffer, _IOLBF, PARENG__TASK_LINE_MOST);
     /* Only now, the caller's handlers reset (pareng__worker_take_signals): a signal the caller
      * had blocked must not reach the caller's handler here. */
     sigset_t none;

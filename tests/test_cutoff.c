@@ -548,6 +548,62 @@ static void test_splittable_serial_runs(void)
     assert_nothing_left();
 }
 
+/* A splittable task that spawns five children (the fifth's result goes to a frame, past the
+ * end of a deque of 4: an overflowed spawn), calls one more and syncs the five, in serial
+ * runs below a cutoff of 1, on more workers than cores. A thief's request served at the call
+ * set the floor as if nothing overflowed, and a sync then took garbage past the end for a
+ * frame: the run was refused, "took a spawn of another task" (5 in 5 on 4 workers). */
+enum { FIVE_DEPTH = 5, FIVE_SPAWNS = 5 };
+
+static uint64_t five_leaf(uint64_t x)
+{
+    for (int i = 0; i < 20; i++)
+        x = mix(x + (uint64_t)i);
+    return x;
+}
+
+PARENG_TASK_2(uint64_t, five_then_call, uint64_t, seed, int, depth)
+{
+    if (depth == FIVE_DEPTH)
+        return five_leaf(seed);
+    for (int i = 0; i < FIVE_SPAWNS; i++)
+        PARENG_SPAWN(five_then_call, mix(seed + (uint64_t)i), depth + 1);
+    uint64_t acc = seed * 37 + PARENG_CALL(five_then_call, mix(seed + 100), depth + 1);
+    for (int i = 0; i < FIVE_SPAWNS; i++)
+        acc = acc * 31 + PARENG_SYNC(five_then_call);
+    return acc;
+}
+PARENG_TASK_SPLITTABLE(five_then_call)
+
+static uint64_t five_then_call_serial(uint64_t seed, int depth)
+{
+    if (depth == FIVE_DEPTH)
+        return five_leaf(seed);
+    uint64_t kept[FIVE_SPAWNS];
+    for (int i = 0; i < FIVE_SPAWNS; i++)
+        kept[i] = five_then_call_serial(mix(seed + (uint64_t)i), depth + 1);
+    uint64_t acc = seed * 37 + five_then_call_serial(mix(seed + 100), depth + 1);
+    for (int i = FIVE_SPAWNS - 1; i >= 0; i--)
+        acc = acc * 31 + kept[i];
+    return acc;
+}
+
+static void test_split_while_spawns_overflow(void)
+{
+    for (unsigned workers = 2; workers <= 4; workers += 2)
+        for (unsigned capacity = 3; capacity <= 4; capacity++) {
+            pareng_engine *e = start_with_cutoff(workers, 1, capacity);
+            CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+            for (uint64_t seed = 0; seed < 6; seed++) {
+                uint64_t got = 0;
+                CU_ASSERT_EQUAL(PARENG_RUN(e, five_then_call, &got, seed, 0), 0);
+                CU_ASSERT_EQUAL(got, five_then_call_serial(seed, 0));
+            }
+            pareng_stop(e);
+        }
+    assert_nothing_left();
+}
+
 /* The automatic cutoff's first serial run of a task it does not know yet may hold the whole
  * tree, as the spine's does (under the automatic cutoff a marked task learns as any other):
  * once that run has learned that the task's calls are long (from its first thousand calls),
@@ -712,6 +768,8 @@ int main(void)
         {"bad cutoff starts nothing", test_bad_cutoff_starts_nothing},
         {"PARENG_TASK_SPLITTABLE: a serial run split for thieves", test_splittable_serial_runs},
         {"a learning serial run of long calls goes on as tasks", test_learning_run_goes_on_as_tasks},
+        {"a split while a serial run's spawns overflow a deque of 3 or 4",
+         test_split_while_spawns_overflow},
         {"automatic cutoff: every spawn a task where calls are long", test_long_calls_every_spawn},
         {"automatic cutoff: long calls and fib's learned on every worker",
          test_learned_on_every_worker},

@@ -595,6 +595,66 @@ static void check_task_output(unsigned workers)
     CU_ASSERT_EQUAL(other, 0);
 }
 
+/* Lines of 20,000 bytes, longer than a stream's usual buffer (a worker's wrote them in 4 or
+ * 8 KiB pieces, amid other workers' pieces), reach a file whole. */
+#define LONG_LINES 64
+#define LONG_LINE_BYTES 20000
+
+/* Line k: its number, then letters */
+static void long_line(int k, char *line)
+{
+    int at = snprintf(line, 16, "%d ", k);
+    for (int i = at; i < LONG_LINE_BYTES; i++)
+        line[i] = (char)('a' + (k + i) % 26);
+    line[LONG_LINE_BYTES] = '\n';
+    line[LONG_LINE_BYTES + 1] = '\0';
+}
+
+PARENG_TASK_2(int, print_long_lines, int, first, int, n)
+{
+    if (n > 1) {
+        PARENG_SPAWN(print_long_lines, first, n / 2);
+        int right = PARENG_CALL(print_long_lines, first + n / 2, n - n / 2);
+        return PARENG_SYNC(print_long_lines) + right;
+    }
+    static char line[LONG_LINE_BYTES + 2];
+    long_line(first, line);
+    testing_spin_ns(20000);
+    return fputs(line, stdout) >= 0;
+}
+
+static void test_long_task_lines(void)
+{
+    FILE *file = tmpfile();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fflush(stdout);
+    int saved = dup(1);
+    CU_ASSERT_FATAL(saved >= 0 && dup2(fileno(file), 1) == 1);
+    static char buffer[BUFSIZ];
+    setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
+    pareng_engine *e = testing_start_cutoff(4, PARENG_CUTOFF_NONE);
+    int printed = 0, rc = e ? PARENG_RUN(e, print_long_lines, &printed, 0, LONG_LINES) : -1;
+    pareng_stop(e);
+    setvbuf(stdout, NULL, _IONBF, 0);
+    dup2(saved, 1);
+    close(saved);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(printed, LONG_LINES);
+    rewind(file);
+    static char got[LONG_LINE_BYTES + 64], expected[LONG_LINE_BYTES + 2];
+    static unsigned char seen[LONG_LINES];
+    memset(seen, 0, sizeof seen);
+    unsigned lines = 0, whole = 0;
+    for (int k; fgets(got, sizeof got, file); lines++)
+        if (sscanf(got, "%d", &k) == 1 && k >= 0 && k < LONG_LINES) {
+            long_line(k, expected);
+            whole += strcmp(got, expected) == 0 && !seen[k]++;
+        }
+    fclose(file);
+    CU_ASSERT_EQUAL(lines, LONG_LINES);
+    CU_ASSERT_EQUAL(whole, LONG_LINES);
+}
+
 static void test_task_output(void)
 {
     for (unsigned workers = 1; workers <= 3; workers++)
@@ -827,6 +887,7 @@ int main(void)
         {"pareng_reduce_into: an over-aligned result", test_reduce_over_aligned},
         {"arguments of 128 bytes through the parent's stack", test_big_arguments_by_pointer},
         {"const-qualified arguments and results, in a frame and spilled", test_const_arguments},
+        {"lines of 20,000 bytes that tasks print reach a file whole", test_long_task_lines},
         {"what tasks print reaches a file whole, once, before the run returns, in order with "
          "the caller's", test_task_output},
         {"another thread waiting in fgets on a stream does not hold up a start or a run",

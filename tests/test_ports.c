@@ -1037,6 +1037,38 @@ PARENG_TASK_2(uint64_t, sum_up, const uint64_t *, a, size_t, n)
     return right + PARENG_SYNC(sum_up);
 }
 
+/* A C++ global a task grew (a std::vector's block) is freed by its destructor after main,
+ * once the engine is stopped: that free does nothing, where the C library's read the
+ * unmapped heap and the program died (its buffered output lost). Later engines' heaps do not
+ * land on a stopped one's range, so such a free never takes their blocks; the last 8 stopped
+ * engines' ranges are kept. */
+static void test_free_after_the_stop(void)
+{
+    if (!task_malloc_is_shared())
+        return;
+    enum { ENGINES = 8 };
+    uint64_t *blocks[ENGINES];
+    for (int k = 0; k < ENGINES; k++) {
+        pareng_engine *e = testing_start_engine(2, 0, 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        blocks[k] = NULL;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, count_up, &blocks[k], 1000), 0);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(blocks[k]);
+        for (int j = 0; j < k; j++)
+            CU_ASSERT_PTR_NOT_EQUAL(blocks[k], blocks[j]);
+        pareng_stop(e);
+    }
+    for (int k = 0; k < ENGINES; k++)
+        free(blocks[k]);
+    /* the C library's malloc goes on, large blocks included */
+    for (size_t size = 32; size <= (8u << 20); size *= 4) {
+        char *own = malloc(size);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(own);
+        memset(own, 1, size);
+        free(own);
+    }
+}
+
 static void test_the_callers_realloc_of_a_tasks_block(void)
 {
     if (!task_malloc_is_shared())
@@ -1664,6 +1696,8 @@ int main(void)
         {"a fork from a task's thread mallocs its own", test_a_fork_from_a_tasks_thread},
         {"the caller's realloc of a task's block stays shared",
          test_the_callers_realloc_of_a_tasks_block},
+        {"the caller's free of a task's block after the stop does nothing",
+         test_free_after_the_stop},
         {"a task's short threads give their caches back", test_a_tasks_threads_give_their_caches_back},
         {"the caller's free after a worker died holding the heap",
          test_free_after_a_worker_died},
