@@ -1777,8 +1777,8 @@ namespace pareng {
  * lies (a local of main's written after the start: its value at the start). It must be
  * trivially copyable: values, and pointers into shared memory. Returns as pareng_for, or
  * -errno where pareng_alloc found no room. */
-template <class Body>
-inline int parallel_for(pareng_engine *engine, size_t begin, size_t end, const Body &body,
+template <class Body> /* by value: a function's name is its pointer then */
+inline int parallel_for(pareng_engine *engine, size_t begin, size_t end, Body body,
                         size_t grain = 0)
 {
     static_assert(std::is_trivially_copyable<Body>::value,

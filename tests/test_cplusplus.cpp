@@ -8,6 +8,8 @@
  */
 #include <pareng.h>
 
+#include <sys/mman.h>
+
 #include <atomic>
 #include <complex>
 #include <cstdio>
@@ -120,6 +122,15 @@ PARENG_TASK_1(unsigned, down_b, unsigned, n)
     return n == 0 ? 0 : 1 + PARENG_CALL(down_a, n - 1);
 }
 
+/* A plain function as parallel_for's body, as tbb::parallel_for takes one: it writes memory
+ * mapped shared before the start, which a global points to. */
+static int *marks;
+static const size_t n_marks = 5000;
+static void mark(size_t i)
+{
+    marks[i] = int(i) * 2;
+}
+
 static void add_ones(void *ctx, size_t begin, size_t end)
 {
     auto *v = static_cast<int *>(ctx);
@@ -180,6 +191,9 @@ int main()
     pareng_config_default(&cfg);
     cfg.workers = 3;
     pareng_engine *e = nullptr;
+    void *marked = mmap(nullptr, n_marks * sizeof(int), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    marks = marked == MAP_FAILED ? nullptr : static_cast<int *>(marked);
     check(pareng_start(&e, &cfg) == 0, "start");
     if (!e)
         return 1;
@@ -228,6 +242,10 @@ int main()
     for (size_t i = 0; loop && i < n; i++)
         loop = v[i] == int(i) + 1 + step;
     check(loop, "pareng::parallel_for: a lambda's captures, written after the start");
+    loop = marks && pareng::parallel_for(e, 0, n_marks, mark, 64) == 0;
+    for (size_t i = 0; loop && i < n_marks; i++)
+        loop = marks[i] == int(i) * 2;
+    check(loop, "pareng::parallel_for: a plain function");
     check(pareng_free(e, v) == 0, "pareng_free");
     branch *tree = nullptr;
     uint64_t expected = 0;
