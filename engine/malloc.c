@@ -28,6 +28,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #if defined(__has_feature)
@@ -571,7 +572,10 @@ static int track(const pareng__heap *heap)
     for (unsigned i = 0; i < LIVE_MOST; i++) {
         if (atomic_load_explicit(&process->live[i].state, memory_order_relaxed))
             continue;
-        /* The rest first, then the state that makes the slot count (release: with them). */
+        /* The rest first, then the state that makes the slot count (release: with them). A
+         * slot given back by release_stopped_beyond forgets its stopped engine's. */
+        process->live[i].stopped = 0;
+        process->live[i].reserved = 0;
         atomic_store_explicit(&process->live[i].heap, (pareng__heap *)heap, memory_order_relaxed);
         atomic_store_explicit(&process->live[i].begin, begin, memory_order_relaxed);
         atomic_store_explicit(&process->live[i].end, end, memory_order_relaxed);
@@ -665,6 +669,13 @@ size_t pareng__malloc_untrack(const pareng__heap *heap, size_t mapped)
     int i = slot_holding(heap, HEAP_LIVE);
     if (i < 0)
         return 0;
+    /* Under an address-space limit (ulimit -v) a reservation is charged to it, and later
+     * engines' starts and heaps found less room: forgotten there, as before. */
+    struct rlimit as;
+    if (getrlimit(RLIMIT_AS, &as) < 0 || as.rlim_cur != RLIM_INFINITY) {
+        atomic_store_explicit(&process->live[i].state, 0, memory_order_release);
+        return 0;
+    }
     /* What the heap grew to holds every block; the rest of its bound (the address space's
      * share an automatic one takes) goes back with the arena, and out of the slot's range. */
     size_t page = (size_t)sysconf(_SC_PAGESIZE), kept = (heap->size + page - 1) & ~(page - 1);
