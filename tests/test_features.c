@@ -541,16 +541,31 @@ static bool leaf_line(const char *line, int *leaf)
  * buffer printed it again, tasks' lines were lost in the workers' buffers at stop, 4 KiB
  * blocks of different workers split lines, and what the caller printed between the start
  * and a run came out after the run's lines.) */
-static void check_task_output(unsigned workers)
+/* stdout into a new file, buffered as a program's stdout into a file is (CUnit makes it
+ * unbuffered): the file; *saved what stdout was, for stdout_back. */
+static FILE *stdout_to_a_file(int *saved)
 {
     FILE *file = tmpfile();
     CU_ASSERT_PTR_NOT_NULL_FATAL(file);
     fflush(stdout);
-    int saved = dup(1);
-    CU_ASSERT_FATAL(saved >= 0 && dup2(fileno(file), 1) == 1);
-    /* Buffered as a program's stdout into a file is (CUnit makes it unbuffered) */
+    *saved = dup(1);
+    CU_ASSERT_FATAL(*saved >= 0 && dup2(fileno(file), 1) == 1);
     static char buffer[BUFSIZ];
     setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
+    return file;
+}
+
+static void stdout_back(int saved)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    dup2(saved, 1);
+    close(saved);
+}
+
+static void check_task_output(unsigned workers)
+{
+    int saved;
+    FILE *file = stdout_to_a_file(&saved);
     printf("before the start\n");
     pareng_config cfg;
     pareng_config_default(&cfg);
@@ -566,9 +581,7 @@ static void check_task_output(unsigned workers)
     off_t at_return = lseek(fileno(file), 0, SEEK_END);
     if (started == 0)
         pareng_stop(e);
-    setvbuf(stdout, NULL, _IONBF, 0);
-    dup2(saved, 1);
-    close(saved);
+    stdout_back(saved);
     CU_ASSERT_EQUAL_FATAL(started, 0);
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_EQUAL(leaves, PRINTED_LEAVES);
@@ -625,19 +638,12 @@ PARENG_TASK_2(int, print_long_lines, int, first, int, n)
 
 static void test_long_task_lines(void)
 {
-    FILE *file = tmpfile();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
-    fflush(stdout);
-    int saved = dup(1);
-    CU_ASSERT_FATAL(saved >= 0 && dup2(fileno(file), 1) == 1);
-    static char buffer[BUFSIZ];
-    setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
+    int saved;
+    FILE *file = stdout_to_a_file(&saved);
     pareng_engine *e = testing_start_cutoff(4, PARENG_CUTOFF_NONE);
     int printed = 0, rc = e ? PARENG_RUN(e, print_long_lines, &printed, 0, LONG_LINES) : -1;
     pareng_stop(e);
-    setvbuf(stdout, NULL, _IONBF, 0);
-    dup2(saved, 1);
-    close(saved);
+    stdout_back(saved);
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_EQUAL(printed, LONG_LINES);
     rewind(file);
