@@ -753,6 +753,12 @@ typedef struct pareng__slots {
  * without a default constructor). */
 #ifdef __cplusplus
 #define PARENG__IS_ARRAY_FIELD(ARGS_T, A) std::is_array<decltype(ARGS_T::A)>::value
+/* A reference argument would be a reference member of the frame's data, never assignable,
+ * and a reference to the caller's object is what the frame must not carry. */
+#define PARENG__NOT_REFERENCE(NAME, A)                                                        \
+    static_assert(!std::is_reference<decltype(NAME##__args_t::A)>::value,                     \
+                  "argument " #A " of task " #NAME " is a reference: arguments are copied "   \
+                  "into frames by value (pass the value, or a pointer into shared memory)");
 #define PARENG__FIELD(T) std::remove_cv<T>::type
 /* A union of members without trivial constructors (std::complex, a struct with default
  * member initializers) has none unless given one. */
@@ -777,6 +783,7 @@ typedef struct pareng__slots {
 #define PARENG__IS_ARRAY_FIELD(ARGS_T, A)                                                     \
     (!__builtin_types_compatible_p(__typeof__(((ARGS_T *)0)->A),                              \
                                    __typeof__(((void)0, ((ARGS_T *)0)->A))))
+#define PARENG__NOT_REFERENCE(NAME, A) /* C has none */
 #define PARENG__DATA_CONSTRUCTOR(UNION)
 #define PARENG__COPIED_AS_BYTES(NAME)
 /* T's value after lvalue conversion: T without const or volatile (an array type is kept) */
@@ -861,6 +868,7 @@ typedef struct pareng__slots {
         PARENG__DATA_CONSTRUCTOR(NAME##__data_u)                                                   \
     } NAME##__data_t;                                                                              \
     PARENG__EACH(PARENG__NOT_ARRAY, NAME, PARENG__EXPAND NAMES)                                    \
+    PARENG__EACH(PARENG__NOT_REFERENCE, NAME, PARENG__EXPAND NAMES)                                \
     PARENG__COPIED_AS_BYTES(NAME)                                                                  \
     /* Data larger than a frame, or aligned to more than its data (a __m256d), are spilled: they   \
      * lie in a block of the spawning lane's spill stack (in the arena, at the same address in     \

@@ -5,6 +5,7 @@
  * before the errors they cause inside the header.
  *   1: a result type without a default constructor
  *   2: an argument type with a const member (not assignable)
+ *   3: a reference argument (whose message spoke of a const member)
  */
 #include <pareng.h>
 
@@ -17,6 +18,11 @@ struct point {
 PARENG_TASK_1(point, origin_plus, int, n)
 {
     return point(n, n);
+}
+#elif CASE == 3
+PARENG_TASK_1(int, by_reference, const int &, x)
+{
+    return x;
 }
 #else
 struct tagged {
