@@ -124,8 +124,6 @@ static inline size_t pareng__synced_in(const char *function, bool *body)
 }
 /* Engines one process may have at once (cancel slots, life pipes). */
 #define PARENG__MAX_ENGINES 1024
-/* The longest line a task prints to stdout that reaches it whole (a worker's buffer). */
-#define PARENG__TASK_LINE_MOST (64u << 10)
 
 /* ---- the deque's shared word ----------------------------------------------------------
  * Lace's split deque (van Dijk & van de Pol, 2014): frames [tail, split) are shared and may be

@@ -116,8 +116,9 @@ typedef struct process_state {
         _Atomic(pareng__heap *) heap;
         _Atomic uintptr_t begin, end;
         _Atomic uint32_t state; /* enum heap_state, 0 for a free slot */
-        uint64_t stopped;       /* the caller's: when its engine stopped (stops counts them) */
-        size_t reserved;        /* and the bytes from begin it keeps reserved since */
+        /* the caller's: when its engine stopped (stops counts them), since when [begin, end)
+         * is the reservation of what its heap grew to; 0 for any other slot */
+        uint64_t stopped;
     } live[LIVE_MOST];
     _Atomic unsigned live_count; /* slots ever used */
     uint64_t stops;
@@ -575,7 +576,6 @@ static int track(const pareng__heap *heap)
         /* The rest first, then the state that makes the slot count (release: with them). A
          * slot given back by release_stopped_beyond forgets its stopped engine's. */
         process->live[i].stopped = 0;
-        process->live[i].reserved = 0;
         atomic_store_explicit(&process->live[i].heap, (pareng__heap *)heap, memory_order_relaxed);
         atomic_store_explicit(&process->live[i].begin, begin, memory_order_relaxed);
         atomic_store_explicit(&process->live[i].end, end, memory_order_relaxed);
@@ -659,8 +659,9 @@ static void release_stopped_beyond(unsigned kept)
         if (count <= kept)
             return;
         atomic_store_explicit(&process->live[oldest].state, 0, memory_order_release);
-        munmap((void *)atomic_load_explicit(&process->live[oldest].begin, memory_order_relaxed),
-               process->live[oldest].reserved);
+        uintptr_t begin = atomic_load_explicit(&process->live[oldest].begin, memory_order_relaxed);
+        munmap((void *)begin,
+               atomic_load_explicit(&process->live[oldest].end, memory_order_relaxed) - begin);
     }
 }
 
@@ -669,26 +670,22 @@ size_t pareng__malloc_untrack(const pareng__heap *heap, size_t mapped)
     int i = slot_holding(heap, HEAP_LIVE);
     if (i < 0)
         return 0;
-    /* Under an address-space limit (ulimit -v) a reservation is charged to it, and later
-     * engines' starts and heaps found less room: forgotten there, as before. */
-    struct rlimit as;
-    if (getrlimit(RLIMIT_AS, &as) < 0 || as.rlim_cur != RLIM_INFINITY) {
-        atomic_store_explicit(&process->live[i].state, 0, memory_order_release);
-        return 0;
-    }
     /* What the heap grew to holds every block; the rest of its bound (the address space's
      * share an automatic one takes) goes back with the arena, and out of the slot's range. */
     size_t page = (size_t)sysconf(_SC_PAGESIZE), kept = (heap->size + page - 1) & ~(page - 1);
     kept = kept < mapped ? kept : mapped;
-    /* One call puts the reservation in the place of the heap's pages: nothing can be mapped
-     * there in between. No memory for the mapping: forgotten. */
-    if (mmap(heap->base, kept, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+    /* Forgotten, as before, under an address-space limit (ulimit -v), which a reservation is
+     * charged to (later engines' starts and heaps found less room), or with no memory for the
+     * mapping. One call puts the reservation in the place of the heap's pages: nothing can be
+     * mapped there in between. */
+    struct rlimit as;
+    if (getrlimit(RLIMIT_AS, &as) < 0 || as.rlim_cur != RLIM_INFINITY ||
+        mmap(heap->base, kept, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
              -1, 0) == MAP_FAILED) {
         atomic_store_explicit(&process->live[i].state, 0, memory_order_release);
         return 0;
     }
     process->live[i].stopped = ++process->stops;
-    process->live[i].reserved = kept;
     atomic_store_explicit(&process->live[i].end, (uintptr_t)heap->base + kept,
                           memory_order_relaxed);
     atomic_store_explicit(&process->live[i].state, HEAP_GONE, memory_order_release);

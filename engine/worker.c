@@ -767,6 +767,9 @@ void pareng__worker_catch_stack_overflow(void)
     sigaction(SIGSEGV, &sa, NULL); /* fails only for a signal that does not exist */
 }
 
+/* The longest line a task prints to stdout that reaches it whole: a worker's buffer. */
+#define TASK_LINE_MOST (64u << 10)
+
 _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const pareng_plan *plan,
                                    int life_fd)
 {
@@ -782,9 +785,9 @@ _Noreturn void pareng__worker_main(pareng__arena *a, unsigned index, const paren
      * Without one, or when the caller made stdout unbuffered (glibc's buffer of 1 byte), it
      * stays as it was. From the shared heap (the fork made malloc the task's): the caller's
      * heap is sealed later (caller_memory.c). */
-    char *line_buffer = __fbufsize(stdout) == 1 ? NULL : malloc(PARENG__TASK_LINE_MOST);
+    char *line_buffer = __fbufsize(stdout) == 1 ? NULL : malloc(TASK_LINE_MOST);
     if (line_buffer)
-        setvbuf(stdout, line_buffer, _IOLBF, PARENG__TASK_LINE_MOST);
+        setvbuf(stdout, line_buffer, _IOLBF, TASK_LINE_MOST);
     /* Only now, the caller's handlers reset (pareng__worker_take_signals): a signal the caller
      * had blocked must not reach the caller's handler here. */
     sigset_t none;
