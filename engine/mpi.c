@@ -290,7 +290,7 @@ int pareng_mpi_start(pareng_engine **engine, const pareng_config *cfg, int *argc
     /* A rank whose engine did not start starts MPI all the same, to tell the others (below),
      * which would wait for it in MPI_Init for ever while it went on without MPI (a local
      * engine instead, or an exit with status 0); alone, it has no one to tell. */
-    if (rc < 0 && env_number("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1) <= 1)
+    if (rc < 0 && !pareng_mpi_launched())
         return rc;
     int provided = MPI_THREAD_SINGLE;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
