@@ -93,6 +93,9 @@ static struct sealed_list {
     uintptr_t start_frame; /* pareng_start's frame, in the caller: what is below it is dead */
     pid_t sealed_by;       /* the worker: a process it forks has no seal of its own */
     size_t blocks;         /* glibc's count of the blocks it mapped, at the start */
+    uintptr_t heap_top;    /* the heap's top chunk at the start, and its size (0: unknown) */
+    range thread_stack;    /* the starting thread's, where it is not the main thread */
+    size_t heap_top_size;
     /* under a debugger, which keeps the trap's SIGTRAP to itself, or a SIGTRAP handler of the
      * program's: no trap flag, pages that libraries open stay open */
     bool traced;
@@ -127,15 +130,63 @@ static void seals_make(void)
     }
 }
 
+/* The lowest of this thread's static thread-local blocks in [low, high), from
+ * dl_iterate_phdr's dlpi_tls_data (this thread's block of each object), or high. */
+typedef struct tls_bounds {
+    uintptr_t low, high;
+} tls_bounds;
+
+static int lowest_tls_block(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    tls_bounds *b = data;
+    uintptr_t block = (uintptr_t)info->dlpi_tls_data;
+    if (block >= b->low && block < b->high)
+        b->high = block;
+    return 0;
+}
+
+/* The stack of the thread that starts the engine, where it is not the main one (whose stack
+ * is [stack] in the maps): a thread's stack is an anonymous mapping like any, and a task's
+ * write to a local of that thread's was lost in the workers' copies, with exit status 0.
+ * Only the part below the thread's own data: glibc keeps its thread control block and its
+ * static thread-locals (errno) at the top of the stack's mapping, and the worker, a fork of
+ * this thread, writes them as its own. Empty where not known. */
+static range starting_thread_stack(void)
+{
+    range stack = {0, 0, 0, 0};
+    pthread_attr_t attr;
+    void *low;
+    size_t size;
+    if (getpid() == (pid_t)syscall(SYS_gettid) || pthread_getattr_np(pthread_self(), &attr) != 0)
+        return stack;
+    if (pthread_attr_getstack(&attr, &low, &size) == 0) {
+        uintptr_t thread_pointer = (uintptr_t)__builtin_thread_pointer();
+        tls_bounds b = {(uintptr_t)low, (uintptr_t)low + size};
+        if (thread_pointer >= b.low && thread_pointer < b.high)
+            b.high = thread_pointer;
+        dl_iterate_phdr(lowest_tls_block, &b);
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        stack = (range){b.low, b.high & ~(page - 1), 0, 0};
+    }
+    pthread_attr_destroy(&attr);
+    return stack;
+}
+
 void pareng__caller_memory_prepare(uintptr_t start_frame)
 {
     pthread_once(&seals_made, seals_make);
     if (!seals)
         return;
     seals->start_frame = start_frame;
+    seals->thread_stack = starting_thread_stack();
     /* Once, in the caller: mallinfo walks every free chunk. */
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
-    seals->blocks = mallinfo2().hblks;
+    struct mallinfo2 counts = mallinfo2();
+    seals->blocks = counts.hblks;
+    /* the main arena's top chunk (keepcost), which ends at the break */
+    seals->heap_top_size = counts.keepcost;
+    seals->heap_top = (uintptr_t)sbrk(0) - counts.keepcost;
 #elif defined(__GLIBC__)
     seals->blocks = (size_t)mallinfo().hblks;
 #else
@@ -167,11 +218,23 @@ static uintptr_t piece_end(uintptr_t at, uintptr_t end, const range *cut, unsign
     return stop;
 }
 
+/* What is not the caller's data, in whole pages: an anonymous mapping merged with this list
+ * or with a segment's .bss (whose end is not a page's) goes on at the next page, and a piece
+ * that began mid-page found no block there (mincore refuses such an address), so a block the
+ * caller's thread had malloc'd, mapped next to this list, stayed writable. */
+static void exclude(uintptr_t begin, uintptr_t end)
+{
+    if (seals->n_excluded < CODE_MOST)
+        seals->excluded[seals->n_excluded++] = pages_around(begin, end, seals->page);
+}
+
 /* Blocks next to each other (the kernel gives mappings downwards, one against the next) make
  * one range: one mprotect. */
 static void add_seal(uintptr_t begin, uintptr_t end, uint32_t kind, uint32_t execution)
 {
     range *last = seals->n ? &seals->sealed[seals->n - 1] : NULL;
+    if (end <= begin)
+        return;
     if (last && last->kind == kind && last->execution == execution && last->end == begin)
         last->end = end;
     else if (seals->n < (kind == PARENG__CALLER_BLOCK ? SEALED_FOR_BLOCKS : SEALED_MOST))
@@ -284,6 +347,38 @@ static void note_anonymous(uintptr_t begin, uintptr_t end, uintptr_t page, uint3
     }
 }
 
+/* Where the whole pages of the heap's top chunk begin: memory the caller's malloc had not
+ * given out at the start, which its first blocks after the start come from. A task that read
+ * one (a buffer the caller filled after the start, passed in ctx) read the workers' copy of
+ * free memory: zeros or old bytes, and a wrong answer with exit status 0. Not readable, such a
+ * read fails the run, naming it. Free chunks between the blocks stay readable: their pages
+ * hold blocks too. The top was measured in the caller (pareng__caller_memory_prepare); it is
+ * taken only if it is still the top at the fork, a chunk of that size (glibc's header:
+ * prev_size, then the size and 3 flag bits) that ends at the break. `end` where it is not. */
+static uintptr_t unused_heap(uintptr_t begin, uintptr_t end, uintptr_t page)
+{
+    uintptr_t top = seals->heap_top;
+    size_t size = seals->heap_top_size;
+    if (size && top >= begin && top + size == (uintptr_t)sbrk(0) && top + size <= end &&
+        (((const size_t *)top)[1] & ~(size_t)7) == size)
+        return (top + 2 * sizeof(size_t) + page - 1) & ~(page - 1); /* its header readable */
+    return end;
+}
+
+/* A stack of the caller's: the main thread's, or that of the thread that started the engine.
+ * Below pareng_start's frame lie only the frames of the start itself, which returned: a
+ * function the caller called afterwards has its locals there, which workers do not have. Not
+ * even readable, then. */
+static void seal_stack(uintptr_t begin, uintptr_t end, uintptr_t page, uint32_t execution)
+{
+    uintptr_t dead = seals->start_frame & ~(page - 1);
+    if (dead > begin && dead < end) {
+        add_seal(begin, dead, PARENG__CALLER_STACK_AFTER, execution);
+        begin = dead;
+    }
+    add_seal(begin, end, PARENG__CALLER_STACK, execution);
+}
+
 /* One line of /proc/self/maps: "begin-end perms offset dev inode   path". */
 static void take_mapping(const char *line, uintptr_t page)
 {
@@ -296,18 +391,12 @@ static void take_mapping(const char *line, uintptr_t page)
     /* an executable stack (-z execstack, a nested function's trampoline) stays executable */
     uint32_t execution = perms[2] == 'x' ? PROT_EXEC : 0;
     const char *path = line + path_at;
-    if (strcmp(path, "[heap]") == 0)
-        add_seal(begin, end, PARENG__CALLER_HEAP, execution);
-    else if (strcmp(path, "[stack]") == 0) {
-        /* Below pareng_start's frame lie only the frames of the start itself, which returned:
-         * a function the caller called afterwards has its locals there, which workers do not
-         * have. Not even readable, then. */
-        uintptr_t dead = seals->start_frame & ~(page - 1);
-        if (dead > begin && dead < end) {
-            add_seal(begin, dead, PARENG__CALLER_STACK_AFTER, execution);
-            begin = dead;
-        }
-        add_seal(begin, end, PARENG__CALLER_STACK, execution);
+    if (strcmp(path, "[heap]") == 0) {
+        uintptr_t unused = unused_heap(begin, end, page);
+        add_seal(begin, unused, PARENG__CALLER_HEAP, execution);
+        add_seal(unused, end, PARENG__CALLER_HEAP_UNUSED, execution);
+    } else if (strcmp(path, "[stack]") == 0) {
+        seal_stack(begin, end, page, execution);
     } else if (inode == 0 && !*path) {
         note_anonymous(begin, end, page, execution);
     }
@@ -379,8 +468,7 @@ static int note_code(struct dl_phdr_info *object, size_t size, void *unused)
             continue;
         uintptr_t begin = object->dlpi_addr + segment->p_vaddr;
         range loaded = {begin, begin + segment->p_memsz, 0, 0};
-        if (seals->n_excluded < CODE_MOST)
-            seals->excluded[seals->n_excluded++] = loaded;
+        exclude(loaded.begin, loaded.end);
         if (!(segment->p_flags & PF_X))
             continue;
         if (program && seals->n_code < CODE_MOST)
@@ -471,8 +559,8 @@ void pareng__caller_memory_seal(void)
     uintptr_t page = seals->page = (uintptr_t)sysconf(_SC_PAGESIZE);
     seals->n = seals->n_code = seals->n_libc = seals->n_tls = seals->n_exempt = 0;
     seals->n_anonymous = 0;
-    seals->excluded[0] = (range){(uintptr_t)seals, (uintptr_t)seals + sizeof *seals, 0, 0};
-    seals->n_excluded = 1;
+    seals->n_excluded = 0;
+    exclude((uintptr_t)seals, (uintptr_t)seals + sizeof *seals);
     seals->sealed_by = getpid();
     /* A SIGTRAP handler of the program's (after_fork's) stays: pages then stay open. */
     struct sigaction had;
@@ -481,6 +569,11 @@ void pareng__caller_memory_seal(void)
     dl_iterate_phdr(note_code, NULL);
     note_thread_locals();
     exempt_streams(page);
+    const range *stack = &seals->thread_stack;
+    if (stack->end > stack->begin) {
+        exclude(stack->begin, stack->end); /* not an anonymous mapping's blocks */
+        seal_stack(stack->begin, stack->end, page, 0);
+    }
     find_caller_memory(page);
     seal_blocks(page);
 #if defined(__x86_64__)
@@ -491,7 +584,7 @@ void pareng__caller_memory_seal(void)
 #endif
     for (unsigned i = 0; i < seals->n; i++) {
         const range *r = &seals->sealed[i];
-        if (r->kind == PARENG__CALLER_STACK_AFTER)
+        if (PARENG__CALLER_NOTHING_YET(r->kind))
             mprotect((void *)r->begin, r->end - r->begin, PROT_NONE);
         else
             seal_range(r, PROT_READ | (int)r->execution);
@@ -523,10 +616,11 @@ static uintptr_t instruction_at(const ucontext_t *context)
 #endif
 }
 
-/* The program wrote, or a leaf function of the C library that it called (memcpy, memset,
- * strcpy), whose return address is where the call left it: at the stack pointer on x86-64
- * (they push nothing), in the link register on AArch64. */
-static bool the_programs_write(const ucontext_t *context)
+/* The program's access (a write; a read of what it may not read), or one of a leaf function
+ * of the C library that it called (memcpy, memset, strcpy), whose return address is where the
+ * call left it: at the stack pointer on x86-64 (they push nothing), in the link register on
+ * AArch64. */
+static bool the_programs_access(const ucontext_t *context)
 {
     uintptr_t at = instruction_at(context);
 #if defined(__x86_64__)
@@ -630,14 +724,22 @@ int pareng__caller_memory_fault(uintptr_t at, void *context)
         const range *r = &seals->sealed[i];
         if (at < r->begin || at >= r->end)
             continue;
-        if (r->kind == PARENG__CALLER_STACK_AFTER)
+        if (PARENG__CALLER_NOTHING_YET(r->kind)) {
+            /* The top chunk is free memory, which the C library's own malloc may take in this
+             * worker (sys.c: a message's buffer while libpareng's heap is locked): its page
+             * opens for good, the worker's own. The program's read or write is refused. */
+            if (r->kind == PARENG__CALLER_HEAP_UNUSED && !the_programs_access(context) &&
+                mprotect((void *)(at & ~(seals->page - 1)), seals->page,
+                         PROT_READ | PROT_WRITE) == 0)
+                return -1;
             return (int)r->kind;
+        }
         /* A read of a page the program protected itself, or a jump into the heap: no write
          * of a library's to let go on (opening the page would fault for ever). */
         uintptr_t page = at & ~(seals->page - 1);
         if (!a_write(context) || instruction_at(context) - page < seals->page)
             return 0;
-        if (the_programs_write(context) && !in(seals->tls, seals->n_tls, at))
+        if (the_programs_access(context) && !in(seals->tls, seals->n_tls, at))
             return (int)r->kind;
         _Atomic uint32_t *reopens = reopens_of(page, true);
         uint32_t times = reopens ? atomic_fetch_add_explicit(reopens, 1, memory_order_relaxed) + 1
@@ -717,7 +819,8 @@ const char *pareng__caller_memory_name(uint32_t kind)
     case PARENG__CALLER_HEAP:
         return "the caller's heap (what it malloc'd before pareng_start)";
     case PARENG__CALLER_STACK:
-        return "the caller's stack (a local variable of main or of a function it called)";
+        return "the caller's stack (a local variable of main, of the thread that started the "
+               "engine, or of a function they called)";
     case PARENG__CALLER_STACK_AFTER:
         return "the caller's stack below the function that called pareng_start (a local "
                "variable of a function called after the start)";
@@ -725,6 +828,13 @@ const char *pareng__caller_memory_name(uint32_t kind)
         return "a block the caller malloc'd before pareng_start";
     case PARENG__CALLER_THREAD_HEAP:
         return "the heap of one of the caller's threads (what it malloc'd before pareng_start)";
+    case PARENG__CALLER_HEAP_UNUSED:
+        return "the caller's heap past what it had malloc'd at pareng_start (a block it "
+               "malloc'd after the start)";
+    case PARENG__CALLER_MAPPED_LATER:
+        return "memory the caller has and the workers do not (mapped after pareng_start: a "
+               "block of 128 KiB or more that it malloc'd since, its heap grown since, an mmap, "
+               "a library it opened)";
     default:
         return "the caller's memory";
     }

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +35,23 @@
  * and says so after this many looks in a row. */
 #define STOPPED_CHECK_MS 1000
 #define STOPPED_WARN_CHECKS 3
+
+/* The objects (the program, its libraries) loaded in this process, from dl_iterate_phdr:
+ * how many, and the counts of loads and unloads since the process began. */
+typedef struct loaded_objects {
+    unsigned count;
+    unsigned long long adds, subs;
+} loaded_objects;
+
+static int count_objects(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    loaded_objects *seen = data;
+    seen->count++;
+    seen->adds = info->dlpi_adds;
+    seen->subs = info->dlpi_subs;
+    return 0;
+}
 
 struct pareng_engine {
     pareng__segment segment;
@@ -62,6 +80,7 @@ struct pareng_engine {
     pid_t coordinator;  /* the process that started it: a forked copy of this handle is not */
     atomic_bool in_run; /* a root or a serve runs: one at a time */
     const pareng__task_info *tasks_at_start; /* the workers have the code of these */
+    loaded_objects objects_at_start;          /* ... and of these objects' functions */
     bool stop_after_run; /* pareng_stop came during a run (a serve's callback): at its end */
     /* pareng_start's frame, thread and that thread's stack: below the frame, the stack held only
      * the start's own frames, so a variable there now is one the workers never had
@@ -235,6 +254,15 @@ static int pidfd_open(pid_t pid)
 }
 
 /* Reaps worker i (blocking) and describes how it ended. */
+/* Whether this process (the caller) has a mapping at `at`: mincore fails with ENOMEM where
+ * none is. */
+static bool mapped_here(uint64_t at)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    unsigned char in_core;
+    return at && mincore((void *)((uintptr_t)at & ~(page - 1)), page, &in_core) == 0;
+}
+
 static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
 {
     int status = 0;
@@ -261,12 +289,14 @@ static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
                                                    memory_order_relaxed);
         uint32_t kind = atomic_load_explicit(&lane0->caller_fault_kind, memory_order_relaxed);
         uint64_t at = atomic_load_explicit(&lane0->caller_fault_at, memory_order_relaxed);
+        if (kind == PARENG__CALLER_MAPPED_LATER && !mapped_here(at))
+            kind = 0; /* a bad pointer, nobody's memory */
         if (WTERMSIG(status) == SIGSEGV && kind && n > 0 && (size_t)n < len)
             snprintf(why + n, len - (size_t)n,
-                     kind == PARENG__CALLER_STACK_AFTER
-                         ? ": a task used %#" PRIx64 ", in %s: workers have the caller's stack "
-                           "as it was at the start, when that variable did not exist. Give "
-                           "tasks such data in pareng_alloc memory, or make it before the start "
+                     PARENG__CALLER_NOTHING_YET(kind) || kind == PARENG__CALLER_MAPPED_LATER
+                         ? ": a task used %#" PRIx64 ", in %s: workers have the caller's memory "
+                           "as it was at the start, when that data did not exist. Give tasks "
+                           "such data in pareng_alloc memory, or make it before the start "
                            "(docs/memory.md, \"The caller's memory\")"
                          : ": a task wrote to %#" PRIx64 ", in %s, which workers have as a copy "
                            "made at the start, read-only: the caller would never see the write. "
@@ -755,6 +785,7 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     pthread_once(&identity_made, identity_make);
     e->coordinator = getpid();
     e->tasks_at_start = pareng__task_newest();
+    dl_iterate_phdr(count_objects, &e->objects_at_start);
     atomic_init(&e->in_run, false);
     atomic_init(&e->failed, false);
     pthread_mutex_init(&e->inbox_lock, NULL); /* default attributes: it cannot fail */
@@ -905,6 +936,52 @@ static int refuse_in_a_task(const char *call)
 {
     return pareng__fail(EDEADLK, "%s called by a task: only the caller posts and collects "
                         "(a task spawns its work with PARENG_SPAWN)", call);
+}
+
+/* Where a function lies: the index of its object in load order, and its name. */
+typedef struct code_place {
+    uintptr_t at;
+    unsigned index, found;
+    const char *name;
+} code_place;
+
+static int find_code(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    code_place *place = data;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        uintptr_t begin = info->dlpi_addr + segment->p_vaddr;
+        if (segment->p_type == PT_LOAD && place->at >= begin &&
+            place->at < begin + segment->p_memsz) {
+            place->found = place->index;
+            place->name = info->dlpi_name;
+            return 1;
+        }
+    }
+    place->index++;
+    return 0;
+}
+
+int pareng__refuse_code_loaded_later(const pareng_engine *e, uintptr_t code, const char *what)
+{
+    if (!e)
+        return 0; /* the run refuses it */
+    loaded_objects now = {0};
+    dl_iterate_phdr(count_objects, &now);
+    const loaded_objects *then = &e->objects_at_start;
+    /* Objects are listed in load order, so one loaded since comes past the count at the start;
+     * an unload since moves them (then nothing is said: the run shows) */
+    if (now.adds == then->adds || now.subs != then->subs)
+        return 0;
+    code_place place = {.at = code, .found = UINT_MAX};
+    dl_iterate_phdr(find_code, &place);
+    if (place.found == UINT_MAX || place.found < then->count)
+        return 0;
+    return pareng__fail(EINVAL, "%s (%#" PRIxPTR ") is in %s, loaded after pareng_start (a "
+                        "library opened since): the workers, forked at the start, do not have "
+                        "its code; open the library before pareng_start",
+                        what, code, place.name && *place.name ? place.name : "an object");
 }
 
 /* A task of a library opened (dlopen) after the start: the workers, forked before, do not

@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define PIECES_PER_WORKER 8  /* pareng_for's automatic grain: enough pieces to balance */
@@ -84,10 +85,28 @@ PARENG_TASK_4(int, reduce_into_range, size_t, begin, size_t, end, const reduce_i
     return 0;
 }
 
+/* The caller's functions for a run: code the workers have (a library opened after the start
+ * is not in them: they died of SIGSEGV at its first call). */
+static int refuse_code_loaded_later(pareng_engine *e, const char *call, uintptr_t first,
+                                    uintptr_t second)
+{
+    char what[64];
+    snprintf(what, sizeof what, "%s's %s", call, second ? "map" : "body");
+    int rc = pareng__refuse_code_loaded_later(e, first, what);
+    if (rc == 0 && second) {
+        snprintf(what, sizeof what, "%s's combine", call);
+        rc = pareng__refuse_code_loaded_later(e, second, what);
+    }
+    return rc;
+}
+
 static size_t for_grain(size_t begin, size_t end, size_t grain, unsigned workers)
 {
-    if (grain == 0) /* no engine has 0 workers: its run is refused after this */
-        grain = (end - begin) / (PIECES_PER_WORKER * (size_t)(workers ? workers : 1));
+    if (grain == 0) { /* no engine has 0 workers: its run is refused after this */
+        /* rounded up: the halves of a range are at most that, never one over it */
+        size_t pieces = PIECES_PER_WORKER * (size_t)(workers ? workers : 1), n = end - begin;
+        grain = n / pieces + (n % pieces != 0);
+    }
     return grain ? grain : 1;
 }
 
@@ -113,7 +132,8 @@ int pareng_for(pareng_engine *engine, size_t begin, size_t end, size_t grain,
             body(ctx, i, end - i < grain ? end : i + grain);
         return 0;
     }
-    if (pareng__caller_local(engine, ctx, "pareng_for") < 0)
+    if (pareng__caller_local(engine, ctx, "pareng_for") < 0 ||
+        refuse_code_loaded_later(engine, "pareng_for", (uintptr_t)body, 0) < 0)
         return -EINVAL;
     int ignored;
     return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, for_range, &ignored, begin, end, grain,
@@ -127,7 +147,8 @@ int pareng_for_tasks(pareng_engine *engine, size_t begin, size_t end, size_t gra
         return pareng__fail(EINVAL, "pareng_for_tasks needs begin <= end and a body");
     if (end == begin)
         return 0;
-    if (pareng__caller_local(engine, ctx, "pareng_for_tasks") < 0)
+    if (pareng__caller_local(engine, ctx, "pareng_for_tasks") < 0 ||
+        refuse_code_loaded_later(engine, "pareng_for_tasks", (uintptr_t)body, 0) < 0)
         return -EINVAL;
     int ignored;
     return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, pareng_for_tasks_body, &ignored, begin,
@@ -159,7 +180,8 @@ int pareng_reduce(pareng_engine *engine, size_t begin, size_t end, size_t grain,
         *result = reduce_here(begin, end, grain, map, combine, ctx);
         return 0;
     }
-    if (pareng__caller_local(engine, ctx, "pareng_reduce") < 0)
+    if (pareng__caller_local(engine, ctx, "pareng_reduce") < 0 ||
+        refuse_code_loaded_later(engine, "pareng_reduce", (uintptr_t)map, (uintptr_t)combine) < 0)
         return -EINVAL;
     return PARENG_RUN_CUTOFF(engine, PARENG_CUTOFF_NONE, reduce_range, result, begin, end, grain,
                              map, combine, ctx);
@@ -177,7 +199,9 @@ int pareng_reduce_into(pareng_engine *engine, size_t begin, size_t end, size_t g
     if (pareng__in_worker())
         return pareng__fail(EDEADLK, "pareng_reduce_into called by a task: a task reduces "
                             "with its own spawns (or pareng_reduce, which runs in the task)");
-    if (pareng__caller_local(engine, ctx, "pareng_reduce_into") < 0)
+    if (pareng__caller_local(engine, ctx, "pareng_reduce_into") < 0 ||
+        refuse_code_loaded_later(engine, "pareng_reduce_into", (uintptr_t)map,
+                                 (uintptr_t)combine) < 0)
         return -EINVAL;
     /* The job goes where every worker reads it; the root's result is the job's own buffer */
     reduce_into_job *job = pareng_alloc(engine, sizeof *job + size);

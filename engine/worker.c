@@ -713,7 +713,10 @@ static void on_segv(int sig, siginfo_t *info, void *context)
     if (lane0 && info->si_code > 0) {
         pareng__arena *a = lane0->arena;
         uintptr_t at = (uintptr_t)info->si_addr;
-        int kind = info->si_code == SEGV_ACCERR ? pareng__caller_memory_fault(at, context) : 0;
+        /* no mapping here: the coordinator looks whether it has one (engine.c's reap) */
+        int kind = info->si_code == SEGV_ACCERR   ? pareng__caller_memory_fault(at, context)
+                   : info->si_code == SEGV_MAPERR ? PARENG__CALLER_MAPPED_LATER
+                                                  : 0;
         if (kind < 0)
             return; /* a library's write into its own state: the page is writable now */
         if (kind) {

@@ -1606,7 +1606,8 @@ PARENG_API int pareng_free(pareng_engine *engine, void *ptr);
 PARENG_API int pareng_task_malloc_shared(void);
 
 /* Runs body(ctx, i, j) over [begin, end) cut into pieces of at most grain indexes, in
- * parallel; grain 0 lets the engine choose (end - begin split into 8 pieces per worker). ctx
+ * parallel; grain 0 lets the engine choose (halves down to at most ceil((end - begin) / (8 x
+ * workers)) indexes: 8 to 16 pieces per worker where there are that many indexes). ctx
  * must point into shared memory (pareng_alloc) or to data that existed before pareng_start: a
  * local variable on the main thread's stack below the frame of pareng_start (of a function
  * called after it by the one that started the engine) is refused (-EINVAL), since workers never
@@ -1783,8 +1784,9 @@ namespace pareng {
  * was read by the workers as it was at pareng_start, unseen once inlined into main
  * (docs/memory.md, "The caller's memory"). What it captures by reference it reads where it
  * lies (a local of main's written after the start: its value at the start). It must be
- * trivially copyable: values, and pointers into shared memory. Returns as pareng_for, or
- * -errno where pareng_alloc found no room. */
+ * trivially copyable: values, and pointers into shared memory. An exception that leaves it
+ * ends its worker (std::terminate), and the run returns -ECHILD: catch inside the body.
+ * Returns as pareng_for, or -errno where pareng_alloc found no room. */
 template <class Body> /* by value: a function's name is its pointer then */
 inline int parallel_for(pareng_engine *engine, size_t begin, size_t end, Body body,
                         size_t grain = 0)

@@ -71,10 +71,13 @@ static pareng_engine *usable(TaskEngineObject *self)
 static PyObject *TaskEngine_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"cores", "shared_bytes", NULL};
-    PyObject *cores = NULL;
-    unsigned long long shared_bytes = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OK:TaskEngine", kwlist, &cores,
-                                     &shared_bytes))
+    PyObject *cores = NULL, *shared = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO!:TaskEngine", kwlist, &cores,
+                                     &PyLong_Type, &shared))
+        return NULL;
+    /* checked, where "K" took -1 or 2**64 + 1 modulo 2**64 (pareng._start says it first) */
+    unsigned long long shared_bytes = shared ? PyLong_AsUnsignedLongLong(shared) : 0;
+    if (PyErr_Occurred())
         return NULL;
     if (worker_self) {
         PyErr_SetString(PyExc_RuntimeError, "a pareng task cannot start an engine of its own: "
@@ -301,8 +304,9 @@ typedef struct serving {
 } serving;
 
 /* With the GIL: the outcomes collected to step, which posts (post()) and says whether to go
- * on. -EIO when step raised. */
-static int serve_with_gil(pareng_engine *e, serving *s)
+ * on; with no room when the engine failed (only what finished before is delivered). -EIO when
+ * step raised. */
+static int serve_with_gil(pareng_engine *e, serving *s, bool failed)
 {
     PyObject *done = PyList_New(0), *go_on = NULL;
     uint64_t tag, outcome;
@@ -316,7 +320,7 @@ static int serve_with_gil(pareng_engine *e, serving *s)
     }
     if (done)
         go_on = PyObject_CallFunction(s->step, "OI", done,
-                                      PARENG_SERVE_SLOTS - s->self->posted);
+                                      failed ? 0u : PARENG_SERVE_SLOTS - s->self->posted);
     Py_XDECREF(done);
     int rc = go_on ? PyObject_IsTrue(go_on) : -1;
     Py_XDECREF(go_on);
@@ -331,7 +335,7 @@ static int serve_step(pareng_engine *e, void *arg)
 {
     serving *s = arg;
     PyEval_RestoreThread(s->thread);
-    int rc = serve_with_gil(e, s);
+    int rc = serve_with_gil(e, s, false);
     s->thread = PyEval_SaveThread();
     return rc;
 }
@@ -367,6 +371,11 @@ static PyObject *TaskEngine_serve(TaskEngineObject *self, PyObject *step)
     if (s.python_failed)
         return NULL; /* step's exception */
     if (rc < 0) {
+        /* The tasks that finished before a worker died or ^C: their outcomes are delivered
+         * (pareng_collect gives them on a failed engine), and only the others fail: a call
+         * that ran to its end is not reported as crashed, to be run again. */
+        if (serve_with_gil(e, &s, true) < 0)
+            return NULL;
         raise_failure(rc, message, false, NULL);
         return NULL;
     }

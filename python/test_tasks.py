@@ -163,6 +163,30 @@ def sleep_then(x):
     return x
 
 
+def fail_at_3(x):
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+CALLER = os.getpid()
+
+
+def rebuilt_in_a_worker_only(x):
+    if os.getpid() == CALLER:
+        raise ValueError("not rebuilt in the caller")
+    return x
+
+
+class RebuiltInAWorkerOnly:
+    def __reduce__(self):
+        return (rebuilt_in_a_worker_only, (1,))
+
+
+def result_the_caller_cannot_unpickle(x):
+    return RebuiltInAWorkerOnly()
+
+
 class Results(ParengTest):
     def test_map(self):
         cases = [[38 - 5 - k for k in range(6)], list(range(100)), range(3000), tuple(range(5)),
@@ -368,6 +392,12 @@ class Errors(ParengTest):
         self.assertRaisesRegex(TypeError, "result of .*return_generator cannot be sent back",
                                pareng.map, return_generator, [3], cores=CORES)
 
+    def test_a_result_the_caller_cannot_unpickle(self):
+        # raised in the caller: its own traceback, no empty worker's one as its cause
+        e = cm_exception(lambda: pareng.map(result_the_caller_cannot_unpickle, [1], cores=CORES))
+        self.assertEqual(str(e), "not rebuilt in the caller")
+        self.assertIsNone(e.__cause__)
+
     def test_functions_the_workers_cannot_find(self):
         self.assertRaisesRegex(pareng.FunctionNotFound, "cannot send .*<lambda>.* top level",
                                pareng.map, lambda x: x, [1], cores=CORES)
@@ -388,6 +418,30 @@ class Errors(ParengTest):
             self.assertEqual(pool.map(square, [3]), [9])
         del defined_later
         self.assertRaises(TypeError, pareng.map, 3, [1])
+
+    def test_shared_bytes_out_of_range_refused(self):
+        # where the C side took them modulo 2**64: -1 as 2**64 - 1, 2**64 + 1 as one byte
+        for bad in (-1, 1 << 64, (1 << 64) + 1, 1 << 70):
+            self.assertRaisesRegex(ValueError, "shared_bytes: a number of bytes from 0",
+                                   pareng.map, square, [1], cores=CORES, shared_bytes=bad)
+        for bad in (True, 1.5, "8M"):
+            self.assertRaisesRegex(TypeError, "shared_bytes: a number of bytes", pareng.map,
+                                   square, [1], cores=CORES, shared_bytes=bad)
+        self.assertEqual(pareng.map(square, [3], cores=CORES, shared_bytes=1 << 24), [9])
+
+    def test_an_item_that_cannot_be_sent_comes_in_its_place(self):
+        # after the values before it, as its task's outcome (imap's got 3 or 4 of them and
+        # raised), and after a failure of an item before it (a map raised the pickling error)
+        items = [x if x != 50 else threading.Lock() for x in range(100)]
+        with pareng.Pool(CORES) as pool:
+            for source in (items, iter(items)):
+                got = []
+                with self.assertRaisesRegex(TypeError, "pickle"):
+                    for value in pool.imap(square, source):
+                        got.append(value)
+                self.assertEqual(got, [x * x for x in range(50)])
+            self.assertRaisesRegex(ValueError, "three", pool.map, fail_at_3, items)
+        self.assertRaisesRegex(ValueError, "three", pareng.map, fail_at_3, items, cores=CORES)
 
     def test_an_item_that_cannot_be_sent_fails_the_map(self):
         # the map's other items are not returned as if that one had no result
@@ -642,6 +696,28 @@ class Errors(ParengTest):
     def test_a_task_cannot_start_an_engine(self):
         self.assertRaisesRegex(RuntimeError, "cannot start an engine of its own",
                                pareng.run, pareng.map, square, [1], cores=CORES)
+
+    def test_ctrl_c_with_a_handler_that_does_not_raise(self):
+        # OSError ECANCELED, as docs/python.md says, where a Pool raised KeyboardInterrupt
+        out = run_python("""
+            import errno, os, signal, threading, time
+            import pareng
+            def sleep_then(x):
+                time.sleep(x)
+                return x
+            caught = []
+            signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+            for name, call in (("map", lambda: pareng.map(sleep_then, [3, 3], cores=2)),
+                               ("pool", lambda: pareng.Pool(2).map(sleep_then, [3, 3]))):
+                threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+                try:
+                    call()
+                    print(name, "finished?!")
+                except OSError as e:
+                    print(name, errno.errorcode[e.errno], len(caught))
+        """)
+        self.assertEqual(out.stdout.splitlines(), ["map ECANCELED 1", "pool ECANCELED 2"],
+                         out.stderr)
 
     def test_ctrl_c(self):
         cases = ["pareng.map(fib, [40, 40], cores=2)",

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -1143,6 +1144,32 @@ static void fill_squares(void *ctx, size_t begin, size_t end)
         sq->out[i] = (uint64_t)i * i;
 }
 
+/* pareng_for's pieces, counted where every worker adds */
+static void count_piece(void *ctx, size_t begin, size_t end)
+{
+    (void)begin;
+    (void)end;
+    atomic_fetch_add_explicit((_Atomic unsigned *)ctx, 1, memory_order_relaxed);
+}
+
+/* The automatic grain gives 8 to 16 pieces per worker: its grain, rounded down, had the halves
+ * of 1,000 indexes on 2 workers one over it (125 -> 63 > 62), and 24 pieces. */
+static void test_automatic_grain_pieces(void)
+{
+    pareng_engine *e = start_engine(2, 0);
+    _Atomic unsigned *pieces = pareng_alloc(e, sizeof *pieces);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pieces);
+    size_t sizes[] = {1000, 1001, 1024, 1 << 20, 16, 5};
+    unsigned expected[] = {16, 16, 16, 16, 16, 5};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        atomic_store(pieces, 0);
+        CU_ASSERT_EQUAL(pareng_for(e, 0, sizes[k], 0, count_piece, (void *)pieces), 0);
+        CU_ASSERT_EQUAL(atomic_load(pieces), expected[k]);
+    }
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 static void test_alloc_is_shared_and_reused(void)
 {
     pareng_engine *e = start_engine(3, 0);
@@ -1235,8 +1262,21 @@ static pareng_value sum_doubles(void *ctx, size_t begin, size_t end)
     return v;
 }
 
-/* docs/memory.md's mistake: an array malloc'ed after pareng_start is not in the workers. The
- * run must fail cleanly, naming the worker and SIGSEGV, not hang or crash the caller. */
+/* Memory the caller malloc'd after pareng_start, for tasks to read, filled after the start:
+ * the workers do not have it. A block of its own mapping is not mapped there; a block from the
+ * heap's top, free at the start, was the workers' copy of free memory, and a run read zeros
+ * with exit status 0. Both fail cleanly now, naming the memory; a bad pointer reads as any. */
+static void assert_read_of_later_memory_refused(pareng_engine *e, const double *x, size_t n)
+{
+    pareng_value v;
+    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_doubles, add_double, (void *)x, &v), -ECHILD);
+    const char *why = pareng_last_error();
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "killed by signal 11 (SIGSEGV): a task used 0x"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(why, "workers have the caller's memory as it was at the "
+                                       "start, when that data did not exist"));
+    CU_ASSERT_PTR_NULL(strstr(why, "overflow"));
+}
+
 static void test_private_memory_mistake_fails_cleanly(void)
 {
     pareng_engine *e = start_engine(2, 0);
@@ -1245,14 +1285,41 @@ static void test_private_memory_mistake_fails_cleanly(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(x);
     for (size_t i = 0; i < n; i++)
         x[i] = 1;
-    pareng_value v;
-    CU_ASSERT_EQUAL(pareng_reduce(e, 0, n, 0, sum_doubles, add_double, x, &v), -ECHILD);
-    /* a bad pointer, said as before: not taken for a stack overflow */
-    const char *why = pareng_last_error();
-    CU_ASSERT_PTR_NOT_NULL(strstr(why, "SIGSEGV"));
-    CU_ASSERT(strlen(why) >= 9 && strcmp(why + strlen(why) - 9, "(SIGSEGV)") == 0);
-    CU_ASSERT_PTR_NULL(strstr(why, "overflow"));
+    assert_read_of_later_memory_refused(e, x, n);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "memory the caller has and the workers do not"));
     free(x);
+    pareng_stop(e);
+    /* A block from the heap's top, free at the start and within the heap the workers have:
+     * the heap is grown with room to spare first, and blocks are taken until one lies a page
+     * past where the top began (the free chunks before it are taken first). */
+    mallopt(M_TOP_PAD, 1 << 20);
+    void *volatile pad = malloc(64 << 10); /* volatile: gcc drops a malloc freed unused */
+    free(pad);
+    e = start_engine(2, 0);
+    uintptr_t heap_end = (uintptr_t)sbrk(0), top = heap_end - mallinfo2().keepcost;
+    double *blocks[512];
+    unsigned taken = 0;
+    while (taken < 512 && (blocks[taken] = malloc(1024 * sizeof *x)) &&
+           (uintptr_t)blocks[taken++] < top + 2 * (uintptr_t)sysconf(_SC_PAGESIZE)) {
+    }
+    double *later = blocks[taken - 1];
+    CU_ASSERT_FATAL((uintptr_t)later > top && (uintptr_t)(later + 1024) < heap_end);
+    for (size_t i = 0; i < 1024; i++)
+        later[i] = 1;
+    assert_read_of_later_memory_refused(e, later, 1024);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "in the caller's heap past what it had "
+                                                       "malloc'd at pareng_start"));
+    while (taken)
+        free(blocks[--taken]);
+    /* glibc's default pad (its mmap threshold stays where it is now, no longer moved by
+     * the blocks freed: as it was at the process's start) */
+    mallopt(M_TOP_PAD, 128 << 10);
+    pareng_stop(e); /* a failed engine runs nothing more */
+    e = start_engine(2, 0);
+    pareng_value v;
+    CU_ASSERT_EQUAL(pareng_reduce(e, 0, 8, 0, sum_doubles, add_double, (void *)64, &v), -ECHILD);
+    const char *why = pareng_last_error();
+    CU_ASSERT(strlen(why) >= 9 && strcmp(why + strlen(why) - 9, "(SIGSEGV)") == 0);
     pareng_stop(e);
     /* the fix: the same array from pareng_alloc */
     e = start_engine(2, 0);
@@ -1355,6 +1422,7 @@ int main(void)
     };
     CU_TestInfo parallel[] = {
         {"pareng_alloc: shared, coalesced, grown", test_alloc_is_shared_and_reused},
+        {"pareng_for's automatic grain: 8 to 16 pieces a worker", test_automatic_grain_pieces},
         {"pareng_reduce: exact, same bits on 1/3/8 workers", test_reduce_is_exact_and_reproducible},
         {"workload_fib_map: every item exact", test_fib_map_matches_serial},
         {"private memory mistake fails cleanly", test_private_memory_mistake_fails_cleanly},

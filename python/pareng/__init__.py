@@ -37,6 +37,7 @@ import itertools
 import operator
 import os
 import pickle
+import signal
 import time
 import sys
 import threading
@@ -502,8 +503,12 @@ class _Server:
                     task = (task[0], job.function) + task[2:]
                 message = engine.put(_dumps(task))
             except Exception as e:  # unpicklable, or no room: this job fails, not the others
+                # as the outcome of this task and of those after it, none of which go: the
+                # outcomes before it still come, in item order first (imap yields the values
+                # of the blocks before it, then raises; a map raises an earlier task's error)
                 self._stop_feeding(job)
-                job.fail(e)
+                for rest in range(k, len(job.tasks)):
+                    job.arrive(rest, ("error", [], e, None))
                 continue
             tag = next(self._tags)
             self._in_flight[tag] = (job, k, message)
@@ -522,7 +527,7 @@ class _Server:
                 outcome = (_take(engine, outcome) if outcome > _pareng.OUTCOME_TOO_DEEP else
                            _TOO_DEEP if outcome else _LOST)
             except Exception as e:  # a result this process cannot unpickle
-                outcome = ("error", [], e, "")
+                outcome = ("error", [], e, None)  # raised here: no worker's traceback
             job.arrive(k, outcome)
         return bool(self._in_flight)
 
@@ -628,6 +633,13 @@ def _flush_std_streams():
 
 
 def _start(cores, shared_bytes):
+    # An int of bytes: the C side would take a negative number, or 2**64 + 1, modulo 2**64
+    if isinstance(shared_bytes, bool) or not isinstance(shared_bytes, int):
+        raise TypeError(f"shared_bytes: a number of bytes (an int, 0 for the default), "
+                        f"not {type(shared_bytes).__name__}")
+    if not 0 <= shared_bytes < 1 << 64:
+        raise ValueError(f"shared_bytes: a number of bytes from 0 (the default) to 2**64 - 1, "
+                         f"not {shared_bytes}")
     # What this process buffered must not be written again by the workers, its copies
     _flush_std_streams()
     # The objects of the moment out of the collector's reach in the workers: its passes would
@@ -912,11 +924,13 @@ def _raise_run_failure(e, driver):
     """A job's failure, raised in a thread that waits for it. A cancelled run (ECANCELED):
     the Pool's terminate gives CancelledError. Else it was ^C, which becomes the main
     thread's KeyboardInterrupt (its SIGINT handler raises one as soon as the call returns: not
-    after an OSError first), and another thread's OSError ECANCELED, as pareng.map's."""
+    after an OSError first), and another thread's OSError ECANCELED, as pareng.map's; so is
+    the main thread's where the program's SIGINT handler does not raise (docs/python.md)."""
     if isinstance(e, OSError) and e.errno == errno.ECANCELED:
         if driver.terminated:
             raise concurrent.futures.CancelledError("the pareng Pool was terminated") from e
-        if threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             raise KeyboardInterrupt("the pareng run was cancelled") from e
     raise e
 
