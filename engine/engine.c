@@ -945,19 +945,25 @@ typedef struct code_place {
     const char *name;
 } code_place;
 
+bool pareng__object_holds(const struct dl_phdr_info *info, uintptr_t at)
+{
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
+        uintptr_t begin = info->dlpi_addr + segment->p_vaddr;
+        if (segment->p_type == PT_LOAD && at >= begin && at < begin + segment->p_memsz)
+            return true;
+    }
+    return false;
+}
+
 static int find_code(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     code_place *place = data;
-    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *segment = &info->dlpi_phdr[i];
-        uintptr_t begin = info->dlpi_addr + segment->p_vaddr;
-        if (segment->p_type == PT_LOAD && place->at >= begin &&
-            place->at < begin + segment->p_memsz) {
-            place->found = place->index;
-            place->name = info->dlpi_name;
-            return 1;
-        }
+    if (pareng__object_holds(info, place->at)) {
+        place->found = place->index;
+        place->name = info->dlpi_name;
+        return 1;
     }
     place->index++;
     return 0;

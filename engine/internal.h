@@ -654,6 +654,9 @@ PARENG__INTERNAL pareng_frame *pareng__measure_sync(pareng__worker *w, pareng_fr
 PARENG__INTERNAL pareng__arena *pareng__engine_arena(const pareng_engine *e);
 /* p (a ctx the caller hands to tasks) on the stack of the thread that started e, in a frame
  * made after pareng_start, which the workers never had: -EINVAL naming function, else 0. */
+/* Whether one of the loaded segments of the object dl_iterate_phdr describes holds `at`. */
+struct dl_phdr_info;
+PARENG__INTERNAL bool pareng__object_holds(const struct dl_phdr_info *info, uintptr_t at);
 /* -EINVAL, said, when the function at `code` (what: "pareng_for's body") lies in an object
  * loaded after the engine started, which its workers do not have; else 0. */
 PARENG__INTERNAL int pareng__refuse_code_loaded_later(const pareng_engine *e, uintptr_t code,

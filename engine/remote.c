@@ -110,17 +110,12 @@ static int module_of_address(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     code_name *c = arg;
-    for (int k = 0; k < info->dlpi_phnum; k++) {
-        const ElfW(Phdr) *p = &info->dlpi_phdr[k];
-        uintptr_t begin = info->dlpi_addr + p->p_vaddr;
-        if (p->p_type == PT_LOAD && c->address >= begin && c->address < begin + p->p_memsz) {
-            c->module = fnv1a(info->dlpi_name);
-            c->address = info->dlpi_addr;
-            c->found = true;
-            return 1;
-        }
-    }
-    return 0;
+    if (!pareng__object_holds(info, c->address))
+        return 0;
+    c->module = fnv1a(info->dlpi_name);
+    c->address = info->dlpi_addr;
+    c->found = true;
+    return 1;
 }
 
 static int module_by_name(struct dl_phdr_info *info, size_t size, void *arg)

@@ -1205,7 +1205,8 @@ def _count(name, n):
 
 
 class Pool:
-    """Pool(processes=None, initializer=None, initargs=(), *, cores=None, shared_bytes=0)
+    """Pool(processes=None, initializer=None, initargs=(), maxtasksperchild=None, *, cores=None,
+         shared_bytes=0)
 
     multiprocessing.Pool's interface on a pareng engine kept for the pool's life: map,
     starmap, imap, imap_unordered, apply, apply_async, map_async, starmap_async, close, join,
@@ -1214,7 +1215,8 @@ class Pool:
     Items are blocked automatically: chunksize is accepted and ignored. A worker's crash
     raises WorkerCrashed from the calls it hits; the pool starts new workers for the next
     call (they know the functions defined by then). initializer(*initargs) runs here, in
-    this process, before the workers are forked: they inherit what it set up. Callbacks run
+    this process, before the workers are forked: they inherit what it set up.
+    maxtasksperchild: None only (the workers live as long as the pool). Callbacks run
     one at a time in a thread of the pool's, in the order their results are done; a result
     is ready once its callback ran, and join() returns once every callback ran."""
 
