@@ -93,9 +93,10 @@ static struct sealed_list {
     uintptr_t start_frame; /* pareng_start's frame, in the caller: what is below it is dead */
     pid_t sealed_by;       /* the worker: a process it forks has no seal of its own */
     size_t blocks;         /* glibc's count of the blocks it mapped, at the start */
-    uintptr_t heap_top;    /* the heap's top chunk at the start, and its size (0: unknown) */
+    uintptr_t heap_top;    /* where the heap's top chunk began as the start began */
+    bool heap_measured;    /* ... if it was measured */
     range thread_stack;    /* the starting thread's, where it is not the main thread */
-    size_t heap_top_size;
+    range thread_data;     /* ... and its own data at the top of its stack: never sealed */
     /* under a debugger, which keeps the trap's SIGTRAP to itself, or a SIGTRAP handler of the
      * program's: no trap flag, pages that libraries open stay open */
     bool traced;
@@ -130,6 +131,12 @@ static void seals_make(void)
     }
 }
 
+/* The whole pages around [begin, end). */
+static range pages_around(uintptr_t begin, uintptr_t end, uintptr_t page)
+{
+    return (range){begin & ~(page - 1), (end + page - 1) & ~(page - 1), 0, 0};
+}
+
 /* The lowest of this thread's static thread-local blocks in [low, high), from
  * dl_iterate_phdr's dlpi_tls_data (this thread's block of each object), or high. */
 typedef struct tls_bounds {
@@ -151,10 +158,16 @@ static int lowest_tls_block(struct dl_phdr_info *info, size_t size, void *data)
  * write to a local of that thread's was lost in the workers' copies, with exit status 0.
  * Only the part below the thread's own data: glibc keeps its thread control block and its
  * static thread-locals (errno) at the top of the stack's mapping, and the worker, a fork of
- * this thread, writes them as its own. Empty where not known. */
-static range starting_thread_stack(void)
+ * this thread, writes them as its own, and so does the kernel (the rseq area, which newer
+ * glibc puts below the thread-locals: a page of margin). That data, up to the stack's top, is
+ * kept out of every seal (*own_data, exempt): a stack the program gave the thread
+ * (pthread_attr_setstack) may lie in a malloc'd block, in the heap, which is sealed too, and
+ * every worker died at its start. Whole pages of the stack only (a malloc'd stack's low end
+ * is not a page's). Empty where not known. */
+static range starting_thread_stack(range *own_data)
 {
     range stack = {0, 0, 0, 0};
+    *own_data = stack;
     pthread_attr_t attr;
     void *low;
     size_t size;
@@ -162,31 +175,34 @@ static range starting_thread_stack(void)
         return stack;
     if (pthread_attr_getstack(&attr, &low, &size) == 0) {
         uintptr_t thread_pointer = (uintptr_t)__builtin_thread_pointer();
-        tls_bounds b = {(uintptr_t)low, (uintptr_t)low + size};
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), top = (uintptr_t)low + size;
+        tls_bounds b = {(uintptr_t)low, top};
         if (thread_pointer >= b.low && thread_pointer < b.high)
             b.high = thread_pointer;
         dl_iterate_phdr(lowest_tls_block, &b);
-        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-        stack = (range){b.low, b.high & ~(page - 1), 0, 0};
+        uintptr_t data = (b.high & ~(page - 1)) > b.low + page ? (b.high & ~(page - 1)) - page
+                                                               : b.low;
+        *own_data = pages_around(data, top, page);
+        stack = (range){((uintptr_t)low + page - 1) & ~(page - 1), data, 0, 0};
     }
     pthread_attr_destroy(&attr);
     return stack;
 }
 
-void pareng__caller_memory_prepare(uintptr_t start_frame)
+void pareng__caller_memory_measure(void)
 {
     pthread_once(&seals_made, seals_make);
     if (!seals)
         return;
-    seals->start_frame = start_frame;
-    seals->thread_stack = starting_thread_stack();
-    /* Once, in the caller: mallinfo walks every free chunk. */
+    /* Once, in the caller: mallinfo walks every free chunk. The start maps no block for itself
+     * (its allocations are small), so the count holds at the fork. */
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
     struct mallinfo2 counts = mallinfo2();
     seals->blocks = counts.hblks;
-    /* the main arena's top chunk (keepcost), which ends at the break */
-    seals->heap_top_size = counts.keepcost;
+    /* the main arena's top chunk (keepcost), which ends at the break; none yet (nothing
+     * malloc'd so far): the heap will begin at the break */
     seals->heap_top = (uintptr_t)sbrk(0) - counts.keepcost;
+    seals->heap_measured = true;
 #elif defined(__GLIBC__)
     seals->blocks = (size_t)mallinfo().hblks;
 #else
@@ -194,10 +210,12 @@ void pareng__caller_memory_prepare(uintptr_t start_frame)
 #endif
 }
 
-/* The whole pages around [begin, end). */
-static range pages_around(uintptr_t begin, uintptr_t end, uintptr_t page)
+void pareng__caller_memory_prepare(uintptr_t start_frame)
 {
-    return (range){begin & ~(page - 1), (end + page - 1) & ~(page - 1), 0, 0};
+    if (!seals)
+        return;
+    seals->start_frame = start_frame;
+    seals->thread_stack = starting_thread_stack(&seals->thread_data);
 }
 
 /* [at, end) less the ranges `cut`, one piece at a time in address order: the end of the piece
@@ -347,22 +365,54 @@ static void note_anonymous(uintptr_t begin, uintptr_t end, uintptr_t page, uint3
     }
 }
 
-/* Where the whole pages of the heap's top chunk begin: memory the caller's malloc had not
- * given out at the start, which its first blocks after the start come from. A task that read
- * one (a buffer the caller filled after the start, passed in ctx) read the workers' copy of
- * free memory: zeros or old bytes, and a wrong answer with exit status 0. Not readable, such a
- * read fails the run, naming it. Free chunks between the blocks stay readable: their pages
- * hold blocks too. The top was measured in the caller (pareng__caller_memory_prepare); it is
- * taken only if it is still the top at the fork, a chunk of that size (glibc's header:
- * prev_size, then the size and 3 flag bits) that ends at the break. `end` where it is not. */
-static uintptr_t unused_heap(uintptr_t begin, uintptr_t end, uintptr_t page)
+/* glibc's chunks lie one after the other in the heap: prev_size, then the size with 3 flag
+ * bits, of which PREV_INUSE says whether the chunk before is in use (a free chunk that malloc
+ * keeps for reuse in a list of its own, tcache's or a fastbin's, counts as in use). */
+#define CHUNK_SIZE(at) (((const size_t *)(at))[1] & ~(size_t)7)
+#define PREV_INUSE_BIT 1
+#define CHUNK_WALKED_MOST 65536
+/* a free chunk's own words (prev_size, size, its lists' four pointers) stay readable */
+#define FREE_CHUNK_HEAD 64
+
+/* The caller's heap, sealed: read-only, but unreadable where it held nothing at the start,
+ * which the caller's first blocks after the start take: the top chunk, and the chunks that
+ * pareng_start's own allocations left free (hwloc's). A task that read one (a buffer the
+ * caller filled after the start, passed in ctx) read the workers' copy of free memory: zeros
+ * or old bytes, and a wrong answer with exit status 0 (a 9000-byte block right after the
+ * start read hwloc's XML). Such a read fails the run now, naming it. The chunks are walked
+ * from where the top began as pareng_start began (measured in the caller) to the break,
+ * whole pages of the free ones made unreadable, and only if the walk ends at the break; free
+ * chunks below stay readable (their pages hold the caller's blocks too). */
+static void seal_heap(uintptr_t begin, uintptr_t end, uintptr_t page, uint32_t execution)
 {
-    uintptr_t top = seals->heap_top;
-    size_t size = seals->heap_top_size;
-    if (size && top >= begin && top + size == (uintptr_t)sbrk(0) && top + size <= end &&
-        (((const size_t *)top)[1] & ~(size_t)7) == size)
-        return (top + 2 * sizeof(size_t) + page - 1) & ~(page - 1); /* its header readable */
-    return end;
+    uintptr_t at = seals->heap_top, brk_now = (uintptr_t)sbrk(0);
+    unsigned chunks = 0;
+    bool known = seals->heap_measured && at >= begin && brk_now > at && brk_now <= end;
+    for (uintptr_t c = at; known && c < brk_now; c += CHUNK_SIZE(c)) {
+        size_t size = CHUNK_SIZE(c);
+        known = size >= 32 && size % 16 == 0 && size <= brk_now - c &&
+                ++chunks <= CHUNK_WALKED_MOST;
+    }
+    if (!known) {
+        add_seal(begin, end, PARENG__CALLER_HEAP, execution);
+        return;
+    }
+    uintptr_t readable = begin;
+    for (uintptr_t c = at; c < brk_now; c += CHUNK_SIZE(c)) {
+        uintptr_t next = c + CHUNK_SIZE(c);
+        bool top = next == brk_now;
+        if (!top && (((const size_t *)next)[1] & PREV_INUSE_BIT))
+            continue;
+        uintptr_t from = (c + (top ? 2 * sizeof(size_t) : FREE_CHUNK_HEAD) + page - 1) &
+                         ~(page - 1),
+                  to = top ? end : next & ~(page - 1);
+        if (from < to) {
+            add_seal(readable, from, PARENG__CALLER_HEAP, execution);
+            add_seal(from, to, PARENG__CALLER_HEAP_UNUSED, execution);
+            readable = to;
+        }
+    }
+    add_seal(readable, end, PARENG__CALLER_HEAP, execution);
 }
 
 /* A stack of the caller's: the main thread's, or that of the thread that started the engine.
@@ -392,9 +442,7 @@ static void take_mapping(const char *line, uintptr_t page)
     uint32_t execution = perms[2] == 'x' ? PROT_EXEC : 0;
     const char *path = line + path_at;
     if (strcmp(path, "[heap]") == 0) {
-        uintptr_t unused = unused_heap(begin, end, page);
-        add_seal(begin, unused, PARENG__CALLER_HEAP, execution);
-        add_seal(unused, end, PARENG__CALLER_HEAP_UNUSED, execution);
+        seal_heap(begin, end, page, execution);
     } else if (strcmp(path, "[stack]") == 0) {
         seal_stack(begin, end, page, execution);
     } else if (inode == 0 && !*path) {
@@ -569,6 +617,8 @@ void pareng__caller_memory_seal(void)
     dl_iterate_phdr(note_code, NULL);
     note_thread_locals();
     exempt_streams(page);
+    if (seals->thread_data.end > seals->thread_data.begin && seals->n_exempt < EXEMPT_MOST)
+        seals->exempt[seals->n_exempt++] = seals->thread_data;
     const range *stack = &seals->thread_stack;
     if (stack->end > stack->begin) {
         exclude(stack->begin, stack->end); /* not an anonymous mapping's blocks */
@@ -726,9 +776,12 @@ int pareng__caller_memory_fault(uintptr_t at, void *context)
             continue;
         if (PARENG__CALLER_NOTHING_YET(r->kind)) {
             /* The top chunk is free memory, which the C library's own malloc may take in this
-             * worker (sys.c: a message's buffer while libpareng's heap is locked): its page
-             * opens for good, the worker's own. The program's read or write is refused. */
-            if (r->kind == PARENG__CALLER_HEAP_UNUSED && !the_programs_access(context) &&
+             * worker (sys.c: a message's buffer while libpareng's heap is locked): a page it
+             * writes opens for good, the worker's own. The program's read or write is refused,
+             * and so is a read by the C library (printf's "%s" or qsort of a block the caller
+             * malloc'd after the start): what it reads there, it wrote first. */
+            if (r->kind == PARENG__CALLER_HEAP_UNUSED && a_write(context) &&
+                !the_programs_access(context) &&
                 mprotect((void *)(at & ~(seals->page - 1)), seals->page,
                          PROT_READ | PROT_WRITE) == 0)
                 return -1;
@@ -817,7 +870,7 @@ const char *pareng__caller_memory_name(uint32_t kind)
 {
     switch (kind) {
     case PARENG__CALLER_HEAP:
-        return "the caller's heap (what it malloc'd before pareng_start)";
+        return "the caller's heap (what it malloc'd, before pareng_start or since)";
     case PARENG__CALLER_STACK:
         return "the caller's stack (a local variable of main, of the thread that started the "
                "engine, or of a function they called)";
@@ -829,8 +882,8 @@ const char *pareng__caller_memory_name(uint32_t kind)
     case PARENG__CALLER_THREAD_HEAP:
         return "the heap of one of the caller's threads (what it malloc'd before pareng_start)";
     case PARENG__CALLER_HEAP_UNUSED:
-        return "the caller's heap past what it had malloc'd at pareng_start (a block it "
-               "malloc'd after the start)";
+        return "the caller's heap where it had nothing at pareng_start (a block it malloc'd "
+               "after the start)";
     case PARENG__CALLER_MAPPED_LATER:
         return "memory the caller has and the workers do not (mapped after pareng_start: a "
                "block of 128 KiB or more that it malloc'd since, its heap grown since, an mmap, "

@@ -748,6 +748,10 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         pareng_config_default(&defaults);
         cfg = &defaults;
     }
+    /* Before the start allocates anything: where the caller's heap held nothing yet, which its
+     * blocks after the start will take (caller_memory.c) */
+    if (cfg->caller_memory == PARENG_CALLER_MEMORY_READONLY && pareng_task_malloc_shared())
+        pareng__caller_memory_measure();
     if (pareng__config_check(cfg) < 0)
         return -EINVAL;
     unsigned capacity = cfg->deque_capacity ? cfg->deque_capacity : PARENG__DEFAULT_DEQUE_CAPACITY;

@@ -493,6 +493,9 @@ enum pareng__caller_memory_kind {
  * list of sealed ranges lives in, the frame of pareng_start, below which the stack is dead,
  * and glibc's count of the blocks it mapped. */
 PARENG__INTERNAL void pareng__caller_memory_prepare(uintptr_t start_frame);
+/* In the caller, as pareng_start begins: glibc's counts of its heap (what pareng_start's own
+ * allocations and frees leave, workers can tell from what the caller had). */
+PARENG__INTERNAL void pareng__caller_memory_measure(void);
 /* In a worker, off the stack it was forked on, before it runs a task: the caller's private
  * memory becomes read-only in this process. */
 PARENG__INTERNAL void pareng__caller_memory_seal(void);

@@ -1607,7 +1607,7 @@ PARENG_API int pareng_task_malloc_shared(void);
 
 /* Runs body(ctx, i, j) over [begin, end) cut into pieces of at most grain indexes, in
  * parallel; grain 0 lets the engine choose (halves down to at most ceil((end - begin) / (8 x
- * workers)) indexes: 8 to 16 pieces per worker where there are that many indexes). ctx
+ * workers)) indexes: at most 16 pieces per worker, 8 to 16 on a large range). ctx
  * must point into shared memory (pareng_alloc) or to data that existed before pareng_start: a
  * local variable on the main thread's stack below the frame of pareng_start (of a function
  * called after it by the one that started the engine) is refused (-EINVAL), since workers never
