@@ -46,6 +46,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
+#include <sys/rseq.h>
+#endif
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -95,6 +98,8 @@ static struct sealed_list {
     size_t blocks;         /* glibc's count of the blocks it mapped, at the start */
     uintptr_t heap_top;    /* where the heap's top chunk began as the start began */
     bool heap_measured;    /* ... if it was measured */
+    unsigned n_unused;     /* ranges of it sealed unreadable in this worker (0: the caller) */
+    _Atomic unsigned allocating; /* the C library's malloc runs for libpareng (malloc.c) */
     range thread_stack;    /* the starting thread's, where it is not the main thread */
     range thread_data;     /* ... and its own data at the top of its stack: never sealed */
     /* under a debugger, which keeps the trap's SIGTRAP to itself, or a SIGTRAP handler of the
@@ -159,7 +164,7 @@ static int lowest_tls_block(struct dl_phdr_info *info, size_t size, void *data)
  * Only the part below the thread's own data: glibc keeps its thread control block and its
  * static thread-locals (errno) at the top of the stack's mapping, and the worker, a fork of
  * this thread, writes them as its own, and so does the kernel (the rseq area, which newer
- * glibc puts below the thread-locals: a page of margin). That data, up to the stack's top, is
+ * glibc may put below the thread-locals: __rseq_offset). That data, up to the stack's top, is
  * kept out of every seal (*own_data, exempt): a stack the program gave the thread
  * (pthread_attr_setstack) may lie in a malloc'd block, in the heap, which is sealed too, and
  * every worker died at its start. Whole pages of the stack only (a malloc'd stack's low end
@@ -180,8 +185,12 @@ static range starting_thread_stack(range *own_data)
         if (thread_pointer >= b.low && thread_pointer < b.high)
             b.high = thread_pointer;
         dl_iterate_phdr(lowest_tls_block, &b);
-        uintptr_t data = (b.high & ~(page - 1)) > b.low + page ? (b.high & ~(page - 1)) - page
-                                                               : b.low;
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 35)
+        uintptr_t rseq_area = thread_pointer + (uintptr_t)__rseq_offset;
+        if (__rseq_size && rseq_area >= b.low && rseq_area < b.high)
+            b.high = rseq_area;
+#endif
+        uintptr_t data = b.high & ~(page - 1);
         *own_data = pages_around(data, top, page);
         stack = (range){((uintptr_t)low + page - 1) & ~(page - 1), data, 0, 0};
     }
@@ -194,19 +203,16 @@ void pareng__caller_memory_measure(void)
     pthread_once(&seals_made, seals_make);
     if (!seals)
         return;
-    /* Once, in the caller: mallinfo walks every free chunk. The start maps no block for itself
-     * (its allocations are small), so the count holds at the fork. */
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
-    struct mallinfo2 counts = mallinfo2();
-    seals->blocks = counts.hblks;
+    /* The free chunks of glibc's fast lists merged first (malloc_trim does, and with this pad
+     * it leaves the top as it is): one next to the top would join it during the start, and
+     * where the top began would no longer be a chunk's start (the walk then finds nothing,
+     * and seals nothing unreadable). */
+    malloc_trim(SIZE_MAX / 2);
     /* the main arena's top chunk (keepcost), which ends at the break; none yet (nothing
      * malloc'd so far): the heap will begin at the break */
-    seals->heap_top = (uintptr_t)sbrk(0) - counts.keepcost;
+    seals->heap_top = (uintptr_t)sbrk(0) - mallinfo2().keepcost;
     seals->heap_measured = true;
-#elif defined(__GLIBC__)
-    seals->blocks = (size_t)mallinfo().hblks;
-#else
-    seals->blocks = SIZE_MAX;
 #endif
 }
 
@@ -216,6 +222,15 @@ void pareng__caller_memory_prepare(uintptr_t start_frame)
         return;
     seals->start_frame = start_frame;
     seals->thread_stack = starting_thread_stack(&seals->thread_data);
+    /* Once, in the caller, just before the fork (the start maps blocks of its own: 3 with 200
+     * workers): mallinfo walks every free chunk. */
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
+    seals->blocks = mallinfo2().hblks;
+#elif defined(__GLIBC__)
+    seals->blocks = (size_t)mallinfo().hblks;
+#else
+    seals->blocks = SIZE_MAX;
+#endif
 }
 
 /* [at, end) less the ranges `cut`, one piece at a time in address order: the end of the piece
@@ -409,6 +424,7 @@ static void seal_heap(uintptr_t begin, uintptr_t end, uintptr_t page, uint32_t e
         if (from < to) {
             add_seal(readable, from, PARENG__CALLER_HEAP, execution);
             add_seal(from, to, PARENG__CALLER_HEAP_UNUSED, execution);
+            seals->n_unused++;
             readable = to;
         }
     }
@@ -606,7 +622,7 @@ void pareng__caller_memory_seal(void)
         return;
     uintptr_t page = seals->page = (uintptr_t)sysconf(_SC_PAGESIZE);
     seals->n = seals->n_code = seals->n_libc = seals->n_tls = seals->n_exempt = 0;
-    seals->n_anonymous = 0;
+    seals->n_anonymous = seals->n_unused = 0;
     seals->n_excluded = 0;
     exclude((uintptr_t)seals, (uintptr_t)seals + sizeof *seals);
     seals->sealed_by = getpid();
@@ -761,6 +777,31 @@ static void on_trap(int sig, siginfo_t *info, void *context)
 }
 #endif
 
+void pareng__caller_memory_allocating(void)
+{
+    if (seals && seals->n_unused)
+        atomic_fetch_add_explicit(&seals->allocating, 1, memory_order_relaxed);
+}
+
+void *pareng__caller_memory_allocated(void *block, size_t size)
+{
+    if (!seals || !seals->n_unused)
+        return block;
+    /* the block with the chunk headers around it */
+    uintptr_t begin = (uintptr_t)block - 2 * sizeof(size_t),
+              end = (uintptr_t)block + size + 2 * sizeof(size_t);
+    for (unsigned i = 0; block && size < SIZE_MAX / 2 && i < seals->n; i++) {
+        const range *r = &seals->sealed[i];
+        uintptr_t from = begin > r->begin ? begin : r->begin, to = end < r->end ? end : r->end;
+        if (r->kind == PARENG__CALLER_HEAP_UNUSED && from < to) {
+            range pages = pages_around(from, to, seals->page);
+            mprotect((void *)pages.begin, pages.end - pages.begin, PROT_READ | PROT_WRITE);
+        }
+    }
+    atomic_fetch_sub_explicit(&seals->allocating, 1, memory_order_relaxed);
+    return block;
+}
+
 int pareng__caller_memory_fault(uintptr_t at, void *context)
 {
     unsigned n = seals ? seals->n : 0;
@@ -775,12 +816,14 @@ int pareng__caller_memory_fault(uintptr_t at, void *context)
         if (at < r->begin || at >= r->end)
             continue;
         if (PARENG__CALLER_NOTHING_YET(r->kind)) {
-            /* The top chunk is free memory, which the C library's own malloc may take in this
-             * worker (sys.c: a message's buffer while libpareng's heap is locked): a page it
-             * writes opens for good, the worker's own. The program's read or write is refused,
-             * and so is a read by the C library (printf's "%s" or qsort of a block the caller
-             * malloc'd after the start): what it reads there, it wrote first. */
-            if (r->kind == PARENG__CALLER_HEAP_UNUSED && a_write(context) &&
+            /* Free memory, which the C library's own malloc may take in this worker, while
+             * libpareng's heap is locked (malloc.c; sys.c: a message's buffer): what it touches
+             * then opens for good, the worker's own, and so does the block it gives
+             * (pareng__caller_memory_allocated). Any other access is refused, the program's
+             * or the C library's for it (printf's "%s", qsort, snprintf into a block the
+             * caller malloc'd after the start). */
+            if (r->kind == PARENG__CALLER_HEAP_UNUSED &&
+                atomic_load_explicit(&seals->allocating, memory_order_relaxed) &&
                 !the_programs_access(context) &&
                 mprotect((void *)(at & ~(seals->page - 1)), seals->page,
                          PROT_READ | PROT_WRITE) == 0)

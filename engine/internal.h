@@ -493,6 +493,11 @@ enum pareng__caller_memory_kind {
  * list of sealed ranges lives in, the frame of pareng_start, below which the stack is dead,
  * and glibc's count of the blocks it mapped. */
 PARENG__INTERNAL void pareng__caller_memory_prepare(uintptr_t start_frame);
+/* Around an allocation of the C library's malloc (malloc.c): in a worker that sealed the
+ * caller's heap, what it takes of the memory that was free at the start, unreadable there,
+ * opens for it, and so does the block it returns (the block, returned). */
+PARENG__INTERNAL void pareng__caller_memory_allocating(void);
+PARENG__INTERNAL void *pareng__caller_memory_allocated(void *block, size_t size);
 /* In the caller, as pareng_start begins: glibc's counts of its heap (what pareng_start's own
  * allocations and frees leave, workers can tell from what the caller had). */
 PARENG__INTERNAL void pareng__caller_memory_measure(void);

@@ -366,6 +366,11 @@ static bool shared_here(void)
     return task_heap_here() && !pareng__heap_locked_here;
 }
 
+/* An allocation CALL of the C library's, of SIZE bytes (the caller's, or a worker's while it
+ * holds its heap's lock): in a worker, the caller's heap it takes was sealed (caller_memory.c) */
+#define LIBC_ALLOCATION(CALL, SIZE)                                                           \
+    (pareng__caller_memory_allocating(), pareng__caller_memory_allocated((CALL), (SIZE)))
+
 static void *shared_malloc(size_t size)
 {
     void *p = task_malloc(size);
@@ -376,7 +381,7 @@ static void *shared_malloc(size_t size)
 
 PARENG_REPLACES void *malloc(size_t size)
 {
-    return shared_here() ? shared_malloc(size) : __libc_malloc(size);
+    return shared_here() ? shared_malloc(size) : LIBC_ALLOCATION(__libc_malloc(size), size);
 }
 
 /* This file's malloc, bound here: pareng_task_malloc_shared compares it with the one that
@@ -400,7 +405,7 @@ PARENG_REPLACES void free(void *p)
 PARENG_REPLACES void *calloc(size_t n, size_t size)
 {
     if (!shared_here())
-        return __libc_calloc(n, size);
+        return LIBC_ALLOCATION(__libc_calloc(n, size), n * size);
     size_t bytes;
     if (__builtin_mul_overflow(n, size, &bytes)) {
         errno = ENOMEM;
@@ -437,7 +442,7 @@ static void *aligned(size_t alignment, size_t size)
 static void *glibc_aligned(size_t alignment, size_t size)
 {
     if (!shared_here())
-        return __libc_memalign(alignment, size);
+        return LIBC_ALLOCATION(__libc_memalign(alignment, size), size);
     if (alignment > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return NULL;
@@ -453,7 +458,8 @@ PARENG_REPLACES int posix_memalign(void **out, size_t alignment, size_t size)
     if (alignment % sizeof(void *) || (alignment & (alignment - 1)) || !alignment)
         return EINVAL;
     int saved = errno;
-    void *p = shared_here() ? aligned(alignment, size) : __libc_memalign(alignment, size);
+    void *p = shared_here() ? aligned(alignment, size)
+                            : LIBC_ALLOCATION(__libc_memalign(alignment, size), size);
     if (!p)
         return ENOMEM;
     errno = saved;
@@ -473,13 +479,14 @@ PARENG_REPLACES void *memalign(size_t alignment, size_t size)
 
 PARENG_REPLACES void *valloc(size_t size)
 {
-    return shared_here() ? aligned((size_t)sysconf(_SC_PAGESIZE), size) : __libc_valloc(size);
+    return shared_here() ? aligned((size_t)sysconf(_SC_PAGESIZE), size)
+                         : LIBC_ALLOCATION(__libc_valloc(size), size);
 }
 
 PARENG_REPLACES void *pvalloc(size_t size)
 {
     if (!shared_here())
-        return __libc_pvalloc(size);
+        return LIBC_ALLOCATION(__libc_pvalloc(size), size);
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     if (size > SIZE_MAX - page) {
         errno = ENOMEM;
@@ -514,7 +521,7 @@ PARENG_REPLACES void *realloc(void *p, size_t size)
         return NULL;
     }
     if (!h && !shared_here())
-        return __libc_realloc(p, size);
+        return LIBC_ALLOCATION(__libc_realloc(p, size), size);
     if (!p)
         return shared_malloc(size);
     if (!size) { /* as the C library: p is freed */
