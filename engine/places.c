@@ -34,14 +34,34 @@ static bool ends_with(const char *item, size_t len, const char *suffix)
     return len >= suffix_len && strncmp(item + len - suffix_len, suffix, suffix_len) == 0;
 }
 
+/* Whether the range part of an item (past TYPE:) is N-M of digits with M below N. */
+static bool reversed_range(const char *item, size_t len)
+{
+    const char *colon = memchr(item, ':', len);
+    const char *range = colon ? colon + 1 : item;
+    size_t range_len = len - (size_t)(range - item);
+    const char *dash = memchr(range, '-', range_len);
+    if (!dash)
+        return false;
+    size_t left = (size_t)(dash - range), right = range_len - left - 1;
+    if (left == 0 || right == 0 || left > 9 || right > 9 || strspn(range, "0123456789") != left ||
+        strspn(dash + 1, "0123456789") < right)
+        return false;
+    return strtoul(range, NULL, 10) > strtoul(dash + 1, NULL, 10);
+}
+
 /* What a user coming from hwloc-calc, taskset or likwid may try, and why it is refused. */
 static int refuse(const char *text, const char *item, size_t len)
 {
     const char *why = "an item is N, N-M, or TYPE:all|N|N-M with TYPE pu, core, package "
-                      "(socket) or numa (numanode, node)";
-    if (memchr(item, '.', len))
+                      "(socket) or numa (numanode, node), numbers of at most 9 digits";
+    if (reversed_range(item, len))
+        why = "a range N-M goes up (M at least N): write the smaller number first";
+    else if (memchr(item, '.', len) && memchr(item, ':', len))
         why = "nested locations (package:0.core:1) are not accepted: name the cores "
               "(core:N-M) or the whole package";
+    else if (memchr(item, '.', len))
+        why = "CPUs are counted in whole numbers";
     else if (len > 1 && item[0] == '0' && (item[1] == 'x' || item[1] == 'X'))
         why = "bitmasks (0x3) are not accepted: list the CPUs (0,1)";
     else if (item[0] == '~')

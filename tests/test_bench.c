@@ -770,6 +770,29 @@ static void test_interrupt_before_any_row(void)
     command_free(c);
 }
 
+/* SIGTERM while serial C computes fib(60), which takes hours: it ended the bench only when the
+ * run did (`timeout 20 pareng bench fib 90` ran on for 10 minutes). Status 143 at once. */
+static void test_sigterm_during_a_long_serial_run(void)
+{
+    command *c = command_start("bench", "fib", "60", "--runs", "1", "--workers", "1",
+                               (const char *)NULL);
+    CU_ASSERT(await_caught(c->pid, SIGTERM, COMMAND_TIMEOUT_MS));
+    usleep(200000); /* inside the serial run */
+    double sent = now_ms();
+    CU_ASSERT_EQUAL(kill(c->pid, SIGTERM), 0);
+    bool ended = command_await(c, 10000, false);
+    CU_ASSERT(ended);
+    if (!ended) {
+        command_free(c); /* killed */
+        return;
+    }
+    CU_ASSERT(now_ms() - sent < 5000);
+    CU_ASSERT(exited_with(c, 143));
+    CU_ASSERT(contains(c->err, "pareng: bench: interrupted by SIGTERM: 0 rows measured"));
+    assert_no_leftover(c);
+    command_free(c);
+}
+
 /* ^C during bench spawn: status 130 and the line that says so, as for the other workloads
  * (it ended with 130 and said nothing). */
 static void test_interrupt_spawn(void)
@@ -1110,6 +1133,8 @@ int main(void)
         {"FILE -: stdout, no file named -", test_dash_is_stdout},
         {"^C keeps the rows measured, status 130", test_interrupt_keeps_rows},
         {"^C before any row: a plot of no points", test_interrupt_before_any_row},
+        {"SIGTERM during a serial run of hours: status 143 at once",
+         test_sigterm_during_a_long_serial_run},
         {"^C during bench spawn: said, status 130", test_interrupt_spawn},
         {"progress and time left on a terminal", test_progress_on_terminal},
         {"a closed stdout is no output file", test_closed_stdout_is_not_an_output},

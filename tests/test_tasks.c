@@ -1313,14 +1313,17 @@ static void assert_read_of_the_heaps_top_refused(void)
 static void test_private_memory_mistake_fails_cleanly(void)
 {
     pareng_engine *e = start_engine(2, 0);
-    size_t n = 1u << 19; /* 4 MiB: malloc maps it, so it is absent in the workers */
+    /* 4 MiB: malloc maps it, absent in the workers; or, once glibc raised its threshold for
+     * mapping (blocks of earlier tests freed), from the heap's top or past it */
+    size_t n = 1u << 19;
     double *x = malloc(n * sizeof *x);
     CU_ASSERT_PTR_NOT_NULL_FATAL(x);
     for (size_t i = 0; i < n; i++)
         x[i] = 1;
     assert_read_of_later_memory_refused(e, x, n);
-    CU_ASSERT_PTR_NOT_NULL(
-        strstr(pareng_last_error(), "memory the caller has and the workers do not"));
+    const char *said = pareng_last_error();
+    CU_ASSERT(strstr(said, "memory the caller has and the workers do not") ||
+              strstr(said, "in the caller's heap where it had nothing at pareng_start"));
     free(x);
     pareng_stop(e);
     if (pareng_task_malloc_shared()) /* else nothing is sealed (under a sanitizer) */

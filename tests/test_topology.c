@@ -445,6 +445,9 @@ static void test_other_tools_forms_are_refused_by_name(void)
         {"N:0-3", "likwid"},            {"core:even", "even"}, {"pu:odd", "odd"},
         {"~0", "exclusion"},            {"l3:0", "TYPE"},      {"odd", "even and odd"},
         {"even", "even and odd"},
+        /* and what the grammar alone said for: a range down, a fraction, a long number */
+        {"3-1", "write the smaller number first"}, {"core:1-0", "write the smaller number first"},
+        {"1.5", "whole numbers"},                   {"pu:99999999999", "at most 9 digits"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         CU_ASSERT_EQUAL(plan_cpus_rc(SMALL_MACHINE, refused[i].list, 0), -EINVAL);

@@ -22,6 +22,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -778,8 +779,57 @@ static int compute(pareng_engine *e, const fib_bench *b, uint64_t *result)
     return rc;
 }
 
-/* Serial C in this process: the baseline, timed the same way as the engine's runs. A signal
- * is seen between runs (no engine to cancel, a run goes to its end). */
+/* One serial C run in a child process, which times it and writes the result and the seconds
+ * to a pipe: ^C or SIGTERM ends it at once, where a run in this process went to its end
+ * (fib(90) for years, the signal unheard). true with both; false when interrupted (the child
+ * killed) or when it failed (said). */
+static bool run_serial(const fib_bench *b, uint64_t *result, double *seconds)
+{
+    struct {
+        uint64_t result;
+        double seconds;
+    } got = {0, 0};
+    int fds[2];
+    if (pipe(fds) < 0) {
+        cli_error("serial C: cannot make a pipe: %s", strerror(errno));
+        return false;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        close(fds[0]);
+        uint64_t t0 = now_ns();
+        got.result = compute_serial(b);
+        got.seconds = (double)(now_ns() - t0) * 1e-9;
+        _exit(write(fds[1], &got, sizeof got) == (ssize_t)sizeof got ? 0 : 1);
+    }
+    close(fds[1]);
+    if (child < 0) {
+        close(fds[0]);
+        cli_error("serial C: cannot fork: %s", strerror(errno));
+        return false;
+    }
+    struct pollfd ready = {fds[0], POLLIN, 0};
+    int polled;
+    while (!interrupted() &&
+           ((polled = poll(&ready, 1, 50)) == 0 || (polled < 0 && errno == EINTR)))
+        ;
+    bool done = !interrupted() && read(fds[0], &got, sizeof got) == (ssize_t)sizeof got;
+    close(fds[0]);
+    if (!done)
+        kill(child, SIGKILL);
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!done && !interrupted())
+        cli_error("serial C ended without its result (%s %d)",
+                  WIFSIGNALED(status) ? "signal" : "status",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    *result = got.result;
+    *seconds = got.seconds;
+    return done;
+}
+
+/* Serial C, the baseline, timed the same way as the engine's runs (in a child each). */
 static int measure_serial(fib_bench *b)
 {
     b->at_count = -1;
@@ -792,9 +842,14 @@ static int measure_serial(fib_bench *b)
             return failure_status();
         }
         show_run(b, "serial C", 0, i);
-        uint64_t t0 = now_ns();
-        uint64_t result = compute_serial(b);
-        double seconds = (double)(now_ns() - t0) * 1e-9;
+        uint64_t result;
+        double seconds;
+        if (!run_serial(b, &result, &seconds)) {
+            if (!interrupted())
+                progress_done();
+            drop_row(b);
+            return interrupted() ? failure_status() : EXIT_RUN_FAILED;
+        }
         if (i == 0) {
             b->result = result;
             b->have_result = true;

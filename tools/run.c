@@ -68,7 +68,7 @@ static const char run_help[] =
     "      --io-latency DUR\n"
     "          (fib) every leaf call first waits DUR on an io_uring timeout, and\n"
     "          every other call is a task; DUR is a whole number and ns, us, ms\n"
-    "          or s (500us, 1ms, 2s), from 1ns to 1h\n"
+    "          or s (500us, 1ms, 2s), from 1ns to 3600s\n"
     "      --io-depth K\n"
     "          IO operations (waiting tasks) one worker may have in flight, 1 to\n"
     "          4096; default 256 (twice as many when they all wait over 1 ms\n"
@@ -283,7 +283,7 @@ static int parse_option(run_options *o, int option, const char *value)
                                          : &o->burden_ns;
         o->given |= W(k);
         if (!parse_duration(value, ns))
-            return bad_input("%s needs a duration from 1ns to 1h: a whole number and a unit, "
+            return bad_input("%s needs a duration from 1ns to 3600s: a whole number and a unit, "
                              "ns, us, ms or s (500us, 2s), not '%s'", workload_option_names[k],
                              value);
         return 0;

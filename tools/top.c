@@ -39,7 +39,7 @@ static const char top_help[] =
     "\n"
     "options:\n"
     "  -d, --delay DUR\n"
-    "          time between refreshes, 10ms to 1h (ns, us, ms or s); default 1s\n"
+    "          time between refreshes, 10ms to 3600s (ns, us, ms or s); default 1s\n"
     "  -n, --iterations N\n"
     "          stop after N refreshes (default: until q, ^C, or the engine stops)\n"
     "      --once\n"
@@ -466,7 +466,7 @@ static int parse_top(int argc, char **argv, top_options *o, bool *help)
             return cli_help(top_help);
         case 'd':
             if (!parse_duration(value, &o->delay_ns) || o->delay_ns < MIN_DELAY_NS)
-                return bad_input("--delay needs a duration from 10ms to 1h (500ms, 2s), not "
+                return bad_input("--delay needs a duration from 10ms to 3600s (500ms, 2s), not "
                                  "'%s'", value);
             break;
         case 'n':
