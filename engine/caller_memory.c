@@ -98,8 +98,7 @@ static struct sealed_list {
     size_t blocks;         /* glibc's count of the blocks it mapped, at the start */
     uintptr_t heap_top;    /* where the heap's top chunk began as the start began */
     bool heap_measured;    /* ... if it was measured */
-    unsigned n_unused;     /* ranges of it sealed unreadable in this worker (0: the caller) */
-    _Atomic unsigned allocating; /* the C library's malloc runs for libpareng (malloc.c) */
+
     range thread_stack;    /* the starting thread's, where it is not the main thread */
     range thread_data;     /* ... and its own data at the top of its stack: never sealed */
     /* under a debugger, which keeps the trap's SIGTRAP to itself, or a SIGTRAP handler of the
@@ -121,6 +120,7 @@ static void unseal_in_child(void)
         mprotect((void *)seals->sealed[i].begin, seals->sealed[i].end - seals->sealed[i].begin,
                  PROT_READ | PROT_WRITE | (int)seals->sealed[i].execution);
     seals->n = 0;
+    pareng__heap_unused_sealed = 0;
 }
 
 static void seals_make(void)
@@ -204,11 +204,13 @@ void pareng__caller_memory_measure(void)
     if (!seals)
         return;
 #if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
-    /* The free chunks of glibc's fast lists merged first (malloc_trim does, and with this pad
-     * it leaves the top as it is): one next to the top would join it during the start, and
-     * where the top began would no longer be a chunk's start (the walk then finds nothing,
-     * and seals nothing unreadable). */
-    malloc_trim(SIZE_MAX / 2);
+    /* The free chunks of glibc's fast lists merged first: one next to the top would join it
+     * during the start, and where the top began would no longer be a chunk's start (the walk
+     * then finds nothing, and seals nothing unreadable). glibc's mallopt merges the main
+     * arena's before it looks at its parameter, and M_KEEP changes nothing (malloc_trim did
+     * it too, but also gave every free page of every arena back to the kernel: a start took 3
+     * times as long with 20,000 free chunks of 8 KiB). */
+    mallopt(M_KEEP, 0);
     /* the main arena's top chunk (keepcost), which ends at the break; none yet (nothing
      * malloc'd so far): the heap will begin at the break */
     seals->heap_top = (uintptr_t)sbrk(0) - mallinfo2().keepcost;
@@ -424,7 +426,7 @@ static void seal_heap(uintptr_t begin, uintptr_t end, uintptr_t page, uint32_t e
         if (from < to) {
             add_seal(readable, from, PARENG__CALLER_HEAP, execution);
             add_seal(from, to, PARENG__CALLER_HEAP_UNUSED, execution);
-            seals->n_unused++;
+            pareng__heap_unused_sealed++;
             readable = to;
         }
     }
@@ -622,7 +624,8 @@ void pareng__caller_memory_seal(void)
         return;
     uintptr_t page = seals->page = (uintptr_t)sysconf(_SC_PAGESIZE);
     seals->n = seals->n_code = seals->n_libc = seals->n_tls = seals->n_exempt = 0;
-    seals->n_anonymous = seals->n_unused = 0;
+    seals->n_anonymous = 0;
+    pareng__heap_unused_sealed = 0;
     seals->n_excluded = 0;
     exclude((uintptr_t)seals, (uintptr_t)seals + sizeof *seals);
     seals->sealed_by = getpid();
@@ -777,16 +780,19 @@ static void on_trap(int sig, siginfo_t *info, void *context)
 }
 #endif
 
+unsigned pareng__heap_unused_sealed;
+
+/* This thread's calls of the C library's malloc for libpareng under way (the fault is
+ * delivered to the thread that faulted: another thread's write there stays refused). */
+static __thread __attribute__((tls_model("initial-exec"))) unsigned allocating;
+
 void pareng__caller_memory_allocating(void)
 {
-    if (seals && seals->n_unused)
-        atomic_fetch_add_explicit(&seals->allocating, 1, memory_order_relaxed);
+    allocating++;
 }
 
 void *pareng__caller_memory_allocated(void *block, size_t size)
 {
-    if (!seals || !seals->n_unused)
-        return block;
     /* the block with the chunk headers around it */
     uintptr_t begin = (uintptr_t)block - 2 * sizeof(size_t),
               end = (uintptr_t)block + size + 2 * sizeof(size_t);
@@ -798,7 +804,7 @@ void *pareng__caller_memory_allocated(void *block, size_t size)
             mprotect((void *)pages.begin, pages.end - pages.begin, PROT_READ | PROT_WRITE);
         }
     }
-    atomic_fetch_sub_explicit(&seals->allocating, 1, memory_order_relaxed);
+    allocating--;
     return block;
 }
 
@@ -823,7 +829,7 @@ int pareng__caller_memory_fault(uintptr_t at, void *context)
              * or the C library's for it (printf's "%s", qsort, snprintf into a block the
              * caller malloc'd after the start). */
             if (r->kind == PARENG__CALLER_HEAP_UNUSED &&
-                atomic_load_explicit(&seals->allocating, memory_order_relaxed) &&
+                allocating &&
                 !the_programs_access(context) &&
                 mprotect((void *)(at & ~(seals->page - 1)), seals->page,
                          PROT_READ | PROT_WRITE) == 0)

@@ -498,6 +498,9 @@ PARENG__INTERNAL void pareng__caller_memory_prepare(uintptr_t start_frame);
  * opens for it, and so does the block it returns (the block, returned). */
 PARENG__INTERNAL void pareng__caller_memory_allocating(void);
 PARENG__INTERNAL void *pareng__caller_memory_allocated(void *block, size_t size);
+/* Ranges of the caller's heap this process sealed unreadable: 0 in the caller, and where that
+ * path costs nothing (malloc.c tests it inline). */
+PARENG__INTERNAL extern unsigned pareng__heap_unused_sealed;
 /* In the caller, as pareng_start begins: glibc's counts of its heap (what pareng_start's own
  * allocations and frees leave, workers can tell from what the caller had). */
 PARENG__INTERNAL void pareng__caller_memory_measure(void);

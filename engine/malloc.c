@@ -369,7 +369,9 @@ static bool shared_here(void)
 /* An allocation CALL of the C library's, of SIZE bytes (the caller's, or a worker's while it
  * holds its heap's lock): in a worker, the caller's heap it takes was sealed (caller_memory.c) */
 #define LIBC_ALLOCATION(CALL, SIZE)                                                           \
-    (pareng__caller_memory_allocating(), pareng__caller_memory_allocated((CALL), (SIZE)))
+    (__builtin_expect(pareng__heap_unused_sealed != 0, 0)                                     \
+         ? (pareng__caller_memory_allocating(), pareng__caller_memory_allocated((CALL), (SIZE))) \
+         : (CALL))
 
 static void *shared_malloc(size_t size)
 {

@@ -50,17 +50,19 @@ static bool reversed_range(const char *item, size_t len)
     return strtoul(range, NULL, 10) > strtoul(dash + 1, NULL, 10);
 }
 
-/* What a user coming from hwloc-calc, taskset or likwid may try, and why it is refused. */
-static int refuse(const char *text, const char *item, size_t len)
+/* What a user coming from hwloc-calc, taskset or likwid may try, and why it is refused;
+ * typed: the item's TYPE (if any) is known, and its range is what was wrong. */
+static int refuse(const char *text, const char *item, size_t len, bool typed)
 {
+    const char *dot = memchr(item, '.', len);
     const char *why = "an item is N, N-M, or TYPE:all|N|N-M with TYPE pu, core, package "
                       "(socket) or numa (numanode, node), numbers of at most 9 digits";
-    if (reversed_range(item, len))
+    if (typed && reversed_range(item, len))
         why = "a range N-M goes up (M at least N): write the smaller number first";
-    else if (memchr(item, '.', len) && memchr(item, ':', len))
+    else if (dot && memchr(dot, ':', len - (size_t)(dot - item)))
         why = "nested locations (package:0.core:1) are not accepted: name the cores "
               "(core:N-M) or the whole package";
-    else if (memchr(item, '.', len))
+    else if (typed && dot)
         why = "CPUs are counted in whole numbers";
     else if (len > 1 && item[0] == '0' && (item[1] == 'x' || item[1] == 'X'))
         why = "bitmasks (0x3) are not accepted: list the CPUs (0,1)";
@@ -121,7 +123,7 @@ int pareng__places_parse(const char *text, pareng__place_fn each, void *ctx)
                     strncmp(type_names[k].name, s, name_len) != 0))
                 k++;
             if (k == sizeof type_names / sizeof type_names[0])
-                return refuse(text, s, len);
+                return refuse(text, s, len, false);
             type = type_names[k].type;
             spec = colon + 1;
             spec_len = len - name_len - 1;
@@ -130,7 +132,7 @@ int pareng__places_parse(const char *text, pareng__place_fn each, void *ctx)
         if (colon && spec_len == 3 && strncmp(spec, "all", 3) == 0)
             place.all = true;
         else if (!parse_range(spec, spec_len, &place.first, &place.last))
-            return refuse(text, s, len);
+            return refuse(text, s, len, true);
         int rc = each ? each(ctx, &place) : 0;
         if (rc < 0)
             return rc;

@@ -791,6 +791,17 @@ static void test_sigterm_during_a_long_serial_run(void)
     CU_ASSERT(contains(c->err, "pareng: bench: interrupted by SIGTERM: 0 rows measured"));
     assert_no_leftover(c);
     command_free(c);
+    /* the process that computes dies with the bench, also when nothing could say so */
+    c = command_start("bench", "fib", "60", "--runs", "1", "--workers", "1", (const char *)NULL);
+    CU_ASSERT(await_caught(c->pid, SIGTERM, COMMAND_TIMEOUT_MS));
+    usleep(200000);
+    CU_ASSERT_EQUAL(kill(c->pid, SIGKILL), 0);
+    CU_ASSERT(command_await(c, 10000, false));
+    double deadline = now_ms() + 5000;
+    while (live_members_of_group(c->pid) > 0 && now_ms() < deadline)
+        usleep(10000);
+    CU_ASSERT_EQUAL(live_members_of_group(c->pid), 0);
+    command_free(c);
 }
 
 /* ^C during bench spawn: status 130 and the line that says so, as for the other workloads

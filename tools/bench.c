@@ -779,92 +779,124 @@ static int compute(pareng_engine *e, const fib_bench *b, uint64_t *result)
     return rc;
 }
 
-/* One serial C run in a child process, which times it and writes the result and the seconds
- * to a pipe: ^C or SIGTERM ends it at once, where a run in this process went to its end
- * (fib(90) for years, the signal unheard). true with both; false when interrupted (the child
- * killed) or when it failed (said). */
-static bool run_serial(const fib_bench *b, uint64_t *result, double *seconds)
+/* Serial C runs in a child process, all of a row's runs in one (its warm-up warms them for the
+ * others), each timed there and its result and seconds written to a pipe: ^C or SIGTERM ends
+ * it at once, where a run in this process went to its end (fib(90) for years, the signal
+ * unheard). The child dies with the bench (PR_SET_PDEATHSIG) and takes signals by default. */
+typedef struct serial_record {
+    uint64_t result;
+    double seconds;
+} serial_record;
+
+typedef struct serial_child {
+    pid_t pid;
+    int from; /* the pipe's end the records come from */
+} serial_child;
+
+static bool serial_child_start(const fib_bench *b, unsigned runs, serial_child *c)
 {
-    struct {
-        uint64_t result;
-        double seconds;
-    } got = {0, 0};
     int fds[2];
     if (pipe(fds) < 0) {
         cli_error("serial C: cannot make a pipe: %s", strerror(errno));
         return false;
     }
-    pid_t child = fork();
-    if (child == 0) {
+    pid_t parent = getpid();
+    c->pid = fork();
+    if (c->pid == 0) {
         close(fds[0]);
-        uint64_t t0 = now_ns();
-        got.result = compute_serial(b);
-        got.seconds = (double)(now_ns() - t0) * 1e-9;
-        _exit(write(fds[1], &got, sizeof got) == (ssize_t)sizeof got ? 0 : 1);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(1);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        for (unsigned i = 0; i < runs; i++) {
+            uint64_t t0 = now_ns();
+            serial_record r = {compute_serial(b), 0};
+            r.seconds = (double)(now_ns() - t0) * 1e-9;
+            if (write(fds[1], &r, sizeof r) != (ssize_t)sizeof r)
+                _exit(1);
+        }
+        _exit(0);
     }
     close(fds[1]);
-    if (child < 0) {
+    c->from = fds[0];
+    if (c->pid < 0) {
         close(fds[0]);
         cli_error("serial C: cannot fork: %s", strerror(errno));
         return false;
     }
-    struct pollfd ready = {fds[0], POLLIN, 0};
+    return true;
+}
+
+/* The next run's record; false when interrupted or when the child ended without it. */
+static bool serial_child_next(serial_child *c, serial_record *r)
+{
+    struct pollfd ready = {c->from, POLLIN, 0};
     int polled;
     while (!interrupted() &&
            ((polled = poll(&ready, 1, 50)) == 0 || (polled < 0 && errno == EINTR)))
         ;
-    bool done = !interrupted() && read(fds[0], &got, sizeof got) == (ssize_t)sizeof got;
-    close(fds[0]);
-    if (!done)
-        kill(child, SIGKILL);
-    int status;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+    ssize_t got;
+    while (!interrupted() && (got = read(c->from, r, sizeof *r)) < 0 && errno == EINTR)
         ;
-    if (!done && !interrupted())
-        cli_error("serial C ended without its result (%s %d)",
-                  WIFSIGNALED(status) ? "signal" : "status",
-                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-    *result = got.result;
-    *seconds = got.seconds;
-    return done;
+    return !interrupted() && got == (ssize_t)sizeof *r;
 }
 
-/* Serial C, the baseline, timed the same way as the engine's runs (in a child each). */
+/* The child ended (killed first unless `finished`): its wait status. */
+static int serial_child_end(serial_child *c, bool finished)
+{
+    close(c->from);
+    if (!finished)
+        kill(c->pid, SIGKILL);
+    int status = 0;
+    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return status;
+}
+
+/* Serial C, the baseline, timed the same way as the engine's runs. */
 static int measure_serial(fib_bench *b)
 {
     b->at_count = -1;
     bench_row *row = new_row(b, "serial", 1, false);
     if (!row)
         return EXIT_RUN_FAILED;
+    serial_child child;
+    if (!serial_child_start(b, b->warmup + b->runs, &child)) {
+        drop_row(b);
+        return EXIT_RUN_FAILED;
+    }
     for (unsigned i = 0; i < b->warmup + b->runs; i++) {
-        if (interrupted()) {
-            drop_row(b);
-            return failure_status();
-        }
         show_run(b, "serial C", 0, i);
-        uint64_t result;
-        double seconds;
-        if (!run_serial(b, &result, &seconds)) {
-            if (!interrupted())
-                progress_done();
+        serial_record r;
+        if (!serial_child_next(&child, &r)) {
+            /* a child that ended by itself ended first: its status is its own */
+            int status = serial_child_end(&child, !interrupted());
             drop_row(b);
-            return interrupted() ? failure_status() : EXIT_RUN_FAILED;
+            if (interrupted())
+                return failure_status();
+            progress_done();
+            cli_error("serial C ended without its result (%s %d)",
+                      WIFSIGNALED(status) ? "signal" : "status",
+                      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            return EXIT_RUN_FAILED;
         }
         if (i == 0) {
-            b->result = result;
+            b->result = r.result;
             b->have_result = true;
         }
-        if (b->uts && result != b->uts->nodes) {
+        if (b->uts && r.result != b->uts->nodes) {
+            serial_child_end(&child, false);
             progress_done();
             drop_row(b);
             cli_error("serial C counted %llu nodes in uts %s; UTS publishes %llu",
-                      (unsigned long long)result, b->uts->name,
+                      (unsigned long long)r.result, b->uts->name,
                       (unsigned long long)b->uts->nodes);
             return EXIT_RUN_FAILED;
         }
         if (i >= b->warmup)
-            row->times[i - b->warmup] = seconds;
+            row->times[i - b->warmup] = r.seconds;
     }
+    serial_child_end(&child, true);
     b->serial_seconds = (double)(now_ns() - b->row_started_ns) * 1e-9 / (b->warmup + b->runs);
     finish_row(b);
     return 0;
