@@ -705,7 +705,7 @@ static void test_map_prints_python_list(void)
 
 static void test_bad_n(void)
 {
-    CHECK_BAD_INPUT({{"run", "fib", "-5"}, {"unknown option '-5'"}},
+    CHECK_BAD_INPUT({{"run", "fib", "-5"}, {"'-5': a negative number", "0 or more"}},
                     {{"run", "fib", "--", "-5"}, {"'-5'", "0 to 93"}},
                     {{"run", "fib", "abc"}, {"'abc'"}},
                     {{"run", "fib", "35x"}, {"'35x'"}},
@@ -829,7 +829,8 @@ static void test_bad_grain(void)
     CHECK_BAD_INPUT({{"run", "fib", "35", "--grain", "-1"}, {"--grain", "'-1'"}},
                     {{"run", "fib", "35", "-g", "none"}, {"--grain", "'none'"}},
                     {{"run", "fib", "35", "--grain", "abc"}, {"--grain", "'abc'"}},
-                    {{"run", "fib", "35", "--grain", "4294967296"}, {"--grain", "4294967296"}},
+                    {{"run", "fib", "35", "--grain", "4294967296"},
+                     {"from 0 to 4294967295", "'4294967296'"}},
                     {{"run", "fib", "35", "--grain="}, {"--grain", "''"}});
 }
 

@@ -1410,7 +1410,8 @@ static int configure_fib(const bench_options *o, fib_bench *b)
         (rc = parse_count_option("--warmup", o->warmup, 0, DEFAULT_WARMUP, &b->warmup)))
         return rc;
     if (o->grain && strcmp(o->grain, "auto") != 0 && !parse_unsigned(o->grain, UINT_MAX, &grain))
-        return bad_input("--grain needs auto or a non-negative integer, not '%s'", o->grain);
+        return bad_input("--grain needs auto or an integer from 0 to %u, not '%s'", UINT_MAX,
+                         o->grain);
     b->grain = (unsigned)grain;
     if (b->grain && o->cutoff)
         return bad_input("--grain %u and --cutoff do not go together: fib's grain replaces the "

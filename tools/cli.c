@@ -213,6 +213,9 @@ int cli_next_option(cli_parser *p, const char **value)
     } else if (optopt != 0 && long_option && strchr(arg, '=') && names_option(p, arg, optopt)) {
         option_name(p, optopt, name, sizeof name);
         bad_input("option %s takes no value, not '%s'", name, strchr(arg, '=') + 1);
+    } else if (arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9') {
+        bad_input("'%s': a negative number, where every number is 0 or more (and no option "
+                  "starts with a digit)", arg);
     } else if (optopt > 0 && optopt < 0x80) {
         bad_input("unknown option '-%c'", optopt);
     } else {

@@ -258,7 +258,8 @@ static int parse_option(run_options *o, int option, const char *value)
         if (strcmp(value, "auto") == 0)
             v = 0;
         else if (!parse_unsigned(value, UINT_MAX, &v))
-            return bad_input("--grain needs auto or a non-negative integer, not '%s'", value);
+            return bad_input("--grain needs auto or an integer from 0 to %u, not '%s'",
+                             UINT_MAX, value);
         o->grain = (unsigned)v;
         return 0;
     case OPT_TRACE:
