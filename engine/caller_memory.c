@@ -98,7 +98,6 @@ static struct sealed_list {
     size_t blocks;         /* glibc's count of the blocks it mapped, at the start */
     uintptr_t heap_top;    /* where the heap's top chunk began as the start began */
     bool heap_measured;    /* ... if it was measured */
-
     range thread_stack;    /* the starting thread's, where it is not the main thread */
     range thread_data;     /* ... and its own data at the top of its stack: never sealed */
     /* under a debugger, which keeps the trap's SIGTRAP to itself, or a SIGTRAP handler of the

@@ -53,6 +53,13 @@ static int count_objects(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* The counts of loads and unloads alone: every object carries them, the first is enough. */
+static int count_loads(struct dl_phdr_info *info, size_t size, void *data)
+{
+    count_objects(info, size, data);
+    return 1;
+}
+
 struct pareng_engine {
     pareng__segment segment;
     pareng_plan *plan;
@@ -253,7 +260,6 @@ static int pidfd_open(pid_t pid)
     return pareng__fd_above_stdio((int)syscall(SYS_pidfd_open, pid, 0));
 }
 
-/* Reaps worker i (blocking) and describes how it ended. */
 /* Whether this process (the caller) has a mapping at `at`: mincore fails with ENOMEM where
  * none is. */
 static bool mapped_here(uint64_t at)
@@ -263,6 +269,7 @@ static bool mapped_here(uint64_t at)
     return at && mincore((void *)((uintptr_t)at & ~(page - 1)), page, &in_core) == 0;
 }
 
+/* Reaps worker i (blocking) and describes how it ended. */
 static void reap(pareng_engine *e, unsigned i, char *why, size_t len)
 {
     int status = 0;
@@ -973,12 +980,13 @@ static int find_code(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-int pareng__refuse_code_loaded_later(const pareng_engine *e, uintptr_t code, const char *what)
+int pareng__refuse_code_loaded_later(const pareng_engine *e, uintptr_t code, const char *call,
+                                     const char *role)
 {
     if (!e)
         return 0; /* the run refuses it */
     loaded_objects now = {0};
-    dl_iterate_phdr(count_objects, &now);
+    dl_iterate_phdr(count_loads, &now);
     const loaded_objects *then = &e->objects_at_start;
     /* Objects are listed in load order, so one loaded since comes past the count at the start;
      * an unload since moves them (then nothing is said: the run shows) */
@@ -988,10 +996,10 @@ int pareng__refuse_code_loaded_later(const pareng_engine *e, uintptr_t code, con
     dl_iterate_phdr(find_code, &place);
     if (place.found == UINT_MAX || place.found < then->count)
         return 0;
-    return pareng__fail(EINVAL, "%s (%#" PRIxPTR ") is in %s, loaded after pareng_start (a "
-                        "library opened since): the workers, forked at the start, do not have "
-                        "its code; open the library before pareng_start",
-                        what, code, place.name && *place.name ? place.name : "an object");
+    return pareng__fail(EINVAL, "%s's %s (%#" PRIxPTR ") is in %s, loaded after pareng_start "
+                        "(a library opened since): the workers, forked at the start, do not "
+                        "have its code; open the library before pareng_start",
+                        call, role, code, place.name && *place.name ? place.name : "an object");
 }
 
 /* A task of a library opened (dlopen) after the start: the workers, forked before, do not

@@ -482,7 +482,7 @@ enum pareng__caller_memory_kind {
     PARENG__CALLER_BLOCK,        /* a block that malloc mapped for itself (128 KiB or more) */
     PARENG__CALLER_THREAD_HEAP,  /* the first heap of one of the caller's threads' arenas */
     PARENG__CALLER_STACK_AFTER,  /* [stack] below pareng_start's frame: not even readable */
-    PARENG__CALLER_HEAP_UNUSED,  /* [heap]: the top chunk, free at the start: not readable */
+    PARENG__CALLER_HEAP_UNUSED,  /* [heap]: chunks free at the start (its top): not readable */
     PARENG__CALLER_MAPPED_LATER, /* no mapping in the worker: perhaps the caller's since */
 };
 /* Memory that workers have as it was at the start, when it held nothing of the caller's:
@@ -663,15 +663,15 @@ PARENG__INTERNAL pareng_frame *pareng__measure_sync(pareng__worker *w, pareng_fr
 
 /* ---- engine.c ---- */
 PARENG__INTERNAL pareng__arena *pareng__engine_arena(const pareng_engine *e);
-/* p (a ctx the caller hands to tasks) on the stack of the thread that started e, in a frame
- * made after pareng_start, which the workers never had: -EINVAL naming function, else 0. */
 /* Whether one of the loaded segments of the object dl_iterate_phdr describes holds `at`. */
 struct dl_phdr_info;
 PARENG__INTERNAL bool pareng__object_holds(const struct dl_phdr_info *info, uintptr_t at);
-/* -EINVAL, said, when the function at `code` (what: "pareng_for's body") lies in an object
- * loaded after the engine started, which its workers do not have; else 0. */
+/* -EINVAL, said, when the function at `code` (call's role: "pareng_for", "body") lies in an
+ * object loaded after the engine started, which its workers do not have; else 0. */
 PARENG__INTERNAL int pareng__refuse_code_loaded_later(const pareng_engine *e, uintptr_t code,
-                                                      const char *what);
+                                                      const char *call, const char *role);
+/* p (a ctx the caller hands to tasks) on the stack of the thread that started e, in a frame
+ * made after pareng_start, which the workers never had: -EINVAL naming function, else 0. */
 PARENG__INTERNAL int pareng__caller_local(pareng_engine *e, const void *p,
                                           const char *function);
 

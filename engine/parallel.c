@@ -10,7 +10,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #define PIECES_PER_WORKER 8  /* pareng_for's automatic grain: enough pieces to balance */
@@ -90,14 +89,8 @@ PARENG_TASK_4(int, reduce_into_range, size_t, begin, size_t, end, const reduce_i
 static int refuse_code_loaded_later(pareng_engine *e, const char *call, uintptr_t first,
                                     uintptr_t second)
 {
-    char what[64];
-    snprintf(what, sizeof what, "%s's %s", call, second ? "map" : "body");
-    int rc = pareng__refuse_code_loaded_later(e, first, what);
-    if (rc == 0 && second) {
-        snprintf(what, sizeof what, "%s's combine", call);
-        rc = pareng__refuse_code_loaded_later(e, second, what);
-    }
-    return rc;
+    int rc = pareng__refuse_code_loaded_later(e, first, call, second ? "map" : "body");
+    return rc == 0 && second ? pareng__refuse_code_loaded_later(e, second, call, "combine") : rc;
 }
 
 static size_t for_grain(size_t begin, size_t end, size_t grain, unsigned workers)

@@ -34,36 +34,18 @@ static bool ends_with(const char *item, size_t len, const char *suffix)
     return len >= suffix_len && strncmp(item + len - suffix_len, suffix, suffix_len) == 0;
 }
 
-/* Whether the range part of an item (past TYPE:) is N-M of digits with M below N. */
-static bool reversed_range(const char *item, size_t len)
-{
-    const char *colon = memchr(item, ':', len);
-    const char *range = colon ? colon + 1 : item;
-    size_t range_len = len - (size_t)(range - item);
-    const char *dash = memchr(range, '-', range_len);
-    if (!dash)
-        return false;
-    size_t left = (size_t)(dash - range), right = range_len - left - 1;
-    if (left == 0 || right == 0 || left > 9 || right > 9 || strspn(range, "0123456789") != left ||
-        strspn(dash + 1, "0123456789") < right)
-        return false;
-    return strtoul(range, NULL, 10) > strtoul(dash + 1, NULL, 10);
-}
-
 /* What a user coming from hwloc-calc, taskset or likwid may try, and why it is refused;
- * typed: the item's TYPE (if any) is known, and its range is what was wrong. */
-static int refuse(const char *text, const char *item, size_t len, bool typed)
+ * range_why: what parse_range found wrong in an item whose TYPE (if any) is known, or NULL. */
+static int refuse(const char *text, const char *item, size_t len, const char *range_why)
 {
     const char *dot = memchr(item, '.', len);
     const char *why = "an item is N, N-M, or TYPE:all|N|N-M with TYPE pu, core, package "
                       "(socket) or numa (numanode, node), numbers of at most 9 digits";
-    if (typed && reversed_range(item, len))
-        why = "a range N-M goes up (M at least N): write the smaller number first";
-    else if (dot && memchr(dot, ':', len - (size_t)(dot - item)))
+    if (dot && memchr(dot, ':', len - (size_t)(dot - item)))
         why = "nested locations (package:0.core:1) are not accepted: name the cores "
               "(core:N-M) or the whole package";
-    else if (typed && dot)
-        why = "CPUs are counted in whole numbers";
+    else if (range_why)
+        why = range_why;
     else if (len > 1 && item[0] == '0' && (item[1] == 'x' || item[1] == 'X'))
         why = "bitmasks (0x3) are not accepted: list the CPUs (0,1)";
     else if (item[0] == '~')
@@ -77,9 +59,12 @@ static int refuse(const char *text, const char *item, size_t len, bool typed)
     return pareng__fail(EINVAL, "CPU list '%s': '%.*s': %s", text, (int)len, item, why);
 }
 
-/* "N" or "N-M" of len bytes at s into *first, *last; false if it is not that. */
-static bool parse_range(const char *s, size_t len, unsigned *first, unsigned *last)
+/* "N" or "N-M" of len bytes at s into *first, *last; false if it is not that, and in *why
+ * what was wrong where it can say (a range that goes down, a fraction), else NULL. */
+static bool parse_range(const char *s, size_t len, unsigned *first, unsigned *last,
+                        const char **why)
 {
+    *why = memchr(s, '.', len) ? "CPUs are counted in whole numbers" : NULL;
     char buf[32];
     if (len == 0 || len >= sizeof buf)
         return false;
@@ -96,7 +81,11 @@ static bool parse_range(const char *s, size_t len, unsigned *first, unsigned *la
             return false;
         v[k] = strtoul(parts[k], NULL, 10);
     }
-    if (v[1] < v[0] || v[1] > INT_MAX)
+    if (v[1] < v[0]) {
+        *why = "a range N-M goes up (M at least N): write the smaller number first";
+        return false;
+    }
+    if (v[1] > INT_MAX)
         return false;
     *first = (unsigned)v[0];
     *last = (unsigned)v[1];
@@ -123,16 +112,17 @@ int pareng__places_parse(const char *text, pareng__place_fn each, void *ctx)
                     strncmp(type_names[k].name, s, name_len) != 0))
                 k++;
             if (k == sizeof type_names / sizeof type_names[0])
-                return refuse(text, s, len, false);
+                return refuse(text, s, len, NULL);
             type = type_names[k].type;
             spec = colon + 1;
             spec_len = len - name_len - 1;
         }
         pareng__place place = {.type = type};
+        const char *why;
         if (colon && spec_len == 3 && strncmp(spec, "all", 3) == 0)
             place.all = true;
-        else if (!parse_range(spec, spec_len, &place.first, &place.last))
-            return refuse(text, s, len, true);
+        else if (!parse_range(spec, spec_len, &place.first, &place.last, &why))
+            return refuse(text, s, len, why);
         int rc = each ? each(ctx, &place) : 0;
         if (rc < 0)
             return rc;

@@ -1402,17 +1402,15 @@ static int configure_uts(const bench_options *o, fib_bench *b)
 /* Everything the command line says about fib (or uts), checked before anything runs. */
 static int configure_fib(const bench_options *o, fib_bench *b)
 {
-    unsigned long grain = 0;
     int rc = strcmp(o->workload, "uts") == 0 ? configure_uts(o, b) : configure_fib_n(o, b);
     if (rc)
         return rc;
     if ((rc = parse_count_option("--runs", o->runs, 1, DEFAULT_RUNS, &b->runs)) ||
         (rc = parse_count_option("--warmup", o->warmup, 0, DEFAULT_WARMUP, &b->warmup)))
         return rc;
-    if (o->grain && strcmp(o->grain, "auto") != 0 && !parse_unsigned(o->grain, UINT_MAX, &grain))
-        return bad_input("--grain needs auto or an integer from 0 to %u, not '%s'", UINT_MAX,
-                         o->grain);
-    b->grain = (unsigned)grain;
+    b->grain = 0;
+    if (o->grain && (rc = cli_parse_grain(o->grain, &b->grain)))
+        return rc;
     if (b->grain && o->cutoff)
         return bad_input("--grain %u and --cutoff do not go together: fib's grain replaces the "
                          "engine's cutoff", b->grain);

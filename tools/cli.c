@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -251,6 +252,16 @@ int cli_set_cores(pareng_config *cfg, const char *cores)
     if (pareng_config_set_cores(cfg, cores) == 0)
         return 0;
     return bad_input("--cores: %s", pareng_last_error());
+}
+
+int cli_parse_grain(const char *text, unsigned *grain)
+{
+    unsigned long v = 0;
+    if (strcmp(text, "auto") != 0 && !parse_unsigned(text, UINT_MAX, &v))
+        return bad_input("--grain needs auto or an integer from 0 to %u, not '%s'", UINT_MAX,
+                         text);
+    *grain = (unsigned)v;
+    return 0;
 }
 
 int cli_set_cutoff(pareng_config *cfg, const char *cutoff)

@@ -81,6 +81,9 @@ int cli_set_cores(pareng_config *cfg, const char *cores);
 /* --cutoff TEXT (auto, none or a depth, parsed by the library) into cfg; 0, or
  * EXIT_BAD_INPUT after saying why. */
 int cli_set_cutoff(pareng_config *cfg, const char *cutoff);
+/* --grain TEXT (fib's own: auto, 0, or a number of calls) into *grain (auto: 0); 0, or
+ * EXIT_BAD_INPUT after saying why. */
+int cli_parse_grain(const char *text, unsigned *grain);
 /* What chose the workers of cfg, for messages about the placement: "--cores" when the option
  * was given, else the PARENG_* variable that did, else NULL (auto). */
 const char *cli_cores_source(bool cores_given);

@@ -255,13 +255,7 @@ static int parse_option(run_options *o, int option, const char *value)
         return 0; /* the library parses it (cli_set_cutoff) */
     case 'g':
         o->given |= W(W_GRAIN);
-        if (strcmp(value, "auto") == 0)
-            v = 0;
-        else if (!parse_unsigned(value, UINT_MAX, &v))
-            return bad_input("--grain needs auto or an integer from 0 to %u, not '%s'",
-                             UINT_MAX, value);
-        o->grain = (unsigned)v;
-        return 0;
+        return cli_parse_grain(value, &o->grain);
     case OPT_TRACE:
     case OPT_TIMELINE:
     case OPT_PLOT: /* files, opened before the engine starts */
