@@ -745,6 +745,29 @@ typedef struct pareng__slots {
     if (PARENG__UNLIKELY((uintptr_t)pareng__top != (uintptr_t)(HEAD) ||                      \
                          pareng__level != (DEPTH)))                                           \
     pareng__unsynced(pareng__w, #NAME, (HEAD), pareng__top, (long)(int)(pareng__level - (DEPTH)))
+/* A task's parallel clones, EVERY and CUT, named with ENTRY after the clone: functions whose
+ * last parameters are the variadic ones, from which the body's arguments are ARGS. A task
+ * enters them with its arguments as values where these take 16 bytes or less (registers), and
+ * with a pointer to them (to the frame's data, or a copy) where they take more: a struct of
+ * more than 16 bytes passed by value is copied to the stack at every call and again into the
+ * callee's locals, and a copy of a whole struct that a spawn stored field by field stalls the
+ * store forwarding (UTS T3, a node of 24 bytes, one worker: 1.062 times serial C by value,
+ * 1.025 through the pointer), while a pointer to a small argument puts a load on the call's
+ * critical path (fib, every spawn a task: 1.68 times plain C, by value 1.60). docs/design.md,
+ * *How a parallel clone gets its arguments*. */
+#define PARENG__PARALLEL_CLONES(RT, NAME, ENTRY, ARGS, ...)                                     \
+    __attribute__((unused)) static inline RT NAME##__every##ENTRY(                             \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
+    {                                                                                          \
+        PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, 0, PARENG__CLONE_EVERY, NULL, NULL);  \
+    }                                                                                          \
+    __attribute__((unused)) static inline RT NAME##__cut##ENTRY(                               \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,             \
+        __VA_ARGS__)                                                                           \
+    {                                                                                          \
+        PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, pareng__depth, PARENG__CLONE_CUT,     \
+                              NULL, NULL);                                                     \
+    }
 
 /* An argument of an array type (a typedef'd array) would be a pointer in the task's functions,
  * as every C parameter of array type is, and could not initialize the frame's copy: refused at
@@ -934,19 +957,10 @@ typedef struct pareng__slots {
         pareng_worker *pareng__w, pareng_frame **pareng__hp, const int pareng__clone,              \
         unsigned *pareng__dp, pareng_frame *pareng__h0, pareng__slots *pareng__s,                  \
         PARENG__EXPAND PARAMS);                                                                    \
-    /* the three clones */                                                                         \
-    __attribute__((unused)) static inline RT NAME##__every(                                        \
-        pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
-    {                                                                                              \
-        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, 0, PARENG__CLONE_EVERY, NULL, NULL);     \
-    }                                                                                              \
-    __attribute__((unused)) static inline RT NAME##__cut(                                          \
-        pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,                 \
-        PARENG__EXPAND PARAMS)                                                                     \
-    {                                                                                              \
-        PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, pareng__depth, PARENG__CLONE_CUT, NULL,  \
-                              NULL);                                                               \
-    }                                                                                              \
+    /* the three clones; of the parallel ones, the entry __start takes is the one compiled */      \
+    PARENG__PARALLEL_CLONES(RT, NAME, _values, NAMES, PARENG__EXPAND PARAMS)                       \
+    PARENG__PARALLEL_CLONES(RT, NAME, _args, UNPACK, const NAME##__args_t *pareng__a)              \
+    enum { NAME##__by_pointer = sizeof(NAME##__args_t) > 16 };                                     \
     __attribute__((unused)) static inline RT NAME##__serial(                                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
@@ -969,7 +983,7 @@ typedef struct pareng__slots {
         const int pareng__clone)                                                                   \
     {                                                                                              \
         NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
-        NAME##__args_t pareng__a = pareng__d->args;                                                \
+        const NAME##__args_t *pareng__a = &pareng__d->args;                                        \
         PARENG__STORE(RT, pareng__d->result,                                                       \
                       NAME##__serial_clone(pareng__w, pareng__h, pareng__clone,                    \
                                            PARENG__EXPAND UNPACK));                                \
@@ -998,20 +1012,25 @@ typedef struct pareng__slots {
         NAME##__data_t pareng__spilled_data; /* this worker's alone: a serial run is not stolen */ \
         NAME##__data_t *pareng__d = NAME##__attach(pareng__f.pareng__data, &pareng__spilled_data); \
         pareng__d->args = pareng__a;                                                               \
-        pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &NAME##__info, &pareng__f);    \
+        pareng__run_serial(pareng__w, pareng__h, NAME##__run_serial, &NAME##__info, &pareng__f);   \
         PARENG__RETURN_RESULT(RT, pareng__d->result);                                              \
     }                                                                                              \
     /* A task about to run in a parallel clone: at its depth, which clone runs it. */              \
     static inline __attribute__((always_inline)) RT NAME##__start(                                 \
         pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
-        unsigned pareng__depth, NAME##__args_t pareng__a)                                          \
+        unsigned pareng__depth, const NAME##__args_t *pareng__a)                                   \
     {                                                                                              \
-        if (pareng__clone == PARENG__CLONE_EVERY)                                                  \
-            PARENG__RETURN(RT, NAME##__every(pareng__w, pareng__h, PARENG__EXPAND UNPACK));        \
+        if (pareng__clone == PARENG__CLONE_EVERY) {                                                \
+            if (NAME##__by_pointer)                                                                \
+                PARENG__RETURN(RT, NAME##__every_args(pareng__w, pareng__h, pareng__a));           \
+            PARENG__RETURN(RT, NAME##__every_values(pareng__w, pareng__h, PARENG__EXPAND UNPACK)); \
+        }                                                                                          \
         if (PARENG__UNLIKELY(pareng__depth >= pareng__w->pareng__cutoff))                          \
-            PARENG__RETURN(RT, NAME##__run_below_cutoff(pareng__w, pareng__h, pareng__a));         \
-        PARENG__RETURN(RT,                                                                         \
-            NAME##__cut(pareng__w, pareng__h, pareng__depth, PARENG__EXPAND UNPACK));              \
+            PARENG__RETURN(RT, NAME##__run_below_cutoff(pareng__w, pareng__h, *pareng__a));        \
+        if (NAME##__by_pointer)                                                                    \
+            PARENG__RETURN(RT, NAME##__cut_args(pareng__w, pareng__h, pareng__depth, pareng__a));  \
+        PARENG__RETURN(RT, NAME##__cut_values(pareng__w, pareng__h, pareng__depth,                 \
+                                              PARENG__EXPAND UNPACK));                             \
     }                                                                                              \
     /* PARENG_CALL: a serial clone calls itself, the others start a task. */                       \
     __attribute__((unused)) static inline __attribute__((always_inline)) RT NAME##__call(          \
@@ -1021,8 +1040,9 @@ typedef struct pareng__slots {
         if (PARENG__IS_SERIAL(pareng__clone))                                                      \
             PARENG__RETURN(RT, NAME##__serial_clone(pareng__w, pareng__h, pareng__clone,           \
                                                     PARENG__EXPAND NAMES));                        \
+        NAME##__args_t pareng__a = NAME##__args(PARENG__EXPAND NAMES);                             \
         PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__h, pareng__clone, pareng__depth,       \
-                             NAME##__args(PARENG__EXPAND NAMES)));                                 \
+                                         &pareng__a));                                             \
     }                                                                                              \
     /* A task of a serial run about to run while a thief waits for this lane: it goes on as the    \
      * root of a task tree in another lane, whose children thieves take (engine/cutoff.c), and     \
@@ -1039,7 +1059,7 @@ typedef struct pareng__slots {
             return 0;                                                                              \
         PARENG__STORE(RT, *pareng__out,                                                            \
                       NAME##__start(pareng__lane, pareng__lane_h, PARENG__CLONE_CUT, 0,            \
-                                    pareng__a));                                                   \
+                                    &pareng__a));                                                  \
         pareng__split_end(pareng__lane);                                                           \
         return 1;                                                                                  \
     }                                                                                              \
@@ -1067,11 +1087,11 @@ typedef struct pareng__slots {
         if (pareng__w->pareng__cutoff == PARENG_CUTOFF_NONE)                                       \
             PARENG__STORE(RT, pareng__d->result,                                                   \
                           NAME##__start(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0,              \
-                                        pareng__d->args));                                         \
+                                        &pareng__d->args));                                        \
         else                                                                                       \
             PARENG__STORE(RT, pareng__d->result,                                                   \
                           NAME##__start(pareng__w, pareng__h, PARENG__CLONE_CUT, 0,                \
-                                        pareng__d->args));                                         \
+                                        &pareng__d->args));                                        \
     }                                                                                              \
     __attribute__((constructor)) static void NAME##__register(void)                                \
     {                                                                                              \
@@ -1085,7 +1105,7 @@ typedef struct pareng__slots {
         (void)pareng__spawn_slow(pareng__w, pareng__h, NAME##__run, pareng__cell,                  \
                                  NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t));       \
     }                                                                                              \
-    /* Fills frame h; the caller's head then moves to h + 1 (PARENG_SPAWN), whichever path. */    \
+    /* Fills frame h; the caller's head then moves to h + 1 (PARENG_SPAWN), whichever path. */     \
     __attribute__((unused)) static inline void NAME##__spawn(                                      \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
@@ -1097,8 +1117,8 @@ typedef struct pareng__slots {
         NAME##__place(pareng__w, pareng__h->pareng__data)->args =                                  \
             PARENG__LITERAL(NAME##__args_t){PARENG__EXPAND NAMES};                                 \
     }                                                                                              \
-    /* A popped frame that nobody stole: its task runs here, its data copied out of its spill     \
-     * block and the block given back first, before the child runs and spills its own. */        \
+    /* A popped frame that nobody stole: its task runs here, its data copied out of its spill      \
+     * block and the block given back first, before the child runs and spills its own. */          \
     static inline __attribute__((always_inline)) RT NAME##__run_popped(                            \
         pareng_worker *pareng__w, pareng_frame *pareng__t, const int pareng__clone,                \
         unsigned pareng__depth)                                                                    \
@@ -1107,7 +1127,7 @@ typedef struct pareng__slots {
         NAME##__data_t pareng__copy;                                                               \
         pareng__d = NAME##__unspill(pareng__w, pareng__d, &pareng__copy);                          \
         PARENG__RETURN(RT, NAME##__start(pareng__w, pareng__t, pareng__clone, pareng__depth,       \
-                                         pareng__d->args));                                        \
+                                         &pareng__d->args));                                       \
     }                                                                                              \
     /* What a sync of NAME in `function` took, a frame's or a local slot's, must come from a       \
      * spawn of NAME (`spawned`: the task it holds): syncs take a task's spawns in the reverse     \
@@ -1258,12 +1278,12 @@ typedef struct pareng__slots {
         PARENG__RETURN(RT, NAME##__call(pareng__w, *pareng__hp, pareng__clone, *pareng__dp + 1,    \
                                         PARENG__EXPAND NAMES));                                    \
     }                                                                                              \
-    /* A root's or a posted task's data, in `buffer`, and their size as the engine takes them:    \
-     * more than a frame's bytes exactly when spilled (the engine then copies them into its      \
+    /* A root's or a posted task's data, in `buffer`, and their size as the engine takes them:     \
+     * more than a frame's bytes exactly when spilled (the engine then copies them into its        \
      * heap for the run and hands the task a pointer; a post refuses them). */                     \
     typedef struct NAME##__handed {                                                                \
         PARENG__ALIGNAS(__alignof__(NAME##__data_t))                                               \
-        unsigned char buffer[NAME##__spilled && sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE  \
+        unsigned char buffer[NAME##__spilled && sizeof(NAME##__data_t) <= PARENG_FRAME_DATA_SIZE   \
                                  ? PARENG_FRAME_DATA_SIZE + 1                                      \
                                  : sizeof(NAME##__data_t)];                                        \
     } NAME##__handed_t;                                                                            \
@@ -1321,30 +1341,31 @@ typedef struct pareng__slots {
     PARENG__TASK_DECLARE(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5, T6 A6))
 
 #define PARENG_TASK_1(RT, NAME, T1, A1) \
-    PARENG__TASK(RT, NAME, (T1 A1), (A1), (pareng__a.A1), PARENG__FIELD(T1) A1;)
-#define PARENG_TASK_2(RT, NAME, T1, A1, T2, A2)                                    \
-    PARENG__TASK(RT, NAME, (T1 A1, T2 A2), (A1, A2), (pareng__a.A1, pareng__a.A2), \
+    PARENG__TASK(RT, NAME, (T1 A1), (A1), (pareng__a->A1), PARENG__FIELD(T1) A1;)
+#define PARENG_TASK_2(RT, NAME, T1, A1, T2, A2)                                              \
+    PARENG__TASK(RT, NAME, (T1 A1, T2 A2), (A1, A2), (pareng__a->A1, pareng__a->A2),         \
                  PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2;)
 #define PARENG_TASK_3(RT, NAME, T1, A1, T2, A2, T3, A3)                                      \
     PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3), (A1, A2, A3),                              \
-                 (pareng__a.A1, pareng__a.A2, pareng__a.A3),                                 \
+                 (pareng__a->A1, pareng__a->A2, pareng__a->A3),                              \
                  PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2; PARENG__FIELD(T3) A3;)
 #define PARENG_TASK_4(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4)                              \
     PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4), (A1, A2, A3, A4),                   \
-                 (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4),                   \
+                 (pareng__a->A1, pareng__a->A2, pareng__a->A3, pareng__a->A4),               \
                  PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2; PARENG__FIELD(T3) A3;           \
                  PARENG__FIELD(T4) A4;)
 
 #define PARENG_TASK_5(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5)                      \
     PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5), (A1, A2, A3, A4, A5),        \
-                 (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4, pareng__a.A5),     \
+                 (pareng__a->A1, pareng__a->A2, pareng__a->A3, pareng__a->A4,                \
+                  pareng__a->A5),                                                            \
                  PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2; PARENG__FIELD(T3) A3;           \
                  PARENG__FIELD(T4) A4; PARENG__FIELD(T5) A5;)
 #define PARENG_TASK_6(RT, NAME, T1, A1, T2, A2, T3, A3, T4, A4, T5, A5, T6, A6)              \
     PARENG__TASK(RT, NAME, (T1 A1, T2 A2, T3 A3, T4 A4, T5 A5, T6 A6),                       \
                  (A1, A2, A3, A4, A5, A6),                                                   \
-                 (pareng__a.A1, pareng__a.A2, pareng__a.A3, pareng__a.A4, pareng__a.A5,      \
-                  pareng__a.A6),                                                             \
+                 (pareng__a->A1, pareng__a->A2, pareng__a->A3, pareng__a->A4, pareng__a->A5, \
+                  pareng__a->A6),                                                            \
                  PARENG__FIELD(T1) A1; PARENG__FIELD(T2) A2; PARENG__FIELD(T3) A3;           \
                  PARENG__FIELD(T4) A4; PARENG__FIELD(T5) A5; PARENG__FIELD(T6) A6;)
 

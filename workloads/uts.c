@@ -53,9 +53,10 @@ typedef workload_uts_node uts_node;
 _Static_assert(sizeof ((uts_node *)0)->state == SHA1_DIGEST_SIZE, "a node's state is a digest");
 
 /* What the tasks need of a tree, by value in their frames (a caller's tree may be anywhere in
- * its memory, which the workers do not see): 16 bytes, which a call passes in two registers
- * (a shape of 24 went through memory at every call: UTS T3 on one worker took 1.09 times
- * serial C, 1.06 with these 16, and 1.01 in a scratch build whose tasks passed none). No padding: a copy's padding bytes are whatever
+ * its memory, which the workers do not see): 16 bytes (a shape of 24 went through memory at
+ * every call: UTS T3 on one worker took 1.09 times serial C, 1.06 with these 16; with the
+ * node, 40 bytes of arguments, which the task's clones now read from its frame through a
+ * pointer: 1.025, docs/design.md). No padding: a copy's padding bytes are whatever
  * the stack held, and with the fields beside them they once made a word that looked like an
  * address in the arena, which the check of tasks that cross ranks took for a pointer (a false
  * warning, and the rank kept its tree). */
