@@ -5,7 +5,8 @@
  * a spill stack that goes on in chunks of the heap (piles of 300,000 spawns, blocks of mixed
  * sizes up and down across the chunks, a block larger than a chunk, the chunks' return to the
  * heap, a heap too small for them), void tasks, roots with large data, mutual recursion and
- * an IO engine's fibers, data aligned to more than a frame's (__m256d), checked against the
+ * an IO engine's fibers, data aligned to more than a frame's (__m256d), and arguments of 17 to
+ * 48 bytes, which stay in the frame that the task's first spawn reuses, checked against the
  * same computation in plain C.
  */
 #include "pareng.h"
@@ -133,6 +134,56 @@ PARENG_TASK_2(big_result, even_tree, big_arg, a, unsigned, depth)
     big_result r = PARENG_CALL(odd_tree, child_arg(&a, 1, depth), depth - 1);
     big_result l = PARENG_SYNC(odd_tree);
     return joined(&l, &r);
+}
+
+/* Arguments of 17 to 48 bytes lie in the task's own frame, which its first spawn reuses for the
+ * child; its parallel clones read them through a pointer to there (pareng.h,
+ * PARENG__PARALLEL_CLONES), so they must have them before that spawn. The task spawns a task
+ * of another type first (a double where its words were), then uses every word. */
+typedef struct mid_arg {
+    uint64_t v[4];
+} mid_arg;
+_Static_assert(sizeof(mid_arg) + sizeof(unsigned) > 16 &&
+                   sizeof(mid_arg) + sizeof(unsigned) <= PARENG_FRAME_DATA_SIZE,
+               "through a pointer, in the frame");
+
+static uint64_t mid_words(const mid_arg *a, unsigned depth)
+{
+    return ((a->v[0] * 31 + a->v[1]) * 31 + a->v[2]) * 31 + a->v[3] + depth;
+}
+
+static mid_arg mid_child(const mid_arg *a, unsigned which)
+{
+    mid_arg c;
+    for (unsigned i = 0; i < 4; i++)
+        c.v[i] = a->v[i] * 6364136223846793005ull + which + i;
+    return c;
+}
+
+static uint64_t mid_serial(mid_arg a, unsigned depth)
+{
+    uint64_t sum = mid_words(&a, depth) + (uint64_t)(((double)depth + 0.25) * 8);
+    if (depth == 0)
+        return sum;
+    sum += mid_serial(mid_child(&a, 1), depth - 1);
+    return sum + mid_serial(mid_child(&a, 0), depth - 1) + a.v[3];
+}
+
+PARENG_TASK_1(double, doubled, double, x)
+{
+    return 2 * x;
+}
+
+PARENG_TASK_2(uint64_t, mid_tree, mid_arg, a, unsigned, depth)
+{
+    PARENG_SPAWN(doubled, (double)depth + 0.25);
+    uint64_t sum = mid_words(&a, depth) + (uint64_t)(PARENG_SYNC(doubled) * 4);
+    if (depth == 0)
+        return sum;
+    PARENG_SPAWN(mid_tree, mid_child(&a, 0), depth - 1);
+    PARENG_SPAWN(mid_tree, mid_child(&a, 1), depth - 1);
+    sum += PARENG_SYNC(mid_tree);
+    return sum + PARENG_SYNC(mid_tree) + a.v[3];
 }
 
 /* A large argument, a small result; and a void task that writes its parent's local. */
@@ -450,6 +501,21 @@ static void test_mutually_recursive(void)
     pareng_stop(e);
 }
 
+/* Every granularity, 1 and 3 workers (more than cores: thieves take frames). */
+static void test_mid_arguments_outlive_the_first_spawn(void)
+{
+    const mid_arg root = {{1, 2, 3, 4}};
+    uint64_t want = mid_serial(root, 12);
+    for (unsigned workers = 1; workers <= 3; workers += 2)
+        for (size_t c = 0; c < sizeof cutoffs / sizeof *cutoffs; c++) {
+            pareng_engine *e = engine_of(workers, cutoffs[c], 0, 0);
+            uint64_t got = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, mid_tree, &got, root, 12), 0);
+            CU_ASSERT_EQUAL(got, want);
+            pareng_stop(e);
+        }
+}
+
 /* An IO engine: every fiber's lane has a spill stack of its own; on a fiber's lane past lane 0
  * 10,000 blocks of 256 bytes outgrow its region of the arena (64 KiB) and go on in chunks. */
 static void test_io_engine(void)
@@ -689,6 +755,8 @@ int main(void)
         {"a heap too small for the spill chunks fails the run", test_spill_out_of_memory},
         {"a root with large arguments and results", test_root_with_large_data},
         {"mutually recursive large tasks", test_mutually_recursive},
+        {"32-byte arguments outlive the task's first spawn, of another task",
+         test_mid_arguments_outlive_the_first_spawn},
         {"large tasks on an IO engine's fibers", test_io_engine},
         {"__m256d arguments and results (aligned to 32): spilled", test_over_aligned},
         CU_TEST_INFO_NULL,
