@@ -747,14 +747,13 @@ typedef struct pareng__slots {
     pareng__unsynced(pareng__w, #NAME, (HEAD), pareng__top, (long)(int)(pareng__level - (DEPTH)))
 /* A task's parallel clones, EVERY and CUT, named with ENTRY after the clone: functions whose
  * last parameters are the variadic ones, from which the body's arguments are ARGS. A task
- * enters them with its arguments as values where these take 16 bytes or less (registers), and
- * with a pointer to them (to the frame's data, or a copy) where they take more: a struct of
- * more than 16 bytes passed by value is copied to the stack at every call and again into the
- * callee's locals, and a copy of a whole struct that a spawn stored field by field stalls the
- * store forwarding (UTS T3, a node of 24 bytes, one worker: 1.062 times serial C by value,
- * 1.025 through the pointer), while a pointer to a small argument puts a load on the call's
- * critical path (fib, every spawn a task: 1.68 times plain C, by value 1.60). docs/design.md,
- * *How a parallel clone gets its arguments*. */
+ * whose arguments take 16 bytes or less enters them with each argument a parameter; a larger
+ * one with a pointer to them (to the frame's data, or a copy), from which the body reads them
+ * when it begins. The size is a rule of thumb, not the ABI's: what was measured is a struct
+ * argument of more than 16 bytes, which a call passes in memory, copied out of the frame to the
+ * stack at every call and again into the callee's locals, and a pointer to fib's 4 bytes, a
+ * load on each call's critical path (docs/design.md, *How a parallel clone gets its
+ * arguments*). */
 #define PARENG__PARALLEL_CLONES(RT, NAME, ENTRY, ARGS, ...)                                     \
     __attribute__((unused)) static inline RT NAME##__every##ENTRY(                             \
         pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
@@ -957,9 +956,10 @@ typedef struct pareng__slots {
         pareng_worker *pareng__w, pareng_frame **pareng__hp, const int pareng__clone,              \
         unsigned *pareng__dp, pareng_frame *pareng__h0, pareng__slots *pareng__s,                  \
         PARENG__EXPAND PARAMS);                                                                    \
-    /* the three clones; of the parallel ones, the entry __start takes is the one compiled */      \
+    /* the three clones, the parallel ones with two entries: __start calls one, and only that one  \
+     * is emitted */                                                                               \
     PARENG__PARALLEL_CLONES(RT, NAME, _values, NAMES, PARENG__EXPAND PARAMS)                       \
-    PARENG__PARALLEL_CLONES(RT, NAME, _args, UNPACK, const NAME##__args_t *pareng__a)              \
+    PARENG__PARALLEL_CLONES(RT, NAME, _pointer, UNPACK, NAME##__args_t *pareng__a)                 \
     enum { NAME##__by_pointer = sizeof(NAME##__args_t) > 16 };                                     \
     __attribute__((unused)) static inline RT NAME##__serial(                                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
@@ -983,7 +983,7 @@ typedef struct pareng__slots {
         const int pareng__clone)                                                                   \
     {                                                                                              \
         NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
-        const NAME##__args_t *pareng__a = &pareng__d->args;                                        \
+        NAME##__args_t *pareng__a = &pareng__d->args;                                              \
         PARENG__STORE(RT, pareng__d->result,                                                       \
                       NAME##__serial_clone(pareng__w, pareng__h, pareng__clone,                    \
                                            PARENG__EXPAND UNPACK));                                \
@@ -1018,17 +1018,18 @@ typedef struct pareng__slots {
     /* A task about to run in a parallel clone: at its depth, which clone runs it. */              \
     static inline __attribute__((always_inline)) RT NAME##__start(                                 \
         pareng_worker *pareng__w, pareng_frame *pareng__h, const int pareng__clone,                \
-        unsigned pareng__depth, const NAME##__args_t *pareng__a)                                   \
+        unsigned pareng__depth, NAME##__args_t *pareng__a)                                         \
     {                                                                                              \
         if (pareng__clone == PARENG__CLONE_EVERY) {                                                \
             if (NAME##__by_pointer)                                                                \
-                PARENG__RETURN(RT, NAME##__every_args(pareng__w, pareng__h, pareng__a));           \
+                PARENG__RETURN(RT, NAME##__every_pointer(pareng__w, pareng__h, pareng__a));        \
             PARENG__RETURN(RT, NAME##__every_values(pareng__w, pareng__h, PARENG__EXPAND UNPACK)); \
         }                                                                                          \
         if (PARENG__UNLIKELY(pareng__depth >= pareng__w->pareng__cutoff))                          \
             PARENG__RETURN(RT, NAME##__run_below_cutoff(pareng__w, pareng__h, *pareng__a));        \
         if (NAME##__by_pointer)                                                                    \
-            PARENG__RETURN(RT, NAME##__cut_args(pareng__w, pareng__h, pareng__depth, pareng__a));  \
+            PARENG__RETURN(RT,                                                                     \
+                           NAME##__cut_pointer(pareng__w, pareng__h, pareng__depth, pareng__a));   \
         PARENG__RETURN(RT, NAME##__cut_values(pareng__w, pareng__h, pareng__depth,                 \
                                               PARENG__EXPAND UNPACK));                             \
     }                                                                                              \

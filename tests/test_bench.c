@@ -1056,6 +1056,12 @@ static void test_failed_run_leaves_outputs_as_they_were(void)
     free(doc);
     CU_ASSERT_EQUAL(files_in(dir), 3);
     command_free(c);
+
+    /* an empty name is bad input, said so (it was "cannot write: No such file", status 1) */
+    c = RUN("run", "fib", N, "--trace", "");
+    CU_ASSERT(exited_with(c, 2));
+    CU_ASSERT(contains(c->err, "--trace: an empty FILE name"));
+    command_free(c);
     unlink(link);
     unlink(trace);
     unlink(timeline);
@@ -1157,7 +1163,8 @@ int main(void)
         {"unwritable output: status 1", test_unwritable_output},
         {"a FIFO nobody reads: refused, not waited on", test_fifo_without_reader},
         {"two outputs in one file refused", test_two_outputs_in_one_file},
-        {"a failed run leaves its outputs as they were", test_failed_run_leaves_outputs_as_they_were},
+        {"a failed run leaves its outputs as they were; an empty name is refused",
+         test_failed_run_leaves_outputs_as_they_were},
         CU_TEST_INFO_NULL,
     };
     CU_TestInfo last[] = {

@@ -185,6 +185,27 @@ PARENG_TASK_2(defaults, doubled, defaults, d, unsigned, depth)
     return defaults{left.count + right.count, left.scale + right.scale};
 }
 
+/* 24 bytes of arguments and more: the parallel clones read them through a pointer into the
+ * frame (pareng.h); a type whose copy constructor takes a non-const reference, as old C++
+ * code declares it, still copies from there. */
+struct tally {
+    uint64_t nodes, leaves, depth;
+    tally() = default;
+    tally(tally &) = default;
+    tally &operator=(const tally &) = default;
+};
+
+PARENG_TASK_2(uint64_t, tallied, tally, t, unsigned, depth)
+{
+    if (depth == 0)
+        return t.nodes + t.leaves + t.depth;
+    tally child = t;
+    child.depth += 1;
+    PARENG_SPAWN(tallied, child, depth - 1);
+    uint64_t right = PARENG_CALL(tallied, child, depth - 1);
+    return right + PARENG_SYNC(tallied) + t.nodes;
+}
+
 int main()
 {
     pareng_config cfg;
@@ -225,6 +246,12 @@ int main()
     defaults d;
     check(PARENG_RUN(e, doubled, &d, defaults{}, 6) == 0 && d.count == 6 * 64 && d.scale == 64.0,
           "a struct with default member initializers");
+    tally t;
+    t.nodes = 1, t.leaves = 2, t.depth = 0;
+    uint64_t tallies = 0;
+    /* 2^8 leaves of 1 + 2 + 8, and 255 inner nodes of 1 */
+    check(PARENG_RUN(e, tallied, &tallies, t, 8) == 0 && tallies == 256 * 11 + 255,
+          "24-byte arguments whose copy constructor takes a non-const reference");
     const size_t n = 100000;
     int *v = static_cast<int *>(pareng_alloc(e, n * sizeof(int)));
     for (size_t i = 0; v && i < n; i++)

@@ -1198,13 +1198,14 @@ PARENG_TASK_1(int, churn_large_blocks, unsigned, seed)
 {
     enum { KEPT = 1000 };
     void **kept = calloc(KEPT, sizeof *kept);
-    for (unsigned s = seed; kept;) {
+    if (!kept)
+        return 1;
+    for (unsigned s = seed;;) {
         s = s * 1103515245u + 12345u;
         unsigned i = (s >> 8) % KEPT;
         free(kept[i]);
         kept[i] = malloc(33000 + (s >> 12) % 200000);
     }
-    return 0;
 }
 
 PARENG_TASK_1(int, crash_after, unsigned, us)

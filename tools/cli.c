@@ -624,6 +624,8 @@ int open_outputs(output_file *files, size_t n)
         (S_ISREG(stdout_stat.st_mode) || S_ISFIFO(stdout_stat.st_mode)))
         out = &stdout_stat;
     for (size_t i = 0; i < n; i++) {
+        if (files[i].path && !*files[i].path)
+            return bad_input("%s: an empty FILE name", files[i].option);
         const output_file *same = NULL;
         if (files[i].path && !is_stdout(files[i].path) && stat(files[i].path, &known[i]) == 0 &&
             (same = taken_by(files, known, i, out)))
