@@ -749,11 +749,11 @@ typedef struct pareng__slots {
  * last parameters are the variadic ones, from which the body's arguments are ARGS. A task
  * whose arguments take 16 bytes or less enters them with each argument a parameter; a larger
  * one with a pointer to them (to the frame's data, or a copy), from which the body reads them
- * when it begins. The size is a rule of thumb, not the ABI's: what was measured is a struct
+ * when it begins. The size is a rule of thumb, not the ABI's, from what was measured: a struct
  * argument of more than 16 bytes, which a call passes in memory, copied out of the frame to the
- * stack at every call and again into the callee's locals, and a pointer to fib's 4 bytes, a
- * load on each call's critical path (docs/design.md, *How a parallel clone gets its
- * arguments*). */
+ * stack at every call and again into the callee's locals; three 8-byte scalars, faster through
+ * the pointer; fib's 4 bytes and four 4-byte scalars, faster as values (docs/design.md, *How a
+ * parallel clone gets its arguments*). */
 #define PARENG__PARALLEL_CLONES(RT, NAME, ENTRY, ARGS, ...)                                     \
     __attribute__((unused)) static inline RT NAME##__every##ENTRY(                             \
         pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
