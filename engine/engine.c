@@ -949,6 +949,11 @@ static int refuse_in_a_task(const char *call)
                         "(a task spawns its work with PARENG_SPAWN)", call);
 }
 
+/* Why code of an object opened after the start cannot run, and what to do. */
+#define LOADED_LATER                                                                          \
+    "loaded after pareng_start (a library opened since): the workers, forked at the start, "  \
+    "do not have its code; open the library before pareng_start"
+
 /* Where a function lies: the index of its object in load order, and its name. */
 typedef struct code_place {
     uintptr_t at;
@@ -996,10 +1001,8 @@ int pareng__refuse_code_loaded_later(const pareng_engine *e, uintptr_t code, con
     dl_iterate_phdr(find_code, &place);
     if (place.found == UINT_MAX || place.found < then->count)
         return 0;
-    return pareng__fail(EINVAL, "%s's %s (%#" PRIxPTR ") is in %s, loaded after pareng_start "
-                        "(a library opened since): the workers, forked at the start, do not "
-                        "have its code; open the library before pareng_start",
-                        call, role, code, place.name && *place.name ? place.name : "an object");
+    return pareng__fail(EINVAL, "%s's %s (%#" PRIxPTR ") is in %s, " LOADED_LATER, call, role,
+                        code, place.name && *place.name ? place.name : "an object");
 }
 
 /* A task of a library opened (dlopen) after the start: the workers, forked before, do not
@@ -1007,10 +1010,7 @@ int pareng__refuse_code_loaded_later(const pareng_engine *e, uintptr_t code, con
 static int refuse_task_loaded_later(const pareng_engine *e, pareng_task_fn run)
 {
     const pareng__task_info *t = pareng__task_registered_since(run, e->tasks_at_start);
-    return t ? pareng__fail(EINVAL, "task %s was loaded after pareng_start (a library opened "
-                            "since): the workers, forked at the start, do not have its code; "
-                            "open the library before pareng_start", t->name)
-             : 0;
+    return t ? pareng__fail(EINVAL, "task %s was " LOADED_LATER, t->name) : 0;
 }
 
 int pareng__run_root(pareng_engine *e, pareng_task_fn run, void *data, size_t size,
