@@ -78,6 +78,7 @@ struct pareng_engine {
      * it publishes nothing, a post that misses it fills a slot no worker will run). */
     atomic_bool failed;
     bool share_globals; /* pareng_config.globals: PARENG_GLOBALS_SHARED */
+    pareng__globals_follow *globals_follow; /* PARENG_GLOBALS_PRIVATE's, or NULL */
     pareng__dist *dist; /* runs are collective over ranks (remote.c), or NULL */
     /* pareng_post and pareng_collect may come from any thread of this process, several at
      * once: the slot each takes, its frame and its tag are theirs while they hold it. */
@@ -466,6 +467,7 @@ static void release(pareng_engine *e)
     free(e->pidfds);
     free(e->stopped_checks);
     pareng__dist_free(e->dist);
+    pareng__globals_follow_end(e->globals_follow);
     pthread_mutex_destroy(&e->inbox_lock);
     free(e);
 }
@@ -765,9 +767,9 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
     if (capacity < 2 || capacity > MAX_DEQUE_CAPACITY)
         return pareng__fail(EINVAL, "deque capacity %u is outside 2..%u", capacity,
                             MAX_DEQUE_CAPACITY);
-    if (cfg->globals > PARENG_GLOBALS_SHARED)
-        return pareng__fail(EINVAL, "globals %u is neither PARENG_GLOBALS_PRIVATE nor "
-                            "PARENG_GLOBALS_SHARED", cfg->globals);
+    if (cfg->globals > PARENG_GLOBALS_FORKED)
+        return pareng__fail(EINVAL, "globals %u is none of PARENG_GLOBALS_PRIVATE, "
+                            "PARENG_GLOBALS_SHARED and PARENG_GLOBALS_FORKED", cfg->globals);
     if (cfg->caller_memory > PARENG_CALLER_MEMORY_WRITABLE)
         return pareng__fail(EINVAL, "caller_memory %u is neither PARENG_CALLER_MEMORY_READONLY "
                             "nor PARENG_CALLER_MEMORY_WRITABLE", cfg->caller_memory);
@@ -854,6 +856,11 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
          * handle, wherever the caller keeps it (a global: the workers' copy has it too). */
         rc = e->share_globals ? pareng__globals_share() : 0;
         *out = e;
+        /* After *out: what the workers have, the handle in a global included */
+        if (rc == 0 && cfg->globals == PARENG_GLOBALS_PRIVATE) {
+            rc = pareng__globals_follow_start(&e->globals_follow);
+            e->segment.arena->globals_changes = pareng__globals_follow_changes(e->globals_follow);
+        }
         if (rc == 0)
             rc = fork_workers(e);
         close(e->life[0]); /* the workers' end */
@@ -861,8 +868,10 @@ int pareng_start(pareng_engine **out, const pareng_config *cfg)
         /* Its own workers have the arena now; any later fork of this process (another
          * engine's workers, a user's child) does not: they would keep this engine's touched
          * memory alive after it stopped, and have no business in it. */
-        if (rc == 0)
+        if (rc == 0) {
             madvise(e->segment.arena, e->segment.size, MADV_DONTFORK);
+            pareng__globals_follow_forked(e->globals_follow);
+        }
         /* A worker that cannot start (not pinned, no io_uring) fails the start, named */
         if (rc == 0)
             rc = watch(e, all_ready, NULL, NULL);
@@ -1034,6 +1043,7 @@ int pareng__engine_run(pareng_engine *e, pareng_task_fn run, void *data, size_t 
     if (e->failed) /* a multi-rank run's later steps */
         return refuse_failed(e);
     pareng__arena *a = e->segment.arena;
+    pareng__globals_publish(e->globals_follow);
     /* Data larger than a frame (pareng.h: spilled) go by pointer, and the caller's stack is
      * not in the arena: the root's are copied into the heap for the run. */
     void *spilled = NULL;
@@ -1165,6 +1175,7 @@ int pareng_post(pareng_engine *e, pareng_task_fn run, const void *data, size_t s
                             "a posted task's arguments and result must fit a frame (%d bytes, "
                             "aligned to %d): post a pointer to larger or more aligned data",
                             PARENG_FRAME_DATA_SIZE, PARENG__FRAME_DATA_ALIGN);
+    pareng__globals_publish(e->globals_follow);
     /* The slot is chosen, tagged and filled under the lock: two threads that found the same
      * one free would both fill it (one task lost, its tag never collected), and a collect
      * would take a result under the tag being written. An uncontended lock is two atomic
@@ -1266,6 +1277,7 @@ void pareng_stop(pareng_engine *e)
          * here (MADV_DONTFORK), and this process's own memory may lie there now. */
         close(e->segment.fd);
         e->segment.arena = NULL;
+        pareng__globals_follow_not_mapped(e->globals_follow);
     } else {
         fail_engine(e); /* reaps anything left; harmless when all are gone */
     }

@@ -10,7 +10,8 @@
  *   arena.c     the shared memory (a memfd): create, map, header; pareng_clean
  *   heap.c      the arena's shared heap (pareng_alloc)
  *   spill.c     a lane's spill stack past its region of the arena: chunks of the heap
- *   globals.c   the program's global variables, shared with the workers as between threads
+ *   globals.c   the program's global variables: the caller's writes copied into the workers'
+ *               copies at each run, or shared with the workers as between threads
  *   deque.c     the split work-stealing deque: share, reclaim, publish, steal
  *   wake.c      the event count workers sleep on and publishers ring
  *   worker.c    a worker process: idle loop, stealing, sleeping, leapfrogging, overflow
@@ -62,7 +63,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_POINTER_LOCK_FREE == 2,
 _Static_assert(sizeof(pareng_frame) == 64, "a frame is one cache line");
 
 #define PARENG__ARENA_MAGIC 0x676e657261706170ull /* "papareng" in memory */
-#define PARENG__ARENA_LAYOUT 18 /* 18: sealed against shrinking, which observers require */
+#define PARENG__ARENA_LAYOUT 19 /* 19: globals_changes */
 /* The last layout of pareng 0.1's named segments whose owner_start_time pareng_clean reads. */
 #define PARENG__NAMED_SEGMENT_LAYOUT 3
 /* 2^20 frames, 64 MiB of address space a worker: a flat loop of a million spawns fits (a full
@@ -226,6 +227,8 @@ typedef struct pareng__worker {
     pareng__overflow overflow;
     pareng__granularity cut;
     unsigned serial_runs_open; /* serial runs under way on this lane (cutoff.c) */
+    /* lane 0: the caller's changes of the globals this process copied so far (globals.c) */
+    uint64_t globals_seen;
     pareng_frame *serial_base; /* the head where the innermost of them began */
     /* the time this lane's serial runs spent split, so far (their calls' own time is the rest),
      * and, in a split lane, when its split began (cutoff.c) */
@@ -368,6 +371,9 @@ typedef struct pareng__arena {
     struct pareng_engine *engine; /* PARENG_ENGINE(): the coordinator's handle, which a worker's
                                    * copy of the coordinator's memory holds as it was at the
                                    * fork (the arena and heap it names never move) */
+    /* the globals the caller changed since the start (globals.c), or NULL; set before the
+     * fork */
+    struct pareng__globals_changes *globals_changes;
 
     /* observation (observe.c): for tools that attach and for the coordinator's --trace and
      * --scale. started_ns and the measuring fields are written by the coordinator between
@@ -456,6 +462,22 @@ PARENG__INTERNAL bool pareng__globals_shared(void);
 /* Around the caller's forks of workers: their children keep the globals shared; the child of
  * any other fork gets a private copy (a pthread_atfork handler). */
 PARENG__INTERNAL void pareng__globals_forking_workers(bool on);
+/* PARENG_GLOBALS_PRIVATE: the caller's side (its snapshot of the globals, in the caller before
+ * the fork; NULL where the program has none) and the workers' (what they read). */
+typedef struct pareng__globals_follow pareng__globals_follow;
+typedef struct pareng__globals_changes pareng__globals_changes;
+PARENG__INTERNAL int pareng__globals_follow_start(pareng__globals_follow **out);
+PARENG__INTERNAL void pareng__globals_follow_end(pareng__globals_follow *f);
+/* After the engine's workers are forked: later forks do not get it. */
+PARENG__INTERNAL void pareng__globals_follow_forked(pareng__globals_follow *f);
+/* In a process forked from the caller, which does not have the shared part: end leaves it. */
+PARENG__INTERNAL void pareng__globals_follow_not_mapped(pareng__globals_follow *f);
+PARENG__INTERNAL pareng__globals_changes *
+pareng__globals_follow_changes(const pareng__globals_follow *f);
+/* In the caller, before a run or a post: publishes what it wrote since the last. */
+PARENG__INTERNAL void pareng__globals_publish(pareng__globals_follow *f);
+/* In a worker, before a task: copies what the caller published since `seen` into its own. */
+PARENG__INTERNAL void pareng__globals_catch_up(pareng__globals_changes *c, uint64_t *seen);
 
 /* ---- heap.c ---- */
 /* A heap of `size` bytes at base (file_offset in fd), which may grow to limit. */

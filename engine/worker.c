@@ -221,10 +221,14 @@ static void flush_task_output(void)
         fflush(stderr);
 }
 
-/* A task about to run from h: at the lane's base, it is the one a sync below the base belongs
- * to (synced_below_base, below). */
-static void note_base_task(pareng__worker *w, pareng_frame *h, pareng_task_fn run)
+/* A task about to run from h, taken from the root, the inbox or another deque. It reads the
+ * globals as the caller wrote them before its run or post (globals.c). At the lane's base, it
+ * is the one a sync below the base belongs to (synced_below_base, below). */
+static void prepare_task(pareng__worker *w, pareng_frame *h, pareng_task_fn run)
 {
+    /* lane 0's: the copy is the process's, whichever lane takes the task */
+    pareng__globals_catch_up(w->arena->globals_changes,
+                             &pareng__lane(w->arena, w->index, 0)->globals_seen);
     if (h == w->base)
         w->base_task = run;
 }
@@ -234,7 +238,7 @@ static void note_base_task(pareng__worker *w, pareng_frame *h, pareng_task_fn ru
 static void run_stolen(pareng__worker *w, pareng_frame *h, pareng_frame *f)
 {
     pareng__observe_state(w, PARENG_STATE_RUNNING);
-    note_base_task(w, h, f->pareng__run);
+    prepare_task(w, h, f->pareng__run);
     f->pareng__run(&w->pub, h, f);
     pareng__count(&w->counters, PARENG__TASKS, 1); /* counted before the owner can go on */
     flush_task_output();
@@ -274,7 +278,7 @@ static pareng__inbox_slot *take_inbox(pareng__arena *a)
 static void run_inbox(pareng__worker *w, pareng_frame *h, pareng__inbox_slot *slot)
 {
     pareng__observe_state(w, PARENG_STATE_RUNNING);
-    note_base_task(w, h, slot->frame.pareng__run);
+    prepare_task(w, h, slot->frame.pareng__run);
     slot->frame.pareng__run(&w->pub, h, &slot->frame);
     pareng__count(&w->counters, PARENG__TASKS, 1);
     flush_task_output();
@@ -560,7 +564,7 @@ static uint64_t run_root(pareng__worker *w, uint64_t busy_since)
 {
     pareng__arena *a = w->arena;
     pareng__observe_root_begin(w);
-    note_base_task(w, w->base, a->root.pareng__run);
+    prepare_task(w, w->base, a->root.pareng__run);
     a->root.pareng__run(&w->pub, w->base, &a->root);
     pareng__observe_root_end(w);
     pareng__count(&w->counters, PARENG__TASKS, 1);

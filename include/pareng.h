@@ -139,14 +139,18 @@ typedef struct pareng_config {
      * cached (docs/design.md, "Placement"). PARENG_TOPOLOGY_CACHE_AUTO (0): use and refresh
      * it; PARENG_TOPOLOGY_CACHE_OFF: discover the machine at every start. */
     unsigned char topology_cache;
-    /* The main program's global variables (docs/memory.md). PARENG_GLOBALS_PRIVATE (0): this
-     * engine's workers get them as they were at their fork, each its own copy, as fork gives
-     * (a global the caller sets later is not seen by tasks; a global a task sets is its
-     * worker's). PARENG_GLOBALS_SHARED: moved into shared memory before the first fork, shared
-     * by the caller and the workers as between threads, for ports of thread code that set
-     * globals after the start or write them in tasks; not for a program whose globals hold
-     * per-process state: a pointer to a worker's malloc, an allocator linked statically, an
-     * interpreter (docs/memory.md, "Globals"). */
+    /* The main program's global variables (docs/memory.md). PARENG_GLOBALS_PRIVATE (0): each
+     * of this engine's workers has its own copy, which follows the caller's: what the caller
+     * writes after the start, the tasks of its next run (or post) read, as threads would; what
+     * a task writes is its worker's (the caller never sees it). A program linked statically
+     * cannot have it (the C library's state is among its globals): pareng_start fails with
+     * -ENOTSUP. PARENG_GLOBALS_FORKED: each worker's copy stays as it was at the fork, as
+     * fork gives (an interpreter, whose globals are its state: the Python module). PARENG_
+     * GLOBALS_SHARED: moved into shared memory before the first fork, shared by the caller and
+     * the workers as between threads, for ports of thread code whose tasks write globals that
+     * the caller reads; not for a program whose globals hold per-process state: a pointer to a
+     * worker's malloc, an allocator linked statically, an interpreter (docs/memory.md,
+     * "Globals"). */
     unsigned char globals;
     /* The caller's heap, the blocks it malloc'd and its stack, as the workers have them: a
      * copy made at their fork (docs/memory.md, "The caller's memory"). PARENG_CALLER_MEMORY_
@@ -167,6 +171,7 @@ typedef struct pareng_config {
 #define PARENG_TOPOLOGY_CACHE_OFF 1
 #define PARENG_GLOBALS_PRIVATE 0
 #define PARENG_GLOBALS_SHARED 1
+#define PARENG_GLOBALS_FORKED 2
 #define PARENG_CALLER_MEMORY_READONLY 0
 #define PARENG_CALLER_MEMORY_WRITABLE 1
 

@@ -156,9 +156,9 @@ int make_config(PyObject *cores, PyObject *cutoff, config *c)
         return -1;
     }
     /* The interpreter keeps its state in the python executable's globals, and workers run
-     * Python: each must have its own copy, as after os.fork (the default, said here because
-     * it must stay so). */
-    c->cfg.globals = PARENG_GLOBALS_PRIVATE;
+     * Python: each must have its own copy, as after os.fork, which the caller's writes never
+     * reach. */
+    c->cfg.globals = PARENG_GLOBALS_FORKED;
     /* and every task writes the objects the caller made (their reference counts), in its
      * worker's copy, as after os.fork: that memory must stay writable there. */
     c->cfg.caller_memory = PARENG_CALLER_MEMORY_WRITABLE;

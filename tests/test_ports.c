@@ -602,8 +602,9 @@ static void test_a_programs_own_fork_cannot_run_a_shared_globals_engine(void)
     pareng_stop(e);
 }
 
-/* PARENG_GLOBALS_PRIVATE, the default: the engine's workers get the globals as they were at
- * their fork, each its own copy, even in a process whose globals other engines share. */
+/* PARENG_GLOBALS_PRIVATE, the default: each of the engine's workers has its own copy of the
+ * globals, which follows the caller's at every run, even in a process whose globals other
+ * engines share; PARENG_GLOBALS_FORKED keeps each copy as it was at the fork. */
 static void test_private_globals_by_default(void)
 {
     pareng_engine *shared = start_sharing_globals(2);
@@ -615,20 +616,184 @@ static void test_private_globals_by_default(void)
     scale = 2;
     memset(squares, 0, sizeof squares);
     pareng_engine *e = testing_start(&cfg);
-    scale = 3; /* after its fork: its workers still see 2 */
+    cfg.globals = PARENG_GLOBALS_FORKED;
+    pareng_engine *forked = testing_start(&cfg);
+    scale = 3; /* after their forks: e's tasks see it, forked's do not */
     long sum = 0;
     CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 3000);
+    CU_ASSERT_EQUAL(PARENG_RUN(forked, fill, &sum, 0, 1000), 0);
     CU_ASSERT_EQUAL(sum, 2000);
     CU_ASSERT_EQUAL(squares[10], 0); /* written in the workers' copies only */
+    scale = 5;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 5000);
     CU_ASSERT_EQUAL(PARENG_RUN(shared, fill, &sum, 0, 1000), 0);
-    CU_ASSERT_EQUAL(sum, 3000);
-    CU_ASSERT_EQUAL(squares[10], 300);
+    CU_ASSERT_EQUAL(sum, 5000);
+    CU_ASSERT_EQUAL(squares[10], 500);
+    scale = 7; /* squares changed too, by the shared engine's tasks: both reach e's */
+    CU_ASSERT_EQUAL(PARENG_RUN(e, fill, &sum, 0, 1000), 0);
+    CU_ASSERT_EQUAL(sum, 7000);
+    CU_ASSERT_EQUAL(squares[10], 500);
     pareng_stop(e);
+    pareng_stop(forked);
     pareng_stop(shared);
-    cfg.globals = PARENG_GLOBALS_SHARED + 1;
+    cfg.globals = PARENG_GLOBALS_FORKED + 1;
     pareng_engine *bad = NULL;
     CU_ASSERT_EQUAL(pareng_start(&bad, &cfg), -EINVAL);
     CU_ASSERT_PTR_NULL(bad);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pareng_last_error(), "PARENG_GLOBALS_FORKED"));
+}
+
+/* ---- globals the caller writes after the start, ported literally -------------------------
+ * BOTS's nqueens as a thread program has it: the board's size in a global that main sets
+ * after the runtime started, a struct of parameters, and an array of weights; the caller
+ * changes all three between runs and posts, and every task of the next one reads the new
+ * values, on any number of workers. The C library's variables in the program (environ, which
+ * the caller's setenv points into its own heap) stay each worker's. */
+extern char **environ;
+
+static int board_size;
+static struct {
+    int first_row;
+    double weight_scale;
+} parameters = {0, 1.0};
+/* 512 KiB: this program's globals are of more than 64 pages, whose caller reads the pagemap
+ * (globals.c), shared pages too once an engine shared them */
+static int weights[1 << 17];
+static const char *environ_at_start;
+static int variables_made;
+
+PARENG_TASK_4(int, nqueens_sized, int, j, char *, a, int *, solutions, int, i)
+{
+    char b[board_size];
+    memcpy(b, a, (size_t)j);
+    b[j] = (char)i;
+    *solutions = 0;
+    if (!ok(j + 1, b))
+        return 0;
+    if (j + 1 == board_size) {
+        *solutions = 1;
+        return 0;
+    }
+    int csols[board_size];
+    for (int k = 0; k < board_size; k++)
+        PARENG_SPAWN(nqueens_sized, j + 1, b, &csols[k], k);
+    for (int k = 0; k < board_size; k++)
+        PARENG_SYNC(nqueens_sized);
+    for (int k = 0; k < board_size; k++)
+        *solutions += csols[k];
+    return 0;
+}
+
+/* The solutions with the first queen in row parameters.first_row or below, times the weights
+ * and the scale; -1 where the worker's environ is not its own. */
+PARENG_TASK_1(double, weighted_queens, int, unused)
+{
+    (void)unused;
+    if (strcmp(environ[0], environ_at_start) != 0 || !getenv("PATH"))
+        return -1;
+    char a[1];
+    int csols[board_size];
+    for (int k = 0; k < board_size; k++)
+        PARENG_SPAWN(nqueens_sized, 0, a, &csols[k], k);
+    for (int k = 0; k < board_size; k++)
+        PARENG_SYNC(nqueens_sized);
+    double total = 0;
+    for (int k = parameters.first_row; k < board_size; k++)
+        total += csols[k] * weights[k * 100] * parameters.weight_scale;
+    return total;
+}
+
+/* The solutions with queens b[0..j) placed, serially. */
+static int queens_below(int n, int j, char *b)
+{
+    if (j == n)
+        return 1;
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        b[j] = (char)i;
+        if (ok(j + 1, b))
+            count += queens_below(n, j + 1, b);
+    }
+    return count;
+}
+
+static double weighted_queens_expected(void)
+{
+    double total = 0;
+    char b[16];
+    for (int k = parameters.first_row; k < board_size; k++) {
+        b[0] = (char)k;
+        total += queens_below(board_size, 1, b) * weights[k * 100] * parameters.weight_scale;
+    }
+    return total;
+}
+
+static void set_parameters(int round)
+{
+    board_size = 4 + round % 6;
+    parameters.first_row = round % 3;
+    parameters.weight_scale = 0.5 * (round + 1);
+    for (int i = 0; i < 1 << 17; i++)
+        weights[i] = round + i;
+    /* environ grows, and moves to what the caller's heap had free at the start */
+    for (int i = 0; i < 64; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "PARENG_TEST_%d", variables_made++);
+        setenv(name, "1", 1);
+    }
+}
+
+typedef struct posting {
+    int round, posted, collected, wrong;
+    double expected;
+} posting;
+
+/* Posts one task a round, and changes the globals between the rounds. */
+static int serve_rounds(pareng_engine *e, void *ctx)
+{
+    posting *p = ctx;
+    uint64_t tag;
+    double got;
+    while (pareng_collect(e, &tag, &got, sizeof got) > 0) {
+        p->collected++;
+        p->wrong += got != p->expected;
+    }
+    if (p->collected == p->posted && p->posted < 6) {
+        set_parameters(p->round++);
+        p->expected = weighted_queens_expected();
+        CU_ASSERT_EQUAL(PARENG_POST(e, (uint64_t)p->posted, weighted_queens, 0), 0);
+        p->posted++;
+    }
+    return p->collected < 6;
+}
+
+static void test_globals_set_after_the_start(void)
+{
+    environ_at_start = environ[0];
+    for (size_t w = 0; w < WORKER_COUNTS; w++) {
+        pareng_engine *e = testing_start_cutoff(worker_counts[w], 0);
+        for (int round = 0; round < 8; round++) {
+            set_parameters(round);
+            double got = 0;
+            CU_ASSERT_EQUAL(PARENG_RUN(e, weighted_queens, &got, 0), 0);
+            if (got != weighted_queens_expected())
+                fprintf(stderr, "\nround %d on %u workers: %g, not %g\n", round,
+                        worker_counts[w], got, weighted_queens_expected());
+            CU_ASSERT_EQUAL(got, weighted_queens_expected());
+        }
+        posting p = {.round = 3};
+        CU_ASSERT_EQUAL(pareng_serve(e, PARENG_CUTOFF_AUTO, serve_rounds, &p), 0);
+        CU_ASSERT_EQUAL(p.collected, 6);
+        CU_ASSERT_EQUAL(p.wrong, 0);
+        pareng_stop(e);
+    }
+    while (variables_made > 0) {
+        char name[32];
+        snprintf(name, sizeof name, "PARENG_TEST_%d", --variables_made);
+        unsetenv(name);
+    }
 }
 
 /* What thread code keeps per thread in a global: a table each thread makes on first use,
@@ -1677,7 +1842,10 @@ int main(void)
         {"shared globals refused once a thread runs", test_shared_globals_refused_after_a_thread},
         {"a program's own fork cannot run the engine",
          test_a_programs_own_fork_cannot_run_a_shared_globals_engine},
-        {"PARENG_GLOBALS_PRIVATE by default: a copy per worker", test_private_globals_by_default},
+        {"PARENG_GLOBALS_PRIVATE by default: a copy per worker, following the caller's",
+         test_private_globals_by_default},
+        {"globals set after the start: read by the next run's tasks and posts",
+         test_globals_set_after_the_start},
         {"by default a table made on first use is per worker", test_per_worker_globals_by_default},
         {"an engine handle in a global", test_engine_handle_in_a_global},
         {"syncs inside a spawn's, a call's, a loop's arguments", test_syncs_inside_arguments},

@@ -430,6 +430,105 @@ static void test_killed_worker_fails_the_run(void)
     assert_nothing_left();
 }
 
+/* The caller's globals follow into the workers at each run (PARENG_GLOBALS_PRIVATE, the
+ * default; tests/test_ports.c has the literal ports). This program's are of more than 64
+ * pages, for this table: the caller reads /proc/self/pagemap to find the pages it may have
+ * written, those mapped by it alone, since a fork shares them all with its child. A write
+ * before a fork of the program's own, or before another engine's start, is still one that the
+ * next run's tasks read. Here, where no engine ever shared the globals (they would be shared
+ * pages for good), so that what the pagemap says is used. */
+#define LARGE_TABLE (1 << 17)
+static int large_table[LARGE_TABLE]; /* 512 KiB */
+
+PARENG_TASK_2(long, sum_of_large_table, int, lo, int, hi)
+{
+    if (hi - lo <= 4096) {
+        long sum = 0;
+        for (int i = lo; i < hi; i++)
+            sum += large_table[i];
+        return sum;
+    }
+    int mid = lo + (hi - lo) / 2;
+    PARENG_SPAWN(sum_of_large_table, lo, mid);
+    long right = PARENG_CALL(sum_of_large_table, mid, hi);
+    return PARENG_SYNC(sum_of_large_table) + right;
+}
+
+static long large_table_sum(pareng_engine *e)
+{
+    long sum = -1;
+    CU_ASSERT_EQUAL(PARENG_RUN(e, sum_of_large_table, &sum, 0, LARGE_TABLE), 0);
+    return sum;
+}
+
+/* .data the caller never touched before the start (256 KiB: its middle is beyond the pages
+ * the kernel maps around a fault of its neighbours): the file's contents, not zeros */
+static int initialised[65536] = {[0 ... 65535] = 7};
+
+/* A task's own write to a global, in a worker, of bytes the caller changed before: a later
+ * change of the caller's to other bytes of the same line does not undo it (one worker: the
+ * same copy every run). */
+static struct {
+    int caller_set, task_set;
+} neighbours;
+
+PARENG_TASK_2(int, read_initialised, int, i, int, set_own)
+{
+    if (set_own)
+        neighbours.task_set = set_own;
+    return initialised[i] * 100 + neighbours.task_set * 10 + neighbours.caller_set;
+}
+
+static void test_large_globals_followed(void)
+{
+    pareng_engine *one = testing_start_cutoff(1, 0);
+    initialised[32768] = 0;
+    int got = -1;
+    CU_ASSERT_EQUAL(PARENG_RUN(one, read_initialised, &got, 32768, 0), 0);
+    CU_ASSERT_EQUAL(got, 0);
+    neighbours.caller_set = 1;
+    neighbours.task_set = 3;
+    CU_ASSERT_EQUAL(PARENG_RUN(one, read_initialised, &got, 32769, 0), 0);
+    CU_ASSERT_EQUAL(got, 731);
+    CU_ASSERT_EQUAL(PARENG_RUN(one, read_initialised, &got, 32769, 5), 0);
+    CU_ASSERT_EQUAL(got, 751);
+    neighbours.caller_set = 2; /* the line changes again: the task's 5 stays */
+    CU_ASSERT_EQUAL(PARENG_RUN(one, read_initialised, &got, 32769, 0), 0);
+    CU_ASSERT_EQUAL(got, 752);
+    pareng_stop(one);
+
+    for (int i = 0; i < LARGE_TABLE; i++)
+        large_table[i] = 1;
+    pareng_engine *e = testing_start_cutoff(2, 0);
+    CU_ASSERT_EQUAL(large_table_sum(e), LARGE_TABLE);
+    large_table[1000] = 5;
+    CU_ASSERT_EQUAL(large_table_sum(e), LARGE_TABLE + 4);
+    large_table[100000] = 7; /* then a fork shares the page again, until the child ends */
+    int until_run[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(until_run), 0);
+    pid_t child = fork();
+    CU_ASSERT_FATAL(child >= 0);
+    if (child == 0) {
+        char byte;
+        close(until_run[1]);
+        _exit((int)read(until_run[0], &byte, 1));
+    }
+    close(until_run[0]);
+    CU_ASSERT_EQUAL(large_table_sum(e), LARGE_TABLE + 4 + 6);
+    close(until_run[1]);
+    CU_ASSERT_EQUAL(waitpid(child, NULL, 0), child);
+    large_table[50000] = 3; /* and another engine's workers */
+    pareng_engine *other = testing_start_cutoff(1, 0);
+    CU_ASSERT_EQUAL(large_table_sum(e), LARGE_TABLE + 4 + 6 + 2);
+    CU_ASSERT_EQUAL(large_table_sum(other), LARGE_TABLE + 4 + 6 + 2);
+    pareng_stop(other);
+    memset(large_table, 0, sizeof large_table); /* every page changed */
+    CU_ASSERT_EQUAL(large_table_sum(e), 0);
+    large_table[LARGE_TABLE - 1] = 9;
+    CU_ASSERT_EQUAL(large_table_sum(e), 9);
+    pareng_stop(e);
+}
+
 /* Serving (pareng_serve): tasks posted one by one, each collected with its tag and its own
  * result; a posted task spawns and syncs as any task (thieves share it). */
 PARENG_TASK_1(uint64_t, posted_fib, unsigned, n)
@@ -799,10 +898,11 @@ typedef struct search_progress {
 
 /* Set by pareng_start before it forks the workers: tasks may use it (library.md) */
 static pareng_engine *searched;
-/* Set by the program after pareng_start: NULL in the workers */
+/* Set by the program after pareng_start: the workers' copy follows (PARENG_GLOBALS_PRIVATE),
+ * or stays NULL (PARENG_GLOBALS_FORKED) */
 static pareng_engine *searched_set_late;
 
-typedef enum ending { CANCEL, STOP, CANCEL_WITH_LATE_GLOBAL } ending;
+typedef enum ending { CANCEL, STOP, CANCEL_WITH_LATE_GLOBAL, CANCEL_WITH_FORKED_GLOBAL } ending;
 
 PARENG_TASK_3(unsigned, search, unsigned, depth, int, how, search_progress *, progress)
 {
@@ -811,6 +911,10 @@ PARENG_TASK_3(unsigned, search, unsigned, depth, int, how, search_progress *, pr
             if (how == STOP)
                 pareng_stop(searched);
             else if (how == CANCEL_WITH_LATE_GLOBAL) {
+                void *block = pareng_alloc(searched_set_late, 64);
+                if (block && pareng_free(searched_set_late, block) == 0)
+                    pareng_cancel(searched_set_late);
+            } else if (how == CANCEL_WITH_FORKED_GLOBAL) {
                 void *block = pareng_alloc(searched_set_late, 64); /* refused, saying why */
                 if (!block && errno == EINVAL && strstr(pareng_last_error(), "PARENG_ENGINE()"))
                     pareng_cancel(searched_set_late);
@@ -832,6 +936,8 @@ static void check_a_task_ends_the_run(ending how, const char *said)
     pareng_config cfg;
     pareng_config_default(&cfg);
     cfg.workers = 2;
+    if (how == CANCEL_WITH_FORKED_GLOBAL)
+        cfg.globals = PARENG_GLOBALS_FORKED;
     CU_ASSERT_EQUAL_FATAL(pareng_start(&searched, &cfg), 0);
     searched_set_late = searched;
     search_progress *progress = pareng_alloc(searched, sizeof *progress);
@@ -860,10 +966,13 @@ static void test_cancel_from_a_task(void)
 {
     check_a_task_ends_the_run(CANCEL, "run cancelled by a task (pareng_cancel)");
     check_a_task_ends_the_run(STOP, "run cancelled by a task's pareng_stop");
-    /* a handle the program stored after the start: NULL in the workers, refused by
-     * pareng_alloc with a message that names PARENG_ENGINE(), and the task's own engine to
-     * pareng_cancel */
+    /* a handle the program stored after the start: the workers' copy follows it, and the
+     * task allocates and cancels through it */
     check_a_task_ends_the_run(CANCEL_WITH_LATE_GLOBAL, "run cancelled by a task (pareng_cancel)");
+    /* the same with PARENG_GLOBALS_FORKED: NULL in the workers, refused by pareng_alloc with a
+     * message that names PARENG_ENGINE(), and the task's own engine to pareng_cancel */
+    check_a_task_ends_the_run(CANCEL_WITH_FORKED_GLOBAL,
+                              "run cancelled by a task (pareng_cancel)");
 }
 
 /* A posted task that cancels and returns at once, while the serve's callback is still at work:
@@ -1413,6 +1522,8 @@ int main(void)
         {"idle engine sleeps", test_idle_engine_sleeps},
         {"idle engine never wakes", test_idle_engine_never_wakes},
         {"one engine, many roots", test_engine_runs_many_roots},
+        {"globals of 768 KiB followed: untouched .data, forks, a task's own writes",
+         test_large_globals_followed},
         {"after_fork runs in each worker; a handler it installs stays", test_after_fork_runs_in_each_worker},
         {"killed worker fails the run", test_killed_worker_fails_the_run},
         {"pareng_serve: each posted task collected", test_serve_collects_each_posted_task},

@@ -241,8 +241,12 @@ int cli_help(const char *text)
 
 int cli_config_default(pareng_config *cfg)
 {
-    if (pareng_config_default(cfg) == 0)
+    if (pareng_config_default(cfg) == 0) {
+        /* The built-in workloads read nothing the CLI writes after the start, and a static
+         * pareng's globals hold its C library's state: each worker keeps its copy. */
+        cfg->globals = PARENG_GLOBALS_FORKED;
         return 0;
+    }
     cli_error("%s", pareng_last_error()); /* names the variable */
     return EXIT_BAD_INPUT;
 }
