@@ -31,8 +31,8 @@
  */
 #include "internal.h"
 
-#include <elf.h>
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -41,7 +41,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -260,11 +259,12 @@ bool pareng__globals_shared(void)
  * with what the workers were told last and publishes the bytes it changed, and a worker
  * copies those into its own before the next task it takes. Only bytes the caller changed
  * move: a worker's own writes elsewhere, in the same line too, stay its own. The variables
- * that the linker copied into the program from the C library and the C++ runtime (COPY
- * relocations: environ, stdout, optind, std::cout) and the program's PLT slots are those
- * libraries' state, each process's own: they never move. A program linked statically has
- * the whole C library's state among its globals: it must choose PARENG_GLOBALS_FORKED (each
- * worker's copy as at its fork) or PARENG_GLOBALS_SHARED.
+ * that the linker copied into the program from shared libraries (COPY relocations: environ,
+ * stdout, optind, std::cout, a library's own exported variables) and the program's PLT slots
+ * are those libraries' state, each process's own: they never move. A program linked
+ * statically, or carrying a runtime linked in (clang's sanitizers, an allocator), has that
+ * runtime's state among its globals: it must choose PARENG_GLOBALS_FORKED (each worker's copy
+ * as at its fork).
  *
  * The comparison reads every page that may have changed. For globals of more than 64 pages,
  * /proc/self/pagemap says which those are: a page that is there (present or swapped) and
