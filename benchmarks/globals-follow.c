@@ -11,13 +11,13 @@
  * Prints the start's time and the median, p10 and p90 of 201 runs there and back, each after
  * the counter changed; exits 1 if a task read a stale counter where it must not.
  */
+#include "timing.h"
+
 #include <pareng.h>
 
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define ARRAY_MIB 256
 #define RUNS 201
@@ -28,19 +28,6 @@ static long counter;
 PARENG_TASK_1(long, read_counter, int, i)
 {
     return counter + (long)array[i];
-}
-
-static double now_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
-}
-
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void fill(size_t mib)
@@ -65,13 +52,13 @@ int main(int argc, char **argv)
     pareng_config_default(&cfg);
     cfg.workers = 2;
     cfg.globals = forked ? PARENG_GLOBALS_FORKED : PARENG_GLOBALS_PRIVATE;
-    double t0 = now_us();
+    double t0 = bench_seconds() * 1e6;
     pareng_engine *e;
     if (pareng_start(&e, &cfg) < 0) {
         fprintf(stderr, "%s\n", pareng_last_error());
         return 1;
     }
-    double started = now_us() - t0;
+    double started = bench_seconds() * 1e6 - t0;
     if (after)
         fill(mib);
     double times[RUNS];
@@ -79,16 +66,16 @@ int main(int argc, char **argv)
     for (int r = 0; r < RUNS; r++) {
         counter = r + 1;
         long got = 0;
-        t0 = now_us();
+        t0 = bench_seconds() * 1e6;
         if (PARENG_RUN(e, read_counter, &got, 0) < 0) {
             fprintf(stderr, "%s\n", pareng_last_error());
             return 1;
         }
-        times[r] = now_us() - t0;
+        times[r] = bench_seconds() * 1e6 - t0;
         stale += got != counter + (mib ? 1 : 0);
     }
     pareng_stop(e);
-    qsort(times, RUNS, sizeof *times, compare_double);
+    qsort(times, RUNS, sizeof *times, bench_by_value);
     printf("%zu MiB filled %s the start, %s: start %.2f ms; run median %.1f us, p10 %.1f, p90 "
            "%.1f; %ld stale\n", mib, after ? "after" : "before", argv[3], started / 1e3,
            times[RUNS / 2], times[RUNS / 10], times[RUNS * 9 / 10], stale);
