@@ -502,13 +502,12 @@ static const char *runtime_in_program(const segment_range *r)
     Dl_info program, found;
     if (!r->dynamic_section || !dladdr(r->dynamic_section, &program))
         return NULL;
+    bool libpareng_linked_in = dladdr((void *)runtime_in_program, &found) &&
+                               found.dli_fbase == program.dli_fbase;
     for (size_t i = 0; i < sizeof defines / sizeof *defines; i++) {
         void *at = dlsym(RTLD_DEFAULT, defines[i]);
-        if (!at || !dladdr(at, &found) || found.dli_fbase != program.dli_fbase)
-            continue;
-        bool libpareng_linked_in = dladdr((void *)runtime_in_program, &found) &&
-                                   found.dli_fbase == program.dli_fbase;
-        if (strcmp(defines[i], "malloc") != 0 || !libpareng_linked_in)
+        if (at && dladdr(at, &found) && found.dli_fbase == program.dli_fbase &&
+            (strcmp(defines[i], "malloc") != 0 || !libpareng_linked_in))
             return defines[i];
     }
     return NULL;
