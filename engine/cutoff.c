@@ -81,9 +81,13 @@
  * are another lane's, which thieves share). */
 #define SAMPLED_RUNS 8u
 /* Calls at least this long keep looking for thieves while learning, and then make every spawn
- * a task: the look (a load, a branch and the count, under 1 ns) is at most 2% of them, a spawn
- * and its sync 3%. fib's take 2 ns, UTS's 80 ns, BOTS nqueens' 120 ns. */
-#define SPLIT_MIN_CALL_NS 50u
+ * a task: the look (a load, a branch and the count, under 1 ns) is at most 4% of them, a spawn
+ * and its sync (1 to 2 ns) 8%, and much less where the call has its own overhead (UTS's on one
+ * worker: none). Below, a tree whose serial runs hold work (UTS's) loses far more: T3L on 2
+ * workers, its 47 ns calls learned short at 50 ns, ran at 0.75 of serial C, at 0.50 when
+ * learned long (docs/performance.md). fib's take 2 ns, UTS's 47 to 80 ns (by the machine),
+ * BOTS nqueens' 120 ns. */
+#define SPLIT_MIN_CALL_NS 25u
 
 /* Calls of a learning serial run between two looks at the clock. A window shorter than
  * SERIAL_RUN_SHORT_NS goes on for as many calls again (fib's 128 calls take 0.3 us). */

@@ -130,7 +130,7 @@ static void test_fixed_cutoff_cuts_exactly_there(void)
  * and the cutoff goes down by several levels at once: many serial runs instead of as many as
  * the last free tree made (the same 2^cutoff): runs go on until one has at least 16 and 4
  * times the last (two levels down), 10 at most. Its calls stay short (a leaf's spin, tens of nanoseconds, and
- * an inner node's split): calls of 50 ns or more would make every spawn a task instead
+ * an inner node's split): calls of 25 ns or more would make every spawn a task instead
  * (test_long_calls_every_spawn). */
 PARENG_TASK_2(uint64_t, spinning_leaves, unsigned, height, unsigned, spin)
 {
@@ -138,7 +138,7 @@ PARENG_TASK_2(uint64_t, spinning_leaves, unsigned, height, unsigned, spin)
         for (volatile unsigned i = 0; i < spin; i++) {
         }
         /* asked, the task keeps its serial runs whatever its calls cost: a sanitizer's build
-         * makes them long (50 ns or more), and long calls make every spawn a task */
+         * makes them long (25 ns or more), and long calls make every spawn a task */
         (void)PARENG_SERIAL();
         return 1;
     }
