@@ -40,18 +40,18 @@
  * calls hash a node, 1.1 times. So the automatic cutoff learns, per task and worker, what
  * a call costs, from SAMPLED_RUNS windows of the task's first serial runs, which look and
  * count their calls down (WINDOW_CALLS, then the clock: pareng__split_begin); the task's later
- * runs look only if a call took SPLIT_MIN_CALL_NS or more. That is
+ * runs look no more. That is
  * heartbeat scheduling's amortisation (Acar et al., PLDI 2018: a poll costs little beside the
  * work between polls) with the work between polls measured instead of assumed. A task marked
  * PARENG_TASK_SPLITTABLE looks whatever its calls and the cutoff.
  *
  * Calls that long are also where a serial run gains nothing: a spawn and its sync cost such a
- * call 3% at most, while the look costs UTS's serial runs 10% and a serial run may hold work
+ * call 8% at most, while the look costs UTS's serial runs 10% and a serial run may hold work
  * that a thief waits for. So once a task's calls are learned long, the worker makes every
  * spawn a task where that task would start a serial run, and, when it is the run's root task,
  * for the rest of the run (the cutoff 0 sends the parallel clone's next calls here too),
  * unless the task's sampled runs asked PARENG_SERIAL(): it may switch to other code there,
- * which only a serial clone runs. The run that learned it, begun before the worker knew the
+ * which only a serial clone runs (the serial one: that code does not look). The run that learned it, begun before the worker knew the
  * task and perhaps holding the tree (UTS's spine), goes on call by call as task trees: each of
  * its next calls is split (window_end, below).
  */
@@ -243,7 +243,11 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
         pub->pareng__cutoff = rest_of_run ? 0 : cutoff;
         return;
     }
-    bool splittable = info->marked || (w->cut.cutoff_adapts && info->split != PARENG__SPLIT_NO);
+    /* Learned, a task's runs look no more: short calls would pay for the look, and long ones
+     * that asked PARENG_SERIAL() go to the task's own serial code at once, where nothing looks
+     * (nqueens 13 on 2 workers: 1.2% faster in the serial clone; a request made before the run
+     * is served at the spawns around it). */
+    bool splittable = info->marked || learning(w, info);
     /* a run inside an overflowed spawn of another run is that one's too (worker.c) */
     bool outer_asked = w->cut.serial_asked;
     w->cut.serial_asked = false;
