@@ -51,9 +51,10 @@
  * spawn a task where that task would start a serial run, and, when it is the run's root task,
  * for the rest of the run (the cutoff 0 sends the parallel clone's next calls here too),
  * unless the task's sampled runs asked PARENG_SERIAL(): it may switch to other code there,
- * which only a serial clone runs (the serial one: that code does not look). The run that learned it, begun before the worker knew the
- * task and perhaps holding the tree (UTS's spine), goes on call by call as task trees: each of
- * its next calls is split (window_end, below).
+ * which only a serial clone runs (the serial one: that code does not look). The run that
+ * learned it, begun before the worker knew the task and perhaps holding the tree (UTS's
+ * spine), goes on call by call as task trees: each of its next calls is split (window_end,
+ * below).
  */
 #include "internal.h"
 
