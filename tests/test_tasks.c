@@ -77,7 +77,13 @@ static void test_serial_baseline(void)
 FIB_TESTS(FIB_TEST)
 
 /* The prediction behind the CLI's warning agrees with a measurement, and sees fib(93) for
- * what it is. */
+ * what it is. Not in a TSan build: gcc's code for workload_fib_serial there (-O2 with the
+ * workloads' inlining parameters) does not take phi^n time: fib(26), 28, 30 and 32 took 10, 14,
+ * 30 and 44 us, 1.4 to 2.1 times as long for n + 2 instead of phi^2 = 2.6. The model of an
+ * exponential baseline does not describe that build (its prediction came out 2 to 6 times
+ * short, and CI failed on it); the release and ASan builds, whose baseline is exponential,
+ * run it. */
+#if !defined(__SANITIZE_THREAD__)
 static void test_serial_time_is_predicted(void)
 {
     double best = 1e9;
@@ -95,6 +101,7 @@ static void test_serial_time_is_predicted(void)
     CU_ASSERT(workload_fib_serial_seconds(31) > predicted);
     CU_ASSERT(workload_fib_serial_seconds(93) > 1e8); /* years */
 }
+#endif
 
 static void test_fib_94_is_refused(void)
 {
@@ -1508,7 +1515,9 @@ int main(void)
 #define FIB_INFO(W, G) {"fib(0..35), " #W " workers, " #G, test_fib_##W##_workers_##G},
     CU_TestInfo fib[] = {
         {"serial baseline", test_serial_baseline},
+#if !defined(__SANITIZE_THREAD__)
         {"serial time predicted (fib(93): centuries)", test_serial_time_is_predicted},
+#endif
         FIB_TESTS(FIB_INFO)
         {"fib(94) does not fit 64 bits: refused", test_fib_94_is_refused},
         CU_TEST_INFO_NULL,
