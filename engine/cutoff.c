@@ -85,7 +85,7 @@
  * a task: the look (a load, a branch and the count, under 1 ns) is at most 4% of them, a spawn
  * and its sync (1 to 2 ns) 8%, and much less where the call has its own overhead (UTS's on one
  * worker: none). Below, a tree whose serial runs hold work (UTS's) loses far more: T3L on 2
- * workers, its 47 ns calls learned short at 50 ns, ran at 0.75 of serial C, at 0.50 when
+ * workers, its 47 ns calls learned short at 50 ns, ran at 0.76 of serial C, at 0.50 when
  * learned long (docs/performance.md). fib's take 2 ns, UTS's 47 to 80 ns (by the machine),
  * BOTS nqueens' 120 ns. */
 #define SPLIT_MIN_CALL_NS 25u
