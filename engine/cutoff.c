@@ -55,6 +55,18 @@
  * learned it, begun before the worker knew the task and perhaps holding the tree (UTS's
  * spine), goes on call by call as task trees: each of its next calls is split (window_end,
  * below).
+ *
+ * Short calls are where a serial run gains, but not always: the serial clone of a task that
+ * spawns in a loop keeps the loop's results in memory (the count of spawns is no constant that
+ * would make them registers), and every spawn a task, which pushes each child's arguments and
+ * runs it at the sync, may cost less; a serial run of a binomial tree's cheap nodes then both
+ * runs slower and holds the spine. So a task whose calls are learned short is sampled with
+ * every spawn a task: its next serial runs run in the counted clone (every spawn a task, each
+ * call counted down), timed (run_sample), and of SAMPLED_RUNS samples the cheapest a call is
+ * weighed against the cheapest of its serial windows. Every spawn a task where it costs no
+ * more than that (which, for the serial runs, is the splittable clone with its look: only that
+ * clone frees a run for thieves), the serial clone below the depth cutoff where it costs more
+ * (fib's every spawn a task: 1.3 times the splittable clone's calls).
  */
 #include "internal.h"
 
@@ -96,6 +108,14 @@
 /* ... up to this many: a window whose time went to its splits (another lane's) is not timed
  * for ever (its calls then count as short). */
 #define WINDOW_CALLS_MOST (1u << 24)
+/* A sample of the counted clone is timed until it is SERIAL_RUN_SHORT_NS long, or until the
+ * lane shares a frame (a thief then takes part of its work, whose calls it does not count) or
+ * a spawn takes the slow path (which may map pages); one shorter than this is left out, as its
+ * entry and the clock's reads (50 to 100 ns) would count as its calls'. When this many are
+ * left out (a tree whose serial runs are mostly leaves, a binomial one, leaves out 200 to 700
+ * before its 8th sample), learning stops: the serial clone, as before it. */
+#define SAMPLE_MIN_NS 1000u
+#define EVERY_SAMPLES_MOST 4096u
 
 void pareng__cutoff_init(pareng__worker *w)
 {
@@ -147,15 +167,48 @@ void pareng__cutoff_take(pareng__worker *w)
                                                   : w->cut.learned_cutoff;
 }
 
-/* A sampled run of `info`'s task, of `calls` calls: one whose calls were short is enough to
- * stop looking (a preempted run only looks longer); SAMPLED_RUNS of long calls keep it. */
+/* Keeps `took` for `calls` in *best_ns for *best_calls when it is less a call (or the first). */
+static void keep_cheapest(uint64_t *best_ns, uint64_t *best_calls, uint64_t took, unsigned calls)
+{
+    if (!*best_calls || took * *best_calls < *best_ns * calls) {
+        *best_ns = took;
+        *best_calls = calls;
+    }
+}
+
+/* A sampled run of `info`'s task, of `calls` calls. Of SAMPLED_RUNS of them the cheapest a call
+ * counts (a preempted run, or one that fills a fresh page of the deque, only looks longer):
+ * calls long from there, or short in a task that asked PARENG_SERIAL() (which may switch to
+ * other code there) or looks whatever they cost (PARENG_TASK_SPLITTABLE); short calls of any
+ * other task are sampled with every spawn a task (learn_every). */
 static void learn_split(pareng__task_info *info, unsigned calls, uint64_t took, bool serial_asked)
 {
     info->serial_asked |= serial_asked;
-    if (took < (uint64_t)SPLIT_MIN_CALL_NS * calls)
+    keep_cheapest(&info->serial_ns, &info->serial_calls, took, calls);
+    bool calls_short = info->serial_ns < (uint64_t)SPLIT_MIN_CALL_NS * info->serial_calls;
+    if (calls_short && (info->serial_asked || info->marked))
         info->split = PARENG__SPLIT_NO;
     else if (++info->sampled_runs == SAMPLED_RUNS)
-        info->split = PARENG__SPLIT_YES;
+        info->split = calls_short ? PARENG__SPLIT_SAMPLING : PARENG__SPLIT_YES;
+}
+
+/* A sample of `info`'s task's calls with every spawn a task (run_sample). Of SAMPLED_RUNS of
+ * them the cheapest a call is weighed against the serial runs': every spawn a task where it
+ * costs no more (SPLIT_YES: a spawn that pushes a frame may cost less than one whose result
+ * waits in a serial run, and a frame is never held from a thief), else the serial clone below
+ * the depth cutoff (SPLIT_NO). */
+static void learn_every(pareng__task_info *info, unsigned calls, uint64_t took)
+{
+    if (took < SAMPLE_MIN_NS) {
+        if (++info->every_cut == EVERY_SAMPLES_MOST)
+            info->split = PARENG__SPLIT_NO;
+        return;
+    }
+    keep_cheapest(&info->every_ns, &info->every_calls, took, calls);
+    if (++info->every_samples == SAMPLED_RUNS)
+        info->split = info->every_ns * info->serial_calls <= info->serial_ns * info->every_calls
+                          ? PARENG__SPLIT_YES
+                          : PARENG__SPLIT_NO;
 }
 
 /* The lane a serial run of lane w is split into: NULL in an IO engine, whose lanes are its
@@ -219,6 +272,60 @@ static void window_end(pareng__worker *w)
     window_arm(w, window->split_every_call ? 1 : learning(w, info) ? WINDOW_CALLS : UINT_MAX);
 }
 
+/* The counted clone's calls of a sample so far, timed at `now`. */
+static void sample_end(pareng__worker *w, uint64_t now)
+{
+    pareng__window *window = &w->window;
+    unsigned calls = window->calls + window->armed - w->pub.pareng__splittable_left;
+    window->every_sample = false;
+    window_arm(w, UINT_MAX);
+    learn_every(window->info, calls, now - window->started_ns);
+}
+
+void pareng__sample_counted(pareng_worker *pub)
+{
+    pareng__worker *w = pareng__self(pub);
+    pareng__window *window = &w->window;
+    if (!window->every_sample) {
+        window_arm(w, UINT_MAX);
+        return;
+    }
+    uint64_t now = pareng__now_ns();
+    if (now - window->started_ns < SERIAL_RUN_SHORT_NS && window->calls < WINDOW_CALLS_MOST) {
+        window->calls += window->armed;
+        window_arm(w, window->calls);
+        return;
+    }
+    sample_end(w, now);
+}
+
+void pareng__cutoff_sample_cut(pareng__worker *w)
+{
+    if (w->window.every_sample)
+        sample_end(w, pareng__now_ns());
+}
+
+/* A serial run of a task whose calls were learned short, and are being sampled: every spawn a
+ * task in its subtree, in the counted clone. It holds no work from thieves, as the serial run
+ * would. */
+static void run_sample(pareng__worker *w, pareng_frame *h, pareng__task_info *info,
+                       pareng_frame *task)
+{
+    pareng_worker *pub = &w->pub;
+    pareng__window outer_window = w->window;
+    unsigned outer_left = pub->pareng__splittable_left, cutoff = pub->pareng__cutoff;
+    pub->pareng__cutoff = PARENG_CUTOFF_NONE;
+    w->window = (pareng__window){.info = info, .every_sample = true};
+    window_open(w, pareng__now_ns());
+    window_arm(w, WINDOW_CALLS);
+    info->run_counted(pub, h, task);
+    if (w->window.every_sample)
+        sample_end(w, pareng__now_ns());
+    w->window = outer_window;
+    pub->pareng__splittable_left = outer_left;
+    pub->pareng__cutoff = cutoff;
+}
+
 /* PARENG_SERIAL() in the splittable clone (pareng.h) */
 int pareng__serial_asked(pareng_worker *pub)
 {
@@ -230,6 +337,10 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
                         pareng__task_info *info, pareng_frame *task)
 {
     pareng__worker *w = pareng__self(pub);
+    if (w->cut.cutoff_adapts && !w->cut.every_spawn && info->split == PARENG__SPLIT_SAMPLING) {
+        run_sample(w, h, info, task);
+        return;
+    }
     if (w->cut.cutoff_adapts &&
         (w->cut.every_spawn || (info->split == PARENG__SPLIT_YES && !info->serial_asked))) {
         /* The run's own task: every spawn a task for the rest of the run on this lane, and the

@@ -245,6 +245,7 @@ static uint32_t share_frames(pareng__worker *w, uint32_t give)
     }
     pareng__count(&w->counters, PARENG__SHARES, 1);
     pareng__count(&w->counters, PARENG__SPAWNS, give);
+    pareng__cutoff_sample_cut(w);
     pareng__wake(w->arena, false);
     return give;
 }

@@ -190,6 +190,9 @@ typedef struct pareng__window {
     struct pareng__task_info *info;
     unsigned armed, calls, earlier_calls;
     bool split_every_call; /* its calls are long: each goes on as a task tree (cutoff.c) */
+    /* the calls are the counted clone's, a sample of the task's with every spawn a task; timed
+     * until long enough, or until the lane shares a frame (a thief's part of the work) */
+    bool every_sample;
     uint64_t started_ns, split_ns;
 } pareng__window;
 
@@ -649,6 +652,10 @@ PARENG__INTERNAL void pareng__cutoff_begin_run(pareng__arena *a, uint32_t cutoff
 PARENG__INTERNAL void pareng__cutoff_take(pareng__worker *w);
 /* A new lane: never serial until a run says otherwise. */
 PARENG__INTERNAL void pareng__cutoff_init(pareng__worker *w);
+/* A sample of the counted clone under way on the lane ends here: the lane shares frames (a
+ * thief takes part of the sample's work) or a spawn takes the slow path (which may map pages:
+ * not what a call costs). */
+PARENG__INTERNAL void pareng__cutoff_sample_cut(pareng__worker *w);
 
 /* ---- wake.c ---- */
 /* Wakes sleeping workers after work was published: one, or all. */

@@ -418,6 +418,7 @@ pareng_frame *pareng__spawn_slow(pareng_worker *pub, pareng_frame *h, pareng_tas
                                  const void *args, size_t size)
 {
     pareng__worker *w = pareng__self(pub);
+    pareng__cutoff_sample_cut(w);
     if (h >= w->pub.pareng__end)
         return overflow_spawn(w, h, run, args, size);
     pareng__deque_populate(w, h);

@@ -600,6 +600,8 @@ PARENG_API void pareng__split_end(pareng_worker *lane);
 /* PARENG_SERIAL() in a splittable serial run: true, and the run's task may switch to other
  * code there, which the automatic cutoff must not take from it (engine/cutoff.c). */
 PARENG_API int pareng__serial_asked(pareng_worker *w);
+/* The counted clone (PARENG__CLONE_COUNTED) counted its calls down (engine/cutoff.c). */
+PARENG_API void pareng__sample_counted(pareng_worker *w);
 /* cutoff: as pareng_config.cutoff_depth, or PARENG__CUTOFF_OF_ENGINE for the engine's. */
 PARENG_API int pareng__run_root(pareng_engine *engine, pareng_task_fn run, void *data,
                                 size_t size, unsigned cutoff);
@@ -649,17 +651,22 @@ typedef struct pareng__task_info {
                               * pointer to its block); the rest is left over */
     pareng_task_fn run_splittable; /* its serial runs in the splittable clone */
     struct pareng__task_info *next;
-    /* Whether its serial runs are splittable (PARENG__SPLIT_*), and, while the automatic cutoff
-     * learns it, how many of them had long calls so far: per process, so per worker
-     * (engine/cutoff.c). */
+    /* What the automatic cutoff learned of its calls (PARENG__SPLIT_*), and how many windows of
+     * its serial runs it timed so far: per process, so per worker (engine/cutoff.c). */
     unsigned split;
     unsigned sampled_runs;
     unsigned marked;       /* PARENG_TASK_SPLITTABLE */
     unsigned serial_asked; /* a sampled serial run asked PARENG_SERIAL() (engine/cutoff.c) */
+    pareng_task_fn run_counted; /* its serial runs making every spawn a task, calls counted */
+    /* the cheapest a call so far of its sampled serial runs, and of its samples with every
+     * spawn a task (engine/cutoff.c) */
+    uint64_t serial_ns, serial_calls, every_ns, every_calls;
+    unsigned every_samples, every_cut;
 } pareng__task_info;
 #define PARENG__SPLIT_LEARNING 0 /* automatic cutoff: measuring what a call costs */
 #define PARENG__SPLIT_YES 1      /* automatic cutoff: its calls are long enough */
 #define PARENG__SPLIT_NO 2       /* automatic cutoff: its calls are too short (fib's) */
+#define PARENG__SPLIT_SAMPLING 3 /* automatic cutoff: short; measuring them as tasks */
 PARENG_API void pareng__task_register(pareng__task_info *info);
 
 #define PARENG__EXPAND(...) __VA_ARGS__
@@ -692,6 +699,10 @@ typedef struct pareng__slots {
  * task's calls cost and for tasks whose calls are long beside the look (it costs fib's serial
  * clone 1.4 times its time) that asked PARENG_SERIAL(). Both serial clones are odd. */
 #define PARENG__CLONE_SPLITTABLE 3
+/* EVERY that counts its calls down in pareng_worker.pareng__splittable_left: the automatic
+ * cutoff's samples of what a task's calls cost when every spawn is a task, beside what they
+ * cost in a serial run (engine/cutoff.c). Even: a parallel clone. */
+#define PARENG__CLONE_COUNTED 4
 #define PARENG__IS_SERIAL(CLONE) ((CLONE) & 1)
 
 /* Tasks that return nothing: RT void is told apart by the preprocessor (a void result has no
@@ -764,6 +775,14 @@ typedef struct pareng__slots {
         pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
     {                                                                                          \
         PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, 0, PARENG__CLONE_EVERY, NULL, NULL);  \
+    }                                                                                          \
+    __attribute__((unused)) static inline RT NAME##__counted##ENTRY(                           \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
+    {                                                                                          \
+        if (PARENG__UNLIKELY(--pareng__w->pareng__splittable_left == 0))                       \
+            pareng__sample_counted(pareng__w);                                                 \
+        PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, 0, PARENG__CLONE_COUNTED, NULL,       \
+                              NULL);                                                           \
     }                                                                                          \
     __attribute__((unused)) static inline RT NAME##__cut##ENTRY(                               \
         pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,             \
@@ -1004,12 +1023,13 @@ typedef struct pareng__slots {
         NAME##__run_clone(pareng__w, pareng__h, pareng__t, PARENG__CLONE_SPLITTABLE);              \
     }                                                                                              \
     static void NAME##__run(pareng_worker *, pareng_frame *, pareng_frame *);                      \
+    static void NAME##__run_counted(pareng_worker *, pareng_frame *, pareng_frame *);              \
     enum { NAME##__kinds = PARENG__KIND_OF_FIELD(NAME##__data_t, result)                           \
                PARENG__EACH(PARENG__KIND_BIT, NAME, PARENG__EXPAND NAMES) };                       \
     static pareng__task_info NAME##__info = {                                                      \
         NAME##__run, #NAME, NAME##__kinds, 0,                                                      \
         NAME##__spilled ? sizeof(void *) : sizeof(NAME##__args_t), NAME##__run_splittable, 0,      \
-        PARENG__SPLIT_LEARNING, 0, 0, 0};                                                          \
+        PARENG__SPLIT_LEARNING, 0, 0, 0, NAME##__run_counted, 0, 0, 0, 0, 0, 0};                   \
     __attribute__((noinline, cold)) static RT NAME##__run_below_cutoff(                            \
         pareng_worker *pareng__w, pareng_frame *pareng__h, NAME##__args_t pareng__a)               \
     {                                                                                              \
@@ -1029,6 +1049,12 @@ typedef struct pareng__slots {
             if (NAME##__by_pointer)                                                                \
                 PARENG__RETURN(RT, NAME##__every_pointer(pareng__w, pareng__h, pareng__a));        \
             PARENG__RETURN(RT, NAME##__every_values(pareng__w, pareng__h, PARENG__EXPAND UNPACK)); \
+        }                                                                                          \
+        if (pareng__clone == PARENG__CLONE_COUNTED) {                                              \
+            if (NAME##__by_pointer)                                                                \
+                PARENG__RETURN(RT, NAME##__counted_pointer(pareng__w, pareng__h, pareng__a));      \
+            PARENG__RETURN(RT,                                                                     \
+                           NAME##__counted_values(pareng__w, pareng__h, PARENG__EXPAND UNPACK));   \
         }                                                                                          \
         if (PARENG__UNLIKELY(pareng__depth >= pareng__w->pareng__cutoff))                          \
             PARENG__RETURN(RT, NAME##__run_below_cutoff(pareng__w, pareng__h, *pareng__a));        \
@@ -1084,20 +1110,29 @@ typedef struct pareng__slots {
         PARENG__RETURN_SYNCED(RT, NAME, NAMES, pareng__h, 0, PARENG__CLONE_SPLITTABLE, pareng__h,  \
                               &pareng__s);                                                         \
     }                                                                                              \
+    /* A frame's task, in parallel clone CLONE from depth 0. */                                    \
+    static inline __attribute__((always_inline)) void NAME##__run_parallel(                        \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, pareng_frame *pareng__t,                \
+        const int pareng__clone)                                                                   \
+    {                                                                                              \
+        NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
+        PARENG__STORE(RT, pareng__d->result,                                                       \
+                      NAME##__start(pareng__w, pareng__h, pareng__clone, 0, &pareng__d->args));    \
+    }                                                                                              \
     /* A stolen task, the root, or an overflowed spawn: depth 0 again (a thief cuts what it took   \
      * as finely as the root was cut). */                                                          \
     static void NAME##__run(pareng_worker *pareng__w, pareng_frame *pareng__h,                     \
                             pareng_frame *pareng__t)                                               \
     {                                                                                              \
-        NAME##__data_t *pareng__d = NAME##__data(pareng__t->pareng__data);                         \
         if (pareng__w->pareng__cutoff == PARENG_CUTOFF_NONE)                                       \
-            PARENG__STORE(RT, pareng__d->result,                                                   \
-                          NAME##__start(pareng__w, pareng__h, PARENG__CLONE_EVERY, 0,              \
-                                        &pareng__d->args));                                        \
+            NAME##__run_parallel(pareng__w, pareng__h, pareng__t, PARENG__CLONE_EVERY);            \
         else                                                                                       \
-            PARENG__STORE(RT, pareng__d->result,                                                   \
-                          NAME##__start(pareng__w, pareng__h, PARENG__CLONE_CUT, 0,                \
-                                        &pareng__d->args));                                        \
+            NAME##__run_parallel(pareng__w, pareng__h, pareng__t, PARENG__CLONE_CUT);              \
+    }                                                                                              \
+    static void NAME##__run_counted(pareng_worker *pareng__w, pareng_frame *pareng__h,             \
+                                    pareng_frame *pareng__t)                                       \
+    {                                                                                              \
+        NAME##__run_parallel(pareng__w, pareng__h, pareng__t, PARENG__CLONE_COUNTED);              \
     }                                                                                              \
     __attribute__((constructor)) static void NAME##__register(void)                                \
     {                                                                                              \

@@ -26,11 +26,16 @@ PARENG_TASK_1(uint64_t, user_fib, unsigned, n)
     return a + b;
 }
 
-/* A complete binary tree of the given height: 2^height leaves, each worth 1. */
+/* A complete binary tree of the given height: 2^height leaves, each worth 1. Its leaves ask
+ * PARENG_SERIAL(), so that the automatic cutoff keeps its serial runs whatever its calls cost
+ * beside every spawn a task (a sanitizer's build may make the serial clone's calls the dearer:
+ * test_loop_spawns_every_spawn) and cuts it by depth, which the tests of the depth watch. */
 PARENG_TASK_1(uint64_t, leaves, unsigned, height)
 {
-    if (height == 0)
+    if (height == 0) {
+        (void)PARENG_SERIAL();
         return 1;
+    }
     PARENG_SPAWN(leaves, height - 1);
     uint64_t right = PARENG_CALL(leaves, height - 1);
     return PARENG_SYNC(leaves) + right;
@@ -748,6 +753,52 @@ static void test_learned_on_every_worker(void)
     assert_nothing_left();
 }
 
+/* A binary tree whose nodes spawn their two children in a loop and cost next to nothing. A
+ * loop's count of spawns is no constant, so the serial clone keeps their results in memory,
+ * where every spawn a task pushes frames and runs them at the syncs: that costs no more, and
+ * the automatic cutoff, which samples the task's calls both ways (engine/cutoff.c), makes
+ * every spawn a task within a few runs on one worker (at a depth of 10, where a worker
+ * starts, the tree's serial runs have 2^10 nodes): a run with no serial run. fib's calls cost
+ * less in a serial run than with every spawn a task in a release build (1.7 times as much,
+ * docs/performance.md), and keep their serial runs. */
+PARENG_TASK_1(uint64_t, loop_tree, unsigned, height)
+{
+    if (height == 0)
+        return 1;
+    for (unsigned child = 0; child < 2; child++)
+        PARENG_SPAWN(loop_tree, height - 1);
+    uint64_t nodes = 1;
+    for (unsigned child = 0; child < 2; child++)
+        nodes += PARENG_SYNC(loop_tree);
+    return nodes;
+}
+
+static void test_loop_spawns_every_spawn(void)
+{
+    pareng_engine *e = start_with_cutoff(1, PARENG_CUTOFF_AUTO, 0);
+    uint64_t got = 0, serial_runs = UINT64_MAX, first = 0;
+    for (unsigned run = 0; run < 20 && serial_runs; run++) {
+        uint64_t before = total_stats(e).serial_runs;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, loop_tree, &got, 20), 0);
+        CU_ASSERT_EQUAL(got, (1u << 21) - 1);
+        serial_runs = total_stats(e).serial_runs - before;
+        first = run == 0 ? serial_runs : first;
+    }
+    CU_ASSERT(first > 0); /* it began with serial runs, as every task does */
+    CU_ASSERT_EQUAL(serial_runs, 0);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+    for (unsigned run = 0; run < 10; run++) {
+        uint64_t before = total_stats(e).serial_runs;
+        CU_ASSERT_EQUAL(PARENG_RUN(e, user_fib, &got, 30), 0);
+        CU_ASSERT_EQUAL(got, 832040);
+        serial_runs = total_stats(e).serial_runs - before;
+    }
+    CU_ASSERT(serial_runs > 0);
+#endif
+    pareng_stop(e);
+    assert_nothing_left();
+}
+
 int main(void)
 {
 #define USER_FIB_INFO(W, C)                                                                   \
@@ -773,6 +824,8 @@ int main(void)
         {"automatic cutoff: every spawn a task where calls are long", test_long_calls_every_spawn},
         {"automatic cutoff: long calls and fib's learned on every worker",
          test_learned_on_every_worker},
+        {"automatic cutoff: every spawn a task where a loop's spawns cost no more",
+         test_loop_spawns_every_spawn},
         CU_TEST_INFO_NULL,
     };
     CU_SuiteInfo suites[] = {
