@@ -246,6 +246,18 @@ static uint64_t window_own_ns(const pareng__worker *w, uint64_t now)
     return now - w->window.started_ns - (w->split_ns - w->window.split_ns);
 }
 
+/* Does a learning serial run of `info`'s task, the task now learned, go on call by call as task
+ * trees? Where every spawn is to be a task, and where it may be (sampling: their serial runs are
+ * the samples; a run that holds a binomial tree's spine, on one worker, would otherwise hold
+ * the samples too). Asked again at each call, so that calls learned short after all go on
+ * serially. */
+static bool splits_each_call(pareng__worker *w, const pareng__task_info *info)
+{
+    bool every_spawn = (info->split == PARENG__SPLIT_YES && !info->serial_asked) ||
+                       info->split == PARENG__SPLIT_SAMPLING;
+    return w->cut.cutoff_adapts && every_spawn && next_lane(w) != NULL;
+}
+
 /* The splittable clone counted a window's calls down: learn what the task's calls cost once
  * the window is long enough to time (else it goes on), and, once they are learned long, split
  * the rest of the run call by call. A serial run begun before the worker knew the task may hold
@@ -256,7 +268,8 @@ static void window_end(pareng__worker *w)
     pareng__window *window = &w->window;
     pareng__task_info *info = window->info;
     window->calls += window->armed;
-    if (window->split_every_call || !learning(w, info)) {
+    if (!learning(w, info)) {
+        window->split_every_call = splits_each_call(w, info);
         window_arm(w, window->split_every_call ? 1 : UINT_MAX);
         return;
     }
@@ -267,8 +280,7 @@ static void window_end(pareng__worker *w)
     }
     learn_split(info, window->calls, own_ns, w->cut.serial_asked);
     window_open(w, now);
-    window->split_every_call = info->split == PARENG__SPLIT_YES && !info->serial_asked &&
-                               next_lane(w) != NULL;
+    window->split_every_call = splits_each_call(w, info);
     window_arm(w, window->split_every_call ? 1 : learning(w, info) ? WINDOW_CALLS : UINT_MAX);
 }
 
@@ -278,25 +290,25 @@ static void sample_end(pareng__worker *w, uint64_t now)
     pareng__window *window = &w->window;
     unsigned calls = window->calls + window->armed - w->pub.pareng__splittable_left;
     window->every_sample = false;
-    window_arm(w, UINT_MAX);
+    window_arm(w, 1); /* the clone's next call goes on every spawn a task */
     learn_every(window->info, calls, now - window->started_ns);
 }
 
-void pareng__sample_counted(pareng_worker *pub)
+int pareng__sample_counted(pareng_worker *pub)
 {
     pareng__worker *w = pareng__self(pub);
     pareng__window *window = &w->window;
-    if (!window->every_sample) {
-        window_arm(w, UINT_MAX);
-        return;
+    if (window->every_sample) {
+        uint64_t now = pareng__now_ns();
+        if (now - window->started_ns < SERIAL_RUN_SHORT_NS && window->calls < WINDOW_CALLS_MOST) {
+            window->calls += window->armed;
+            window_arm(w, window->calls);
+            return 1;
+        }
+        sample_end(w, now);
     }
-    uint64_t now = pareng__now_ns();
-    if (now - window->started_ns < SERIAL_RUN_SHORT_NS && window->calls < WINDOW_CALLS_MOST) {
-        window->calls += window->armed;
-        window_arm(w, window->calls);
-        return;
-    }
-    sample_end(w, now);
+    window_arm(w, 1); /* and so does the clone's next call */
+    return 0;
 }
 
 void pareng__cutoff_sample_cut(pareng__worker *w)

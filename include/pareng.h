@@ -600,8 +600,10 @@ PARENG_API void pareng__split_end(pareng_worker *lane);
 /* PARENG_SERIAL() in a splittable serial run: true, and the run's task may switch to other
  * code there, which the automatic cutoff must not take from it (engine/cutoff.c). */
 PARENG_API int pareng__serial_asked(pareng_worker *w);
-/* The counted clone (PARENG__CLONE_COUNTED) counted its calls down (engine/cutoff.c). */
-PARENG_API void pareng__sample_counted(pareng_worker *w);
+/* The counted clone (PARENG__CLONE_COUNTED) counted its calls down (engine/cutoff.c): false
+ * once its sample is over, and the call then runs in the every-spawn clone, as do all of the
+ * clone's calls after it (each comes here). */
+PARENG_API int pareng__sample_counted(pareng_worker *w);
 /* cutoff: as pareng_config.cutoff_depth, or PARENG__CUTOFF_OF_ENGINE for the engine's. */
 PARENG_API int pareng__run_root(pareng_engine *engine, pareng_task_fn run, void *data,
                                 size_t size, unsigned cutoff);
@@ -770,17 +772,25 @@ typedef struct pareng__slots {
  * stack at every call and again into the callee's locals; three 8-byte scalars, faster through
  * the pointer; fib's 4 bytes and four 4-byte scalars, faster as values (docs/design.md, *How a
  * parallel clone gets its arguments*). */
-#define PARENG__PARALLEL_CLONES(RT, NAME, ENTRY, ARGS, ...)                                     \
+/* The two clones whose calls the automatic cutoff times, the splittable one and the counted one
+ * (engine/cutoff.c), are never inlined, not into themselves either: each of their calls is a
+ * call, so that what the cutoff weighs is a spawn against a call, not one clone's inlining
+ * against another's; and the counted clone, seldom run, takes nothing from the inlining that
+ * the compiler allows a file (gcc's growth limits), which inlined the cut clone of the fib
+ * workload into itself only without it. */
+#define PARENG__TIMED_CLONE __attribute__((unused, noinline))
+#define PARENG__PARALLEL_CLONES(RT, NAME, ENTRY, ARGS, PASS, ...)                               \
     __attribute__((unused)) static inline RT NAME##__every##ENTRY(                             \
         pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
     {                                                                                          \
         PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, 0, PARENG__CLONE_EVERY, NULL, NULL);  \
     }                                                                                          \
-    __attribute__((unused)) static inline RT NAME##__counted##ENTRY(                           \
+    PARENG__TIMED_CLONE static RT NAME##__counted##ENTRY(                                      \
         pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
     {                                                                                          \
-        if (PARENG__UNLIKELY(--pareng__w->pareng__splittable_left == 0))                       \
-            pareng__sample_counted(pareng__w);                                                 \
+        if (PARENG__UNLIKELY(--pareng__w->pareng__splittable_left == 0) &&                     \
+            !pareng__sample_counted(pareng__w))                                                \
+            PARENG__RETURN(RT, NAME##__every##ENTRY(pareng__w, pareng__h, PARENG__EXPAND PASS)); \
         PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, 0, PARENG__CLONE_COUNTED, NULL,       \
                               NULL);                                                           \
     }                                                                                          \
@@ -982,8 +992,8 @@ typedef struct pareng__slots {
         PARENG__EXPAND PARAMS);                                                                    \
     /* the three clones, the parallel ones with two entries: __start calls one, and only that one  \
      * is emitted */                                                                               \
-    PARENG__PARALLEL_CLONES(RT, NAME, _values, NAMES, PARENG__EXPAND PARAMS)                       \
-    PARENG__PARALLEL_CLONES(RT, NAME, _pointer, UNPACK, NAME##__args_t *pareng__a)                 \
+    PARENG__PARALLEL_CLONES(RT, NAME, _values, NAMES, NAMES, PARENG__EXPAND PARAMS)                \
+    PARENG__PARALLEL_CLONES(RT, NAME, _pointer, UNPACK, (pareng__a), NAME##__args_t *pareng__a)    \
     enum { NAME##__by_pointer = sizeof(NAME##__args_t) > 16 };                                     \
     __attribute__((unused)) static inline RT NAME##__serial(                                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
@@ -1095,7 +1105,7 @@ typedef struct pareng__slots {
         pareng__split_end(pareng__lane);                                                           \
         return 1;                                                                                  \
     }                                                                                              \
-    static RT NAME##__splittable(                                                                  \
+    PARENG__TIMED_CLONE static RT NAME##__splittable(                                              \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
     {                                                                                              \
         /* Relaxed, as every read of the floor: a request is a hint (engine/deque.c) */            \
