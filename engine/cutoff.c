@@ -66,7 +66,9 @@
  * weighed against the cheapest of its serial windows. Every spawn a task where it costs no
  * more than that (which, for the serial runs, is the splittable clone with its look: only that
  * clone frees a run for thieves), the serial clone below the depth cutoff where it costs more
- * (fib's every spawn a task: 1.3 times the splittable clone's calls).
+ * (fib's every spawn a task: 1.4 times the splittable clone's calls). A sample over, the
+ * counted clone hands its calls to the every-spawn clone; a learning run still under way goes
+ * on call by call as task trees meanwhile, whose serial runs are the samples.
  */
 #include "internal.h"
 

@@ -6,7 +6,8 @@
  * spawns than it has local slots, up to past the deque's end, each in its place (irregular
  * trees whose value changes when a result lands in another spawn's slot); a tree whose runs
  * stay long at any depth makes every spawn a task for the rest of its run, and so do calls
- * that are long, unless their task asks PARENG_SERIAL(); PARENG_SERIAL() says where the
+ * that are long, unless their task asks PARENG_SERIAL(), and short ones that cost no more as
+ * tasks (a loop's spawns), while fib's keep their serial runs; PARENG_SERIAL() says where the
  * cutoff fell; bad values are refused.
  */
 #include "pareng.h"
@@ -728,8 +729,9 @@ static void test_learned_on_every_worker(void)
         }
         CU_ASSERT_EQUAL(serial_runs, 0);
 
-        /* every worker learns that fib's calls are short, from one serial run of 5 us or more
-         * (a worker that has not learned yet still runs the splittable clone): rounds of runs
+        /* every worker learns that fib's calls are short, from 8 windows of its serial runs of
+         * 5 us or more, and that they cost more with every spawn a task, from 8 samples (a
+         * worker that has not learned yet still runs the splittable clone): rounds of runs
          * long enough for each to make many, then 10 runs that must split nothing. A worker
          * that the suite's other tests kept off the cores through a whole round (fib(32) takes
          * 2 ms on a fast machine) learns in a later one; without the learning every round
