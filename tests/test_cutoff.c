@@ -761,8 +761,8 @@ static void test_learned_on_every_worker(void)
  * the automatic cutoff, which samples the task's calls both ways (engine/cutoff.c), makes
  * every spawn a task within a few runs on one worker (at a depth of 10, where a worker
  * starts, the tree's serial runs have 2^10 nodes): a run with no serial run. fib's calls cost
- * less in a serial run than with every spawn a task in a release build (1.7 times as much,
- * docs/performance.md), and keep their serial runs. */
+ * less in a serial run than with every spawn a task in a release build (every spawn a task
+ * takes 1.5 times serial C on one worker, docs/performance.md), and keep their serial runs. */
 PARENG_TASK_1(uint64_t, loop_tree, unsigned, height)
 {
     if (height == 0)
