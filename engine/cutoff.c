@@ -67,7 +67,8 @@
  * more than that (which, for the serial runs, is the splittable clone with its look: only that
  * clone frees a run for thieves), the serial clone below the depth cutoff where it costs more
  * (fib's every spawn a task: 1.4 times the splittable clone's calls). A sample over, the
- * counted clone hands its calls to the every-spawn clone; a learning run still under way goes
+ * counted clone hands its calls on to where a call below the cutoff goes (a new sample, a serial
+ * run, every spawn a task: as the task is learned then); a learning run still under way goes
  * on call by call as task trees meanwhile, whose serial runs are the samples.
  */
 #include "internal.h"
@@ -327,8 +328,7 @@ static void run_sample(pareng__worker *w, pareng_frame *h, pareng__task_info *in
 {
     pareng_worker *pub = &w->pub;
     pareng__window outer_window = w->window;
-    unsigned outer_left = pub->pareng__splittable_left, cutoff = pub->pareng__cutoff;
-    pub->pareng__cutoff = PARENG_CUTOFF_NONE;
+    unsigned outer_left = pub->pareng__splittable_left;
     w->window = (pareng__window){.info = info, .every_sample = true};
     window_open(w, pareng__now_ns());
     window_arm(w, WINDOW_CALLS);
@@ -337,7 +337,6 @@ static void run_sample(pareng__worker *w, pareng_frame *h, pareng__task_info *in
         sample_end(w, pareng__now_ns());
     w->window = outer_window;
     pub->pareng__splittable_left = outer_left;
-    pub->pareng__cutoff = cutoff;
 }
 
 /* PARENG_SERIAL() in the splittable clone (pareng.h) */

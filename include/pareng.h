@@ -601,8 +601,9 @@ PARENG_API void pareng__split_end(pareng_worker *lane);
  * code there, which the automatic cutoff must not take from it (engine/cutoff.c). */
 PARENG_API int pareng__serial_asked(pareng_worker *w);
 /* The counted clone (PARENG__CLONE_COUNTED) counted its calls down (engine/cutoff.c): false
- * once its sample is over, and the call then runs in the every-spawn clone, as do all of the
- * clone's calls after it (each comes here). */
+ * once its sample is over, and the call then runs as a task below the cutoff does (a serial
+ * run, a new sample, or every spawn a task, as the task is learned), as do all of the clone's
+ * calls after it (each comes here). */
 PARENG_API int pareng__sample_counted(pareng_worker *w);
 /* cutoff: as pareng_config.cutoff_depth, or PARENG__CUTOFF_OF_ENGINE for the engine's. */
 PARENG_API int pareng__run_root(pareng_engine *engine, pareng_task_fn run, void *data,
@@ -779,20 +780,11 @@ typedef struct pareng__slots {
  * the compiler allows a file (gcc's growth limits), which inlined the cut clone of the fib
  * workload into itself only without it. */
 #define PARENG__TIMED_CLONE __attribute__((unused, noinline))
-#define PARENG__PARALLEL_CLONES(RT, NAME, ENTRY, ARGS, PASS, ...)                               \
+#define PARENG__PARALLEL_CLONES(RT, NAME, ENTRY, ARGS, ARGS_T, ...)                             \
     __attribute__((unused)) static inline RT NAME##__every##ENTRY(                             \
         pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
     {                                                                                          \
         PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, 0, PARENG__CLONE_EVERY, NULL, NULL);  \
-    }                                                                                          \
-    PARENG__TIMED_CLONE static RT NAME##__counted##ENTRY(                                      \
-        pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
-    {                                                                                          \
-        if (PARENG__UNLIKELY(--pareng__w->pareng__splittable_left == 0) &&                     \
-            !pareng__sample_counted(pareng__w))                                                \
-            PARENG__RETURN(RT, NAME##__every##ENTRY(pareng__w, pareng__h, PARENG__EXPAND PASS)); \
-        PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, 0, PARENG__CLONE_COUNTED, NULL,       \
-                              NULL);                                                           \
     }                                                                                          \
     __attribute__((unused)) static inline RT NAME##__cut##ENTRY(                               \
         pareng_worker *pareng__w, pareng_frame *pareng__h, unsigned pareng__depth,             \
@@ -800,6 +792,15 @@ typedef struct pareng__slots {
     {                                                                                          \
         PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, pareng__depth, PARENG__CLONE_CUT,     \
                               NULL, NULL);                                                     \
+    }                                                                                          \
+    PARENG__TIMED_CLONE static RT NAME##__counted##ENTRY(                                      \
+        pareng_worker *pareng__w, pareng_frame *pareng__h, __VA_ARGS__)                        \
+    {                                                                                          \
+        if (PARENG__UNLIKELY(--pareng__w->pareng__splittable_left == 0) &&                     \
+            !pareng__sample_counted(pareng__w))                                                \
+            PARENG__RETURN(RT, NAME##__run_below_cutoff(pareng__w, pareng__h, ARGS_T));       \
+        PARENG__RETURN_SYNCED(RT, NAME, ARGS, pareng__h, 0, PARENG__CLONE_COUNTED, NULL,       \
+                              NULL);                                                           \
     }
 
 /* An argument of an array type (a typedef'd array) would be a pointer in the task's functions,
@@ -992,8 +993,10 @@ typedef struct pareng__slots {
         PARENG__EXPAND PARAMS);                                                                    \
     /* the three clones, the parallel ones with two entries: __start calls one, and only that one  \
      * is emitted */                                                                               \
-    PARENG__PARALLEL_CLONES(RT, NAME, _values, NAMES, NAMES, PARENG__EXPAND PARAMS)                \
-    PARENG__PARALLEL_CLONES(RT, NAME, _pointer, UNPACK, (pareng__a), NAME##__args_t *pareng__a)    \
+    static RT NAME##__run_below_cutoff(pareng_worker *, pareng_frame *, NAME##__args_t);           \
+    PARENG__PARALLEL_CLONES(RT, NAME, _values, NAMES, NAME##__args(PARENG__EXPAND NAMES),          \
+                            PARENG__EXPAND PARAMS)                                                 \
+    PARENG__PARALLEL_CLONES(RT, NAME, _pointer, UNPACK, *pareng__a, NAME##__args_t *pareng__a)     \
     enum { NAME##__by_pointer = sizeof(NAME##__args_t) > 16 };                                     \
     __attribute__((unused)) static inline RT NAME##__serial(                                       \
         pareng_worker *pareng__w, pareng_frame *pareng__h, PARENG__EXPAND PARAMS)                  \
