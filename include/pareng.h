@@ -764,15 +764,16 @@ typedef struct pareng__slots {
     if (PARENG__UNLIKELY((uintptr_t)pareng__top != (uintptr_t)(HEAD) ||                      \
                          pareng__level != (DEPTH)))                                           \
     pareng__unsynced(pareng__w, #NAME, (HEAD), pareng__top, (long)(int)(pareng__level - (DEPTH)))
-/* A task's parallel clones, EVERY and CUT, named with ENTRY after the clone: functions whose
- * last parameters are the variadic ones, from which the body's arguments are ARGS. A task
- * whose arguments take 16 bytes or less enters them with each argument a parameter; a larger
- * one with a pointer to them (to the frame's data, or a copy), from which the body reads them
- * when it begins. The size is a rule of thumb, not the ABI's, from what was measured: a struct
- * argument of more than 16 bytes, which a call passes in memory, copied out of the frame to the
- * stack at every call and again into the callee's locals; three 8-byte scalars, faster through
- * the pointer; fib's 4 bytes and four 4-byte scalars, faster as values (docs/design.md, *How a
- * parallel clone gets its arguments*). */
+/* A task's parallel clones, EVERY, CUT and COUNTED, named with ENTRY after the clone: functions
+ * whose last parameters are the variadic ones, from which the body's arguments are ARGS (and
+ * ARGS_T, all of them as the task's argument struct). A task whose arguments take 16 bytes or
+ * less enters them with each argument a parameter; a larger one with a pointer to them (to the
+ * frame's data, or a copy), from which the body reads them when it begins. The size is a rule
+ * of thumb, not the ABI's, from what was measured: a struct argument of more than 16 bytes,
+ * which a call passes in memory, copied out of the frame to the stack at every call and again
+ * into the callee's locals; three 8-byte scalars, faster through the pointer; fib's 4 bytes and
+ * four 4-byte scalars, faster as values (docs/design.md, *How a parallel clone gets its
+ * arguments*). */
 /* The two clones whose calls the automatic cutoff times, the splittable one and the counted one
  * (engine/cutoff.c), are never inlined, not into themselves either: each of their calls is a
  * call, so that what the cutoff weighs is a spawn against a call, not one clone's inlining
@@ -991,8 +992,8 @@ typedef struct pareng__slots {
         pareng_worker *pareng__w, pareng_frame **pareng__hp, const int pareng__clone,              \
         unsigned *pareng__dp, pareng_frame *pareng__h0, pareng__slots *pareng__s,                  \
         PARENG__EXPAND PARAMS);                                                                    \
-    /* the three clones, the parallel ones with two entries: __start calls one, and only that one  \
-     * is emitted */                                                                               \
+    /* the clones, the parallel ones with two entries: __start calls one, and only that one is     \
+     * emitted */                                                                                  \
     static RT NAME##__run_below_cutoff(pareng_worker *, pareng_frame *, NAME##__args_t);           \
     PARENG__PARALLEL_CLONES(RT, NAME, _values, NAMES, NAME##__args(PARENG__EXPAND NAMES),          \
                             PARENG__EXPAND PARAMS)                                                 \
