@@ -203,7 +203,7 @@ static void learn_split(pareng__task_info *info, unsigned calls, uint64_t took, 
 static void learn_every(pareng__task_info *info, unsigned calls, uint64_t took)
 {
     if (took < SAMPLE_MIN_NS) {
-        if (++info->every_cut == EVERY_SAMPLES_MOST)
+        if (++info->every_left_out == EVERY_SAMPLES_MOST)
             info->split = PARENG__SPLIT_NO;
         return;
     }
@@ -228,6 +228,13 @@ static bool learning(const pareng__worker *w, const pareng__task_info *info)
     return w->cut.cutoff_adapts && info->split == PARENG__SPLIT_LEARNING;
 }
 
+/* Learned: the task's serial runs make every spawn a task (its calls are long, or cost no more
+ * as tasks, and it did not ask PARENG_SERIAL()). */
+static bool learned_every_spawn(const pareng__task_info *info)
+{
+    return info->split == PARENG__SPLIT_YES && !info->serial_asked;
+}
+
 static void window_open(pareng__worker *w, uint64_t now)
 {
     w->window.earlier_calls += w->window.calls;
@@ -243,6 +250,24 @@ static void window_arm(pareng__worker *w, unsigned calls)
     w->pub.pareng__splittable_left = calls;
 }
 
+/* The calls of the window so far: those before its count down was last armed, and those
+ * counted down since. */
+static unsigned window_calls(const pareng__worker *w)
+{
+    return w->window.calls + w->window.armed - w->pub.pareng__splittable_left;
+}
+
+/* A window whose count ran down (its calls all in window.calls), `own_ns` long: shorter than
+ * SERIAL_RUN_SHORT_NS, it goes on for as many calls again, so that the clock's reads and the
+ * run's entry do not count as its calls' (up to WINDOW_CALLS_MOST). */
+static bool window_goes_on(pareng__worker *w, uint64_t own_ns)
+{
+    if (own_ns >= SERIAL_RUN_SHORT_NS || w->window.calls >= WINDOW_CALLS_MOST)
+        return false;
+    window_arm(w, w->window.calls);
+    return true;
+}
+
 /* The time of the window's own calls: what the tasks split from it took is another lane's. */
 static uint64_t window_own_ns(const pareng__worker *w, uint64_t now)
 {
@@ -256,8 +281,7 @@ static uint64_t window_own_ns(const pareng__worker *w, uint64_t now)
  * serially. */
 static bool splits_each_call(pareng__worker *w, const pareng__task_info *info)
 {
-    bool every_spawn = (info->split == PARENG__SPLIT_YES && !info->serial_asked) ||
-                       info->split == PARENG__SPLIT_SAMPLING;
+    bool every_spawn = learned_every_spawn(info) || info->split == PARENG__SPLIT_SAMPLING;
     return w->cut.cutoff_adapts && every_spawn && next_lane(w) != NULL;
 }
 
@@ -277,23 +301,20 @@ static void window_end(pareng__worker *w)
         return;
     }
     uint64_t now = pareng__now_ns(), own_ns = window_own_ns(w, now);
-    if (own_ns < SERIAL_RUN_SHORT_NS && window->calls < WINDOW_CALLS_MOST) {
-        window_arm(w, window->calls);
+    if (window_goes_on(w, own_ns))
         return;
-    }
     learn_split(info, window->calls, own_ns, w->cut.serial_asked);
     window_open(w, now);
     window->split_every_call = splits_each_call(w, info);
     window_arm(w, window->split_every_call ? 1 : learning(w, info) ? WINDOW_CALLS : UINT_MAX);
 }
 
-/* The counted clone's calls of a sample so far, timed at `now`. */
-static void sample_end(pareng__worker *w, uint64_t now)
+/* The sample's `calls` of the counted clone, timed at `now`. */
+static void sample_end(pareng__worker *w, unsigned calls, uint64_t now)
 {
     pareng__window *window = &w->window;
-    unsigned calls = window->calls + window->armed - w->pub.pareng__splittable_left;
     window->every_sample = false;
-    window_arm(w, 1); /* the clone's next call goes on every spawn a task */
+    window_arm(w, 1); /* the clone's next call is handed on (pareng__sample_counted) */
     learn_every(window->info, calls, now - window->started_ns);
 }
 
@@ -303,12 +324,10 @@ int pareng__sample_counted(pareng_worker *pub)
     pareng__window *window = &w->window;
     if (window->every_sample) {
         uint64_t now = pareng__now_ns();
-        if (now - window->started_ns < SERIAL_RUN_SHORT_NS && window->calls < WINDOW_CALLS_MOST) {
-            window->calls += window->armed;
-            window_arm(w, window->calls);
+        window->calls += window->armed;
+        if (window_goes_on(w, now - window->started_ns))
             return 1;
-        }
-        sample_end(w, now);
+        sample_end(w, window->calls, now);
     }
     window_arm(w, 1); /* and so does the clone's next call */
     return 0;
@@ -317,7 +336,7 @@ int pareng__sample_counted(pareng_worker *pub)
 void pareng__cutoff_sample_cut(pareng__worker *w)
 {
     if (w->window.every_sample)
-        sample_end(w, pareng__now_ns());
+        sample_end(w, window_calls(w), pareng__now_ns());
 }
 
 /* A serial run of a task whose calls were learned short, and are being sampled: every spawn a
@@ -334,7 +353,7 @@ static void run_sample(pareng__worker *w, pareng_frame *h, pareng__task_info *in
     window_arm(w, WINDOW_CALLS);
     info->run_counted(pub, h, task);
     if (w->window.every_sample)
-        sample_end(w, pareng__now_ns());
+        sample_end(w, window_calls(w), pareng__now_ns());
     w->window = outer_window;
     pub->pareng__splittable_left = outer_left;
 }
@@ -355,7 +374,7 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
         return;
     }
     if (w->cut.cutoff_adapts &&
-        (w->cut.every_spawn || (info->split == PARENG__SPLIT_YES && !info->serial_asked))) {
+        (w->cut.every_spawn || learned_every_spawn(info))) {
         /* The run's own task: every spawn a task for the rest of the run on this lane, and the
          * parallel clone's tasks still under way here come back with their next calls (the
          * cutoff 0). Another task, which the run calls among others: this subtree alone, so
@@ -394,12 +413,12 @@ void pareng__run_serial(pareng_worker *pub, pareng_frame *h, pareng_task_fn run,
     pareng__count(&w->counters, PARENG__SERIAL_RUNS, 1);
     w->cut.ran_serial = true;
     /* the calls of the window the run ended in, and of the whole run */
-    unsigned window_calls = w->window.calls + w->window.armed - pub->pareng__splittable_left;
-    unsigned run_calls = splittable ? window_calls + w->window.earlier_calls : 0;
-    if (splittable && learning(w, info) && window_calls) {
+    unsigned last_window_calls = window_calls(w);
+    unsigned run_calls = splittable ? last_window_calls + w->window.earlier_calls : 0;
+    if (splittable && learning(w, info) && last_window_calls) {
         uint64_t own_ns = window_own_ns(w, ended);
         if (own_ns >= SERIAL_RUN_SHORT_NS)
-            learn_split(info, window_calls, own_ns, w->cut.serial_asked);
+            learn_split(info, last_window_calls, own_ns, w->cut.serial_asked);
     }
     w->window = outer_window;
     /* a run inside an overflowed spawn of another run (worker.c): its calls are the outer

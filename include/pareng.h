@@ -664,7 +664,7 @@ typedef struct pareng__task_info {
     /* the cheapest a call so far of its sampled serial runs, and of its samples with every
      * spawn a task (engine/cutoff.c) */
     uint64_t serial_ns, serial_calls, every_ns, every_calls;
-    unsigned every_samples, every_cut;
+    unsigned every_samples, every_left_out;
 } pareng__task_info;
 #define PARENG__SPLIT_LEARNING 0 /* automatic cutoff: measuring what a call costs */
 #define PARENG__SPLIT_YES 1      /* automatic cutoff: its calls are long enough */
